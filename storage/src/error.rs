@@ -1,0 +1,54 @@
+//! The storage error type: what can go wrong below the domain.
+
+/// An error from the key-value layer.
+///
+/// Every variant is a condition the caller can act on: `Poisoned` means the store must be
+/// reopened, `Corrupt` that stored bytes failed a check, `Backend` that redb itself
+/// reported a failure (I/O, a full disk, a lock held by another process).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A commit failed or a panic interrupted a write transaction; redb refuses further
+    /// writes on this handle, so the store does too. Close it and open the file again.
+    #[error("the store refuses writes after a failed commit or a panic in a write transaction; reopen it")]
+    Poisoned,
+    /// The database file is already open, in this process or another.
+    #[error("the database file is already open by another handle")]
+    AlreadyOpen,
+    /// Stored bytes did not have the expected shape.
+    #[error("corrupt storage: {0}")]
+    Corrupt(String),
+    /// redb reported an error.
+    #[error("storage backend: {0}")]
+    Backend(#[from] redb::Error),
+    /// A key failed to decode with the order-preserving key codec.
+    #[error("malformed key: {0}")]
+    Key(#[from] crate::keys::KeyError),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageError {
+            fn from(e: $t) -> Self {
+                StorageError::Backend(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+impl From<redb::DatabaseError> for StorageError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::AlreadyOpen,
+            other => StorageError::Backend(redb::Error::from(other)),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The transactional key-value store on redb.
+//!
+//! One redb table, `data`, holds every key; keys are raw bytes compared with memcmp, so
+//! callers get ordered range scans over prefixes they design with [`crate::keys`]. A second
+//! table, `meta`, holds the commit sequence number, which this layer assigns: every write
+//! transaction takes the next number, whether or not it writes anything.
+//!
+//! Transactions are closures. [`Store::write`] opens a redb write transaction, hands the
+//! closure a [`WriteTx`], and commits only if the closure returns `Ok`; an `Err` aborts and
+//! leaves the file as it was. A panic inside the closure is caught before it can unwind
+//! through the live redb transaction (which can leak pages in redb 4.x), the transaction is
+//! aborted, the store is marked poisoned, and the panic resumes. A failed commit poisons the
+//! store too: redb refuses writes after one, and so do we, until the file is reopened.
+
+use std::ops::{Bound, ControlFlow};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::StorageError;
+use crate::keys::prefix_successor;
+
+const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const META_SEQ: &str = "commit_seq";
+const META_FORMAT: &str = "storage_format";
+/// The version of this layer's own layout (the two tables above). Only grows.
+const STORAGE_FORMAT: u64 = 1;
+
+/// What a successful commit guarantees after a crash or power cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// A commit is on disk when it returns, written with two fsyncs (two-phase commit).
+    /// redb recommends this for databases that hold untrusted input, because the one-phase
+    /// scheme relies on a non-cryptographic checksum to detect a torn commit. The default.
+    #[default]
+    Immediate,
+    /// A commit is on disk when it returns, written with one fsync and a checksum.
+    /// About 10% faster per commit on this project's machines; see `BENCHMARKS.md`.
+    ImmediateOnePhase,
+    /// A commit is visible to readers at once but reaches the disk only with the next
+    /// durable commit or when the store is closed. A crash loses the deferred commits, as
+    /// a whole, and leaves the file consistent at the last durable one.
+    Deferred,
+}
+
+/// Options for opening a [`Store`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Durability of each commit. Default: [`Durability::Immediate`].
+    pub durability: Durability,
+    /// redb page cache size in bytes. Default: 64 MiB.
+    pub cache_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            cache_size: 64 << 20,
+        }
+    }
+}
+
+/// Which way a scan walks its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Ascending key order.
+    Forward,
+    /// Descending key order.
+    Reverse,
+}
+
+/// Whether a scan goes on after a visited entry.
+pub type Flow = ControlFlow<()>;
+
+/// A range of keys: lower and upper bounds, each inclusive, exclusive or open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The lower bound.
+    pub start: Bound<Vec<u8>>,
+    /// The upper bound.
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> Self {
+        Self {
+            start: Bound::Included(prefix.to_vec()),
+            end: match prefix_successor(prefix) {
+                Some(s) => Bound::Excluded(s),
+                None => Bound::Unbounded,
+            },
+        }
+    }
+
+    /// Keys from `start` (inclusive) to `end` (exclusive).
+    pub fn between(start: Vec<u8>, end: Vec<u8>) -> Self {
+        Self {
+            start: Bound::Included(start),
+            end: Bound::Excluded(end),
+        }
+    }
+
+    fn as_refs(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (as_ref(&self.start), as_ref(&self.end))
+    }
+
+    fn is_empty(&self) -> bool {
+        match (&self.start, &self.end) {
+            (Bound::Included(s), Bound::Excluded(e))
+            | (Bound::Excluded(s), Bound::Included(e))
+            | (Bound::Excluded(s), Bound::Excluded(e)) => s >= e,
+            (Bound::Included(s), Bound::Included(e)) => s > e,
+            _ => false,
+        }
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Reads shared by read and write transactions.
+///
+/// Contract for implementers: reads observe one consistent snapshot (for a write
+/// transaction, the snapshot plus its own writes so far); scans visit keys in strict
+/// ascending (or, reversed, descending) byte order, each key at most once, and stop at the
+/// first `Break` or error without visiting further entries.
+pub trait KvRead {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Whether `key` is present.
+    fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Visits the entries of `range` in `direction` until `visit` breaks or fails.
+    fn scan<E: From<StorageError>>(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+    ) -> Result<(), E>;
+}
+
+fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    t: &T,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StorageError> {
+    Ok(t.get(key)?.map(|g| g.value().to_vec()))
+}
+
+fn table_scan<T, E>(
+    t: &T,
+    range: &KeyRange,
+    direction: Direction,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+) -> Result<(), E>
+where
+    T: ReadableTable<&'static [u8], &'static [u8]>,
+    E: From<StorageError>,
+{
+    if range.is_empty() {
+        return Ok(());
+    }
+    let iter = t.range::<&[u8]>(range.as_refs()).map_err(StorageError::from)?;
+    let mut step = |item: Result<(redb::AccessGuard<'_, &'static [u8]>, redb::AccessGuard<'_, &'static [u8]>), redb::StorageError>| -> Result<Flow, E> {
+        let (k, v) = item.map_err(StorageError::from)?;
+        visit(k.value(), v.value())
+    };
+    match direction {
+        Direction::Forward => {
+            for item in iter {
+                if step(item)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Direction::Reverse => {
+            for item in iter.rev() {
+                if step(item)?.is_break() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An ordered, transactional key-value store: a redb database file, or memory.
+///
+/// `Store` is `Send + Sync`; share it behind an `Arc`. Any number of read transactions run
+/// beside at most one write transaction; `write` blocks while another is open.
+pub struct Store {
+    db: redb::Database,
+    durability: Durability,
+    poisoned: AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("durability", &self.durability)
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database file at `path`, creating it if it does not exist.
+    pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StorageError> {
+        let db = redb::Builder::new()
+            .set_cache_size(options.cache_size)
+            .create(path.as_ref())?;
+        Self::init(db, options)
+    }
+
+    /// Opens a fresh store held in memory, gone when dropped. For tests and scratch work.
+    pub fn in_memory(options: &StoreOptions) -> Result<Self, StorageError> {
+        let db = redb::Builder::new()
+            .set_cache_size(options.cache_size)
+            .create_with_backend(redb::backends::InMemoryBackend::new())?;
+        Self::init(db, options)
+    }
+
+    fn init(db: redb::Database, options: &StoreOptions) -> Result<Self, StorageError> {
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(DATA)?;
+            let mut meta = txn.open_table(META)?;
+            let format = meta.get(META_FORMAT)?.map(|g| g.value());
+            match format {
+                None => {
+                    meta.insert(META_FORMAT, STORAGE_FORMAT)?;
+                }
+                Some(STORAGE_FORMAT) => {}
+                Some(other) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "storage format {other} is not supported (this build reads format {STORAGE_FORMAT})"
+                    )));
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(Self {
+            db,
+            durability: options.durability,
+            poisoned: AtomicBool::new(false),
+        })
+    }
+
+    /// The durability commits get.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Whether a failed commit or a panic has made this handle refuse writes.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Starts a read transaction: a snapshot of the last commit, unaffected by later ones.
+    pub fn read(&self) -> Result<ReadTx, StorageError> {
+        let txn = self.db.begin_read()?;
+        let data = txn.open_table(DATA)?;
+        let meta = txn.open_table(META)?;
+        let seq = meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0);
+        Ok(ReadTx { data, seq })
+    }
+
+    /// Runs `f` in a write transaction and commits if it returns `Ok`.
+    ///
+    /// An `Err` from `f` aborts the transaction: nothing it wrote is kept. A panic in `f`
+    /// aborts it too, poisons the store, and then resumes unwinding.
+    pub fn write<R, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<StorageError>,
+    {
+        if self.is_poisoned() {
+            return Err(StorageError::Poisoned.into());
+        }
+        let mut txn = self.db.begin_write().map_err(StorageError::from)?;
+        match self.durability {
+            Durability::Immediate => {
+                txn.set_two_phase_commit(true);
+            }
+            Durability::ImmediateOnePhase => {}
+            Durability::Deferred => {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(StorageError::from)?;
+            }
+        }
+        let outcome = {
+            let data = txn.open_table(DATA).map_err(StorageError::from)?;
+            let mut meta = txn.open_table(META).map_err(StorageError::from)?;
+            let last = meta
+                .get(META_SEQ)
+                .map_err(StorageError::from)?
+                .map(|g| g.value())
+                .unwrap_or(0);
+            let seq = last + 1;
+            let mut tx = WriteTx { data, seq };
+            match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
+                Ok(Ok(r)) => match meta.insert(META_SEQ, seq) {
+                    Ok(_) => Ok(Ok(r)),
+                    Err(e) => Ok(Err(E::from(StorageError::from(e)))),
+                },
+                Ok(Err(e)) => Ok(Err(e)),
+                Err(panic) => Err(panic),
+            }
+        };
+        match outcome {
+            Ok(Ok(r)) => match txn.commit() {
+                Ok(()) => Ok(r),
+                Err(e) => {
+                    self.poisoned.store(true, Ordering::Release);
+                    Err(StorageError::from(e).into())
+                }
+            },
+            Ok(Err(e)) => {
+                // Aborting only discards pages; if even that fails, the handle is suspect.
+                if txn.abort().is_err() {
+                    self.poisoned.store(true, Ordering::Release);
+                }
+                Err(e)
+            }
+            Err(panic) => {
+                self.poisoned.store(true, Ordering::Release);
+                let _ = txn.abort();
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Makes every deferred commit durable and closes the file.
+    pub fn close(self) -> Result<(), StorageError> {
+        if self.durability == Durability::Deferred && !self.is_poisoned() {
+            let txn = self.db.begin_write()?;
+            txn.commit()?;
+        }
+        self.db.close().map_err(|e| StorageError::Backend(e.into()))
+    }
+}
+
+/// A read transaction: a consistent snapshot of the store.
+pub struct ReadTx {
+    data: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    seq: u64,
+}
+
+impl std::fmt::Debug for ReadTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadTx").field("seq", &self.seq).finish_non_exhaustive()
+    }
+}
+
+impl ReadTx {
+    /// The commit sequence number of the snapshot (0 before the first write).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl KvRead for ReadTx {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        table_get(&self.data, key)
+    }
+
+    fn scan<E: From<StorageError>>(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+    ) -> Result<(), E> {
+        table_scan(&self.data, range, direction, visit)
+    }
+}
+
+/// A write transaction, alive only inside [`Store::write`]. Reads see its own writes.
+pub struct WriteTx<'t> {
+    data: redb::Table<'t, &'static [u8], &'static [u8]>,
+    seq: u64,
+}
+
+impl std::fmt::Debug for WriteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx").field("seq", &self.seq).finish_non_exhaustive()
+    }
+}
+
+impl WriteTx<'_> {
+    /// The commit sequence number this transaction will have if it commits.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        self.data.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Stores `value` under `key` and returns what was there before.
+    pub fn replace(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.data.insert(key, value)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Removes `key`; returns whether it was present.
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool, StorageError> {
+        Ok(self.data.remove(key)?.is_some())
+    }
+}
+
+impl KvRead for WriteTx<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        table_get(&self.data, key)
+    }
+
+    fn scan<E: From<StorageError>>(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+    ) -> Result<(), E> {
+        table_scan(&self.data, range, direction, visit)
+    }
+}

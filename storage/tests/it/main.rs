@@ -1,0 +1,208 @@
+//! Integration tests of the key-value layer: one suite run against memory and a file.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow};
+
+use one_storage::{Direction, Durability, KeyRange, KvRead, StorageError, Store, StoreOptions};
+use proptest::prelude::*;
+
+fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Store::open(dir.path().join("t.redb"), &StoreOptions::default()).unwrap();
+    vec![
+        (Store::in_memory(&StoreOptions::default()).unwrap(), None),
+        (file, Some(dir)),
+    ]
+}
+
+fn collect(r: &impl KvRead, range: &KeyRange, dir: Direction) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    r.scan(range, dir, |k, v| {
+        out.push((k.to_vec(), v.to_vec()));
+        Ok::<_, StorageError>(ControlFlow::Continue(()))
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn an_error_in_the_closure_keeps_nothing() {
+    for (store, _dir) in backends() {
+        store
+            .write(|tx| tx.put(b"kept", b"1"))
+            .unwrap();
+        let err = store
+            .write(|tx| {
+                tx.put(b"a", b"1")?;
+                tx.delete(b"kept")?;
+                Err::<(), _>(StorageError::Corrupt("stop".into()))
+            })
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt(_)));
+        let r = store.read().unwrap();
+        assert_eq!(r.get(b"a").unwrap(), None);
+        assert_eq!(r.get(b"kept").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(r.seq(), 1, "an aborted transaction takes no sequence number");
+    }
+}
+
+#[test]
+fn readers_keep_their_snapshot() {
+    for (store, _dir) in backends() {
+        store.write(|tx| tx.put(b"k", b"old")).unwrap();
+        let before = store.read().unwrap();
+        store.write(|tx| tx.put(b"k", b"new")).unwrap();
+        assert_eq!(before.get(b"k").unwrap(), Some(b"old".to_vec()));
+        assert_eq!(store.read().unwrap().get(b"k").unwrap(), Some(b"new".to_vec()));
+        assert_eq!(before.seq() + 1, store.read().unwrap().seq());
+    }
+}
+
+#[test]
+fn a_write_transaction_reads_its_own_writes() {
+    for (store, _dir) in backends() {
+        store
+            .write(|tx| {
+                assert_eq!(tx.seq(), 1);
+                tx.put(b"x", b"1")?;
+                assert_eq!(tx.get(b"x")?, Some(b"1".to_vec()));
+                assert_eq!(tx.replace(b"x", b"2")?, Some(b"1".to_vec()));
+                assert!(tx.delete(b"x")?);
+                assert!(!tx.contains(b"x")?);
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_panic_aborts_and_poisons() {
+    for (store, _dir) in backends() {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store
+                .write(|tx| {
+                    tx.put(b"half", b"written")?;
+                    panic!("boom");
+                    #[allow(unreachable_code, reason = "the panic is the point")]
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+        }));
+        assert!(result.is_err());
+        assert!(store.is_poisoned());
+        assert!(matches!(
+            store.write(|tx| tx.put(b"x", b"y")),
+            Err(StorageError::Poisoned)
+        ));
+        assert_eq!(store.read().unwrap().get(b"half").unwrap(), None);
+    }
+}
+
+#[test]
+fn reopening_returns_what_was_committed() {
+    for durability in [Durability::Immediate, Durability::ImmediateOnePhase, Durability::Deferred] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let options = StoreOptions { durability, ..StoreOptions::default() };
+        let store = Store::open(&path, &options).unwrap();
+        for i in 0u8..10 {
+            store.write(|tx| tx.put(&[i], &[i, i])).unwrap();
+        }
+        assert!(matches!(Store::open(&path, &options), Err(StorageError::AlreadyOpen)));
+        store.close().unwrap();
+        let store = Store::open(&path, &options).unwrap();
+        let r = store.read().unwrap();
+        assert_eq!(r.seq(), 10);
+        let all = collect(&r, &KeyRange::prefix(&[]), Direction::Forward);
+        assert_eq!(all, (0u8..10).map(|i| (vec![i], vec![i, i])).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn scans_stop_when_told() {
+    for (store, _dir) in backends() {
+        store
+            .write(|tx| {
+                for i in 0u8..50 {
+                    tx.put(&[1, i], b"")?;
+                }
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let r = store.read().unwrap();
+        let mut seen = 0;
+        r.scan(&KeyRange::prefix(&[1]), Direction::Reverse, |k, _| {
+            seen += 1;
+            assert_eq!(k[1], 50 - seen);
+            Ok::<_, StorageError>(if seen == 5 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        })
+        .unwrap();
+        assert_eq!(seen, 5);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(Vec<u8>, u8),
+    Delete(Vec<u8>),
+}
+
+fn key() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(0xFF), 2..6u8], 0..4)
+}
+
+fn bound() -> impl Strategy<Value = Bound<Vec<u8>>> {
+    prop_oneof![
+        key().prop_map(Bound::Included),
+        key().prop_map(Bound::Excluded),
+        Just(Bound::Unbounded)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Range and prefix scans, both ways, agree with a `BTreeMap` after random writes
+    /// spread over several transactions, some of which abort.
+    #[test]
+    fn scans_match_a_btreemap(
+        batches in proptest::collection::vec((proptest::collection::vec(
+            prop_oneof![(key(), any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)), key().prop_map(Op::Delete)], 0..12), any::<bool>()), 1..6),
+        start in bound(), end in bound(), prefix in key(),
+    ) {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let mut model = BTreeMap::<Vec<u8>, Vec<u8>>::new();
+        for (ops, commit) in batches {
+            let mut staged = model.clone();
+            let _ = store.write(|tx| {
+                for op in &ops {
+                    match op {
+                        Op::Put(k, v) => { tx.put(k, &[*v])?; staged.insert(k.clone(), vec![*v]); }
+                        Op::Delete(k) => { tx.delete(k)?; staged.remove(k); }
+                    }
+                }
+                if commit { Ok(()) } else { Err(StorageError::Corrupt("abort".into())) }
+            });
+            if commit { model = staged; }
+        }
+        let r = store.read().unwrap();
+        let range = KeyRange { start: start.clone(), end: end.clone() };
+        let valid = match (&start, &end) {
+            (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => {
+                s < e || (s == e && matches!((&start, &end), (Bound::Included(_), Bound::Included(_))))
+            }
+            _ => true,
+        };
+        let expected: Vec<_> = if valid {
+            model.range::<Vec<u8>, _>((start, end)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        } else {
+            Vec::new()
+        };
+        prop_assert_eq!(collect(&r, &range, Direction::Forward), expected.clone());
+        let mut reversed = expected;
+        reversed.reverse();
+        prop_assert_eq!(collect(&r, &range, Direction::Reverse), reversed);
+        let by_prefix: Vec<_> = model.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        prop_assert_eq!(collect(&r, &KeyRange::prefix(&prefix), Direction::Forward), by_prefix);
+    }
+}
