@@ -1,1 +1,65 @@
-//! placeholder
+//! `one-core`: the domain of ONE, the rules, and nothing else.
+//!
+//! Six dimensions over one ordered key-value store ([`one_storage`]):
+//! **groups** (hierarchical tenants), **people** (things of type `person` with an email
+//! and memberships), **things** (typed entities with properties), **connections** (typed
+//! relationships), **events** (the append-only audit trail), and **knowledge** (reserved:
+//! its ids exist; chunks and vector search come with the knowledge issue).
+//!
+//! Everything happens through an [`Engine`]. Writes run in [`Engine::write`], whose
+//! closure gets a [`Tx`]; a mutation, its event, its index entries and its counters commit
+//! together. Reads run in [`Engine::read`] on a [`View`] of one snapshot. Both take a
+//! [`Context`]: the acting [`Principal`], the group it acts in, and the environment. A
+//! context reaches its group and that group's descendants, in its tenant only; records
+//! elsewhere are [`Error::NotFound`]. Tenants are created through [`Engine::admin`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use one_core::*;
+//! use one_storage::{Store, StoreOptions};
+//!
+//! let engine = Engine::new(Store::in_memory(&StoreOptions::default())?, Arc::new(SystemClock))?;
+//! let acme = engine.admin().create_root_group(NewGroup::new(GroupType::Organization, "Acme", "acme"))?;
+//! let ctx = Context::system(acme.id);
+//! let mug = engine.write(&ctx, |tx| tx.create_thing(NewThing::new("product", "Mug").property("price", 12)))?;
+//! let page = engine.read(&ctx, |v| v.list_things(&ThingQuery::of_type("product")))?;
+//! assert_eq!(page.items, vec![mug]);
+//! # Ok::<(), one_core::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+mod clock;
+mod codec;
+mod connections;
+mod context;
+mod engine;
+mod error;
+mod events;
+mod filter;
+mod groups;
+mod id;
+mod layout;
+mod page;
+mod people;
+mod stats;
+mod things;
+mod validate;
+mod value;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use connections::{Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection};
+pub use context::{Context, Env, Principal};
+pub use engine::{Engine, Tx, View};
+pub use error::{Error, Result};
+pub use events::{Event, EventFilter, EventQuery, kinds};
+pub use filter::{FieldPath, Filter, Op};
+pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
+pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KnowledgeId, Ref, ThingId};
+pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
+pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
+pub use stats::{Counts, Stats};
+pub use things::{NewThing, Thing, ThingQuery, ThingStatus, ThingUpdate};
+pub use validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
+pub use value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};

@@ -1,1 +1,215 @@
-//! placeholder
+//! ONE: an embedded, multi-tenant ontology engine.
+//!
+//! ONE keeps a SaaS backend's data in one file: **groups** (hierarchical tenants),
+//! **people**, **things** (typed entities with properties), **connections** (typed
+//! relationships), an append-only **event** trail of every change, and (soon) **knowledge**
+//! with vector search. This crate is the facade applications depend on: it opens an
+//! [`Ontology`] and re-exports the API of `one-core`.
+//!
+//! # Core concepts
+//!
+//! - [`Ontology`]: one open database. Open it once and share it (`Arc<Ontology>`); it is
+//!   `Send + Sync`. Any number of readers run beside one writer.
+//! - [`Context`]: who acts ([`Principal`]), in which group, in which [`Env`]. Every read
+//!   and write takes one; it reaches its group and the group's descendants, in its own
+//!   tenant only. Cheap to copy.
+//! - [`Tx`]: one write transaction, alive inside [`Ontology::write`]. Every change made in
+//!   it, with its events, index entries and counters, commits together or not at all.
+//! - [`View`]: reads on one snapshot, alive inside [`Ontology::read`].
+//! - [`Admin`]: the calls outside any tenant: creating tenants, counting.
+//!
+//! # Example
+//!
+//! ```
+//! use one::*;
+//!
+//! let db = Ontology::in_memory()?;
+//! let acme = db.admin().create_root_group(NewGroup::new(GroupType::Organization, "Acme", "acme"))?;
+//! let ctx = Context::system(acme.id);
+//! let (alice, mug) = db.write(&ctx, |tx| {
+//!     let alice = tx.create_person(NewPerson::new("Alice@Example.com", "Alice").role("org_owner"))?;
+//!     tx.add_member(alice.id, acme.id, "group_owner", &["*"])?;
+//!     let mug = tx.create_thing(NewThing::new("product", "Mug").property("price", 1200))?;
+//!     tx.connect(NewConnection::new(alice.id, "purchased", mug.id))?;
+//!     Ok((alice, mug))
+//! })?;
+//! let as_alice = Context::person(alice.id, acme.id);
+//! let cheap = db.read(&as_alice, |v| {
+//!     v.list_things(&ThingQuery::of_type("product").filter(Filter::from_json(&serde_json::json!({
+//!         "properties.price": {"$lt": 2000}
+//!     }))?))
+//! })?;
+//! assert_eq!(cheap.items, vec![mug]);
+//! let log = db.read(&as_alice, |v| v.events(&EventQuery::latest().limit(10)))?;
+//! assert_eq!(log.items[0].kind, "connection_created");
+//! # Ok::<(), one::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use one_core::*;
+pub use one_storage::{Durability, StorageError};
+/// The JSON crate `Value` and `Filter` convert from and to.
+pub use serde_json;
+
+/// Options for opening an [`Ontology`]. Start from [`Ontology::builder`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    durability: Durability,
+    cache_size: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            cache_size: 64 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Builder {
+    /// What a commit guarantees. Default [`Durability::Immediate`]: a call that returned
+    /// `Ok` survives a crash or power cut (two fsyncs per commit).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The page cache, in bytes. Default 64 MiB.
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_size = bytes;
+        self
+    }
+
+    /// The clock all timestamps and ids come from. Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn store_options(&self) -> one_storage::StoreOptions {
+        one_storage::StoreOptions {
+            durability: self.durability,
+            cache_size: self.cache_size,
+        }
+    }
+
+    /// Opens (or creates) the database file at `path`, creating its folder if needed.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                action: "cannot create folder",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let store = one_storage::Store::open(path, &self.store_options())?;
+        Ok(Ontology {
+            engine: Engine::new(store, self.clock)?,
+        })
+    }
+
+    /// Opens a new database held in memory, gone when dropped.
+    pub fn in_memory(self) -> Result<Ontology> {
+        let store = one_storage::Store::in_memory(&self.store_options())?;
+        Ok(Ontology {
+            engine: Engine::new(store, self.clock)?,
+        })
+    }
+}
+
+/// An open ONE database.
+#[derive(Debug)]
+pub struct Ontology {
+    engine: Engine,
+}
+
+impl Ontology {
+    /// Options for opening a database.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Opens (or creates) the database file at `path` with default options.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = one::Ontology::open(dir.path().join("data/one.redb"))?;
+    /// assert_eq!(db.admin().stats()?.tenants, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Builder::default().open(path)
+    }
+
+    /// Opens a new database in memory, for tests and scratch work.
+    pub fn in_memory() -> Result<Self> {
+        Builder::default().in_memory()
+    }
+
+    /// Runs `f` in one write transaction as `ctx`: everything it changes commits together,
+    /// or, if it returns an error, nothing does.
+    ///
+    /// ```
+    /// use one::*;
+    /// let db = Ontology::in_memory()?;
+    /// let g = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+    /// let ctx = Context::system(g.id);
+    /// let failed = db.write(&ctx, |tx| {
+    ///     tx.create_thing(NewThing::new("product", "Kept?"))?;
+    ///     tx.create_thing(NewThing::new("Bad Type", "x"))      // invalid: aborts both
+    /// });
+    /// assert!(matches!(failed, Err(Error::InvalidField { .. })));
+    /// assert!(db.read(&ctx, |v| v.list_things(&ThingQuery::of_type("product")))?.items.is_empty());
+    /// # Ok::<(), one::Error>(())
+    /// ```
+    pub fn write<R>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        self.engine.write(ctx, f)
+    }
+
+    /// Runs `f` on a consistent snapshot as `ctx`.
+    ///
+    /// ```
+    /// use one::*;
+    /// let db = Ontology::in_memory()?;
+    /// let g = db.admin().create_root_group(NewGroup::new(GroupType::Community, "Club", "club"))?;
+    /// let group = db.read(&Context::system(g.id), |v| v.get_group(g.id))?;
+    /// assert_eq!(group.slug, "club");
+    /// # Ok::<(), one::Error>(())
+    /// ```
+    pub fn read<R>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&View<'_, one_storage::ReadTx>) -> Result<R>,
+    ) -> Result<R> {
+        self.engine.read(ctx, f)
+    }
+
+    /// Administration: create tenants, list them, count records.
+    pub fn admin(&self) -> Admin<'_> {
+        self.engine.admin()
+    }
+
+    /// The engine underneath, for crates that extend ONE.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Flushes deferred commits and closes the file. Dropping also closes it, but cannot
+    /// report errors.
+    pub fn close(self) -> Result<()> {
+        self.engine.close()
+    }
+}

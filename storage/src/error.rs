@@ -10,7 +10,9 @@
 pub enum StorageError {
     /// A commit failed or a panic interrupted a write transaction; redb refuses further
     /// writes on this handle, so the store does too. Close it and open the file again.
-    #[error("the store refuses writes after a failed commit or a panic in a write transaction; reopen it")]
+    #[error(
+        "the store refuses writes after a failed commit or a panic in a write transaction; reopen it"
+    )]
     Poisoned,
     /// The database file is already open, in this process or another.
     #[error("the database file is already open by another handle")]

@@ -133,7 +133,11 @@ pub fn encode_i64(v: i64) -> [u8; 8] {
 /// The order-preserving form of an `f64`.
 pub fn encode_f64(v: f64) -> [u8; 8] {
     let bits = v.to_bits();
-    let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
     ordered.to_be_bytes()
 }
 
@@ -259,7 +263,8 @@ impl<'a> KeyReader<'a> {
     /// Reads a UTF-8 string written by [`KeyBuf::str`]; invalid UTF-8 is replaced.
     pub fn string(&mut self) -> Result<String, KeyError> {
         let bytes = self.bytes()?;
-        Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 
@@ -304,8 +309,17 @@ mod tests {
     fn tuple() -> impl Strategy<Value = Tuple> {
         (
             prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>(), 0..4u64],
-            proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(0xFFu8), any::<u8>()], 0..6),
-            prop_oneof![Just(i64::MIN), Just(-1i64), Just(0i64), Just(i64::MAX), any::<i64>()],
+            proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1u8), Just(0xFFu8), any::<u8>()],
+                0..6,
+            ),
+            prop_oneof![
+                Just(i64::MIN),
+                Just(-1i64),
+                Just(0i64),
+                Just(i64::MAX),
+                any::<i64>()
+            ],
             "[a\\x00b]{0,4}",
             any::<u16>(),
         )

@@ -173,8 +173,17 @@ where
     if range.is_empty() {
         return Ok(());
     }
-    let iter = t.range::<&[u8]>(range.as_refs()).map_err(StorageError::from)?;
-    let mut step = |item: Result<(redb::AccessGuard<'_, &'static [u8]>, redb::AccessGuard<'_, &'static [u8]>), redb::StorageError>| -> Result<Flow, E> {
+    let iter = t
+        .range::<&[u8]>(range.as_refs())
+        .map_err(StorageError::from)?;
+    let mut step = |item: Result<
+        (
+            redb::AccessGuard<'_, &'static [u8]>,
+            redb::AccessGuard<'_, &'static [u8]>,
+        ),
+        redb::StorageError,
+    >|
+     -> Result<Flow, E> {
         let (k, v) = item.map_err(StorageError::from)?;
         visit(k.value(), v.value())
     };
@@ -360,7 +369,9 @@ pub struct ReadTx {
 
 impl std::fmt::Debug for ReadTx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadTx").field("seq", &self.seq).finish_non_exhaustive()
+        f.debug_struct("ReadTx")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -394,7 +405,9 @@ pub struct WriteTx<'t> {
 
 impl std::fmt::Debug for WriteTx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteTx").field("seq", &self.seq).finish_non_exhaustive()
+        f.debug_struct("WriteTx")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 

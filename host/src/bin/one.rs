@@ -1,1 +1,277 @@
-fn main(){}
+//! The `one` command-line tool.
+//!
+//! `one demo [PATH]` builds a small two-tenant example database (default
+//! `./one-data/one.redb`, replaced if it exists) and prints what each tenant sees.
+//! `one stats [PATH]` prints the counts per dimension of an existing database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use one::serde_json::json;
+use one::*;
+
+const DEFAULT_PATH: &str = "one-data/one.redb";
+const USAGE: &str =
+    "usage: one demo [PATH] | one stats [PATH]   (PATH defaults to ./one-data/one.redb)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let path = |i: usize| PathBuf::from(args.get(i).map_or(DEFAULT_PATH, String::as_str));
+    let result = match args.first().map(String::as_str) {
+        Some("demo") if args.len() <= 2 => demo(path(1)),
+        Some("stats") if args.len() <= 2 => stats(path(1)),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Tenant {
+    group: Group,
+    owner: Thing,
+}
+
+fn demo(path: PathBuf) -> Result<()> {
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|source| Error::Io {
+            action: "cannot replace",
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let db = Ontology::open(&path)?;
+    println!("ONE demo: building two tenants in {}\n", path.display());
+
+    let acme = build_tenant(
+        &db,
+        NewGroup::new(GroupType::Organization, "Acme Coffee", "acme").properties(Value::from_json(
+            &json!({"domain": "acme.example", "plan": "pro", "revenue_share": 0.15}),
+        )),
+        ("alice@acme.example", "Alice"),
+        &[("bob@acme.example", "Bob"), ("carol@acme.example", "Carol")],
+        &[
+            ("Ethiopia Yirgacheffe", 1650),
+            ("Colombia Huila", 1400),
+            ("House Espresso", 1200),
+            ("Decaf Swiss Water", 1500),
+        ],
+    )?;
+    let books = build_tenant(
+        &db,
+        NewGroup::new(GroupType::Community, "Bookworms", "bookworms").properties(Value::from_json(
+            &json!({"description": "A reading club", "plan": "starter"}),
+        )),
+        ("dana@books.example", "Dana"),
+        &[("erin@books.example", "Erin")],
+        &[("Dune", 999), ("Middlemarch", 1299)],
+    )?;
+
+    for tenant in [&acme, &books] {
+        show_tenant(&db, tenant)?;
+    }
+
+    println!("== Isolation");
+    let acme_ctx = Context::person(acme.owner.id, acme.group.id);
+    let dana = books.owner.id;
+    match db.read(&acme_ctx, |v| v.get_thing(dana)) {
+        Err(e) => println!("  Acme's owner reading Bookworms' person {dana}: {e}"),
+        Ok(t) => println!("  ISOLATION BROKEN: Acme read {t:?}"),
+    }
+    let books_slug = db.read(&acme_ctx, |v| v.get_group(books.group.id));
+    println!(
+        "  Acme's owner reading the Bookworms group: {}\n",
+        books_slug.map(|g| g.name).unwrap_or_else(|e| e.to_string())
+    );
+
+    print_stats(&db)?;
+    db.close()?;
+    println!("\nRun `cargo run -p one -- stats` to read the file again.");
+    Ok(())
+}
+
+fn build_tenant(
+    db: &Ontology,
+    new: NewGroup,
+    owner: (&str, &str),
+    customers: &[(&str, &str)],
+    products: &[(&str, i64)],
+) -> Result<Tenant> {
+    let group = db.admin().create_root_group(new)?;
+    let ctx = Context::system(group.id);
+    let owner = db.write(&ctx, |tx| {
+        let owner = tx.create_person(NewPerson::new(owner.0, owner.1).role("org_owner"))?;
+        tx.add_member(owner.id, group.id, "group_owner", &["*"])?;
+        let shop = tx.create_group(
+            group.id,
+            NewGroup::new(GroupType::Business, format!("{} Shop", group.name), "shop"),
+        )?;
+        tx.add_member(owner.id, shop.id, "group_owner", &["*"])?;
+        Ok(owner)
+    })?;
+    let as_owner = Context::person(owner.id, group.id);
+    db.write(&as_owner, |tx| {
+        let mut catalogue = Vec::new();
+        for (name, price) in products {
+            let p = NewThing::new("product", *name)
+                .property("price", *price)
+                .property("currency", "USD");
+            catalogue.push(tx.create_thing(p)?);
+        }
+        for (i, (email, name)) in customers.iter().enumerate() {
+            let person = tx.create_person(NewPerson::new(*email, *name))?;
+            tx.add_member(person.id, group.id, "group_user", &["read"])?;
+            let product = &catalogue[i % catalogue.len()];
+            let price = product
+                .properties
+                .get_path("price")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            tx.connect(
+                NewConnection::new(person.id, "purchased", product.id).metadata(
+                    Value::map()
+                        .with("quantity", 2)
+                        .with("total", price * 2)
+                        .with("currency", "USD"),
+                ),
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(Tenant { group, owner })
+}
+
+fn show_tenant(db: &Ontology, tenant: &Tenant) -> Result<()> {
+    let ctx = Context::person(tenant.owner.id, tenant.group.id);
+    db.read(&ctx, |v| {
+        println!(
+            "== Tenant {} ({}), as {}",
+            tenant.group.name, tenant.group.id, tenant.owner.name
+        );
+        for g in v.subtree(tenant.group.id)? {
+            let depth = if g.parent.is_some() { "    " } else { "  " };
+            println!(
+                "{depth}group {} [{}] slug={} plan={}",
+                g.name,
+                g.kind.as_str(),
+                g.slug,
+                g.properties
+                    .get_path("plan")
+                    .map_or("-".to_string(), |p| p.to_string())
+            );
+        }
+        let members = v.members(tenant.group.id, None, None)?;
+        for m in &members.items {
+            let person = v.get_thing(m.from.to_string().parse()?)?;
+            println!(
+                "  member {} <{}> role={}",
+                person.name,
+                person
+                    .properties
+                    .get_path("email")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?"),
+                m.metadata
+                    .get_path("role")
+                    .map_or("?".into(), |r| r.to_string())
+            );
+        }
+        let products = v.list_things(&ThingQuery::of_type("product"))?;
+        for p in &products.items {
+            let price = p
+                .properties
+                .get_path("price")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            println!(
+                "  product {:<22} ${}.{:02}",
+                p.name,
+                price / 100,
+                price % 100
+            );
+        }
+        let filter = Filter::from_json(&json!({"properties.price": {"$gte": 1000, "$lt": 1500}}))?;
+        let mid = v.list_things(&ThingQuery::of_type("product").filter(filter))?;
+        println!(
+            "  products priced $10.00-$14.99: {}",
+            mid.items
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for m in &members.items {
+            let person: ThingId = m.from.to_string().parse()?;
+            for c in v
+                .connections(&ConnectionQuery::outgoing(person).kind("purchased"))?
+                .items
+            {
+                let product = v.get_thing(c.to.to_string().parse()?)?;
+                println!(
+                    "  purchase {} -> {} ({})",
+                    v.get_thing(person)?.name,
+                    product.name,
+                    c.metadata
+                );
+            }
+        }
+        let events = v.events(&EventQuery::latest().limit(5))?;
+        println!("  latest events:");
+        for e in events.items {
+            println!(
+                "    #{:<3} {:<20} by {} on {}",
+                e.seq,
+                e.kind,
+                e.actor,
+                e.target.map_or("-".to_string(), |t| t.to_string())
+            );
+        }
+        let c = v.counts(tenant.group.id)?;
+        println!(
+            "  counts: {} people, {} things, {} connections, {} events\n",
+            c.people, c.things, c.connections, c.events
+        );
+        Ok(())
+    })
+}
+
+fn stats(path: PathBuf) -> Result<()> {
+    if !path.exists() {
+        eprintln!("{} does not exist; run `one demo` first", path.display());
+        return Err(Error::Io {
+            action: "cannot open",
+            path,
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let db = Ontology::open(&path)?;
+    print_stats(&db)
+}
+
+fn print_stats(db: &Ontology) -> Result<()> {
+    let s = db.admin().stats()?;
+    println!("== Stats");
+    println!("  tenants      {}", s.tenants);
+    println!("  groups       {}", s.groups);
+    for (env, c) in [("live", s.live), ("test", s.test)] {
+        println!(
+            "  {env}: people {}, things {}, connections {}, events {}",
+            c.people, c.things, c.connections, c.events
+        );
+    }
+    for g in db.admin().root_groups()? {
+        println!("  tenant {:<12} {} ({})", g.slug, g.name, g.id);
+    }
+    Ok(())
+}

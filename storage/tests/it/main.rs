@@ -28,9 +28,7 @@ fn collect(r: &impl KvRead, range: &KeyRange, dir: Direction) -> Vec<(Vec<u8>, V
 #[test]
 fn an_error_in_the_closure_keeps_nothing() {
     for (store, _dir) in backends() {
-        store
-            .write(|tx| tx.put(b"kept", b"1"))
-            .unwrap();
+        store.write(|tx| tx.put(b"kept", b"1")).unwrap();
         let err = store
             .write(|tx| {
                 tx.put(b"a", b"1")?;
@@ -42,7 +40,11 @@ fn an_error_in_the_closure_keeps_nothing() {
         let r = store.read().unwrap();
         assert_eq!(r.get(b"a").unwrap(), None);
         assert_eq!(r.get(b"kept").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(r.seq(), 1, "an aborted transaction takes no sequence number");
+        assert_eq!(
+            r.seq(),
+            1,
+            "an aborted transaction takes no sequence number"
+        );
     }
 }
 
@@ -53,7 +55,10 @@ fn readers_keep_their_snapshot() {
         let before = store.read().unwrap();
         store.write(|tx| tx.put(b"k", b"new")).unwrap();
         assert_eq!(before.get(b"k").unwrap(), Some(b"old".to_vec()));
-        assert_eq!(store.read().unwrap().get(b"k").unwrap(), Some(b"new".to_vec()));
+        assert_eq!(
+            store.read().unwrap().get(b"k").unwrap(),
+            Some(b"new".to_vec())
+        );
         assert_eq!(before.seq() + 1, store.read().unwrap().seq());
     }
 }
@@ -100,21 +105,34 @@ fn a_panic_aborts_and_poisons() {
 
 #[test]
 fn reopening_returns_what_was_committed() {
-    for durability in [Durability::Immediate, Durability::ImmediateOnePhase, Durability::Deferred] {
+    for durability in [
+        Durability::Immediate,
+        Durability::ImmediateOnePhase,
+        Durability::Deferred,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
-        let options = StoreOptions { durability, ..StoreOptions::default() };
+        let options = StoreOptions {
+            durability,
+            ..StoreOptions::default()
+        };
         let store = Store::open(&path, &options).unwrap();
         for i in 0u8..10 {
             store.write(|tx| tx.put(&[i], &[i, i])).unwrap();
         }
-        assert!(matches!(Store::open(&path, &options), Err(StorageError::AlreadyOpen)));
+        assert!(matches!(
+            Store::open(&path, &options),
+            Err(StorageError::AlreadyOpen)
+        ));
         store.close().unwrap();
         let store = Store::open(&path, &options).unwrap();
         let r = store.read().unwrap();
         assert_eq!(r.seq(), 10);
         let all = collect(&r, &KeyRange::prefix(&[]), Direction::Forward);
-        assert_eq!(all, (0u8..10).map(|i| (vec![i], vec![i, i])).collect::<Vec<_>>());
+        assert_eq!(
+            all,
+            (0u8..10).map(|i| (vec![i], vec![i, i])).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -134,7 +152,11 @@ fn scans_stop_when_told() {
         r.scan(&KeyRange::prefix(&[1]), Direction::Reverse, |k, _| {
             seen += 1;
             assert_eq!(k[1], 50 - seen);
-            Ok::<_, StorageError>(if seen == 5 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+            Ok::<_, StorageError>(if seen == 5 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
         })
         .unwrap();
         assert_eq!(seen, 5);

@@ -1,0 +1,290 @@
+//! Connections: typed, directed relationships with metadata.
+//!
+//! A connection joins two records of the same tenant (groups or things) and belongs to a
+//! group, by default the context's. Both directions are indexed (`o <from> <type> <to>` and
+//! `i <to> <type> <from>`), so listing a node's outgoing or incoming connections of a type
+//! is one range scan, never a scan of the group. Deleting a connection removes it and its
+//! index entries; its `connection_deleted` event keeps the record for audit.
+//! `member_of` is reserved for memberships, made by [`Tx::add_member`].
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::codec::Record;
+use crate::engine::{Tx, View};
+use crate::events::kinds;
+use crate::id::{ConnectionId, GroupId, Ref};
+use crate::layout::{self, Counter};
+use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The connection type of memberships.
+pub const MEMBER_OF: &str = "member_of";
+
+/// A connection, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Connection {
+    /// Its id.
+    pub id: ConnectionId,
+    /// Where it starts.
+    pub from: Ref,
+    /// Where it ends.
+    pub to: Ref,
+    /// The relationship type (`owns`, `purchased`, `member_of`, …).
+    pub kind: String,
+    /// Details (a map).
+    pub metadata: Value,
+    /// The group it belongs to.
+    pub group: GroupId,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+impl Record for Connection {
+    const NAME: &'static str = "connection";
+    const VERSION: u8 = 1;
+}
+
+/// What a new connection needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConnection {
+    from: Ref,
+    to: Ref,
+    kind: String,
+    metadata: Value,
+    group: Option<GroupId>,
+}
+
+impl NewConnection {
+    /// A `kind` connection from `from` to `to` (each a group or a thing).
+    pub fn new(from: impl Into<Ref>, kind: impl Into<String>, to: impl Into<Ref>) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            kind: kind.into(),
+            metadata: Value::map(),
+            group: None,
+        }
+    }
+
+    /// Sets the metadata (a map).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Puts the connection in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// Which way to follow connections from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeDirection {
+    /// Connections that start at the node.
+    Outgoing,
+    /// Connections that end at the node.
+    Incoming,
+}
+
+/// A query for one node's connections, oldest first within each type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionQuery {
+    node: Ref,
+    direction: EdgeDirection,
+    kind: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<Cursor>,
+}
+
+impl ConnectionQuery {
+    /// Connections that start at `node`.
+    pub fn outgoing(node: impl Into<Ref>) -> Self {
+        Self {
+            node: node.into(),
+            direction: EdgeDirection::Outgoing,
+            kind: None,
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Connections that end at `node`.
+    pub fn incoming(node: impl Into<Ref>) -> Self {
+        Self {
+            direction: EdgeDirection::Incoming,
+            ..Self::outgoing(node)
+        }
+    }
+
+    /// Only connections of type `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// At most `n` connections (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The connection `id`, if the context can see its group.
+    pub fn get_connection(&self, id: ConnectionId) -> Result<Connection> {
+        let c: Connection = self
+            .get_record(&self.scope.tenant.connection(id))?
+            .ok_or_else(|| Error::not_found(id))?;
+        self.ensure_scope(c.group)
+            .map_err(|_| Error::not_found(id))?;
+        Ok(c)
+    }
+
+    /// A node's connections in one direction, optionally of one type. Connections that
+    /// belong to groups outside the context's scope are left out.
+    pub fn connections(&self, query: &ConnectionQuery) -> Result<Page<Connection>> {
+        if let Some(kind) = &query.kind {
+            validate::type_name("kind", kind)?;
+        }
+        self.check_node(query.node, true)?;
+        let outgoing = query.direction == EdgeDirection::Outgoing;
+        let prefix = self
+            .scope
+            .tenant
+            .edges(outgoing, query.node, query.kind.as_deref());
+        scan_page(
+            self.kv,
+            &prefix,
+            KeyRange::prefix(&prefix),
+            Direction::Forward,
+            query.cursor.as_ref(),
+            page_size(query.limit)?,
+            |k, _| {
+                let c = self.connection_at(k)?;
+                Ok(self.ensure_scope(c.group).is_ok().then_some(c))
+            },
+        )
+    }
+
+    /// Loads the connection an edge-index key points to.
+    pub(crate) fn connection_at(&self, edge_key: &[u8]) -> Result<Connection> {
+        let id = ConnectionId::from_u128(layout::trailing_id(edge_key)?);
+        self.get_record(&self.scope.tenant.connection(id))?
+            .ok_or_else(|| Error::Corrupt {
+                what: "edge index",
+                reason: format!("{id} is indexed but missing"),
+            })
+    }
+
+    /// Checks that a group or thing exists in this tenant; with `scoped`, that the
+    /// context can see it too.
+    fn check_node(&self, node: Ref, scoped: bool) -> Result<()> {
+        match node {
+            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| ()),
+            Ref::GroupId(g) => self.load_group(g).map(|_| ()),
+            Ref::ThingId(t) if scoped => self.get_thing(t).map(|_| ()),
+            Ref::ThingId(t) => self
+                .kv
+                .contains(&self.scope.tenant.thing(t))?
+                .then_some(())
+                .ok_or_else(|| Error::not_found(t)),
+            other => Err(Error::invalid(
+                "node",
+                format!(
+                    "{other} is a {}; connections join groups and things",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Connects two records of the tenant. `from` must be visible to the context; `to` may
+    /// be anywhere in the tenant.
+    pub fn connect(&mut self, new: NewConnection) -> Result<Connection> {
+        validate::type_name("kind", &new.kind)?;
+        if new.kind == MEMBER_OF {
+            return Err(Error::invalid(
+                "kind",
+                "member_of connections are made with add_member",
+            ));
+        }
+        let metadata = validate::map_value("metadata", new.metadata)?;
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        self.view().check_node(new.from, true)?;
+        self.view().check_node(new.to, false)?;
+        self.ensure_writable(group)?;
+        self.insert_connection(new.from, new.to, &new.kind, metadata, group)
+    }
+
+    pub(crate) fn insert_connection(
+        &mut self,
+        from: Ref,
+        to: Ref,
+        kind: &str,
+        metadata: Value,
+        group: GroupId,
+    ) -> Result<Connection> {
+        let c = Connection {
+            id: ConnectionId::from_u128(self.engine.next_id()),
+            from,
+            to,
+            kind: kind.to_string(),
+            metadata,
+            group,
+            created_at: self.now(),
+        };
+        let keys = self.scope.tenant.clone();
+        self.put_record(&keys.connection(c.id), &c)?;
+        self.put(&keys.edge(true, from, kind, to, c.id), &[])?;
+        self.put(&keys.edge(false, to, kind, from, c.id), &[])?;
+        self.count(group, Counter::Connections, 1);
+        let meta = Value::map()
+            .with("type", kind)
+            .with("from", from.to_string())
+            .with("to", to.to_string());
+        self.log(
+            kinds::CONNECTION_CREATED,
+            group,
+            Some(Ref::from(c.id)),
+            meta,
+        )?;
+        Ok(c)
+    }
+
+    /// Deletes a connection and its index entries; its event keeps what it was.
+    pub fn disconnect(&mut self, id: ConnectionId) -> Result<Connection> {
+        let c = self.view().get_connection(id)?;
+        let keys = self.scope.tenant.clone();
+        self.delete(&keys.connection(id))?;
+        self.delete(&keys.edge(true, c.from, &c.kind, c.to, id))?;
+        self.delete(&keys.edge(false, c.to, &c.kind, c.from, id))?;
+        self.count(c.group, Counter::Connections, -1);
+        let meta = Value::map()
+            .with("type", c.kind.as_str())
+            .with("from", c.from.to_string())
+            .with("to", c.to.to_string())
+            .with("metadata", c.metadata.clone());
+        self.log(
+            kinds::CONNECTION_DELETED,
+            c.group,
+            Some(Ref::from(id)),
+            meta,
+        )?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,96 @@
+//! Who acts, in which group, in which environment.
+//!
+//! Every public read and write takes a [`Context`]. Its group decides which tenant's key
+//! range the call can touch (the group's root tenant, never another) and which part of that
+//! tenant (the group and its descendants). Its environment picks the `live` or `test` copy
+//! of the tenant's data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{GroupId, ThingId};
+
+/// The acting principal, recorded as the actor of every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Principal {
+    /// The application itself, or an administrator: bootstrapping and maintenance.
+    System,
+    /// A person (a thing of type `person`).
+    Person(ThingId),
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::System => f.write_str("system"),
+            Principal::Person(id) => id.fmt(f),
+        }
+    }
+}
+
+/// Which copy of a tenant's data a call reads and writes. Group records are shared by
+/// both; things, connections, events and knowledge are kept apart.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum Env {
+    /// Production data. The default.
+    #[default]
+    Live,
+    /// Test data, written by test API keys; never mixed with live data.
+    Test,
+}
+
+/// The principal, group and environment a call acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Context {
+    principal: Principal,
+    group: GroupId,
+    env: Env,
+}
+
+impl Context {
+    /// The system acting in `group` (and its descendants). Named as such in every event.
+    /// For bootstrapping and administration; application requests should act as a person.
+    pub fn system(group: GroupId) -> Self {
+        Self {
+            principal: Principal::System,
+            group,
+            env: Env::Live,
+        }
+    }
+
+    /// `person` acting in `group`. The application vouches that the person was signed in.
+    pub fn person(person: ThingId, group: GroupId) -> Self {
+        Self {
+            principal: Principal::Person(person),
+            group,
+            env: Env::Live,
+        }
+    }
+
+    /// The same context in another environment.
+    pub fn with_env(self, env: Env) -> Self {
+        Self { env, ..self }
+    }
+
+    /// The same principal acting in another group.
+    pub fn in_group(self, group: GroupId) -> Self {
+        Self { group, ..self }
+    }
+
+    /// The acting principal.
+    pub fn principal(&self) -> Principal {
+        self.principal
+    }
+
+    /// The group the call acts in.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// The environment.
+    pub fn env(&self) -> Env {
+        self.env
+    }
+}

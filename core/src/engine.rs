@@ -1,0 +1,271 @@
+//! The engine and its transactions: where a [`Context`] becomes a tenant's key range.
+//!
+//! [`Engine::write`] runs a closure in one storage write transaction: every mutation the
+//! closure makes, the events they log, their index entries and counters commit together,
+//! or, if the closure returns an error, none of them do. [`Engine::read`] runs a closure
+//! on a snapshot. Both first resolve the context's group to its root tenant; a [`Tx`] or
+//! [`View`] can then only build keys under that tenant's prefix, so no call can reach
+//! another tenant's records. Within the tenant, a context reaches its group and the
+//! group's descendants ([`View::check_scope`]).
+//!
+//! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
+//! the dimension (`groups.rs`, `things.rs`, …).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use one_storage::{KvRead, ReadTx, Store, WriteTx};
+
+use crate::clock::{Clock, Timestamp};
+use crate::codec::{self, Record};
+use crate::context::Context;
+use crate::id::{GroupId, IdGen};
+use crate::layout::{self, Counter, StructureKeys, TenantKeys};
+use crate::{Error, Result};
+
+/// The ONE engine over a [`Store`].
+///
+/// `Engine` is `Send + Sync`; share it with an `Arc`. Reads run concurrently with each
+/// other and with at most one write transaction.
+pub struct Engine {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    ids: Mutex<IdGen>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a context resolved to: its tenant and the key prefixes it may use.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub(crate) ctx: Context,
+    pub(crate) root: GroupId,
+    pub(crate) structure: StructureKeys,
+    pub(crate) tenant: TenantKeys,
+}
+
+impl Scope {
+    pub(crate) fn new(ctx: Context, root: GroupId) -> Self {
+        Self {
+            ctx,
+            root,
+            structure: StructureKeys::new(root),
+            tenant: TenantKeys::new(root, ctx.env()),
+        }
+    }
+
+    fn resolve(kv: &impl KvRead, ctx: &Context) -> Result<Self> {
+        let root = kv
+            .get(&layout::group_root(ctx.group()))?
+            .ok_or_else(|| Error::not_found(ctx.group()))?;
+        Ok(Self::new(
+            *ctx,
+            layout::decode_group_id(&root, "group directory")?,
+        ))
+    }
+}
+
+impl Engine {
+    /// An engine over `store`, taking time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Self> {
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| Error::Corrupt {
+            what: "random seed",
+            reason: format!("the OS random source failed: {e}"),
+        })?;
+        Ok(Self {
+            store,
+            clock,
+            ids: Mutex::new(IdGen::new(u64::from_be_bytes(seed))),
+        })
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock every timestamp comes from.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Runs `f` on a snapshot, as `ctx`.
+    pub fn read<R>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
+    ) -> Result<R> {
+        let kv = self.store.read()?;
+        let scope = Scope::resolve(&kv, ctx)?;
+        f(&View {
+            kv: &kv,
+            scope: &scope,
+        })
+    }
+
+    /// Runs `f` in one write transaction, as `ctx`: all of its changes commit, or, if it
+    /// returns an error (or panics), none do.
+    pub fn write<R>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        self.store.write(|kv| {
+            let scope = Scope::resolve(&*kv, ctx)?;
+            self.write_in(kv, scope, f)
+        })
+    }
+
+    /// Runs `f` in a transaction already open on `kv`, for `scope`, and flushes counters.
+    pub(crate) fn write_in<R>(
+        &self,
+        kv: &mut WriteTx<'_>,
+        scope: Scope,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        let mut tx = Tx {
+            kv,
+            scope,
+            engine: self,
+            counters: BTreeMap::new(),
+            writable_cache: None,
+        };
+        let r = f(&mut tx)?;
+        tx.flush_counters()?;
+        Ok(r)
+    }
+
+    pub(crate) fn next_id(&self) -> u128 {
+        let now = self.clock.now();
+        // A poisoned lock only means another thread panicked while holding it; the
+        // generator's state is two integers and always valid.
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.next(now)
+    }
+
+    /// Makes deferred commits durable and closes the store.
+    pub fn close(self) -> Result<()> {
+        Ok(self.store.close()?)
+    }
+}
+
+/// Read access to one tenant, as one context, on one snapshot.
+pub struct View<'a, K> {
+    pub(crate) kv: &'a K,
+    pub(crate) scope: &'a Scope,
+}
+
+impl<K> std::fmt::Debug for View<'_, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("context", &self.scope.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The context this view reads as.
+    pub fn context(&self) -> &Context {
+        &self.scope.ctx
+    }
+
+    /// The root group (tenant) of the context.
+    pub fn tenant(&self) -> GroupId {
+        self.scope.root
+    }
+
+    pub(crate) fn get_record<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
+        self.kv.get(key)?.map(|b| codec::decode(&b)).transpose()
+    }
+}
+
+/// A write transaction of one tenant, as one context. Lives inside [`Engine::write`].
+pub struct Tx<'a, 't> {
+    pub(crate) kv: &'a mut WriteTx<'t>,
+    pub(crate) scope: Scope,
+    pub(crate) engine: &'a Engine,
+    counters: BTreeMap<(GroupId, Counter), i64>,
+    /// The last group found writable in this transaction; cleared when any group changes.
+    pub(crate) writable_cache: Option<GroupId>,
+}
+
+impl std::fmt::Debug for Tx<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("context", &self.scope.ctx)
+            .field("seq", &self.kv.seq())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t> Tx<'_, 't> {
+    /// Reads, seeing this transaction's own writes.
+    pub fn view(&self) -> View<'_, WriteTx<'t>> {
+        View {
+            kv: &*self.kv,
+            scope: &self.scope,
+        }
+    }
+
+    /// The context this transaction writes as.
+    pub fn context(&self) -> &Context {
+        &self.scope.ctx
+    }
+
+    /// The commit sequence number this transaction will have; its events carry it.
+    pub fn seq(&self) -> u64 {
+        self.kv.seq()
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.engine.clock.now()
+    }
+
+    pub(crate) fn put_record<R: Record>(&mut self, key: &[u8], record: &R) -> Result<()> {
+        let bytes = codec::encode(record)?;
+        Ok(self.kv.put(key, &bytes)?)
+    }
+
+    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        Ok(self.kv.put(key, value)?)
+    }
+
+    pub(crate) fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.kv.delete(key)?;
+        Ok(())
+    }
+
+    /// Adds `delta` to a counter; written once, when the transaction's closure succeeds.
+    pub(crate) fn count(&mut self, group: GroupId, counter: Counter, delta: i64) {
+        *self.counters.entry((group, counter)).or_insert(0) += delta;
+    }
+
+    fn flush_counters(&mut self) -> Result<()> {
+        for ((group, counter), delta) in std::mem::take(&mut self.counters) {
+            if delta == 0 {
+                continue;
+            }
+            let key = self.scope.tenant.counter(group, counter);
+            let old = match self.kv.get(&key)? {
+                Some(b) => {
+                    u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
+                        what: "counter",
+                        reason: format!("expected 8 bytes, found {}", b.len()),
+                    })?)
+                }
+                None => 0,
+            };
+            let new = old.saturating_add_signed(delta);
+            self.kv.put(&key, &new.to_be_bytes())?;
+        }
+        Ok(())
+    }
+}

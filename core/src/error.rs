@@ -1,0 +1,230 @@
+//! The engine's error type, and the stable numeric code of each variant.
+
+use one_storage::StorageError;
+
+use crate::id::{IdError, IdKind};
+use crate::value::ValueError;
+
+/// Everything a call into the engine can fail with.
+///
+/// Each variant names the input at fault. [`Error::code`] gives a number that never changes
+/// meaning, for callers across the C ABI and for logs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No record with this id exists where the context can see it. Records of other
+    /// tenants, and of groups outside the context's scope, are reported this way too, so
+    /// their existence does not leak.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// The kind of record.
+        kind: IdKind,
+        /// The id, in text form.
+        id: String,
+    },
+    /// Id text did not parse.
+    #[error("malformed id: {0}")]
+    MalformedId(IdError),
+    /// An id of one kind was given where another kind was needed.
+    #[error("wrong kind of id: {id} is a {found} id, expected a {expected} id")]
+    WrongIdKind {
+        /// The id given.
+        id: String,
+        /// The kind needed.
+        expected: IdKind,
+        /// The kind given.
+        found: IdKind,
+    },
+    /// Making `parent` the parent of `group` would make a group its own ancestor.
+    #[error("parent cycle: {parent} is {group} or one of its descendants")]
+    ParentCycle {
+        /// The group being moved.
+        group: String,
+        /// The parent asked for.
+        parent: String,
+    },
+    /// Another group under the same parent has this slug.
+    #[error("duplicate slug {slug:?} under {parent}")]
+    DuplicateSlug {
+        /// The slug.
+        slug: String,
+        /// The parent group, or `"the top level"`.
+        parent: String,
+    },
+    /// A person with this (normalised) email already exists in the tenant.
+    #[error("duplicate email {email:?} in this tenant")]
+    DuplicateEmail {
+        /// The normalised email.
+        email: String,
+    },
+    /// A required field was missing or empty.
+    #[error("missing required field `{field}`")]
+    MissingField {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field had a value it may not have.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidField {
+        /// The field (a dotted path for nested values).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value was larger than allowed.
+    #[error("`{field}` is too large: {actual} bytes, the limit is {limit}")]
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+        /// The size given.
+        actual: usize,
+    },
+    /// A filter named a path that cannot be filtered on, or used an operator wrongly.
+    #[error("invalid filter on {path:?}: {reason}")]
+    InvalidFilter {
+        /// The path or operator at fault.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pagination cursor was not one this query produced.
+    #[error("invalid cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The group is archived; it accepts no new records.
+    #[error("group {group} is archived")]
+    GroupArchived {
+        /// The group.
+        group: String,
+    },
+    /// The thing is deleted; it can be read (for audit) but not changed.
+    #[error("thing {id} is deleted")]
+    ThingDeleted {
+        /// The thing.
+        id: String,
+    },
+    /// The person already has a membership in the group.
+    #[error("{person} is already a member of {group}")]
+    AlreadyMember {
+        /// The person.
+        person: String,
+        /// The group.
+        group: String,
+    },
+    /// A stored record has a format version this build does not know.
+    #[error("stored {record} record has format version {version}, which this build cannot read")]
+    UnsupportedVersion {
+        /// Which kind of record.
+        record: &'static str,
+        /// The version byte found.
+        version: u8,
+    },
+    /// Stored bytes failed to decode.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file-system operation around the database failed (creating its folder, …).
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The storage layer failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl Error {
+    /// The stable number of this kind of error. Numbers are never reused; ranges:
+    /// 1xx input, 2xx state conflicts, 9xx storage, files and corruption. Last added: 905.
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::NotFound { .. } => 100,
+            Error::MalformedId(_) => 101,
+            Error::WrongIdKind { .. } => 102,
+            Error::MissingField { .. } => 103,
+            Error::InvalidField { .. } => 104,
+            Error::TooLarge { .. } => 105,
+            Error::InvalidFilter { .. } => 106,
+            Error::InvalidCursor { .. } => 107,
+            Error::ParentCycle { .. } => 200,
+            Error::DuplicateSlug { .. } => 201,
+            Error::DuplicateEmail { .. } => 202,
+            Error::GroupArchived { .. } => 203,
+            Error::ThingDeleted { .. } => 204,
+            Error::AlreadyMember { .. } => 205,
+            Error::UnsupportedVersion { .. } => 900,
+            Error::Corrupt { .. } => 901,
+            Error::Storage(StorageError::Poisoned) => 902,
+            Error::Storage(StorageError::AlreadyOpen) => 903,
+            Error::Storage(_) => 904,
+            Error::Io { .. } => 905,
+        }
+    }
+
+    pub(crate) fn not_found(id: impl Into<crate::id::Ref>) -> Self {
+        let r = id.into();
+        Error::NotFound {
+            kind: r.kind(),
+            id: r.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn value(e: ValueError) -> Self {
+        let field = match &e {
+            ValueError::NonFinite { path } | ValueError::TooDeep { path } => path.clone(),
+        };
+        Error::InvalidField {
+            field,
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<IdError> for Error {
+    fn from(e: IdError) -> Self {
+        match e {
+            IdError::WrongKind {
+                text,
+                expected,
+                found,
+            } => Error::WrongIdKind {
+                id: text,
+                expected,
+                found,
+            },
+            other => Error::MalformedId(other),
+        }
+    }
+}
+
+impl From<one_storage::keys::KeyError> for Error {
+    fn from(e: one_storage::keys::KeyError) -> Self {
+        Error::Corrupt {
+            what: "key",
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

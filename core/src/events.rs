@@ -1,0 +1,254 @@
+//! Events: the append-only audit trail.
+//!
+//! Every mutation logs its event in the same write transaction, so a change and its
+//! event commit together or not at all; nothing ever edits or removes an event. An event
+//! belongs to the group where the action happened and carries the commit sequence number
+//! of its transaction. Its time is the timestamp of its id, so the primary key
+//! `E <group> <event id>` orders a group's events by time, and the three indexes (by
+//! type, actor and target) end with the event id too: every query below is one range
+//! scan, newest first.
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::codec::Record;
+use crate::context::Principal;
+use crate::engine::{Tx, View};
+use crate::id::{EventId, GroupId, Ref};
+use crate::layout::{self, Counter};
+use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The event types the engine logs itself.
+pub mod kinds {
+    /// A group was created.
+    pub const GROUP_CREATED: &str = "group_created";
+    /// A group was changed.
+    pub const GROUP_UPDATED: &str = "group_updated";
+    /// A group was archived.
+    pub const GROUP_ARCHIVED: &str = "group_archived";
+    /// A thing was created.
+    pub const THING_CREATED: &str = "thing_created";
+    /// A thing was changed.
+    pub const THING_UPDATED: &str = "thing_updated";
+    /// A thing was (soft-)deleted.
+    pub const THING_DELETED: &str = "thing_deleted";
+    /// A person was created.
+    pub const PERSON_CREATED: &str = "person_created";
+    /// A person joined a group (a `member_of` connection was made).
+    pub const USER_JOINED_GROUP: &str = "user_joined_group";
+    /// A connection was created.
+    pub const CONNECTION_CREATED: &str = "connection_created";
+    /// A connection was deleted.
+    pub const CONNECTION_DELETED: &str = "connection_deleted";
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// Its id; its timestamp is the event's time.
+    pub id: EventId,
+    /// The commit sequence number of the transaction that logged it.
+    pub seq: u64,
+    /// The event type (`thing_created`, …).
+    pub kind: String,
+    /// Who acted.
+    pub actor: Principal,
+    /// The group where it happened.
+    pub group: GroupId,
+    /// What it was about, if anything.
+    pub target: Option<Ref>,
+    /// Details.
+    pub metadata: Value,
+}
+
+impl Event {
+    /// When it happened.
+    pub fn time(&self) -> Timestamp {
+        self.id.timestamp()
+    }
+}
+
+impl Record for Event {
+    const NAME: &'static str = "event";
+    const VERSION: u8 = 1;
+}
+
+/// Which index an event query reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EventFilter {
+    /// Every event of the group.
+    #[default]
+    All,
+    /// Events of one type.
+    Kind(String),
+    /// Events by one actor.
+    Actor(Principal),
+    /// Events about one record.
+    Target(Ref),
+}
+
+/// A query for a group's events, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    group: Option<GroupId>,
+    filter: EventFilter,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    limit: Option<usize>,
+    cursor: Option<Cursor>,
+}
+
+impl EventQuery {
+    /// The latest events of the context's group.
+    pub fn latest() -> Self {
+        Self::default()
+    }
+
+    /// Reads another group in the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Only events of type `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.filter = EventFilter::Kind(kind.into());
+        self
+    }
+
+    /// Only events by `actor`.
+    pub fn actor(mut self, actor: Principal) -> Self {
+        self.filter = EventFilter::Actor(actor);
+        self
+    }
+
+    /// Only events about `target`.
+    pub fn target(mut self, target: impl Into<Ref>) -> Self {
+        self.filter = EventFilter::Target(target.into());
+        self
+    }
+
+    /// Only events at or after `t`.
+    pub fn since(mut self, t: Timestamp) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only events before `t`.
+    pub fn until(mut self, t: Timestamp) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// At most `n` events (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+}
+
+fn time_bound(prefix: &[u8], t: Timestamp) -> Vec<u8> {
+    layout::with_id(prefix, u128::from(t.as_millis()) << 80)
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// Events of a group in the context's scope, newest first.
+    pub fn events(&self, query: &EventQuery) -> Result<Page<Event>> {
+        let group = query.group.unwrap_or(self.scope.ctx.group());
+        self.check_scope(group)?;
+        let keys = &self.scope.tenant;
+        let prefix = match &query.filter {
+            EventFilter::All => keys.events(group),
+            EventFilter::Kind(kind) => {
+                validate::type_name("kind", kind)?;
+                keys.events_by_type(group, kind)
+            }
+            EventFilter::Actor(actor) => keys.events_by_actor(group, *actor),
+            EventFilter::Target(target) => keys.events_by_target(group, *target),
+        };
+        let mut range = KeyRange::prefix(&prefix);
+        if let Some(since) = query.since {
+            range.start = std::ops::Bound::Included(time_bound(&prefix, since));
+        }
+        if let Some(until) = query.until {
+            range.end = std::ops::Bound::Excluded(time_bound(&prefix, until));
+        }
+        let primary = matches!(query.filter, EventFilter::All);
+        scan_page(
+            self.kv,
+            &prefix,
+            range,
+            Direction::Reverse,
+            query.cursor.as_ref(),
+            page_size(query.limit)?,
+            |k, v| {
+                if primary {
+                    return crate::codec::decode(v).map(Some);
+                }
+                let id = EventId::from_u128(layout::trailing_id(k)?);
+                self.get_record(&keys.event(group, id))?
+                    .map(Some)
+                    .ok_or_else(|| Error::Corrupt {
+                        what: "event index",
+                        reason: format!("{id} is indexed but missing"),
+                    })
+            },
+        )
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Logs a custom event in the context's group. `kind` is `[a-z][a-z0-9_]*`; `metadata`
+    /// a map. The engine logs its own events itself; this is for the application's.
+    pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {
+        validate::type_name("kind", kind)?;
+        let group = self.scope.ctx.group();
+        self.view().check_scope(group)?;
+        let metadata = validate::map_value("metadata", metadata)?;
+        self.log(kind, group, target, metadata)
+    }
+
+    /// Appends an event and its index entries.
+    pub(crate) fn log(
+        &mut self,
+        kind: &str,
+        group: GroupId,
+        target: Option<Ref>,
+        metadata: Value,
+    ) -> Result<Event> {
+        let event = Event {
+            id: EventId::from_u128(self.engine.next_id()),
+            seq: self.seq(),
+            kind: kind.to_string(),
+            actor: self.scope.ctx.principal(),
+            group,
+            target,
+            metadata,
+        };
+        let keys = self.scope.tenant.clone();
+        let id = event.id.to_u128();
+        self.put_record(&keys.event(group, event.id), &event)?;
+        self.put(&layout::with_id(&keys.events_by_type(group, kind), id), &[])?;
+        self.put(
+            &layout::with_id(&keys.events_by_actor(group, event.actor), id),
+            &[],
+        )?;
+        if let Some(t) = target {
+            self.put(&layout::with_id(&keys.events_by_target(group, t), id), &[])?;
+        }
+        self.count(group, Counter::Events, 1);
+        Ok(event)
+    }
+}

@@ -1,0 +1,591 @@
+//! Groups: the hierarchical tenants.
+//!
+//! A group without a parent is a root: a tenant, whose records all live under its key
+//! prefix. Children nest under a parent of the same tenant and can move only within it
+//! (moving between tenants would move every key; export and import instead). Slugs are
+//! unique among siblings, and top-level slugs among top-level groups. A context acting in
+//! a group reaches that group and its descendants, never its ancestors or siblings.
+
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::codec::Record;
+use crate::context::Context;
+use crate::engine::{Engine, Scope, Tx, View};
+use crate::events::kinds;
+use crate::id::{GroupId, Ref};
+use crate::layout;
+use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// How deep a group tree may nest. Deeper chains are refused when a group is created or
+/// moved, so every walk up the tree is bounded.
+pub const MAX_DEPTH: usize = 64;
+
+/// The kinds of group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum GroupType {
+    /// A few people who know each other.
+    FriendCircle,
+    /// A company.
+    Business,
+    /// A community.
+    Community,
+    /// A decentralised autonomous organisation.
+    Dao,
+    /// A government body.
+    Government,
+    /// An organisation: the usual top-level tenant.
+    Organization,
+}
+
+impl GroupType {
+    /// Every group type.
+    pub const ALL: [GroupType; 6] = [
+        GroupType::FriendCircle,
+        GroupType::Business,
+        GroupType::Community,
+        GroupType::Dao,
+        GroupType::Government,
+        GroupType::Organization,
+    ];
+
+    /// The snake_case name (`friend_circle`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupType::FriendCircle => "friend_circle",
+            GroupType::Business => "business",
+            GroupType::Community => "community",
+            GroupType::Dao => "dao",
+            GroupType::Government => "government",
+            GroupType::Organization => "organization",
+        }
+    }
+}
+
+impl std::str::FromStr for GroupType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        GroupType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| Error::invalid("type", format!("{s:?} is not a group type")))
+    }
+}
+
+/// A group's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum GroupStatus {
+    /// Being set up.
+    Draft,
+    /// In use. The default.
+    #[default]
+    Active,
+    /// Read-only: it accepts no new things, connections, people or child groups.
+    Archived,
+}
+
+/// A group, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Group {
+    /// Its id.
+    pub id: GroupId,
+    /// The parent, or `None` for a top-level group (a tenant).
+    pub parent: Option<GroupId>,
+    /// Its kind.
+    pub kind: GroupType,
+    /// Display name.
+    pub name: String,
+    /// URL-safe name, unique among siblings.
+    pub slug: String,
+    /// Lifecycle state.
+    pub status: GroupStatus,
+    /// A map with the well-known keys `domain`, `logo`, `description`, `plan` (strings),
+    /// `limits`, `usage`, `settings` (maps) and `revenue_share` (a number in `[0, 1]`),
+    /// and any others the application wants.
+    pub properties: Value,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Record for Group {
+    const NAME: &'static str = "group";
+    const VERSION: u8 = 1;
+}
+
+/// What a new group needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewGroup {
+    kind: GroupType,
+    name: String,
+    slug: String,
+    status: GroupStatus,
+    properties: Value,
+}
+
+impl NewGroup {
+    /// A group of `kind` named `name`, with URL name `slug`.
+    pub fn new(kind: GroupType, name: impl Into<String>, slug: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            slug: slug.into(),
+            status: GroupStatus::Active,
+            properties: Value::map(),
+        }
+    }
+
+    /// Sets the properties (a map).
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets the initial status (default active).
+    pub fn status(mut self, status: GroupStatus) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// A change to a group; fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupUpdate {
+    name: Option<String>,
+    slug: Option<String>,
+    parent: Option<GroupId>,
+    status: Option<GroupStatus>,
+    properties: Option<Value>,
+}
+
+impl GroupUpdate {
+    /// Renames the group.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Changes the slug.
+    pub fn slug(mut self, slug: impl Into<String>) -> Self {
+        self.slug = Some(slug.into());
+        self
+    }
+
+    /// Moves the group under another parent of the same tenant.
+    pub fn parent(mut self, parent: GroupId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Changes the status.
+    pub fn status(mut self, status: GroupStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
+    pub fn properties(mut self, patch: Value) -> Self {
+        self.properties = Some(patch);
+        self
+    }
+}
+
+fn check_slug(slug: &str) -> Result<()> {
+    if slug.is_empty() {
+        return Err(Error::MissingField { field: "slug" });
+    }
+    let ok_chars = slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if slug.len() > 63 || !ok_chars || slug.starts_with('-') || slug.ends_with('-') {
+        return Err(Error::invalid(
+            "slug",
+            format!("{slug:?} must be 1-63 characters of a-z, 0-9 and inner '-'"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_properties(properties: Value) -> Result<Value> {
+    let properties = validate::map_value("properties", properties)?;
+    if let Some(m) = properties.as_map() {
+        for (key, want) in [
+            ("domain", "string"),
+            ("logo", "string"),
+            ("description", "string"),
+            ("plan", "string"),
+            ("limits", "map"),
+            ("usage", "map"),
+            ("settings", "map"),
+        ] {
+            if let Some(v) = m.get(key) {
+                if v.type_name() != want {
+                    return Err(Error::invalid(
+                        format!("properties.{key}"),
+                        format!("must be a {want}, not a {}", v.type_name()),
+                    ));
+                }
+            }
+        }
+        if let Some(share) = m.get("revenue_share") {
+            match share.as_f64() {
+                Some(f) if (0.0..=1.0).contains(&f) => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "properties.revenue_share",
+                        format!("{share} is not a number in [0, 1]"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(properties)
+}
+
+fn slug_owner(parent: Option<GroupId>) -> String {
+    parent.map_or_else(|| "the top level".to_string(), |p| p.to_string())
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The group `id`, if the context can see it.
+    pub fn get_group(&self, id: GroupId) -> Result<Group> {
+        self.check_scope(id)
+    }
+
+    /// Loads `group` and checks that it is the context's group or one of its descendants.
+    /// Anything else, including groups of other tenants, is [`Error::NotFound`].
+    pub fn check_scope(&self, group: GroupId) -> Result<Group> {
+        let found = self.load_group(group)?;
+        let mut current = found.clone();
+        for _ in 0..=MAX_DEPTH {
+            if current.id == self.scope.ctx.group() {
+                return Ok(found);
+            }
+            match current.parent {
+                Some(p) => current = self.load_group(p)?,
+                None => return Err(Error::not_found(group)),
+            }
+        }
+        Err(Error::Corrupt {
+            what: "group tree",
+            reason: format!("{group} is nested deeper than {MAX_DEPTH}"),
+        })
+    }
+
+    /// Loads a group of this tenant without a scope check.
+    pub(crate) fn load_group(&self, id: GroupId) -> Result<Group> {
+        self.get_record(&self.scope.structure.group(id))?
+            .ok_or_else(|| Error::not_found(id))
+    }
+
+    /// The ancestors of a group of this tenant, nearest first.
+    fn ancestors(&self, group: &Group) -> Result<Vec<GroupId>> {
+        let mut out = Vec::new();
+        let mut next = group.parent;
+        while let Some(p) = next {
+            if out.len() > MAX_DEPTH {
+                return Err(Error::Corrupt {
+                    what: "group tree",
+                    reason: "parent chain too long".into(),
+                });
+            }
+            out.push(p);
+            next = self.load_group(p)?.parent;
+        }
+        Ok(out)
+    }
+
+    /// The direct children of `id`, oldest first, a page at a time.
+    pub fn children(
+        &self,
+        id: GroupId,
+        limit: Option<usize>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Group>> {
+        self.check_scope(id)?;
+        let prefix = self.scope.structure.children(id);
+        scan_page(
+            self.kv,
+            &prefix,
+            KeyRange::prefix(&prefix),
+            Direction::Forward,
+            cursor,
+            page_size(limit)?,
+            |k, _| {
+                let child = GroupId::from_u128(layout::trailing_id(k)?);
+                self.load_group(child).map(Some)
+            },
+        )
+    }
+
+    /// `id` and all of its descendants, breadth first.
+    pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
+        let mut out = vec![self.check_scope(id)?];
+        let mut queue = VecDeque::from([id]);
+        while let Some(parent) = queue.pop_front() {
+            let prefix = self.scope.structure.children(parent);
+            self.kv
+                .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+                    let child = GroupId::from_u128(layout::trailing_id(k)?);
+                    out.push(self.load_group(child)?);
+                    queue.push_back(child);
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                })?;
+        }
+        Ok(out)
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Loads `group`, checks it is in scope and not archived: a group new records may join.
+    pub(crate) fn writable_group(&self, group: GroupId) -> Result<Group> {
+        let g = self.view().check_scope(group)?;
+        if g.status == GroupStatus::Archived {
+            return Err(Error::GroupArchived {
+                group: group.to_string(),
+            });
+        }
+        Ok(g)
+    }
+
+    /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction.
+    pub(crate) fn ensure_writable(&mut self, group: GroupId) -> Result<()> {
+        if self.writable_cache != Some(group) {
+            self.writable_group(group)?;
+            self.writable_cache = Some(group);
+        }
+        Ok(())
+    }
+
+    /// Creates a child group of `parent` (which must be in scope and not archived).
+    pub fn create_group(&mut self, parent: GroupId, new: NewGroup) -> Result<Group> {
+        let parent_group = self.writable_group(parent)?;
+        if self.view().ancestors(&parent_group)?.len() + 1 >= MAX_DEPTH {
+            return Err(Error::invalid(
+                "parent",
+                format!("groups nest at most {MAX_DEPTH} deep"),
+            ));
+        }
+        let group =
+            self.new_group_record(GroupId::from_u128(self.engine.next_id()), Some(parent), new)?;
+        let slug_key = self.scope.structure.sibling_slug(parent, &group.slug);
+        if self.kv.contains(&slug_key)? {
+            return Err(Error::DuplicateSlug {
+                slug: group.slug,
+                parent: slug_owner(Some(parent)),
+            });
+        }
+        self.put(&slug_key, &group.id.to_be_bytes())?;
+        self.put(&self.scope.structure.child(parent, group.id), &[])?;
+        self.insert_group(&group, parent)?;
+        Ok(group)
+    }
+
+    fn new_group_record(
+        &self,
+        id: GroupId,
+        parent: Option<GroupId>,
+        new: NewGroup,
+    ) -> Result<Group> {
+        check_slug(&new.slug)?;
+        let now = self.now();
+        Ok(Group {
+            id,
+            parent,
+            kind: new.kind,
+            name: validate::name("name", &new.name)?,
+            slug: new.slug,
+            status: new.status,
+            properties: check_properties(new.properties)?,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Writes a new group's record and directory entry, and logs `group_created` in `log_group`.
+    fn insert_group(&mut self, group: &Group, log_group: GroupId) -> Result<()> {
+        self.put(
+            &layout::group_root(group.id),
+            &self.scope.root.to_be_bytes(),
+        )?;
+        self.put_record(&self.scope.structure.group(group.id), group)?;
+        let meta = Value::map()
+            .with("name", group.name.as_str())
+            .with("slug", group.slug.as_str())
+            .with("type", group.kind.as_str());
+        self.log(
+            kinds::GROUP_CREATED,
+            log_group,
+            Some(Ref::from(group.id)),
+            meta,
+        )?;
+        Ok(())
+    }
+
+    /// Changes a group. Moving it checks the new parent is in scope, in the same tenant,
+    /// and not the group itself or one of its descendants.
+    pub fn update_group(&mut self, id: GroupId, update: GroupUpdate) -> Result<Group> {
+        let old = self.view().check_scope(id)?;
+        self.writable_cache = None;
+        let mut group = old.clone();
+        let mut changed = Value::map();
+        if let Some(name) = update.name {
+            group.name = validate::name("name", &name)?;
+            changed = changed.with("name", group.name.as_str());
+        }
+        if let Some(slug) = update.slug {
+            check_slug(&slug)?;
+            group.slug = slug;
+        }
+        if let Some(new_parent) = update.parent {
+            let Some(_) = old.parent else {
+                return Err(Error::invalid(
+                    "parent",
+                    format!(
+                        "{id} is a top-level group (a tenant) and cannot be moved under another"
+                    ),
+                ));
+            };
+            let parent_group = self.writable_group(new_parent)?;
+            let ancestors = self.view().ancestors(&parent_group)?;
+            if new_parent == id || ancestors.contains(&id) {
+                return Err(Error::ParentCycle {
+                    group: id.to_string(),
+                    parent: new_parent.to_string(),
+                });
+            }
+            if ancestors.len() + 1 >= MAX_DEPTH {
+                return Err(Error::invalid(
+                    "parent",
+                    format!("groups nest at most {MAX_DEPTH} deep"),
+                ));
+            }
+            group.parent = Some(new_parent);
+            changed = changed.with("parent", new_parent.to_string());
+        }
+        if let Some(status) = update.status {
+            group.status = status;
+            changed = changed.with("status", format!("{status:?}").to_lowercase());
+        }
+        if let Some(patch) = update.properties {
+            let mut props = group.properties.clone();
+            props.merge(patch);
+            group.properties = check_properties(props)?;
+            changed = changed.with("properties", true);
+        }
+        if group.slug != old.slug || group.parent != old.parent {
+            self.move_slug(&old, &group)?;
+            changed = changed.with("slug", group.slug.as_str());
+        }
+        if group.parent != old.parent {
+            if let (Some(from), Some(to)) = (old.parent, group.parent) {
+                self.delete(&self.scope.structure.child(from, id))?;
+                self.put(&self.scope.structure.child(to, id), &[])?;
+            }
+        }
+        group.updated_at = self.now();
+        self.put_record(&self.scope.structure.group(id), &group)?;
+        let kind = if group.status == GroupStatus::Archived && old.status != GroupStatus::Archived {
+            kinds::GROUP_ARCHIVED
+        } else {
+            kinds::GROUP_UPDATED
+        };
+        self.log(
+            kind,
+            group.parent.unwrap_or(id),
+            Some(Ref::from(id)),
+            changed,
+        )?;
+        Ok(group)
+    }
+
+    fn move_slug(&mut self, old: &Group, new: &Group) -> Result<()> {
+        let key_for = |g: &Group| match g.parent {
+            Some(p) => self.scope.structure.sibling_slug(p, &g.slug),
+            None => layout::root_slug(&g.slug),
+        };
+        let (old_key, new_key) = (key_for(old), key_for(new));
+        if self.kv.contains(&new_key)? {
+            return Err(Error::DuplicateSlug {
+                slug: new.slug.clone(),
+                parent: slug_owner(new.parent),
+            });
+        }
+        self.delete(&old_key)?;
+        self.put(&new_key, &new.id.to_be_bytes())
+    }
+
+    /// Archives a group: it stays readable and accepts nothing new. Its children are not
+    /// affected.
+    pub fn archive_group(&mut self, id: GroupId) -> Result<Group> {
+        self.update_group(id, GroupUpdate::default().status(GroupStatus::Archived))
+    }
+}
+
+/// Administration: the calls that act outside any one tenant. Every event they log names
+/// [`crate::Principal::System`] as the actor.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin<'e> {
+    pub(crate) engine: &'e Engine,
+}
+
+impl Engine {
+    /// Administration calls: creating tenants, listing them, counting.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin { engine: self }
+    }
+}
+
+impl Admin<'_> {
+    /// Creates a top-level group: a new tenant. Its slug is unique among top-level groups.
+    pub fn create_root_group(&self, new: NewGroup) -> Result<Group> {
+        self.engine.store().write(|kv| {
+            let id = GroupId::from_u128(self.engine.next_id());
+            let scope = Scope::new(Context::system(id), id);
+            self.engine.write_in(kv, scope, |tx| {
+                let group = tx.new_group_record(id, None, new)?;
+                let slug_key = layout::root_slug(&group.slug);
+                if tx.kv.contains(&slug_key)? {
+                    return Err(Error::DuplicateSlug {
+                        slug: group.slug,
+                        parent: slug_owner(None),
+                    });
+                }
+                tx.put(&slug_key, &id.to_be_bytes())?;
+                tx.insert_group(&group, id)?;
+                Ok(group)
+            })
+        })
+    }
+
+    /// Every top-level group, in slug order.
+    pub fn root_groups(&self) -> Result<Vec<Group>> {
+        let kv = self.engine.store().read()?;
+        let mut out = Vec::new();
+        kv.scan(
+            &KeyRange::prefix(&layout::root_slugs()),
+            Direction::Forward,
+            |_, v| {
+                let id = layout::decode_group_id(v, "slug index")?;
+                let view = View {
+                    kv: &kv,
+                    scope: &Scope::new(Context::system(id), id),
+                };
+                out.push(view.load_group(id)?);
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(out)
+    }
+}

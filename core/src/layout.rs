@@ -1,0 +1,257 @@
+//! The key layout: every key the engine writes is built here, and nowhere else.
+//!
+//! ```text
+//! D g <group:16>                              -> root group id (16 bytes)   directory
+//! D r <slug>                                  -> root group id              top-level slugs
+//! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
+//! T <root:16> 0x00 c <parent:16> <child:16>   -> ()                         children
+//! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
+//! T <root:16> <env> t <thing:16>              -> Thing record
+//! T <root:16> <env> y <group:16> <type> <thing:16>            -> ()         things by type
+//! T <root:16> <env> m <email>                 -> person thing id            emails
+//! T <root:16> <env> c <connection:16>         -> Connection record
+//! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> ()        outgoing
+//! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> ()        incoming
+//! T <root:16> <env> E <group:16> <event:16>   -> Event record               events by group
+//! T <root:16> <env> K <group:16> <type> <event:16>            -> ()         by type
+//! T <root:16> <env> A <group:16> <actor> <event:16>           -> ()         by actor
+//! T <root:16> <env> G <group:16> <target:17> <event:16>       -> ()         by target
+//! T <root:16> <env> n <group:16> <counter:1>  -> u64 big-endian             counts
+//! ```
+//!
+//! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
+//! of the tenant. `<type>`, `<slug>` and `<email>` are escaped strings
+//! ([`one_storage::keys`]); a `:17` reference is a kind byte and 16 id bytes; an actor is
+//! `0x00` (system) or `0x01` and a thing id. Ids are big-endian, so within any prefix,
+//! entries sort by creation time. A tenant (a root group and all of its descendants) is the
+//! single range `T <root>`.
+
+use one_storage::keys::{KeyBuf, KeyReader};
+
+use crate::context::{Env, Principal};
+use crate::id::{EventId, GroupId, Ref, ThingId};
+use crate::{Error, Result};
+
+const DIRECTORY: u8 = b'D';
+const TENANT: u8 = b'T';
+const STRUCTURE: u8 = 0x00;
+
+/// Counters kept per group and environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Counter {
+    Things = 1,
+    Connections = 2,
+    Events = 3,
+    People = 4,
+}
+
+fn env_byte(env: Env) -> u8 {
+    match env {
+        Env::Live => 0x01,
+        Env::Test => 0x02,
+    }
+}
+
+/// `D g <group>`: where a group's tenant is found.
+pub(crate) fn group_root(group: GroupId) -> Vec<u8> {
+    KeyBuf::new()
+        .u8(DIRECTORY)
+        .u8(b'g')
+        .raw(&group.to_be_bytes())
+        .finish()
+}
+
+/// `D g`: the whole group directory.
+pub(crate) fn group_directory() -> Vec<u8> {
+    vec![DIRECTORY, b'g']
+}
+
+/// `D r <slug>`: top-level slugs.
+pub(crate) fn root_slug(slug: &str) -> Vec<u8> {
+    KeyBuf::new().u8(DIRECTORY).u8(b'r').str(slug).finish()
+}
+
+/// `D r`: every top-level slug.
+pub(crate) fn root_slugs() -> Vec<u8> {
+    vec![DIRECTORY, b'r']
+}
+
+pub(crate) fn decode_group_id(bytes: &[u8], what: &'static str) -> Result<GroupId> {
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| Error::Corrupt {
+        what,
+        reason: format!("expected 16 bytes, found {}", bytes.len()),
+    })?;
+    Ok(GroupId::from_u128(u128::from_be_bytes(arr)))
+}
+
+pub(crate) fn decode_thing_id(bytes: &[u8], what: &'static str) -> Result<ThingId> {
+    decode_group_id(bytes, what).map(|g| ThingId::from_u128(g.to_u128()))
+}
+
+/// The keys of one tenant's structure: its groups, shared by both environments.
+#[derive(Debug, Clone)]
+pub(crate) struct StructureKeys {
+    prefix: Vec<u8>,
+}
+
+impl StructureKeys {
+    pub(crate) fn new(root: GroupId) -> Self {
+        Self {
+            prefix: KeyBuf::new()
+                .u8(TENANT)
+                .raw(&root.to_be_bytes())
+                .u8(STRUCTURE)
+                .finish(),
+        }
+    }
+
+    fn key(&self, tag: u8) -> KeyBuf {
+        KeyBuf::from_prefix(&self.prefix).u8(tag)
+    }
+
+    pub(crate) fn group(&self, g: GroupId) -> Vec<u8> {
+        self.key(b'g').raw(&g.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn child(&self, parent: GroupId, child: GroupId) -> Vec<u8> {
+        self.key(b'c')
+            .raw(&parent.to_be_bytes())
+            .raw(&child.to_be_bytes())
+            .finish()
+    }
+
+    pub(crate) fn children(&self, parent: GroupId) -> Vec<u8> {
+        self.key(b'c').raw(&parent.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn sibling_slug(&self, parent: GroupId, slug: &str) -> Vec<u8> {
+        self.key(b's').raw(&parent.to_be_bytes()).str(slug).finish()
+    }
+}
+
+/// The keys of one tenant's data in one environment.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantKeys {
+    prefix: Vec<u8>,
+}
+
+pub(crate) fn push_ref(k: KeyBuf, r: Ref) -> KeyBuf {
+    k.u8(r.kind().tag()).u128(r.to_u128())
+}
+
+fn push_principal(k: KeyBuf, p: Principal) -> KeyBuf {
+    match p {
+        Principal::System => k.u8(0),
+        Principal::Person(id) => k.u8(1).raw(&id.to_be_bytes()),
+    }
+}
+
+impl TenantKeys {
+    pub(crate) fn new(root: GroupId, env: Env) -> Self {
+        Self {
+            prefix: KeyBuf::new()
+                .u8(TENANT)
+                .raw(&root.to_be_bytes())
+                .u8(env_byte(env))
+                .finish(),
+        }
+    }
+
+    fn key(&self, tag: u8) -> KeyBuf {
+        KeyBuf::from_prefix(&self.prefix).u8(tag)
+    }
+
+    pub(crate) fn thing(&self, id: ThingId) -> Vec<u8> {
+        self.key(b't').raw(&id.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn things_by_type(&self, group: GroupId, kind: &str) -> Vec<u8> {
+        self.key(b'y').raw(&group.to_be_bytes()).str(kind).finish()
+    }
+
+    pub(crate) fn thing_by_type(&self, group: GroupId, kind: &str, id: ThingId) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.things_by_type(group, kind))
+            .raw(&id.to_be_bytes())
+            .finish()
+    }
+
+    pub(crate) fn email(&self, email: &str) -> Vec<u8> {
+        self.key(b'm').str(email).finish()
+    }
+
+    pub(crate) fn connection(&self, id: crate::id::ConnectionId) -> Vec<u8> {
+        self.key(b'c').raw(&id.to_be_bytes()).finish()
+    }
+
+    /// `o <from>` or `i <to>`, then optionally `<type>`: the prefix of one node's edges.
+    pub(crate) fn edges(&self, outgoing: bool, node: Ref, kind: Option<&str>) -> Vec<u8> {
+        let k = push_ref(self.key(if outgoing { b'o' } else { b'i' }), node);
+        match kind {
+            Some(kind) => k.str(kind).finish(),
+            None => k.finish(),
+        }
+    }
+
+    pub(crate) fn edge(
+        &self,
+        outgoing: bool,
+        near: Ref,
+        kind: &str,
+        far: Ref,
+        id: crate::id::ConnectionId,
+    ) -> Vec<u8> {
+        push_ref(
+            KeyBuf::from_prefix(&self.edges(outgoing, near, Some(kind))),
+            far,
+        )
+        .raw(&id.to_be_bytes())
+        .finish()
+    }
+
+    pub(crate) fn events(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'E').raw(&group.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn event(&self, group: GroupId, id: EventId) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.events(group))
+            .raw(&id.to_be_bytes())
+            .finish()
+    }
+
+    pub(crate) fn events_by_type(&self, group: GroupId, kind: &str) -> Vec<u8> {
+        self.key(b'K').raw(&group.to_be_bytes()).str(kind).finish()
+    }
+
+    pub(crate) fn events_by_actor(&self, group: GroupId, actor: Principal) -> Vec<u8> {
+        push_principal(self.key(b'A').raw(&group.to_be_bytes()), actor).finish()
+    }
+
+    pub(crate) fn events_by_target(&self, group: GroupId, target: Ref) -> Vec<u8> {
+        push_ref(self.key(b'G').raw(&group.to_be_bytes()), target).finish()
+    }
+
+    pub(crate) fn counter(&self, group: GroupId, counter: Counter) -> Vec<u8> {
+        self.key(b'n')
+            .raw(&group.to_be_bytes())
+            .u8(counter as u8)
+            .finish()
+    }
+
+    pub(crate) fn counters(&self) -> Vec<u8> {
+        self.key(b'n').finish()
+    }
+}
+
+/// Appends an id to a prefix.
+pub(crate) fn with_id(prefix: &[u8], id: u128) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).u128(id).finish()
+}
+
+/// The id in the last 16 bytes of an index key.
+pub(crate) fn trailing_id(key: &[u8]) -> Result<u128> {
+    let start = key.len().checked_sub(16).ok_or_else(|| Error::Corrupt {
+        what: "index key",
+        reason: "shorter than an id".into(),
+    })?;
+    Ok(KeyReader::new(&key[start..]).u128()?)
+}

@@ -1,0 +1,298 @@
+//! People: persons who act, and their memberships.
+//!
+//! A person is a thing of type `person` whose properties hold a normalised `email`
+//! (trimmed, lower-cased; unique within the root tenant and environment) and a `role`.
+//! Membership in a group is a `member_of` connection from the person to the group whose
+//! metadata carries the membership `role` and its `permissions` (strings such as `"*"`,
+//! `"read"`, `"things:write"`). People belong to the whole tenant: a person created in one
+//! group can join any group of the same tenant.
+
+use one_storage::{Direction, KeyRange, KvRead};
+
+use crate::connections::{Connection, MEMBER_OF};
+use crate::engine::{Tx, View};
+use crate::events::kinds;
+use crate::id::{GroupId, Ref, ThingId};
+use crate::layout;
+use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::things::{NewThing, Thing};
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The thing type of people.
+pub const PERSON: &str = "person";
+/// The longest email accepted, in bytes (RFC 5321's path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
+/// What a new person needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPerson {
+    email: String,
+    name: String,
+    role: String,
+    properties: Value,
+    group: Option<GroupId>,
+}
+
+impl NewPerson {
+    /// A person with `email` and display `name`, role `user`.
+    pub fn new(email: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            name: name.into(),
+            role: "user".into(),
+            properties: Value::map(),
+            group: None,
+        }
+    }
+
+    /// Sets the person's role (`[a-z][a-z0-9_]*`, e.g. `org_owner`).
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = role.into();
+        self
+    }
+
+    /// Sets further properties (a map); `email` and `role` are set from the fields above.
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Creates the person in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// Normalises an email address: trimmed and lower-cased, with one `@`, a non-empty local
+/// part and a dotted domain. Errors name the field `email`.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    if e.is_empty() {
+        return Err(Error::MissingField { field: "email" });
+    }
+    if e.len() > MAX_EMAIL_BYTES {
+        return Err(Error::TooLarge {
+            field: "email",
+            limit: MAX_EMAIL_BYTES,
+            actual: e.len(),
+        });
+    }
+    let bad = |why: &str| Error::invalid("email", format!("{email:?} {why}"));
+    if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains whitespace"));
+    }
+    let Some((local, domain)) = e.split_once('@') else {
+        return Err(bad("has no `@`"));
+    };
+    if local.is_empty() || domain.contains('@') {
+        return Err(bad("must have one `@` after a non-empty local part"));
+    }
+    if !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(bad("needs a dotted domain such as example.com"));
+    }
+    Ok(e)
+}
+
+fn email_of(thing: &Thing) -> Result<String> {
+    let raw = thing
+        .properties
+        .get_path("email")
+        .ok_or(Error::MissingField { field: "email" })?;
+    let s = raw.as_str().ok_or_else(|| {
+        Error::invalid(
+            "properties.email",
+            format!("must be a string, not a {}", raw.type_name()),
+        )
+    })?;
+    normalize_email(s)
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The person with this email in the tenant (any case, surrounding spaces ignored).
+    pub fn person_by_email(&self, email: &str) -> Result<Thing> {
+        let email = normalize_email(email)?;
+        let id = self
+            .kv
+            .get(&self.scope.tenant.email(&email))?
+            .ok_or_else(|| Error::NotFound {
+                kind: crate::id::IdKind::Thing,
+                id: format!("with email {email:?}"),
+            })?;
+        self.get_thing(layout::decode_thing_id(&id, "email index")?)
+    }
+
+    /// Loads a person of this tenant, in any of its groups.
+    pub(crate) fn load_person(&self, id: ThingId) -> Result<Thing> {
+        let thing: Thing = self
+            .get_record(&self.scope.tenant.thing(id))?
+            .ok_or_else(|| Error::not_found(id))?;
+        if thing.kind != PERSON {
+            return Err(Error::invalid(
+                "person",
+                format!("{id} is a {}, not a person", thing.kind),
+            ));
+        }
+        Ok(thing)
+    }
+
+    /// The memberships of a group (its `member_of` connections), oldest first.
+    pub fn members(
+        &self,
+        group: GroupId,
+        limit: Option<usize>,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Connection>> {
+        self.check_scope(group)?;
+        let prefix = self
+            .scope
+            .tenant
+            .edges(false, Ref::from(group), Some(MEMBER_OF));
+        scan_page(
+            self.kv,
+            &prefix,
+            KeyRange::prefix(&prefix),
+            Direction::Forward,
+            cursor,
+            page_size(limit)?,
+            |k, _| self.connection_at(k).map(Some),
+        )
+    }
+
+    /// The groups a person is a member of, as their `member_of` connections, limited to
+    /// groups in the context's scope.
+    pub fn memberships(&self, person: ThingId) -> Result<Vec<Connection>> {
+        self.load_person(person)?;
+        let prefix = self
+            .scope
+            .tenant
+            .edges(true, Ref::from(person), Some(MEMBER_OF));
+        let mut out = Vec::new();
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+                let c = self.connection_at(k)?;
+                if self.ensure_scope(c.group).is_ok() {
+                    out.push(c);
+                }
+                Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
+            })?;
+        Ok(out)
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Creates a person. The email must be new to the tenant.
+    pub fn create_person(&mut self, new: NewPerson) -> Result<Thing> {
+        let email = normalize_email(&new.email)?;
+        validate::type_name("role", &new.role)?;
+        let properties = validate::map_value("properties", new.properties)?
+            .with("email", email.as_str())
+            .with("role", new.role.as_str());
+        let mut draft = NewThing::new(PERSON, new.name).properties(properties);
+        draft.group = new.group;
+        let thing = self.new_thing_record(draft)?;
+        self.claim_email(&email, thing.id)?;
+        self.insert_thing(&thing, kinds::PERSON_CREATED)?;
+        Ok(thing)
+    }
+
+    fn claim_email(&mut self, email: &str, id: ThingId) -> Result<()> {
+        let key = self.scope.tenant.email(email);
+        if self.kv.contains(&key)? {
+            return Err(Error::DuplicateEmail {
+                email: email.to_string(),
+            });
+        }
+        self.put(&key, &id.to_be_bytes())
+    }
+
+    /// Keeps the email index right when a person's properties change.
+    pub(crate) fn reindex_person(&mut self, old: &Thing, new: &mut Thing) -> Result<()> {
+        let (before, after) = (email_of(old)?, email_of(new)?);
+        new.properties = std::mem::take(&mut new.properties).with("email", after.as_str());
+        if before != after {
+            self.claim_email(&after, new.id)?;
+            self.delete(&self.scope.tenant.email(&before))?;
+        }
+        Ok(())
+    }
+
+    /// Frees a deleted person's email for reuse.
+    pub(crate) fn release_email(&mut self, person: &Thing) -> Result<()> {
+        let email = email_of(person)?;
+        self.delete(&self.scope.tenant.email(&email))
+    }
+
+    /// Makes `person` a member of `group` with a membership `role` and `permissions`.
+    pub fn add_member(
+        &mut self,
+        person: ThingId,
+        group: GroupId,
+        role: &str,
+        permissions: &[&str],
+    ) -> Result<Connection> {
+        validate::type_name("role", role)?;
+        for p in permissions {
+            if p.is_empty()
+                || p.len() > 64
+                || p.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::invalid(
+                    "permissions",
+                    format!("{p:?} is not a permission string"),
+                ));
+            }
+        }
+        let person_thing = self.view().load_person(person)?;
+        if person_thing.status == crate::things::ThingStatus::Deleted {
+            return Err(Error::ThingDeleted {
+                id: person.to_string(),
+            });
+        }
+        self.ensure_writable(group)?;
+        let existing = self
+            .scope
+            .tenant
+            .edges(true, Ref::from(person), Some(MEMBER_OF));
+        let mut found = false;
+        let target = crate::layout::push_ref(
+            one_storage::keys::KeyBuf::from_prefix(&existing),
+            Ref::from(group),
+        )
+        .finish();
+        self.kv
+            .scan(&KeyRange::prefix(&target), Direction::Forward, |_, _| {
+                found = true;
+                Ok::<_, Error>(std::ops::ControlFlow::Break(()))
+            })?;
+        if found {
+            return Err(Error::AlreadyMember {
+                person: person.to_string(),
+                group: group.to_string(),
+            });
+        }
+        let metadata = Value::map()
+            .with("role", role)
+            .with("permissions", permissions.to_vec());
+        let c = self.insert_connection(
+            Ref::from(person),
+            Ref::from(group),
+            MEMBER_OF,
+            metadata,
+            group,
+        )?;
+        self.log(
+            kinds::USER_JOINED_GROUP,
+            group,
+            Some(Ref::from(person)),
+            Value::map().with("role", role),
+        )?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,384 @@
+//! Things: typed entities with free-form properties.
+//!
+//! A thing belongs to one group and has a type (`product`, `course`, …, or a type a plugin
+//! defines), a name, a map of properties and a status. Updates merge properties (JSON
+//! merge patch). Deleting is soft: the status becomes `deleted`, the record stays readable
+//! by id for audit, and it leaves the type index, so lists no longer show it. People are
+//! things of type `person`, made and changed through the rules in `people.rs`.
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::codec::Record;
+use crate::engine::{Tx, View};
+use crate::events::kinds;
+use crate::filter::Filter;
+use crate::id::{GroupId, Ref, ThingId};
+use crate::layout::{self, Counter};
+use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::people::PERSON;
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// A thing's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ThingStatus {
+    /// Not published yet.
+    Draft,
+    /// In use. The default.
+    #[default]
+    Active,
+    /// Kept but retired.
+    Archived,
+    /// Deleted: readable by id for audit, absent from lists, unchangeable.
+    Deleted,
+}
+
+impl ThingStatus {
+    /// The lower-case name, as filters see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThingStatus::Draft => "draft",
+            ThingStatus::Active => "active",
+            ThingStatus::Archived => "archived",
+            ThingStatus::Deleted => "deleted",
+        }
+    }
+}
+
+/// A thing, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Thing {
+    /// Its id.
+    pub id: ThingId,
+    /// The group it belongs to.
+    pub group: GroupId,
+    /// Its type.
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form properties (a map).
+    pub properties: Value,
+    /// Lifecycle state.
+    pub status: ThingStatus,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Record for Thing {
+    const NAME: &'static str = "thing";
+    const VERSION: u8 = 1;
+}
+
+/// What a new thing needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewThing {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) properties: Value,
+    pub(crate) status: ThingStatus,
+    pub(crate) group: Option<GroupId>,
+}
+
+impl NewThing {
+    /// A thing of type `kind` named `name`, in the context's group.
+    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            name: name.into(),
+            properties: Value::map(),
+            status: ThingStatus::Active,
+            group: None,
+        }
+    }
+
+    /// Sets all properties (a map).
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets one property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties = self.properties.with(key, value);
+        self
+    }
+
+    /// Sets the initial status (default active; not deleted).
+    pub fn status(mut self, status: ThingStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Puts the thing in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// A change to a thing; fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThingUpdate {
+    name: Option<String>,
+    properties: Option<Value>,
+    status: Option<ThingStatus>,
+}
+
+impl ThingUpdate {
+    /// Renames the thing.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
+    pub fn properties(mut self, patch: Value) -> Self {
+        self.properties = Some(patch);
+        self
+    }
+
+    /// Sets one property (a one-key merge patch).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties = Some(self.properties.take().unwrap_or_default().with(key, value));
+        self
+    }
+
+    /// Changes the status (use [`Tx::delete_thing`] to delete).
+    pub fn status(mut self, status: ThingStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// A query for things of one type in one group, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThingQuery {
+    kind: String,
+    group: Option<GroupId>,
+    filter: Filter,
+    limit: Option<usize>,
+    cursor: Option<Cursor>,
+}
+
+impl ThingQuery {
+    /// Things of type `kind` in the context's group.
+    pub fn of_type(kind: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            group: None,
+            filter: Filter::new(),
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Reads another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Keeps only things that match `filter`.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// At most `n` things (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The thing `id`, deleted or not, if the context can see it.
+    pub fn get_thing(&self, id: ThingId) -> Result<Thing> {
+        let thing: Thing = self
+            .get_record(&self.scope.tenant.thing(id))?
+            .ok_or_else(|| Error::not_found(id))?;
+        self.ensure_scope(thing.group)
+            .map_err(|_| Error::not_found(id))?;
+        Ok(thing)
+    }
+
+    /// Things of one type in one group that match the query's filter; never deleted ones.
+    pub fn list_things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
+        validate::type_name("type", &query.kind)?;
+        let group = query.group.unwrap_or(self.scope.ctx.group());
+        self.ensure_scope(group)?;
+        let prefix = self.scope.tenant.things_by_type(group, &query.kind);
+        let limit = page_size(query.limit)?;
+        scan_page(
+            self.kv,
+            &prefix,
+            KeyRange::prefix(&prefix),
+            Direction::Forward,
+            query.cursor.as_ref(),
+            limit,
+            |k, _| {
+                let id = ThingId::from_u128(layout::trailing_id(k)?);
+                let thing: Thing =
+                    self.get_record(&self.scope.tenant.thing(id))?
+                        .ok_or_else(|| Error::Corrupt {
+                            what: "type index",
+                            reason: format!("{id} is indexed but missing"),
+                        })?;
+                Ok(query.filter.matches(&thing).then_some(thing))
+            },
+        )
+    }
+
+    /// Checks that `group` is in scope, without loading it when it is the context's own.
+    pub(crate) fn ensure_scope(&self, group: GroupId) -> Result<()> {
+        if group == self.scope.ctx.group() {
+            return Ok(());
+        }
+        self.check_scope(group).map(|_| ())
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Creates a thing. Type `person` is reserved: use [`Tx::create_person`].
+    pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
+        if new.kind == PERSON {
+            return Err(Error::invalid(
+                "type",
+                "people are created with create_person",
+            ));
+        }
+        let thing = self.new_thing_record(new)?;
+        self.insert_thing(&thing, kinds::THING_CREATED)?;
+        Ok(thing)
+    }
+
+    pub(crate) fn new_thing_record(&mut self, new: NewThing) -> Result<Thing> {
+        validate::type_name("type", &new.kind)?;
+        if new.status == ThingStatus::Deleted {
+            return Err(Error::invalid("status", "a new thing cannot be deleted"));
+        }
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        let name = validate::name("name", &new.name)?;
+        let properties = validate::map_value("properties", new.properties)?;
+        self.ensure_writable(group)?;
+        let now = self.now();
+        Ok(Thing {
+            id: ThingId::from_u128(self.engine.next_id()),
+            group,
+            kind: new.kind,
+            name,
+            properties,
+            status: new.status,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Writes a new thing, its type-index entry, its counter and its event.
+    pub(crate) fn insert_thing(&mut self, thing: &Thing, event: &str) -> Result<()> {
+        let keys = &self.scope.tenant;
+        let (record_key, index_key) = (
+            keys.thing(thing.id),
+            keys.thing_by_type(thing.group, &thing.kind, thing.id),
+        );
+        self.put_record(&record_key, thing)?;
+        self.put(&index_key, &[])?;
+        let counter = if thing.kind == PERSON {
+            Counter::People
+        } else {
+            Counter::Things
+        };
+        self.count(thing.group, counter, 1);
+        let meta = Value::map()
+            .with("type", thing.kind.as_str())
+            .with("name", thing.name.as_str());
+        self.log(event, thing.group, Some(Ref::from(thing.id)), meta)?;
+        Ok(())
+    }
+
+    /// Changes a thing: renames it, merges properties, or changes its status.
+    pub fn update_thing(&mut self, id: ThingId, update: ThingUpdate) -> Result<Thing> {
+        let old = self.view().get_thing(id)?;
+        if old.status == ThingStatus::Deleted {
+            return Err(Error::ThingDeleted { id: id.to_string() });
+        }
+        self.ensure_writable(old.group)?;
+        let mut thing = old.clone();
+        let mut changed = Value::map();
+        if let Some(name) = update.name {
+            thing.name = validate::name("name", &name)?;
+            changed = changed.with("name", thing.name.as_str());
+        }
+        if let Some(status) = update.status {
+            if status == ThingStatus::Deleted {
+                return Err(Error::invalid("status", "use delete_thing to delete"));
+            }
+            thing.status = status;
+            changed = changed.with("status", status.as_str());
+        }
+        if let Some(patch) = update.properties {
+            changed = changed.with("properties", patch.clone());
+            thing.properties.merge(patch);
+            thing.properties = validate::map_value("properties", thing.properties)?;
+        }
+        if thing.kind == PERSON {
+            self.reindex_person(&old, &mut thing)?;
+        }
+        thing.updated_at = self.now();
+        self.put_record(&self.scope.tenant.thing(id), &thing)?;
+        self.log(
+            kinds::THING_UPDATED,
+            thing.group,
+            Some(Ref::from(id)),
+            changed,
+        )?;
+        Ok(thing)
+    }
+
+    /// Soft-deletes a thing: status `deleted`, out of every list, still readable by id.
+    pub fn delete_thing(&mut self, id: ThingId) -> Result<Thing> {
+        let mut thing = self.view().get_thing(id)?;
+        if thing.status == ThingStatus::Deleted {
+            return Err(Error::ThingDeleted { id: id.to_string() });
+        }
+        self.ensure_writable(thing.group)?;
+        thing.status = ThingStatus::Deleted;
+        thing.updated_at = self.now();
+        let keys = &self.scope.tenant;
+        let (record_key, index_key) = (
+            keys.thing(id),
+            keys.thing_by_type(thing.group, &thing.kind, id),
+        );
+        self.put_record(&record_key, &thing)?;
+        self.delete(&index_key)?;
+        if thing.kind == PERSON {
+            self.release_email(&thing)?;
+        }
+        let counter = if thing.kind == PERSON {
+            Counter::People
+        } else {
+            Counter::Things
+        };
+        self.count(thing.group, counter, -1);
+        self.log(
+            kinds::THING_DELETED,
+            thing.group,
+            Some(Ref::from(id)),
+            Value::map().with("type", thing.kind.as_str()),
+        )?;
+        Ok(thing)
+    }
+}

@@ -1,0 +1,392 @@
+//! `Value`: the JSON-like data of properties and metadata.
+//!
+//! A `Value` is stored with postcard, which is not self-describing, so it is a plain
+//! externally tagged enum (postcard cannot store `serde_json::Value`, which needs
+//! `deserialize_any`). Conversions to and from `serde_json::Value` are explicit. Integers
+//! are `i64`; JSON numbers outside `i64` become floats. Floats must be finite: NaN and the
+//! infinities are refused on the way in ([`Value::validate`]), so every stored value has a
+//! JSON form.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The deepest nesting of lists and maps accepted in stored values.
+pub const MAX_DEPTH: usize = 32;
+
+/// A JSON-like value: null, bool, integer, float, string, list or map.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub enum Value {
+    /// No value.
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A finite 64-bit float.
+    Float(f64),
+    /// A UTF-8 string.
+    String(String),
+    /// An ordered list.
+    List(Vec<Value>),
+    /// A map with string keys, kept sorted.
+    Map(BTreeMap<String, Value>),
+}
+
+/// Why a value cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// A float was NaN or infinite.
+    #[error("non-finite number at {path}")]
+    NonFinite {
+        /// Where, as a dotted path.
+        path: String,
+    },
+    /// Lists and maps nested deeper than [`MAX_DEPTH`].
+    #[error("nested deeper than {MAX_DEPTH} levels at {path}")]
+    TooDeep {
+        /// Where, as a dotted path.
+        path: String,
+    },
+}
+
+impl Value {
+    /// An empty map.
+    pub fn map() -> Self {
+        Value::Map(BTreeMap::new())
+    }
+
+    /// Adds `key: value` to a map (turning `Null` into a map first) and returns it.
+    /// On a value that is neither a map nor null, replaces it with a one-entry map.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        if !matches!(self, Value::Map(_)) {
+            self = Value::map();
+        }
+        if let Value::Map(m) = &mut self {
+            m.insert(key.into(), value.into());
+        }
+        self
+    }
+
+    /// The entries, if this is a map.
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as `f64`, if this is an integer or a float.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is an integer.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The value at a dotted path of map keys (`"address.city"`), if present.
+    /// The empty path is the value itself.
+    pub fn get_path(&self, path: &str) -> Option<&Value> {
+        if path.is_empty() {
+            return Some(self);
+        }
+        path.split('.')
+            .try_fold(self, |v, key| v.as_map().and_then(|m| m.get(key)))
+    }
+
+    /// The name of the variant, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+        }
+    }
+
+    /// Checks that the value can be stored: finite numbers, nesting at most [`MAX_DEPTH`].
+    /// `root` names the value in the error's path.
+    pub fn validate(&self, root: &str) -> Result<(), ValueError> {
+        fn walk(v: &Value, path: &mut String, depth: usize) -> Result<(), ValueError> {
+            if depth > MAX_DEPTH {
+                return Err(ValueError::TooDeep { path: path.clone() });
+            }
+            match v {
+                Value::Float(f) if !f.is_finite() => {
+                    Err(ValueError::NonFinite { path: path.clone() })
+                }
+                Value::List(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let len = path.len();
+                        path.push_str(&format!("[{i}]"));
+                        walk(item, path, depth + 1)?;
+                        path.truncate(len);
+                    }
+                    Ok(())
+                }
+                Value::Map(m) => {
+                    for (k, item) in m {
+                        let len = path.len();
+                        path.push('.');
+                        path.push_str(k);
+                        walk(item, path, depth + 1)?;
+                        path.truncate(len);
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+        walk(self, &mut root.to_string(), 0)
+    }
+
+    /// Applies a JSON merge patch (RFC 7386): maps merge key by key, recursively; a
+    /// `Null` in the patch removes the key; anything else replaces the old value.
+    pub fn merge(&mut self, patch: Value) {
+        match patch {
+            Value::Map(entries) => {
+                if !matches!(self, Value::Map(_)) {
+                    *self = Value::map();
+                }
+                if let Value::Map(target) = self {
+                    for (k, v) in entries {
+                        if v == Value::Null {
+                            target.remove(&k);
+                        } else {
+                            target.entry(k).or_insert(Value::Null).merge(v);
+                        }
+                    }
+                }
+            }
+            other => *self = other,
+        }
+    }
+
+    /// Compares two values the way filters do: numbers with numbers (integers and floats
+    /// mixed), strings with strings, bools with bools. Other pairs are unordered (`None`).
+    pub fn compare(&self, other: &Value) -> Option<Ordering> {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+            (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            (Value::Null, Value::Null) => Some(Ordering::Equal),
+            (a, b) => match (a.as_f64(), b.as_f64()) {
+                (Some(x), Some(y)) => x.partial_cmp(&y),
+                _ => None,
+            },
+        }
+    }
+
+    /// Equality as filters see it: like `==`, except that `1` equals `1.0`.
+    pub fn loosely_equals(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::List(a), Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.loosely_equals(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((ka, va), (kb, vb))| ka == kb && va.loosely_equals(vb))
+            }
+            _ => self.compare(other) == Some(Ordering::Equal),
+        }
+    }
+
+    /// Converts from JSON. Integers that fit `i64` stay integers; others become floats.
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(o) => Value::Map(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Converts to JSON. A non-finite float (which validation keeps out of storage)
+    /// becomes `null`, as in JavaScript's `JSON.stringify`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
+        }
+    }
+}
+
+impl From<serde_json::Value> for Value {
+    fn from(json: serde_json::Value) -> Self {
+        Value::from_json(&json)
+    }
+}
+
+impl From<Value> for serde_json::Value {
+    fn from(v: Value) -> Self {
+        v.to_json()
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.to_json())
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::Int(i64::from(v)) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Self {
+        Value::List(v.into_iter().map(Into::into).collect())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            (-1e12f64..1e12).prop_map(Value::Float),
+            "[a-z]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn postcard_round_trips(v in value()) {
+            let bytes = postcard::to_stdvec(&v).unwrap();
+            prop_assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), v);
+        }
+
+        #[test]
+        fn json_round_trips(v in value()) {
+            let back = Value::from_json(&v.to_json());
+            prop_assert!(back.loosely_equals(&v), "{:?} vs {:?}", back, v);
+        }
+
+        #[test]
+        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = postcard::from_bytes::<Value>(&bytes);
+        }
+    }
+
+    #[test]
+    fn paths_merge_and_validation() {
+        let mut v = Value::map()
+            .with("a", Value::map().with("b", 1))
+            .with("c", "x");
+        assert_eq!(v.get_path("a.b"), Some(&Value::Int(1)));
+        assert_eq!(v.get_path("a.z"), None);
+        v.merge(
+            Value::map()
+                .with("a", Value::map().with("d", 2))
+                .with("c", Value::Null),
+        );
+        assert_eq!(v.to_json(), serde_json::json!({"a": {"b": 1, "d": 2}}));
+        assert!(
+            Value::map()
+                .with("x", f64::NAN)
+                .validate("properties")
+                .is_err()
+        );
+        let mut deep = Value::Int(0);
+        for _ in 0..=MAX_DEPTH {
+            deep = Value::List(vec![deep]);
+        }
+        assert!(matches!(
+            deep.validate("p"),
+            Err(ValueError::TooDeep { .. })
+        ));
+        assert_eq!(
+            Value::Int(2).compare(&Value::Float(2.5)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(Value::Int(2).compare(&Value::from("2")), None);
+        assert_eq!(
+            Value::from_json(&serde_json::json!(u64::MAX)).type_name(),
+            "float"
+        );
+    }
+}
