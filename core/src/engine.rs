@@ -80,11 +80,17 @@ impl Engine {
             what: "random seed",
             reason: format!("the OS random source failed: {e}"),
         })?;
-        Ok(Self {
-            store,
-            clock,
-            ids: Mutex::new(IdGen::new(u64::from_be_bytes(seed))),
-        })
+        let last = match store.read()?.get(&layout::last_id())? {
+            Some(b) => {
+                u128::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
+                    what: "last id",
+                    reason: format!("expected 16 bytes, found {}", b.len()),
+                })?)
+            }
+            None => 0,
+        };
+        let ids = Mutex::new(IdGen::new(u64::from_be_bytes(seed), last));
+        Ok(Self { store, clock, ids })
     }
 
     /// The store underneath.
@@ -140,15 +146,22 @@ impl Engine {
         };
         let r = f(&mut tx)?;
         tx.flush_counters()?;
+        // Ids are only made inside write transactions, one at a time, so this covers every
+        // id this transaction stored.
+        let last = self.ids().last();
+        tx.put(&layout::last_id(), &last.to_be_bytes())?;
         Ok(r)
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, IdGen> {
+        // A poisoned lock only means another thread panicked while holding it; the
+        // generator's state is two integers and always valid.
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn next_id(&self) -> u128 {
         let now = self.clock.now();
-        // A poisoned lock only means another thread panicked while holding it; the
-        // generator's state is two integers and always valid.
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        ids.next(now)
+        self.ids().next(now)
     }
 
     /// Makes deferred commits durable and closes the store.

@@ -229,13 +229,13 @@ fn check_properties(properties: Value) -> Result<Value> {
             ("usage", "map"),
             ("settings", "map"),
         ] {
-            if let Some(v) = m.get(key) {
-                if v.type_name() != want {
-                    return Err(Error::invalid(
-                        format!("properties.{key}"),
-                        format!("must be a {want}, not a {}", v.type_name()),
-                    ));
-                }
+            if let Some(v) = m.get(key)
+                && v.type_name() != want
+            {
+                return Err(Error::invalid(
+                    format!("properties.{key}"),
+                    format!("must be a {want}, not a {}", v.type_name()),
+                ));
             }
         }
         if let Some(share) = m.get("revenue_share") {
@@ -488,11 +488,11 @@ impl Tx<'_, '_> {
             self.move_slug(&old, &group)?;
             changed = changed.with("slug", group.slug.as_str());
         }
-        if group.parent != old.parent {
-            if let (Some(from), Some(to)) = (old.parent, group.parent) {
-                self.delete(&self.scope.structure.child(from, id))?;
-                self.put(&self.scope.structure.child(to, id), &[])?;
-            }
+        if let (Some(from), Some(to)) = (old.parent, group.parent)
+            && from != to
+        {
+            self.delete(&self.scope.structure.child(from, id))?;
+            self.put(&self.scope.structure.child(to, id), &[])?;
         }
         group.updated_at = self.now();
         self.put_record(&self.scope.structure.group(id), &group)?;

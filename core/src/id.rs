@@ -359,8 +359,14 @@ const RAND_BITS: u32 = 80;
 const RAND_MASK: u128 = (1 << RAND_BITS) - 1;
 
 impl IdGen {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self { last: 0, rng: seed }
+    /// A generator whose ids all sort after `last`.
+    pub(crate) fn new(seed: u64, last: u128) -> Self {
+        Self { last, rng: seed }
+    }
+
+    /// The last id made.
+    pub(crate) fn last(&self) -> u128 {
+        self.last
     }
 
     fn next_random(&mut self) -> u128 {
@@ -395,7 +401,7 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_sorts_like_bits() {
-        let mut g = IdGen::new(7);
+        let mut g = IdGen::new(7, 0);
         let mut prev: Option<ThingId> = None;
         for ms in [5u64, 5, 5, 4, 1_700_000_000_000] {
             let id = ThingId(g.next(Timestamp::from_millis(ms)));

@@ -1,6 +1,7 @@
 //! The key layout: every key the engine writes is built here, and nowhere else.
 //!
 //! ```text
+//! M i                                         -> highest id issued (u128 BE) engine meta
 //! D g <group:16>                              -> root group id (16 bytes)   directory
 //! D r <slug>                                  -> root group id              top-level slugs
 //! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
@@ -33,6 +34,7 @@ use crate::id::{EventId, GroupId, Ref, ThingId};
 use crate::{Error, Result};
 
 const DIRECTORY: u8 = b'D';
+const META: u8 = b'M';
 const TENANT: u8 = b'T';
 const STRUCTURE: u8 = 0x00;
 
@@ -50,6 +52,12 @@ fn env_byte(env: Env) -> u8 {
         Env::Live => 0x01,
         Env::Test => 0x02,
     }
+}
+
+/// `M i`: the highest id issued by a committed transaction, so ids keep increasing across
+/// restarts even if the clock steps back.
+pub(crate) fn last_id() -> Vec<u8> {
+    vec![META, b'i']
 }
 
 /// `D g <group>`: where a group's tenant is found.

@@ -160,6 +160,12 @@ fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(t.get(key)?.map(|g| g.value().to_vec()))
 }
 
+/// One key-value pair as a redb range yields it.
+type Entry<'a> = (
+    redb::AccessGuard<'a, &'static [u8]>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
+
 fn table_scan<T, E>(
     t: &T,
     range: &KeyRange,
@@ -176,14 +182,7 @@ where
     let iter = t
         .range::<&[u8]>(range.as_refs())
         .map_err(StorageError::from)?;
-    let mut step = |item: Result<
-        (
-            redb::AccessGuard<'_, &'static [u8]>,
-            redb::AccessGuard<'_, &'static [u8]>,
-        ),
-        redb::StorageError,
-    >|
-     -> Result<Flow, E> {
+    let mut step = |item: Result<Entry<'_>, redb::StorageError>| -> Result<Flow, E> {
         let (k, v) = item.map_err(StorageError::from)?;
         visit(k.value(), v.value())
     };

@@ -1,0 +1,139 @@
+//! A failed operation, or a failed multi-operation transaction, leaves nothing behind.
+
+use one_core::*;
+
+use crate::Fixture;
+
+#[test]
+fn bad_input_in_the_middle_of_a_transaction_leaves_no_trace() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    let before = f.dump();
+    let result = f.engine.write(&ctx, |tx| {
+        let p = tx.create_person(NewPerson::new("a@x.io", "A"))?;
+        let t = tx.create_thing(NewThing::new("product", "Mug").property("price", 3))?;
+        tx.connect(NewConnection::new(p.id, "purchased", t.id))?;
+        tx.create_group(g.id, NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+        tx.log_event("custom_thing", None, Value::map())?;
+        // The bad input: a property that is not finite.
+        tx.create_thing(NewThing::new("product", "Bad").property("price", f64::NAN))
+    });
+    assert!(
+        matches!(result, Err(Error::InvalidField { ref field, .. }) if field == "properties.price"),
+        "{result:?}"
+    );
+    assert_eq!(
+        f.dump(),
+        before,
+        "no record, event, index entry or counter may survive"
+    );
+}
+
+#[test]
+fn every_failing_single_operation_leaves_the_store_unchanged() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    let (p, t) = f
+        .engine
+        .write(&ctx, |tx| {
+            let p = tx.create_person(NewPerson::new("a@x.io", "A"))?;
+            let t = tx.create_thing(NewThing::new("product", "Mug"))?;
+            Ok((p, t))
+        })
+        .unwrap();
+    let before = f.dump();
+    let failures: Vec<Box<dyn Fn(&mut Tx<'_, '_>) -> Result<()>>> = vec![
+        Box::new(|tx| tx.create_thing(NewThing::new("product", "  ")).map(drop)),
+        Box::new(|tx| tx.create_thing(NewThing::new("person", "x")).map(drop)),
+        Box::new(|tx| tx.create_person(NewPerson::new("A@X.IO ", "dup")).map(drop)),
+        Box::new(|tx| {
+            tx.create_person(NewPerson::new("not-an-email", "x"))
+                .map(drop)
+        }),
+        Box::new(|tx| {
+            tx.create_group(g.id, NewGroup::new(GroupType::Dao, "x", "Bad Slug"))
+                .map(drop)
+        }),
+        Box::new(move |tx| {
+            tx.update_thing(t.id, ThingUpdate::default().properties(Value::Int(3)))
+                .map(drop)
+        }),
+        Box::new(move |tx| {
+            tx.update_thing(t.id, ThingUpdate::default().status(ThingStatus::Deleted))
+                .map(drop)
+        }),
+        Box::new(move |tx| {
+            tx.connect(NewConnection::new(p.id, "member_of", g.id))
+                .map(drop)
+        }),
+        Box::new(move |tx| {
+            tx.connect(NewConnection::new(p.id, "likes", ThingId::from_u128(7)))
+                .map(drop)
+        }),
+        Box::new(move |tx| tx.add_member(t.id, g.id, "group_user", &["read"]).map(drop)),
+        Box::new(move |tx| tx.add_member(p.id, g.id, "Bad Role", &[]).map(drop)),
+        Box::new(|tx| tx.log_event("Bad Kind", None, Value::map()).map(drop)),
+        Box::new(move |tx| {
+            tx.update_group(g.id, GroupUpdate::default().properties(json_value()))
+                .map(drop)
+        }),
+    ];
+    for (i, op) in failures.iter().enumerate() {
+        let r = f.engine.write(&ctx, |tx| op(tx));
+        assert!(r.is_err(), "operation {i} should fail");
+        assert_eq!(f.dump(), before, "operation {i} changed the store: {r:?}");
+    }
+}
+
+fn json_value() -> Value {
+    Value::map().with("revenue_share", 1.5)
+}
+
+#[test]
+fn a_panic_inside_a_write_changes_nothing_and_poisons_the_handle() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    let before = f.dump();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = f.engine.write(&ctx, |tx| {
+            tx.create_thing(NewThing::new("product", "Mug"))?;
+            panic!("application bug");
+            #[allow(unreachable_code, reason = "the panic is the point")]
+            Ok(())
+        });
+    }));
+    assert!(r.is_err());
+    assert_eq!(f.dump(), before);
+    let again = f
+        .engine
+        .write(&ctx, |tx| tx.create_thing(NewThing::new("product", "Mug")));
+    assert_eq!(again.unwrap_err().code(), 902);
+}
+
+#[test]
+fn commit_sequence_numbers_are_carried_by_events() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    let seq = f
+        .engine
+        .write(&ctx, |tx| {
+            tx.create_thing(NewThing::new("a", "1"))?;
+            tx.create_thing(NewThing::new("a", "2"))?;
+            Ok(tx.seq())
+        })
+        .unwrap();
+    let events = f
+        .engine
+        .read(&ctx, |v| v.events(&EventQuery::latest().limit(2)))
+        .unwrap();
+    assert!(events.items.iter().all(|e| e.seq == seq));
+    let _ = f
+        .engine
+        .write(&ctx, |tx| tx.create_thing(NewThing::new("BAD", "x")));
+    let next = f.engine.write(&ctx, |tx| Ok(tx.seq())).unwrap();
+    assert_eq!(next, seq + 1, "an aborted transaction takes no number");
+}
