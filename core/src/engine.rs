@@ -143,6 +143,7 @@ impl Engine {
             engine: self,
             counters: BTreeMap::new(),
             writable_cache: None,
+            index_cache: None,
         };
         let r = f(&mut tx)?;
         tx.flush_counters()?;
@@ -208,6 +209,8 @@ pub struct Tx<'a, 't> {
     counters: BTreeMap<(GroupId, Counter), i64>,
     /// The last group found writable in this transaction; cleared when any group changes.
     pub(crate) writable_cache: Option<GroupId>,
+    /// The declared property indexes, read on first use in this transaction.
+    pub(crate) index_cache: Option<Vec<crate::indexes::IndexDef>>,
 }
 
 impl std::fmt::Debug for Tx<'_, '_> {

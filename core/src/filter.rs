@@ -204,6 +204,11 @@ impl Filter {
             .all(|(path, op)| op.matches(path.read(thing).as_ref()))
     }
 
+    /// The conditions, in the order given.
+    pub(crate) fn conditions(&self) -> &[(FieldPath, Op)] {
+        &self.conditions
+    }
+
     /// Whether the filter has no conditions.
     pub fn is_empty(&self) -> bool {
         self.conditions.is_empty()

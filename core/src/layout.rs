@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! M i                                         -> highest id issued (u128 BE) engine meta
+//! M x <type> <path>                           -> ()                         declared indexes
 //! D g <group:16>                              -> root group id (16 bytes)   directory
 //! D r <slug>                                  -> root group id              top-level slugs
 //! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
@@ -9,6 +10,7 @@
 //! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
 //! T <root:16> <env> t <thing:16>              -> Thing record
 //! T <root:16> <env> y <group:16> <type> <thing:16>            -> ()         things by type
+//! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> ()  property index
 //! T <root:16> <env> m <email>                 -> person thing id            emails
 //! T <root:16> <env> c <connection:16>         -> Connection record
 //! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> ()        outgoing
@@ -23,7 +25,9 @@
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
 //! of the tenant. `<type>`, `<slug>` and `<email>` are escaped strings
 //! ([`one_storage::keys`]); a `:17` reference is a kind byte and 16 id bytes; an actor is
-//! `0x00` (system) or `0x01` and a thing id. Ids are big-endian, so within any prefix,
+//! `0x00` (system) or `0x01` and a thing id. An indexed `<value>` is a type byte and an
+//! order-preserving body: `0x10` + `0x00`/`0x01` for booleans, `0x20` + the ordered f64 for
+//! numbers (integers too), `0x30` + an escaped string. Ids are big-endian, so within any prefix,
 //! entries sort by creation time. A tenant (a root group and all of its descendants) is the
 //! single range `T <root>`.
 
@@ -58,6 +62,21 @@ fn env_byte(env: Env) -> u8 {
 /// restarts even if the clock steps back.
 pub(crate) fn last_id() -> Vec<u8> {
     vec![META, b'i']
+}
+
+/// `M x`: every declared property index.
+pub(crate) fn index_defs() -> Vec<u8> {
+    vec![META, b'x']
+}
+
+/// `M x <type>`: the property indexes declared for one thing type.
+pub(crate) fn index_defs_of(kind: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(&index_defs()).str(kind).finish()
+}
+
+/// `M x <type> <path>`: one declared property index.
+pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(&index_defs_of(kind)).str(path).finish()
 }
 
 /// `D g <group>`: where a group's tenant is found.
@@ -181,6 +200,25 @@ impl TenantKeys {
         KeyBuf::from_prefix(&self.things_by_type(group, kind))
             .raw(&id.to_be_bytes())
             .finish()
+    }
+
+    /// `p <group> <type> <path>`: one property index of one group.
+    pub(crate) fn property_index(&self, group: GroupId, kind: &str, path: &str) -> Vec<u8> {
+        self.key(b'p')
+            .raw(&group.to_be_bytes())
+            .str(kind)
+            .str(path)
+            .finish()
+    }
+
+    /// `p`: every property index entry of the tenant in this environment.
+    pub(crate) fn property_indexes(&self) -> Vec<u8> {
+        self.key(b'p').finish()
+    }
+
+    /// `t`: every thing of the tenant in this environment.
+    pub(crate) fn things(&self) -> Vec<u8> {
+        self.key(b't').finish()
     }
 
     pub(crate) fn email(&self, email: &str) -> Vec<u8> {

@@ -216,16 +216,25 @@ impl<K: KvRead> View<'_, K> {
     }
 
     /// Things of one type in one group that match the query's filter; never deleted ones.
+    /// Oldest first, unless a declared index serves the filter (see
+    /// [`crate::Admin::create_index`]): then in the order of the indexed value.
     pub fn list_things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
         validate::type_name("type", &query.kind)?;
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.ensure_scope(group)?;
-        let prefix = self.scope.tenant.things_by_type(group, &query.kind);
         let limit = page_size(query.limit)?;
+        let (prefix, range) = match self.plan_list(group, &query.kind, &query.filter)? {
+            Some(slice) => slice,
+            None => {
+                let prefix = self.scope.tenant.things_by_type(group, &query.kind);
+                let range = KeyRange::prefix(&prefix);
+                (prefix, range)
+            }
+        };
         scan_page(
             self.kv,
             &prefix,
-            KeyRange::prefix(&prefix),
+            range,
             Direction::Forward,
             query.cursor.as_ref(),
             limit,
@@ -234,7 +243,7 @@ impl<K: KvRead> View<'_, K> {
                 let thing: Thing =
                     self.get_record(&self.scope.tenant.thing(id))?
                         .ok_or_else(|| Error::Corrupt {
-                            what: "type index",
+                            what: "thing index",
                             reason: format!("{id} is indexed but missing"),
                         })?;
                 Ok(query.filter.matches(&thing).then_some(thing))
@@ -296,6 +305,7 @@ impl Tx<'_, '_> {
         );
         self.put_record(&record_key, thing)?;
         self.put(&index_key, &[])?;
+        self.index_thing(thing, true)?;
         let counter = if thing.kind == PERSON {
             Counter::People
         } else {
@@ -338,6 +348,10 @@ impl Tx<'_, '_> {
             self.reindex_person(&old, &mut thing)?;
         }
         thing.updated_at = self.now();
+        if thing.properties != old.properties {
+            self.index_thing(&old, false)?;
+            self.index_thing(&thing, true)?;
+        }
         self.put_record(&self.scope.tenant.thing(id), &thing)?;
         self.log(
             kinds::THING_UPDATED,
@@ -364,6 +378,7 @@ impl Tx<'_, '_> {
         );
         self.put_record(&record_key, &thing)?;
         self.delete(&index_key)?;
+        self.index_thing(&thing, false)?;
         if thing.kind == PERSON {
             self.release_email(&thing)?;
         }

@@ -1,0 +1,277 @@
+//! Declared property indexes: fast range and equality lists on one property of one type.
+//!
+//! Without an index, [`View::list_things`] walks the type index of a group and filters
+//! each record. [`Admin::create_index`] declares an index on `(type, properties.<path>)`;
+//! from then on every write of a thing of that type keeps an entry
+//! `p <group> <type> <path> <value> <thing>` in the same transaction, and a list whose
+//! filter compares that path with `$eq`, `$gt`, `$gte`, `$lt` or `$lte` reads only the
+//! matching slice of the index. Only booleans, numbers and strings are indexed; other
+//! values (and missing ones) have no entry, which is exact for those operators since they
+//! never match such values. The filter is still applied to every record the index yields,
+//! so the index only narrows what is read and never changes an answer; it changes the
+//! order, though: an indexed list comes back in the order of the value, then creation.
+//!
+//! Definitions live in the store (`M x <type> <path>`) and are read inside each
+//! transaction, so a writer never misses an index that a concurrent `create_index`
+//! committed before it began.
+
+use std::ops::{Bound, ControlFlow};
+
+use one_storage::keys::{KeyBuf, prefix_successor};
+use one_storage::{Direction, KeyRange, KvRead};
+
+use crate::context::{Context, Env};
+use crate::engine::{Scope, Tx, View};
+use crate::filter::{FieldPath, Filter, Op};
+use crate::groups::Admin;
+use crate::id::GroupId;
+use crate::layout::{self, TenantKeys};
+use crate::things::Thing;
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// A declared index: things of type `kind`, by the property at `path`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexDef {
+    /// The thing type.
+    pub kind: String,
+    /// The dotted path below `properties` (`price`, `address.city`).
+    pub path: String,
+}
+
+/// The order-preserving key form of an indexable value.
+fn encode_value(k: KeyBuf, v: &Value) -> Option<KeyBuf> {
+    Some(match v {
+        Value::Bool(b) => k.u8(0x10).u8(u8::from(*b)),
+        Value::Int(_) | Value::Float(_) => k.u8(0x20).f64(v.as_f64()?),
+        Value::String(s) => k.u8(0x30).str(s),
+        _ => return None,
+    })
+}
+
+/// The definitions visible to `kv`, optionally for one type.
+fn load_defs(kv: &impl KvRead, kind: Option<&str>) -> Result<Vec<IndexDef>> {
+    let prefix = kind.map_or_else(layout::index_defs, layout::index_defs_of);
+    let mut out = Vec::new();
+    kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+        let mut r = one_storage::keys::KeyReader::new(&k[2..]);
+        out.push(IndexDef {
+            kind: r.string()?,
+            path: r.string()?,
+        });
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+fn entry_key(keys: &TenantKeys, def: &IndexDef, thing: &Thing) -> Option<Vec<u8>> {
+    let value = thing.properties.get_path(&def.path)?;
+    let k = KeyBuf::from_prefix(&keys.property_index(thing.group, &def.kind, &def.path));
+    Some(
+        encode_value(k, value)?
+            .raw(&thing.id.to_be_bytes())
+            .finish(),
+    )
+}
+
+/// The index slice that holds every thing the conditions on one path can match.
+struct Slice {
+    prefix: Vec<u8>,
+    range: KeyRange,
+}
+
+/// Narrows `prefix` (an index of one path) by the comparisons in `conds`; `None` when none
+/// of them can use the index.
+fn plan_slice(prefix: Vec<u8>, conds: &[&Op]) -> Option<Slice> {
+    let mut lower: Option<Vec<u8>> = None;
+    let mut upper: Option<Vec<u8>> = None;
+    let mut tag: Option<u8> = None;
+    for op in conds {
+        let (v, is_lower, is_upper) = match op {
+            Op::Eq(v) => (v, true, true),
+            Op::Gt(v) | Op::Gte(v) => (v, true, false),
+            Op::Lt(v) | Op::Lte(v) => (v, false, true),
+            _ => continue,
+        };
+        let enc = encode_value(KeyBuf::new(), v)?.finish();
+        // Comparisons only hold between values of one type: restrict to its section.
+        if tag.is_some_and(|t| t != enc[0]) {
+            return Some(Slice {
+                range: KeyRange::between(prefix.clone(), prefix.clone()),
+                prefix,
+            });
+        }
+        tag = Some(enc[0]);
+        // Bounds are inclusive of every id under the value, so an imprecise float form of
+        // a large integer can only widen the slice; the filter rechecks each record.
+        if is_lower && lower.as_ref().is_none_or(|l| enc > *l) {
+            lower = Some(enc.clone());
+        }
+        if is_upper && upper.as_ref().is_none_or(|u| enc < *u) {
+            upper = Some(enc);
+        }
+    }
+    let tag = tag?;
+    let join = |suffix: &[u8]| [prefix.as_slice(), suffix].concat();
+    let start = join(&lower.unwrap_or_else(|| vec![tag]));
+    let end = match upper {
+        Some(u) => prefix_successor(&join(&u)),
+        None => prefix_successor(&join(&[tag])),
+    };
+    let range = KeyRange {
+        start: Bound::Included(start),
+        end: end.map_or(Bound::Unbounded, Bound::Excluded),
+    };
+    Some(Slice { prefix, range })
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The best index slice for listing `kind` in `group` with `filter`, if any index helps.
+    pub(crate) fn plan_list(
+        &self,
+        group: GroupId,
+        kind: &str,
+        filter: &Filter,
+    ) -> Result<Option<(Vec<u8>, KeyRange)>> {
+        if filter.is_empty() {
+            return Ok(None);
+        }
+        for def in load_defs(self.kv, Some(kind))? {
+            let conds: Vec<&Op> = filter
+                .conditions()
+                .iter()
+                .filter(|(p, _)| matches!(p, FieldPath::Property(path) if *path == def.path))
+                .map(|(_, op)| op)
+                .collect();
+            let prefix = self.scope.tenant.property_index(group, kind, &def.path);
+            if let Some(slice) = plan_slice(prefix, &conds) {
+                return Ok(Some((slice.prefix, slice.range)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Adds (`add`) or removes the index entries of `thing`.
+    pub(crate) fn index_thing(&mut self, thing: &Thing, add: bool) -> Result<()> {
+        let defs = match &self.index_cache {
+            Some(defs) => defs.clone(),
+            None => {
+                let defs = load_defs(&*self.kv, None)?;
+                self.index_cache = Some(defs.clone());
+                defs
+            }
+        };
+        for def in defs.iter().filter(|d| d.kind == thing.kind) {
+            if let Some(key) = entry_key(&self.scope.tenant, def, thing) {
+                if add {
+                    self.put(&key, &[])?;
+                } else {
+                    self.delete(&key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every (tenant, environment) key set in the database.
+fn all_tenants(kv: &impl KvRead) -> Result<Vec<TenantKeys>> {
+    let mut out = Vec::new();
+    kv.scan(
+        &KeyRange::prefix(&layout::group_directory()),
+        Direction::Forward,
+        |k, v| {
+            let group = layout::decode_group_id(&k[2..], "group directory")?;
+            if layout::decode_group_id(v, "group directory")? == group {
+                for env in [Env::Live, Env::Test] {
+                    out.push(Scope::new(Context::system(group).with_env(env), group).tenant);
+                }
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(out)
+}
+
+impl Admin<'_> {
+    /// Declares an index on `properties.<path>` of things of type `kind`, and builds it
+    /// for every tenant in one transaction. Declaring an existing index does nothing.
+    pub fn create_index(&self, kind: &str, path: &str) -> Result<IndexDef> {
+        let def = parse_def(kind, path)?;
+        self.engine.store().write(|kv| {
+            let key = layout::index_def(&def.kind, &def.path);
+            if kv.contains(&key)? {
+                return Ok(def.clone());
+            }
+            kv.put(&key, &[])?;
+            for keys in all_tenants(&*kv)? {
+                let mut entries = Vec::new();
+                kv.scan(
+                    &KeyRange::prefix(&keys.things()),
+                    Direction::Forward,
+                    |_, v| {
+                        let thing: Thing = crate::codec::decode(v)?;
+                        if thing.kind == def.kind
+                            && thing.status != crate::things::ThingStatus::Deleted
+                        {
+                            entries.extend(entry_key(&keys, &def, &thing));
+                        }
+                        Ok::<_, Error>(ControlFlow::Continue(()))
+                    },
+                )?;
+                for e in entries {
+                    kv.put(&e, &[])?;
+                }
+            }
+            Ok(def.clone())
+        })
+    }
+
+    /// Removes a declared index and its entries. Returns whether it existed.
+    pub fn drop_index(&self, kind: &str, path: &str) -> Result<bool> {
+        let def = parse_def(kind, path)?;
+        self.engine.store().write(|kv| {
+            if !kv.delete(&layout::index_def(&def.kind, &def.path))? {
+                return Ok(false);
+            }
+            for keys in all_tenants(&*kv)? {
+                let prefix = keys.property_indexes();
+                let mut doomed = Vec::new();
+                kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+                    let mut r = one_storage::keys::KeyReader::new(&k[prefix.len()..]);
+                    r.u128()?;
+                    if r.string()? == def.kind && r.string()? == def.path {
+                        doomed.push(k.to_vec());
+                    }
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                })?;
+                for k in doomed {
+                    kv.delete(&k)?;
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    /// Every declared index.
+    pub fn indexes(&self) -> Result<Vec<IndexDef>> {
+        load_defs(&self.engine.store().read()?, None)
+    }
+}
+
+fn parse_def(kind: &str, path: &str) -> Result<IndexDef> {
+    validate::type_name("type", kind)?;
+    match FieldPath::parse(path)? {
+        FieldPath::Property(p) => Ok(IndexDef {
+            kind: kind.to_string(),
+            path: p,
+        }),
+        _ => Err(Error::InvalidFilter {
+            path: path.to_string(),
+            reason: "only `properties.<key>` paths can be indexed".into(),
+        }),
+    }
+}
