@@ -21,11 +21,17 @@ pub struct Fixture {
     pub clock: Arc<ManualClock>,
 }
 
+impl Default for Fixture {
+    /// A fresh in-memory engine.
+    fn default() -> Self {
+        Self::on(Store::in_memory(&StoreOptions::default()).unwrap())
+    }
+}
+
 impl Fixture {
     /// A fresh in-memory engine.
     pub fn new() -> Self {
-        let store = Store::in_memory(&StoreOptions::default()).unwrap();
-        Self::on(store)
+        Self::default()
     }
 
     /// An engine over `store`.
