@@ -31,7 +31,7 @@ fn bad_input_in_the_middle_of_a_transaction_leaves_no_trace() {
 }
 
 /// An operation expected to fail.
-type Failing = Box<dyn Fn(&mut Tx<'_, '_>) -> Result<()>>;
+type Failing<'a> = Box<dyn Fn(&mut Tx<'_, '_>) -> Result<()> + 'a>;
 
 #[test]
 fn every_failing_single_operation_leaves_the_store_unchanged() {
@@ -47,7 +47,7 @@ fn every_failing_single_operation_leaves_the_store_unchanged() {
         })
         .unwrap();
     let before = f.dump();
-    let failures: Vec<Failing> = vec![
+    let failures: Vec<Failing<'_>> = vec![
         Box::new(|tx| tx.create_thing(NewThing::new("product", "  ")).map(drop)),
         Box::new(|tx| tx.create_thing(NewThing::new("person", "x")).map(drop)),
         Box::new(|tx| tx.create_person(NewPerson::new("A@X.IO ", "dup")).map(drop)),
