@@ -11,7 +11,7 @@
 //! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
 //! the dimension (`groups.rs`, `things.rs`, …).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
@@ -142,7 +142,7 @@ impl Engine {
             scope,
             engine: self,
             counters: BTreeMap::new(),
-            writable_cache: None,
+            writable_cache: HashSet::new(),
             index_cache: None,
         };
         let r = f(&mut tx)?;
@@ -207,8 +207,8 @@ pub struct Tx<'a, 't> {
     pub(crate) scope: Scope,
     pub(crate) engine: &'a Engine,
     counters: BTreeMap<(GroupId, Counter), i64>,
-    /// The last group found writable in this transaction; cleared when any group changes.
-    pub(crate) writable_cache: Option<GroupId>,
+    /// Groups found writable in this transaction; cleared when any group changes.
+    pub(crate) writable_cache: HashSet<GroupId>,
     /// The declared property indexes, read on first use in this transaction.
     pub(crate) index_cache: Option<Vec<crate::indexes::IndexDef>>,
 }

@@ -215,7 +215,7 @@ impl Tx<'_, '_> {
     pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {
         validate::type_name("kind", kind)?;
         let group = self.scope.ctx.group();
-        self.view().check_scope(group)?;
+        self.view().ensure_scope(group)?;
         let metadata = validate::map_value("metadata", metadata)?;
         self.log(kind, group, target, metadata)
     }

@@ -361,9 +361,9 @@ impl Tx<'_, '_> {
 
     /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction.
     pub(crate) fn ensure_writable(&mut self, group: GroupId) -> Result<()> {
-        if self.writable_cache != Some(group) {
+        if !self.writable_cache.contains(&group) {
             self.writable_group(group)?;
-            self.writable_cache = Some(group);
+            self.writable_cache.insert(group);
         }
         Ok(())
     }
@@ -437,7 +437,7 @@ impl Tx<'_, '_> {
     /// and not the group itself or one of its descendants.
     pub fn update_group(&mut self, id: GroupId, update: GroupUpdate) -> Result<Group> {
         let old = self.view().check_scope(id)?;
-        self.writable_cache = None;
+        self.writable_cache.clear();
         let mut group = old.clone();
         let mut changed = Value::map();
         if let Some(name) = update.name {
