@@ -68,7 +68,7 @@ impl Default for Builder {
     fn default() -> Self {
         Self {
             durability: Durability::default(),
-            cache_size: 64 << 20,
+            cache_size: 1 << 30,
             clock: Arc::new(SystemClock),
         }
     }
@@ -82,7 +82,7 @@ impl Builder {
         self
     }
 
-    /// The page cache, in bytes. Default 64 MiB.
+    /// The page cache, in bytes: an upper bound, filled on demand. Default 1 GiB.
     pub fn cache_size(mut self, bytes: usize) -> Self {
         self.cache_size = bytes;
         self
@@ -213,3 +213,8 @@ impl Ontology {
         self.engine.close()
     }
 }
+
+/// The README's example, compiled and run as a doctest so it cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

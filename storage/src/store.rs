@@ -52,7 +52,9 @@ pub enum Durability {
 pub struct StoreOptions {
     /// Durability of each commit. Default: [`Durability::Immediate`].
     pub durability: Durability,
-    /// redb page cache size in bytes. Default: 64 MiB.
+    /// redb page cache size in bytes: an upper bound, filled on demand. Default: 1 GiB
+    /// (redb's own default). Dirty pages of a large transaction that do not fit are written
+    /// to the file before commit, which slows bulk loads.
     pub cache_size: usize,
 }
 
@@ -60,7 +62,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             durability: Durability::default(),
-            cache_size: 64 << 20,
+            cache_size: 1 << 30,
         }
     }
 }
