@@ -203,10 +203,7 @@ impl SqliteDb {
     }
 
     /// The latest `n` events of group 0: (id, type, target, time, metadata).
-    pub fn latest_events(
-        &self,
-        n: usize,
-    ) -> rusqlite::Result<Vec<EventRow>> {
+    pub fn latest_events(&self, n: usize) -> rusqlite::Result<Vec<EventRow>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT id, type, target, time, meta FROM events WHERE grp = 0 ORDER BY time DESC LIMIT ?1")?;

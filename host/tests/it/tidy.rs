@@ -1,0 +1,82 @@
+//! Rules of the repository that the compiler does not check.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() && name != "target" && !name.starts_with('.') {
+            rust_files(&path, out);
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_starts_with_a_doc_comment() {
+    let mut files = Vec::new();
+    for dir in ["storage", "core", "host", "benches", "fuzz"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() > 20);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let first = text
+            .lines()
+            .find(|l| !l.starts_with("#!["))
+            .unwrap_or_default();
+        assert!(
+            first.starts_with("//!"),
+            "{} must start with a `//!` paragraph saying what it is for",
+            f.display()
+        );
+    }
+}
+
+fn dependencies(manifest: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(manifest)).unwrap();
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+        } else if in_deps && let Some((name, _)) = line.split_once(['=', '.']) {
+            deps.push(name.trim().to_string());
+        }
+    }
+    deps
+}
+
+#[test]
+fn dependencies_point_the_way_the_design_says() {
+    let storage = dependencies("storage/Cargo.toml");
+    assert!(
+        !storage.iter().any(|d| d.starts_with("one")),
+        "storage depends on nothing of ONE: {storage:?}"
+    );
+    let core = dependencies("core/Cargo.toml");
+    assert!(core.contains(&"one-storage".to_string()));
+    for banned in ["wasmtime", "one", "one-plugins", "one-ffi", "libc"] {
+        assert!(
+            !core.contains(&banned.to_string()),
+            "one-core must not depend on {banned}"
+        );
+        assert!(
+            !storage.contains(&banned.to_string()),
+            "one-storage must not depend on {banned}"
+        );
+    }
+    assert!(
+        !dependencies("host/Cargo.toml").contains(&"wasmtime".to_string()),
+        "only plugins links wasmtime"
+    );
+}
