@@ -38,6 +38,7 @@ mod engine;
 mod error;
 mod events;
 mod filter;
+pub mod fuzz;
 mod groups;
 mod id;
 mod indexes;

@@ -3,6 +3,7 @@
 mod atomicity;
 mod dimensions;
 mod errors;
+mod fuzz_bodies;
 mod indexes;
 mod isolation;
 mod persistence;

@@ -1,0 +1,43 @@
+//! The fuzz targets' bodies, run on stable with generated and hand-picked inputs.
+
+use one_core::fuzz;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn ids_never_panic(text in "(grp|thg|con|evt|kno|x)?_?[0-9a-zA-Z_é]{0,30}") {
+        fuzz::parse_id(text.as_bytes());
+    }
+
+    #[test]
+    fn filters_never_panic(json in r#"\{("properties\.[a-z.]{0,4}"|"name"|"x"): ?(1|"a"|\[1\]|\{"\$(gt|in|exists|ne|zz)": ?(1|true|\[\]|"s"|null)\})\}"#) {
+        fuzz::parse_filter(json.as_bytes());
+    }
+
+    #[test]
+    fn records_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fuzz::decode_records(&bytes);
+        if let Some(first) = bytes.first_mut() { *first = 1; }
+        fuzz::decode_records(&bytes);
+    }
+}
+
+#[test]
+fn hand_picked_inputs() {
+    for input in [
+        &b""[..],
+        b"grp_",
+        b"grp_00000000000000000000000000",
+        b"thg_7zzzzzzzzzzzzzzzzzzzzzzzzz",
+        b"\xff\xfe",
+        b"evt_8zzzzzzzzzzzzzzzzzzzzzzzzz",
+    ] {
+        fuzz::parse_id(input);
+        fuzz::parse_filter(input);
+        fuzz::decode_records(input);
+    }
+    fuzz::parse_filter(br#"{"properties.a.b": {"$in": [1, 2.5, "x"]}, "status": "active"}"#);
+    fuzz::decode_records(&[1, 0, 0, 0]);
+}
