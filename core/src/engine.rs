@@ -11,7 +11,9 @@
 //! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
 //! the dimension (`groups.rs`, `things.rs`, …).
 
-use std::collections::{BTreeMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::RwLock;
 use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
@@ -31,6 +33,8 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     ids: Mutex<IdGen>,
+    /// Group to root tenant, for groups seen committed.
+    roots: RwLock<HashMap<GroupId, GroupId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -49,6 +53,8 @@ pub(crate) struct Scope {
     pub(crate) root: GroupId,
     pub(crate) structure: StructureKeys,
     pub(crate) tenant: TenantKeys,
+    /// Groups found to be in scope during this transaction, so each is walked once.
+    in_scope: RefCell<HashSet<GroupId>>,
 }
 
 impl Scope {
@@ -58,17 +64,54 @@ impl Scope {
             root,
             structure: StructureKeys::new(root),
             tenant: TenantKeys::new(root, ctx.env()),
+            in_scope: RefCell::default(),
         }
     }
 
-    fn resolve(kv: &impl KvRead, ctx: &Context) -> Result<Self> {
-        let root = kv
-            .get(&layout::group_root(ctx.group()))?
-            .ok_or_else(|| Error::not_found(ctx.group()))?;
-        Ok(Self::new(
-            *ctx,
-            layout::decode_group_id(&root, "group directory")?,
-        ))
+    pub(crate) fn known_in_scope(&self, group: GroupId) -> bool {
+        self.in_scope.borrow().contains(&group)
+    }
+
+    pub(crate) fn remember_in_scope(&self, group: GroupId) {
+        self.in_scope.borrow_mut().insert(group);
+    }
+
+    pub(crate) fn forget_scope_checks(&self) {
+        self.in_scope.borrow_mut().clear();
+    }
+}
+
+/// How many group-to-tenant mappings the engine keeps in memory before starting over.
+const ROOT_CACHE_LIMIT: usize = 100_000;
+
+impl Engine {
+    /// Resolves a context to its tenant. A group's tenant never changes and groups are
+    /// never removed, so committed answers are cached; the cache is only filled from reads
+    /// made before the current transaction wrote anything.
+    fn resolve(&self, kv: &impl KvRead, ctx: &Context) -> Result<Scope> {
+        let group = ctx.group();
+        let cached = self
+            .roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .copied();
+        let root = match cached {
+            Some(root) => root,
+            None => {
+                let bytes = kv
+                    .get(&layout::group_root(group))?
+                    .ok_or_else(|| Error::not_found(group))?;
+                let root = layout::decode_group_id(&bytes, "group directory")?;
+                let mut roots = self.roots.write().unwrap_or_else(|p| p.into_inner());
+                if roots.len() >= ROOT_CACHE_LIMIT {
+                    roots.clear();
+                }
+                roots.insert(group, root);
+                root
+            }
+        };
+        Ok(Scope::new(*ctx, root))
     }
 }
 
@@ -90,7 +133,12 @@ impl Engine {
             None => 0,
         };
         let ids = Mutex::new(IdGen::new(u64::from_be_bytes(seed), last));
-        Ok(Self { store, clock, ids })
+        Ok(Self {
+            store,
+            clock,
+            ids,
+            roots: RwLock::default(),
+        })
     }
 
     /// The store underneath.
@@ -110,7 +158,7 @@ impl Engine {
         f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
     ) -> Result<R> {
         let kv = self.store.read()?;
-        let scope = Scope::resolve(&kv, ctx)?;
+        let scope = self.resolve(&kv, ctx)?;
         f(&View {
             kv: &kv,
             scope: &scope,
@@ -125,7 +173,7 @@ impl Engine {
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
         self.store.write(|kv| {
-            let scope = Scope::resolve(&*kv, ctx)?;
+            let scope = self.resolve(&*kv, ctx)?;
             self.write_in(kv, scope, f)
         })
     }

@@ -267,9 +267,13 @@ impl<K: KvRead> View<'_, K> {
     /// Anything else, including groups of other tenants, is [`Error::NotFound`].
     pub fn check_scope(&self, group: GroupId) -> Result<Group> {
         let found = self.load_group(group)?;
+        if self.scope.known_in_scope(group) {
+            return Ok(found);
+        }
         let mut current = found.clone();
         for _ in 0..=MAX_DEPTH {
             if current.id == self.scope.ctx.group() {
+                self.scope.remember_in_scope(group);
                 return Ok(found);
             }
             match current.parent {
@@ -281,6 +285,15 @@ impl<K: KvRead> View<'_, K> {
             what: "group tree",
             reason: format!("{group} is nested deeper than {MAX_DEPTH}"),
         })
+    }
+
+    /// Checks that `group` is in scope, loading nothing when it is the context's own group
+    /// or one already checked in this transaction.
+    pub(crate) fn ensure_scope(&self, group: GroupId) -> Result<()> {
+        if group == self.scope.ctx.group() || self.scope.known_in_scope(group) {
+            return Ok(());
+        }
+        self.check_scope(group).map(|_| ())
     }
 
     /// Loads a group of this tenant without a scope check.
@@ -437,7 +450,9 @@ impl Tx<'_, '_> {
     /// and not the group itself or one of its descendants.
     pub fn update_group(&mut self, id: GroupId, update: GroupUpdate) -> Result<Group> {
         let old = self.view().check_scope(id)?;
+        // A move can take groups out of scope: forget what was checked.
         self.writable_cache.clear();
+        self.scope.forget_scope_checks();
         let mut group = old.clone();
         let mut changed = Value::map();
         if let Some(name) = update.name {

@@ -250,14 +250,6 @@ impl<K: KvRead> View<'_, K> {
             },
         )
     }
-
-    /// Checks that `group` is in scope, without loading it when it is the context's own.
-    pub(crate) fn ensure_scope(&self, group: GroupId) -> Result<()> {
-        if group == self.scope.ctx.group() {
-            return Ok(());
-        }
-        self.check_scope(group).map(|_| ())
-    }
 }
 
 impl Tx<'_, '_> {

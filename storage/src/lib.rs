@@ -25,7 +25,7 @@
 //!     Ok::<_, StorageError>(ControlFlow::Continue(()))
 //! })?;
 //! assert_eq!(seen, [3, 2, 1]);
-//! assert_eq!(read.seq(), 1);
+//! assert_eq!(read.seq()?, 1);
 //! # Ok::<(), StorageError>(())
 //! ```
 

@@ -283,9 +283,7 @@ impl Store {
     pub fn read(&self) -> Result<ReadTx, StorageError> {
         let txn = self.db.begin_read()?;
         let data = txn.open_table(DATA)?;
-        let meta = txn.open_table(META)?;
-        let seq = meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0);
-        Ok(ReadTx { data, seq })
+        Ok(ReadTx { txn, data })
     }
 
     /// Runs `f` in a write transaction and commits if it returns `Ok`.
@@ -364,22 +362,22 @@ impl Store {
 
 /// A read transaction: a consistent snapshot of the store.
 pub struct ReadTx {
+    txn: redb::ReadTransaction,
     data: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
-    seq: u64,
 }
 
 impl std::fmt::Debug for ReadTx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadTx")
-            .field("seq", &self.seq)
-            .finish_non_exhaustive()
+        f.debug_struct("ReadTx").finish_non_exhaustive()
     }
 }
 
 impl ReadTx {
-    /// The commit sequence number of the snapshot (0 before the first write).
-    pub fn seq(&self) -> u64 {
-        self.seq
+    /// The commit sequence number of the snapshot (0 before the first write). Read on
+    /// demand, so snapshots that never ask for it do not pay for it.
+    pub fn seq(&self) -> Result<u64, StorageError> {
+        let meta = self.txn.open_table(META)?;
+        Ok(meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0))
     }
 }
 

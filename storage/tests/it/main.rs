@@ -41,7 +41,7 @@ fn an_error_in_the_closure_keeps_nothing() {
         assert_eq!(r.get(b"a").unwrap(), None);
         assert_eq!(r.get(b"kept").unwrap(), Some(b"1".to_vec()));
         assert_eq!(
-            r.seq(),
+            r.seq().unwrap(),
             1,
             "an aborted transaction takes no sequence number"
         );
@@ -59,7 +59,10 @@ fn readers_keep_their_snapshot() {
             store.read().unwrap().get(b"k").unwrap(),
             Some(b"new".to_vec())
         );
-        assert_eq!(before.seq() + 1, store.read().unwrap().seq());
+        assert_eq!(
+            before.seq().unwrap() + 1,
+            store.read().unwrap().seq().unwrap()
+        );
     }
 }
 
@@ -127,7 +130,7 @@ fn reopening_returns_what_was_committed() {
         store.close().unwrap();
         let store = Store::open(&path, &options).unwrap();
         let r = store.read().unwrap();
-        assert_eq!(r.seq(), 10);
+        assert_eq!(r.seq().unwrap(), 10);
         let all = collect(&r, &KeyRange::prefix(&[]), Direction::Forward);
         assert_eq!(
             all,
