@@ -52,23 +52,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use one_core::*;
-pub use one_storage::{Durability, StorageError};
+pub use one_storage::{Durability, StorageError, StoreOptions};
 /// The JSON crate `Value` and `Filter` convert from and to.
 pub use serde_json;
 
 /// Options for opening an [`Ontology`]. Start from [`Ontology::builder`].
 #[derive(Debug, Clone)]
 pub struct Builder {
-    durability: Durability,
-    cache_size: usize,
+    store: StoreOptions,
     clock: Arc<dyn Clock>,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Self {
-            durability: Durability::default(),
-            cache_size: 1 << 30,
+            store: StoreOptions::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -78,13 +76,20 @@ impl Builder {
     /// What a commit guarantees. Default [`Durability::Immediate`]: a call that returned
     /// `Ok` survives a crash or power cut (two fsyncs per commit).
     pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
+        self.store.durability = durability;
         self
     }
 
     /// The page cache, in bytes: an upper bound, filled on demand. Default 1 GiB.
     pub fn cache_size(mut self, bytes: usize) -> Self {
-        self.cache_size = bytes;
+        self.store.cache_size = bytes;
+        self
+    }
+
+    /// How many bytes of writes one transaction buffers (and sorts) before applying them
+    /// to the tree. Default 64 MiB; larger makes big transactions faster and hungrier.
+    pub fn write_buffer(mut self, bytes: usize) -> Self {
+        self.store.write_buffer = bytes;
         self
     }
 
@@ -92,13 +97,6 @@ impl Builder {
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
-    }
-
-    fn store_options(&self) -> one_storage::StoreOptions {
-        one_storage::StoreOptions {
-            durability: self.durability,
-            cache_size: self.cache_size,
-        }
     }
 
     /// Opens (or creates) the database file at `path`, creating its folder if needed.
@@ -111,7 +109,7 @@ impl Builder {
                 source,
             })?;
         }
-        let store = one_storage::Store::open(path, &self.store_options())?;
+        let store = one_storage::Store::open(path, &self.store)?;
         Ok(Ontology {
             engine: Engine::new(store, self.clock)?,
         })
@@ -119,7 +117,7 @@ impl Builder {
 
     /// Opens a new database held in memory, gone when dropped.
     pub fn in_memory(self) -> Result<Ontology> {
-        let store = one_storage::Store::in_memory(&self.store_options())?;
+        let store = one_storage::Store::in_memory(&self.store)?;
         Ok(Ontology {
             engine: Engine::new(store, self.clock)?,
         })

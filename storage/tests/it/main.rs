@@ -193,9 +193,9 @@ proptest! {
     fn scans_match_a_btreemap(
         batches in proptest::collection::vec((proptest::collection::vec(
             prop_oneof![(key(), any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)), key().prop_map(Op::Delete)], 0..12), any::<bool>()), 1..6),
-        start in bound(), end in bound(), prefix in key(),
+        start in bound(), end in bound(), prefix in key(), write_buffer in prop_oneof![Just(0usize), Just(100), Just(1 << 20)],
     ) {
-        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let store = Store::in_memory(&StoreOptions { write_buffer, ..StoreOptions::default() }).unwrap();
         let mut model = BTreeMap::<Vec<u8>, Vec<u8>>::new();
         for (ops, commit) in batches {
             let mut staged = model.clone();
@@ -206,23 +206,23 @@ proptest! {
                         Op::Delete(k) => { tx.delete(k)?; staged.remove(k); }
                     }
                 }
+                // Inside the transaction, scans merge buffered writes with stored ones.
+                let range = KeyRange { start: start.clone(), end: end.clone() };
+                let inside = collect(&*tx, &range, Direction::Forward);
+                let mut inside_rev = collect(&*tx, &range, Direction::Reverse);
+                inside_rev.reverse();
+                assert_eq!(inside, inside_rev);
+                assert_eq!(inside, model_range(&staged, &start, &end));
+                for (k, v) in &staged {
+                    assert_eq!(tx.get(k).unwrap().as_ref(), Some(v));
+                }
                 if commit { Ok(()) } else { Err(StorageError::Corrupt("abort".into())) }
             });
             if commit { model = staged; }
         }
         let r = store.read().unwrap();
         let range = KeyRange { start: start.clone(), end: end.clone() };
-        let valid = match (&start, &end) {
-            (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => {
-                s < e || (s == e && matches!((&start, &end), (Bound::Included(_), Bound::Included(_))))
-            }
-            _ => true,
-        };
-        let expected: Vec<_> = if valid {
-            model.range::<Vec<u8>, _>((start, end)).map(|(k, v)| (k.clone(), v.clone())).collect()
-        } else {
-            Vec::new()
-        };
+        let expected = model_range(&model, &start, &end);
         prop_assert_eq!(collect(&r, &range, Direction::Forward), expected.clone());
         let mut reversed = expected;
         reversed.reverse();
@@ -230,4 +230,24 @@ proptest! {
         let by_prefix: Vec<_> = model.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.clone(), v.clone())).collect();
         prop_assert_eq!(collect(&r, &KeyRange::prefix(&prefix), Direction::Forward), by_prefix);
     }
+}
+
+/// The entries of `model` in a range, or none if the range is empty.
+fn model_range(
+    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+    start: &Bound<Vec<u8>>,
+    end: &Bound<Vec<u8>>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let valid = match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s <= e,
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => s < e,
+        _ => true,
+    };
+    if !valid {
+        return Vec::new();
+    }
+    model
+        .range::<Vec<u8>, _>((start.clone(), end.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
