@@ -118,17 +118,22 @@ pub(crate) fn decode_thing_id(bytes: &[u8], what: &'static str) -> Result<ThingI
 /// The keys of one tenant's structure: its groups, shared by both environments.
 #[derive(Debug, Clone)]
 pub(crate) struct StructureKeys {
-    prefix: Vec<u8>,
+    prefix: [u8; 18],
+}
+
+/// `T <root> <section>`: the 18-byte prefix of one section of a tenant.
+fn tenant_prefix(root: GroupId, section: u8) -> [u8; 18] {
+    let mut p = [0u8; 18];
+    p[0] = TENANT;
+    p[1..17].copy_from_slice(&root.to_be_bytes());
+    p[17] = section;
+    p
 }
 
 impl StructureKeys {
     pub(crate) fn new(root: GroupId) -> Self {
         Self {
-            prefix: KeyBuf::new()
-                .u8(TENANT)
-                .raw(&root.to_be_bytes())
-                .u8(STRUCTURE)
-                .finish(),
+            prefix: tenant_prefix(root, STRUCTURE),
         }
     }
 
@@ -159,7 +164,7 @@ impl StructureKeys {
 /// The keys of one tenant's data in one environment.
 #[derive(Debug, Clone)]
 pub(crate) struct TenantKeys {
-    prefix: Vec<u8>,
+    prefix: [u8; 18],
 }
 
 pub(crate) fn push_ref(k: KeyBuf, r: Ref) -> KeyBuf {
@@ -176,11 +181,7 @@ fn push_principal(k: KeyBuf, p: Principal) -> KeyBuf {
 impl TenantKeys {
     pub(crate) fn new(root: GroupId, env: Env) -> Self {
         Self {
-            prefix: KeyBuf::new()
-                .u8(TENANT)
-                .raw(&root.to_be_bytes())
-                .u8(env_byte(env))
-                .finish(),
+            prefix: tenant_prefix(root, env_byte(env)),
         }
     }
 

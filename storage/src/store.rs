@@ -17,6 +17,7 @@ use std::ops::{Bound, ControlFlow};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -161,6 +162,21 @@ pub trait KvRead {
     ) -> Result<(), E>;
 }
 
+impl<T: KvRead> KvRead for Arc<T> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        (**self).get(key)
+    }
+
+    fn scan<E: From<StorageError>>(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+    ) -> Result<(), E> {
+        (**self).scan(range, direction, visit)
+    }
+}
+
 fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
     t: &T,
     key: &[u8],
@@ -222,6 +238,8 @@ pub struct Store {
     durability: Durability,
     write_buffer: usize,
     poisoned: AtomicBool,
+    /// The snapshot reads share until the next commit.
+    latest: Mutex<Option<Arc<ReadTx>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -274,6 +292,7 @@ impl Store {
             durability: options.durability,
             write_buffer: options.write_buffer,
             poisoned: AtomicBool::new(false),
+            latest: Mutex::new(None),
         })
     }
 
@@ -287,11 +306,26 @@ impl Store {
         self.poisoned.load(Ordering::Acquire)
     }
 
-    /// Starts a read transaction: a snapshot of the last commit, unaffected by later ones.
-    pub fn read(&self) -> Result<ReadTx, StorageError> {
+    /// A read transaction: a snapshot of the last commit, unaffected by later ones.
+    ///
+    /// Reads between two commits share one snapshot, so a read costs no redb transaction
+    /// of its own; the next commit retires it (it lives on while a caller still holds it).
+    pub fn read(&self) -> Result<Arc<ReadTx>, StorageError> {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(snapshot) = &*latest {
+            return Ok(Arc::clone(snapshot));
+        }
         let txn = self.db.begin_read()?;
         let data = txn.open_table(DATA)?;
-        Ok(ReadTx { txn, data })
+        let snapshot = Arc::new(ReadTx { txn, data });
+        *latest = Some(Arc::clone(&snapshot));
+        Ok(snapshot)
+    }
+
+    /// Drops the shared snapshot, so the next read sees the newest commit and old pages
+    /// can be reused.
+    fn retire_snapshot(&self) {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Runs `f` in a write transaction and commits if it returns `Ok`.
@@ -343,7 +377,10 @@ impl Store {
         };
         match outcome {
             Ok(Ok(r)) => match txn.commit() {
-                Ok(()) => Ok(r),
+                Ok(()) => {
+                    self.retire_snapshot();
+                    Ok(r)
+                }
                 Err(e) => {
                     self.poisoned.store(true, Ordering::Release);
                     Err(StorageError::from(e).into())
@@ -366,6 +403,7 @@ impl Store {
 
     /// Makes every deferred commit durable and closes the file.
     pub fn close(self) -> Result<(), StorageError> {
+        self.retire_snapshot();
         if self.durability == Durability::Deferred && !self.is_poisoned() {
             let txn = self.db.begin_write()?;
             txn.commit()?;
@@ -586,5 +624,16 @@ fn merge<'p, 's, E: From<StorageError>>(
         if flow.is_break() {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_can_be_shared_across_threads() {
+        assert_send_sync::<super::Store>();
+        assert_send_sync::<std::sync::Arc<super::ReadTx>>();
     }
 }
