@@ -2,7 +2,10 @@
 //! query many times and prints its mean time (`cargo run --profile profiling -p
 //! one-benches --example read_profile`, or under `perf record`).
 
-#![allow(clippy::disallowed_methods, reason = "a profiling harness measures wall time")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a profiling harness measures wall time"
+)]
 
 use std::time::Instant;
 
@@ -29,28 +32,49 @@ fn main() -> one::Result<()> {
             rows += f(&mut rng);
         }
         let per = t.elapsed().as_nanos() as f64 / n as f64;
-        println!("{name:<20} {per:>9.0} ns/query  {:.1} rows/query", rows as f64 / n as f64);
+        println!(
+            "{name:<20} {per:>9.0} ns/query  {:.1} rows/query",
+            rows as f64 / n as f64
+        );
     };
     run("point_get", &mut |rng| {
         let (id, g) = db.things[rng.below(db.things.len())];
-        db.db.read(&Context::system(db.groups[g]), |v| v.get_thing(id)).map(|_| 1).unwrap()
+        db.db
+            .read(&Context::system(db.groups[g]), |v| v.get_thing(id))
+            .map(|_| 1)
+            .unwrap()
     });
     run("list_price_range", &mut |rng| {
         let g = rng.below(db.groups.len());
         let kind = TYPES[rng.below(TYPES.len())];
         let lo = (rng.next_u64() % (PRICE_RANGE as u64 * 9 / 10)) as i64;
-        let filter = Filter::from_json(&json!({"properties.price": {"$gte": lo, "$lt": lo + PRICE_RANGE / 10}})).unwrap();
+        let filter = Filter::from_json(
+            &json!({"properties.price": {"$gte": lo, "$lt": lo + PRICE_RANGE / 10}}),
+        )
+        .unwrap();
         let q = ThingQuery::of_type(kind).filter(filter).limit(1000);
-        db.db.read(&Context::system(db.groups[g]), |v| v.list_things(&q)).unwrap().items.len()
+        db.db
+            .read(&Context::system(db.groups[g]), |v| v.list_things(&q))
+            .unwrap()
+            .items
+            .len()
     });
     run("neighbours_1hop", &mut |rng| {
         let (id, g) = db.things[rng.below(SOURCES.min(db.things.len()))];
         let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
-        db.db.read(&Context::system(db.groups[g]), |v| v.connections(&q)).unwrap().items.len()
+        db.db
+            .read(&Context::system(db.groups[g]), |v| v.connections(&q))
+            .unwrap()
+            .items
+            .len()
     });
     let root = Context::system(db.root);
     run("latest_100_events", &mut |_| {
-        db.db.read(&root, |v| v.events(&EventQuery::latest().limit(100))).unwrap().items.len()
+        db.db
+            .read(&root, |v| v.events(&EventQuery::latest().limit(100)))
+            .unwrap()
+            .items
+            .len()
     });
     Ok(())
 }

@@ -11,11 +11,11 @@ use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::codec::Record;
+use crate::codec::{self, Record};
 use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::id::{ConnectionId, GroupId, Ref};
-use crate::layout::{self, Counter};
+use crate::layout::Counter;
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::validate;
 use crate::value::Value;
@@ -172,21 +172,11 @@ impl<K: KvRead> View<'_, K> {
             Direction::Forward,
             query.cursor.as_ref(),
             page_size(query.limit)?,
-            |k, _| {
-                let c = self.connection_at(k)?;
+            |_, record| {
+                let c: Connection = codec::decode(record)?;
                 Ok(self.ensure_scope(c.group).is_ok().then_some(c))
             },
         )
-    }
-
-    /// Loads the connection an edge-index key points to.
-    pub(crate) fn connection_at(&self, edge_key: &[u8]) -> Result<Connection> {
-        let id = ConnectionId::from_u128(layout::trailing_id(edge_key)?);
-        self.get_record(&self.scope.tenant.connection(id))?
-            .ok_or_else(|| Error::Corrupt {
-                what: "edge index",
-                reason: format!("{id} is indexed but missing"),
-            })
     }
 
     /// Checks that a group or thing exists in this tenant; with `scoped`, that the
@@ -248,10 +238,12 @@ impl Tx<'_, '_> {
             group,
             created_at: self.now(),
         };
+        // Both edge entries hold a copy of the record, so following edges reads no further.
+        let bytes = codec::encode(&c)?;
         let keys = self.scope.tenant.clone();
-        self.put_record(&keys.connection(c.id), &c)?;
-        self.put(&keys.edge(true, from, kind, to, c.id), &[])?;
-        self.put(&keys.edge(false, to, kind, from, c.id), &[])?;
+        self.put(&keys.connection(c.id), &bytes)?;
+        self.put(&keys.edge(true, from, kind, to, c.id), &bytes)?;
+        self.put(&keys.edge(false, to, kind, from, c.id), &bytes)?;
         self.count(group, Counter::Connections, 1);
         let meta = Value::map()
             .with("type", kind)

@@ -154,8 +154,10 @@ impl<K: KvRead> View<'_, K> {
 }
 
 impl Tx<'_, '_> {
-    /// Adds (`add`) or removes the index entries of `thing`.
-    pub(crate) fn index_thing(&mut self, thing: &Thing, add: bool) -> Result<()> {
+    /// Puts the index entries of `thing`, each holding `record` (its encoded record), or,
+    /// with `None`, removes them: its type-index entry and one per declared property index
+    /// of its type that it has an indexable value for.
+    pub(crate) fn index_thing(&mut self, thing: &Thing, record: Option<&[u8]>) -> Result<()> {
         let defs = match &self.index_cache {
             Some(defs) => defs.clone(),
             None => {
@@ -164,13 +166,19 @@ impl Tx<'_, '_> {
                 defs
             }
         };
-        for def in defs.iter().filter(|d| d.kind == thing.kind) {
-            if let Some(key) = entry_key(&self.scope.tenant, def, thing) {
-                if add {
-                    self.put(&key, &[])?;
-                } else {
-                    self.delete(&key)?;
-                }
+        let keys = &self.scope.tenant;
+        let type_key = keys.thing_by_type(thing.group, &thing.kind, thing.id);
+        let property_keys = defs
+            .iter()
+            .filter(|d| d.kind == thing.kind)
+            .filter_map(|def| entry_key(keys, def, thing));
+        for key in std::iter::once(type_key)
+            .chain(property_keys)
+            .collect::<Vec<_>>()
+        {
+            match record {
+                Some(bytes) => self.put(&key, bytes)?,
+                None => self.delete(&key)?,
             }
         }
         Ok(())
@@ -217,13 +225,13 @@ impl Admin<'_> {
                         if thing.kind == def.kind
                             && thing.status != crate::things::ThingStatus::Deleted
                         {
-                            entries.extend(entry_key(&keys, &def, &thing));
+                            entries.extend(entry_key(&keys, &def, &thing).map(|k| (k, v.to_vec())));
                         }
                         Ok::<_, Error>(ControlFlow::Continue(()))
                     },
                 )?;
-                for e in entries {
-                    kv.put(&e, &[])?;
+                for (key, record) in entries {
+                    kv.put(&key, &record)?;
                 }
             }
             Ok(def.clone())

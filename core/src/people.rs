@@ -9,6 +9,7 @@
 
 use one_storage::{Direction, KeyRange, KvRead};
 
+use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
 use crate::engine::{Tx, View};
 use crate::events::kinds;
@@ -161,7 +162,7 @@ impl<K: KvRead> View<'_, K> {
             Direction::Forward,
             cursor,
             page_size(limit)?,
-            |k, _| self.connection_at(k).map(Some),
+            |_, record| codec::decode(record).map(Some),
         )
     }
 
@@ -174,14 +175,17 @@ impl<K: KvRead> View<'_, K> {
             .tenant
             .edges(true, Ref::from(person), Some(MEMBER_OF));
         let mut out = Vec::new();
-        self.kv
-            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
-                let c = self.connection_at(k)?;
+        self.kv.scan(
+            &KeyRange::prefix(&prefix),
+            Direction::Forward,
+            |_, record| {
+                let c: Connection = codec::decode(record)?;
                 if self.ensure_scope(c.group).is_ok() {
                     out.push(c);
                 }
                 Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
-            })?;
+            },
+        )?;
         Ok(out)
     }
 }

@@ -10,12 +10,12 @@ use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::codec::Record;
+use crate::codec::{self, Record};
 use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::filter::Filter;
 use crate::id::{GroupId, Ref, ThingId};
-use crate::layout::{self, Counter};
+use crate::layout::Counter;
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::people::PERSON;
 use crate::validate;
@@ -238,14 +238,8 @@ impl<K: KvRead> View<'_, K> {
             Direction::Forward,
             query.cursor.as_ref(),
             limit,
-            |k, _| {
-                let id = ThingId::from_u128(layout::trailing_id(k)?);
-                let thing: Thing =
-                    self.get_record(&self.scope.tenant.thing(id))?
-                        .ok_or_else(|| Error::Corrupt {
-                            what: "thing index",
-                            reason: format!("{id} is indexed but missing"),
-                        })?;
+            |_, record| {
+                let thing: Thing = codec::decode(record)?;
                 Ok(query.filter.matches(&thing).then_some(thing))
             },
         )
@@ -288,16 +282,9 @@ impl Tx<'_, '_> {
         })
     }
 
-    /// Writes a new thing, its type-index entry, its counter and its event.
+    /// Writes a new thing, its index entries, its counter and its event.
     pub(crate) fn insert_thing(&mut self, thing: &Thing, event: &str) -> Result<()> {
-        let keys = &self.scope.tenant;
-        let (record_key, index_key) = (
-            keys.thing(thing.id),
-            keys.thing_by_type(thing.group, &thing.kind, thing.id),
-        );
-        self.put_record(&record_key, thing)?;
-        self.put(&index_key, &[])?;
-        self.index_thing(thing, true)?;
+        self.store_thing(None, thing)?;
         let counter = if thing.kind == PERSON {
             Counter::People
         } else {
@@ -308,6 +295,23 @@ impl Tx<'_, '_> {
             .with("type", thing.kind.as_str())
             .with("name", thing.name.as_str());
         self.log(event, thing.group, Some(Ref::from(thing.id)), meta)?;
+        Ok(())
+    }
+
+    /// Writes `thing`'s record and index entries, replacing those of its `old` version.
+    ///
+    /// The index entries (the type index and every declared property index of its type)
+    /// each hold a copy of the record, so a list reads one range and nothing else. A
+    /// deleted thing keeps its record and has no index entries.
+    fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
+        let bytes = codec::encode(thing)?;
+        self.put(&self.scope.tenant.thing(thing.id), &bytes)?;
+        if let Some(old) = old {
+            self.index_thing(old, None)?;
+        }
+        if thing.status != ThingStatus::Deleted {
+            self.index_thing(thing, Some(&bytes))?;
+        }
         Ok(())
     }
 
@@ -340,11 +344,7 @@ impl Tx<'_, '_> {
             self.reindex_person(&old, &mut thing)?;
         }
         thing.updated_at = self.now();
-        if thing.properties != old.properties {
-            self.index_thing(&old, false)?;
-            self.index_thing(&thing, true)?;
-        }
-        self.put_record(&self.scope.tenant.thing(id), &thing)?;
+        self.store_thing(Some(&old), &thing)?;
         self.log(
             kinds::THING_UPDATED,
             thing.group,
@@ -361,16 +361,10 @@ impl Tx<'_, '_> {
             return Err(Error::ThingDeleted { id: id.to_string() });
         }
         self.ensure_writable(thing.group)?;
+        let old = thing.clone();
         thing.status = ThingStatus::Deleted;
         thing.updated_at = self.now();
-        let keys = &self.scope.tenant;
-        let (record_key, index_key) = (
-            keys.thing(id),
-            keys.thing_by_type(thing.group, &thing.kind, id),
-        );
-        self.put_record(&record_key, &thing)?;
-        self.delete(&index_key)?;
-        self.index_thing(&thing, false)?;
+        self.store_thing(Some(&old), &thing)?;
         if thing.kind == PERSON {
             self.release_email(&thing)?;
         }
