@@ -17,6 +17,7 @@ use crate::events::kinds;
 use crate::id::{ConnectionId, GroupId, Ref};
 use crate::layout::Counter;
 use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::things::{Thing, ThingStatus};
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -181,15 +182,16 @@ impl<K: KvRead> View<'_, K> {
 
     /// Checks that a group or thing exists in this tenant; with `scoped`, that the
     /// context can see it too.
-    fn check_node(&self, node: Ref, scoped: bool) -> Result<()> {
+    /// Returns whether the node is a deleted thing.
+    fn check_node(&self, node: Ref, scoped: bool) -> Result<bool> {
+        let deleted = |t: Thing| t.status == ThingStatus::Deleted;
         match node {
-            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| ()),
-            Ref::GroupId(g) => self.load_group(g).map(|_| ()),
-            Ref::ThingId(t) if scoped => self.get_thing(t).map(|_| ()),
+            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| false),
+            Ref::GroupId(g) => self.load_group(g).map(|_| false),
+            Ref::ThingId(t) if scoped => self.get_thing(t).map(deleted),
             Ref::ThingId(t) => self
-                .kv
-                .contains(&self.scope.tenant.thing(t))?
-                .then_some(())
+                .get_record::<Thing>(&self.scope.tenant.thing(t))?
+                .map(deleted)
                 .ok_or_else(|| Error::not_found(t)),
             other => Err(Error::invalid(
                 "node",
@@ -215,8 +217,13 @@ impl Tx<'_, '_> {
         }
         let metadata = validate::map_value("metadata", new.metadata)?;
         let group = new.group.unwrap_or(self.scope.ctx.group());
-        self.view().check_node(new.from, true)?;
-        self.view().check_node(new.to, false)?;
+        for (node, scoped) in [(new.from, true), (new.to, false)] {
+            if self.view().check_node(node, scoped)? {
+                return Err(Error::ThingDeleted {
+                    id: node.to_string(),
+                });
+            }
+        }
         self.ensure_writable(group)?;
         self.insert_connection(new.from, new.to, &new.kind, metadata, group)
     }

@@ -148,7 +148,7 @@ pub enum Error {
 
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
-    /// 1xx input, 2xx state conflicts, 9xx storage, files and corruption. Last added: 905.
+    /// 1xx input, 2xx state conflicts, 9xx storage, files and corruption. Last added: 906.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -169,6 +169,7 @@ impl Error {
             Error::Corrupt { .. } => 901,
             Error::Storage(StorageError::Poisoned) => 902,
             Error::Storage(StorageError::AlreadyOpen) => 903,
+            Error::Storage(StorageError::NestedWrite) => 906,
             Error::Storage(_) => 904,
             Error::Io { .. } => 905,
         }

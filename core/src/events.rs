@@ -159,8 +159,11 @@ impl EventQuery {
     }
 }
 
+/// The smallest key of an event at time `t` under `prefix`. Ids hold 48 bits of
+/// milliseconds, so later times are clamped to the last one ids can express.
 fn time_bound(prefix: &[u8], t: Timestamp) -> Vec<u8> {
-    layout::with_id(prefix, u128::from(t.as_millis()) << 80)
+    let ms = t.as_millis().min((1 << 48) - 1);
+    layout::with_id(prefix, u128::from(ms) << 80)
 }
 
 impl<K: KvRead> View<'_, K> {

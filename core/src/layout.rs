@@ -9,12 +9,12 @@
 //! T <root:16> 0x00 c <parent:16> <child:16>   -> ()                         children
 //! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
 //! T <root:16> <env> t <thing:16>              -> Thing record
-//! T <root:16> <env> y <group:16> <type> <thing:16>            -> ()         things by type
-//! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> ()  property index
+//! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
+//! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
 //! T <root:16> <env> m <email>                 -> person thing id            emails
 //! T <root:16> <env> c <connection:16>         -> Connection record
-//! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> ()        outgoing
-//! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> ()        incoming
+//! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> Connection record (copy)
+//! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> Connection record (copy)
 //! T <root:16> <env> E <group:16> <event:16>   -> Event record               events by group
 //! T <root:16> <env> K <group:16> <type> <event:16>            -> ()         by type
 //! T <root:16> <env> A <group:16> <actor> <event:16>           -> ()         by actor
@@ -30,6 +30,10 @@
 //! numbers (integers too), `0x30` + an escaped string. Ids are big-endian, so within any prefix,
 //! entries sort by creation time. A tenant (a root group and all of its descendants) is the
 //! single range `T <root>`.
+//!
+//! The type index, property indexes and edge indexes are covering: each entry holds the
+//! same bytes as the primary record, written in the same transaction, so a list or a hop
+//! is one range scan. Deleted things have no index entries.
 
 use one_storage::keys::{KeyBuf, KeyReader};
 

@@ -14,6 +14,10 @@ pub enum StorageError {
         "the store refuses writes after a failed commit or a panic in a write transaction; reopen it"
     )]
     Poisoned,
+    /// `write` was called from inside another write transaction's closure on the same
+    /// thread, which would wait for itself forever. Do the work in the outer transaction.
+    #[error("a write transaction was started inside another one on the same thread")]
+    NestedWrite,
     /// The database file is already open, in this process or another.
     #[error("the database file is already open by another handle")]
     AlreadyOpen,

@@ -339,6 +339,9 @@ impl Store {
         if self.is_poisoned() {
             return Err(StorageError::Poisoned.into());
         }
+        let Some(_guard) = WriteGuard::enter() else {
+            return Err(StorageError::NestedWrite.into());
+        };
         let mut txn = self.db.begin_write().map_err(StorageError::from)?;
         match self.durability {
             Durability::Immediate => {
@@ -409,6 +412,27 @@ impl Store {
             txn.commit()?;
         }
         self.db.close().map_err(|e| StorageError::Backend(e.into()))
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`Store::write`].
+    static IN_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as writing, for as long as it lives.
+struct WriteGuard;
+
+impl WriteGuard {
+    /// `None` if this thread is already writing.
+    fn enter() -> Option<Self> {
+        IN_WRITE.with(|w| (!w.replace(true)).then_some(WriteGuard))
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        IN_WRITE.with(|w| w.set(false));
     }
 }
 

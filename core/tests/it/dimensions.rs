@@ -241,6 +241,15 @@ fn things_update_delete_and_list_with_filters_and_pages() {
         tx.update_thing(id, ThingUpdate::default().name("x"))
     });
     assert!(matches!(again, Err(Error::ThingDeleted { .. })));
+    for (from, to) in [(things[0].id, id), (id, things[0].id)] {
+        let linked = f
+            .engine
+            .write(&ctx, |tx| tx.connect(NewConnection::new(from, "likes", to)));
+        assert!(
+            matches!(linked, Err(Error::ThingDeleted { ref id }) if *id == deleted.id.to_string()),
+            "{linked:?}"
+        );
+    }
     let audit = f
         .engine
         .read(&ctx, |v| v.events(&EventQuery::latest().target(id)))

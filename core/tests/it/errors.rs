@@ -284,6 +284,7 @@ fn error_codes_are_unique() {
         },
         Error::Storage(one_storage::StorageError::Poisoned),
         Error::Storage(one_storage::StorageError::AlreadyOpen),
+        Error::Storage(one_storage::StorageError::NestedWrite),
         Error::Storage(one_storage::StorageError::Corrupt(String::new())),
         Error::Io {
             action: "x",

@@ -251,3 +251,19 @@ fn model_range(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+#[test]
+fn a_nested_write_is_refused_instead_of_deadlocking() {
+    for (store, _dir) in backends() {
+        let inner = store.write(|tx| {
+            tx.put(b"outer", b"1")?;
+            Ok::<_, StorageError>(store.write(|tx| tx.put(b"inner", b"1")))
+        });
+        assert!(matches!(inner, Ok(Err(StorageError::NestedWrite))));
+        let r = store.read().unwrap();
+        assert!(r.contains(b"outer").unwrap() && !r.contains(b"inner").unwrap());
+        store
+            .write(|tx| tx.put(b"after", b"1"))
+            .expect("the guard is released");
+    }
+}
