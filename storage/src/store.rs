@@ -268,6 +268,18 @@ impl Store {
         Self::init(db, options)
     }
 
+    /// Opens a store on a custom redb backend: the seam for tests that inject I/O faults
+    /// or simulate a crash by reopening the bytes a backend kept.
+    pub fn with_backend(
+        backend: impl redb::StorageBackend,
+        options: &StoreOptions,
+    ) -> Result<Self, StorageError> {
+        let db = redb::Builder::new()
+            .set_cache_size(options.cache_size)
+            .create_with_backend(backend)?;
+        Self::init(db, options)
+    }
+
     fn init(db: redb::Database, options: &StoreOptions) -> Result<Self, StorageError> {
         let txn = db.begin_write()?;
         {

@@ -3,6 +3,7 @@
 mod atomicity;
 mod dimensions;
 mod errors;
+mod faults;
 mod fuzz_bodies;
 mod indexes;
 mod isolation;
