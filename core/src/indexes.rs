@@ -158,24 +158,19 @@ impl Tx<'_, '_> {
     /// with `None`, removes them: its type-index entry and one per declared property index
     /// of its type that it has an indexable value for.
     pub(crate) fn index_thing(&mut self, thing: &Thing, record: Option<&[u8]>) -> Result<()> {
-        let defs = match &self.index_cache {
-            Some(defs) => defs.clone(),
-            None => {
-                let defs = load_defs(&*self.kv, None)?;
-                self.index_cache = Some(defs.clone());
-                defs
-            }
-        };
+        if self.index_cache.is_none() {
+            self.index_cache = Some(load_defs(&*self.kv, None)?);
+        }
         let keys = &self.scope.tenant;
         let type_key = keys.thing_by_type(thing.group, &thing.kind, thing.id);
-        let property_keys = defs
+        let property_keys = self
+            .index_cache
             .iter()
+            .flatten()
             .filter(|d| d.kind == thing.kind)
             .filter_map(|def| entry_key(keys, def, thing));
-        for key in std::iter::once(type_key)
-            .chain(property_keys)
-            .collect::<Vec<_>>()
-        {
+        let all: Vec<Vec<u8>> = std::iter::once(type_key).chain(property_keys).collect();
+        for key in all {
             match record {
                 Some(bytes) => self.put(&key, bytes)?,
                 None => self.delete(&key)?,

@@ -37,12 +37,12 @@ pub struct KeyBuf(Vec<u8>);
 impl KeyBuf {
     /// An empty key.
     pub fn new() -> Self {
-        Self(Vec::with_capacity(48))
+        Self(Vec::with_capacity(96))
     }
 
     /// Starts from an existing prefix.
     pub fn from_prefix(prefix: &[u8]) -> Self {
-        let mut v = Vec::with_capacity(prefix.len() + 40);
+        let mut v = Vec::with_capacity(prefix.len() + 64);
         v.extend_from_slice(prefix);
         Self(v)
     }
