@@ -22,7 +22,9 @@ pub(crate) trait Record: Serialize + DeserializeOwned {
 
 /// Encodes `record` with its version byte.
 pub(crate) fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
-    postcard::to_extend(record, vec![R::VERSION]).map_err(|e| Error::Corrupt {
+    let mut out = Vec::with_capacity(256);
+    out.push(R::VERSION);
+    postcard::to_extend(record, out).map_err(|e| Error::Corrupt {
         what: R::NAME,
         reason: format!("cannot encode: {e}"),
     })

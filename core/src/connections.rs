@@ -248,9 +248,9 @@ impl Tx<'_, '_> {
         // Both edge entries hold a copy of the record, so following edges reads no further.
         let bytes = codec::encode(&c)?;
         let keys = self.scope.tenant.clone();
-        self.put(&keys.connection(c.id), &bytes)?;
-        self.put(&keys.edge(true, from, kind, to, c.id), &bytes)?;
-        self.put(&keys.edge(false, to, kind, from, c.id), &bytes)?;
+        self.put(keys.connection(c.id), bytes.as_slice())?;
+        self.put(keys.edge(true, from, kind, to, c.id), bytes.as_slice())?;
+        self.put(keys.edge(false, to, kind, from, c.id), bytes)?;
         self.count(group, Counter::Connections, 1);
         let meta = Value::map()
             .with("type", kind)

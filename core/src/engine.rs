@@ -198,7 +198,7 @@ impl Engine {
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
         let last = self.ids().last();
-        tx.put(&layout::last_id(), &last.to_be_bytes())?;
+        tx.put(layout::last_id(), last.to_be_bytes())?;
         Ok(r)
     }
 
@@ -295,10 +295,10 @@ impl<'t> Tx<'_, 't> {
 
     pub(crate) fn put_record<R: Record>(&mut self, key: &[u8], record: &R) -> Result<()> {
         let bytes = codec::encode(record)?;
-        Ok(self.kv.put(key, &bytes)?)
+        Ok(self.kv.put(key, bytes)?)
     }
 
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub(crate) fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<()> {
         Ok(self.kv.put(key, value)?)
     }
 
@@ -328,7 +328,7 @@ impl<'t> Tx<'_, 't> {
                 None => 0,
             };
             let new = old.saturating_add_signed(delta);
-            self.kv.put(&key, &new.to_be_bytes())?;
+            self.kv.put(key, new.to_be_bytes())?;
         }
         Ok(())
     }

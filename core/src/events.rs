@@ -243,13 +243,13 @@ impl Tx<'_, '_> {
         let keys = self.scope.tenant.clone();
         let id = event.id.to_u128();
         self.put_record(&keys.event(group, event.id), &event)?;
-        self.put(&layout::with_id(&keys.events_by_type(group, kind), id), &[])?;
+        self.put(layout::with_id(&keys.events_by_type(group, kind), id), [])?;
         self.put(
-            &layout::with_id(&keys.events_by_actor(group, event.actor), id),
-            &[],
+            layout::with_id(&keys.events_by_actor(group, event.actor), id),
+            [],
         )?;
         if let Some(t) = target {
-            self.put(&layout::with_id(&keys.events_by_target(group, t), id), &[])?;
+            self.put(layout::with_id(&keys.events_by_target(group, t), id), [])?;
         }
         self.count(group, Counter::Events, 1);
         Ok(event)

@@ -399,8 +399,8 @@ impl Tx<'_, '_> {
                 parent: slug_owner(Some(parent)),
             });
         }
-        self.put(&slug_key, &group.id.to_be_bytes())?;
-        self.put(&self.scope.structure.child(parent, group.id), &[])?;
+        self.put(slug_key, group.id.to_be_bytes())?;
+        self.put(self.scope.structure.child(parent, group.id), [])?;
         self.insert_group(&group, parent)?;
         Ok(group)
     }
@@ -428,10 +428,7 @@ impl Tx<'_, '_> {
 
     /// Writes a new group's record and directory entry, and logs `group_created` in `log_group`.
     fn insert_group(&mut self, group: &Group, log_group: GroupId) -> Result<()> {
-        self.put(
-            &layout::group_root(group.id),
-            &self.scope.root.to_be_bytes(),
-        )?;
+        self.put(layout::group_root(group.id), self.scope.root.to_be_bytes())?;
         self.put_record(&self.scope.structure.group(group.id), group)?;
         let meta = Value::map()
             .with("name", group.name.as_str())
@@ -507,7 +504,7 @@ impl Tx<'_, '_> {
             && from != to
         {
             self.delete(&self.scope.structure.child(from, id))?;
-            self.put(&self.scope.structure.child(to, id), &[])?;
+            self.put(self.scope.structure.child(to, id), [])?;
         }
         group.updated_at = self.now();
         self.put_record(&self.scope.structure.group(id), &group)?;
@@ -538,7 +535,7 @@ impl Tx<'_, '_> {
             });
         }
         self.delete(&old_key)?;
-        self.put(&new_key, &new.id.to_be_bytes())
+        self.put(new_key, new.id.to_be_bytes())
     }
 
     /// Archives a group: it stays readable and accepts nothing new. Its children are not
@@ -577,7 +574,7 @@ impl Admin<'_> {
                         parent: slug_owner(None),
                     });
                 }
-                tx.put(&slug_key, &id.to_be_bytes())?;
+                tx.put(slug_key, id.to_be_bytes())?;
                 tx.insert_group(&group, id)?;
                 Ok(group)
             })

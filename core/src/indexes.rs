@@ -172,7 +172,7 @@ impl Tx<'_, '_> {
         let all: Vec<Vec<u8>> = std::iter::once(type_key).chain(property_keys).collect();
         for key in all {
             match record {
-                Some(bytes) => self.put(&key, bytes)?,
+                Some(bytes) => self.put(key, bytes)?,
                 None => self.delete(&key)?,
             }
         }
@@ -209,7 +209,7 @@ impl Admin<'_> {
             if kv.contains(&key)? {
                 return Ok(def.clone());
             }
-            kv.put(&key, &[])?;
+            kv.put(key, [])?;
             for keys in all_tenants(&*kv)? {
                 let mut entries = Vec::new();
                 kv.scan(
@@ -226,7 +226,7 @@ impl Admin<'_> {
                     },
                 )?;
                 for (key, record) in entries {
-                    kv.put(&key, &record)?;
+                    kv.put(key, record)?;
                 }
             }
             Ok(def.clone())

@@ -213,7 +213,7 @@ impl Tx<'_, '_> {
                 email: email.to_string(),
             });
         }
-        self.put(&key, &id.to_be_bytes())
+        self.put(key, id.to_be_bytes())
     }
 
     /// Keeps the email index right when a person's properties change.

@@ -305,7 +305,7 @@ impl Tx<'_, '_> {
     /// deleted thing keeps its record and has no index entries.
     fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
         let bytes = codec::encode(thing)?;
-        self.put(&self.scope.tenant.thing(thing.id), &bytes)?;
+        self.put(self.scope.tenant.thing(thing.id), bytes.as_slice())?;
         if let Some(old) = old {
             self.index_thing(old, None)?;
         }

@@ -13,7 +13,7 @@
 //! let store = Store::in_memory(&StoreOptions::default())?;
 //! store.write(|tx| {
 //!     for n in [3u64, 1, 2] {
-//!         tx.put(&KeyBuf::new().str("tenant-a").u64(n).finish(), b"v")?;
+//!         tx.put(KeyBuf::new().str("tenant-a").u64(n).finish(), *b"v")?;
 //!     }
 //!     Ok::<_, StorageError>(())
 //! })?;

@@ -514,9 +514,9 @@ impl WriteTx<'_> {
         self.seq
     }
 
-    fn buffer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
-        self.pending_bytes += key.len() + value.map_or(0, <[u8]>::len) + 48;
-        self.pending.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+    fn buffer(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), StorageError> {
+        self.pending_bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 48;
+        self.pending.insert(key, value);
         if self.pending_bytes >= self.flush_at {
             self.flush()?;
         }
@@ -562,21 +562,27 @@ impl WriteTx<'_> {
     }
 
     /// Stores `value` under `key`, replacing what was there.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-        self.buffer(key, Some(value))
+    ///
+    /// Takes owned bytes (or copies borrowed ones) because the write is buffered.
+    pub fn put(
+        &mut self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        self.buffer(key.into(), Some(value.into()))
     }
 
     /// Stores `value` under `key` and returns what was there before.
     pub fn replace(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let old = self.get(key)?;
-        self.buffer(key, Some(value))?;
+        self.buffer(key.to_vec(), Some(value.to_vec()))?;
         Ok(old)
     }
 
     /// Removes `key`; returns whether it was present.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, StorageError> {
         let existed = self.contains(key)?;
-        self.buffer(key, None)?;
+        self.buffer(key.to_vec(), None)?;
         Ok(existed)
     }
 }

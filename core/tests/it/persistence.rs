@@ -78,7 +78,10 @@ fn a_record_with_an_unknown_version_is_refused_not_misread() {
         })
         .unwrap();
     value[0] = 99;
-    f.engine.store().write(|tx| tx.put(&key, &value)).unwrap();
+    f.engine
+        .store()
+        .write(|tx| tx.put(key.as_slice(), value.as_slice()))
+        .unwrap();
     let e = f.engine.read(&ctx, |v| v.get_thing(t.id)).unwrap_err();
     assert!(
         matches!(
@@ -92,7 +95,10 @@ fn a_record_with_an_unknown_version_is_refused_not_misread() {
     );
     value[0] = 1;
     value.truncate(5);
-    f.engine.store().write(|tx| tx.put(&key, &value)).unwrap();
+    f.engine
+        .store()
+        .write(|tx| tx.put(key.as_slice(), value.as_slice()))
+        .unwrap();
     let e = f.engine.read(&ctx, |v| v.get_thing(t.id)).unwrap_err();
     assert!(matches!(e, Error::Corrupt { what: "thing", .. }), "{e:?}");
 }

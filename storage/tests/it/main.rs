@@ -202,7 +202,7 @@ proptest! {
             let _ = store.write(|tx| {
                 for op in &ops {
                     match op {
-                        Op::Put(k, v) => { tx.put(k, &[*v])?; staged.insert(k.clone(), vec![*v]); }
+                        Op::Put(k, v) => { tx.put(k.as_slice(), [*v])?; staged.insert(k.clone(), vec![*v]); }
                         Op::Delete(k) => { tx.delete(k)?; staged.remove(k); }
                     }
                 }
