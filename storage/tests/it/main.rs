@@ -121,7 +121,7 @@ fn reopening_returns_what_was_committed() {
         };
         let store = Store::open(&path, &options).unwrap();
         for i in 0u8..10 {
-            store.write(|tx| tx.put(&[i], &[i, i])).unwrap();
+            store.write(|tx| tx.put([i], [i, i])).unwrap();
         }
         assert!(matches!(
             Store::open(&path, &options),
@@ -145,7 +145,7 @@ fn scans_stop_when_told() {
         store
             .write(|tx| {
                 for i in 0u8..50 {
-                    tx.put(&[1, i], b"")?;
+                    tx.put([1, i], b"")?;
                 }
                 Ok::<_, StorageError>(())
             })
