@@ -50,6 +50,12 @@ fn bulk(c: &mut Criterion) {
         })
     });
     #[cfg(feature = "sqlite")]
+    g.bench_function(BenchmarkId::new("create_things", "sqlite_audited"), |b| {
+        use one_benches::sqlite::SqliteDb;
+        let work = |db: &mut SqliteDb| db.bulk_things_audited(things).unwrap();
+        b.iter_custom(|n| timed(n, || SqliteDb::empty().unwrap(), work))
+    });
+    #[cfg(feature = "sqlite")]
     g.bench_function(BenchmarkId::new("create_things", "sqlite"), |b| {
         use one_benches::sqlite::SqliteDb;
         b.iter_custom(|n| {

@@ -50,6 +50,9 @@ CREATE INDEX connections_in ON connections (dst, type, src);
 CREATE TABLE events (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL, type TEXT NOT NULL, actor INTEGER,
     target INTEGER, time INTEGER NOT NULL, meta TEXT NOT NULL);
 CREATE INDEX events_by_group ON events (grp, time);
+CREATE INDEX events_by_type ON events (grp, type, time);
+CREATE INDEX events_by_actor ON events (grp, actor, time);
+CREATE INDEX events_by_target ON events (grp, target, time);
 ";
 
 impl SqliteDb {
@@ -80,6 +83,34 @@ impl SqliteDb {
                 st.execute(params![
                     g as i64, kind, name, status, price, props, i as i64
                 ])?;
+            }
+        }
+        tx.commit()?;
+        self.things += n;
+        Ok(())
+    }
+
+    /// Inserts `n` things in one transaction and, as ONE does, an audit event for each
+    /// (indexed by group, type, actor and target, like ONE's event indexes).
+    pub fn bulk_things_audited(&mut self, n: usize) -> rusqlite::Result<()> {
+        let mut rng = Rng::new(1);
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert_thing = tx.prepare_cached(
+                "INSERT INTO things (grp, type, name, status, price, props, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?;
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (grp, type, actor, target, time, meta) VALUES (?1, 'thing_created', 0, ?2, ?3, ?4)",
+            )?;
+            for i in 0..n {
+                let (g, kind, name, price, status) = thing(i, &mut rng);
+                let props = format!(r#"{{"name":"{name}","price":{price},"status":"{status}"}}"#);
+                insert_thing.execute(params![
+                    g as i64, kind, name, status, price, props, i as i64
+                ])?;
+                let id = tx.last_insert_rowid();
+                let meta = format!(r#"{{"name":"{name}","type":"{kind}"}}"#);
+                insert_event.execute(params![g as i64, id, i as i64, meta])?;
             }
         }
         tx.commit()?;

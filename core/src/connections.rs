@@ -146,12 +146,9 @@ impl ConnectionQuery {
 impl<K: KvRead> View<'_, K> {
     /// The connection `id`, if the context can see its group.
     pub fn get_connection(&self, id: ConnectionId) -> Result<Connection> {
-        let c: Connection = self
-            .get_record(&self.scope.tenant.connection(id))?
-            .ok_or_else(|| Error::not_found(id))?;
-        self.ensure_scope(c.group)
-            .map_err(|_| Error::not_found(id))?;
-        Ok(c)
+        self.get_scoped(&self.scope.tenant.connection(id), id, |c: &Connection| {
+            c.group
+        })
     }
 
     /// A node's connections in one direction, optionally of one type. Connections that

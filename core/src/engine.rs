@@ -21,7 +21,7 @@ use one_storage::{KvRead, ReadTx, Store, WriteTx};
 use crate::clock::{Clock, Timestamp};
 use crate::codec::{self, Record};
 use crate::context::Context;
-use crate::id::{GroupId, IdGen};
+use crate::id::{GroupId, IdGen, Ref};
 use crate::layout::{self, Counter, StructureKeys, TenantKeys};
 use crate::{Error, Result};
 
@@ -242,6 +242,24 @@ impl<K: KvRead> View<'_, K> {
     /// The root group (tenant) of the context.
     pub fn tenant(&self) -> GroupId {
         self.scope.root
+    }
+
+    /// Loads the record of `id` at `key` and checks that its group (read by `group_of`) is
+    /// in scope. Both a missing record and one out of scope are `NotFound` for `id`, so
+    /// records outside the scope do not reveal that they exist.
+    pub(crate) fn get_scoped<R: Record>(
+        &self,
+        key: &[u8],
+        id: impl Into<Ref>,
+        group_of: impl FnOnce(&R) -> GroupId,
+    ) -> Result<R> {
+        let id = id.into();
+        let record: R = self.get_record(key)?.ok_or_else(|| Error::not_found(id))?;
+        match self.ensure_scope(group_of(&record)) {
+            Ok(()) => Ok(record),
+            Err(Error::NotFound { .. }) => Err(Error::not_found(id)),
+            Err(other) => Err(other),
+        }
     }
 
     pub(crate) fn get_record<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {

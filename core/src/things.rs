@@ -207,12 +207,7 @@ impl ThingQuery {
 impl<K: KvRead> View<'_, K> {
     /// The thing `id`, deleted or not, if the context can see it.
     pub fn get_thing(&self, id: ThingId) -> Result<Thing> {
-        let thing: Thing = self
-            .get_record(&self.scope.tenant.thing(id))?
-            .ok_or_else(|| Error::not_found(id))?;
-        self.ensure_scope(thing.group)
-            .map_err(|_| Error::not_found(id))?;
-        Ok(thing)
+        self.get_scoped(&self.scope.tenant.thing(id), id, |t: &Thing| t.group)
     }
 
     /// Things of one type in one group that match the query's filter; never deleted ones.
