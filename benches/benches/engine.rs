@@ -130,6 +130,19 @@ fn durable(c: &mut Criterion) {
             })
         });
     }
+    // The floor: one key written by the storage layer alone, with the default durability.
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        one_storage::Store::open(dir.path().join("floor.redb"), &Default::default()).unwrap();
+    let mut n = 0u64;
+    g.bench_function("store_one_put", |b| {
+        b.iter(|| {
+            n += 1;
+            store
+                .write(|tx| tx.put(n.to_be_bytes(), [0u8; 100]))
+                .unwrap()
+        })
+    });
     #[cfg(feature = "sqlite")]
     {
         let db = one_benches::sqlite::SqliteDb::empty().unwrap();
