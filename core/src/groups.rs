@@ -342,6 +342,28 @@ impl<K: KvRead> View<'_, K> {
         )
     }
 
+    /// How many levels of descendants `id` has (0 for a leaf).
+    fn subtree_height(&self, id: GroupId) -> Result<usize> {
+        let mut level = vec![id];
+        let mut height = 0;
+        loop {
+            let mut next = Vec::new();
+            for parent in &level {
+                let prefix = self.scope.structure.children(*parent);
+                self.kv
+                    .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+                        next.push(GroupId::from_u128(layout::trailing_id(k)?));
+                        Ok::<_, Error>(ControlFlow::Continue(()))
+                    })?;
+            }
+            if next.is_empty() || height > MAX_DEPTH {
+                return Ok(height);
+            }
+            height += 1;
+            level = next;
+        }
+    }
+
     /// `id` and all of its descendants, breadth first.
     pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
         let mut out = vec![self.check_scope(id)?];
@@ -477,7 +499,9 @@ impl Tx<'_, '_> {
                     parent: new_parent.to_string(),
                 });
             }
-            if ancestors.len() + 1 >= MAX_DEPTH {
+            // The moved group brings its subtree: its deepest descendant must still fit.
+            let below = self.view().subtree_height(id)?;
+            if ancestors.len() + 2 + below > MAX_DEPTH {
                 return Err(Error::invalid(
                     "parent",
                     format!("groups nest at most {MAX_DEPTH} deep"),

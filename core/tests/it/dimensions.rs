@@ -541,3 +541,62 @@ fn live_and_test_environments_are_apart() {
         (0, 1, 1, 1)
     );
 }
+
+#[test]
+fn group_trees_stay_within_the_depth_limit_when_built_and_moved() {
+    let f = Fixture::new();
+    let root = f.tenant("deep");
+    let ctx = Context::system(root.id);
+    // chain[i] has i ancestors; the deepest allowed group has MAX_DEPTH - 1.
+    let chain = f
+        .engine
+        .write(&ctx, |tx| {
+            let mut chain = vec![root.id];
+            for i in 1..MAX_DEPTH {
+                let parent = chain[i - 1];
+                chain.push(
+                    tx.create_group(
+                        parent,
+                        NewGroup::new(GroupType::Community, "c", format!("c{i}")),
+                    )?
+                    .id,
+                );
+            }
+            Ok(chain)
+        })
+        .unwrap();
+    let deepest = *chain.last().unwrap();
+    let too_deep = f.engine.write(&ctx, |tx| {
+        tx.create_group(deepest, NewGroup::new(GroupType::Dao, "x", "x"))
+    });
+    assert!(
+        matches!(too_deep, Err(Error::InvalidField { ref field, .. }) if field == "parent"),
+        "{too_deep:?}"
+    );
+    // A group with one child moves under chain[MAX_DEPTH - 3] but not one level deeper.
+    let (x, y) = f
+        .engine
+        .write(&ctx, |tx| {
+            let x = tx.create_group(root.id, NewGroup::new(GroupType::Business, "x", "x"))?;
+            let y = tx.create_group(x.id, NewGroup::new(GroupType::Business, "y", "y"))?;
+            Ok((x.id, y.id))
+        })
+        .unwrap();
+    let refused = f.engine.write(&ctx, |tx| {
+        tx.update_group(x, GroupUpdate::default().parent(chain[MAX_DEPTH - 2]))
+    });
+    assert!(
+        matches!(refused, Err(Error::InvalidField { ref field, .. }) if field == "parent"),
+        "{refused:?}"
+    );
+    f.engine
+        .write(&ctx, |tx| {
+            tx.update_group(x, GroupUpdate::default().parent(chain[MAX_DEPTH - 3]))
+        })
+        .unwrap();
+    // The deepest descendant is still reachable from the tenant's context.
+    assert_eq!(
+        f.engine.read(&ctx, |v| v.get_group(y)).unwrap().parent,
+        Some(x)
+    );
+}
