@@ -186,11 +186,38 @@ pub(crate) fn parse_any(text: &str) -> Result<(IdKind, u128), IdError> {
     Ok((kind, v))
 }
 
+/// Ids are stored as 16 fixed bytes (a varint `u128` costs up to 19 bytes and decodes
+/// slower) and shown to human-readable formats such as JSON in their text form.
+fn serialize_id<S: serde::Serializer>(bits: u128, text: &str, s: S) -> Result<S::Ok, S::Error> {
+    if s.is_human_readable() {
+        s.serialize_str(text)
+    } else {
+        bits.to_be_bytes().serialize(s)
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(u128);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_id(self.0, &self.to_string(), s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                } else {
+                    Ok(Self(u128::from_be_bytes(<[u8; 16]>::deserialize(d)?)))
+                }
+            }
+        }
 
         impl $name {
             /// The kind of id this type holds.
@@ -425,6 +452,21 @@ mod tests {
             prev.unwrap().timestamp(),
             Timestamp::from_millis(1_700_000_000_000)
         );
+    }
+
+    #[test]
+    fn ids_are_text_in_json_and_16_bytes_in_postcard() {
+        let id = ThingId(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<ThingId>(&json).unwrap(), id);
+        assert!(
+            serde_json::from_str::<GroupId>(&json).is_err(),
+            "the kind is checked"
+        );
+        let bytes = postcard::to_stdvec(&id).unwrap();
+        assert_eq!(bytes, id.to_be_bytes());
+        assert_eq!(postcard::from_bytes::<ThingId>(&bytes).unwrap(), id);
     }
 
     #[test]
