@@ -132,6 +132,14 @@ impl Engine {
             }
             None => 0,
         };
+        // A high-water mark this close to the end of the id space can only come from a
+        // damaged file; refusing it keeps id generation from ever overflowing.
+        if last > u128::MAX - (1 << 64) {
+            return Err(Error::Corrupt {
+                what: "last id",
+                reason: format!("{last:#x} is out of range"),
+            });
+        }
         let ids = Mutex::new(IdGen::new(u64::from_be_bytes(seed), last));
         Ok(Self {
             store,
