@@ -168,7 +168,8 @@ fn show_tenant(db: &Ontology, tenant: &Tenant) -> Result<()> {
                 g.slug,
                 g.properties
                     .get_path("plan")
-                    .map_or("-".to_string(), |p| p.to_string())
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
             );
         }
         let members = v.members(tenant.group.id, None, None)?;
@@ -184,7 +185,8 @@ fn show_tenant(db: &Ontology, tenant: &Tenant) -> Result<()> {
                     .unwrap_or("?"),
                 m.metadata
                     .get_path("role")
-                    .map_or("?".into(), |r| r.to_string())
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
             );
         }
         let products = v.list_things(&ThingQuery::of_type("product"))?;
