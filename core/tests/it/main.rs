@@ -1,6 +1,7 @@
 //! Integration tests of the domain, through the public API only.
 
 mod atomicity;
+mod compat;
 mod concurrency;
 mod dimensions;
 mod errors;
