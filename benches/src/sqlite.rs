@@ -37,6 +37,8 @@ pub struct Row {
 /// One event as read back: id, type, target, time, metadata.
 pub type EventRow = (i64, String, Option<i64>, i64, String);
 
+const INSERT_THING: &str = "INSERT INTO things (grp, type, name, status, price, props, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
@@ -71,34 +73,20 @@ impl SqliteDb {
 
     /// Inserts `n` things in one transaction.
     pub fn bulk_things(&mut self, n: usize) -> rusqlite::Result<()> {
-        let mut rng = Rng::new(1);
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO things (grp, type, name, status, price, props, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )?;
-            for i in 0..n {
-                let (g, kind, name, price, status) = thing(i, &mut rng);
-                let props = format!(r#"{{"name":"{name}","price":{price},"status":"{status}"}}"#);
-                st.execute(params![
-                    g as i64, kind, name, status, price, props, i as i64
-                ])?;
-            }
-        }
-        tx.commit()?;
-        self.things += n;
-        Ok(())
+        self.insert_things(n, false)
     }
 
     /// Inserts `n` things in one transaction and, as ONE does, an audit event for each
     /// (indexed by group, type, actor and target, like ONE's event indexes).
     pub fn bulk_things_audited(&mut self, n: usize) -> rusqlite::Result<()> {
+        self.insert_things(n, true)
+    }
+
+    fn insert_things(&mut self, n: usize, audited: bool) -> rusqlite::Result<()> {
         let mut rng = Rng::new(1);
         let tx = self.conn.transaction()?;
         {
-            let mut insert_thing = tx.prepare_cached(
-                "INSERT INTO things (grp, type, name, status, price, props, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )?;
+            let mut insert_thing = tx.prepare_cached(INSERT_THING)?;
             let mut insert_event = tx.prepare_cached(
                 "INSERT INTO events (grp, type, actor, target, time, meta) VALUES (?1, 'thing_created', 0, ?2, ?3, ?4)",
             )?;
@@ -108,9 +96,11 @@ impl SqliteDb {
                 insert_thing.execute(params![
                     g as i64, kind, name, status, price, props, i as i64
                 ])?;
-                let id = tx.last_insert_rowid();
-                let meta = format!(r#"{{"name":"{name}","type":"{kind}"}}"#);
-                insert_event.execute(params![g as i64, id, i as i64, meta])?;
+                if audited {
+                    let id = tx.last_insert_rowid();
+                    let meta = format!(r#"{{"name":"{name}","type":"{kind}"}}"#);
+                    insert_event.execute(params![g as i64, id, i as i64, meta])?;
+                }
             }
         }
         tx.commit()?;
@@ -120,9 +110,7 @@ impl SqliteDb {
 
     /// Inserts one thing in its own (durable) transaction.
     pub fn create_thing(&self, i: usize) -> rusqlite::Result<i64> {
-        let mut st = self.conn.prepare_cached(
-            "INSERT INTO things (grp, type, name, status, price, props, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        )?;
+        let mut st = self.conn.prepare_cached(INSERT_THING)?;
         st.execute(params![
             (i % GROUPS) as i64,
             "product",
