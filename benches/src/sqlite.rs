@@ -37,6 +37,20 @@ pub struct Row {
 /// One event as read back: id, type, target, time, metadata.
 pub type EventRow = (i64, String, Option<i64>, i64, String);
 
+impl Row {
+    /// Reads the columns `id, grp, type, name, props, status`.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Row {
+            id: r.get(0)?,
+            grp: r.get(1)?,
+            kind: r.get(2)?,
+            name: r.get(3)?,
+            props: r.get(4)?,
+            status: r.get(5)?,
+        })
+    }
+}
+
 const INSERT_THING: &str = "INSERT INTO things (grp, type, name, status, price, props, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
 
 const SCHEMA: &str = "
@@ -128,16 +142,7 @@ impl SqliteDb {
         let mut st = self.conn.prepare_cached(
             "SELECT id, grp, type, name, props, status FROM things WHERE id = ?1",
         )?;
-        st.query_row([id], |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                grp: r.get(1)?,
-                kind: r.get(2)?,
-                name: r.get(3)?,
-                props: r.get(4)?,
-                status: r.get(5)?,
-            })
-        })
+        st.query_row([id], Row::read)
     }
 
     /// Things of one type in one group with `lo <= price < hi`.
@@ -151,16 +156,7 @@ impl SqliteDb {
         let mut st = self.conn.prepare_cached(
             "SELECT id, grp, type, name, props, status FROM things WHERE grp = ?1 AND type = ?2 AND price >= ?3 AND price < ?4",
         )?;
-        let rows = st.query_map(params![grp as i64, kind, lo, hi], |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                grp: r.get(1)?,
-                kind: r.get(2)?,
-                name: r.get(3)?,
-                props: r.get(4)?,
-                status: r.get(5)?,
-            })
-        })?;
+        let rows = st.query_map(params![grp as i64, kind, lo, hi], Row::read)?;
         rows.collect()
     }
 
