@@ -132,6 +132,19 @@ pub struct Ontology {
 
 impl Ontology {
     /// Options for opening a database.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use one::*;
+    /// let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+    /// let db = Ontology::builder()
+    ///     .durability(Durability::ImmediateOnePhase)
+    ///     .clock(clock.clone())
+    ///     .in_memory()?;
+    /// let g = db.admin().create_root_group(NewGroup::new(GroupType::Dao, "DAO", "dao"))?;
+    /// assert_eq!(g.created_at, clock.now());
+    /// # Ok::<(), one::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -149,6 +162,12 @@ impl Ontology {
     }
 
     /// Opens a new database in memory, for tests and scratch work.
+    ///
+    /// ```
+    /// let db = one::Ontology::in_memory()?;
+    /// assert!(db.admin().root_groups()?.is_empty());
+    /// # Ok::<(), one::Error>(())
+    /// ```
     pub fn in_memory() -> Result<Self> {
         Builder::default().in_memory()
     }
@@ -195,7 +214,18 @@ impl Ontology {
         self.engine.read(ctx, f)
     }
 
-    /// Administration: create tenants, list them, count records.
+    /// Administration: create tenants, list them, count records, declare indexes.
+    ///
+    /// ```
+    /// use one::*;
+    /// let db = Ontology::in_memory()?;
+    /// let acme = db.admin().create_root_group(NewGroup::new(GroupType::Organization, "Acme", "acme"))?;
+    /// db.admin().create_index("product", "properties.price")?;
+    /// db.write(&Context::system(acme.id), |tx| tx.create_thing(NewThing::new("product", "Mug")))?;
+    /// let stats = db.admin().stats()?;
+    /// assert_eq!((stats.tenants, stats.live.things), (1, 1));
+    /// # Ok::<(), one::Error>(())
+    /// ```
     pub fn admin(&self) -> Admin<'_> {
         self.engine.admin()
     }
