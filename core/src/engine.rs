@@ -221,6 +221,11 @@ impl Engine {
         self.ids().next(now)
     }
 
+    /// Makes every commit so far durable (see [`one_storage::Durability::Deferred`]).
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.store.sync()?)
+    }
+
     /// Makes deferred commits durable and closes the store.
     pub fn close(self) -> Result<()> {
         Ok(self.store.close()?)

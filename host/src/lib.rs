@@ -235,6 +235,12 @@ impl Ontology {
         &self.engine
     }
 
+    /// Makes every commit so far durable. Only needed with [`Durability::Deferred`], where
+    /// it is how the application decides when to pay for the fsync.
+    pub fn sync(&self) -> Result<()> {
+        self.engine.sync()
+    }
+
     /// Flushes deferred commits and closes the file. Dropping also closes it, but cannot
     /// report errors.
     pub fn close(self) -> Result<()> {

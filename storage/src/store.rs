@@ -45,7 +45,8 @@ pub enum Durability {
     ImmediateOnePhase,
     /// A commit is visible to readers at once but reaches the disk only with the next
     /// durable commit or when the store is closed. A crash loses the deferred commits, as
-    /// a whole, and leaves the file consistent at the last durable one.
+    /// a whole, and leaves the file consistent at the last durable one. [`Store::sync`]
+    /// makes them durable when the application chooses.
     Deferred,
 }
 
@@ -416,12 +417,30 @@ impl Store {
         }
     }
 
+    /// Makes every commit so far durable, whatever the store's [`Durability`]: with
+    /// `Deferred`, this is how an application chooses when to pay for an fsync. A no-op in
+    /// effect for the other modes, whose commits are already durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        if self.is_poisoned() {
+            return Err(StorageError::Poisoned);
+        }
+        let Some(_guard) = WriteGuard::enter() else {
+            return Err(StorageError::NestedWrite);
+        };
+        let mut txn = self.db.begin_write()?;
+        txn.set_two_phase_commit(true);
+        if let Err(e) = txn.commit() {
+            self.poisoned.store(true, Ordering::Release);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Makes every deferred commit durable and closes the file.
     pub fn close(self) -> Result<(), StorageError> {
         self.retire_snapshot();
         if self.durability == Durability::Deferred && !self.is_poisoned() {
-            let txn = self.db.begin_write()?;
-            txn.commit()?;
+            self.sync()?;
         }
         self.db.close().map_err(|e| StorageError::Backend(e.into()))
     }

@@ -238,3 +238,17 @@ fn check_every_failure_point(durability: Durability) {
         "only {points} I/O calls: the test no longer reaches the commit"
     );
 }
+
+#[test]
+fn deferred_commits_survive_a_power_cut_once_synced() {
+    let disk = Disk::default();
+    let engine = engine_on(disk.clone(), Durability::Deferred).unwrap();
+    let ctx = setup(&engine);
+    the_transaction(&engine, &ctx).unwrap();
+    let after = summary(&engine, &ctx);
+    engine.sync().unwrap();
+    let synced = disk.state().synced.clone();
+    drop(engine);
+    let reopened = engine_on(Disk::from_image(synced), Durability::Deferred).unwrap();
+    assert_eq!(summary(&reopened, &ctx), after);
+}
