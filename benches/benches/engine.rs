@@ -117,6 +117,7 @@ fn durable(c: &mut Criterion) {
     for (name, durability) in [
         ("one", Durability::Immediate),
         ("one_1pc", Durability::ImmediateOnePhase),
+        ("one_deferred", Durability::Deferred),
     ] {
         let db = OneDb::empty(durability).unwrap();
         let ctx = Context::system(db.groups[0]);
