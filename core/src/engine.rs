@@ -334,8 +334,7 @@ impl<'t> Tx<'_, 't> {
     }
 
     pub(crate) fn delete(&mut self, key: &[u8]) -> Result<()> {
-        self.kv.delete(key)?;
-        Ok(())
+        Ok(self.kv.delete(key)?)
     }
 
     /// Adds `delta` to a counter; written once, when the transaction's closure succeeds.

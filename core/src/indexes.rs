@@ -237,7 +237,10 @@ impl Admin<'_> {
     pub fn drop_index(&self, kind: &str, path: &str) -> Result<bool> {
         let def = parse_def(kind, path)?;
         self.engine.store().write(|kv| {
-            if !kv.delete(&layout::index_def(&def.kind, &def.path))? {
+            if kv
+                .remove(&layout::index_def(&def.kind, &def.path))?
+                .is_none()
+            {
                 return Ok(false);
             }
             for keys in all_tenants(&*kv)? {

@@ -598,11 +598,16 @@ impl WriteTx<'_> {
         Ok(old)
     }
 
-    /// Removes `key`; returns whether it was present.
-    pub fn delete(&mut self, key: &[u8]) -> Result<bool, StorageError> {
-        let existed = self.contains(key)?;
+    /// Removes `key`, present or not. Reads nothing: the delete is only buffered.
+    pub fn delete(&mut self, key: &[u8]) -> Result<(), StorageError> {
+        self.buffer(key.to_vec(), None)
+    }
+
+    /// Removes `key` and returns what was there, which costs a read.
+    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let old = self.get(key)?;
         self.buffer(key.to_vec(), None)?;
-        Ok(existed)
+        Ok(old)
     }
 }
 

@@ -75,7 +75,8 @@ fn a_write_transaction_reads_its_own_writes() {
                 tx.put(b"x", b"1")?;
                 assert_eq!(tx.get(b"x")?, Some(b"1".to_vec()));
                 assert_eq!(tx.replace(b"x", b"2")?, Some(b"1".to_vec()));
-                assert!(tx.delete(b"x")?);
+                assert_eq!(tx.remove(b"x")?, Some(b"2".to_vec()));
+                assert_eq!(tx.remove(b"x")?, None);
                 assert!(!tx.contains(b"x")?);
                 Ok::<_, StorageError>(())
             })
