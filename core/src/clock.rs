@@ -20,6 +20,26 @@ impl Timestamp {
     pub const fn as_millis(self) -> u64 {
         self.0
     }
+
+    /// This time plus `ms` milliseconds, saturating at the end of time.
+    pub const fn plus_millis(self, ms: u64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+
+    /// The calendar month (UTC) this time falls in, as `year * 12 + (month - 1)`: the
+    /// period of monthly counters.
+    pub const fn month_index(self) -> u32 {
+        // Howard Hinnant's days-to-civil algorithm, for days on or after the epoch.
+        let z = (self.0 / 86_400_000) as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+        (year * 12 + month - 1) as u32
+    }
 }
 
 impl std::fmt::Display for Timestamp {
@@ -76,5 +96,25 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn month_index_follows_the_calendar() {
+        let month = |ms: u64| {
+            let i = Timestamp::from_millis(ms).month_index();
+            (i / 12, i % 12 + 1)
+        };
+        assert_eq!(month(0), (1970, 1));
+        // 2024-02-29T23:59:59.999Z and the next millisecond.
+        assert_eq!(month(1_709_251_199_999), (2024, 2));
+        assert_eq!(month(1_709_251_200_000), (2024, 3));
+        // 2026-12-31T23:59:59.999Z and 2027-01-01.
+        assert_eq!(month(1_798_761_599_999), (2026, 12));
+        assert_eq!(month(1_798_761_600_000), (2027, 1));
     }
 }

@@ -10,6 +10,7 @@
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::engine::{Tx, View};
@@ -24,6 +25,8 @@ use crate::{Error, Result};
 
 /// The connection type of memberships.
 pub const MEMBER_OF: &str = "member_of";
+/// The connection type of sign-in sessions (from a person to a group).
+pub const SESSION: &str = "session";
 
 /// A connection, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,15 +147,20 @@ impl ConnectionQuery {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The connection `id`, if the context can see its group.
+    /// The connection `id`, if the context can see its group. Needs `connections:read`
+    /// there.
     pub fn get_connection(&self, id: ConnectionId) -> Result<Connection> {
-        self.get_scoped(&self.scope.tenant.connection(id), id, |c: &Connection| {
-            c.group
-        })
+        self.get_scoped(
+            &self.scope.tenant.connection(id),
+            id,
+            Permission::ConnectionsRead,
+            |c: &Connection| c.group,
+        )
     }
 
     /// A node's connections in one direction, optionally of one type. Connections that
-    /// belong to groups outside the context's scope are left out.
+    /// belong to groups outside the context's scope, or where it lacks
+    /// `connections:read`, are left out.
     pub fn connections(&self, query: &ConnectionQuery) -> Result<Page<Connection>> {
         if let Some(kind) = &query.kind {
             validate::type_name("kind", kind)?;
@@ -172,7 +180,9 @@ impl<K: KvRead> View<'_, K> {
             page_size(query.limit)?,
             |_, record| {
                 let c: Connection = codec::decode(record)?;
-                Ok(self.ensure_scope(c.group).is_ok().then_some(c))
+                Ok(self
+                    .permits(c.group, Permission::ConnectionsRead)?
+                    .then_some(c))
             },
         )
     }
@@ -185,11 +195,15 @@ impl<K: KvRead> View<'_, K> {
         match node {
             Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| false),
             Ref::GroupId(g) => self.load_group(g).map(|_| false),
-            Ref::ThingId(t) if scoped => self.get_thing(t).map(deleted),
-            Ref::ThingId(t) => self
-                .get_record::<Thing>(&self.scope.tenant.thing(t))?
-                .map(deleted)
-                .ok_or_else(|| Error::not_found(t)),
+            Ref::ThingId(t) => {
+                let thing = self
+                    .get_record::<Thing>(&self.scope.tenant.thing(t))?
+                    .ok_or_else(|| Error::not_found(t))?;
+                if scoped && self.ensure_scope(thing.group).is_err() {
+                    return Err(Error::not_found(t));
+                }
+                Ok(deleted(thing))
+            }
             other => Err(Error::invalid(
                 "node",
                 format!(
@@ -202,14 +216,15 @@ impl<K: KvRead> View<'_, K> {
 }
 
 impl Tx<'_, '_> {
-    /// Connects two records of the tenant. `from` must be visible to the context; `to` may
-    /// be anywhere in the tenant.
+    /// Connects two records of the tenant. `from` must be in the context's scope; `to` may
+    /// be anywhere in the tenant. Needs `connections:write` in the connection's group.
+    /// `member_of` and `session` connections are made by the membership and sign-in calls.
     pub fn connect(&mut self, new: NewConnection) -> Result<Connection> {
         validate::type_name("kind", &new.kind)?;
-        if new.kind == MEMBER_OF {
+        if new.kind == MEMBER_OF || new.kind == SESSION {
             return Err(Error::invalid(
                 "kind",
-                "member_of connections are made with add_member",
+                format!("{} connections are made by the membership and sign-in calls", new.kind),
             ));
         }
         let metadata = validate::map_value("metadata", new.metadata)?;
@@ -221,7 +236,7 @@ impl Tx<'_, '_> {
                 });
             }
         }
-        self.ensure_writable(group)?;
+        self.ensure_writable(group, Permission::ConnectionsWrite)?;
         self.insert_connection(new.from, new.to, &new.kind, metadata, group)
     }
 
@@ -262,14 +277,19 @@ impl Tx<'_, '_> {
         Ok(c)
     }
 
-    /// Deletes a connection and its index entries; its event keeps what it was.
+    /// Deletes a connection and its index entries; its event keeps what it was. Needs
+    /// `connections:write` in its group. Memberships and sessions end through their own
+    /// calls.
     pub fn disconnect(&mut self, id: ConnectionId) -> Result<Connection> {
         let c = self.view().get_connection(id)?;
-        let keys = self.scope.tenant.clone();
-        self.delete(&keys.connection(id))?;
-        self.delete(&keys.edge(true, c.from, &c.kind, c.to, id))?;
-        self.delete(&keys.edge(false, c.to, &c.kind, c.from, id))?;
-        self.count(c.group, Counter::Connections, -1);
+        if c.kind == MEMBER_OF || c.kind == SESSION {
+            return Err(Error::invalid(
+                "id",
+                format!("{id} is a {} connection; use remove_member or sign_out", c.kind),
+            ));
+        }
+        self.view().authorize(c.group, Permission::ConnectionsWrite)?;
+        self.remove_connection(&c)?;
         let meta = Value::map()
             .with("type", c.kind.as_str())
             .with("from", c.from.to_string())
@@ -282,5 +302,24 @@ impl Tx<'_, '_> {
             meta,
         )?;
         Ok(c)
+    }
+
+    /// Deletes a connection's record and index entries; the caller logs the event.
+    pub(crate) fn remove_connection(&mut self, c: &Connection) -> Result<()> {
+        let keys = self.scope.tenant.clone();
+        self.delete(&keys.connection(c.id))?;
+        self.delete(&keys.edge(true, c.from, &c.kind, c.to, c.id))?;
+        self.delete(&keys.edge(false, c.to, &c.kind, c.from, c.id))?;
+        self.count(c.group, Counter::Connections, -1);
+        Ok(())
+    }
+
+    /// Rewrites a connection's record and both edge copies (same id, ends and type).
+    pub(crate) fn replace_connection(&mut self, c: &Connection) -> Result<()> {
+        let bytes = codec::encode(c)?;
+        let keys = self.scope.tenant.clone();
+        self.put(keys.connection(c.id), bytes.as_slice())?;
+        self.put(keys.edge(true, c.from, &c.kind, c.to, c.id), bytes.as_slice())?;
+        self.put(keys.edge(false, c.to, &c.kind, c.from, c.id), bytes)
     }
 }

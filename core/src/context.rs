@@ -3,11 +3,18 @@
 //! Every public read and write takes a [`Context`]. Its group decides which tenant's key
 //! range the call can touch (the group's root tenant, never another) and which part of that
 //! tenant (the group and its descendants). Its environment picks the `live` or `test` copy
-//! of the tenant's data.
+//! of the tenant's data. Its principal decides what the call may do there (see
+//! [`crate::access`]).
+//!
+//! Contexts come from [`Context::system`], from a signed-in session
+//! ([`crate::Engine::context_for_session`]) or from an API key
+//! ([`crate::Engine::context_for_api_key`]). [`Context::person`] is for applications that
+//! authenticate people themselves: the engine then trusts that the person is who the
+//! application says, and still checks what the person may do.
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::{GroupId, ThingId};
+use crate::id::{GroupId, KeyId, ThingId};
 
 /// The acting principal, recorded as the actor of every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -17,6 +24,8 @@ pub enum Principal {
     System,
     /// A person (a thing of type `person`).
     Person(ThingId),
+    /// An API key, acting with the permissions it was given.
+    ApiKey(KeyId),
 }
 
 impl std::fmt::Display for Principal {
@@ -24,6 +33,7 @@ impl std::fmt::Display for Principal {
         match self {
             Principal::System => f.write_str("system"),
             Principal::Person(id) => id.fmt(f),
+            Principal::ApiKey(id) => id.fmt(f),
         }
     }
 }
@@ -60,7 +70,9 @@ impl Context {
         }
     }
 
-    /// `person` acting in `group`. The application vouches that the person was signed in.
+    /// `person` acting in `group`, with the permissions the person's memberships give. The
+    /// application vouches that the person was signed in; to have the engine check a
+    /// session instead, use [`crate::Engine::context_for_session`].
     pub fn person(person: ThingId, group: GroupId) -> Self {
         Self {
             principal: Principal::Person(person),
@@ -69,7 +81,18 @@ impl Context {
         }
     }
 
-    /// The same context in another environment.
+    /// An API key acting in its group and environment; made only by
+    /// [`crate::Engine::context_for_api_key`].
+    pub(crate) fn api_key(key: KeyId, group: GroupId, env: Env) -> Self {
+        Self {
+            principal: Principal::ApiKey(key),
+            group,
+            env,
+        }
+    }
+
+    /// The same context in another environment. An API key context moved out of its
+    /// key's environment can do nothing.
     pub fn with_env(self, env: Env) -> Self {
         Self { env, ..self }
     }

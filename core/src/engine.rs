@@ -11,18 +11,22 @@
 //! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
 //! the dimension (`groups.rs`, `things.rs`, …).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
 
+use crate::access::{AccessCache, Permission};
 use crate::clock::{Clock, Timestamp};
 use crate::codec::{self, Record};
 use crate::context::Context;
+use crate::events::kinds;
 use crate::id::{GroupId, IdGen, Ref};
 use crate::layout::{self, Counter, StructureKeys, TenantKeys};
+use crate::value::Value;
 use crate::{Error, Result};
 
 /// The ONE engine over a [`Store`].
@@ -35,6 +39,17 @@ pub struct Engine {
     ids: Mutex<IdGen>,
     /// Group to root tenant, for groups seen committed.
     roots: RwLock<HashMap<GroupId, GroupId>>,
+    /// Answers of permission checks.
+    pub(crate) access: AccessCache,
+    /// Denials that could not be logged yet (their call ran inside a write transaction).
+    pending_denials: Mutex<Vec<Denial>>,
+    denials_pending: AtomicBool,
+    /// Sign-in settings.
+    pub(crate) auth: crate::auth::AuthConfig,
+    /// The hash unknown emails' sign-ins are checked against.
+    pub(crate) dummy_hash: std::sync::OnceLock<String>,
+    /// API key use not yet written.
+    pub(crate) key_usage: crate::api_keys::KeyUsage,
 }
 
 impl std::fmt::Debug for Engine {
@@ -55,6 +70,27 @@ pub(crate) struct Scope {
     pub(crate) tenant: TenantKeys,
     /// Groups found to be in scope during this transaction, so each is walked once.
     in_scope: RefCell<HashSet<GroupId>>,
+    /// The access-cache epoch read before this call's snapshot was taken; `None` when
+    /// the cache must not be used (the transaction changed access data itself).
+    cache_epoch: Cell<Option<u64>>,
+    /// Permissions refused during the call, logged as `access_denied` when it ends.
+    denials: RefCell<Vec<(GroupId, Permission)>>,
+}
+
+/// A refused permission, waiting to be logged.
+#[derive(Debug, Clone)]
+struct Denial {
+    ctx: Context,
+    root: GroupId,
+    group: GroupId,
+    needed: Permission,
+}
+
+/// What a transaction leaves for the engine to do once it has ended.
+#[derive(Debug, Default)]
+pub(crate) struct AfterTx {
+    denials: Vec<Denial>,
+    access_changed: bool,
 }
 
 impl Scope {
@@ -65,7 +101,30 @@ impl Scope {
             structure: StructureKeys::new(root),
             tenant: TenantKeys::new(root, ctx.env()),
             in_scope: RefCell::default(),
+            cache_epoch: Cell::new(None),
+            denials: RefCell::default(),
         }
+    }
+
+    pub(crate) fn cache_epoch(&self) -> Option<u64> {
+        self.cache_epoch.get()
+    }
+
+    fn use_cache(&self, epoch: u64) {
+        self.cache_epoch.set(Some(epoch));
+    }
+
+    pub(crate) fn deny(&self, group: GroupId, needed: Permission) {
+        self.denials.borrow_mut().push((group, needed));
+    }
+
+    fn take_denials(&self, into: &mut Vec<Denial>) {
+        into.extend(self.denials.take().into_iter().map(|(group, needed)| Denial {
+            ctx: self.ctx,
+            root: self.root,
+            group,
+            needed,
+        }));
     }
 
     pub(crate) fn known_in_scope(&self, group: GroupId) -> bool {
@@ -83,6 +142,9 @@ impl Scope {
 
 /// How many group-to-tenant mappings the engine keeps in memory before starting over.
 const ROOT_CACHE_LIMIT: usize = 100_000;
+
+/// How many denials wait at most for a chance to be logged.
+const MAX_PENDING_DENIALS: usize = 10_000;
 
 impl Engine {
     /// Resolves a context to its tenant. A group's tenant never changes and groups are
@@ -146,6 +208,12 @@ impl Engine {
             clock,
             ids,
             roots: RwLock::default(),
+            access: AccessCache::default(),
+            pending_denials: Mutex::default(),
+            denials_pending: AtomicBool::new(false),
+            auth: crate::auth::AuthConfig::default(),
+            dummy_hash: std::sync::OnceLock::new(),
+            key_usage: crate::api_keys::KeyUsage::default(),
         })
     }
 
@@ -159,18 +227,45 @@ impl Engine {
         self.clock.as_ref()
     }
 
-    /// Runs `f` on a snapshot, as `ctx`.
+    /// Runs `f` on a snapshot, as `ctx`. Permissions `f` was refused are logged as
+    /// `access_denied` events when it returns.
     pub fn read<R>(
         &self,
         ctx: &Context,
         f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
     ) -> Result<R> {
+        let mut denials = Vec::new();
+        let r = self.read_in(ctx, &mut denials, f);
+        self.log_denials(denials);
+        r
+    }
+
+    /// [`Engine::read`] without logging denials: for questions such as [`Engine::can`].
+    pub(crate) fn read_quietly<R>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
+    ) -> Result<R> {
+        self.read_in(ctx, &mut Vec::new(), f)
+    }
+
+    fn read_in<R>(
+        &self,
+        ctx: &Context,
+        denials: &mut Vec<Denial>,
+        f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
+    ) -> Result<R> {
+        let epoch = self.access.epoch();
         let kv = self.store.read()?;
         let scope = self.resolve(&kv, ctx)?;
-        f(&View {
+        scope.use_cache(epoch);
+        let r = f(&View {
             kv: &kv,
             scope: &scope,
-        })
+            engine: self,
+        });
+        scope.take_denials(denials);
+        r
     }
 
     /// Runs `f` in one write transaction, as `ctx`: all of its changes commit, or, if it
@@ -180,10 +275,57 @@ impl Engine {
         ctx: &Context,
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
-        self.store.write(|kv| {
+        let mut after = AfterTx::default();
+        let r = self.store.write(|kv| {
             let scope = self.resolve(&*kv, ctx)?;
-            self.write_in(kv, scope, f)
-        })
+            // The writer sees every commit, so any epoch's answers are at least as new.
+            scope.use_cache(self.access.epoch());
+            self.write_in(kv, scope, &mut after, f)
+        });
+        self.after(after);
+        r
+    }
+
+    /// Does what a transaction left to do once it has ended, committed or not.
+    pub(crate) fn after(&self, after: AfterTx) {
+        if after.access_changed {
+            self.access.invalidate();
+        }
+        self.log_denials(after.denials);
+    }
+
+    /// Logs refused permissions as `access_denied` events, each in its tenant, in one
+    /// transaction. When that is impossible now (the call ran inside a write transaction
+    /// on this thread), they wait for the next call that ends.
+    fn log_denials(&self, mut denials: Vec<Denial>) {
+        if self.denials_pending.load(Ordering::Acquire) {
+            let mut pending = self.pending_denials.lock().unwrap_or_else(|p| p.into_inner());
+            denials.append(&mut pending);
+            self.denials_pending.store(false, Ordering::Release);
+        }
+        if denials.is_empty() {
+            return;
+        }
+        let logged = self.store.write(|kv| {
+            for d in &denials {
+                let meta = Value::map()
+                    .with("needed", d.needed.as_str())
+                    .with("context_group", d.ctx.group().to_string());
+                self.write_in(kv, Scope::new(d.ctx, d.root), &mut AfterTx::default(), |tx| {
+                    tx.log(kinds::ACCESS_DENIED, d.group, None, meta)
+                        .map(drop)
+                })?;
+            }
+            Ok::<_, Error>(())
+        });
+        if logged.is_err() {
+            let mut pending = self.pending_denials.lock().unwrap_or_else(|p| p.into_inner());
+            // Bounded: a store that cannot be written loses the oldest denials first.
+            pending.extend(denials);
+            let excess = pending.len().saturating_sub(MAX_PENDING_DENIALS);
+            pending.drain(..excess);
+            self.denials_pending.store(true, Ordering::Release);
+        }
     }
 
     /// Runs `f` in a transaction already open on `kv`, for `scope`, and flushes counters.
@@ -191,6 +333,7 @@ impl Engine {
         &self,
         kv: &mut WriteTx<'_>,
         scope: Scope,
+        after: &mut AfterTx,
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
         let mut tx = Tx {
@@ -200,8 +343,12 @@ impl Engine {
             counters: BTreeMap::new(),
             writable_cache: HashSet::new(),
             index_cache: None,
+            access_changed: false,
         };
-        let r = f(&mut tx)?;
+        let r = f(&mut tx);
+        tx.scope.take_denials(&mut after.denials);
+        after.access_changed |= tx.access_changed;
+        let r = r?;
         tx.flush_counters()?;
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
@@ -221,13 +368,17 @@ impl Engine {
         self.ids().next(now)
     }
 
-    /// Makes every commit so far durable (see [`one_storage::Durability::Deferred`]).
+    /// Writes API key use counted in memory, and makes every commit so far durable (see
+    /// [`one_storage::Durability::Deferred`]).
     pub fn sync(&self) -> Result<()> {
+        self.flush_key_usage()?;
         Ok(self.store.sync()?)
     }
 
-    /// Makes deferred commits durable and closes the store.
+    /// Writes API key use counted in memory, makes deferred commits durable and closes
+    /// the store.
     pub fn close(self) -> Result<()> {
+        self.flush_key_usage()?;
         Ok(self.store.close()?)
     }
 }
@@ -236,6 +387,7 @@ impl Engine {
 pub struct View<'a, K> {
     pub(crate) kv: &'a K,
     pub(crate) scope: &'a Scope,
+    pub(crate) engine: &'a Engine,
 }
 
 impl<K> std::fmt::Debug for View<'_, K> {
@@ -258,17 +410,19 @@ impl<K: KvRead> View<'_, K> {
     }
 
     /// Loads the record of `id` at `key` and checks that its group (read by `group_of`) is
-    /// in scope. Both a missing record and one out of scope are `NotFound` for `id`, so
-    /// records outside the scope do not reveal that they exist.
+    /// in scope and that the context has `need` there. Both a missing record and one out
+    /// of scope are `NotFound` for `id`, so records outside the scope do not reveal that
+    /// they exist.
     pub(crate) fn get_scoped<R: Record>(
         &self,
         key: &[u8],
         id: impl Into<Ref>,
+        need: Permission,
         group_of: impl FnOnce(&R) -> GroupId,
     ) -> Result<R> {
         let id = id.into();
         let record: R = self.get_record(key)?.ok_or_else(|| Error::not_found(id))?;
-        match self.ensure_scope(group_of(&record)) {
+        match self.authorize(group_of(&record), need) {
             Ok(()) => Ok(record),
             Err(Error::NotFound { .. }) => Err(Error::not_found(id)),
             Err(other) => Err(other),
@@ -286,10 +440,13 @@ pub struct Tx<'a, 't> {
     pub(crate) scope: Scope,
     pub(crate) engine: &'a Engine,
     counters: BTreeMap<(GroupId, Counter), i64>,
-    /// Groups found writable in this transaction; cleared when any group changes.
-    pub(crate) writable_cache: HashSet<GroupId>,
+    /// Groups found writable (with a permission) in this transaction; cleared when any
+    /// group changes.
+    pub(crate) writable_cache: HashSet<(GroupId, Permission)>,
     /// The declared property indexes, read on first use in this transaction.
     pub(crate) index_cache: Option<Vec<crate::indexes::IndexDef>>,
+    /// Whether the transaction changed memberships, groups, people or keys.
+    access_changed: bool,
 }
 
 impl std::fmt::Debug for Tx<'_, '_> {
@@ -307,7 +464,15 @@ impl<'t> Tx<'_, 't> {
         View {
             kv: &*self.kv,
             scope: &self.scope,
+            engine: self.engine,
         }
+    }
+
+    /// Notes that this transaction changed what someone may do: cached answers are not
+    /// used for the rest of it, and all are forgotten when it ends.
+    pub(crate) fn access_changed(&mut self) {
+        self.access_changed = true;
+        self.scope.cache_epoch.set(None);
     }
 
     /// The context this transaction writes as.

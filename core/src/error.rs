@@ -2,6 +2,7 @@
 
 use one_storage::StorageError;
 
+use crate::access::Permission;
 use crate::id::{IdError, IdKind};
 use crate::value::ValueError;
 
@@ -115,6 +116,47 @@ pub enum Error {
         /// The group.
         group: String,
     },
+    /// The change would leave a group without an owner.
+    #[error("{group} would be left without an owner")]
+    LastOwner {
+        /// The group.
+        group: String,
+    },
+    /// The context lacks a permission the call needs in this group. Logged as an
+    /// `access_denied` event.
+    #[error("forbidden: {needed} is needed in {group}")]
+    Forbidden {
+        /// The permission that was missing.
+        needed: Permission,
+        /// The group it was needed in.
+        group: String,
+    },
+    /// A secret (API key, token) or a password was not accepted. Says nothing about which
+    /// part was wrong, or whether the account exists.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The credential (API key, session, one-time token) has expired.
+    #[error("credential expired")]
+    Expired,
+    /// The credential (API key) was revoked.
+    #[error("credential revoked")]
+    Revoked,
+    /// The API key does not accept calls from this address.
+    #[error("address {ip} is not in the API key's allow-list")]
+    IpNotAllowed {
+        /// The caller's address, or `unknown`.
+        ip: String,
+    },
+    /// The group does not accept this sign-up (its settings `allowSignups` or
+    /// `allowedDomains`).
+    #[error("sign-up not allowed: {reason}")]
+    SignupNotAllowed {
+        /// Which setting refused it.
+        reason: String,
+    },
+    /// The group requires a verified email before signing in.
+    #[error("the email address has not been verified")]
+    EmailNotVerified,
     /// A stored record has a format version this build does not know.
     #[error("stored {record} record has format version {version}, which this build cannot read")]
     UnsupportedVersion {
@@ -148,7 +190,8 @@ pub enum Error {
 
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
-    /// 1xx input, 2xx state conflicts, 9xx storage, files and corruption. Last added: 906.
+    /// 1xx input, 2xx state conflicts, 3xx access, 9xx storage, files and corruption. Last
+    /// added: 306.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -165,6 +208,14 @@ impl Error {
             Error::GroupArchived { .. } => 203,
             Error::ThingDeleted { .. } => 204,
             Error::AlreadyMember { .. } => 205,
+            Error::LastOwner { .. } => 206,
+            Error::Forbidden { .. } => 300,
+            Error::InvalidCredentials => 301,
+            Error::Expired => 302,
+            Error::Revoked => 303,
+            Error::IpNotAllowed { .. } => 304,
+            Error::SignupNotAllowed { .. } => 305,
+            Error::EmailNotVerified => 306,
             Error::UnsupportedVersion { .. } => 900,
             Error::Corrupt { .. } => 901,
             Error::Storage(StorageError::Poisoned) => 902,

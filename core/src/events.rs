@@ -11,6 +11,7 @@
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::Principal;
@@ -38,8 +39,34 @@ pub mod kinds {
     pub const THING_DELETED: &str = "thing_deleted";
     /// A person was created.
     pub const PERSON_CREATED: &str = "person_created";
-    /// A person joined a group (a `member_of` connection was made).
+    /// A person joined a group: added directly, or accepting an invitation.
     pub const USER_JOINED_GROUP: &str = "user_joined_group";
+    /// A person was invited to a group (a pending membership).
+    pub const USER_INVITED_TO_GROUP: &str = "user_invited_to_group";
+    /// A membership's role or permissions changed.
+    pub const USER_ROLE_CHANGED: &str = "user_role_changed";
+    /// A membership (or invitation) was removed.
+    pub const USER_REMOVED_FROM_GROUP: &str = "user_removed_from_group";
+    /// A call was refused a permission; `metadata.needed` names it.
+    pub const ACCESS_DENIED: &str = "access_denied";
+    /// An API key was created.
+    pub const API_KEY_CREATED: &str = "api_key_created";
+    /// An API key was revoked.
+    pub const API_KEY_REVOKED: &str = "api_key_revoked";
+    /// An API key was replaced by a new secret with the same settings.
+    pub const API_KEY_ROTATED: &str = "api_key_rotated";
+    /// A person signed up; `metadata.method` says how.
+    pub const SIGN_UP: &str = "sign_up";
+    /// A person signed in; `metadata.method` says how.
+    pub const SIGN_IN: &str = "sign_in";
+    /// A sign-in was refused; `metadata.method` says which kind.
+    pub const SIGN_IN_FAILED: &str = "sign_in_failed";
+    /// A session ended (`metadata.method`: `session` or `everywhere`).
+    pub const SIGN_OUT: &str = "sign_out";
+    /// An external identity (`metadata.provider`) was linked to a person.
+    pub const IDENTITY_LINKED: &str = "identity_linked";
+    /// A person proved they own their email address.
+    pub const EMAIL_VERIFIED: &str = "email_verified";
     /// A connection was created.
     pub const CONNECTION_CREATED: &str = "connection_created";
     /// A connection was deleted.
@@ -167,10 +194,10 @@ fn time_bound(prefix: &[u8], t: Timestamp) -> Vec<u8> {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// Events of a group in the context's scope, newest first.
+    /// Events of a group in the context's scope, newest first. Needs `events:read` there.
     pub fn events(&self, query: &EventQuery) -> Result<Page<Event>> {
         let group = query.group.unwrap_or(self.scope.ctx.group());
-        self.check_scope(group)?;
+        self.authorize(group, Permission::EventsRead)?;
         let keys = &self.scope.tenant;
         let prefix = match &query.filter {
             EventFilter::All => keys.events(group),
@@ -214,11 +241,12 @@ impl<K: KvRead> View<'_, K> {
 
 impl Tx<'_, '_> {
     /// Logs a custom event in the context's group. `kind` is `[a-z][a-z0-9_]*`; `metadata`
-    /// a map. The engine logs its own events itself; this is for the application's.
+    /// a map. The engine logs its own events itself; this is for the application's. Needs
+    /// `events:write`.
     pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {
         validate::type_name("kind", kind)?;
         let group = self.scope.ctx.group();
-        self.view().ensure_scope(group)?;
+        self.view().authorize(group, Permission::EventsWrite)?;
         let metadata = validate::map_value("metadata", metadata)?;
         self.log(kind, group, target, metadata)
     }

@@ -12,10 +12,11 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{ParentAccess, Permission};
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::Context;
-use crate::engine::{Engine, Scope, Tx, View};
+use crate::engine::{AfterTx, Engine, Scope, Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, Ref};
 use crate::layout;
@@ -238,6 +239,9 @@ fn check_properties(properties: Value) -> Result<Value> {
                 ));
             }
         }
+        if let Some(settings) = m.get("settings").and_then(Value::as_map) {
+            check_settings(settings)?;
+        }
         if let Some(share) = m.get("revenue_share") {
             match share.as_f64() {
                 Some(f) if (0.0..=1.0).contains(&f) => {}
@@ -253,13 +257,51 @@ fn check_properties(properties: Value) -> Result<Value> {
     Ok(properties)
 }
 
+/// Checks the settings the engine reads: `parentAccess` (see [`crate::access`]),
+/// `allowSignups` and `requireEmailVerification` (booleans), `allowedDomains` (a list of
+/// domain names).
+fn check_settings(settings: &std::collections::BTreeMap<String, Value>) -> Result<()> {
+    if let Some(v) = settings.get("parentAccess")
+        && v.as_str().and_then(ParentAccess::parse).is_none()
+    {
+        return Err(Error::invalid(
+            "properties.settings.parentAccess",
+            format!("{v} is not one of {:?}", ParentAccess::NAMES),
+        ));
+    }
+    for flag in ["allowSignups", "requireEmailVerification"] {
+        if let Some(v) = settings.get(flag)
+            && v.as_bool().is_none()
+        {
+            return Err(Error::invalid(
+                format!("properties.settings.{flag}"),
+                format!("must be a boolean, not a {}", v.type_name()),
+            ));
+        }
+    }
+    if let Some(v) = settings.get("allowedDomains") {
+        let ok = match v {
+            Value::List(items) => items.iter().all(|d| d.as_str().is_some_and(|s| !s.is_empty())),
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::invalid(
+                "properties.settings.allowedDomains",
+                "must be a list of domain names",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn slug_owner(parent: Option<GroupId>) -> String {
     parent.map_or_else(|| "the top level".to_string(), |p| p.to_string())
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The group `id`, if the context can see it.
+    /// The group `id`, if the context can see it. Needs `groups:read`.
     pub fn get_group(&self, id: GroupId) -> Result<Group> {
+        self.authorize(id, Permission::GroupsRead)?;
         self.check_scope(id)
     }
 
@@ -319,14 +361,15 @@ impl<K: KvRead> View<'_, K> {
         Ok(out)
     }
 
-    /// The direct children of `id`, oldest first, a page at a time.
+    /// The direct children of `id`, oldest first, a page at a time. Needs `groups:read`
+    /// in `id`.
     pub fn children(
         &self,
         id: GroupId,
         limit: Option<usize>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Group>> {
-        self.check_scope(id)?;
+        self.authorize(id, Permission::GroupsRead)?;
         let prefix = self.scope.structure.children(id);
         scan_page(
             self.kv,
@@ -364,8 +407,9 @@ impl<K: KvRead> View<'_, K> {
         }
     }
 
-    /// `id` and all of its descendants, breadth first.
+    /// `id` and all of its descendants, breadth first. Needs `groups:read` in `id`.
     pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
+        self.authorize(id, Permission::GroupsRead)?;
         let mut out = vec![self.check_scope(id)?];
         let mut queue = VecDeque::from([id]);
         while let Some(parent) = queue.pop_front() {
@@ -383,8 +427,10 @@ impl<K: KvRead> View<'_, K> {
 }
 
 impl Tx<'_, '_> {
-    /// Loads `group`, checks it is in scope and not archived: a group new records may join.
-    pub(crate) fn writable_group(&self, group: GroupId) -> Result<Group> {
+    /// Loads `group`, checks it is in scope, that the context has `need` there, and that it
+    /// is not archived: a group new records may join.
+    pub(crate) fn writable_group(&self, group: GroupId, need: Permission) -> Result<Group> {
+        self.view().authorize(group, need)?;
         let g = self.view().check_scope(group)?;
         if g.status == GroupStatus::Archived {
             return Err(Error::GroupArchived {
@@ -395,17 +441,18 @@ impl Tx<'_, '_> {
     }
 
     /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction.
-    pub(crate) fn ensure_writable(&mut self, group: GroupId) -> Result<()> {
-        if !self.writable_cache.contains(&group) {
-            self.writable_group(group)?;
-            self.writable_cache.insert(group);
+    pub(crate) fn ensure_writable(&mut self, group: GroupId, need: Permission) -> Result<()> {
+        if !self.writable_cache.contains(&(group, need)) {
+            self.writable_group(group, need)?;
+            self.writable_cache.insert((group, need));
         }
         Ok(())
     }
 
-    /// Creates a child group of `parent` (which must be in scope and not archived).
+    /// Creates a child group of `parent` (which must be in scope and not archived). Needs
+    /// `groups:write` in `parent`.
     pub fn create_group(&mut self, parent: GroupId, new: NewGroup) -> Result<Group> {
-        let parent_group = self.writable_group(parent)?;
+        let parent_group = self.writable_group(parent, Permission::GroupsWrite)?;
         if self.view().ancestors(&parent_group)?.len() + 1 >= MAX_DEPTH {
             return Err(Error::invalid(
                 "parent",
@@ -466,12 +513,16 @@ impl Tx<'_, '_> {
     }
 
     /// Changes a group. Moving it checks the new parent is in scope, in the same tenant,
-    /// and not the group itself or one of its descendants.
+    /// and not the group itself or one of its descendants. Needs `groups:write` in the
+    /// group (and in the new parent, when moving).
     pub fn update_group(&mut self, id: GroupId, update: GroupUpdate) -> Result<Group> {
+        self.view().authorize(id, Permission::GroupsWrite)?;
         let old = self.view().check_scope(id)?;
-        // A move can take groups out of scope: forget what was checked.
+        // A move or a settings change can change scopes and permissions: forget what was
+        // checked.
         self.writable_cache.clear();
         self.scope.forget_scope_checks();
+        self.access_changed();
         let mut group = old.clone();
         let mut changed = Value::map();
         if let Some(name) = update.name {
@@ -491,7 +542,7 @@ impl Tx<'_, '_> {
                     ),
                 ));
             };
-            let parent_group = self.writable_group(new_parent)?;
+            let parent_group = self.writable_group(new_parent, Permission::GroupsWrite)?;
             let ancestors = self.view().ancestors(&parent_group)?;
             if new_parent == id || ancestors.contains(&id) {
                 return Err(Error::ParentCycle {
@@ -589,7 +640,7 @@ impl Admin<'_> {
         self.engine.store().write(|kv| {
             let id = GroupId::from_u128(self.engine.next_id());
             let scope = Scope::new(Context::system(id), id);
-            self.engine.write_in(kv, scope, |tx| {
+            self.engine.write_in(kv, scope, &mut AfterTx::default(), |tx| {
                 let group = tx.new_group_record(id, None, new)?;
                 let slug_key = layout::root_slug(&group.slug);
                 if tx.kv.contains(&slug_key)? {
@@ -617,6 +668,7 @@ impl Admin<'_> {
                 let view = View {
                     kv: &kv,
                     scope: &Scope::new(Context::system(id), id),
+                    engine: self.engine,
                 };
                 out.push(view.load_group(id)?);
                 Ok::<_, Error>(ControlFlow::Continue(()))

@@ -5,7 +5,7 @@
 //! by one engine sort in creation order (the same scheme as ULID). Each kind of record has
 //! its own id type, and a text form with a prefix that names the kind:
 //! `grp_01jd8x…` for a group, `thg_` thing, `con_` connection, `evt_` event, `kno_`
-//! knowledge. The body is 26 characters of Crockford base32 (lower-case when printed,
+//! knowledge, `key_` API key. The body is 26 characters of Crockford base32 (lower-case when printed,
 //! either case when parsed). One kind of id never passes for another: parsing `thg_…` as a
 //! [`GroupId`] is [`IdError::WrongKind`].
 
@@ -33,7 +33,7 @@ pub enum IdError {
         text: String,
     },
     /// The prefix names no kind of id.
-    #[error("id {text:?} has unknown prefix {prefix:?} (known: grp, thg, con, evt, kno)")]
+    #[error("id {text:?} has unknown prefix {prefix:?} (known: grp, thg, con, evt, kno, key)")]
     UnknownPrefix {
         /// The text given.
         text: String,
@@ -90,6 +90,8 @@ pub enum IdKind {
     Event,
     /// A knowledge chunk (`kno_`).
     Knowledge,
+    /// An API key (`key_`).
+    ApiKey,
 }
 
 impl IdKind {
@@ -101,6 +103,7 @@ impl IdKind {
             IdKind::Connection => "con",
             IdKind::Event => "evt",
             IdKind::Knowledge => "kno",
+            IdKind::ApiKey => "key",
         }
     }
 
@@ -111,6 +114,7 @@ impl IdKind {
             "con" => IdKind::Connection,
             "evt" => IdKind::Event,
             "kno" => IdKind::Knowledge,
+            "key" => IdKind::ApiKey,
             _ => return None,
         })
     }
@@ -123,6 +127,7 @@ impl IdKind {
             IdKind::Connection => 3,
             IdKind::Event => 4,
             IdKind::Knowledge => 5,
+            IdKind::ApiKey => 6,
         }
     }
 }
@@ -135,6 +140,7 @@ impl fmt::Display for IdKind {
             IdKind::Connection => "connection",
             IdKind::Event => "event",
             IdKind::Knowledge => "knowledge",
+            IdKind::ApiKey => "API key",
         })
     }
 }
@@ -294,6 +300,9 @@ id_type!(
 id_type!(
     /// The id of a knowledge chunk (`kno_…`).
     KnowledgeId, IdKind::Knowledge);
+id_type!(
+    /// The id of an API key (`key_…`). It names the key; the secret is never stored.
+    KeyId, IdKind::ApiKey);
 
 /// An id of any kind: the endpoint of a connection, or the target of an event.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -312,6 +321,8 @@ pub enum Ref {
     EventId(EventId),
     /// A knowledge chunk.
     KnowledgeId(KnowledgeId),
+    /// An API key.
+    KeyId(KeyId),
 }
 
 impl Ref {
@@ -323,6 +334,7 @@ impl Ref {
             Ref::ConnectionId(_) => IdKind::Connection,
             Ref::EventId(_) => IdKind::Event,
             Ref::KnowledgeId(_) => IdKind::Knowledge,
+            Ref::KeyId(_) => IdKind::ApiKey,
         }
     }
 
@@ -334,6 +346,7 @@ impl Ref {
             Ref::ConnectionId(i) => i.0,
             Ref::EventId(i) => i.0,
             Ref::KnowledgeId(i) => i.0,
+            Ref::KeyId(i) => i.0,
         }
     }
 
@@ -344,6 +357,7 @@ impl Ref {
             IdKind::Connection => Ref::ConnectionId(ConnectionId(v)),
             IdKind::Event => Ref::EventId(EventId(v)),
             IdKind::Knowledge => Ref::KnowledgeId(KnowledgeId(v)),
+            IdKind::ApiKey => Ref::KeyId(KeyId(v)),
         }
     }
 }
@@ -356,6 +370,7 @@ impl fmt::Display for Ref {
             Ref::ConnectionId(i) => i.fmt(f),
             Ref::EventId(i) => i.fmt(f),
             Ref::KnowledgeId(i) => i.fmt(f),
+            Ref::KeyId(i) => i.fmt(f),
         }
     }
 }

@@ -5,13 +5,19 @@
 //! M x <type> <path>                           -> ()                         declared indexes
 //! D g <group:16>                              -> root group id (16 bytes)   directory
 //! D r <slug>                                  -> root group id              top-level slugs
+//! D k <digest:32>                             -> root id, key id            API keys by hash
+//! D s <digest:32>                             -> root id, env, session id   sessions by hash
+//! D t <digest:32>                             -> OneTimeToken record        verify / magic link
 //! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
 //! T <root:16> 0x00 c <parent:16> <child:16>   -> ()                         children
 //! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
+//! T <root:16> 0x00 k <key:16>                 -> ApiKey record              API keys
 //! T <root:16> <env> t <thing:16>              -> Thing record
 //! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
 //! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
 //! T <root:16> <env> m <email>                 -> person thing id            emails
+//! T <root:16> <env> w <person:16>             -> Password record (argon2id PHC string)
+//! T <root:16> <env> x <provider> <subject>    -> person thing id            external identities
 //! T <root:16> <env> c <connection:16>         -> Connection record
 //! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> Connection record (copy)
 //! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> Connection record (copy)
@@ -23,9 +29,10 @@
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
-//! of the tenant. `<type>`, `<slug>` and `<email>` are escaped strings
+//! of the tenant. A `<digest>` is the SHA-256 of a secret (API key, session token, one-time
+//! token): secrets themselves are never stored. `<type>`, `<slug>` and `<email>` are escaped strings
 //! ([`one_storage::keys`]); a `:17` reference is a kind byte and 16 id bytes; an actor is
-//! `0x00` (system) or `0x01` and a thing id. An indexed `<value>` is a type byte and an
+//! `0x00` (system), `0x01` and a thing id, or `0x02` and an API key id. An indexed `<value>` is a type byte and an
 //! order-preserving body: `0x10` + `0x00`/`0x01` for booleans, `0x20` + the ordered f64 for
 //! numbers (integers too), `0x30` + an escaped string. Ids are big-endian, so within any prefix,
 //! entries sort by creation time. A tenant (a root group and all of its descendants) is the
@@ -38,7 +45,7 @@
 use one_storage::keys::{KeyBuf, KeyReader};
 
 use crate::context::{Env, Principal};
-use crate::id::{EventId, GroupId, Ref, ThingId};
+use crate::id::{EventId, GroupId, KeyId, Ref, ThingId};
 use crate::{Error, Result};
 
 const DIRECTORY: u8 = b'D';
@@ -102,6 +109,24 @@ pub(crate) fn root_slug(slug: &str) -> Vec<u8> {
     KeyBuf::new().u8(DIRECTORY).u8(b'r').str(slug).finish()
 }
 
+/// `D <section> <digest>`: where the holder of a secret with this SHA-256 is found.
+pub(crate) fn secret_digest(section: SecretSection, digest: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new()
+        .u8(DIRECTORY)
+        .u8(section as u8)
+        .raw(digest)
+        .finish()
+}
+
+/// The directory sections indexed by a secret's digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum SecretSection {
+    ApiKey = b'k',
+    Session = b's',
+    OneTime = b't',
+}
+
 /// `D r`: every top-level slug.
 pub(crate) fn root_slugs() -> Vec<u8> {
     vec![DIRECTORY, b'r']
@@ -163,6 +188,14 @@ impl StructureKeys {
     pub(crate) fn sibling_slug(&self, parent: GroupId, slug: &str) -> Vec<u8> {
         self.key(b's').raw(&parent.to_be_bytes()).str(slug).finish()
     }
+
+    pub(crate) fn api_key(&self, key: KeyId) -> Vec<u8> {
+        self.key(b'k').raw(&key.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn api_keys(&self) -> Vec<u8> {
+        self.key(b'k').finish()
+    }
 }
 
 /// The keys of one tenant's data in one environment.
@@ -179,6 +212,7 @@ fn push_principal(k: KeyBuf, p: Principal) -> KeyBuf {
     match p {
         Principal::System => k.u8(0),
         Principal::Person(id) => k.u8(1).raw(&id.to_be_bytes()),
+        Principal::ApiKey(id) => k.u8(2).raw(&id.to_be_bytes()),
     }
 }
 
@@ -228,6 +262,14 @@ impl TenantKeys {
 
     pub(crate) fn email(&self, email: &str) -> Vec<u8> {
         self.key(b'm').str(email).finish()
+    }
+
+    pub(crate) fn password(&self, person: ThingId) -> Vec<u8> {
+        self.key(b'w').raw(&person.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn identity(&self, provider: &str, subject: &str) -> Vec<u8> {
+        self.key(b'x').str(provider).str(subject).finish()
     }
 
     pub(crate) fn connection(&self, id: crate::id::ConnectionId) -> Vec<u8> {

@@ -30,6 +30,9 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod access;
+mod api_keys;
+mod auth;
 mod clock;
 mod codec;
 mod connections;
@@ -43,22 +46,37 @@ mod groups;
 mod id;
 mod indexes;
 mod layout;
+mod members;
 mod page;
 mod people;
+mod secret;
 mod stats;
 mod things;
 mod validate;
 mod value;
 
+pub use access::{Membership, ParentAccess, Permission, PermissionSet};
+pub use api_keys::{
+    ApiKey, CreatedKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES, NewApiKey, Secret,
+    USAGE_FLUSH_CALLS,
+};
+pub use auth::{
+    AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams,
+    Session, SignedUp,
+};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use connections::{Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection};
+pub use connections::{
+    Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION,
+};
 pub use context::{Context, Env, Principal};
 pub use engine::{Engine, Tx, View};
 pub use error::{Error, Result};
 pub use events::{Event, EventFilter, EventQuery, kinds};
 pub use filter::{FieldPath, Filter, Op};
 pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
-pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KnowledgeId, Ref, ThingId};
+pub use id::{
+    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
+};
 pub use indexes::IndexDef;
 pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};

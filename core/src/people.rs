@@ -7,15 +7,13 @@
 //! `"read"`, `"things:write"`). People belong to the whole tenant: a person created in one
 //! group can join any group of the same tenant.
 
-use one_storage::{Direction, KeyRange, KvRead};
+use one_storage::KvRead;
 
-use crate::codec;
-use crate::connections::{Connection, MEMBER_OF};
+use crate::access::Permission;
 use crate::engine::{Tx, View};
 use crate::events::kinds;
-use crate::id::{GroupId, Ref, ThingId};
+use crate::id::{GroupId, ThingId};
 use crate::layout;
-use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::things::{NewThing, Thing};
 use crate::validate;
 use crate::value::Value;
@@ -142,57 +140,18 @@ impl<K: KvRead> View<'_, K> {
         }
         Ok(thing)
     }
-
-    /// The memberships of a group (its `member_of` connections), oldest first.
-    pub fn members(
-        &self,
-        group: GroupId,
-        limit: Option<usize>,
-        cursor: Option<&Cursor>,
-    ) -> Result<Page<Connection>> {
-        self.check_scope(group)?;
-        let prefix = self
-            .scope
-            .tenant
-            .edges(false, Ref::from(group), Some(MEMBER_OF));
-        scan_page(
-            self.kv,
-            &prefix,
-            KeyRange::prefix(&prefix),
-            Direction::Forward,
-            cursor,
-            page_size(limit)?,
-            |_, record| codec::decode(record).map(Some),
-        )
-    }
-
-    /// The groups a person is a member of, as their `member_of` connections, limited to
-    /// groups in the context's scope.
-    pub fn memberships(&self, person: ThingId) -> Result<Vec<Connection>> {
-        self.load_person(person)?;
-        let prefix = self
-            .scope
-            .tenant
-            .edges(true, Ref::from(person), Some(MEMBER_OF));
-        let mut out = Vec::new();
-        self.kv.scan(
-            &KeyRange::prefix(&prefix),
-            Direction::Forward,
-            |_, record| {
-                let c: Connection = codec::decode(record)?;
-                if self.ensure_scope(c.group).is_ok() {
-                    out.push(c);
-                }
-                Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
-            },
-        )?;
-        Ok(out)
-    }
 }
 
 impl Tx<'_, '_> {
-    /// Creates a person. The email must be new to the tenant.
+    /// Creates a person. The email must be new to the tenant. Needs `members:manage` in
+    /// the person's group.
     pub fn create_person(&mut self, new: NewPerson) -> Result<Thing> {
+        self.create_person_as(new, Permission::MembersManage)
+    }
+
+    /// Creates a person, checking `need` in the person's group (sign-up checks
+    /// `auth:signup`).
+    pub(crate) fn create_person_as(&mut self, new: NewPerson, need: Permission) -> Result<Thing> {
         let email = normalize_email(&new.email)?;
         validate::type_name("role", &new.role)?;
         let properties = validate::map_value("properties", new.properties)?
@@ -200,7 +159,7 @@ impl Tx<'_, '_> {
             .with("role", new.role.as_str());
         let mut draft = NewThing::new(PERSON, new.name).properties(properties);
         draft.group = new.group;
-        let thing = self.new_thing_record(draft)?;
+        let thing = self.new_thing_record(draft, need)?;
         self.claim_email(&email, thing.id)?;
         self.insert_thing(&thing, kinds::PERSON_CREATED)?;
         Ok(thing)
@@ -231,72 +190,5 @@ impl Tx<'_, '_> {
     pub(crate) fn release_email(&mut self, person: &Thing) -> Result<()> {
         let email = email_of(person)?;
         self.delete(&self.scope.tenant.email(&email))
-    }
-
-    /// Makes `person` a member of `group` with a membership `role` and `permissions`.
-    pub fn add_member(
-        &mut self,
-        person: ThingId,
-        group: GroupId,
-        role: &str,
-        permissions: &[&str],
-    ) -> Result<Connection> {
-        validate::type_name("role", role)?;
-        for p in permissions {
-            if p.is_empty()
-                || p.len() > 64
-                || p.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(Error::invalid(
-                    "permissions",
-                    format!("{p:?} is not a permission string"),
-                ));
-            }
-        }
-        let person_thing = self.view().load_person(person)?;
-        if person_thing.status == crate::things::ThingStatus::Deleted {
-            return Err(Error::ThingDeleted {
-                id: person.to_string(),
-            });
-        }
-        self.ensure_writable(group)?;
-        let existing = self
-            .scope
-            .tenant
-            .edges(true, Ref::from(person), Some(MEMBER_OF));
-        let mut found = false;
-        let target = crate::layout::push_ref(
-            one_storage::keys::KeyBuf::from_prefix(&existing),
-            Ref::from(group),
-        )
-        .finish();
-        self.kv
-            .scan(&KeyRange::prefix(&target), Direction::Forward, |_, _| {
-                found = true;
-                Ok::<_, Error>(std::ops::ControlFlow::Break(()))
-            })?;
-        if found {
-            return Err(Error::AlreadyMember {
-                person: person.to_string(),
-                group: group.to_string(),
-            });
-        }
-        let metadata = Value::map()
-            .with("role", role)
-            .with("permissions", permissions.to_vec());
-        let c = self.insert_connection(
-            Ref::from(person),
-            Ref::from(group),
-            MEMBER_OF,
-            metadata,
-            group,
-        )?;
-        self.log(
-            kinds::USER_JOINED_GROUP,
-            group,
-            Some(Ref::from(person)),
-            Value::map().with("role", role),
-        )?;
-        Ok(c)
     }
 }

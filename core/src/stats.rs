@@ -92,9 +92,10 @@ fn sum(kv: &impl KvRead, keys: &TenantKeys, group: Option<GroupId>) -> Result<Co
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The counts of one group in the context's scope (not including its children).
+    /// The counts of one group in the context's scope (not including its children). Needs
+    /// `groups:read` there.
     pub fn counts(&self, group: GroupId) -> Result<Counts> {
-        self.ensure_scope(group)?;
+        self.authorize(group, crate::access::Permission::GroupsRead)?;
         let mut counts = Counts::default();
         for counter in [
             Counter::People,

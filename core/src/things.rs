@@ -9,6 +9,7 @@
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::engine::{Tx, View};
@@ -205,18 +206,25 @@ impl ThingQuery {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The thing `id`, deleted or not, if the context can see it.
+    /// The thing `id`, deleted or not, if the context can see it. Needs `things:read` in
+    /// its group.
     pub fn get_thing(&self, id: ThingId) -> Result<Thing> {
-        self.get_scoped(&self.scope.tenant.thing(id), id, |t: &Thing| t.group)
+        self.get_scoped(
+            &self.scope.tenant.thing(id),
+            id,
+            Permission::ThingsRead,
+            |t: &Thing| t.group,
+        )
     }
 
     /// Things of one type in one group that match the query's filter; never deleted ones.
     /// Oldest first, unless a declared index serves the filter (see
-    /// [`crate::Admin::create_index`]): then in the order of the indexed value.
+    /// [`crate::Admin::create_index`]): then in the order of the indexed value. Needs
+    /// `things:read` in the group.
     pub fn list_things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
         validate::type_name("type", &query.kind)?;
         let group = query.group.unwrap_or(self.scope.ctx.group());
-        self.ensure_scope(group)?;
+        self.authorize(group, Permission::ThingsRead)?;
         let limit = page_size(query.limit)?;
         let (prefix, range) = match self.plan_list(group, &query.kind, &query.filter)? {
             Some(slice) => slice,
@@ -241,8 +249,18 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
+/// The permission that changing a thing of `kind` needs: people are managed members.
+fn write_permission(kind: &str) -> Permission {
+    if kind == PERSON {
+        Permission::MembersManage
+    } else {
+        Permission::ThingsWrite
+    }
+}
+
 impl Tx<'_, '_> {
-    /// Creates a thing. Type `person` is reserved: use [`Tx::create_person`].
+    /// Creates a thing. Type `person` is reserved: use [`Tx::create_person`]. Needs
+    /// `things:write` in the thing's group.
     pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
         if new.kind == PERSON {
             return Err(Error::invalid(
@@ -250,12 +268,13 @@ impl Tx<'_, '_> {
                 "people are created with create_person",
             ));
         }
-        let thing = self.new_thing_record(new)?;
+        let thing = self.new_thing_record(new, Permission::ThingsWrite)?;
         self.insert_thing(&thing, kinds::THING_CREATED)?;
         Ok(thing)
     }
 
-    pub(crate) fn new_thing_record(&mut self, new: NewThing) -> Result<Thing> {
+    /// Validates a new thing and checks `need` in its group.
+    pub(crate) fn new_thing_record(&mut self, new: NewThing, need: Permission) -> Result<Thing> {
         validate::type_name("type", &new.kind)?;
         if new.status == ThingStatus::Deleted {
             return Err(Error::invalid("status", "a new thing cannot be deleted"));
@@ -263,7 +282,7 @@ impl Tx<'_, '_> {
         let group = new.group.unwrap_or(self.scope.ctx.group());
         let name = validate::name("name", &new.name)?;
         let properties = validate::map_value("properties", new.properties)?;
-        self.ensure_writable(group)?;
+        self.ensure_writable(group, need)?;
         let now = self.now();
         Ok(Thing {
             id: ThingId::from_u128(self.engine.next_id()),
@@ -298,7 +317,7 @@ impl Tx<'_, '_> {
     /// The index entries (the type index and every declared property index of its type)
     /// each hold a copy of the record, so a list reads one range and nothing else. A
     /// deleted thing keeps its record and has no index entries.
-    fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
+    pub(crate) fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
         let bytes = codec::encode(thing)?;
         self.put(self.scope.tenant.thing(thing.id), bytes.as_slice())?;
         if let Some(old) = old {
@@ -310,13 +329,14 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    /// Changes a thing: renames it, merges properties, or changes its status.
+    /// Changes a thing: renames it, merges properties, or changes its status. Needs
+    /// `things:write` in its group (`members:manage` for a person).
     pub fn update_thing(&mut self, id: ThingId, update: ThingUpdate) -> Result<Thing> {
         let old = self.view().get_thing(id)?;
         if old.status == ThingStatus::Deleted {
             return Err(Error::ThingDeleted { id: id.to_string() });
         }
-        self.ensure_writable(old.group)?;
+        self.ensure_writable(old.group, write_permission(&old.kind))?;
         let mut thing = old.clone();
         let mut changed = Value::map();
         if let Some(name) = update.name {
@@ -350,18 +370,21 @@ impl Tx<'_, '_> {
     }
 
     /// Soft-deletes a thing: status `deleted`, out of every list, still readable by id.
+    /// Needs `things:write` in its group (`members:manage` for a person). A deleted
+    /// person can no longer act: their permissions and sessions end.
     pub fn delete_thing(&mut self, id: ThingId) -> Result<Thing> {
         let mut thing = self.view().get_thing(id)?;
         if thing.status == ThingStatus::Deleted {
             return Err(Error::ThingDeleted { id: id.to_string() });
         }
-        self.ensure_writable(thing.group)?;
+        self.ensure_writable(thing.group, write_permission(&thing.kind))?;
         let old = thing.clone();
         thing.status = ThingStatus::Deleted;
         thing.updated_at = self.now();
         self.store_thing(Some(&old), &thing)?;
         if thing.kind == PERSON {
             self.release_email(&thing)?;
+            self.access_changed();
         }
         let counter = if thing.kind == PERSON {
             Counter::People

@@ -87,6 +87,14 @@ impl Value {
         }
     }
 
+    /// The boolean, if this is a boolean.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
     /// The number as `f64`, if this is an integer or a float.
     pub fn as_f64(&self) -> Option<f64> {
         match self {

@@ -336,7 +336,7 @@ fn people_have_unique_normalised_emails_and_memberships() {
     assert_eq!(m.kind, MEMBER_OF);
     assert_eq!(
         m.metadata.to_json(),
-        json!({"permissions": ["*", "billing"], "role": "group_owner"})
+        json!({"permissions": ["*", "billing"], "role": "group_owner", "status": "active"})
     );
     let again = f.engine.write(&ctx, |tx| {
         tx.add_member(alice.id, team.id, "group_user", &[])
@@ -451,7 +451,9 @@ fn events_are_queried_by_index_newest_first() {
     let bob = f
         .engine
         .write(&sys, |tx| {
-            tx.create_person(NewPerson::new("bob@x.io", "Bob"))
+            let bob = tx.create_person(NewPerson::new("bob@x.io", "Bob"))?;
+            tx.add_member(bob.id, g.id, "group_user", &[])?;
+            Ok(bob)
         })
         .unwrap();
     let as_bob = Context::person(bob.id, g.id);

@@ -1,0 +1,709 @@
+//! Permissions: what a principal may do in a group, decided here and nowhere else.
+//!
+//! # Permissions and the implication table
+//!
+//! Every operation of the engine needs one fine-grained [`Permission`] in the group it
+//! touches (the table in [`Permission`]'s docs says which). Memberships and API keys hold
+//! permission strings: a fine permission by name (`things:write`), or a coarse one that
+//! implies several:
+//!
+//! | string    | implies |
+//! |-----------|---------|
+//! | `read`    | `groups:read` `things:read` `connections:read` `events:read` `knowledge:read` `knowledge:query` |
+//! | `write`   | everything `read` implies, and `things:write` `connections:write` `events:write` `knowledge:write` |
+//! | `admin`   | everything `write` implies, and `groups:write` `members:manage` `keys:manage` `auth:signup` `auth:signin` |
+//! | `billing` | `groups:read` `billing:manage` |
+//! | `*`       | every permission |
+//!
+//! The table is [`COARSE`]; an unknown string is refused when a membership or key is made.
+//!
+//! # Roles
+//!
+//! A membership has a role. When its permission list is empty, the role decides: a role
+//! ending in `_owner` (`org_owner`, `group_owner`, `platform_owner`) gets `*`, one ending
+//! in `_admin` gets `admin`, any other (`group_user`, `org_user`, custom roles) gets `read`
+//! and `write`. A non-empty list replaces the role's default. Owners and admins are the
+//! *administrative* roles.
+//!
+//! # Who may act in a group
+//!
+//! A person's permissions in group `G` are the union of the permissions of their active
+//! (accepted) memberships in `G` and in `G`'s ancestors that reach `G`. A membership in an
+//! ancestor `A` reaches `G` when every group on the way down from `A` (`A`'s child, …,
+//! `G` itself) lets it through, by its setting `settings.parentAccess`:
+//!
+//! - `"admins"` (the default): memberships of parent groups pass only if administrative;
+//! - `"members"`: every membership of parent groups passes;
+//! - `"none"`: no membership of a parent group passes.
+//!
+//! A deleted person has no permissions. The system principal has every permission in the
+//! tenant of its context. An API key has the permissions it was given, in its group and
+//! the groups that group contains, and never more than its creator has there now: a key's
+//! permissions are intersected with its creator's current ones at every check. A revoked
+//! or expired key, or one used outside its environment, has none.
+//!
+//! Whatever the permissions, a context only reaches its own group and that group's
+//! descendants; anything else is [`Error::NotFound`].
+//!
+//! Answers are cached per principal, environment, context group and target group. Any
+//! transaction that changes a membership, a group, a person's status or an API key clears
+//! the cache when it ends, so a revocation holds from the next call in any thread.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::codec;
+use crate::connections::{Connection, MEMBER_OF};
+use crate::context::{Env, Principal};
+use crate::engine::{Engine, View};
+use crate::groups::{Group, MAX_DEPTH};
+use crate::id::{GroupId, KeyId, Ref, ThingId};
+use crate::layout::TenantKeys;
+use crate::people::PERSON;
+use crate::things::{Thing, ThingStatus};
+use crate::value::Value;
+use crate::{Context, Error, Result};
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident = $bit:literal, $text:literal;)*) => {
+        /// A fine-grained permission. Each operation needs one, in one group:
+        ///
+        /// | permission | operations |
+        /// |---|---|
+        /// | `groups:read` | `get_group`, `children`, `subtree`, `counts`, `members`, `memberships` |
+        /// | `groups:write` | `create_group` (in the parent), `update_group`, `archive_group` |
+        /// | `things:read` | `get_thing`, `list_things`, `person_by_email` |
+        /// | `things:write` | `create_thing`, `update_thing`, `delete_thing` |
+        /// | `connections:read` | `get_connection`, `connections` |
+        /// | `connections:write` | `connect`, `disconnect` |
+        /// | `events:read` | `events` |
+        /// | `events:write` | `log_event` |
+        /// | `knowledge:read`, `knowledge:write`, `knowledge:query` | knowledge (its own issue) |
+        /// | `members:manage` | `create_person`, `add_member`, `invite_member`, `change_role`, `remove_member`, `link_identity` |
+        /// | `keys:manage` | `create_api_key`, `api_keys`, `revoke_api_key`, `rotate_api_key` |
+        /// | `auth:signup` | `sign_up` |
+        /// | `auth:signin` | `sign_in`, `magic_link`, `sign_in_external` |
+        /// | `billing:manage` | plans, usage and revenue (the metering issue) |
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Permission {
+            $($(#[$doc])* $name = $bit,)*
+        }
+
+        impl Permission {
+            /// Every permission.
+            pub const ALL: &'static [Permission] = &[$(Permission::$name,)*];
+
+            /// The permission's name, e.g. `things:write`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Permission::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+permissions! {
+    /// Read group records and their members.
+    GroupsRead = 0, "groups:read";
+    /// Create child groups, change and archive groups.
+    GroupsWrite = 1, "groups:write";
+    /// Read things.
+    ThingsRead = 2, "things:read";
+    /// Create, change and delete things.
+    ThingsWrite = 3, "things:write";
+    /// Read connections.
+    ConnectionsRead = 4, "connections:read";
+    /// Create and delete connections.
+    ConnectionsWrite = 5, "connections:write";
+    /// Read the event log.
+    EventsRead = 6, "events:read";
+    /// Log custom events.
+    EventsWrite = 7, "events:write";
+    /// Read knowledge chunks.
+    KnowledgeRead = 8, "knowledge:read";
+    /// Add and remove knowledge chunks.
+    KnowledgeWrite = 9, "knowledge:write";
+    /// Run vector queries.
+    KnowledgeQuery = 10, "knowledge:query";
+    /// Create people, manage memberships and identities.
+    MembersManage = 11, "members:manage";
+    /// Create, list, revoke and rotate API keys.
+    KeysManage = 12, "keys:manage";
+    /// Sign people up.
+    AuthSignup = 13, "auth:signup";
+    /// Sign people in.
+    AuthSignin = 14, "auth:signin";
+    /// Plans, usage and revenue.
+    BillingManage = 15, "billing:manage";
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| unknown_permission(s))
+    }
+}
+
+fn unknown_permission(s: &str) -> Error {
+    Error::invalid(
+        "permissions",
+        format!(
+            "{s:?} is not a permission (use *, read, write, admin, billing, or one of {})",
+            Permission::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+/// A set of [`Permission`]s. Stored as a bit set whose bit numbers never change.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PermissionSet(u32);
+
+use Permission as P;
+
+const READ: &[Permission] = &[
+    P::GroupsRead,
+    P::ThingsRead,
+    P::ConnectionsRead,
+    P::EventsRead,
+    P::KnowledgeRead,
+    P::KnowledgeQuery,
+];
+const WRITE: &[Permission] = &[
+    P::ThingsWrite,
+    P::ConnectionsWrite,
+    P::EventsWrite,
+    P::KnowledgeWrite,
+];
+const ADMIN: &[Permission] = &[
+    P::GroupsWrite,
+    P::MembersManage,
+    P::KeysManage,
+    P::AuthSignup,
+    P::AuthSignin,
+];
+
+/// The coarse permission strings and the fine permissions each implies.
+pub const COARSE: &[(&str, &[&[Permission]])] = &[
+    ("read", &[READ]),
+    ("write", &[READ, WRITE]),
+    ("admin", &[READ, WRITE, ADMIN]),
+    ("billing", &[&[P::GroupsRead, P::BillingManage]]),
+    ("*", &[Permission::ALL]),
+];
+
+impl PermissionSet {
+    /// No permission.
+    pub const EMPTY: PermissionSet = PermissionSet(0);
+
+    /// Every permission.
+    pub fn all() -> Self {
+        Self::of(Permission::ALL)
+    }
+
+    /// The set of these permissions.
+    pub fn of(permissions: &[Permission]) -> Self {
+        PermissionSet(permissions.iter().fold(0, |acc, p| acc | (1 << *p as u32)))
+    }
+
+    /// Parses permission strings, coarse or fine. An unknown string is
+    /// [`Error::InvalidField`] naming `permissions`.
+    pub fn parse<S: AsRef<str>>(strings: &[S]) -> Result<Self> {
+        let mut set = PermissionSet::EMPTY;
+        for s in strings {
+            let s = s.as_ref();
+            set = set.union(match COARSE.iter().find(|(name, _)| *name == s) {
+                Some((_, parts)) => parts
+                    .iter()
+                    .fold(PermissionSet::EMPTY, |acc, p| acc.union(Self::of(p))),
+                None => Self::of(&[s.parse()?]),
+            });
+        }
+        Ok(set)
+    }
+
+    /// Whether `p` is in the set.
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & (1 << p as u32) != 0
+    }
+
+    /// Whether every permission of `self` is in `other`.
+    pub fn is_subset(self, other: PermissionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// Permissions in either set.
+    pub fn union(self, other: PermissionSet) -> Self {
+        PermissionSet(self.0 | other.0)
+    }
+
+    /// Permissions in `self` and not in `other`.
+    pub fn difference(self, other: PermissionSet) -> Self {
+        PermissionSet(self.0 & !other.0)
+    }
+
+    /// Permissions in both sets.
+    pub fn intersection(self, other: PermissionSet) -> Self {
+        PermissionSet(self.0 & other.0)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The permissions in the set, in a fixed order.
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
+    }
+
+    /// The fine names of the permissions, as stored in records.
+    pub fn names(self) -> Vec<String> {
+        self.iter().map(|p| p.as_str().to_string()).collect()
+    }
+}
+
+impl std::fmt::Debug for PermissionSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter().map(|p| p.as_str())).finish()
+    }
+}
+
+/// Whether `role` is an owner role (`*_owner`): a group keeps at least one owner.
+pub fn is_owner_role(role: &str) -> bool {
+    role.ends_with("_owner")
+}
+
+/// Whether `role` is administrative (`*_owner` or `*_admin`), which decides what passes
+/// a child group's default `parentAccess`.
+pub fn is_admin_role(role: &str) -> bool {
+    is_owner_role(role) || role.ends_with("_admin")
+}
+
+/// The permissions a role has when its membership lists none.
+pub fn role_defaults(role: &str) -> PermissionSet {
+    let coarse: &[&str] = if is_owner_role(role) {
+        &["*"]
+    } else if role.ends_with("_admin") {
+        &["admin"]
+    } else {
+        &["read", "write"]
+    };
+    // The strings above are all in the table.
+    PermissionSet::parse(coarse).unwrap_or_default()
+}
+
+/// What a membership with `role` and the permission strings `listed` gives: the
+/// strings' permissions, or the role's defaults when there are none.
+pub fn membership_permissions<S: AsRef<str>>(role: &str, listed: &[S]) -> Result<PermissionSet> {
+    if listed.is_empty() {
+        Ok(role_defaults(role))
+    } else {
+        PermissionSet::parse(listed)
+    }
+}
+
+/// What a child group lets through from memberships of its parent groups
+/// (`settings.parentAccess`). Ordered from most to least restrictive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ParentAccess {
+    /// Nothing passes.
+    None,
+    /// Administrative memberships pass. The default.
+    #[default]
+    Admins,
+    /// Every membership passes.
+    Members,
+}
+
+impl ParentAccess {
+    /// The names, as written in settings.
+    pub const NAMES: [&'static str; 3] = ["none", "admins", "members"];
+
+    /// Parses a setting value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(ParentAccess::None),
+            "admins" => Some(ParentAccess::Admins),
+            "members" => Some(ParentAccess::Members),
+            _ => None,
+        }
+    }
+
+    /// The setting of `group`, or the default.
+    pub(crate) fn of(group: &Group) -> Self {
+        group
+            .properties
+            .get_path("settings.parentAccess")
+            .and_then(Value::as_str)
+            .and_then(Self::parse)
+            .unwrap_or_default()
+    }
+}
+
+/// A membership, as read from a `member_of` connection's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The role.
+    pub role: String,
+    /// The permissions it gives (its list, or the role's defaults when the list is empty).
+    pub permissions: PermissionSet,
+    /// Whether it was accepted; a pending invitation gives nothing.
+    pub active: bool,
+}
+
+/// The metadata key of a membership's state: `"active"` or `"pending"`.
+pub(crate) const MEMBERSHIP_STATUS: &str = "status";
+
+impl Membership {
+    /// Reads a membership from its connection. Missing fields are the defaults: no
+    /// explicit permissions, active.
+    pub fn of(c: &Connection) -> Result<Self> {
+        let role = c
+            .metadata
+            .get_path("role")
+            .and_then(Value::as_str)
+            .unwrap_or("group_user")
+            .to_string();
+        let listed: Vec<&str> = match c.metadata.get_path("permissions") {
+            Some(Value::List(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let permissions = membership_permissions(&role, &listed)?;
+        let active = c.metadata.get_path(MEMBERSHIP_STATUS).and_then(Value::as_str) != Some("pending");
+        Ok(Membership {
+            role,
+            permissions,
+            active,
+        })
+    }
+}
+
+/// What a principal may do in one group, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grant {
+    permissions: PermissionSet,
+    until: Option<Timestamp>,
+}
+
+impl Grant {
+    fn at(self, now: Timestamp) -> PermissionSet {
+        match self.until {
+            Some(until) if now >= until => PermissionSet::EMPTY,
+            _ => self.permissions,
+        }
+    }
+}
+
+type CacheKey = (Principal, Env, GroupId, GroupId);
+
+/// How many answers the cache holds before it starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+/// Answers of [`View::grant`], valid for one epoch. The epoch moves on (and the cache
+/// empties) after every transaction that changed access data; an answer computed from a
+/// snapshot older than the current epoch is never stored.
+#[derive(Debug, Default)]
+pub(crate) struct AccessCache {
+    inner: RwLock<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    epoch: u64,
+    answers: HashMap<CacheKey, Grant>,
+}
+
+impl AccessCache {
+    /// The current epoch; read it before taking the snapshot an answer is computed from.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
+    }
+
+    /// Forgets every answer.
+    pub(crate) fn invalidate(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.epoch += 1;
+        inner.answers.clear();
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<Grant> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.answers.get(key).copied()
+    }
+
+    fn insert(&self, key: CacheKey, grant: Grant, epoch: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.epoch != epoch {
+            return;
+        }
+        if inner.answers.len() >= CACHE_LIMIT {
+            inner.answers.clear();
+        }
+        inner.answers.insert(key, grant);
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// Checks that `group` is in scope and that the context has `need` there. Out of scope
+    /// is [`Error::NotFound`]; a missing permission is [`Error::Forbidden`], and the denial
+    /// is logged as an `access_denied` event when the call ends.
+    pub(crate) fn authorize(&self, group: GroupId, need: Permission) -> Result<()> {
+        if self.permissions_in(group)?.contains(need) {
+            return Ok(());
+        }
+        self.scope.deny(group, need);
+        Err(Error::Forbidden {
+            needed: need,
+            group: group.to_string(),
+        })
+    }
+
+    /// Refuses, as a logged [`Error::Forbidden`], to hand out permissions (to a membership
+    /// or a key) that the context does not hold in `group` itself.
+    pub(crate) fn ensure_holds(&self, group: GroupId, given: PermissionSet) -> Result<()> {
+        let held = self.permissions_in(group)?;
+        if let Some(missing) = given.difference(held).iter().next() {
+            self.scope.deny(group, missing);
+            return Err(Error::Forbidden {
+                needed: missing,
+                group: group.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the context has `need` in `group`, for filtering what a list returns;
+    /// `false` for groups out of scope. Logs nothing.
+    pub(crate) fn permits(&self, group: GroupId, need: Permission) -> Result<bool> {
+        match self.permissions_in(group) {
+            Ok(set) => Ok(set.contains(need)),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Everything the context may do in `group` now; [`Error::NotFound`] if the group is
+    /// out of its scope.
+    pub fn permissions_in(&self, group: GroupId) -> Result<PermissionSet> {
+        let ctx = self.scope.ctx;
+        let principal = ctx.principal();
+        if principal == Principal::System {
+            self.ensure_scope(group)?;
+            return Ok(PermissionSet::all());
+        }
+        let now = self.engine.clock().now();
+        let key = (principal, ctx.env(), ctx.group(), group);
+        let epoch = self.scope.cache_epoch();
+        if epoch.is_some()
+            && let Some(grant) = self.engine.access.get(&key)
+        {
+            return Ok(grant.at(now));
+        }
+        self.ensure_scope(group)?;
+        let grant = match principal {
+            Principal::System => Grant {
+                permissions: PermissionSet::all(),
+                until: None,
+            },
+            Principal::Person(person) => Grant {
+                permissions: self.person_permissions(person, ctx.env(), group)?,
+                until: None,
+            },
+            Principal::ApiKey(k) => self.key_grant(k, ctx.env(), group)?,
+        };
+        if let Some(epoch) = epoch {
+            self.engine.access.insert(key, grant, epoch);
+        }
+        Ok(grant.at(now))
+    }
+
+    /// The union of the person's memberships that reach `group` (see the module docs).
+    pub(crate) fn person_permissions(
+        &self,
+        person: ThingId,
+        env: Env,
+        group: GroupId,
+    ) -> Result<PermissionSet> {
+        let tenant = TenantKeys::new(self.scope.root, env);
+        let active_person = self
+            .get_record::<Thing>(&tenant.thing(person))?
+            .is_some_and(|t| t.kind == PERSON && t.status != ThingStatus::Deleted);
+        if !active_person {
+            return Ok(PermissionSet::EMPTY);
+        }
+        let mut set = PermissionSet::EMPTY;
+        let mut reach = ParentAccess::Members;
+        let mut current = self.load_group(group)?;
+        for _ in 0..=MAX_DEPTH {
+            if reach > ParentAccess::None
+                && let Some(m) = self.membership_at(&tenant, person, current.id)?
+                && m.active
+                && (reach == ParentAccess::Members || is_admin_role(&m.role))
+            {
+                set = set.union(m.permissions);
+            }
+            reach = reach.min(ParentAccess::of(&current));
+            match current.parent {
+                Some(p) => current = self.load_group(p)?,
+                None => return Ok(set),
+            }
+        }
+        Err(Error::Corrupt {
+            what: "group tree",
+            reason: format!("{group} is nested deeper than {MAX_DEPTH}"),
+        })
+    }
+
+    /// The person's membership in exactly `group`, if any.
+    pub(crate) fn membership_at(
+        &self,
+        tenant: &TenantKeys,
+        person: ThingId,
+        group: GroupId,
+    ) -> Result<Option<Membership>> {
+        self.membership_connection(tenant, person, group)?
+            .map(|c| Membership::of(&c))
+            .transpose()
+    }
+
+    /// The `member_of` connection from `person` to `group`, if any.
+    pub(crate) fn membership_connection(
+        &self,
+        tenant: &TenantKeys,
+        person: ThingId,
+        group: GroupId,
+    ) -> Result<Option<Connection>> {
+        let prefix = crate::layout::push_ref(
+            one_storage::keys::KeyBuf::from_prefix(&tenant.edges(
+                true,
+                Ref::from(person),
+                Some(MEMBER_OF),
+            )),
+            Ref::from(group),
+        )
+        .finish();
+        let mut found = None;
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
+                found = Some(codec::decode::<Connection>(v)?);
+                Ok::<_, Error>(std::ops::ControlFlow::Break(()))
+            })?;
+        Ok(found)
+    }
+
+    /// What an API key may do in `group`: its permissions if it is active, in its
+    /// environment, and `group` is its group or below it; intersected with its creator's.
+    fn key_grant(&self, key: KeyId, env: Env, group: GroupId) -> Result<Grant> {
+        let none = Grant {
+            permissions: PermissionSet::EMPTY,
+            until: None,
+        };
+        let Some(k) = self.load_api_key(key)? else {
+            return Ok(none);
+        };
+        if !k.is_active() || k.env != env || !self.is_within(group, k.group)? {
+            return Ok(none);
+        }
+        let creator = match k.created_by {
+            Principal::System => PermissionSet::all(),
+            Principal::Person(p) => self.person_permissions(p, k.created_in, k.group)?,
+            Principal::ApiKey(_) => PermissionSet::EMPTY,
+        };
+        Ok(Grant {
+            permissions: k.permissions.intersection(creator),
+            until: k.expires_at,
+        })
+    }
+
+    /// Whether `group` is `ancestor` or one of its descendants.
+    pub(crate) fn is_within(&self, group: GroupId, ancestor: GroupId) -> Result<bool> {
+        let mut current = Some(group);
+        for _ in 0..=MAX_DEPTH + 1 {
+            match current {
+                Some(g) if g == ancestor => return Ok(true),
+                Some(g) => current = self.load_group(g)?.parent,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Engine {
+    /// Whether `ctx` may do `permission` in `group` now. `false` also when the group does
+    /// not exist or is out of the context's scope. Logs nothing.
+    pub fn can(&self, ctx: &Context, permission: Permission, group: GroupId) -> bool {
+        self.read_quietly(ctx, |v| v.permits(group, permission))
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_permissions_imply_fine_ones() {
+        let read = PermissionSet::parse(&["read"]).unwrap();
+        assert!(read.contains(P::ThingsRead) && !read.contains(P::ThingsWrite));
+        let write = PermissionSet::parse(&["write"]).unwrap();
+        assert!(read.is_subset(write) && write.contains(P::EventsWrite));
+        let admin = PermissionSet::parse(&["admin"]).unwrap();
+        assert!(write.is_subset(admin) && admin.contains(P::KeysManage));
+        assert!(!admin.contains(P::BillingManage));
+        assert_eq!(PermissionSet::parse(&["*"]).unwrap(), PermissionSet::all());
+        assert_eq!(
+            PermissionSet::parse(&["things:read", "billing"]).unwrap(),
+            PermissionSet::of(&[P::ThingsRead, P::GroupsRead, P::BillingManage])
+        );
+    }
+
+    #[test]
+    fn unknown_permission_strings_are_refused() {
+        let err = PermissionSet::parse(&["things:fly"]).unwrap_err();
+        assert!(err.to_string().contains("things:fly"), "{err}");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(p.as_str().parse::<Permission>().unwrap(), *p);
+        }
+        let set = PermissionSet::parse(&["write", "keys:manage"]).unwrap();
+        assert_eq!(PermissionSet::parse(&set.names()).unwrap(), set);
+    }
+
+    #[test]
+    fn role_defaults_follow_the_documented_rule() {
+        assert_eq!(role_defaults("org_owner"), PermissionSet::all());
+        assert_eq!(
+            role_defaults("group_admin"),
+            PermissionSet::parse(&["admin"]).unwrap()
+        );
+        assert_eq!(
+            role_defaults("group_user"),
+            PermissionSet::parse(&["write"]).unwrap()
+        );
+        assert!(is_admin_role("group_owner") && !is_admin_role("group_user"));
+    }
+}

@@ -1,0 +1,645 @@
+//! API keys: secrets that let a program act in one group with chosen permissions.
+//!
+//! A key's text (`ok_live_…` or `ok_test_…`, see [`crate::secret`]) is returned once, when
+//! the key is made; the engine keeps its SHA-256 and its first twelve characters, for
+//! display. A key acts in its group and the groups below it, in its environment: a test
+//! key reads and writes the tenant's `test` copy (a separate key range, see
+//! [`crate::Env`]), never live data. Its permissions are a subset of its creator's when
+//! it is made, and are cut down to the creator's current ones at every check. It may expire
+//! and may accept calls only from some address ranges (IPv4 and IPv6 CIDR).
+//!
+//! [`crate::Engine::context_for_api_key`] turns a presented key into a [`Context`]. Use
+//! counts (`last_used_at`, `calls_this_month`) are kept in memory and written with the
+//! next [`crate::Engine::flush_key_usage`] (also run by `sync` and `close`, and
+//! automatically every [`USAGE_FLUSH_CALLS`] calls): a crash loses at most the calls
+//! since the last flush, and never counts a call twice.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{Permission, PermissionSet};
+use crate::clock::Timestamp;
+use crate::codec::{self, Record};
+use crate::context::{Context, Env, Principal};
+use crate::engine::{AfterTx, Engine, Scope, Tx, View};
+use crate::events::kinds;
+use crate::id::{GroupId, KeyId, Ref};
+use crate::layout::{self, SecretSection, StructureKeys};
+use crate::secret::{self, SecretDigest, SecretKind};
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// How many calls are counted in memory before they are written.
+pub const USAGE_FLUSH_CALLS: u64 = 1024;
+
+/// The longest allow-list a key may have.
+pub const MAX_ALLOWED_RANGES: usize = 64;
+
+/// Whether a key still works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum KeyStatus {
+    /// It works.
+    Active,
+    /// It was revoked (or rotated away); every call with it is [`Error::Revoked`].
+    Revoked,
+}
+
+/// A range of addresses, IPv4 or IPv6, in CIDR form (`10.0.0.0/8`, `2001:db8::/32`; a
+/// bare address is a range of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpRange {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// Whether `ip` is in the range. IPv4 addresses written as IPv6 (`::ffff:a.b.c.d`)
+    /// count as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.base, canonical(ip)) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| Error::invalid("allowed_ips", format!("{s:?} {why}"));
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let base = canonical(
+            addr.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| bad("is not an IP address or CIDR range"))?,
+        );
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| bad(&format!("has a prefix length outside 0-{max}")))?,
+            None => max,
+        };
+        Ok(IpRange { base, prefix })
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+/// An API key, as stored and listed: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiKey {
+    /// Its id.
+    pub id: KeyId,
+    /// The group it acts in (with the groups below it).
+    pub group: GroupId,
+    /// The environment it reads and writes.
+    pub env: Env,
+    /// A name for people.
+    pub name: String,
+    /// The first characters of the secret, to recognise it (`ok_live_AbC1`).
+    pub prefix: String,
+    /// What it may do, at most.
+    pub permissions: PermissionSet,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The address ranges it accepts calls from; empty for any.
+    pub allowed_ips: Vec<IpRange>,
+    /// Whether it works.
+    pub status: KeyStatus,
+    /// Who made it.
+    pub created_by: Principal,
+    /// The environment its creator acted in.
+    pub created_in: Env,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// When it was last presented.
+    pub last_used_at: Option<Timestamp>,
+    /// Calls in the month of `last_used_at` (UTC).
+    pub calls_this_month: u64,
+    /// The SHA-256 of the secret.
+    digest: SecretDigest,
+}
+
+impl Record for ApiKey {
+    const NAME: &'static str = "api key";
+    const VERSION: u8 = 1;
+}
+
+impl ApiKey {
+    pub(crate) fn is_active(&self) -> bool {
+        self.status == KeyStatus::Active
+    }
+}
+
+/// What a new API key needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    name: String,
+    permissions: Vec<String>,
+    env: Env,
+    group: Option<GroupId>,
+    expires_at: Option<Timestamp>,
+    allowed_ips: Vec<String>,
+}
+
+impl NewApiKey {
+    /// A live key named `name` with `permissions` (strings, coarse or fine).
+    pub fn new<S: AsRef<str>>(name: impl Into<String>, permissions: &[S]) -> Self {
+        Self {
+            name: name.into(),
+            permissions: permissions.iter().map(|p| p.as_ref().to_string()).collect(),
+            env: Env::Live,
+            group: None,
+            expires_at: None,
+            allowed_ips: Vec::new(),
+        }
+    }
+
+    /// Makes a key of another environment (a test key: `ok_test_…`).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Scopes the key to another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Makes the key stop working at `t`.
+    pub fn expires_at(mut self, t: Timestamp) -> Self {
+        self.expires_at = Some(t);
+        self
+    }
+
+    /// Accepts calls only from these address ranges (CIDR or single addresses).
+    pub fn allow_ips<S: AsRef<str>>(mut self, ranges: &[S]) -> Self {
+        self.allowed_ips = ranges.iter().map(|r| r.as_ref().to_string()).collect();
+        self
+    }
+}
+
+/// A secret, shown once. Its `Debug` form hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub(crate) String);
+
+impl Secret {
+    /// The secret's text, to hand to its holder.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A key just made: its record and its secret, which is not stored and cannot be shown
+/// again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CreatedKey {
+    /// The stored record.
+    pub key: ApiKey,
+    /// The key's text.
+    pub secret: Secret,
+}
+
+/// Where the directory says a key lives: `root` (16 bytes) then the key id (16 bytes).
+fn locator(root: GroupId, key: KeyId) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32);
+    v.extend_from_slice(&root.to_be_bytes());
+    v.extend_from_slice(&key.to_be_bytes());
+    v
+}
+
+fn decode_locator(bytes: &[u8]) -> Result<(GroupId, KeyId)> {
+    if bytes.len() != 32 {
+        return Err(Error::Corrupt {
+            what: "API key directory",
+            reason: format!("expected 32 bytes, found {}", bytes.len()),
+        });
+    }
+    let root = layout::decode_group_id(&bytes[..16], "API key directory")?;
+    let key = layout::decode_group_id(&bytes[16..], "API key directory")?;
+    Ok((root, KeyId::from_u128(key.to_u128())))
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The API keys of `group` (not of the groups below it), oldest first, without their
+    /// secrets. Needs `keys:manage` there.
+    pub fn api_keys(&self, group: GroupId) -> Result<Vec<ApiKey>> {
+        self.authorize(group, Permission::KeysManage)?;
+        let mut out = Vec::new();
+        let prefix = self.scope.structure.api_keys();
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
+                let key: ApiKey = codec::decode(v)?;
+                if key.group == group {
+                    out.push(self.engine.key_usage.merged(key));
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
+        Ok(out)
+    }
+
+    /// The key `id` of this tenant, unchecked.
+    pub(crate) fn load_api_key(&self, id: KeyId) -> Result<Option<ApiKey>> {
+        self.get_record(&self.scope.structure.api_key(id))
+    }
+
+    /// The key `id`, if the context has `keys:manage` in its group.
+    fn managed_key(&self, id: KeyId) -> Result<ApiKey> {
+        let key = self
+            .load_api_key(id)?
+            .ok_or_else(|| Error::not_found(id))?;
+        match self.authorize(key.group, Permission::KeysManage) {
+            Err(Error::NotFound { .. }) => Err(Error::not_found(id)),
+            other => other.map(|()| key),
+        }
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Makes an API key. Needs `keys:manage` in the key's group, and every permission the
+    /// key is given. Logs `api_key_created`. The secret is in the result and nowhere else.
+    pub fn create_api_key(&mut self, new: NewApiKey) -> Result<CreatedKey> {
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        let name = validate::name("name", &new.name)?;
+        let permissions = PermissionSet::parse(&new.permissions)?;
+        if new.allowed_ips.len() > MAX_ALLOWED_RANGES {
+            return Err(Error::invalid(
+                "allowed_ips",
+                format!("at most {MAX_ALLOWED_RANGES} ranges"),
+            ));
+        }
+        let allowed_ips = new
+            .allowed_ips
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<IpRange>>>()?;
+        self.ensure_writable(group, Permission::KeysManage)?;
+        let created_by = self.scope.ctx.principal();
+        if let Principal::ApiKey(_) = created_by {
+            // A key's permissions are bounded by its creator's membership; a key has none.
+            self.scope.deny(group, Permission::KeysManage);
+            return Err(Error::Forbidden {
+                needed: Permission::KeysManage,
+                group: group.to_string(),
+            });
+        }
+        self.view().ensure_holds(group, permissions)?;
+        let now = self.now();
+        let key = ApiKey {
+            id: KeyId::from_u128(self.engine.next_id()),
+            group,
+            env: new.env,
+            name,
+            prefix: String::new(),
+            permissions,
+            expires_at: new.expires_at,
+            allowed_ips,
+            status: KeyStatus::Active,
+            created_by,
+            created_in: self.scope.ctx.env(),
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            calls_this_month: 0,
+            digest: [0; 32],
+        };
+        let created = self.store_new_secret(key)?;
+        self.log(
+            kinds::API_KEY_CREATED,
+            group,
+            Some(Ref::from(created.key.id)),
+            key_metadata(&created.key),
+        )?;
+        Ok(created)
+    }
+
+    /// Gives `key` a fresh secret and stores it with its directory entry.
+    fn store_new_secret(&mut self, mut key: ApiKey) -> Result<CreatedKey> {
+        let kind = match key.env {
+            Env::Live => SecretKind::LiveKey,
+            Env::Test => SecretKind::TestKey,
+        };
+        let text = secret::generate(kind)?;
+        key.prefix = secret::display_prefix(&text);
+        key.digest = secret::digest(&text);
+        self.put(
+            layout::secret_digest(SecretSection::ApiKey, &key.digest),
+            locator(self.scope.root, key.id),
+        )?;
+        self.put_record(&self.scope.structure.api_key(key.id), &key)?;
+        Ok(CreatedKey {
+            key,
+            secret: Secret(text),
+        })
+    }
+
+    /// Revokes a key: every later call with it is [`Error::Revoked`], in any thread.
+    /// Needs `keys:manage` in its group. Logs `api_key_revoked`.
+    pub fn revoke_api_key(&mut self, id: KeyId) -> Result<ApiKey> {
+        let mut key = self.view().managed_key(id)?;
+        if !key.is_active() {
+            return Err(Error::Revoked);
+        }
+        key.status = KeyStatus::Revoked;
+        key.revoked_at = Some(self.now());
+        self.put_record(&self.scope.structure.api_key(id), &key)?;
+        self.access_changed();
+        self.log(
+            kinds::API_KEY_REVOKED,
+            key.group,
+            Some(Ref::from(id)),
+            key_metadata(&key),
+        )?;
+        Ok(key)
+    }
+
+    /// Replaces a key by a new one with a new secret and the same settings, and revokes the
+    /// old one. Needs `keys:manage` in its group. Logs `api_key_rotated` on the new key.
+    pub fn rotate_api_key(&mut self, id: KeyId) -> Result<CreatedKey> {
+        let old = self.revoke_api_key(id)?;
+        let now = self.now();
+        let fresh = ApiKey {
+            id: KeyId::from_u128(self.engine.next_id()),
+            status: KeyStatus::Active,
+            created_by: self.scope.ctx.principal(),
+            created_in: self.scope.ctx.env(),
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            calls_this_month: 0,
+            ..old.clone()
+        };
+        self.view().ensure_holds(fresh.group, fresh.permissions)?;
+        let created = self.store_new_secret(fresh)?;
+        self.log(
+            kinds::API_KEY_ROTATED,
+            old.group,
+            Some(Ref::from(created.key.id)),
+            key_metadata(&created.key).with("replaces", old.id.to_string()),
+        )?;
+        Ok(created)
+    }
+}
+
+fn key_metadata(key: &ApiKey) -> Value {
+    Value::map()
+        .with("name", key.name.as_str())
+        .with("prefix", key.prefix.as_str())
+        .with("env", if key.env == Env::Live { "live" } else { "test" })
+        .with("permissions", key.permissions.names())
+}
+
+/// Calls counted in memory since the last flush, per key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyUsage {
+    pending: Mutex<UsageInner>,
+}
+
+#[derive(Debug, Default)]
+struct UsageInner {
+    calls: u64,
+    keys: HashMap<KeyId, Use>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Use {
+    root: GroupId,
+    last: Timestamp,
+    /// The month of `last` and the calls counted in it.
+    month: u32,
+    calls: u64,
+}
+
+impl Use {
+    /// Adds the calls of `other` (of the same key).
+    fn merge(&mut self, other: Use) {
+        match self.month.cmp(&other.month) {
+            std::cmp::Ordering::Equal => self.calls += other.calls,
+            std::cmp::Ordering::Less => (self.month, self.calls) = (other.month, other.calls),
+            std::cmp::Ordering::Greater => {}
+        }
+        self.last = self.last.max(other.last);
+    }
+
+    /// Adds these calls to a key's record.
+    fn apply(&self, key: &mut ApiKey) {
+        let stored = key.last_used_at.map(Timestamp::month_index);
+        match stored {
+            Some(m) if m == self.month => key.calls_this_month += self.calls,
+            Some(m) if m > self.month => {}
+            _ => key.calls_this_month = self.calls,
+        }
+        key.last_used_at = key.last_used_at.max(Some(self.last));
+    }
+}
+
+impl KeyUsage {
+    /// Counts one call; returns whether enough have piled up to write them.
+    fn record(&self, root: GroupId, key: KeyId, now: Timestamp) -> bool {
+        let mut inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        inner.calls += 1;
+        let call = Use {
+            root,
+            last: now,
+            month: now.month_index(),
+            calls: 1,
+        };
+        match inner.keys.get_mut(&key) {
+            Some(u) => u.merge(call),
+            None => {
+                inner.keys.insert(key, call);
+            }
+        }
+        inner.calls >= USAGE_FLUSH_CALLS
+    }
+
+    /// A stored key with the calls not yet written added.
+    fn merged(&self, mut key: ApiKey) -> ApiKey {
+        let inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = inner.keys.get(&key.id) {
+            u.apply(&mut key);
+        }
+        key
+    }
+
+    fn take(&self) -> HashMap<KeyId, Use> {
+        let mut inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        inner.calls = 0;
+        std::mem::take(&mut inner.keys)
+    }
+
+    fn restore(&self, keys: HashMap<KeyId, Use>) {
+        let mut inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, u) in keys {
+            match inner.keys.get_mut(&id) {
+                Some(newer) => newer.merge(u),
+                None => {
+                    inner.keys.insert(id, u);
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// The context of a presented API key, calling from `client_ip` (`None` when
+    /// unknown). A malformed, mistyped or unknown key is [`Error::InvalidCredentials`]
+    /// (a mistyped one is caught by its checksum without reading the database); a revoked
+    /// key is [`Error::Revoked`], an expired one [`Error::Expired`], and a call from
+    /// outside its allow-list [`Error::IpNotAllowed`]. Counts the call.
+    pub fn context_for_api_key(&self, key: &str, client_ip: Option<IpAddr>) -> Result<Context> {
+        let (kind, digest) = secret::parse(key)?;
+        if !matches!(kind, SecretKind::LiveKey | SecretKind::TestKey) {
+            return Err(Error::InvalidCredentials);
+        }
+        let kv = self.store().read()?;
+        let found = kv
+            .get(&layout::secret_digest(SecretSection::ApiKey, &digest))?
+            .ok_or(Error::InvalidCredentials)?;
+        let (root, id) = decode_locator(&found)?;
+        let record: ApiKey = kv
+            .get(&StructureKeys::new(root).api_key(id))?
+            .map(|b| codec::decode(&b))
+            .transpose()?
+            .ok_or(Error::InvalidCredentials)?;
+        if !secret::constant_time_eq(&record.digest, &digest) {
+            return Err(Error::InvalidCredentials);
+        }
+        if !record.is_active() {
+            return Err(Error::Revoked);
+        }
+        let now = self.clock().now();
+        if record.expires_at.is_some_and(|t| now >= t) {
+            return Err(Error::Expired);
+        }
+        if !record.allowed_ips.is_empty()
+            && !client_ip.is_some_and(|ip| record.allowed_ips.iter().any(|r| r.contains(ip)))
+        {
+            return Err(Error::IpNotAllowed {
+                ip: client_ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            });
+        }
+        drop(kv);
+        if self.key_usage.record(root, id, now) {
+            // Inside a write transaction on this thread the flush waits for a later call.
+            match self.flush_key_usage() {
+                Ok(()) | Err(Error::Storage(one_storage::StorageError::NestedWrite)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Context::api_key(id, record.group, record.env))
+    }
+
+    /// Writes the API key use counted in memory (`last_used_at`, `calls_this_month`) to
+    /// the keys' records, in one transaction. Run by [`Engine::sync`] and
+    /// [`Engine::close`] too.
+    pub fn flush_key_usage(&self) -> Result<()> {
+        let pending = self.key_usage.take();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let written = self.store().write(|kv| {
+            for (id, u) in &pending {
+                let scope = Scope::new(Context::system(u.root), u.root);
+                self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
+                    let path = tx.scope.structure.api_key(*id);
+                    if let Some(mut key) = tx.view().get_record::<ApiKey>(&path)? {
+                        u.apply(&mut key);
+                        tx.put_record(&path, &key)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok::<_, Error>(())
+        });
+        if written.is_err() {
+            self.key_usage.restore(pending);
+        }
+        written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ip_ranges_match_v4_and_v6() {
+        let r: IpRange = "10.1.0.0/16".parse().unwrap();
+        assert!(r.contains(ip("10.1.200.3")));
+        assert!(!r.contains(ip("10.2.0.1")));
+        assert!(r.contains(ip("::ffff:10.1.0.9")));
+        let one: IpRange = "192.168.1.7".parse().unwrap();
+        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
+        let all: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("8.8.8.8")) && !all.contains(ip("::1")));
+        let v6: IpRange = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8:1::5")));
+        assert!(!v6.contains(ip("2001:db9::1")) && !v6.contains(ip("10.0.0.1")));
+        let any6: IpRange = "::/0".parse().unwrap();
+        assert!(any6.contains(ip("fe80::1")));
+    }
+
+    #[test]
+    fn bad_ranges_are_refused_by_name() {
+        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host", "1.2.3.4/x"] {
+            let err = bad.parse::<IpRange>().unwrap_err();
+            assert!(err.to_string().contains("allowed_ips"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let s = Secret("ok_live_abc".into());
+        assert!(!format!("{s:?}").contains("abc"));
+    }
+}

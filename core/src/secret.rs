@@ -1,0 +1,189 @@
+//! Secrets the engine hands out: API keys, session tokens and one-time tokens.
+//!
+//! Every secret has the same shape: a kind prefix (`ok_live_`, `ok_test_`, `ok_sess_`,
+//! `ok_once_`), 32 base62 characters from the OS random source (190 bits), and 6 base62
+//! characters of CRC-32 over everything before them. The prefix lets a secret scanner
+//! recognise a leaked secret, and the checksum rejects a mistyped or truncated one without
+//! a database read. The engine stores only the SHA-256 digest of a secret: these secrets
+//! are high-entropy, so a fast hash is safe (a slow password hash would add latency to
+//! every call and no security), and lookups go by digest.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::{Error, Result};
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const RANDOM_CHARS: usize = 32;
+const CHECK_CHARS: usize = 6;
+
+/// What a secret is for; each kind has its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretKind {
+    LiveKey,
+    TestKey,
+    Session,
+    OneTime,
+}
+
+impl SecretKind {
+    pub(crate) const fn prefix(self) -> &'static str {
+        match self {
+            SecretKind::LiveKey => "ok_live_",
+            SecretKind::TestKey => "ok_test_",
+            SecretKind::Session => "ok_sess_",
+            SecretKind::OneTime => "ok_once_",
+        }
+    }
+
+    const ALL: [SecretKind; 4] = [
+        SecretKind::LiveKey,
+        SecretKind::TestKey,
+        SecretKind::Session,
+        SecretKind::OneTime,
+    ];
+}
+
+/// A secret's SHA-256: what is stored and looked up.
+pub(crate) type SecretDigest = [u8; 32];
+
+/// A fresh secret of `kind`, in text form.
+pub(crate) fn generate(kind: SecretKind) -> Result<String> {
+    let body_len = kind.prefix().len() + RANDOM_CHARS;
+    let mut text = String::with_capacity(body_len + CHECK_CHARS);
+    text.push_str(kind.prefix());
+    while text.len() < body_len {
+        let mut random = [0u8; 48];
+        getrandom::fill(&mut random).map_err(|e| Error::Corrupt {
+            what: "random source",
+            reason: format!("the OS random source failed: {e}"),
+        })?;
+        // Rejection sampling keeps every character uniform: 248 = 4 * 62.
+        for b in random.into_iter().filter(|b| *b < 248) {
+            if text.len() < body_len {
+                text.push(char::from(BASE62[usize::from(b % 62)]));
+            }
+        }
+    }
+    let check = checksum(text.as_bytes());
+    text.push_str(&check);
+    Ok(text)
+}
+
+/// Checks a secret's shape and checksum and returns its kind and digest. Any fault is
+/// [`Error::InvalidCredentials`], which does not say what was wrong.
+pub(crate) fn parse(text: &str) -> Result<(SecretKind, SecretDigest)> {
+    let kind = SecretKind::ALL
+        .into_iter()
+        .find(|k| text.starts_with(k.prefix()))
+        .ok_or(Error::InvalidCredentials)?;
+    let body_len = kind.prefix().len() + RANDOM_CHARS;
+    if text.len() != body_len + CHECK_CHARS
+        || !text.as_bytes()[kind.prefix().len()..]
+            .iter()
+            .all(|b| BASE62.contains(b))
+    {
+        return Err(Error::InvalidCredentials);
+    }
+    let (body, check) = text.split_at(body_len);
+    if !constant_time_eq(checksum(body.as_bytes()).as_bytes(), check.as_bytes()) {
+        return Err(Error::InvalidCredentials);
+    }
+    Ok((kind, digest(text)))
+}
+
+/// SHA-256 of a secret's text.
+pub(crate) fn digest(text: &str) -> SecretDigest {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// CRC-32 (IEEE) of `bytes`, as 6 base62 characters.
+fn checksum(bytes: &[u8]) -> String {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut n = !crc;
+    let mut out = [b'0'; CHECK_CHARS];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The first characters of a secret, safe to show: the prefix and four random characters.
+pub(crate) fn display_prefix(text: &str) -> String {
+    let kind_len = SecretKind::ALL
+        .into_iter()
+        .find(|k| text.starts_with(k.prefix()))
+        .map_or(0, |k| k.prefix().len());
+    text.chars().take(kind_len + 4).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_parse_and_differ() {
+        let a = generate(SecretKind::LiveKey).unwrap();
+        let b = generate(SecretKind::LiveKey).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 8 + 32 + 6);
+        let (kind, d) = parse(&a).unwrap();
+        assert_eq!(kind, SecretKind::LiveKey);
+        assert_eq!(d, digest(&a));
+        assert_eq!(display_prefix(&a), a[..12]);
+    }
+
+    #[test]
+    fn every_single_character_typo_is_caught() {
+        let key = generate(SecretKind::TestKey).unwrap();
+        for i in 8..key.len() {
+            for c in BASE62 {
+                let mut typo = key.clone().into_bytes();
+                if typo[i] == *c {
+                    continue;
+                }
+                typo[i] = *c;
+                let typo = String::from_utf8(typo).unwrap();
+                assert!(
+                    matches!(parse(&typo), Err(Error::InvalidCredentials)),
+                    "{typo} passed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_secrets_are_invalid_credentials() {
+        let key = generate(SecretKind::Session).unwrap();
+        for bad in [
+            "",
+            "ok_sess_",
+            "ok_nope_0000",
+            &key[..key.len() - 1],
+            &format!("{key}0"),
+            &key.replace("ok_sess_", "ok_live_"),
+            &format!("{}é{}", &key[..10], &key[12..]),
+        ] {
+            assert!(matches!(parse(bad), Err(Error::InvalidCredentials)), "{bad:?}");
+        }
+    }
+}
