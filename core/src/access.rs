@@ -273,7 +273,10 @@ impl PermissionSet {
 
     /// The permissions in the set, in a fixed order.
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(move |p| self.contains(*p))
     }
 
     /// The fine names of the permissions, as stored in records.
@@ -284,7 +287,9 @@ impl PermissionSet {
 
 impl std::fmt::Debug for PermissionSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.iter().map(|p| p.as_str())).finish()
+        f.debug_set()
+            .entries(self.iter().map(|p| p.as_str()))
+            .finish()
     }
 }
 
@@ -389,7 +394,11 @@ impl Membership {
             _ => Vec::new(),
         };
         let permissions = membership_permissions(&role, &listed)?;
-        let active = c.metadata.get_path(MEMBERSHIP_STATUS).and_then(Value::as_str) != Some("pending");
+        let active = c
+            .metadata
+            .get_path(MEMBERSHIP_STATUS)
+            .and_then(Value::as_str)
+            != Some("pending");
         Ok(Membership {
             role,
             permissions,

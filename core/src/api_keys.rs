@@ -65,7 +65,9 @@ impl IpRange {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.base, canonical(ip)) {
             (IpAddr::V4(base), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(base) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(base), IpAddr::V6(ip)) => {
@@ -290,9 +292,7 @@ impl<K: KvRead> View<'_, K> {
 
     /// The key `id`, if the context has `keys:manage` in its group.
     fn managed_key(&self, id: KeyId) -> Result<ApiKey> {
-        let key = self
-            .load_api_key(id)?
-            .ok_or_else(|| Error::not_found(id))?;
+        let key = self.load_api_key(id)?.ok_or_else(|| Error::not_found(id))?;
         match self.authorize(key.group, Permission::KeysManage) {
             Err(Error::NotFound { .. }) => Err(Error::not_found(id)),
             other => other.map(|()| key),

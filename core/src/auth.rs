@@ -41,9 +41,9 @@ use crate::context::{Context, Env, Principal};
 use crate::engine::{Engine, Tx, View};
 use crate::events::kinds;
 use crate::groups::Group;
-use crate::members::MembershipState;
 use crate::id::{ConnectionId, GroupId, Ref, ThingId};
 use crate::layout::{self, SecretSection, TenantKeys};
+use crate::members::MembershipState;
 use crate::people::{NewPerson, PERSON, normalize_email};
 use crate::secret::{self, SecretDigest, SecretKind};
 use crate::things::{Thing, ThingStatus};
@@ -474,7 +474,10 @@ impl Tx<'_, '_> {
             self.view()
                 .authorize(thing.group, Permission::MembersManage)?;
         }
-        let prefix = self.scope.tenant.edges(true, Ref::from(person), Some(SESSION));
+        let prefix = self
+            .scope
+            .tenant
+            .edges(true, Ref::from(person), Some(SESSION));
         let mut sessions = Vec::new();
         self.kv.scan(
             &one_storage::KeyRange::prefix(&prefix),
@@ -551,7 +554,9 @@ impl Engine {
                 kinds::USER_JOINED_GROUP,
                 group,
                 Some(Ref::from(person.id)),
-                Value::map().with("role", "group_user").with("method", "sign_up"),
+                Value::map()
+                    .with("role", "group_user")
+                    .with("method", "sign_up"),
             )?;
             tx.log(
                 kinds::SIGN_UP,
@@ -682,7 +687,12 @@ impl Engine {
                     kind: crate::id::IdKind::Thing,
                     id: format!("with email {email:?}"),
                 })?;
-            tx.issue_token(Purpose::MagicLink, person.id, group, self.auth.magic_link_ttl)
+            tx.issue_token(
+                Purpose::MagicLink,
+                person.id,
+                group,
+                self.auth.magic_link_ttl,
+            )
         })
     }
 
@@ -871,7 +881,12 @@ mod tests {
 
     #[test]
     fn password_rules_name_the_field() {
-        assert!(check_password("short").unwrap_err().to_string().contains("password"));
+        assert!(
+            check_password("short")
+                .unwrap_err()
+                .to_string()
+                .contains("password")
+        );
         let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
         assert!(matches!(check_password(&long), Err(Error::TooLarge { .. })));
         check_password("long enough").unwrap();

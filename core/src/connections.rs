@@ -224,7 +224,10 @@ impl Tx<'_, '_> {
         if new.kind == MEMBER_OF || new.kind == SESSION {
             return Err(Error::invalid(
                 "kind",
-                format!("{} connections are made by the membership and sign-in calls", new.kind),
+                format!(
+                    "{} connections are made by the membership and sign-in calls",
+                    new.kind
+                ),
             ));
         }
         let metadata = validate::map_value("metadata", new.metadata)?;
@@ -285,10 +288,14 @@ impl Tx<'_, '_> {
         if c.kind == MEMBER_OF || c.kind == SESSION {
             return Err(Error::invalid(
                 "id",
-                format!("{id} is a {} connection; use remove_member or sign_out", c.kind),
+                format!(
+                    "{id} is a {} connection; use remove_member or sign_out",
+                    c.kind
+                ),
             ));
         }
-        self.view().authorize(c.group, Permission::ConnectionsWrite)?;
+        self.view()
+            .authorize(c.group, Permission::ConnectionsWrite)?;
         self.remove_connection(&c)?;
         let meta = Value::map()
             .with("type", c.kind.as_str())
@@ -319,7 +326,10 @@ impl Tx<'_, '_> {
         let bytes = codec::encode(c)?;
         let keys = self.scope.tenant.clone();
         self.put(keys.connection(c.id), bytes.as_slice())?;
-        self.put(keys.edge(true, c.from, &c.kind, c.to, c.id), bytes.as_slice())?;
+        self.put(
+            keys.edge(true, c.from, &c.kind, c.to, c.id),
+            bytes.as_slice(),
+        )?;
         self.put(keys.edge(false, c.to, &c.kind, c.from, c.id), bytes)
     }
 }

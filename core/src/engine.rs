@@ -119,12 +119,17 @@ impl Scope {
     }
 
     fn take_denials(&self, into: &mut Vec<Denial>) {
-        into.extend(self.denials.take().into_iter().map(|(group, needed)| Denial {
-            ctx: self.ctx,
-            root: self.root,
-            group,
-            needed,
-        }));
+        into.extend(
+            self.denials
+                .take()
+                .into_iter()
+                .map(|(group, needed)| Denial {
+                    ctx: self.ctx,
+                    root: self.root,
+                    group,
+                    needed,
+                }),
+        );
     }
 
     pub(crate) fn known_in_scope(&self, group: GroupId) -> bool {
@@ -299,7 +304,10 @@ impl Engine {
     /// on this thread), they wait for the next call that ends.
     fn log_denials(&self, mut denials: Vec<Denial>) {
         if self.denials_pending.load(Ordering::Acquire) {
-            let mut pending = self.pending_denials.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self
+                .pending_denials
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             denials.append(&mut pending);
             self.denials_pending.store(false, Ordering::Release);
         }
@@ -311,15 +319,20 @@ impl Engine {
                 let meta = Value::map()
                     .with("needed", d.needed.as_str())
                     .with("context_group", d.ctx.group().to_string());
-                self.write_in(kv, Scope::new(d.ctx, d.root), &mut AfterTx::default(), |tx| {
-                    tx.log(kinds::ACCESS_DENIED, d.group, None, meta)
-                        .map(drop)
-                })?;
+                self.write_in(
+                    kv,
+                    Scope::new(d.ctx, d.root),
+                    &mut AfterTx::default(),
+                    |tx| tx.log(kinds::ACCESS_DENIED, d.group, None, meta).map(drop),
+                )?;
             }
             Ok::<_, Error>(())
         });
         if logged.is_err() {
-            let mut pending = self.pending_denials.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self
+                .pending_denials
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             // Bounded: a store that cannot be written loses the oldest denials first.
             pending.extend(denials);
             let excess = pending.len().saturating_sub(MAX_PENDING_DENIALS);

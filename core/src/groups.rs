@@ -281,7 +281,9 @@ fn check_settings(settings: &std::collections::BTreeMap<String, Value>) -> Resul
     }
     if let Some(v) = settings.get("allowedDomains") {
         let ok = match v {
-            Value::List(items) => items.iter().all(|d| d.as_str().is_some_and(|s| !s.is_empty())),
+            Value::List(items) => items
+                .iter()
+                .all(|d| d.as_str().is_some_and(|s| !s.is_empty())),
             _ => false,
         };
         if !ok {
@@ -640,19 +642,20 @@ impl Admin<'_> {
         self.engine.store().write(|kv| {
             let id = GroupId::from_u128(self.engine.next_id());
             let scope = Scope::new(Context::system(id), id);
-            self.engine.write_in(kv, scope, &mut AfterTx::default(), |tx| {
-                let group = tx.new_group_record(id, None, new)?;
-                let slug_key = layout::root_slug(&group.slug);
-                if tx.kv.contains(&slug_key)? {
-                    return Err(Error::DuplicateSlug {
-                        slug: group.slug,
-                        parent: slug_owner(None),
-                    });
-                }
-                tx.put(slug_key, id.to_be_bytes())?;
-                tx.insert_group(&group, id)?;
-                Ok(group)
-            })
+            self.engine
+                .write_in(kv, scope, &mut AfterTx::default(), |tx| {
+                    let group = tx.new_group_record(id, None, new)?;
+                    let slug_key = layout::root_slug(&group.slug);
+                    if tx.kv.contains(&slug_key)? {
+                        return Err(Error::DuplicateSlug {
+                            slug: group.slug,
+                            parent: slug_owner(None),
+                        });
+                    }
+                    tx.put(slug_key, id.to_be_bytes())?;
+                    tx.insert_group(&group, id)?;
+                    Ok(group)
+                })
         })
     }
 

@@ -61,8 +61,8 @@ pub use api_keys::{
     USAGE_FLUSH_CALLS,
 };
 pub use auth::{
-    AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams,
-    Session, SignedUp,
+    AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
+    SignedUp,
 };
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use connections::{
@@ -74,9 +74,7 @@ pub use error::{Error, Result};
 pub use events::{Event, EventFilter, EventQuery, kinds};
 pub use filter::{FieldPath, Filter, Op};
 pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
-pub use id::{
-    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
-};
+pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};
 pub use indexes::IndexDef;
 pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};

@@ -13,15 +13,14 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::{
-    MEMBERSHIP_STATUS, Membership, Permission, PermissionSet, is_owner_role,
-    membership_permissions,
+    MEMBERSHIP_STATUS, Membership, Permission, PermissionSet, is_owner_role, membership_permissions,
 };
-use crate::groups::GroupStatus;
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
 use crate::context::Principal;
 use crate::engine::{Tx, View};
 use crate::events::kinds;
+use crate::groups::GroupStatus;
 use crate::id::{GroupId, Ref, ThingId};
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::things::ThingStatus;
@@ -169,7 +168,8 @@ impl Tx<'_, '_> {
                 group: group.to_string(),
             });
         }
-        c.metadata = std::mem::take(&mut c.metadata).with(MEMBERSHIP_STATUS, MembershipState::Active.as_str());
+        c.metadata = std::mem::take(&mut c.metadata)
+            .with(MEMBERSHIP_STATUS, MembershipState::Active.as_str());
         self.replace_connection(&c)?;
         self.access_changed();
         let role = Membership::of(&c)?.role;

@@ -183,7 +183,10 @@ mod tests {
             &key.replace("ok_sess_", "ok_live_"),
             &format!("{}é{}", &key[..10], &key[12..]),
         ] {
-            assert!(matches!(parse(bad), Err(Error::InvalidCredentials)), "{bad:?}");
+            assert!(
+                matches!(parse(bad), Err(Error::InvalidCredentials)),
+                "{bad:?}"
+            );
         }
     }
 }

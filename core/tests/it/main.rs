@@ -1,5 +1,7 @@
 //! Integration tests of the domain, through the public API only.
 
+mod access;
+mod access_model;
 mod atomicity;
 mod compat;
 mod concurrency;
@@ -10,6 +12,7 @@ mod fuzz_bodies;
 mod indexes;
 mod isolation;
 mod persistence;
+mod sign_in;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -41,7 +44,13 @@ impl Fixture {
     /// An engine over `store`.
     pub fn on(store: Store) -> Self {
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
-        let engine = Engine::new(store, clock.clone()).unwrap();
+        // Cheap password hashes: the tests check behaviour, not argon2's cost.
+        let engine = Engine::new(store, clock.clone())
+            .unwrap()
+            .with_auth(AuthConfig {
+                password: PasswordParams::INSECURE_FAST,
+                ..AuthConfig::default()
+            });
         Self { engine, clock }
     }
 

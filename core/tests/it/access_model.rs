@@ -1,0 +1,491 @@
+//! Every permission decision of the engine against a small reference model.
+//!
+//! A random tenant (a tree of groups with random `parentAccess` settings), random
+//! memberships (roles, permission strings, invitations), deleted people and API keys
+//! (made by the system or by people, some revoked) are built through the public API.
+//! Then `Engine::can` is asked about every principal, context group, target group and
+//! permission, and each answer is compared with the model below, which follows the rules
+//! of `access.rs` as written in its docs, by direct recursion. A random change follows
+//! (so cached answers must be forgotten) and everything is asked again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use one_core::*;
+use proptest::prelude::*;
+
+use crate::{Fixture, json};
+
+const ROLES: [&str; 4] = ["group_owner", "group_admin", "group_user", "auditor"];
+const STRINGS: [&str; 8] = [
+    "read",
+    "write",
+    "admin",
+    "billing",
+    "*",
+    "things:read",
+    "members:manage",
+    "keys:manage",
+];
+const SETTINGS: [Option<&str>; 4] = [None, Some("none"), Some("admins"), Some("members")];
+const PEOPLE: usize = 3;
+
+/// The implication table, written out again independently of the engine's.
+fn fine(s: &str) -> Vec<&'static str> {
+    let read = vec![
+        "groups:read",
+        "things:read",
+        "connections:read",
+        "events:read",
+        "knowledge:read",
+        "knowledge:query",
+    ];
+    let mut write = read.clone();
+    write.extend([
+        "things:write",
+        "connections:write",
+        "events:write",
+        "knowledge:write",
+    ]);
+    let mut admin = write.clone();
+    admin.extend([
+        "groups:write",
+        "members:manage",
+        "keys:manage",
+        "auth:signup",
+        "auth:signin",
+    ]);
+    match s {
+        "read" => read,
+        "write" => write,
+        "admin" => admin,
+        "billing" => vec!["groups:read", "billing:manage"],
+        "*" => Permission::ALL.iter().map(|p| p.as_str()).collect(),
+        other => vec![
+            Permission::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .find(|p| *p == other)
+                .unwrap(),
+        ],
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    role: &'static str,
+    strings: Vec<&'static str>,
+    active: bool,
+}
+
+impl Member {
+    fn permissions(&self) -> BTreeSet<&'static str> {
+        let strings: Vec<&str> = if !self.strings.is_empty() {
+            self.strings.clone()
+        } else if self.role.ends_with("_owner") {
+            vec!["*"]
+        } else if self.role.ends_with("_admin") {
+            vec!["admin"]
+        } else {
+            vec!["read", "write"]
+        };
+        strings.into_iter().flat_map(fine).collect()
+    }
+
+    fn administrative(&self) -> bool {
+        self.role.ends_with("_owner") || self.role.ends_with("_admin")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Key {
+    group: usize,
+    strings: Vec<&'static str>,
+    creator: Option<usize>,
+    revoked: bool,
+}
+
+/// The state the engine should be in, and the rules, by direct recursion.
+#[derive(Debug, Clone, Default)]
+struct Model {
+    parents: Vec<Option<usize>>,
+    settings: Vec<Option<&'static str>>,
+    members: BTreeMap<(usize, usize), Member>,
+    deleted: BTreeSet<usize>,
+    keys: Vec<Key>,
+}
+
+impl Model {
+    /// `g`, its parent, …, the root.
+    fn up(&self, g: usize) -> Vec<usize> {
+        let mut out = vec![g];
+        while let Some(p) = self.parents[*out.last().unwrap()] {
+            out.push(p);
+        }
+        out
+    }
+
+    fn within(&self, g: usize, ancestor: usize) -> bool {
+        self.up(g).contains(&ancestor)
+    }
+
+    /// Whether a membership held in `a` reaches `g` through every group on the way down.
+    fn passes(&self, m: &Member, a: usize, g: usize) -> bool {
+        self.up(g)
+            .into_iter()
+            .take_while(|c| *c != a)
+            .all(|c| match self.settings[c] {
+                Some("none") => false,
+                Some("members") => true,
+                _ => m.administrative(),
+            })
+    }
+
+    fn person(&self, p: usize, g: usize) -> BTreeSet<&'static str> {
+        if self.deleted.contains(&p) {
+            return BTreeSet::new();
+        }
+        let mut out = BTreeSet::new();
+        for a in self.up(g) {
+            if let Some(m) = self.members.get(&(p, a))
+                && m.active
+                && self.passes(m, a, g)
+            {
+                out.extend(m.permissions());
+            }
+        }
+        out
+    }
+
+    fn key(&self, k: usize, target: usize) -> BTreeSet<&'static str> {
+        let key = &self.keys[k];
+        if key.revoked || !self.within(target, key.group) {
+            return BTreeSet::new();
+        }
+        let given: BTreeSet<&str> = key.strings.iter().copied().flat_map(fine).collect();
+        match key.creator {
+            None => given,
+            Some(p) => given
+                .intersection(&self.person(p, key.group))
+                .copied()
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    parents: Vec<u8>,
+    settings: Vec<u8>,
+    members: Vec<(u8, u8, u8, Vec<u8>, bool)>,
+    deleted: Vec<bool>,
+    keys: Vec<(Option<u8>, u8, Vec<u8>, bool)>,
+    change: (u8, u8, u8),
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (1usize..6).prop_flat_map(|extra| {
+        let strings = || prop::collection::vec(0u8..8, 0..3);
+        (
+            prop::collection::vec(any::<u8>(), extra),
+            prop::collection::vec(0u8..4, extra + 1),
+            prop::collection::vec(
+                (
+                    0u8..PEOPLE as u8,
+                    any::<u8>(),
+                    0u8..4,
+                    strings(),
+                    any::<bool>(),
+                ),
+                0..8,
+            ),
+            prop::collection::vec(prop::bool::weighted(0.15), PEOPLE),
+            prop::collection::vec(
+                (
+                    prop::option::of(0u8..PEOPLE as u8),
+                    any::<u8>(),
+                    prop::collection::vec(0u8..8, 1..3),
+                    prop::bool::weighted(0.2),
+                ),
+                0..4,
+            ),
+            (0u8..4, any::<u8>(), any::<u8>()),
+        )
+            .prop_map(
+                |(parents, settings, members, deleted, keys, change)| Scenario {
+                    parents,
+                    settings,
+                    members,
+                    deleted,
+                    keys,
+                    change,
+                },
+            )
+    })
+}
+
+struct World {
+    f: Fixture,
+    groups: Vec<GroupId>,
+    people: Vec<ThingId>,
+    keys: Vec<(usize, KeyId, Context)>,
+    model: Model,
+}
+
+fn settings_value(s: Option<&str>) -> Value {
+    match s {
+        Some(s) => json(serde_json::json!({ "settings": { "parentAccess": s } })),
+        None => json(serde_json::json!({ "settings": { "parentAccess": null } })),
+    }
+}
+
+fn build(s: &Scenario) -> World {
+    let f = Fixture::new();
+    let root = f.tenant("model");
+    let sys = Context::system(root.id);
+    let mut model = Model::default();
+    let mut groups = vec![root.id];
+    model.parents.push(None);
+    model.settings.push(None);
+    for (i, raw) in s.parents.iter().enumerate() {
+        let parent = usize::from(*raw) % (i + 1);
+        let setting = SETTINGS[usize::from(s.settings[i + 1])];
+        let mut new = NewGroup::new(
+            GroupType::Community,
+            format!("G{}", i + 1),
+            format!("g{}", i + 1),
+        );
+        if let Some(v) = setting {
+            new = new.properties(json(
+                serde_json::json!({ "settings": { "parentAccess": v } }),
+            ));
+        }
+        let g = f
+            .engine
+            .write(&sys, |tx| tx.create_group(groups[parent], new))
+            .unwrap();
+        groups.push(g.id);
+        model.parents.push(Some(parent));
+        model.settings.push(setting);
+    }
+    // An owner who keeps the root owned, and three people who start as owners too.
+    let anchor = f
+        .engine
+        .write(&sys, |tx| {
+            let p = tx.create_person(NewPerson::new("anchor@model.io", "Anchor"))?;
+            tx.add_member(p.id, root.id, "org_owner", &[])?;
+            Ok(p.id)
+        })
+        .unwrap();
+    let mut people = Vec::new();
+    for i in 0..PEOPLE {
+        let p = f
+            .engine
+            .write(&sys, |tx| {
+                let p = tx.create_person(NewPerson::new(format!("p{i}@model.io"), "P"))?;
+                tx.add_member(p.id, root.id, "org_owner", &[])?;
+                Ok(p.id)
+            })
+            .unwrap();
+        model.members.insert(
+            (i, 0),
+            Member {
+                role: "org_owner",
+                strings: vec![],
+                active: true,
+            },
+        );
+        people.push(p);
+    }
+    // Keys, made while their creators are root owners; a refusal must match the model.
+    let mut keys = Vec::new();
+    for (creator, group, strings, revoked) in &s.keys {
+        let group = usize::from(*group) % groups.len();
+        let strings: Vec<&'static str> = strings.iter().map(|i| STRINGS[usize::from(*i)]).collect();
+        let creator = creator.map(usize::from);
+        let ctx = match creator {
+            Some(p) => Context::person(people[p], root.id),
+            None => sys,
+        };
+        let made = f.engine.write(&ctx, |tx| {
+            tx.create_api_key(NewApiKey::new("k", &strings).in_group(groups[group]))
+        });
+        match made {
+            Ok(k) => {
+                let kctx = f
+                    .engine
+                    .context_for_api_key(k.secret.expose(), None)
+                    .unwrap();
+                model.keys.push(Key {
+                    group,
+                    strings,
+                    creator,
+                    revoked: *revoked,
+                });
+                keys.push((model.keys.len() - 1, k.key.id, kctx));
+            }
+            Err(Error::Forbidden { .. }) => {
+                let p = creator.expect("the system is never refused");
+                let held = model.person(p, group);
+                let wanted: BTreeSet<&str> = strings.iter().copied().flat_map(fine).collect();
+                assert!(
+                    !held.contains("keys:manage") || !wanted.is_subset(&held),
+                    "refused a key the creator could make"
+                );
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    // The final memberships.
+    let mut wanted: BTreeMap<(usize, usize), Member> = BTreeMap::new();
+    for (p, g, role, strings, pending) in &s.members {
+        let key = (usize::from(*p), usize::from(*g) % groups.len());
+        wanted.entry(key).or_insert(Member {
+            role: ROLES[usize::from(*role)],
+            strings: strings.iter().map(|i| STRINGS[usize::from(*i)]).collect(),
+            active: !*pending || key.1 == 0,
+        });
+    }
+    for (p, id) in people.iter().enumerate() {
+        if !wanted.contains_key(&(p, 0)) {
+            f.engine
+                .write(&sys, |tx| tx.remove_member(*id, root.id))
+                .unwrap();
+            model.members.remove(&(p, 0));
+        }
+    }
+    for ((p, g), m) in wanted {
+        f.engine
+            .write(&sys, |tx| {
+                if g == 0 {
+                    tx.change_role(people[p], groups[g], m.role, &m.strings)
+                } else if m.active {
+                    tx.add_member(people[p], groups[g], m.role, &m.strings)
+                } else {
+                    tx.invite_member(people[p], groups[g], m.role, &m.strings)
+                }
+            })
+            .unwrap();
+        model.members.insert((p, g), m);
+    }
+    for (p, deleted) in s.deleted.iter().enumerate() {
+        if *deleted {
+            f.engine
+                .write(&sys, |tx| tx.delete_thing(people[p]))
+                .unwrap();
+            model.deleted.insert(p);
+        }
+    }
+    for (i, id, _) in &keys {
+        if model.keys[*i].revoked {
+            f.engine.write(&sys, |tx| tx.revoke_api_key(*id)).unwrap();
+        }
+    }
+    let _ = anchor;
+    World {
+        f,
+        groups,
+        people,
+        keys,
+        model,
+    }
+}
+
+/// Compares every decision; returns how many were compared.
+fn compare(w: &World) -> usize {
+    let m = &w.model;
+    let mut compared = 0;
+    let n = w.groups.len();
+    for ctx_group in 0..n {
+        for target in 0..n {
+            let in_scope = m.within(target, ctx_group);
+            let mut principals: Vec<(String, Context, BTreeSet<&str>)> = Vec::new();
+            let all: BTreeSet<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+            principals.push(("system".into(), Context::system(w.groups[ctx_group]), all));
+            for (p, id) in w.people.iter().enumerate() {
+                principals.push((
+                    format!("person {p}"),
+                    Context::person(*id, w.groups[ctx_group]),
+                    m.person(p, target),
+                ));
+            }
+            for (i, _, kctx) in &w.keys {
+                principals.push((
+                    format!("key {i}"),
+                    kctx.in_group(w.groups[ctx_group]),
+                    m.key(*i, target),
+                ));
+            }
+            for (who, ctx, expected) in principals {
+                for perm in Permission::ALL {
+                    let want = in_scope && expected.contains(perm.as_str());
+                    let got = w.f.engine.can(&ctx, *perm, w.groups[target]);
+                    assert_eq!(
+                        got, want,
+                        "{who} acting in g{ctx_group}, {perm} in g{target}: engine {got}, model {want}\n{m:#?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    compared
+}
+
+/// One change after the first comparison, applied to both.
+fn change(w: &mut World, (what, a, b): (u8, u8, u8)) {
+    let sys = Context::system(w.groups[0]);
+    let n = w.groups.len();
+    match what {
+        0 if !w.keys.is_empty() => {
+            let (i, id, _) = w.keys[usize::from(a) % w.keys.len()];
+            if !w.model.keys[i].revoked {
+                w.f.engine.write(&sys, |tx| tx.revoke_api_key(id)).unwrap();
+                w.model.keys[i].revoked = true;
+            }
+        }
+        1 if n > 1 => {
+            let g = 1 + usize::from(a) % (n - 1);
+            let setting = SETTINGS[usize::from(b) % 4];
+            w.f.engine
+                .write(&sys, |tx| {
+                    tx.update_group(
+                        w.groups[g],
+                        GroupUpdate::default().properties(settings_value(setting)),
+                    )
+                })
+                .unwrap();
+            w.model.settings[g] = setting;
+        }
+        2 => {
+            let key = (usize::from(a) % PEOPLE, usize::from(b) % n);
+            if w.model.members.remove(&key).is_some() {
+                w.f.engine
+                    .write(&sys, |tx| {
+                        tx.remove_member(w.people[key.0], w.groups[key.1])
+                    })
+                    .unwrap();
+            }
+        }
+        _ => {
+            let p = usize::from(a) % PEOPLE;
+            if w.model.deleted.insert(p) {
+                w.f.engine
+                    .write(&sys, |tx| tx.delete_thing(w.people[p]))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_engine_decides_as_the_model_does(s in scenario()) {
+        let mut w = build(&s);
+        let first = compare(&w);
+        prop_assert!(first > 0);
+        change(&mut w, s.change);
+        compare(&w);
+    }
+}
