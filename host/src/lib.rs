@@ -61,6 +61,7 @@ pub use serde_json;
 pub struct Builder {
     store: StoreOptions,
     clock: Arc<dyn Clock>,
+    auth: AuthConfig,
 }
 
 impl Default for Builder {
@@ -68,6 +69,7 @@ impl Default for Builder {
         Self {
             store: StoreOptions::default(),
             clock: Arc::new(SystemClock),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -99,6 +101,13 @@ impl Builder {
         self
     }
 
+    /// Password hashing cost and credential lifetimes. Default: argon2id with OWASP's
+    /// parameters, 30-day sessions.
+    pub fn auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = auth;
+        self
+    }
+
     /// Opens (or creates) the database file at `path`, creating its folder if needed.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
         let path = path.as_ref();
@@ -111,7 +120,7 @@ impl Builder {
         }
         let store = one_storage::Store::open(path, &self.store)?;
         Ok(Ontology {
-            engine: Engine::new(store, self.clock)?,
+            engine: Engine::new(store, self.clock)?.with_auth(self.auth),
         })
     }
 
@@ -119,7 +128,7 @@ impl Builder {
     pub fn in_memory(self) -> Result<Ontology> {
         let store = one_storage::Store::in_memory(&self.store)?;
         Ok(Ontology {
-            engine: Engine::new(store, self.clock)?,
+            engine: Engine::new(store, self.clock)?.with_auth(self.auth),
         })
     }
 }
@@ -245,6 +254,29 @@ impl Ontology {
     /// report errors.
     pub fn close(self) -> Result<()> {
         self.engine.close()
+    }
+}
+
+/// The calls that act outside one transaction: resolving sessions and API keys to
+/// contexts, [`Engine::can`], sign-up and sign-in.
+///
+/// ```
+/// use one::*;
+/// let db = Ontology::in_memory()?;
+/// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+/// let key = db.write(&Context::system(shop.id), |tx| {
+///     tx.create_api_key(NewApiKey::new("storefront", &["read"]))
+/// })?;
+/// let ctx = db.context_for_api_key(key.secret.expose(), None)?;
+/// assert!(db.can(&ctx, Permission::ThingsRead, shop.id));
+/// assert!(!db.can(&ctx, Permission::ThingsWrite, shop.id));
+/// # Ok::<(), one::Error>(())
+/// ```
+impl std::ops::Deref for Ontology {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.engine
     }
 }
 

@@ -95,9 +95,84 @@ fn demo(path: PathBuf) -> Result<()> {
         books_slug.map(|g| g.name).unwrap_or_else(|e| e.to_string())
     );
 
+    access(&db, &acme)?;
     print_stats(&db)?;
     db.close()?;
     println!("\nRun `cargo run -p one -- stats` to read the file again.");
+    Ok(())
+}
+
+/// Keys, sign-up and sign-in, and what each context may do.
+fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
+    let group = tenant.group.id;
+    let as_owner = Context::person(tenant.owner.id, group);
+    println!("== Access ({})", tenant.group.name);
+    let (web, reader) = db.write(&as_owner, |tx| {
+        let web = tx.create_api_key(NewApiKey::new(
+            "storefront",
+            &["auth:signup", "auth:signin"],
+        ))?;
+        let reader = tx.create_api_key(NewApiKey::new("analytics", &["read"]))?;
+        Ok((web, reader))
+    })?;
+    println!(
+        "  API keys made by {}: {} (sign-up, sign-in) and {} (read); secrets shown once",
+        tenant.owner.name, web.key.prefix, reader.key.prefix
+    );
+    let web_ctx = db.context_for_api_key(web.secret.expose(), None)?;
+    let up = db.sign_up(
+        &web_ctx,
+        group,
+        "frank@acme.example",
+        "a long passphrase",
+        "Frank",
+    )?;
+    let session = db.sign_in(&web_ctx, group, "frank@acme.example", "a long passphrase")?;
+    let wrong = db.sign_in(&web_ctx, group, "frank@acme.example", "wrong passphrase");
+    println!(
+        "  Frank signed up ({}) and in; a wrong password: {}",
+        up.person.id,
+        wrong
+            .err()
+            .map_or("accepted?!".to_string(), |e| e.to_string())
+    );
+    let frank = db.context_for_session(session.token.expose())?;
+    for (who, ctx) in [
+        ("Frank's session", frank),
+        (
+            "the analytics key",
+            db.context_for_api_key(reader.secret.expose(), None)?,
+        ),
+    ] {
+        let can: Vec<&str> = [
+            Permission::ThingsRead,
+            Permission::ThingsWrite,
+            Permission::MembersManage,
+        ]
+        .into_iter()
+        .filter(|p| db.can(&ctx, *p, group))
+        .map(|p| p.as_str())
+        .collect();
+        println!("  {who} may: {}", can.join(", "));
+    }
+    let reader_ctx = db.context_for_api_key(reader.secret.expose(), None)?;
+    let refused = db.write(&reader_ctx, |tx| {
+        tx.create_thing(NewThing::new("product", "Free coffee"))
+    });
+    println!(
+        "  the analytics key creating a product: {}",
+        refused.err().map_or("allowed?!".into(), |e| e.to_string())
+    );
+    db.write(&as_owner, |tx| tx.revoke_api_key(reader.key.id))?;
+    let revoked = db.context_for_api_key(reader.secret.expose(), None);
+    println!(
+        "  after revoking it: {}",
+        revoked.err().map_or("accepted?!".into(), |e| e.to_string())
+    );
+    let denied = db.read(&Context::system(group), |v| {
+        v.events(&EventQuery::latest().kind(kinds::ACCESS_DENIED))
+    })?;
+    println!("  access_denied events logged: {}\n", denied.items.len());
     Ok(())
 }
 

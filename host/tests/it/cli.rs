@@ -30,7 +30,11 @@ fn demo_builds_two_isolated_tenants_and_stats_reads_them_back() {
     // Running it again replaces the file instead of failing on duplicate slugs.
     let (ok, again, _) = one(&["demo", path]);
     assert!(ok);
-    assert!(again.contains("live: people 5, things 6, connections 10"));
+    assert!(again.contains("live: people 6, things 6, connections 12"));
+    assert!(again.contains("Frank's session may: things:read, things:write"));
+    assert!(again.contains("the analytics key may: things:read\n"));
+    assert!(again.contains("after revoking it: credential revoked"));
+    assert!(again.contains("access_denied events logged: 1"));
     let (ok, stats, _) = one(&["stats", path]);
     assert!(ok);
     assert!(stats.contains("tenants      2") && stats.contains("tenant acme"));
