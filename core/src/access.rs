@@ -45,16 +45,18 @@
 //! Whatever the permissions, a context only reaches its own group and that group's
 //! descendants; anything else is [`Error::NotFound`].
 //!
-//! Answers are cached per principal, environment, context group and target group. Any
-//! transaction that changes a membership, a group, a person's status or an API key clears
-//! the cache when it ends, so a revocation holds from the next call in any thread.
+//! Answers are cached per principal, environment, context group and target group, and
+//! valid API keys and session tokens per digest. Any transaction that changes a
+//! membership, a group, a person's status, a session or an API key clears the cache when
+//! it ends, so a revocation holds from the next call in any thread.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
+use crate::api_keys::IpRange;
 use crate::clock::Timestamp;
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
@@ -64,6 +66,7 @@ use crate::groups::{Group, MAX_DEPTH};
 use crate::id::{GroupId, KeyId, Ref, ThingId};
 use crate::layout::TenantKeys;
 use crate::people::PERSON;
+use crate::secret::SecretDigest;
 use crate::things::{Thing, ThingStatus};
 use crate::value::Value;
 use crate::{Context, Error, Result};
@@ -440,6 +443,21 @@ pub(crate) struct AccessCache {
 struct CacheInner {
     epoch: u64,
     answers: HashMap<CacheKey, Grant>,
+    credentials: HashMap<SecretDigest, Credential>,
+}
+
+/// What a presented secret (an API key or a session token) was found to be, for the
+/// epoch it was read in. Time- and address-dependent checks are made on every use.
+#[derive(Debug, Clone)]
+pub(crate) struct Credential {
+    /// The context the secret acts as.
+    pub(crate) ctx: Context,
+    /// The tenant.
+    pub(crate) root: GroupId,
+    /// When it stops working.
+    pub(crate) expires_at: Option<Timestamp>,
+    /// Where it may be used from (API keys); empty for anywhere.
+    pub(crate) allowed_ips: Arc<[IpRange]>,
 }
 
 impl AccessCache {
@@ -453,6 +471,25 @@ impl AccessCache {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         inner.epoch += 1;
         inner.answers.clear();
+        inner.credentials.clear();
+    }
+
+    /// A secret found valid in the current epoch.
+    pub(crate) fn credential(&self, digest: &SecretDigest) -> Option<Credential> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.credentials.get(digest).cloned()
+    }
+
+    /// Remembers a valid secret, if no access data changed since `epoch`.
+    pub(crate) fn insert_credential(&self, digest: SecretDigest, c: Credential, epoch: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.epoch != epoch {
+            return;
+        }
+        if inner.credentials.len() >= CACHE_LIMIT {
+            inner.credentials.clear();
+        }
+        inner.credentials.insert(digest, c);
     }
 
     fn get(&self, key: &CacheKey) -> Option<Grant> {

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Permission, PermissionSet};
+use crate::access::{Credential, Permission, PermissionSet};
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::context::{Context, Env, Principal};
@@ -36,7 +36,7 @@ use crate::value::Value;
 use crate::{Error, Result};
 
 /// How many calls are counted in memory before they are written.
-pub const USAGE_FLUSH_CALLS: u64 = 1024;
+pub const USAGE_FLUSH_CALLS: u64 = 10_000;
 
 /// The longest allow-list a key may have.
 pub const MAX_ALLOWED_RANGES: usize = 64;
@@ -537,9 +537,41 @@ impl Engine {
         if !matches!(kind, SecretKind::LiveKey | SecretKind::TestKey) {
             return Err(Error::InvalidCredentials);
         }
+        let found = match self.access.credential(&digest) {
+            Some(c) => c,
+            None => self.load_key_credential(&digest)?,
+        };
+        let now = self.clock().now();
+        if found.expires_at.is_some_and(|t| now >= t) {
+            return Err(Error::Expired);
+        }
+        if !found.allowed_ips.is_empty()
+            && !client_ip.is_some_and(|ip| found.allowed_ips.iter().any(|r| r.contains(ip)))
+        {
+            return Err(Error::IpNotAllowed {
+                ip: client_ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            });
+        }
+        let Principal::ApiKey(id) = found.ctx.principal() else {
+            return Err(Error::InvalidCredentials);
+        };
+        if self.key_usage.record(found.root, id, now) {
+            // Inside a write transaction on this thread the flush waits for a later call.
+            match self.flush_key_usage() {
+                Ok(()) | Err(Error::Storage(one_storage::StorageError::NestedWrite)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found.ctx)
+    }
+
+    /// Reads the key with this digest from the store, refuses it if revoked, and caches
+    /// what every later call needs.
+    fn load_key_credential(&self, digest: &SecretDigest) -> Result<Credential> {
+        let epoch = self.access.epoch();
         let kv = self.store().read()?;
         let found = kv
-            .get(&layout::secret_digest(SecretSection::ApiKey, &digest))?
+            .get(&layout::secret_digest(SecretSection::ApiKey, digest))?
             .ok_or(Error::InvalidCredentials)?;
         let (root, id) = decode_locator(&found)?;
         let record: ApiKey = kv
@@ -547,32 +579,21 @@ impl Engine {
             .map(|b| codec::decode(&b))
             .transpose()?
             .ok_or(Error::InvalidCredentials)?;
-        if !secret::constant_time_eq(&record.digest, &digest) {
+        if !secret::constant_time_eq(&record.digest, digest) {
             return Err(Error::InvalidCredentials);
         }
         if !record.is_active() {
             return Err(Error::Revoked);
         }
-        let now = self.clock().now();
-        if record.expires_at.is_some_and(|t| now >= t) {
-            return Err(Error::Expired);
-        }
-        if !record.allowed_ips.is_empty()
-            && !client_ip.is_some_and(|ip| record.allowed_ips.iter().any(|r| r.contains(ip)))
-        {
-            return Err(Error::IpNotAllowed {
-                ip: client_ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
-            });
-        }
-        drop(kv);
-        if self.key_usage.record(root, id, now) {
-            // Inside a write transaction on this thread the flush waits for a later call.
-            match self.flush_key_usage() {
-                Ok(()) | Err(Error::Storage(one_storage::StorageError::NestedWrite)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Context::api_key(id, record.group, record.env))
+        let credential = Credential {
+            ctx: Context::api_key(id, record.group, record.env),
+            root,
+            expires_at: record.expires_at,
+            allowed_ips: record.allowed_ips.into(),
+        };
+        self.access
+            .insert_credential(*digest, credential.clone(), epoch);
+        Ok(credential)
     }
 
     /// Writes the API key use counted in memory (`last_used_at`, `calls_this_month`) to

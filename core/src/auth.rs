@@ -24,7 +24,7 @@
 //! Events: `sign_up`, `sign_in`, `sign_in_failed`, `sign_out`, `email_verified`, each with
 //! `method` in its metadata (`password`, `magic_link`, `link`, or the provider's name).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -32,7 +32,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use one_storage::KvRead;
 use serde::{Deserialize, Serialize};
 
-use crate::access::Permission;
+use crate::access::{Credential, Permission};
 use crate::api_keys::Secret;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
@@ -790,9 +790,16 @@ impl Engine {
         if kind != SecretKind::Session {
             return Err(Error::InvalidCredentials);
         }
-        let kv = self.store().read()?;
+        self.find_session_digest(&self.store().read()?, &digest)
+    }
+
+    fn find_session_digest(
+        &self,
+        kv: &impl KvRead,
+        digest: &SecretDigest,
+    ) -> Result<(GroupId, Env, Connection)> {
         let found = kv
-            .get(&layout::secret_digest(SecretSection::Session, &digest))?
+            .get(&layout::secret_digest(SecretSection::Session, digest))?
             .ok_or(Error::InvalidCredentials)?;
         let (root, env, id) = decode_session_locator(&found)?;
         let c: Connection = kv
@@ -805,7 +812,7 @@ impl Engine {
             .get_path("token_sha256")
             .and_then(Value::as_str)
             .and_then(unhex);
-        if !stored.is_some_and(|s| secret::constant_time_eq(&s, &digest)) {
+        if !stored.is_some_and(|s| secret::constant_time_eq(&s, digest)) {
             return Err(Error::InvalidCredentials);
         }
         Ok((root, env, c))
@@ -816,20 +823,38 @@ impl Engine {
     /// [`Error::InvalidCredentials`], an expired session [`Error::Expired`]; a deleted
     /// person's sessions are invalid.
     pub fn context_for_session(&self, token: &str) -> Result<Context> {
-        let (root, env, c) = self.find_session(token)?;
-        let expires = c.metadata.get_path("expires_at").and_then(Value::as_i64);
-        if expires.is_none_or(|e| self.clock().now().as_millis() as i64 >= e) {
+        let (kind, digest) = secret::parse(token)?;
+        if kind != SecretKind::Session {
+            return Err(Error::InvalidCredentials);
+        }
+        let found = match self.access.credential(&digest) {
+            Some(c) => c,
+            None => self.load_session_credential(&digest)?,
+        };
+        if found.expires_at.is_none_or(|t| self.clock().now() >= t) {
             return Err(Error::Expired);
         }
+        Ok(found.ctx)
+    }
+
+    /// Reads a session from the store, checks its person, and caches it.
+    fn load_session_credential(&self, digest: &SecretDigest) -> Result<Credential> {
+        let epoch = self.access.epoch();
+        let kv = self.store().read()?;
+        let (root, env, c) = self.find_session_digest(&kv, digest)?;
+        let expires_at = c
+            .metadata
+            .get_path("expires_at")
+            .and_then(Value::as_i64)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Timestamp::from_millis);
         let (Ref::ThingId(person), Ref::GroupId(group)) = (c.from, c.to) else {
             return Err(Error::Corrupt {
                 what: "session",
                 reason: format!("{} does not join a person to a group", c.id),
             });
         };
-        let active = self
-            .store()
-            .read()?
+        let active = kv
             .get(&TenantKeys::new(root, env).thing(person))?
             .map(|b| codec::decode::<Thing>(&b))
             .transpose()?
@@ -837,7 +862,15 @@ impl Engine {
         if !active {
             return Err(Error::InvalidCredentials);
         }
-        Ok(Context::person(person, group).with_env(env))
+        let credential = Credential {
+            ctx: Context::person(person, group).with_env(env),
+            root,
+            expires_at,
+            allowed_ips: Arc::from([]),
+        };
+        self.access
+            .insert_credential(*digest, credential.clone(), epoch);
+        Ok(credential)
     }
 
     /// Ends the session of `token` (sign out) and logs `sign_out`. An unknown token is

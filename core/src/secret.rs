@@ -105,20 +105,33 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// CRC-32 (IEEE) of `bytes`, as 6 base62 characters.
-fn checksum(bytes: &[u8]) -> String {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
+/// The CRC-32 (IEEE, reflected) lookup table.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 1 == 1 {
                 (crc >> 1) ^ 0xEDB8_8320
             } else {
                 crc >> 1
             };
+            bit += 1;
         }
+        table[i] = crc;
+        i += 1;
     }
-    let mut n = !crc;
+    table
+};
+
+/// CRC-32 (IEEE) of `bytes`, as 6 base62 characters.
+fn checksum(bytes: &[u8]) -> String {
+    let crc = !bytes.iter().fold(!0u32, |crc, &b| {
+        CRC_TABLE[usize::from((crc as u8) ^ b)] ^ (crc >> 8)
+    });
+    let mut n = crc;
     let mut out = [b'0'; CHECK_CHARS];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(n % 62) as usize];
@@ -150,6 +163,18 @@ mod tests {
         assert_eq!(kind, SecretKind::LiveKey);
         assert_eq!(d, digest(&a));
         assert_eq!(display_prefix(&a), a[..12]);
+    }
+
+    #[test]
+    fn the_checksum_is_crc32() {
+        // The standard check value of CRC-32/ISO-HDLC: 0xCBF43926 = 3421780262, in base62.
+        let mut n: u32 = 0xCBF4_3926;
+        let mut want = [b'0'; 6];
+        for slot in want.iter_mut().rev() {
+            *slot = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        assert_eq!(checksum(b"123456789").as_bytes(), want);
     }
 
     #[test]

@@ -686,3 +686,38 @@ fn no_context_of_one_tenant_reaches_another_tenants_records() {
     };
     assert_eq!(b_range(f.dump()), b_range(before));
 }
+
+#[test]
+fn a_refusal_is_logged_even_when_the_caller_swallows_it_or_is_inside_a_write() {
+    let f = Fixture::new();
+    let g = chain(&f, "acme", 0);
+    let root = g[0].id;
+    let sys = Context::system(root);
+    let bob = person(&f, root, "bob@acme.io");
+    let as_bob = Context::person(bob, root);
+    // The closure ignores the refusal and commits what it may do.
+    f.engine
+        .write(&as_bob, |tx| {
+            let _ = tx.create_thing(NewThing::new("note", "n"));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(denied_events(&f, root, root).len(), 1);
+    // A refused read inside another write transaction on the same thread is logged when
+    // that transaction ends.
+    f.engine
+        .write(&sys, |tx| {
+            let r = f
+                .engine
+                .read(&as_bob, |v| v.list_things(&ThingQuery::of_type("note")));
+            assert!(matches!(r, Err(Error::Forbidden { .. })));
+            tx.create_thing(NewThing::new("note", "by the system"))
+        })
+        .unwrap();
+    let denied = denied_events(&f, root, root);
+    assert_eq!(denied.len(), 2);
+    assert_eq!(
+        denied[0].metadata.get_path("needed"),
+        Some(&Value::from("things:read"))
+    );
+}

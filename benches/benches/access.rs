@@ -1,0 +1,127 @@
+//! Criterion benchmarks of access control: a permission check four levels below the
+//! grant, API key verification, and session resolution, on a database file. See
+//! `BENCHMARKS.md` for the numbers and the command.
+
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use one::*;
+
+struct Setup {
+    db: Ontology,
+    root: GroupId,
+    deepest: GroupId,
+    owner: ThingId,
+    key: String,
+    session: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A tenant with a chain of four groups below the root, an owner granted at the root,
+/// an API key with an IP allow-list, and a signed-in session.
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Ontology::builder()
+        .auth(AuthConfig {
+            password: PasswordParams::INSECURE_FAST,
+            ..AuthConfig::default()
+        })
+        .open(dir.path().join("access.redb"))
+        .unwrap();
+    let root = db
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))
+        .unwrap()
+        .id;
+    let sys = Context::system(root);
+    let (deepest, owner, key) = db
+        .write(&sys, |tx| {
+            let mut parent = root;
+            for level in 1..=4 {
+                parent = tx
+                    .create_group(
+                        parent,
+                        NewGroup::new(
+                            GroupType::Business,
+                            format!("L{level}"),
+                            format!("l{level}"),
+                        ),
+                    )?
+                    .id;
+            }
+            let owner = tx.create_person(NewPerson::new("owner@bench.io", "Owner"))?;
+            tx.add_member(owner.id, root, "org_owner", &[])?;
+            let key = tx.create_api_key(
+                NewApiKey::new("bench", &["read"]).allow_ips(&["10.0.0.0/8", "2001:db8::/32"]),
+            )?;
+            Ok((parent, owner.id, key.secret.expose().to_string()))
+        })
+        .unwrap();
+    db.sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
+        .unwrap();
+    let session = db
+        .sign_in(&sys, root, "user@bench.io", "a long passphrase")
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    Setup {
+        db,
+        root,
+        deepest,
+        owner,
+        key,
+        session,
+        _dir: dir,
+    }
+}
+
+fn access(c: &mut Criterion) {
+    let s = setup();
+    let mut g = c.benchmark_group("access");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let as_owner = Context::person(s.owner, s.root);
+
+    g.bench_function("check_4_levels_below_grant", |b| {
+        b.iter(|| {
+            assert!(s.db.can(
+                black_box(&as_owner),
+                Permission::ThingsWrite,
+                black_box(s.deepest)
+            ))
+        })
+    });
+    // Each check after a change to access data: the answer is computed from the store.
+    g.bench_function("check_4_levels_below_grant_uncached", |b| {
+        b.iter_batched(
+            || {
+                s.db.write(&Context::system(s.root), |tx| {
+                    tx.change_role(s.owner, s.root, "org_owner", &[])
+                })
+                .unwrap();
+            },
+            |()| {
+                assert!(s.db.can(&as_owner, Permission::ThingsWrite, s.deepest));
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let ip = Some("10.20.30.40".parse().unwrap());
+    g.bench_function("api_key_verification", |b| {
+        b.iter(|| s.db.context_for_api_key(black_box(&s.key), ip).unwrap())
+    });
+    g.bench_function("session_resolution", |b| {
+        b.iter(|| s.db.context_for_session(black_box(&s.session)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, access);
+criterion_main!(benches);
