@@ -6,7 +6,8 @@
 //! on a snapshot. Both first resolve the context's group to its root tenant; a [`Tx`] or
 //! [`View`] can then only build keys under that tenant's prefix, so no call can reach
 //! another tenant's records. Within the tenant, a context reaches its group and the
-//! group's descendants ([`View::check_scope`]).
+//! group's descendants, and there only what its principal's permissions allow
+//! ([`crate::access`]).
 //!
 //! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
 //! the dimension (`groups.rs`, `things.rs`, …).

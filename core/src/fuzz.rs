@@ -51,8 +51,24 @@ pub fn decode_records(data: &[u8]) {
     check::<Thing>(data);
     check::<Connection>(data);
     check::<Event>(data);
+    check::<crate::api_keys::ApiKey>(data);
     if let Ok(v) = postcard::from_bytes::<Value>(data) {
         let _ = v.validate("fuzz");
         let _ = v.to_json();
     }
+}
+
+/// Presented credentials and access inputs: an API key or token, an IP range, and
+/// permission strings never panic the parsers, and a secret that parses has the shape
+/// the engine makes.
+pub fn parse_credentials(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok((_, digest)) = crate::secret::parse(text) {
+        assert!(text.starts_with("ok_") && text.is_ascii());
+        assert_eq!(digest, crate::secret::digest(text));
+    }
+    let _ = text.parse::<crate::api_keys::IpRange>();
+    let _ = crate::access::PermissionSet::parse(&text.split(',').collect::<Vec<_>>());
 }

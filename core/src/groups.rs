@@ -309,7 +309,7 @@ impl<K: KvRead> View<'_, K> {
 
     /// Loads `group` and checks that it is the context's group or one of its descendants.
     /// Anything else, including groups of other tenants, is [`Error::NotFound`].
-    pub fn check_scope(&self, group: GroupId) -> Result<Group> {
+    pub(crate) fn check_scope(&self, group: GroupId) -> Result<Group> {
         let found = self.load_group(group)?;
         if self.scope.known_in_scope(group) {
             return Ok(found);
@@ -364,7 +364,7 @@ impl<K: KvRead> View<'_, K> {
     }
 
     /// The direct children of `id`, oldest first, a page at a time. Needs `groups:read`
-    /// in `id`.
+    /// in `id`; children where the context lacks `groups:read` are left out.
     pub fn children(
         &self,
         id: GroupId,
@@ -382,6 +382,9 @@ impl<K: KvRead> View<'_, K> {
             page_size(limit)?,
             |k, _| {
                 let child = GroupId::from_u128(layout::trailing_id(k)?);
+                if !self.permits(child, Permission::GroupsRead)? {
+                    return Ok(None);
+                }
                 self.load_group(child).map(Some)
             },
         )
@@ -409,7 +412,9 @@ impl<K: KvRead> View<'_, K> {
         }
     }
 
-    /// `id` and all of its descendants, breadth first. Needs `groups:read` in `id`.
+    /// `id` and all of its descendants, breadth first. Needs `groups:read` in `id`;
+    /// descendants where the context lacks `groups:read` are left out (their own
+    /// descendants are listed if the context may read them).
     pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
         self.authorize(id, Permission::GroupsRead)?;
         let mut out = vec![self.check_scope(id)?];
@@ -419,7 +424,9 @@ impl<K: KvRead> View<'_, K> {
             self.kv
                 .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
                     let child = GroupId::from_u128(layout::trailing_id(k)?);
-                    out.push(self.load_group(child)?);
+                    if self.permits(child, Permission::GroupsRead)? {
+                        out.push(self.load_group(child)?);
+                    }
                     queue.push_back(child);
                     Ok::<_, Error>(ControlFlow::Continue(()))
                 })?;

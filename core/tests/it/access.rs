@@ -170,6 +170,22 @@ fn parent_access_setting_decides_what_flows_down() {
     assert!(!can(owner, Permission::ThingsRead, mid));
     assert!(!can(owner, Permission::ThingsRead, leaf));
     assert!(can(owner, Permission::ThingsRead, root));
+    // Listing the tree leaves out what the owner may no longer read.
+    let seen: Vec<GroupId> = f
+        .engine
+        .read(&Context::person(owner, root), |v| v.subtree(root))
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(seen, [root]);
+    let children = f
+        .engine
+        .read(&Context::person(owner, root), |v| {
+            v.children(root, None, None)
+        })
+        .unwrap();
+    assert!(children.items.is_empty());
     // A bad setting is refused by name.
     let bad = f.engine.write(&sys, |tx| {
         tx.update_group(
@@ -720,4 +736,50 @@ fn a_refusal_is_logged_even_when_the_caller_swallows_it_or_is_inside_a_write() {
         denied[0].metadata.get_path("needed"),
         Some(&Value::from("things:read"))
     );
+}
+
+#[test]
+fn a_revocation_holds_for_every_call_that_starts_after_it_in_any_thread() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let f = Arc::new(Fixture::new());
+    let g = chain(&f, "acme", 1);
+    let (root, team) = (g[0].id, g[1].id);
+    let sys = Context::system(root);
+    let key = f
+        .engine
+        .write(&sys, |tx| tx.create_api_key(NewApiKey::new("k", &["read"])))
+        .unwrap();
+    let ctx = f
+        .engine
+        .context_for_api_key(key.secret.expose(), None)
+        .unwrap();
+    let revoked = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (f, revoked, secret) = (f.clone(), revoked.clone(), key.secret.clone());
+            std::thread::spawn(move || {
+                let mut after = 0;
+                while after < 200 {
+                    let was_revoked = revoked.load(Ordering::SeqCst);
+                    let allowed = f.engine.can(&ctx, Permission::ThingsRead, team);
+                    let resolved = f.engine.context_for_api_key(secret.expose(), None);
+                    if was_revoked {
+                        assert!(!allowed, "a revoked key was allowed");
+                        assert!(matches!(resolved, Err(Error::Revoked)));
+                        after += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    f.engine
+        .write(&sys, |tx| tx.revoke_api_key(key.key.id))
+        .unwrap();
+    revoked.store(true, Ordering::SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
 }

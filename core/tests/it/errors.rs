@@ -274,6 +274,21 @@ fn error_codes_are_unique() {
             person: String::new(),
             group: String::new(),
         },
+        Error::LastOwner {
+            group: String::new(),
+        },
+        Error::Forbidden {
+            needed: Permission::ThingsRead,
+            group: String::new(),
+        },
+        Error::InvalidCredentials,
+        Error::Expired,
+        Error::Revoked,
+        Error::IpNotAllowed { ip: String::new() },
+        Error::SignupNotAllowed {
+            reason: String::new(),
+        },
+        Error::EmailNotVerified,
         Error::UnsupportedVersion {
             record: "x",
             version: 9,

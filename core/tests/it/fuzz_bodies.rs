@@ -1,6 +1,6 @@
 //! The fuzz targets' bodies, run on stable with generated and hand-picked inputs.
 
-use one_core::fuzz;
+use one_core::{Context, NewApiKey, fuzz};
 use proptest::prelude::*;
 
 proptest! {
@@ -14,6 +14,11 @@ proptest! {
     #[test]
     fn filters_never_panic(json in r#"\{("properties\.[a-z.]{0,4}"|"name"|"x"): ?(1|"a"|\[1\]|\{"\$(gt|in|exists|ne|zz)": ?(1|true|\[\]|"s"|null)\})\}"#) {
         fuzz::parse_filter(json.as_bytes());
+    }
+
+    #[test]
+    fn credentials_never_panic(text in "(ok_(live|test|sess|once)_)?[0-9A-Za-z_:/.,*é]{0,50}") {
+        fuzz::parse_credentials(text.as_bytes());
     }
 
     #[test]
@@ -37,7 +42,20 @@ fn hand_picked_inputs() {
         fuzz::parse_id(input);
         fuzz::parse_filter(input);
         fuzz::decode_records(input);
+        fuzz::parse_credentials(input);
     }
     fuzz::parse_filter(br#"{"properties.a.b": {"$in": [1, 2.5, "x"]}, "status": "active"}"#);
     fuzz::decode_records(&[1, 0, 0, 0]);
+    // A real key exercises the accepting path.
+    let f = crate::Fixture::new();
+    let g = f.tenant("fuzz");
+    let key = f
+        .engine
+        .write(&Context::system(g.id), |tx| {
+            tx.create_api_key(NewApiKey::new("k", &["read"]))
+        })
+        .unwrap();
+    fuzz::parse_credentials(key.secret.expose().as_bytes());
+    fuzz::parse_credentials(b"10.0.0.0/8");
+    fuzz::parse_credentials(b"read,things:write");
 }
