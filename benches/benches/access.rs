@@ -123,5 +123,43 @@ fn access(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, access);
+/// Sign-in with OWASP argon2id parameters: a wrong password and an unknown email should
+/// cost the same (the unknown email is checked against a dummy hash).
+fn sign_in(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Ontology::open(dir.path().join("sign_in.redb")).unwrap();
+    let root = db
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))
+        .unwrap()
+        .id;
+    let sys = Context::system(root);
+    db.sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
+        .unwrap();
+    let mut g = c.benchmark_group("sign_in_owasp");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4));
+    g.bench_function("wrong_password", |b| {
+        b.iter(|| {
+            db.sign_in(&sys, root, "user@bench.io", "not the passphrase")
+                .unwrap_err()
+        })
+    });
+    g.bench_function("unknown_email", |b| {
+        b.iter(|| {
+            db.sign_in(&sys, root, "nobody@bench.io", "not the passphrase")
+                .unwrap_err()
+        })
+    });
+    g.bench_function("right_password", |b| {
+        b.iter(|| {
+            db.sign_in(&sys, root, "user@bench.io", "a long passphrase")
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, access, sign_in);
 criterion_main!(benches);
