@@ -4,7 +4,8 @@
 //! `role`, `permissions` (a list of permission strings, see [`crate::access`]) and `status`
 //! (`active`, or `pending` for an invitation not yet accepted). Every change needs
 //! `members:manage` in the group, logs its event, and cannot give more than the actor has
-//! there: a membership's permissions must be a subset of the actor's own. A group keeps
+//! there: a membership's permissions (the new ones, and the old ones of a membership being
+//! changed or removed) must be a subset of the actor's own. A group keeps
 //! at least one active owner (a role ending in `_owner`) once it has had one: removing or
 //! demoting the last one is [`Error::LastOwner`].
 
@@ -195,6 +196,8 @@ impl Tx<'_, '_> {
         self.check_grantable(group, role, permissions)?;
         let mut c = self.membership(person, group)?;
         let old = Membership::of(&c)?;
+        // Nobody changes the membership of someone who may do more than they may.
+        self.view().ensure_holds(group, old.permissions)?;
         if old.active && is_owner_role(&old.role) && !is_owner_role(role) {
             self.keep_an_owner(group)?;
         }
@@ -218,6 +221,9 @@ impl Tx<'_, '_> {
         self.authorize_member_change(person, group)?;
         let c = self.membership(person, group)?;
         let m = Membership::of(&c)?;
+        if self.scope.ctx.principal() != Principal::Person(person) {
+            self.view().ensure_holds(group, m.permissions)?;
+        }
         if m.active && is_owner_role(&m.role) {
             self.keep_an_owner(group)?;
         }

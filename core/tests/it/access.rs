@@ -783,3 +783,38 @@ fn a_revocation_holds_for_every_call_that_starts_after_it_in_any_thread() {
         r.join().unwrap();
     }
 }
+
+#[test]
+fn nobody_removes_or_demotes_someone_more_powerful() {
+    let f = Fixture::new();
+    let g = chain(&f, "acme", 0);
+    let root = g[0].id;
+    let owner = person(&f, root, "owner@acme.io");
+    let admin = person(&f, root, "admin@acme.io");
+    let user = person(&f, root, "user@acme.io");
+    join(&f, root, owner, root, "org_owner", &[]);
+    join(&f, root, admin, root, "org_admin", &[]);
+    join(&f, root, user, root, "org_user", &[]);
+    let as_admin = Context::person(admin, root);
+    let before = f.dump();
+    for r in [
+        f.engine
+            .write(&as_admin, |tx| tx.remove_member(owner, root)),
+        f.engine
+            .write(&as_admin, |tx| tx.change_role(owner, root, "org_user", &[])),
+    ] {
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    }
+    // Only the two refusals were logged.
+    let changed: Vec<_> = f
+        .dump()
+        .into_iter()
+        .filter(|kv| !before.contains(kv))
+        .collect();
+    assert!(!changed.is_empty());
+    assert_eq!(denied_events(&f, root, root).len(), 2);
+    // A less powerful member is fine.
+    f.engine
+        .write(&as_admin, |tx| tx.remove_member(user, root))
+        .unwrap();
+}
