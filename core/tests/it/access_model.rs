@@ -458,12 +458,26 @@ fn change(w: &mut World, (what, a, b): (u8, u8, u8)) {
         }
         2 => {
             let key = (usize::from(a) % PEOPLE, usize::from(b) % n);
-            if w.model.members.remove(&key).is_some() {
-                w.f.engine
-                    .write(&sys, |tx| {
-                        tx.remove_member(w.people[key.0], w.groups[key.1])
-                    })
-                    .unwrap();
+            let Some(m) = w.model.members.get(&key) else {
+                return;
+            };
+            let is_owner = |m: &Member| m.active && m.role.ends_with("_owner");
+            // At the root the anchor is an owner too.
+            let other_owners = usize::from(key.1 == 0)
+                + w.model
+                    .members
+                    .iter()
+                    .filter(|((p, g), o)| *g == key.1 && *p != key.0 && is_owner(o))
+                    .count();
+            let last_owner = is_owner(m) && other_owners == 0;
+            let r = w.f.engine.write(&sys, |tx| {
+                tx.remove_member(w.people[key.0], w.groups[key.1])
+            });
+            if last_owner {
+                assert!(matches!(r, Err(Error::LastOwner { .. })), "{r:?}");
+            } else {
+                r.unwrap();
+                w.model.members.remove(&key);
             }
         }
         _ => {
