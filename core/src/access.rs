@@ -452,12 +452,12 @@ struct CacheInner {
 pub(crate) struct Credential {
     /// The context the secret acts as.
     pub(crate) ctx: Context,
-    /// The tenant.
-    pub(crate) root: GroupId,
     /// When it stops working.
     pub(crate) expires_at: Option<Timestamp>,
     /// Where it may be used from (API keys); empty for anywhere.
     pub(crate) allowed_ips: Arc<[IpRange]>,
+    /// What admitting an API key's calls needs (`None` for sessions).
+    pub(crate) quota: Option<Arc<crate::rate_limit::KeyQuota>>,
 }
 
 impl AccessCache {

@@ -8,16 +8,14 @@
 //! it is made, and are cut down to the creator's current ones at every check. It may expire
 //! and may accept calls only from some address ranges (IPv4 and IPv6 CIDR).
 //!
-//! [`crate::Engine::context_for_api_key`] turns a presented key into a [`Context`]. Use
-//! counts (`last_used_at`, `calls_this_month`) are kept in memory and written with the
-//! next [`crate::Engine::flush_key_usage`] (also run by `sync` and `close`, and
-//! automatically every [`USAGE_FLUSH_CALLS`] calls): a crash loses at most the calls
-//! since the last flush, and never counts a call twice.
+//! [`crate::Engine::check_api_key`] turns a presented key into a [`Context`], enforcing
+//! the key's rate limits and its group's `api_calls` quota. Use counts (`last_used_at`,
+//! `calls_this_month`) are kept in memory and written from time to time (see
+//! [`crate::rate_limit`]): a crash loses at most the calls since the last write, and never
+//! counts a call twice.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
-use std::sync::Mutex;
 
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
@@ -26,17 +24,16 @@ use crate::access::{Credential, Permission, PermissionSet};
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::context::{Context, Env, Principal};
-use crate::engine::{AfterTx, Engine, Scope, Tx, View};
+use crate::engine::{Engine, Scope, Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, KeyId, Ref};
 use crate::layout::{self, SecretSection, StructureKeys};
+use crate::plans::Resource;
+use crate::rate_limit::{Gcra, KeyCall, KeyRate, key_quota};
 use crate::secret::{self, SecretDigest, SecretKind};
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
-
-/// How many calls are counted in memory before they are written.
-pub const USAGE_FLUSH_CALLS: u64 = 10_000;
 
 /// The longest allow-list a key may have.
 pub const MAX_ALLOWED_RANGES: usize = 64;
@@ -155,6 +152,10 @@ pub struct ApiKey {
     pub last_used_at: Option<Timestamp>,
     /// Calls in the month of `last_used_at` (UTC).
     pub calls_this_month: u64,
+    /// The most calls a month, if limited.
+    pub monthly_calls: Option<u64>,
+    /// The per-second rate and burst, if limited.
+    pub rate: Option<KeyRate>,
     /// The SHA-256 of the secret.
     digest: SecretDigest,
 }
@@ -179,6 +180,8 @@ pub struct NewApiKey {
     group: Option<GroupId>,
     expires_at: Option<Timestamp>,
     allowed_ips: Vec<String>,
+    monthly_calls: Option<u64>,
+    rate: Option<KeyRate>,
 }
 
 impl NewApiKey {
@@ -191,7 +194,22 @@ impl NewApiKey {
             group: None,
             expires_at: None,
             allowed_ips: Vec::new(),
+            monthly_calls: None,
+            rate: None,
         }
+    }
+
+    /// Limits the key to `calls` a calendar month (UTC); further calls are
+    /// [`Error::RateLimited`] until the month ends.
+    pub fn monthly_calls(mut self, calls: u64) -> Self {
+        self.monthly_calls = Some(calls);
+        self
+    }
+
+    /// Limits the key to `per_second` calls a second on average, `burst` at once.
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate = Some(KeyRate { per_second, burst });
+        self
     }
 
     /// Makes a key of another environment (a test key: `ok_test_…`).
@@ -278,7 +296,7 @@ impl<K: KvRead> View<'_, K> {
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
                 let key: ApiKey = codec::decode(v)?;
                 if key.group == group {
-                    out.push(self.engine.key_usage.merged(key));
+                    out.push(self.engine.meters.merged(key));
                 }
                 Ok::<_, Error>(ControlFlow::Continue(()))
             })?;
@@ -318,6 +336,9 @@ impl Tx<'_, '_> {
             .iter()
             .map(|r| r.parse())
             .collect::<Result<Vec<IpRange>>>()?;
+        if let Some(rate) = new.rate {
+            Gcra::new(rate)?;
+        }
         self.ensure_writable(group, Permission::KeysManage)?;
         let created_by = self.scope.ctx.principal();
         if let Principal::ApiKey(_) = created_by {
@@ -346,6 +367,8 @@ impl Tx<'_, '_> {
             revoked_at: None,
             last_used_at: None,
             calls_this_month: 0,
+            monthly_calls: new.monthly_calls,
+            rate: new.rate,
             digest: [0; 32],
         };
         let created = self.store_new_secret(key)?;
@@ -434,105 +457,23 @@ fn key_metadata(key: &ApiKey) -> Value {
         .with("permissions", key.permissions.names())
 }
 
-/// Calls counted in memory since the last flush, per key.
-#[derive(Debug, Default)]
-pub(crate) struct KeyUsage {
-    pending: Mutex<UsageInner>,
-}
-
-#[derive(Debug, Default)]
-struct UsageInner {
-    calls: u64,
-    keys: HashMap<KeyId, Use>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Use {
-    root: GroupId,
-    last: Timestamp,
-    /// The month of `last` and the calls counted in it.
-    month: u32,
-    calls: u64,
-}
-
-impl Use {
-    /// Adds the calls of `other` (of the same key).
-    fn merge(&mut self, other: Use) {
-        match self.month.cmp(&other.month) {
-            std::cmp::Ordering::Equal => self.calls += other.calls,
-            std::cmp::Ordering::Less => (self.month, self.calls) = (other.month, other.calls),
-            std::cmp::Ordering::Greater => {}
-        }
-        self.last = self.last.max(other.last);
-    }
-
-    /// Adds these calls to a key's record.
-    fn apply(&self, key: &mut ApiKey) {
-        let stored = key.last_used_at.map(Timestamp::month_index);
-        match stored {
-            Some(m) if m == self.month => key.calls_this_month += self.calls,
-            Some(m) if m > self.month => {}
-            _ => key.calls_this_month = self.calls,
-        }
-        key.last_used_at = key.last_used_at.max(Some(self.last));
-    }
-}
-
-impl KeyUsage {
-    /// Counts one call; returns whether enough have piled up to write them.
-    fn record(&self, root: GroupId, key: KeyId, now: Timestamp) -> bool {
-        let mut inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        inner.calls += 1;
-        let call = Use {
-            root,
-            last: now,
-            month: now.month_index(),
-            calls: 1,
-        };
-        match inner.keys.get_mut(&key) {
-            Some(u) => u.merge(call),
-            None => {
-                inner.keys.insert(key, call);
-            }
-        }
-        inner.calls >= USAGE_FLUSH_CALLS
-    }
-
-    /// A stored key with the calls not yet written added.
-    fn merged(&self, mut key: ApiKey) -> ApiKey {
-        let inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(u) = inner.keys.get(&key.id) {
-            u.apply(&mut key);
-        }
-        key
-    }
-
-    fn take(&self) -> HashMap<KeyId, Use> {
-        let mut inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        inner.calls = 0;
-        std::mem::take(&mut inner.keys)
-    }
-
-    fn restore(&self, keys: HashMap<KeyId, Use>) {
-        let mut inner = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, u) in keys {
-            match inner.keys.get_mut(&id) {
-                Some(newer) => newer.merge(u),
-                None => {
-                    inner.keys.insert(id, u);
-                }
-            }
-        }
-    }
-}
-
 impl Engine {
     /// The context of a presented API key, calling from `client_ip` (`None` when
-    /// unknown). A malformed, mistyped or unknown key is [`Error::InvalidCredentials`]
-    /// (a mistyped one is caught by its checksum without reading the database); a revoked
-    /// key is [`Error::Revoked`], an expired one [`Error::Expired`], and a call from
-    /// outside its allow-list [`Error::IpNotAllowed`]. Counts the call.
+    /// unknown): [`Engine::check_api_key`] without the rate-limit figures.
     pub fn context_for_api_key(&self, key: &str, client_ip: Option<IpAddr>) -> Result<Context> {
+        self.check_api_key(key, client_ip).map(|call| call.context)
+    }
+
+    /// Admits one call with a presented API key from `client_ip` (`None` when unknown):
+    /// the context it acts as, and what its rate limits leave (for `X-RateLimit-*`
+    /// headers). A malformed, mistyped or unknown key is [`Error::InvalidCredentials`] (a
+    /// mistyped one is caught by its checksum without reading the database); a revoked key
+    /// is [`Error::Revoked`], an expired one [`Error::Expired`], a call from outside its
+    /// allow-list [`Error::IpNotAllowed`], one over its monthly quota or burst
+    /// [`Error::RateLimited`], and one over the `api_calls` limit of its group's plan
+    /// [`Error::QuotaExceeded`]. An admitted call is counted (in memory; see
+    /// [`crate::rate_limit`]).
+    pub fn check_api_key(&self, key: &str, client_ip: Option<IpAddr>) -> Result<KeyCall> {
         let (kind, digest) = secret::parse(key)?;
         if !matches!(kind, SecretKind::LiveKey | SecretKind::TestKey) {
             return Err(Error::InvalidCredentials);
@@ -552,17 +493,14 @@ impl Engine {
                 ip: client_ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
             });
         }
-        let Principal::ApiKey(id) = found.ctx.principal() else {
+        let Some(quota) = &found.quota else {
             return Err(Error::InvalidCredentials);
         };
-        if self.key_usage.record(found.root, id, now) {
-            // Inside a write transaction on this thread the flush waits for a later call.
-            match self.flush_key_usage() {
-                Ok(()) | Err(Error::Storage(one_storage::StorageError::NestedWrite)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(found.ctx)
+        let rate_limit = self.admit_call(&found.ctx, quota)?;
+        Ok(KeyCall {
+            context: found.ctx,
+            rate_limit,
+        })
     }
 
     /// Reads the key with this digest from the store, refuses it if revoked, and caches
@@ -585,43 +523,24 @@ impl Engine {
         if !record.is_active() {
             return Err(Error::Revoked);
         }
+        let ctx = Context::api_key(id, record.group, record.env);
+        let scope = Scope::new(Context::system(record.group).with_env(record.env), root);
+        let view = View {
+            kv: &*kv,
+            scope: &scope,
+            engine: self,
+        };
+        let chain = view.limit_chain(record.group, Resource::ApiCalls)?;
+        let quota = key_quota(&record, root, chain)?;
         let credential = Credential {
-            ctx: Context::api_key(id, record.group, record.env),
-            root,
+            ctx,
             expires_at: record.expires_at,
             allowed_ips: record.allowed_ips.into(),
+            quota: Some(quota),
         };
         self.access
             .insert_credential(*digest, credential.clone(), epoch);
         Ok(credential)
-    }
-
-    /// Writes the API key use counted in memory (`last_used_at`, `calls_this_month`) to
-    /// the keys' records, in one transaction. Run by [`Engine::sync`] and
-    /// [`Engine::close`] too.
-    pub fn flush_key_usage(&self) -> Result<()> {
-        let pending = self.key_usage.take();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let written = self.store().write(|kv| {
-            for (id, u) in &pending {
-                let scope = Scope::new(Context::system(u.root), u.root);
-                self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
-                    let path = tx.scope.structure.api_key(*id);
-                    if let Some(mut key) = tx.view().get_record::<ApiKey>(&path)? {
-                        u.apply(&mut key);
-                        tx.put_record(&path, &key)?;
-                    }
-                    Ok(())
-                })?;
-            }
-            Ok::<_, Error>(())
-        });
-        if written.is_err() {
-            self.key_usage.restore(pending);
-        }
-        written
     }
 }
 

@@ -864,9 +864,9 @@ impl Engine {
         }
         let credential = Credential {
             ctx: Context::person(person, group).with_env(env),
-            root,
             expires_at,
             allowed_ips: Arc::from([]),
+            quota: None,
         };
         self.access
             .insert_credential(*digest, credential.clone(), epoch);

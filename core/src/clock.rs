@@ -26,6 +26,24 @@ impl Timestamp {
         Self(self.0.saturating_add(ms))
     }
 
+    /// The first millisecond of the month with index `month` (see [`Timestamp::month_index`]).
+    pub const fn start_of_month(month: u32) -> Self {
+        // Howard Hinnant's days-from-civil algorithm, for the first day of the month.
+        let (year, m) = ((month / 12) as i64, (month % 12) as i64 + 1);
+        let y = if m <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Self(if days < 0 {
+            0
+        } else {
+            days as u64 * 86_400_000
+        })
+    }
+
     /// The calendar month (UTC) this time falls in, as `year * 12 + (month - 1)`: the
     /// period of monthly counters.
     pub const fn month_index(self) -> u32 {
@@ -116,5 +134,18 @@ mod tests {
         // 2026-12-31T23:59:59.999Z and 2027-01-01.
         assert_eq!(month(1_798_761_599_999), (2026, 12));
         assert_eq!(month(1_798_761_600_000), (2027, 1));
+        for ms in [0, 1_709_251_199_999, 1_709_251_200_000, 1_798_761_600_000] {
+            let i = Timestamp::from_millis(ms).month_index();
+            let start = Timestamp::start_of_month(i);
+            assert!(start.as_millis() <= ms);
+            assert_eq!(start.month_index(), i);
+            if start.as_millis() > 0 {
+                assert_eq!(
+                    Timestamp::from_millis(start.as_millis() - 1).month_index(),
+                    i - 1
+                );
+            }
+            assert_eq!(Timestamp::start_of_month(i + 1).month_index(), i + 1);
+        }
     }
 }

@@ -263,6 +263,7 @@ impl Tx<'_, '_> {
         // Both edge entries hold a copy of the record, so following edges reads no further.
         let bytes = codec::encode(&c)?;
         let keys = self.scope.tenant.clone();
+        self.store_bytes(group, &keys.connection(c.id), &bytes, 1);
         self.put(keys.connection(c.id), bytes.as_slice())?;
         self.put(keys.edge(true, from, kind, to, c.id), bytes.as_slice())?;
         self.put(keys.edge(false, to, kind, from, c.id), bytes)?;
@@ -314,6 +315,7 @@ impl Tx<'_, '_> {
     /// Deletes a connection's record and index entries; the caller logs the event.
     pub(crate) fn remove_connection(&mut self, c: &Connection) -> Result<()> {
         let keys = self.scope.tenant.clone();
+        self.store_bytes(c.group, &keys.connection(c.id), &codec::encode(c)?, -1);
         self.delete(&keys.connection(c.id))?;
         self.delete(&keys.edge(true, c.from, &c.kind, c.to, c.id))?;
         self.delete(&keys.edge(false, c.to, &c.kind, c.from, c.id))?;
@@ -325,6 +327,11 @@ impl Tx<'_, '_> {
     pub(crate) fn replace_connection(&mut self, c: &Connection) -> Result<()> {
         let bytes = codec::encode(c)?;
         let keys = self.scope.tenant.clone();
+        let key = keys.connection(c.id);
+        if let Some(old) = self.kv.get(&key)? {
+            self.store_bytes(c.group, &key, &old, -1);
+        }
+        self.store_bytes(c.group, &key, &bytes, 1);
         self.put(keys.connection(c.id), bytes.as_slice())?;
         self.put(
             keys.edge(true, c.from, &c.kind, c.to, c.id),

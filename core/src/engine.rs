@@ -49,8 +49,8 @@ pub struct Engine {
     pub(crate) auth: crate::auth::AuthConfig,
     /// The hash unknown emails' sign-ins are checked against.
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
-    /// API key use not yet written.
-    pub(crate) key_usage: crate::api_keys::KeyUsage,
+    /// API key calls counted in memory, and burst state.
+    pub(crate) meters: crate::rate_limit::Meters,
 }
 
 impl std::fmt::Debug for Engine {
@@ -91,6 +91,7 @@ struct Denial {
 #[derive(Debug, Default)]
 pub(crate) struct AfterTx {
     denials: Vec<Denial>,
+    breaches: Vec<crate::usage::Breach>,
     access_changed: bool,
 }
 
@@ -219,7 +220,7 @@ impl Engine {
             denials_pending: AtomicBool::new(false),
             auth: crate::auth::AuthConfig::default(),
             dummy_hash: std::sync::OnceLock::new(),
-            key_usage: crate::api_keys::KeyUsage::default(),
+            meters: crate::rate_limit::Meters::default(),
         })
     }
 
@@ -298,6 +299,7 @@ impl Engine {
             self.access.invalidate();
         }
         self.log_denials(after.denials);
+        self.log_breaches(after.breaches);
     }
 
     /// Logs refused permissions as `access_denied` events, each in its tenant, in one
@@ -358,12 +360,18 @@ impl Engine {
             writable_cache: HashSet::new(),
             index_cache: None,
             access_changed: false,
+            usage: BTreeMap::new(),
+            breaches: Vec::new(),
         };
-        let r = f(&mut tx);
+        let r = f(&mut tx).and_then(|r| {
+            tx.flush_counters()?;
+            tx.flush_usage()?;
+            Ok(r)
+        });
         tx.scope.take_denials(&mut after.denials);
         after.access_changed |= tx.access_changed;
+        after.breaches.append(&mut tx.breaches);
         let r = r?;
-        tx.flush_counters()?;
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
         let last = self.ids().last();
@@ -382,17 +390,17 @@ impl Engine {
         self.ids().next(now)
     }
 
-    /// Writes API key use counted in memory, and makes every commit so far durable (see
+    /// Writes API key calls counted in memory, and makes every commit so far durable (see
     /// [`one_storage::Durability::Deferred`]).
     pub fn sync(&self) -> Result<()> {
-        self.flush_key_usage()?;
+        self.flush_meters()?;
         Ok(self.store.sync()?)
     }
 
-    /// Writes API key use counted in memory, makes deferred commits durable and closes
+    /// Writes API key calls counted in memory, makes deferred commits durable and closes
     /// the store.
     pub fn close(self) -> Result<()> {
-        self.flush_key_usage()?;
+        self.flush_meters()?;
         Ok(self.store.close()?)
     }
 }
@@ -461,6 +469,10 @@ pub struct Tx<'a, 't> {
     pub(crate) index_cache: Option<Vec<crate::indexes::IndexDef>>,
     /// Whether the transaction changed memberships, groups, people or keys.
     access_changed: bool,
+    /// Usage deltas, written (and checked against limits) when the closure succeeds.
+    pub(crate) usage: BTreeMap<(GroupId, crate::plans::Resource), crate::usage::Delta>,
+    /// Limits this transaction ran into, logged when it ends.
+    pub(crate) breaches: Vec<crate::usage::Breach>,
 }
 
 impl std::fmt::Debug for Tx<'_, '_> {
@@ -519,6 +531,15 @@ impl<'t> Tx<'_, 't> {
     /// Adds `delta` to a counter; written once, when the transaction's closure succeeds.
     pub(crate) fn count(&mut self, group: GroupId, counter: Counter, delta: i64) {
         *self.counters.entry((group, counter)).or_insert(0) += delta;
+        if let Some(resource) = crate::usage::resource_of(counter) {
+            self.meter(group, resource, delta);
+        }
+    }
+
+    /// Counts the bytes of a primary record (its key and value) against `group`'s storage.
+    pub(crate) fn store_bytes(&mut self, group: GroupId, key: &[u8], value: &[u8], sign: i64) {
+        let bytes = i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
+        self.meter(group, crate::plans::Resource::StorageBytes, sign * bytes);
     }
 
     fn flush_counters(&mut self) -> Result<()> {

@@ -3,7 +3,9 @@
 use one_storage::StorageError;
 
 use crate::access::Permission;
+use crate::clock::Timestamp;
 use crate::id::{IdError, IdKind};
+use crate::plans::Resource;
 use crate::value::ValueError;
 
 /// Everything a call into the engine can fail with.
@@ -96,6 +98,20 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Amounts of different currencies were combined.
+    #[error("currency mismatch: {left} and {right}")]
+    CurrencyMismatch {
+        /// The first currency.
+        left: String,
+        /// The second currency.
+        right: String,
+    },
+    /// An amount or a count left the range of its integer type.
+    #[error("overflow in {what}")]
+    Overflow {
+        /// What was being computed.
+        what: &'static str,
+    },
     /// The group is archived; it accepts no new records.
     #[error("group {group} is archived")]
     GroupArchived {
@@ -157,6 +173,26 @@ pub enum Error {
     /// The group requires a verified email before signing in.
     #[error("the email address has not been verified")]
     EmailNotVerified,
+    /// The change would take a group over a limit of its plan. Nothing was changed. The
+    /// first refusal per resource and period is logged as `quota_exceeded` (or
+    /// `cycle_quota_exceeded` for AI tokens).
+    #[error("quota exceeded: {resource} is at {used} of {limit}{}", resets_at.map_or(String::new(), |t| format!(", resets at {t}")))]
+    QuotaExceeded {
+        /// The resource.
+        resource: Resource,
+        /// The group's limit.
+        limit: u64,
+        /// What the group has used (this period, for monthly resources).
+        used: u64,
+        /// When the usage starts again from zero (monthly resources), if it does.
+        resets_at: Option<Timestamp>,
+    },
+    /// Too many calls with this API key; try again after `retry_after_ms`.
+    #[error("rate limited: retry after {retry_after_ms} ms")]
+    RateLimited {
+        /// Milliseconds until a call can succeed.
+        retry_after_ms: u64,
+    },
     /// A stored record has a format version this build does not know.
     #[error("stored {record} record has format version {version}, which this build cannot read")]
     UnsupportedVersion {
@@ -190,8 +226,8 @@ pub enum Error {
 
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
-    /// 1xx input, 2xx state conflicts, 3xx access, 9xx storage, files and corruption. Last
-    /// added: 306.
+    /// 1xx input, 2xx state conflicts, 3xx access, 4xx metering, 9xx storage, files and
+    /// corruption. Last added: 401.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -202,6 +238,8 @@ impl Error {
             Error::TooLarge { .. } => 105,
             Error::InvalidFilter { .. } => 106,
             Error::InvalidCursor { .. } => 107,
+            Error::CurrencyMismatch { .. } => 108,
+            Error::Overflow { .. } => 109,
             Error::ParentCycle { .. } => 200,
             Error::DuplicateSlug { .. } => 201,
             Error::DuplicateEmail { .. } => 202,
@@ -216,6 +254,8 @@ impl Error {
             Error::IpNotAllowed { .. } => 304,
             Error::SignupNotAllowed { .. } => 305,
             Error::EmailNotVerified => 306,
+            Error::QuotaExceeded { .. } => 400,
+            Error::RateLimited { .. } => 401,
             Error::UnsupportedVersion { .. } => 900,
             Error::Corrupt { .. } => 901,
             Error::Storage(StorageError::Poisoned) => 902,

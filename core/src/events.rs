@@ -65,6 +65,22 @@ pub mod kinds {
     pub const SIGN_OUT: &str = "sign_out";
     /// An external identity (`metadata.provider`) was linked to a person.
     pub const IDENTITY_LINKED: &str = "identity_linked";
+    /// A group's plan or limits changed.
+    pub const SUBSCRIPTION_EVENT: &str = "subscription_event";
+    /// A change was refused over a limit (logged once per group, resource and month).
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// An AI call was refused over the `ai_tokens` limit (once per group and month).
+    pub const CYCLE_QUOTA_EXCEEDED: &str = "cycle_quota_exceeded";
+    /// An AI call is about to be made.
+    pub const CYCLE_REQUEST: &str = "cycle_request";
+    /// An AI call was made; its tokens were counted.
+    pub const CYCLE_COMPLETED: &str = "cycle_completed";
+    /// A group earned revenue; the metadata holds the total and both shares.
+    pub const GROUP_REVENUE_GENERATED: &str = "group_revenue_generated";
+    /// A group's revenue share was paid out.
+    pub const REVENUE_SHARE_DISTRIBUTED: &str = "revenue_share_distributed";
+    /// A payment was made or received.
+    pub const PAYMENT_EVENT: &str = "payment_event";
     /// A person proved they own their email address.
     pub const EMAIL_VERIFIED: &str = "email_verified";
     /// A connection was created.
@@ -270,7 +286,10 @@ impl Tx<'_, '_> {
         };
         let keys = self.scope.tenant.clone();
         let id = event.id.to_u128();
-        self.put_record(&keys.event(group, event.id), &event)?;
+        let key = keys.event(group, event.id);
+        let bytes = crate::codec::encode(&event)?;
+        self.store_bytes(group, &key, &bytes, 1);
+        self.put(key, bytes)?;
         self.put(layout::with_id(&keys.events_by_type(group, kind), id), [])?;
         self.put(
             layout::with_id(&keys.events_by_actor(group, event.actor), id),

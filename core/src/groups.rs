@@ -111,7 +111,8 @@ pub struct Group {
     /// Lifecycle state.
     pub status: GroupStatus,
     /// A map with the well-known keys `domain`, `logo`, `description`, `plan` (strings),
-    /// `limits`, `usage`, `settings` (maps) and `revenue_share` (a number in `[0, 1]`),
+    /// `limits`, `usage`, `settings` (maps), `plan` (see [`crate::plans`]) and
+    /// `revenue_share_bps` (basis points, see [`crate::Bps`]),
     /// and any others the application wants.
     pub properties: Value,
     /// When it was created.
@@ -242,17 +243,7 @@ fn check_properties(properties: Value) -> Result<Value> {
         if let Some(settings) = m.get("settings").and_then(Value::as_map) {
             check_settings(settings)?;
         }
-        if let Some(share) = m.get("revenue_share") {
-            match share.as_f64() {
-                Some(f) if (0.0..=1.0).contains(&f) => {}
-                _ => {
-                    return Err(Error::invalid(
-                        "properties.revenue_share",
-                        format!("{share} is not a number in [0, 1]"),
-                    ));
-                }
-            }
-        }
+        crate::plans::check_billing_properties(m)?;
     }
     Ok(properties)
 }
@@ -294,6 +285,15 @@ fn check_settings(settings: &std::collections::BTreeMap<String, Value>) -> Resul
         }
     }
     Ok(())
+}
+
+/// Whether a property map or patch sets anything only `billing:manage` may set.
+fn touches_billing(properties: &Value) -> bool {
+    properties.as_map().is_some_and(|m| {
+        crate::plans::BILLING_KEYS
+            .iter()
+            .any(|k| m.contains_key(*k))
+    })
 }
 
 fn slug_owner(parent: Option<GroupId>) -> String {
@@ -462,6 +462,9 @@ impl Tx<'_, '_> {
     /// `groups:write` in `parent`.
     pub fn create_group(&mut self, parent: GroupId, new: NewGroup) -> Result<Group> {
         let parent_group = self.writable_group(parent, Permission::GroupsWrite)?;
+        if touches_billing(&new.properties) {
+            self.view().authorize(parent, Permission::BillingManage)?;
+        }
         if self.view().ancestors(&parent_group)?.len() + 1 >= MAX_DEPTH {
             return Err(Error::invalid(
                 "parent",
@@ -525,7 +528,23 @@ impl Tx<'_, '_> {
     /// and not the group itself or one of its descendants. Needs `groups:write` in the
     /// group (and in the new parent, when moving).
     pub fn update_group(&mut self, id: GroupId, update: GroupUpdate) -> Result<Group> {
-        self.view().authorize(id, Permission::GroupsWrite)?;
+        let billing = update.properties.as_ref().is_some_and(touches_billing);
+        let other = update.name.is_some()
+            || update.slug.is_some()
+            || update.parent.is_some()
+            || update.status.is_some()
+            || update.properties.as_ref().is_some_and(|p| {
+                p.as_map().is_none_or(|m| {
+                    m.keys()
+                        .any(|k| !crate::plans::BILLING_KEYS.contains(&k.as_str()))
+                })
+            });
+        if billing {
+            self.view().authorize(id, Permission::BillingManage)?;
+        }
+        if other || !billing {
+            self.view().authorize(id, Permission::GroupsWrite)?;
+        }
         let old = self.view().check_scope(id)?;
         // A move or a settings change can change scopes and permissions: forget what was
         // checked.
@@ -592,6 +611,33 @@ impl Tx<'_, '_> {
         }
         group.updated_at = self.now();
         self.put_record(&self.scope.structure.group(id), &group)?;
+        let billing_of =
+            |g: &Group| crate::plans::BILLING_KEYS.map(|k| g.properties.get_path(k).cloned());
+        if billing_of(&old) != billing_of(&group) {
+            let plan = |g: &Group| {
+                g.properties
+                    .get_path("plan")
+                    .and_then(Value::as_str)
+                    .unwrap_or("none")
+                    .to_string()
+            };
+            self.log(
+                kinds::SUBSCRIPTION_EVENT,
+                id,
+                Some(Ref::from(id)),
+                Value::map()
+                    .with("from", plan(&old))
+                    .with("to", plan(&group))
+                    .with(
+                        "limits",
+                        group
+                            .properties
+                            .get_path("limits")
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                    ),
+            )?;
+        }
         let kind = if group.status == GroupStatus::Archived && old.status != GroupStatus::Archived {
             kinds::GROUP_ARCHIVED
         } else {

@@ -26,6 +26,9 @@
 //! T <root:16> <env> A <group:16> <actor> <event:16>           -> ()         by actor
 //! T <root:16> <env> G <group:16> <target:17> <event:16>       -> ()         by target
 //! T <root:16> <env> n <group:16> <counter:1>  -> u64 big-endian             counts
+//! T <root:16> <env> u <group:16> <resource:1> <period:4> -> u64 big-endian  usage (subtree)
+//! T <root:16> <env> q <group:16> <resource:1> <period:4> -> ()    quota_exceeded logged
+//! T <root:16> <env> r <group:16> <currency> <event:16> -> 3 x i64 BE     revenue index
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
@@ -46,6 +49,7 @@ use one_storage::keys::{KeyBuf, KeyReader};
 
 use crate::context::{Env, Principal};
 use crate::id::{EventId, GroupId, KeyId, Ref, ThingId};
+use crate::plans::Resource;
 use crate::{Error, Result};
 
 const DIRECTORY: u8 = b'D';
@@ -332,6 +336,33 @@ impl TenantKeys {
 
     pub(crate) fn counters(&self) -> Vec<u8> {
         self.key(b'n').finish()
+    }
+
+    /// `u <group> <resource> <period>`: what `group` and its descendants used of a
+    /// resource in a period (a month index, or 0 for running totals).
+    pub(crate) fn usage(&self, group: GroupId, resource: Resource, period: u32) -> Vec<u8> {
+        self.key(b'u')
+            .raw(&group.to_be_bytes())
+            .u8(resource.tag())
+            .raw(&period.to_be_bytes())
+            .finish()
+    }
+
+    /// `q <group> <resource> <period>`: the quota-exceeded event of this period was logged.
+    pub(crate) fn quota_logged(&self, group: GroupId, resource: Resource, period: u32) -> Vec<u8> {
+        self.key(b'q')
+            .raw(&group.to_be_bytes())
+            .u8(resource.tag())
+            .raw(&period.to_be_bytes())
+            .finish()
+    }
+
+    /// `r <group> <currency>`: the revenue entries of a group in one currency, by event id.
+    pub(crate) fn revenue(&self, group: GroupId, currency: &str) -> Vec<u8> {
+        self.key(b'r')
+            .raw(&group.to_be_bytes())
+            .str(currency)
+            .finish()
     }
 }
 

@@ -47,19 +47,21 @@ mod id;
 mod indexes;
 mod layout;
 mod members;
+mod money;
 mod page;
 mod people;
+mod plans;
+pub mod rate_limit;
+mod revenue;
 mod secret;
 mod stats;
 mod things;
+mod usage;
 mod validate;
 mod value;
 
 pub use access::{Membership, ParentAccess, Permission, PermissionSet};
-pub use api_keys::{
-    ApiKey, CreatedKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES, NewApiKey, Secret,
-    USAGE_FLUSH_CALLS,
-};
+pub use api_keys::{ApiKey, CreatedKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES, NewApiKey, Secret};
 pub use auth::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
     SignedUp,
@@ -76,9 +78,14 @@ pub use filter::{FieldPath, Filter, Op};
 pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
 pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};
 pub use indexes::IndexDef;
+pub use money::{Bps, Currency, Money, split, split_chain};
 pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
+pub use plans::{Limit, Plan, Resource};
+pub use rate_limit::{Burst, Gcra, GcraState, KeyCall, KeyRate, RateLimit};
+pub use revenue::{Payment, PaymentRail, RevenueReport, RevenueSplit};
 pub use stats::{Counts, Stats};
 pub use things::{NewThing, Thing, ThingQuery, ThingStatus, ThingUpdate};
+pub use usage::{CycleStage, ResourceUsage};
 pub use validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
 pub use value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};

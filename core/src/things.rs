@@ -319,7 +319,12 @@ impl Tx<'_, '_> {
     /// deleted thing keeps its record and has no index entries.
     pub(crate) fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
         let bytes = codec::encode(thing)?;
-        self.put(self.scope.tenant.thing(thing.id), bytes.as_slice())?;
+        let key = self.scope.tenant.thing(thing.id);
+        self.store_bytes(thing.group, &key, &bytes, 1);
+        if let Some(old) = old {
+            self.store_bytes(old.group, &key, &codec::encode(old)?, -1);
+        }
+        self.put(key, bytes.as_slice())?;
         if let Some(old) = old {
             self.index_thing(old, None)?;
         }

@@ -492,7 +492,7 @@ fn keys_are_listed_without_secrets_rotated_and_counted() {
     assert_eq!(listed[0].last_used_at, Some(f.clock.now()));
     assert!(!format!("{listed:?}").contains(&made.secret.expose()[12..]));
     // Counts survive a flush.
-    f.engine.flush_key_usage().unwrap();
+    f.engine.flush_meters().unwrap();
     let listed = f.engine.read(&sys, |v| v.api_keys(root)).unwrap();
     assert_eq!(listed[0].calls_this_month, 3);
 

@@ -340,7 +340,7 @@ fn no_secret_is_stored_logged_or_printed() {
     f.engine
         .context_for_api_key(key.secret.expose(), None)
         .unwrap();
-    f.engine.flush_key_usage().unwrap();
+    f.engine.flush_meters().unwrap();
     let secrets = [
         PASSWORD.to_string(),
         "wrong but secret".to_string(),

@@ -1,0 +1,386 @@
+//! Usage: what groups use, counted in the transaction that uses it, and refused over a
+//! limit.
+//!
+//! Every mutation adds its usage to the transaction ([`Tx::meter`]): a thing, a person or a
+//! connection made or removed, the bytes of the records written. When the transaction's
+//! closure has succeeded, the deltas are added to the usage of the group and of each of its
+//! ancestors, in the same write transaction; a rolled-back transaction counts nothing, and
+//! a count never goes below zero. An increase that takes a group over its limit (see
+//! [`crate::plans`]) fails the whole transaction with [`Error::QuotaExceeded`]; the engine
+//! then logs `quota_exceeded` (`cycle_quota_exceeded` for AI tokens) in a transaction of
+//! its own, once per group, resource and period. Writers are serialised, so two racing for
+//! the last unit cannot both have it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use one_storage::KvRead;
+use serde::{Deserialize, Serialize};
+
+use crate::access::Permission;
+use crate::clock::Timestamp;
+use crate::context::Context;
+use crate::engine::{Engine, Tx, View};
+use crate::events::kinds;
+use crate::groups::Group;
+use crate::id::{GroupId, Ref};
+use crate::layout::{Counter, TenantKeys};
+use crate::money::Money;
+use crate::plans::{Resource, limit_of};
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// A pending change to one group's usage of one resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Delta {
+    amount: i64,
+    /// Whether an increase is refused over the limit (recording what already happened,
+    /// such as a completed AI call, is not).
+    enforce: bool,
+}
+
+/// A refusal over a limit, logged once per group, resource and period.
+#[derive(Debug, Clone)]
+pub(crate) struct Breach {
+    pub(crate) ctx: Context,
+    pub(crate) root: GroupId,
+    pub(crate) group: GroupId,
+    pub(crate) resource: Resource,
+    pub(crate) period: u32,
+    pub(crate) limit: u64,
+    pub(crate) used: u64,
+}
+
+/// The period usage of `resource` is kept in: the month index, or 0 for running totals.
+pub(crate) fn period_of(resource: Resource, now: Timestamp) -> u32 {
+    if resource.is_monthly() {
+        now.month_index()
+    } else {
+        0
+    }
+}
+
+/// When the usage of `resource` next starts from zero.
+pub(crate) fn resets_at(resource: Resource, now: Timestamp) -> Option<Timestamp> {
+    resource
+        .is_monthly()
+        .then(|| Timestamp::start_of_month(now.month_index() + 1))
+}
+
+/// The resource a counter's changes also use.
+pub(crate) fn resource_of(counter: Counter) -> Option<Resource> {
+    match counter {
+        Counter::Things => Some(Resource::Things),
+        Counter::People => Some(Resource::Users),
+        Counter::Connections => Some(Resource::Connections),
+        Counter::Events => None,
+    }
+}
+
+pub(crate) fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
+        Error::Corrupt {
+            what,
+            reason: format!("expected 8 bytes, found {}", bytes.len()),
+        }
+    })?))
+}
+
+/// What a group has used of one resource, and its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// The resource.
+    pub resource: Resource,
+    /// Used by the group and its descendants (this month, for monthly resources).
+    pub used: u64,
+    /// The group's own limit, if it has one.
+    pub limit: Option<u64>,
+    /// When a monthly count starts again from zero.
+    pub resets_at: Option<Timestamp>,
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The stored usage of `resource` by `group` (and its descendants) in `period`.
+    pub(crate) fn stored_usage(
+        &self,
+        tenant: &TenantKeys,
+        group: GroupId,
+        resource: Resource,
+        period: u32,
+    ) -> Result<u64> {
+        match self.kv.get(&tenant.usage(group, resource, period))? {
+            Some(b) => decode_u64(&b, "usage counter"),
+            None => Ok(0),
+        }
+    }
+
+    /// What `group` and its descendants use of every resource, with the group's limits.
+    /// Includes API calls counted in memory and not yet written. Needs `billing:manage`.
+    pub fn usage(&self, group: GroupId) -> Result<Vec<ResourceUsage>> {
+        self.authorize(group, Permission::BillingManage)?;
+        let record = self.load_group(group)?;
+        let now = self.engine.clock().now();
+        Resource::ALL
+            .into_iter()
+            .map(|resource| {
+                let period = period_of(resource, now);
+                let mut used = self.stored_usage(&self.scope.tenant, group, resource, period)?;
+                if resource == Resource::ApiCalls {
+                    used += self
+                        .engine
+                        .meters
+                        .pending_calls(self.scope.ctx.env(), group, period);
+                }
+                Ok(ResourceUsage {
+                    resource,
+                    used,
+                    limit: limit_of(&record, resource)?,
+                    resets_at: resets_at(resource, now),
+                })
+            })
+            .collect()
+    }
+
+    /// `group` and its ancestors, nearest first, each with its own limit of `resource`.
+    pub(crate) fn limit_chain(
+        &self,
+        group: GroupId,
+        resource: Resource,
+    ) -> Result<Vec<(GroupId, Option<u64>)>> {
+        let mut out = Vec::new();
+        let mut next = Some(group);
+        while let Some(id) = next {
+            if out.len() > crate::groups::MAX_DEPTH {
+                return Err(Error::Corrupt {
+                    what: "group tree",
+                    reason: "parent chain too long".into(),
+                });
+            }
+            let g = self.load_group(id)?;
+            out.push((id, limit_of(&g, resource)?));
+            next = g.parent;
+        }
+        Ok(out)
+    }
+}
+
+/// Which stage of an AI call [`Tx::record_cycle`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CycleStage {
+    /// Before the call: refused if the tokens would exceed the `ai_tokens` limit; counts
+    /// nothing. Logs `cycle_request`.
+    Request,
+    /// After the call: counts the tokens used, even past the limit (they were spent).
+    /// Logs `cycle_completed`.
+    Completed,
+}
+
+impl Tx<'_, '_> {
+    /// Adds `amount` to `group`'s usage of `resource` when the transaction succeeds; an
+    /// increase over a limit will fail it.
+    pub(crate) fn meter(&mut self, group: GroupId, resource: Resource, amount: i64) {
+        let d = self.usage.entry((group, resource)).or_default();
+        d.amount += amount;
+        d.enforce = true;
+    }
+
+    /// Like [`Tx::meter`], never refused.
+    fn charge(&mut self, group: GroupId, resource: Resource, amount: i64) {
+        self.usage.entry((group, resource)).or_default().amount += amount;
+    }
+
+    /// Writes the usage deltas of this transaction, checking limits.
+    pub(crate) fn flush_usage(&mut self) -> Result<()> {
+        if self.usage.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut groups: HashMap<GroupId, Group> = HashMap::new();
+        for ((group, resource), delta) in std::mem::take(&mut self.usage) {
+            if delta.amount == 0 {
+                continue;
+            }
+            let period = period_of(resource, now);
+            let mut next = Some(group);
+            let mut depth = 0;
+            while let Some(id) = next {
+                depth += 1;
+                if depth > crate::groups::MAX_DEPTH + 1 {
+                    return Err(Error::Corrupt {
+                        what: "group tree",
+                        reason: "parent chain too long".into(),
+                    });
+                }
+                let record = match groups.entry(id) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(self.view().load_group(id)?),
+                };
+                let key = self.scope.tenant.usage(id, resource, period);
+                let old = match self.kv.get(&key)? {
+                    Some(b) => decode_u64(&b, "usage counter")?,
+                    None => 0,
+                };
+                let new = if delta.amount >= 0 {
+                    old.checked_add(delta.amount.unsigned_abs())
+                        .ok_or(Error::Overflow { what: "usage" })?
+                } else {
+                    old.saturating_sub(delta.amount.unsigned_abs())
+                };
+                if delta.amount > 0
+                    && delta.enforce
+                    && let Some(limit) = limit_of(record, resource)?
+                    && new > limit
+                {
+                    return Err(self.breach(id, resource, period, limit, old));
+                }
+                next = record.parent;
+                self.kv.put(key, new.to_be_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a refusal for logging and returns its error.
+    fn breach(
+        &mut self,
+        group: GroupId,
+        resource: Resource,
+        period: u32,
+        limit: u64,
+        used: u64,
+    ) -> Error {
+        self.breaches.push(Breach {
+            ctx: self.scope.ctx,
+            root: self.scope.root,
+            group,
+            resource,
+            period,
+            limit,
+            used,
+        });
+        Error::QuotaExceeded {
+            resource,
+            limit,
+            used,
+            resets_at: resets_at(resource, self.now()),
+        }
+    }
+
+    /// Refuses if `amount` more of `resource` would take `group` or an ancestor over its
+    /// limit, counting what this transaction has already metered.
+    fn ensure_room(&mut self, group: GroupId, resource: Resource, amount: u64) -> Result<()> {
+        let now = self.now();
+        let period = period_of(resource, now);
+        let pending = self
+            .usage
+            .get(&(group, resource))
+            .map_or(0, |d| d.amount.max(0).unsigned_abs());
+        for (id, limit) in self.view().limit_chain(group, resource)? {
+            let Some(limit) = limit else { continue };
+            let used = self
+                .view()
+                .stored_usage(&self.scope.tenant, id, resource, period)?
+                .saturating_add(pending);
+            if used.saturating_add(amount) > limit {
+                return Err(self.breach(id, resource, period, limit, used));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `amount` of `ai_tokens` or `embedding_tokens` against the context's group and its ancestors; over a limit the
+    /// transaction fails with [`Error::QuotaExceeded`]. Needs `events:write`.
+    pub fn record_usage(&mut self, resource: Resource, amount: u64) -> Result<()> {
+        if !resource.is_monthly() || resource == Resource::ApiCalls {
+            return Err(Error::invalid(
+                "resource",
+                format!("{resource} is counted by the engine itself"),
+            ));
+        }
+        let group = self.scope.ctx.group();
+        self.view().authorize(group, Permission::EventsWrite)?;
+        let amount = i64::try_from(amount).map_err(|_| Error::Overflow { what: "usage" })?;
+        self.meter(group, resource, amount);
+        Ok(())
+    }
+
+    /// Records an AI call ("cycle") of `model` using `tokens`, which cost `price`, in the
+    /// context's group: see [`CycleStage`]. Needs `events:write`.
+    pub fn record_cycle(
+        &mut self,
+        stage: CycleStage,
+        model: &str,
+        tokens: u64,
+        price: Money,
+    ) -> Result<crate::events::Event> {
+        validate::name("model", model)?;
+        let group = self.scope.ctx.group();
+        self.view().authorize(group, Permission::EventsWrite)?;
+        let amount = i64::try_from(tokens).map_err(|_| Error::Overflow { what: "tokens" })?;
+        let kind = match stage {
+            CycleStage::Request => {
+                self.ensure_room(group, Resource::AiTokens, tokens)?;
+                kinds::CYCLE_REQUEST
+            }
+            CycleStage::Completed => {
+                self.charge(group, Resource::AiTokens, amount);
+                kinds::CYCLE_COMPLETED
+            }
+        };
+        self.log(
+            kind,
+            group,
+            None,
+            Value::map()
+                .with("model", model)
+                .with("tokens", amount)
+                .with("price", price.minor)
+                .with("currency", price.currency.as_str()),
+        )
+    }
+}
+
+impl Engine {
+    /// Logs the refusals of a transaction that ended, once per group, resource and
+    /// period, in one transaction of their own.
+    pub(crate) fn log_breaches(&self, breaches: Vec<Breach>) {
+        if breaches.is_empty() {
+            return;
+        }
+        // A failure here loses only the notice; the refusal itself was returned.
+        let _ = self.store().write(|kv| {
+            for b in &breaches {
+                let scope = crate::engine::Scope::new(b.ctx, b.root);
+                self.write_in(kv, scope, &mut crate::engine::AfterTx::default(), |tx| {
+                    let marker = tx.scope.tenant.quota_logged(b.group, b.resource, b.period);
+                    if tx.kv.contains(&marker)? {
+                        return Ok(());
+                    }
+                    tx.put(marker, [])?;
+                    let kind = if b.resource == Resource::AiTokens {
+                        kinds::CYCLE_QUOTA_EXCEEDED
+                    } else {
+                        kinds::QUOTA_EXCEEDED
+                    };
+                    let used = i64::try_from(b.used).unwrap_or(i64::MAX);
+                    let limit = i64::try_from(b.limit).unwrap_or(i64::MAX);
+                    tx.log(
+                        kind,
+                        b.group,
+                        Some(Ref::from(b.group)),
+                        Value::map()
+                            .with("resource", b.resource.as_str())
+                            .with("limit", limit)
+                            .with("used", used)
+                            .with("period", i64::from(b.period)),
+                    )
+                    .map(drop)
+                })?;
+            }
+            Ok::<_, Error>(())
+        });
+    }
+}
