@@ -133,10 +133,11 @@ impl Money {
             .collect())
     }
 
-    /// `(share, rest)`: the part `share` of this amount, and what is left.
+    /// `(share, rest)`: the part `share` of this amount, and what is left (the split of
+    /// [`split`] with weights `share` and `10000 - share`).
     pub fn share(self, share: Bps) -> Result<(Money, Money)> {
-        let parts = self.split(&[u64::from(share.0), u64::from(10_000 - share.0)])?;
-        Ok((parts[0], parts[1]))
+        let (kept, rest) = split_two(self.minor, share);
+        Ok((Money { minor: kept, ..self }, Money { minor: rest, ..self }))
     }
 }
 
@@ -216,6 +217,29 @@ pub fn split(total: i64, weights: &[u64]) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// [`split`] with the weights `share` and `10000 - share`, without allocating.
+fn split_two(total: i64, share: Bps) -> (i64, i64) {
+    const SUM: u128 = 10_000;
+    let magnitude = u128::from(total.unsigned_abs());
+    let (w0, w1) = (u128::from(share.0), SUM - u128::from(share.0));
+    let (mut p0, r0) = ((magnitude * w0) / SUM, (magnitude * w0) % SUM);
+    let (mut p1, r1) = ((magnitude * w1) / SUM, (magnitude * w1) % SUM);
+    // r0 + r1 is 0 or SUM: at most one unit is left, for the larger remainder (ties: first).
+    if p0 + p1 < magnitude {
+        if r0 >= r1 {
+            p0 += 1;
+        } else {
+            p1 += 1;
+        }
+    }
+    // Each part is at most |total|; it fits once the sign is back.
+    let signed = |p: u128| {
+        let p = p as i128;
+        (if total < 0 { -p } else { p }) as i64
+    };
+    (signed(p0), signed(p1))
+}
+
 /// Splits `total` up a chain of parties, each keeping `shares[i]` of what reaches it and
 /// passing the rest on; the last element of the result is what is left after the last
 /// party (the platform's part). Each step is a two-party [`split`], so the parts sum to
@@ -224,9 +248,9 @@ pub fn split_chain(total: i64, shares: &[Bps]) -> Result<Vec<i64>> {
     let mut out = Vec::with_capacity(shares.len() + 1);
     let mut reaching = total;
     for share in shares {
-        let kept = split(reaching, &[u64::from(share.0), u64::from(10_000 - share.0)])?;
-        out.push(kept[0]);
-        reaching = kept[1];
+        let (kept, rest) = split_two(reaching, *share);
+        out.push(kept);
+        reaching = rest;
     }
     out.push(reaching);
     Ok(out)
@@ -316,6 +340,17 @@ mod tests {
                 let exact_floor = (total as u128 * u128::from(*w)) / sum;
                 prop_assert!(*p as u128 == exact_floor || *p as u128 == exact_floor + 1);
             }
+        }
+
+        #[test]
+        fn two_way_splits_follow_the_general_rule(
+            total in any::<i64>(),
+            bps in 0u32..=10_000,
+        ) {
+            let share = Bps::new(bps).unwrap();
+            let general = split(total, &[u64::from(bps), u64::from(10_000 - bps)]).unwrap();
+            let (a, b) = split_two(total, share);
+            prop_assert_eq!(vec![a, b], general);
         }
 
         #[test]
