@@ -137,7 +137,16 @@ impl Money {
     /// [`split`] with weights `share` and `10000 - share`).
     pub fn share(self, share: Bps) -> Result<(Money, Money)> {
         let (kept, rest) = split_two(self.minor, share);
-        Ok((Money { minor: kept, ..self }, Money { minor: rest, ..self }))
+        Ok((
+            Money {
+                minor: kept,
+                ..self
+            },
+            Money {
+                minor: rest,
+                ..self
+            },
+        ))
     }
 }
 

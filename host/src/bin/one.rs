@@ -57,7 +57,7 @@ fn demo(path: PathBuf) -> Result<()> {
     let acme = build_tenant(
         &db,
         NewGroup::new(GroupType::Organization, "Acme Coffee", "acme").properties(Value::from_json(
-            &json!({"domain": "acme.example", "plan": "pro", "revenue_share": 0.15}),
+            &json!({"domain": "acme.example", "plan": "pro", "revenue_share_bps": 1500}),
         )),
         ("alice@acme.example", "Alice"),
         &[("bob@acme.example", "Bob"), ("carol@acme.example", "Carol")],
@@ -96,6 +96,7 @@ fn demo(path: PathBuf) -> Result<()> {
     );
 
     access(&db, &acme)?;
+    billing(&db, &acme)?;
     print_stats(&db)?;
     db.close()?;
     println!("\nRun `cargo run -p one -- stats` to read the file again.");
@@ -173,6 +174,36 @@ fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
         v.events(&EventQuery::latest().kind(kinds::ACCESS_DENIED))
     })?;
     println!("  access_denied events logged: {}\n", denied.items.len());
+    Ok(())
+}
+
+/// Usage against the plan, and revenue split exactly.
+fn billing(db: &Ontology, tenant: &Tenant) -> Result<()> {
+    let group = tenant.group.id;
+    let ctx = Context::system(group);
+    println!("== Billing ({}, plan pro)", tenant.group.name);
+    db.flush_meters()?;
+    for u in db.read(&ctx, |v| v.usage(group))? {
+        let limit = u.limit.map_or("unlimited".to_string(), |l| l.to_string());
+        println!("  {:<17} {:>8} of {limit}", u.resource.as_str(), u.used);
+    }
+    let start = db.clock().now();
+    for cents in [1999, 4550, 1] {
+        let split = db.write(&ctx, |tx| {
+            tx.record_revenue(group, Money::new(cents, "USD")?)
+        })?;
+        println!(
+            "  revenue {:>5} cents -> group {:>4} + platform {:>4} ({})",
+            split.total.minor, split.group.minor, split.platform.minor, split.share
+        );
+    }
+    let report = db.read(&ctx, |v| {
+        v.revenue(group, "USD", start, db.clock().now().plus_millis(1))
+    })?;
+    println!(
+        "  report: {} entries, total {} = group {} + platform {} cents\n",
+        report.entries, report.total.minor, report.group.minor, report.platform.minor
+    );
     Ok(())
 }
 
