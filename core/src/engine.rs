@@ -142,6 +142,11 @@ impl Scope {
         self.in_scope.borrow_mut().insert(group);
     }
 
+    /// Points the tenant keys at another environment (for engine work that spans both).
+    pub(crate) fn set_env(&mut self, env: crate::context::Env) {
+        self.tenant = TenantKeys::new(self.root, env);
+    }
+
     pub(crate) fn forget_scope_checks(&self) {
         self.in_scope.borrow_mut().clear();
     }
@@ -210,7 +215,7 @@ impl Engine {
             });
         }
         let ids = Mutex::new(IdGen::new(u64::from_be_bytes(seed), last));
-        Ok(Self {
+        let engine = Self {
             store,
             clock,
             ids,
@@ -221,7 +226,9 @@ impl Engine {
             auth: crate::auth::AuthConfig::default(),
             dummy_hash: std::sync::OnceLock::new(),
             meters: crate::rate_limit::Meters::default(),
-        })
+        };
+        engine.count_usage_once()?;
+        Ok(engine)
     }
 
     /// The store underneath.

@@ -608,6 +608,14 @@ impl Tx<'_, '_> {
         {
             self.delete(&self.scope.structure.child(from, id))?;
             self.put(self.scope.structure.child(to, id), [])?;
+            // Usage is kept as subtree totals in both environments: it moves with the group.
+            for env in [crate::context::Env::Live, crate::context::Env::Test] {
+                let here = self.scope.ctx.env();
+                self.scope.set_env(env);
+                let moved = self.move_usage(id, from, to);
+                self.scope.set_env(here);
+                moved?;
+            }
         }
         group.updated_at = self.now();
         self.put_record(&self.scope.structure.group(id), &group)?;
@@ -673,6 +681,23 @@ impl Tx<'_, '_> {
     pub fn archive_group(&mut self, id: GroupId) -> Result<Group> {
         self.update_group(id, GroupUpdate::default().status(GroupStatus::Archived))
     }
+}
+
+/// The root group of every tenant in the database.
+pub(crate) fn tenant_roots(kv: &impl KvRead) -> Result<Vec<GroupId>> {
+    let mut out = Vec::new();
+    kv.scan(
+        &KeyRange::prefix(&layout::group_directory()),
+        Direction::Forward,
+        |k, v| {
+            let group = layout::decode_group_id(&k[2..], "group directory")?;
+            if layout::decode_group_id(v, "group directory")? == group {
+                out.push(group);
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(out)
 }
 
 /// Administration: the calls that act outside any one tenant. Every event they log names

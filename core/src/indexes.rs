@@ -20,8 +20,8 @@ use std::ops::{Bound, ControlFlow};
 use one_storage::keys::{KeyBuf, prefix_successor};
 use one_storage::{Direction, KeyRange, KvRead};
 
-use crate::context::{Context, Env};
-use crate::engine::{Scope, Tx, View};
+use crate::context::Env;
+use crate::engine::{Tx, View};
 use crate::filter::{FieldPath, Filter, Op};
 use crate::groups::Admin;
 use crate::id::GroupId;
@@ -182,21 +182,10 @@ impl Tx<'_, '_> {
 
 /// Every (tenant, environment) key set in the database.
 fn all_tenants(kv: &impl KvRead) -> Result<Vec<TenantKeys>> {
-    let mut out = Vec::new();
-    kv.scan(
-        &KeyRange::prefix(&layout::group_directory()),
-        Direction::Forward,
-        |k, v| {
-            let group = layout::decode_group_id(&k[2..], "group directory")?;
-            if layout::decode_group_id(v, "group directory")? == group {
-                for env in [Env::Live, Env::Test] {
-                    out.push(Scope::new(Context::system(group).with_env(env), group).tenant);
-                }
-            }
-            Ok::<_, Error>(ControlFlow::Continue(()))
-        },
-    )?;
-    Ok(out)
+    Ok(crate::groups::tenant_roots(kv)?
+        .into_iter()
+        .flat_map(|root| [Env::Live, Env::Test].map(|env| TenantKeys::new(root, env)))
+        .collect())
 }
 
 impl Admin<'_> {

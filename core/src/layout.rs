@@ -3,6 +3,7 @@
 //! ```text
 //! M i                                         -> highest id issued (u128 BE) engine meta
 //! M x <type> <path>                           -> ()                         declared indexes
+//! M u                                         -> 1                          usage counted
 //! D g <group:16>                              -> root group id (16 bytes)   directory
 //! D r <slug>                                  -> root group id              top-level slugs
 //! D k <digest:32>                             -> root id, key id            API keys by hash
@@ -94,6 +95,12 @@ pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
     KeyBuf::from_prefix(&index_defs_of(kind)).str(path).finish()
 }
 
+/// `M u`: the running totals of usage were counted from the records (format 1 files
+/// written before usage existed get them counted once, when opened).
+pub(crate) fn usage_counted() -> Vec<u8> {
+    vec![META, b'u']
+}
+
 /// `D g <group>`: where a group's tenant is found.
 pub(crate) fn group_root(group: GroupId) -> Vec<u8> {
     KeyBuf::new()
@@ -176,6 +183,11 @@ impl StructureKeys {
 
     pub(crate) fn group(&self, g: GroupId) -> Vec<u8> {
         self.key(b'g').raw(&g.to_be_bytes()).finish()
+    }
+
+    /// `g`: every group record of the tenant.
+    pub(crate) fn groups(&self) -> Vec<u8> {
+        self.key(b'g').finish()
     }
 
     pub(crate) fn child(&self, parent: GroupId, child: GroupId) -> Vec<u8> {
@@ -278,6 +290,26 @@ impl TenantKeys {
 
     pub(crate) fn connection(&self, id: crate::id::ConnectionId) -> Vec<u8> {
         self.key(b'c').raw(&id.to_be_bytes()).finish()
+    }
+
+    /// `c`: every connection of the tenant in this environment.
+    pub(crate) fn connections(&self) -> Vec<u8> {
+        self.key(b'c').finish()
+    }
+
+    /// `E`: every event of the tenant in this environment.
+    pub(crate) fn all_events(&self) -> Vec<u8> {
+        self.key(b'E').finish()
+    }
+
+    /// `u <group>`: every usage counter of one group.
+    pub(crate) fn usage_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'u').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `u`: every usage counter of the tenant in this environment.
+    pub(crate) fn usages(&self) -> Vec<u8> {
+        self.key(b'u').finish()
     }
 
     /// `o <from>` or `i <to>`, then optionally `<type>`: the prefix of one node's edges.

@@ -14,19 +14,24 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use one_storage::KvRead;
+use std::ops::ControlFlow;
+
+use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
 use crate::access::Permission;
 use crate::clock::Timestamp;
+use crate::connections::Connection;
 use crate::context::Context;
 use crate::engine::{Engine, Tx, View};
 use crate::events::kinds;
 use crate::groups::Group;
 use crate::id::{GroupId, Ref};
-use crate::layout::{Counter, TenantKeys};
+use crate::layout::{self, Counter, TenantKeys};
 use crate::money::Money;
+use crate::people::PERSON;
 use crate::plans::{Resource, limit_of};
+use crate::things::{Thing, ThingStatus};
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -382,5 +387,180 @@ impl Engine {
             }
             Ok::<_, Error>(())
         });
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Recomputes the running totals (users, things, connections, storage) of every group
+    /// of this tenant and environment from its records; monthly counts are kept.
+    fn recount_running_totals(&mut self) -> Result<()> {
+        let mut parents: HashMap<GroupId, Option<GroupId>> = HashMap::new();
+        let groups_prefix = self.scope.structure.groups();
+        self.kv.scan(
+            &KeyRange::prefix(&groups_prefix),
+            Direction::Forward,
+            |_, v| {
+                let g: Group = crate::codec::decode(v)?;
+                parents.insert(g.id, g.parent);
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        let mut own: HashMap<(GroupId, Resource), u64> = HashMap::new();
+        let keys = self.scope.tenant.clone();
+        self.kv.scan(
+            &KeyRange::prefix(&keys.things()),
+            Direction::Forward,
+            |k, v| {
+                let t: Thing = crate::codec::decode(v)?;
+                *own.entry((t.group, Resource::StorageBytes)).or_default() +=
+                    (k.len() + v.len()) as u64;
+                if t.status != ThingStatus::Deleted {
+                    let r = if t.kind == PERSON {
+                        Resource::Users
+                    } else {
+                        Resource::Things
+                    };
+                    *own.entry((t.group, r)).or_default() += 1;
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        self.kv.scan(
+            &KeyRange::prefix(&keys.connections()),
+            Direction::Forward,
+            |k, v| {
+                let c: Connection = crate::codec::decode(v)?;
+                *own.entry((c.group, Resource::StorageBytes)).or_default() +=
+                    (k.len() + v.len()) as u64;
+                *own.entry((c.group, Resource::Connections)).or_default() += 1;
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        let events = keys.all_events();
+        self.kv
+            .scan(&KeyRange::prefix(&events), Direction::Forward, |k, v| {
+                let group = layout::decode_group_id(
+                    k.get(events.len()..events.len() + 16).unwrap_or_default(),
+                    "event key",
+                )?;
+                *own.entry((group, Resource::StorageBytes)).or_default() +=
+                    (k.len() + v.len()) as u64;
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
+        // Replace every running total.
+        let mut stale = Vec::new();
+        self.kv.scan(
+            &KeyRange::prefix(&keys.usages()),
+            Direction::Forward,
+            |k, _| {
+                if k.ends_with(&0u32.to_be_bytes()) {
+                    stale.push(k.to_vec());
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        for k in stale {
+            self.delete(&k)?;
+        }
+        let mut totals: HashMap<(GroupId, Resource), u64> = HashMap::new();
+        for ((group, resource), n) in own {
+            let mut next = Some(group);
+            let mut depth = 0;
+            while let Some(g) = next {
+                depth += 1;
+                if depth > crate::groups::MAX_DEPTH + 1 {
+                    break;
+                }
+                *totals.entry((g, resource)).or_default() += n;
+                next = parents.get(&g).copied().flatten();
+            }
+        }
+        for ((group, resource), n) in totals {
+            self.put(keys.usage(group, resource, 0), n.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Moves the usage of `group` (every resource and period) from its old ancestors to
+    /// its new ones. Limits are not checked on a move.
+    pub(crate) fn move_usage(
+        &mut self,
+        group: GroupId,
+        old_parent: GroupId,
+        new_parent: GroupId,
+    ) -> Result<()> {
+        let mut carried = Vec::new();
+        let prefix = self.scope.tenant.usage_of(group);
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
+                let rest = &k[prefix.len()..];
+                if rest.len() == 5 {
+                    let period = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]);
+                    carried.push((rest[0], period, decode_u64(v, "usage counter")?));
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
+        for (tag, period, n) in carried {
+            let Some(resource) = Resource::ALL.into_iter().find(|r| r.tag() == tag) else {
+                continue;
+            };
+            for (start, add) in [(old_parent, false), (new_parent, true)] {
+                for (g, _) in self.view().limit_chain(start, resource)? {
+                    let key = self.scope.tenant.usage(g, resource, period);
+                    let old = match self.kv.get(&key)? {
+                        Some(b) => decode_u64(&b, "usage counter")?,
+                        None => 0,
+                    };
+                    let new = if add {
+                        old.saturating_add(n)
+                    } else {
+                        old.saturating_sub(n)
+                    };
+                    self.kv.put(key, new.to_be_bytes())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Counts the running totals of usage once for a database written before they
+    /// existed.
+    pub(crate) fn count_usage_once(&self) -> Result<()> {
+        if self
+            .store()
+            .read()?
+            .get(&layout::usage_counted())?
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.admin().recount_usage()
+    }
+}
+
+impl crate::groups::Admin<'_> {
+    /// Recomputes the running totals of usage (users, things, connections, storage) of
+    /// every group from the records, in one transaction. The engine keeps them exact as it
+    /// goes; this is for databases written before usage existed (done automatically when
+    /// they are opened) and for checking. Monthly counts are kept as they are.
+    pub fn recount_usage(&self) -> Result<()> {
+        self.engine.store().write(|kv| {
+            for root in crate::groups::tenant_roots(&*kv)? {
+                for env in [crate::context::Env::Live, crate::context::Env::Test] {
+                    let scope =
+                        crate::engine::Scope::new(Context::system(root).with_env(env), root);
+                    self.engine.write_in(
+                        kv,
+                        scope,
+                        &mut crate::engine::AfterTx::default(),
+                        |tx| tx.recount_running_totals(),
+                    )?;
+                }
+            }
+            kv.put(layout::usage_counted(), [1])?;
+            Ok(())
+        })
     }
 }

@@ -74,6 +74,19 @@ fn a_format_1_file_still_reads_the_same() {
         })
         .unwrap();
 
+    // Usage did not exist at format 1: it was counted from the records when the file
+    // was opened, and an old `revenue_share` float reads as exact basis points.
+    let usage = f.engine.read(&ctx, |v| v.usage(acme.id)).unwrap();
+    let of = |r: Resource| usage.iter().find(|u| u.resource == r).unwrap();
+    assert_eq!(
+        (of(Resource::Things).used, of(Resource::Things).limit),
+        (4, Some(10_000))
+    );
+    assert_eq!(of(Resource::Users).used, 3);
+    assert!(of(Resource::StorageBytes).used > 0);
+    let share = f.engine.read(&ctx, |v| v.revenue_share(acme.id)).unwrap();
+    assert_eq!(share.get(), 1500);
+
     // And it takes new writes whose ids sort after the old ones.
     let old_max = f
         .engine

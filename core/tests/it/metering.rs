@@ -493,6 +493,7 @@ enum Op {
     Connect(u8, u8),
     Disconnect(u8),
     FailAfterCreate(u8),
+    Move,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -502,14 +503,16 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Connect(a, b)),
         1 => any::<u8>().prop_map(Op::Disconnect),
         1 => any::<u8>().prop_map(Op::FailAfterCreate),
+        1 => Just(Op::Move),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Usage equals what exists, in every group up the tree, whatever commits or rolls
-    /// back; it never goes below zero; and a limit is never passed.
+    /// Usage equals what exists, in every group up the tree, whatever commits, rolls back
+    /// or moves; it never goes below zero; a limit is never passed; and counting again
+    /// from the records finds the same numbers.
     #[test]
     fn usage_follows_what_exists(ops in prop::collection::vec(op(), 1..40), limit in 3u64..12) {
         let f = Fixture::new();
@@ -518,14 +521,18 @@ proptest! {
         let child = f.engine.write(&sys, |tx| {
             tx.create_group(g.id, NewGroup::new(GroupType::Business, "C", "c"))
         }).unwrap();
+        let moving = f.engine.write(&sys, |tx| {
+            tx.create_group(g.id, NewGroup::new(GroupType::Business, "D", "d"))
+        }).unwrap();
+        let mut d_under_c = false;
         set(&f, g.id, serde_json::json!({"limits": {"things": limit}}));
-        let groups = [g.id, child.id];
+        let groups = [g.id, child.id, moving.id];
         let mut things: Vec<(ThingId, usize)> = Vec::new();
         let mut links: Vec<ConnectionId> = Vec::new();
         for op in ops {
             match op {
                 Op::Create(i) | Op::FailAfterCreate(i) => {
-                    let gi = usize::from(i) % 2;
+                    let gi = usize::from(i) % 3;
                     let fail = matches!(op, Op::FailAfterCreate(_));
                     let r = f.engine.write(&sys, |tx| {
                         let t = tx.create_thing(NewThing::new("doc", "d").in_group(groups[gi]))?;
@@ -559,13 +566,29 @@ proptest! {
                     let id = links.remove(usize::from(i) % links.len());
                     f.engine.write(&sys, |tx| tx.disconnect(id)).unwrap();
                 }
+                Op::Move => {
+                    let to = if d_under_c { g.id } else { child.id };
+                    f.engine.write(&sys, |tx| {
+                        tx.update_group(moving.id, GroupUpdate::default().parent(to))
+                    }).unwrap();
+                    d_under_c = !d_under_c;
+                }
                 _ => {}
             }
-            let in_child = things.iter().filter(|(_, gi)| *gi == 1).count() as u64;
+            let in_child = things
+                .iter()
+                .filter(|(_, gi)| *gi == 1 || (*gi == 2 && d_under_c))
+                .count() as u64;
             prop_assert_eq!(used(&f, g.id, Resource::Things), things.len() as u64);
             prop_assert_eq!(used(&f, child.id, Resource::Things), in_child);
             prop_assert!(used(&f, g.id, Resource::Things) <= limit);
             prop_assert_eq!(used(&f, g.id, Resource::Connections), links.len() as u64);
         }
+        let report = |f: &Fixture| -> Vec<Vec<ResourceUsage>> {
+            groups.iter().map(|id| f.engine.read(&sys, |v| v.usage(*id)).unwrap()).collect()
+        };
+        let kept = report(&f);
+        f.engine.admin().recount_usage().unwrap();
+        prop_assert_eq!(report(&f), kept);
     }
 }
