@@ -72,3 +72,35 @@ pub fn parse_credentials(data: &[u8]) {
     let _ = text.parse::<crate::api_keys::IpRange>();
     let _ = crate::access::PermissionSet::parse(&text.split(',').collect::<Vec<_>>());
 }
+
+/// Money inputs: a currency code, a share and a split computed from arbitrary bytes never
+/// panic, and every split conserves its total.
+pub fn money(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = text.parse::<crate::money::Currency>();
+    }
+    let mut words = data
+        .chunks(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect::<Vec<_>>();
+    let Some(first) = words.pop() else {
+        return;
+    };
+    let total = first as i64;
+    if let Ok(parts) = crate::money::split(total, &words) {
+        assert_eq!(
+            parts.iter().map(|p| i128::from(*p)).sum::<i128>(),
+            i128::from(total)
+        );
+    }
+    if let Ok(share) = crate::money::Bps::new((first % 10_001) as u32)
+        && let Ok(m) = crate::money::Money::new(total, "USD")
+        && let Ok((a, b)) = m.share(share)
+    {
+        assert_eq!(i128::from(a.minor) + i128::from(b.minor), i128::from(total));
+    }
+}

@@ -22,6 +22,11 @@ proptest! {
     }
 
     #[test]
+    fn money_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        fuzz::money(&bytes);
+    }
+
+    #[test]
     fn records_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         fuzz::decode_records(&bytes);
         if let Some(first) = bytes.first_mut() { *first = 1; }
