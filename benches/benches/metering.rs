@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use one::serde_json::json;
 use one::*;
 
@@ -37,10 +37,15 @@ fn tenant(limits: Option<serde_json::Value>) -> (Ontology, GroupId) {
     (db, root)
 }
 
+/// Creates per measured batch, each in its own transaction, on a fresh database: the same
+/// database sizes for both cases.
+const CREATES: u64 = 200;
+
 fn quota(c: &mut Criterion) {
     let mut g = c.benchmark_group("create_thing");
     g.warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(CREATES));
     let cases = [
         ("unchecked", None),
         (
@@ -49,15 +54,21 @@ fn quota(c: &mut Criterion) {
         ),
     ];
     for (name, limits) in cases {
-        let (db, root) = tenant(limits);
-        let ctx = Context::system(root);
         g.bench_function(name, |b| {
-            b.iter(|| {
-                db.write(&ctx, |tx| {
-                    tx.create_thing(NewThing::new("doc", "d").property("n", 1))
-                })
-                .unwrap()
-            })
+            b.iter_batched(
+                || tenant(limits.clone()),
+                |(db, root)| {
+                    let ctx = Context::system(root);
+                    for _ in 0..CREATES {
+                        db.write(&ctx, |tx| {
+                            tx.create_thing(NewThing::new("doc", "d").property("n", 1))
+                        })
+                        .unwrap();
+                    }
+                    db
+                },
+                BatchSize::PerIteration,
+            )
         });
     }
     g.finish();
