@@ -170,6 +170,47 @@ impl<K: KvRead> View<'_, K> {
             .unwrap_or(Bps::NONE))
     }
 
+    /// Splits `total` up the group tree from `group`: `group` keeps its revenue share of
+    /// the total, its parent its share of the rest, and so on up to the tenant; what is
+    /// left is the platform's (`None`). The parts add up to the total exactly (see
+    /// [`crate::split_chain`]). Needs `billing:manage` in `group`.
+    pub fn revenue_chain(
+        &self,
+        group: GroupId,
+        total: Money,
+    ) -> Result<Vec<(Option<GroupId>, Money)>> {
+        self.authorize(group, Permission::BillingManage)?;
+        let mut groups = Vec::new();
+        let mut shares = Vec::new();
+        let mut next = Some(group);
+        while let Some(id) = next {
+            let g = self.load_group(id)?;
+            let share = g
+                .properties
+                .as_map()
+                .map(share_from_properties)
+                .transpose()?
+                .flatten()
+                .unwrap_or(Bps::NONE);
+            groups.push(Some(id));
+            shares.push(share);
+            next = g.parent;
+            if groups.len() > crate::groups::MAX_DEPTH + 1 {
+                return Err(Error::Corrupt {
+                    what: "group tree",
+                    reason: "parent chain too long".into(),
+                });
+            }
+        }
+        groups.push(None);
+        let parts = crate::money::split_chain(total.minor, &shares)?;
+        Ok(groups
+            .into_iter()
+            .zip(parts)
+            .map(|(g, minor)| (g, Money { minor, ..total }))
+            .collect())
+    }
+
     /// The revenue of `group` in `currency` recorded in `[from, until)`, summed from the
     /// revenue index. Needs `billing:manage`.
     pub fn revenue(

@@ -592,3 +592,61 @@ proptest! {
         prop_assert_eq!(report(&f), kept);
     }
 }
+
+#[test]
+fn revenue_splits_up_the_tree_and_adds_up() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let team = f
+        .engine
+        .write(&sys, |tx| {
+            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
+        })
+        .unwrap();
+    set(&f, g.id, serde_json::json!({"revenue_share_bps": 2000}));
+    set(&f, team.id, serde_json::json!({"revenue_share_bps": 1000}));
+    let parts = f
+        .engine
+        .read(&sys, |v| {
+            v.revenue_chain(team.id, Money::new(10_001, "EUR")?)
+        })
+        .unwrap();
+    let shown: Vec<(Option<GroupId>, i64)> = parts.iter().map(|(g, m)| (*g, m.minor)).collect();
+    // Team keeps 10% (1000.1 -> 1000), the tenant 20% of the rest (1800.2 -> 1800), the
+    // platform the remainder.
+    assert_eq!(
+        shown,
+        [(Some(team.id), 1000), (Some(g.id), 1800), (None, 7201)]
+    );
+}
+
+#[test]
+fn calls_are_written_after_the_interval_and_a_crash_only_under_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.redb");
+    let open = || {
+        Fixture::on(one_storage::Store::open(&path, &one_storage::StoreOptions::default()).unwrap())
+    };
+    let f = open();
+    let g = f.tenant("acme");
+    let key = f
+        .engine
+        .write(&Context::system(g.id), |tx| {
+            tx.create_api_key(NewApiKey::new("k", &["read"]))
+        })
+        .unwrap();
+    for _ in 0..3 {
+        f.engine.check_api_key(key.secret.expose(), None).unwrap();
+    }
+    // The interval passes: the next call writes all four.
+    f.clock.advance(one_core::rate_limit::FLUSH_INTERVAL_MS);
+    f.engine.check_api_key(key.secret.expose(), None).unwrap();
+    // Two more, then the process dies without closing.
+    for _ in 0..2 {
+        f.engine.check_api_key(key.secret.expose(), None).unwrap();
+    }
+    drop(f);
+    let f = open();
+    assert_eq!(used(&f, g.id, Resource::ApiCalls), 4);
+}
