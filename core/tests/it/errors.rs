@@ -289,6 +289,18 @@ fn error_codes_are_unique() {
             reason: String::new(),
         },
         Error::EmailNotVerified,
+        Error::CurrencyMismatch {
+            left: String::new(),
+            right: String::new(),
+        },
+        Error::Overflow { what: "x" },
+        Error::QuotaExceeded {
+            resource: Resource::Things,
+            limit: 0,
+            used: 0,
+            resets_at: None,
+        },
+        Error::RateLimited { retry_after_ms: 0 },
         Error::UnsupportedVersion {
             record: "x",
             version: 9,
