@@ -51,6 +51,8 @@ pub struct Engine {
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
     /// API key calls counted in memory, and burst state.
     pub(crate) meters: crate::rate_limit::Meters,
+    /// Turns knowledge text into vectors.
+    embedder: Arc<dyn crate::embedder::Embedder>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -226,9 +228,22 @@ impl Engine {
             auth: crate::auth::AuthConfig::default(),
             dummy_hash: std::sync::OnceLock::new(),
             meters: crate::rate_limit::Meters::default(),
+            embedder: Arc::new(crate::embedder::HashingEmbedder::default()),
         };
         engine.count_usage_once()?;
         Ok(engine)
+    }
+
+    /// Embeds knowledge text with `embedder` (default: [`crate::HashingEmbedder`]). Its
+    /// dimension must match the vectors the database already stores.
+    pub fn with_embedder(mut self, embedder: Arc<dyn crate::embedder::Embedder>) -> Self {
+        self.embedder = embedder;
+        self
+    }
+
+    /// The embedder knowledge text is embedded with.
+    pub fn embedder(&self) -> &dyn crate::embedder::Embedder {
+        self.embedder.as_ref()
     }
 
     /// The store underneath.

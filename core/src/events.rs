@@ -81,6 +81,12 @@ pub mod kinds {
     pub const REVENUE_SHARE_DISTRIBUTED: &str = "revenue_share_distributed";
     /// A payment was made or received.
     pub const PAYMENT_EVENT: &str = "payment_event";
+    /// A knowledge chunk was added.
+    pub const KNOWLEDGE_CREATED: &str = "knowledge_created";
+    /// A knowledge chunk's labels changed.
+    pub const KNOWLEDGE_UPDATED: &str = "knowledge_updated";
+    /// A knowledge chunk was deleted.
+    pub const KNOWLEDGE_DELETED: &str = "knowledge_deleted";
     /// A person proved they own their email address.
     pub const EMAIL_VERIFIED: &str = "email_verified";
     /// A connection was created.

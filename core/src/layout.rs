@@ -4,6 +4,7 @@
 //! M i                                         -> highest id issued (u128 BE) engine meta
 //! M x <type> <path>                           -> ()                         declared indexes
 //! M u                                         -> 1                          usage counted
+//! M k                                         -> u64 big-endian             vector dimension
 //! D g <group:16>                              -> root group id (16 bytes)   directory
 //! D r <slug>                                  -> root group id              top-level slugs
 //! D k <digest:32>                             -> root id, key id            API keys by hash
@@ -30,6 +31,8 @@
 //! T <root:16> <env> u <group:16> <resource:1> <period:4> -> u64 big-endian  usage (subtree)
 //! T <root:16> <env> q <group:16> <resource:1> <period:4> -> ()    quota_exceeded logged
 //! T <root:16> <env> r <group:16> <currency> <event:16> -> 3 x i64 BE     revenue index
+//! T <root:16> <env> k <knowledge:16>          -> Knowledge record
+//! T <root:16> <env> v <group:16> <knowledge:16> -> f32 little-endian x dims   vectors
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
@@ -49,7 +52,7 @@
 use one_storage::keys::{KeyBuf, KeyReader};
 
 use crate::context::{Env, Principal};
-use crate::id::{EventId, GroupId, KeyId, Ref, ThingId};
+use crate::id::{EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
 use crate::plans::Resource;
 use crate::{Error, Result};
 
@@ -99,6 +102,11 @@ pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
 /// written before usage existed get them counted once, when opened).
 pub(crate) fn usage_counted() -> Vec<u8> {
     vec![META, b'u']
+}
+
+/// `M k`: the dimension of every stored knowledge vector.
+pub(crate) fn knowledge_dims() -> Vec<u8> {
+    vec![META, b'k']
 }
 
 /// `D g <group>`: where a group's tenant is found.
@@ -300,6 +308,31 @@ impl TenantKeys {
     /// `E`: every event of the tenant in this environment.
     pub(crate) fn all_events(&self) -> Vec<u8> {
         self.key(b'E').finish()
+    }
+
+    pub(crate) fn knowledge(&self, id: KnowledgeId) -> Vec<u8> {
+        self.key(b'k').raw(&id.to_be_bytes()).finish()
+    }
+
+    /// `k`: every knowledge record of the tenant in this environment.
+    pub(crate) fn all_knowledge(&self) -> Vec<u8> {
+        self.key(b'k').finish()
+    }
+
+    /// `v <group>`: the vectors of one group's knowledge.
+    pub(crate) fn vectors(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'v').raw(&group.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn vector(&self, group: GroupId, id: KnowledgeId) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.vectors(group))
+            .raw(&id.to_be_bytes())
+            .finish()
+    }
+
+    /// `v`: every vector of the tenant in this environment.
+    pub(crate) fn all_vectors(&self) -> Vec<u8> {
+        self.key(b'v').finish()
     }
 
     /// `u <group>`: every usage counter of one group.

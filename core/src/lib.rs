@@ -3,8 +3,8 @@
 //! Six dimensions over one ordered key-value store ([`one_storage`]):
 //! **groups** (hierarchical tenants), **people** (things of type `person` with an email
 //! and memberships), **things** (typed entities with properties), **connections** (typed
-//! relationships), **events** (the append-only audit trail), and **knowledge** (reserved:
-//! its ids exist; chunks and vector search come with the knowledge issue).
+//! relationships), **events** (the append-only audit trail), and **knowledge** (text chunks
+//! with embeddings and k-nearest-neighbour search).
 //!
 //! Everything happens through an [`Engine`]. Writes run in [`Engine::write`], whose
 //! closure gets a [`Tx`]; a mutation, its event, its index entries and its counters commit
@@ -37,6 +37,7 @@ mod clock;
 mod codec;
 mod connections;
 mod context;
+mod embedder;
 mod engine;
 mod error;
 mod events;
@@ -45,6 +46,7 @@ pub mod fuzz;
 mod groups;
 mod id;
 mod indexes;
+mod knowledge;
 mod layout;
 mod members;
 mod money;
@@ -71,6 +73,7 @@ pub use connections::{
     Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION,
 };
 pub use context::{Context, Env, Principal};
+pub use embedder::{Embedder, HashingEmbedder};
 pub use engine::{Engine, Tx, View};
 pub use error::{Error, Result};
 pub use events::{Event, EventFilter, EventQuery, kinds};
@@ -78,6 +81,10 @@ pub use filter::{FieldPath, Filter, Op};
 pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
 pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};
 pub use indexes::IndexDef;
+pub use knowledge::{
+    Hit, Knowledge, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
+    NewKnowledge, QueryInput,
+};
 pub use money::{Bps, Currency, Money, split, split_chain};
 pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};

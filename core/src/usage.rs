@@ -436,6 +436,27 @@ impl Tx<'_, '_> {
                 Ok::<_, Error>(ControlFlow::Continue(()))
             },
         )?;
+        self.kv.scan(
+            &KeyRange::prefix(&keys.all_knowledge()),
+            Direction::Forward,
+            |k, v| {
+                let chunk: crate::knowledge::Knowledge = crate::codec::decode(v)?;
+                *own.entry((chunk.group, Resource::StorageBytes))
+                    .or_default() += (k.len() + v.len()) as u64;
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        let vectors = keys.all_vectors();
+        self.kv
+            .scan(&KeyRange::prefix(&vectors), Direction::Forward, |k, v| {
+                let group = layout::decode_group_id(
+                    k.get(vectors.len()..vectors.len() + 16).unwrap_or_default(),
+                    "vector key",
+                )?;
+                *own.entry((group, Resource::StorageBytes)).or_default() +=
+                    (k.len() + v.len()) as u64;
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
         let events = keys.all_events();
         self.kv
             .scan(&KeyRange::prefix(&events), Direction::Forward, |k, v| {

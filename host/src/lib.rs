@@ -62,6 +62,7 @@ pub struct Builder {
     store: StoreOptions,
     clock: Arc<dyn Clock>,
     auth: AuthConfig,
+    embedder: Arc<dyn Embedder>,
 }
 
 impl Default for Builder {
@@ -70,6 +71,7 @@ impl Default for Builder {
             store: StoreOptions::default(),
             clock: Arc::new(SystemClock),
             auth: AuthConfig::default(),
+            embedder: Arc::new(HashingEmbedder::default()),
         }
     }
 }
@@ -108,6 +110,13 @@ impl Builder {
         self
     }
 
+    /// The embedder for knowledge text. Default: [`HashingEmbedder`] (256 dimensions,
+    /// lexical; see its docs). Its dimension must match the vectors the database stores.
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = embedder;
+        self
+    }
+
     /// Opens (or creates) the database file at `path`, creating its folder if needed.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
         let path = path.as_ref();
@@ -120,7 +129,9 @@ impl Builder {
         }
         let store = one_storage::Store::open(path, &self.store)?;
         Ok(Ontology {
-            engine: Engine::new(store, self.clock)?.with_auth(self.auth),
+            engine: Engine::new(store, self.clock)?
+                .with_auth(self.auth)
+                .with_embedder(self.embedder),
         })
     }
 
@@ -128,7 +139,9 @@ impl Builder {
     pub fn in_memory(self) -> Result<Ontology> {
         let store = one_storage::Store::in_memory(&self.store)?;
         Ok(Ontology {
-            engine: Engine::new(store, self.clock)?.with_auth(self.auth),
+            engine: Engine::new(store, self.clock)?
+                .with_auth(self.auth)
+                .with_embedder(self.embedder),
         })
     }
 }

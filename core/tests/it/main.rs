@@ -11,6 +11,7 @@ mod faults;
 mod fuzz_bodies;
 mod indexes;
 mod isolation;
+mod knowledge;
 mod metering;
 mod persistence;
 mod sign_in;

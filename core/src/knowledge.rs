@@ -1,0 +1,657 @@
+//! Knowledge: text chunks with labels, a source and an embedding, and k-nearest-neighbour
+//! search over them.
+//!
+//! A chunk belongs to a group. Its record is stored at `k <id>` and its vector, as
+//! little-endian `f32`s, at `v <group> <id>`, so one group's vectors are one contiguous
+//! range. The vector comes from the caller or from the engine's [`Embedder`]; its length is
+//! the database's dimension (fixed by the first vector stored) and every component is
+//! finite. Creating, relabelling and deleting chunks need `knowledge:write` and log
+//! `knowledge_created`, `knowledge_updated`, `knowledge_deleted`; reading needs
+//! `knowledge:read`; searching needs `knowledge:query`. Text embedded by the engine counts
+//! its tokens against `embedding_tokens`.
+//!
+//! [`View::query_knowledge`] answers exactly: it scores every vector of the searched groups
+//! (the context's group, and optionally the groups below it that the context may read) and
+//! keeps the best `k` that pass the label and source filters, loading a chunk's record only
+//! when its score would enter the top `k`. The vectors are the source of truth for any
+//! approximate index built over them.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::ops::ControlFlow;
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::access::Permission;
+use crate::clock::Timestamp;
+use crate::codec::{self, Record};
+use crate::engine::{Tx, View};
+use crate::events::kinds;
+use crate::id::{GroupId, KnowledgeId, Ref};
+use crate::layout;
+use crate::plans::Resource;
+use crate::validate;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The longest chunk text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// The most labels a chunk may have.
+pub const MAX_LABELS: usize = 32;
+/// The most results a search returns.
+pub const MAX_K: usize = 1000;
+/// The longest vector accepted.
+pub const MAX_DIMS: usize = 4096;
+
+/// A knowledge chunk, as stored (its vector is stored beside it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Knowledge {
+    /// Its id.
+    pub id: KnowledgeId,
+    /// The group it belongs to.
+    pub group: GroupId,
+    /// The text.
+    pub text: String,
+    /// Labels, sorted and unique (`[a-z0-9][a-z0-9_:.-]*`).
+    pub labels: Vec<String>,
+    /// Where it came from: a thing (a document, a person) or a group.
+    pub source: Option<Ref>,
+    /// Free-form metadata (a map).
+    pub metadata: Value,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Record for Knowledge {
+    const NAME: &'static str = "knowledge";
+    const VERSION: u8 = 1;
+}
+
+/// What a new chunk needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewKnowledge {
+    text: String,
+    labels: Vec<String>,
+    source: Option<Ref>,
+    metadata: Value,
+    embedding: Option<Vec<f32>>,
+    group: Option<GroupId>,
+}
+
+impl NewKnowledge {
+    /// A chunk of `text`, embedded by the engine's embedder unless a vector is given.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            labels: Vec::new(),
+            source: None,
+            metadata: Value::map(),
+            embedding: None,
+            group: None,
+        }
+    }
+
+    /// Sets the labels.
+    pub fn labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Sets the source.
+    pub fn source(mut self, source: impl Into<Ref>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Sets the metadata (a map).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Uses this vector instead of embedding the text.
+    pub fn embedding(mut self, v: Vec<f32>) -> Self {
+        self.embedding = Some(v);
+        self
+    }
+
+    /// Puts the chunk in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// How search scores a vector against the query; higher is closer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Metric {
+    /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
+    #[default]
+    Cosine,
+    /// Dot product.
+    Dot,
+}
+
+/// What to search with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryInput {
+    /// A vector of the database's dimension.
+    Vector(Vec<f32>),
+    /// Text, embedded by the engine's embedder.
+    Text(String),
+}
+
+/// A k-nearest-neighbour search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnowledgeQuery {
+    input: QueryInput,
+    k: usize,
+    group: Option<GroupId>,
+    include_children: bool,
+    any_labels: Vec<String>,
+    all_labels: Vec<String>,
+    source: Option<Ref>,
+    metric: Metric,
+}
+
+impl KnowledgeQuery {
+    /// The 10 chunks nearest to `v`.
+    pub fn vector(v: Vec<f32>) -> Self {
+        Self::of(QueryInput::Vector(v))
+    }
+
+    /// The 10 chunks nearest to the embedding of `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::of(QueryInput::Text(text.into()))
+    }
+
+    fn of(input: QueryInput) -> Self {
+        Self {
+            input,
+            k: 10,
+            group: None,
+            include_children: false,
+            any_labels: Vec::new(),
+            all_labels: Vec::new(),
+            source: None,
+            metric: Metric::Cosine,
+        }
+    }
+
+    /// Returns at most `k` chunks (1 to [`MAX_K`]).
+    pub fn k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// Searches another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Also searches the groups below, where the context has `knowledge:read`.
+    pub fn include_children(mut self) -> Self {
+        self.include_children = true;
+        self
+    }
+
+    /// Keeps chunks with at least one of these labels.
+    pub fn any_label<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.any_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Keeps chunks with all of these labels.
+    pub fn all_labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.all_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Keeps chunks from this source.
+    pub fn source(mut self, source: impl Into<Ref>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Scores with `metric`.
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    fn accepts(&self, k: &Knowledge) -> bool {
+        let has = |l: &String| k.labels.binary_search(l).is_ok();
+        (self.any_labels.is_empty() || self.any_labels.iter().any(has))
+            && self.all_labels.iter().all(has)
+            && self.source.is_none_or(|s| k.source == Some(s))
+    }
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Hit {
+    /// The chunk.
+    pub knowledge: Knowledge,
+    /// Its score (higher is closer).
+    pub score: f32,
+}
+
+fn check_labels(labels: &[String]) -> Result<Vec<String>> {
+    if labels.len() > MAX_LABELS {
+        return Err(Error::invalid(
+            "labels",
+            format!("at most {MAX_LABELS} labels, not {}", labels.len()),
+        ));
+    }
+    let mut out = BTreeSet::new();
+    for l in labels {
+        let ok = !l.is_empty()
+            && l.len() <= validate::MAX_TYPE_BYTES
+            && l.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && l.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'_' | b':' | b'.' | b'-')
+            });
+        if !ok {
+            return Err(Error::invalid(
+                "labels",
+                format!("{l:?} must match [a-z0-9][a-z0-9_:.-]* and have at most 64 bytes"),
+            ));
+        }
+        out.insert(l.clone());
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Checks a vector against the database's dimension.
+fn check_vector(v: &[f32], dims: usize) -> Result<()> {
+    if v.len() != dims {
+        return Err(Error::invalid(
+            "embedding",
+            format!(
+                "has {} dimensions; this database's vectors have {dims}",
+                v.len()
+            ),
+        ));
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            "embedding",
+            format!("component {i} is {} (must be finite)", v[i]),
+        ));
+    }
+    Ok(())
+}
+
+fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn decode_vector(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(Error::Corrupt {
+            what: "knowledge vector",
+            reason: format!("{} bytes is not a whole number of f32s", bytes.len()),
+        });
+    }
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+    Ok(())
+}
+
+/// The dot product, with independent accumulators so the compiler can vectorise it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A candidate in the top-k heap: the worst on top.
+#[derive(Debug)]
+struct Candidate {
+    score: f32,
+    id: KnowledgeId,
+    knowledge: Knowledge,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Better candidates are smaller, so the heap's top is the worst kept one: higher
+    /// score is better, then the older id.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The dimension of this database's vectors, once one is stored.
+    fn stored_dims(&self) -> Result<Option<usize>> {
+        Ok(match self.kv.get(&layout::knowledge_dims())? {
+            Some(b) => Some(crate::usage::decode_u64(&b, "knowledge dimension")? as usize),
+            None => None,
+        })
+    }
+
+    /// The chunk `id`. Needs `knowledge:read` in its group.
+    pub fn get_knowledge(&self, id: KnowledgeId) -> Result<Knowledge> {
+        self.get_scoped(
+            &self.scope.tenant.knowledge(id),
+            id,
+            Permission::KnowledgeRead,
+            |k: &Knowledge| k.group,
+        )
+    }
+
+    /// The chunks nearest to the query (see the module docs), best first. Needs
+    /// `knowledge:query` in the searched group.
+    pub fn query_knowledge(&self, query: &KnowledgeQuery) -> Result<Vec<Hit>> {
+        if query.k == 0 || query.k > MAX_K {
+            return Err(Error::invalid("k", format!("must be 1 to {MAX_K}")));
+        }
+        let any = check_labels(&query.any_labels)?;
+        let all = check_labels(&query.all_labels)?;
+        let query = KnowledgeQuery {
+            any_labels: any,
+            all_labels: all,
+            ..query.clone()
+        };
+        let group = query.group.unwrap_or(self.scope.ctx.group());
+        self.authorize(group, Permission::KnowledgeQuery)?;
+        let embedder = self.engine.embedder();
+        let q = match &query.input {
+            QueryInput::Vector(v) => v.clone(),
+            QueryInput::Text(t) => embedder.embed(t),
+        };
+        let Some(dims) = self.stored_dims()? else {
+            return Ok(Vec::new());
+        };
+        check_vector(&q, dims)?;
+        let q_norm = dot(&q, &q).sqrt();
+        let mut groups = vec![group];
+        if query.include_children {
+            for g in self.subtree(group)?.into_iter().skip(1) {
+                if self.permits(g.id, Permission::KnowledgeRead)? {
+                    groups.push(g.id);
+                }
+            }
+        }
+        let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(query.k + 1);
+        let mut v = Vec::with_capacity(dims);
+        for g in groups {
+            let prefix = self.scope.tenant.vectors(g);
+            self.kv.scan(
+                &KeyRange::prefix(&prefix),
+                Direction::Forward,
+                |key, bytes| {
+                    decode_vector(bytes, &mut v)?;
+                    if v.len() != dims {
+                        return Err(Error::Corrupt {
+                            what: "knowledge vector",
+                            reason: format!("{} dimensions, expected {dims}", v.len()),
+                        });
+                    }
+                    let d = dot(&q, &v);
+                    let score = match query.metric {
+                        Metric::Dot => d,
+                        Metric::Cosine => {
+                            let n = dot(&v, &v).sqrt() * q_norm;
+                            if n > 0.0 { d / n } else { 0.0 }
+                        }
+                    };
+                    let id = KnowledgeId::from_u128(layout::trailing_id(key)?);
+                    if best.len() == query.k
+                        && best.peek().is_some_and(|worst| {
+                            score < worst.score || (score == worst.score && id > worst.id)
+                        })
+                    {
+                        return Ok(ControlFlow::Continue(()));
+                    }
+                    let knowledge: Knowledge = self
+                        .get_record(&self.scope.tenant.knowledge(id))?
+                        .ok_or_else(|| Error::Corrupt {
+                        what: "knowledge",
+                        reason: format!("{id} has a vector but no record"),
+                    })?;
+                    if query.accepts(&knowledge) {
+                        best.push(Candidate {
+                            score,
+                            id,
+                            knowledge,
+                        });
+                        if best.len() > query.k {
+                            best.pop();
+                        }
+                    }
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )?;
+        }
+        Ok(best
+            .into_sorted_vec()
+            .into_iter()
+            .map(|c| Hit {
+                knowledge: c.knowledge,
+                score: c.score,
+            })
+            .collect())
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Adds a chunk. Needs `knowledge:write` in its group. Logs `knowledge_created`.
+    pub fn create_knowledge(&mut self, new: NewKnowledge) -> Result<Knowledge> {
+        if new.text.trim().is_empty() {
+            return Err(Error::MissingField { field: "text" });
+        }
+        if new.text.len() > MAX_TEXT_BYTES {
+            return Err(Error::TooLarge {
+                field: "text",
+                limit: MAX_TEXT_BYTES,
+                actual: new.text.len(),
+            });
+        }
+        let labels = check_labels(&new.labels)?;
+        let metadata = validate::map_value("metadata", new.metadata)?;
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        self.ensure_writable(group, Permission::KnowledgeWrite)?;
+        if let Some(source) = new.source {
+            self.check_source(source)?;
+        }
+        let embedder = self.engine.embedder();
+        let vector = match new.embedding {
+            Some(v) => v,
+            None => {
+                let tokens = embedder.tokens(&new.text);
+                self.meter(
+                    group,
+                    Resource::EmbeddingTokens,
+                    i64::try_from(tokens).unwrap_or(i64::MAX),
+                );
+                embedder.embed(&new.text)
+            }
+        };
+        let dims = match self.view().stored_dims()? {
+            Some(d) => d,
+            None => {
+                if vector.is_empty() || vector.len() > MAX_DIMS {
+                    return Err(Error::invalid(
+                        "embedding",
+                        format!("must have 1 to {MAX_DIMS} dimensions, not {}", vector.len()),
+                    ));
+                }
+                self.put(
+                    layout::knowledge_dims(),
+                    (vector.len() as u64).to_be_bytes(),
+                )?;
+                vector.len()
+            }
+        };
+        check_vector(&vector, dims)?;
+        let now = self.now();
+        let k = Knowledge {
+            id: KnowledgeId::from_u128(self.engine.next_id()),
+            group,
+            text: new.text,
+            labels,
+            source: new.source,
+            metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        let record_key = self.scope.tenant.knowledge(k.id);
+        let record = codec::encode(&k)?;
+        let vector_key = self.scope.tenant.vector(group, k.id);
+        let vector = encode_vector(&vector);
+        self.store_bytes(group, &record_key, &record, 1);
+        self.store_bytes(group, &vector_key, &vector, 1);
+        self.put(record_key, record)?;
+        self.put(vector_key, vector)?;
+        self.log(
+            kinds::KNOWLEDGE_CREATED,
+            group,
+            Some(Ref::from(k.id)),
+            Value::map()
+                .with("labels", k.labels.clone())
+                .with("source", k.source.map(|s| s.to_string())),
+        )?;
+        Ok(k)
+    }
+
+    /// A source must be a thing or group of this tenant.
+    fn check_source(&self, source: Ref) -> Result<()> {
+        let exists = match source {
+            Ref::ThingId(t) => self.kv.contains(&self.scope.tenant.thing(t))?,
+            Ref::GroupId(g) => self.view().load_group(g).is_ok(),
+            _ => false,
+        };
+        if !exists {
+            return Err(Error::invalid(
+                "source",
+                format!("{source} is not a thing or group of this tenant"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces a chunk's labels. Needs `knowledge:write`. Logs `knowledge_updated`.
+    pub fn set_knowledge_labels<S: AsRef<str>>(
+        &mut self,
+        id: KnowledgeId,
+        labels: &[S],
+    ) -> Result<Knowledge> {
+        let labels: Vec<String> = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        let labels = check_labels(&labels)?;
+        let mut k = self.view().get_knowledge(id)?;
+        self.ensure_writable(k.group, Permission::KnowledgeWrite)?;
+        let key = self.scope.tenant.knowledge(id);
+        self.store_bytes(k.group, &key, &codec::encode(&k)?, -1);
+        k.labels = labels;
+        k.updated_at = self.now();
+        let bytes = codec::encode(&k)?;
+        self.store_bytes(k.group, &key, &bytes, 1);
+        self.put(key, bytes)?;
+        self.log(
+            kinds::KNOWLEDGE_UPDATED,
+            k.group,
+            Some(Ref::from(id)),
+            Value::map().with("labels", k.labels.clone()),
+        )?;
+        Ok(k)
+    }
+
+    /// Deletes a chunk and its vector. Needs `knowledge:write`. Logs `knowledge_deleted`
+    /// with its text's length and labels.
+    pub fn delete_knowledge(&mut self, id: KnowledgeId) -> Result<Knowledge> {
+        let k = self.view().get_knowledge(id)?;
+        self.view().authorize(k.group, Permission::KnowledgeWrite)?;
+        let record_key = self.scope.tenant.knowledge(id);
+        let vector_key = self.scope.tenant.vector(k.group, id);
+        self.store_bytes(k.group, &record_key, &codec::encode(&k)?, -1);
+        if let Some(v) = self.kv.get(&vector_key)? {
+            self.store_bytes(k.group, &vector_key, &v, -1);
+        }
+        self.delete(&record_key)?;
+        self.delete(&vector_key)?;
+        self.log(
+            kinds::KNOWLEDGE_DELETED,
+            k.group,
+            Some(Ref::from(id)),
+            Value::map()
+                .with("labels", k.labels.clone())
+                .with("text_bytes", k.text.len() as i64),
+        )?;
+        Ok(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_the_plain_sum() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-3);
+    }
+
+    #[test]
+    fn labels_are_checked_sorted_and_unique() {
+        let l = |v: &[&str]| check_labels(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(l(&["b", "a", "b"]).unwrap(), ["a", "b"]);
+        assert!(l(&["Bad"]).is_err() && l(&[""]).is_err() && l(&["a b"]).is_err());
+        assert!(l(&["topic:billing", "v1.2", "x-y_z"]).is_ok());
+    }
+
+    #[test]
+    fn vectors_are_checked() {
+        assert!(check_vector(&[1.0, 2.0], 2).is_ok());
+        let e = check_vector(&[1.0], 2).unwrap_err();
+        assert!(e.to_string().contains("embedding"));
+        assert!(check_vector(&[1.0, f32::NAN], 2).is_err());
+        assert!(check_vector(&[f32::INFINITY, 0.0], 2).is_err());
+        let mut out = Vec::new();
+        decode_vector(&encode_vector(&[1.5, -2.0]), &mut out).unwrap();
+        assert_eq!(out, [1.5, -2.0]);
+        assert!(decode_vector(&[0, 0, 0], &mut out).is_err());
+    }
+}
