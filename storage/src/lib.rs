@@ -4,6 +4,8 @@
 //! tests) with one ordered keyspace; [`ReadTx`] is a snapshot, [`WriteTx`] lives inside
 //! [`Store::write`] and commits all of its writes or none. [`keys`] encodes tuples so that
 //! byte order equals tuple order, which is what makes prefix and range scans meaningful.
+//! [`vectors`] is the approximate nearest-neighbour index (HNSW) the engine derives from
+//! stored vectors.
 //!
 //! ```
 //! use one_storage::{Direction, KeyRange, KvRead, Store, StoreOptions, StorageError};
@@ -35,6 +37,7 @@
 mod error;
 pub mod keys;
 mod store;
+pub mod vectors;
 
 pub use error::StorageError;
 pub use store::{
