@@ -53,6 +53,10 @@ pub struct Engine {
     pub(crate) meters: crate::rate_limit::Meters,
     /// Turns knowledge text into vectors.
     embedder: Arc<dyn crate::embedder::Embedder>,
+    /// When groups get an HNSW graph, and its parameters.
+    pub(crate) knowledge_index: crate::knowledge_index::KnowledgeIndexConfig,
+    /// HNSW graphs loaded in memory.
+    pub(crate) graphs: crate::knowledge_index::Graphs,
 }
 
 impl std::fmt::Debug for Engine {
@@ -229,6 +233,8 @@ impl Engine {
             dummy_hash: std::sync::OnceLock::new(),
             meters: crate::rate_limit::Meters::default(),
             embedder: Arc::new(crate::embedder::HashingEmbedder::default()),
+            knowledge_index: crate::knowledge_index::KnowledgeIndexConfig::default(),
+            graphs: crate::knowledge_index::Graphs::default(),
         };
         engine.count_usage_once()?;
         Ok(engine)
@@ -238,6 +244,16 @@ impl Engine {
     /// dimension must match the vectors the database already stores.
     pub fn with_embedder(mut self, embedder: Arc<dyn crate::embedder::Embedder>) -> Self {
         self.embedder = embedder;
+        self
+    }
+
+    /// Sets when groups get an HNSW graph and how it is built (see
+    /// [`crate::knowledge_index`]).
+    pub fn with_knowledge_index(
+        mut self,
+        config: crate::knowledge_index::KnowledgeIndexConfig,
+    ) -> Self {
+        self.knowledge_index = config;
         self
     }
 

@@ -10,11 +10,13 @@
 //! `knowledge:read`; searching needs `knowledge:query`. Text embedded by the engine counts
 //! its tokens against `embedding_tokens`.
 //!
-//! [`View::query_knowledge`] answers exactly: it scores every vector of the searched groups
-//! (the context's group, and optionally the groups below it that the context may read) and
-//! keeps the best `k` that pass the label and source filters, loading a chunk's record only
-//! when its score would enter the top `k`. The vectors are the source of truth for any
-//! approximate index built over them.
+//! [`View::query_knowledge`] searches the context's group, and optionally the groups below
+//! it that the context may read, and keeps the best `k` chunks that pass the label and
+//! source filters. A group with a graph (see [`crate::knowledge_index`]) is searched
+//! through it, plus an exact scan of the vectors added since it was built; a group without
+//! one, a dot-product query, or a filtered query the graph cannot fill are searched
+//! exactly, scoring every vector of the group. Results are always read from the
+//! transaction's snapshot, so a deleted chunk is never returned.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -332,11 +334,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A candidate in the top-k heap: the worst on top.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Candidate {
     score: f32,
     id: KnowledgeId,
-    knowledge: Knowledge,
 }
 
 impl PartialEq for Candidate {
@@ -361,6 +362,79 @@ impl Ord for Candidate {
     }
 }
 
+/// The best `k` candidates seen so far, and the records loaded to filter them.
+struct TopK<'q> {
+    query: &'q KnowledgeQuery,
+    heap: BinaryHeap<Candidate>,
+    records: std::collections::HashMap<KnowledgeId, Knowledge>,
+}
+
+impl<'q> TopK<'q> {
+    fn new(query: &'q KnowledgeQuery) -> Self {
+        Self {
+            query,
+            heap: BinaryHeap::with_capacity(query.k + 1),
+            records: std::collections::HashMap::new(),
+        }
+    }
+
+    fn filtered(&self) -> bool {
+        !self.query.any_labels.is_empty()
+            || !self.query.all_labels.is_empty()
+            || self.query.source.is_some()
+    }
+
+    /// Whether a candidate would enter the top `k`.
+    fn would_enter(&self, c: Candidate) -> bool {
+        self.heap.len() < self.query.k || self.heap.peek().is_some_and(|worst| c < *worst)
+    }
+
+    /// Offers a candidate; with filters, its record is loaded (through `load`) and checked
+    /// first. Returns whether it was kept.
+    fn offer(
+        &mut self,
+        c: Candidate,
+        load: impl FnOnce(KnowledgeId) -> Result<Option<Knowledge>>,
+    ) -> Result<bool> {
+        if !self.would_enter(c) {
+            return Ok(false);
+        }
+        if self.filtered() {
+            let Some(k) = load(c.id)? else {
+                return Ok(false);
+            };
+            if !self.query.accepts(&k) {
+                return Ok(false);
+            }
+            self.records.insert(c.id, k);
+        }
+        self.push(c);
+        Ok(true)
+    }
+
+    /// Keeps a candidate that already passed the filters, if it is among the best.
+    fn push(&mut self, c: Candidate) {
+        if self.would_enter(c) {
+            self.heap.push(c);
+            if self.heap.len() > self.query.k {
+                self.heap.pop();
+            }
+        }
+    }
+}
+
+/// What a group's approximate index covers, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexInfo {
+    /// Vectors in the group's built graph (0 without one: every search is exact).
+    pub indexed: usize,
+    /// Vectors added since the graph was built, searched exactly.
+    pub fresh: usize,
+    /// Chunks deleted since the graph was built, filtered out of its results.
+    pub deleted: usize,
+}
+
 impl<K: KvRead> View<'_, K> {
     /// The dimension of this database's vectors, once one is stored.
     fn stored_dims(&self) -> Result<Option<usize>> {
@@ -380,6 +454,41 @@ impl<K: KvRead> View<'_, K> {
         )
     }
 
+    /// What `group`'s approximate index covers. Needs `knowledge:read`.
+    pub fn knowledge_index(&self, group: GroupId) -> Result<IndexInfo> {
+        self.authorize(group, Permission::KnowledgeRead)?;
+        let graph = self.load_graph(group)?;
+        let max_id = graph.as_ref().map_or(0, |g| g.max_id());
+        let mut fresh = 0;
+        self.kv.scan(
+            &self.vectors_after(group, max_id),
+            Direction::Forward,
+            |_, _| {
+                fresh += 1;
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(IndexInfo {
+            indexed: graph.as_ref().map_or(0, |g| g.len()),
+            fresh,
+            deleted: if graph.is_some() {
+                self.tombstones(group)?.len()
+            } else {
+                0
+            },
+        })
+    }
+
+    /// The vectors of `group` with ids above `after`.
+    fn vectors_after(&self, group: GroupId, after: u128) -> KeyRange {
+        let prefix = self.scope.tenant.vectors(group);
+        let mut range = KeyRange::prefix(&prefix);
+        if after > 0 {
+            range.start = std::ops::Bound::Excluded(layout::with_id(&prefix, after));
+        }
+        range
+    }
+
     /// The chunks nearest to the query (see the module docs), best first. Needs
     /// `knowledge:query` in the searched group.
     pub fn query_knowledge(&self, query: &KnowledgeQuery) -> Result<Vec<Hit>> {
@@ -395,16 +504,14 @@ impl<K: KvRead> View<'_, K> {
         };
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.authorize(group, Permission::KnowledgeQuery)?;
-        let embedder = self.engine.embedder();
         let q = match &query.input {
             QueryInput::Vector(v) => v.clone(),
-            QueryInput::Text(t) => embedder.embed(t),
+            QueryInput::Text(t) => self.engine.embedder().embed(t),
         };
         let Some(dims) = self.stored_dims()? else {
             return Ok(Vec::new());
         };
         check_vector(&q, dims)?;
-        let q_norm = dot(&q, &q).sqrt();
         let mut groups = vec![group];
         if query.include_children {
             for g in self.subtree(group)?.into_iter().skip(1) {
@@ -413,65 +520,110 @@ impl<K: KvRead> View<'_, K> {
                 }
             }
         }
-        let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(query.k + 1);
-        let mut v = Vec::with_capacity(dims);
+        let mut best = TopK::new(&query);
         for g in groups {
-            let prefix = self.scope.tenant.vectors(g);
-            self.kv.scan(
-                &KeyRange::prefix(&prefix),
-                Direction::Forward,
-                |key, bytes| {
-                    decode_vector(bytes, &mut v)?;
-                    if v.len() != dims {
-                        return Err(Error::Corrupt {
-                            what: "knowledge vector",
-                            reason: format!("{} dimensions, expected {dims}", v.len()),
-                        });
-                    }
-                    let d = dot(&q, &v);
-                    let score = match query.metric {
-                        Metric::Dot => d,
-                        Metric::Cosine => {
-                            let n = dot(&v, &v).sqrt() * q_norm;
-                            if n > 0.0 { d / n } else { 0.0 }
-                        }
-                    };
-                    let id = KnowledgeId::from_u128(layout::trailing_id(key)?);
-                    if best.len() == query.k
-                        && best.peek().is_some_and(|worst| {
-                            score < worst.score || (score == worst.score && id > worst.id)
-                        })
-                    {
-                        return Ok(ControlFlow::Continue(()));
-                    }
-                    let knowledge: Knowledge = self
-                        .get_record(&self.scope.tenant.knowledge(id))?
-                        .ok_or_else(|| Error::Corrupt {
-                        what: "knowledge",
-                        reason: format!("{id} has a vector but no record"),
-                    })?;
-                    if query.accepts(&knowledge) {
-                        best.push(Candidate {
-                            score,
-                            id,
-                            knowledge,
-                        });
-                        if best.len() > query.k {
-                            best.pop();
-                        }
-                    }
-                    Ok::<_, Error>(ControlFlow::Continue(()))
-                },
-            )?;
+            self.search_group(g, &q, dims, &mut best)?;
         }
-        Ok(best
-            .into_sorted_vec()
-            .into_iter()
-            .map(|c| Hit {
-                knowledge: c.knowledge,
+        let mut hits = Vec::with_capacity(best.heap.len());
+        let mut records = std::mem::take(&mut best.records);
+        for c in best.heap.into_sorted_vec() {
+            let knowledge = match records.remove(&c.id) {
+                Some(k) => k,
+                None => match self.get_record(&self.scope.tenant.knowledge(c.id))? {
+                    Some(k) => k,
+                    // Indexed by a graph newer than this snapshot; not visible here.
+                    None => continue,
+                },
+            };
+            hits.push(Hit {
+                knowledge,
                 score: c.score,
-            })
-            .collect())
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Offers `group`'s best candidates: from its graph (minus deleted chunks) and an exact
+    /// scan of the vectors added since, or from an exact scan of all of its vectors when it
+    /// has no graph, the metric is not cosine, or filters leave the graph's answer short.
+    fn search_group(
+        &self,
+        group: GroupId,
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let graph = match best.query.metric {
+            Metric::Cosine => self.load_graph(group)?,
+            Metric::Dot => None,
+        };
+        let load = |id: KnowledgeId| self.get_record::<Knowledge>(&self.scope.tenant.knowledge(id));
+        let Some(graph) = graph else {
+            return self.scan_exact(self.vectors_after(group, 0), q, dims, best);
+        };
+        let dead = self.tombstones(group)?;
+        let ef = graph.params().ef_search;
+        let found = graph.search(q, ef);
+        let complete = found.len() < ef;
+        let mut kept = Vec::new();
+        for (id, score) in found {
+            if dead.contains(&id) {
+                continue;
+            }
+            let id = KnowledgeId::from_u128(id);
+            if best.filtered() {
+                match load(id)? {
+                    Some(k) if best.query.accepts(&k) => {
+                        best.records.insert(id, k);
+                    }
+                    _ => continue,
+                }
+            }
+            kept.push(Candidate { score, id });
+        }
+        if kept.len() < best.query.k && !complete {
+            // Filters or deletions thinned the graph's answer: be exact instead.
+            return self.scan_exact(self.vectors_after(group, 0), q, dims, best);
+        }
+        for c in kept {
+            best.push(c);
+        }
+        self.scan_exact(self.vectors_after(group, graph.max_id()), q, dims, best)
+    }
+
+    /// Scores every vector in `range` and offers it.
+    fn scan_exact(
+        &self,
+        range: KeyRange,
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let q_norm = dot(q, q).sqrt();
+        let mut v = Vec::with_capacity(dims);
+        self.kv.scan(&range, Direction::Forward, |key, bytes| {
+            decode_vector(bytes, &mut v)?;
+            if v.len() != dims {
+                return Err(Error::Corrupt {
+                    what: "knowledge vector",
+                    reason: format!("{} dimensions, expected {dims}", v.len()),
+                });
+            }
+            let d = dot(q, &v);
+            let score = match best.query.metric {
+                Metric::Dot => d,
+                Metric::Cosine => {
+                    let n = dot(&v, &v).sqrt() * q_norm;
+                    if n > 0.0 { d / n } else { 0.0 }
+                }
+            };
+            let id = KnowledgeId::from_u128(layout::trailing_id(key)?);
+            best.offer(Candidate { score, id }, |id| {
+                self.get_record(&self.scope.tenant.knowledge(id))
+            })?;
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+        Ok(())
     }
 }
 
@@ -610,6 +762,11 @@ impl Tx<'_, '_> {
         }
         self.delete(&record_key)?;
         self.delete(&vector_key)?;
+        // The group's graph may hold it: hide it there until the next build.
+        self.put(
+            layout::with_id(&self.scope.tenant.tombstones(k.group), id.to_u128()),
+            [],
+        )?;
         self.log(
             kinds::KNOWLEDGE_DELETED,
             k.group,

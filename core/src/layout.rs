@@ -33,6 +33,8 @@
 //! T <root:16> <env> r <group:16> <currency> <event:16> -> 3 x i64 BE     revenue index
 //! T <root:16> <env> k <knowledge:16>          -> Knowledge record
 //! T <root:16> <env> v <group:16> <knowledge:16> -> f32 little-endian x dims   vectors
+//! T <root:16> <env> h <group:16> <chunk:4>    -> bytes of the group's HNSW graph (derived)
+//! T <root:16> <env> z <group:16> <knowledge:16> -> ()    deleted since the graph was built
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
@@ -333,6 +335,27 @@ impl TenantKeys {
     /// `v`: every vector of the tenant in this environment.
     pub(crate) fn all_vectors(&self) -> Vec<u8> {
         self.key(b'v').finish()
+    }
+
+    /// `h <group>`: the pieces of one group's graph.
+    pub(crate) fn graph(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'h').raw(&group.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn graph_chunk(&self, group: GroupId, n: u32) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.graph(group))
+            .raw(&n.to_be_bytes())
+            .finish()
+    }
+
+    /// `h`: every graph of the tenant in this environment.
+    pub(crate) fn all_graphs(&self) -> Vec<u8> {
+        self.key(b'h').finish()
+    }
+
+    /// `z <group>`: the chunks of one group deleted since its graph was built.
+    pub(crate) fn tombstones(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'z').raw(&group.to_be_bytes()).finish()
     }
 
     /// `u <group>`: every usage counter of one group.

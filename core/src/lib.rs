@@ -47,6 +47,7 @@ mod groups;
 mod id;
 mod indexes;
 mod knowledge;
+pub mod knowledge_index;
 mod layout;
 mod members;
 mod money;
@@ -82,10 +83,12 @@ pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, N
 pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};
 pub use indexes::IndexDef;
 pub use knowledge::{
-    Hit, Knowledge, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
+    Hit, IndexInfo, Knowledge, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
     NewKnowledge, QueryInput,
 };
+pub use knowledge_index::{CompactReport, KnowledgeIndexConfig};
 pub use money::{Bps, Currency, Money, split, split_chain};
+pub use one_storage::vectors::IndexParams;
 pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
 pub use plans::{Limit, Plan, Resource};

@@ -297,3 +297,183 @@ proptest! {
         }
     }
 }
+
+/// Seeded clustered vectors: `clusters` centres, points spread around them.
+fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dims).map(|_| next()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            centres[i % clusters]
+                .iter()
+                .map(|x| x + 0.15 * next())
+                .collect()
+        })
+        .collect()
+}
+
+fn fill(f: &Fixture, ctx: &Context, vectors: &[Vec<f32>]) -> Vec<(KnowledgeId, Vec<f32>)> {
+    f.engine
+        .write(ctx, |tx| {
+            vectors
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let labels: &[&str] = if i % 50 == 0 { &["rare"] } else { &["common"] };
+                    let k = tx.create_knowledge(
+                        NewKnowledge::new(format!("chunk {i}"))
+                            .embedding(v.clone())
+                            .labels(labels),
+                    )?;
+                    Ok((k.id, v.clone()))
+                })
+                .collect()
+        })
+        .unwrap()
+}
+
+fn exact_top(items: &[(KnowledgeId, Vec<f32>)], q: &[f32], k: usize) -> Vec<KnowledgeId> {
+    let mut scored: Vec<(f32, KnowledgeId)> =
+        items.iter().map(|(id, v)| (cosine(q, v), *id)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(k).map(|(_, id)| id).collect()
+}
+
+fn ids_of(f: &Fixture, ctx: &Context, q: &KnowledgeQuery) -> Vec<KnowledgeId> {
+    f.engine
+        .read(ctx, |v| v.query_knowledge(q))
+        .unwrap()
+        .into_iter()
+        .map(|h| h.knowledge.id)
+        .collect()
+}
+
+#[test]
+fn an_indexed_group_keeps_recall_and_sees_changes_at_once() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let mut items = fill(&f, &sys, &clustered(1500, 24, 15, 7));
+    let report = f.engine.admin().compact_knowledge().unwrap();
+    assert_eq!((report.built, report.vectors), (1, 1500));
+    let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    assert_eq!((info.indexed, info.fresh, info.deleted), (1500, 0, 0));
+
+    // Recall@10 against exact search, at the default parameters.
+    let queries = clustered(50, 24, 15, 99);
+    let mut found = 0;
+    for q in &queries {
+        let want = exact_top(&items, q, 10);
+        let got = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(10));
+        found += got.iter().filter(|id| want.contains(id)).count();
+    }
+    let recall = found as f64 / (10.0 * queries.len() as f64);
+    assert!(recall >= 0.95, "recall@10 {recall}");
+
+    // A new chunk is found as soon as it commits; a deleted one never again.
+    let q = queries[0].clone();
+    let fresh = chunk(
+        &f,
+        &sys,
+        NewKnowledge::new("exactly the query").embedding(q.clone()),
+    );
+    let top = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(3));
+    assert_eq!(top[0], fresh.id);
+    let victim = top[1];
+    f.engine
+        .write(&sys, |tx| tx.delete_knowledge(victim))
+        .unwrap();
+    items.retain(|(id, _)| *id != victim);
+    let after = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(20));
+    assert!(!after.contains(&victim));
+    assert_eq!(after[0], fresh.id);
+    let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    assert_eq!((info.indexed, info.fresh, info.deleted), (1500, 1, 1));
+
+    // A filter the graph's candidates cannot satisfy falls back to exact search.
+    let rare: Vec<(KnowledgeId, Vec<f32>)> = items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 50 == 0)
+        .map(|(_, x)| x.clone())
+        .collect();
+    let got = ids_of(
+        &f,
+        &sys,
+        &KnowledgeQuery::vector(q.clone()).k(5).any_label(&["rare"]),
+    );
+    assert_eq!(got, exact_top(&rare, &q, 5));
+
+    // Compacting folds the fresh chunk in and forgets the deletion.
+    f.engine.admin().compact_knowledge().unwrap();
+    let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    assert_eq!((info.indexed, info.fresh, info.deleted), (1500, 0, 0));
+    let top = ids_of(&f, &sys, &KnowledgeQuery::vector(q).k(3));
+    assert_eq!(top[0], fresh.id);
+    assert!(!top.contains(&victim));
+    // Nothing changed: nothing to rebuild.
+    assert_eq!(f.engine.admin().compact_knowledge().unwrap().built, 0);
+}
+
+#[test]
+fn the_graph_is_kept_across_reopening_and_a_damaged_one_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.redb");
+    let open = || {
+        Fixture::on(one_storage::Store::open(&path, &one_storage::StoreOptions::default()).unwrap())
+    };
+    let f = open();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let items = fill(&f, &sys, &clustered(1200, 16, 12, 3));
+    f.engine.admin().compact_knowledge().unwrap();
+    f.engine.close().unwrap();
+
+    let f = open();
+    let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    assert_eq!(info.indexed, 1200, "the graph was loaded, not rebuilt");
+    let q = clustered(1, 16, 12, 5).remove(0);
+    let want = exact_top(&items, &q, 5);
+    let got = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(5));
+    assert!(got.iter().filter(|id| want.contains(id)).count() >= 4);
+    f.engine.close().unwrap();
+
+    // Damage the stored graph (as a crash of some other writer might): it is not trusted.
+    {
+        let store = one_storage::Store::open(&path, &one_storage::StoreOptions::default()).unwrap();
+        let mut key = vec![b'T'];
+        key.extend_from_slice(&g.id.to_be_bytes());
+        key.push(0x01);
+        key.push(b'h');
+        key.extend_from_slice(&g.id.to_be_bytes());
+        key.extend_from_slice(&0u32.to_be_bytes());
+        store
+            .write(|tx| {
+                let mut v = one_storage::KvRead::get(&*tx, &key)?.expect("graph chunk");
+                let mid = v.len() / 2;
+                v[mid] ^= 0xff;
+                tx.put(key.clone(), v)?;
+                Ok::<_, one_storage::StorageError>(())
+            })
+            .unwrap();
+        store.close().unwrap();
+    }
+    let f = open();
+    let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    assert_eq!(info.indexed, 0, "a damaged graph is ignored");
+    assert_eq!(
+        ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(5)),
+        want
+    );
+    f.engine.admin().compact_knowledge().unwrap();
+    let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    assert_eq!(info.indexed, 1200);
+}

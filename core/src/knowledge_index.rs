@@ -1,0 +1,267 @@
+//! The approximate index over knowledge vectors: one HNSW graph per group, derived from
+//! the vectors in the store, and kept honest by the store.
+//!
+//! A group's graph ([`one_storage::vectors::VectorIndex`]) is built by
+//! [`crate::Admin::compact_knowledge`] from a snapshot of the group's vectors, outside any
+//! write transaction (writers never wait for a build), and persisted in one transaction as
+//! chunks `h <group> <n>`, so reopening the database does not rebuild it. Between builds:
+//!
+//! - chunks created after the build have larger ids than any in the graph (ids grow with
+//!   commits), so they are one key range, searched exactly and merged in;
+//! - deleted chunks leave a tombstone `z <group> <id>`, and graph results are filtered
+//!   through them (a build clears the tombstones it saw).
+//!
+//! So a chunk is found the moment its create commits and never after its delete commits.
+//! Groups with fewer than [`KnowledgeIndexConfig::min_vectors`] vectors have no graph:
+//! exact search is as fast there. A graph that is missing or fails its checks when loaded
+//! (a crash cannot leave half of one: it is written in one transaction) is ignored, search
+//! is exact, and the next compaction rebuilds it.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use one_storage::vectors::{IndexParams, VectorIndex};
+use one_storage::{Direction, KeyRange, KvRead};
+
+use crate::context::{Context, Env};
+use crate::engine::{AfterTx, Engine, Scope, View};
+use crate::groups::{Admin, tenant_roots};
+use crate::id::GroupId;
+use crate::layout::{self, TenantKeys};
+use crate::{Error, Result};
+
+/// The size of each stored piece of a graph.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// When groups get a graph, and how it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnowledgeIndexConfig {
+    /// Groups with fewer vectors are searched exactly. Default 1,000.
+    pub min_vectors: usize,
+    /// HNSW parameters (`ef_construction`, `ef_search`).
+    pub params: IndexParams,
+}
+
+impl Default for KnowledgeIndexConfig {
+    fn default() -> Self {
+        Self {
+            min_vectors: 1000,
+            params: IndexParams::default(),
+        }
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactReport {
+    /// Groups whose graph was (re)built.
+    pub built: usize,
+    /// Vectors in those graphs.
+    pub vectors: usize,
+    /// Groups whose graph was dropped (too few vectors left).
+    pub dropped: usize,
+}
+
+type GraphKey = (GroupId, Env, GroupId);
+
+/// Graphs loaded in memory, per (tenant, environment, group); `None` when the group has
+/// no usable graph.
+#[derive(Debug, Default)]
+pub(crate) struct Graphs {
+    loaded: Mutex<HashMap<GraphKey, Option<Arc<VectorIndex>>>>,
+}
+
+impl Graphs {
+    fn get(&self, key: &GraphKey) -> Option<Option<Arc<VectorIndex>>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn set(&self, key: GraphKey, graph: Option<Arc<VectorIndex>>) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, graph);
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The group's graph: from memory, or read and checked from this snapshot.
+    pub(crate) fn load_graph(&self, group: GroupId) -> Result<Option<Arc<VectorIndex>>> {
+        let key = (self.scope.root, self.scope.ctx.env(), group);
+        if let Some(g) = self.engine.graphs.get(&key) {
+            return Ok(g);
+        }
+        let prefix = self.scope.tenant.graph(group);
+        let mut bytes = Vec::new();
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
+                bytes.extend_from_slice(v);
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
+        let graph = if bytes.is_empty() {
+            None
+        } else {
+            // A damaged graph is derived data: ignore it; search is exact until rebuilt.
+            VectorIndex::decode(&bytes).ok().map(Arc::new)
+        };
+        self.engine.graphs.set(key, graph.clone());
+        Ok(graph)
+    }
+
+    /// The ids deleted since the group's graph was built.
+    pub(crate) fn tombstones(&self, group: GroupId) -> Result<HashSet<u128>> {
+        let mut out = HashSet::new();
+        self.kv.scan(
+            &KeyRange::prefix(&self.scope.tenant.tombstones(group)),
+            Direction::Forward,
+            |k, _| {
+                out.insert(layout::trailing_id(k)?);
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(out)
+    }
+}
+
+/// Every group with vectors or a graph, in one tenant and environment.
+fn indexed_groups(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<GroupId>> {
+    let mut groups = Vec::new();
+    for prefix in [keys.all_vectors(), keys.all_graphs()] {
+        kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+            let g = layout::decode_group_id(
+                k.get(prefix.len()..prefix.len() + 16).unwrap_or_default(),
+                "knowledge key",
+            )?;
+            if groups.last() != Some(&g) && !groups.contains(&g) {
+                groups.push(g);
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+    }
+    Ok(groups)
+}
+
+impl Admin<'_> {
+    /// Builds (or rebuilds) the graph of every group whose vectors changed since its last
+    /// build, or that has none, reaching [`KnowledgeIndexConfig::min_vectors`]; drops the
+    /// graphs of groups that fell below it. Builds run outside any write transaction;
+    /// each graph is then stored in one short transaction. Run it from a maintenance
+    /// thread or a scheduled job: until then, new vectors are searched exactly.
+    pub fn compact_knowledge(&self) -> Result<CompactReport> {
+        let engine = self.engine;
+        let mut report = CompactReport::default();
+        let roots = tenant_roots(&*engine.store().read()?)?;
+        for root in roots {
+            for env in [Env::Live, Env::Test] {
+                let keys = TenantKeys::new(root, env);
+                let groups = indexed_groups(&*engine.store().read()?, &keys)?;
+                for group in groups {
+                    engine.compact_group(root, env, group, &mut report)?;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Engine {
+    fn compact_group(
+        &self,
+        root: GroupId,
+        env: Env,
+        group: GroupId,
+        report: &mut CompactReport,
+    ) -> Result<()> {
+        let config = self.knowledge_index;
+        let keys = TenantKeys::new(root, env);
+        let snapshot = self.store().read()?;
+        let scope = Scope::new(Context::system(root).with_env(env), root);
+        let view = View {
+            kv: &*snapshot,
+            scope: &scope,
+            engine: self,
+        };
+        let current = view.load_graph(group)?;
+        let dead = view.tombstones(group)?;
+        let mut items = Vec::new();
+        let mut dims = 0;
+        snapshot.scan(
+            &KeyRange::prefix(&keys.vectors(group)),
+            Direction::Forward,
+            |k, v| {
+                let vector: Vec<f32> = v
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                dims = vector.len();
+                items.push((layout::trailing_id(k)?, vector));
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        let unchanged = current.as_ref().is_some_and(|g| {
+            dead.is_empty() && items.last().is_none_or(|(id, _)| *id <= g.max_id())
+        });
+        if unchanged {
+            return Ok(());
+        }
+        let graph_keys: Vec<Vec<u8>> = {
+            let mut out = Vec::new();
+            snapshot.scan(
+                &KeyRange::prefix(&keys.graph(group)),
+                Direction::Forward,
+                |k, _| {
+                    out.push(k.to_vec());
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )?;
+            out
+        };
+        drop(snapshot);
+        if items.len() < config.min_vectors && graph_keys.is_empty() && dead.is_empty() {
+            return Ok(());
+        }
+        let built = if items.len() >= config.min_vectors {
+            let count = items.len();
+            let graph = VectorIndex::build(dims, items, config.params);
+            report.built += 1;
+            report.vectors += count;
+            Some(graph)
+        } else {
+            if !graph_keys.is_empty() {
+                report.dropped += 1;
+            }
+            None
+        };
+        let bytes = built.as_ref().map(VectorIndex::encode);
+        self.store().write(|kv| {
+            self.write_in(
+                kv,
+                Scope::new(Context::system(root).with_env(env), root),
+                &mut AfterTx::default(),
+                |tx| {
+                    for k in &graph_keys {
+                        tx.delete(k)?;
+                    }
+                    if let Some(bytes) = &bytes {
+                        for (n, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
+                            tx.put(tx.scope.tenant.graph_chunk(group, n as u32), chunk)?;
+                        }
+                    }
+                    // Only the deletions this build saw; later ones keep their tombstones.
+                    for id in &dead {
+                        tx.delete(&layout::with_id(&tx.scope.tenant.tombstones(group), *id))?;
+                    }
+                    Ok(())
+                },
+            )
+        })?;
+        self.graphs.set((root, env, group), built.map(Arc::new));
+        Ok(())
+    }
+}
