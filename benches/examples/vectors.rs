@@ -1,4 +1,5 @@
-//! Vector search on seeded clustered data: HNSW build time, recall@10 against exact
+//! Vector search on seeded clustered data (queries drawn around the same centres as the
+//! data): HNSW build time, recall@10 against exact
 //! search, single-thread queries per second, bytes per vector, and exact brute force side
 //! by side. A comparison binary rather than a criterion bench: one build takes minutes.
 //!
@@ -21,8 +22,15 @@ use std::time::Instant;
 
 use one_storage::vectors::{IndexParams, UnitVector, VectorIndex};
 
-/// Gaussian clusters: `clusters` centres uniform in [-1, 1]^dims, points at sigma 0.1.
-fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+/// Gaussian clusters: `clusters` centres drawn from N(0, 1)^dims, then `n` points and
+/// `queries` queries around them (sigma 0.1), from independent noise.
+fn clustered(
+    n: usize,
+    queries: usize,
+    dims: usize,
+    clusters: usize,
+    seed: u64,
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let mut rng = one_benches::Rng::new(seed);
     let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     let mut gauss = move || {
@@ -32,14 +40,19 @@ fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>>
     let centres: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..dims).map(|_| gauss()).collect())
         .collect();
-    (0..n)
-        .map(|i| {
-            centres[i % clusters]
-                .iter()
-                .map(|c| c + 0.1 * gauss())
-                .collect()
-        })
-        .collect()
+    let mut around = |count: usize| -> Vec<Vec<f32>> {
+        (0..count)
+            .map(|i| {
+                centres[i % clusters]
+                    .iter()
+                    .map(|c| c + 0.1 * gauss())
+                    .collect()
+            })
+            .collect()
+    };
+    let data = around(n);
+    let qs = around(queries);
+    (data, qs)
 }
 
 fn exact_top10(points: &[UnitVector], q: &UnitVector) -> Vec<u128> {
@@ -56,14 +69,14 @@ fn exact_top10(points: &[UnitVector], q: &UnitVector) -> Vec<u128> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let arg =
+        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (n, dims, clusters) = (arg(0, 20_000), arg(1, 128), arg(2, 200));
     let efs: Vec<usize> = args
         .get(3)
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![IndexParams::default().ef_search]);
-    let data = clustered(n, dims, clusters, 42);
-    let queries = clustered(1000, dims, clusters, 4242);
+    let (data, queries) = clustered(n, 1000, dims, clusters, 42);
     if let Ok(path) = std::env::var("ONE_VECTORS_DUMP") {
         let mut f = std::fs::File::create(&path).expect("dump file");
         for v in data.iter().chain(&queries) {
@@ -71,7 +84,11 @@ fn main() {
                 f.write_all(&x.to_le_bytes()).expect("dump");
             }
         }
-        println!("wrote {} + {} vectors of {dims} to {path}", data.len(), queries.len());
+        println!(
+            "wrote {} + {} vectors of {dims} to {path}",
+            data.len(),
+            queries.len()
+        );
     }
     println!("data: {n} x {dims}, {clusters} Gaussian clusters (sigma 0.1), 1000 queries");
 

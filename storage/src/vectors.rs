@@ -273,7 +273,9 @@ mod tests {
 
     #[test]
     fn finds_what_exact_search_finds() {
-        let items = clustered(1500, 24, 15, 7);
+        // The last 50 points are the queries: near the data, never in it.
+        let mut items = clustered(1550, 24, 15, 7);
+        let queries = items.split_off(1500);
         let index = VectorIndex::build(24, items.clone(), IndexParams::default());
         assert_eq!(index.len(), 1500);
         let unit: Vec<(u128, UnitVector)> = items
@@ -281,7 +283,6 @@ mod tests {
             .map(|(id, v)| (*id, UnitVector::new(v)))
             .collect();
         let mut found = 0;
-        let queries = clustered(50, 24, 15, 99);
         for (_, q) in &queries {
             let qv = UnitVector::new(q);
             let mut exact: Vec<(f32, u128)> =

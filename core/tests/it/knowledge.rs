@@ -298,7 +298,8 @@ proptest! {
     }
 }
 
-/// Seeded clustered vectors: `clusters` centres, points spread around them.
+/// Seeded clustered vectors: `clusters` centres, then `n` points around them; `queries`
+/// more points around the same centres, from the same stream.
 fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut s = seed;
     let mut next = move || {
@@ -361,14 +362,18 @@ fn an_indexed_group_keeps_recall_and_sees_changes_at_once() {
     let f = Fixture::new();
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
-    let mut items = fill(&f, &sys, &clustered(1500, 24, 15, 7));
+    // The last 50 points are the queries: near the data, never in it.
+    let mut all = clustered(1550, 24, 15, 7);
+    let queries = all.split_off(1500);
+    let mut items = fill(&f, &sys, &all);
+    // `fill` labels every 50th chunk `rare`.
+    let mut rare: Vec<(KnowledgeId, Vec<f32>)> = items.iter().step_by(50).cloned().collect();
     let report = f.engine.admin().compact_knowledge().unwrap();
     assert_eq!((report.built, report.vectors), (1, 1500));
     let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
     assert_eq!((info.indexed, info.fresh, info.deleted), (1500, 0, 0));
 
     // Recall@10 against exact search, at the default parameters.
-    let queries = clustered(50, 24, 15, 99);
     let mut found = 0;
     for q in &queries {
         let want = exact_top(&items, q, 10);
@@ -392,6 +397,7 @@ fn an_indexed_group_keeps_recall_and_sees_changes_at_once() {
         .write(&sys, |tx| tx.delete_knowledge(victim))
         .unwrap();
     items.retain(|(id, _)| *id != victim);
+    rare.retain(|(id, _)| *id != victim);
     let after = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(20));
     assert!(!after.contains(&victim));
     assert_eq!(after[0], fresh.id);
@@ -399,12 +405,6 @@ fn an_indexed_group_keeps_recall_and_sees_changes_at_once() {
     assert_eq!((info.indexed, info.fresh, info.deleted), (1500, 1, 1));
 
     // A filter the graph's candidates cannot satisfy falls back to exact search.
-    let rare: Vec<(KnowledgeId, Vec<f32>)> = items
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % 50 == 0)
-        .map(|(_, x)| x.clone())
-        .collect();
     let got = ids_of(
         &f,
         &sys,
@@ -433,14 +433,15 @@ fn the_graph_is_kept_across_reopening_and_a_damaged_one_is_rebuilt() {
     let f = open();
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
-    let items = fill(&f, &sys, &clustered(1200, 16, 12, 3));
+    let mut all = clustered(1201, 16, 12, 3);
+    let q = all.pop().unwrap();
+    let items = fill(&f, &sys, &all);
     f.engine.admin().compact_knowledge().unwrap();
     f.engine.close().unwrap();
 
     let f = open();
     let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
     assert_eq!(info.indexed, 1200, "the graph was loaded, not rebuilt");
-    let q = clustered(1, 16, 12, 5).remove(0);
     let want = exact_top(&items, &q, 5);
     let got = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).k(5));
     assert!(got.iter().filter(|id| want.contains(id)).count() >= 4);
