@@ -76,7 +76,10 @@ fn main() {
             (0..100)
                 .map(|i| {
                     Ok(tx
-                        .create_group(root, NewGroup::new(GroupType::Business, format!("g{i}"), format!("g{i}")))?
+                        .create_group(
+                            root,
+                            NewGroup::new(GroupType::Business, format!("g{i}"), format!("g{i}")),
+                        )?
                         .id)
                 })
                 .collect::<Result<Vec<_>>>()
@@ -120,16 +123,25 @@ fn main() {
         .collect();
     let (qps, recall) = measure(&db, &sys, &plain);
     println!("one group of {n}: {qps:.0} queries/s, recall@10 {recall:.3}");
-    let hot: Vec<KnowledgeQuery> = plain.iter().map(|q| q.clone().any_label(&["hot"])).collect();
+    let hot: Vec<KnowledgeQuery> = plain
+        .iter()
+        .map(|q| q.clone().any_label(&["hot"]))
+        .collect();
     let (qps, recall) = measure(&db, &sys, &hot);
-    println!("one group of {n}, label filter (10% match): {qps:.0} queries/s, recall@10 {recall:.3}");
-    let one_of_100: Vec<KnowledgeQuery> = plain.iter().map(|q| q.clone().group(groups[3])).collect();
+    println!(
+        "one group of {n}, label filter (10% match): {qps:.0} queries/s, recall@10 {recall:.3}"
+    );
+    let one_of_100: Vec<KnowledgeQuery> =
+        plain.iter().map(|q| q.clone().group(groups[3])).collect();
     let (qps, recall) = measure(&db, &sys, &one_of_100);
     println!(
         "one group among 100 ({} chunks): {qps:.0} queries/s, recall@10 {recall:.3}",
         n / 100
     );
-    let both: Vec<KnowledgeQuery> = one_of_100.iter().map(|q| q.clone().any_label(&["hot"])).collect();
+    let both: Vec<KnowledgeQuery> = one_of_100
+        .iter()
+        .map(|q| q.clone().any_label(&["hot"]))
+        .collect();
     let (qps, recall) = measure(&db, &sys, &both);
     println!("one group among 100, label filter: {qps:.0} queries/s, recall@10 {recall:.3}");
 
@@ -139,10 +151,14 @@ fn main() {
     for v in query_vectors.iter().take(50) {
         let start = Instant::now();
         let k = db
-            .write(&sys, |tx| tx.create_knowledge(NewKnowledge::new("new").embedding(v.clone())))
+            .write(&sys, |tx| {
+                tx.create_knowledge(NewKnowledge::new("new").embedding(v.clone()))
+            })
             .unwrap();
         let hits = db
-            .read(&sys, |view| view.query_knowledge(&KnowledgeQuery::vector(v.clone()).k(1)))
+            .read(&sys, |view| {
+                view.query_knowledge(&KnowledgeQuery::vector(v.clone()).k(1))
+            })
             .unwrap();
         let took = start.elapsed();
         assert_eq!(hits[0].knowledge.id, k.id);

@@ -367,6 +367,8 @@ struct TopK<'q> {
     query: &'q KnowledgeQuery,
     heap: BinaryHeap<Candidate>,
     records: std::collections::HashMap<KnowledgeId, Knowledge>,
+    /// Ids already offered (a chunk may be reached through several labels' graphs).
+    seen: std::collections::HashSet<KnowledgeId>,
 }
 
 impl<'q> TopK<'q> {
@@ -375,6 +377,7 @@ impl<'q> TopK<'q> {
             query,
             heap: BinaryHeap::with_capacity(query.k + 1),
             records: std::collections::HashMap::new(),
+            seen: std::collections::HashSet::new(),
         }
     }
 
@@ -396,7 +399,7 @@ impl<'q> TopK<'q> {
         c: Candidate,
         load: impl FnOnce(KnowledgeId) -> Result<Option<Knowledge>>,
     ) -> Result<bool> {
-        if !self.would_enter(c) {
+        if self.seen.contains(&c.id) || !self.would_enter(c) {
             return Ok(false);
         }
         if self.filtered() {
@@ -414,7 +417,7 @@ impl<'q> TopK<'q> {
 
     /// Keeps a candidate that already passed the filters, if it is among the best.
     fn push(&mut self, c: Candidate) {
-        if self.would_enter(c) {
+        if self.seen.insert(c.id) && self.would_enter(c) {
             self.heap.push(c);
             if self.heap.len() > self.query.k {
                 self.heap.pop();
@@ -457,7 +460,7 @@ impl<K: KvRead> View<'_, K> {
     /// What `group`'s approximate index covers. Needs `knowledge:read`.
     pub fn knowledge_index(&self, group: GroupId) -> Result<IndexInfo> {
         self.authorize(group, Permission::KnowledgeRead)?;
-        let graph = self.load_graph(group)?;
+        let graph = self.load_graph(group, "")?;
         let max_id = graph.as_ref().map_or(0, |g| g.max_id());
         let mut fresh = 0;
         self.kv.scan(
@@ -543,9 +546,10 @@ impl<K: KvRead> View<'_, K> {
         Ok(hits)
     }
 
-    /// Offers `group`'s best candidates: from its graph (minus deleted chunks) and an exact
-    /// scan of the vectors added since, or from an exact scan of all of its vectors when it
-    /// has no graph, the metric is not cosine, or filters leave the graph's answer short.
+    /// Offers `group`'s best candidates. A query that needs a label goes through that
+    /// label's own graph, or its chunks exactly when the label is too rare for a graph;
+    /// otherwise through the group's graph, or exactly when it has none or the metric is
+    /// the dot product (see [`View::search_graph`]).
     fn search_group(
         &self,
         group: GroupId,
@@ -553,14 +557,64 @@ impl<K: KvRead> View<'_, K> {
         dims: usize,
         best: &mut TopK<'_>,
     ) -> Result<()> {
-        let graph = match best.query.metric {
-            Metric::Cosine => self.load_graph(group)?,
-            Metric::Dot => None,
+        if best.query.metric == Metric::Dot {
+            return self.scan_exact(self.vectors_after(group, 0), q, dims, best);
+        }
+        let needed: Vec<String> = if !best.query.any_labels.is_empty() {
+            best.query.any_labels.clone()
+        } else {
+            best.query.all_labels.iter().take(1).cloned().collect()
+        };
+        let min = self.engine.knowledge_index.min_vectors;
+        let mut routes = Vec::new();
+        for label in &needed {
+            if let Some(graph) = self.load_graph(group, label)? {
+                routes.push((label.clone(), Some(graph), Vec::new()));
+                continue;
+            }
+            let ids = self.posting_ids(group, label, 0, min + 1)?;
+            if ids.len() > min {
+                // A common label without a graph of its own: the group's graph filters.
+                return self.search_graph(group, "", q, dims, best);
+            }
+            routes.push((label.clone(), None, ids));
+        }
+        if needed.is_empty() {
+            return self.search_graph(group, "", q, dims, best);
+        }
+        for (label, graph, ids) in routes {
+            match graph {
+                Some(_) => self.search_graph(group, &label, q, dims, best)?,
+                None => self.scan_ids(group, &ids, q, dims, best)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers the candidates of one graph of `group` (label `""`: the group's own), minus
+    /// deleted chunks, and the chunks added since it was built, scanned exactly. Without
+    /// the graph, or when filters or deletions leave its answer short, the chunks it
+    /// covers are all scanned exactly instead.
+    fn search_graph(
+        &self,
+        group: GroupId,
+        label: &str,
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let exact_all = |best: &mut TopK<'_>| -> Result<()> {
+            if label.is_empty() {
+                self.scan_exact(self.vectors_after(group, 0), q, dims, best)
+            } else {
+                let ids = self.posting_ids(group, label, 0, usize::MAX)?;
+                self.scan_ids(group, &ids, q, dims, best)
+            }
+        };
+        let Some(graph) = self.load_graph(group, label)? else {
+            return exact_all(best);
         };
         let load = |id: KnowledgeId| self.get_record::<Knowledge>(&self.scope.tenant.knowledge(id));
-        let Some(graph) = graph else {
-            return self.scan_exact(self.vectors_after(group, 0), q, dims, best);
-        };
         let dead = self.tombstones(group)?;
         let ef = graph.params().ef_search;
         let found = graph.search(q, ef);
@@ -583,12 +637,76 @@ impl<K: KvRead> View<'_, K> {
         }
         if kept.len() < best.query.k && !complete {
             // Filters or deletions thinned the graph's answer: be exact instead.
-            return self.scan_exact(self.vectors_after(group, 0), q, dims, best);
+            return exact_all(best);
         }
         for c in kept {
             best.push(c);
         }
-        self.scan_exact(self.vectors_after(group, graph.max_id()), q, dims, best)
+        if label.is_empty() {
+            self.scan_exact(self.vectors_after(group, graph.max_id()), q, dims, best)
+        } else {
+            let mut ids = self.posting_ids(group, label, graph.max_id(), usize::MAX)?;
+            let relabelled = self.scope.tenant.relabels(group, label);
+            self.kv.scan(
+                &KeyRange::prefix(&relabelled),
+                Direction::Forward,
+                |k, _| {
+                    ids.push(KnowledgeId::from_u128(layout::trailing_id(k)?));
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )?;
+            self.scan_ids(group, &ids, q, dims, best)
+        }
+    }
+
+    /// The ids of `group`'s chunks labelled `label` above `after`, at most `limit`.
+    fn posting_ids(
+        &self,
+        group: GroupId,
+        label: &str,
+        after: u128,
+        limit: usize,
+    ) -> Result<Vec<KnowledgeId>> {
+        let prefix = self.scope.tenant.postings(group, label);
+        let mut range = KeyRange::prefix(&prefix);
+        if after > 0 {
+            range.start = std::ops::Bound::Excluded(layout::with_id(&prefix, after));
+        }
+        let mut out = Vec::new();
+        self.kv.scan(&range, Direction::Forward, |k, _| {
+            out.push(KnowledgeId::from_u128(layout::trailing_id(k)?));
+            Ok::<_, Error>(if out.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// Scores the vectors of these chunks of `group` and offers them.
+    fn scan_ids(
+        &self,
+        group: GroupId,
+        ids: &[KnowledgeId],
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let q_norm = dot(q, q).sqrt();
+        let mut v = Vec::with_capacity(dims);
+        for id in ids {
+            let Some(bytes) = self.kv.get(&self.scope.tenant.vector(group, *id))? else {
+                continue;
+            };
+            decode_vector(&bytes, &mut v)?;
+            let n = dot(&v, &v).sqrt() * q_norm;
+            let score = if n > 0.0 { dot(q, &v) / n } else { 0.0 };
+            best.offer(Candidate { score, id: *id }, |id| {
+                self.get_record(&self.scope.tenant.knowledge(id))
+            })?;
+        }
+        Ok(())
     }
 
     /// Scores every vector in `range` and offers it.
@@ -696,6 +814,12 @@ impl Tx<'_, '_> {
         self.store_bytes(group, &vector_key, &vector, 1);
         self.put(record_key, record)?;
         self.put(vector_key, vector)?;
+        for label in &k.labels {
+            self.put(
+                layout::with_id(&self.scope.tenant.postings(group, label), k.id.to_u128()),
+                [],
+            )?;
+        }
         self.log(
             kinds::KNOWLEDGE_CREATED,
             group,
@@ -735,6 +859,25 @@ impl Tx<'_, '_> {
         self.ensure_writable(k.group, Permission::KnowledgeWrite)?;
         let key = self.scope.tenant.knowledge(id);
         self.store_bytes(k.group, &key, &codec::encode(&k)?, -1);
+        for label in &k.labels {
+            self.delete(&layout::with_id(
+                &self.scope.tenant.postings(k.group, label),
+                id.to_u128(),
+            ))?;
+        }
+        for label in &labels {
+            self.put(
+                layout::with_id(&self.scope.tenant.postings(k.group, label), id.to_u128()),
+                [],
+            )?;
+            if !k.labels.contains(label) {
+                // Not in that label's graph, and older than it: listed until the next build.
+                self.put(
+                    layout::with_id(&self.scope.tenant.relabels(k.group, label), id.to_u128()),
+                    [],
+                )?;
+            }
+        }
         k.labels = labels;
         k.updated_at = self.now();
         let bytes = codec::encode(&k)?;
@@ -762,6 +905,12 @@ impl Tx<'_, '_> {
         }
         self.delete(&record_key)?;
         self.delete(&vector_key)?;
+        for label in &k.labels {
+            self.delete(&layout::with_id(
+                &self.scope.tenant.postings(k.group, label),
+                id.to_u128(),
+            ))?;
+        }
         // The group's graph may hold it: hide it there until the next build.
         self.put(
             layout::with_id(&self.scope.tenant.tombstones(k.group), id.to_u128()),

@@ -13,7 +13,11 @@
 //!
 //! So a chunk is found the moment its create commits and never after its delete commits.
 //! Groups with fewer than [`KnowledgeIndexConfig::min_vectors`] vectors have no graph:
-//! exact search is as fast there. A graph that is missing or fails its checks when loaded
+//! exact search is as fast there. A label carried by at least `min_vectors` chunks of a
+//! group, and by at most half of them, gets a graph of its own (`h <group> <label>`), so a
+//! query filtered by a rare label keeps its recall and speed; chunks are also listed by
+//! label (`l <group> <label> <id>`), so a label too rare for a graph is searched exactly
+//! over its own chunks only. A graph that is missing or fails its checks when loaded
 //! (a crash cannot leave half of one: it is written in one transaction) is ignored, search
 //! is exact, and the next compaction rebuilds it.
 
@@ -64,7 +68,7 @@ pub struct CompactReport {
     pub dropped: usize,
 }
 
-type GraphKey = (GroupId, Env, GroupId);
+type GraphKey = (GroupId, Env, GroupId, String);
 
 /// Graphs loaded in memory, per (tenant, environment, group); `None` when the group has
 /// no usable graph.
@@ -91,13 +95,23 @@ impl Graphs {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The group's graph: from memory, or read and checked from this snapshot.
-    pub(crate) fn load_graph(&self, group: GroupId) -> Result<Option<Arc<VectorIndex>>> {
-        let key = (self.scope.root, self.scope.ctx.env(), group);
+    /// One of the group's graphs (label `""`: the whole group's): from memory, or read
+    /// and checked from this snapshot.
+    pub(crate) fn load_graph(
+        &self,
+        group: GroupId,
+        label: &str,
+    ) -> Result<Option<Arc<VectorIndex>>> {
+        let key = (
+            self.scope.root,
+            self.scope.ctx.env(),
+            group,
+            label.to_string(),
+        );
         if let Some(g) = self.engine.graphs.get(&key) {
             return Ok(g);
         }
-        let prefix = self.scope.tenant.graph(group);
+        let prefix = self.scope.tenant.graph(group, label);
         let mut bytes = Vec::new();
         self.kv
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
@@ -187,7 +201,7 @@ impl Engine {
             scope: &scope,
             engine: self,
         };
-        let current = view.load_graph(group)?;
+        let current = view.load_graph(group, "")?;
         let dead = view.tombstones(group)?;
         let mut items = Vec::new();
         let mut dims = 0;
@@ -204,64 +218,117 @@ impl Engine {
                 Ok::<_, Error>(ControlFlow::Continue(()))
             },
         )?;
+        // Labels common enough for a graph of their own, and rare enough to need one.
+        let mut by_label: HashMap<String, Vec<u128>> = HashMap::new();
+        let postings = keys.postings_of(group);
+        snapshot.scan(&KeyRange::prefix(&postings), Direction::Forward, |k, _| {
+            let mut r = one_storage::keys::KeyReader::new(&k[postings.len()..]);
+            let label = r.string()?;
+            by_label
+                .entry(label)
+                .or_default()
+                .push(layout::trailing_id(k)?);
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+        by_label.retain(|_, ids| ids.len() >= config.min_vectors && ids.len() * 2 <= items.len());
+        let mut existing_labels = HashSet::new();
+        let mut graph_keys = Vec::new();
+        let graphs = keys.graphs_of(group);
+        snapshot.scan(&KeyRange::prefix(&graphs), Direction::Forward, |k, _| {
+            let label = one_storage::keys::KeyReader::new(&k[graphs.len()..]).string()?;
+            if !label.is_empty() {
+                existing_labels.insert(label);
+            }
+            graph_keys.push(k.to_vec());
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+        let mut relabels = Vec::new();
+        snapshot.scan(
+            &KeyRange::prefix(&keys.relabels_of(group)),
+            Direction::Forward,
+            |k, _| {
+                relabels.push(k.to_vec());
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        let wanted_labels: HashSet<String> = by_label.keys().cloned().collect();
         let unchanged = current.as_ref().is_some_and(|g| {
-            dead.is_empty() && items.last().is_none_or(|(id, _)| *id <= g.max_id())
+            dead.is_empty()
+                && relabels.is_empty()
+                && items.last().is_none_or(|(id, _)| *id <= g.max_id())
+                && wanted_labels == existing_labels
         });
-        if unchanged {
-            return Ok(());
-        }
-        let graph_keys: Vec<Vec<u8>> = {
-            let mut out = Vec::new();
-            snapshot.scan(
-                &KeyRange::prefix(&keys.graph(group)),
-                Direction::Forward,
-                |k, _| {
-                    out.push(k.to_vec());
-                    Ok::<_, Error>(ControlFlow::Continue(()))
-                },
-            )?;
-            out
-        };
         drop(snapshot);
-        if items.len() < config.min_vectors && graph_keys.is_empty() && dead.is_empty() {
+        if unchanged
+            || (items.len() < config.min_vectors
+                && graph_keys.is_empty()
+                && dead.is_empty()
+                && relabels.is_empty())
+        {
             return Ok(());
         }
-        let built = if items.len() >= config.min_vectors {
+        let mut built: Vec<(String, VectorIndex)> = Vec::new();
+        if items.len() >= config.min_vectors {
+            let position: HashMap<u128, usize> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect();
+            for (label, ids) in &by_label {
+                let subset = ids
+                    .iter()
+                    .filter_map(|id| position.get(id).map(|i| items[*i].clone()))
+                    .collect();
+                built.push((
+                    label.clone(),
+                    VectorIndex::build(dims, subset, config.params),
+                ));
+            }
             let count = items.len();
-            let graph = VectorIndex::build(dims, items, config.params);
+            built.push((
+                String::new(),
+                VectorIndex::build(dims, items, config.params),
+            ));
             report.built += 1;
             report.vectors += count;
-            Some(graph)
-        } else {
-            if !graph_keys.is_empty() {
-                report.dropped += 1;
-            }
-            None
-        };
-        let bytes = built.as_ref().map(VectorIndex::encode);
+        } else if !graph_keys.is_empty() {
+            report.dropped += 1;
+        }
+        let encoded: Vec<(String, Vec<u8>)> = built
+            .iter()
+            .map(|(label, g)| (label.clone(), g.encode()))
+            .collect();
         self.store().write(|kv| {
-            self.write_in(
-                kv,
-                Scope::new(Context::system(root).with_env(env), root),
-                &mut AfterTx::default(),
-                |tx| {
-                    for k in &graph_keys {
-                        tx.delete(k)?;
+            let scope = Scope::new(Context::system(root).with_env(env), root);
+            self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
+                for k in &graph_keys {
+                    tx.delete(k)?;
+                }
+                for (label, bytes) in &encoded {
+                    for (n, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
+                        tx.put(tx.scope.tenant.graph_chunk(group, label, n as u32), chunk)?;
                     }
-                    if let Some(bytes) = &bytes {
-                        for (n, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
-                            tx.put(tx.scope.tenant.graph_chunk(group, n as u32), chunk)?;
-                        }
-                    }
-                    // Only the deletions this build saw; later ones keep their tombstones.
-                    for id in &dead {
-                        tx.delete(&layout::with_id(&tx.scope.tenant.tombstones(group), *id))?;
-                    }
-                    Ok(())
-                },
-            )
+                }
+                // Only the deletions this build saw; later ones keep their tombstones.
+                for id in &dead {
+                    tx.delete(&layout::with_id(&tx.scope.tenant.tombstones(group), *id))?;
+                }
+                for k in &relabels {
+                    tx.delete(k)?;
+                }
+                Ok(())
+            })
         })?;
-        self.graphs.set((root, env, group), built.map(Arc::new));
+        for label in existing_labels
+            .iter()
+            .chain(std::iter::once(&String::new()))
+        {
+            self.graphs.set((root, env, group, label.clone()), None);
+        }
+        for (label, graph) in built {
+            self.graphs
+                .set((root, env, group, label), Some(Arc::new(graph)));
+        }
         Ok(())
     }
 }

@@ -33,7 +33,11 @@
 //! T <root:16> <env> r <group:16> <currency> <event:16> -> 3 x i64 BE     revenue index
 //! T <root:16> <env> k <knowledge:16>          -> Knowledge record
 //! T <root:16> <env> v <group:16> <knowledge:16> -> f32 little-endian x dims   vectors
-//! T <root:16> <env> h <group:16> <chunk:4>    -> bytes of the group's HNSW graph (derived)
+//! T <root:16> <env> h <group:16> <label> <chunk:4> -> bytes of an HNSW graph (derived;
+//!                                                 label "" is the group's whole graph)
+//! T <root:16> <env> l <group:16> <label> <knowledge:16> -> ()   chunks by label
+//! T <root:16> <env> L <group:16> <label> <knowledge:16> -> ()   labels added by a relabel
+//!                                                 since the label's graph was built
 //! T <root:16> <env> z <group:16> <knowledge:16> -> ()    deleted since the graph was built
 //! ```
 //!
@@ -337,14 +341,45 @@ impl TenantKeys {
         self.key(b'v').finish()
     }
 
-    /// `h <group>`: the pieces of one group's graph.
-    pub(crate) fn graph(&self, group: GroupId) -> Vec<u8> {
+    /// `h <group>`: every graph of one group.
+    pub(crate) fn graphs_of(&self, group: GroupId) -> Vec<u8> {
         self.key(b'h').raw(&group.to_be_bytes()).finish()
     }
 
-    pub(crate) fn graph_chunk(&self, group: GroupId, n: u32) -> Vec<u8> {
-        KeyBuf::from_prefix(&self.graph(group))
+    /// `h <group> <label>`: the pieces of one graph (label `""`: the whole group's).
+    pub(crate) fn graph(&self, group: GroupId, label: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.graphs_of(group))
+            .str(label)
+            .finish()
+    }
+
+    pub(crate) fn graph_chunk(&self, group: GroupId, label: &str, n: u32) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.graph(group, label))
             .raw(&n.to_be_bytes())
+            .finish()
+    }
+
+    /// `l <group>`: every label posting of one group.
+    pub(crate) fn postings_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'l').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `L <group>`: every label added by a relabel since the group's graphs were built.
+    pub(crate) fn relabels_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'L').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `L <group> <label>`: chunks that got `label` by a relabel since its graph was built.
+    pub(crate) fn relabels(&self, group: GroupId, label: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.relabels_of(group))
+            .str(label)
+            .finish()
+    }
+
+    /// `l <group> <label>`: the chunks of one group with one label.
+    pub(crate) fn postings(&self, group: GroupId, label: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.postings_of(group))
+            .str(label)
             .finish()
     }
 

@@ -455,6 +455,7 @@ fn the_graph_is_kept_across_reopening_and_a_damaged_one_is_rebuilt() {
         key.push(0x01);
         key.push(b'h');
         key.extend_from_slice(&g.id.to_be_bytes());
+        key.extend_from_slice(&[0x00, 0x01]); // the empty label: the group's own graph
         key.extend_from_slice(&0u32.to_be_bytes());
         store
             .write(|tx| {
@@ -477,4 +478,88 @@ fn the_graph_is_kept_across_reopening_and_a_damaged_one_is_rebuilt() {
     f.engine.admin().compact_knowledge().unwrap();
     let info = f.engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
     assert_eq!(info.indexed, 1200);
+}
+
+#[test]
+fn a_common_label_gets_its_own_graph_and_relabels_are_seen_at_once() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let mut all = clustered(3020, 16, 12, 11);
+    let queries = all.split_off(3000);
+    // Every third chunk is `hot` (1,000 of 3,000: a graph of its own); `fill` adds `rare`
+    // to every 50th.
+    let items = fill(&f, &sys, &all);
+    f.engine
+        .write(&sys, |tx| {
+            for (i, (id, _)) in items.iter().enumerate() {
+                let rare = i % 50 == 0;
+                let mut labels = vec![if rare { "rare" } else { "common" }];
+                if i % 3 == 0 {
+                    labels.push("hot");
+                }
+                tx.set_knowledge_labels(*id, &labels)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    f.engine.admin().compact_knowledge().unwrap();
+    let hot: Vec<(KnowledgeId, Vec<f32>)> = items.iter().step_by(3).cloned().collect();
+    let rare: Vec<(KnowledgeId, Vec<f32>)> = items.iter().step_by(50).cloned().collect();
+    let mut found = 0;
+    for q in &queries {
+        let got = ids_of(
+            &f,
+            &sys,
+            &KnowledgeQuery::vector(q.clone()).any_label(&["hot"]),
+        );
+        let want = exact_top(&hot, q, 10);
+        found += got.iter().filter(|id| want.contains(id)).count();
+        assert_eq!(
+            ids_of(
+                &f,
+                &sys,
+                &KnowledgeQuery::vector(q.clone()).k(5).any_label(&["rare"])
+            ),
+            exact_top(&rare, q, 5)
+        );
+    }
+    let recall = found as f64 / (10.0 * queries.len() as f64);
+    assert!(recall >= 0.95, "recall@10 with a label filter: {recall}");
+
+    // After the build: a chunk that gains `hot` is found through the filter at once; one
+    // that loses it is not.
+    let q = queries[0].clone();
+    let nearest_cold = exact_top(
+        &items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(_, x)| x.clone())
+            .collect::<Vec<_>>(),
+        &q,
+        1,
+    )[0];
+    f.engine
+        .write(&sys, |tx| tx.set_knowledge_labels(nearest_cold, &["hot"]))
+        .unwrap();
+    let own = items
+        .iter()
+        .find(|(id, _)| *id == nearest_cold)
+        .unwrap()
+        .1
+        .clone();
+    let got = ids_of(&f, &sys, &KnowledgeQuery::vector(own).any_label(&["hot"]));
+    assert_eq!(got[0], nearest_cold, "a relabelled chunk is found at once");
+    let got = ids_of(
+        &f,
+        &sys,
+        &KnowledgeQuery::vector(q.clone()).any_label(&["hot"]),
+    );
+    let first_hot = got[0];
+    f.engine
+        .write(&sys, |tx| tx.set_knowledge_labels(first_hot, &["common"]))
+        .unwrap();
+    let got = ids_of(&f, &sys, &KnowledgeQuery::vector(q).any_label(&["hot"]));
+    assert!(!got.contains(&first_hot));
 }
