@@ -63,6 +63,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     auth: AuthConfig,
     embedder: Arc<dyn Embedder>,
+    knowledge_index: KnowledgeIndexConfig,
 }
 
 impl Default for Builder {
@@ -72,6 +73,7 @@ impl Default for Builder {
             clock: Arc::new(SystemClock),
             auth: AuthConfig::default(),
             embedder: Arc::new(HashingEmbedder::default()),
+            knowledge_index: KnowledgeIndexConfig::default(),
         }
     }
 }
@@ -117,6 +119,13 @@ impl Builder {
         self
     }
 
+    /// When groups get an HNSW graph for knowledge search, and its `ef_construction` and
+    /// `ef_search`. Default: groups of 1,000 vectors or more, 100 and 100.
+    pub fn knowledge_index(mut self, config: KnowledgeIndexConfig) -> Self {
+        self.knowledge_index = config;
+        self
+    }
+
     /// Opens (or creates) the database file at `path`, creating its folder if needed.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
         let path = path.as_ref();
@@ -131,7 +140,8 @@ impl Builder {
         Ok(Ontology {
             engine: Engine::new(store, self.clock)?
                 .with_auth(self.auth)
-                .with_embedder(self.embedder),
+                .with_embedder(self.embedder)
+                .with_knowledge_index(self.knowledge_index),
         })
     }
 
@@ -141,7 +151,8 @@ impl Builder {
         Ok(Ontology {
             engine: Engine::new(store, self.clock)?
                 .with_auth(self.auth)
-                .with_embedder(self.embedder),
+                .with_embedder(self.embedder)
+                .with_knowledge_index(self.knowledge_index),
         })
     }
 }
