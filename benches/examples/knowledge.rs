@@ -66,7 +66,15 @@ fn main() {
     let (n, dims) = (arg(0, 100_000), arg(1, 128));
     let mut all = clustered(n + 200, dims, 7);
     let query_vectors = all.split_off(n);
-    let db = Ontology::builder().in_memory().unwrap();
+    // `ONE_EF_SEARCH` overrides the default ef_search (100).
+    let mut config = KnowledgeIndexConfig::default();
+    if let Some(ef) = std::env::var("ONE_EF_SEARCH").ok().and_then(|v| v.parse().ok()) {
+        config.params.ef_search = ef;
+    }
+    let db = Ontology::builder()
+        .knowledge_index(config)
+        .in_memory()
+        .unwrap();
     let root = db
         .admin()
         .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))

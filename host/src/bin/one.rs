@@ -97,6 +97,7 @@ fn demo(path: PathBuf) -> Result<()> {
 
     access(&db, &acme)?;
     billing(&db, &acme)?;
+    knowledge(&db, &acme)?;
     print_stats(&db)?;
     db.close()?;
     println!("\nRun `cargo run -p one -- stats` to read the file again.");
@@ -204,6 +205,48 @@ fn billing(db: &Ontology, tenant: &Tenant) -> Result<()> {
         "  report: {} entries, total {} = group {} + platform {} cents\n",
         report.entries, report.total.minor, report.group.minor, report.platform.minor
     );
+    Ok(())
+}
+
+/// Text chunks, embedded by the built-in embedder, searched by meaning-ish.
+fn knowledge(db: &Ontology, tenant: &Tenant) -> Result<()> {
+    let ctx = Context::system(tenant.group.id);
+    println!("== Knowledge ({})", tenant.group.name);
+    db.write(&ctx, |tx| {
+        for (text, label) in [
+            (
+                "To reset your password, open Settings and choose Reset password.",
+                "account",
+            ),
+            (
+                "We ship coffee to Canada and Mexico; rates depend on weight.",
+                "shipping",
+            ),
+            ("Decaf Swiss Water is roasted on Tuesdays.", "roasting"),
+            (
+                "Refunds are paid to the original card within five days.",
+                "billing",
+            ),
+        ] {
+            tx.create_knowledge(NewKnowledge::new(text).labels(&["faq", label]))?;
+        }
+        Ok(())
+    })?;
+    for question in [
+        "how can I reset a forgotten password",
+        "do you ship to canada",
+    ] {
+        let hits = db.read(&ctx, |v| {
+            v.query_knowledge(&KnowledgeQuery::text(question).k(1).any_label(&["faq"]))
+        })?;
+        if let Some(hit) = hits.first() {
+            println!(
+                "  {question:?} -> {:?} (score {:.2})",
+                hit.knowledge.text, hit.score
+            );
+        }
+    }
+    println!();
     Ok(())
 }
 

@@ -38,6 +38,8 @@ fn demo_builds_two_isolated_tenants_and_stats_reads_them_back() {
     assert!(again.contains("things                   4 of 10000"));
     assert!(again.contains("revenue  4550 cents -> group  683 + platform 3867 (15.00 %)"));
     assert!(again.contains("report: 3 entries, total 6550 = group 983 + platform 5567 cents"));
+    assert!(again.contains("\"how can I reset a forgotten password\" -> \"To reset your password"));
+    assert!(again.contains("\"do you ship to canada\" -> \"We ship coffee to Canada"));
     let (ok, stats, _) = one(&["stats", path]);
     assert!(ok);
     assert!(stats.contains("tenants      2") && stats.contains("tenant acme"));
