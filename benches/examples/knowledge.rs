@@ -68,7 +68,10 @@ fn main() {
     let query_vectors = all.split_off(n);
     // `ONE_EF_SEARCH` overrides the default ef_search (100).
     let mut config = KnowledgeIndexConfig::default();
-    if let Some(ef) = std::env::var("ONE_EF_SEARCH").ok().and_then(|v| v.parse().ok()) {
+    if let Some(ef) = std::env::var("ONE_EF_SEARCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config.params.ef_search = ef;
     }
     let db = Ontology::builder()

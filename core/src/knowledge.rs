@@ -13,9 +13,11 @@
 //! [`View::query_knowledge`] searches the context's group, and optionally the groups below
 //! it that the context may read, and keeps the best `k` chunks that pass the label and
 //! source filters. A group with a graph (see [`crate::knowledge_index`]) is searched
-//! through it, plus an exact scan of the vectors added since it was built; a group without
-//! one, a dot-product query, or a filtered query the graph cannot fill are searched
-//! exactly, scoring every vector of the group. Results are always read from the
+//! through it, plus an exact scan of the vectors added since it was built; a query that
+//! needs a label goes through that label's own graph, or scans the label's chunks exactly
+//! when the label is too rare for a graph; a group without a graph, a dot-product query,
+//! or a filtered query a graph cannot fill are searched exactly, scoring every vector of
+//! the group. Results are always read from the
 //! transaction's snapshot, so a deleted chunk is never returned.
 
 use std::cmp::Ordering;
