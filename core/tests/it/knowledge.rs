@@ -427,9 +427,7 @@ fn an_indexed_group_keeps_recall_and_sees_changes_at_once() {
 fn the_graph_is_kept_across_reopening_and_a_damaged_one_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.redb");
-    let open = || {
-        Fixture::on(one_storage::Store::open(&path, &one_storage::StoreOptions::default()).unwrap())
-    };
+    let open = || Fixture::file(&path);
     let f = open();
     let g = f.tenant("acme");
     let sys = Context::system(g.id);

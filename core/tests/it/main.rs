@@ -56,6 +56,11 @@ impl Fixture {
         Self { engine, clock }
     }
 
+    /// An engine over the database file at `path` (created if missing).
+    pub fn file(path: &std::path::Path) -> Self {
+        Self::on(Store::open(path, &StoreOptions::default()).unwrap())
+    }
+
     /// Creates a tenant (a top-level organization) with this slug.
     pub fn tenant(&self, slug: &str) -> Group {
         self.engine

@@ -331,9 +331,7 @@ fn api_calls_count_against_the_plan_and_keys_have_rate_limits() {
 fn counted_calls_survive_close_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.redb");
-    let open = || {
-        Fixture::on(one_storage::Store::open(&path, &one_storage::StoreOptions::default()).unwrap())
-    };
+    let open = || Fixture::file(&path);
     let f = open();
     let g = f.tenant("acme");
     let key = f
@@ -625,9 +623,7 @@ fn revenue_splits_up_the_tree_and_adds_up() {
 fn calls_are_written_after_the_interval_and_a_crash_only_under_counts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.redb");
-    let open = || {
-        Fixture::on(one_storage::Store::open(&path, &one_storage::StoreOptions::default()).unwrap())
-    };
+    let open = || Fixture::file(&path);
     let f = open();
     let g = f.tenant("acme");
     let key = f
