@@ -396,7 +396,18 @@ impl Membership {
             Some(Value::List(items)) => items.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
-        let permissions = membership_permissions(&role, &listed)?;
+        // Strings are checked when a membership is written; one stored by an older version
+        // that this one does not know grants nothing rather than failing every check.
+        let known: Vec<&str> = listed
+            .iter()
+            .copied()
+            .filter(|s| PermissionSet::parse(&[*s]).is_ok())
+            .collect();
+        let permissions = if !listed.is_empty() && known.is_empty() {
+            PermissionSet::EMPTY
+        } else {
+            membership_permissions(&role, &known)?
+        };
         let active = c
             .metadata
             .get_path(MEMBERSHIP_STATUS)
@@ -737,6 +748,26 @@ mod tests {
         }
         let set = PermissionSet::parse(&["write", "keys:manage"]).unwrap();
         assert_eq!(PermissionSet::parse(&set.names()).unwrap(), set);
+    }
+
+    #[test]
+    fn stored_unknown_permission_strings_grant_nothing() {
+        let c = |perms: Vec<&str>| Connection {
+            id: crate::id::ConnectionId::from_u128(1),
+            from: Ref::from(ThingId::from_u128(2)),
+            to: Ref::from(GroupId::from_u128(3)),
+            kind: MEMBER_OF.into(),
+            metadata: Value::map()
+                .with("role", "group_user")
+                .with("permissions", perms),
+            group: GroupId::from_u128(3),
+            created_at: Timestamp::from_millis(0),
+        };
+        let m = Membership::of(&c(vec!["things:fly"])).unwrap();
+        assert_eq!(m.permissions, PermissionSet::EMPTY);
+        let m = Membership::of(&c(vec!["things:fly", "read"])).unwrap();
+        assert_eq!(m.permissions, PermissionSet::parse(&["read"]).unwrap());
+        assert!(m.active);
     }
 
     #[test]
