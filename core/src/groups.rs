@@ -418,15 +418,24 @@ impl<K: KvRead> View<'_, K> {
     pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
         self.authorize(id, Permission::GroupsRead)?;
         let mut out = vec![self.check_scope(id)?];
+        for child in self.descendants(id)? {
+            if self.permits(child, Permission::GroupsRead)? {
+                out.push(self.load_group(child)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The descendants of `id`, breadth first, whatever the context may do in them.
+    pub(crate) fn descendants(&self, id: GroupId) -> Result<Vec<GroupId>> {
+        let mut out = Vec::new();
         let mut queue = VecDeque::from([id]);
         while let Some(parent) = queue.pop_front() {
             let prefix = self.scope.structure.children(parent);
             self.kv
                 .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
                     let child = GroupId::from_u128(layout::trailing_id(k)?);
-                    if self.permits(child, Permission::GroupsRead)? {
-                        out.push(self.load_group(child)?);
-                    }
+                    out.push(child);
                     queue.push_back(child);
                     Ok::<_, Error>(ControlFlow::Continue(()))
                 })?;

@@ -519,9 +519,9 @@ impl<K: KvRead> View<'_, K> {
         check_vector(&q, dims)?;
         let mut groups = vec![group];
         if query.include_children {
-            for g in self.subtree(group)?.into_iter().skip(1) {
-                if self.permits(g.id, Permission::KnowledgeRead)? {
-                    groups.push(g.id);
+            for g in self.descendants(group)? {
+                if self.permits(g, Permission::KnowledgeRead)? {
+                    groups.push(g);
                 }
             }
         }

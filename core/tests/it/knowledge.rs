@@ -561,3 +561,38 @@ fn a_common_label_gets_its_own_graph_and_relabels_are_seen_at_once() {
     let got = ids_of(&f, &sys, &KnowledgeQuery::vector(q).any_label(&["hot"]));
     assert!(!got.contains(&first_hot));
 }
+
+#[test]
+fn a_key_with_only_knowledge_permissions_searches_the_groups_below() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let team = f
+        .engine
+        .write(&sys, |tx| {
+            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
+        })
+        .unwrap();
+    let c = chunk(
+        &f,
+        &sys,
+        NewKnowledge::new("x")
+            .embedding(vec![1.0, 0.0])
+            .in_group(team.id),
+    );
+    let key = f
+        .engine
+        .write(&sys, |tx| {
+            tx.create_api_key(NewApiKey::new(
+                "search",
+                &["knowledge:query", "knowledge:read"],
+            ))
+        })
+        .unwrap();
+    let ctx = f
+        .engine
+        .context_for_api_key(key.secret.expose(), None)
+        .unwrap();
+    let q = KnowledgeQuery::vector(vec![1.0, 0.0]).include_children();
+    assert_eq!(ids_of(&f, &ctx, &q), [c.id]);
+}
