@@ -45,6 +45,9 @@ pub struct KnowledgeIndexConfig {
     pub min_vectors: usize,
     /// HNSW parameters (`ef_construction`, `ef_search`).
     pub params: IndexParams,
+    /// The most vectors the graphs kept in memory may hold together. Default 2,000,000
+    /// (about 1.5 GB at 128 dimensions).
+    pub max_cached_vectors: usize,
 }
 
 impl Default for KnowledgeIndexConfig {
@@ -52,6 +55,7 @@ impl Default for KnowledgeIndexConfig {
         Self {
             min_vectors: 1000,
             params: IndexParams::default(),
+            max_cached_vectors: 2_000_000,
         }
     }
 }
@@ -70,27 +74,75 @@ pub struct CompactReport {
 
 type GraphKey = (GroupId, Env, GroupId, String);
 
-/// Graphs loaded in memory, per (tenant, environment, group); `None` when the group has
-/// no usable graph.
+/// Graphs loaded in memory, per (tenant, environment, group, label); `None` when there is
+/// no usable graph. When the loaded graphs hold more than
+/// [`KnowledgeIndexConfig::max_cached_vectors`] vectors, the least recently used are
+/// dropped; the next search that needs one reads it from the store again.
 #[derive(Debug, Default)]
 pub(crate) struct Graphs {
-    loaded: Mutex<HashMap<GraphKey, Option<Arc<VectorIndex>>>>,
+    inner: Mutex<GraphsInner>,
+}
+
+#[derive(Debug, Default)]
+struct GraphsInner {
+    loaded: HashMap<GraphKey, Cached>,
+    /// Vectors in the loaded graphs.
+    vectors: usize,
+    /// A counter standing for time, for least-recently-used eviction.
+    tick: u64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    graph: Option<Arc<VectorIndex>>,
+    used: u64,
+}
+
+fn size(graph: &Option<Arc<VectorIndex>>) -> usize {
+    graph.as_ref().map_or(0, |g| g.len())
 }
 
 impl Graphs {
-    fn get(&self, key: &GraphKey) -> Option<Option<Arc<VectorIndex>>> {
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+    fn lock(&self) -> std::sync::MutexGuard<'_, GraphsInner> {
+        // Plain bookkeeping, valid whatever a panicking thread left.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn set(&self, key: GraphKey, graph: Option<Arc<VectorIndex>>) {
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, graph);
+    fn get(&self, key: &GraphKey) -> Option<Option<Arc<VectorIndex>>> {
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.loaded.get_mut(key).map(|c| {
+            c.used = tick;
+            c.graph.clone()
+        })
+    }
+
+    fn set(&self, key: GraphKey, graph: Option<Arc<VectorIndex>>, budget: usize) {
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let used = inner.tick;
+        inner.vectors += size(&graph);
+        if let Some(old) = inner.loaded.insert(key.clone(), Cached { graph, used }) {
+            inner.vectors -= size(&old.graph);
+        }
+        while inner.vectors > budget {
+            let oldest = inner
+                .loaded
+                .iter()
+                .filter(|(k, c)| c.graph.is_some() && **k != key)
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone());
+            let Some(oldest) = oldest else { break };
+            if let Some(c) = inner.loaded.remove(&oldest) {
+                inner.vectors -= size(&c.graph);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn loaded_vectors(&self) -> usize {
+        self.lock().vectors
     }
 }
 
@@ -124,7 +176,11 @@ impl<K: KvRead> View<'_, K> {
             // A damaged graph is derived data: ignore it; search is exact until rebuilt.
             VectorIndex::decode(&bytes).ok().map(Arc::new)
         };
-        self.engine.graphs.set(key, graph.clone());
+        self.engine.graphs.set(
+            key,
+            graph.clone(),
+            self.engine.knowledge_index.max_cached_vectors,
+        );
         Ok(graph)
     }
 
@@ -319,16 +375,62 @@ impl Engine {
                 Ok(())
             })
         })?;
+        let budget = config.max_cached_vectors;
         for label in existing_labels
             .iter()
             .chain(std::iter::once(&String::new()))
         {
-            self.graphs.set((root, env, group, label.clone()), None);
+            self.graphs
+                .set((root, env, group, label.clone()), None, budget);
         }
         for (label, graph) in built {
             self.graphs
-                .set((root, env, group, label), Some(Arc::new(graph)));
+                .set((root, env, group, label), Some(Arc::new(graph)), budget);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(n: usize) -> Option<Arc<VectorIndex>> {
+        let items = (1..=n as u128).map(|i| (i, vec![i as f32, 1.0])).collect();
+        Some(Arc::new(VectorIndex::build(
+            2,
+            items,
+            IndexParams::default(),
+        )))
+    }
+
+    fn key(g: u128) -> GraphKey {
+        (
+            GroupId::from_u128(1),
+            Env::Live,
+            GroupId::from_u128(g),
+            String::new(),
+        )
+    }
+
+    #[test]
+    fn the_least_recently_used_graphs_go_first_when_over_budget() {
+        let graphs = Graphs::default();
+        graphs.set(key(1), graph(10), 25);
+        graphs.set(key(2), graph(10), 25);
+        assert!(graphs.get(&key(1)).is_some()); // 1 is now more recent than 2
+        graphs.set(key(3), graph(10), 25);
+        assert_eq!(graphs.loaded_vectors(), 20);
+        assert!(
+            graphs.get(&key(2)).is_none(),
+            "the least recently used went"
+        );
+        assert!(graphs.get(&key(1)).is_some() && graphs.get(&key(3)).is_some());
+        // Replacing an entry counts only the new graph.
+        graphs.set(key(3), None, 25);
+        assert_eq!(graphs.loaded_vectors(), 10);
+        // A single graph over the budget stays: it is what the search needs now.
+        graphs.set(key(4), graph(40), 25);
+        assert_eq!(graphs.loaded_vectors(), 40);
     }
 }

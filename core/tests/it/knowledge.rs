@@ -596,3 +596,46 @@ fn a_key_with_only_knowledge_permissions_searches_the_groups_below() {
     let q = KnowledgeQuery::vector(vec![1.0, 0.0]).include_children();
     assert_eq!(ids_of(&f, &ctx, &q), [c.id]);
 }
+
+#[test]
+fn graphs_dropped_from_memory_are_read_again_and_answer_the_same() {
+    let clock = std::sync::Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+    let store = one_storage::Store::in_memory(&one_storage::StoreOptions::default()).unwrap();
+    let engine = Engine::new(store, clock.clone())
+        .unwrap()
+        .with_knowledge_index(KnowledgeIndexConfig {
+            // Room for one group's graph at a time.
+            max_cached_vectors: 1500,
+            ..KnowledgeIndexConfig::default()
+        });
+    let f = Fixture { engine, clock };
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let team = f
+        .engine
+        .write(&sys, |tx| {
+            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
+        })
+        .unwrap();
+    let mut data = clustered(2420, 16, 12, 21);
+    let queries = data.split_off(2400);
+    let in_root = fill(&f, &sys, &data[..1200]);
+    let in_team = fill(&f, &Context::system(team.id), &data[1200..]);
+    f.engine.admin().compact_knowledge().unwrap();
+    for round in 0..2 {
+        for (group, items) in [(g.id, &in_root), (team.id, &in_team)] {
+            let info = f.engine.read(&sys, |v| v.knowledge_index(group)).unwrap();
+            assert_eq!(info.indexed, 1200, "round {round}");
+            let mut found = 0;
+            for q in &queries {
+                let got = ids_of(&f, &sys, &KnowledgeQuery::vector(q.clone()).group(group));
+                let want = exact_top(items, q, 10);
+                found += got.iter().filter(|id| want.contains(id)).count();
+            }
+            assert!(
+                found as f64 >= 0.95 * 10.0 * queries.len() as f64,
+                "{found}"
+            );
+        }
+    }
+}
