@@ -587,12 +587,7 @@ impl<'t> Tx<'_, 't> {
             }
             let key = self.scope.tenant.counter(group, counter);
             let old = match self.kv.get(&key)? {
-                Some(b) => {
-                    u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
-                        what: "counter",
-                        reason: format!("expected 8 bytes, found {}", b.len()),
-                    })?)
-                }
+                Some(b) => layout::decode_u64(&b, "counter")?,
                 None => 0,
             };
             let new = old.saturating_add_signed(delta);

@@ -444,7 +444,7 @@ impl<K: KvRead> View<'_, K> {
     /// The dimension of this database's vectors, once one is stored.
     fn stored_dims(&self) -> Result<Option<usize>> {
         Ok(match self.kv.get(&layout::knowledge_dims())? {
-            Some(b) => Some(crate::usage::decode_u64(&b, "knowledge dimension")? as usize),
+            Some(b) => Some(layout::decode_u64(&b, "knowledge dimension")? as usize),
             None => None,
         })
     }

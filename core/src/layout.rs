@@ -165,6 +165,16 @@ pub(crate) fn decode_group_id(bytes: &[u8], what: &'static str) -> Result<GroupI
     Ok(GroupId::from_u128(u128::from_be_bytes(arr)))
 }
 
+/// A big-endian `u64` value (counters, usage, dimensions).
+pub(crate) fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
+        Error::Corrupt {
+            what,
+            reason: format!("expected 8 bytes, found {}", bytes.len()),
+        }
+    })?))
+}
+
 pub(crate) fn decode_thing_id(bytes: &[u8], what: &'static str) -> Result<ThingId> {
     decode_group_id(bytes, what).map(|g| ThingId::from_u128(g.to_u128()))
 }

@@ -24,8 +24,9 @@ use crate::clock::Timestamp;
 use crate::context::{Context, Env};
 use crate::engine::{AfterTx, Engine, Scope};
 use crate::id::{GroupId, KeyId};
+use crate::layout::decode_u64;
 use crate::plans::Resource;
-use crate::usage::{Breach, decode_u64};
+use crate::usage::Breach;
 use crate::{Error, Result};
 
 /// Calls counted in memory before they are written.

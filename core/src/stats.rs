@@ -53,14 +53,6 @@ pub struct Stats {
     pub test: Counts,
 }
 
-fn decode_counter(bytes: &[u8]) -> Result<u64> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt {
-        what: "counter",
-        reason: format!("expected 8 bytes, found {}", bytes.len()),
-    })?;
-    Ok(u64::from_be_bytes(arr))
-}
-
 fn counter_from_byte(b: u8) -> Result<Counter> {
     Ok(match b {
         1 => Counter::Things,
@@ -84,7 +76,10 @@ fn sum(kv: &impl KvRead, keys: &TenantKeys, group: Option<GroupId>) -> Result<Co
         let mut r = KeyReader::new(&k[prefix.len()..]);
         let g = GroupId::from_u128(r.u128()?);
         if group.is_none_or(|want| want == g) {
-            counts.add(counter_from_byte(r.u8()?)?, decode_counter(v)?);
+            counts.add(
+                counter_from_byte(r.u8()?)?,
+                layout::decode_u64(v, "counter")?,
+            );
         }
         Ok::<_, Error>(ControlFlow::Continue(()))
     })?;
@@ -104,7 +99,7 @@ impl<K: KvRead> View<'_, K> {
             Counter::Events,
         ] {
             if let Some(v) = self.kv.get(&self.scope.tenant.counter(group, counter))? {
-                counts.add(counter, decode_counter(&v)?);
+                counts.add(counter, layout::decode_u64(&v, "counter")?);
             }
         }
         Ok(counts)

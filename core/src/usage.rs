@@ -83,15 +83,6 @@ pub(crate) fn resource_of(counter: Counter) -> Option<Resource> {
     }
 }
 
-pub(crate) fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
-    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
-        Error::Corrupt {
-            what,
-            reason: format!("expected 8 bytes, found {}", bytes.len()),
-        }
-    })?))
-}
-
 /// What a group has used of one resource, and its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -116,7 +107,7 @@ impl<K: KvRead> View<'_, K> {
         period: u32,
     ) -> Result<u64> {
         match self.kv.get(&tenant.usage(group, resource, period))? {
-            Some(b) => decode_u64(&b, "usage counter"),
+            Some(b) => layout::decode_u64(&b, "usage counter"),
             None => Ok(0),
         }
     }
@@ -225,7 +216,7 @@ impl Tx<'_, '_> {
                 };
                 let key = self.scope.tenant.usage(id, resource, period);
                 let old = match self.kv.get(&key)? {
-                    Some(b) => decode_u64(&b, "usage counter")?,
+                    Some(b) => layout::decode_u64(&b, "usage counter")?,
                     None => 0,
                 };
                 let new = if delta.amount >= 0 {
@@ -517,7 +508,7 @@ impl Tx<'_, '_> {
                 let rest = &k[prefix.len()..];
                 if rest.len() == 5 {
                     let period = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]);
-                    carried.push((rest[0], period, decode_u64(v, "usage counter")?));
+                    carried.push((rest[0], period, layout::decode_u64(v, "usage counter")?));
                 }
                 Ok::<_, Error>(ControlFlow::Continue(()))
             })?;
@@ -529,7 +520,7 @@ impl Tx<'_, '_> {
                 for (g, _) in self.view().limit_chain(start, resource)? {
                     let key = self.scope.tenant.usage(g, resource, period);
                     let old = match self.kv.get(&key)? {
-                        Some(b) => decode_u64(&b, "usage counter")?,
+                        Some(b) => layout::decode_u64(&b, "usage counter")?,
                         None => 0,
                     };
                     let new = if add {
