@@ -57,6 +57,8 @@ pub struct Engine {
     pub(crate) knowledge_index: crate::knowledge_index::KnowledgeIndexConfig,
     /// HNSW graphs loaded in memory.
     pub(crate) graphs: crate::knowledge_index::Graphs,
+    /// The plugin runtime, if one is attached.
+    pub(crate) plugins: crate::plugins::Plugins,
 }
 
 impl std::fmt::Debug for Engine {
@@ -99,6 +101,8 @@ pub(crate) struct AfterTx {
     denials: Vec<Denial>,
     breaches: Vec<crate::usage::Breach>,
     access_changed: bool,
+    /// Plugin reactions owed if the transaction commits.
+    reactions: Vec<crate::plugins::Reaction>,
 }
 
 impl Scope {
@@ -235,6 +239,7 @@ impl Engine {
             embedder: Arc::new(crate::embedder::HashingEmbedder::default()),
             knowledge_index: crate::knowledge_index::KnowledgeIndexConfig::default(),
             graphs: crate::knowledge_index::Graphs::default(),
+            plugins: crate::plugins::Plugins::default(),
         };
         engine.count_usage_once()?;
         Ok(engine)
@@ -327,7 +332,11 @@ impl Engine {
             scope.use_cache(self.access.epoch());
             self.write_in(kv, scope, &mut after, f)
         });
+        let reactions = std::mem::take(&mut after.reactions);
         self.after(after);
+        if r.is_ok() && !reactions.is_empty() {
+            self.react(reactions);
+        }
         r
     }
 
@@ -400,6 +409,7 @@ impl Engine {
             access_changed: false,
             usage: BTreeMap::new(),
             breaches: Vec::new(),
+            reactions: Vec::new(),
         };
         let r = f(&mut tx).and_then(|r| {
             tx.flush_counters()?;
@@ -410,6 +420,7 @@ impl Engine {
         after.access_changed |= tx.access_changed;
         after.breaches.append(&mut tx.breaches);
         let r = r?;
+        after.reactions.append(&mut tx.reactions);
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
         let last = self.ids().last();
@@ -511,6 +522,8 @@ pub struct Tx<'a, 't> {
     pub(crate) usage: BTreeMap<(GroupId, crate::plans::Resource), crate::usage::Delta>,
     /// Limits this transaction ran into, logged when it ends.
     pub(crate) breaches: Vec<crate::usage::Breach>,
+    /// Changes that reacting plugins hear about after commit.
+    pub(crate) reactions: Vec<crate::plugins::Reaction>,
 }
 
 impl std::fmt::Debug for Tx<'_, '_> {

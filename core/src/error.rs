@@ -193,6 +193,31 @@ pub enum Error {
         /// Milliseconds until a call can succeed.
         retry_after_ms: u64,
     },
+    /// A plugin failed: it trapped, ran out of fuel or memory, answered something that is
+    /// not the ABI, could not be compiled or loaded, is disabled, or no plugin runtime is
+    /// attached. The operation that called it changed nothing.
+    #[error("plugin {plugin} failed: {reason}")]
+    PluginFailed {
+        /// The plugin's name; while a module is being installed, before it has named
+        /// itself, `(module <first 12 hex digits of its SHA-256>)`.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A plugin cannot be installed as asked: its name or one of its types is taken.
+    #[error("plugin {plugin} conflicts: {reason}")]
+    PluginConflict {
+        /// The plugin's name.
+        plugin: String,
+        /// What it conflicts with.
+        reason: String,
+    },
+    /// No plugin of that name is installed in the tenant.
+    #[error("no plugin named {plugin:?} is installed")]
+    PluginNotFound {
+        /// The name asked for.
+        plugin: String,
+    },
     /// A stored record has a format version this build does not know.
     #[error("stored {record} record has format version {version}, which this build cannot read")]
     UnsupportedVersion {
@@ -226,8 +251,8 @@ pub enum Error {
 
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
-    /// 1xx input, 2xx state conflicts, 3xx access, 4xx metering, 9xx storage, files and
-    /// corruption. Last added: 401.
+    /// 1xx input, 2xx state conflicts, 3xx access, 4xx metering, 5xx plugins, 9xx storage,
+    /// files and corruption. Last added: 502.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -256,6 +281,9 @@ impl Error {
             Error::EmailNotVerified => 306,
             Error::QuotaExceeded { .. } => 400,
             Error::RateLimited { .. } => 401,
+            Error::PluginFailed { .. } => 500,
+            Error::PluginConflict { .. } => 501,
+            Error::PluginNotFound { .. } => 502,
             Error::UnsupportedVersion { .. } => 900,
             Error::Corrupt { .. } => 901,
             Error::Storage(StorageError::Poisoned) => 902,

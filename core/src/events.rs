@@ -25,74 +25,102 @@ use crate::{Error, Result};
 
 /// The event types the engine logs itself.
 pub mod kinds {
-    /// A group was created.
-    pub const GROUP_CREATED: &str = "group_created";
-    /// A group was changed.
-    pub const GROUP_UPDATED: &str = "group_updated";
-    /// A group was archived.
-    pub const GROUP_ARCHIVED: &str = "group_archived";
-    /// A thing was created.
-    pub const THING_CREATED: &str = "thing_created";
-    /// A thing was changed.
-    pub const THING_UPDATED: &str = "thing_updated";
-    /// A thing was (soft-)deleted.
-    pub const THING_DELETED: &str = "thing_deleted";
-    /// A person was created.
-    pub const PERSON_CREATED: &str = "person_created";
-    /// A person joined a group: added directly, or accepting an invitation.
-    pub const USER_JOINED_GROUP: &str = "user_joined_group";
-    /// A person was invited to a group (a pending membership).
-    pub const USER_INVITED_TO_GROUP: &str = "user_invited_to_group";
-    /// A membership's role or permissions changed.
-    pub const USER_ROLE_CHANGED: &str = "user_role_changed";
-    /// A membership (or invitation) was removed.
-    pub const USER_REMOVED_FROM_GROUP: &str = "user_removed_from_group";
-    /// A call was refused a permission; `metadata.needed` names it.
-    pub const ACCESS_DENIED: &str = "access_denied";
-    /// An API key was created.
-    pub const API_KEY_CREATED: &str = "api_key_created";
-    /// An API key was revoked.
-    pub const API_KEY_REVOKED: &str = "api_key_revoked";
-    /// An API key was replaced by a new secret with the same settings.
-    pub const API_KEY_ROTATED: &str = "api_key_rotated";
-    /// A person signed up; `metadata.method` says how.
-    pub const SIGN_UP: &str = "sign_up";
-    /// A person signed in; `metadata.method` says how.
-    pub const SIGN_IN: &str = "sign_in";
-    /// A sign-in was refused; `metadata.method` says which kind.
-    pub const SIGN_IN_FAILED: &str = "sign_in_failed";
-    /// A session ended (`metadata.method`: `session` or `everywhere`).
-    pub const SIGN_OUT: &str = "sign_out";
-    /// An external identity (`metadata.provider`) was linked to a person.
-    pub const IDENTITY_LINKED: &str = "identity_linked";
-    /// A group's plan or limits changed.
-    pub const SUBSCRIPTION_EVENT: &str = "subscription_event";
-    /// A change was refused over a limit (logged once per group, resource and month).
-    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
-    /// An AI call was refused over the `ai_tokens` limit (once per group and month).
-    pub const CYCLE_QUOTA_EXCEEDED: &str = "cycle_quota_exceeded";
-    /// An AI call is about to be made.
-    pub const CYCLE_REQUEST: &str = "cycle_request";
-    /// An AI call was made; its tokens were counted.
-    pub const CYCLE_COMPLETED: &str = "cycle_completed";
-    /// A group earned revenue; the metadata holds the total and both shares.
-    pub const GROUP_REVENUE_GENERATED: &str = "group_revenue_generated";
-    /// A group's revenue share was paid out.
-    pub const REVENUE_SHARE_DISTRIBUTED: &str = "revenue_share_distributed";
-    /// A payment was made or received.
-    pub const PAYMENT_EVENT: &str = "payment_event";
-    /// A knowledge chunk was added.
-    pub const KNOWLEDGE_CREATED: &str = "knowledge_created";
-    /// A knowledge chunk's labels changed.
-    pub const KNOWLEDGE_UPDATED: &str = "knowledge_updated";
-    /// A knowledge chunk was deleted.
-    pub const KNOWLEDGE_DELETED: &str = "knowledge_deleted";
-    /// A person proved they own their email address.
-    pub const EMAIL_VERIFIED: &str = "email_verified";
-    /// A connection was created.
-    pub const CONNECTION_CREATED: &str = "connection_created";
-    /// A connection was deleted.
-    pub const CONNECTION_DELETED: &str = "connection_deleted";
+    macro_rules! kinds {
+        ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+            $($(#[$doc])* pub const $name: &str = $text;)*
+
+            /// Every event type the engine logs itself; plugins may not log these.
+            pub const ALL: &[&str] = &[$($name),*];
+        };
+    }
+
+    kinds! {
+        /// A group was created.
+        GROUP_CREATED = "group_created";
+        /// A group was changed.
+        GROUP_UPDATED = "group_updated";
+        /// A group was archived.
+        GROUP_ARCHIVED = "group_archived";
+        /// A thing was created.
+        THING_CREATED = "thing_created";
+        /// A thing was changed.
+        THING_UPDATED = "thing_updated";
+        /// A thing was (soft-)deleted.
+        THING_DELETED = "thing_deleted";
+        /// A person was created.
+        PERSON_CREATED = "person_created";
+        /// A person joined a group: added directly, or accepting an invitation.
+        USER_JOINED_GROUP = "user_joined_group";
+        /// A person was invited to a group (a pending membership).
+        USER_INVITED_TO_GROUP = "user_invited_to_group";
+        /// A membership's role or permissions changed.
+        USER_ROLE_CHANGED = "user_role_changed";
+        /// A membership (or invitation) was removed.
+        USER_REMOVED_FROM_GROUP = "user_removed_from_group";
+        /// A call was refused a permission; `metadata.needed` names it.
+        ACCESS_DENIED = "access_denied";
+        /// An API key was created.
+        API_KEY_CREATED = "api_key_created";
+        /// An API key was revoked.
+        API_KEY_REVOKED = "api_key_revoked";
+        /// An API key was replaced by a new secret with the same settings.
+        API_KEY_ROTATED = "api_key_rotated";
+        /// A person signed up; `metadata.method` says how.
+        SIGN_UP = "sign_up";
+        /// A person signed in; `metadata.method` says how.
+        SIGN_IN = "sign_in";
+        /// A sign-in was refused; `metadata.method` says which kind.
+        SIGN_IN_FAILED = "sign_in_failed";
+        /// A session ended (`metadata.method`: `session` or `everywhere`).
+        SIGN_OUT = "sign_out";
+        /// An external identity (`metadata.provider`) was linked to a person.
+        IDENTITY_LINKED = "identity_linked";
+        /// A group's plan or limits changed.
+        SUBSCRIPTION_EVENT = "subscription_event";
+        /// A change was refused over a limit (logged once per group, resource and month).
+        QUOTA_EXCEEDED = "quota_exceeded";
+        /// An AI call was refused over the `ai_tokens` limit (once per group and month).
+        CYCLE_QUOTA_EXCEEDED = "cycle_quota_exceeded";
+        /// An AI call is about to be made.
+        CYCLE_REQUEST = "cycle_request";
+        /// An AI call was made; its tokens were counted.
+        CYCLE_COMPLETED = "cycle_completed";
+        /// A group earned revenue; the metadata holds the total and both shares.
+        GROUP_REVENUE_GENERATED = "group_revenue_generated";
+        /// A group's revenue share was paid out.
+        REVENUE_SHARE_DISTRIBUTED = "revenue_share_distributed";
+        /// A payment was made or received.
+        PAYMENT_EVENT = "payment_event";
+        /// A knowledge chunk was added.
+        KNOWLEDGE_CREATED = "knowledge_created";
+        /// A knowledge chunk's labels changed.
+        KNOWLEDGE_UPDATED = "knowledge_updated";
+        /// A knowledge chunk was deleted.
+        KNOWLEDGE_DELETED = "knowledge_deleted";
+        /// A person proved they own their email address.
+        EMAIL_VERIFIED = "email_verified";
+        /// A connection was created.
+        CONNECTION_CREATED = "connection_created";
+        /// A connection was deleted.
+        CONNECTION_DELETED = "connection_deleted";
+        /// A plugin was installed in a tenant.
+        PLUGIN_INSTALLED = "plugin_installed";
+        /// A plugin was replaced by a new version.
+        PLUGIN_UPGRADED = "plugin_upgraded";
+        /// A plugin was uninstalled.
+        PLUGIN_REMOVED = "plugin_removed";
+        /// A plugin was enabled again.
+        PLUGIN_ENABLED = "plugin_enabled";
+        /// A plugin was disabled.
+        PLUGIN_DISABLED = "plugin_disabled";
+        /// A plugin failed after a commit (in `react`), so its follow-up did not happen.
+        PLUGIN_FAILED = "plugin_failed";
+    }
+
+    /// Whether the engine logs `kind` itself.
+    pub fn is_builtin(kind: &str) -> bool {
+        ALL.contains(&kind)
+    }
 }
 
 /// One entry of the audit trail.

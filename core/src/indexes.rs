@@ -18,7 +18,7 @@
 use std::ops::{Bound, ControlFlow};
 
 use one_storage::keys::{KeyBuf, prefix_successor};
-use one_storage::{Direction, KeyRange, KvRead};
+use one_storage::{Direction, KeyRange, KvRead, WriteTx};
 
 use crate::context::Env;
 use crate::engine::{Tx, View};
@@ -193,33 +193,8 @@ impl Admin<'_> {
     /// for every tenant in one transaction. Declaring an existing index does nothing.
     pub fn create_index(&self, kind: &str, path: &str) -> Result<IndexDef> {
         let def = parse_def(kind, path)?;
-        self.engine.store().write(|kv| {
-            let key = layout::index_def(&def.kind, &def.path);
-            if kv.contains(&key)? {
-                return Ok(def.clone());
-            }
-            kv.put(key, [])?;
-            for keys in all_tenants(&*kv)? {
-                let mut entries = Vec::new();
-                kv.scan(
-                    &KeyRange::prefix(&keys.things()),
-                    Direction::Forward,
-                    |_, v| {
-                        let thing: Thing = crate::codec::decode(v)?;
-                        if thing.kind == def.kind
-                            && thing.status != crate::things::ThingStatus::Deleted
-                        {
-                            entries.extend(entry_key(&keys, &def, &thing).map(|k| (k, v.to_vec())));
-                        }
-                        Ok::<_, Error>(ControlFlow::Continue(()))
-                    },
-                )?;
-                for (key, record) in entries {
-                    kv.put(key, record)?;
-                }
-            }
-            Ok(def.clone())
-        })
+        self.engine.store().write(|kv| declare_def(kv, &def))?;
+        Ok(def)
     }
 
     /// Removes a declared index and its entries. Returns whether it existed.
@@ -255,6 +230,39 @@ impl Admin<'_> {
     pub fn indexes(&self) -> Result<Vec<IndexDef>> {
         load_defs(&self.engine.store().read()?, None)
     }
+}
+
+/// Declares the index on `properties.<path>` of `kind` inside a transaction, building it
+/// for every tenant; declaring an existing index does nothing. (Plugins declare the
+/// indexes of their fields with the transaction that installs them.)
+pub(crate) fn declare(kv: &mut WriteTx<'_>, kind: &str, path: &str) -> Result<()> {
+    declare_def(kv, &parse_def(kind, path)?)
+}
+
+fn declare_def(kv: &mut WriteTx<'_>, def: &IndexDef) -> Result<()> {
+    let key = layout::index_def(&def.kind, &def.path);
+    if kv.contains(&key)? {
+        return Ok(());
+    }
+    kv.put(key, [])?;
+    for keys in all_tenants(&*kv)? {
+        let mut entries = Vec::new();
+        kv.scan(
+            &KeyRange::prefix(&keys.things()),
+            Direction::Forward,
+            |_, v| {
+                let thing: Thing = crate::codec::decode(v)?;
+                if thing.kind == def.kind && thing.status != crate::things::ThingStatus::Deleted {
+                    entries.extend(entry_key(&keys, def, &thing).map(|k| (k, v.to_vec())));
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        for (key, record) in entries {
+            kv.put(key, record)?;
+        }
+    }
+    Ok(())
 }
 
 fn parse_def(kind: &str, path: &str) -> Result<IndexDef> {

@@ -5,15 +5,20 @@
 //! M x <type> <path>                           -> ()                         declared indexes
 //! M u                                         -> 1                          usage counted
 //! M k                                         -> u64 big-endian             vector dimension
+//! M w <module:32>                             -> WASM bytes                 plugin modules
+//! M c <module:32>                             -> compiled code (derived)    plugin code cache
 //! D g <group:16>                              -> root group id (16 bytes)   directory
 //! D r <slug>                                  -> root group id              top-level slugs
 //! D k <digest:32>                             -> root id, key id            API keys by hash
 //! D s <digest:32>                             -> root id, env, session id   sessions by hash
 //! D t <digest:32>                             -> OneTimeToken record        verify / magic link
+//! D p <module:32> <root:16>                   -> ()                         tenants of a module
 //! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
 //! T <root:16> 0x00 c <parent:16> <child:16>   -> ()                         children
 //! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
 //! T <root:16> 0x00 k <key:16>                 -> ApiKey record              API keys
+//! T <root:16> 0x00 P <plugin>                 -> Plugin record              installed plugins
+//! T <root:16> 0x00 Q <type>                   -> plugin name                plugin-defined types
 //! T <root:16> <env> t <thing:16>              -> Thing record
 //! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
 //! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
@@ -43,7 +48,7 @@
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
 //! of the tenant. A `<digest>` is the SHA-256 of a secret (API key, session token, one-time
-//! token): secrets themselves are never stored. `<type>`, `<slug>` and `<email>` are escaped strings
+//! token): secrets themselves are never stored. A `<module>` is the SHA-256 of a plugin's WASM bytes. `<type>`, `<slug>` and `<email>` are escaped strings
 //! ([`one_storage::keys`]); a `:17` reference is a kind byte and 16 id bytes; an actor is
 //! `0x00` (system), `0x01` and a thing id, or `0x02` and an API key id. An indexed `<value>` is a type byte and an
 //! order-preserving body: `0x10` + `0x00`/`0x01` for booleans, `0x20` + the ordered f64 for
@@ -113,6 +118,34 @@ pub(crate) fn usage_counted() -> Vec<u8> {
 /// `M k`: the dimension of every stored knowledge vector.
 pub(crate) fn knowledge_dims() -> Vec<u8> {
     vec![META, b'k']
+}
+
+/// `M w <module>`: a plugin module's WASM bytes, shared by every tenant that installed it.
+pub(crate) fn plugin_module(hash: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new().u8(META).u8(b'w').raw(hash).finish()
+}
+
+/// `M w`: every stored plugin module.
+pub(crate) fn plugin_modules() -> Vec<u8> {
+    vec![META, b'w']
+}
+
+/// `M c <module>`: a plugin module compiled by the runtime (derived: dropped and made
+/// again whenever the runtime cannot use it).
+pub(crate) fn plugin_code(hash: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new().u8(META).u8(b'c').raw(hash).finish()
+}
+
+/// `D p <module>`: the tenants that installed a module.
+pub(crate) fn module_users(hash: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new().u8(DIRECTORY).u8(b'p').raw(hash).finish()
+}
+
+/// `D p <module> <root>`: `root` installed the module.
+pub(crate) fn module_user(hash: &[u8; 32], root: GroupId) -> Vec<u8> {
+    KeyBuf::from_prefix(&module_users(hash))
+        .raw(&root.to_be_bytes())
+        .finish()
 }
 
 /// `D g <group>`: where a group's tenant is found.
@@ -235,6 +268,20 @@ impl StructureKeys {
 
     pub(crate) fn api_keys(&self) -> Vec<u8> {
         self.key(b'k').finish()
+    }
+
+    pub(crate) fn plugin(&self, name: &str) -> Vec<u8> {
+        self.key(b'P').str(name).finish()
+    }
+
+    /// `P`: every plugin the tenant installed.
+    pub(crate) fn plugins(&self) -> Vec<u8> {
+        self.key(b'P').finish()
+    }
+
+    /// `Q <type>`: which plugin defines a thing type in this tenant.
+    pub(crate) fn plugin_type(&self, kind: &str) -> Vec<u8> {
+        self.key(b'Q').str(kind).finish()
     }
 }
 

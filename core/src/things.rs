@@ -268,8 +268,10 @@ impl Tx<'_, '_> {
                 "people are created with create_person",
             ));
         }
-        let thing = self.new_thing_record(new, Permission::ThingsWrite)?;
+        let mut thing = self.new_thing_record(new, Permission::ThingsWrite)?;
+        self.prepare_thing(&mut thing, None)?;
         self.insert_thing(&thing, kinds::THING_CREATED)?;
+        self.owe_reaction(&thing, kinds::THING_CREATED)?;
         Ok(thing)
     }
 
@@ -362,6 +364,8 @@ impl Tx<'_, '_> {
         }
         if thing.kind == PERSON {
             self.reindex_person(&old, &mut thing)?;
+        } else {
+            self.prepare_thing(&mut thing, Some(&old))?;
         }
         thing.updated_at = self.now();
         self.store_thing(Some(&old), &thing)?;
@@ -371,6 +375,7 @@ impl Tx<'_, '_> {
             Some(Ref::from(id)),
             changed,
         )?;
+        self.owe_reaction(&thing, kinds::THING_UPDATED)?;
         Ok(thing)
     }
 
@@ -403,6 +408,7 @@ impl Tx<'_, '_> {
             Some(Ref::from(id)),
             Value::map().with("type", thing.kind.as_str()),
         )?;
+        self.owe_reaction(&thing, kinds::THING_DELETED)?;
         Ok(thing)
     }
 }

@@ -24,7 +24,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_rust_file_starts_with_a_doc_comment() {
     let mut files = Vec::new();
-    for dir in ["storage", "core", "host", "benches", "fuzz"] {
+    for dir in ["storage", "core", "plugins", "host", "benches", "fuzz"] {
         rust_files(&root().join(dir), &mut files);
     }
     assert!(files.len() > 20);
@@ -79,4 +79,10 @@ fn dependencies_point_the_way_the_design_says() {
         !dependencies("host/Cargo.toml").contains(&"wasmtime".to_string()),
         "only plugins links wasmtime"
     );
+    let sdk = dependencies("plugins/sdk/Cargo.toml");
+    assert!(
+        !sdk.iter().any(|d| d.starts_with("one") || d == "wasmtime"),
+        "the guest SDK depends on nothing of the host side: {sdk:?}"
+    );
+    assert!(dependencies("plugins/Cargo.toml").contains(&"wasmtime".to_string()));
 }

@@ -1,0 +1,340 @@
+//! The messages of plugin ABI version 1, as JSON: what the host sends and what a plugin
+//! answers. `plugins/ABI.md` describes the same messages for authors in other languages.
+//!
+//! These types are plain data (serde + `serde_json`), so the host decodes a plugin's
+//! answers with exactly the definitions the SDK encodes them with.
+
+use serde::{Deserialize, Serialize};
+
+pub use serde_json::{Map, Value};
+
+/// The ABI version this SDK speaks; a plugin exports it as `one_abi_version`.
+pub const ABI_VERSION: u32 = 1;
+
+/// A JSON object: the properties of a thing.
+pub type Properties = Map<String, Value>;
+
+/// What a plugin defines: its identity and its thing types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The plugin's name, `[a-z][a-z0-9_]*`. A new version of a plugin has the same name.
+    pub name: String,
+    /// Its version, free text shown to users (e.g. `1.2.0`).
+    pub version: String,
+    /// The thing types it defines (at least one).
+    pub types: Vec<TypeSchema>,
+    /// Whether the host should call `react` after changes to things of these types
+    /// (each call costs a fresh instance, so plugins that do not react say `false`).
+    #[serde(default)]
+    pub reacts: bool,
+}
+
+/// One thing type: its name, what it is for, and the properties it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeSchema {
+    /// The type name things are created with (`product`).
+    pub name: String,
+    /// What the type is, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The declared properties. Properties not declared here are kept as they are.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+}
+
+impl TypeSchema {
+    /// A type called `name`.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a declared property.
+    pub fn field(mut self, field: Field) -> Self {
+        self.fields.push(field);
+        self
+    }
+}
+
+/// The JSON type a declared property must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// A string.
+    String,
+    /// A whole number (a JSON number without a fraction).
+    Integer,
+    /// Any finite number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// A JSON array.
+    List,
+    /// A JSON object.
+    Map,
+    /// Anything.
+    Any,
+}
+
+/// A declared property: the host checks every stored thing of the type against it, after
+/// the plugin's `prepare` ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// The property's key in `properties`.
+    pub name: String,
+    /// Its JSON type.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// What it means, for people.
+    #[serde(default)]
+    pub description: String,
+    /// Whether every thing of the type must have it.
+    #[serde(default)]
+    pub required: bool,
+    /// The smallest allowed number (numbers and integers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The largest allowed number (numbers and integers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The longest allowed string, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    /// The only allowed values (strings), if not empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_of: Vec<String>,
+    /// Whether the host keeps a secondary index on it, for fast filtered lists.
+    #[serde(default)]
+    pub indexed: bool,
+    /// Whether the plugin computes it: shown read-only to users.
+    #[serde(default)]
+    pub computed: bool,
+}
+
+impl Field {
+    fn new(name: impl Into<String>, kind: FieldType) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            description: String::new(),
+            required: false,
+            min: None,
+            max: None,
+            max_length: None,
+            one_of: Vec::new(),
+            indexed: false,
+            computed: false,
+        }
+    }
+
+    /// A string property.
+    pub fn string(name: impl Into<String>) -> Self {
+        Self::new(name, FieldType::String)
+    }
+
+    /// A whole-number property.
+    pub fn integer(name: impl Into<String>) -> Self {
+        Self::new(name, FieldType::Integer)
+    }
+
+    /// A number property.
+    pub fn number(name: impl Into<String>) -> Self {
+        Self::new(name, FieldType::Number)
+    }
+
+    /// A boolean property.
+    pub fn boolean(name: impl Into<String>) -> Self {
+        Self::new(name, FieldType::Boolean)
+    }
+
+    /// A property of any other JSON type.
+    pub fn of_type(name: impl Into<String>, kind: FieldType) -> Self {
+        Self::new(name, kind)
+    }
+
+    /// Describes it.
+    pub fn describe(mut self, text: impl Into<String>) -> Self {
+        self.description = text.into();
+        self
+    }
+
+    /// Makes it required.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Sets the smallest allowed number.
+    pub fn min(mut self, min: f64) -> Self {
+        self.min = Some(min);
+        self
+    }
+
+    /// Sets the largest allowed number.
+    pub fn max(mut self, max: f64) -> Self {
+        self.max = Some(max);
+        self
+    }
+
+    /// Sets the longest allowed string, in characters.
+    pub fn max_length(mut self, n: u32) -> Self {
+        self.max_length = Some(n);
+        self
+    }
+
+    /// Allows only these strings.
+    pub fn one_of<S: Into<String>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
+        self.one_of = values.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Asks the host to index it.
+    pub fn indexed(mut self) -> Self {
+        self.indexed = true;
+        self
+    }
+
+    /// Marks it as computed by the plugin.
+    pub fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+}
+
+/// A call from the host: which hook, and its input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "hook", rename_all = "snake_case")]
+pub enum Request {
+    /// Asks for the [`Manifest`]; answered with `{"ok": Manifest}`.
+    Describe,
+    /// Asks to validate and normalise a thing's properties; answered with
+    /// `{"ok": Prepared}` or `{"error": Rejection}`.
+    Prepare(Prepare),
+    /// Tells the plugin about a committed change; answered with `{"ok": Reaction}`.
+    React(Change),
+}
+
+/// Whether a thing is being created or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// A new thing.
+    Create,
+    /// A change to an existing thing.
+    Update,
+}
+
+/// The input of `prepare`: a thing about to be stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prepare {
+    /// Create or update.
+    pub op: Op,
+    /// The thing's type (one the plugin declared).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The thing's name.
+    pub name: String,
+    /// Its properties as they would be stored (for an update: after merging the patch).
+    pub properties: Properties,
+    /// For an update, the properties stored before it.
+    #[serde(default)]
+    pub previous: Option<Properties>,
+}
+
+/// The answer of `prepare`: the properties to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prepared {
+    /// The normalised properties, with computed ones filled in.
+    pub properties: Properties,
+}
+
+/// A committed change to a thing of one of the plugin's types, the input of `react`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// `thing_created`, `thing_updated` or `thing_deleted`.
+    pub event: String,
+    /// The thing's id (`thg_…`).
+    pub thing: String,
+    /// Its group's id (`grp_…`).
+    pub group: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its properties after the change.
+    pub properties: Properties,
+}
+
+/// The answer of `react`: what the host should do next.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// Follow-up actions, applied in order in one transaction.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+/// A follow-up action a plugin may ask for. The host applies it with the plugin's own
+/// limited rights: only in the group of the thing that changed, only about that thing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Logs a custom event targeting the thing.
+    LogEvent {
+        /// The event type (not one of the engine's own).
+        kind: String,
+        /// Its metadata.
+        #[serde(default)]
+        data: Properties,
+    },
+}
+
+/// A refusal: the input is not acceptable, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The property at fault, if one is.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A refusal of the property `field`.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A refusal of the thing as a whole.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Every answer: `{"ok": …}` or `{"error": Rejection}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    /// The hook succeeded.
+    Ok(T),
+    /// The hook refused its input.
+    Error(Rejection),
+}
+
+impl<T> From<Result<T, Rejection>> for Reply<T> {
+    fn from(r: Result<T, Rejection>) -> Self {
+        match r {
+            Ok(v) => Reply::Ok(v),
+            Err(e) => Reply::Error(e),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `one-plugin-sdk`: write ONE plugins — custom thing types — in safe Rust.
+//!
+//! A plugin is a `cdylib` built for `wasm32-unknown-unknown`. Implement [`Plugin`] on a
+//! type and name it in [`export_plugin!`]; the macro writes the three exports of the ABI
+//! (`plugins/ABI.md`), so author code needs no `unsafe`:
+//!
+//! ```
+//! use one_plugin_sdk::{Field, Manifest, Plugin, Prepare, Properties, Rejection, TypeSchema};
+//!
+//! struct Tickets;
+//!
+//! impl Plugin for Tickets {
+//!     fn manifest() -> Manifest {
+//!         Manifest {
+//!             name: "tickets".into(),
+//!             version: "1.0.0".into(),
+//!             types: vec![TypeSchema::new("ticket", "A seat at an event")
+//!                 .field(Field::integer("seat").required().min(1.0))],
+//!             reacts: false,
+//!         }
+//!     }
+//!
+//!     fn prepare(input: Prepare) -> Result<Properties, Rejection> {
+//!         Ok(input.properties)
+//!     }
+//! }
+//!
+//! one_plugin_sdk::export_plugin!(Tickets);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-unknown-unknown --release` and install the
+//! `.wasm` file from `target/wasm32-unknown-unknown/release/`. Every call runs in a fresh
+//! instance: statics never survive from one call to the next.
+
+pub mod abi;
+
+pub use abi::{
+    Action, Change, Field, FieldType, Manifest, Map, Op, Prepare, Properties, Rejection,
+    TypeSchema, Value,
+};
+
+/// What a plugin implements. Only [`Plugin::manifest`] is required.
+pub trait Plugin {
+    /// The plugin's name, version and thing types. Asked once, when it is installed.
+    fn manifest() -> Manifest;
+
+    /// Validates and normalises the properties of a thing of one of the plugin's types
+    /// before it is stored: return the properties to store (trimmed, defaults filled,
+    /// computed fields set) or a [`Rejection`] naming the field. The default keeps them.
+    /// The host then checks the result against the declared fields.
+    fn prepare(input: Prepare) -> Result<Properties, Rejection> {
+        Ok(input.properties)
+    }
+
+    /// Hears about a committed change to a thing of one of the plugin's types, and may
+    /// ask for follow-up actions. Called only if the manifest says `reacts: true`. The
+    /// default asks for none.
+    fn react(change: Change) -> Vec<Action> {
+        let _ = change;
+        Vec::new()
+    }
+}
+
+/// Answers one request: the whole plugin side of the ABI apart from memory handling.
+/// Safe, and usable from native tests of a plugin.
+pub fn handle<P: Plugin>(request: &[u8]) -> Vec<u8> {
+    let reply = match serde_json::from_slice::<abi::Request>(request) {
+        Ok(abi::Request::Describe) => to_json(&abi::Reply::Ok(P::manifest())),
+        Ok(abi::Request::Prepare(input)) => to_json(&abi::Reply::from(
+            P::prepare(input).map(|properties| abi::Prepared { properties }),
+        )),
+        Ok(abi::Request::React(change)) => to_json(&abi::Reply::Ok(abi::Reaction {
+            actions: P::react(change),
+        })),
+        Err(e) => to_json(&abi::Reply::<()>::Error(Rejection::new(format!(
+            "the plugin could not read the request: {e}"
+        )))),
+    };
+    reply.into_bytes()
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Serialising these plain types cannot fail: their maps have string keys.
+    serde_json::to_string(v).unwrap_or_else(|e| {
+        format!(r#"{{"error":{{"message":"the plugin could not encode its answer: {e}"}}}}"#)
+    })
+}
+
+#[doc(hidden)]
+pub mod __rt {
+    //! The memory side of the ABI, used by [`crate::export_plugin!`]. Each call runs in a
+    //! fresh instance, so nothing allocated here is ever freed: the instance is.
+    #![allow(
+        unsafe_code,
+        reason = "the one place that turns ABI pointers into slices"
+    )]
+
+    use crate::Plugin;
+
+    /// `one_alloc`: room for `len` bytes of input; 0 if `len` is negative.
+    pub fn alloc(len: i32) -> i32 {
+        let Ok(len) = usize::try_from(len) else {
+            return 0;
+        };
+        let mut buf = Vec::<u8>::with_capacity(len);
+        let ptr = buf.as_mut_ptr();
+        std::mem::forget(buf);
+        ptr as usize as i32
+    }
+
+    /// `one_call`: answers the request at `ptr..ptr+len`; returns the answer's address in
+    /// the high 32 bits and its length in the low 32 bits.
+    pub fn call<P: Plugin>(ptr: i32, len: i32) -> i64 {
+        install_panic_hook();
+        let input: &[u8] = match usize::try_from(len) {
+            Ok(0) | Err(_) => &[],
+            // SAFETY: the host wrote `len` bytes at `ptr`, a buffer `alloc` returned for
+            // exactly that length; nothing else aliases it during this call.
+            Ok(len) => unsafe { std::slice::from_raw_parts(ptr as usize as *const u8, len) },
+        };
+        let out = crate::handle::<P>(input);
+        let packed = ((out.as_ptr() as usize as u64) << 32) | out.len() as u64;
+        std::mem::forget(out);
+        packed as i64
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn install_panic_hook() {
+        #[link(wasm_import_module = "one")]
+        unsafe extern "C" {
+            #[link_name = "panic"]
+            fn host_panic(ptr: i32, len: i32);
+        }
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.to_string();
+            // SAFETY: the host only reads `len` bytes at `ptr`, which `message` owns.
+            unsafe { host_panic(message.as_ptr() as usize as i32, message.len() as i32) }
+        }));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn install_panic_hook() {}
+}
+
+/// Writes the ABI exports (`one_abi_version`, `one_alloc`, `one_call`) for a type that
+/// implements [`Plugin`]. Use it once, at the top level of the plugin crate.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        /// The plugin ABI version this module speaks.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn one_abi_version() -> i32 {
+            $crate::abi::ABI_VERSION as i32
+        }
+
+        /// Room for the host to write a request of `len` bytes.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn one_alloc(len: i32) -> i32 {
+            $crate::__rt::alloc(len)
+        }
+
+        /// Answers the request the host wrote at `ptr`.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn one_call(ptr: i32, len: i32) -> i64 {
+            $crate::__rt::call::<$plugin>(ptr, len)
+        }
+    };
+}

@@ -1,0 +1,288 @@
+//! `one-plugins`: runs untrusted WASM plugins — custom thing types — for ONE, in a
+//! bounded wasmtime sandbox.
+//!
+//! [`Runtime`] implements core's [`PluginRuntime`] seam. Attach it to an engine and the
+//! engine installs, stores, loads and calls plugins through it:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (engine, ctx, wasm): (one_core::Engine, one_core::Context, Vec<u8>) = todo!();
+//! use std::sync::Arc;
+//! let engine = engine.with_plugins(Arc::new(one_plugins::Runtime::new(Default::default())?))?;
+//! let installed = engine.install_plugin(&ctx, &wasm)?;
+//! # Ok(()) }
+//! ```
+//!
+//! What it guarantees (details in `plugins/ABI.md`):
+//! - Modules are checked against [`ModuleLimits`] before they are compiled, and compiled
+//!   only when installed or upgraded (or when the cached code is from another wasmtime);
+//!   compiled code is handed to the engine to cache in the database.
+//! - Every call runs in a fresh instance (pooling allocator), with fuel, an epoch
+//!   deadline, a memory and table cap, a bounded stack and a bounded answer ([`Limits`]).
+//!   The only import a module may have is `one.panic`; there is no WASI, clock, random
+//!   source, file or network.
+//! - Every failure is a reason in words (`ran out of fuel (20000000 units)`,
+//!   `exceeded its memory limit of 16777216 bytes`, `panicked: …`), which the engine
+//!   reports as `PluginFailed` naming the plugin.
+
+mod limits;
+mod sandbox;
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use one_core::plugins::{Compiled, ModuleHash, PluginRuntime};
+use one_plugin_sdk::abi::{
+    self, ABI_VERSION, Action, Change, Manifest, Prepare, Prepared, Reaction, Rejection, Reply,
+    Request,
+};
+use sha2::{Digest, Sha256};
+use wasmtime::{ExternType, FuncType, Module, ValType};
+
+pub use limits::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES, ModuleLimits, check_module};
+
+/// The sandbox: compiled modules ready to instantiate, and the bounds of every call.
+pub struct Runtime {
+    limits: Limits,
+    /// Modules by the SHA-256 of their WASM bytes.
+    modules: RwLock<HashMap<ModuleHash, Arc<sandbox::Ready>>>,
+    /// What compiled code from this runtime starts with; code from another wasmtime or
+    /// configuration is compiled again.
+    code_tag: [u8; 20],
+    /// Modules compiled (rather than loaded from cached code) so far.
+    compilations: AtomicU64,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .field(
+                "modules",
+                &self.modules.read().unwrap_or_else(|p| p.into_inner()).len(),
+            )
+            .finish()
+    }
+}
+
+/// Feeds `Hash` output into SHA-256, to fingerprint the engine's configuration.
+struct Fingerprint(Sha256);
+
+impl Hasher for Fingerprint {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn describe_func(ty: &FuncType) -> String {
+    let list = |tys: &mut dyn Iterator<Item = ValType>| {
+        tys.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "({}) -> ({})",
+        list(&mut ty.params()),
+        list(&mut ty.results())
+    )
+}
+
+/// Checks that `module` exports what the ABI needs, with the right types.
+fn check_exports(module: &Module) -> Result<(), String> {
+    match module.get_export("memory") {
+        Some(ExternType::Memory(_)) => {}
+        Some(_) => return Err("export `memory` is not a memory".into()),
+        None => return Err("exports no memory named `memory`".into()),
+    }
+    let wanted: [(&str, &[ValType], &[ValType]); 3] = [
+        ("one_abi_version", &[], &[ValType::I32]),
+        ("one_alloc", &[ValType::I32], &[ValType::I32]),
+        ("one_call", &[ValType::I32, ValType::I32], &[ValType::I64]),
+    ];
+    for (name, params, results) in wanted {
+        let Some(ExternType::Func(ty)) = module.get_export(name) else {
+            return Err(format!("exports no function `{name}`"));
+        };
+        let same = |got: &mut dyn ExactSizeIterator<Item = ValType>, want: &[ValType]| {
+            got.len() == want.len() && got.zip(want).all(|(g, w)| ValType::eq(&g, w))
+        };
+        if !same(&mut ty.params(), params) || !same(&mut ty.results(), results) {
+            let want = FuncType::new(module.engine(), params.to_vec(), results.to_vec());
+            return Err(format!(
+                "export `{name}` has type {}, the ABI wants {}",
+                describe_func(&ty),
+                describe_func(&want)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(answer: &[u8]) -> Result<Reply<T>, String> {
+    serde_json::from_slice(answer)
+        .map_err(|e| format!("answered something that is not the ABI: {e}"))
+}
+
+impl Runtime {
+    /// A runtime whose calls are bounded by `limits`. Fails only if wasmtime cannot start
+    /// (the first runtime of the process creates the shared engine).
+    pub fn new(limits: Limits) -> Result<Self, String> {
+        let engine = sandbox::engine()?;
+        let mut fp = Fingerprint(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut fp);
+        fp.write(b"one-plugins code v1");
+        let digest = fp.0.finalize();
+        let mut code_tag = [0u8; 20];
+        code_tag[..4].copy_from_slice(b"ONEc");
+        code_tag[4..].copy_from_slice(&digest[..16]);
+        Ok(Self {
+            limits,
+            modules: RwLock::default(),
+            code_tag,
+            compilations: AtomicU64::new(0),
+        })
+    }
+
+    /// The bounds of every call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How many modules this runtime has compiled, rather than loaded from cached code.
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(Ordering::Relaxed)
+    }
+
+    fn ready(&self, hash: &ModuleHash) -> Result<Arc<sandbox::Ready>, String> {
+        self.modules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
+            .ok_or_else(|| "its module is not loaded in this runtime".to_string())
+    }
+
+    fn keep(&self, hash: &ModuleHash, ready: sandbox::Ready) {
+        self.modules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*hash, Arc::new(ready));
+    }
+
+    /// Checks and compiles `wasm`, and checks its exports and ABI version.
+    fn build(&self, wasm: &[u8]) -> Result<(Module, sandbox::Ready), String> {
+        check_module(wasm, &self.limits.module)?;
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        let module = Module::new(sandbox::engine()?, wasm)
+            .map_err(|e| format!("does not compile: {e:#}"))?;
+        check_exports(&module)?;
+        let ready = sandbox::prepare(&module)?;
+        let version = sandbox::abi_version(&ready, &self.limits)?;
+        if version != ABI_VERSION as i32 {
+            return Err(format!(
+                "speaks plugin ABI version {version}; this host runs version {ABI_VERSION}"
+            ));
+        }
+        Ok((module, ready))
+    }
+
+    fn code_of(&self, module: &Module) -> Result<Vec<u8>, String> {
+        let body = module
+            .serialize()
+            .map_err(|e| format!("serialising compiled code: {e:#}"))?;
+        let mut code = Vec::with_capacity(self.code_tag.len() + body.len());
+        code.extend_from_slice(&self.code_tag);
+        code.extend_from_slice(&body);
+        Ok(code)
+    }
+
+    /// Loads compiled code this runtime made (it starts with our tag); `None` if it is
+    /// someone else's or wasmtime refuses it.
+    #[allow(
+        unsafe_code,
+        reason = "wasmtime's deserialize trusts its input: it only gets code this runtime \
+                  serialised, read back from the engine's own database, tag checked"
+    )]
+    fn load_code(&self, code: &[u8]) -> Option<Module> {
+        let body = code.strip_prefix(&self.code_tag[..])?;
+        let engine = sandbox::engine().ok()?;
+        // SAFETY: `body` is `Module::serialize` output of an engine with this exact
+        // configuration (the tag fingerprints it), stored by the engine in its database;
+        // wasmtime checks its own version and configuration again.
+        unsafe { Module::deserialize(engine, body) }.ok()
+    }
+
+    /// Runs one request against module `hash` and decodes its answer.
+    fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        hash: &ModuleHash,
+        request: &Request,
+    ) -> Result<Reply<T>, String> {
+        let ready = self.ready(hash)?;
+        let input =
+            serde_json::to_vec(request).map_err(|e| format!("encoding the request: {e}"))?;
+        decode(&sandbox::call(&ready, &self.limits, &input)?)
+    }
+}
+
+impl PluginRuntime for Runtime {
+    fn compile(&self, hash: &ModuleHash, wasm: &[u8]) -> Result<Compiled, String> {
+        let (module, ready) = self.build(wasm)?;
+        let input = serde_json::to_vec(&Request::Describe)
+            .map_err(|e| format!("encoding the request: {e}"))?;
+        let manifest = match decode::<Manifest>(&sandbox::call(&ready, &self.limits, &input)?)? {
+            Reply::Ok(m) => m,
+            Reply::Error(r) => return Err(format!("refused to describe itself: {}", r.message)),
+        };
+        let code = self.code_of(&module)?;
+        self.keep(hash, ready);
+        Ok(Compiled { manifest, code })
+    }
+
+    fn load(
+        &self,
+        hash: &ModuleHash,
+        wasm: &[u8],
+        code: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        if let Some(module) = code.and_then(|c| self.load_code(c)) {
+            self.keep(hash, sandbox::prepare(&module)?);
+            return Ok(None);
+        }
+        let (module, ready) = self.build(wasm)?;
+        let code = self.code_of(&module)?;
+        self.keep(hash, ready);
+        Ok(Some(code))
+    }
+
+    fn unload(&self, hash: &ModuleHash) {
+        self.modules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
+
+    fn prepare(
+        &self,
+        hash: &ModuleHash,
+        input: &Prepare,
+    ) -> Result<Result<abi::Properties, Rejection>, String> {
+        Ok(
+            match self.request::<Prepared>(hash, &Request::Prepare(input.clone()))? {
+                Reply::Ok(p) => Ok(p.properties),
+                Reply::Error(r) => Err(r),
+            },
+        )
+    }
+
+    fn react(&self, hash: &ModuleHash, change: &Change) -> Result<Vec<Action>, String> {
+        match self.request::<Reaction>(hash, &Request::React(change.clone()))? {
+            Reply::Ok(r) => Ok(r.actions),
+            Reply::Error(r) => Err(format!("refused the change: {}", r.message)),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! What a plugin may use: the per-call bounds, and the structural limits a module must
+//! meet before it is compiled.
+//!
+//! Compiling is the one step fuel and epochs cannot bound: cranelift's time grows faster
+//! than linearly with the locals and nesting of one function (a 0.76 MB module with
+//! 50,000 locals took 126 s here). So [`check_module`] reads the whole module with
+//! wasmparser — which is linear and cheap — and refuses anything outside
+//! [`ModuleLimits`] before cranelift ever sees it.
+
+use std::time::Duration;
+
+use wasmparser::{Operator, Parser, Payload, TypeRef};
+
+/// The bounds of every plugin call.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest linear memory a call may grow to, in bytes (default 16 MiB, at most
+    /// [`MAX_MEMORY_BYTES`]).
+    pub memory_bytes: usize,
+    /// The most table elements (default 10,000).
+    pub table_elements: usize,
+    /// The WASM instructions a call may run, roughly (default 20,000,000: about 50 ms
+    /// here). Host functions charge fuel too.
+    pub fuel: u64,
+    /// Wall-clock bound of a call, enforced by epoch interruption every
+    /// [`EPOCH_TICK`] (default 200 ms). Catches what fuel does not count, such as
+    /// `memory.fill` over a large memory.
+    pub deadline: Duration,
+    /// The largest answer a plugin may return, in bytes (default 1 MiB).
+    pub max_output_bytes: usize,
+    /// What a module must meet to be compiled.
+    pub module: ModuleLimits,
+}
+
+/// The upper bound of [`Limits::memory_bytes`]: the size of each memory slot the pooling
+/// allocator reserves.
+pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 16 << 20,
+            table_elements: 10_000,
+            fuel: 20_000_000,
+            deadline: Duration::from_millis(200),
+            max_output_bytes: 1 << 20,
+            module: ModuleLimits::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the memory cap (clamped to [`MAX_MEMORY_BYTES`]).
+    pub fn memory_bytes(mut self, bytes: usize) -> Self {
+        self.memory_bytes = bytes.min(MAX_MEMORY_BYTES);
+        self
+    }
+
+    /// Sets the fuel of a call.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// Sets the wall-clock bound of a call.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets the largest answer.
+    pub fn max_output_bytes(mut self, bytes: usize) -> Self {
+        self.max_output_bytes = bytes;
+        self
+    }
+
+    /// Sets the structural limits of modules.
+    pub fn module(mut self, module: ModuleLimits) -> Self {
+        self.module = module;
+        self
+    }
+}
+
+/// Structural limits checked before a module is compiled. The defaults leave room for
+/// Rust plugins several times the size of the examples, and keep the compile time of
+/// any module that meets them to seconds.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ModuleLimits {
+    /// The largest module, in bytes (default 4 MiB).
+    pub max_bytes: usize,
+    /// The most functions defined in the module (default 10,000).
+    pub max_functions: u32,
+    /// The largest function body, in bytes (default 256 KiB).
+    pub max_body_bytes: usize,
+    /// The most locals of one function (default 1,000).
+    pub max_locals: u32,
+    /// The deepest nesting of blocks, loops and ifs in one function (default 256).
+    pub max_nesting: u32,
+}
+
+impl Default for ModuleLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 4 << 20,
+            max_functions: 10_000,
+            max_body_bytes: 256 << 10,
+            max_locals: 1_000,
+            max_nesting: 256,
+        }
+    }
+}
+
+/// The imports a plugin may have: module `one`, with these names and `(i32, i32) -> ()`.
+pub(crate) const HOST_IMPORTS: &[&str] = &["panic"];
+
+/// Checks `wasm` against `limits` without compiling it: a core module (not a
+/// component), only the host's imports, and every function within bounds.
+pub fn check_module(wasm: &[u8], limits: &ModuleLimits) -> Result<(), String> {
+    if wasm.len() > limits.max_bytes {
+        return Err(format!(
+            "the module is {} bytes, the limit is {}",
+            wasm.len(),
+            limits.max_bytes
+        ));
+    }
+    if !wasm.starts_with(b"\0asm") {
+        return Err("not a WebAssembly module (no `\\0asm` header)".into());
+    }
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+        match payload {
+            Payload::Version { encoding, .. } if encoding != wasmparser::Encoding::Module => {
+                return Err("components are not supported: build a core module".into());
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(|e| format!("bad import section: {e}"))?;
+                    let known = import.module == "one"
+                        && HOST_IMPORTS.contains(&import.name)
+                        && matches!(import.ty, TypeRef::Func(_));
+                    if !known {
+                        return Err(format!(
+                            "imports `{}.{}`, which the host does not provide",
+                            import.module, import.name
+                        ));
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                let functions = reader.count();
+                if functions > limits.max_functions {
+                    return Err(format!(
+                        "defines {functions} functions, the limit is {}",
+                        limits.max_functions
+                    ));
+                }
+            }
+            Payload::CodeSectionEntry(body) => check_body(&body, limits)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_body(body: &wasmparser::FunctionBody<'_>, limits: &ModuleLimits) -> Result<(), String> {
+    let size = body.range().len();
+    if size > limits.max_body_bytes {
+        return Err(format!(
+            "a function body is {size} bytes, the limit is {}",
+            limits.max_body_bytes
+        ));
+    }
+    let mut locals = 0u32;
+    for group in body
+        .get_locals_reader()
+        .map_err(|e| format!("bad locals: {e}"))?
+    {
+        let (count, _) = group.map_err(|e| format!("bad locals: {e}"))?;
+        locals = locals.saturating_add(count);
+        if locals > limits.max_locals {
+            return Err(format!(
+                "a function has more than {} locals",
+                limits.max_locals
+            ));
+        }
+    }
+    let mut depth = 0u32;
+    let mut ops = body
+        .get_operators_reader()
+        .map_err(|e| format!("bad code: {e}"))?;
+    while !ops.eof() {
+        match ops.read().map_err(|e| format!("bad code: {e}"))? {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. } => {
+                depth += 1;
+                if depth > limits.max_nesting {
+                    return Err(format!(
+                        "blocks are nested deeper than {} in a function",
+                        limits.max_nesting
+                    ));
+                }
+            }
+            Operator::End => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wasm(text: &str) -> Vec<u8> {
+        wat::parse_str(text).unwrap()
+    }
+
+    #[test]
+    fn modules_beyond_the_limits_are_refused_before_compiling() {
+        let limits = ModuleLimits {
+            max_locals: 10,
+            max_nesting: 3,
+            max_functions: 2,
+            ..ModuleLimits::default()
+        };
+        let ok = wasm("(module (func (local i32 i32) (block (block (nop)))))");
+        check_module(&ok, &limits).unwrap();
+        let cases = [
+            (
+                "(module (func (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i64)))",
+                "more than 10 locals",
+            ),
+            (
+                "(module (func (block (loop (if (i32.const 0) (then (block)))))))",
+                "nested deeper than 3",
+            ),
+            ("(module (func) (func) (func))", "3 functions"),
+            (
+                r#"(module (import "env" "fetch" (func)))"#,
+                "imports `env.fetch`",
+            ),
+            (
+                r#"(module (import "one" "panic" (memory 1)))"#,
+                "imports `one.panic`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = check_module(&wasm(text), &limits).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        let err = check_module(b"hello, not wasm", &limits).unwrap_err();
+        assert!(err.contains("not a WebAssembly module"), "{err}");
+        let err = check_module(b"\0asm\x01\0\0\0\x01\xff", &limits).unwrap_err();
+        assert!(err.contains("not a valid WebAssembly module"), "{err}");
+        let big = ModuleLimits {
+            max_bytes: 8,
+            ..ModuleLimits::default()
+        };
+        assert!(
+            check_module(&ok, &big)
+                .unwrap_err()
+                .contains("the limit is 8")
+        );
+    }
+}

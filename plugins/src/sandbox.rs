@@ -1,0 +1,297 @@
+//! The wasmtime side: one engine per process, and one bounded, fresh instance per call.
+//!
+//! Every call gets a new `Store` and a new instance from the module's `InstancePre`
+//! (pooling allocator: a few microseconds), so no memory, global or table survives from
+//! one call — or one tenant — to the next. A call is bounded by fuel (counted per
+//! instruction, charged by host functions too), by an epoch deadline (a background thread
+//! advances the epoch every [`EPOCH_TICK`]), by a memory and table limiter that traps on
+//! growth past the cap, by `max_wasm_stack`, and by the size of its answer. It runs on a
+//! stack with room for `max_wasm_stack` plus the host's frames: when the calling thread
+//! has less left, the call moves to a fresh stack segment.
+
+use std::sync::OnceLock;
+
+use wasmtime::{
+    Caller, Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
+
+use crate::limits::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES};
+
+/// The deepest WASM stack a call may use.
+pub(crate) const MAX_WASM_STACK: usize = 512 << 10;
+/// Stack a call needs beyond the WASM stack, for wasmtime's and our frames.
+const HOST_STACK: usize = 256 << 10;
+/// The size of a stack segment made for a call when the thread's own is too short.
+const CALL_STACK: usize = 2 << 20;
+/// The most instances alive at once, across all threads.
+const MAX_CONCURRENT_CALLS: u32 = 256;
+/// The most bytes of a panic message kept.
+const MAX_PANIC_MESSAGE: usize = 4 << 10;
+
+/// The process's one wasmtime engine (several engines in one process are what
+/// wasmtime's advisories warn about), and the thread that advances its epoch.
+pub(crate) fn engine() -> Result<&'static Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_core_instances(MAX_CONCURRENT_CALLS)
+                .total_memories(MAX_CONCURRENT_CALLS)
+                .total_tables(MAX_CONCURRENT_CALLS)
+                .max_memory_size(MAX_MEMORY_BYTES)
+                .max_unused_warm_slots(32);
+            let mut cfg = Config::new();
+            cfg.consume_fuel(true)
+                .epoch_interruption(true)
+                .max_wasm_stack(MAX_WASM_STACK)
+                .cranelift_opt_level(OptLevel::Speed)
+                .wasm_memory64(false)
+                .wasm_multi_memory(false)
+                .wasm_relaxed_simd(false)
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            let engine = Engine::new(&cfg).map_err(|e| format!("wasmtime: {e:#}"))?;
+            let ticker = engine.clone();
+            std::thread::Builder::new()
+                .name("one-plugins-epoch".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(EPOCH_TICK);
+                        ticker.increment_epoch();
+                    }
+                })
+                .map_err(|e| format!("starting the epoch thread: {e}"))?;
+            Ok(engine)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// What one call's store holds: its limits and what the plugin told the host.
+pub(crate) struct CallState {
+    memory_cap: usize,
+    table_cap: usize,
+    /// Set when the limiter refused a growth.
+    exceeded: Option<String>,
+    /// The message the plugin passed to `one.panic`.
+    panic: Option<String>,
+}
+
+impl ResourceLimiter for CallState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            let why = format!(
+                "exceeded its memory limit of {} bytes (asked for {desired})",
+                self.memory_cap
+            );
+            self.exceeded = Some(why.clone());
+            return Err(wasmtime::Error::msg(why));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_cap {
+            let why = format!(
+                "exceeded its table limit of {} elements (asked for {desired})",
+                self.table_cap
+            );
+            self.exceeded = Some(why.clone());
+            return Err(wasmtime::Error::msg(why));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// A compiled module with its imports resolved, ready to instantiate.
+pub(crate) type Ready = InstancePre<CallState>;
+
+/// Resolves `module`'s imports against the host's functions.
+pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
+    let mut linker: Linker<CallState> = Linker::new(module.engine());
+    linker
+        .func_wrap(
+            "one",
+            "panic",
+            |mut caller: Caller<'_, CallState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+                let len = usize::try_from(len).unwrap_or(0).min(MAX_PANIC_MESSAGE);
+                charge(&mut caller, 1_000 + len as u64)?;
+                let mut buf = vec![0u8; len];
+                let read = caller
+                    .get_export("memory")
+                    .and_then(|e| e.into_memory())
+                    .map(|m| m.read(&caller, ptr as u32 as usize, &mut buf).is_ok())
+                    .unwrap_or(false);
+                caller.data_mut().panic = Some(if read {
+                    String::from_utf8_lossy(&buf).into_owned()
+                } else {
+                    "(its message was outside its memory)".into()
+                });
+                Ok(())
+            },
+        )
+        .map_err(|e| format!("linking: {e:#}"))?;
+    linker
+        .instantiate_pre(module)
+        .map_err(|e| format!("linking: {e:#}"))
+}
+
+/// Takes `cost` fuel from the caller, trapping when it has less.
+fn charge(caller: &mut Caller<'_, CallState>, cost: u64) -> wasmtime::Result<()> {
+    let left = caller.get_fuel()?;
+    caller.set_fuel(left.saturating_sub(cost))?;
+    if left < cost {
+        return Err(Trap::OutOfFuel.into());
+    }
+    Ok(())
+}
+
+/// Runs `f` on a fresh instance of `ready` in a new store bounded by `limits`, on a
+/// stack with room for it.
+fn with_instance<T>(
+    ready: &Ready,
+    limits: &Limits,
+    f: impl FnOnce(&mut Store<CallState>, Instance) -> Result<T, Failure>,
+) -> Result<T, String> {
+    stacker::maybe_grow(MAX_WASM_STACK + HOST_STACK, CALL_STACK, || {
+        let mut store = Store::new(
+            ready.module().engine(),
+            CallState {
+                memory_cap: limits.memory_bytes,
+                table_cap: limits.table_elements,
+                exceeded: None,
+                panic: None,
+            },
+        );
+        store.limiter(|s| s);
+        let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| format!("setting fuel: {e:#}"))?;
+        let outcome = ready
+            .instantiate(&mut store)
+            .map_err(Failure::Wasm)
+            .and_then(|instance| f(&mut store, instance));
+        outcome.map_err(|e| explain(e, store.data(), limits))
+    })
+}
+
+/// Sends `input` to a fresh instance of `ready` and returns its answer, within `limits`.
+pub(crate) fn call(ready: &Ready, limits: &Limits, input: &[u8]) -> Result<Vec<u8>, String> {
+    with_instance(ready, limits, |store, instance| {
+        exchange(store, instance, limits, input)
+    })
+}
+
+/// Asks a fresh instance for the ABI version it speaks.
+pub(crate) fn abi_version(ready: &Ready, limits: &Limits) -> Result<i32, String> {
+    with_instance(ready, limits, |store, instance| {
+        let version = instance
+            .get_typed_func::<(), i32>(&mut *store, "one_abi_version")
+            .map_err(|e| Failure::Abi(format!("export `one_abi_version`: {e:#}")))?;
+        Ok(version.call(&mut *store, ())?)
+    })
+}
+
+/// Why a call failed, in words, from the error and what the store saw.
+fn explain(e: Failure, state: &CallState, limits: &Limits) -> String {
+    match e {
+        Failure::Abi(reason) => reason,
+        Failure::Wasm(e) => {
+            if let Some(message) = &state.panic {
+                return format!("panicked: {message}");
+            }
+            if let Some(why) = &state.exceeded {
+                return why.clone();
+            }
+            match e.downcast_ref::<Trap>() {
+                Some(Trap::OutOfFuel) => format!("ran out of fuel ({} units)", limits.fuel),
+                Some(Trap::Interrupt) => format!(
+                    "ran past its deadline of {} ms",
+                    limits.deadline.as_millis()
+                ),
+                Some(Trap::StackOverflow) => "overflowed its stack".into(),
+                Some(trap) => format!("trapped: {trap}"),
+                None => format!("{e:#}"),
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// The module broke the ABI.
+    Abi(String),
+    /// WASM trapped or wasmtime refused.
+    Wasm(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for Failure {
+    fn from(e: wasmtime::Error) -> Self {
+        Failure::Wasm(e)
+    }
+}
+
+fn exchange(
+    store: &mut Store<CallState>,
+    instance: Instance,
+    limits: &Limits,
+    input: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| Failure::Abi("exports no memory named `memory`".into()))?;
+    let alloc = instance
+        .get_typed_func::<i32, i32>(&mut *store, "one_alloc")
+        .map_err(|e| Failure::Abi(format!("export `one_alloc`: {e:#}")))?;
+    let entry = instance
+        .get_typed_func::<(i32, i32), i64>(&mut *store, "one_call")
+        .map_err(|e| Failure::Abi(format!("export `one_call`: {e:#}")))?;
+    let len = i32::try_from(input.len())
+        .map_err(|_| Failure::Abi(format!("a request of {} bytes is too large", input.len())))?;
+    let ptr = alloc.call(&mut *store, len)?;
+    memory
+        .write(&mut *store, ptr as u32 as usize, input)
+        .map_err(|_| {
+            Failure::Abi(format!(
+                "`one_alloc({len})` returned {ptr:#x}, which is outside its memory"
+            ))
+        })?;
+    let packed = entry.call(&mut *store, (ptr, len))? as u64;
+    let (at, size) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+    if size > limits.max_output_bytes {
+        return Err(Failure::Abi(format!(
+            "answered {size} bytes, the limit is {}",
+            limits.max_output_bytes
+        )));
+    }
+    let mut out = vec![0u8; size];
+    memory.read(&*store, at, &mut out).map_err(|_| {
+        Failure::Abi(format!(
+            "answered {size} bytes at {at:#x}, outside its memory"
+        ))
+    })?;
+    Ok(out)
+}

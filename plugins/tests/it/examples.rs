@@ -1,0 +1,178 @@
+//! The example plugins, built from `plugins/examples` with the SDK, doing their jobs.
+
+use one_core::*;
+
+use crate::{Fixture, example};
+
+fn json(v: serde_json::Value) -> Value {
+    Value::from_json(&v)
+}
+
+fn invalid_field<T: std::fmt::Debug>(r: Result<T>) -> (String, String) {
+    match r {
+        Err(Error::InvalidField { field, reason }) => (field, reason),
+        other => panic!("expected InvalidField, got {other:?}"),
+    }
+}
+
+#[test]
+fn product_normalises_checks_and_reacts() {
+    let f = Fixture::new();
+    let info = f
+        .engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.version.as_str()),
+        ("product", "1.0.0")
+    );
+    assert!(info.reacts);
+    let types = f.engine.read(&f.ctx(), |v| v.thing_types()).unwrap();
+    assert_eq!(types.len(), 1);
+    assert_eq!(types[0].name, "product");
+    assert!(
+        types[0]
+            .fields
+            .iter()
+            .any(|f| f.name == "price" && f.indexed)
+    );
+
+    let t = f
+        .create(
+            "product",
+            serde_json::json!({"price": 12.5, "currency": " eur ", "sku": "ab-12", "color": "red"}),
+        )
+        .unwrap();
+    assert_eq!(
+        t.properties,
+        json(serde_json::json!({
+            "price": 12.5, "currency": "EUR", "sku": "AB-12", "stock": 0, "color": "red"
+        }))
+    );
+
+    // Refusals name the field: the plugin's own rules, then the declared schema.
+    let before = f.dump();
+    let (field, reason) = invalid_field(f.create(
+        "product",
+        serde_json::json!({"price": 1, "currency": "euro", "sku": "AB-12"}),
+    ));
+    assert_eq!(field, "properties.currency");
+    assert!(reason.contains("ISO 4217"), "{reason}");
+    let (field, _) = invalid_field(f.create(
+        "product",
+        serde_json::json!({"price": 1, "currency": "EUR", "sku": "a b"}),
+    ));
+    assert_eq!(field, "properties.sku");
+    let (field, reason) = invalid_field(f.create(
+        "product",
+        serde_json::json!({"price": -1, "currency": "EUR", "sku": "AB-12"}),
+    ));
+    assert_eq!(
+        (field.as_str(), reason.as_str()),
+        ("properties.price", "must be at least 0")
+    );
+    let (field, reason) = invalid_field(f.create(
+        "product",
+        serde_json::json!({"price": 1, "currency": "EUR", "sku": "AB-12", "stock": 2.5}),
+    ));
+    assert_eq!(field, "properties.stock");
+    assert!(reason.contains("integer"), "{reason}");
+    let (field, _) = invalid_field(f.create(
+        "product",
+        serde_json::json!({"currency": "EUR", "sku": "AB-12"}),
+    ));
+    assert_eq!(field, "properties.price");
+    assert_eq!(f.dump(), before, "refused creates changed the store");
+
+    // Updates run the plugin on the merged properties; low stock logs an event through
+    // the plugin's reaction, after the commit.
+    let updated = f
+        .engine
+        .write(&f.ctx(), |tx| {
+            tx.update_thing(
+                t.id,
+                ThingUpdate::default()
+                    .properties(json(serde_json::json!({"stock": 3, "currency": "usd"}))),
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        updated.properties.get_path("currency"),
+        Some(&Value::from("USD"))
+    );
+    // One from the create (stock defaulted to 0), one from the update; newest first.
+    let low = f.events("low_stock");
+    assert_eq!(low.len(), 2);
+    assert_eq!(low[0].target, Some(Ref::from(t.id)));
+    assert_eq!(
+        low[0].metadata.get_path("plugin"),
+        Some(&Value::from("product"))
+    );
+    assert_eq!(low[0].metadata.get_path("stock"), Some(&Value::Int(3)));
+    assert_eq!(low[0].actor, Principal::System);
+
+    // The declared index on `price` serves filtered lists.
+    let cheap = f
+        .engine
+        .read(&f.ctx(), |v| {
+            v.list_things(&ThingQuery::of_type("product").filter(Filter::from_json(
+                &serde_json::json!({"properties.price": {"$lt": 20}}),
+            )?))
+        })
+        .unwrap();
+    assert_eq!(cheap.items.len(), 1);
+    assert!(f.engine.admin().indexes().unwrap().contains(&IndexDef {
+        kind: "product".into(),
+        path: "price".into()
+    }));
+}
+
+#[test]
+fn tickets_compute_their_total() {
+    let f = Fixture::new();
+    f.engine
+        .install_plugin(&f.ctx(), &example("tickets"))
+        .unwrap();
+    let t = f
+        .create(
+            "event_ticket",
+            serde_json::json!({"event": "RustConf", "price_cents": 1000, "quantity": 3, "tier": " Student "}),
+        )
+        .unwrap();
+    assert_eq!(t.properties.get_path("tier"), Some(&Value::from("student")));
+    assert_eq!(
+        t.properties.get_path("total_cents"),
+        Some(&Value::Int(1500))
+    );
+    let t = f
+        .engine
+        .write(&f.ctx(), |tx| {
+            tx.update_thing(t.id, ThingUpdate::default().property("quantity", 4))
+        })
+        .unwrap();
+    assert_eq!(
+        t.properties.get_path("total_cents"),
+        Some(&Value::Int(2000))
+    );
+    // A user cannot set the computed field: the plugin recomputes it.
+    let t = f
+        .engine
+        .write(&f.ctx(), |tx| {
+            tx.update_thing(t.id, ThingUpdate::default().property("total_cents", 1))
+        })
+        .unwrap();
+    assert_eq!(
+        t.properties.get_path("total_cents"),
+        Some(&Value::Int(2000))
+    );
+    let (field, _) = invalid_field(f.create(
+        "event_ticket",
+        serde_json::json!({"event": "RustConf", "price_cents": 1000, "tier": "balcony"}),
+    ));
+    assert_eq!(field, "properties.tier");
+    let (field, _) = invalid_field(f.create(
+        "event_ticket",
+        serde_json::json!({"event": "RustConf", "price_cents": 1000, "quantity": 0}),
+    ));
+    assert_eq!(field, "properties.quantity");
+}

@@ -1,0 +1,248 @@
+//! Hostile plugins, written as WAT: each fails only the operation that called it, with
+//! an error naming the plugin and the cause, leaves the store byte-for-byte unchanged,
+//! and leaves the engine usable.
+
+use std::time::Duration;
+
+use one_core::*;
+use one_plugins::Limits;
+
+use crate::{BENIGN, Fixture, evil, evil_importing, module};
+
+/// Expects `result` to be `PluginFailed` for `plugin` with a reason containing `cause`.
+fn assert_failed<T: std::fmt::Debug>(result: Result<T>, plugin: &str, cause: &str) {
+    match result {
+        Err(Error::PluginFailed { plugin: p, reason }) => {
+            assert!(p.contains(plugin), "named {p:?}, expected {plugin:?}");
+            assert!(reason.contains(cause), "reason {reason:?} lacks {cause:?}");
+        }
+        other => panic!("expected PluginFailed({plugin}: {cause}), got {other:?}"),
+    }
+}
+
+/// Installs `wasm`, then checks that creating a `gadget` fails with `cause`, changes
+/// nothing, and that the engine still works (a plain thing can be created, and a
+/// well-behaved plugin still runs).
+fn fails_in_hook(f: &Fixture, wasm: &[u8], cause: &str) {
+    f.engine.install_plugin(&f.ctx(), wasm).unwrap();
+    let before = f.dump();
+    assert_failed(f.create("gadget", serde_json::json!({})), "evil", cause);
+    assert_eq!(f.dump(), before, "a failing plugin changed the store");
+    // The engine stays usable: other writes work, and so does the plugin's next call.
+    f.create("note", serde_json::json!({"text": "still here"}))
+        .unwrap();
+    assert_failed(f.create("gadget", serde_json::json!({})), "evil", cause);
+    f.engine.uninstall_plugin(&f.ctx(), "evil").unwrap();
+}
+
+/// Checks that installing `wasm` fails with `cause` and changes nothing.
+fn refused_at_install(f: &Fixture, wasm: &[u8], cause: &str) {
+    let before = f.dump();
+    assert_failed(f.engine.install_plugin(&f.ctx(), wasm), "(module ", cause);
+    assert_eq!(f.dump(), before, "a refused install changed the store");
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() {
+    let f = Fixture::new();
+    fails_in_hook(
+        &f,
+        &evil("(loop $l (br $l)) (unreachable)", ""),
+        "ran out of fuel",
+    );
+}
+
+#[test]
+fn an_infinite_loop_with_fuel_to_spare_hits_the_deadline() {
+    let f = Fixture::with_limits(
+        Limits::default()
+            .fuel(u64::MAX / 4)
+            .deadline(Duration::from_millis(30)),
+    );
+    fails_in_hook(
+        &f,
+        &evil("(loop $l (br $l)) (unreachable)", ""),
+        "ran past its deadline of 30 ms",
+    );
+}
+
+#[test]
+fn a_memory_grow_bomb_hits_the_memory_cap() {
+    let f = Fixture::new();
+    let bomb = "(loop $l (drop (memory.grow (i32.const 64))) (br $l)) (unreachable)";
+    fails_in_hook(
+        &f,
+        &evil(bomb, ""),
+        "exceeded its memory limit of 16777216 bytes",
+    );
+}
+
+#[test]
+fn deep_recursion_overflows_the_wasm_stack_not_the_process() {
+    let f = Fixture::new();
+    let wasm = evil(
+        "(call $down (i64.const 0))",
+        "(func $down (param $n i64) (result i64) (call $down (i64.add (local.get $n) (i64.const 1))))",
+    );
+    fails_in_hook(&f, &wasm, "overflowed its stack");
+    // From a thread whose own stack is smaller than the WASM stack limit: the call
+    // moves to a stack of its own instead of overflowing the thread's.
+    f.engine.install_plugin(&f.ctx(), &wasm).unwrap();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn_scoped(s, || {
+                assert_failed(
+                    f.create("gadget", serde_json::json!({})),
+                    "evil",
+                    "overflowed its stack",
+                );
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}
+
+#[test]
+fn a_huge_answer_is_refused() {
+    let f = Fixture::new();
+    fails_in_hook(
+        &f,
+        &evil("(i64.const 0x7fffffff)", ""),
+        "answered 2147483647 bytes, the limit is 1048576",
+    );
+    fails_in_hook(
+        &f,
+        &evil("(call $answer (i32.const 0x1fff0) (i32.const 0x1000))", ""),
+        "outside its memory",
+    );
+}
+
+#[test]
+fn an_answer_that_is_not_the_abi_is_refused() {
+    let f = Fixture::new();
+    fails_in_hook(
+        &f,
+        &evil("(call $answer (i32.const 16) (i32.const 5))", ""),
+        "answered something that is not the ABI",
+    );
+}
+
+#[test]
+fn a_trap_in_a_hook_after_a_clean_install_fails_the_write() {
+    let f = Fixture::new();
+    fails_in_hook(&f, &evil("(unreachable)", ""), "unreachable");
+    let message = "boom at line 7";
+    let panicking = evil_importing(
+        r#"(import "one" "panic" (func $panic (param i32 i32)))"#,
+        "(call $panic (i32.const 3000) (i32.const 14)) (unreachable)",
+        &format!(r#"(data (i32.const 3000) "{message}")"#),
+    );
+    fails_in_hook(&f, &panicking, "panicked: boom at line 7");
+}
+
+#[test]
+fn an_export_with_the_wrong_signature_is_refused_at_install() {
+    let f = Fixture::new();
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "one_abi_version") (result i32) (i32.const 1))
+             (func (export "one_alloc") (param i32) (result i32) (i32.const 0))
+             (func (export "one_call") (param i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    refused_at_install(
+        &f,
+        &wasm,
+        "export `one_call` has type (i32) -> (i32), the ABI wants (i32, i32) -> (i64)",
+    );
+    let no_memory =
+        wat::parse_str(r#"(module (func (export "one_abi_version") (result i32) (i32.const 1)))"#)
+            .unwrap();
+    refused_at_install(&f, &no_memory, "exports no memory named `memory`");
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_is_refused_at_install() {
+    let f = Fixture::new();
+    let wasm = evil_importing(
+        r#"(import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i64 i32) (result i32)))"#,
+        BENIGN,
+        "",
+    );
+    refused_at_install(
+        &f,
+        &wasm,
+        "imports `wasi_snapshot_preview1.clock_time_get`, which the host does not provide",
+    );
+}
+
+#[test]
+fn bytes_that_are_not_wasm_are_refused_at_install() {
+    let f = Fixture::new();
+    refused_at_install(
+        &f,
+        b"\x7fELF\x02\x01\x01\0not a plugin",
+        "not a WebAssembly module",
+    );
+    refused_at_install(&f, b"", "not a WebAssembly module");
+    refused_at_install(
+        &f,
+        b"\0asm\x01\0\0\0\x05\xff\xff",
+        "not a valid WebAssembly module",
+    );
+}
+
+#[test]
+fn another_abi_version_is_refused_at_install() {
+    let f = Fixture::new();
+    refused_at_install(
+        &f,
+        &module("evil", "1", 2, BENIGN, ""),
+        "speaks plugin ABI version 2; this host runs version 1",
+    );
+}
+
+#[test]
+fn nothing_of_one_call_reaches_the_next() {
+    let f = Fixture::new();
+    // Marks a byte of its memory on each call and traps if it finds it already marked:
+    // it would on the second call if instances were reused.
+    let wasm = evil(
+        "(if (i32.load8_u (i32.const 1000)) (then (unreachable)))
+         (i32.store8 (i32.const 1000) (i32.const 1))
+         (global.set $next (i32.add (global.get $next) (i32.const 1)))
+         (call $ok)",
+        "",
+    );
+    f.engine.install_plugin(&f.ctx(), &wasm).unwrap();
+    for _ in 0..20 {
+        let t = f.create("gadget", serde_json::json!({})).unwrap();
+        assert_eq!(
+            t.properties,
+            Value::from_json(&serde_json::json!({"size": 1}))
+        );
+    }
+}
+
+#[test]
+fn a_second_tenant_is_not_affected_by_the_first_ones_plugin() {
+    let f = Fixture::new();
+    f.engine
+        .install_plugin(&f.ctx(), &evil("(unreachable)", ""))
+        .unwrap();
+    let other = f
+        .engine
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Business, "Other", "other"))
+        .unwrap();
+    // In the other tenant, `gadget` is a plain type: no plugin runs.
+    let t = f
+        .engine
+        .write(&Context::system(other.id), |tx| {
+            tx.create_thing(NewThing::new("gadget", "plain").property("size", -3))
+        })
+        .unwrap();
+    assert_eq!(t.properties.get_path("size"), Some(&Value::Int(-3)));
+}

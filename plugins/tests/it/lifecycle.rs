@@ -1,0 +1,241 @@
+//! Installing, upgrading, disabling and uninstalling plugins; who may; what a reopened
+//! engine has; and the compiled-code cache.
+
+use std::sync::Arc;
+
+use one_core::*;
+use one_plugins::{Limits, Runtime};
+use one_storage::{KvRead, Store, StoreOptions};
+
+use crate::{BENIGN, Fixture, clock, example, module};
+
+fn gadget_v(version: &str) -> Vec<u8> {
+    module("gadgets", version, 1, BENIGN, "")
+}
+
+#[test]
+fn install_upgrade_disable_uninstall() {
+    let f = Fixture::new();
+    let v1 = f.engine.install_plugin(&f.ctx(), &gadget_v("1")).unwrap();
+    assert!(v1.enabled);
+    assert_eq!(f.events(kinds::PLUGIN_INSTALLED).len(), 1);
+    assert_eq!(
+        f.create("gadget", serde_json::json!({"size": 9}))
+            .unwrap()
+            .properties,
+        Value::from_json(&serde_json::json!({"size": 1}))
+    );
+
+    // The same name again is a conflict, and so is another plugin defining `gadget`.
+    let before = f.dump();
+    assert!(matches!(
+        f.engine.install_plugin(&f.ctx(), &gadget_v("1")),
+        Err(Error::PluginConflict { .. })
+    ));
+    match f
+        .engine
+        .install_plugin(&f.ctx(), &module("rival", "1", 1, BENIGN, ""))
+    {
+        Err(Error::PluginConflict { plugin, reason }) => {
+            assert_eq!(plugin, "rival");
+            assert!(
+                reason.contains("type `gadget` is defined by plugin `gadgets`"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.dump(), before);
+
+    let v2 = f.engine.upgrade_plugin(&f.ctx(), &gadget_v("2")).unwrap();
+    assert_eq!(v2.version, "2");
+    assert_ne!(v2.module, v1.module);
+    assert_eq!(v2.installed_at, v1.installed_at);
+    let upgraded = f.events(kinds::PLUGIN_UPGRADED);
+    assert_eq!(
+        upgraded[0].metadata.get_path("from"),
+        Some(&Value::from("1"))
+    );
+    assert_eq!(upgraded[0].metadata.get_path("to"), Some(&Value::from("2")));
+    assert!(matches!(
+        f.engine
+            .upgrade_plugin(&f.ctx(), &module("unknown", "1", 1, BENIGN, "")),
+        Err(Error::PluginNotFound { .. })
+    ));
+
+    f.engine
+        .set_plugin_enabled(&f.ctx(), "gadgets", false)
+        .unwrap();
+    match f.create("gadget", serde_json::json!({})) {
+        Err(Error::PluginFailed { plugin, reason }) => {
+            assert_eq!(
+                (plugin.as_str(), reason.as_str()),
+                ("gadgets", "is disabled")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        f.engine
+            .read(&f.ctx(), |v| v.thing_types())
+            .unwrap()
+            .is_empty()
+    );
+    f.engine
+        .set_plugin_enabled(&f.ctx(), "gadgets", true)
+        .unwrap();
+    f.create("gadget", serde_json::json!({})).unwrap();
+
+    f.engine.uninstall_plugin(&f.ctx(), "gadgets").unwrap();
+    assert_eq!(f.events(kinds::PLUGIN_REMOVED).len(), 1);
+    // Its type is plain again.
+    let plain = f.create("gadget", serde_json::json!({"size": -1})).unwrap();
+    assert_eq!(plain.properties.get_path("size"), Some(&Value::Int(-1)));
+    assert!(f.engine.read(&f.ctx(), |v| v.plugins()).unwrap().is_empty());
+    assert!(matches!(
+        f.engine.uninstall_plugin(&f.ctx(), "gadgets"),
+        Err(Error::PluginNotFound { .. })
+    ));
+}
+
+#[test]
+fn only_those_who_may_change_the_tenant_install_plugins() {
+    let f = Fixture::new();
+    let person = f
+        .engine
+        .write(&f.ctx(), |tx| {
+            let p = tx.create_person(NewPerson::new("ann@example.com", "Ann"))?;
+            tx.add_member(p.id, f.tenant.id, "group_user", &[])?;
+            Ok(p)
+        })
+        .unwrap();
+    let ann = Context::person(person.id, f.tenant.id);
+    let before = f.dump();
+    assert!(matches!(
+        f.engine.install_plugin(&ann, &gadget_v("1")),
+        Err(Error::Forbidden { .. })
+    ));
+    // The refusal is logged; nothing else changed.
+    let after = f.dump();
+    assert!(after.len() > before.len());
+    assert!(f.engine.read(&f.ctx(), |v| v.plugins()).unwrap().is_empty());
+}
+
+#[test]
+fn a_reopened_engine_has_its_plugins_without_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.redb");
+    let open = |runtime: Option<Arc<Runtime>>| {
+        let store = Store::open(&path, &StoreOptions::default()).unwrap();
+        let engine = Engine::new(store, clock()).unwrap();
+        match runtime {
+            Some(rt) => engine.with_plugins(rt).unwrap(),
+            None => engine,
+        }
+    };
+    let tenant;
+    {
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        let engine = open(Some(runtime.clone()));
+        tenant = engine
+            .admin()
+            .create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))
+            .unwrap();
+        engine
+            .install_plugin(&Context::system(tenant.id), &example("tickets"))
+            .unwrap();
+        assert_eq!(runtime.compilations(), 1);
+        engine.close().unwrap();
+    }
+    let ticket = |engine: &Engine| {
+        engine.write(&Context::system(tenant.id), |tx| {
+            tx.create_thing(
+                NewThing::new("event_ticket", "t").properties(Value::from_json(
+                    &serde_json::json!({"event": "E", "price_cents": 10, "quantity": 2}),
+                )),
+            )
+        })
+    };
+    {
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        let engine = open(Some(runtime.clone()));
+        let t = ticket(&engine).unwrap();
+        assert_eq!(t.properties.get_path("total_cents"), Some(&Value::Int(20)));
+        assert_eq!(runtime.compilations(), 0, "the cached code was not used");
+        engine.close().unwrap();
+    }
+    {
+        // Without a runtime, writes of the plugin's types fail rather than skip its rules.
+        let engine = open(None);
+        match ticket(&engine) {
+            Err(Error::PluginFailed { plugin, reason }) => {
+                assert_eq!(plugin, "tickets");
+                assert!(reason.contains("no plugin runtime"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        engine.close().unwrap();
+    }
+    {
+        // Cached code that this runtime cannot use is replaced by a fresh compile.
+        let store = Store::open(&path, &StoreOptions::default()).unwrap();
+        store
+            .write(|kv| {
+                let hash = one_core::plugins::module_hash(&example("tickets"));
+                let mut key = vec![b'M', b'c'];
+                key.extend_from_slice(&hash);
+                assert!(kv.get(&key)?.is_some(), "no cached code under M c");
+                kv.put(key, b"stale code".as_slice())
+            })
+            .unwrap();
+        store.close().unwrap();
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        let engine = open(Some(runtime.clone()));
+        assert_eq!(runtime.compilations(), 1);
+        ticket(&engine).unwrap();
+        engine.close().unwrap();
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        let engine = open(Some(runtime.clone()));
+        assert_eq!(runtime.compilations(), 0, "the fresh code was not cached");
+        ticket(&engine).unwrap();
+    }
+}
+
+#[test]
+fn two_tenants_share_one_stored_module() {
+    let f = Fixture::new();
+    let other = f
+        .engine
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Business, "Other", "other"))
+        .unwrap();
+    let wasm = gadget_v("1");
+    f.engine.install_plugin(&f.ctx(), &wasm).unwrap();
+    f.engine
+        .install_plugin(&Context::system(other.id), &wasm)
+        .unwrap();
+    let modules = |f: &Fixture| {
+        f.dump()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(b"Mw"))
+            .count()
+    };
+    assert_eq!(modules(&f), 1);
+    f.engine.uninstall_plugin(&f.ctx(), "gadgets").unwrap();
+    assert_eq!(modules(&f), 1, "still used by the other tenant");
+    f.engine
+        .write(&Context::system(other.id), |tx| {
+            tx.create_thing(NewThing::new("gadget", "g"))
+        })
+        .unwrap();
+    f.engine
+        .uninstall_plugin(&Context::system(other.id), "gadgets")
+        .unwrap();
+    assert_eq!(modules(&f), 0);
+    assert!(
+        !f.dump()
+            .iter()
+            .any(|(k, _)| k.starts_with(b"Mc") || k.starts_with(b"Dp")),
+        "cached code or users left behind"
+    );
+}

@@ -1,0 +1,188 @@
+//! Integration tests of plugins: real example plugins built from the SDK, hostile modules
+//! written as WAT, and the install / upgrade / disable / uninstall lifecycle.
+
+mod examples;
+mod hostile;
+mod lifecycle;
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use one_core::*;
+use one_plugins::{Limits, Runtime};
+use one_storage::{Direction, KeyRange, KvRead, StorageError, Store, StoreOptions};
+
+/// An engine with the plugin runtime attached, and one tenant.
+pub struct Fixture {
+    /// The engine.
+    pub engine: Engine,
+    /// The runtime it uses.
+    pub runtime: Arc<Runtime>,
+    /// The tenant's root group.
+    pub tenant: Group,
+}
+
+/// The clock of every fixture.
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)))
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::with_limits(Limits::default())
+    }
+}
+
+impl Fixture {
+    /// A fresh in-memory engine with default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A fresh in-memory engine whose plugin calls are bounded by `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let runtime = Arc::new(Runtime::new(limits).unwrap());
+        let engine = Engine::new(store, clock())
+            .unwrap()
+            .with_plugins(runtime.clone())
+            .unwrap();
+        let tenant = engine
+            .admin()
+            .create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))
+            .unwrap();
+        Self {
+            engine,
+            runtime,
+            tenant,
+        }
+    }
+
+    /// The system acting in the tenant.
+    pub fn ctx(&self) -> Context {
+        Context::system(self.tenant.id)
+    }
+
+    /// Creates a thing as the system.
+    pub fn create(&self, kind: &str, props: serde_json::Value) -> Result<Thing> {
+        self.engine.write(&self.ctx(), |tx| {
+            tx.create_thing(NewThing::new(kind, "a thing").properties(Value::from_json(&props)))
+        })
+    }
+
+    /// Every key and value in the store.
+    pub fn dump(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        dump(&self.engine)
+    }
+
+    /// The events of one type in the tenant, newest first.
+    pub fn events(&self, kind: &str) -> Vec<Event> {
+        self.engine
+            .read(&self.ctx(), |v| v.events(&EventQuery::latest().kind(kind)))
+            .unwrap()
+            .items
+    }
+}
+
+/// Every key and value in the engine's store, to compare states exactly.
+pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let r = engine.store().read().unwrap();
+    let mut out = Vec::new();
+    r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
+        out.push((k.to_vec(), v.to_vec()));
+        Ok::<_, StorageError>(ControlFlow::Continue(()))
+    })
+    .unwrap();
+    out
+}
+
+/// The example plugins, built for wasm32 from `plugins/examples` once per test run.
+pub fn example(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = root.join("target").join("plugin-examples");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                "one-plugin-product",
+                "-p",
+                "one-plugin-tickets",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .status()
+            .expect("running cargo to build the example plugins");
+        assert!(status.success(), "building the example plugins failed");
+        target.join("wasm32-unknown-unknown").join("release")
+    });
+    std::fs::read(dir.join(format!("one_plugin_{name}.wasm"))).unwrap()
+}
+
+/// A plugin module written in WAT: plugin `evil` defining type `gadget`. It answers
+/// `describe` properly, and runs `prepare` (the body of a function `(param $ptr i32)
+/// (param $len i32) (result i64)`) for any other hook. `extra` adds module fields.
+pub fn evil(prepare: &str, extra: &str) -> Vec<u8> {
+    module("evil", "1", 1, prepare, extra)
+}
+
+/// [`evil`] with `imports` (which WAT wants before any definition).
+pub fn evil_importing(imports: &str, prepare: &str, extra: &str) -> Vec<u8> {
+    wasm(&text("evil", "1", 1, imports, prepare, extra))
+}
+
+fn wasm(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A plugin module in WAT named `name` at `version`, speaking ABI version `abi`, defining
+/// type `gadget`.
+pub fn module(name: &str, version: &str, abi: u32, prepare: &str, extra: &str) -> Vec<u8> {
+    wasm(&text(name, version, abi, "", prepare, extra))
+}
+
+fn text(name: &str, version: &str, abi: u32, imports: &str, prepare: &str, extra: &str) -> String {
+    let manifest = format!(
+        r#"{{"ok":{{"name":"{name}","version":"{version}","types":[{{"name":"gadget","fields":[{{"name":"size","type":"integer","min":0}}]}}]}}}}"#
+    );
+    let ok = r#"{"ok":{"properties":{"size":1}}}"#;
+    format!(
+        r#"(module
+  {imports}
+  (memory (export "memory") 2)
+  (global $next (mut i32) (i32.const 4096))
+  (data (i32.const 16) "{manifest}")
+  (data (i32.const 2048) "{ok}")
+  (func (export "one_abi_version") (result i32) (i32.const {abi}))
+  (func (export "one_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $p))
+  (func $answer (param $at i32) (param $len i32) (result i64)
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $at)) (i64.const 32))
+            (i64.extend_i32_u (local.get $len))))
+  (func $ok (result i64) (call $answer (i32.const 2048) (i32.const {ok_len})))
+  (func $prepare (param $ptr i32) (param $len i32) (result i64) {prepare})
+  (func (export "one_call") (param $ptr i32) (param $len i32) (result i64)
+    ;; `{{"hook":"d…`: byte 9 is `d` for describe.
+    (if (result i64) (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 100))
+      (then (call $answer (i32.const 16) (i32.const {manifest_len})))
+      (else (call $prepare (local.get $ptr) (local.get $len)))))
+  {extra})"#,
+        manifest = manifest.replace('"', "\\\""),
+        manifest_len = manifest.len(),
+        ok = ok.replace('"', "\\\""),
+        ok_len = ok.len(),
+    )
+}
+
+/// The `prepare` body of a well-behaved WAT plugin: answers `{"size": 1}`.
+pub const BENIGN: &str = "(call $ok)";
