@@ -52,6 +52,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use one_core::*;
+/// ONE's plugin sandbox on wasmtime (feature `wasm`).
+#[cfg(feature = "wasm")]
+pub use one_plugins as wasm;
 pub use one_storage::{Durability, StorageError, StoreOptions};
 /// The JSON crate `Value` and `Filter` convert from and to.
 pub use serde_json;
@@ -64,6 +67,7 @@ pub struct Builder {
     auth: AuthConfig,
     embedder: Arc<dyn Embedder>,
     knowledge_index: KnowledgeIndexConfig,
+    plugins: Option<Arc<dyn PluginRuntime>>,
 }
 
 impl Default for Builder {
@@ -74,6 +78,7 @@ impl Default for Builder {
             auth: AuthConfig::default(),
             embedder: Arc::new(HashingEmbedder::default()),
             knowledge_index: KnowledgeIndexConfig::default(),
+            plugins: None,
         }
     }
 }
@@ -126,6 +131,26 @@ impl Builder {
         self
     }
 
+    /// Runs plugins in `runtime`: installed plugins are loaded when the database opens,
+    /// and [`Engine::install_plugin`] becomes available. Without one, writes of
+    /// plugin-defined types fail with [`Error::PluginFailed`]. With the `wasm` feature,
+    /// [`Builder::wasm_plugins`] attaches ONE's wasmtime sandbox.
+    pub fn plugins(mut self, runtime: Arc<dyn PluginRuntime>) -> Self {
+        self.plugins = Some(runtime);
+        self
+    }
+
+    /// Runs plugins in ONE's wasmtime sandbox ([`wasm::Runtime`]), each call bounded by
+    /// `limits`.
+    #[cfg(feature = "wasm")]
+    pub fn wasm_plugins(self, limits: wasm::Limits) -> Result<Self> {
+        let runtime = wasm::Runtime::new(limits).map_err(|reason| Error::PluginFailed {
+            plugin: "(runtime)".into(),
+            reason,
+        })?;
+        Ok(self.plugins(Arc::new(runtime)))
+    }
+
     /// Opens (or creates) the database file at `path`, creating its folder if needed.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
         let path = path.as_ref();
@@ -137,23 +162,24 @@ impl Builder {
             })?;
         }
         let store = one_storage::Store::open(path, &self.store)?;
-        Ok(Ontology {
-            engine: Engine::new(store, self.clock)?
-                .with_auth(self.auth)
-                .with_embedder(self.embedder)
-                .with_knowledge_index(self.knowledge_index),
-        })
+        self.finish(store)
     }
 
     /// Opens a new database held in memory, gone when dropped.
     pub fn in_memory(self) -> Result<Ontology> {
         let store = one_storage::Store::in_memory(&self.store)?;
-        Ok(Ontology {
-            engine: Engine::new(store, self.clock)?
-                .with_auth(self.auth)
-                .with_embedder(self.embedder)
-                .with_knowledge_index(self.knowledge_index),
-        })
+        self.finish(store)
+    }
+
+    fn finish(self, store: one_storage::Store) -> Result<Ontology> {
+        let mut engine = Engine::new(store, self.clock)?
+            .with_auth(self.auth)
+            .with_embedder(self.embedder)
+            .with_knowledge_index(self.knowledge_index);
+        if let Some(runtime) = self.plugins {
+            engine = engine.with_plugins(runtime)?;
+        }
+        Ok(Ontology { engine })
     }
 }
 

@@ -176,3 +176,56 @@ fn tickets_compute_their_total() {
     ));
     assert_eq!(field, "properties.quantity");
 }
+
+/// The largest function body (bytes), locals of one function, and block nesting.
+fn shape(wasm: &[u8]) -> (usize, u32, u32) {
+    let (mut body, mut locals, mut nesting) = (0, 0, 0);
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(b) = payload.unwrap() {
+            body = body.max(b.range().len());
+            let mut n = 0;
+            for group in b.get_locals_reader().unwrap() {
+                n += group.unwrap().0;
+            }
+            locals = locals.max(n);
+            let (mut depth, mut ops) = (0u32, b.get_operators_reader().unwrap());
+            while !ops.eof() {
+                match ops.read().unwrap() {
+                    wasmparser::Operator::Block { .. }
+                    | wasmparser::Operator::Loop { .. }
+                    | wasmparser::Operator::If { .. } => {
+                        depth += 1;
+                        nesting = nesting.max(depth);
+                    }
+                    wasmparser::Operator::End => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (body, locals, nesting)
+}
+
+#[test]
+fn the_examples_sit_well_inside_the_default_module_limits() {
+    let limits = one_plugins::ModuleLimits::default();
+    for name in ["product", "tickets"] {
+        let wasm = example(name);
+        let (body, locals, nesting) = shape(&wasm);
+        println!(
+            "{name}: {} bytes, largest body {body} bytes, most locals {locals}, deepest nesting {nesting}",
+            wasm.len()
+        );
+        assert!(
+            wasm.len() * 4 <= limits.max_bytes,
+            "{name}: {} bytes",
+            wasm.len()
+        );
+        assert!(body * 4 <= limits.max_body_bytes, "{name}: body {body}");
+        assert!(locals * 4 <= limits.max_locals, "{name}: {locals} locals");
+        assert!(
+            nesting * 4 <= limits.max_nesting,
+            "{name}: nesting {nesting}"
+        );
+    }
+}

@@ -246,3 +246,16 @@ fn a_second_tenant_is_not_affected_by_the_first_ones_plugin() {
         .unwrap();
     assert_eq!(t.properties.get_path("size"), Some(&Value::Int(-3)));
 }
+
+#[test]
+fn a_module_built_to_compile_for_minutes_is_refused_before_compiling() {
+    // 50,000 locals in one function: cranelift took 126 s on such a module here.
+    let f = Fixture::new();
+    let locals = " i64".repeat(50_000);
+    let wasm = evil(BENIGN, &format!("(func (local{locals}))"));
+    refused_at_install(&f, &wasm, "a function has more than 1000 locals");
+    // Deep nesting: refused the same way.
+    let nested = format!("(func {}{})", "(block ".repeat(300), ")".repeat(300));
+    refused_at_install(&f, &evil(BENIGN, &nested), "nested deeper than 256");
+    assert_eq!(f.runtime.compilations(), 0, "a refused module was compiled");
+}

@@ -1,0 +1,130 @@
+//! Criterion benchmarks of plugins: a create of a plugin-typed thing against a built-in
+//! type, the cost of one sandboxed call (a fresh instance, a tiny request and answer), and
+//! the throughput of `prepare` calls of the example `product` plugin. See `BENCHMARKS.md`.
+
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use one::plugins::abi_types::{Op, Prepare, Properties};
+use one::plugins::{PluginRuntime, module_hash};
+use one::*;
+
+/// Builds the example plugins for wasm32 (as the plugin tests do) and reads one.
+fn example(name: &str) -> Vec<u8> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target").join("plugin-examples");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+        .args(["-p", &format!("one-plugin-{name}"), "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building the example plugins failed");
+    std::fs::read(target.join(format!(
+        "wasm32-unknown-unknown/release/one_plugin_{name}.wasm"
+    )))
+    .unwrap()
+}
+
+/// The smallest plugin that follows the ABI: `prepare` answers `{"size":1}` at once.
+const MINIMAL: &str = r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{\"ok\":{\"name\":\"minimal\",\"version\":\"1\",\"types\":[{\"name\":\"gadget\"}]}}")
+  (data (i32.const 512) "{\"ok\":{\"properties\":{\"size\":1}}}")
+  (func (export "one_abi_version") (result i32) (i32.const 1))
+  (func (export "one_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "one_call") (param $ptr i32) (param $len i32) (result i64)
+    (if (result i64) (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 100))
+      (then (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 67)))
+      (else (i64.or (i64.shl (i64.const 512) (i64.const 32)) (i64.const 32))))))"#;
+
+fn product_props() -> serde_json::Value {
+    serde_json::json!({"price": 12.5, "currency": "eur", "sku": "ab-12", "stock": 40})
+}
+
+fn benches(c: &mut Criterion) {
+    let runtime = Arc::new(one::wasm::Runtime::new(one::wasm::Limits::default()).unwrap());
+    let db = Ontology::builder()
+        .plugins(runtime.clone())
+        .in_memory()
+        .unwrap();
+    let root = db
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Business, "Bench", "bench"))
+        .unwrap()
+        .id;
+    let ctx = Context::system(root);
+    let product = example("product");
+    db.install_plugin(&ctx, &product).unwrap();
+    let minimal = wat_to_wasm(MINIMAL);
+    db.install_plugin(&ctx, &minimal).unwrap();
+    let props = Value::from_json(&product_props());
+
+    let mut g = c.benchmark_group("plugins");
+    g.bench_function("create/built_in_type", |b| {
+        b.iter(|| {
+            db.write(&ctx, |tx| {
+                tx.create_thing(NewThing::new("widget", "w").properties(props.clone()))
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("create/plugin_type_product", |b| {
+        b.iter(|| {
+            db.write(&ctx, |tx| {
+                tx.create_thing(NewThing::new("product", "p").properties(props.clone()))
+            })
+            .unwrap()
+        })
+    });
+
+    let input = |properties: &serde_json::Value| Prepare {
+        op: Op::Create,
+        kind: "product".into(),
+        name: "p".into(),
+        properties: match properties {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => Properties::new(),
+        },
+        previous: None,
+    };
+    let minimal_hash = module_hash(&minimal);
+    let tiny = input(&serde_json::json!({}));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("call/minimal_module", |b| {
+        b.iter(|| {
+            runtime
+                .prepare(&minimal_hash, black_box(&tiny))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    let product_hash = module_hash(&product);
+    let real = input(&product_props());
+    g.bench_function("call/product_prepare", |b| {
+        b.iter(|| {
+            runtime
+                .prepare(&product_hash, black_box(&real))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// The engine takes binary modules only.
+fn wat_to_wasm(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap()
+}
+
+criterion_group!(plugins, benches);
+criterion_main!(plugins);

@@ -1,0 +1,90 @@
+//! How long the slowest modules that pass `ModuleLimits` take to compile: the bound that
+//! the structural check puts on install time (compiling cannot be interrupted).
+//!
+//! `cargo run --release -p one-benches --example plugin_compile`
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a measuring tool reads the wall clock"
+)]
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use one::plugins::{PluginRuntime, module_hash};
+use one::wasm::{Limits, ModuleLimits, Runtime};
+
+/// An ABI-following module with `functions` extra functions, each with `locals` i64
+/// locals and a body of about `body` bytes mixing them (high register pressure), nested
+/// `nesting` blocks deep.
+fn adversarial(functions: usize, locals: usize, body: usize, nesting: usize) -> Vec<u8> {
+    let mut text = String::from(
+        r#"(module (memory (export "memory") 1)
+        (data (i32.const 16) "{\"ok\":{\"name\":\"heavy\",\"version\":\"1\",\"types\":[{\"name\":\"heavy\"}]}}")
+        (func (export "one_abi_version") (result i32) (i32.const 1))
+        (func (export "one_alloc") (param i32) (result i32) (i32.const 1024))
+        (func (export "one_call") (param i32 i32) (result i64)
+          (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 65)))"#,
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..functions {
+        text.push_str("(func (local");
+        text.push_str(&" i64".repeat(locals));
+        text.push(')');
+        text.push_str(&"(block ".repeat(nesting));
+        // Each step is about 9 bytes of code.
+        for _ in 0..body / 9 {
+            let (a, b, c) = (next(locals), next(locals), next(locals));
+            write!(
+                text,
+                "(local.set {c} (i64.add (local.get {a}) (local.get {b})))"
+            )
+            .unwrap();
+        }
+        text.push_str(&")".repeat(nesting));
+        text.push(')');
+    }
+    text.push(')');
+    wat::parse_str(&text).unwrap()
+}
+
+fn main() {
+    let limits = ModuleLimits::default();
+    let runtime = Runtime::new(Limits::default()).unwrap();
+    let cases = [
+        (
+            "one function at every limit",
+            1,
+            limits.max_locals as usize - 1,
+            limits.max_body_bytes - 4096,
+            limits.max_nesting as usize - 1,
+        ),
+        (
+            "4 MiB of such functions",
+            15,
+            limits.max_locals as usize - 1,
+            limits.max_body_bytes - 4096,
+            8,
+        ),
+    ];
+    for (name, functions, locals, body, nesting) in cases {
+        let wasm = adversarial(functions, locals, body, nesting);
+        let started = Instant::now();
+        let result = runtime.compile(&module_hash(&wasm), &wasm);
+        println!(
+            "{name}: {} bytes, {functions} × ({locals} locals, ~{body} B body, nesting {nesting}): {:.2} s, {}",
+            wasm.len(),
+            started.elapsed().as_secs_f64(),
+            match result {
+                Ok(_) => "compiled".to_string(),
+                Err(e) => format!("refused: {e}"),
+            }
+        );
+    }
+}
