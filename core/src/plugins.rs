@@ -84,6 +84,9 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     /// Forgets a module no tenant uses any more.
     fn unload(&self, hash: &ModuleHash);
 
+    /// Whether the module is ready to run.
+    fn is_loaded(&self, hash: &ModuleHash) -> bool;
+
     /// Runs the module's `prepare` hook: the properties to store, or the plugin's refusal.
     fn prepare(
         &self,
@@ -145,6 +148,13 @@ pub(crate) struct Plugins {
     manifests: RwLock<HashMap<ModuleHash, Arc<Manifest>>>,
     /// Why a stored module could not be loaded when the engine was opened.
     broken: RwLock<HashMap<ModuleHash, String>>,
+}
+
+/// The plugin that defines a thing type, with its manifest.
+#[derive(Debug, Clone)]
+pub(crate) struct TypePlugin {
+    record: PluginRecord,
+    manifest: Arc<Manifest>,
 }
 
 /// A reaction owed after commit: a change to a thing of a reacting plugin's type.
@@ -320,19 +330,6 @@ impl Plugins {
             .insert(record.module, m.clone());
         Ok(m)
     }
-
-    /// Fails if the module could not be loaded when the engine was opened.
-    fn ensure_loaded(&self, plugin: &str, module: &ModuleHash) -> Result<()> {
-        match self
-            .broken
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(module)
-        {
-            Some(reason) => Err(failed(plugin, format!("could not be loaded: {reason}"))),
-            None => Ok(()),
-        }
-    }
 }
 
 impl Engine {
@@ -408,7 +405,7 @@ impl Engine {
     pub fn install_plugin(&self, ctx: &Context, wasm: &[u8]) -> Result<PluginInfo> {
         let (hash, compiled) = self.compile_plugin(wasm)?;
         let name = compiled.manifest.name.clone();
-        self.write(ctx, |tx| {
+        let r = self.write(ctx, |tx| {
             tx.authorize_plugins()?;
             if tx.plugin_record(&name)?.is_some() {
                 return Err(Error::PluginConflict {
@@ -434,7 +431,9 @@ impl Engine {
                 .with("types", type_names(&compiled.manifest));
             tx.log(kinds::PLUGIN_INSTALLED, tx.scope.root, None, meta)?;
             info(&record, &compiled.manifest)
-        })
+        });
+        self.forget_unused(&[hash]);
+        r
     }
 
     /// Replaces an installed plugin with a new version of it (same name), and logs
@@ -443,7 +442,7 @@ impl Engine {
     pub fn upgrade_plugin(&self, ctx: &Context, wasm: &[u8]) -> Result<PluginInfo> {
         let (hash, compiled) = self.compile_plugin(wasm)?;
         let name = compiled.manifest.name.clone();
-        let mut unused = None;
+        let mut old_module = None;
         let r = self.write(ctx, |tx| {
             tx.authorize_plugins()?;
             let old = tx
@@ -459,11 +458,9 @@ impl Engine {
                 updated_at: tx.now(),
                 ..old.clone()
             };
-            unused = tx.release_module(&old.module)?;
+            old_module = Some(old.module);
+            tx.release_module(&old.module)?;
             tx.store_plugin(&record, wasm, &compiled, &old_manifest.types)?;
-            if unused == Some(hash) {
-                unused = None;
-            }
             let meta = Value::map()
                 .with("plugin", name.as_str())
                 .with("from", old.version.as_str())
@@ -473,7 +470,12 @@ impl Engine {
             tx.log(kinds::PLUGIN_UPGRADED, tx.scope.root, None, meta)?;
             info(&record, &compiled.manifest)
         });
-        self.unload_unused(unused);
+        self.forget_unused(
+            &[Some(hash), old_module]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
         r
     }
 
@@ -514,7 +516,7 @@ impl Engine {
     /// things stay, readable and writable without the plugin's checks. Needs
     /// `groups:write` in the root group.
     pub fn uninstall_plugin(&self, ctx: &Context, name: &str) -> Result<()> {
-        let mut unused = None;
+        let mut module = None;
         let r = self.write(ctx, |tx| {
             tx.authorize_plugins()?;
             let record = tx
@@ -529,14 +531,15 @@ impl Engine {
             }
             let key = tx.scope.structure.plugin(name);
             tx.delete(&key)?;
-            unused = tx.release_module(&record.module)?;
+            module = Some(record.module);
+            tx.release_module(&record.module)?;
             let meta = Value::map()
                 .with("plugin", name)
                 .with("version", record.version.as_str());
             tx.log(kinds::PLUGIN_REMOVED, tx.scope.root, None, meta)
                 .map(drop)
         });
-        self.unload_unused(unused);
+        self.forget_unused(&module.into_iter().collect::<Vec<_>>());
         r
     }
 
@@ -555,21 +558,37 @@ impl Engine {
         let compiled = runtime
             .compile(&hash, wasm)
             .map_err(|reason| failed(&unnamed, reason))?;
+        self.plugins
+            .broken
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash);
         if let Err(e) = check_manifest(&compiled.manifest) {
-            runtime.unload(&hash);
+            self.forget_unused(&[hash]);
             return Err(e);
         }
         Ok((hash, compiled))
     }
 
-    fn unload_unused(&self, unused: Option<ModuleHash>) {
-        if let (Some(hash), Some(runtime)) = (unused, &self.plugins.runtime) {
-            runtime.unload(&hash);
-            self.plugins
-                .manifests
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&hash);
+    /// Unloads the modules among `modules` that no tenant uses (after an install, upgrade
+    /// or uninstall, whether it committed or not). Should another thread install one of
+    /// them meanwhile, its first call loads it again from the store.
+    fn forget_unused(&self, modules: &[ModuleHash]) {
+        let Some(runtime) = &self.plugins.runtime else {
+            return;
+        };
+        let Ok(kv) = self.store().read() else {
+            return;
+        };
+        for hash in modules {
+            if matches!(in_use(&kv, hash), Ok(false)) {
+                runtime.unload(hash);
+                self.plugins
+                    .manifests
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(hash);
+            }
         }
     }
 
@@ -801,19 +820,18 @@ impl Tx<'_, '_> {
     }
 
     /// Drops this tenant's use of a module; removes the module and its code if no tenant
-    /// uses it any more, and then returns its hash.
-    fn release_module(&mut self, module: &ModuleHash) -> Result<Option<ModuleHash>> {
+    /// uses it any more.
+    fn release_module(&mut self, module: &ModuleHash) -> Result<()> {
         self.delete(&layout::module_user(module, self.scope.root))?;
-        if in_use(&*self.kv, module)? {
-            return Ok(None);
+        if !in_use(&*self.kv, module)? {
+            self.delete(&layout::plugin_module(module))?;
+            self.delete(&layout::plugin_code(module))?;
         }
-        self.delete(&layout::plugin_module(module))?;
-        self.delete(&layout::plugin_code(module))?;
-        Ok(Some(*module))
+        Ok(())
     }
 
-    /// The enabled plugin that defines `kind` in this tenant, if one does.
-    fn plugin_of(&self, kind: &str) -> Result<Option<(PluginRecord, Arc<Manifest>)>> {
+    /// The plugin that defines `kind` in this tenant, if one does, enabled or not.
+    pub(crate) fn plugin_of(&self, kind: &str) -> Result<Option<TypePlugin>> {
         let Some(name) = self.kv.get(&self.scope.structure.plugin_type(kind))? else {
             return Ok(None);
         };
@@ -825,26 +843,58 @@ impl Tx<'_, '_> {
             what: "plugin type binding",
             reason: format!("type `{kind}` names plugin `{name}`, which is not installed"),
         })?;
-        if !record.enabled {
-            return Err(failed(&name, "is disabled"));
-        }
         let manifest = self.engine.plugins.manifest(&record)?;
-        Ok(Some((record, manifest)))
+        Ok(Some(TypePlugin { record, manifest }))
+    }
+
+    /// Makes sure the runtime has `plugin`'s module: a module can be missing if it failed
+    /// to load when the engine opened (an error saying why), or if it was unloaded while
+    /// another tenant installed it (loaded again here, from the stored code).
+    fn ensure_loaded(&self, plugin: &PluginRecord) -> Result<&Arc<dyn PluginRuntime>> {
+        let plugins = &self.engine.plugins;
+        let runtime = plugins.runtime(&plugin.name)?;
+        if let Some(reason) = plugins
+            .broken
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&plugin.module)
+        {
+            return Err(failed(
+                &plugin.name,
+                format!("could not be loaded: {reason}"),
+            ));
+        }
+        if !runtime.is_loaded(&plugin.module) {
+            let wasm = self
+                .kv
+                .get(&layout::plugin_module(&plugin.module))?
+                .ok_or_else(|| Error::Corrupt {
+                    what: "plugin module",
+                    reason: format!("the module of plugin `{}` is missing", plugin.name),
+                })?;
+            let code = self.kv.get(&layout::plugin_code(&plugin.module))?;
+            runtime
+                .load(&plugin.module, &wasm, code.as_deref())
+                .map_err(|reason| failed(&plugin.name, format!("could not be loaded: {reason}")))?;
+        }
+        Ok(runtime)
     }
 
     /// Has the plugin that defines `thing`'s type (if any) validate and normalise its
     /// properties, then checks them against the type's declared fields. `previous` is the
-    /// stored version, for an update.
+    /// stored version, for an update. Returns the plugin, for [`Tx::owe_reaction`].
     pub(crate) fn prepare_thing(
         &mut self,
         thing: &mut Thing,
         previous: Option<&Thing>,
-    ) -> Result<()> {
-        let Some((record, manifest)) = self.plugin_of(&thing.kind)? else {
-            return Ok(());
+    ) -> Result<Option<TypePlugin>> {
+        let Some(plugin) = self.plugin_of(&thing.kind)? else {
+            return Ok(None);
         };
-        let plugins = &self.engine.plugins;
-        plugins.ensure_loaded(&record.name, &record.module)?;
+        let record = &plugin.record;
+        if !record.enabled {
+            return Err(failed(&record.name, "is disabled"));
+        }
         let input = Prepare {
             op: if previous.is_some() {
                 Op::Update
@@ -856,8 +906,8 @@ impl Tx<'_, '_> {
             properties: json_map(&thing.properties),
             previous: previous.map(|p| json_map(&p.properties)),
         };
-        let answer = plugins
-            .runtime(&record.name)?
+        let answer = self
+            .ensure_loaded(record)?
             .prepare(&record.module, &input)
             .map_err(|reason| failed(&record.name, reason))?;
         let properties = match answer {
@@ -870,37 +920,33 @@ impl Tx<'_, '_> {
             }
         };
         thing.properties = validate::map_value("properties", properties)?;
-        if let Some(schema) = manifest.types.iter().find(|t| t.name == thing.kind) {
+        if let Some(schema) = plugin.manifest.types.iter().find(|t| t.name == thing.kind) {
             check_properties(schema, &thing.properties)?;
         }
-        Ok(())
+        Ok(Some(plugin))
     }
 
-    /// Notes that `thing` changed, for the plugin of its type to hear after commit if it
-    /// reacts.
-    pub(crate) fn owe_reaction(&mut self, thing: &Thing, event: &'static str) -> Result<()> {
-        let Some(name) = self
-            .kv
-            .get(&self.scope.structure.plugin_type(&thing.kind))?
-        else {
-            return Ok(());
+    /// Notes that `thing` changed, for `plugin` (the one of its type, if any) to hear
+    /// after commit if it is enabled and reacts.
+    pub(crate) fn owe_reaction(
+        &mut self,
+        thing: &Thing,
+        event: &'static str,
+        plugin: Option<TypePlugin>,
+    ) {
+        let Some(TypePlugin { record, manifest }) = plugin else {
+            return;
         };
-        let name = String::from_utf8_lossy(&name).into_owned();
-        let Some(record) = self.plugin_record(&name)? else {
-            return Ok(());
-        };
-        if !record.enabled || !self.engine.plugins.manifest(&record)?.reacts {
-            return Ok(());
+        if record.enabled && manifest.reacts {
+            self.reactions.push(Reaction {
+                root: self.scope.root,
+                env: self.scope.ctx.env(),
+                plugin: record.name,
+                module: record.module,
+                thing: thing.clone(),
+                event,
+            });
         }
-        self.reactions.push(Reaction {
-            root: self.scope.root,
-            env: self.scope.ctx.env(),
-            plugin: name,
-            module: record.module,
-            thing: thing.clone(),
-            event,
-        });
-        Ok(())
     }
 }
 

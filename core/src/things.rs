@@ -269,9 +269,9 @@ impl Tx<'_, '_> {
             ));
         }
         let mut thing = self.new_thing_record(new, Permission::ThingsWrite)?;
-        self.prepare_thing(&mut thing, None)?;
+        let plugin = self.prepare_thing(&mut thing, None)?;
         self.insert_thing(&thing, kinds::THING_CREATED)?;
-        self.owe_reaction(&thing, kinds::THING_CREATED)?;
+        self.owe_reaction(&thing, kinds::THING_CREATED, plugin);
         Ok(thing)
     }
 
@@ -362,11 +362,12 @@ impl Tx<'_, '_> {
             thing.properties.merge(patch);
             thing.properties = validate::map_value("properties", thing.properties)?;
         }
-        if thing.kind == PERSON {
+        let plugin = if thing.kind == PERSON {
             self.reindex_person(&old, &mut thing)?;
+            None
         } else {
-            self.prepare_thing(&mut thing, Some(&old))?;
-        }
+            self.prepare_thing(&mut thing, Some(&old))?
+        };
         thing.updated_at = self.now();
         self.store_thing(Some(&old), &thing)?;
         self.log(
@@ -375,7 +376,7 @@ impl Tx<'_, '_> {
             Some(Ref::from(id)),
             changed,
         )?;
-        self.owe_reaction(&thing, kinds::THING_UPDATED)?;
+        self.owe_reaction(&thing, kinds::THING_UPDATED, plugin);
         Ok(thing)
     }
 
@@ -408,7 +409,8 @@ impl Tx<'_, '_> {
             Some(Ref::from(id)),
             Value::map().with("type", thing.kind.as_str()),
         )?;
-        self.owe_reaction(&thing, kinds::THING_DELETED)?;
+        let plugin = self.plugin_of(&thing.kind)?;
+        self.owe_reaction(&thing, kinds::THING_DELETED, plugin);
         Ok(thing)
     }
 }

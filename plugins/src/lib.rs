@@ -4,12 +4,18 @@
 //! [`Runtime`] implements core's [`PluginRuntime`] seam. Attach it to an engine and the
 //! engine installs, stores, loads and calls plugins through it:
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let (engine, ctx, wasm): (one_core::Engine, one_core::Context, Vec<u8>) = todo!();
 //! use std::sync::Arc;
-//! let engine = engine.with_plugins(Arc::new(one_plugins::Runtime::new(Default::default())?))?;
-//! let installed = engine.install_plugin(&ctx, &wasm)?;
+//! use one_core::{Context, Engine, GroupType, NewGroup, SystemClock};
+//!
+//! let store = one_storage::Store::in_memory(&Default::default())?;
+//! let runtime = one_plugins::Runtime::new(one_plugins::Limits::default())?;
+//! let engine = Engine::new(store, Arc::new(SystemClock))?.with_plugins(Arc::new(runtime))?;
+//! let shop = engine.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+//! let ctx = Context::system(shop.id);
+//! // engine.install_plugin(&ctx, &std::fs::read("one_plugin_product.wasm")?)?;
+//! assert!(engine.read(&ctx, |v| v.plugins())?.is_empty());
 //! # Ok(()) }
 //! ```
 //!
@@ -264,6 +270,13 @@ impl PluginRuntime for Runtime {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(hash);
+    }
+
+    fn is_loaded(&self, hash: &ModuleHash) -> bool {
+        self.modules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(hash)
     }
 
     fn prepare(

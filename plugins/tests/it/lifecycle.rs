@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use one_core::plugins::PluginRuntime;
 use one_core::*;
 use one_plugins::{Limits, Runtime};
 use one_storage::{KvRead, Store, StoreOptions};
@@ -238,4 +239,18 @@ fn two_tenants_share_one_stored_module() {
             .any(|(k, _)| k.starts_with(b"Mc") || k.starts_with(b"Dp")),
         "cached code or users left behind"
     );
+}
+
+#[test]
+fn a_module_unloaded_under_a_tenant_is_loaded_again_from_its_stored_code() {
+    let f = Fixture::new();
+    let wasm = gadget_v("1");
+    f.engine.install_plugin(&f.ctx(), &wasm).unwrap();
+    let hash = one_core::plugins::module_hash(&wasm);
+    assert!(f.runtime.is_loaded(&hash));
+    let compiled = f.runtime.compilations();
+    f.runtime.unload(&hash);
+    f.create("gadget", serde_json::json!({})).unwrap();
+    assert!(f.runtime.is_loaded(&hash));
+    assert_eq!(f.runtime.compilations(), compiled, "it was compiled, not loaded");
 }
