@@ -7,7 +7,7 @@ use std::time::Duration;
 use one_core::*;
 use one_plugins::Limits;
 
-use crate::{BENIGN, Fixture, evil, evil_importing, module};
+use crate::{BENIGN, Fixture, evil, evil_importing, evil_reacting, module};
 
 /// Expects `result` to be `PluginFailed` for `plugin` with a reason containing `cause`.
 fn assert_failed<T: std::fmt::Debug>(result: Result<T>, plugin: &str, cause: &str) {
@@ -258,4 +258,71 @@ fn a_module_built_to_compile_for_minutes_is_refused_before_compiling() {
     let nested = format!("(func {}{})", "(block ".repeat(300), ")".repeat(300));
     refused_at_install(&f, &evil(BENIGN, &nested), "nested deeper than 256");
     assert_eq!(f.runtime.compilations(), 0, "a refused module was compiled");
+}
+
+/// The body of a hook that answers `prepare` well and does `react` (request byte 9 is
+/// `r`) with `react`.
+fn on_react(react: &str) -> String {
+    format!(
+        "(if (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 114)) (then {react})) (call $ok)"
+    )
+}
+
+#[test]
+fn a_reaction_that_fails_is_logged_and_cannot_undo_its_commit() {
+    let f = Fixture::new();
+    f.engine
+        .install_plugin(&f.ctx(), &evil_reacting(&on_react("(unreachable)"), ""))
+        .unwrap();
+    let t = f.create("gadget", serde_json::json!({})).unwrap();
+    let got = f.engine.read(&f.ctx(), |v| v.get_thing(t.id)).unwrap();
+    assert_eq!(got, t, "the commit stands");
+    let failed = f.events(kinds::PLUGIN_FAILED);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].target, Some(Ref::from(t.id)));
+    assert_eq!(
+        failed[0].metadata.get_path("plugin"),
+        Some(&Value::from("evil"))
+    );
+    let reason = failed[0]
+        .metadata
+        .get_path("reason")
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("plugin evil failed") && reason.contains("unreachable"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_reaction_may_not_forge_the_engines_own_events() {
+    let f = Fixture::new();
+    let forged = r#"{"ok":{"actions":[{"log_event":{"kind":"thing_deleted","data":{}}}]}}"#;
+    let body = on_react(&format!(
+        "(return (call $answer (i32.const 3000) (i32.const {})))",
+        forged.len()
+    ));
+    let data = format!(
+        r#"(data (i32.const 3000) "{}")"#,
+        forged.replace('"', "\\\"")
+    );
+    f.engine
+        .install_plugin(&f.ctx(), &evil_reacting(&body, &data))
+        .unwrap();
+    f.create("gadget", serde_json::json!({})).unwrap();
+    assert!(f.events(kinds::THING_DELETED).is_empty());
+    let failed = f.events(kinds::PLUGIN_FAILED);
+    assert_eq!(failed.len(), 1);
+    let reason = failed[0]
+        .metadata
+        .get_path("reason")
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("may not log the engine's own event type `thing_deleted`"),
+        "{reason}"
+    );
 }

@@ -252,5 +252,9 @@ fn a_module_unloaded_under_a_tenant_is_loaded_again_from_its_stored_code() {
     f.runtime.unload(&hash);
     f.create("gadget", serde_json::json!({})).unwrap();
     assert!(f.runtime.is_loaded(&hash));
-    assert_eq!(f.runtime.compilations(), compiled, "it was compiled, not loaded");
+    assert_eq!(
+        f.runtime.compilations(),
+        compiled,
+        "it was compiled, not loaded"
+    );
 }

@@ -135,7 +135,13 @@ pub fn evil(prepare: &str, extra: &str) -> Vec<u8> {
 
 /// [`evil`] with `imports` (which WAT wants before any definition).
 pub fn evil_importing(imports: &str, prepare: &str, extra: &str) -> Vec<u8> {
-    wasm(&text("evil", "1", 1, imports, prepare, extra))
+    wasm(&text("evil", "1", 1, imports, false, prepare, extra))
+}
+
+/// [`evil`] that declares `reacts`: `body` answers `react` as well as `prepare` (byte 9
+/// of the request is `r` for react, `p` for prepare).
+pub fn evil_reacting(body: &str, extra: &str) -> Vec<u8> {
+    wasm(&text("evil", "1", 1, "", true, body, extra))
 }
 
 fn wasm(text: &str) -> Vec<u8> {
@@ -145,12 +151,20 @@ fn wasm(text: &str) -> Vec<u8> {
 /// A plugin module in WAT named `name` at `version`, speaking ABI version `abi`, defining
 /// type `gadget`.
 pub fn module(name: &str, version: &str, abi: u32, prepare: &str, extra: &str) -> Vec<u8> {
-    wasm(&text(name, version, abi, "", prepare, extra))
+    wasm(&text(name, version, abi, "", false, prepare, extra))
 }
 
-fn text(name: &str, version: &str, abi: u32, imports: &str, prepare: &str, extra: &str) -> String {
+fn text(
+    name: &str,
+    version: &str,
+    abi: u32,
+    imports: &str,
+    reacts: bool,
+    prepare: &str,
+    extra: &str,
+) -> String {
     let manifest = format!(
-        r#"{{"ok":{{"name":"{name}","version":"{version}","types":[{{"name":"gadget","fields":[{{"name":"size","type":"integer","min":0}}]}}]}}}}"#
+        r#"{{"ok":{{"name":"{name}","version":"{version}","reacts":{reacts},"types":[{{"name":"gadget","fields":[{{"name":"size","type":"integer","min":0}}]}}]}}}}"#
     );
     let ok = r#"{"ok":{"properties":{"size":1}}}"#;
     format!(
@@ -170,12 +184,12 @@ fn text(name: &str, version: &str, abi: u32, imports: &str, prepare: &str, extra
     (i64.or (i64.shl (i64.extend_i32_u (local.get $at)) (i64.const 32))
             (i64.extend_i32_u (local.get $len))))
   (func $ok (result i64) (call $answer (i32.const 2048) (i32.const {ok_len})))
-  (func $prepare (param $ptr i32) (param $len i32) (result i64) {prepare})
+  (func $hook (param $ptr i32) (param $len i32) (result i64) {prepare})
   (func (export "one_call") (param $ptr i32) (param $len i32) (result i64)
     ;; `{{"hook":"d…`: byte 9 is `d` for describe.
     (if (result i64) (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 100))
       (then (call $answer (i32.const 16) (i32.const {manifest_len})))
-      (else (call $prepare (local.get $ptr) (local.get $len)))))
+      (else (call $hook (local.get $ptr) (local.get $len)))))
   {extra})"#,
         manifest = manifest.replace('"', "\\\""),
         manifest_len = manifest.len(),
