@@ -1,4 +1,7 @@
-//! Tests of the `one` facade: the command-line tool, and the rules of the repository.
+//! Tests of the `one` facade: the command-line tool, plugins behind the facade, and the
+//! rules of the repository.
 
 mod cli;
 mod tidy;
+#[cfg(feature = "wasm")]
+mod wasm;
