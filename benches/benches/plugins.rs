@@ -51,8 +51,12 @@ fn product_props() -> serde_json::Value {
     serde_json::json!({"price": 12.5, "currency": "eur", "sku": "ab-12", "stock": 40})
 }
 
-fn benches(c: &mut Criterion) {
-    let runtime = Arc::new(one::wasm::Runtime::new(one::wasm::Limits::default()).unwrap());
+fn ticket_props() -> serde_json::Value {
+    serde_json::json!({"event": "RustConf", "price_cents": 1000, "quantity": 3, "tier": "student", "total_cents": 1500})
+}
+
+/// A fresh in-memory database with one tenant, running plugins in `runtime`.
+fn fresh(runtime: &Arc<one::wasm::Runtime>) -> (Ontology, Context) {
     let db = Ontology::builder()
         .plugins(runtime.clone())
         .in_memory()
@@ -62,30 +66,53 @@ fn benches(c: &mut Criterion) {
         .create_root_group(NewGroup::new(GroupType::Business, "Bench", "bench"))
         .unwrap()
         .id;
-    let ctx = Context::system(root);
+    (db, Context::system(root))
+}
+
+fn benches(c: &mut Criterion) {
+    let runtime = Arc::new(one::wasm::Runtime::new(one::wasm::Limits::default()).unwrap());
     let product = example("product");
-    db.install_plugin(&ctx, &product).unwrap();
+    let tickets = example("tickets");
     let minimal = wat_to_wasm(MINIMAL);
-    db.install_plugin(&ctx, &minimal).unwrap();
-    let props = Value::from_json(&product_props());
 
     let mut g = c.benchmark_group("plugins");
-    g.bench_function("create/built_in_type", |b| {
-        b.iter(|| {
-            db.write(&ctx, |tx| {
-                tx.create_thing(NewThing::new("widget", "w").properties(props.clone()))
+    // Each pair writes the same properties with the same declared index, on a fresh
+    // database: the built-in type stores them as given, the plugin type runs `prepare`
+    // (and, for `product`, `react` after the commit).
+    let cases = [
+        ("event_ticket", &tickets, ticket_props(), "total_cents"),
+        ("product", &product, product_props(), "price"),
+    ];
+    for (kind, wasm, props, indexed) in cases {
+        let props = Value::from_json(&props);
+        let (db, ctx) = fresh(&runtime);
+        db.admin()
+            .create_index(&format!("plain_{kind}"), &format!("properties.{indexed}"))
+            .unwrap();
+        g.bench_function(format!("create/{kind}/built_in_type"), |b| {
+            b.iter(|| {
+                db.write(&ctx, |tx| {
+                    tx.create_thing(
+                        NewThing::new(format!("plain_{kind}"), "t").properties(props.clone()),
+                    )
+                })
+                .unwrap()
             })
-            .unwrap()
-        })
-    });
-    g.bench_function("create/plugin_type_product", |b| {
-        b.iter(|| {
-            db.write(&ctx, |tx| {
-                tx.create_thing(NewThing::new("product", "p").properties(props.clone()))
+        });
+        let (db, ctx) = fresh(&runtime);
+        db.install_plugin(&ctx, wasm).unwrap();
+        g.bench_function(format!("create/{kind}/plugin_type"), |b| {
+            b.iter(|| {
+                db.write(&ctx, |tx| {
+                    tx.create_thing(NewThing::new(kind, "t").properties(props.clone()))
+                })
+                .unwrap()
             })
-            .unwrap()
-        })
-    });
+        });
+    }
+    let (db, ctx) = fresh(&runtime);
+    db.install_plugin(&ctx, &product).unwrap();
+    db.install_plugin(&ctx, &minimal).unwrap();
 
     let input = |properties: &serde_json::Value| Prepare {
         op: Op::Create,
