@@ -919,7 +919,14 @@ impl Tx<'_, '_> {
                 return Err(Error::invalid(field, rejection.message));
             }
         };
-        thing.properties = validate::map_value("properties", properties)?;
+        // The input passed these checks before the plugin saw it: a failure now is the
+        // plugin's answer.
+        thing.properties = validate::map_value("properties", properties).map_err(|e| {
+            failed(
+                &record.name,
+                format!("answered properties that cannot be stored: {e}"),
+            )
+        })?;
         if let Some(schema) = plugin.manifest.types.iter().find(|t| t.name == thing.kind) {
             check_properties(schema, &thing.properties)?;
         }

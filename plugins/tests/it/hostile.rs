@@ -326,3 +326,21 @@ fn a_reaction_may_not_forge_the_engines_own_events() {
         "{reason}"
     );
 }
+
+#[test]
+fn properties_a_plugin_makes_unstorable_fail_the_plugin() {
+    let f = Fixture::new();
+    // Valid JSON, but nested deeper than a stored value may be.
+    let deep = format!(
+        r#"{{"ok":{{"properties":{{"a":{}1{}}}}}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let body = format!("(call $answer (i32.const 3000) (i32.const {}))", deep.len());
+    let data = format!(r#"(data (i32.const 3000) "{}")"#, deep.replace('"', "\\\""));
+    fails_in_hook(
+        &f,
+        &evil(&body, &data),
+        "answered properties that cannot be stored",
+    );
+}
