@@ -24,7 +24,7 @@ fn adversarial(functions: usize, locals: usize, body: usize, nesting: usize) -> 
         (func (export "one_abi_version") (result i32) (i32.const 1))
         (func (export "one_alloc") (param i32) (result i32) (i32.const 1024))
         (func (export "one_call") (param i32 i32) (result i64)
-          (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 65)))"#,
+          (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 64)))"#,
     );
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = |n: usize| {
@@ -38,8 +38,8 @@ fn adversarial(functions: usize, locals: usize, body: usize, nesting: usize) -> 
         text.push_str(&" i64".repeat(locals));
         text.push(')');
         text.push_str(&"(block ".repeat(nesting));
-        // Each step is about 9 bytes of code.
-        for _ in 0..body / 9 {
+        // Each step is at most 10 bytes of code (LEB128 local indices up to 2 bytes).
+        for _ in 0..body / 10 {
             let (a, b, c) = (next(locals), next(locals), next(locals));
             write!(
                 text,
@@ -70,6 +70,13 @@ fn main() {
             15,
             limits.max_locals as usize - 1,
             limits.max_body_bytes - 4096,
+            8,
+        ),
+        (
+            "the most functions allowed",
+            limits.max_functions as usize - 3,
+            50,
+            300,
             8,
         ),
     ];
