@@ -94,6 +94,17 @@ pub enum GroupStatus {
     Archived,
 }
 
+impl GroupStatus {
+    /// The lower-case name (`draft`, `active`, `archived`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Draft => "draft",
+            GroupStatus::Active => "active",
+            GroupStatus::Archived => "archived",
+        }
+    }
+}
+
 /// A group, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

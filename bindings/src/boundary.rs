@@ -1,0 +1,331 @@
+//! The boundary: handles, argument checks, returned strings, the last error, and the
+//! panic guard every exported function runs inside.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use one::{Context, Ontology};
+use serde::de::DeserializeOwned;
+
+use crate::status::{ONE_INTERNAL, ONE_INVALID, ONE_MISUSE, ONE_OK};
+
+/// An open database, as C sees it: an opaque handle from `one_open`.
+pub struct OneDb {
+    _opaque: [u8; 0],
+}
+
+/// Who acts, as C sees it: an opaque handle from one of the `one_ctx_*` calls.
+pub struct OneCtx {
+    _opaque: [u8; 0],
+}
+
+/// Why a call failed: a status code and a message.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: c_int,
+    message: String,
+}
+
+impl Failure {
+    /// A bad argument at the boundary.
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            code: ONE_INVALID,
+            message: message.into(),
+        }
+    }
+
+    fn misuse(what: &str) -> Self {
+        Self {
+            code: ONE_MISUSE,
+            message: format!("`{what}` is not an open handle (closed, freed, or never made)"),
+        }
+    }
+}
+
+impl From<one::Error> for Failure {
+    fn from(e: one::Error) -> Self {
+        // Codes are below 1,000, so the conversion cannot fail.
+        let code = c_int::try_from(e.code()).unwrap_or(ONE_INTERNAL);
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub(crate) type Outcome<T = ()> = Result<T, Failure>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: String) {
+    // A message with a NUL in it (from user text) is cut there rather than lost.
+    let bytes: Vec<u8> = message
+        .into_bytes()
+        .into_iter()
+        .take_while(|b| *b != 0)
+        .collect();
+    let text = CString::new(bytes).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+}
+
+/// The message of the most recent call on this thread that failed (empty if none has).
+/// The pointer stays valid until the next failing call on the same thread; never free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn one_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+}
+
+/// Runs one exported call: catches panics, records the message of a failure, and turns
+/// the outcome into a status code.
+pub(crate) fn guard(call: impl FnOnce() -> Outcome) -> c_int {
+    let failure = match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => return ONE_OK,
+        Ok(Err(failure)) => failure,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Failure {
+                code: ONE_INTERNAL,
+                message: format!("internal error: {what}"),
+            }
+        }
+    };
+    set_last_error(failure.message);
+    failure.code
+}
+
+// ---- Handles ----
+
+/// What a handle value stands for.
+enum Handle {
+    Db(Arc<Ontology>),
+    Ctx(Context),
+}
+
+/// Open handles by value. Values come from a counter and are never reused, so a closed
+/// handle is always recognised; C never dereferences them.
+static HANDLES: RwLock<Option<HashMap<usize, Handle>>> = RwLock::new(None);
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
+
+fn register(handle: Handle) -> usize {
+    // Aligned, non-null values, so they look like pointers to debuggers and sanitizers.
+    let value = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed) << 4;
+    HANDLES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(value, handle);
+    value
+}
+
+fn unregister(value: usize, want_db: bool) -> Option<Handle> {
+    let mut handles = HANDLES.write().unwrap_or_else(PoisonError::into_inner);
+    let map = handles.as_mut()?;
+    let is_db = matches!(map.get(&value)?, Handle::Db(_));
+    if is_db != want_db {
+        return None;
+    }
+    map.remove(&value)
+}
+
+fn lookup<T>(value: usize, pick: impl FnOnce(&Handle) -> Option<T>) -> Option<T> {
+    let handles = HANDLES.read().unwrap_or_else(PoisonError::into_inner);
+    handles.as_ref()?.get(&value).and_then(pick)
+}
+
+/// Makes a database handle.
+pub(crate) fn new_db(db: Ontology) -> *mut OneDb {
+    std::ptr::without_provenance_mut(register(Handle::Db(Arc::new(db))))
+}
+
+/// Makes a context handle.
+pub(crate) fn new_ctx(ctx: Context) -> *mut OneCtx {
+    std::ptr::without_provenance_mut(register(Handle::Ctx(ctx)))
+}
+
+/// The database behind a handle; it stays open while the returned `Arc` lives.
+pub(crate) fn db(handle: *const OneDb) -> Outcome<Arc<Ontology>> {
+    lookup(handle.addr(), |h| match h {
+        Handle::Db(db) => Some(Arc::clone(db)),
+        Handle::Ctx(_) => None,
+    })
+    .ok_or_else(|| Failure::misuse("db"))
+}
+
+/// The context behind a handle.
+pub(crate) fn ctx(handle: *const OneCtx) -> Outcome<Context> {
+    lookup(handle.addr(), |h| match h {
+        Handle::Ctx(ctx) => Some(*ctx),
+        Handle::Db(_) => None,
+    })
+    .ok_or_else(|| Failure::misuse("ctx"))
+}
+
+/// Closes a database handle; the database closes when the calls running on it finish.
+pub(crate) fn close_db(handle: *mut OneDb) -> Outcome {
+    unregister(handle.addr(), true)
+        .map(drop)
+        .ok_or_else(|| Failure::misuse("db"))
+}
+
+/// Frees a context handle.
+pub(crate) fn free_ctx(handle: *mut OneCtx) -> Outcome {
+    unregister(handle.addr(), false)
+        .map(drop)
+        .ok_or_else(|| Failure::misuse("ctx"))
+}
+
+// ---- Arguments ----
+
+/// A borrowed NUL-terminated UTF-8 argument.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Outcome<&'a str> {
+    if ptr.is_null() {
+        return Err(Failure::invalid(format!("`{name}` is NULL")));
+    }
+    // SAFETY: non-null, and the caller promises a NUL-terminated string.
+    let bytes = unsafe { CStr::from_ptr(ptr) };
+    bytes
+        .to_str()
+        .map_err(|e| Failure::invalid(format!("`{name}` is not UTF-8: {e}")))
+}
+
+/// Like [`text`], but NULL is `None`.
+///
+/// # Safety
+/// As [`text`].
+pub(crate) unsafe fn optional_text<'a>(ptr: *const c_char, name: &str) -> Outcome<Option<&'a str>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: as the caller promised.
+    unsafe { text(ptr, name) }.map(Some)
+}
+
+/// An id argument; a malformed or wrong-kind id is the engine's own error.
+///
+/// # Safety
+/// As [`text`].
+pub(crate) unsafe fn id<T>(ptr: *const c_char, name: &str) -> Outcome<T>
+where
+    T: FromStr<Err = one::IdError>,
+{
+    // SAFETY: as the caller promised.
+    parse_id(unsafe { text(ptr, name) }?)
+}
+
+/// Parses an id; a malformed or wrong-kind id is the engine's own error.
+pub(crate) fn parse_id<T: FromStr<Err = one::IdError>>(text: &str) -> Outcome<T> {
+    text.parse()
+        .map_err(|e: one::IdError| Failure::from(one::Error::from(e)))
+}
+
+/// A JSON argument decoded into `T`.
+///
+/// # Safety
+/// As [`text`].
+pub(crate) unsafe fn json<T: DeserializeOwned>(ptr: *const c_char, name: &str) -> Outcome<T> {
+    // SAFETY: as the caller promised.
+    let text = unsafe { text(ptr, name) }?;
+    serde_json::from_str(text).map_err(|e| Failure::invalid(format!("`{name}`: {e}")))
+}
+
+/// Like [`json`], but NULL is `T::default()`.
+///
+/// # Safety
+/// As [`text`].
+pub(crate) unsafe fn optional_json<T: DeserializeOwned + Default>(
+    ptr: *const c_char,
+    name: &str,
+) -> Outcome<T> {
+    if ptr.is_null() {
+        return Ok(T::default());
+    }
+    // SAFETY: as the caller promised.
+    unsafe { json(ptr, name) }
+}
+
+// ---- Results ----
+
+/// Where a call writes the string it returns. Checked before the call does anything, so
+/// a NULL `out` never leaves a change behind.
+pub(crate) struct Out(*mut *mut c_char);
+
+impl Out {
+    /// Checks `out` and clears `*out`.
+    ///
+    /// # Safety
+    /// `out` is NULL or points to writable storage for one pointer.
+    pub(crate) unsafe fn new(out: *mut *mut c_char) -> Outcome<Self> {
+        if out.is_null() {
+            return Err(Failure::invalid("`out` is NULL"));
+        }
+        // SAFETY: non-null and writable, as the caller promised.
+        unsafe { out.write(std::ptr::null_mut()) };
+        Ok(Self(out))
+    }
+
+    /// Hands `value`, as JSON text, to the caller.
+    pub(crate) fn json(self, value: &serde_json::Value) -> Outcome {
+        self.text(value.to_string())
+    }
+
+    /// Hands `text` to the caller, who frees it with `one_string_free`.
+    pub(crate) fn text(self, text: String) -> Outcome {
+        let text = CString::new(text)
+            .map_err(|_| Failure::invalid("the result has a NUL character in it"))?;
+        // SAFETY: checked in `new`.
+        unsafe { self.0.write(text.into_raw()) };
+        Ok(())
+    }
+}
+
+/// Where a call writes a handle it makes.
+pub(crate) struct OutHandle<T>(*mut *mut T);
+
+impl<T> OutHandle<T> {
+    /// Checks `out` and clears `*out`.
+    ///
+    /// # Safety
+    /// `out` is NULL or points to writable storage for one pointer.
+    pub(crate) unsafe fn new(out: *mut *mut T) -> Outcome<Self> {
+        if out.is_null() {
+            return Err(Failure::invalid("`out` is NULL"));
+        }
+        // SAFETY: non-null and writable, as the caller promised.
+        unsafe { out.write(std::ptr::null_mut()) };
+        Ok(Self(out))
+    }
+
+    /// Hands the handle to the caller.
+    pub(crate) fn set(self, handle: *mut T) {
+        // SAFETY: checked in `new`.
+        unsafe { self.0.write(handle) };
+    }
+}
+
+/// Frees a string that ONE returned. NULL is allowed and does nothing. Freeing any other
+/// pointer, or the same one twice, is undefined behaviour (as with `free`).
+///
+/// # Safety
+/// `s` is NULL or a string returned by ONE and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: made by `CString::into_raw` in `Out::text`, as the caller promised.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}

@@ -1,0 +1,128 @@
+//! Installing and managing plugins (WASM modules that define thing types).
+
+use std::ffi::{c_char, c_int};
+
+use crate::boundary::{self, Failure, OneCtx, OneDb, Out, guard, text};
+use crate::json as to_json;
+
+/// The bytes of a module argument.
+///
+/// # Safety
+/// `wasm` is NULL or points to `len` readable bytes.
+unsafe fn bytes<'a>(wasm: *const u8, len: usize) -> Result<&'a [u8], Failure> {
+    if wasm.is_null() {
+        return Err(Failure::invalid("`wasm` is NULL"));
+    }
+    // SAFETY: non-null, and the caller promises `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(wasm, len) })
+}
+
+/// Installs a plugin from the `len` bytes of its WASM module into the context's tenant
+/// (the context needs `groups:write` at the tenant's root). `*out` receives the plugin.
+///
+/// # Safety
+/// `wasm` points to `len` readable bytes; `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_plugin_install(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    wasm: *const u8,
+    len: usize,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        // SAFETY: as the caller promised.
+        let wasm = unsafe { bytes(wasm, len) }?;
+        let p = db.install_plugin(&ctx, wasm)?;
+        out.json(&to_json::plugin(&p))
+    })
+}
+
+/// Replaces an installed plugin by a new version of it (the module names the plugin).
+/// `*out` receives the plugin.
+///
+/// # Safety
+/// `wasm` points to `len` readable bytes; `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_plugin_upgrade(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    wasm: *const u8,
+    len: usize,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        // SAFETY: as the caller promised.
+        let wasm = unsafe { bytes(wasm, len) }?;
+        let p = db.upgrade_plugin(&ctx, wasm)?;
+        out.json(&to_json::plugin(&p))
+    })
+}
+
+/// Enables (`enabled` non-zero) or disables a plugin; things of a disabled plugin's types
+/// cannot be written. `*out` receives the plugin.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_plugin_set_enabled(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    name: *const c_char,
+    enabled: c_int,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        // SAFETY: as the caller promised.
+        let name = unsafe { text(name, "name") }?;
+        let p = db.set_plugin_enabled(&ctx, name, enabled != 0)?;
+        out.json(&to_json::plugin(&p))
+    })
+}
+
+/// Uninstalls a plugin. Things of its types stay, and cannot be written until a plugin
+/// defines the type again.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_plugin_uninstall(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    name: *const c_char,
+) -> c_int {
+    guard(|| {
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        // SAFETY: as the caller promised.
+        let name = unsafe { text(name, "name") }?;
+        Ok(db.uninstall_plugin(&ctx, name)?)
+    })
+}
+
+/// Lists the plugins installed in the context's tenant.
+///
+/// # Safety
+/// `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_plugins(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        let plugins = db.read(&ctx, |v| v.plugins())?;
+        out.json(&to_json::list(&plugins, to_json::plugin))
+    })
+}
