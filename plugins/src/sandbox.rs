@@ -38,30 +38,15 @@ pub(crate) fn engine() -> Result<&'static Engine, String> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            let mut pool = PoolingAllocationConfig::new();
-            pool.total_core_instances(MAX_CONCURRENT_CALLS)
-                .total_memories(MAX_CONCURRENT_CALLS)
-                .total_tables(MAX_CONCURRENT_CALLS)
-                .max_memory_size(MAX_MEMORY_BYTES)
-                .max_unused_warm_slots(32)
-                // A returned memory is reset by zeroing only the pages the call dirtied
-                // (found with Linux's PAGEMAP_SCAN where the kernel has it), up to this
-                // much, instead of `madvise`: the next call then takes no page faults and
-                // no TLB shootdowns. Measured: it cut the example `product` plugin's
-                // call from 42 µs to 16 µs (BENCHMARKS.md).
-                .linear_memory_keep_resident(KEEP_RESIDENT)
-                .table_keep_resident(64 << 10)
-                .pagemap_scan(Enabled::Auto);
-            let mut cfg = Config::new();
-            cfg.consume_fuel(true)
-                .epoch_interruption(true)
-                .max_wasm_stack(MAX_WASM_STACK)
-                .cranelift_opt_level(OptLevel::Speed)
-                .wasm_memory64(false)
-                .wasm_multi_memory(false)
-                .wasm_relaxed_simd(false)
-                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-            let engine = Engine::new(&cfg).map_err(|e| format!("wasmtime: {e:#}"))?;
+            // The pool reserves its address space up front (about 1 TiB for 256 slots of
+            // 256 MiB plus guards). Where that is refused (`ulimit -v`, valgrind), calls
+            // get their memories from mmap one at a time instead: slower, same limits.
+            let engine = Engine::new(&config(InstanceAllocationStrategy::Pooling(pool())))
+                .or_else(|pooled| {
+                    Engine::new(&config(InstanceAllocationStrategy::OnDemand)).map_err(|e| {
+                        format!("wasmtime: {e:#} (and with the pooling allocator: {pooled:#})")
+                    })
+                })?;
             let ticker = engine.clone();
             std::thread::Builder::new()
                 .name("one-plugins-epoch".into())
@@ -76,6 +61,39 @@ pub(crate) fn engine() -> Result<&'static Engine, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// The pooling allocator: a slot per concurrent call, reset in place between calls.
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(MAX_CONCURRENT_CALLS)
+        .total_memories(MAX_CONCURRENT_CALLS)
+        .total_tables(MAX_CONCURRENT_CALLS)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .max_unused_warm_slots(32)
+        // A returned memory is reset by zeroing only the pages the call dirtied (found
+        // with Linux's PAGEMAP_SCAN where the kernel has it), up to this much, instead of
+        // `madvise`: the next call then takes no page faults and no TLB shootdowns.
+        // Measured: it cut the example `product` plugin's call from 42 µs to 16 µs
+        // (BENCHMARKS.md).
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+    pool
+}
+
+/// The engine's settings: fuel and epochs on, the WASM features plugins may use.
+fn config(strategy: InstanceAllocationStrategy) -> Config {
+    let mut cfg = Config::new();
+    cfg.consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .cranelift_opt_level(OptLevel::Speed)
+        .wasm_memory64(false)
+        .wasm_multi_memory(false)
+        .wasm_relaxed_simd(false)
+        .allocation_strategy(strategy);
+    cfg
 }
 
 /// What one call's store holds: its limits and what the plugin told the host.
