@@ -279,8 +279,10 @@ impl Out {
     }
 
     /// Hands `value`, as JSON text, to the caller.
-    pub(crate) fn json(self, value: &serde_json::Value) -> Outcome {
-        self.text(value.to_string())
+    pub(crate) fn json(self, value: &impl serde::Serialize) -> Outcome {
+        let text = serde_json::to_string(value)
+            .map_err(|e| Failure::invalid(format!("the result cannot be shown as JSON: {e}")))?;
+        self.text(text)
     }
 
     /// Hands `text` to the caller, who frees it with `one_string_free`.
@@ -327,5 +329,58 @@ pub unsafe extern "C" fn one_string_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: made by `CString::into_raw` in `Out::text`, as the caller promised.
         drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: the pointer is valid until the next failing call on this thread.
+        unsafe { CStr::from_ptr(one_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_one_internal_with_its_message() {
+        let code = guard(|| panic!("the engine broke"));
+        assert_eq!(code, ONE_INTERNAL);
+        assert_eq!(last_error(), "internal error: the engine broke");
+        let code = guard(|| panic!("{} and {}", "formatted", "owned"));
+        assert_eq!(code, ONE_INTERNAL);
+        assert_eq!(last_error(), "internal error: formatted and owned");
+    }
+
+    #[test]
+    fn a_message_with_a_nul_is_cut_there() {
+        let code = guard(|| Err(Failure::invalid("before\0after")));
+        assert_eq!(code, ONE_INVALID);
+        assert_eq!(last_error(), "before");
+    }
+
+    #[test]
+    fn the_last_error_is_per_thread() {
+        guard(|| Err(Failure::invalid("on the main thread")));
+        std::thread::spawn(|| {
+            assert_eq!(last_error(), "");
+            guard(|| Err(Failure::invalid("on another thread")));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(last_error(), "on the main thread");
+    }
+
+    #[test]
+    fn handles_are_never_reused_and_keep_their_kind() {
+        let ctx = new_ctx(Context::system(one::GroupId::from_u128(1)));
+        assert!(self::ctx(ctx).is_ok());
+        assert!(db(ctx.cast()).is_err(), "a context is not a database");
+        assert!(free_ctx(ctx).is_ok());
+        assert!(free_ctx(ctx).is_err(), "freed twice");
+        let again = new_ctx(Context::system(one::GroupId::from_u128(1)));
+        assert_ne!(again, ctx);
+        assert!(free_ctx(again).is_ok());
     }
 }

@@ -240,6 +240,17 @@ int main(int argc, char **argv) {
     MESSAGE_HAS("type");
     EXPECT(one_thing_create(db, sys, "{\"type\":\"product\"}", &out), ONE_INVALID);
     EXPECT(one_thing_create(db, sys, "[1,2]", &out), ONE_INVALID);
+    EXPECT(one_thing_create(db, sys, "{\"type\":\"product\",\"name\":\"\xff\"}", &out), ONE_INVALID);
+    MESSAGE_HAS("not UTF-8");
+    {
+        /* A name over the 1,024-byte limit. */
+        static char big[4096];
+        int n = snprintf(big, sizeof big, "{\"type\":\"product\",\"name\":\"");
+        memset(big + n, 'x', 2000);
+        strcpy(big + n + 2000, "\"}");
+        EXPECT(one_thing_create(db, sys, big, &out), ONE_TOO_LARGE);
+        MESSAGE_HAS("name");
+    }
     EXPECT(one_thing_get(db, sys, mug, &out), ONE_OK);
     ASSERT(contains(out, "\"name\":\"Mug\""));
     drop();

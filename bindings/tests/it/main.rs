@@ -1,4 +1,8 @@
-//! Tests of the C ABI: the header is current, and C and Python programs use the library.
+//! Tests of the C ABI: the header is current, C and Python programs use the library, and
+//! handles hold up under threads.
+
+#![allow(unsafe_code, reason = "the tests call the C ABI")]
 
 mod header;
 mod programs;
+mod threads;
