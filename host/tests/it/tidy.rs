@@ -24,7 +24,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_rust_file_starts_with_a_doc_comment() {
     let mut files = Vec::new();
-    for dir in ["storage", "core", "plugins", "host", "benches", "fuzz"] {
+    for dir in [
+        "storage", "core", "plugins", "host", "bindings", "benches", "fuzz",
+    ] {
         rust_files(&root().join(dir), &mut files);
     }
     assert!(files.len() > 20);
@@ -85,4 +87,25 @@ fn dependencies_point_the_way_the_design_says() {
         "the guest SDK depends on nothing of the host side: {sdk:?}"
     );
     assert!(dependencies("plugins/Cargo.toml").contains(&"wasmtime".to_string()));
+}
+
+#[test]
+fn only_bindings_speaks_c() {
+    let mut files = Vec::new();
+    for dir in ["storage/src", "core/src", "plugins/src", "host/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !text.contains("no_mangle") && !text.contains("extern \"C\""),
+            "{} exports a C symbol: only bindings/ speaks C",
+            f.display()
+        );
+    }
+    let ffi = dependencies("bindings/Cargo.toml");
+    assert!(
+        ffi.contains(&"one".to_string()),
+        "bindings sit on the facade: {ffi:?}"
+    );
 }
