@@ -210,8 +210,9 @@ int one_connection_get(const one_db *db, const one_ctx *ctx, const char *connect
 int one_connections(const one_db *db, const one_ctx *ctx, const char *query, char **out);
 
 // The context of an API key (`ok_live_…` or `ok_test_…`) presented from `client_ip`
-// (text such as `"203.0.113.9"`, or NULL when unknown). Each call counts against the
-// key's rate limits and monthly quota.
+// (text such as `"203.0.113.9"`, or NULL when unknown). Making the context is what
+// counts as one call against the key's rate limits and monthly quota (and may fail with
+// `ONE_RATE_LIMITED` or `ONE_QUOTA_EXCEEDED`): make one per request the key presents.
 //
 // # Safety
 // `key` is a NUL-terminated string, `client_ip` NULL or one; `out` points to writable

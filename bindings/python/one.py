@@ -174,6 +174,12 @@ class Database:
             _check(load().one_close(self._handle))
             self._handle = None
 
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def __enter__(self):
         return self
 

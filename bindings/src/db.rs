@@ -131,8 +131,9 @@ pub unsafe extern "C" fn one_ctx_session(
 }
 
 /// The context of an API key (`ok_live_…` or `ok_test_…`) presented from `client_ip`
-/// (text such as `"203.0.113.9"`, or NULL when unknown). Each call counts against the
-/// key's rate limits and monthly quota.
+/// (text such as `"203.0.113.9"`, or NULL when unknown). Making the context is what
+/// counts as one call against the key's rate limits and monthly quota (and may fail with
+/// `ONE_RATE_LIMITED` or `ONE_QUOTA_EXCEEDED`): make one per request the key presents.
 ///
 /// # Safety
 /// `key` is a NUL-terminated string, `client_ip` NULL or one; `out` points to writable

@@ -127,6 +127,66 @@ static void test_handles(const char *folder) {
     EXPECT(one_close(db), ONE_OK);
 }
 
+/* Errors of the rules that stored data sets: quotas, settings, owners, archiving, rates. */
+static void test_rules(one_db *db, one_ctx *sys, const char *tenant) {
+    char strict[64], carol[64], request[512], key_secret[128];
+    snprintf(request, sizeof request, "%s",
+             "{\"type\":\"community\",\"name\":\"Strict\",\"slug\":\"strict\","
+             "\"properties\":{\"limits\":{\"things\":1},\"settings\":{\"allowSignups\":false}}}");
+    EXPECT(one_group_create(db, sys, tenant, request, &out), ONE_OK);
+    field(out, "id", strict, sizeof strict);
+    drop();
+
+    snprintf(request, sizeof request, "{\"type\":\"note\",\"name\":\"n\",\"group\":\"%s\"}", strict);
+    EXPECT(one_thing_create(db, sys, request, &out), ONE_OK);
+    drop();
+    EXPECT(one_thing_create(db, sys, request, &out), ONE_QUOTA_EXCEEDED);
+    MESSAGE_HAS("things");
+
+    snprintf(request, sizeof request,
+             "{\"group\":\"%s\",\"email\":\"eve@example.com\",\"password\":\"long enough password\",\"name\":\"Eve\"}",
+             strict);
+    EXPECT(one_sign_up(db, sys, request, &out), ONE_SIGNUP_NOT_ALLOWED);
+
+    EXPECT(one_person_create(db, sys, "{\"email\":\"carol@example.com\",\"name\":\"Carol\"}", &out), ONE_OK);
+    field(out, "id", carol, sizeof carol);
+    drop();
+    snprintf(request, sizeof request,
+             "{\"person\":\"%s\",\"group\":\"%s\",\"role\":\"group_owner\",\"permissions\":[\"*\"]}",
+             carol, strict);
+    EXPECT(one_member_add(db, sys, request, &out), ONE_OK);
+    drop();
+    EXPECT(one_member_remove(db, sys, carol, strict, &out), ONE_LAST_OWNER);
+
+    EXPECT(one_group_update(db, sys, strict, "{\"status\":\"archived\"}", &out), ONE_OK);
+    drop();
+    snprintf(request, sizeof request, "{\"type\":\"other\",\"name\":\"n\",\"group\":\"%s\"}", strict);
+    EXPECT(one_thing_create(db, sys, request, &out), ONE_GROUP_ARCHIVED);
+
+    /* A key allowed one call a second: calls in a burst are refused. */
+    EXPECT(one_api_key_create(db, sys, "{\"name\":\"slow\",\"permissions\":[\"things:read\"],\"rate\":{\"per_second\":1,\"burst\":1}}", &out), ONE_OK);
+    field(out, "secret", key_secret, sizeof key_secret);
+    drop();
+    int limited = 0;
+    for (int i = 0; i < 5; i++) {
+        one_ctx *as_key = NULL;
+        int status = one_ctx_api_key(db, key_secret, NULL, &as_key);
+        ASSERT(status == ONE_OK || status == ONE_RATE_LIMITED);
+        if (status == ONE_RATE_LIMITED) {
+            limited++;
+            MESSAGE_HAS("retry after");
+        }
+        one_ctx_free(as_key);
+    }
+    ASSERT(limited >= 1);
+
+    /* A database path whose folder cannot be made. */
+    one_db *nowhere = NULL;
+    EXPECT(one_open("/dev/null/cannot/one.redb", &nowhere), ONE_IO);
+    MESSAGE_HAS("/dev/null/cannot");
+    ASSERT(nowhere == NULL);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: api_test <plugin.wasm> <looping.wasm> <folder>\n");
@@ -433,6 +493,8 @@ int main(int argc, char **argv) {
         free(wasm);
         free(looping);
     }
+
+    test_rules(db, sys, tenant);
 
     /* ---- Deletes last: the records above stay readable after them ---- */
     EXPECT(one_connection_delete(db, sys, edge, &out), ONE_OK);
