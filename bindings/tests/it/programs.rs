@@ -1,5 +1,6 @@
 //! C and Python programs against the built library: `tests/c/api_test.c` (also under
-//! valgrind), `examples/quickstart.c`, and `python/test_one.py`.
+//! valgrind), `examples/quickstart.c` (linked to the shared and to the static library),
+//! and `python/test_one.py`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -135,6 +136,26 @@ fn c_quickstart_runs() {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("quickstart");
     compile(&crate_dir().join("examples/quickstart.c"), &exe);
+    let (stdout, _) = run(Command::new(exe).arg(dir.path().join("data/one.redb")));
+    assert!(stdout.contains("Mug"), "{stdout}");
+}
+
+#[test]
+fn c_quickstart_links_statically() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("quickstart");
+    let status = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(crate_dir().join("examples/quickstart.c"))
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg(library_dir().join("libone_ffi.a"))
+        // What the Rust standard library needs from the system.
+        .args(["-lpthread", "-ldl", "-lm", "-lgcc_s"])
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "linking the static library failed");
     let (stdout, _) = run(Command::new(exe).arg(dir.path().join("data/one.redb")));
     assert!(stdout.contains("Mug"), "{stdout}");
 }
