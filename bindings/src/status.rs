@@ -72,6 +72,8 @@ pub const ONE_PLUGIN_FAILED: c_int = 500;
 pub const ONE_PLUGIN_CONFLICT: c_int = 501;
 /// No plugin of that name is installed.
 pub const ONE_PLUGIN_NOT_FOUND: c_int = 502;
+/// A change-feed subscriber fell too far behind; it resumes from its cursor.
+pub const ONE_LAGGED: c_int = 600;
 /// A stored record of a newer format than this build reads.
 pub const ONE_UNSUPPORTED_VERSION: c_int = 900;
 /// Stored bytes that do not decode.
@@ -122,6 +124,7 @@ pub(crate) const NAMES: &[(c_int, &CStr)] = &[
     (ONE_PLUGIN_FAILED, c"ONE_PLUGIN_FAILED"),
     (ONE_PLUGIN_CONFLICT, c"ONE_PLUGIN_CONFLICT"),
     (ONE_PLUGIN_NOT_FOUND, c"ONE_PLUGIN_NOT_FOUND"),
+    (ONE_LAGGED, c"ONE_LAGGED"),
     (ONE_UNSUPPORTED_VERSION, c"ONE_UNSUPPORTED_VERSION"),
     (ONE_CORRUPT, c"ONE_CORRUPT"),
     (ONE_POISONED, c"ONE_POISONED"),

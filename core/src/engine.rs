@@ -59,6 +59,8 @@ pub struct Engine {
     pub(crate) graphs: crate::knowledge_index::Graphs,
     /// The plugin runtime, if one is attached.
     pub(crate) plugins: crate::plugins::Plugins,
+    /// Change-feed subscribers, fed by the store's commit listener.
+    pub(crate) feed: Arc<crate::feed::Feed>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -240,7 +242,9 @@ impl Engine {
             knowledge_index: crate::knowledge_index::KnowledgeIndexConfig::default(),
             graphs: crate::knowledge_index::Graphs::default(),
             plugins: crate::plugins::Plugins::default(),
+            feed: Arc::default(),
         };
+        engine.store.set_commit_listener(engine.feed.listener());
         engine.count_usage_once()?;
         Ok(engine)
     }
@@ -426,6 +430,11 @@ impl Engine {
         let last = self.ids().last();
         tx.put(layout::last_id(), last.to_be_bytes())?;
         Ok(r)
+    }
+
+    /// The last id issued (ids grow with commit order).
+    pub(crate) fn last_id(&self) -> u128 {
+        self.ids().last()
     }
 
     fn ids(&self) -> std::sync::MutexGuard<'_, IdGen> {

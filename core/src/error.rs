@@ -218,6 +218,13 @@ pub enum Error {
         /// The name asked for.
         plugin: String,
     },
+    /// A change-feed subscriber fell more than [`crate::INBOX_CAPACITY`] changes behind;
+    /// its next read resumes from its cursor (the last change it saw, `after`).
+    #[error("the subscription lagged behind the writers; it resumes after {}", after.as_deref().unwrap_or("the beginning"))]
+    Lagged {
+        /// The id of the last change the subscription saw, if any.
+        after: Option<String>,
+    },
     /// A stored record has a format version this build does not know.
     #[error("stored {record} record has format version {version}, which this build cannot read")]
     UnsupportedVersion {
@@ -284,6 +291,7 @@ impl Error {
             Error::PluginFailed { .. } => 500,
             Error::PluginConflict { .. } => 501,
             Error::PluginNotFound { .. } => 502,
+            Error::Lagged { .. } => 600,
             Error::UnsupportedVersion { .. } => 900,
             Error::Corrupt { .. } => 901,
             Error::Storage(StorageError::Poisoned) => 902,

@@ -323,6 +323,8 @@ impl Tx<'_, '_> {
         let key = keys.event(group, event.id);
         let bytes = crate::codec::encode(&event)?;
         self.store_bytes(group, &key, &bytes, 1);
+        // The change feed delivers it once the transaction commits.
+        self.kv.note(key.clone(), bytes.clone());
         self.put(key, bytes)?;
         self.put(layout::with_id(&keys.events_by_type(group, kind), id), [])?;
         self.put(

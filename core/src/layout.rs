@@ -551,6 +551,20 @@ pub(crate) fn with_id(prefix: &[u8], id: u128) -> Vec<u8> {
     KeyBuf::from_prefix(prefix).u128(id).finish()
 }
 
+/// The tenant root and environment a tenant key (`T <root> <env> …`) belongs to.
+pub(crate) fn tenant_env_of(key: &[u8]) -> Option<(GroupId, Env)> {
+    if key.first() != Some(&TENANT) {
+        return None;
+    }
+    let root = u128::from_be_bytes(key.get(1..17)?.try_into().ok()?);
+    let env = match key.get(17)? {
+        0x01 => Env::Live,
+        0x02 => Env::Test,
+        _ => return None,
+    };
+    Some((GroupId::from_u128(root), env))
+}
+
 /// The id in the last 16 bytes of an index key.
 pub(crate) fn trailing_id(key: &[u8]) -> Result<u128> {
     let start = key.len().checked_sub(16).ok_or_else(|| Error::Corrupt {

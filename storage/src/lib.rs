@@ -41,5 +41,6 @@ pub mod vectors;
 
 pub use error::StorageError;
 pub use store::{
-    Direction, Durability, Flow, KeyRange, KvRead, ReadTx, Store, StoreOptions, WriteTx,
+    CommitListener, Direction, Durability, Flow, KeyRange, KvRead, ReadTx, Store, StoreOptions,
+    WriteTx,
 };

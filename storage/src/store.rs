@@ -241,7 +241,17 @@ pub struct Store {
     poisoned: AtomicBool,
     /// The snapshot reads share until the next commit.
     latest: Mutex<Option<Arc<ReadTx>>>,
+    /// Held from the start of a write transaction until its listener has run, so
+    /// listeners see commits one at a time, in commit order.
+    commit_order: Mutex<()>,
+    /// Told of every commit, with the entries its transaction noted.
+    listener: std::sync::RwLock<Option<CommitListener>>,
 }
+
+/// A function told of every commit: its sequence number and the entries its transaction
+/// noted with [`WriteTx::note`], in the order they were noted. It runs while the next
+/// write waits, so it must be quick and must not write to the store.
+pub type CommitListener = Arc<dyn Fn(u64, Vec<(Vec<u8>, Vec<u8>)>) + Send + Sync>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -306,6 +316,8 @@ impl Store {
             write_buffer: options.write_buffer,
             poisoned: AtomicBool::new(false),
             latest: Mutex::new(None),
+            commit_order: Mutex::new(()),
+            listener: std::sync::RwLock::new(None),
         })
     }
 
@@ -355,6 +367,7 @@ impl Store {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite.into());
         };
+        let _order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
         let mut txn = self.db.begin_write().map_err(StorageError::from)?;
         match self.durability {
             Durability::Immediate => {
@@ -381,10 +394,11 @@ impl Store {
                 pending: BTreeMap::new(),
                 pending_bytes: 0,
                 flush_at: self.write_buffer,
+                notes: Vec::new(),
             };
             match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
                 Ok(Ok(r)) => match tx.flush().and_then(|()| Ok(meta.insert(META_SEQ, seq)?)) {
-                    Ok(_) => Ok(Ok(r)),
+                    Ok(_) => Ok(Ok((r, seq, std::mem::take(&mut tx.notes)))),
                     Err(e) => Ok(Err(E::from(e))),
                 },
                 Ok(Err(e)) => Ok(Err(e)),
@@ -392,9 +406,13 @@ impl Store {
             }
         };
         match outcome {
-            Ok(Ok(r)) => match txn.commit() {
+            Ok(Ok((r, seq, notes))) => match txn.commit() {
                 Ok(()) => {
                     self.retire_snapshot();
+                    let listener = self.listener.read().unwrap_or_else(|p| p.into_inner());
+                    if let Some(listener) = listener.as_ref() {
+                        listener(seq, notes);
+                    }
                     Ok(r)
                 }
                 Err(e) => {
@@ -415,6 +433,22 @@ impl Store {
                 resume_unwind(panic)
             }
         }
+    }
+
+    /// Runs `f` while no write transaction is open: every commit before it has been
+    /// told to the commit listener, and none after it has begun. Refused with
+    /// [`StorageError::NestedWrite`] inside a write transaction on this thread.
+    pub fn between_commits<R>(&self, f: impl FnOnce() -> R) -> Result<R, StorageError> {
+        let Some(_guard) = WriteGuard::enter() else {
+            return Err(StorageError::NestedWrite);
+        };
+        let _order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f())
+    }
+
+    /// Sets the function told of every commit from now on (replacing any earlier one).
+    pub fn set_commit_listener(&self, listener: CommitListener) {
+        *self.listener.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
     }
 
     /// Makes every commit so far durable, whatever the store's [`Durability`]: with
@@ -516,6 +550,8 @@ pub struct WriteTx<'t> {
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pending_bytes: usize,
     flush_at: usize,
+    /// Entries for the commit listener.
+    notes: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for WriteTx<'_> {
@@ -531,6 +567,12 @@ impl WriteTx<'_> {
     /// The commit sequence number this transaction will have if it commits.
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Hands an entry to the store's commit listener, if this transaction commits
+    /// (nothing is stored by noting it).
+    pub fn note(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.notes.push((key, value));
     }
 
     fn buffer(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), StorageError> {

@@ -8,6 +8,7 @@ mod concurrency;
 mod dimensions;
 mod errors;
 mod faults;
+mod feed;
 mod fuzz_bodies;
 mod indexes;
 mod isolation;
