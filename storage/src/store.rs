@@ -744,4 +744,51 @@ mod tests {
         assert_send_sync::<super::Store>();
         assert_send_sync::<std::sync::Arc<super::ReadTx>>();
     }
+
+    #[test]
+    fn the_commit_listener_hears_committed_notes_in_commit_order() {
+        use std::sync::{Arc, Mutex};
+
+        use super::*;
+
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let heard: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+        let sink = Arc::clone(&heard);
+        store.set_commit_listener(Arc::new(move |seq, notes| {
+            let mut sink = sink.lock().unwrap();
+            sink.extend(notes.into_iter().map(|(k, _)| (seq, k)));
+        }));
+        let note = |key: &[u8]| {
+            store.write(|tx| {
+                tx.note(key.to_vec(), vec![]);
+                Ok::<_, StorageError>(())
+            })
+        };
+        note(b"a").unwrap();
+        // An aborted transaction's notes are never heard, and it takes no number.
+        let aborted: Result<(), StorageError> = store.write(|tx| {
+            tx.note(b"lost".to_vec(), vec![]);
+            Err(StorageError::Poisoned)
+        });
+        assert!(aborted.is_err());
+        note(b"b").unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| note(b"c").unwrap());
+            }
+        });
+        let heard = heard.lock().unwrap();
+        let seqs: Vec<u64> = heard.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(heard[0].1, b"a");
+        assert_eq!(heard[1].1, b"b");
+        assert_eq!(
+            store
+                .between_commits(|| store.read().unwrap().seq().unwrap())
+                .unwrap(),
+            6
+        );
+        let nested = store.write(|_| store.between_commits(|| ()));
+        assert!(matches!(nested, Err(StorageError::NestedWrite)));
+    }
 }

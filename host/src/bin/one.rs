@@ -3,6 +3,8 @@
 //! `one demo [PATH]` builds a small two-tenant example database (default
 //! `./one-data/one.redb`, replaced if it exists) and prints what each tenant sees.
 //! `one stats [PATH]` prints the counts per dimension of an existing database.
+//! `one watch [PATH] --group G …` prints the changes of a group as they commit (see
+//! [`WATCH_USAGE`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +13,18 @@ use one::serde_json::json;
 use one::*;
 
 const DEFAULT_PATH: &str = "one-data/one.redb";
-const USAGE: &str =
-    "usage: one demo [PATH] | one stats [PATH]   (PATH defaults to ./one-data/one.redb)";
+const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one watch [PATH] --group G [...]\n\
+     (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
+/// The options of `one watch`.
+const WATCH_USAGE: &str =
+    "usage: one watch [PATH] --group GROUP [--subtree] [--dimension D]... [--type T]...
+                 [--after EVENT_ID] [--count N]
+  Prints the changes of GROUP (a group id, or a tenant's slug) in commit order, one JSON
+  line each: first those already in the log (after EVENT_ID if given), then each new one
+  as it commits, until N have been printed. D is groups, people, things, connections,
+  knowledge or events; T is a thing's or connection's type. ONE is embedded: while watch
+  holds the file, other processes cannot open it, so what follows the log is what this
+  process commits; applications embedding ONE stream changes with `Engine::subscribe`.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +32,17 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") if args.len() <= 2 => demo(path(1)),
         Some("stats") if args.len() <= 2 => stats(path(1)),
+        Some("watch") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            println!("{WATCH_USAGE}");
+            Ok(())
+        }
+        Some("watch") => match WatchArgs::parse(&args[1..]) {
+            Ok(w) => watch(w),
+            Err(why) => {
+                eprintln!("{why}\n{WATCH_USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -398,6 +421,11 @@ fn show_tenant(db: &Ontology, tenant: &Tenant) -> Result<()> {
 }
 
 fn stats(path: PathBuf) -> Result<()> {
+    print_stats(&open_existing(path)?)
+}
+
+/// Opens a database file that must exist already (rather than creating an empty one).
+fn open_existing(path: PathBuf) -> Result<Ontology> {
     if !path.exists() {
         eprintln!("{} does not exist; run `one demo` first", path.display());
         return Err(Error::Io {
@@ -406,8 +434,7 @@ fn stats(path: PathBuf) -> Result<()> {
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
-    let db = Ontology::open(&path)?;
-    print_stats(&db)
+    Ontology::open(&path)
 }
 
 fn print_stats(db: &Ontology) -> Result<()> {
@@ -423,6 +450,108 @@ fn print_stats(db: &Ontology) -> Result<()> {
     }
     for g in db.admin().root_groups()? {
         println!("  tenant {:<12} {} ({})", g.slug, g.name, g.id);
+    }
+    Ok(())
+}
+
+/// What `one watch` was asked to do.
+struct WatchArgs {
+    path: PathBuf,
+    group: String,
+    filter: ChangeFilter,
+    after: Option<EventId>,
+    count: Option<usize>,
+}
+
+impl WatchArgs {
+    fn parse(args: &[String]) -> std::result::Result<Self, String> {
+        let mut path = None;
+        let (mut group, mut after, mut count) = (None, None, None);
+        let mut filter = ChangeFilter::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match arg.as_str() {
+                "--group" => group = Some(value("--group")?),
+                "--subtree" => filter = filter.with_subtree(),
+                "--type" => filter = filter.kind(value("--type")?),
+                "--dimension" => {
+                    let d = match value("--dimension")?.as_str() {
+                        "groups" => Dimension::Groups,
+                        "people" => Dimension::People,
+                        "things" => Dimension::Things,
+                        "connections" => Dimension::Connections,
+                        "knowledge" => Dimension::Knowledge,
+                        "events" => Dimension::Events,
+                        other => return Err(format!("unknown dimension {other:?}")),
+                    };
+                    filter = filter.dimension(d);
+                }
+                "--after" => {
+                    let text = value("--after")?;
+                    after = Some(text.parse().map_err(|e| format!("--after: {e}"))?);
+                }
+                "--count" => {
+                    let text = value("--count")?;
+                    count = Some(
+                        text.parse()
+                            .map_err(|_| format!("--count: {text:?} is not a number"))?,
+                    );
+                }
+                other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+                other if path.is_none() => path = Some(PathBuf::from(other)),
+                other => return Err(format!("unexpected argument {other:?}")),
+            }
+        }
+        Ok(Self {
+            path: path.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
+            group: group.ok_or("--group is required")?,
+            filter,
+            after,
+            count,
+        })
+    }
+}
+
+fn watch(args: WatchArgs) -> Result<()> {
+    let db = open_existing(args.path)?;
+    let group = match args.group.parse::<GroupId>() {
+        Ok(id) => id,
+        Err(_) => db
+            .admin()
+            .root_groups()?
+            .into_iter()
+            .find(|g| g.slug == args.group)
+            .map(|g| g.id)
+            .ok_or_else(|| Error::NotFound {
+                kind: IdKind::Group,
+                id: format!("with slug {:?}", args.group),
+            })?,
+    };
+    let ctx = Context::system(group);
+    let mut subscription = db.subscribe_from(&ctx, args.filter.group(group), args.after)?;
+    for change in subscription
+        .iter(&db)
+        .take(args.count.unwrap_or(usize::MAX))
+    {
+        let e = change?;
+        println!(
+            "{}",
+            json!({
+                "seq": e.seq,
+                "id": e.id.to_string(),
+                "time": e.time().as_millis(),
+                "group": e.group.to_string(),
+                "type": e.kind,
+                "actor": e.actor.to_string(),
+                "target": e.target.map(|t| t.to_string()),
+                "metadata": e.metadata.to_json(),
+            })
+        );
     }
     Ok(())
 }

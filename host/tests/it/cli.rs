@@ -54,3 +54,68 @@ fn bad_usage_and_missing_files_fail_with_a_message() {
     let (ok, _, err) = one(&["stats", missing.to_str().unwrap()]);
     assert!(!ok && err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn watch_prints_a_groups_changes_in_commit_order_and_resumes_after_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.redb");
+    let path = path.to_str().unwrap();
+    assert!(one(&["demo", path]).0);
+    let (ok, out, err) = one(&[
+        "watch",
+        path,
+        "--group",
+        "acme",
+        "--subtree",
+        "--dimension",
+        "things",
+        "--type",
+        "product",
+        "--count",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["type"] == "thing_created" && l["metadata"]["type"] == "product")
+    );
+    assert!(
+        lines
+            .windows(2)
+            .all(|w| w[0]["seq"].as_u64() <= w[1]["seq"].as_u64())
+    );
+    // Resuming after the first line gives the second and third again, first.
+    let first = lines[0]["id"].as_str().unwrap();
+    let (ok, resumed, err) = one(&[
+        "watch",
+        path,
+        "--group",
+        "acme",
+        "--subtree",
+        "--dimension",
+        "things",
+        "--type",
+        "product",
+        "--after",
+        first,
+        "--count",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    let ids: Vec<serde_json::Value> = resumed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(ids, [lines[1]["id"].clone(), lines[2]["id"].clone()]);
+
+    let (ok, _, err) = one(&["watch", path, "--group", "nobody", "--count", "1"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    let (ok, _, err) = one(&["watch", path]);
+    assert!(!ok && err.contains("--group is required"), "{err}");
+}
