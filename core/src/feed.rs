@@ -1,19 +1,20 @@
 //! The change feed: every committed event, delivered to subscribers in commit order.
 //!
 //! A write transaction notes each event it logs ([`one_storage::WriteTx::note`]); when it
-//! commits, the store's commit listener ([`Feed::listener`]) hands the events to the
-//! inboxes of the subscribers of their tenant and environment, one commit at a time, in
-//! commit order. A writer never waits for a subscriber: an inbox that passes
-//! [`INBOX_CAPACITY`] events is emptied and marked lagged.
+//! commits, the store's commit listener ([`Feed::listener`]) appends the events to the
+//! channel of their tenant and environment, one commit at a time, in commit order: one
+//! push per commit however many subscribers there are. A writer never waits for a
+//! subscriber: the channel keeps the last [`FEED_BACKLOG`] events, and a subscriber
+//! that falls further behind is told it lagged.
 //!
-//! A [`Subscription`] reads its inbox on its own thread. Each change is checked against
+//! A [`Subscription`] reads the channel on its own thread. Each change is checked against
 //! its filter and against what its context may read *now* (a revoked membership ends the
 //! stream with [`Error::Forbidden`]). Event ids grow with commit order, so the last id
 //! seen is the subscription's cursor: [`Engine::subscribe_from`] replays the stored log
 //! after a cursor and then goes live, skipping what the replay already delivered, so
 //! nothing is missed or repeated at the switch; a lagged subscription does the same.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -27,8 +28,9 @@ use crate::events::Event;
 use crate::id::{EventId, GroupId};
 use crate::{Error, Result, codec, layout};
 
-/// Events an inbox holds before its subscriber is declared lagged.
-pub const INBOX_CAPACITY: usize = 10_000;
+/// The most recent events kept per tenant for subscribers to read; one that falls
+/// further behind is told it lagged.
+pub const FEED_BACKLOG: usize = 10_000;
 /// Events read from the stored log per replay step.
 const REPLAY_BATCH: usize = 1_000;
 
@@ -152,34 +154,40 @@ impl ChangeFilter {
     }
 }
 
-/// One commit's events of one tenant and environment.
-type Batch = Arc<[Event]>;
+/// One commit's events of one tenant and environment, as stored (decoded by each reader,
+/// so a commit costs its writer no decoding and no copy).
+type Batch = Arc<[Vec<u8>]>;
 
+/// The recent commits of one tenant and environment, shared by all its subscribers:
+/// a commit is one push, whatever the number of subscribers.
 #[derive(Default)]
-struct Inbox {
-    batches: VecDeque<Batch>,
-    queued: usize,
-    lagged: bool,
+struct Ring {
+    /// Batches with their positions, oldest first.
+    batches: VecDeque<(u64, Batch)>,
+    /// The position the next batch will get.
+    next: u64,
+    /// Events held in `batches`.
+    events: usize,
 }
 
-/// What the feed keeps of one subscription.
-struct Subscriber {
-    root: GroupId,
-    env: Env,
-    inbox: Mutex<Inbox>,
+/// The channel of one tenant and environment.
+#[derive(Default)]
+struct Channel {
+    ring: Mutex<Ring>,
     arrived: Condvar,
 }
 
-impl Subscriber {
-    fn inbox(&self) -> MutexGuard<'_, Inbox> {
-        self.inbox.lock().unwrap_or_else(|p| p.into_inner())
+impl Channel {
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// The subscribers of a database, and the commit listener that feeds them.
+/// The channels of a database, and the commit listener that feeds them.
 #[derive(Default)]
 pub(crate) struct Feed {
-    subscribers: Mutex<Vec<Weak<Subscriber>>>,
+    /// Channels with at least one subscription alive.
+    channels: Mutex<HashMap<(GroupId, Env), Weak<Channel>>>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -199,61 +207,66 @@ impl Feed {
         })
     }
 
-    fn subscribers(&self) -> MutexGuard<'_, Vec<Weak<Subscriber>>> {
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+    fn channels(&self) -> MutexGuard<'_, HashMap<(GroupId, Env), Weak<Channel>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn register(&self, root: GroupId, env: Env) -> Arc<Subscriber> {
-        let s = Arc::new(Subscriber {
-            root,
-            env,
-            inbox: Mutex::default(),
-            arrived: Condvar::new(),
-        });
-        self.subscribers().push(Arc::downgrade(&s));
-        s
-    }
-
-    /// Hands one commit's events to the inboxes of their tenant's subscribers.
-    fn publish(&self, notes: Vec<(Vec<u8>, Vec<u8>)>) {
-        let live: Vec<Arc<Subscriber>> = {
-            let mut subscribers = self.subscribers();
-            subscribers.retain(|w| w.strong_count() > 0);
-            subscribers.iter().filter_map(Weak::upgrade).collect()
+    /// The channel of a tenant and environment, and the position of its next batch.
+    /// Called between commits, so nothing is published meanwhile.
+    fn join(&self, root: GroupId, env: Env) -> (Arc<Channel>, u64) {
+        let mut channels = self.channels();
+        channels.retain(|_, c| c.strong_count() > 0);
+        let channel = match channels.get(&(root, env)).and_then(Weak::upgrade) {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(Channel::default());
+                channels.insert((root, env), Arc::downgrade(&c));
+                c
+            }
         };
-        if live.is_empty() || notes.is_empty() {
+        let next = channel.ring().next;
+        (channel, next)
+    }
+
+    /// Appends one commit's events to the channels of their tenants.
+    fn publish(&self, notes: Vec<(Vec<u8>, Vec<u8>)>) {
+        if notes.is_empty() {
             return;
         }
         // Usually one tenant per commit; keep the order within each.
-        let mut batches: Vec<((GroupId, Env), Vec<Event>)> = Vec::new();
-        for (key, value) in notes {
-            let (Some(tenant), Ok(event)) =
-                (layout::tenant_env_of(&key), codec::decode::<Event>(&value))
-            else {
-                continue;
-            };
-            match batches.iter_mut().find(|(t, _)| *t == tenant) {
-                Some((_, events)) => events.push(event),
-                None => batches.push((tenant, vec![event])),
+        let mut batches: Vec<(Arc<Channel>, Vec<Vec<u8>>)> = Vec::new();
+        {
+            let channels = self.channels();
+            if channels.is_empty() {
+                return;
+            }
+            for (key, value) in notes {
+                let Some(tenant) = layout::tenant_env_of(&key) else {
+                    continue;
+                };
+                let Some(channel) = channels.get(&tenant).and_then(Weak::upgrade) else {
+                    continue;
+                };
+                match batches.iter_mut().find(|(c, _)| Arc::ptr_eq(c, &channel)) {
+                    Some((_, events)) => events.push(value),
+                    None => batches.push((channel, vec![value])),
+                }
             }
         }
-        for ((root, env), events) in batches {
-            let batch: Batch = events.into();
-            for s in live.iter().filter(|s| s.root == root && s.env == env) {
-                let mut inbox = s.inbox();
-                if inbox.lagged {
-                    continue;
+        for (channel, events) in batches {
+            let mut ring = channel.ring();
+            let position = ring.next;
+            ring.next += 1;
+            ring.events += events.len();
+            ring.batches.push_back((position, events.into()));
+            // Keep the newest batch even when it alone is over the capacity.
+            while ring.events > FEED_BACKLOG && ring.batches.len() > 1 {
+                if let Some((_, old)) = ring.batches.pop_front() {
+                    ring.events -= old.len();
                 }
-                if inbox.queued + batch.len() > INBOX_CAPACITY {
-                    inbox.batches.clear();
-                    inbox.queued = 0;
-                    inbox.lagged = true;
-                } else {
-                    inbox.queued += batch.len();
-                    inbox.batches.push_back(Arc::clone(&batch));
-                }
-                s.arrived.notify_all();
             }
+            drop(ring);
+            channel.arrived.notify_all();
         }
     }
 }
@@ -273,12 +286,14 @@ pub struct Subscription {
     ctx: Context,
     group: GroupId,
     filter: ChangeFilter,
-    subscriber: Arc<Subscriber>,
+    channel: Arc<Channel>,
+    /// The position of the next batch to read from the channel.
+    next: u64,
     /// The last event admitted (queued in `ready`, or filtered out).
     position: Option<EventId>,
     /// The last event handed out: with nothing in `ready`, `position` is the cursor.
     cursor: Option<EventId>,
-    /// Reading the stored log after `position` before the inbox.
+    /// Reading the stored log after `position` before the channel.
     replaying: bool,
     ready: VecDeque<Event>,
     /// Set when the context lost the right to read the subscription's group.
@@ -331,12 +346,12 @@ impl Engine {
             }
             Ok(v.scope.root)
         })?;
-        // Registered between commits: every later commit reaches the inbox, and every
-        // earlier one is stored (for a replay) with an id at most the last id issued.
-        // Whatever the replay and the inbox both hold, the cursor drops the repeat.
-        let (last_id, subscriber) = self
+        // Joined between commits: every later commit reaches the channel after `next`,
+        // and every earlier one is stored (for a replay) with an id at most the last id
+        // issued. Whatever the replay and the channel both hold, the cursor drops.
+        let (last_id, (channel, next)) = self
             .store()
-            .between_commits(|| (self.last_id(), self.feed.register(root, ctx.env())))?;
+            .between_commits(|| (self.last_id(), self.feed.join(root, ctx.env())))?;
         let position = if replay {
             after
         } else {
@@ -346,7 +361,8 @@ impl Engine {
             ctx: *ctx,
             group,
             filter,
-            subscriber,
+            channel,
+            next,
             position,
             cursor: position,
             replaying: replay,
@@ -356,7 +372,7 @@ impl Engine {
     }
 }
 
-/// What the inbox had.
+/// What the channel had.
 enum Taken {
     Batches(Vec<Batch>),
     Lagged,
@@ -426,31 +442,40 @@ impl Subscription {
         }
     }
 
-    /// Takes what the inbox holds, waiting as allowed while it is empty.
-    fn take(&self, wait: Wait) -> Taken {
-        let s = &self.subscriber;
-        let mut inbox = s.inbox();
+    /// Takes the batches published since the last take, waiting as allowed for one.
+    fn take(&mut self, wait: Wait) -> Taken {
+        let channel = Arc::clone(&self.channel);
+        let mut ring = channel.ring();
         loop {
-            if inbox.lagged {
-                inbox.lagged = false;
-                inbox.batches.clear();
-                inbox.queued = 0;
+            if ring.batches.front().is_some_and(|(p, _)| *p > self.next) {
+                // Batches this subscription had not read were dropped.
+                self.next = ring.next;
                 return Taken::Lagged;
             }
-            if !inbox.batches.is_empty() {
-                inbox.queued = 0;
-                return Taken::Batches(inbox.batches.drain(..).collect());
+            if ring.next > self.next {
+                let taken: Vec<Batch> = ring
+                    .batches
+                    .iter()
+                    .filter(|(p, _)| *p >= self.next)
+                    .map(|(_, b)| Arc::clone(b))
+                    .collect();
+                self.next = ring.next;
+                return Taken::Batches(taken);
             }
-            inbox = match wait {
+            ring = match wait {
                 Wait::No => return Taken::Nothing,
-                Wait::Forever => s.arrived.wait(inbox).unwrap_or_else(|p| p.into_inner()),
+                Wait::Forever => channel
+                    .arrived
+                    .wait(ring)
+                    .unwrap_or_else(|p| p.into_inner()),
                 Wait::Until(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Taken::Nothing;
                     }
-                    s.arrived
-                        .wait_timeout(inbox, deadline - now)
+                    channel
+                        .arrived
+                        .wait_timeout(ring, deadline - now)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
@@ -503,7 +528,12 @@ impl Subscription {
             let Some(groups) = self.scope(v)? else {
                 return Ok(());
             };
-            self.admit(v, &groups, batches.iter().flat_map(|b| b.iter()))
+            let events = batches
+                .iter()
+                .flat_map(|b| b.iter())
+                .map(|bytes| codec::decode::<Event>(bytes))
+                .collect::<Result<Vec<_>>>()?;
+            self.admit(v, &groups, &events)
         })
     }
 

@@ -80,7 +80,7 @@ pub use embedder::{Embedder, HashingEmbedder};
 pub use engine::{Engine, Tx, View};
 pub use error::{Error, Result};
 pub use events::{Event, EventFilter, EventQuery, kinds};
-pub use feed::{ChangeFilter, Changes, Dimension, INBOX_CAPACITY, Subscription};
+pub use feed::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
 pub use filter::{FieldPath, Filter, Op};
 pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
 pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};

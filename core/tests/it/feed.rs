@@ -252,7 +252,7 @@ fn a_lagging_subscriber_is_told_and_resumes_from_its_cursor() {
     let g = f.tenant("acme");
     let ctx = Context::system(g.id);
     let mut s = f.engine.subscribe(&ctx, ChangeFilter::new()).unwrap();
-    let total = INBOX_CAPACITY + 10;
+    let total = FEED_BACKLOG + 10;
     f.engine
         .write(&ctx, |tx| {
             for _ in 0..total {
