@@ -81,6 +81,9 @@
 // An API key used from an address outside its allow-list.
 #define ONE_IP_NOT_ALLOWED 304
 
+// A change-feed subscriber fell too far behind; it resumes from its cursor.
+#define ONE_LAGGED 600
+
 // The change would leave a group without an owner.
 #define ONE_LAST_OWNER 206
 
@@ -152,6 +155,9 @@ typedef struct one_ctx one_ctx;
 
 // An open database, as C sees it: an opaque handle from `one_open`.
 typedef struct one_db one_db;
+
+// A change-feed subscription, as C sees it: an opaque handle from `one_subscribe`.
+typedef struct one_sub one_sub;
 
 #ifdef __cplusplus
 extern "C" {
@@ -471,6 +477,37 @@ int one_sign_up(const one_db *db, const one_ctx *ctx, const char *credentials, c
 // # Safety
 // `s` is NULL or a string returned by ONE and not yet freed.
 void one_string_free(char *s);
+
+// Subscribes the context to changes (`filter` is NULL or a JSON filter, see
+// bindings/README.md). Read them with `one_subscription_next`; free the handle with
+// `one_subscription_free`. Writers never wait for a subscription: one that falls more
+// than `FEED_BACKLOG` changes behind gets `ONE_LAGGED` once and then resumes from its
+// cursor.
+//
+// # Safety
+// `filter` is NULL or a NUL-terminated string; `out` points to writable storage for a
+// handle.
+int one_subscribe(const one_db *db, const one_ctx *ctx, const char *filter, one_sub **out);
+
+// The subscription's cursor: the id of the last change it has passed, to resume from
+// with `{"after": …}`; `*out` is NULL before the first.
+//
+// # Safety
+// `out` points to writable storage for a pointer.
+int one_subscription_cursor(const one_sub *sub, char **out);
+
+// Ends a subscription. NULL does nothing; one already freed gets `ONE_MISUSE`.
+int one_subscription_free(one_sub *sub);
+
+// The next change, as an event record: waits up to `timeout_ms` milliseconds for one (0
+// polls without waiting). When none arrives, returns `ONE_OK` with `*out` NULL.
+// `ONE_LAGGED` says the subscription fell behind (the next call resumes from its
+// cursor); `ONE_FORBIDDEN` that the context may no longer read the group (the stream has
+// ended). Calls on one subscription from several threads take turns.
+//
+// # Safety
+// `out` points to writable storage for a pointer.
+int one_subscription_next(const one_db *db, const one_sub *sub, uint32_t timeout_ms, char **out);
 
 // Creates a tenant: a top-level group, made by the application itself (no context).
 // `group` is a JSON group request (bindings/README.md); `*out` receives the group.

@@ -16,7 +16,7 @@ import ctypes
 import json
 import os
 
-__all__ = ["Database", "Context", "OneError", "load"]
+__all__ = ["Database", "Context", "Subscription", "OneError", "load"]
 
 
 class OneError(Exception):
@@ -58,6 +58,10 @@ def load(path=None):
     lib.one_ctx_session.argtypes = [p, s, out]
     lib.one_ctx_api_key.argtypes = [p, s, s, out]
     lib.one_ctx_free.argtypes = [p]
+    lib.one_subscribe.argtypes = [p, p, s, out]
+    lib.one_subscription_next.argtypes = [p, p, ctypes.c_uint32, out]
+    lib.one_subscription_cursor.argtypes = [p, out]
+    lib.one_subscription_free.argtypes = [p]
     for name, args in _CALLS.values():
         fn = getattr(lib, name)
         fn.restype = i
@@ -99,6 +103,51 @@ class Context:
             self.close()
         except Exception:
             pass
+
+
+class Subscription:
+    """A change-feed subscription: `next(timeout_ms)` gives the next change or None."""
+
+    def __init__(self, db, handle):
+        self._db = db
+        self._handle = handle
+
+    def next(self, timeout_ms=0):
+        result = ctypes.c_void_p()
+        _check(load().one_subscription_next(self._db._handle, self._handle, timeout_ms,
+                                            ctypes.byref(result)))
+        return _take_json(result)
+
+    def cursor(self):
+        result = ctypes.c_void_p()
+        _check(load().one_subscription_cursor(self._handle, ctypes.byref(result)))
+        if not result.value:
+            return None
+        try:
+            return ctypes.string_at(result.value).decode("utf-8")
+        finally:
+            load().one_string_free(result)
+
+    def close(self):
+        if self._handle:
+            _check(load().one_subscription_free(self._handle))
+            self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _take_json(result):
+    """Decodes and frees a JSON string ONE returned (None for NULL)."""
+    if not result.value:
+        return None
+    try:
+        return json.loads(ctypes.string_at(result.value).decode("utf-8"))
+    finally:
+        load().one_string_free(result)
 
 
 # Each method: (C function, argument kinds after the db handle).
@@ -203,6 +252,13 @@ class Database:
         """The context of a session token from `sign_in`."""
         return self._context(load().one_ctx_session, self._handle, _text(token))
 
+    def subscribe(self, ctx, filter=None):
+        """Subscribes `ctx` to changes (see bindings/README.md for the filter)."""
+        handle = ctypes.c_void_p()
+        text = None if filter is None else json.dumps(filter).encode("utf-8")
+        _check(load().one_subscribe(self._handle, ctx._handle, text, ctypes.byref(handle)))
+        return Subscription(self, handle)
+
     def api_key(self, key, client_ip=None):
         """The context of an API key presented from `client_ip`."""
         return self._context(load().one_ctx_api_key, self._handle, _text(key), _text(client_ip))
@@ -233,9 +289,6 @@ class Database:
                 return None
             result = ctypes.c_void_p()
             _check(fn(*c_args, ctypes.byref(result)))
-            try:
-                return json.loads(ctypes.string_at(result.value).decode("utf-8"))
-            finally:
-                load().one_string_free(result)
+            return _take_json(result)
 
         return call

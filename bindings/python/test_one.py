@@ -50,6 +50,14 @@ def main():
         as_alice.close()
         expect_error("ONE_MISUSE", db.thing_get, as_alice, mug["id"])
 
+        feed = db.subscribe(ctx, {"dimensions": ["things"]})
+        assert feed.next() is None
+        lamp = db.thing_create(ctx, {"type": "product", "name": "Desk lamp"})
+        change = feed.next(1000)
+        assert change["type"] == "thing_created" and change["target"] == lamp["id"], change
+        assert feed.cursor() == change["id"]
+        feed.close()
+        expect_error("ONE_MISUSE", feed.next)
         db.knowledge_create(ctx, {"text": "Mugs are washed by hand."})
         hits = db.knowledge_search(ctx, {"text": "washing mugs", "k": 1})
         assert "washed" in hits[0]["knowledge"]["text"]

@@ -7,9 +7,9 @@ use std::ffi::{CStr, CString, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use one::{Context, Ontology};
+use one::{Context, Ontology, Subscription};
 use serde::de::DeserializeOwned;
 
 use crate::status::{ONE_INTERNAL, ONE_INVALID, ONE_MISUSE, ONE_OK};
@@ -21,6 +21,11 @@ pub struct OneDb {
 
 /// Who acts, as C sees it: an opaque handle from one of the `one_ctx_*` calls.
 pub struct OneCtx {
+    _opaque: [u8; 0],
+}
+
+/// A change-feed subscription, as C sees it: an opaque handle from `one_subscribe`.
+pub struct OneSub {
     _opaque: [u8; 0],
 }
 
@@ -111,6 +116,18 @@ pub(crate) fn guard(call: impl FnOnce() -> Outcome) -> c_int {
 enum Handle {
     Db(Arc<Ontology>),
     Ctx(Context),
+    Sub(Arc<Mutex<Subscription>>),
+}
+
+impl Handle {
+    /// The name C code knows the handle's kind by.
+    fn kind(&self) -> &'static str {
+        match self {
+            Handle::Db(_) => "db",
+            Handle::Ctx(_) => "ctx",
+            Handle::Sub(_) => "sub",
+        }
+    }
 }
 
 /// Open handles by value. Values come from a counter and are never reused, so a closed
@@ -129,19 +146,33 @@ fn register(handle: Handle) -> usize {
     value
 }
 
-fn unregister(value: usize, want_db: bool) -> Option<Handle> {
-    let mut handles = HANDLES.write().unwrap_or_else(PoisonError::into_inner);
-    let map = handles.as_mut()?;
-    let is_db = matches!(map.get(&value)?, Handle::Db(_));
-    if is_db != want_db {
-        return None;
-    }
-    map.remove(&value)
+/// Removes a handle of `kind`; the handle's value then never means anything again.
+fn unregister(value: usize, kind: &'static str) -> Outcome {
+    let removed = {
+        let mut handles = HANDLES.write().unwrap_or_else(PoisonError::into_inner);
+        handles.as_mut().and_then(|map| {
+            if map.get(&value)?.kind() == kind {
+                map.remove(&value)
+            } else {
+                None
+            }
+        })
+    };
+    // Dropped outside the lock: closing a database may take a while.
+    removed.map(drop).ok_or_else(|| Failure::misuse(kind))
 }
 
-fn lookup<T>(value: usize, pick: impl FnOnce(&Handle) -> Option<T>) -> Option<T> {
+fn lookup<T>(
+    value: usize,
+    kind: &'static str,
+    pick: impl FnOnce(&Handle) -> Option<T>,
+) -> Outcome<T> {
     let handles = HANDLES.read().unwrap_or_else(PoisonError::into_inner);
-    handles.as_ref()?.get(&value).and_then(pick)
+    handles
+        .as_ref()
+        .and_then(|map| map.get(&value))
+        .and_then(pick)
+        .ok_or_else(|| Failure::misuse(kind))
 }
 
 /// Makes a database handle.
@@ -154,36 +185,48 @@ pub(crate) fn new_ctx(ctx: Context) -> *mut OneCtx {
     std::ptr::without_provenance_mut(register(Handle::Ctx(ctx)))
 }
 
+/// Makes a subscription handle.
+pub(crate) fn new_sub(sub: Subscription) -> *mut OneSub {
+    std::ptr::without_provenance_mut(register(Handle::Sub(Arc::new(Mutex::new(sub)))))
+}
+
 /// The database behind a handle; it stays open while the returned `Arc` lives.
 pub(crate) fn db(handle: *const OneDb) -> Outcome<Arc<Ontology>> {
-    lookup(handle.addr(), |h| match h {
+    lookup(handle.addr(), "db", |h| match h {
         Handle::Db(db) => Some(Arc::clone(db)),
-        Handle::Ctx(_) => None,
+        _ => None,
     })
-    .ok_or_else(|| Failure::misuse("db"))
 }
 
 /// The context behind a handle.
 pub(crate) fn ctx(handle: *const OneCtx) -> Outcome<Context> {
-    lookup(handle.addr(), |h| match h {
+    lookup(handle.addr(), "ctx", |h| match h {
         Handle::Ctx(ctx) => Some(*ctx),
-        Handle::Db(_) => None,
+        _ => None,
     })
-    .ok_or_else(|| Failure::misuse("ctx"))
+}
+
+/// The subscription behind a handle.
+pub(crate) fn sub(handle: *const OneSub) -> Outcome<Arc<Mutex<Subscription>>> {
+    lookup(handle.addr(), "sub", |h| match h {
+        Handle::Sub(sub) => Some(Arc::clone(sub)),
+        _ => None,
+    })
 }
 
 /// Closes a database handle; the database closes when the calls running on it finish.
 pub(crate) fn close_db(handle: *mut OneDb) -> Outcome {
-    unregister(handle.addr(), true)
-        .map(drop)
-        .ok_or_else(|| Failure::misuse("db"))
+    unregister(handle.addr(), "db")
 }
 
 /// Frees a context handle.
 pub(crate) fn free_ctx(handle: *mut OneCtx) -> Outcome {
-    unregister(handle.addr(), false)
-        .map(drop)
-        .ok_or_else(|| Failure::misuse("ctx"))
+    unregister(handle.addr(), "ctx")
+}
+
+/// Frees a subscription handle.
+pub(crate) fn free_sub(handle: *mut OneSub) -> Outcome {
+    unregister(handle.addr(), "sub")
 }
 
 // ---- Arguments ----

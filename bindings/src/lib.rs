@@ -22,6 +22,7 @@
 pub mod access;
 pub mod boundary;
 pub mod db;
+pub mod feed;
 pub mod groups;
 mod json;
 pub mod plugins;

@@ -127,6 +127,74 @@ static void test_handles(const char *folder) {
     EXPECT(one_close(db), ONE_OK);
 }
 
+/* The change feed: subscribe, poll, resume from a cursor. */
+static void test_feed(one_db *db, one_ctx *sys, const char *child) {
+    one_sub *sub = NULL;
+    char widget[64], cursor[64], filter[256];
+    EXPECT(one_subscribe(db, sys, "{\"dimensions\":[\"cats\"]}", &sub), ONE_INVALID_FIELD);
+    EXPECT(one_subscribe(db, sys, "{\"after\":\"thg_7ZZZZZZZZZZZZZZZZZZZZZZZZZ\"}", &sub), ONE_WRONG_ID_KIND);
+    EXPECT(one_subscribe(db, sys, "{\"after\":\"evt_7ZZZZZZZZZZZZZZZZZZZZZZZZZ\",\"from_start\":true}", &sub), ONE_INVALID);
+    EXPECT(one_subscribe(db, sys, "{\"bogus\":1}", &sub), ONE_INVALID);
+    ASSERT(sub == NULL);
+    EXPECT(one_subscribe(db, sys, "{\"dimensions\":[\"things\"],\"types\":[\"widget\"]}", NULL), ONE_INVALID);
+    EXPECT(one_subscribe(db, sys, "{\"dimensions\":[\"things\"],\"types\":[\"widget\"]}", &sub), ONE_OK);
+    EXPECT(one_subscription_next(db, sub, 0, &out), ONE_OK);
+    ASSERT(out == NULL); /* nothing yet */
+    EXPECT(one_subscription_cursor(sub, &out), ONE_OK);
+    drop();
+    EXPECT(one_thing_create(db, sys, "{\"type\":\"gizmo\",\"name\":\"not a widget\"}", &out), ONE_OK);
+    drop();
+    EXPECT(one_thing_create(db, sys, "{\"type\":\"widget\",\"name\":\"W1\"}", &out), ONE_OK);
+    field(out, "id", widget, sizeof widget);
+    drop();
+    EXPECT(one_subscription_next(db, sub, 1000, &out), ONE_OK);
+    ASSERT(contains(out, "\"type\":\"thing_created\"") && contains(out, widget));
+    drop();
+    EXPECT(one_subscription_next(db, sub, 10, &out), ONE_OK);
+    ASSERT(out == NULL); /* the gizmo was filtered out */
+    EXPECT(one_subscription_cursor(sub, &out), ONE_OK);
+    ASSERT(out != NULL && strncmp(out, "evt_", 4) == 0);
+    snprintf(cursor, sizeof cursor, "%s", out ? out : "");
+    drop();
+    EXPECT(one_subscription_cursor(NULL, &out), ONE_MISUSE);
+    EXPECT(one_subscription_next(db, NULL, 0, &out), ONE_MISUSE);
+    EXPECT(one_subscription_next(NULL, sub, 0, &out), ONE_MISUSE);
+    EXPECT(one_subscription_free(sub), ONE_OK);
+    EXPECT(one_subscription_free(sub), ONE_MISUSE);
+    EXPECT(one_subscription_next(db, sub, 0, &out), ONE_MISUSE);
+    EXPECT(one_subscription_free(NULL), ONE_OK);
+
+    /* Resumed from the cursor: a change made while unsubscribed comes first. */
+    EXPECT(one_thing_create(db, sys, "{\"type\":\"widget\",\"name\":\"W2\"}", &out), ONE_OK);
+    field(out, "id", widget, sizeof widget);
+    drop();
+    snprintf(filter, sizeof filter, "{\"types\":[\"widget\"],\"after\":\"%s\"}", cursor);
+    EXPECT(one_subscribe(db, sys, filter, &sub), ONE_OK);
+    EXPECT(one_subscription_next(db, sub, 0, &out), ONE_OK);
+    ASSERT(contains(out, widget));
+    drop();
+    EXPECT(one_subscription_next(db, sub, 0, &out), ONE_OK);
+    ASSERT(out == NULL);
+    EXPECT(one_subscription_free(sub), ONE_OK);
+
+    /* A person who may read things in the child group, but not its events. */
+    one_ctx *viewer = NULL;
+    char person[64], member[512];
+    EXPECT(one_person_create(db, sys, "{\"email\":\"dave@example.com\",\"name\":\"Dave\"}", &out), ONE_OK);
+    field(out, "id", person, sizeof person);
+    drop();
+    snprintf(member, sizeof member,
+             "{\"person\":\"%s\",\"group\":\"%s\",\"role\":\"viewer\",\"permissions\":[\"things:read\"]}",
+             person, child);
+    EXPECT(one_member_add(db, sys, member, &out), ONE_OK);
+    drop();
+    EXPECT(one_ctx_person(person, child, &viewer), ONE_OK);
+    EXPECT(one_subscribe(db, viewer, NULL, &sub), ONE_FORBIDDEN);
+    EXPECT(one_subscribe(db, viewer, "{\"dimensions\":[\"things\"]}", &sub), ONE_OK);
+    EXPECT(one_subscription_free(sub), ONE_OK);
+    EXPECT(one_ctx_free(viewer), ONE_OK);
+}
+
 /* Errors of the rules that stored data sets: quotas, settings, owners, archiving, rates. */
 static void test_rules(one_db *db, one_ctx *sys, const char *tenant) {
     char strict[64], carol[64], request[512], key_secret[128];
@@ -495,6 +563,7 @@ int main(int argc, char **argv) {
     }
 
     test_rules(db, sys, tenant);
+    test_feed(db, sys, child);
 
     /* ---- Deletes last: the records above stay readable after them ---- */
     EXPECT(one_connection_delete(db, sys, edge, &out), ONE_OK);

@@ -1,0 +1,171 @@
+//! The change feed: subscribe, then poll for changes (with a timeout, or none).
+
+use std::ffi::{c_char, c_int};
+use std::time::Duration;
+
+use one::{ChangeFilter, Dimension, EventId};
+use serde::Deserialize;
+
+use crate::boundary::{
+    self, Failure, OneCtx, OneDb, OneSub, Out, OutHandle, guard, optional_json, parse_id,
+};
+use crate::json as to_json;
+
+/// `{"group", "subtree", "dimensions": ["things", …], "types": ["product", …],
+/// "after": "evt_…", "from_start": true}`, all optional: by default every change in the
+/// context's group from the next commit on; `after` replays the stored changes after that
+/// event first, `from_start` the whole log.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeRequest {
+    group: Option<String>,
+    #[serde(default)]
+    subtree: bool,
+    #[serde(default)]
+    dimensions: Vec<String>,
+    #[serde(default)]
+    types: Vec<String>,
+    after: Option<String>,
+    #[serde(default)]
+    from_start: bool,
+}
+
+fn dimension(name: &str) -> Result<Dimension, Failure> {
+    Ok(match name {
+        "groups" => Dimension::Groups,
+        "people" => Dimension::People,
+        "things" => Dimension::Things,
+        "connections" => Dimension::Connections,
+        "knowledge" => Dimension::Knowledge,
+        "events" => Dimension::Events,
+        other => {
+            return Err(one::Error::InvalidField {
+                field: "dimensions".into(),
+                reason: format!(
+                    "{other:?} is not one of groups, people, things, connections, knowledge or events"
+                ),
+            }
+            .into());
+        }
+    })
+}
+
+/// Subscribes the context to changes (`filter` is NULL or a JSON filter, see
+/// bindings/README.md). Read them with `one_subscription_next`; free the handle with
+/// `one_subscription_free`. Writers never wait for a subscription: one that falls more
+/// than `FEED_BACKLOG` changes behind gets `ONE_LAGGED` once and then resumes from its
+/// cursor.
+///
+/// # Safety
+/// `filter` is NULL or a NUL-terminated string; `out` points to writable storage for a
+/// handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_subscribe(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    filter: *const c_char,
+    out: *mut *mut OneSub,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { OutHandle::new(out) }?;
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        // SAFETY: as the caller promised.
+        let request: SubscribeRequest = unsafe { optional_json(filter, "filter") }?;
+        let mut f = ChangeFilter::new();
+        if let Some(g) = request.group {
+            f = f.group(parse_id(&g)?);
+        }
+        if request.subtree {
+            f = f.with_subtree();
+        }
+        for d in &request.dimensions {
+            f = f.dimension(dimension(d)?);
+        }
+        for t in request.types {
+            f = f.kind(t);
+        }
+        let sub = match (request.after, request.from_start) {
+            (Some(_), true) => {
+                return Err(Failure::invalid(
+                    "`filter`: give at most one of after and from_start",
+                ));
+            }
+            (Some(after), false) => {
+                let after: EventId = parse_id(&after)?;
+                db.subscribe_from(&ctx, f, Some(after))?
+            }
+            (None, true) => db.subscribe_from(&ctx, f, None)?,
+            (None, false) => db.subscribe(&ctx, f)?,
+        };
+        out.set(boundary::new_sub(sub));
+        Ok(())
+    })
+}
+
+/// The next change, as an event record: waits up to `timeout_ms` milliseconds for one (0
+/// polls without waiting). When none arrives, returns `ONE_OK` with `*out` NULL.
+/// `ONE_LAGGED` says the subscription fell behind (the next call resumes from its
+/// cursor); `ONE_FORBIDDEN` that the context may no longer read the group (the stream has
+/// ended). Calls on one subscription from several threads take turns.
+///
+/// # Safety
+/// `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_subscription_next(
+    db: *const OneDb,
+    sub: *const OneSub,
+    timeout_ms: u32,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let db = boundary::db(db)?;
+        let sub = boundary::sub(sub)?;
+        let mut sub = sub.lock().unwrap_or_else(|p| p.into_inner());
+        let next = if timeout_ms == 0 {
+            sub.try_next(&db)?
+        } else {
+            sub.next_timeout(&db, Duration::from_millis(timeout_ms.into()))?
+        };
+        match next {
+            Some(e) => out.json(&to_json::event(&e)),
+            None => Ok(()),
+        }
+    })
+}
+
+/// The subscription's cursor: the id of the last change it has passed, to resume from
+/// with `{"after": …}`; `*out` is NULL before the first.
+///
+/// # Safety
+/// `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_subscription_cursor(
+    sub: *const OneSub,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let sub = boundary::sub(sub)?;
+        let cursor = sub.lock().unwrap_or_else(|p| p.into_inner()).cursor();
+        match cursor {
+            Some(id) => out.text(id.to_string()),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Ends a subscription. NULL does nothing; one already freed gets `ONE_MISUSE`.
+#[unsafe(no_mangle)]
+pub extern "C" fn one_subscription_free(sub: *mut OneSub) -> c_int {
+    guard(|| {
+        if sub.is_null() {
+            Ok(())
+        } else {
+            boundary::free_sub(sub)
+        }
+    })
+}
