@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use one_storage::{CommitListener, Direction, Flow, KeyRange, KvRead, ReadTx};
 
@@ -275,7 +275,8 @@ impl Feed {
 #[derive(Clone, Copy)]
 enum Wait {
     No,
-    Until(Instant),
+    /// Up to this long (once: a wake-up that brings nothing ends the wait early).
+    For(Duration),
     Forever,
 }
 
@@ -395,12 +396,10 @@ impl Subscription {
         self.step(engine, Wait::No)
     }
 
-    /// The next change, waiting up to `timeout` for one.
+    /// The next change, waiting up to `timeout` for a commit that brings one (it may
+    /// return `None` sooner when a commit brings only changes the filter drops).
     pub fn next_timeout(&mut self, engine: &Engine, timeout: Duration) -> Result<Option<Event>> {
-        let wait = Instant::now()
-            .checked_add(timeout)
-            .map_or(Wait::Forever, Wait::Until);
-        self.step(engine, wait)
+        self.step(engine, Wait::For(timeout))
     }
 
     /// A blocking iterator over the changes: each item waits for the next commit that
@@ -413,7 +412,7 @@ impl Subscription {
         }
     }
 
-    fn step(&mut self, engine: &Engine, wait: Wait) -> Result<Option<Event>> {
+    fn step(&mut self, engine: &Engine, mut wait: Wait) -> Result<Option<Event>> {
         loop {
             if let Some(e) = self.ready.pop_front() {
                 self.cursor = Some(e.id);
@@ -430,7 +429,13 @@ impl Subscription {
                 continue;
             }
             match self.take(wait) {
-                Taken::Batches(batches) => self.accept(engine, &batches)?,
+                Taken::Batches(batches) => {
+                    self.accept(engine, &batches)?;
+                    // A timed wait ends with the first commit, delivered or filtered out.
+                    if let Wait::For(_) = wait {
+                        wait = Wait::No;
+                    }
+                }
                 Taken::Lagged => {
                     self.replaying = true;
                     return Err(Error::Lagged {
@@ -446,6 +451,7 @@ impl Subscription {
     fn take(&mut self, wait: Wait) -> Taken {
         let channel = Arc::clone(&self.channel);
         let mut ring = channel.ring();
+        let mut wait = wait;
         loop {
             if ring.batches.front().is_some_and(|(p, _)| *p > self.next) {
                 // Batches this subscription had not read were dropped.
@@ -468,14 +474,11 @@ impl Subscription {
                     .arrived
                     .wait(ring)
                     .unwrap_or_else(|p| p.into_inner()),
-                Wait::Until(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Taken::Nothing;
-                    }
+                Wait::For(timeout) => {
+                    wait = Wait::No;
                     channel
                         .arrived
-                        .wait_timeout(ring, deadline - now)
+                        .wait_timeout(ring, timeout)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }

@@ -752,7 +752,8 @@ mod tests {
         use super::*;
 
         let store = Store::in_memory(&StoreOptions::default()).unwrap();
-        let heard: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+        type Heard = Vec<(u64, Vec<u8>)>;
+        let heard: Arc<Mutex<Heard>> = Arc::default();
         let sink = Arc::clone(&heard);
         store.set_commit_listener(Arc::new(move |seq, notes| {
             let mut sink = sink.lock().unwrap();
