@@ -2,6 +2,8 @@
 
 use std::ffi::{c_char, c_int};
 
+use one::{Context, Engine, PluginInfo};
+
 use crate::boundary::{self, Failure, OneCtx, OneDb, Out, guard, text};
 use crate::json as to_json;
 
@@ -30,15 +32,8 @@ pub unsafe extern "C" fn one_plugin_install(
     len: usize,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let wasm = unsafe { bytes(wasm, len) }?;
-        let p = db.install_plugin(&ctx, wasm)?;
-        out.json(&to_json::plugin(&p))
-    })
+    // SAFETY: as the caller promised.
+    unsafe { with_module(db, ctx, wasm, len, out, Engine::install_plugin) }
 }
 
 /// Replaces an installed plugin by a new version of it (the module names the plugin).
@@ -54,13 +49,29 @@ pub unsafe extern "C" fn one_plugin_upgrade(
     len: usize,
     out: *mut *mut c_char,
 ) -> c_int {
+    // SAFETY: as the caller promised.
+    unsafe { with_module(db, ctx, wasm, len, out, Engine::upgrade_plugin) }
+}
+
+/// Runs `op` on a module argument as the context; `*out` receives the plugin.
+///
+/// # Safety
+/// As the callers' contracts.
+unsafe fn with_module(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    wasm: *const u8,
+    len: usize,
+    out: *mut *mut c_char,
+    op: fn(&Engine, &Context, &[u8]) -> one::Result<PluginInfo>,
+) -> c_int {
     guard(|| {
         // SAFETY: as the caller promised.
         let out = unsafe { Out::new(out) }?;
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
         // SAFETY: as the caller promised.
         let wasm = unsafe { bytes(wasm, len) }?;
-        let p = db.upgrade_plugin(&ctx, wasm)?;
+        let p = op(&db, &ctx, wasm)?;
         out.json(&to_json::plugin(&p))
     })
 }
