@@ -324,7 +324,13 @@ impl Tx<'_, '_> {
         let bytes = crate::codec::encode(&event)?;
         self.store_bytes(group, &key, &bytes, 1);
         // The change feed delivers it once the transaction commits.
-        self.kv.note(key.clone(), bytes.clone());
+        if self
+            .engine
+            .feed
+            .listens(self.scope.root, self.scope.ctx.env())
+        {
+            self.kv.note(key.clone(), bytes.clone());
+        }
         self.put(key, bytes)?;
         self.put(layout::with_id(&keys.events_by_type(group, kind), id), [])?;
         self.put(

@@ -164,6 +164,9 @@ type Batch = Arc<[Vec<u8>]>;
 struct Ring {
     /// Batches with their positions, oldest first.
     batches: VecDeque<(u64, Batch)>,
+    /// The position of the oldest batch still held (`next` when none is): a subscriber
+    /// that has not read up to here has lagged.
+    first: u64,
     /// The position the next batch will get.
     next: u64,
     /// Events held in `batches`.
@@ -209,6 +212,15 @@ impl Feed {
 
     fn channels(&self) -> MutexGuard<'_, HashMap<(GroupId, Env), Weak<Channel>>> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a subscription of this tenant and environment is alive, so its events
+    /// must be noted. Race-free: subscriptions join between commits, and a transaction
+    /// that commits after one joined began after it joined.
+    pub(crate) fn listens(&self, root: GroupId, env: Env) -> bool {
+        self.channels()
+            .get(&(root, env))
+            .is_some_and(|c| c.strong_count() > 0)
     }
 
     /// The channel of a tenant and environment, and the position of its next batch.
@@ -257,14 +269,20 @@ impl Feed {
             let mut ring = channel.ring();
             let position = ring.next;
             ring.next += 1;
-            ring.events += events.len();
-            ring.batches.push_back((position, events.into()));
-            // Keep the newest batch even when it alone is over the capacity.
-            while ring.events > FEED_BACKLOG && ring.batches.len() > 1 {
-                if let Some((_, old)) = ring.batches.pop_front() {
-                    ring.events -= old.len();
+            if events.len() > FEED_BACKLOG {
+                // A bulk commit: its subscribers replay it from the store, in steps.
+                ring.batches.clear();
+                ring.events = 0;
+            } else {
+                ring.events += events.len();
+                ring.batches.push_back((position, events.into()));
+                while ring.events > FEED_BACKLOG {
+                    if let Some((_, old)) = ring.batches.pop_front() {
+                        ring.events -= old.len();
+                    }
                 }
             }
+            ring.first = ring.batches.front().map_or(ring.next, |(p, _)| *p);
             drop(ring);
             channel.arrived.notify_all();
         }
@@ -453,7 +471,7 @@ impl Subscription {
         let mut ring = channel.ring();
         let mut wait = wait;
         loop {
-            if ring.batches.front().is_some_and(|(p, _)| *p > self.next) {
+            if self.next < ring.first {
                 // Batches this subscription had not read were dropped.
                 self.next = ring.next;
                 return Taken::Lagged;
