@@ -36,16 +36,7 @@ fn example(name: &str) -> Vec<u8> {
 }
 
 /// The smallest plugin that follows the ABI: `prepare` answers `{"size":1}` at once.
-const MINIMAL: &str = r#"(module
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{\"ok\":{\"name\":\"minimal\",\"version\":\"1\",\"types\":[{\"name\":\"gadget\"}]}}")
-  (data (i32.const 512) "{\"ok\":{\"properties\":{\"size\":1}}}")
-  (func (export "one_abi_version") (result i32) (i32.const 1))
-  (func (export "one_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "one_call") (param $ptr i32) (param $len i32) (result i64)
-    (if (result i64) (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 100))
-      (then (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 67)))
-      (else (i64.or (i64.shl (i64.const 512) (i64.const 32)) (i64.const 32))))))"#;
+const MINIMAL: &str = include_str!("../../plugins/examples/minimal.wat");
 
 fn product_props() -> serde_json::Value {
     serde_json::json!({"price": 12.5, "currency": "eur", "sku": "ab-12", "stock": 40})

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::boundary::{self, OneCtx, OneDb, Out, guard, id, json, parse_id, text};
 use crate::json as to_json;
-use crate::requests::{env, time};
+use crate::requests::time;
 
 /// `{"name", "permissions": [...], "env": "live"|"test", "group", "expires_at",
 /// "allowed_ips": ["10.0.0.0/8"], "monthly_calls", "rate": {"per_second", "burst"}}`;
@@ -55,7 +55,7 @@ pub unsafe extern "C" fn one_api_key_create(
         let mut new =
             NewApiKey::new(request.name, &request.permissions).allow_ips(&request.allowed_ips);
         if let Some(e) = request.env {
-            new = new.env(env(&e)?);
+            new = new.env(e.parse()?);
         }
         if let Some(g) = request.group {
             new = new.in_group(parse_id(&g)?);

@@ -30,26 +30,6 @@ struct SubscribeRequest {
     from_start: bool,
 }
 
-fn dimension(name: &str) -> Result<Dimension, Failure> {
-    Ok(match name {
-        "groups" => Dimension::Groups,
-        "people" => Dimension::People,
-        "things" => Dimension::Things,
-        "connections" => Dimension::Connections,
-        "knowledge" => Dimension::Knowledge,
-        "events" => Dimension::Events,
-        other => {
-            return Err(one::Error::InvalidField {
-                field: "dimensions".into(),
-                reason: format!(
-                    "{other:?} is not one of groups, people, things, connections, knowledge or events"
-                ),
-            }
-            .into());
-        }
-    })
-}
-
 /// Subscribes the context to changes (`filter` is NULL or a JSON filter, see
 /// bindings/README.md). Read them with `one_subscription_next`; free the handle with
 /// `one_subscription_free`. Writers never wait for a subscription: one that falls more
@@ -80,7 +60,7 @@ pub unsafe extern "C" fn one_subscribe(
             f = f.with_subtree();
         }
         for d in &request.dimensions {
-            f = f.dimension(dimension(d)?);
+            f = f.dimension(d.parse::<Dimension>()?);
         }
         for t in request.types {
             f = f.kind(t);

@@ -9,8 +9,8 @@ use std::fmt::Display;
 
 use one::plugins::TypeSchema;
 use one::{
-    ApiKey, Connection, Env, Event, Group, Hit, KeyStatus, Knowledge, Page, PluginInfo,
-    ResourceUsage, Thing, Timestamp, Value,
+    ApiKey, Connection, Event, Group, Hit, KeyStatus, Knowledge, Page, PluginInfo, ResourceUsage,
+    Thing, Timestamp, Value,
 };
 use serde::{Serialize, Serializer};
 
@@ -42,13 +42,6 @@ impl Serialize for Plain<'_> {
 
 fn ms(t: Timestamp) -> u64 {
     t.as_millis()
-}
-
-fn env(e: Env) -> &'static str {
-    match e {
-        Env::Live => "live",
-        Env::Test => "test",
-    }
 }
 
 /// A group.
@@ -238,7 +231,7 @@ pub(crate) fn api_key(k: &ApiKey) -> ApiKeyJson<'_> {
     ApiKeyJson {
         id: Shown(k.id),
         group: Shown(k.group),
-        env: env(k.env),
+        env: k.env.as_str(),
         name: &k.name,
         prefix: &k.prefix,
         permissions: k.permissions.names(),

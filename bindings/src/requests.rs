@@ -2,7 +2,7 @@
 //! checked by the engine like any Rust caller's input.
 
 use one::serde_json::Value as Json;
-use one::{Cursor, Env, GroupStatus, Ref, ThingStatus, Timestamp, Value};
+use one::{Cursor, GroupStatus, Ref, ThingStatus, Timestamp, Value};
 use serde::Deserialize;
 
 use crate::boundary::{Failure, Outcome, parse_id};
@@ -31,33 +31,28 @@ pub(crate) fn any_id(text: &str) -> Outcome<Ref> {
     parse_id(text)
 }
 
-/// A thing's status by name.
+/// A thing's status by name (`deleted` is set by deleting, not given).
 pub(crate) fn thing_status(name: &str) -> Outcome<ThingStatus> {
-    Ok(match name {
-        "draft" => ThingStatus::Draft,
-        "active" => ThingStatus::Active,
-        "archived" => ThingStatus::Archived,
-        other => return Err(invalid_field("status", other, "draft, active or archived")),
-    })
+    [
+        ThingStatus::Draft,
+        ThingStatus::Active,
+        ThingStatus::Archived,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+    .ok_or_else(|| invalid_field("status", name, "draft, active or archived"))
 }
 
 /// A group's status by name.
 pub(crate) fn group_status(name: &str) -> Outcome<GroupStatus> {
-    Ok(match name {
-        "draft" => GroupStatus::Draft,
-        "active" => GroupStatus::Active,
-        "archived" => GroupStatus::Archived,
-        other => return Err(invalid_field("status", other, "draft, active or archived")),
-    })
-}
-
-/// An environment by name.
-pub(crate) fn env(name: &str) -> Outcome<Env> {
-    Ok(match name {
-        "live" => Env::Live,
-        "test" => Env::Test,
-        other => return Err(invalid_field("env", other, "live or test")),
-    })
+    [
+        GroupStatus::Draft,
+        GroupStatus::Active,
+        GroupStatus::Archived,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+    .ok_or_else(|| invalid_field("status", name, "draft, active or archived"))
 }
 
 /// A time in milliseconds since the Unix epoch.

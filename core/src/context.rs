@@ -51,6 +51,28 @@ pub enum Env {
     Test,
 }
 
+impl Env {
+    /// The lower-case name (`live`, `test`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Live => "live",
+            Env::Test => "test",
+        }
+    }
+}
+
+impl std::str::FromStr for Env {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        [Env::Live, Env::Test]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::invalid("env", format!("{s:?} is not one of live or test"))
+            })
+    }
+}
+
 /// The principal, group and environment a call acts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Context {

@@ -53,6 +53,29 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 6] = [
+        Dimension::Groups,
+        Dimension::People,
+        Dimension::Things,
+        Dimension::Connections,
+        Dimension::Knowledge,
+        Dimension::Events,
+    ];
+
+    /// The lower-case name (`groups`, `people`, `things`, `connections`, `knowledge`,
+    /// `events`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Groups => "groups",
+            Dimension::People => "people",
+            Dimension::Things => "things",
+            Dimension::Connections => "connections",
+            Dimension::Knowledge => "knowledge",
+            Dimension::Events => "events",
+        }
+    }
+
     /// The dimension of an event type.
     pub fn of(kind: &str) -> Dimension {
         use crate::events::kinds::*;
@@ -91,6 +114,21 @@ impl Dimension {
             Dimension::Knowledge => Permission::KnowledgeRead,
             Dimension::Events => Permission::EventsRead,
         }
+    }
+}
+
+impl std::str::FromStr for Dimension {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "dimension",
+                    format!("{s:?} is not one of groups, people, things, connections, knowledge or events"),
+                )
+            })
     }
 }
 

@@ -557,11 +557,10 @@ pub(crate) fn tenant_env_of(key: &[u8]) -> Option<(GroupId, Env)> {
         return None;
     }
     let root = u128::from_be_bytes(key.get(1..17)?.try_into().ok()?);
-    let env = match key.get(17)? {
-        0x01 => Env::Live,
-        0x02 => Env::Test,
-        _ => return None,
-    };
+    let byte = *key.get(17)?;
+    let env = [Env::Live, Env::Test]
+        .into_iter()
+        .find(|e| env_byte(*e) == byte)?;
     Some((GroupId::from_u128(root), env))
 }
 

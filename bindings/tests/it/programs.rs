@@ -36,19 +36,7 @@ fn compile(source: &Path, exe: &Path) {
 
 /// The plugin modules the C test installs: one that fills in a property, one that loops.
 fn plugins(dir: &Path) -> (PathBuf, PathBuf) {
-    let minimal = wat::parse_str(
-        r#"(module
-          (memory (export "memory") 1)
-          (data (i32.const 16) "{\"ok\":{\"name\":\"minimal\",\"version\":\"1\",\"types\":[{\"name\":\"gadget\"}]}}")
-          (data (i32.const 512) "{\"ok\":{\"properties\":{\"size\":1}}}")
-          (func (export "one_abi_version") (result i32) (i32.const 1))
-          (func (export "one_alloc") (param i32) (result i32) (i32.const 1024))
-          (func (export "one_call") (param $ptr i32) (param $len i32) (result i64)
-            (if (result i64) (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 100))
-              (then (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 67)))
-              (else (i64.or (i64.shl (i64.const 512) (i64.const 32)) (i64.const 32))))))"#,
-    )
-    .unwrap();
+    let minimal = wat::parse_str(include_str!("../../../plugins/examples/minimal.wat")).unwrap();
     let looping = wat::parse_str(
         r#"(module
           (memory (export "memory") 1)
@@ -115,10 +103,6 @@ fn c_api_test_is_clean_under_valgrind() {
             "--errors-for-leak-kinds=definite,indirect",
             "--show-leak-kinds=definite,indirect",
         ])
-        .arg(format!(
-            "--suppressions={}",
-            crate_dir().join("tests/c/valgrind.supp").display()
-        ))
         .arg(test.get_program())
         .args(test.get_args());
     let (stdout, stderr) = run(&mut command);

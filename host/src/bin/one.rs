@@ -480,15 +480,7 @@ impl WatchArgs {
                 "--subtree" => filter = filter.with_subtree(),
                 "--type" => filter = filter.kind(value("--type")?),
                 "--dimension" => {
-                    let d = match value("--dimension")?.as_str() {
-                        "groups" => Dimension::Groups,
-                        "people" => Dimension::People,
-                        "things" => Dimension::Things,
-                        "connections" => Dimension::Connections,
-                        "knowledge" => Dimension::Knowledge,
-                        "events" => Dimension::Events,
-                        other => return Err(format!("unknown dimension {other:?}")),
-                    };
+                    let d: Dimension = value("--dimension")?.parse().map_err(|e| format!("{e}"))?;
                     filter = filter.dimension(d);
                 }
                 "--after" => {
