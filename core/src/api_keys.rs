@@ -166,6 +166,11 @@ impl Record for ApiKey {
 }
 
 impl ApiKey {
+    /// The SHA-256 of its secret.
+    pub(crate) fn digest(&self) -> &SecretDigest {
+        &self.digest
+    }
+
     pub(crate) fn is_active(&self) -> bool {
         self.status == KeyStatus::Active
     }
@@ -273,7 +278,7 @@ fn locator(root: GroupId, key: KeyId) -> Vec<u8> {
     v
 }
 
-fn decode_locator(bytes: &[u8]) -> Result<(GroupId, KeyId)> {
+pub(crate) fn decode_locator(bytes: &[u8]) -> Result<(GroupId, KeyId)> {
     if bytes.len() != 32 {
         return Err(Error::Corrupt {
             what: "API key directory",

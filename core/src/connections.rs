@@ -16,7 +16,7 @@ use crate::codec::{self, Record};
 use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::id::{ConnectionId, GroupId, Ref};
-use crate::layout::Counter;
+use crate::layout::{Counter, TenantKeys};
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::things::{Thing, ThingStatus};
 use crate::validate;
@@ -265,8 +265,9 @@ impl Tx<'_, '_> {
         let keys = self.scope.tenant.clone();
         self.store_bytes(group, &keys.connection(c.id), &bytes, 1);
         self.put(keys.connection(c.id), bytes.as_slice())?;
-        self.put(keys.edge(true, from, kind, to, c.id), bytes.as_slice())?;
-        self.put(keys.edge(false, to, kind, from, c.id), bytes)?;
+        for edge in edge_keys(&keys, &c) {
+            self.put(edge, bytes.as_slice())?;
+        }
         self.count(group, Counter::Connections, 1);
         let meta = Value::map()
             .with("type", kind)
@@ -317,8 +318,9 @@ impl Tx<'_, '_> {
         let keys = self.scope.tenant.clone();
         self.store_bytes(c.group, &keys.connection(c.id), &codec::encode(c)?, -1);
         self.delete(&keys.connection(c.id))?;
-        self.delete(&keys.edge(true, c.from, &c.kind, c.to, c.id))?;
-        self.delete(&keys.edge(false, c.to, &c.kind, c.from, c.id))?;
+        for edge in edge_keys(&keys, c) {
+            self.delete(&edge)?;
+        }
         self.count(c.group, Counter::Connections, -1);
         Ok(())
     }
@@ -333,10 +335,18 @@ impl Tx<'_, '_> {
         }
         self.store_bytes(c.group, &key, &bytes, 1);
         self.put(keys.connection(c.id), bytes.as_slice())?;
-        self.put(
-            keys.edge(true, c.from, &c.kind, c.to, c.id),
-            bytes.as_slice(),
-        )?;
-        self.put(keys.edge(false, c.to, &c.kind, c.from, c.id), bytes)
+        for edge in edge_keys(&keys, c) {
+            self.put(edge, bytes.as_slice())?;
+        }
+        Ok(())
     }
+}
+
+/// The two edge entries of a connection (outgoing from `from`, incoming to `to`), each
+/// holding a copy of its record.
+pub(crate) fn edge_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 2] {
+    [
+        keys.edge(true, c.from, &c.kind, c.to, c.id),
+        keys.edge(false, c.to, &c.kind, c.from, c.id),
+    ]
 }

@@ -17,7 +17,7 @@ use crate::codec::Record;
 use crate::context::Principal;
 use crate::engine::{Tx, View};
 use crate::id::{EventId, GroupId, Ref};
-use crate::layout::{self, Counter};
+use crate::layout::{self, Counter, TenantKeys};
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::validate;
 use crate::value::Value;
@@ -319,7 +319,6 @@ impl Tx<'_, '_> {
             metadata,
         };
         let keys = self.scope.tenant.clone();
-        let id = event.id.to_u128();
         let key = keys.event(group, event.id);
         let bytes = crate::codec::encode(&event)?;
         self.store_bytes(group, &key, &bytes, 1);
@@ -332,15 +331,23 @@ impl Tx<'_, '_> {
             self.kv.note(key.clone(), bytes.clone());
         }
         self.put(key, bytes)?;
-        self.put(layout::with_id(&keys.events_by_type(group, kind), id), [])?;
-        self.put(
-            layout::with_id(&keys.events_by_actor(group, event.actor), id),
-            [],
-        )?;
-        if let Some(t) = target {
-            self.put(layout::with_id(&keys.events_by_target(group, t), id), [])?;
+        for index in index_keys(&keys, &event) {
+            self.put(index, [])?;
         }
         self.count(group, Counter::Events, 1);
         Ok(event)
     }
+}
+
+/// The index entries of an event: by type, by actor, and by target if it has one.
+pub(crate) fn index_keys(keys: &TenantKeys, event: &Event) -> Vec<Vec<u8>> {
+    let (group, id) = (event.group, event.id.to_u128());
+    let mut out = vec![
+        layout::with_id(&keys.events_by_type(group, &event.kind), id),
+        layout::with_id(&keys.events_by_actor(group, event.actor), id),
+    ];
+    if let Some(t) = event.target {
+        out.push(layout::with_id(&keys.events_by_target(group, t), id));
+    }
+    out
 }

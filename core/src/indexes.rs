@@ -51,7 +51,7 @@ fn encode_value(k: KeyBuf, v: &Value) -> Option<KeyBuf> {
 }
 
 /// The definitions visible to `kv`, optionally for one type.
-fn load_defs(kv: &impl KvRead, kind: Option<&str>) -> Result<Vec<IndexDef>> {
+pub(crate) fn load_defs(kv: &impl KvRead, kind: Option<&str>) -> Result<Vec<IndexDef>> {
     let prefix = kind.map_or_else(layout::index_defs, layout::index_defs_of);
     let mut out = Vec::new();
     kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
@@ -161,16 +161,8 @@ impl Tx<'_, '_> {
         if self.index_cache.is_none() {
             self.index_cache = Some(load_defs(&*self.kv, None)?);
         }
-        let keys = &self.scope.tenant;
-        let type_key = keys.thing_by_type(thing.group, &thing.kind, thing.id);
-        let property_keys = self
-            .index_cache
-            .iter()
-            .flatten()
-            .filter(|d| d.kind == thing.kind)
-            .filter_map(|def| entry_key(keys, def, thing));
-        let all: Vec<Vec<u8>> = std::iter::once(type_key).chain(property_keys).collect();
-        for key in all {
+        let defs = self.index_cache.as_deref().unwrap_or_default();
+        for key in index_keys(&self.scope.tenant, defs, thing) {
             match record {
                 Some(bytes) => self.put(key, bytes)?,
                 None => self.delete(&key)?,
@@ -178,6 +170,17 @@ impl Tx<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// The index entries of a live thing: its type-index entry, and one per declared property
+/// index of its type (`defs` may hold other types' too) that it has an indexable value for.
+pub(crate) fn index_keys(keys: &TenantKeys, defs: &[IndexDef], thing: &Thing) -> Vec<Vec<u8>> {
+    let type_key = keys.thing_by_type(thing.group, &thing.kind, thing.id);
+    let property_keys = defs
+        .iter()
+        .filter(|d| d.kind == thing.kind)
+        .filter_map(|def| entry_key(keys, def, thing));
+    std::iter::once(type_key).chain(property_keys).collect()
 }
 
 /// Every (tenant, environment) key set in the database.

@@ -185,6 +185,16 @@ pub(crate) enum SecretSection {
     OneTime = b't',
 }
 
+/// `D <section>`: every holder of one kind of secret.
+pub(crate) fn secret_digests(section: SecretSection) -> Vec<u8> {
+    vec![DIRECTORY, section as u8]
+}
+
+/// `D p`: every (module, tenant) pair of installed plugins.
+pub(crate) fn all_module_users() -> Vec<u8> {
+    vec![DIRECTORY, b'p']
+}
+
 /// `D r`: every top-level slug.
 pub(crate) fn root_slugs() -> Vec<u8> {
     vec![DIRECTORY, b'r']
@@ -210,6 +220,16 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
 
 pub(crate) fn decode_thing_id(bytes: &[u8], what: &'static str) -> Result<ThingId> {
     decode_group_id(bytes, what).map(|g| ThingId::from_u128(g.to_u128()))
+}
+
+/// `T`: the data of every tenant.
+pub(crate) fn all_tenants() -> Vec<u8> {
+    vec![TENANT]
+}
+
+/// `T <root>`: one tenant's whole range, structure and both environments.
+pub(crate) fn tenant(root: GroupId) -> Vec<u8> {
+    KeyBuf::new().u8(TENANT).raw(&root.to_be_bytes()).finish()
 }
 
 /// The keys of one tenant's structure: its groups, shared by both environments.
@@ -279,6 +299,21 @@ impl StructureKeys {
         self.key(b'P').finish()
     }
 
+    /// `c`: every parent-child entry of the tenant.
+    pub(crate) fn all_children(&self) -> Vec<u8> {
+        self.key(b'c').finish()
+    }
+
+    /// `s`: every sibling-slug entry of the tenant.
+    pub(crate) fn sibling_slugs(&self) -> Vec<u8> {
+        self.key(b's').finish()
+    }
+
+    /// `Q`: every plugin-defined thing type of the tenant.
+    pub(crate) fn plugin_types(&self) -> Vec<u8> {
+        self.key(b'Q').finish()
+    }
+
     /// `Q <type>`: which plugin defines a thing type in this tenant.
     pub(crate) fn plugin_type(&self, kind: &str) -> Vec<u8> {
         self.key(b'Q').str(kind).finish()
@@ -340,6 +375,31 @@ impl TenantKeys {
     /// `p`: every property index entry of the tenant in this environment.
     pub(crate) fn property_indexes(&self) -> Vec<u8> {
         self.key(b'p').finish()
+    }
+
+    /// `y`: every type-index entry of the tenant in this environment.
+    pub(crate) fn type_indexes(&self) -> Vec<u8> {
+        self.key(b'y').finish()
+    }
+
+    /// `o` (outgoing) or `i` (incoming): every edge entry in one direction.
+    pub(crate) fn all_edges(&self, outgoing: bool) -> Vec<u8> {
+        self.key(if outgoing { b'o' } else { b'i' }).finish()
+    }
+
+    /// `K`, `A` and `G`: the event indexes by type, by actor and by target.
+    pub(crate) fn event_indexes(&self) -> [Vec<u8>; 3] {
+        [b'K', b'A', b'G'].map(|tag| self.key(tag).finish())
+    }
+
+    /// `m`: every email of the tenant in this environment.
+    pub(crate) fn emails(&self) -> Vec<u8> {
+        self.key(b'm').finish()
+    }
+
+    /// `l`: every label posting of the tenant in this environment.
+    pub(crate) fn all_postings(&self) -> Vec<u8> {
+        self.key(b'l').finish()
     }
 
     /// `t`: every thing of the tenant in this environment.

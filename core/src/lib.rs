@@ -33,6 +33,7 @@
 pub mod access;
 mod api_keys;
 mod auth;
+mod check;
 mod clock;
 mod codec;
 mod connections;
@@ -71,6 +72,7 @@ pub use auth::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
     SignedUp,
 };
+pub use check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use connections::{
     Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION,

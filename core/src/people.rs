@@ -99,7 +99,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
     Ok(e)
 }
 
-fn email_of(thing: &Thing) -> Result<String> {
+pub(crate) fn email_of(thing: &Thing) -> Result<String> {
     let raw = thing
         .properties
         .get_path("email")

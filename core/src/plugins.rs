@@ -101,10 +101,10 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
 
 /// An installed plugin, as stored in its tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct PluginRecord {
-    name: String,
+pub(crate) struct PluginRecord {
+    pub(crate) name: String,
     version: String,
-    module: ModuleHash,
+    pub(crate) module: ModuleHash,
     enabled: bool,
     /// The manifest as the plugin wrote it (JSON text: its serde attributes do not suit
     /// postcard).

@@ -381,6 +381,88 @@ impl Engine {
     }
 }
 
+/// What each group of one tenant and environment holds itself, counted from its
+/// records: users, things, connections (live ones) and storage bytes. The running totals
+/// of usage are these summed up the group tree ([`subtree_totals`]).
+pub(crate) fn own_usage(
+    kv: &impl KvRead,
+    keys: &TenantKeys,
+) -> Result<HashMap<(GroupId, Resource), u64>> {
+    let mut own: HashMap<(GroupId, Resource), u64> = HashMap::new();
+    kv.scan(
+        &KeyRange::prefix(&keys.things()),
+        Direction::Forward,
+        |k, v| {
+            let t: Thing = crate::codec::decode(v)?;
+            *own.entry((t.group, Resource::StorageBytes)).or_default() +=
+                (k.len() + v.len()) as u64;
+            if t.status != ThingStatus::Deleted {
+                let r = if t.kind == PERSON {
+                    Resource::Users
+                } else {
+                    Resource::Things
+                };
+                *own.entry((t.group, r)).or_default() += 1;
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    kv.scan(
+        &KeyRange::prefix(&keys.connections()),
+        Direction::Forward,
+        |k, v| {
+            let c: Connection = crate::codec::decode(v)?;
+            *own.entry((c.group, Resource::StorageBytes)).or_default() +=
+                (k.len() + v.len()) as u64;
+            *own.entry((c.group, Resource::Connections)).or_default() += 1;
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    kv.scan(
+        &KeyRange::prefix(&keys.all_knowledge()),
+        Direction::Forward,
+        |k, v| {
+            let chunk: crate::knowledge::Knowledge = crate::codec::decode(v)?;
+            *own.entry((chunk.group, Resource::StorageBytes))
+                .or_default() += (k.len() + v.len()) as u64;
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    for prefix in [keys.all_vectors(), keys.all_events()] {
+        kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
+            let group = layout::decode_group_id(
+                k.get(prefix.len()..prefix.len() + 16).unwrap_or_default(),
+                "vector or event key",
+            )?;
+            *own.entry((group, Resource::StorageBytes)).or_default() += (k.len() + v.len()) as u64;
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+    }
+    Ok(own)
+}
+
+/// Sums what each group holds itself into every ancestor: the running totals of usage.
+/// `parents` maps each group of the tenant to its parent.
+pub(crate) fn subtree_totals(
+    own: &HashMap<(GroupId, Resource), u64>,
+    parents: &HashMap<GroupId, Option<GroupId>>,
+) -> HashMap<(GroupId, Resource), u64> {
+    let mut totals: HashMap<(GroupId, Resource), u64> = HashMap::new();
+    for (&(group, resource), &n) in own {
+        let mut next = Some(group);
+        let mut depth = 0;
+        while let Some(g) = next {
+            depth += 1;
+            if depth > crate::groups::MAX_DEPTH + 1 {
+                break;
+            }
+            *totals.entry((g, resource)).or_default() += n;
+            next = parents.get(&g).copied().flatten();
+        }
+    }
+    totals
+}
+
 impl Tx<'_, '_> {
     /// Recomputes the running totals (users, things, connections, storage) of every group
     /// of this tenant and environment from its records; monthly counts are kept.
@@ -396,69 +478,8 @@ impl Tx<'_, '_> {
                 Ok::<_, Error>(ControlFlow::Continue(()))
             },
         )?;
-        let mut own: HashMap<(GroupId, Resource), u64> = HashMap::new();
         let keys = self.scope.tenant.clone();
-        self.kv.scan(
-            &KeyRange::prefix(&keys.things()),
-            Direction::Forward,
-            |k, v| {
-                let t: Thing = crate::codec::decode(v)?;
-                *own.entry((t.group, Resource::StorageBytes)).or_default() +=
-                    (k.len() + v.len()) as u64;
-                if t.status != ThingStatus::Deleted {
-                    let r = if t.kind == PERSON {
-                        Resource::Users
-                    } else {
-                        Resource::Things
-                    };
-                    *own.entry((t.group, r)).or_default() += 1;
-                }
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            },
-        )?;
-        self.kv.scan(
-            &KeyRange::prefix(&keys.connections()),
-            Direction::Forward,
-            |k, v| {
-                let c: Connection = crate::codec::decode(v)?;
-                *own.entry((c.group, Resource::StorageBytes)).or_default() +=
-                    (k.len() + v.len()) as u64;
-                *own.entry((c.group, Resource::Connections)).or_default() += 1;
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            },
-        )?;
-        self.kv.scan(
-            &KeyRange::prefix(&keys.all_knowledge()),
-            Direction::Forward,
-            |k, v| {
-                let chunk: crate::knowledge::Knowledge = crate::codec::decode(v)?;
-                *own.entry((chunk.group, Resource::StorageBytes))
-                    .or_default() += (k.len() + v.len()) as u64;
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            },
-        )?;
-        let vectors = keys.all_vectors();
-        self.kv
-            .scan(&KeyRange::prefix(&vectors), Direction::Forward, |k, v| {
-                let group = layout::decode_group_id(
-                    k.get(vectors.len()..vectors.len() + 16).unwrap_or_default(),
-                    "vector key",
-                )?;
-                *own.entry((group, Resource::StorageBytes)).or_default() +=
-                    (k.len() + v.len()) as u64;
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            })?;
-        let events = keys.all_events();
-        self.kv
-            .scan(&KeyRange::prefix(&events), Direction::Forward, |k, v| {
-                let group = layout::decode_group_id(
-                    k.get(events.len()..events.len() + 16).unwrap_or_default(),
-                    "event key",
-                )?;
-                *own.entry((group, Resource::StorageBytes)).or_default() +=
-                    (k.len() + v.len()) as u64;
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            })?;
+        let own = own_usage(&*self.kv, &keys)?;
         // Replace every running total.
         let mut stale = Vec::new();
         self.kv.scan(
@@ -474,20 +495,7 @@ impl Tx<'_, '_> {
         for k in stale {
             self.delete(&k)?;
         }
-        let mut totals: HashMap<(GroupId, Resource), u64> = HashMap::new();
-        for ((group, resource), n) in own {
-            let mut next = Some(group);
-            let mut depth = 0;
-            while let Some(g) = next {
-                depth += 1;
-                if depth > crate::groups::MAX_DEPTH + 1 {
-                    break;
-                }
-                *totals.entry((g, resource)).or_default() += n;
-                next = parents.get(&g).copied().flatten();
-            }
-        }
-        for ((group, resource), n) in totals {
+        for ((group, resource), n) in subtree_totals(&own, &parents) {
             self.put(keys.usage(group, resource, 0), n.to_be_bytes())?;
         }
         Ok(())

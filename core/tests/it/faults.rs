@@ -211,6 +211,8 @@ fn check_every_failure_point(durability: Durability) {
             let reopened = engine_on(Disk::from_image(image), durability)
                 .unwrap_or_else(|e| panic!("n={n} {crash}: cannot reopen: {e}"));
             let state = summary(&reopened, &ctx);
+            let report = reopened.check().unwrap();
+            assert!(report.is_ok(), "n={n} {crash}: {:#?}", report.problems);
             assert!(
                 state == before || state == after,
                 "{durability:?} n={n} {crash}: a state in between: {state:?}"

@@ -3,6 +3,7 @@
 mod access;
 mod access_model;
 mod atomicity;
+mod check;
 mod compat;
 mod concurrency;
 mod dimensions;
@@ -90,4 +91,64 @@ impl Fixture {
 /// A `Value` from JSON.
 pub fn json(v: serde_json::Value) -> Value {
     Value::from_json(&v)
+}
+
+impl Fixture {
+    /// A tenant holding some of every kind of record: a child group, people with
+    /// memberships, things of an indexed type (one updated, one deleted), connections,
+    /// knowledge with labels (one deleted), an API key, logged events, and a thing in the
+    /// test environment.
+    pub fn populated(&self, slug: &str) -> Group {
+        let e = &self.engine;
+        let root = self.tenant(slug);
+        e.admin()
+            .create_index("product", "properties.price")
+            .unwrap();
+        let ctx = Context::system(root.id);
+        e.write(&ctx, |tx| {
+            let team = tx.create_group(
+                root.id,
+                NewGroup::new(GroupType::Business, "Team", "team").properties(json(
+                    serde_json::json!({"settings": {"parentAccess": "members"}}),
+                )),
+            )?;
+            let ada = tx.create_person(NewPerson::new("ada@example.com", "Ada"))?;
+            tx.add_member(ada.id, team.id, "group_admin", &[])?;
+            let mug = tx.create_thing(NewThing::new("product", "Mug").property("price", 12))?;
+            let cap = tx.create_thing(
+                NewThing::new("product", "Cap")
+                    .property("price", 7.5)
+                    .in_group(team.id),
+            )?;
+            let old =
+                tx.create_thing(NewThing::new("note", "Old").property("tags", vec!["a", "b"]))?;
+            tx.update_thing(mug.id, ThingUpdate::default().property("price", 14))?;
+            tx.delete_thing(old.id)?;
+            tx.connect(
+                NewConnection::new(ada.id, "purchased", mug.id)
+                    .metadata(json(serde_json::json!({"qty": 2}))),
+            )?;
+            tx.connect(NewConnection::new(team.id, "owns", cap.id).in_group(team.id))?;
+            tx.create_knowledge(
+                NewKnowledge::new("Mugs hold coffee.")
+                    .labels(&["faq", "product"])
+                    .source(mug.id),
+            )?;
+            let gone = tx.create_knowledge(NewKnowledge::new("Obsolete.").in_group(team.id))?;
+            tx.delete_knowledge(gone.id)?;
+            tx.create_api_key(NewApiKey::new("ci", &["read"]))?;
+            tx.log_event(
+                "deployed",
+                Some(Ref::from(mug.id)),
+                json(serde_json::json!({"v": 3})),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        e.write(&ctx.clone().with_env(Env::Test), |tx| {
+            tx.create_thing(NewThing::new("product", "Test mug").property("price", 1))
+        })
+        .unwrap();
+        root
+    }
 }

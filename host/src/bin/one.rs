@@ -3,6 +3,8 @@
 //! `one demo [PATH]` builds a small two-tenant example database (default
 //! `./one-data/one.redb`, replaced if it exists) and prints what each tenant sees.
 //! `one stats [PATH]` prints the counts per dimension of an existing database.
+//! `one check [PATH]` verifies its integrity ([`Engine::check`]) and fails if it finds a
+//! problem.
 //! `one watch [PATH] --group G …` prints the changes of a group as they commit (see
 //! [`WATCH_USAGE`]).
 
@@ -13,7 +15,8 @@ use one::serde_json::json;
 use one::*;
 
 const DEFAULT_PATH: &str = "one-data/one.redb";
-const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one watch [PATH] --group G [...]\n\
+const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH]\n       \
+     | one watch [PATH] --group G [...]\n\
      (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
 /// The options of `one watch`.
 const WATCH_USAGE: &str =
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") if args.len() <= 2 => demo(path(1)),
         Some("stats") if args.len() <= 2 => stats(path(1)),
+        Some("check") if args.len() <= 2 => check(path(1)),
         Some("watch") if args.iter().any(|a| a == "--help" || a == "-h") => {
             println!("{WATCH_USAGE}");
             Ok(())
@@ -425,6 +429,37 @@ fn stats(path: PathBuf) -> Result<()> {
 }
 
 /// Opens a database file that must exist already (rather than creating an empty one).
+fn check(path: PathBuf) -> Result<()> {
+    let db = open_existing(path.clone())?;
+    let report = db.engine().check()?;
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    let unlisted = report.problem_count - report.problems.len() as u64;
+    if unlisted > 0 {
+        println!("… and {unlisted} more");
+    }
+    println!(
+        "{}: {} tenants, {} records, {} entries checked: {}",
+        path.display(),
+        report.tenants,
+        report.records,
+        report.entries,
+        if report.is_ok() { "ok" } else { "DAMAGED" }
+    );
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(Error::Corrupt {
+            what: "database",
+            reason: format!(
+                "the integrity check found {} problems",
+                report.problem_count
+            ),
+        })
+    }
+}
+
 fn open_existing(path: PathBuf) -> Result<Ontology> {
     if !path.exists() {
         eprintln!("{} does not exist; run `one demo` first", path.display());

@@ -43,6 +43,12 @@ fn demo_builds_two_isolated_tenants_and_stats_reads_them_back() {
     let (ok, stats, _) = one(&["stats", path]);
     assert!(ok);
     assert!(stats.contains("tenants      2") && stats.contains("tenant acme"));
+    let (ok, check, err) = one(&["check", path]);
+    assert!(ok, "{check}{err}");
+    assert!(
+        check.contains(": 2 tenants,") && check.ends_with("checked: ok\n"),
+        "{check}"
+    );
 }
 
 #[test]

@@ -1,0 +1,207 @@
+//! `Engine::check`: a healthy database passes, and each kind of damage a crash, a bug or
+//! a bad disk could leave is reported, naming what is wrong.
+
+use one_core::*;
+use one_storage::StorageError;
+
+use crate::Fixture;
+
+/// The entries of one section of a tenant: `T <root> <env> <tag> …`.
+fn section(f: &Fixture, root: GroupId, env: u8, tag: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+    f.dump()
+        .into_iter()
+        .filter(|(k, _)| {
+            k.len() > 18
+                && k[0] == b'T'
+                && k[1..17] == root.to_be_bytes()
+                && k[17] == env
+                && k[18] == tag
+        })
+        .collect()
+}
+
+fn put(f: &Fixture, key: Vec<u8>, value: Vec<u8>) {
+    f.engine
+        .store()
+        .write(|kv| kv.put(key, value).map(drop))
+        .unwrap();
+}
+
+fn delete(f: &Fixture, key: &[u8]) {
+    f.engine
+        .store()
+        .write(|kv| kv.delete(key).map_err(StorageError::from))
+        .unwrap();
+}
+
+#[test]
+fn a_populated_database_passes() {
+    let f = Fixture::new();
+    f.populated("acme");
+    f.populated("globex");
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    assert_eq!(report.tenants, 2);
+    assert!(report.records > 40, "{report:?}");
+    assert!(report.entries > report.records);
+}
+
+#[test]
+fn every_kind_of_damage_is_reported() {
+    type Damage = fn(&Fixture, GroupId);
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "type index entry removed",
+            |f, r| delete(f, &section(f, r, 1, b'y')[0].0),
+            "type index entry",
+        ),
+        (
+            "property index entry removed",
+            |f, r| delete(f, &section(f, r, 1, b'p')[0].0),
+            "property index entry",
+        ),
+        (
+            "stray edge",
+            |f, r| {
+                let (mut k, v) = section(f, r, 1, b'o').remove(0);
+                *k.last_mut().unwrap() ^= 1;
+                put(f, k, v)
+            },
+            "outgoing edge entry",
+        ),
+        (
+            "edge copy differs",
+            |f, r| {
+                let (k, mut v) = section(f, r, 1, b'i').remove(0);
+                v.push(0);
+                put(f, k, v)
+            },
+            "differs from its record",
+        ),
+        (
+            "thing record garbled",
+            |f, r| {
+                let (k, _) = section(f, r, 1, b't').remove(0);
+                put(f, k, vec![1, 0xff, 0xff, 0xff])
+            },
+            "thing at key",
+        ),
+        (
+            "counter wrong",
+            |f, r| {
+                let (k, _) = section(f, r, 1, b'n').remove(0);
+                put(f, k, 99u64.to_be_bytes().to_vec())
+            },
+            "is 99",
+        ),
+        (
+            "usage total wrong",
+            |f, r| {
+                let (k, v) = section(f, r, 1, b'u')
+                    .into_iter()
+                    .find(|(k, _)| k.ends_with(&[0; 4]))
+                    .unwrap();
+                let n = u64::from_be_bytes(v.try_into().unwrap());
+                put(f, k, (n + 1).to_be_bytes().to_vec())
+            },
+            "usage",
+        ),
+        (
+            "event index entry removed",
+            |f, r| delete(f, &section(f, r, 1, b'G')[0].0),
+            "event target index entry",
+        ),
+        (
+            "event removed",
+            |f, r| delete(f, &section(f, r, 1, b'E')[0].0),
+            "has no record",
+        ),
+        (
+            "vector removed",
+            |f, r| delete(f, &section(f, r, 1, b'v')[0].0),
+            "vector entry",
+        ),
+        (
+            "label posting removed",
+            |f, r| delete(f, &section(f, r, 1, b'l')[0].0),
+            "label posting entry",
+        ),
+        (
+            "email removed",
+            |f, r| delete(f, &section(f, r, 1, b'm')[0].0),
+            "email entry",
+        ),
+        (
+            "child entry removed",
+            |f, r| delete(f, &section(f, r, 0, b'c')[0].0),
+            "child entry",
+        ),
+        (
+            "group directory entry removed",
+            |f, r| {
+                let mut k = vec![b'D', b'g'];
+                k.extend_from_slice(&r.to_be_bytes());
+                delete(f, &k)
+            },
+            "has no directory entry",
+        ),
+        (
+            "id high-water mark lowered",
+            |f, _| put(f, b"Mi".to_vec(), vec![0; 16]),
+            "above the highest issued",
+        ),
+        (
+            "test-environment thing's type entry removed",
+            |f, r| delete(f, &section(f, r, 2, b'y')[0].0),
+            "type index entry",
+        ),
+    ];
+    for (name, damage, needle) in cases {
+        let f = Fixture::new();
+        let root = f.populated("acme");
+        f.populated("globex");
+        damage(&f, root.id);
+        let report = f.engine.check().unwrap();
+        assert!(!report.is_ok(), "{name}: not reported");
+        assert!(
+            report.problems.iter().any(|p| p.message.contains(needle)),
+            "{name}: no problem mentions {needle:?}: {:#?}",
+            report.problems
+        );
+        // Only the damaged tenant is named (the directory and meta have no tenant); the
+        // id high-water mark is the engine's, so every tenant's ids are above it.
+        assert!(
+            name.starts_with("id high-water")
+                || report
+                    .problems
+                    .iter()
+                    .all(|p| p.tenant.is_none() || p.tenant == Some(root.id)),
+            "{name}: {:#?}",
+            report.problems
+        );
+    }
+}
+
+#[test]
+fn check_runs_beside_a_writer() {
+    let f = Fixture::new();
+    let root = f.populated("acme");
+    let ctx = Context::system(root.id);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..200 {
+                f.engine
+                    .write(&ctx, |tx| {
+                        tx.create_thing(
+                            NewThing::new("product", format!("P{i}")).property("price", i),
+                        )
+                    })
+                    .unwrap();
+            }
+        });
+        for _ in 0..5 {
+            let report = f.engine.check().unwrap();
+            assert!(report.is_ok(), "{:#?}", report.problems);
+        }
+    });
+}
