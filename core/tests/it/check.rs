@@ -30,7 +30,7 @@ fn put(f: &Fixture, key: Vec<u8>, value: Vec<u8>) {
 fn delete(f: &Fixture, key: &[u8]) {
     f.engine
         .store()
-        .write(|kv| kv.delete(key).map_err(StorageError::from))
+        .write(|kv| kv.delete(key))
         .unwrap();
 }
 

@@ -145,7 +145,7 @@ impl Fixture {
             Ok(())
         })
         .unwrap();
-        e.write(&ctx.clone().with_env(Env::Test), |tx| {
+        e.write(&ctx.with_env(Env::Test), |tx| {
             tx.create_thing(NewThing::new("product", "Test mug").property("price", 1))
         })
         .unwrap();
