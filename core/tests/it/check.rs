@@ -2,7 +2,6 @@
 //! a bad disk could leave is reported, naming what is wrong.
 
 use one_core::*;
-use one_storage::StorageError;
 
 use crate::Fixture;
 
