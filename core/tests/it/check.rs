@@ -27,10 +27,7 @@ fn put(f: &Fixture, key: Vec<u8>, value: Vec<u8>) {
 }
 
 fn delete(f: &Fixture, key: &[u8]) {
-    f.engine
-        .store()
-        .write(|kv| kv.delete(key))
-        .unwrap();
+    f.engine.store().write(|kv| kv.delete(key)).unwrap();
 }
 
 #[test]

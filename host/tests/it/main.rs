@@ -2,6 +2,7 @@
 //! rules of the repository.
 
 mod cli;
+mod crash;
 mod tidy;
 #[cfg(feature = "wasm")]
 mod wasm;

@@ -1,0 +1,257 @@
+//! Crash safety with real processes: a child writes transactions to a database file and
+//! prints each one it has seen committed; the parent kills it with SIGKILL at a random
+//! moment, reopens the file, and checks that every acknowledged transaction is fully
+//! there, that the one in flight is there entirely or not at all, and that
+//! [`Engine::check`] finds nothing wrong. Between transactions the child also rebuilds the
+//! vector graphs and (with feature `wasm`) installs and removes a plugin, so kills land in
+//! those too.
+//!
+//! `ONE_CRASH_ROUNDS` sets the number of kills (default 20); `fuzz/crash.sh` runs 1,000.
+//! The child is this same test binary, started with `ONE_CRASH_CHILD` set.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use one::*;
+
+/// The test's own name, which the child is started with.
+const TEST: &str = "crash::acknowledged_transactions_survive_sigkill";
+
+/// How many things batch `i` creates (1 to 5): both processes derive it from `i`.
+fn batch_size(i: u64) -> u64 {
+    1 + (i.wrapping_mul(7919) >> 3) % 5
+}
+
+/// Whether batch `i` is followed by a rebuild of the vector graphs.
+fn compacts_after(i: u64) -> bool {
+    i % 7 == 3
+}
+
+/// Whether batch `i` installs the plugin (or removes it, if installed).
+fn toggles_plugin(i: u64) -> bool {
+    cfg!(feature = "wasm") && i % 5 == 2
+}
+
+fn open(path: &Path) -> Ontology {
+    let builder = Ontology::builder().knowledge_index(KnowledgeIndexConfig {
+        min_vectors: 8,
+        ..KnowledgeIndexConfig::default()
+    });
+    #[cfg(feature = "wasm")]
+    let builder = builder.wasm_plugins(wasm::Limits::default()).unwrap();
+    builder.open(path).unwrap()
+}
+
+fn tenant(db: &Ontology) -> Context {
+    let root = db.admin().root_groups().unwrap().remove(0);
+    Context::system(root.id)
+}
+
+/// Batch `i`, in one transaction: its things (indexed by `batch`), connections between
+/// them, a knowledge chunk, and every fourth batch an update of an older thing and the
+/// deletion of an older chunk.
+fn write_batch(db: &Ontology, ctx: &Context, i: u64) -> Result<()> {
+    db.write(ctx, |tx| {
+        let mut first = None;
+        for n in 0..batch_size(i) {
+            let t = tx.create_thing(
+                NewThing::new("item", format!("item {i}.{n}"))
+                    .property("batch", i as i64)
+                    .property("n", n as i64),
+            )?;
+            match first {
+                None => first = Some(t.id),
+                Some(f) => {
+                    tx.connect(NewConnection::new(f, "next", t.id))?;
+                }
+            }
+        }
+        tx.create_knowledge(
+            NewKnowledge::new(format!("batch {i} of the crash test"))
+                .labels(&[format!("b{}", i % 3)]),
+        )?;
+        if i % 4 == 0 && i > 0 {
+            let older = tx
+                .view()
+                .list_things(&ThingQuery::of_type("item").limit(1))?;
+            if let Some(t) = older.items.first() {
+                tx.update_thing(t.id, ThingUpdate::default().property("touched", i as i64))?;
+            }
+            let chunks = tx
+                .view()
+                .query_knowledge(&KnowledgeQuery::text("batch").k(1))?;
+            if let Some(hit) = chunks.first() {
+                tx.delete_knowledge(hit.knowledge.id)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(feature = "wasm")]
+fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
+    const MINIMAL: &str = include_str!("../../../plugins/examples/minimal.wat");
+    if db.read(ctx, |v| v.plugins())?.is_empty() {
+        db.install_plugin(ctx, &wat::parse_str(MINIMAL).unwrap())
+            .map(drop)
+    } else {
+        db.uninstall_plugin(ctx, "minimal")
+    }
+}
+
+/// The child: writes batches from `start` on, printing `ack <i>` after each commit.
+fn child(path: &Path, start: u64) {
+    let db = open(path);
+    let ctx = tenant(&db);
+    for i in start..start + 10_000 {
+        if toggles_plugin(i) {
+            #[cfg(feature = "wasm")]
+            toggle_plugin(&db, &ctx).unwrap();
+        } else {
+            write_batch(&db, &ctx, i).unwrap();
+        }
+        println!("ack {i}");
+        if compacts_after(i) {
+            db.admin().compact_knowledge().unwrap();
+        }
+    }
+}
+
+/// The number of things of each batch in the database.
+fn batches(db: &Ontology, ctx: &Context) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    let mut query = ThingQuery::of_type("item").limit(1000);
+    loop {
+        let page = db.read(ctx, |v| v.list_things(&query)).unwrap();
+        for t in &page.items {
+            let b = t
+                .properties
+                .get_path("batch")
+                .and_then(Value::as_i64)
+                .unwrap();
+            *out.entry(b as u64).or_default() += 1;
+        }
+        match page.next {
+            Some(c) => query = query.after(c),
+            None => return out,
+        }
+    }
+}
+
+/// A small deterministic generator for the kill delays.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn acknowledged_transactions_survive_sigkill() {
+    if let Ok(path) = std::env::var("ONE_CRASH_CHILD") {
+        let start = std::env::var("ONE_CRASH_START").unwrap().parse().unwrap();
+        return child(Path::new(&path), start);
+    }
+    let rounds: u64 = std::env::var("ONE_CRASH_ROUNDS")
+        .map(|r| r.parse().expect("ONE_CRASH_ROUNDS is a number"))
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.redb");
+    {
+        let db = open(&path);
+        db.admin()
+            .create_root_group(NewGroup::new(GroupType::Business, "Crash", "crash"))
+            .unwrap();
+        db.admin().create_index("item", "properties.batch").unwrap();
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut next = 0u64;
+    let mut acked_total = 0;
+    let mut in_flight_landed = 0;
+    let mut plugin_installed = false;
+    for round in 0..rounds {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+            .env("ONE_CRASH_CHILD", &path)
+            .env("ONE_CRASH_START", next.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(i) = line.strip_prefix("ack ") {
+                    tx.send(i.parse::<u64>().unwrap()).ok();
+                }
+            }
+        });
+        // Kill at a random moment once the child is writing: after 0 to 60 ms.
+        let first = rx.recv_timeout(Duration::from_secs(120));
+        if first.is_err() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "round {round}: the child never acknowledged: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(60)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        let acked: Vec<u64> = first.into_iter().chain(rx.try_iter()).collect();
+        let last_acked = *acked.last().unwrap();
+        acked_total += acked.len();
+
+        let db = open(&path);
+        let ctx = tenant(&db);
+        let report = db.check().unwrap();
+        assert!(report.is_ok(), "round {round}: {:#?}", report.problems);
+        let present = batches(&db, &ctx);
+        for i in acked.iter().filter(|i| !toggles_plugin(**i)) {
+            assert_eq!(
+                present.get(i),
+                Some(&batch_size(*i)),
+                "round {round}: acknowledged batch {i} is not all there"
+            );
+        }
+        for (i, n) in &present {
+            assert_eq!(
+                *n,
+                batch_size(*i),
+                "round {round}: batch {i} is partly there"
+            );
+            assert!(
+                *i <= last_acked + 1,
+                "round {round}: batch {i} was never written"
+            );
+        }
+        // The one in flight (never acknowledged) may have landed: continue after it.
+        let landed = present.keys().next_back().is_some_and(|i| *i > last_acked);
+        in_flight_landed += usize::from(landed);
+        next = last_acked + 1 + u64::from(landed || toggles_plugin(last_acked + 1));
+        // Each acknowledged toggle flipped the plugin; one in flight may have flipped it too.
+        let installed = !db.read(&ctx, |v| v.plugins()).unwrap().is_empty();
+        let flips = acked.iter().filter(|i| toggles_plugin(**i)).count();
+        let expected = plugin_installed ^ (flips % 2 == 1);
+        assert!(
+            installed == expected || toggles_plugin(last_acked + 1),
+            "round {round}: plugin installed: {installed}, expected {expected}"
+        );
+        plugin_installed = installed;
+        drop(db);
+    }
+    eprintln!(
+        "{rounds} kills: {acked_total} acknowledged transactions, all present; \
+         {in_flight_landed} unacknowledged ones landed whole, none in part"
+    );
+}
