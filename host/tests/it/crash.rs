@@ -74,7 +74,7 @@ fn write_batch(db: &Ontology, ctx: &Context, i: u64) -> Result<()> {
             NewKnowledge::new(format!("batch {i} of the crash test"))
                 .labels(&[format!("b{}", i % 3)]),
         )?;
-        if i % 4 == 0 && i > 0 {
+        if i.is_multiple_of(4) && i > 0 {
             let older = tx
                 .view()
                 .list_things(&ThingQuery::of_type("item").limit(1))?;
