@@ -455,6 +455,16 @@ impl Engine {
         Ok(self.store.sync()?)
     }
 
+    /// Writes a consistent copy of the database, as of the last commit, to a new file at
+    /// `path`, while writers go on, and returns the commit sequence number the copy holds.
+    /// API key calls counted in memory are written first. The copy is a database file
+    /// like any other (open it to restore); `path` never holds half a copy, and an
+    /// existing file is never overwritten.
+    pub fn backup(&self, path: impl AsRef<std::path::Path>) -> Result<u64> {
+        self.flush_meters()?;
+        Ok(self.store.backup(path)?)
+    }
+
     /// Writes API key calls counted in memory, makes deferred commits durable and closes
     /// the store.
     pub fn close(self) -> Result<()> {

@@ -27,6 +27,17 @@ pub enum StorageError {
     /// redb reported an error.
     #[error("storage backend: {0}")]
     Backend(#[from] redb::Error),
+    /// A file operation around the database failed (writing a backup).
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`"cannot create"`, …).
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A key failed to decode with the order-preserving key codec.
     #[error("malformed key: {0}")]
     Key(#[from] crate::keys::KeyError),

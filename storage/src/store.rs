@@ -321,6 +321,66 @@ impl Store {
         })
     }
 
+    /// Writes a consistent copy of the last commit to a new database file at `path`, and
+    /// returns the commit sequence number it holds. Writers go on meanwhile (the copy
+    /// reads one snapshot). The copy is written to `<path>.partial`, made durable, and
+    /// only then renamed to `path`, so `path` never holds half a backup. Refuses to
+    /// overwrite an existing file.
+    pub fn backup(&self, path: impl AsRef<Path>) -> Result<u64, StorageError> {
+        let path = path.as_ref();
+        let io = |action, source| StorageError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            return Err(io(
+                "will not overwrite",
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        match std::fs::remove_file(&partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot remove a stale", e)),
+        }
+        let snapshot = self.db.begin_read()?;
+        let seq = {
+            let copy = redb::Builder::new().create(&partial)?;
+            let txn = copy.begin_write()?;
+            {
+                let mut data = txn.open_table(DATA)?;
+                for entry in snapshot.open_table(DATA)?.iter()? {
+                    let (k, v) = entry?;
+                    data.insert(k.value(), v.value())?;
+                }
+                let mut meta = txn.open_table(META)?;
+                for entry in snapshot.open_table(META)?.iter()? {
+                    let (k, v) = entry?;
+                    meta.insert(k.value(), v.value())?;
+                }
+            }
+            txn.commit()?;
+            let seq = snapshot
+                .open_table(META)?
+                .get(META_SEQ)?
+                .map(|g| g.value())
+                .unwrap_or(0);
+            drop(copy);
+            seq
+        };
+        std::fs::rename(&partial, path).map_err(|e| io("cannot rename the backup to", e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("cannot sync the directory of", e))?;
+        }
+        Ok(seq)
+    }
+
     /// The durability commits get.
     pub fn durability(&self) -> Durability {
         self.durability

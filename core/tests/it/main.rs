@@ -3,6 +3,7 @@
 mod access;
 mod access_model;
 mod atomicity;
+mod backup;
 mod check;
 mod compat;
 mod concurrency;
