@@ -271,7 +271,7 @@ pub struct CreatedKey {
 }
 
 /// Where the directory says a key lives: `root` (16 bytes) then the key id (16 bytes).
-fn locator(root: GroupId, key: KeyId) -> Vec<u8> {
+pub(crate) fn locator(root: GroupId, key: KeyId) -> Vec<u8> {
     let mut v = Vec::with_capacity(32);
     v.extend_from_slice(&root.to_be_bytes());
     v.extend_from_slice(&key.to_be_bytes());

@@ -232,19 +232,8 @@ fn setting<'g>(group: &'g Group, name: &str) -> Option<&'g Value> {
     group.properties.get_path(&format!("settings.{name}"))
 }
 
-fn hex(digest: &SecretDigest) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<SecretDigest> {
-    let mut out = [0u8; 32];
-    if text.len() != 64 {
-        return None;
-    }
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::codec::unhex(text)?.try_into().ok()
 }
 
 /// Where the directory says a session lives: root (16), env (1), connection (16).
@@ -333,7 +322,7 @@ impl Tx<'_, '_> {
         let metadata = Value::map()
             .with("expires_at", expires_at.as_millis() as i64)
             .with("method", proven.method.as_str())
-            .with("token_sha256", hex(&digest));
+            .with("token_sha256", crate::codec::hex(&digest));
         let c = self.insert_connection(
             Ref::from(proven.person),
             Ref::from(proven.group),
@@ -928,7 +917,7 @@ mod tests {
     #[test]
     fn digests_round_trip_through_hex() {
         let d = secret::digest("ok_sess_x");
-        assert_eq!(unhex(&hex(&d)), Some(d));
+        assert_eq!(unhex(&crate::codec::hex(&d)), Some(d));
         assert_eq!(unhex("zz"), None);
     }
 }

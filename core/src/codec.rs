@@ -20,6 +20,23 @@ pub(crate) trait Record: Serialize + DeserializeOwned {
     const VERSION: u8;
 }
 
+/// Lower-case hexadecimal text of `bytes` (digests in events, module bytes in exports).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of hexadecimal text (either case); `None` if it is not an even number of
+/// hex digits.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
 /// Encodes `record` with its version byte.
 pub(crate) fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(256);

@@ -437,7 +437,7 @@ impl Engine {
         self.ids().last()
     }
 
-    fn ids(&self) -> std::sync::MutexGuard<'_, IdGen> {
+    pub(crate) fn ids(&self) -> std::sync::MutexGuard<'_, IdGen> {
         // A poisoned lock only means another thread panicked while holding it; the
         // generator's state is two integers and always valid.
         self.ids.lock().unwrap_or_else(|p| p.into_inner())
@@ -599,6 +599,12 @@ impl<'t> Tx<'_, 't> {
     }
 
     /// Adds `delta` to a counter; written once, when the transaction's closure succeeds.
+    /// Adds to a counter without metering usage (records restored by an import, whose
+    /// usage is counted afresh).
+    pub(crate) fn count_unmetered(&mut self, group: GroupId, counter: Counter, delta: i64) {
+        *self.counters.entry((group, counter)).or_default() += delta;
+    }
+
     pub(crate) fn count(&mut self, group: GroupId, counter: Counter, delta: i64) {
         *self.counters.entry((group, counter)).or_insert(0) += delta;
         if let Some(resource) = crate::usage::resource_of(counter) {

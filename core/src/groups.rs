@@ -358,7 +358,7 @@ impl<K: KvRead> View<'_, K> {
     }
 
     /// The ancestors of a group of this tenant, nearest first.
-    fn ancestors(&self, group: &Group) -> Result<Vec<GroupId>> {
+    pub(crate) fn ancestors(&self, group: &Group) -> Result<Vec<GroupId>> {
         let mut out = Vec::new();
         let mut next = group.parent;
         while let Some(p) = next {
@@ -493,17 +493,34 @@ impl Tx<'_, '_> {
         }
         let group =
             self.new_group_record(GroupId::from_u128(self.engine.next_id()), Some(parent), new)?;
+        self.link_child(parent, &group)?;
+        self.insert_group(&group, parent)?;
+        Ok(group)
+    }
+
+    /// Enters `group` among `parent`'s children, its slug unique among its siblings.
+    pub(crate) fn link_child(&mut self, parent: GroupId, group: &Group) -> Result<()> {
         let slug_key = self.scope.structure.sibling_slug(parent, &group.slug);
         if self.kv.contains(&slug_key)? {
             return Err(Error::DuplicateSlug {
-                slug: group.slug,
+                slug: group.slug.clone(),
                 parent: slug_owner(Some(parent)),
             });
         }
         self.put(slug_key, group.id.to_be_bytes())?;
-        self.put(self.scope.structure.child(parent, group.id), [])?;
-        self.insert_group(&group, parent)?;
-        Ok(group)
+        self.put(self.scope.structure.child(parent, group.id), [])
+    }
+
+    /// Enters a top-level group's slug, unique among top-level groups.
+    pub(crate) fn link_root(&mut self, group: &Group) -> Result<()> {
+        let slug_key = layout::root_slug(&group.slug);
+        if self.kv.contains(&slug_key)? {
+            return Err(Error::DuplicateSlug {
+                slug: group.slug.clone(),
+                parent: slug_owner(None),
+            });
+        }
+        self.put(slug_key, group.id.to_be_bytes())
     }
 
     fn new_group_record(
@@ -529,8 +546,7 @@ impl Tx<'_, '_> {
 
     /// Writes a new group's record and directory entry, and logs `group_created` in `log_group`.
     fn insert_group(&mut self, group: &Group, log_group: GroupId) -> Result<()> {
-        self.put(layout::group_root(group.id), self.scope.root.to_be_bytes())?;
-        self.put_record(&self.scope.structure.group(group.id), group)?;
+        self.store_group(group)?;
         let meta = Value::map()
             .with("name", group.name.as_str())
             .with("slug", group.slug.as_str())
@@ -542,6 +558,12 @@ impl Tx<'_, '_> {
             meta,
         )?;
         Ok(())
+    }
+
+    /// Writes a group's record and its directory entry (`D g`, naming its tenant).
+    pub(crate) fn store_group(&mut self, group: &Group) -> Result<()> {
+        self.put(layout::group_root(group.id), self.scope.root.to_be_bytes())?;
+        self.put_record(&self.scope.structure.group(group.id), group)
     }
 
     /// Changes a group. Moving it checks the new parent is in scope, in the same tenant,
@@ -743,14 +765,7 @@ impl Admin<'_> {
             self.engine
                 .write_in(kv, scope, &mut AfterTx::default(), |tx| {
                     let group = tx.new_group_record(id, None, new)?;
-                    let slug_key = layout::root_slug(&group.slug);
-                    if tx.kv.contains(&slug_key)? {
-                        return Err(Error::DuplicateSlug {
-                            slug: group.slug,
-                            parent: slug_owner(None),
-                        });
-                    }
-                    tx.put(slug_key, id.to_be_bytes())?;
+                    tx.link_root(&group)?;
                     tx.insert_group(&group, id)?;
                     Ok(group)
                 })

@@ -411,6 +411,11 @@ impl IdGen {
         self.last
     }
 
+    /// Makes every later id sort after `id` (ids restored by an import).
+    pub(crate) fn observe(&mut self, id: u128) {
+        self.last = self.last.max(id);
+    }
+
     fn next_random(&mut self) -> u128 {
         // SplitMix64: cheap, and the ids only need to be unique, not unguessable.
         let mut next = || {

@@ -247,7 +247,7 @@ pub struct Hit {
     pub score: f32,
 }
 
-fn check_labels(labels: &[String]) -> Result<Vec<String>> {
+pub(crate) fn check_labels(labels: &[String]) -> Result<Vec<String>> {
     if labels.len() > MAX_LABELS {
         return Err(Error::invalid(
             "labels",
@@ -278,7 +278,7 @@ fn check_labels(labels: &[String]) -> Result<Vec<String>> {
 }
 
 /// Checks a vector against the database's dimension.
-fn check_vector(v: &[f32], dims: usize) -> Result<()> {
+pub(crate) fn check_vector(v: &[f32], dims: usize) -> Result<()> {
     if v.len() != dims {
         return Err(Error::invalid(
             "embedding",
@@ -297,11 +297,11 @@ fn check_vector(v: &[f32], dims: usize) -> Result<()> {
     Ok(())
 }
 
-fn encode_vector(v: &[f32]) -> Vec<u8> {
+pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn decode_vector(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
+pub(crate) fn decode_vector(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
     if !bytes.len().is_multiple_of(4) {
         return Err(Error::Corrupt {
             what: "knowledge vector",
@@ -442,7 +442,7 @@ pub struct IndexInfo {
 
 impl<K: KvRead> View<'_, K> {
     /// The dimension of this database's vectors, once one is stored.
-    fn stored_dims(&self) -> Result<Option<usize>> {
+    pub(crate) fn stored_dims(&self) -> Result<Option<usize>> {
         Ok(match self.kv.get(&layout::knowledge_dims())? {
             Some(b) => Some(layout::decode_u64(&b, "knowledge dimension")? as usize),
             None => None,

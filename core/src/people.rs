@@ -165,7 +165,7 @@ impl Tx<'_, '_> {
         Ok(thing)
     }
 
-    fn claim_email(&mut self, email: &str, id: ThingId) -> Result<()> {
+    pub(crate) fn claim_email(&mut self, email: &str, id: ThingId) -> Result<()> {
         let key = self.scope.tenant.email(email);
         if self.kv.contains(&key)? {
             return Err(Error::DuplicateEmail {

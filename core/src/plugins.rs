@@ -103,14 +103,14 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PluginRecord {
     pub(crate) name: String,
-    version: String,
+    pub(crate) version: String,
     pub(crate) module: ModuleHash,
-    enabled: bool,
+    pub(crate) enabled: bool,
     /// The manifest as the plugin wrote it (JSON text: its serde attributes do not suit
     /// postcard).
-    manifest: String,
-    installed_at: Timestamp,
-    updated_at: Timestamp,
+    pub(crate) manifest: String,
+    pub(crate) installed_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
 }
 
 impl Record for PluginRecord {
@@ -171,10 +171,6 @@ pub(crate) struct Reaction {
 /// The SHA-256 of `wasm`.
 pub fn module_hash(wasm: &[u8]) -> ModuleHash {
     Sha256::digest(wasm).into()
-}
-
-fn hex(hash: &ModuleHash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn failed(plugin: &str, reason: impl Into<String>) -> Error {
@@ -427,7 +423,7 @@ impl Engine {
             let meta = Value::map()
                 .with("plugin", name.as_str())
                 .with("version", record.version.as_str())
-                .with("module", hex(&hash))
+                .with("module", crate::codec::hex(&hash))
                 .with("types", type_names(&compiled.manifest));
             tx.log(kinds::PLUGIN_INSTALLED, tx.scope.root, None, meta)?;
             info(&record, &compiled.manifest)
@@ -465,7 +461,7 @@ impl Engine {
                 .with("plugin", name.as_str())
                 .with("from", old.version.as_str())
                 .with("to", record.version.as_str())
-                .with("module", hex(&hash))
+                .with("module", crate::codec::hex(&hash))
                 .with("types", type_names(&compiled.manifest));
             tx.log(kinds::PLUGIN_UPGRADED, tx.scope.root, None, meta)?;
             info(&record, &compiled.manifest)
@@ -543,7 +539,7 @@ impl Engine {
         r
     }
 
-    fn compile_plugin(&self, wasm: &[u8]) -> Result<(ModuleHash, Compiled)> {
+    pub(crate) fn compile_plugin(&self, wasm: &[u8]) -> Result<(ModuleHash, Compiled)> {
         if wasm.len() > MAX_MODULE_BYTES {
             return Err(Error::TooLarge {
                 field: "module",
@@ -553,7 +549,7 @@ impl Engine {
         }
         let hash = module_hash(wasm);
         // Until it has described itself, a module is named by its hash.
-        let unnamed = format!("(module {})", &hex(&hash)[..12]);
+        let unnamed = format!("(module {})", &crate::codec::hex(&hash)[..12]);
         let runtime = self.plugins.runtime(&unnamed)?;
         let compiled = runtime
             .compile(&hash, wasm)
@@ -668,7 +664,7 @@ impl Engine {
 /// The most follow-up actions one reaction may ask for.
 pub const MAX_ACTIONS: usize = 16;
 
-fn manifest_json(m: &Manifest) -> Result<String> {
+pub(crate) fn manifest_json(m: &Manifest) -> Result<String> {
     serde_json::to_string(m).map_err(|e| failed(&m.name, format!("manifest: {e}")))
 }
 
@@ -685,7 +681,7 @@ fn info(record: &PluginRecord, manifest: &Manifest) -> Result<PluginInfo> {
     Ok(PluginInfo {
         name: record.name.clone(),
         version: record.version.clone(),
-        module: hex(&record.module),
+        module: crate::codec::hex(&record.module),
         enabled: record.enabled,
         types: manifest.types.clone(),
         reacts: manifest.reacts,
@@ -768,14 +764,14 @@ impl Tx<'_, '_> {
             .authorize(self.scope.root, Permission::GroupsWrite)
     }
 
-    fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {
+    pub(crate) fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {
         self.view().get_record(&self.scope.structure.plugin(name))
     }
 
     /// Writes a plugin's record, its module and code (if new), its tenant's use of the
     /// module and its type bindings, replacing the bindings of `old_types`. Declared
     /// indexes of its fields are created.
-    fn store_plugin(
+    pub(crate) fn store_plugin(
         &mut self,
         record: &PluginRecord,
         wasm: &[u8],

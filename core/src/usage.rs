@@ -466,7 +466,7 @@ pub(crate) fn subtree_totals(
 impl Tx<'_, '_> {
     /// Recomputes the running totals (users, things, connections, storage) of every group
     /// of this tenant and environment from its records; monthly counts are kept.
-    fn recount_running_totals(&mut self) -> Result<()> {
+    pub(crate) fn recount_running_totals(&mut self) -> Result<()> {
         let mut parents: HashMap<GroupId, Option<GroupId>> = HashMap::new();
         let groups_prefix = self.scope.structure.groups();
         self.kv.scan(

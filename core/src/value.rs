@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 pub const MAX_DEPTH: usize = 32;
 
 /// A JSON-like value: null, bool, integer, float, string, list or map.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+///
+/// Serde: binary formats (postcard, on disk) store it as a tagged enum; human-readable
+/// formats (JSON: exports, the C ABI) see plain JSON, converted as by [`Value::to_json`]
+/// and [`Value::from_json`].
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     /// No value.
     #[default]
@@ -259,6 +263,68 @@ impl Value {
                 serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
             }
         }
+    }
+}
+
+/// The stored form of a [`Value`]: the same variants in the same order, so the derived
+/// encoding is the one every stored record already uses.
+#[derive(Serialize)]
+#[serde(rename = "Value")]
+enum StoredRef<'a> {
+    Null,
+    Bool(&'a bool),
+    Int(&'a i64),
+    Float(&'a f64),
+    String(&'a String),
+    List(&'a Vec<Value>),
+    Map(&'a BTreeMap<String, Value>),
+}
+
+/// [`StoredRef`], owned, for decoding.
+#[derive(Deserialize)]
+#[serde(rename = "Value")]
+enum Stored {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            return self.to_json().serialize(s);
+        }
+        match self {
+            Value::Null => StoredRef::Null,
+            Value::Bool(b) => StoredRef::Bool(b),
+            Value::Int(i) => StoredRef::Int(i),
+            Value::Float(f) => StoredRef::Float(f),
+            Value::String(x) => StoredRef::String(x),
+            Value::List(l) => StoredRef::List(l),
+            Value::Map(m) => StoredRef::Map(m),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            return serde_json::Value::deserialize(d).map(|j| Value::from_json(&j));
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Null => Value::Null,
+            Stored::Bool(b) => Value::Bool(b),
+            Stored::Int(i) => Value::Int(i),
+            Stored::Float(f) => Value::Float(f),
+            Stored::String(x) => Value::String(x),
+            Stored::List(l) => Value::List(l),
+            Stored::Map(m) => Value::Map(m),
+        })
     }
 }
 

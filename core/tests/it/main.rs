@@ -17,7 +17,9 @@ mod isolation;
 mod knowledge;
 mod metering;
 mod persistence;
+mod portable;
 mod sign_in;
+mod strategies;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;

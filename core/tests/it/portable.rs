@@ -1,0 +1,284 @@
+//! Export and import: a tenant leaves one database and arrives whole in another, or moves
+//! below a group of another tenant; export → import → export gives the same lines; bad
+//! exports are refused and change nothing.
+
+use one_core::*;
+use proptest::prelude::*;
+
+use crate::Fixture;
+use crate::strategies::{build_tenant, tenant_ops};
+
+fn export(f: &Fixture, group: GroupId) -> Vec<u8> {
+    let mut out = Vec::new();
+    f.engine
+        .export(&Context::system(group), group, &mut out)
+        .unwrap();
+    out
+}
+
+fn import(f: &Fixture, bytes: &[u8], into: ImportInto) -> Result<PortableReport> {
+    f.engine.admin().import(bytes, into)
+}
+
+#[test]
+fn a_tenant_moves_to_another_database_whole() {
+    let from = Fixture::new();
+    let acme = from.populated("acme");
+    from.populated("globex");
+    let bytes = export(&from, acme.id);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.starts_with(r#"{"record":"header","format":"one-export","version":1,"#));
+    assert!(!text.contains("password") && !text.contains("\"seq\""));
+
+    let to = Fixture::new();
+    let report = import(&to, &bytes, ImportInto::NewTenant).unwrap();
+    assert_eq!(report.groups, 2);
+    assert!(report.things >= 5 && report.events > 10, "{report:?}");
+    let check = to.engine.check().unwrap();
+    assert!(check.is_ok(), "{:#?}", check.problems);
+    assert_eq!(
+        export(&to, acme.id),
+        bytes,
+        "export → import → export differs"
+    );
+
+    // The same records answer the same queries.
+    let ctx = Context::system(acme.id);
+    let query = ThingQuery::of_type("product").limit(100);
+    let list = |f: &Fixture, env| {
+        f.engine
+            .read(&ctx.with_env(env), |v| v.list_things(&query))
+            .unwrap()
+            .items
+    };
+    for env in [Env::Live, Env::Test] {
+        assert_eq!(list(&from, env), list(&to, env));
+    }
+    let people = |f: &Fixture| {
+        f.engine
+            .read(&ctx, |v| v.person_by_email("ada@example.com"))
+            .unwrap()
+    };
+    assert_eq!(people(&from), people(&to));
+    // Running totals are counted again from the records; monthly counts stay behind.
+    let usage = |f: &Fixture| {
+        let all = f.engine.read(&ctx, |v| v.usage(acme.id)).unwrap();
+        all.into_iter()
+            .filter(|u| !u.resource.is_monthly())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(usage(&from), usage(&to));
+    let hits = |f: &Fixture| {
+        f.engine
+            .read(&ctx, |v| {
+                v.query_knowledge(&KnowledgeQuery::text("coffee mugs").k(5))
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        hits(&from)
+            .iter()
+            .map(|h| h.knowledge.id)
+            .collect::<Vec<_>>(),
+        hits(&to).iter().map(|h| h.knowledge.id).collect::<Vec<_>>()
+    );
+    // API keys keep working: the digest travelled, the secret never did.
+    let keys = |f: &Fixture| f.engine.read(&ctx, |v| v.api_keys(acme.id)).unwrap();
+    assert_eq!(keys(&from), keys(&to));
+    // New ids sort after every imported one.
+    let newer = to
+        .engine
+        .write(&ctx, |tx| tx.create_thing(NewThing::new("note", "after")))
+        .unwrap();
+    assert!(text.lines().all(|l| !l.contains(&newer.id.to_string())));
+    let check = to.engine.check().unwrap();
+    assert!(check.is_ok(), "{:#?}", check.problems);
+}
+
+#[test]
+fn a_subtree_moves_below_a_group_of_another_tenant() {
+    let from = Fixture::new();
+    let acme = from.populated("acme");
+    let team = from
+        .engine
+        .read(&Context::system(acme.id), |v| {
+            v.children(acme.id, None, None)
+        })
+        .unwrap()
+        .items
+        .remove(0);
+    let mut bytes = Vec::new();
+    let report = from
+        .engine
+        .export(&Context::system(acme.id), team.id, &mut bytes)
+        .unwrap();
+    // Ada belongs to the root group: her membership of the team stays behind.
+    assert_eq!(report.connections_left_out, 1);
+
+    let to = Fixture::new();
+    let globex = to.populated("globex");
+    let dept = to
+        .engine
+        .write(&Context::system(globex.id), |tx| {
+            tx.create_group(
+                globex.id,
+                NewGroup::new(GroupType::Business, "Dept", "dept"),
+            )
+        })
+        .unwrap();
+    // The slug `team` is taken below globex.
+    let err = import(&to, &bytes, ImportInto::Under(globex.id)).unwrap_err();
+    assert!(matches!(err, Error::DuplicateSlug { .. }), "{err}");
+    let imported = import(&to, &bytes, ImportInto::Under(dept.id)).unwrap();
+    assert_eq!(imported.groups, 1);
+    let check = to.engine.check().unwrap();
+    assert!(check.is_ok(), "{:#?}", check.problems);
+    let ctx = Context::system(globex.id);
+    let moved = to.engine.read(&ctx, |v| v.get_group(team.id)).unwrap();
+    assert_eq!(moved.parent, Some(dept.id));
+    let things = to
+        .engine
+        .read(&ctx, |v| {
+            v.list_things(&ThingQuery::of_type("product").group(team.id))
+        })
+        .unwrap()
+        .items;
+    assert_eq!(things.len(), 1);
+    // The moved things count in their new ancestors' usage.
+    let usage = to.engine.read(&ctx, |v| v.usage(globex.id)).unwrap();
+    let things_used = usage
+        .iter()
+        .find(|u| u.resource == Resource::Things)
+        .unwrap()
+        .used;
+    assert_eq!(things_used, 3, "2 of globex's own live things + 1 moved");
+    // Importing it again collides on every id.
+    let before = to.dump();
+    let err = import(&to, &bytes, ImportInto::Under(dept.id)).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(to.dump(), before);
+}
+
+#[test]
+fn bad_exports_are_refused_and_change_nothing() {
+    let from = Fixture::new();
+    let acme = from.populated("acme");
+    let good = String::from_utf8(export(&from, acme.id)).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let without = |pred: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .filter(|l| !pred(l))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("empty", String::new(), "empty"),
+        ("no header", lines[1..].join("\n"), "header"),
+        (
+            "other version",
+            good.replacen("\"version\":1", "\"version\":2", 1),
+            "version 2",
+        ),
+        (
+            "other format",
+            good.replacen("one-export", "tar", 1),
+            "format",
+        ),
+        ("not JSON", format!("{}\n{{oops\n", lines[0]), "line 2"),
+        (
+            "unknown record",
+            format!("{}\n{{\"record\":\"spaceship\"}}\n", lines[0]),
+            "line 2",
+        ),
+        (
+            "malformed id",
+            good.replacen(&acme.id.to_string(), "grp_nope", 1),
+            "line 1",
+        ),
+        (
+            "child before parent",
+            {
+                let mut l = lines.clone();
+                l.swap(1, 2);
+                l.join("\n")
+            },
+            "before its parent",
+        ),
+        (
+            "a thing whose group is missing",
+            without(&|l: &str| {
+                l.contains("\"record\":\"group\"")
+                    && !l.contains(&format!("\"id\":\"{}\"", acme.id))
+            }),
+            "outside the export",
+        ),
+        (
+            "NaN in a vector",
+            good.replacen("\"vector\":[", "\"vector\":[NaN,", 1),
+            "line",
+        ),
+        (
+            "deep nesting",
+            good.replacen(
+                "\"properties\":{\"price\"",
+                &format!(
+                    "\"properties\":{{\"deep\":{}1{},\"price\"",
+                    "[".repeat(40),
+                    "]".repeat(40)
+                ),
+                1,
+            ),
+            "nested deeper",
+        ),
+        (
+            "bad module hex",
+            good.clone()
+                + "\n{\"record\":\"plugin\",\"name\":\"p\",\"version\":\"1\",\"enabled\":true,\"installed_at\":0,\"updated_at\":0,\"module\":\"zz\"}",
+            "not hex",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let to = Fixture::new();
+        to.populated("globex");
+        let before = to.dump();
+        let err = import(&to, text.as_bytes(), ImportInto::NewTenant).unwrap_err();
+        assert!(err.to_string().contains(needle), "{name}: {err}");
+        assert_eq!(to.dump(), before, "{name}: the database changed");
+    }
+}
+
+#[test]
+fn exporting_needs_every_read_permission_and_key_management() {
+    let f = Fixture::new();
+    let acme = f.populated("acme");
+    let ada = f
+        .engine
+        .read(&Context::system(acme.id), |v| {
+            v.person_by_email("ada@example.com")
+        })
+        .unwrap();
+    let err = f
+        .engine
+        .export(&Context::person(ada.id, acme.id), acme.id, Vec::new())
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn export_import_export_gives_the_same_lines(ops in tenant_ops(30)) {
+        let from = Fixture::new();
+        let root = build_tenant(&from.engine, "rt", &ops);
+        let first = export(&from, root.id);
+        let to = Fixture::new();
+        import(&to, &first, ImportInto::NewTenant).unwrap();
+        let report = to.engine.check().unwrap();
+        prop_assert!(report.is_ok(), "{:#?}", report.problems);
+        let second = export(&to, root.id);
+        prop_assert_eq!(String::from_utf8(second).unwrap(), String::from_utf8(first).unwrap());
+    }
+}
