@@ -68,7 +68,7 @@ pub fn new_thing() -> impl Strategy<Value = NewThing> {
 /// A new knowledge chunk with labels and metadata.
 pub fn new_knowledge() -> impl Strategy<Value = NewKnowledge> {
     (
-        "[a-z ]{1,40}",
+        "[a-z][a-z ]{0,39}",
         prop::collection::vec(prop::sample::select(vec!["faq", "docs", "b:1"]), 0..3),
         properties(),
     )
