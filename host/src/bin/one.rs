@@ -5,6 +5,10 @@
 //! `one stats [PATH]` prints the counts per dimension of an existing database.
 //! `one check [PATH]` verifies its integrity ([`Engine::check`]) and fails if it finds a
 //! problem.
+//! `one backup [PATH] DEST` copies it, consistently, while it may be in use.
+//! `one export [PATH] --group G [--out FILE]` writes a group and everything below it as
+//! JSON lines; `one import [PATH] --from FILE [--under G]` restores such an export (see
+//! [`PORTABLE_USAGE`]).
 //! `one watch [PATH] --group G …` prints the changes of a group as they commit (see
 //! [`WATCH_USAGE`]).
 
@@ -16,8 +20,16 @@ use one::*;
 
 const DEFAULT_PATH: &str = "one-data/one.redb";
 const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH]\n       \
-     | one watch [PATH] --group G [...]\n\
+     | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
+     | one import [PATH] --from FILE [--under G] | one watch [PATH] --group G [...]\n\
      (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
+/// What `one export` and `one import` do.
+const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE]
+       one import [PATH] --from FILE [--under GROUP]
+  export writes GROUP (a group id, or a tenant's slug) and everything below it, in both
+  environments, as versioned JSON lines, to FILE or standard output. import restores such
+  an export with the same ids: as a new tenant, or below GROUP. Passwords, sessions and
+  one-time tokens are not exported: people sign in again after a move.";
 /// The options of `one watch`.
 const WATCH_USAGE: &str =
     "usage: one watch [PATH] --group GROUP [--subtree] [--dimension D]... [--type T]...
@@ -36,6 +48,26 @@ fn main() -> ExitCode {
         Some("demo") if args.len() <= 2 => demo(path(1)),
         Some("stats") if args.len() <= 2 => stats(path(1)),
         Some("check") if args.len() <= 2 => check(path(1)),
+        Some("backup") if (2..=3).contains(&args.len()) => {
+            let (db, dest) = match &args[1..] {
+                [dest] => (PathBuf::from(DEFAULT_PATH), dest),
+                [db, dest, ..] => (PathBuf::from(db), dest),
+                [] => unreachable!("two or three arguments"),
+            };
+            backup(db, PathBuf::from(dest))
+        }
+        Some("export" | "import") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            println!("{PORTABLE_USAGE}");
+            Ok(())
+        }
+        Some(command @ ("export" | "import")) => match Options::parse(&args[1..]) {
+            Ok(o) if command == "export" => export(o),
+            Ok(o) => import(o),
+            Err(why) => {
+                eprintln!("{why}\n{PORTABLE_USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         Some("watch") if args.iter().any(|a| a == "--help" || a == "-h") => {
             println!("{WATCH_USAGE}");
             Ok(())
@@ -460,6 +492,130 @@ fn check(path: PathBuf) -> Result<()> {
     }
 }
 
+fn backup(path: PathBuf, dest: PathBuf) -> Result<()> {
+    let db = open_existing(path)?;
+    let seq = db.engine().backup(&dest)?;
+    println!("{}: a copy as of commit {seq}", dest.display());
+    Ok(())
+}
+
+/// The database path and `--name value` options of `one export` and `one import`.
+struct Options {
+    path: PathBuf,
+    values: Vec<(String, String)>,
+}
+
+impl Options {
+    const NAMES: [&str; 4] = ["--group", "--out", "--from", "--under"];
+
+    fn parse(args: &[String]) -> std::result::Result<Self, String> {
+        let mut path = None;
+        let mut values = Vec::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if Self::NAMES.contains(&arg.as_str()) {
+                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                values.push((arg.clone(), value.clone()));
+            } else if arg.starts_with("--") {
+                return Err(format!("unknown option {arg}"));
+            } else if path.is_none() {
+                path = Some(PathBuf::from(arg));
+            } else {
+                return Err(format!("unexpected argument {arg:?}"));
+            }
+        }
+        Ok(Self {
+            path: path.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
+            values,
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str> {
+        self.get(name).ok_or(Error::MissingField { field: name })
+    }
+}
+
+/// A group named by its id, or a tenant by its slug.
+fn find_group(db: &Ontology, text: &str) -> Result<GroupId> {
+    match text.parse::<GroupId>() {
+        Ok(id) => Ok(id),
+        Err(_) => db
+            .admin()
+            .root_groups()?
+            .into_iter()
+            .find(|g| g.slug == text)
+            .map(|g| g.id)
+            .ok_or_else(|| Error::NotFound {
+                kind: IdKind::Group,
+                id: format!("with slug {text:?}"),
+            }),
+    }
+}
+
+fn export(o: Options) -> Result<()> {
+    let db = open_existing(o.path.clone())?;
+    let group = find_group(&db, o.required("--group")?)?;
+    let ctx = Context::system(group);
+    let report = match o.get("--out") {
+        Some(file) => {
+            let out = std::fs::File::create_new(file).map_err(|source| Error::Io {
+                action: "cannot create",
+                path: file.into(),
+                source,
+            })?;
+            db.export(&ctx, group, std::io::BufWriter::new(out))?
+        }
+        None => db.export(&ctx, group, std::io::stdout().lock())?,
+    };
+    eprintln!(
+        "exported {group}: {} lines ({} groups, {} things, {} connections, {} knowledge, {} events, {} API keys, {} plugins; {} connections to records outside left out)",
+        report.lines,
+        report.groups,
+        report.things,
+        report.connections,
+        report.knowledge,
+        report.events,
+        report.api_keys,
+        report.plugins,
+        report.connections_left_out
+    );
+    Ok(())
+}
+
+fn import(o: Options) -> Result<()> {
+    let from = o.required("--from")?;
+    let input = std::fs::File::open(from).map_err(|source| Error::Io {
+        action: "cannot open",
+        path: from.into(),
+        source,
+    })?;
+    let db = Ontology::open(&o.path)?;
+    let into = match o.get("--under") {
+        Some(g) => ImportInto::Under(find_group(&db, g)?),
+        None => ImportInto::NewTenant,
+    };
+    let report = db.admin().import(std::io::BufReader::new(input), into)?;
+    println!(
+        "imported {}: {} groups, {} things, {} connections, {} knowledge, {} events, {} API keys, {} plugins",
+        report.group.map(|g| g.to_string()).unwrap_or_default(),
+        report.groups,
+        report.things,
+        report.connections,
+        report.knowledge,
+        report.events,
+        report.api_keys,
+        report.plugins
+    );
+    Ok(())
+}
+
 fn open_existing(path: PathBuf) -> Result<Ontology> {
     if !path.exists() {
         eprintln!("{} does not exist; run `one demo` first", path.display());
@@ -546,19 +702,7 @@ impl WatchArgs {
 
 fn watch(args: WatchArgs) -> Result<()> {
     let db = open_existing(args.path)?;
-    let group = match args.group.parse::<GroupId>() {
-        Ok(id) => id,
-        Err(_) => db
-            .admin()
-            .root_groups()?
-            .into_iter()
-            .find(|g| g.slug == args.group)
-            .map(|g| g.id)
-            .ok_or_else(|| Error::NotFound {
-                kind: IdKind::Group,
-                id: format!("with slug {:?}", args.group),
-            })?,
-    };
+    let group = find_group(&db, &args.group)?;
     let ctx = Context::system(group);
     let mut subscription = db.subscribe_from(&ctx, args.filter.group(group), args.after)?;
     for change in subscription

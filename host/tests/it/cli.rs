@@ -125,3 +125,37 @@ fn watch_prints_a_groups_changes_in_commit_order_and_resumes_after_an_id() {
     let (ok, _, err) = one(&["watch", path]);
     assert!(!ok && err.contains("--group is required"), "{err}");
 }
+
+#[test]
+fn backup_export_and_import_move_a_tenant_between_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (db, copy, out, moved, again) = (
+        file("one.redb"),
+        file("copy.redb"),
+        file("acme.jsonl"),
+        file("moved.redb"),
+        file("again.jsonl"),
+    );
+    assert!(one(&["demo", &db]).0);
+    let (ok, text, err) = one(&["backup", &db, &copy]);
+    assert!(ok && text.contains("a copy as of commit"), "{text}{err}");
+    let (ok, text, _) = one(&["check", &copy]);
+    assert!(ok && text.contains("checked: ok"), "{text}");
+    let (ok, _, _) = one(&["backup", &db, &copy]);
+    assert!(!ok, "a backup must not overwrite a file");
+
+    let (ok, _, err) = one(&["export", &db, "--group", "acme", "--out", &out]);
+    assert!(ok && err.contains("exported grp_"), "{err}");
+    let (ok, text, err) = one(&["import", &moved, "--from", &out]);
+    assert!(ok && text.contains("imported grp_"), "{text}{err}");
+    let (ok, text, _) = one(&["check", &moved]);
+    assert!(ok && text.contains(": 1 tenants,"), "{text}");
+    assert!(one(&["export", &moved, "--group", "acme", "--out", &again]).0);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+    // Importing the same tenant twice is refused.
+    let (ok, _, err) = one(&["import", &moved, "--from", &out]);
+    assert!(!ok && err.contains("already"), "{err}");
+    let (ok, _, err) = one(&["export", &db, "--grop", "acme"]);
+    assert!(!ok && err.contains("unknown option --grop"), "{err}");
+}
