@@ -23,6 +23,7 @@ pub mod access;
 pub mod boundary;
 pub mod db;
 pub mod feed;
+pub mod fuzz;
 pub mod groups;
 mod json;
 pub mod plugins;

@@ -104,3 +104,131 @@ pub fn money(data: &[u8]) {
         assert_eq!(i128::from(a.minor) + i128::from(b.minor), i128::from(total));
     }
 }
+
+/// Keys: reading arbitrary bytes as order-preserving components never panics, what reads
+/// encodes back to the bytes it came from, the encoding keeps the order of what it
+/// encodes, and the layout's key parsers never panic.
+pub fn decode_keys(data: &[u8]) {
+    use one_storage::keys::{KeyBuf, KeyReader};
+    let mut reader = KeyReader::new(data);
+    let mut consumed = 0;
+    while let Ok(component) = reader.bytes() {
+        let rest = reader.rest().len();
+        assert_eq!(
+            KeyBuf::new().bytes(&component).finish(),
+            data[consumed..data.len() - rest],
+            "a component decodes from bytes it does not encode to"
+        );
+        consumed = data.len() - rest;
+        if reader.is_empty() {
+            break;
+        }
+    }
+    let _ = crate::layout::tenant_env_of(data);
+    let _ = crate::layout::trailing_id(data);
+    if let Some((&split, rest)) = data.split_first() {
+        let (a, b) = rest.split_at(usize::from(split).min(rest.len()));
+        let (ka, kb) = (
+            KeyBuf::new().bytes(a).finish(),
+            KeyBuf::new().bytes(b).finish(),
+        );
+        assert_eq!(
+            ka.cmp(&kb),
+            a.cmp(b),
+            "the key encoding reorders {a:?} and {b:?}"
+        );
+        if let (Ok(x), Ok(y)) = (
+            <[u8; 8]>::try_from(&rest[..8.min(rest.len())]),
+            <[u8; 8]>::try_from(&rest[8.min(rest.len())..16.min(rest.len())]),
+        ) {
+            let (x, y) = (f64::from_le_bytes(x), f64::from_le_bytes(y));
+            if let Some(order) = x.partial_cmp(&y).filter(|_| x != 0.0 || y != 0.0) {
+                let (ex, ey) = (
+                    one_storage::keys::encode_f64(x),
+                    one_storage::keys::encode_f64(y),
+                );
+                assert_eq!(ex.cmp(&ey), order, "the f64 encoding reorders {x} and {y}");
+            }
+        }
+    }
+}
+
+/// A store holding arbitrary entries: opening an engine on it and checking it never
+/// panics; the check reports damage as problems.
+pub fn check_store(data: &[u8]) {
+    use one_storage::{Store, StoreOptions};
+    let Ok(store) = Store::in_memory(&StoreOptions::default()) else {
+        return;
+    };
+    // Entries are `<key len> <key> <value len> <value>`, each length one byte.
+    let mut entries = Vec::new();
+    let mut rest = data;
+    while let Some((&kl, r)) = rest.split_first() {
+        let Some((key, r)) = r.split_at_checked(usize::from(kl)) else {
+            break;
+        };
+        let Some((&vl, r)) = r.split_first() else {
+            break;
+        };
+        let Some((value, r)) = r.split_at_checked(usize::from(vl)) else {
+            break;
+        };
+        entries.push((key.to_vec(), value.to_vec()));
+        rest = r;
+    }
+    let written = store.write(|kv| {
+        for (k, v) in entries {
+            if !k.is_empty() {
+                kv.put(k, v)?;
+            }
+        }
+        Ok::<_, one_storage::StorageError>(())
+    });
+    if written.is_err() {
+        return;
+    }
+    if let Ok(engine) = crate::Engine::new(store, std::sync::Arc::new(crate::SystemClock)) {
+        let _ = engine.check();
+    }
+}
+
+/// An export's text: importing it into a database either succeeds, leaving a database
+/// that passes [`crate::Engine::check`], or fails and changes nothing.
+pub fn import(data: &[u8]) {
+    use one_storage::{Direction, KeyRange, KvRead, Store, StoreOptions};
+    let Ok(store) = Store::in_memory(&StoreOptions::default()) else {
+        return;
+    };
+    let engine = crate::Engine::new(store, std::sync::Arc::new(crate::SystemClock))
+        .expect("an empty engine opens");
+    engine
+        .admin()
+        .create_root_group(crate::NewGroup::new(
+            crate::GroupType::Business,
+            "Here",
+            "here",
+        ))
+        .expect("a tenant in an empty engine");
+    let dump = || {
+        let mut out = Vec::new();
+        let r = engine.store().read().expect("a snapshot");
+        r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok::<_, one_storage::StorageError>(std::ops::ControlFlow::Continue(()))
+        })
+        .expect("a scan");
+        out
+    };
+    let before = dump();
+    match engine.admin().import(data, crate::ImportInto::NewTenant) {
+        Ok(_) => {
+            let report = engine.check().expect("a check runs");
+            assert!(
+                report.is_ok(),
+                "an import left damage: {:?}",
+                report.problems
+            );
+        }
+        Err(_) => assert!(before == dump(), "a failed import changed the database"),
+    }
+}

@@ -3,6 +3,7 @@
 
 #![allow(unsafe_code, reason = "the tests call the C ABI")]
 
+mod fuzz_body;
 mod header;
 mod programs;
 mod threads;

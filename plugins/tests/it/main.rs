@@ -2,6 +2,7 @@
 //! written as WAT, and the install / upgrade / disable / uninstall lifecycle.
 
 mod examples;
+mod fuzz_bodies;
 mod hostile;
 mod lifecycle;
 
