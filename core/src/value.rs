@@ -293,6 +293,38 @@ enum Stored {
     Map(BTreeMap<String, Value>),
 }
 
+thread_local! {
+    /// How deep the stored value being decoded on this thread is nested so far.
+    static DECODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of nesting while decoding a stored value. Stored values are never deeper
+/// than [`MAX_DEPTH`], so deeper bytes are damaged or hostile: refusing them keeps the
+/// recursive decoder from exhausting the thread's stack.
+struct DecodeDepth;
+
+impl DecodeDepth {
+    fn enter() -> Result<Self, String> {
+        let depth = DECODE_DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let guard = DecodeDepth;
+        if depth > MAX_DEPTH + 1 {
+            return Err(format!(
+                "a stored value nested deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for DecodeDepth {
+    fn drop(&mut self) {
+        DECODE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 impl Serialize for Value {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
@@ -316,6 +348,7 @@ impl<'de> Deserialize<'de> for Value {
         if d.is_human_readable() {
             return serde_json::Value::deserialize(d).map(|j| Value::from_json(&j));
         }
+        let _depth = DecodeDepth::enter().map_err(serde::de::Error::custom)?;
         Ok(match Stored::deserialize(d)? {
             Stored::Null => Value::Null,
             Stored::Bool(b) => Value::Bool(b),
@@ -453,6 +486,21 @@ mod tests {
             deep.validate("p"),
             Err(ValueError::TooDeep { .. })
         ));
+        // The deepest storable value decodes; one level deeper is refused, and bytes
+        // nested far deeper fail cleanly instead of exhausting the stack (found by the
+        // `records` fuzz body).
+        let mut deepest = Value::Int(0);
+        for _ in 0..MAX_DEPTH {
+            deepest = Value::List(vec![deepest]);
+        }
+        assert!(deepest.validate("p").is_ok());
+        let bytes = postcard::to_stdvec(&deepest).unwrap();
+        assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), deepest);
+        assert!(postcard::from_bytes::<Value>(&postcard::to_stdvec(&deep).unwrap()).is_err());
+        let mut hostile = [5u8, 1].repeat(200_000);
+        hostile.push(0);
+        assert!(postcard::from_bytes::<Value>(&hostile).is_err());
+        assert_eq!(DECODE_DEPTH.with(std::cell::Cell::get), 0);
         assert_eq!(
             Value::Int(2).compare(&Value::Float(2.5)),
             Some(Ordering::Less)

@@ -89,6 +89,10 @@ fn hand_picked_inputs() {
     fuzz::check_store(&entries);
     fuzz::decode_keys(&entries[..200]);
     fuzz::decode_records(&[1, 0, 0, 0]);
+    // Regression: a value nested 200,000 deep in stored bytes overflowed the stack.
+    let mut deep = [5u8, 1].repeat(200_000);
+    deep.push(0);
+    fuzz::decode_records(&deep);
     // A real key exercises the accepting path.
     let f = crate::Fixture::new();
     let g = f.tenant("fuzz");
