@@ -182,7 +182,7 @@ fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
     t: &T,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StorageError> {
-    Ok(t.get(key)?.map(|g| g.value().to_vec()))
+    guarded("reading", || Ok(t.get(key)?.map(|g| g.value().to_vec())))
 }
 
 /// One key-value pair as a redb range yields it.
@@ -204,30 +204,51 @@ where
     if range.is_empty() {
         return Ok(());
     }
-    let iter = t
-        .range::<&[u8]>(range.as_refs())
-        .map_err(StorageError::from)?;
-    let mut step = |item: Result<Entry<'_>, redb::StorageError>| -> Result<Flow, E> {
-        let (k, v) = item.map_err(StorageError::from)?;
-        visit(k.value(), v.value())
-    };
-    match direction {
-        Direction::Forward => {
-            for item in iter {
-                if step(item)?.is_break() {
-                    break;
+    let mut iter = guarded("reading", || Ok(t.range::<&[u8]>(range.as_refs())?))?;
+    loop {
+        // redb's own steps run guarded; the visitor (the caller's code) does not.
+        let entry = guarded("reading", || {
+            let item: Option<Result<Entry<'_>, redb::StorageError>> = match direction {
+                Direction::Forward => iter.next(),
+                Direction::Reverse => iter.next_back(),
+            };
+            Ok(match item {
+                None => None,
+                Some(item) => {
+                    let (k, v) = item?;
+                    // Reading the bytes checks their bounds, which damaged pages fail.
+                    let _ = (k.value().len(), v.value().len());
+                    Some((k, v))
                 }
-            }
-        }
-        Direction::Reverse => {
-            for item in iter.rev() {
-                if step(item)?.is_break() {
-                    break;
-                }
-            }
+            })
+        })?;
+        let Some((k, v)) = entry else {
+            return Ok(());
+        };
+        if visit(k.value(), v.value())?.is_break() {
+            return Ok(());
         }
     }
-    Ok(())
+}
+
+/// Runs `f`, a call into redb, turning a panic inside it into [`StorageError::Corrupt`].
+/// redb 4.5 panics on some damaged pages (out-of-bounds slices, invalid UTF-8, an
+/// "unreachable" allocator state) instead of returning an error. `f` must not run the
+/// caller's code: only redb's.
+fn guarded<R>(
+    action: &str,
+    f: impl FnOnce() -> Result<R, StorageError>,
+) -> Result<R, StorageError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        Err(StorageError::Corrupt(format!(
+            "{action}: redb failed: {why}"
+        )))
+    })
 }
 
 /// An ordered, transactional key-value store: a redb database file, or memory.
@@ -264,11 +285,19 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the database file at `path`, creating it if it does not exist.
+    ///
+    /// A file that is not a sound redb database is [`StorageError::Corrupt`] or a
+    /// [`StorageError::Backend`] error. redb 4.5 panics on some damaged files instead of
+    /// returning an error; that panic is caught here and returned as `Corrupt` (the
+    /// process's panic hook still sees it).
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StorageError> {
-        let db = redb::Builder::new()
-            .set_cache_size(options.cache_size)
-            .create(path.as_ref())?;
-        Self::init(db, options)
+        let path = path.as_ref();
+        guarded("opening the database file", || {
+            let db = redb::Builder::new()
+                .set_cache_size(options.cache_size)
+                .create(path)?;
+            Self::init(db, options)
+        })
     }
 
     /// Opens a fresh store held in memory, gone when dropped. For tests and scratch work.
@@ -285,10 +314,12 @@ impl Store {
         backend: impl redb::StorageBackend,
         options: &StoreOptions,
     ) -> Result<Self, StorageError> {
-        let db = redb::Builder::new()
-            .set_cache_size(options.cache_size)
-            .create_with_backend(backend)?;
-        Self::init(db, options)
+        guarded("opening the database", || {
+            let db = redb::Builder::new()
+                .set_cache_size(options.cache_size)
+                .create_with_backend(backend)?;
+            Self::init(db, options)
+        })
     }
 
     fn init(db: redb::Database, options: &StoreOptions) -> Result<Self, StorageError> {
@@ -400,8 +431,11 @@ impl Store {
         if let Some(snapshot) = &*latest {
             return Ok(Arc::clone(snapshot));
         }
-        let txn = self.db.begin_read()?;
-        let data = txn.open_table(DATA)?;
+        let (txn, data) = guarded("starting a read", || {
+            let txn = self.db.begin_read()?;
+            let data = txn.open_table(DATA)?;
+            Ok((txn, data))
+        })?;
         let snapshot = Arc::new(ReadTx { txn, data });
         *latest = Some(Arc::clone(&snapshot));
         Ok(snapshot)
@@ -577,8 +611,10 @@ impl ReadTx {
     /// The commit sequence number of the snapshot (0 before the first write). Read on
     /// demand, so snapshots that never ask for it do not pay for it.
     pub fn seq(&self) -> Result<u64, StorageError> {
-        let meta = self.txn.open_table(META)?;
-        Ok(meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0))
+        guarded("reading the commit number", || {
+            let meta = self.txn.open_table(META)?;
+            Ok(meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0))
+        })
     }
 }
 

@@ -4,6 +4,7 @@ mod access;
 mod access_model;
 mod atomicity;
 mod backup;
+mod bad_files;
 mod check;
 mod compat;
 mod concurrency;
