@@ -216,6 +216,16 @@ fn acknowledged_transactions_survive_sigkill() {
         let ctx = tenant(&db);
         let report = db.check().unwrap();
         assert!(report.is_ok(), "round {round}: {:#?}", report.problems);
+        // Search (through whatever graphs a killed rebuild left) finds only live chunks.
+        let hits = db
+            .read(&ctx, |v| {
+                v.query_knowledge(&KnowledgeQuery::text("batch of the crash test").k(50))
+            })
+            .unwrap();
+        for hit in &hits {
+            db.read(&ctx, |v| v.get_knowledge(hit.knowledge.id))
+                .unwrap_or_else(|e| panic!("round {round}: search found a missing chunk: {e}"));
+        }
         let present = batches(&db, &ctx);
         for i in acked.iter().filter(|i| !toggles_plugin(**i)) {
             assert_eq!(
