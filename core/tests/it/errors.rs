@@ -325,3 +325,137 @@ fn error_codes_are_unique() {
     codes.dedup();
     assert_eq!(codes.len(), n, "two variants share a code");
 }
+
+#[test]
+fn every_limit_is_enforced_with_a_typed_error_and_changes_nothing() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    f.engine
+        .write(&ctx, |tx| {
+            tx.create_knowledge(NewKnowledge::new("first").embedding(vec![1.0, 0.0]))
+        })
+        .unwrap();
+    let mut deep = Value::Int(1);
+    for _ in 0..=MAX_VALUE_DEPTH {
+        deep = Value::List(vec![deep]);
+    }
+    let cases: Vec<(&str, Box<dyn Fn(&mut Tx<'_, '_>) -> Result<()>>, u32, &str)> = vec![
+        (
+            "nesting deeper than MAX_VALUE_DEPTH",
+            Box::new(move |tx| {
+                tx.create_thing(NewThing::new("note", "n").property("deep", deep.clone()))
+                    .map(drop)
+            }),
+            104,
+            "nested deeper than 32",
+        ),
+        (
+            "NaN in properties",
+            Box::new(|tx| {
+                tx.create_thing(NewThing::new("note", "n").property("x", f64::NAN))
+                    .map(drop)
+            }),
+            104,
+            "non-finite",
+        ),
+        (
+            "infinity in metadata",
+            Box::new(|tx| {
+                tx.log_event("noted", None, Value::map().with("x", f64::INFINITY))
+                    .map(drop)
+            }),
+            104,
+            "non-finite",
+        ),
+        (
+            "NaN in an embedding",
+            Box::new(|tx| {
+                tx.create_knowledge(NewKnowledge::new("t").embedding(vec![f32::NAN, 0.0]))
+                    .map(drop)
+            }),
+            104,
+            "embedding",
+        ),
+        (
+            "an embedding of the wrong dimension",
+            Box::new(|tx| {
+                tx.create_knowledge(NewKnowledge::new("t").embedding(vec![1.0, 0.0, 0.0]))
+                    .map(drop)
+            }),
+            104,
+            "embedding",
+        ),
+        (
+            "more than MAX_LABELS labels",
+            Box::new(|tx| {
+                let labels: Vec<String> = (0..=MAX_LABELS).map(|i| format!("l{i}")).collect();
+                tx.create_knowledge(NewKnowledge::new("t").labels(&labels))
+                    .map(drop)
+            }),
+            104,
+            "labels",
+        ),
+        (
+            "a label longer than MAX_TYPE_BYTES",
+            Box::new(|tx| {
+                tx.create_knowledge(
+                    NewKnowledge::new("t").labels(&["l".repeat(MAX_TYPE_BYTES + 1)]),
+                )
+                .map(drop)
+            }),
+            104,
+            "labels",
+        ),
+        (
+            "text over MAX_TEXT_BYTES",
+            Box::new(|tx| {
+                tx.create_knowledge(NewKnowledge::new("x".repeat(MAX_TEXT_BYTES + 1)))
+                    .map(drop)
+            }),
+            105,
+            "text",
+        ),
+        (
+            "a type name over MAX_TYPE_BYTES",
+            Box::new(|tx| {
+                tx.create_thing(NewThing::new("t".repeat(MAX_TYPE_BYTES + 1), "n"))
+                    .map(drop)
+            }),
+            105,
+            "type",
+        ),
+        (
+            "an email over MAX_EMAIL_BYTES",
+            Box::new(|tx| {
+                let email = format!("{}@example.com", "a".repeat(MAX_EMAIL_BYTES));
+                tx.create_person(NewPerson::new(email, "P")).map(drop)
+            }),
+            105,
+            "email",
+        ),
+        (
+            "connection metadata over MAX_VALUE_BYTES",
+            Box::new(|tx| {
+                let a = tx.create_thing(NewThing::new("note", "a"))?;
+                let big = Value::map().with("blob", "x".repeat(MAX_VALUE_BYTES));
+                tx.connect(NewConnection::new(a.id, "links", a.id).metadata(big))
+                    .map(drop)
+            }),
+            105,
+            "metadata",
+        ),
+    ];
+    for (name, call, code, needle) in cases {
+        let before = f.dump();
+        let r = f.engine.write(&ctx, |tx| call(tx));
+        let e = r.expect_err(name);
+        assert_eq!(e.code(), code, "{name}: {e}");
+        assert!(e.to_string().contains(needle), "{name}: {e}");
+        assert_eq!(f.dump(), before, "{name}: the database changed");
+    }
+    let too_many = f.engine.read(&ctx, |v| {
+        v.query_knowledge(&KnowledgeQuery::text("first").k(MAX_K + 1))
+    });
+    check(too_many, 104, "k");
+}
