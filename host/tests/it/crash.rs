@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -20,6 +21,9 @@ use one::*;
 
 /// The test's own name, which the child is started with.
 const TEST: &str = "crash::acknowledged_transactions_survive_sigkill";
+
+/// What the child prints, followed by a batch number, once the batch has committed.
+const ACK: &str = "@ack ";
 
 /// How many things batch `i` creates (1 to 5): both processes derive it from `i`.
 fn batch_size(i: u64) -> u64 {
@@ -103,7 +107,7 @@ fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
     }
 }
 
-/// The child: writes batches from `start` on, printing `ack <i>` after each commit.
+/// The child: writes batches from `start` on, printing `@ack <i>` after each commit.
 fn child(path: &Path, start: u64) {
     let db = open(path);
     let ctx = tenant(&db);
@@ -114,7 +118,7 @@ fn child(path: &Path, start: u64) {
         } else {
             write_batch(&db, &ctx, i).unwrap();
         }
-        println!("ack {i}");
+        println!("{ACK}{i}");
         if compacts_after(i) {
             db.admin().compact_knowledge().unwrap();
         }
@@ -190,24 +194,39 @@ fn acknowledged_transactions_survive_sigkill() {
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(i) = line.strip_prefix("ack ") {
+                // libtest may print the test's name on the same line before the first.
+                if let Some((_, i)) = line.rsplit_once(ACK) {
                     tx.send(i.parse::<u64>().unwrap()).ok();
                 }
             }
         });
+        let mut child_stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut child_stderr, &mut text).ok();
+            text
+        });
         // Kill at a random moment once the child is writing: after 0 to 60 ms.
         let first = rx.recv_timeout(Duration::from_secs(120));
         if first.is_err() {
-            let out = child.wait_with_output().unwrap();
+            child.kill().ok();
+            child.wait().ok();
             panic!(
                 "round {round}: the child never acknowledged: {}",
-                String::from_utf8_lossy(&out.stderr)
+                errors.join().unwrap()
             );
         }
         std::thread::sleep(Duration::from_millis(rng.below(60)));
         child.kill().unwrap();
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
         reader.join().unwrap();
+        let stderr = errors.join().unwrap();
+        // The child must have died of the kill, not of an error of its own.
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "round {round}: the child failed: {stderr}"
+        );
         let acked: Vec<u64> = first.into_iter().chain(rx.try_iter()).collect();
         let last_acked = *acked.last().unwrap();
         acked_total += acked.len();
@@ -255,7 +274,7 @@ fn acknowledged_transactions_survive_sigkill() {
         let expected = plugin_installed ^ (flips % 2 == 1);
         assert!(
             installed == expected || toggles_plugin(last_acked + 1),
-            "round {round}: plugin installed: {installed}, expected {expected}"
+            "round {round}: plugin installed: {installed}, expected {expected}; acknowledged {acked:?}"
         );
         plugin_installed = installed;
         drop(db);
