@@ -340,7 +340,8 @@ fn every_limit_is_enforced_with_a_typed_error_and_changes_nothing() {
     for _ in 0..=MAX_VALUE_DEPTH {
         deep = Value::List(vec![deep]);
     }
-    let cases: Vec<(&str, Box<dyn Fn(&mut Tx<'_, '_>) -> Result<()>>, u32, &str)> = vec![
+    type Call = Box<dyn Fn(&mut Tx<'_, '_>) -> Result<()>>;
+    let cases: Vec<(&str, Call, u32, &str)> = vec![
         (
             "nesting deeper than MAX_VALUE_DEPTH",
             Box::new(move |tx| {
