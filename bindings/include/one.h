@@ -182,6 +182,23 @@ int one_api_key_revoke(const one_db *db, const one_ctx *ctx, const char *key, ch
 // `group` is a NUL-terminated string; `out` points to writable storage for a pointer.
 int one_api_keys(const one_db *db, const one_ctx *ctx, const char *group, char **out);
 
+// Writes a consistent copy of the database to a new file at `path` while writers go on
+// (`Engine::backup`); never overwrites a file. `*seq` receives the commit number the
+// copy holds.
+//
+// # Safety
+// `path` is a NUL-terminated string; `seq` points to writable storage for a `uint64_t`.
+int one_backup(const one_db *db, const char *path, uint64_t *seq);
+
+// Verifies the whole database (`Engine::check`): `*out` receives `{"ok", "tenants",
+// "records", "entries", "problem_count", "problems": [text]}` (at most 1,000 problems
+// listed). A damaged database is `ONE_OK` with `"ok": false`; an error means the check
+// could not run.
+//
+// # Safety
+// `out` points to writable storage for a pointer.
+int one_check(const one_db *db, char **out);
+
 // Closes a database. Calls running on it on other threads finish first; the file is
 // released when the last one returns. NULL does nothing; a handle already closed gets
 // `ONE_MISUSE`.
@@ -270,6 +287,19 @@ int one_event_log(const one_db *db, const one_ctx *ctx, const char *event, char 
 // pointer.
 int one_events(const one_db *db, const one_ctx *ctx, const char *query, char **out);
 
+// Writes `group` and everything below it to a new file at `path` as versioned JSON lines
+// (`Engine::export`). `*out` receives `{"group", "lines", "groups", "things",
+// "connections", "knowledge", "events", "api_keys", "plugins", "connections_left_out"}`.
+//
+// # Safety
+// `group` and `path` are NUL-terminated strings; `out` points to writable storage for a
+// pointer.
+int one_export(const one_db *db,
+               const one_ctx *ctx,
+               const char *group,
+               const char *path,
+               char **out);
+
 // Lists the children of a group, a page at a time. `page` is NULL or
 // `{"limit": n, "after": cursor}`; `*out` receives `{"items": [groups], "next": cursor}`.
 //
@@ -311,6 +341,15 @@ int one_group_update(const one_db *db,
                      const char *group,
                      const char *update,
                      char **out);
+
+// Restores an export from the file at `path` (`Admin::import`), keeping its ids: as a
+// new tenant when `under` is NULL, otherwise below the group `under`. All or nothing.
+// `*out` receives the same counts as `one_export`.
+//
+// # Safety
+// `path` is a NUL-terminated string, `under` NULL or one; `out` points to writable
+// storage for a pointer.
+int one_import(const one_db *db, const char *path, const char *under, char **out);
 
 // Adds a knowledge chunk. `*out` receives it (without its vector).
 //

@@ -62,6 +62,7 @@ def load(path=None):
     lib.one_subscription_next.argtypes = [p, p, ctypes.c_uint32, out]
     lib.one_subscription_cursor.argtypes = [p, out]
     lib.one_subscription_free.argtypes = [p]
+    lib.one_backup.argtypes = [p, s, ctypes.POINTER(ctypes.c_uint64)]
     for name, args in _CALLS.values():
         fn = getattr(lib, name)
         fn.restype = i
@@ -189,6 +190,9 @@ _CALLS = {
     "plugin_set_enabled": ("one_plugin_set_enabled", ["ctx", "str", "int"]),
     "plugin_uninstall": ("one_plugin_uninstall", ["ctx", "str"]),
     "plugins": ("one_plugins", ["ctx"]),
+    "check": ("one_check", []),
+    "export": ("one_export", ["ctx", "str", "str"]),
+    "import_from": ("one_import", ["str", "opt_str"]),
 }
 _NO_OUT = {"one_sign_out", "one_plugin_uninstall"}
 _CTYPES = {
@@ -196,8 +200,10 @@ _CTYPES = {
     "str": ctypes.c_char_p,
     "json": ctypes.c_char_p,
     "opt_json": ctypes.c_char_p,
+    "opt_str": ctypes.c_char_p,
     "int": ctypes.c_int,
 }
+_OPTIONAL = ("opt_json", "opt_str")
 
 
 class Database:
@@ -259,6 +265,12 @@ class Database:
         _check(load().one_subscribe(self._handle, ctx._handle, text, ctypes.byref(handle)))
         return Subscription(self, handle)
 
+    def backup(self, path):
+        """Writes a consistent copy of the database to a new file; returns its commit number."""
+        seq = ctypes.c_uint64()
+        _check(load().one_backup(self._handle, _text(path), ctypes.byref(seq)))
+        return seq.value
+
     def api_key(self, key, client_ip=None):
         """The context of an API key presented from `client_ip`."""
         return self._context(load().one_ctx_api_key, self._handle, _text(key), _text(client_ip))
@@ -269,7 +281,8 @@ class Database:
         name, kinds = _CALLS[method]
 
         def call(*args):
-            if len(args) != len(kinds) - kinds.count("opt_json") and len(args) != len(kinds):
+            optional = sum(kinds.count(k) for k in _OPTIONAL)
+            if len(args) != len(kinds) - optional and len(args) != len(kinds):
                 raise TypeError(f"{method} takes {len(kinds)} arguments")
             c_args = [self._handle]
             for kind, value in zip(kinds, list(args) + [None] * (len(kinds) - len(args))):

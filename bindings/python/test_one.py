@@ -22,7 +22,8 @@ def expect_error(name, fn, *args):
 def main():
     lib = one.load()
     assert lib.one_version().decode() == "0.1.0"
-    path = os.path.join(os.environ.get("ONE_TEST_DIR", "."), "py", "one.redb")
+    folder = os.path.join(os.environ.get("ONE_TEST_DIR", "."), "py")
+    path = os.path.join(folder, "one.redb")
     with one.Database.open(path) as db:
         acme = db.tenant_create({"type": "organization", "name": "Acme", "slug": "acme"})
         ctx = db.system(acme["id"])
@@ -67,7 +68,15 @@ def main():
     with one.Database.open(path) as db:
         ctx = db.system(acme["id"])
         assert db.thing_get(ctx, mug["id"])["properties"]["price"] == 1200
+        assert db.check()["ok"]
+        assert db.backup(os.path.join(folder, "copy.redb")) > 0
+        export = os.path.join(folder, "acme.jsonl")
+        exported = db.export(ctx, acme["id"], export)
         ctx.close()
+    with one.Database.memory() as moved:
+        assert moved.import_from(export)["things"] == exported["things"]
+        assert moved.check()["problem_count"] == 0
+        expect_error("ONE_INVALID_FIELD", moved.import_from, export)
     print("python: ok")
 
 

@@ -26,6 +26,7 @@ pub mod feed;
 pub mod fuzz;
 pub mod groups;
 mod json;
+pub mod maintenance;
 pub mod plugins;
 pub mod records;
 mod requests;

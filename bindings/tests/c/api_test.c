@@ -55,6 +55,14 @@ static const char *field(const char *json, const char *key, char *buf, size_t si
     return buf;
 }
 
+/* The number after `"key":` in `json`, or -1. */
+static long number(const char *json, const char *key) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *at = json ? strstr(json, pattern) : NULL;
+    return at ? strtol(at + strlen(pattern), NULL, 10) : -1;
+}
+
 static int contains(const char *json, const char *needle) {
     return json != NULL && strstr(json, needle) != NULL;
 }
@@ -196,6 +204,48 @@ static void test_feed(one_db *db, one_ctx *sys, const char *child) {
 }
 
 /* Errors of the rules that stored data sets: quotas, settings, owners, archiving, rates. */
+static void test_maintenance(one_db *db, one_ctx *sys, const char *tenant, const char *folder) {
+    char path[512], copy[512];
+    long exported = 0;
+    uint64_t seq = 0;
+    EXPECT(one_check(db, NULL), ONE_INVALID);
+    EXPECT(one_check(db, &out), ONE_OK);
+    ASSERT(contains(out, "\"ok\":true") && contains(out, "\"problem_count\":0"));
+    drop();
+    snprintf(copy, sizeof copy, "%s/copy.redb", folder);
+    EXPECT(one_backup(db, copy, NULL), ONE_INVALID);
+    EXPECT(one_backup(db, NULL, &seq), ONE_INVALID);
+    EXPECT(one_backup(db, copy, &seq), ONE_OK);
+    ASSERT(seq > 0);
+    EXPECT(one_backup(db, copy, &seq), ONE_IO);
+    MESSAGE_HAS("will not overwrite");
+
+    snprintf(path, sizeof path, "%s/acme.jsonl", folder);
+    EXPECT(one_export(db, sys, "nonsense", path, &out), ONE_MALFORMED_ID);
+    EXPECT(one_export(db, sys, tenant, path, NULL), ONE_INVALID);
+    EXPECT(one_export(db, sys, tenant, path, &out), ONE_OK);
+    exported = number(out, "things");
+    ASSERT(number(out, "groups") >= 2 && exported > 0);
+    drop();
+    EXPECT(one_export(db, sys, tenant, path, &out), ONE_IO);
+
+    one_db *moved = NULL;
+    EXPECT(one_open_memory(&moved), ONE_OK);
+    EXPECT(one_import(moved, "/nonexistent/acme.jsonl", NULL, &out), ONE_IO);
+    EXPECT(one_import(moved, path, "nonsense", &out), ONE_MALFORMED_ID);
+    EXPECT(one_import(moved, copy, NULL, &out), ONE_INVALID_FIELD); /* a database is not an export */
+    MESSAGE_HAS("line 1");
+    EXPECT(one_import(moved, path, NULL, &out), ONE_OK);
+    ASSERT(number(out, "things") == exported);
+    drop();
+    EXPECT(one_import(moved, path, NULL, &out), ONE_INVALID_FIELD);
+    MESSAGE_HAS("already exists");
+    EXPECT(one_check(moved, &out), ONE_OK);
+    ASSERT(contains(out, "\"ok\":true"));
+    drop();
+    EXPECT(one_close(moved), ONE_OK);
+}
+
 static void test_rules(one_db *db, one_ctx *sys, const char *tenant) {
     char strict[64], carol[64], request[512], key_secret[128];
     snprintf(request, sizeof request, "%s",
@@ -564,6 +614,7 @@ int main(int argc, char **argv) {
 
     test_rules(db, sys, tenant);
     test_feed(db, sys, child);
+    test_maintenance(db, sys, tenant, argv[3]);
 
     /* ---- Deletes last: the records above stay readable after them ---- */
     EXPECT(one_connection_delete(db, sys, edge, &out), ONE_OK);

@@ -1,0 +1,141 @@
+//! Keeping a database sound and moving it: the integrity check, backups, and export and
+//! import of a group's subtree as JSON lines (files named by path).
+
+use std::ffi::{c_char, c_int};
+use std::io::{BufReader, BufWriter};
+
+use one::serde_json::json;
+use one::{Error, GroupId, ImportInto, PortableReport};
+
+use crate::boundary::{self, Failure, OneCtx, OneDb, Out, guard, id, optional_text, text};
+
+fn report(r: &PortableReport) -> one::serde_json::Value {
+    json!({
+        "group": r.group.map(|g| g.to_string()),
+        "lines": r.lines,
+        "groups": r.groups,
+        "things": r.things,
+        "connections": r.connections,
+        "knowledge": r.knowledge,
+        "events": r.events,
+        "api_keys": r.api_keys,
+        "plugins": r.plugins,
+        "connections_left_out": r.connections_left_out,
+    })
+}
+
+fn io(action: &'static str, path: &str) -> impl FnOnce(std::io::Error) -> Failure {
+    move |source| {
+        Failure::from(Error::Io {
+            action,
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+/// Verifies the whole database (`Engine::check`): `*out` receives `{"ok", "tenants",
+/// "records", "entries", "problem_count", "problems": [text]}` (at most 1,000 problems
+/// listed). A damaged database is `ONE_OK` with `"ok": false`; an error means the check
+/// could not run.
+///
+/// # Safety
+/// `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_check(db: *const OneDb, out: *mut *mut c_char) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let r = boundary::db(db)?.check()?;
+        out.json(&json!({
+            "ok": r.is_ok(),
+            "tenants": r.tenants,
+            "records": r.records,
+            "entries": r.entries,
+            "problem_count": r.problem_count,
+            "problems": r.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }))
+    })
+}
+
+/// Writes a consistent copy of the database to a new file at `path` while writers go on
+/// (`Engine::backup`); never overwrites a file. `*seq` receives the commit number the
+/// copy holds.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `seq` points to writable storage for a `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_backup(db: *const OneDb, path: *const c_char, seq: *mut u64) -> c_int {
+    guard(|| {
+        if seq.is_null() {
+            return Err(Failure::invalid("`seq` is NULL"));
+        }
+        let db = boundary::db(db)?;
+        // SAFETY: as the caller promised.
+        let path = unsafe { text(path, "path") }?;
+        let copied = db.backup(path)?;
+        // SAFETY: checked for NULL above; the caller promised it is writable.
+        unsafe { seq.write(copied) };
+        Ok(())
+    })
+}
+
+/// Writes `group` and everything below it to a new file at `path` as versioned JSON lines
+/// (`Engine::export`). `*out` receives `{"group", "lines", "groups", "things",
+/// "connections", "knowledge", "events", "api_keys", "plugins", "connections_left_out"}`.
+///
+/// # Safety
+/// `group` and `path` are NUL-terminated strings; `out` points to writable storage for a
+/// pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_export(
+    db: *const OneDb,
+    ctx: *const OneCtx,
+    group: *const c_char,
+    path: *const c_char,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+        // SAFETY: as the caller promised.
+        let group: GroupId = unsafe { id(group, "group") }?;
+        // SAFETY: as the caller promised.
+        let path = unsafe { text(path, "path") }?;
+        let file = std::fs::File::create_new(path).map_err(io("cannot create", path))?;
+        let r = db.export(&ctx, group, BufWriter::new(file))?;
+        out.json(&report(&r))
+    })
+}
+
+/// Restores an export from the file at `path` (`Admin::import`), keeping its ids: as a
+/// new tenant when `under` is NULL, otherwise below the group `under`. All or nothing.
+/// `*out` receives the same counts as `one_export`.
+///
+/// # Safety
+/// `path` is a NUL-terminated string, `under` NULL or one; `out` points to writable
+/// storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_import(
+    db: *const OneDb,
+    path: *const c_char,
+    under: *const c_char,
+    out: *mut *mut c_char,
+) -> c_int {
+    guard(|| {
+        // SAFETY: as the caller promised.
+        let out = unsafe { Out::new(out) }?;
+        let db = boundary::db(db)?;
+        // SAFETY: as the caller promised.
+        let path = unsafe { text(path, "path") }?;
+        // SAFETY: as the caller promised.
+        let into = match unsafe { optional_text(under, "under") }? {
+            Some(g) => ImportInto::Under(boundary::parse_id(g)?),
+            None => ImportInto::NewTenant,
+        };
+        let file = std::fs::File::open(path).map_err(io("cannot open", path))?;
+        let r = db.admin().import(BufReader::new(file), into)?;
+        out.json(&report(&r))
+    })
+}
