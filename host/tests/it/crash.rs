@@ -181,6 +181,8 @@ fn acknowledged_transactions_survive_sigkill() {
     let mut acked_total = 0;
     let mut in_flight_landed = 0;
     let mut plugin_installed = false;
+    // Kills that may have landed in a graph rebuild, or in a plugin install or removal.
+    let (mut during_rebuild, mut during_toggle) = (0, 0);
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
@@ -229,6 +231,8 @@ fn acknowledged_transactions_survive_sigkill() {
         );
         let acked: Vec<u64> = first.into_iter().chain(rx.try_iter()).collect();
         let last_acked = *acked.last().unwrap();
+        during_rebuild += usize::from(compacts_after(last_acked));
+        during_toggle += usize::from(toggles_plugin(last_acked + 1));
         acked_total += acked.len();
 
         let db = open(&path);
@@ -281,6 +285,8 @@ fn acknowledged_transactions_survive_sigkill() {
     }
     eprintln!(
         "{rounds} kills: {acked_total} acknowledged transactions, all present; \
-         {in_flight_landed} unacknowledged ones landed whole, none in part"
+         {in_flight_landed} unacknowledged ones landed whole, none in part; \
+         {during_rebuild} kills after a batch that rebuilds the graphs, \
+         {during_toggle} with a plugin install or removal next"
     );
 }
