@@ -1,11 +1,9 @@
 //! Keeping a database sound and moving it: the integrity check, backups, and export and
 //! import of a group's subtree as JSON lines (files named by path).
 
-use std::ffi::{c_char, c_int};
-use std::io::{BufReader, BufWriter};
-
 use one::serde_json::json;
-use one::{Error, GroupId, ImportInto, PortableReport};
+use one::{GroupId, ImportInto, PortableReport};
+use std::ffi::{c_char, c_int};
 
 use crate::boundary::{self, Failure, OneCtx, OneDb, Out, guard, id, optional_text, text};
 
@@ -22,16 +20,6 @@ fn report(r: &PortableReport) -> one::serde_json::Value {
         "plugins": r.plugins,
         "connections_left_out": r.connections_left_out,
     })
-}
-
-fn io(action: &'static str, path: &str) -> impl FnOnce(std::io::Error) -> Failure {
-    move |source| {
-        Failure::from(Error::Io {
-            action,
-            path: path.into(),
-            source,
-        })
-    }
 }
 
 /// Verifies the whole database (`Engine::check`): `*out` receives `{"ok", "tenants",
@@ -103,9 +91,7 @@ pub unsafe extern "C" fn one_export(
         let group: GroupId = unsafe { id(group, "group") }?;
         // SAFETY: as the caller promised.
         let path = unsafe { text(path, "path") }?;
-        let file = std::fs::File::create_new(path).map_err(io("cannot create", path))?;
-        let r = db.export(&ctx, group, BufWriter::new(file))?;
-        out.json(&report(&r))
+        out.json(&report(&db.export_file(&ctx, group, path)?))
     })
 }
 
@@ -134,8 +120,6 @@ pub unsafe extern "C" fn one_import(
             Some(g) => ImportInto::Under(boundary::parse_id(g)?),
             None => ImportInto::NewTenant,
         };
-        let file = std::fs::File::open(path).map_err(io("cannot open", path))?;
-        let r = db.admin().import(BufReader::new(file), into)?;
-        out.json(&report(&r))
+        out.json(&report(&db.admin().import_file(path, into)?))
     })
 }

@@ -189,6 +189,65 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// [`Engine::export`] to a new file at `path`: written to `<path>.partial`, made
+    /// durable, then renamed, so `path` never holds half an export. Refuses to overwrite
+    /// a file.
+    pub fn export_file(
+        &self,
+        ctx: &Context,
+        group: GroupId,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<PortableReport> {
+        let path = path.as_ref();
+        let io = |action, source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            return Err(io(
+                "will not overwrite",
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        let file = std::fs::File::create(&partial).map_err(|e| io("cannot create", e))?;
+        let mut out = std::io::BufWriter::new(file);
+        let written = self.export(ctx, group, &mut out).and_then(|report| {
+            let file = out
+                .into_inner()
+                .map_err(|e| io("cannot write", e.into_error()))?;
+            file.sync_all().map_err(|e| io("cannot sync", e))?;
+            std::fs::rename(&partial, path).map_err(|e| io("cannot rename the export to", e))?;
+            Ok(report)
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
+    }
+}
+
+impl Admin<'_> {
+    /// [`Admin::import`] from the file at `path`.
+    pub fn import_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        into: ImportInto,
+    ) -> Result<PortableReport> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            action: "cannot open",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.import(std::io::BufReader::new(file), into)
+    }
+}
+
 struct Exporter<W> {
     out: W,
     report: PortableReport,

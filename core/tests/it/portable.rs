@@ -266,6 +266,46 @@ fn exporting_needs_every_read_permission_and_key_management() {
     assert!(matches!(err, Error::Forbidden { .. }), "{err}");
 }
 
+#[test]
+fn export_files_appear_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let acme = f.populated("acme");
+    let ctx = Context::system(acme.id);
+    let path = dir.path().join("acme.jsonl");
+    let report = f.engine.export_file(&ctx, acme.id, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), export(&f, acme.id));
+    assert_eq!(
+        report.lines,
+        std::fs::read_to_string(&path).unwrap().lines().count() as u64
+    );
+    let err = f.engine.export_file(&ctx, acme.id, &path).unwrap_err();
+    assert!(err.to_string().contains("will not overwrite"), "{err}");
+    // A refused export leaves no file behind, not even a partial one.
+    let ada = f
+        .engine
+        .read(&ctx, |v| v.person_by_email("ada@example.com"))
+        .unwrap();
+    let other = dir.path().join("other.jsonl");
+    let err = f
+        .engine
+        .export_file(&Context::person(ada.id, acme.id), acme.id, &other)
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // And it imports from the file.
+    let to = Fixture::new();
+    to.engine
+        .admin()
+        .import_file(&path, ImportInto::NewTenant)
+        .unwrap();
+    let missing = to
+        .engine
+        .admin()
+        .import_file(dir.path().join("nope"), ImportInto::NewTenant);
+    assert!(matches!(missing, Err(Error::Io { .. })));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 

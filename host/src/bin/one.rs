@@ -564,14 +564,7 @@ fn export(o: Options) -> Result<()> {
     let group = find_group(&db, o.required("--group")?)?;
     let ctx = Context::system(group);
     let report = match o.get("--out") {
-        Some(file) => {
-            let out = std::fs::File::create_new(file).map_err(|source| Error::Io {
-                action: "cannot create",
-                path: file.into(),
-                source,
-            })?;
-            db.export(&ctx, group, std::io::BufWriter::new(out))?
-        }
+        Some(file) => db.export_file(&ctx, group, file)?,
         None => db.export(&ctx, group, std::io::stdout().lock())?,
     };
     eprintln!(
@@ -591,7 +584,8 @@ fn export(o: Options) -> Result<()> {
 
 fn import(o: Options) -> Result<()> {
     let from = o.required("--from")?;
-    let input = std::fs::File::open(from).map_err(|source| Error::Io {
+    // Refuse a missing export before creating the database file.
+    std::fs::metadata(from).map_err(|source| Error::Io {
         action: "cannot open",
         path: from.into(),
         source,
@@ -601,7 +595,7 @@ fn import(o: Options) -> Result<()> {
         Some(g) => ImportInto::Under(find_group(&db, g)?),
         None => ImportInto::NewTenant,
     };
-    let report = db.admin().import(std::io::BufReader::new(input), into)?;
+    let report = db.admin().import_file(from, into)?;
     println!(
         "imported {}: {} groups, {} things, {} connections, {} knowledge, {} events, {} API keys, {} plugins",
         report.group.map(|g| g.to_string()).unwrap_or_default(),

@@ -144,20 +144,29 @@ fn reopening_returns_what_was_committed() {
 fn a_newer_storage_format_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("newer.redb");
-    Store::open(&path, &StoreOptions::default()).unwrap().close().unwrap();
+    Store::open(&path, &StoreOptions::default())
+        .unwrap()
+        .close()
+        .unwrap();
     {
         // What a later version of this layer would write.
         let db = redb::Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
         {
             let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
-            txn.open_table(meta).unwrap().insert("storage_format", 2).unwrap();
+            txn.open_table(meta)
+                .unwrap()
+                .insert("storage_format", 2)
+                .unwrap();
         }
         txn.commit().unwrap();
     }
     match Store::open(&path, &StoreOptions::default()) {
         Err(StorageError::Corrupt(why)) => {
-            assert!(why.contains("storage format 2") && why.contains("format 1"), "{why}")
+            assert!(
+                why.contains("storage format 2") && why.contains("format 1"),
+                "{why}"
+            )
         }
         other => panic!("{other:?}"),
     }
