@@ -422,42 +422,6 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::Int),
-            (-1e12f64..1e12).prop_map(Value::Float),
-            "[a-z]{0,6}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 32, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
-                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4).prop_map(Value::Map),
-            ]
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn postcard_round_trips(v in value()) {
-            let bytes = postcard::to_stdvec(&v).unwrap();
-            prop_assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), v);
-        }
-
-        #[test]
-        fn json_round_trips(v in value()) {
-            let back = Value::from_json(&v.to_json());
-            prop_assert!(back.loosely_equals(&v), "{:?} vs {:?}", back, v);
-        }
-
-        #[test]
-        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = postcard::from_bytes::<Value>(&bytes);
-        }
-    }
 
     #[test]
     fn paths_merge_and_validation() {

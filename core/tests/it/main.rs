@@ -21,6 +21,7 @@ mod persistence;
 mod portable;
 mod sign_in;
 mod strategies;
+mod values;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
