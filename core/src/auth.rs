@@ -127,7 +127,7 @@ fn ttl_ms(d: Duration) -> u64 {
 
 /// A person's password hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Password {
+pub(crate) struct Password {
     /// argon2id PHC string (algorithm, parameters, salt and hash).
     phc: String,
 }
@@ -146,7 +146,7 @@ enum Purpose {
 
 /// A one-time token, stored under its digest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct OneTimeToken {
+pub(crate) struct OneTimeToken {
     purpose: Purpose,
     root: GroupId,
     env: Env,

@@ -36,8 +36,9 @@ pub fn parse_filter(data: &[u8]) {
     }
 }
 
-/// Stored records: decoding arbitrary bytes as any record never panics, and what decodes
-/// encodes back to the same bytes' meaning.
+/// Stored records: decoding arbitrary bytes as every kind of record (groups, things,
+/// connections, events, API keys, knowledge, plugins, passwords, one-time tokens, and a
+/// bare `Value`) never panics, and what decodes encodes back to the same bytes' meaning.
 pub fn decode_records(data: &[u8]) {
     fn check<R: codec::Record + PartialEq + std::fmt::Debug>(data: &[u8]) {
         if let Ok(record) = codec::decode::<R>(data)
@@ -52,6 +53,10 @@ pub fn decode_records(data: &[u8]) {
     check::<Connection>(data);
     check::<Event>(data);
     check::<crate::api_keys::ApiKey>(data);
+    check::<crate::knowledge::Knowledge>(data);
+    check::<crate::plugins::PluginRecord>(data);
+    check::<crate::auth::Password>(data);
+    check::<crate::auth::OneTimeToken>(data);
     if let Ok(v) = postcard::from_bytes::<Value>(data) {
         let _ = v.validate("fuzz");
         let _ = v.to_json();
