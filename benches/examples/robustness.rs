@@ -45,11 +45,13 @@ fn main() -> Result<()> {
     let copy = dir.path().join("copy.redb");
     let t = Instant::now();
     db.backup(&copy)?;
-    let size = std::fs::metadata(&copy).map(|m| m.len()).unwrap_or(0);
+    let elapsed = t.elapsed().as_secs_f64();
+    let size =
+        |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
     println!(
-        "backup: {:.2} s ({:.0} MB file)",
-        t.elapsed().as_secs_f64(),
-        size as f64 / 1e6
+        "backup: {elapsed:.2} s ({:.0} MB copy of a {:.0} MB file)",
+        size(&copy),
+        size(&bench.path)
     );
 
     let mut export = Vec::new();

@@ -98,6 +98,8 @@ pub struct OneDb {
     pub groups: Vec<GroupId>,
     /// Every thing, in creation order, with its group index.
     pub things: Vec<(ThingId, usize)>,
+    /// The database file.
+    pub path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -113,6 +115,7 @@ impl OneDb {
         let db = Ontology::builder()
             .durability(durability)
             .open(dir.path().join("bench.redb"))?;
+        let path = dir.path().join("bench.redb");
         let root = db
             .admin()
             .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))?
@@ -137,6 +140,7 @@ impl OneDb {
             root,
             groups,
             things: Vec::new(),
+            path,
             _dir: dir,
         })
     }

@@ -141,6 +141,27 @@ fn reopening_returns_what_was_committed() {
 }
 
 #[test]
+fn a_panic_in_a_scan_visitor_is_the_callers_own() {
+    let (store, _dir) = backends().remove(0);
+    store
+        .write(|tx| tx.put(b"k".to_vec(), b"v".to_vec()).map(drop))
+        .unwrap();
+    let r = store.read().unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        r.scan(
+            &KeyRange::prefix(b""),
+            Direction::Forward,
+            |_, _| -> Result<_, StorageError> { panic!("the visitor's own panic") },
+        )
+    }));
+    let payload = caught.expect_err("the panic goes on unwinding");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the visitor's own panic")
+    );
+}
+
+#[test]
 fn a_newer_storage_format_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("newer.redb");
