@@ -462,18 +462,7 @@ impl Engine {
     /// existing file is never overwritten.
     pub fn backup(&self, path: impl AsRef<std::path::Path>) -> Result<u64> {
         self.flush_meters()?;
-        self.store.backup(path).map_err(|e| match e {
-            one_storage::StorageError::Io {
-                action,
-                path,
-                source,
-            } => Error::Io {
-                action,
-                path,
-                source,
-            },
-            other => other.into(),
-        })
+        Ok(self.store.backup(path)?)
     }
 
     /// Writes API key calls counted in memory, makes deferred commits durable and closes

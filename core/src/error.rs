@@ -253,7 +253,25 @@ pub enum Error {
     },
     /// The storage layer failed.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Error {
+    /// A file operation's failure is [`Error::Io`] whichever layer met it.
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path,
+                source,
+            },
+            other => Error::Storage(other),
+        }
+    }
 }
 
 impl Error {

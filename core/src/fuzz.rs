@@ -200,7 +200,7 @@ pub fn check_store(data: &[u8]) {
 /// An export's text: importing it into a database either succeeds, leaving a database
 /// that passes [`crate::Engine::check`], or fails and changes nothing.
 pub fn import(data: &[u8]) {
-    use one_storage::{Direction, KeyRange, KvRead, Store, StoreOptions};
+    use one_storage::{Store, StoreOptions};
     let Ok(store) = Store::in_memory(&StoreOptions::default()) else {
         return;
     };
@@ -214,17 +214,7 @@ pub fn import(data: &[u8]) {
             "here",
         ))
         .expect("a tenant in an empty engine");
-    let dump = || {
-        let mut out = Vec::new();
-        let r = engine.store().read().expect("a snapshot");
-        r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            Ok::<_, one_storage::StorageError>(std::ops::ControlFlow::Continue(()))
-        })
-        .expect("a scan");
-        out
-    };
-    let before = dump();
+    let before = dump(&engine);
     match engine.admin().import(data, crate::ImportInto::NewTenant) {
         Ok(_) => {
             let report = engine.check().expect("a check runs");
@@ -234,6 +224,23 @@ pub fn import(data: &[u8]) {
                 report.problems
             );
         }
-        Err(_) => assert!(before == dump(), "a failed import changed the database"),
+        Err(_) => assert!(
+            before == dump(&engine),
+            "a failed import changed the database"
+        ),
     }
+}
+
+/// Every key and value in the engine's store, in key order: what the bodies compare to
+/// prove a refused operation changed nothing.
+pub fn dump(engine: &crate::Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use one_storage::{Direction, KeyRange, KvRead};
+    let mut out = Vec::new();
+    let r = engine.store().read().expect("a snapshot");
+    r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
+        out.push((k.to_vec(), v.to_vec()));
+        Ok::<_, one_storage::StorageError>(std::ops::ControlFlow::Continue(()))
+    })
+    .expect("a scan");
+    out
 }

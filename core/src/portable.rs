@@ -190,9 +190,8 @@ impl Engine {
 }
 
 impl Engine {
-    /// [`Engine::export`] to a new file at `path`: written to `<path>.partial`, made
-    /// durable, then renamed, so `path` never holds half an export. Refuses to overwrite
-    /// a file.
+    /// [`Engine::export`] to a new file at `path`, whole or not at all, never over an
+    /// existing file ([`one_storage::files::write_new`]).
     pub fn export_file(
         &self,
         ctx: &Context,
@@ -200,34 +199,21 @@ impl Engine {
         path: impl AsRef<std::path::Path>,
     ) -> Result<PortableReport> {
         let path = path.as_ref();
-        let io = |action, source| Error::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        };
-        if path.exists() {
-            return Err(io(
-                "will not overwrite",
-                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-            ));
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = std::path::PathBuf::from(partial);
-        let file = std::fs::File::create(&partial).map_err(|e| io("cannot create", e))?;
-        let mut out = std::io::BufWriter::new(file);
-        let written = self.export(ctx, group, &mut out).and_then(|report| {
+        one_storage::files::write_new(path, |partial| {
+            let io = |action, source| Error::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            };
+            let file = std::fs::File::create(partial).map_err(|e| io("cannot create", e))?;
+            let mut out = std::io::BufWriter::new(file);
+            let report = self.export(ctx, group, &mut out)?;
             let file = out
                 .into_inner()
                 .map_err(|e| io("cannot write", e.into_error()))?;
             file.sync_all().map_err(|e| io("cannot sync", e))?;
-            std::fs::rename(&partial, path).map_err(|e| io("cannot rename the export to", e))?;
             Ok(report)
-        });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&partial);
-        }
-        written
+        })
     }
 }
 

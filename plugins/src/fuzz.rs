@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use one_core::fuzz::dump;
 use one_core::plugins::{Compiled, ModuleHash, PluginRuntime};
 use one_core::{Context, Engine, GroupType, NewGroup, NewThing, SystemClock};
 use one_plugin_sdk::abi::{
@@ -139,16 +140,4 @@ pub fn answers(data: &[u8]) {
 fn assert_healthy(engine: &Engine) {
     let report = engine.check().expect("a check runs");
     assert!(report.is_ok(), "{:?}", report.problems);
-}
-
-fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
-    use one_storage::{Direction, KeyRange, KvRead};
-    let mut out = Vec::new();
-    let r = engine.store().read().expect("a snapshot");
-    r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
-        out.push((k.to_vec(), v.to_vec()));
-        Ok::<_, one_storage::StorageError>(std::ops::ControlFlow::Continue(()))
-    })
-    .expect("a scan");
-    out
 }

@@ -35,6 +35,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod error;
+pub mod files;
 pub mod keys;
 mod store;
 pub mod vectors;

@@ -361,33 +361,12 @@ impl Store {
 
     /// Writes a consistent copy of the last commit to a new database file at `path`, and
     /// returns the commit sequence number it holds. Writers go on meanwhile (the copy
-    /// reads one snapshot). The copy is written to `<path>.partial`, made durable, and
-    /// only then renamed to `path`, so `path` never holds half a backup. Refuses to
-    /// overwrite an existing file.
+    /// reads one snapshot). Written whole or not at all, never over an existing file
+    /// ([`crate::files::write_new`]).
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<u64, StorageError> {
-        let path = path.as_ref();
-        let io = |action, source| StorageError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        };
-        if path.exists() {
-            return Err(io(
-                "will not overwrite",
-                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-            ));
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = std::path::PathBuf::from(partial);
-        match std::fs::remove_file(&partial) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("cannot remove a stale", e)),
-        }
         let snapshot = self.db.begin_read()?;
-        let seq = {
-            let copy = redb::Builder::new().create(&partial)?;
+        crate::files::write_new(path.as_ref(), |partial| {
+            let copy = redb::Builder::new().create(partial)?;
             let txn = copy.begin_write()?;
             {
                 let mut data = txn.open_table(DATA)?;
@@ -401,22 +380,14 @@ impl Store {
                     meta.insert(k.value(), v.value())?;
                 }
             }
+            // A durable commit: the copy is on disk before it is renamed into place.
             txn.commit()?;
-            let seq = snapshot
+            Ok(snapshot
                 .open_table(META)?
                 .get(META_SEQ)?
                 .map(|g| g.value())
-                .unwrap_or(0);
-            drop(copy);
-            seq
-        };
-        std::fs::rename(&partial, path).map_err(|e| io("cannot rename the backup to", e))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io("cannot sync the directory of", e))?;
-        }
-        Ok(seq)
+                .unwrap_or(0))
+        })
     }
 
     /// The durability commits get.
