@@ -225,13 +225,29 @@ impl<K: KvRead> Checker<'_, K> {
         }
     }
 
-    /// Ids are issued in increasing order and the highest is kept in `M i`.
-    fn issued(&mut self, id: u128, what: impl std::fmt::Display) {
-        if id > self.last_id {
+    /// What every record shares: it is stored under its own key, with an id no higher than
+    /// the highest issued (`M i`), and, when it belongs to a group, in a group of its tenant.
+    fn placed(
+        &mut self,
+        id: Ref,
+        key: &[u8],
+        own_key: &[u8],
+        group: Option<GroupId>,
+        groups: &HashMap<GroupId, Group>,
+    ) {
+        if key != own_key {
+            self.problem(format!("{id} is stored under key {}", hex(key)));
+        }
+        if id.to_u128() > self.last_id {
             self.problem(format!(
-                "{what} has an id above the highest issued ({:032x})",
+                "{id} has an id above the highest issued ({:032x})",
                 self.last_id
             ));
+        }
+        if let Some(g) = group
+            && !groups.contains_key(&g)
+        {
+            self.problem(format!("{id} is in a missing group {g}"));
         }
     }
 
@@ -252,15 +268,15 @@ impl<K: KvRead> Checker<'_, K> {
         Ok(())
     }
 
-    /// The counts under `prefix` (big-endian `u64`) must equal `expected`; an absent
-    /// count is zero.
+    /// The `stored` counts (big-endian `u64`) must equal `expected`; an absent count is
+    /// zero.
     fn counts(
         &mut self,
         what: &str,
-        prefix: &[u8],
+        stored: Vec<(Vec<u8>, Vec<u8>)>,
         mut expected: HashMap<Vec<u8>, u64>,
-    ) -> Result<()> {
-        for (k, v) in self.entries(prefix)? {
+    ) {
+        for (k, v) in stored {
             let want = expected.remove(&k).unwrap_or(0);
             match layout::decode_u64(&v, "count") {
                 Ok(n) if n == want => {}
@@ -279,7 +295,6 @@ impl<K: KvRead> Checker<'_, K> {
                 ));
             }
         }
-        Ok(())
     }
 
     fn tenant_structure(&mut self, root: GroupId) -> Result<()> {
@@ -289,10 +304,7 @@ impl<K: KvRead> Checker<'_, K> {
             let Some(g) = self.record::<Group>(&k, &v) else {
                 continue;
             };
-            if k != structure.group(g.id) {
-                self.problem(format!("group {} is stored under key {}", g.id, hex(&k)));
-            }
-            self.issued(g.id.to_u128(), g.id);
+            self.placed(Ref::from(g.id), &k, &structure.group(g.id), None, &groups);
             match self.kv.get(&layout::group_root(g.id))? {
                 Some(r) if r == root.to_be_bytes() => {}
                 _ => self.problem(format!("group {} has no directory entry", g.id)),
@@ -373,20 +385,13 @@ impl<K: KvRead> Checker<'_, K> {
             let Some(key) = self.record::<ApiKey>(&k, &v) else {
                 continue;
             };
-            if k != structure.api_key(key.id) {
-                self.problem(format!(
-                    "API key {} is stored under key {}",
-                    key.id,
-                    hex(&k)
-                ));
-            }
-            self.issued(key.id.to_u128(), key.id);
-            if !groups.contains_key(&key.group) {
-                self.problem(format!(
-                    "API key {} is in a missing group {}",
-                    key.id, key.group
-                ));
-            }
+            self.placed(
+                Ref::from(key.id),
+                &k,
+                &structure.api_key(key.id),
+                Some(key.group),
+                groups,
+            );
             let found = self
                 .kv
                 .get(&layout::secret_digest(SecretSection::ApiKey, key.digest()))?;
@@ -433,7 +438,6 @@ impl<K: KvRead> Checker<'_, K> {
     ) -> Result<()> {
         let keys = TenantKeys::new(root, env);
         let mut targets = HashSet::new();
-        let in_tenant = |g: &GroupId| groups.contains_key(g);
         let mut counters: HashMap<Vec<u8>, u64> = HashMap::new();
         let mut count = |group: GroupId, counter: Counter| {
             *counters.entry(keys.counter(group, counter)).or_default() += 1;
@@ -448,13 +452,13 @@ impl<K: KvRead> Checker<'_, K> {
             let Some(t) = self.record::<Thing>(&k, &v) else {
                 continue;
             };
-            if k != keys.thing(t.id) {
-                self.problem(format!("thing {} is stored under key {}", t.id, hex(&k)));
-            }
-            self.issued(t.id.to_u128(), t.id);
-            if !in_tenant(&t.group) {
-                self.problem(format!("thing {} is in a missing group {}", t.id, t.group));
-            }
+            self.placed(
+                Ref::from(t.id),
+                &k,
+                &keys.thing(t.id),
+                Some(t.group),
+                groups,
+            );
             needs_event.push(Ref::from(t.id));
             if t.status == ThingStatus::Deleted {
                 continue;
@@ -495,20 +499,13 @@ impl<K: KvRead> Checker<'_, K> {
             let Some(c) = self.record::<Connection>(&k, &v) else {
                 continue;
             };
-            if k != keys.connection(c.id) {
-                self.problem(format!(
-                    "connection {} is stored under key {}",
-                    c.id,
-                    hex(&k)
-                ));
-            }
-            self.issued(c.id.to_u128(), c.id);
-            if !in_tenant(&c.group) {
-                self.problem(format!(
-                    "connection {} is in a missing group {}",
-                    c.id, c.group
-                ));
-            }
+            self.placed(
+                Ref::from(c.id),
+                &k,
+                &keys.connection(c.id),
+                Some(c.group),
+                groups,
+            );
             count(c.group, Counter::Connections);
             for edge in edge_keys(&keys, &c) {
                 let map = if edge.starts_with(&out_prefix) {
@@ -530,13 +527,13 @@ impl<K: KvRead> Checker<'_, K> {
             let Some(e) = self.record::<Event>(&k, &v) else {
                 continue;
             };
-            if k != keys.event(e.group, e.id) {
-                self.problem(format!("event {} is stored under key {}", e.id, hex(&k)));
-            }
-            self.issued(e.id.to_u128(), e.id);
-            if !in_tenant(&e.group) {
-                self.problem(format!("event {} is in a missing group {}", e.id, e.group));
-            }
+            self.placed(
+                Ref::from(e.id),
+                &k,
+                &keys.event(e.group, e.id),
+                Some(e.group),
+                groups,
+            );
             if e.seq > self.seq {
                 self.problem(format!(
                     "event {} has commit number {} beyond the store's {}",
@@ -578,20 +575,13 @@ impl<K: KvRead> Checker<'_, K> {
             let Some(chunk) = self.record::<Knowledge>(&k, &v) else {
                 continue;
             };
-            if k != keys.knowledge(chunk.id) {
-                self.problem(format!(
-                    "knowledge {} is stored under key {}",
-                    chunk.id,
-                    hex(&k)
-                ));
-            }
-            self.issued(chunk.id.to_u128(), chunk.id);
-            if !in_tenant(&chunk.group) {
-                self.problem(format!(
-                    "knowledge {} is in a missing group {}",
-                    chunk.id, chunk.group
-                ));
-            }
+            self.placed(
+                Ref::from(chunk.id),
+                &k,
+                &keys.knowledge(chunk.id),
+                Some(chunk.group),
+                groups,
+            );
             needs_event.push(Ref::from(chunk.id));
             let vector_key = keys.vector(chunk.group, chunk.id);
             match (self.kv.get(&vector_key)?, self.dims) {
@@ -619,43 +609,28 @@ impl<K: KvRead> Checker<'_, K> {
                 self.problem(format!("{r} has no event naming it"));
             }
         }
-        self.counts("counter", &keys.counters(), counters)?;
+        let stored = self.entries(&keys.counters())?;
+        self.counts("counter", stored, counters);
 
         // The running totals of usage: what each group holds, summed up the tree.
         match own_usage(self.kv, &keys) {
             Ok(own) => {
                 let parents = groups.values().map(|g| (g.id, g.parent)).collect();
-                let mut totals: HashMap<Vec<u8>, u64> = subtree_totals(&own, &parents)
+                let totals = subtree_totals(&own, &parents)
                     .into_iter()
                     .map(|((g, r), n)| (keys.usage(g, r, 0), n))
                     .collect();
                 // Monthly counts are not derived from records: only running totals here.
-                let mut stored = HashMap::new();
+                let mut stored = Vec::new();
                 for g in groups.keys() {
                     for r in Resource::ALL.into_iter().filter(|r| !r.is_monthly()) {
                         let key = keys.usage(*g, r, 0);
                         if let Some(v) = self.kv.get(&key)? {
-                            stored.insert(key, v);
+                            stored.push((key, v));
                         }
                     }
                 }
-                for (k, v) in stored {
-                    let want = totals.remove(&k).unwrap_or(0);
-                    match layout::decode_u64(&v, "usage") {
-                        Ok(n) if n == want => {}
-                        Ok(n) => self
-                            .problem(format!("usage {} is {n}, the records give {want}", hex(&k))),
-                        Err(e) => self.problem(format!("usage {}: {e}", hex(&k))),
-                    }
-                }
-                for (k, want) in totals {
-                    if want != 0 && !self.kv.contains(&k)? {
-                        self.problem(format!(
-                            "usage {} is missing, the records give {want}",
-                            hex(&k)
-                        ));
-                    }
-                }
+                self.counts("usage", stored, totals);
             }
             Err(e) => self.problem(format!("usage cannot be counted from the records: {e}")),
         }

@@ -214,7 +214,7 @@ impl GroupUpdate {
     }
 }
 
-fn check_slug(slug: &str) -> Result<()> {
+pub(crate) fn check_slug(slug: &str) -> Result<()> {
     if slug.is_empty() {
         return Err(Error::MissingField { field: "slug" });
     }

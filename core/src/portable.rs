@@ -115,6 +115,19 @@ enum Line {
     Event(InEnv<PortableEvent>),
 }
 
+impl Line {
+    /// The environment of a record that has one.
+    fn env(&self) -> Option<Env> {
+        match self {
+            Line::Thing(r) => Some(r.env),
+            Line::Connection(r) => Some(r.env),
+            Line::Knowledge(r) => Some(r.env),
+            Line::Event(r) => Some(r.env),
+            Line::Header { .. } | Line::Group(_) | Line::Plugin(_) | Line::ApiKey(_) => None,
+        }
+    }
+}
+
 /// A record of one environment.
 #[derive(Debug, Serialize, Deserialize)]
 struct InEnv<T> {
@@ -378,8 +391,8 @@ struct Parsed {
     groups: Vec<Group>,
     plugins: Vec<PortablePlugin>,
     keys: Vec<ApiKey>,
-    /// Per environment, in the export's order.
-    data: Vec<(Env, Line)>,
+    /// Things, connections, knowledge and events of both environments, in the export's order.
+    data: Vec<Line>,
 }
 
 fn bad_line(n: u64, reason: impl Into<String>) -> Error {
@@ -455,16 +468,7 @@ fn parse(input: impl BufRead) -> Result<Parsed> {
             }
             Line::Plugin(plugin) => p.plugins.push(plugin),
             Line::ApiKey(k) => p.keys.push(k),
-            line @ (Line::Thing(_) | Line::Connection(_) | Line::Knowledge(_) | Line::Event(_)) => {
-                let env = match &line {
-                    Line::Thing(r) => r.env,
-                    Line::Connection(r) => r.env,
-                    Line::Knowledge(r) => r.env,
-                    Line::Event(r) => r.env,
-                    _ => unreachable!("matched above"),
-                };
-                p.data.push((env, line));
-            }
+            data => p.data.push(data),
         }
     }
     let mut p = parsed.ok_or_else(|| bad_line(1, "the export is empty"))?;
@@ -524,7 +528,7 @@ impl Admin<'_> {
             let groups: HashSet<GroupId> = p.groups.iter().map(|g| g.id).collect();
             for env in [Env::Live, Env::Test] {
                 engine.write_in(kv, scope(env), &mut after, |tx| {
-                    let lines = p.data.iter().filter(|(e, _)| *e == env).map(|(_, l)| l);
+                    let lines = p.data.iter().filter(|l| l.env() == Some(env));
                     tx.restore_data(lines, &groups, &mut report)
                 })?;
                 // Usage is counted afresh from the records, now all in place.
@@ -561,9 +565,10 @@ impl Tx<'_, '_> {
                 name: crate::validate::name("name", &g.name)?,
                 ..g.clone()
             };
-            match (g.parent, into) {
-                (None, _) => self.link_root(&g)?,
-                (Some(parent), _) => self.link_child(parent, &g)?,
+            crate::groups::check_slug(&g.slug)?;
+            match g.parent {
+                None => self.link_root(&g)?,
+                Some(parent) => self.link_child(parent, &g)?,
             }
             self.store_group(&g)?;
             self.engine.ids().observe(g.id.to_u128());

@@ -215,6 +215,11 @@ fn bad_exports_are_refused_and_change_nothing() {
             "outside the export",
         ),
         (
+            "a malformed slug",
+            good.replacen("\"slug\":\"acme\"", "\"slug\":\"Not A Slug\"", 1),
+            "slug",
+        ),
+        (
             "NaN in a vector",
             good.replacen("\"vector\":[", "\"vector\":[NaN,", 1),
             "line",

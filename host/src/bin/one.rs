@@ -568,15 +568,9 @@ fn export(o: Options) -> Result<()> {
         None => db.export(&ctx, group, std::io::stdout().lock())?,
     };
     eprintln!(
-        "exported {group}: {} lines ({} groups, {} things, {} connections, {} knowledge, {} events, {} API keys, {} plugins; {} connections to records outside left out)",
+        "exported {group}: {} lines ({}; {} connections to records outside left out)",
         report.lines,
-        report.groups,
-        report.things,
-        report.connections,
-        report.knowledge,
-        report.events,
-        report.api_keys,
-        report.plugins,
+        moved(&report),
         report.connections_left_out
     );
     Ok(())
@@ -597,17 +591,19 @@ fn import(o: Options) -> Result<()> {
     };
     let report = db.admin().import_file(from, into)?;
     println!(
-        "imported {}: {} groups, {} things, {} connections, {} knowledge, {} events, {} API keys, {} plugins",
+        "imported {}: {}",
         report.group.map(|g| g.to_string()).unwrap_or_default(),
-        report.groups,
-        report.things,
-        report.connections,
-        report.knowledge,
-        report.events,
-        report.api_keys,
-        report.plugins
+        moved(&report)
     );
     Ok(())
+}
+
+/// What an export or import moved, for people.
+fn moved(r: &PortableReport) -> String {
+    format!(
+        "{} groups, {} things, {} connections, {} knowledge, {} events, {} API keys, {} plugins",
+        r.groups, r.things, r.connections, r.knowledge, r.events, r.api_keys, r.plugins
+    )
 }
 
 fn open_existing(path: PathBuf) -> Result<Ontology> {
