@@ -607,7 +607,10 @@ int main(int argc, char **argv) {
         EXPECT(one_plugin_install(db, sys, looping, loop_len, &out), ONE_OK);
         drop();
         EXPECT(one_thing_create(db, sys, "{\"type\":\"spinner\",\"name\":\"S\"}", &out), ONE_PLUGIN_FAILED);
-        MESSAGE_HAS("fuel");
+        /* Fuel runs out first on an idle machine; under valgrind on a loaded one the
+           wall-clock deadline may fire first. Either limit stops the loop. */
+        ASSERT(strstr(one_last_error_message(), "fuel") != NULL
+               || strstr(one_last_error_message(), "deadline") != NULL);
         free(wasm);
         free(looping);
     }

@@ -59,10 +59,14 @@ fn plugins(dir: &Path) -> (PathBuf, PathBuf) {
 fn run(command: &mut Command) -> (String, String) {
     // cargo's LD_LIBRARY_PATH for tests lists `target/<profile>` too, whose copy of the
     // library may be stale; the programs are linked with an rpath to the fresh one.
-    let output = command
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .expect("the program starts");
+    let output = match command.env_remove("LD_LIBRARY_PATH").output() {
+        Ok(output) => output,
+        Err(e) => panic!(
+            "{:?} did not start ({e}); the C ABI's tests need cc, valgrind and python3 \
+             (Debian: apt-get install gcc valgrind python3)",
+            command.get_program()
+        ),
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(

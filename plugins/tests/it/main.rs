@@ -99,32 +99,43 @@ pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The example plugins, built for wasm32 from `plugins/examples` once per test run.
+///
+/// A toolchain without the `wasm32-unknown-unknown` target (rustup installs it from
+/// `rust-toolchain.toml` unless automatic installs are switched off) fails every test that
+/// needs an example with one message naming the command that adds it, not a build log.
 pub fn example(name: &str) -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target = root.join("target").join("plugin-examples");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-unknown-unknown",
-                "-p",
-                "one-plugin-product",
-                "-p",
-                "one-plugin-tickets",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .status()
-            .expect("running cargo to build the example plugins");
-        assert!(status.success(), "building the example plugins failed");
-        target.join("wasm32-unknown-unknown").join("release")
-    });
-    std::fs::read(dir.join(format!("one_plugin_{name}.wasm"))).unwrap()
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BUILT.get_or_init(build_examples) {
+        Ok(dir) => std::fs::read(dir.join(format!("one_plugin_{name}.wasm"))).unwrap(),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn build_examples() -> Result<PathBuf, String> {
+    const TARGET: &str = "wasm32-unknown-unknown";
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = root.join("target").join("plugin-examples");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--target", TARGET])
+        .args(["-p", "one-plugin-product", "-p", "one-plugin-tickets"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .map_err(|e| format!("running cargo to build the example plugins: {e}"))?;
+    if output.status.success() {
+        return Ok(target_dir.join(TARGET).join("release"));
+    }
+    let log = String::from_utf8_lossy(&output.stderr);
+    if log.contains("E0463") || log.contains("target may not be installed") {
+        return Err(format!(
+            "the example plugins are built for {TARGET}, which this toolchain lacks: \
+             run `rustup target add {TARGET}` (rustup adds it by itself from \
+             rust-toolchain.toml unless RUSTUP_AUTO_INSTALL=0)"
+        ));
+    }
+    Err(format!("building the example plugins failed:\n{log}"))
 }
 
 /// A plugin module written in WAT: plugin `evil` defining type `gadget`. It answers
