@@ -22,8 +22,10 @@
 //! A membership has a role. When its permission list is empty, the role decides: a role
 //! ending in `_owner` (`org_owner`, `group_owner`, `platform_owner`) gets `*`, one ending
 //! in `_admin` gets `admin`, any other (`group_user`, `org_user`, custom roles) gets `read`
-//! and `write`. A non-empty list replaces the role's default. Owners and admins are the
-//! *administrative* roles.
+//! and `write`. A non-empty list replaces the role's default. The role name does nothing
+//! else: rights come from permissions only. A membership is *administrative* when it gives
+//! every permission `admin` implies, and an *owner's* when it gives every permission
+//! (`*`), whatever its role is called.
 //!
 //! # Who may act in a group
 //!
@@ -38,9 +40,13 @@
 //!
 //! A deleted person has no permissions. The system principal has every permission in the
 //! tenant of its context. An API key has the permissions it was given, in its group and
-//! the groups that group contains, and never more than its creator has there now: a key's
-//! permissions are intersected with its creator's current ones at every check. A revoked
-//! or expired key, or one used outside its environment, has none.
+//! the groups that group contains, and never more than its creator has there now: at
+//! every check, a key's permissions are intersected with its creator's current ones at
+//! the target group. A revoked or expired key, or one used outside its environment, has
+//! none. A `test` context never has the live-only permissions ([`crate::policy`]).
+//!
+//! Which permission each operation needs, and how a refusal is answered, is decided in
+//! [`crate::policy`].
 //!
 //! Whatever the permissions, a context only reaches its own group and that group's
 //! descendants; anything else is [`Error::NotFound`].
@@ -296,20 +302,12 @@ impl std::fmt::Debug for PermissionSet {
     }
 }
 
-/// Whether `role` is an owner role (`*_owner`): a group keeps at least one owner.
-pub fn is_owner_role(role: &str) -> bool {
-    role.ends_with("_owner")
-}
-
-/// Whether `role` is administrative (`*_owner` or `*_admin`), which decides what passes
-/// a child group's default `parentAccess`.
-pub fn is_admin_role(role: &str) -> bool {
-    is_owner_role(role) || role.ends_with("_admin")
-}
-
-/// The permissions a role has when its membership lists none.
+/// The permissions a role has when its membership lists none: a role ending in `_owner`
+/// gets `*`, one ending in `_admin` gets `admin`, any other `read` and `write`. The name
+/// only picks these defaults; what a membership may do, whether it is administrative or
+/// an owner, is decided from the permissions it ends up with ([`Membership`]).
 pub fn role_defaults(role: &str) -> PermissionSet {
-    let coarse: &[&str] = if is_owner_role(role) {
+    let coarse: &[&str] = if role.ends_with("_owner") {
         &["*"]
     } else if role.ends_with("_admin") {
         &["admin"]
@@ -383,6 +381,21 @@ pub struct Membership {
 pub(crate) const MEMBERSHIP_STATUS: &str = "status";
 
 impl Membership {
+    /// Whether the membership is administrative: it gives every permission of `admin`.
+    /// Administrative memberships of a parent group pass a child's default
+    /// `parentAccess` (`"admins"`).
+    pub fn is_administrative(&self) -> bool {
+        PermissionSet::parse(&["admin"])
+            .unwrap_or_default()
+            .is_subset(self.permissions)
+    }
+
+    /// Whether the membership is an owner's: it gives every permission. A group keeps at
+    /// least one active owner.
+    pub fn is_owner(&self) -> bool {
+        self.permissions == PermissionSet::all()
+    }
+
     /// Reads a membership from its connection. Missing fields are the defaults: no
     /// explicit permissions, active.
     pub fn of(c: &Connection) -> Result<Self> {
@@ -521,44 +534,6 @@ impl AccessCache {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// Checks that `group` is in scope and that the context has `need` there. Out of scope
-    /// is [`Error::NotFound`]; a missing permission is [`Error::Forbidden`], and the denial
-    /// is logged as an `access_denied` event when the call ends.
-    pub(crate) fn authorize(&self, group: GroupId, need: Permission) -> Result<()> {
-        if self.permissions_in(group)?.contains(need) {
-            return Ok(());
-        }
-        self.scope.deny(group, need);
-        Err(Error::Forbidden {
-            needed: need,
-            group: group.to_string(),
-        })
-    }
-
-    /// Refuses, as a logged [`Error::Forbidden`], to hand out permissions (to a membership
-    /// or a key) that the context does not hold in `group` itself.
-    pub(crate) fn ensure_holds(&self, group: GroupId, given: PermissionSet) -> Result<()> {
-        let held = self.permissions_in(group)?;
-        if let Some(missing) = given.difference(held).iter().next() {
-            self.scope.deny(group, missing);
-            return Err(Error::Forbidden {
-                needed: missing,
-                group: group.to_string(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Whether the context has `need` in `group`, for filtering what a list returns;
-    /// `false` for groups out of scope. Logs nothing.
-    pub(crate) fn permits(&self, group: GroupId, need: Permission) -> Result<bool> {
-        match self.permissions_in(group) {
-            Ok(set) => Ok(set.contains(need)),
-            Err(Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Everything the context may do in `group` now; [`Error::NotFound`] if the group is
     /// out of its scope.
     pub fn permissions_in(&self, group: GroupId) -> Result<PermissionSet> {
@@ -566,7 +541,7 @@ impl<K: KvRead> View<'_, K> {
         let principal = ctx.principal();
         if principal == Principal::System {
             self.ensure_scope(group)?;
-            return Ok(PermissionSet::all());
+            return Ok(crate::policy::in_env(PermissionSet::all(), ctx.env()));
         }
         let now = self.engine.clock().now();
         let key = (principal, ctx.env(), ctx.group(), group);
@@ -587,6 +562,10 @@ impl<K: KvRead> View<'_, K> {
                 until: None,
             },
             Principal::ApiKey(k) => self.key_grant(k, ctx.env(), group)?,
+        };
+        let grant = Grant {
+            permissions: crate::policy::in_env(grant.permissions, ctx.env()),
+            ..grant
         };
         if let Some(epoch) = epoch {
             self.engine.access.insert(key, grant, epoch);
@@ -615,7 +594,7 @@ impl<K: KvRead> View<'_, K> {
             if reach > ParentAccess::None
                 && let Some(m) = self.membership_at(&tenant, person, current.id)?
                 && m.active
-                && (reach == ParentAccess::Members || is_admin_role(&m.role))
+                && (reach == ParentAccess::Members || m.is_administrative())
             {
                 set = set.union(m.permissions);
             }
@@ -681,9 +660,12 @@ impl<K: KvRead> View<'_, K> {
         if !k.is_active() || k.env != env || !self.is_within(group, k.group)? {
             return Ok(none);
         }
+        // The creator's rights now, at the target: a key never reaches further than the
+        // person who made it could (a child group that shuts its parents out shuts out
+        // their keys too).
         let creator = match k.created_by {
             Principal::System => PermissionSet::all(),
-            Principal::Person(p) => self.person_permissions(p, k.created_in, k.group)?,
+            Principal::Person(p) => self.person_permissions(p, k.created_in, group)?,
             Principal::ApiKey(_) => PermissionSet::EMPTY,
         };
         Ok(Grant {
@@ -781,6 +763,5 @@ mod tests {
             role_defaults("group_user"),
             PermissionSet::parse(&["write"]).unwrap()
         );
-        assert!(is_admin_role("group_owner") && !is_admin_role("group_user"));
     }
 }

@@ -29,6 +29,7 @@ use crate::events::kinds;
 use crate::id::{GroupId, KeyId, Ref};
 use crate::layout::{self, SecretSection, StructureKeys};
 use crate::plans::Resource;
+use crate::policy::Op;
 use crate::rate_limit::{Gcra, KeyCall, KeyRate, key_quota};
 use crate::secret::{self, SecretDigest, SecretKind};
 use crate::validate;
@@ -294,7 +295,7 @@ impl<K: KvRead> View<'_, K> {
     /// The API keys of `group` (not of the groups below it), oldest first, without their
     /// secrets. Needs `keys:manage` there.
     pub fn api_keys(&self, group: GroupId) -> Result<Vec<ApiKey>> {
-        self.authorize(group, Permission::KeysManage)?;
+        self.authorize(Op::ManageKeys, group)?;
         let mut out = Vec::new();
         let prefix = self.scope.structure.api_keys();
         self.kv
@@ -313,13 +314,14 @@ impl<K: KvRead> View<'_, K> {
         self.get_record(&self.scope.structure.api_key(id))
     }
 
-    /// The key `id`, if the context has `keys:manage` in its group.
+    /// The key `id`, if the context has `keys:manage` in its group and holds every
+    /// permission the key gives there: nobody revokes or rotates a key that can do more
+    /// than they can.
     fn managed_key(&self, id: KeyId) -> Result<ApiKey> {
         let key = self.load_api_key(id)?.ok_or_else(|| Error::not_found(id))?;
-        match self.authorize(key.group, Permission::KeysManage) {
-            Err(Error::NotFound { .. }) => Err(Error::not_found(id)),
-            other => other.map(|()| key),
-        }
+        self.authorize_record(Op::ManageKeys, key.group, Ref::from(id))?;
+        self.ensure_holds(key.group, key.permissions)?;
+        Ok(key)
     }
 }
 
@@ -344,7 +346,7 @@ impl Tx<'_, '_> {
         if let Some(rate) = new.rate {
             Gcra::new(rate)?;
         }
-        self.ensure_writable(group, Permission::KeysManage)?;
+        self.ensure_writable(group, Op::ManageKeys)?;
         let created_by = self.scope.ctx.principal();
         if let Principal::ApiKey(_) = created_by {
             // A key's permissions are bounded by its creator's membership; a key has none.

@@ -32,12 +32,12 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use one_storage::KvRead;
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Credential, Permission};
+use crate::access::Credential;
 use crate::api_keys::Secret;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::connections::{Connection, SESSION};
-use crate::context::{Context, Env, Principal};
+use crate::context::{Context, Env};
 use crate::engine::{Engine, Tx, View};
 use crate::events::kinds;
 use crate::groups::Group;
@@ -45,6 +45,7 @@ use crate::id::{ConnectionId, GroupId, Ref, ThingId};
 use crate::layout::{self, SecretSection, TenantKeys};
 use crate::members::MembershipState;
 use crate::people::{NewPerson, PERSON, normalize_email};
+use crate::policy::Op;
 use crate::secret::{self, SecretDigest, SecretKind};
 use crate::things::{Thing, ThingStatus};
 use crate::validate;
@@ -276,7 +277,7 @@ impl<K: KvRead> View<'_, K> {
 
     /// Whether `group` accepts a sign-up with `email` from this context.
     fn check_sign_up(&self, group: GroupId, email: &str) -> Result<()> {
-        self.authorize(group, Permission::AuthSignup)?;
+        self.authorize(Op::SignUp, group)?;
         let g = self.check_scope(group)?;
         if setting(&g, "allowSignups").and_then(Value::as_bool) == Some(false) {
             return Err(Error::SignupNotAllowed {
@@ -429,12 +430,8 @@ impl Tx<'_, '_> {
             });
         }
         let thing = self.view().load_person(person)?;
-        if self.scope.ctx.principal() == Principal::Person(person) {
-            self.view().check_scope(thing.group)?;
-        } else {
-            self.view()
-                .authorize(thing.group, Permission::MembersManage)?;
-        }
+        self.view()
+            .authorize_over(Op::ManageCredentials, thing.group, person.into(), person)?;
         let key = self.scope.tenant.identity(provider, subject);
         if self.kv.contains(&key)? {
             return Err(Error::invalid(
@@ -457,12 +454,8 @@ impl Tx<'_, '_> {
     /// `sign_out` with `method: everywhere` and returns how many sessions ended.
     pub fn sign_out_everywhere(&mut self, person: ThingId) -> Result<usize> {
         let thing = self.view().load_person(person)?;
-        if self.scope.ctx.principal() == Principal::Person(person) {
-            self.view().check_scope(thing.group)?;
-        } else {
-            self.view()
-                .authorize(thing.group, Permission::MembersManage)?;
-        }
+        self.view()
+            .authorize_over(Op::ManageCredentials, thing.group, person.into(), person)?;
         let prefix = self
             .scope
             .tenant
@@ -535,7 +528,7 @@ impl Engine {
                 NewPerson::new(email.as_str(), name)
                     .role("group_user")
                     .in_group(group),
-                Permission::AuthSignup,
+                Op::SignUp,
             )?;
             tx.put_record(&tx.scope.tenant.password(person.id), &Password { phc })?;
             tx.insert_membership(person.id, group, "group_user", &[], MembershipState::Active)?;
@@ -580,7 +573,7 @@ impl Engine {
     ) -> Result<Session> {
         let email = normalize_email(email).map_err(|_| Error::InvalidCredentials)?;
         let (person, phc, require_verified) = self.read(ctx, |v| {
-            v.authorize(group, Permission::AuthSignin)?;
+            v.authorize(Op::SignIn, group)?;
             let g = v.check_scope(group)?;
             let person = v.person_for_email(&email)?;
             let phc = match &person {
@@ -638,7 +631,7 @@ impl Engine {
     ) -> Result<Session> {
         validate::type_name("provider", provider)?;
         self.write(ctx, |tx| {
-            tx.view().authorize(group, Permission::AuthSignin)?;
+            tx.view().authorize(Op::SignIn, group)?;
             tx.view().check_scope(group)?;
             let person = match tx.kv.get(&tx.scope.tenant.identity(provider, subject))? {
                 Some(id) => layout::decode_thing_id(&id, "identity index")?,
@@ -666,7 +659,7 @@ impl Engine {
     pub fn magic_link(&self, ctx: &Context, group: GroupId, email: &str) -> Result<Secret> {
         let email = normalize_email(email)?;
         self.write(ctx, |tx| {
-            tx.view().authorize(group, Permission::AuthSignin)?;
+            tx.view().authorize(Op::SignIn, group)?;
             tx.view().check_scope(group)?;
             let person = tx
                 .view()
@@ -676,6 +669,8 @@ impl Engine {
                     kind: crate::id::IdKind::Thing,
                     id: format!("with email {email:?}"),
                 })?;
+            tx.view()
+                .authorize_over(Op::MagicLink, group, person.id.into(), person.id)?;
             tx.issue_token(
                 Purpose::MagicLink,
                 person.id,
@@ -690,12 +685,8 @@ impl Engine {
     pub fn email_verification(&self, ctx: &Context, person: ThingId) -> Result<Secret> {
         self.write(ctx, |tx| {
             let thing = tx.view().load_person(person)?;
-            if ctx.principal() == Principal::Person(person) {
-                tx.view().check_scope(thing.group)?;
-            } else {
-                tx.view()
-                    .authorize(thing.group, Permission::MembersManage)?;
-            }
+            tx.view()
+                .authorize_over(Op::ManageCredentials, thing.group, person.into(), person)?;
             tx.issue_token(
                 Purpose::VerifyEmail,
                 person,
@@ -732,7 +723,7 @@ impl Engine {
         let now = self.clock().now();
         if now >= found.expires_at {
             // An expired token is useless; forget it.
-            self.store().write(|kv| kv.delete(&key))?;
+            self.transact(|kv| Ok(kv.delete(&key)?))?;
             return Err(Error::Expired);
         }
         self.write(&ctx, |tx| {

@@ -18,6 +18,7 @@ use crate::events::kinds;
 use crate::id::{ConnectionId, GroupId, Ref};
 use crate::layout::{Counter, TenantKeys};
 use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::policy::Op;
 use crate::things::{Thing, ThingStatus};
 use crate::validate;
 use crate::value::Value;
@@ -153,12 +154,13 @@ impl<K: KvRead> View<'_, K> {
         self.get_scoped(
             &self.scope.tenant.connection(id),
             id,
-            Permission::ConnectionsRead,
+            Op::GetConnection,
             |c: &Connection| c.group,
         )
     }
 
-    /// A node's connections in one direction, optionally of one type. Connections that
+    /// A node's connections in one direction, optionally of one type. Needs
+    /// `connections:read` where the node is. Connections that
     /// belong to groups outside the context's scope, or where it lacks
     /// `connections:read`, are left out.
     pub fn connections(&self, query: &ConnectionQuery) -> Result<Page<Connection>> {
@@ -166,6 +168,16 @@ impl<K: KvRead> View<'_, K> {
             validate::type_name("kind", kind)?;
         }
         self.check_node(query.node, true)?;
+        let node_group = match query.node {
+            Ref::GroupId(g) => g,
+            Ref::ThingId(t) => {
+                self.get_record::<Thing>(&self.scope.tenant.thing(t))?
+                    .ok_or_else(|| Error::not_found(t))?
+                    .group
+            }
+            other => return Err(Error::not_found(other)),
+        };
+        self.authorize_record(Op::ListConnections, node_group, query.node)?;
         let outgoing = query.direction == EdgeDirection::Outgoing;
         let prefix = self
             .scope
@@ -239,7 +251,7 @@ impl Tx<'_, '_> {
                 });
             }
         }
-        self.ensure_writable(group, Permission::ConnectionsWrite)?;
+        self.ensure_writable(group, Op::Connect)?;
         self.insert_connection(new.from, new.to, &new.kind, metadata, group)
     }
 
@@ -297,7 +309,7 @@ impl Tx<'_, '_> {
             ));
         }
         self.view()
-            .authorize(c.group, Permission::ConnectionsWrite)?;
+            .authorize_record(Op::Disconnect, c.group, Ref::from(id))?;
         self.remove_connection(&c)?;
         let meta = Value::map()
             .with("type", c.kind.as_str())

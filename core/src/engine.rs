@@ -27,6 +27,7 @@ use crate::context::Context;
 use crate::events::kinds;
 use crate::id::{GroupId, IdGen, Ref};
 use crate::layout::{self, Counter, StructureKeys, TenantKeys};
+use crate::policy::Op;
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -197,6 +198,11 @@ impl Engine {
                 root
             }
         };
+        // The tenant boundary, before anything else: a principal of another tenant meets
+        // this group as an unknown id.
+        if !crate::policy::principal_in_tenant(kv, root, ctx)? {
+            return Err(Error::not_found(group));
+        }
         Ok(Scope::new(*ctx, root))
     }
 }
@@ -323,14 +329,16 @@ impl Engine {
     }
 
     /// Runs `f` in one write transaction, as `ctx`: all of its changes commit, or, if it
-    /// returns an error (or panics), none do.
+    /// returns an error, none do. A panic inside the transaction (in `f` or in the engine)
+    /// rolls it back and returns [`Error::Internal`] to this caller alone: the store goes on
+    /// serving every other writer.
     pub fn write<R>(
         &self,
         ctx: &Context,
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
         let mut after = AfterTx::default();
-        let r = self.store.write(|kv| {
+        let r = self.transact(|kv| {
             let scope = self.resolve(&*kv, ctx)?;
             // The writer sees every commit, so any epoch's answers are at least as new.
             scope.use_cache(self.access.epoch());
@@ -342,6 +350,17 @@ impl Engine {
             self.react(reactions);
         }
         r
+    }
+
+    /// Runs `f` in one storage write transaction, committed if it returns `Ok`. Every
+    /// write of the engine goes through here: a panic inside `f` rolls the transaction
+    /// back and becomes [`Error::Internal`] for this caller alone, so one bad call never
+    /// stops the store from serving the others.
+    pub(crate) fn transact<R>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R>) -> Result<R> {
+        self.store.write(|kv| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kv)))
+                .unwrap_or_else(|panic| Err(Error::internal(&*panic)))
+        })
     }
 
     /// Does what a transaction left to do once it has ended, committed or not.
@@ -368,7 +387,7 @@ impl Engine {
         if denials.is_empty() {
             return;
         }
-        let logged = self.store.write(|kv| {
+        let logged = self.transact(|kv| {
             for d in &denials {
                 let meta = Value::map()
                     .with("needed", d.needed.as_str())
@@ -499,24 +518,20 @@ impl<K: KvRead> View<'_, K> {
         self.scope.root
     }
 
-    /// Loads the record of `id` at `key` and checks that its group (read by `group_of`) is
-    /// in scope and that the context has `need` there. Both a missing record and one out
-    /// of scope are `NotFound` for `id`, so records outside the scope do not reveal that
-    /// they exist.
+    /// Loads the record of `id` at `key` and decides `op` on it at its group (read by
+    /// `group_of`). A missing record and one the context may not see are both `NotFound`
+    /// for `id`, so records outside the scope do not reveal that they exist.
     pub(crate) fn get_scoped<R: Record>(
         &self,
         key: &[u8],
         id: impl Into<Ref>,
-        need: Permission,
+        op: Op,
         group_of: impl FnOnce(&R) -> GroupId,
     ) -> Result<R> {
         let id = id.into();
         let record: R = self.get_record(key)?.ok_or_else(|| Error::not_found(id))?;
-        match self.authorize(group_of(&record), need) {
-            Ok(()) => Ok(record),
-            Err(Error::NotFound { .. }) => Err(Error::not_found(id)),
-            Err(other) => Err(other),
-        }
+        self.authorize_record(op, group_of(&record), id)?;
+        Ok(record)
     }
 
     pub(crate) fn get_record<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
@@ -529,10 +544,11 @@ pub struct Tx<'a, 't> {
     pub(crate) kv: &'a mut WriteTx<'t>,
     pub(crate) scope: Scope,
     pub(crate) engine: &'a Engine,
-    counters: BTreeMap<(GroupId, Counter), i64>,
+    /// Counter changes, wide enough that no sum of `i64` changes overflows.
+    counters: BTreeMap<(GroupId, Counter), i128>,
     /// Groups found writable (with a permission) in this transaction; cleared when any
     /// group changes.
-    pub(crate) writable_cache: HashSet<(GroupId, Permission)>,
+    pub(crate) writable_cache: HashSet<(GroupId, Op)>,
     /// The declared property indexes, read on first use in this transaction.
     pub(crate) index_cache: Option<Vec<crate::indexes::IndexDef>>,
     /// Whether the transaction changed memberships, groups, people or keys.
@@ -602,11 +618,11 @@ impl<'t> Tx<'_, 't> {
     /// Adds to a counter without metering usage (records restored by an import, whose
     /// usage is counted afresh).
     pub(crate) fn count_unmetered(&mut self, group: GroupId, counter: Counter, delta: i64) {
-        *self.counters.entry((group, counter)).or_default() += delta;
+        *self.counters.entry((group, counter)).or_default() += i128::from(delta);
     }
 
     pub(crate) fn count(&mut self, group: GroupId, counter: Counter, delta: i64) {
-        *self.counters.entry((group, counter)).or_insert(0) += delta;
+        *self.counters.entry((group, counter)).or_default() += i128::from(delta);
         if let Some(resource) = crate::usage::resource_of(counter) {
             self.meter(group, resource, delta);
         }
@@ -615,7 +631,11 @@ impl<'t> Tx<'_, 't> {
     /// Counts the bytes of a primary record (its key and value) against `group`'s storage.
     pub(crate) fn store_bytes(&mut self, group: GroupId, key: &[u8], value: &[u8], sign: i64) {
         let bytes = i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
-        self.meter(group, crate::plans::Resource::StorageBytes, sign * bytes);
+        self.meter(
+            group,
+            crate::plans::Resource::StorageBytes,
+            sign.saturating_mul(bytes),
+        );
     }
 
     fn flush_counters(&mut self) -> Result<()> {
@@ -628,7 +648,9 @@ impl<'t> Tx<'_, 't> {
                 Some(b) => layout::decode_u64(&b, "counter")?,
                 None => 0,
             };
-            let new = old.saturating_add_signed(delta);
+            // Counts of records: they stay within `0..=u64::MAX` (clamped, never wrapped).
+            let new = u64::try_from((i128::from(old) + delta).clamp(0, i128::from(u64::MAX)))
+                .unwrap_or(u64::MAX);
             self.kv.put(key, new.to_be_bytes())?;
         }
         Ok(())

@@ -254,6 +254,13 @@ pub enum Error {
     /// The storage layer failed.
     #[error(transparent)]
     Storage(StorageError),
+    /// A bug in ONE: a panic inside a write transaction. That transaction was rolled back
+    /// and nothing it did was kept; the engine goes on serving every other call.
+    #[error("internal error, the transaction was rolled back: {reason}")]
+    Internal {
+        /// The panic's message.
+        reason: String,
+    },
 }
 
 impl From<StorageError> for Error {
@@ -276,8 +283,8 @@ impl From<StorageError> for Error {
 
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
-    /// 1xx input, 2xx state conflicts, 3xx access, 4xx metering, 5xx plugins, 9xx storage,
-    /// files and corruption. Last added: 502.
+    /// 3 a bug in ONE (the C ABI's `ONE_INTERNAL`), 1xx input, 2xx state conflicts, 3xx
+    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 3.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -317,6 +324,7 @@ impl Error {
             Error::Storage(StorageError::NestedWrite) => 906,
             Error::Storage(_) => 904,
             Error::Io { .. } => 905,
+            Error::Internal { .. } => 3,
         }
     }
 
@@ -326,6 +334,16 @@ impl Error {
             kind: r.kind(),
             id: r.to_string(),
         }
+    }
+
+    /// The [`Error::Internal`] of a caught panic, with its message.
+    pub(crate) fn internal(panic: &(dyn std::any::Any + Send)) -> Self {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Error::Internal { reason }
     }
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -11,7 +11,6 @@
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::Principal;
@@ -19,6 +18,7 @@ use crate::engine::{Tx, View};
 use crate::id::{EventId, GroupId, Ref};
 use crate::layout::{self, Counter, TenantKeys};
 use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::policy::Op;
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -247,7 +247,7 @@ impl<K: KvRead> View<'_, K> {
     /// Events of a group in the context's scope, newest first. Needs `events:read` there.
     pub fn events(&self, query: &EventQuery) -> Result<Page<Event>> {
         let group = query.group.unwrap_or(self.scope.ctx.group());
-        self.authorize(group, Permission::EventsRead)?;
+        self.authorize(Op::ListEvents, group)?;
         let keys = &self.scope.tenant;
         let prefix = match &query.filter {
             EventFilter::All => keys.events(group),
@@ -274,16 +274,20 @@ impl<K: KvRead> View<'_, K> {
             query.cursor.as_ref(),
             page_size(query.limit)?,
             |k, v| {
-                if primary {
-                    return crate::codec::decode(v).map(Some);
-                }
-                let id = EventId::from_u128(layout::trailing_id(k)?);
-                self.get_record(&keys.event(group, id))?
-                    .map(Some)
-                    .ok_or_else(|| Error::Corrupt {
-                        what: "event index",
-                        reason: format!("{id} is indexed but missing"),
-                    })
+                let event: Event = if primary {
+                    crate::codec::decode(v)?
+                } else {
+                    let id = EventId::from_u128(layout::trailing_id(k)?);
+                    self.get_record(&keys.event(group, id))?
+                        .ok_or_else(|| Error::Corrupt {
+                            what: "event index",
+                            reason: format!("{id} is indexed but missing"),
+                        })?
+                };
+                // Billing and key events need their own rights on top of `events:read`.
+                Ok(self
+                    .may_read_event(event.group, &event.kind)?
+                    .then_some(event))
             },
         )
     }
@@ -291,12 +295,21 @@ impl<K: KvRead> View<'_, K> {
 
 impl Tx<'_, '_> {
     /// Logs a custom event in the context's group. `kind` is `[a-z][a-z0-9_]*`; `metadata`
-    /// a map. The engine logs its own events itself; this is for the application's. Needs
-    /// `events:write`.
+    /// a map. The engine logs its own events itself, and their types ([`kinds::ALL`]) are
+    /// reserved: an application's event named like one is refused, so nobody can forge an
+    /// audit entry. Needs `events:write`.
     pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {
         validate::type_name("kind", kind)?;
+        if kinds::is_builtin(kind) {
+            return Err(Error::invalid(
+                "kind",
+                format!(
+                    "{kind:?} is an event type the engine logs itself; name custom events otherwise"
+                ),
+            ));
+        }
         let group = self.scope.ctx.group();
-        self.view().authorize(group, Permission::EventsWrite)?;
+        self.view().authorize(Op::LogEvent, group)?;
         let metadata = validate::map_value("metadata", metadata)?;
         self.log(kind, group, target, metadata)
     }

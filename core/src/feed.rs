@@ -26,6 +26,7 @@ use crate::context::{Context, Env};
 use crate::engine::{Engine, View};
 use crate::events::Event;
 use crate::id::{EventId, GroupId};
+use crate::policy::Op;
 use crate::{Error, Result, codec, layout};
 
 /// The most recent events kept per tenant for subscribers to read; one that falls
@@ -102,6 +103,17 @@ impl Dimension {
             CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
             KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
             _ => Dimension::Events,
+        }
+    }
+
+    /// Following this dimension, as an operation of the policy.
+    pub(crate) fn op(self) -> Op {
+        match self {
+            Dimension::Groups | Dimension::People => Op::WatchGroups,
+            Dimension::Things => Op::WatchThings,
+            Dimension::Connections => Op::WatchConnections,
+            Dimension::Knowledge => Op::WatchKnowledge,
+            Dimension::Events => Op::WatchEvents,
         }
     }
 
@@ -183,11 +195,12 @@ impl ChangeFilter {
     }
 
     /// The permissions a subscription with this filter needs in its group.
-    fn needs(&self) -> Vec<Permission> {
+    /// What subscribing with this filter is, for the policy: following each dimension.
+    fn ops(&self) -> Vec<Op> {
         if self.dimensions.is_empty() {
-            vec![Permission::EventsRead]
+            vec![Op::WatchEvents]
         } else {
-            self.dimensions.iter().map(|d| d.permission()).collect()
+            self.dimensions.iter().map(|d| d.op()).collect()
         }
     }
 }
@@ -398,8 +411,8 @@ impl Engine {
     ) -> Result<Subscription> {
         let group = filter.group.unwrap_or(ctx.group());
         let root = self.read(ctx, |v| {
-            for need in filter.needs() {
-                v.authorize(group, need)?;
+            for op in filter.ops() {
+                v.authorize(op, group)?;
             }
             Ok(v.scope.root)
         })?;
@@ -545,8 +558,9 @@ impl Subscription {
     /// Checks that the context may still read the subscription's group, and the groups
     /// its changes may come from.
     fn scope(&mut self, v: &View<'_, ReadTx>) -> Result<Option<HashSet<GroupId>>> {
-        for need in self.filter.needs() {
-            if !v.permits(self.group, need)? {
+        let held = v.permits_set(self.group)?;
+        for op in self.filter.ops() {
+            if let Some(need) = op.needs().set().difference(held).iter().next() {
                 self.ended = Some(need);
                 return Ok(None);
             }
@@ -573,7 +587,7 @@ impl Subscription {
             self.position = Some(e.id);
             if groups.contains(&e.group)
                 && self.filter.matches(e)
-                && v.permits(e.group, Dimension::of(&e.kind).permission())?
+                && v.may_read_event(e.group, &e.kind)?
             {
                 self.ready.push_back(e.clone());
             }

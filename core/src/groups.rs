@@ -21,6 +21,7 @@ use crate::events::kinds;
 use crate::id::{GroupId, Ref};
 use crate::layout;
 use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::policy::Op;
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -314,7 +315,7 @@ fn slug_owner(parent: Option<GroupId>) -> String {
 impl<K: KvRead> View<'_, K> {
     /// The group `id`, if the context can see it. Needs `groups:read`.
     pub fn get_group(&self, id: GroupId) -> Result<Group> {
-        self.authorize(id, Permission::GroupsRead)?;
+        self.authorize(Op::GetGroup, id)?;
         self.check_scope(id)
     }
 
@@ -382,7 +383,7 @@ impl<K: KvRead> View<'_, K> {
         limit: Option<usize>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Group>> {
-        self.authorize(id, Permission::GroupsRead)?;
+        self.authorize(Op::ListGroup, id)?;
         let prefix = self.scope.structure.children(id);
         scan_page(
             self.kv,
@@ -427,7 +428,7 @@ impl<K: KvRead> View<'_, K> {
     /// descendants where the context lacks `groups:read` are left out (their own
     /// descendants are listed if the context may read them).
     pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
-        self.authorize(id, Permission::GroupsRead)?;
+        self.authorize(Op::ListGroup, id)?;
         let mut out = vec![self.check_scope(id)?];
         for child in self.descendants(id)? {
             if self.permits(child, Permission::GroupsRead)? {
@@ -456,10 +457,10 @@ impl<K: KvRead> View<'_, K> {
 }
 
 impl Tx<'_, '_> {
-    /// Loads `group`, checks it is in scope, that the context has `need` there, and that it
+    /// Loads `group`, decides `op` there (see [`crate::policy`]), and checks that it
     /// is not archived: a group new records may join.
-    pub(crate) fn writable_group(&self, group: GroupId, need: Permission) -> Result<Group> {
-        self.view().authorize(group, need)?;
+    pub(crate) fn writable_group(&self, group: GroupId, op: Op) -> Result<Group> {
+        self.view().authorize(op, group)?;
         let g = self.view().check_scope(group)?;
         if g.status == GroupStatus::Archived {
             return Err(Error::GroupArchived {
@@ -470,10 +471,10 @@ impl Tx<'_, '_> {
     }
 
     /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction.
-    pub(crate) fn ensure_writable(&mut self, group: GroupId, need: Permission) -> Result<()> {
-        if !self.writable_cache.contains(&(group, need)) {
-            self.writable_group(group, need)?;
-            self.writable_cache.insert((group, need));
+    pub(crate) fn ensure_writable(&mut self, group: GroupId, op: Op) -> Result<()> {
+        if !self.writable_cache.contains(&(group, op)) {
+            self.writable_group(group, op)?;
+            self.writable_cache.insert((group, op));
         }
         Ok(())
     }
@@ -481,9 +482,9 @@ impl Tx<'_, '_> {
     /// Creates a child group of `parent` (which must be in scope and not archived). Needs
     /// `groups:write` in `parent`.
     pub fn create_group(&mut self, parent: GroupId, new: NewGroup) -> Result<Group> {
-        let parent_group = self.writable_group(parent, Permission::GroupsWrite)?;
+        let parent_group = self.writable_group(parent, Op::CreateGroup)?;
         if touches_billing(&new.properties) {
-            self.view().authorize(parent, Permission::BillingManage)?;
+            self.view().authorize(Op::Billing, parent)?;
         }
         if self.view().ancestors(&parent_group)?.len() + 1 >= MAX_DEPTH {
             return Err(Error::invalid(
@@ -582,10 +583,10 @@ impl Tx<'_, '_> {
                 })
             });
         if billing {
-            self.view().authorize(id, Permission::BillingManage)?;
+            self.view().authorize(Op::Billing, id)?;
         }
         if other || !billing {
-            self.view().authorize(id, Permission::GroupsWrite)?;
+            self.view().authorize(Op::UpdateGroup, id)?;
         }
         let old = self.view().check_scope(id)?;
         // A move or a settings change can change scopes and permissions: forget what was
@@ -612,7 +613,7 @@ impl Tx<'_, '_> {
                     ),
                 ));
             };
-            let parent_group = self.writable_group(new_parent, Permission::GroupsWrite)?;
+            let parent_group = self.writable_group(new_parent, Op::UpdateGroup)?;
             let ancestors = self.view().ancestors(&parent_group)?;
             if new_parent == id || ancestors.contains(&id) {
                 return Err(Error::ParentCycle {
@@ -759,7 +760,7 @@ impl Engine {
 impl Admin<'_> {
     /// Creates a top-level group: a new tenant. Its slug is unique among top-level groups.
     pub fn create_root_group(&self, new: NewGroup) -> Result<Group> {
-        self.engine.store().write(|kv| {
+        self.engine.transact(|kv| {
             let id = GroupId::from_u128(self.engine.next_id());
             let scope = Scope::new(Context::system(id), id);
             self.engine

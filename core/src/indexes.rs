@@ -196,14 +196,14 @@ impl Admin<'_> {
     /// for every tenant in one transaction. Declaring an existing index does nothing.
     pub fn create_index(&self, kind: &str, path: &str) -> Result<IndexDef> {
         let def = parse_def(kind, path)?;
-        self.engine.store().write(|kv| declare_def(kv, &def))?;
+        self.engine.transact(|kv| declare_def(kv, &def))?;
         Ok(def)
     }
 
     /// Removes a declared index and its entries. Returns whether it existed.
     pub fn drop_index(&self, kind: &str, path: &str) -> Result<bool> {
         let def = parse_def(kind, path)?;
-        self.engine.store().write(|kv| {
+        self.engine.transact(|kv| {
             if kv
                 .remove(&layout::index_def(&def.kind, &def.path))?
                 .is_none()

@@ -35,6 +35,7 @@ use crate::events::kinds;
 use crate::id::{GroupId, KnowledgeId, Ref};
 use crate::layout;
 use crate::plans::Resource;
+use crate::policy::Op;
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -454,14 +455,14 @@ impl<K: KvRead> View<'_, K> {
         self.get_scoped(
             &self.scope.tenant.knowledge(id),
             id,
-            Permission::KnowledgeRead,
+            Op::GetKnowledge,
             |k: &Knowledge| k.group,
         )
     }
 
     /// What `group`'s approximate index covers. Needs `knowledge:read`.
     pub fn knowledge_index(&self, group: GroupId) -> Result<IndexInfo> {
-        self.authorize(group, Permission::KnowledgeRead)?;
+        self.authorize(Op::ListKnowledge, group)?;
         let graph = self.load_graph(group, "")?;
         let max_id = graph.as_ref().map_or(0, |g| g.max_id());
         let mut fresh = 0;
@@ -508,7 +509,7 @@ impl<K: KvRead> View<'_, K> {
             ..query.clone()
         };
         let group = query.group.unwrap_or(self.scope.ctx.group());
-        self.authorize(group, Permission::KnowledgeQuery)?;
+        self.authorize(Op::QueryKnowledge, group)?;
         let q = match &query.input {
             QueryInput::Vector(v) => v.clone(),
             QueryInput::Text(t) => self.engine.embedder().embed(t),
@@ -763,7 +764,7 @@ impl Tx<'_, '_> {
         let labels = check_labels(&new.labels)?;
         let metadata = validate::map_value("metadata", new.metadata)?;
         let group = new.group.unwrap_or(self.scope.ctx.group());
-        self.ensure_writable(group, Permission::KnowledgeWrite)?;
+        self.ensure_writable(group, Op::CreateKnowledge)?;
         if let Some(source) = new.source {
             self.check_source(source)?;
         }
@@ -858,7 +859,7 @@ impl Tx<'_, '_> {
         let labels: Vec<String> = labels.iter().map(|l| l.as_ref().to_string()).collect();
         let labels = check_labels(&labels)?;
         let mut k = self.view().get_knowledge(id)?;
-        self.ensure_writable(k.group, Permission::KnowledgeWrite)?;
+        self.ensure_writable(k.group, Op::ChangeKnowledge)?;
         let key = self.scope.tenant.knowledge(id);
         self.store_bytes(k.group, &key, &codec::encode(&k)?, -1);
         for label in &k.labels {
@@ -898,7 +899,8 @@ impl Tx<'_, '_> {
     /// with its text's length and labels.
     pub fn delete_knowledge(&mut self, id: KnowledgeId) -> Result<Knowledge> {
         let k = self.view().get_knowledge(id)?;
-        self.view().authorize(k.group, Permission::KnowledgeWrite)?;
+        self.view()
+            .authorize_record(Op::ChangeKnowledge, k.group, Ref::from(id))?;
         let record_key = self.scope.tenant.knowledge(id);
         let vector_key = self.scope.tenant.vector(k.group, id);
         self.store_bytes(k.group, &record_key, &codec::encode(&k)?, -1);

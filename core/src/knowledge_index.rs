@@ -354,7 +354,7 @@ impl Engine {
             .iter()
             .map(|(label, g)| (label.clone(), g.encode()))
             .collect();
-        self.store().write(|kv| {
+        self.transact(|kv| {
             let scope = Scope::new(Context::system(root).with_env(env), root);
             self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
                 for k in &graph_keys {

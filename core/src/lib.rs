@@ -57,6 +57,7 @@ mod page;
 mod people;
 mod plans;
 pub mod plugins;
+pub mod policy;
 mod portable;
 pub mod rate_limit;
 mod revenue;
@@ -100,7 +101,9 @@ pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
 pub use plans::{Limit, Plan, Resource};
 pub use plugins::{PluginInfo, PluginRuntime};
 pub use portable::{EXPORT_FORMAT, EXPORT_VERSION, ImportInto, PortableReport};
-pub use rate_limit::{Burst, Gcra, GcraState, KeyCall, KeyRate, RateLimit};
+pub use rate_limit::{
+    Burst, Gcra, GcraState, KeyCall, KeyRate, MAX_BURST, MAX_PER_SECOND, RateLimit,
+};
 pub use revenue::{Payment, PaymentRail, RevenueReport, RevenueSplit};
 pub use stats::{Counts, Stats};
 pub use things::{NewThing, Thing, ThingQuery, ThingStatus, ThingUpdate};

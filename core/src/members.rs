@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::{
-    MEMBERSHIP_STATUS, Membership, Permission, PermissionSet, is_owner_role, membership_permissions,
+    MEMBERSHIP_STATUS, Membership, Permission, PermissionSet, membership_permissions,
 };
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
@@ -24,6 +24,7 @@ use crate::events::kinds;
 use crate::groups::GroupStatus;
 use crate::id::{GroupId, Ref, ThingId};
 use crate::page::{Cursor, Page, page_size, scan_page};
+use crate::policy::Op;
 use crate::things::ThingStatus;
 use crate::validate;
 use crate::value::Value;
@@ -56,7 +57,7 @@ impl<K: KvRead> View<'_, K> {
         limit: Option<usize>,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Connection>> {
-        self.authorize(group, Permission::GroupsRead)?;
+        self.authorize(Op::ListGroup, group)?;
         let prefix = self
             .scope
             .tenant
@@ -73,25 +74,18 @@ impl<K: KvRead> View<'_, K> {
     }
 
     /// The groups a person is a member of (or invited to), as their `member_of`
-    /// connections, limited to groups where the context has `groups:read`.
+    /// connections, limited to groups where the context has `groups:read`. Needs
+    /// `things:read` where the person's record is: a person the context may not read is
+    /// [`Error::NotFound`], as is an id that is not a person.
     pub fn memberships(&self, person: ThingId) -> Result<Vec<Connection>> {
-        self.load_person(person)?;
-        let prefix = self
-            .scope
-            .tenant
-            .edges(true, Ref::from(person), Some(MEMBER_OF));
+        let record = self.load_person(person)?;
+        self.authorize_record(Op::GetThing, record.group, Ref::from(person))?;
         let mut out = Vec::new();
-        self.kv.scan(
-            &KeyRange::prefix(&prefix),
-            Direction::Forward,
-            |_, record| {
-                let c: Connection = codec::decode(record)?;
-                if self.permits(c.group, Permission::GroupsRead)? {
-                    out.push(c);
-                }
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            },
-        )?;
+        for c in self.memberships_of(person)? {
+            if self.permits(c.group, Permission::GroupsRead)? {
+                out.push(c);
+            }
+        }
         Ok(out)
     }
 
@@ -105,7 +99,7 @@ impl<K: KvRead> View<'_, K> {
         self.kv
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
                 let m = Membership::of(&codec::decode(v)?)?;
-                if m.active && is_owner_role(&m.role) {
+                if m.active && m.is_owner() {
                     owners += 1;
                 }
                 Ok::<_, Error>(ControlFlow::Continue(()))
@@ -156,8 +150,9 @@ impl Tx<'_, '_> {
     /// Accepts `person`'s invitation to `group`. The person accepts for themselves; anyone
     /// else needs `members:manage`. Logs `user_joined_group`.
     pub fn accept_invitation(&mut self, person: ThingId, group: GroupId) -> Result<Connection> {
-        self.authorize_member_change(person, group)?;
         let mut c = self.membership(person, group)?;
+        self.view()
+            .authorize_over(Op::ChangeMember, group, Ref::from(c.id), person)?;
         if Membership::of(&c)?.active {
             return Err(Error::AlreadyMember {
                 person: person.to_string(),
@@ -192,13 +187,18 @@ impl Tx<'_, '_> {
         role: &str,
         permissions: &[&str],
     ) -> Result<Connection> {
-        self.view().authorize(group, Permission::MembersManage)?;
-        self.check_grantable(group, role, permissions)?;
         let mut c = self.membership(person, group)?;
+        // Nobody changes the membership of someone who may do more than they may, and a
+        // person's own role is changed by someone else.
+        self.view()
+            .authorize_over(Op::ChangeMember, group, Ref::from(c.id), person)?;
+        if self.scope.ctx.principal() == Principal::Person(person) {
+            self.view().authorize(Op::ChangeMember, group)?;
+        }
+        self.check_grantable(group, role, permissions)?;
         let old = Membership::of(&c)?;
-        // Nobody changes the membership of someone who may do more than they may.
-        self.view().ensure_holds(group, old.permissions)?;
-        if old.active && is_owner_role(&old.role) && !is_owner_role(role) {
+        let new_permissions = membership_permissions(role, permissions)?;
+        if old.active && old.is_owner() && new_permissions != PermissionSet::all() {
             self.keep_an_owner(group)?;
         }
         c.metadata = std::mem::take(&mut c.metadata)
@@ -218,13 +218,12 @@ impl Tx<'_, '_> {
     /// Ends `person`'s membership (or invitation) in `group`. A person may leave by
     /// themselves; anyone else needs `members:manage`. Logs `user_removed_from_group`.
     pub fn remove_member(&mut self, person: ThingId, group: GroupId) -> Result<Connection> {
-        self.authorize_member_change(person, group)?;
         let c = self.membership(person, group)?;
+        // A person may leave by themselves; anyone else must cover everything they have.
+        self.view()
+            .authorize_over(Op::ChangeMember, group, Ref::from(c.id), person)?;
         let m = Membership::of(&c)?;
-        if self.scope.ctx.principal() != Principal::Person(person) {
-            self.view().ensure_holds(group, m.permissions)?;
-        }
-        if m.active && is_owner_role(&m.role) {
+        if m.active && m.is_owner() {
             self.keep_an_owner(group)?;
         }
         self.remove_connection(&c)?;
@@ -236,15 +235,6 @@ impl Tx<'_, '_> {
             Value::map().with("role", m.role),
         )?;
         Ok(c)
-    }
-
-    /// The person acting on their own membership, or someone with `members:manage`.
-    fn authorize_member_change(&mut self, person: ThingId, group: GroupId) -> Result<()> {
-        if self.scope.ctx.principal() == Principal::Person(person) {
-            self.view().check_scope(group).map(drop)
-        } else {
-            self.view().authorize(group, Permission::MembersManage)
-        }
     }
 
     /// Refuses to remove or demote the only active owner of `group`.
@@ -285,7 +275,7 @@ impl Tx<'_, '_> {
         state: MembershipState,
     ) -> Result<Connection> {
         PermissionSet::parse(permissions)?;
-        self.ensure_writable(group, Permission::MembersManage)?;
+        self.ensure_writable(group, Op::AddMember)?;
         self.check_grantable(group, role, permissions)?;
         let person_thing = self.view().load_person(person)?;
         if person_thing.status == ThingStatus::Deleted {

@@ -9,11 +9,11 @@
 
 use one_storage::KvRead;
 
-use crate::access::Permission;
 use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, ThingId};
 use crate::layout;
+use crate::policy::Op;
 use crate::things::{NewThing, Thing};
 use crate::validate;
 use crate::value::Value;
@@ -132,11 +132,10 @@ impl<K: KvRead> View<'_, K> {
         let thing: Thing = self
             .get_record(&self.scope.tenant.thing(id))?
             .ok_or_else(|| Error::not_found(id))?;
+        // Another kind of thing is answered as no person at all: the answer must not tell
+        // a caller what type a record it may not read has.
         if thing.kind != PERSON {
-            return Err(Error::invalid(
-                "person",
-                format!("{id} is a {}, not a person", thing.kind),
-            ));
+            return Err(Error::not_found(id));
         }
         Ok(thing)
     }
@@ -146,12 +145,12 @@ impl Tx<'_, '_> {
     /// Creates a person. The email must be new to the tenant. Needs `members:manage` in
     /// the person's group.
     pub fn create_person(&mut self, new: NewPerson) -> Result<Thing> {
-        self.create_person_as(new, Permission::MembersManage)
+        self.create_person_as(new, Op::CreatePerson)
     }
 
     /// Creates a person, checking `need` in the person's group (sign-up checks
     /// `auth:signup`).
-    pub(crate) fn create_person_as(&mut self, new: NewPerson, need: Permission) -> Result<Thing> {
+    pub(crate) fn create_person_as(&mut self, new: NewPerson, op: Op) -> Result<Thing> {
         let email = normalize_email(&new.email)?;
         validate::type_name("role", &new.role)?;
         let properties = validate::map_value("properties", new.properties)?
@@ -159,7 +158,7 @@ impl Tx<'_, '_> {
             .with("role", new.role.as_str());
         let mut draft = NewThing::new(PERSON, new.name).properties(properties);
         draft.group = new.group;
-        let thing = self.new_thing_record(draft, need)?;
+        let thing = self.new_thing_record(draft, op)?;
         self.claim_email(&email, thing.id)?;
         self.insert_thing(&thing, kinds::PERSON_CREATED)?;
         Ok(thing)

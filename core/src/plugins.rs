@@ -29,7 +29,6 @@ use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::{Context, Env};
@@ -373,7 +372,7 @@ impl Engine {
             }
         }
         if !fresh.is_empty() || !orphans.is_empty() {
-            self.store().write(|kv| {
+            self.transact(|kv| {
                 for (hash, code) in &fresh {
                     kv.put(layout::plugin_code(hash), code.as_slice())?;
                 }
@@ -739,7 +738,7 @@ impl<K: KvRead> View<'_, K> {
     /// The plugins installed in the context's tenant. Needs `things:read` in the context's
     /// group (the types they define are what things may be).
     pub fn plugins(&self) -> Result<Vec<PluginInfo>> {
-        self.authorize(self.scope.ctx.group(), Permission::ThingsRead)?;
+        self.authorize(crate::policy::Op::ListThings, self.scope.ctx.group())?;
         plugin_records(self.kv, &self.scope.structure)?
             .iter()
             .map(|r| info(r, &*self.engine.plugins.manifest(r)?))
@@ -761,7 +760,7 @@ impl<K: KvRead> View<'_, K> {
 impl Tx<'_, '_> {
     fn authorize_plugins(&self) -> Result<()> {
         self.view()
-            .authorize(self.scope.root, Permission::GroupsWrite)
+            .authorize(crate::policy::Op::ManagePlugins, self.scope.root)
     }
 
     pub(crate) fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {

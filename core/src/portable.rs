@@ -38,7 +38,6 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Permission;
 use crate::api_keys::{ApiKey, locator};
 use crate::clock::Timestamp;
 use crate::codec::{self, hex, unhex};
@@ -52,6 +51,7 @@ use crate::knowledge::{Knowledge, check_vector, decode_vector, encode_vector};
 use crate::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::people::{PERSON, email_of};
 use crate::plugins::PluginRecord;
+use crate::policy::Op;
 use crate::things::{Thing, ThingStatus};
 use crate::{Error, Result};
 
@@ -167,17 +167,6 @@ struct PortableEvent {
     metadata: crate::value::Value,
 }
 
-/// The permissions an export needs in the exported group: it reads every dimension and
-/// the API keys.
-const EXPORT_NEEDS: [Permission; 6] = [
-    Permission::GroupsRead,
-    Permission::ThingsRead,
-    Permission::ConnectionsRead,
-    Permission::EventsRead,
-    Permission::KnowledgeRead,
-    Permission::KeysManage,
-];
-
 fn write_error(source: std::io::Error) -> Error {
     Error::Io {
         action: "cannot write the export to",
@@ -190,13 +179,16 @@ impl Engine {
     /// Writes `group` and everything below it, in both environments, to `out` as JSON
     /// lines (see the module docs of `portable.rs` for the format), from one snapshot:
     /// writers go on meanwhile. Needs `groups:read`, `things:read`, `connections:read`,
-    /// `events:read`, `knowledge:read` and `keys:manage` in `group`.
+    /// `events:read`, `knowledge:read` and `keys:manage` in `group` and in every group
+    /// below it: a child group that shuts its parents out (`parentAccess`) cannot be
+    /// exported from above.
     pub fn export(&self, ctx: &Context, group: GroupId, out: impl Write) -> Result<PortableReport> {
         self.read(ctx, |v| {
-            for need in EXPORT_NEEDS {
-                v.authorize(group, need)?;
-            }
+            v.authorize(Op::Export, group)?;
             v.check_scope(group)?;
+            for below in v.descendants(group)? {
+                v.authorize(Op::Export, below)?;
+            }
             Exporter::new(out).run(v, group)
         })
     }
@@ -520,7 +512,7 @@ impl Admin<'_> {
             ..PortableReport::default()
         };
         let mut after = AfterTx::default();
-        let r = engine.store().write(|kv| {
+        let r = engine.transact(|kv| {
             let scope = |env| Scope::new(Context::system(root).with_env(env), root);
             engine.write_in(kv, scope(Env::Live), &mut after, |tx| {
                 tx.restore_structure(&p, &compiled, into, &mut report)

@@ -43,6 +43,13 @@ pub struct KeyRate {
     pub burst: u32,
 }
 
+/// The highest per-second rate a key may have: above it the interval between calls, in
+/// nanoseconds, would round to nothing.
+pub const MAX_PER_SECOND: u32 = 1_000_000;
+
+/// The largest burst a key may have.
+pub const MAX_BURST: u32 = 1_000_000;
+
 /// The generic cell rate algorithm for one rate: `per_second` calls per second on
 /// average, up to `burst` at once. Its state is one [`GcraState`] per caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +78,22 @@ pub struct Burst {
 }
 
 impl Gcra {
-    /// A rate; both numbers must be at least 1.
+    /// A rate; `per_second` must be in `1..=`[`MAX_PER_SECOND`] and `burst` in
+    /// `1..=`[`MAX_BURST`].
     pub fn new(rate: KeyRate) -> Result<Self> {
-        if rate.per_second == 0 || rate.burst == 0 {
+        if !(1..=MAX_PER_SECOND).contains(&rate.per_second) {
             return Err(Error::invalid(
-                "rate",
-                "per_second and burst must be at least 1",
+                "rate.per_second",
+                format!(
+                    "{} is outside 1..={MAX_PER_SECOND} calls per second",
+                    rate.per_second
+                ),
+            ));
+        }
+        if !(1..=MAX_BURST).contains(&rate.burst) {
+            return Err(Error::invalid(
+                "rate.burst",
+                format!("{} is outside 1..={MAX_BURST} calls", rate.burst),
             ));
         }
         let interval = 1_000_000_000 / u64::from(rate.per_second);
@@ -96,7 +113,7 @@ impl Gcra {
             let wait = tat - now_ns - self.tolerance;
             return Err(wait.div_ceil(1_000_000));
         }
-        let next = tat + self.interval;
+        let next = tat.saturating_add(self.interval);
         state.0 = next;
         let used = (next - now_ns).div_ceil(self.interval);
         Ok(Burst {
@@ -447,7 +464,7 @@ impl Engine {
         if flush.keys.is_empty() && flush.groups.is_empty() {
             return Ok(());
         }
-        let written = self.store().write(|kv| {
+        let written = self.transact(|kv| {
             for (id, root, month, n, last) in &flush.keys {
                 let scope = Scope::new(Context::system(*root), *root);
                 self.write_in(kv, scope, &mut AfterTx::default(), |tx| {

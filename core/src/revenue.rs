@@ -14,13 +14,13 @@ use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead};
 
-use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::engine::{Tx, View};
 use crate::events::{Event, kinds};
 use crate::id::{GroupId, Ref};
 use crate::layout;
 use crate::money::{Bps, Currency, Money};
+use crate::policy::Op;
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -179,7 +179,7 @@ impl<K: KvRead> View<'_, K> {
         group: GroupId,
         total: Money,
     ) -> Result<Vec<(Option<GroupId>, Money)>> {
-        self.authorize(group, Permission::BillingManage)?;
+        self.authorize(Op::Billing, group)?;
         let mut groups = Vec::new();
         let mut shares = Vec::new();
         let mut next = Some(group);
@@ -221,7 +221,7 @@ impl<K: KvRead> View<'_, K> {
         until: Timestamp,
     ) -> Result<RevenueReport> {
         let currency: Currency = currency.parse()?;
-        self.authorize(group, Permission::BillingManage)?;
+        self.authorize(Op::Billing, group)?;
         let prefix = self.scope.tenant.revenue(group, currency.as_str());
         let bound = |t: Timestamp| {
             let ms = t.as_millis().min((1 << 48) - 1);
@@ -269,7 +269,7 @@ impl Tx<'_, '_> {
     /// platform's, logs `group_revenue_generated` with both, and indexes it for
     /// [`View::revenue`]. Needs `billing:manage`.
     pub fn record_revenue(&mut self, group: GroupId, total: Money) -> Result<RevenueSplit> {
-        self.view().authorize(group, Permission::BillingManage)?;
+        self.view().authorize(Op::Billing, group)?;
         let share = self.view().revenue_share(group)?;
         let (group_part, platform) = total.share(share)?;
         let meta = money_metadata(Value::map(), "total", total)
@@ -309,7 +309,7 @@ impl Tx<'_, '_> {
         rail: PaymentRail,
         reference: &str,
     ) -> Result<Event> {
-        self.view().authorize(group, Permission::BillingManage)?;
+        self.view().authorize(Op::Billing, group)?;
         check_reference(reference)?;
         let share = self.view().revenue_share(group)?;
         let meta = money_metadata(Value::map(), "amount", amount)
@@ -327,7 +327,7 @@ impl Tx<'_, '_> {
     /// Records a payment made by or to `group`; logs `payment_event`. Needs
     /// `billing:manage`.
     pub fn record_payment(&mut self, group: GroupId, payment: Payment) -> Result<Event> {
-        self.view().authorize(group, Permission::BillingManage)?;
+        self.view().authorize(Op::Billing, group)?;
         check_reference(&payment.reference)?;
         let meta = money_metadata(Value::map(), "amount", payment.amount)
             .with("reference", payment.reference.as_str());

@@ -10,6 +10,7 @@ use crate::engine::{Scope, View};
 use crate::groups::Admin;
 use crate::id::GroupId;
 use crate::layout::{self, Counter, TenantKeys};
+use crate::policy::Op;
 use crate::{Error, Result};
 
 /// How many records of each dimension a group (or the whole database) holds. Deleted
@@ -90,7 +91,7 @@ impl<K: KvRead> View<'_, K> {
     /// The counts of one group in the context's scope (not including its children). Needs
     /// `groups:read` there.
     pub fn counts(&self, group: GroupId) -> Result<Counts> {
-        self.authorize(group, crate::access::Permission::GroupsRead)?;
+        self.authorize(Op::ListGroup, group)?;
         let mut counts = Counts::default();
         for counter in [
             Counter::People,

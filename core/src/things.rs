@@ -9,7 +9,6 @@
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::engine::{Tx, View};
@@ -19,6 +18,7 @@ use crate::id::{GroupId, Ref, ThingId};
 use crate::layout::Counter;
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::people::PERSON;
+use crate::policy::Op;
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -212,7 +212,7 @@ impl<K: KvRead> View<'_, K> {
         self.get_scoped(
             &self.scope.tenant.thing(id),
             id,
-            Permission::ThingsRead,
+            Op::GetThing,
             |t: &Thing| t.group,
         )
     }
@@ -224,7 +224,7 @@ impl<K: KvRead> View<'_, K> {
     pub fn list_things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
         validate::type_name("type", &query.kind)?;
         let group = query.group.unwrap_or(self.scope.ctx.group());
-        self.authorize(group, Permission::ThingsRead)?;
+        self.authorize(Op::ListThings, group)?;
         let limit = page_size(query.limit)?;
         let (prefix, range) = match self.plan_list(group, &query.kind, &query.filter)? {
             Some(slice) => slice,
@@ -249,16 +249,19 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
-/// The permission that changing a thing of `kind` needs: people are managed members.
-fn write_permission(kind: &str) -> Permission {
-    if kind == PERSON {
-        Permission::MembersManage
-    } else {
-        Permission::ThingsWrite
-    }
-}
-
 impl Tx<'_, '_> {
+    /// Decides a change of `thing` (which the context can read): `things:write` in its
+    /// group, or, for a person, what acting on that principal needs.
+    fn authorize_change(&mut self, thing: &Thing) -> Result<()> {
+        if thing.kind == PERSON {
+            self.ensure_writable(thing.group, Op::ChangePerson)?;
+            self.view()
+                .authorize_over(Op::ChangePerson, thing.group, thing.id.into(), thing.id)
+        } else {
+            self.ensure_writable(thing.group, Op::ChangeThing)
+        }
+    }
+
     /// Creates a thing. Type `person` is reserved: use [`Tx::create_person`]. Needs
     /// `things:write` in the thing's group.
     pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
@@ -268,15 +271,15 @@ impl Tx<'_, '_> {
                 "people are created with create_person",
             ));
         }
-        let mut thing = self.new_thing_record(new, Permission::ThingsWrite)?;
+        let mut thing = self.new_thing_record(new, Op::CreateThing)?;
         let plugin = self.prepare_thing(&mut thing, None)?;
         self.insert_thing(&thing, kinds::THING_CREATED)?;
         self.owe_reaction(&thing, kinds::THING_CREATED, plugin);
         Ok(thing)
     }
 
-    /// Validates a new thing and checks `need` in its group.
-    pub(crate) fn new_thing_record(&mut self, new: NewThing, need: Permission) -> Result<Thing> {
+    /// Validates a new thing and decides `op` in its group.
+    pub(crate) fn new_thing_record(&mut self, new: NewThing, op: Op) -> Result<Thing> {
         validate::type_name("type", &new.kind)?;
         if new.status == ThingStatus::Deleted {
             return Err(Error::invalid("status", "a new thing cannot be deleted"));
@@ -284,7 +287,7 @@ impl Tx<'_, '_> {
         let group = new.group.unwrap_or(self.scope.ctx.group());
         let name = validate::name("name", &new.name)?;
         let properties = validate::map_value("properties", new.properties)?;
-        self.ensure_writable(group, need)?;
+        self.ensure_writable(group, op)?;
         let now = self.now();
         Ok(Thing {
             id: ThingId::from_u128(self.engine.next_id()),
@@ -343,7 +346,7 @@ impl Tx<'_, '_> {
         if old.status == ThingStatus::Deleted {
             return Err(Error::ThingDeleted { id: id.to_string() });
         }
-        self.ensure_writable(old.group, write_permission(&old.kind))?;
+        self.authorize_change(&old)?;
         let mut thing = old.clone();
         let mut changed = Value::map();
         if let Some(name) = update.name {
@@ -388,7 +391,7 @@ impl Tx<'_, '_> {
         if thing.status == ThingStatus::Deleted {
             return Err(Error::ThingDeleted { id: id.to_string() });
         }
-        self.ensure_writable(thing.group, write_permission(&thing.kind))?;
+        self.authorize_change(&thing)?;
         let old = thing.clone();
         thing.status = ThingStatus::Deleted;
         thing.updated_at = self.now();

@@ -19,7 +19,6 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::connections::Connection;
 use crate::context::Context;
@@ -31,6 +30,7 @@ use crate::layout::{self, Counter, TenantKeys};
 use crate::money::Money;
 use crate::people::PERSON;
 use crate::plans::{Resource, limit_of};
+use crate::policy::Op;
 use crate::things::{Thing, ThingStatus};
 use crate::validate;
 use crate::value::Value;
@@ -39,7 +39,9 @@ use crate::{Error, Result};
 /// A pending change to one group's usage of one resource.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Delta {
-    amount: i64,
+    /// Wide enough that no sequence of `i64` changes in one transaction can overflow it;
+    /// the stored counter's own range is checked when the delta is written.
+    amount: i128,
     /// Whether an increase is refused over the limit (recording what already happened,
     /// such as a completed AI call, is not).
     enforce: bool,
@@ -115,7 +117,7 @@ impl<K: KvRead> View<'_, K> {
     /// What `group` and its descendants use of every resource, with the group's limits.
     /// Includes API calls counted in memory and not yet written. Needs `billing:manage`.
     pub fn usage(&self, group: GroupId) -> Result<Vec<ResourceUsage>> {
-        self.authorize(group, Permission::BillingManage)?;
+        self.authorize(Op::Billing, group)?;
         let record = self.load_group(group)?;
         let now = self.engine.clock().now();
         Resource::ALL
@@ -179,13 +181,13 @@ impl Tx<'_, '_> {
     /// increase over a limit will fail it.
     pub(crate) fn meter(&mut self, group: GroupId, resource: Resource, amount: i64) {
         let d = self.usage.entry((group, resource)).or_default();
-        d.amount += amount;
+        d.amount += i128::from(amount);
         d.enforce = true;
     }
 
     /// Like [`Tx::meter`], never refused.
     fn charge(&mut self, group: GroupId, resource: Resource, amount: i64) {
-        self.usage.entry((group, resource)).or_default().amount += amount;
+        self.usage.entry((group, resource)).or_default().amount += i128::from(amount);
     }
 
     /// Writes the usage deltas of this transaction, checking limits.
@@ -219,12 +221,9 @@ impl Tx<'_, '_> {
                     Some(b) => layout::decode_u64(&b, "usage counter")?,
                     None => 0,
                 };
-                let new = if delta.amount >= 0 {
-                    old.checked_add(delta.amount.unsigned_abs())
-                        .ok_or(Error::Overflow { what: "usage" })?
-                } else {
-                    old.saturating_sub(delta.amount.unsigned_abs())
-                };
+                // A counter never goes below zero; past `u64::MAX` the transaction fails.
+                let new = u64::try_from((i128::from(old) + delta.amount).max(0))
+                    .map_err(|_| Error::Overflow { what: "usage" })?;
                 if delta.amount > 0
                     && delta.enforce
                     && let Some(limit) = limit_of(record, resource)?
@@ -273,7 +272,7 @@ impl Tx<'_, '_> {
         let pending = self
             .usage
             .get(&(group, resource))
-            .map_or(0, |d| d.amount.max(0).unsigned_abs());
+            .map_or(0, |d| u64::try_from(d.amount.max(0)).unwrap_or(u64::MAX));
         for (id, limit) in self.view().limit_chain(group, resource)? {
             let Some(limit) = limit else { continue };
             let used = self
@@ -297,7 +296,7 @@ impl Tx<'_, '_> {
             ));
         }
         let group = self.scope.ctx.group();
-        self.view().authorize(group, Permission::EventsWrite)?;
+        self.view().authorize(Op::LogEvent, group)?;
         let amount = i64::try_from(amount).map_err(|_| Error::Overflow { what: "usage" })?;
         self.meter(group, resource, amount);
         Ok(())
@@ -314,7 +313,7 @@ impl Tx<'_, '_> {
     ) -> Result<crate::events::Event> {
         validate::name("model", model)?;
         let group = self.scope.ctx.group();
-        self.view().authorize(group, Permission::EventsWrite)?;
+        self.view().authorize(Op::LogEvent, group)?;
         let amount = i64::try_from(tokens).map_err(|_| Error::Overflow { what: "tokens" })?;
         let kind = match stage {
             CycleStage::Request => {
@@ -347,7 +346,7 @@ impl Engine {
             return;
         }
         // A failure here loses only the notice; the refusal itself was returned.
-        let _ = self.store().write(|kv| {
+        let _ = self.transact(|kv| {
             for b in &breaches {
                 let scope = crate::engine::Scope::new(b.ctx, b.root);
                 self.write_in(kv, scope, &mut crate::engine::AfterTx::default(), |tx| {
@@ -566,7 +565,7 @@ impl crate::groups::Admin<'_> {
     /// goes; this is for databases written before usage existed (done automatically when
     /// they are opened) and for checking. Monthly counts are kept as they are.
     pub fn recount_usage(&self) -> Result<()> {
-        self.engine.store().write(|kv| {
+        self.engine.transact(|kv| {
             for root in crate::groups::tenant_roots(&*kv)? {
                 for env in [crate::context::Env::Live, crate::context::Env::Test] {
                     let scope =

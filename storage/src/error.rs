@@ -8,11 +8,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// A commit failed or a panic interrupted a write transaction; redb refuses further
-    /// writes on this handle, so the store does too. Close it and open the file again.
-    #[error(
-        "the store refuses writes after a failed commit or a panic in a write transaction; reopen it"
-    )]
+    /// A commit (or the abort of a transaction) failed; redb refuses further writes on this
+    /// handle, so the store does too. Close it and open the file again.
+    #[error("the store refuses writes after a failed commit; reopen it")]
     Poisoned,
     /// `write` was called from inside another write transaction's closure on the same
     /// thread, which would wait for itself forever. Do the work in the outer transaction.

@@ -9,8 +9,9 @@
 //! closure a [`WriteTx`], and commits only if the closure returns `Ok`; an `Err` aborts and
 //! leaves the file as it was. A panic inside the closure is caught before it can unwind
 //! through the live redb transaction (which can leak pages in redb 4.x), the transaction is
-//! aborted, the store is marked poisoned, and the panic resumes. A failed commit poisons the
-//! store too: redb refuses writes after one, and so do we, until the file is reopened.
+//! aborted, and the panic resumes; the store keeps serving other writers. A failed commit
+//! (or a failed abort) poisons the store: redb refuses writes after one, and so do we, until
+//! the file is reopened.
 
 use std::collections::BTreeMap;
 use std::ops::{Bound, ControlFlow};
@@ -428,7 +429,7 @@ impl Store {
     /// Runs `f` in a write transaction and commits if it returns `Ok`.
     ///
     /// An `Err` from `f` aborts the transaction: nothing it wrote is kept. A panic in `f`
-    /// aborts it too, poisons the store, and then resumes unwinding.
+    /// aborts it too and then resumes unwinding; the store stays usable.
     pub fn write<R, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StorageError>,
@@ -500,8 +501,12 @@ impl Store {
                 Err(e)
             }
             Err(panic) => {
-                self.poisoned.store(true, Ordering::Release);
-                let _ = txn.abort();
+                // The panic was caught before it could unwind through the transaction, so
+                // aborting discards it cleanly and the store goes on serving other writers.
+                // Only an abort that fails leaves the handle suspect.
+                if txn.abort().is_err() {
+                    self.poisoned.store(true, Ordering::Release);
+                }
                 resume_unwind(panic)
             }
         }

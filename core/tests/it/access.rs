@@ -54,11 +54,43 @@ fn denied_events(f: &Fixture, root: GroupId, group: GroupId) -> Vec<Event> {
 }
 
 #[test]
-fn a_person_without_a_membership_can_do_nothing_and_each_refusal_is_logged() {
+fn a_person_without_a_membership_meets_the_group_as_unknown_and_nothing_is_logged() {
     let f = Fixture::new();
     let g = chain(&f, "acme", 0);
     let root = g[0].id;
     let bob = person(&f, root, "bob@acme.io");
+    let as_bob = Context::person(bob, root);
+    let err = f
+        .engine
+        .write(&as_bob, |tx| tx.create_thing(NewThing::new("note", "n")))
+        .unwrap_err();
+    // Bob may not even see the group: the answer is the one for an unknown id.
+    let unknown = GroupId::from_u128(root.to_u128() + 1);
+    let unknown_err = f
+        .engine
+        .write(&Context::system(root), |tx| {
+            tx.create_thing(NewThing::new("note", "n").in_group(unknown))
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string().replace(&root.to_string(), "ID"),
+        unknown_err.to_string().replace(&unknown.to_string(), "ID")
+    );
+    let read = f
+        .engine
+        .read(&as_bob, |v| v.list_things(&ThingQuery::of_type("note")));
+    assert!(matches!(read, Err(Error::NotFound { .. })), "{read:?}");
+    assert!(denied_events(&f, root, root).is_empty());
+}
+
+#[test]
+fn a_member_who_sees_a_group_is_refused_by_name_and_each_refusal_is_logged() {
+    let f = Fixture::new();
+    let g = chain(&f, "acme", 0);
+    let root = g[0].id;
+    let bob = person(&f, root, "bob@acme.io");
+    join(&f, root, bob, root, "group_user", &["groups:read"]);
     let as_bob = Context::person(bob, root);
     let err = f
         .engine
@@ -219,7 +251,8 @@ fn invitations_roles_and_the_last_owner() {
     let stolen = f.engine.write(&Context::person(carl, team), |tx| {
         tx.accept_invitation(ben, team)
     });
-    assert!(matches!(stolen, Err(Error::Forbidden { .. })));
+    // Carl holds nothing in the team: he meets it as an unknown id.
+    assert!(matches!(stolen, Err(Error::NotFound { .. })), "{stolen:?}");
     f.engine
         .write(&as_ben, |tx| tx.accept_invitation(ben, team))
         .unwrap();
@@ -345,8 +378,12 @@ fn api_keys_act_with_their_permissions_and_are_refused_when_revoked_expired_or_e
         .write(&ctx, |tx| tx.create_thing(NewThing::new("build", "b1")))
         .unwrap();
     // No permission beyond the key's; no reach above its group.
+    // The key cannot read the group itself, so its events are as unknown as any.
     let refused = f.engine.read(&ctx, |v| v.events(&EventQuery::latest()));
-    assert!(matches!(refused, Err(Error::Forbidden { .. })));
+    assert!(
+        matches!(refused, Err(Error::NotFound { .. })),
+        "{refused:?}"
+    );
     assert!(
         !f.engine
             .can(&ctx.in_group(root), Permission::ThingsRead, root)
@@ -396,7 +433,8 @@ fn api_keys_act_with_their_permissions_and_are_refused_when_revoked_expired_or_e
     let late = f
         .engine
         .write(&ctx, |tx| tx.create_thing(NewThing::new("build", "b2")));
-    assert!(matches!(late, Err(Error::Forbidden { .. })));
+    // A revoked key holds nothing, so it sees nothing either.
+    assert!(matches!(late, Err(Error::NotFound { .. })), "{late:?}");
 
     // Expiry, by the injected clock.
     let short = f
@@ -710,6 +748,7 @@ fn a_refusal_is_logged_even_when_the_caller_swallows_it_or_is_inside_a_write() {
     let root = g[0].id;
     let sys = Context::system(root);
     let bob = person(&f, root, "bob@acme.io");
+    join(&f, root, bob, root, "group_user", &["groups:read"]);
     let as_bob = Context::person(bob, root);
     // The closure ignores the refusal and commits what it may do.
     f.engine

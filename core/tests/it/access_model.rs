@@ -91,8 +91,16 @@ impl Member {
         strings.into_iter().flat_map(fine).collect()
     }
 
+    /// Rights come from permissions, never from the role's name: a membership is
+    /// administrative when it gives everything `admin` implies.
     fn administrative(&self) -> bool {
-        self.role.ends_with("_owner") || self.role.ends_with("_admin")
+        let admin: BTreeSet<&str> = fine("admin").into_iter().collect();
+        admin.is_subset(&self.permissions())
+    }
+
+    /// An owner's membership gives every permission.
+    fn owner(&self) -> bool {
+        self.active && self.permissions().len() == Permission::ALL.len()
     }
 }
 
@@ -164,8 +172,9 @@ impl Model {
         let given: BTreeSet<&str> = key.strings.iter().copied().flat_map(fine).collect();
         match key.creator {
             None => given,
+            // The creator's rights at the target, not at the key's group.
             Some(p) => given
-                .intersection(&self.person(p, key.group))
+                .intersection(&self.person(p, target))
                 .copied()
                 .collect(),
         }
@@ -323,13 +332,19 @@ fn build(s: &Scenario) -> World {
                 });
                 keys.push((model.keys.len() - 1, k.key.id, kctx));
             }
-            Err(Error::Forbidden { .. }) => {
+            Err(e @ (Error::Forbidden { .. } | Error::NotFound { .. })) => {
                 let p = creator.expect("the system is never refused");
                 let held = model.person(p, group);
                 let wanted: BTreeSet<&str> = strings.iter().copied().flat_map(fine).collect();
                 assert!(
                     !held.contains("keys:manage") || !wanted.is_subset(&held),
                     "refused a key the creator could make"
+                );
+                // Refused by name only where the creator may see the group.
+                assert_eq!(
+                    matches!(e, Error::Forbidden { .. }),
+                    held.contains("groups:read"),
+                    "{e:?} with {held:?}"
                 );
             }
             Err(e) => panic!("unexpected {e:?}"),
@@ -461,7 +476,7 @@ fn change(w: &mut World, (what, a, b): (u8, u8, u8)) {
             let Some(m) = w.model.members.get(&key) else {
                 return;
             };
-            let is_owner = |m: &Member| m.active && m.role.ends_with("_owner");
+            let is_owner = |m: &Member| m.owner();
             // At the root the anchor is an owner too.
             let other_owners = usize::from(key.1 == 0)
                 + w.model

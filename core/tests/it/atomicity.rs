@@ -95,25 +95,40 @@ fn json_value() -> Value {
 }
 
 #[test]
-fn a_panic_inside_a_write_changes_nothing_and_poisons_the_handle() {
-    let f = Fixture::new();
+fn a_panic_inside_a_write_fails_that_write_alone() {
+    let f = std::sync::Arc::new(Fixture::new());
     let g = f.tenant("acme");
+    let other = f.tenant("other");
     let ctx = Context::system(g.id);
     let before = f.dump();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = f.engine.write(&ctx, |tx| {
-            tx.create_thing(NewThing::new("product", "Mug"))?;
-            panic!("application bug");
-            #[allow(unreachable_code, reason = "the panic is the point")]
-            Ok(())
-        });
-    }));
-    assert!(r.is_err());
+    let r = f.engine.write(&ctx, |tx| {
+        tx.create_thing(NewThing::new("product", "Mug"))?;
+        panic!("injected bug");
+        #[allow(unreachable_code, reason = "the panic is the point")]
+        Ok(())
+    });
+    match r {
+        Err(e @ Error::Internal { .. }) => {
+            assert_eq!(e.code(), 3);
+            assert!(e.to_string().contains("injected bug"), "{e}");
+        }
+        other => panic!("expected Internal, got {other:?}"),
+    }
     assert_eq!(f.dump(), before);
-    let again = f
-        .engine
-        .write(&ctx, |tx| tx.create_thing(NewThing::new("product", "Mug")));
-    assert_eq!(again.unwrap_err().code(), 902);
+    // The store keeps serving every writer, on this thread and on others.
+    f.engine
+        .write(&ctx, |tx| tx.create_thing(NewThing::new("product", "Mug")))
+        .unwrap();
+    let f2 = std::sync::Arc::clone(&f);
+    std::thread::spawn(move || {
+        f2.engine
+            .write(&Context::system(other.id), |tx| {
+                tx.create_thing(NewThing::new("product", "Cup"))
+            })
+            .unwrap();
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]

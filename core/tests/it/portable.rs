@@ -264,11 +264,36 @@ fn exporting_needs_every_read_permission_and_key_management() {
             v.person_by_email("ada@example.com")
         })
         .unwrap();
+    // Ada administers a team below acme, not acme: she cannot even see it.
     let err = f
         .engine
         .export(&Context::person(ada.id, acme.id), acme.id, Vec::new())
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    // A reader of acme sees it, and is refused by name: exports need keys:manage too.
+    let sys = Context::system(acme.id);
+    let reader = f
+        .engine
+        .write(&sys, |tx| {
+            let p = tx.create_person(NewPerson::new("reader@example.com", "R"))?;
+            tx.add_member(p.id, acme.id, "auditor", &["read"])?;
+            Ok(p.id)
+        })
+        .unwrap();
+    let err = f
+        .engine
+        .export(&Context::person(reader, acme.id), acme.id, Vec::new())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Forbidden {
+                needed: Permission::KeysManage,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -296,7 +321,7 @@ fn export_files_appear_whole_or_not_at_all() {
         .engine
         .export_file(&Context::person(ada.id, acme.id), acme.id, &other)
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     // And it imports from the file.
     let to = Fixture::new();
