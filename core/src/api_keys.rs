@@ -302,7 +302,7 @@ impl<K: KvRead> View<'_, K> {
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
                 let key: ApiKey = codec::decode(v)?;
                 if key.group == group {
-                    out.push(self.engine.meters.merged(key));
+                    out.push(self.engine.meters.merged(self.scope.root, key));
                 }
                 Ok::<_, Error>(ControlFlow::Continue(()))
             })?;

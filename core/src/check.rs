@@ -30,7 +30,7 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::groups::{Group, MAX_DEPTH, tenant_roots};
 use crate::id::{GroupId, KeyId, Ref};
-use crate::indexes::{IndexDef, load_defs};
+use crate::indexes::load_defs;
 use crate::knowledge::Knowledge;
 use crate::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::people::{PERSON, email_of};
@@ -104,11 +104,6 @@ impl Engine {
             tenant: None,
             last_id,
             seq: snapshot.seq()?,
-            dims: match kv.get(&layout::knowledge_dims())? {
-                Some(b) => Some(layout::decode_u64(&b, "vector dimension")?),
-                None => None,
-            },
-            defs: load_defs(kv, None)?,
             members: HashSet::new(),
         };
         let listed = tenant_roots(kv)?;
@@ -147,9 +142,7 @@ struct Checker<'a, K> {
     /// The store's commit sequence number.
     seq: u64,
     /// The dimension of stored vectors (`M k`).
-    dims: Option<u64>,
     /// Every declared property index.
-    defs: Vec<IndexDef>,
     /// (tenant, group) for every group record found.
     members: HashSet<(GroupId, GroupId)>,
 }
@@ -444,7 +437,9 @@ impl<K: KvRead> Checker<'_, K> {
         };
         let mut needs_event: Vec<Ref> = Vec::new();
 
-        // Things, their type and property indexes, and people's emails.
+        // Things, their type and property indexes (the database's and the tenant's own),
+        // and people's emails.
+        let defs = load_defs(self.kv, Some(&StructureKeys::new(root)), None)?;
         let type_prefix = keys.type_indexes();
         let (mut by_type, mut by_property, mut emails) =
             (Expected::new(), Expected::new(), Expected::new());
@@ -471,7 +466,7 @@ impl<K: KvRead> Checker<'_, K> {
                     Counter::Things
                 },
             );
-            for index in crate::indexes::index_keys(&keys, &self.defs, &t) {
+            for index in crate::indexes::index_keys(&keys, &defs, &t) {
                 let map = if index.starts_with(&type_prefix) {
                     &mut by_type
                 } else {
@@ -569,7 +564,9 @@ impl<K: KvRead> Checker<'_, K> {
             self.derived(name, prefix, expected)?;
         }
 
-        // Knowledge: vectors and label postings.
+        // Knowledge: vectors (all of one dimension in a tenant's environment) and label
+        // postings.
+        let dims = crate::knowledge::tenant_dims(self.kv, &keys)?.map(|d| d as u64);
         let (mut vectors, mut postings) = (Expected::new(), Expected::new());
         for (k, v) in self.entries(&keys.all_knowledge())? {
             let Some(chunk) = self.record::<Knowledge>(&k, &v) else {
@@ -584,7 +581,7 @@ impl<K: KvRead> Checker<'_, K> {
             );
             needs_event.push(Ref::from(chunk.id));
             let vector_key = keys.vector(chunk.group, chunk.id);
-            match (self.kv.get(&vector_key)?, self.dims) {
+            match (self.kv.get(&vector_key)?, dims) {
                 (Some(bytes), Some(dims)) if bytes.len() as u64 == dims * 4 => {}
                 (Some(bytes), dims) => self.problem(format!(
                     "knowledge {} has a vector of {} bytes; the dimension is {dims:?}",

@@ -11,9 +11,12 @@
 //! so the index only narrows what is read and never changes an answer; it changes the
 //! order, though: an indexed list comes back in the order of the value, then creation.
 //!
-//! Definitions live in the store (`M x <type> <path>`) and are read inside each
-//! transaction, so a writer never misses an index that a concurrent `create_index`
-//! committed before it began.
+//! Definitions live in the store and are read inside each transaction, so a writer never
+//! misses an index that a concurrent `create_index` committed before it began. An index
+//! declared by [`Admin::create_index`] (`M x <type> <path>`) serves every tenant; one
+//! declared by a tenant's plugin (`T <root> 0x00 x <type> <path>`) serves that tenant
+//! alone, and goes with the plugin: what one tenant installs never indexes, or costs,
+//! another tenant's writes.
 
 use std::ops::{Bound, ControlFlow};
 
@@ -25,7 +28,7 @@ use crate::engine::{Tx, View};
 use crate::filter::{FieldPath, Filter, Op};
 use crate::groups::Admin;
 use crate::id::GroupId;
-use crate::layout::{self, TenantKeys};
+use crate::layout::{self, StructureKeys, TenantKeys};
 use crate::things::Thing;
 use crate::validate;
 use crate::value::Value;
@@ -50,18 +53,34 @@ fn encode_value(k: KeyBuf, v: &Value) -> Option<KeyBuf> {
     })
 }
 
-/// The definitions visible to `kv`, optionally for one type.
-pub(crate) fn load_defs(kv: &impl KvRead, kind: Option<&str>) -> Result<Vec<IndexDef>> {
-    let prefix = kind.map_or_else(layout::index_defs, layout::index_defs_of);
+/// The definitions that serve a tenant (`None`: the database-wide ones only), optionally
+/// for one type, each once.
+pub(crate) fn load_defs(
+    kv: &impl KvRead,
+    tenant: Option<&StructureKeys>,
+    kind: Option<&str>,
+) -> Result<Vec<IndexDef>> {
     let mut out = Vec::new();
-    kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
-        let mut r = one_storage::keys::KeyReader::new(&k[2..]);
-        out.push(IndexDef {
-            kind: r.string()?,
-            path: r.string()?,
-        });
-        Ok::<_, Error>(ControlFlow::Continue(()))
-    })?;
+    let mut scan = |all: Vec<u8>| {
+        let prefix = match kind {
+            Some(kind) => KeyBuf::from_prefix(&all).str(kind).finish(),
+            None => all.clone(),
+        };
+        kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+            let mut r = one_storage::keys::KeyReader::new(&k[all.len()..]);
+            out.push(IndexDef {
+                kind: r.string()?,
+                path: r.string()?,
+            });
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })
+    };
+    scan(layout::index_defs())?;
+    if let Some(tenant) = tenant {
+        scan(tenant.index_defs())?;
+    }
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -137,7 +156,7 @@ impl<K: KvRead> View<'_, K> {
         if filter.is_empty() {
             return Ok(None);
         }
-        for def in load_defs(self.kv, Some(kind))? {
+        for def in load_defs(self.kv, Some(&self.scope.structure), Some(kind))? {
             let conds: Vec<&Op> = filter
                 .conditions()
                 .iter()
@@ -159,7 +178,7 @@ impl Tx<'_, '_> {
     /// of its type that it has an indexable value for.
     pub(crate) fn index_thing(&mut self, thing: &Thing, record: Option<&[u8]>) -> Result<()> {
         if self.index_cache.is_none() {
-            self.index_cache = Some(load_defs(&*self.kv, None)?);
+            self.index_cache = Some(load_defs(&*self.kv, Some(&self.scope.structure), None)?);
         }
         let defs = self.index_cache.as_deref().unwrap_or_default();
         for key in index_keys(&self.scope.tenant, defs, thing) {
@@ -187,8 +206,13 @@ pub(crate) fn index_keys(keys: &TenantKeys, defs: &[IndexDef], thing: &Thing) ->
 fn all_tenants(kv: &impl KvRead) -> Result<Vec<TenantKeys>> {
     Ok(crate::groups::tenant_roots(kv)?
         .into_iter()
-        .flat_map(|root| [Env::Live, Env::Test].map(|env| TenantKeys::new(root, env)))
+        .flat_map(tenant_envs)
         .collect())
+}
+
+/// The key sets of both environments of the tenant rooted at `root`.
+fn tenant_envs(root: GroupId) -> [TenantKeys; 2] {
+    [Env::Live, Env::Test].map(|env| TenantKeys::new(root, env))
 }
 
 impl Admin<'_> {
@@ -210,36 +234,81 @@ impl Admin<'_> {
             {
                 return Ok(false);
             }
-            for keys in all_tenants(&*kv)? {
-                let prefix = keys.property_indexes();
-                let mut doomed = Vec::new();
-                kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
-                    let mut r = one_storage::keys::KeyReader::new(&k[prefix.len()..]);
-                    r.u128()?;
-                    if r.string()? == def.kind && r.string()? == def.path {
-                        doomed.push(k.to_vec());
-                    }
-                    Ok::<_, Error>(ControlFlow::Continue(()))
-                })?;
-                for k in doomed {
-                    kv.delete(&k)?;
+            for root in crate::groups::tenant_roots(&*kv)? {
+                // A tenant whose plugin declared the same index keeps its entries.
+                if !kv.contains(&StructureKeys::new(root).index_def(&def.kind, &def.path))? {
+                    remove_entries(kv, root, &def)?;
                 }
             }
             Ok(true)
         })
     }
 
-    /// Every declared index.
+    /// Every index declared for the whole database (not those of tenants' plugins).
     pub fn indexes(&self) -> Result<Vec<IndexDef>> {
-        load_defs(&self.engine.store().read()?, None)
+        load_defs(&self.engine.store().read()?, None, None)
     }
 }
 
-/// Declares the index on `properties.<path>` of `kind` inside a transaction, building it
-/// for every tenant; declaring an existing index does nothing. (Plugins declare the
-/// indexes of their fields with the transaction that installs them.)
-pub(crate) fn declare(kv: &mut WriteTx<'_>, kind: &str, path: &str) -> Result<()> {
-    declare_def(kv, &parse_def(kind, path)?)
+/// Declares the index on `properties.<path>` of `kind` for the tenant rooted at `root`
+/// alone, inside a transaction, and builds it there; declaring an existing index does
+/// nothing. (Plugins declare the indexes of their fields with the transaction that
+/// installs them.)
+pub(crate) fn declare_for_tenant(
+    kv: &mut WriteTx<'_>,
+    root: GroupId,
+    kind: &str,
+    path: &str,
+) -> Result<()> {
+    let def = parse_def(kind, path)?;
+    let key = StructureKeys::new(root).index_def(&def.kind, &def.path);
+    if kv.contains(&key)? {
+        return Ok(());
+    }
+    kv.put(key, [])?;
+    if kv.contains(&layout::index_def(&def.kind, &def.path))? {
+        return Ok(());
+    }
+    build_entries(kv, &tenant_envs(root), &def)
+}
+
+/// Removes the tenant's own declaration of an index, and its entries unless the index is
+/// also declared for the whole database.
+pub(crate) fn undeclare_for_tenant(
+    kv: &mut WriteTx<'_>,
+    root: GroupId,
+    kind: &str,
+    path: &str,
+) -> Result<()> {
+    let def = parse_def(kind, path)?;
+    if kv
+        .remove(&StructureKeys::new(root).index_def(&def.kind, &def.path))?
+        .is_none()
+        || kv.contains(&layout::index_def(&def.kind, &def.path))?
+    {
+        return Ok(());
+    }
+    remove_entries(kv, root, &def)
+}
+
+/// Deletes the entries of one index in both environments of one tenant.
+fn remove_entries(kv: &mut WriteTx<'_>, root: GroupId, def: &IndexDef) -> Result<()> {
+    for keys in tenant_envs(root) {
+        let prefix = keys.property_indexes();
+        let mut doomed = Vec::new();
+        kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
+            let mut r = one_storage::keys::KeyReader::new(&k[prefix.len()..]);
+            r.u128()?;
+            if r.string()? == def.kind && r.string()? == def.path {
+                doomed.push(k.to_vec());
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+        for k in doomed {
+            kv.delete(&k)?;
+        }
+    }
+    Ok(())
 }
 
 fn declare_def(kv: &mut WriteTx<'_>, def: &IndexDef) -> Result<()> {
@@ -248,7 +317,14 @@ fn declare_def(kv: &mut WriteTx<'_>, def: &IndexDef) -> Result<()> {
         return Ok(());
     }
     kv.put(key, [])?;
-    for keys in all_tenants(&*kv)? {
+    let tenants = all_tenants(&*kv)?;
+    build_entries(kv, &tenants, def)
+}
+
+/// Writes the entries of `def` for the live things of each key set.
+fn build_entries(kv: &mut WriteTx<'_>, tenants: &[TenantKeys], def: &IndexDef) -> Result<()> {
+    for keys in tenants {
+        let keys = keys.clone();
         let mut entries = Vec::new();
         kv.scan(
             &KeyRange::prefix(&keys.things()),

@@ -279,12 +279,44 @@ pub(crate) fn check_labels(labels: &[String]) -> Result<Vec<String>> {
 }
 
 /// Checks a vector against the database's dimension.
+/// The dimension of the vectors stored for one tenant and environment: that of the first
+/// one (they all have one dimension), `None` while there is none. Each tenant chooses its
+/// own: what one tenant stores never limits what another may.
+pub(crate) fn tenant_dims(
+    kv: &impl KvRead,
+    keys: &crate::layout::TenantKeys,
+) -> Result<Option<usize>> {
+    let mut dims = None;
+    kv.scan(
+        &KeyRange::prefix(&keys.all_vectors()),
+        Direction::Forward,
+        |_, v| {
+            dims = Some(v.len() / 4);
+            Ok::<_, Error>(ControlFlow::Break(()))
+        },
+    )?;
+    Ok(dims)
+}
+
+/// Checks a new vector against the tenant's dimension (`stored`), or, for the tenant's
+/// first vector, against [`MAX_DIMS`].
+pub(crate) fn check_dims(v: &[f32], stored: Option<usize>) -> Result<()> {
+    match stored {
+        Some(dims) => check_vector(v, dims),
+        None if v.is_empty() || v.len() > MAX_DIMS => Err(Error::invalid(
+            "embedding",
+            format!("must have 1 to {MAX_DIMS} dimensions, not {}", v.len()),
+        )),
+        None => check_vector(v, v.len()),
+    }
+}
+
 pub(crate) fn check_vector(v: &[f32], dims: usize) -> Result<()> {
     if v.len() != dims {
         return Err(Error::invalid(
             "embedding",
             format!(
-                "has {} dimensions; this database's vectors have {dims}",
+                "has {} dimensions; this tenant's vectors have {dims}",
                 v.len()
             ),
         ));
@@ -442,12 +474,10 @@ pub struct IndexInfo {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The dimension of this database's vectors, once one is stored.
+    /// The dimension of the vectors of the context's tenant (in its environment), once
+    /// one is stored.
     pub(crate) fn stored_dims(&self) -> Result<Option<usize>> {
-        Ok(match self.kv.get(&layout::knowledge_dims())? {
-            Some(b) => Some(layout::decode_u64(&b, "knowledge dimension")? as usize),
-            None => None,
-        })
+        tenant_dims(self.kv, &self.scope.tenant)
     }
 
     /// The chunk `id`. Needs `knowledge:read` in its group.
@@ -781,23 +811,7 @@ impl Tx<'_, '_> {
                 embedder.embed(&new.text)
             }
         };
-        let dims = match self.view().stored_dims()? {
-            Some(d) => d,
-            None => {
-                if vector.is_empty() || vector.len() > MAX_DIMS {
-                    return Err(Error::invalid(
-                        "embedding",
-                        format!("must have 1 to {MAX_DIMS} dimensions, not {}", vector.len()),
-                    ));
-                }
-                self.put(
-                    layout::knowledge_dims(),
-                    (vector.len() as u64).to_be_bytes(),
-                )?;
-                vector.len()
-            }
-        };
-        check_vector(&vector, dims)?;
+        check_dims(&vector, self.view().stored_dims()?)?;
         let now = self.now();
         let k = Knowledge {
             id: KnowledgeId::from_u128(self.engine.next_id()),

@@ -4,7 +4,7 @@
 //! M i                                         -> highest id issued (u128 BE) engine meta
 //! M x <type> <path>                           -> ()                         declared indexes
 //! M u                                         -> 1                          usage counted
-//! M k                                         -> u64 big-endian             vector dimension
+//! M k                                         -> u64 big-endian             (older files; unread)
 //! M w <module:32>                             -> WASM bytes                 plugin modules
 //! M c <module:32>                             -> compiled code (derived)    plugin code cache
 //! D g <group:16>                              -> root group id (16 bytes)   directory
@@ -19,6 +19,7 @@
 //! T <root:16> 0x00 k <key:16>                 -> ApiKey record              API keys
 //! T <root:16> 0x00 P <plugin>                 -> Plugin record              installed plugins
 //! T <root:16> 0x00 Q <type>                   -> plugin name                plugin-defined types
+//! T <root:16> 0x00 x <type> <path>            -> ()                         the tenant's own indexes
 //! T <root:16> <env> t <thing:16>              -> Thing record
 //! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
 //! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
@@ -113,11 +114,6 @@ pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
 /// written before usage existed get them counted once, when opened).
 pub(crate) fn usage_counted() -> Vec<u8> {
     vec![META, b'u']
-}
-
-/// `M k`: the dimension of every stored knowledge vector.
-pub(crate) fn knowledge_dims() -> Vec<u8> {
-    vec![META, b'k']
 }
 
 /// `M w <module>`: a plugin module's WASM bytes, shared by every tenant that installed it.
@@ -317,6 +313,16 @@ impl StructureKeys {
     /// `Q <type>`: which plugin defines a thing type in this tenant.
     pub(crate) fn plugin_type(&self, kind: &str) -> Vec<u8> {
         self.key(b'Q').str(kind).finish()
+    }
+
+    /// `x`: the property indexes declared for this tenant alone (by its plugins).
+    pub(crate) fn index_defs(&self) -> Vec<u8> {
+        self.key(b'x').finish()
+    }
+
+    /// `x <type> <path>`: one property index declared for this tenant alone.
+    pub(crate) fn index_def(&self, kind: &str, path: &str) -> Vec<u8> {
+        self.key(b'x').str(kind).str(path).finish()
     }
 }
 

@@ -100,7 +100,7 @@ pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
 pub use plans::{Limit, Plan, Resource};
 pub use plugins::{PluginInfo, PluginRuntime};
-pub use portable::{EXPORT_FORMAT, EXPORT_VERSION, ImportInto, PortableReport};
+pub use portable::{EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS, PortableReport};
 pub use rate_limit::{
     Burst, Gcra, GcraState, KeyCall, KeyRate, MAX_BURST, MAX_PER_SECOND, RateLimit,
 };

@@ -524,6 +524,7 @@ impl Engine {
                 let key = tx.scope.structure.plugin_type(&t.name);
                 tx.delete(&key)?;
             }
+            tx.undeclare_indexes(&manifest.types)?;
             let key = tx.scope.structure.plugin(name);
             tx.delete(&key)?;
             module = Some(record.module);
@@ -781,6 +782,7 @@ impl Tx<'_, '_> {
             let key = self.scope.structure.plugin_type(&t.name);
             self.delete(&key)?;
         }
+        self.undeclare_indexes(old_types)?;
         for t in &compiled.manifest.types {
             let key = self.scope.structure.plugin_type(&t.name);
             if let Some(owner) = self.kv.get(&key)?
@@ -797,7 +799,8 @@ impl Tx<'_, '_> {
             }
             self.put(key, record.name.as_bytes())?;
             for f in t.fields.iter().filter(|f| f.indexed) {
-                crate::indexes::declare(self.kv, &t.name, &format!("properties.{}", f.name))?;
+                let path = format!("properties.{}", f.name);
+                crate::indexes::declare_for_tenant(self.kv, self.scope.root, &t.name, &path)?;
                 self.index_cache = None;
             }
         }
@@ -812,6 +815,18 @@ impl Tx<'_, '_> {
         self.put(layout::module_user(&record.module, self.scope.root), [])?;
         let key = self.scope.structure.plugin(&record.name);
         self.put_record(&key, record)
+    }
+
+    /// Removes this tenant's indexes of the indexed fields of `types` (and their entries).
+    fn undeclare_indexes(&mut self, types: &[TypeSchema]) -> Result<()> {
+        for t in types {
+            for f in t.fields.iter().filter(|f| f.indexed) {
+                let path = format!("properties.{}", f.name);
+                crate::indexes::undeclare_for_tenant(self.kv, self.scope.root, &t.name, &path)?;
+                self.index_cache = None;
+            }
+        }
+        Ok(())
     }
 
     /// Drops this tenant's use of a module; removes the module and its code if no tenant

@@ -16,9 +16,10 @@
 //!    groups, memberships, keys, plans, limits and settings are live data.
 //! 4. **Permissions.** The principal's permissions at the target group (see
 //!    [`crate::access`]) must hold every permission the operation needs. A principal that
-//!    may not even see the target gets [`Error::NotFound`], byte-identical to an unknown
-//!    id, and nothing is logged. One that may see it gets [`Error::Forbidden`], logged as
-//!    `access_denied` in its own tenant.
+//!    may not even know the target exists (a group where it holds nothing; a record
+//!    whose dimension it may not read) gets [`Error::NotFound`], byte-identical to an
+//!    unknown id, and nothing is logged. One that may know it gets [`Error::Forbidden`],
+//!    logged as `access_denied` in its own tenant.
 //! 5. **Other principals.** An operation on another person (their memberships,
 //!    sessions, identities, email, record) needs the actor to hold, at every group where
 //!    that person has a membership, every permission the membership gives: nobody acts on
@@ -58,15 +59,24 @@ pub const LIVE_ONLY: &[Permission] = &[
 pub(crate) struct Needs {
     /// Every permission the operation needs at its target group.
     pub(crate) permissions: &'static [Permission],
-    /// The permission that lets a principal know the target exists: without it, a
-    /// refusal is [`Error::NotFound`], as for an unknown id.
-    pub(crate) sees: Permission,
+    /// What lets a principal know the target exists: without it, a refusal is
+    /// [`Error::NotFound`], as for an unknown id.
+    pub(crate) sees: Sees,
     /// Whether the operation acts on another principal (their membership, sessions,
     /// identities, email or record).
     pub(crate) over_principal: bool,
 }
 
-const fn needs(permissions: &'static [Permission], sees: Permission) -> Needs {
+/// What makes a target known to a principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sees {
+    /// A group: holding any permission in it.
+    Group,
+    /// A record: holding its dimension's read permission in its group.
+    Record(Permission),
+}
+
+const fn needs(permissions: &'static [Permission], sees: Sees) -> Needs {
     Needs {
         permissions,
         sees,
@@ -74,7 +84,7 @@ const fn needs(permissions: &'static [Permission], sees: Permission) -> Needs {
     }
 }
 
-const fn over(permissions: &'static [Permission], sees: Permission) -> Needs {
+const fn over(permissions: &'static [Permission], sees: Sees) -> Needs {
     Needs {
         permissions,
         sees,
@@ -118,91 +128,91 @@ macro_rules! ops {
 ops! {
     // Groups: the target is the group named.
     /// `get_group`.
-    GetGroup => needs(&[P::GroupsRead], P::GroupsRead);
+    GetGroup => needs(&[P::GroupsRead], Sees::Group);
     /// `children`, `subtree`, `counts`, `members`.
-    ListGroup => needs(&[P::GroupsRead], P::GroupsRead);
+    ListGroup => needs(&[P::GroupsRead], Sees::Group);
     /// `create_group`, at the parent.
-    CreateGroup => needs(&[P::GroupsWrite], P::GroupsRead);
+    CreateGroup => needs(&[P::GroupsWrite], Sees::Group);
     /// `update_group` and `archive_group`, outside the billing block.
-    UpdateGroup => needs(&[P::GroupsWrite], P::GroupsRead);
+    UpdateGroup => needs(&[P::GroupsWrite], Sees::Group);
     /// Plans, limits, revenue shares and usage: the billing block of a group, and
     /// `usage`, `revenue`, `record_revenue`, `distribute_revenue_share`, `record_payment`.
-    Billing => needs(&[P::BillingManage], P::GroupsRead);
+    Billing => needs(&[P::BillingManage], Sees::Group);
     // Things: the target is the thing's group (or the group a new one joins).
     /// `get_thing`.
-    GetThing => needs(&[P::ThingsRead], P::ThingsRead);
+    GetThing => needs(&[P::ThingsRead], Sees::Record(P::ThingsRead));
     /// `list_things`, `person_by_email`, `plugins`.
-    ListThings => needs(&[P::ThingsRead], P::GroupsRead);
+    ListThings => needs(&[P::ThingsRead], Sees::Group);
     /// `create_thing`.
-    CreateThing => needs(&[P::ThingsWrite], P::GroupsRead);
+    CreateThing => needs(&[P::ThingsWrite], Sees::Group);
     /// `update_thing`, `delete_thing`.
-    ChangeThing => needs(&[P::ThingsWrite], P::ThingsRead);
+    ChangeThing => needs(&[P::ThingsWrite], Sees::Record(P::ThingsRead));
     // People: records of principals.
     /// `create_person`, and a person joining by `sign_up` as an admin would add them.
-    CreatePerson => needs(&[P::MembersManage], P::GroupsRead);
+    CreatePerson => needs(&[P::MembersManage], Sees::Group);
     /// `update_thing` and `delete_thing` of a person: acts on that principal.
-    ChangePerson => over(&[P::MembersManage], P::ThingsRead);
+    ChangePerson => over(&[P::MembersManage], Sees::Record(P::ThingsRead));
     // Connections: the target is the connection's group.
     /// `get_connection`.
-    GetConnection => needs(&[P::ConnectionsRead], P::ConnectionsRead);
+    GetConnection => needs(&[P::ConnectionsRead], Sees::Record(P::ConnectionsRead));
     /// `connections`.
-    ListConnections => needs(&[P::ConnectionsRead], P::GroupsRead);
+    ListConnections => needs(&[P::ConnectionsRead], Sees::Group);
     /// `connect`.
-    Connect => needs(&[P::ConnectionsWrite], P::GroupsRead);
+    Connect => needs(&[P::ConnectionsWrite], Sees::Group);
     /// `disconnect`.
-    Disconnect => needs(&[P::ConnectionsWrite], P::ConnectionsRead);
+    Disconnect => needs(&[P::ConnectionsWrite], Sees::Record(P::ConnectionsRead));
     // Events.
     /// `events`, and subscribing to the change feed of events.
-    ListEvents => needs(&[P::EventsRead], P::GroupsRead);
+    ListEvents => needs(&[P::EventsRead], Sees::Group);
     /// `log_event`, `record_usage`, `record_cycle`.
-    LogEvent => needs(&[P::EventsWrite], P::GroupsRead);
+    LogEvent => needs(&[P::EventsWrite], Sees::Group);
     // Knowledge.
     /// `get_knowledge`.
-    GetKnowledge => needs(&[P::KnowledgeRead], P::KnowledgeRead);
+    GetKnowledge => needs(&[P::KnowledgeRead], Sees::Record(P::KnowledgeRead));
     /// `knowledge_index`.
-    ListKnowledge => needs(&[P::KnowledgeRead], P::GroupsRead);
+    ListKnowledge => needs(&[P::KnowledgeRead], Sees::Group);
     /// `query_knowledge`.
-    QueryKnowledge => needs(&[P::KnowledgeQuery], P::GroupsRead);
+    QueryKnowledge => needs(&[P::KnowledgeQuery], Sees::Group);
     /// `create_knowledge`.
-    CreateKnowledge => needs(&[P::KnowledgeWrite], P::GroupsRead);
+    CreateKnowledge => needs(&[P::KnowledgeWrite], Sees::Group);
     /// `set_knowledge_labels`, `delete_knowledge`.
-    ChangeKnowledge => needs(&[P::KnowledgeWrite], P::KnowledgeRead);
+    ChangeKnowledge => needs(&[P::KnowledgeWrite], Sees::Record(P::KnowledgeRead));
     // Memberships: the target is the group of the membership.
     /// `add_member`, `invite_member`.
-    AddMember => needs(&[P::MembersManage], P::GroupsRead);
+    AddMember => needs(&[P::MembersManage], Sees::Group);
     /// `change_role`, `remove_member` of someone else: acts on that principal.
-    ChangeMember => over(&[P::MembersManage], P::GroupsRead);
+    ChangeMember => over(&[P::MembersManage], Sees::Group);
     // Credentials.
     /// `create_api_key`, `api_keys`, `revoke_api_key`, `rotate_api_key`, in the key's group.
-    ManageKeys => needs(&[P::KeysManage], P::GroupsRead);
+    ManageKeys => needs(&[P::KeysManage], Sees::Group);
     /// `sign_up`.
-    SignUp => needs(&[P::AuthSignup], P::GroupsRead);
+    SignUp => needs(&[P::AuthSignup], Sees::Group);
     /// `sign_in`, `sign_in_external`: the caller proves who the person is.
-    SignIn => needs(&[P::AuthSignin], P::GroupsRead);
+    SignIn => needs(&[P::AuthSignin], Sees::Group);
     /// `magic_link`: hands the caller a secret that signs the person in, so it acts on
     /// that principal.
-    MagicLink => over(&[P::AuthSignin], P::GroupsRead);
+    MagicLink => over(&[P::AuthSignin], Sees::Group);
     /// `link_identity`, `sign_out_everywhere`, `email_verification` for a person: acts on
     /// that principal's credentials.
-    ManageCredentials => over(&[P::MembersManage], P::ThingsRead);
+    ManageCredentials => over(&[P::MembersManage], Sees::Record(P::ThingsRead));
     // Tenants.
     /// `install_plugin`, `upgrade_plugin`, `set_plugin_enabled`, `uninstall_plugin`, at
     /// the tenant's root.
-    ManagePlugins => needs(&[P::GroupsWrite], P::GroupsRead);
+    ManagePlugins => needs(&[P::GroupsWrite], Sees::Group);
     /// `export`, at every group exported.
-    Export => needs(EXPORT, P::GroupsRead);
+    Export => needs(EXPORT, Sees::Group);
     // The change feed: a subscription needs the read permission of each dimension it
     // follows, in its group (and, as it goes, in each group a change comes from).
     /// Following groups' changes.
-    WatchGroups => needs(&[P::GroupsRead], P::GroupsRead);
+    WatchGroups => needs(&[P::GroupsRead], Sees::Group);
     /// Following things' changes.
-    WatchThings => needs(&[P::ThingsRead], P::GroupsRead);
+    WatchThings => needs(&[P::ThingsRead], Sees::Group);
     /// Following connections' changes.
-    WatchConnections => needs(&[P::ConnectionsRead], P::GroupsRead);
+    WatchConnections => needs(&[P::ConnectionsRead], Sees::Group);
     /// Following knowledge's changes.
-    WatchKnowledge => needs(&[P::KnowledgeRead], P::GroupsRead);
+    WatchKnowledge => needs(&[P::KnowledgeRead], Sees::Group);
     /// Following events of every kind.
-    WatchEvents => needs(&[P::EventsRead], P::GroupsRead);
+    WatchEvents => needs(&[P::EventsRead], Sees::Group);
 }
 
 impl Needs {
@@ -303,7 +313,11 @@ impl<K: KvRead> View<'_, K> {
             return Ok(());
         }
         if let Some(missing) = needs.set().difference(held).iter().next() {
-            if !held.contains(needs.sees) {
+            let known = match needs.sees {
+                Sees::Group => !held.is_empty(),
+                Sees::Record(read) => held.contains(read),
+            };
+            if !known {
                 return Err(Error::not_found(named));
             }
             return Err(self.refuse(group, missing));
@@ -394,16 +408,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_operation_that_needs_a_live_only_permission_is_visible_to_its_readers() {
+    fn every_operation_needs_something_and_records_are_known_by_reading() {
+        let read = PermissionSet::parse(&["read"]).unwrap();
         for op in Op::ALL {
             let needs = op.needs();
             assert!(!needs.permissions.is_empty(), "{op:?} needs nothing");
-            // A principal that holds what an operation needs also sees its target.
-            let sees_by_needing = needs.set().contains(needs.sees)
-                || PermissionSet::parse(&["read"])
-                    .unwrap()
-                    .contains(needs.sees);
-            assert!(sees_by_needing, "{op:?} is seen with {}", needs.sees);
+            if let Sees::Record(p) = needs.sees {
+                assert!(
+                    read.contains(p),
+                    "{op:?} is known by {p}, not a read permission"
+                );
+            }
         }
     }
 

@@ -47,7 +47,7 @@ use crate::engine::{AfterTx, Engine, Scope, Tx, View};
 use crate::events::Event;
 use crate::groups::{Admin, Group};
 use crate::id::{EventId, GroupId, Ref};
-use crate::knowledge::{Knowledge, check_vector, decode_vector, encode_vector};
+use crate::knowledge::{Knowledge, decode_vector, encode_vector};
 use crate::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::people::{PERSON, email_of};
 use crate::plugins::PluginRecord;
@@ -166,6 +166,10 @@ struct PortableEvent {
     target: Option<Ref>,
     metadata: crate::value::Value,
 }
+
+/// How far after the engine's clock the time of an imported id may be (one hour), for
+/// exports made on a machine whose clock runs a little ahead.
+pub const MAX_IMPORT_SKEW_MS: u64 = 60 * 60 * 1000;
 
 fn write_error(source: std::io::Error) -> Error {
     Error::Io {
@@ -563,7 +567,7 @@ impl Tx<'_, '_> {
                 Some(parent) => self.link_child(parent, &g)?,
             }
             self.store_group(&g)?;
-            self.engine.ids().observe(g.id.to_u128());
+            self.observe_imported(g.id)?;
             report.groups += 1;
         }
         if let ImportInto::Under(parent) = into {
@@ -633,7 +637,7 @@ impl Tx<'_, '_> {
             }
             self.put(digest_key, locator(self.scope.root, key.id))?;
             self.put_record(&record_key, key)?;
-            self.engine.ids().observe(key.id.to_u128());
+            self.observe_imported(key.id)?;
             report.api_keys += 1;
         }
         self.access_changed();
@@ -678,7 +682,7 @@ impl Tx<'_, '_> {
                         };
                         self.count_unmetered(t.group, counter, 1);
                     }
-                    self.engine.ids().observe(t.id.to_u128());
+                    self.observe_imported(t.id)?;
                     report.things += 1;
                 }
                 Line::Connection(InEnv { record: c, .. }) => {
@@ -692,10 +696,10 @@ impl Tx<'_, '_> {
                         ));
                     }
                     for end in [c.from, c.to] {
-                        if !self.holds(end)? {
+                        if !self.holds(end, groups)? {
                             return Err(Error::invalid(
                                 "connection",
-                                format!("{}: {end} is not a thing or group of this tenant", c.id),
+                                format!("{}: {end} is not a thing or group of the export", c.id),
                             ));
                         }
                     }
@@ -710,7 +714,7 @@ impl Tx<'_, '_> {
                         self.put(edge, bytes.as_slice())?;
                     }
                     self.count_unmetered(c.group, Counter::Connections, 1);
-                    self.engine.ids().observe(c.id.to_u128());
+                    self.observe_imported(c.id)?;
                     report.connections += 1;
                 }
                 Line::Knowledge(InEnv { record, .. }) => {
@@ -725,22 +729,7 @@ impl Tx<'_, '_> {
                         ));
                     }
                     let vector: Vec<f32> = record.vector.iter().map(|x| *x as f32).collect();
-                    match self.view().stored_dims()? {
-                        Some(dims) => check_vector(&vector, dims)?,
-                        None => {
-                            if vector.is_empty() || vector.len() > crate::knowledge::MAX_DIMS {
-                                return Err(Error::invalid(
-                                    "embedding",
-                                    "has no dimensions or too many",
-                                ));
-                            }
-                            check_vector(&vector, vector.len())?;
-                            self.put(
-                                layout::knowledge_dims(),
-                                (vector.len() as u64).to_be_bytes(),
-                            )?;
-                        }
-                    }
+                    crate::knowledge::check_dims(&vector, self.view().stored_dims()?)?;
                     let k = Knowledge {
                         labels: crate::knowledge::check_labels(&k.labels)?,
                         metadata: crate::validate::map_value("metadata", k.metadata.clone())?,
@@ -754,7 +743,7 @@ impl Tx<'_, '_> {
                             [],
                         )?;
                     }
-                    self.engine.ids().observe(k.id.to_u128());
+                    self.observe_imported(k.id)?;
                     report.knowledge += 1;
                 }
                 Line::Event(InEnv { record: e, .. }) => {
@@ -780,7 +769,7 @@ impl Tx<'_, '_> {
                         self.put(index, [])?;
                     }
                     self.count_unmetered(e.group, Counter::Events, 1);
-                    self.engine.ids().observe(e.id.to_u128());
+                    self.observe_imported(e.id)?;
                     report.events += 1;
                 }
                 Line::Header { .. } | Line::Group(_) | Line::Plugin(_) | Line::ApiKey(_) => {}
@@ -789,16 +778,38 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    /// Whether `r` names a thing (of this environment) or a group of this tenant.
-    fn holds(&self, r: Ref) -> Result<bool> {
+    /// Whether `r` names a group of the export, or a thing (of this environment) in one:
+    /// an import never reaches outside the subtree it brings, so it cannot make anyone a
+    /// member of, or connect anything to, a group it did not bring.
+    fn holds(&self, r: Ref, groups: &HashSet<GroupId>) -> Result<bool> {
         Ok(match r {
-            Ref::ThingId(t) => self.kv.contains(&self.scope.tenant.thing(t))?,
-            Ref::GroupId(g) => {
-                self.kv.get(&layout::group_root(g))?.as_deref()
-                    == Some(&self.scope.root.to_be_bytes()[..])
-            }
+            Ref::ThingId(t) => self
+                .view()
+                .get_record::<Thing>(&self.scope.tenant.thing(t))?
+                .is_some_and(|t| groups.contains(&t.group)),
+            Ref::GroupId(g) => groups.contains(&g),
             _ => false,
         })
+    }
+
+    /// Lets later ids sort after an imported one, once it is known to be sane: an id
+    /// dated more than [`MAX_IMPORT_SKEW_MS`] after the engine's clock is refused (every
+    /// later id of every tenant would carry its time, and the end of the id space is
+    /// near).
+    fn observe_imported(&self, id: impl Into<Ref>) -> Result<()> {
+        let id = id.into();
+        let dated = u64::try_from(id.to_u128() >> 80).unwrap_or(u64::MAX);
+        let now = self.now().as_millis();
+        if dated > now.saturating_add(MAX_IMPORT_SKEW_MS) {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "{id} is dated {dated} ms since 1970, more than {MAX_IMPORT_SKEW_MS} ms after the clock ({now})"
+                ),
+            ));
+        }
+        self.engine.ids().observe(id.to_u128());
+        Ok(())
     }
 }
 

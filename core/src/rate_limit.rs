@@ -211,7 +211,8 @@ pub(crate) struct Meters {
 
 #[derive(Debug, Default)]
 struct MetersInner {
-    keys: HashMap<KeyId, KeyMeter>,
+    /// Keyed by tenant and key: a key id is only meaningful inside its tenant.
+    keys: HashMap<(GroupId, KeyId), KeyMeter>,
     groups: HashMap<(Env, GroupId), GroupMeter>,
     unwritten: u64,
     last_flush: Option<Timestamp>,
@@ -239,9 +240,9 @@ impl Meters {
     }
 
     /// A stored key with the calls not yet written added.
-    pub(crate) fn merged(&self, mut key: ApiKey) -> ApiKey {
+    pub(crate) fn merged(&self, root: GroupId, mut key: ApiKey) -> ApiKey {
         let inner = self.lock();
-        if let Some(m) = inner.keys.get(&key.id) {
+        if let Some(m) = inner.keys.get(&(root, key.id)) {
             let stored_month = key.last_used_at.map(Timestamp::month_index);
             if stored_month == Some(m.count.month) {
                 key.calls_this_month += m.count.pending;
@@ -288,7 +289,7 @@ impl Meters {
             });
         }
         let (stored_month, stored_calls) = q.stored;
-        let key = inner.keys.entry(q.key).or_insert(KeyMeter {
+        let key = inner.keys.entry((q.root, q.key)).or_insert(KeyMeter {
             root: q.root,
             count: Count {
                 month: stored_month,
@@ -337,7 +338,11 @@ impl Meters {
                 meter.count.pending += 1;
             }
         }
-        let key = inner.keys.get_mut(&q.key).expect("inserted above");
+        let Some(key) = inner.keys.get_mut(&(q.root, q.key)) else {
+            return Err(Error::Internal {
+                reason: "a key's meter vanished while admitting a call".into(),
+            });
+        };
         key.gcra = gcra;
         key.count.pending += 1;
         key.last_used = key.last_used.max(now);
@@ -366,7 +371,7 @@ impl Meters {
             .keys
             .iter_mut()
             .filter(|(_, m)| m.count.pending > 0)
-            .map(|(id, m)| {
+            .map(|((_, id), m)| {
                 let n = std::mem::take(&mut m.count.pending);
                 m.count.stored += n;
                 (*id, m.root, m.count.month, n, m.last_used)
@@ -388,8 +393,8 @@ impl Meters {
     /// Puts back counts whose write failed.
     fn restore(&self, flush: Flush) {
         let mut inner = self.lock();
-        for (id, _, month, n, _) in flush.keys {
-            if let Some(m) = inner.keys.get_mut(&id)
+        for (id, root, month, n, _) in flush.keys {
+            if let Some(m) = inner.keys.get_mut(&(root, id))
                 && m.count.month == month
             {
                 m.count.stored -= n;

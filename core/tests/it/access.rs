@@ -378,10 +378,9 @@ fn api_keys_act_with_their_permissions_and_are_refused_when_revoked_expired_or_e
         .write(&ctx, |tx| tx.create_thing(NewThing::new("build", "b1")))
         .unwrap();
     // No permission beyond the key's; no reach above its group.
-    // The key cannot read the group itself, so its events are as unknown as any.
     let refused = f.engine.read(&ctx, |v| v.events(&EventQuery::latest()));
     assert!(
-        matches!(refused, Err(Error::NotFound { .. })),
+        matches!(refused, Err(Error::Forbidden { .. })),
         "{refused:?}"
     );
     assert!(

@@ -178,7 +178,7 @@ fn permissions_apply_to_every_change_and_revoking_ends_the_stream() {
     assert!(matches!(
         f.engine
             .subscribe(&as_viewer, ChangeFilter::new().dimension(Dimension::Things)),
-        Err(Error::NotFound { .. })
+        Err(Error::Forbidden { .. })
     ));
     let mut s = f.engine.subscribe(&as_viewer, ChangeFilter::new()).unwrap();
     create(&f, &sys, "product", "hidden: needs things:read");
