@@ -19,6 +19,7 @@ mod knowledge;
 mod metering;
 mod persistence;
 mod portable;
+mod security;
 mod sign_in;
 mod strategies;
 mod values;
