@@ -146,6 +146,13 @@ fn plan_slice(prefix: Vec<u8>, conds: &[&Op]) -> Option<Slice> {
 }
 
 impl<K: KvRead> View<'_, K> {
+    /// The property indexes that serve the context's tenant: those declared for the whole
+    /// database and those its plugins declared. Needs `things:read` in the context's group.
+    pub fn indexes(&self) -> Result<Vec<IndexDef>> {
+        self.authorize(crate::policy::Op::ListThings, self.scope.ctx.group())?;
+        load_defs(self.kv, Some(&self.scope.structure), None)
+    }
+
     /// The best index slice for listing `kind` in `group` with `filter`, if any index helps.
     pub(crate) fn plan_list(
         &self,

@@ -121,10 +121,18 @@ fn product_normalises_checks_and_reacts() {
         })
         .unwrap();
     assert_eq!(cheap.items.len(), 1);
-    assert!(f.engine.admin().indexes().unwrap().contains(&IndexDef {
+    // The index serves the installing tenant alone.
+    let price = IndexDef {
         kind: "product".into(),
-        path: "price".into()
-    }));
+        path: "price".into(),
+    };
+    assert!(
+        f.engine
+            .read(&f.ctx(), |v| v.indexes())
+            .unwrap()
+            .contains(&price)
+    );
+    assert!(!f.engine.admin().indexes().unwrap().contains(&price));
 }
 
 #[test]
@@ -228,4 +236,58 @@ fn the_examples_sit_well_inside_the_default_module_limits() {
             "{name}: nesting {nesting}"
         );
     }
+}
+
+/// The property-index entries of one tenant (`T <root> <env> p …`).
+fn index_entries(f: &Fixture, root: GroupId) -> usize {
+    let mut prefix = vec![b'T'];
+    prefix.extend_from_slice(&root.to_be_bytes());
+    f.dump()
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix) && k.len() > 18 && k[17] != 0 && k[18] == b'p')
+        .count()
+}
+
+#[test]
+fn a_plugin_index_serves_its_tenant_alone_and_leaves_with_the_plugin() {
+    let f = Fixture::new();
+    let other = f
+        .engine
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Business, "Other", "other"))
+        .unwrap();
+    // The other tenant has things named like the plugin's type, without the plugin.
+    f.engine
+        .write(&Context::system(other.id), |tx| {
+            tx.create_thing(NewThing::new("product", "theirs").property("price", 3))
+        })
+        .unwrap();
+    f.engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    f.create(
+        "product",
+        serde_json::json!({"price": 5, "currency": "eur", "sku": "AB-1"}),
+    )
+    .unwrap();
+    assert_eq!(index_entries(&f, f.tenant.id), 1);
+    assert_eq!(index_entries(&f, other.id), 0);
+    let theirs = IndexDef {
+        kind: "product".into(),
+        path: "price".into(),
+    };
+    let seen = f
+        .engine
+        .read(&Context::system(other.id), |v| v.indexes())
+        .unwrap();
+    assert!(!seen.contains(&theirs));
+    f.engine.uninstall_plugin(&f.ctx(), "product").unwrap();
+    assert_eq!(index_entries(&f, f.tenant.id), 0);
+    assert!(
+        !f.engine
+            .read(&f.ctx(), |v| v.indexes())
+            .unwrap()
+            .contains(&theirs)
+    );
+    assert!(f.engine.check().unwrap().is_ok());
 }
