@@ -468,6 +468,9 @@ struct CacheInner {
     epoch: u64,
     answers: HashMap<CacheKey, Grant>,
     credentials: HashMap<SecretDigest, Credential>,
+    /// Principals found to belong to a tenant (in an environment). A person's record and
+    /// an API key never move to another tenant and are never removed, so a yes stays true.
+    members: std::collections::HashSet<(Principal, Env, GroupId)>,
 }
 
 /// What a presented secret (an API key or a session token) was found to be, for the
@@ -496,6 +499,21 @@ impl AccessCache {
         inner.epoch += 1;
         inner.answers.clear();
         inner.credentials.clear();
+    }
+
+    /// Whether `principal` was found to belong to the tenant rooted at `root`.
+    pub(crate) fn is_member(&self, principal: Principal, env: Env, root: GroupId) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.members.contains(&(principal, env, root))
+    }
+
+    /// Remembers that `principal` belongs to the tenant rooted at `root`.
+    pub(crate) fn remember_member(&self, principal: Principal, env: Env, root: GroupId) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.members.len() >= CACHE_LIMIT {
+            inner.members.clear();
+        }
+        inner.members.insert((principal, env, root));
     }
 
     /// A secret found valid in the current epoch.

@@ -147,6 +147,13 @@ impl ConnectionQuery {
     }
 }
 
+/// An end of a connection, as found: the group it is in (itself, for a group), and
+/// whether it is a deleted thing.
+struct Node {
+    group: GroupId,
+    deleted: bool,
+}
+
 impl<K: KvRead> View<'_, K> {
     /// The connection `id`, if the context can see its group. Needs `connections:read`
     /// there.
@@ -167,17 +174,8 @@ impl<K: KvRead> View<'_, K> {
         if let Some(kind) = &query.kind {
             validate::type_name("kind", kind)?;
         }
-        self.check_node(query.node, true)?;
-        let node_group = match query.node {
-            Ref::GroupId(g) => g,
-            Ref::ThingId(t) => {
-                self.get_record::<Thing>(&self.scope.tenant.thing(t))?
-                    .ok_or_else(|| Error::not_found(t))?
-                    .group
-            }
-            other => return Err(Error::not_found(other)),
-        };
-        self.authorize_record(Op::ListConnections, node_group, query.node)?;
+        let node = self.check_node(query.node, true)?;
+        self.authorize_record(Op::ListConnections, node.group, query.node)?;
         let outgoing = query.direction == EdgeDirection::Outgoing;
         let prefix = self
             .scope
@@ -199,14 +197,16 @@ impl<K: KvRead> View<'_, K> {
         )
     }
 
-    /// Checks that a group or thing exists in this tenant; with `scoped`, that the
-    /// context can see it too.
-    /// Returns whether the node is a deleted thing.
-    fn check_node(&self, node: Ref, scoped: bool) -> Result<bool> {
-        let deleted = |t: Thing| t.status == ThingStatus::Deleted;
+    /// Checks that a group or thing exists in this tenant; with `scoped`, that it is in
+    /// the context's scope too.
+    fn check_node(&self, node: Ref, scoped: bool) -> Result<Node> {
+        let group = |group| Node {
+            group,
+            deleted: false,
+        };
         match node {
-            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| false),
-            Ref::GroupId(g) => self.load_group(g).map(|_| false),
+            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| group(g)),
+            Ref::GroupId(g) => self.load_group(g).map(|_| group(g)),
             Ref::ThingId(t) => {
                 let thing = self
                     .get_record::<Thing>(&self.scope.tenant.thing(t))?
@@ -214,7 +214,10 @@ impl<K: KvRead> View<'_, K> {
                 if scoped && self.ensure_scope(thing.group).is_err() {
                     return Err(Error::not_found(t));
                 }
-                Ok(deleted(thing))
+                Ok(Node {
+                    group: thing.group,
+                    deleted: thing.status == ThingStatus::Deleted,
+                })
             }
             other => Err(Error::invalid(
                 "node",
@@ -245,7 +248,7 @@ impl Tx<'_, '_> {
         let metadata = validate::map_value("metadata", new.metadata)?;
         let group = new.group.unwrap_or(self.scope.ctx.group());
         for (node, scoped) in [(new.from, true), (new.to, false)] {
-            if self.view().check_node(node, scoped)? {
+            if self.view().check_node(node, scoped)?.deleted {
                 return Err(Error::ThingDeleted {
                     id: node.to_string(),
                 });

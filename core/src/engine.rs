@@ -200,7 +200,7 @@ impl Engine {
         };
         // The tenant boundary, before anything else: a principal of another tenant meets
         // this group as an unknown id.
-        if !crate::policy::principal_in_tenant(kv, root, ctx)? {
+        if !crate::policy::principal_in_tenant(self, kv, root, ctx)? {
             return Err(Error::not_found(group));
         }
         Ok(Scope::new(*ctx, root))

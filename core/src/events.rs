@@ -248,6 +248,7 @@ impl<K: KvRead> View<'_, K> {
     pub fn events(&self, query: &EventQuery) -> Result<Page<Event>> {
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.authorize(Op::ListEvents, group)?;
+        let held = self.permits_set(group)?;
         let keys = &self.scope.tenant;
         let prefix = match &query.filter {
             EventFilter::All => keys.events(group),
@@ -285,8 +286,8 @@ impl<K: KvRead> View<'_, K> {
                         })?
                 };
                 // Billing and key events need their own rights on top of `events:read`.
-                Ok(self
-                    .may_read_event(event.group, &event.kind)?
+                Ok(crate::policy::event_permissions(&event.kind)
+                    .is_subset(held)
                     .then_some(event))
             },
         )

@@ -35,7 +35,7 @@ use crate::access::{Membership, Permission, PermissionSet};
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
 use crate::context::{Env, Principal};
-use crate::engine::View;
+use crate::engine::{Engine, View};
 use crate::events::kinds;
 use crate::id::{GroupId, Ref, ThingId};
 use crate::layout::TenantKeys;
@@ -257,20 +257,33 @@ pub fn event_permissions(kind: &str) -> PermissionSet {
 /// always does, a person if their record is in the tenant, an API key if it was issued
 /// there. Decided before anything else of a call, so a principal of one tenant pointed at
 /// another tenant's group meets that group as an unknown id.
-pub(crate) fn principal_in_tenant(kv: &impl KvRead, root: GroupId, ctx: &Context) -> Result<bool> {
-    match ctx.principal() {
-        Principal::System => Ok(true),
+pub(crate) fn principal_in_tenant(
+    engine: &Engine,
+    kv: &impl KvRead,
+    root: GroupId,
+    ctx: &Context,
+) -> Result<bool> {
+    let (principal, env) = (ctx.principal(), ctx.env());
+    if principal == Principal::System || engine.access.is_member(principal, env, root) {
+        return Ok(true);
+    }
+    let member = match principal {
+        Principal::System => true,
         Principal::Person(person) => {
-            let key = TenantKeys::new(root, ctx.env()).thing(person);
-            Ok(match kv.get(&key)? {
+            let key = TenantKeys::new(root, env).thing(person);
+            match kv.get(&key)? {
                 Some(bytes) => codec::decode::<Thing>(&bytes)?.kind == PERSON,
                 None => false,
-            })
+            }
         }
-        Principal::ApiKey(key) => Ok(kv
+        Principal::ApiKey(key) => kv
             .get(&crate::layout::StructureKeys::new(root).api_key(key))?
-            .is_some()),
+            .is_some(),
+    };
+    if member {
+        engine.access.remember_member(principal, env, root);
     }
+    Ok(member)
 }
 
 impl<K: KvRead> View<'_, K> {

@@ -842,6 +842,13 @@ fn denials(w: &World) -> usize {
         .sum()
 }
 
+/// A principal acting in a context, with what the model says it holds at each group.
+type Acting<'m> = (
+    String,
+    Context,
+    Box<dyn Fn(usize) -> BTreeSet<&'static str> + 'm>,
+);
+
 /// Runs every operation for every principal, context group and target; returns how many.
 fn compare_operations(w: &World, t: &Targets, ctx_groups: &[usize]) -> usize {
     let m = &w.model;
@@ -850,11 +857,7 @@ fn compare_operations(w: &World, t: &Targets, ctx_groups: &[usize]) -> usize {
     let mut compared = 0;
     for &cg in ctx_groups {
         // Who acts, and what each holds at a group of the tenant (in scope or not).
-        let mut principals: Vec<(
-            String,
-            Context,
-            Box<dyn Fn(usize) -> BTreeSet<&'static str> + '_>,
-        )> = vec![(
+        let mut principals: Vec<Acting<'_>> = vec![(
             "system".into(),
             Context::system(w.groups[cg]),
             Box::new(|_| all.clone()),
