@@ -595,3 +595,212 @@ fn an_import_below_a_group_cannot_reach_outside_its_subtree() {
         .import(text.as_bytes(), ImportInto::Under(host.id))
         .unwrap();
 }
+
+// ---- Every numeric and size input of the public API, at its extremes ----
+
+mod extremes {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Numbers where arithmetic breaks: zero, one, the edges of `i64` and `u64`, and any.
+    fn number() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(i64::MAX as u64),
+            Just(i64::MAX as u64 + 1),
+            Just(u64::MAX),
+            Just(u64::MAX / 2),
+            any::<u64>(),
+        ]
+    }
+
+    /// Sizes around the limits, and far past them.
+    fn size() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            Just(0usize),
+            Just(1),
+            Just(MAX_NAME_BYTES),
+            Just(MAX_NAME_BYTES + 1),
+            Just(MAX_TEXT_BYTES + 1),
+            Just(MAX_VALUE_BYTES + 1),
+            0usize..300_000,
+        ]
+    }
+
+    /// One call of the public API with extreme numbers or sizes in it.
+    #[derive(Debug, Clone)]
+    enum Call {
+        Usage(u64, u64),
+        Cycle(u64, i64),
+        Revenue(i64),
+        Payment(i64),
+        Share(i64, u32),
+        KeyQuota(u64, u32, u32),
+        KeyExpiry(u64),
+        Limits(i64, u64),
+        Page(usize),
+        Query(usize, usize),
+        Name(usize),
+        Text(usize),
+        Property(usize, u64),
+        Labels(usize),
+        Events(u64, u64),
+    }
+
+    fn call() -> impl Strategy<Value = Call> {
+        let n = number;
+        prop_oneof![
+            (n(), n()).prop_map(|(a, b)| Call::Usage(a, b)),
+            (n(), n()).prop_map(|(t, p)| Call::Cycle(t, p as i64)),
+            n().prop_map(|m| Call::Revenue(m as i64)),
+            n().prop_map(|m| Call::Payment(m as i64)),
+            (n(), n()).prop_map(|(m, b)| Call::Share(m as i64, b as u32)),
+            (n(), n(), n()).prop_map(|(q, r, b)| Call::KeyQuota(q, r as u32, b as u32)),
+            n().prop_map(Call::KeyExpiry),
+            (n(), n()).prop_map(|(a, b)| Call::Limits(a as i64, b)),
+            size().prop_map(Call::Page),
+            (size(), size()).prop_map(|(k, d)| Call::Query(k, d % 5000)),
+            size().prop_map(Call::Name),
+            size().prop_map(Call::Text),
+            (size(), n()).prop_map(|(s, v)| Call::Property(s, v)),
+            size().prop_map(|s| Call::Labels(s % 5000)),
+            (n(), n()).prop_map(|(a, b)| Call::Events(a, b)),
+        ]
+    }
+
+    fn run(f: &Fixture, g: GroupId, call: &Call) -> Result<()> {
+        let ctx = Context::system(g);
+        let e = &f.engine;
+        match call.clone() {
+            Call::Usage(a, b) => e.write(&ctx, |tx| {
+                tx.record_usage(Resource::AiTokens, a)?;
+                tx.record_usage(Resource::EmbeddingTokens, b)
+            }),
+            Call::Cycle(tokens, price) => e.write(&ctx, |tx| {
+                let price = Money::new(price, "USD")?;
+                tx.record_cycle(CycleStage::Request, "m", tokens, price)?;
+                tx.record_cycle(CycleStage::Completed, "m", tokens, price)
+                    .map(drop)
+            }),
+            Call::Revenue(minor) => e.write(&ctx, |tx| {
+                tx.record_revenue(g, Money::new(minor, "USD")?).map(drop)
+            }),
+            Call::Payment(minor) => e.write(&ctx, |tx| {
+                let p = Payment::new(Money::new(minor, "EUR")?, PaymentRail::Fiat, "r");
+                tx.record_payment(g, p).map(drop)
+            }),
+            Call::Share(minor, bps) => e.write(&ctx, |tx| {
+                tx.update_group(
+                    g,
+                    GroupUpdate::default()
+                        .properties(json(serde_json::json!({"revenue_share_bps": bps}))),
+                )?;
+                tx.record_revenue(g, Money::new(minor, "USD")?).map(drop)
+            }),
+            Call::KeyQuota(quota, per_second, burst) => {
+                let made = e.write(&ctx, |tx| {
+                    tx.create_api_key(
+                        NewApiKey::new("k", &["read"])
+                            .monthly_calls(quota)
+                            .rate(per_second, burst),
+                    )
+                })?;
+                for _ in 0..3 {
+                    match e.check_api_key(made.secret.expose(), None) {
+                        Ok(_) | Err(Error::RateLimited { .. } | Error::QuotaExceeded { .. }) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok(())
+            }
+            Call::KeyExpiry(at) => {
+                let made = e.write(&ctx, |tx| {
+                    tx.create_api_key(
+                        NewApiKey::new("k", &["read"]).expires_at(Timestamp::from_millis(at)),
+                    )
+                })?;
+                e.context_for_api_key(made.secret.expose(), None).map(drop)
+            }
+            Call::Limits(things, calls) => e.write(&ctx, |tx| {
+                tx.update_group(
+                    g,
+                    GroupUpdate::default().properties(json(serde_json::json!({
+                        "limits": {"things": things, "api_calls": calls}
+                    }))),
+                )?;
+                tx.create_thing(NewThing::new("item", "i")).map(drop)
+            }),
+            Call::Page(n) => e.read(&ctx, |v| {
+                v.list_things(&ThingQuery::of_type("item").limit(n))?;
+                v.events(&EventQuery::latest().limit(n)).map(drop)
+            }),
+            Call::Query(k, dims) => e.read(&ctx, |v| {
+                v.query_knowledge(&KnowledgeQuery::vector(vec![0.1; dims]).k(k))
+                    .map(drop)
+            }),
+            Call::Name(len) => e.write(&ctx, |tx| {
+                tx.create_thing(NewThing::new("item", "n".repeat(len)))
+                    .map(drop)
+            }),
+            Call::Text(len) => e.write(&ctx, |tx| {
+                tx.create_knowledge(NewKnowledge::new("t".repeat(len)))
+                    .map(drop)
+            }),
+            Call::Property(len, v) => e.write(&ctx, |tx| {
+                tx.create_thing(
+                    NewThing::new("item", "p")
+                        .property("blob", "b".repeat(len))
+                        .property("n", v as i64),
+                )
+                .map(drop)
+            }),
+            Call::Labels(n) => e.write(&ctx, |tx| {
+                let labels: Vec<String> = (0..n).map(|i| format!("l{i}")).collect();
+                let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+                tx.create_knowledge(NewKnowledge::new("x").labels(&refs))
+                    .map(drop)
+            }),
+            Call::Events(since, until) => e.read(&ctx, |v| {
+                v.events(
+                    &EventQuery::latest()
+                        .since(Timestamp::from_millis(since))
+                        .until(Timestamp::from_millis(until)),
+                )
+                .map(drop)
+            }),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// No extreme number or size panics (a caught panic would be `Internal`), and a
+        /// call that fails leaves the store exactly as it was.
+        #[test]
+        fn extreme_inputs_get_typed_errors_and_change_nothing(calls in prop::collection::vec(call(), 1..6)) {
+            let f = Fixture::new();
+            let g = f.tenant("x");
+            for call in &calls {
+                let before = f.dump();
+                match run(&f, g.id, call) {
+                    Ok(()) => {}
+                    Err(Error::Internal { reason }) => {
+                        prop_assert!(false, "{call:?} panicked: {reason}");
+                    }
+                    // A refusal over a quota logs its once-per-period notice, by design.
+                    Err(Error::QuotaExceeded { .. }) => {}
+                    Err(_) => {
+                        // Refused reads and writes change nothing. (A key call is checked
+                        // after its key was made, which is kept.)
+                        if !matches!(call, Call::KeyQuota(..) | Call::KeyExpiry(..)) {
+                            prop_assert!(f.dump() == before, "{call:?} failed and changed the store");
+                        }
+                    }
+                }
+            }
+            prop_assert!(f.engine.check().unwrap().is_ok());
+        }
+    }
+}
