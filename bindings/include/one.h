@@ -56,7 +56,8 @@
 // A write into an archived group.
 #define ONE_GROUP_ARCHIVED 203
 
-// A bug in ONE: a panic, caught at the boundary. The message says where.
+// A bug in ONE: a panic, caught at the boundary or inside a write transaction (which was
+// rolled back; the database goes on serving other calls). The message says where.
 #define ONE_INTERNAL 3
 
 // A bad argument at the boundary: a NULL pointer, text that is not UTF-8, JSON that is

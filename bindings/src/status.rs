@@ -12,7 +12,8 @@ pub const ONE_OK: c_int = 0;
 pub const ONE_INVALID: c_int = 1;
 /// A handle that is not open: closed, freed, never made, or of the wrong kind.
 pub const ONE_MISUSE: c_int = 2;
-/// A bug in ONE: a panic, caught at the boundary. The message says where.
+/// A bug in ONE: a panic, caught at the boundary or inside a write transaction (which was
+/// rolled back; the database goes on serving other calls). The message says where.
 pub const ONE_INTERNAL: c_int = 3;
 /// A record that does not exist, or that the context may not see.
 pub const ONE_NOT_FOUND: c_int = 100;
