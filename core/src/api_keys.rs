@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Credential, Permission, PermissionSet};
+use crate::access::{Credential, PermissionSet};
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::context::{Context, Env, Principal};
@@ -346,16 +346,8 @@ impl Tx<'_, '_> {
         if let Some(rate) = new.rate {
             Gcra::new(rate)?;
         }
-        self.ensure_writable(group, Op::ManageKeys)?;
+        self.ensure_writable(group, Op::CreateKey)?;
         let created_by = self.scope.ctx.principal();
-        if let Principal::ApiKey(_) = created_by {
-            // A key's permissions are bounded by its creator's membership; a key has none.
-            self.scope.deny(group, Permission::KeysManage);
-            return Err(Error::Forbidden {
-                needed: Permission::KeysManage,
-                group: group.to_string(),
-            });
-        }
         self.view().ensure_holds(group, permissions)?;
         let now = self.now();
         let key = ApiKey {

@@ -18,7 +18,6 @@ use crate::access::{
 };
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
-use crate::context::Principal;
 use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::groups::GroupStatus;
@@ -188,13 +187,9 @@ impl Tx<'_, '_> {
         permissions: &[&str],
     ) -> Result<Connection> {
         let mut c = self.membership(person, group)?;
-        // Nobody changes the membership of someone who may do more than they may, and a
-        // person's own role is changed by someone else.
+        // Nobody changes the membership of someone who may do more than they may.
         self.view()
-            .authorize_over(Op::ChangeMember, group, Ref::from(c.id), person)?;
-        if self.scope.ctx.principal() == Principal::Person(person) {
-            self.view().authorize(Op::ChangeMember, group)?;
-        }
+            .authorize_over(Op::ChangeRole, group, Ref::from(c.id), person)?;
         self.check_grantable(group, role, permissions)?;
         let old = Membership::of(&c)?;
         let new_permissions = membership_permissions(role, permissions)?;

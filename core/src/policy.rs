@@ -1,13 +1,13 @@
 //! The one policy point: what every operation needs, and the one function that decides.
 //!
-//! Every public operation of the engine names itself as an [`Op`]. [`Op::needs`] is the
+//! Every public operation of the engine names itself as an `Op`. `Op::needs` is the
 //! table: the permissions the operation needs, at which group (always the group of the
 //! record it targets, or the group the call names, never only the context's), which
 //! permission lets a principal know that the target exists, and whether it acts on another
-//! principal. [`View::authorize`] (and [`View::authorize_over`] for operations on a
+//! principal. `View::authorize` (and `View::authorize_over` for operations on a
 //! principal) decides, in this order:
 //!
-//! 1. **Tenant boundary.** Settled before any call runs ([`principal_in_tenant`]): a
+//! 1. **Tenant boundary.** Settled before any call runs (`principal_in_tenant`): a
 //!    context whose principal is not of the tenant its group belongs to is refused as an
 //!    unknown group, and nothing is read, logged or charged in that tenant.
 //! 2. **Scope.** A target group outside the context's group and its descendants is
@@ -23,9 +23,12 @@
 //! 5. **Other principals.** An operation on another person (their memberships,
 //!    sessions, identities, email, record) needs the actor to hold, at every group where
 //!    that person has a membership, every permission the membership gives: nobody acts on
-//!    someone whose rights they do not cover.
+//!    someone whose rights they do not cover. Some such operations a person may do to
+//!    themselves without the permissions (leaving a group, ending their own sessions);
+//!    the table says which (`Needs::by_itself`), and which operations keys may never do
+//!    (`Needs::by_keys`: a key never makes keys).
 //!
-//! What a read returns is filtered by the same rules: [`View::permits`] for groups, and
+//! What a read returns is filtered by the same rules: `View::permits` for groups, and
 //! [`event_permissions`] for events (billing events need `billing:manage`, key events
 //! `keys:manage`).
 
@@ -65,6 +68,11 @@ pub(crate) struct Needs {
     /// Whether the operation acts on another principal (their membership, sessions,
     /// identities, email or record).
     pub(crate) over_principal: bool,
+    /// Whether a person may do it to themselves without the permissions (leave a group,
+    /// end their own sessions).
+    pub(crate) by_itself: bool,
+    /// Whether an API key may do it at all.
+    pub(crate) by_keys: bool,
 }
 
 /// What makes a target known to a principal.
@@ -81,14 +89,35 @@ const fn needs(permissions: &'static [Permission], sees: Sees) -> Needs {
         permissions,
         sees,
         over_principal: false,
+        by_itself: false,
+        by_keys: true,
     }
 }
 
+/// An operation on another principal, which a person may do to themselves.
 const fn over(permissions: &'static [Permission], sees: Sees) -> Needs {
     Needs {
-        permissions,
-        sees,
         over_principal: true,
+        by_itself: true,
+        ..needs(permissions, sees)
+    }
+}
+
+impl Needs {
+    /// Not even for oneself without the permissions.
+    const fn not_by_itself(self) -> Self {
+        Needs {
+            by_itself: false,
+            ..self
+        }
+    }
+
+    /// Never by an API key.
+    const fn not_by_keys(self) -> Self {
+        Needs {
+            by_keys: false,
+            ..self
+        }
     }
 }
 
@@ -150,8 +179,9 @@ ops! {
     // People: records of principals.
     /// `create_person`, and a person joining by `sign_up` as an admin would add them.
     CreatePerson => needs(&[P::MembersManage], Sees::Group);
-    /// `update_thing` and `delete_thing` of a person: acts on that principal.
-    ChangePerson => over(&[P::MembersManage], Sees::Record(P::ThingsRead));
+    /// `update_thing` and `delete_thing` of a person: acts on that principal (their
+    /// own record too needs `members:manage`).
+    ChangePerson => over(&[P::MembersManage], Sees::Record(P::ThingsRead)).not_by_itself();
     // Connections: the target is the connection's group.
     /// `get_connection`.
     GetConnection => needs(&[P::ConnectionsRead], Sees::Record(P::ConnectionsRead));
@@ -180,18 +210,23 @@ ops! {
     // Memberships: the target is the group of the membership.
     /// `add_member`, `invite_member`.
     AddMember => needs(&[P::MembersManage], Sees::Group);
-    /// `change_role`, `remove_member` of someone else: acts on that principal.
+    /// `remove_member`, `accept_invitation`: a person may do it for themselves.
     ChangeMember => over(&[P::MembersManage], Sees::Group);
+    /// `change_role`: nobody changes a role without `members:manage`, their own included.
+    ChangeRole => over(&[P::MembersManage], Sees::Group).not_by_itself();
     // Credentials.
-    /// `create_api_key`, `api_keys`, `revoke_api_key`, `rotate_api_key`, in the key's group.
+    /// `api_keys`, `revoke_api_key`, `rotate_api_key`, in the key's group.
     ManageKeys => needs(&[P::KeysManage], Sees::Group);
+    /// `create_api_key`: a key's rights are bounded by its creator's memberships, and a
+    /// key has none, so keys never make keys.
+    CreateKey => needs(&[P::KeysManage], Sees::Group).not_by_keys();
     /// `sign_up`.
     SignUp => needs(&[P::AuthSignup], Sees::Group);
     /// `sign_in`, `sign_in_external`: the caller proves who the person is.
     SignIn => needs(&[P::AuthSignin], Sees::Group);
     /// `magic_link`: hands the caller a secret that signs the person in, so it acts on
     /// that principal.
-    MagicLink => over(&[P::AuthSignin], Sees::Group);
+    MagicLink => over(&[P::AuthSignin], Sees::Group).not_by_itself();
     /// `link_identity`, `sign_out_everywhere`, `email_verification` for a person: acts on
     /// that principal's credentials.
     ManageCredentials => over(&[P::MembersManage], Sees::Record(P::ThingsRead));
@@ -321,11 +356,16 @@ impl<K: KvRead> View<'_, K> {
             Err(Error::NotFound { .. }) => return Err(Error::not_found(named)),
             Err(other) => return Err(other),
         };
-        let itself = person.is_some_and(|p| self.scope.ctx.principal() == Principal::Person(p));
-        if itself {
+        let principal = self.scope.ctx.principal();
+        let itself = person.is_some_and(|p| principal == Principal::Person(p));
+        if itself && needs.by_itself {
             return Ok(());
         }
-        if let Some(missing) = needs.set().difference(held).iter().next() {
+        let usable = match principal {
+            Principal::ApiKey(_) if !needs.by_keys => PermissionSet::EMPTY,
+            _ => held,
+        };
+        if let Some(missing) = needs.set().difference(usable).iter().next() {
             let known = match needs.sees {
                 Sees::Group => !held.is_empty(),
                 Sees::Record(read) => held.contains(read),
@@ -335,7 +375,7 @@ impl<K: KvRead> View<'_, K> {
             }
             return Err(self.refuse(group, missing));
         }
-        if let Some(person) = person {
+        if let Some(person) = person.filter(|_| !itself) {
             debug_assert!(
                 needs.over_principal,
                 "{op:?} is not marked as over a principal"
