@@ -288,6 +288,19 @@ pub fn event_permissions(kind: &str) -> PermissionSet {
     PermissionSet::of(&[base]).union(PermissionSet::of(extra))
 }
 
+/// Every permission reading some event may need: holding them all reads every event.
+pub fn any_event_permissions() -> PermissionSet {
+    PermissionSet::of(&[
+        P::GroupsRead,
+        P::ThingsRead,
+        P::ConnectionsRead,
+        P::KnowledgeRead,
+        P::EventsRead,
+        P::BillingManage,
+        P::KeysManage,
+    ])
+}
+
 /// Whether the principal of `ctx` belongs to the tenant rooted at `root`: the system
 /// always does, a person if their record is in the tenant, an API key if it was issued
 /// there. Decided before anything else of a call, so a principal of one tenant pointed at
@@ -484,6 +497,16 @@ mod tests {
         }
         assert!(test.contains(P::ThingsWrite));
         assert_eq!(in_env(all, Env::Live), all);
+    }
+
+    #[test]
+    fn holding_every_event_permission_reads_every_event() {
+        for kind in kinds::ALL.iter().chain(&["custom_kind"]) {
+            assert!(
+                event_permissions(kind).is_subset(any_event_permissions()),
+                "{kind}"
+            );
+        }
     }
 
     #[test]
