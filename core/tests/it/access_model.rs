@@ -110,7 +110,17 @@ struct Key {
     strings: Vec<&'static str>,
     creator: Option<usize>,
     revoked: bool,
+    /// A `test`-environment key: it never holds what changes live data.
+    test: bool,
 }
+
+/// What a `test` context never holds, written out again.
+const LIVE_ONLY: [&str; 4] = [
+    "groups:write",
+    "members:manage",
+    "keys:manage",
+    "billing:manage",
+];
 
 /// The state the engine should be in, and the rules, by direct recursion.
 #[derive(Debug, Clone, Default)]
@@ -169,7 +179,13 @@ impl Model {
         if key.revoked || !self.within(target, key.group) {
             return BTreeSet::new();
         }
-        let given: BTreeSet<&str> = key.strings.iter().copied().flat_map(fine).collect();
+        let given: BTreeSet<&str> = key
+            .strings
+            .iter()
+            .copied()
+            .flat_map(fine)
+            .filter(|p| !(key.test && LIVE_ONLY.contains(p)))
+            .collect();
         match key.creator {
             None => given,
             // The creator's rights at the target, not at the key's group.
@@ -187,7 +203,7 @@ struct Scenario {
     settings: Vec<u8>,
     members: Vec<(u8, u8, u8, Vec<u8>, bool)>,
     deleted: Vec<bool>,
-    keys: Vec<(Option<u8>, u8, Vec<u8>, bool)>,
+    keys: Vec<(Option<u8>, u8, Vec<u8>, bool, bool)>,
     change: (u8, u8, u8),
 }
 
@@ -214,6 +230,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     any::<u8>(),
                     prop::collection::vec(0u8..8, 1..3),
                     prop::bool::weighted(0.2),
+                    prop::bool::weighted(0.3),
                 ),
                 0..4,
             ),
@@ -307,7 +324,7 @@ fn build(s: &Scenario) -> World {
     }
     // Keys, made while their creators are root owners; a refusal must match the model.
     let mut keys = Vec::new();
-    for (creator, group, strings, revoked) in &s.keys {
+    for (creator, group, strings, revoked, test) in &s.keys {
         let group = usize::from(*group) % groups.len();
         let strings: Vec<&'static str> = strings.iter().map(|i| STRINGS[usize::from(*i)]).collect();
         let creator = creator.map(usize::from);
@@ -316,7 +333,12 @@ fn build(s: &Scenario) -> World {
             None => sys,
         };
         let made = f.engine.write(&ctx, |tx| {
-            tx.create_api_key(NewApiKey::new("k", &strings).in_group(groups[group]))
+            let env = if *test { Env::Test } else { Env::Live };
+            tx.create_api_key(
+                NewApiKey::new("k", &strings)
+                    .in_group(groups[group])
+                    .env(env),
+            )
         });
         match made {
             Ok(k) => {
@@ -329,6 +351,7 @@ fn build(s: &Scenario) -> World {
                     strings,
                     creator,
                     revoked: *revoked,
+                    test: *test,
                 });
                 keys.push((model.keys.len() - 1, k.key.id, kctx));
             }
@@ -603,6 +626,9 @@ struct OpCase {
     name: &'static str,
     needs: &'static [&'static str],
     known: Known,
+    /// Whether it works on one of the live things made for it: in the `test` environment
+    /// that thing does not exist.
+    live_record: bool,
     run: fn(&World, &Targets, &Context, Target) -> Result<()>,
 }
 
@@ -645,6 +671,7 @@ const OPS: &[OpCase] = &[
         name: "get_thing",
         needs: &["things:read"],
         known: Known::Record("things:read"),
+        live_record: true,
         run: |w, t, ctx, at| {
             w.f.engine
                 .read(ctx, |v| v.get_thing(thing_of(t, at)).map(drop))
@@ -654,6 +681,7 @@ const OPS: &[OpCase] = &[
         name: "list_things",
         needs: &["things:read"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             let q = ThingQuery::of_type("doc").group(group_of(w, t, at));
             w.f.engine.read(ctx, |v| v.list_things(&q).map(drop))
@@ -663,6 +691,7 @@ const OPS: &[OpCase] = &[
         name: "create_thing",
         needs: &["things:write"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             rolled_back(w, ctx, |tx| {
                 tx.create_thing(NewThing::new("doc", "n").in_group(group_of(w, t, at)))
@@ -673,6 +702,7 @@ const OPS: &[OpCase] = &[
         name: "update_thing",
         needs: &["things:write"],
         known: Known::Record("things:read"),
+        live_record: true,
         run: |w, t, ctx, at| {
             rolled_back(w, ctx, |tx| {
                 tx.update_thing(thing_of(t, at), ThingUpdate::default().name("u"))
@@ -683,12 +713,14 @@ const OPS: &[OpCase] = &[
         name: "delete_thing",
         needs: &["things:write"],
         known: Known::Record("things:read"),
+        live_record: true,
         run: |w, t, ctx, at| rolled_back(w, ctx, |tx| tx.delete_thing(thing_of(t, at))),
     },
     OpCase {
         name: "connect",
         needs: &["connections:write"],
         known: Known::Group,
+        live_record: true,
         run: |w, t, ctx, at| {
             let thing = thing_of(t, at);
             rolled_back(w, ctx, |tx| {
@@ -700,6 +732,7 @@ const OPS: &[OpCase] = &[
         name: "events",
         needs: &["events:read"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             let q = EventQuery::latest().group(group_of(w, t, at));
             w.f.engine.read(ctx, |v| v.events(&q).map(drop))
@@ -709,6 +742,7 @@ const OPS: &[OpCase] = &[
         name: "create_group",
         needs: &["groups:write"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             rolled_back(w, ctx, |tx| {
                 tx.create_group(
@@ -722,6 +756,7 @@ const OPS: &[OpCase] = &[
         name: "update_group",
         needs: &["groups:write"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             rolled_back(w, ctx, |tx| {
                 tx.update_group(group_of(w, t, at), GroupUpdate::default().name("Renamed"))
@@ -732,6 +767,7 @@ const OPS: &[OpCase] = &[
         name: "usage",
         needs: &["billing:manage"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             w.f.engine
                 .read(ctx, |v| v.usage(group_of(w, t, at)).map(drop))
@@ -741,6 +777,7 @@ const OPS: &[OpCase] = &[
         name: "api_keys",
         needs: &["keys:manage"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             w.f.engine
                 .read(ctx, |v| v.api_keys(group_of(w, t, at)).map(drop))
@@ -750,6 +787,7 @@ const OPS: &[OpCase] = &[
         name: "create_knowledge",
         needs: &["knowledge:write"],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             rolled_back(w, ctx, |tx| {
                 tx.create_knowledge(NewKnowledge::new("text").in_group(group_of(w, t, at)))
@@ -769,6 +807,7 @@ const OPS: &[OpCase] = &[
             "knowledge:query",
         ],
         known: Known::Group,
+        live_record: false,
         run: |w, t, ctx, at| {
             rolled_back(w, ctx, |tx| {
                 tx.add_member(t.spare, group_of(w, t, at), "group_user", &["read"])
@@ -821,16 +860,19 @@ fn outside(w: &World, root: GroupId) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// The `access_denied` events of the tenant, in both environments (a refusal is logged in
+/// the environment of the refused context).
 fn denials(w: &World) -> usize {
-    let sys = Context::system(w.groups[0]);
-    w.groups
-        .iter()
-        .map(|g| {
+    let envs = [Env::Live, Env::Test];
+    envs.iter()
+        .flat_map(|env| w.groups.iter().map(move |g| (*env, *g)))
+        .map(|(env, g)| {
+            let sys = Context::system(w.groups[0]).with_env(env);
             w.f.engine
                 .read(&sys, |v| {
                     v.events(
                         &EventQuery::latest()
-                            .group(*g)
+                            .group(g)
                             .kind(kinds::ACCESS_DENIED)
                             .limit(1000),
                     )
@@ -891,6 +933,9 @@ fn compare_operations(w: &World, t: &Targets, ctx_groups: &[usize]) -> usize {
                 for op in OPS {
                     let want = match at {
                         Target::Elsewhere => Outcome::NotFound,
+                        Target::Group(_) if op.live_record && ctx.env() == Env::Test => {
+                            Outcome::NotFound
+                        }
                         Target::Group(g) => decide(&held(g), op.needs, op.known),
                     };
                     let before_outside = outside(w, w.groups[0]);
