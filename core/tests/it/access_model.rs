@@ -814,6 +814,93 @@ const OPS: &[OpCase] = &[
             })
         },
     },
+    OpCase {
+        name: "get_group",
+        needs: &["groups:read"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            w.f.engine
+                .read(ctx, |v| v.get_group(group_of(w, t, at)).map(drop))
+        },
+    },
+    OpCase {
+        name: "children",
+        needs: &["groups:read"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            w.f.engine.read(ctx, |v| {
+                v.children(group_of(w, t, at), None, None).map(drop)
+            })
+        },
+    },
+    OpCase {
+        name: "create_person",
+        needs: &["members:manage"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            rolled_back(w, ctx, |tx| {
+                tx.create_person(NewPerson::new("new@model.io", "N").in_group(group_of(w, t, at)))
+            })
+        },
+    },
+    OpCase {
+        name: "record_revenue",
+        needs: &["billing:manage"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            rolled_back(w, ctx, |tx| {
+                tx.record_revenue(group_of(w, t, at), Money::new(1000, "USD")?)
+            })
+        },
+    },
+    OpCase {
+        name: "record_payment",
+        needs: &["billing:manage"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            rolled_back(w, ctx, |tx| {
+                let payment = Payment::new(Money::new(500, "EUR")?, PaymentRail::Fiat, "ref-1");
+                tx.record_payment(group_of(w, t, at), payment)
+            })
+        },
+    },
+    OpCase {
+        name: "query_knowledge",
+        needs: &["knowledge:query"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            let q = KnowledgeQuery::text("anything").group(group_of(w, t, at));
+            w.f.engine.read(ctx, |v| v.query_knowledge(&q).map(drop))
+        },
+    },
+    OpCase {
+        name: "subscribe to events",
+        needs: &["events:read"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            let filter = ChangeFilter::new().group(group_of(w, t, at));
+            w.f.engine.subscribe(ctx, filter).map(drop)
+        },
+    },
+    OpCase {
+        name: "subscribe to things",
+        needs: &["things:read"],
+        known: Known::Group,
+        live_record: false,
+        run: |w, t, ctx, at| {
+            let filter = ChangeFilter::new()
+                .group(group_of(w, t, at))
+                .dimension(Dimension::Things);
+            w.f.engine.subscribe(ctx, filter).map(drop)
+        },
+    },
 ];
 
 /// Every group at or below `g`.
