@@ -197,13 +197,17 @@ impl Model {
     }
 }
 
+/// A key to make: its creator (a person, or the system), its group, its permission strings,
+/// whether it is revoked, and whether it is a `test`-environment key.
+type KeySpec = (Option<u8>, u8, Vec<u8>, bool, bool);
+
 #[derive(Debug, Clone)]
 struct Scenario {
     parents: Vec<u8>,
     settings: Vec<u8>,
     members: Vec<(u8, u8, u8, Vec<u8>, bool)>,
     deleted: Vec<bool>,
-    keys: Vec<(Option<u8>, u8, Vec<u8>, bool, bool)>,
+    keys: Vec<KeySpec>,
     change: (u8, u8, u8),
 }
 
