@@ -117,14 +117,20 @@ impl<K: KvRead> View<'_, K> {
     /// The person with this email in the tenant (any case, surrounding spaces ignored).
     pub fn person_by_email(&self, email: &str) -> Result<Thing> {
         let email = normalize_email(email)?;
+        let unknown = || Error::NotFound {
+            kind: crate::id::IdKind::Thing,
+            id: format!("with email {email:?}"),
+        };
         let id = self
             .kv
             .get(&self.scope.tenant.email(&email))?
-            .ok_or_else(|| Error::NotFound {
-                kind: crate::id::IdKind::Thing,
-                id: format!("with email {email:?}"),
-            })?;
-        self.get_thing(layout::decode_thing_id(&id, "email index")?)
+            .ok_or_else(unknown)?;
+        // A person the context may not see is answered as an unknown email: neither the
+        // address nor the person's id leaks.
+        match self.get_thing(layout::decode_thing_id(&id, "email index")?) {
+            Err(Error::NotFound { .. }) => Err(unknown()),
+            other => other,
+        }
     }
 
     /// Loads a person of this tenant, in any of its groups.

@@ -804,3 +804,25 @@ mod extremes {
         }
     }
 }
+
+#[test]
+fn an_email_out_of_sight_is_answered_as_an_unknown_email() {
+    let f = Fixture::new();
+    let a = f.tenant("a");
+    let hidden = child(&f, a.id, "hidden", "none");
+    let outsider = member(&f, a.id, "o@a.io", a.id, &["read"]);
+    f.engine
+        .write(&Context::system(a.id), |tx| {
+            tx.create_person(NewPerson::new("secret@a.io", "S").in_group(hidden))
+        })
+        .unwrap();
+    let ctx = Context::person(outsider, a.id);
+    let message = |email: &str| {
+        f.engine
+            .read(&ctx, |v| v.person_by_email(email))
+            .unwrap_err()
+            .to_string()
+            .replace(email, "EMAIL")
+    };
+    assert_eq!(message("secret@a.io"), message("nobody@a.io"));
+}
