@@ -416,7 +416,8 @@ impl Tx<'_, '_> {
 
     /// Links an external identity (`provider`, e.g. `google`, and the provider's stable
     /// `subject` for the person) to `person`, for [`Engine::sign_in_external`]. The person
-    /// links their own; anyone else needs `members:manage` in the person's group.
+    /// links their own; anyone else needs `members:manage` in the person's group and every
+    /// permission the person has, wherever they have it ([`crate::policy`]).
     pub fn link_identity(&mut self, person: ThingId, provider: &str, subject: &str) -> Result<()> {
         validate::type_name("provider", provider)?;
         if subject.is_empty() {
@@ -450,7 +451,8 @@ impl Tx<'_, '_> {
     }
 
     /// Ends every session of `person` (sign out everywhere). The person does it for
-    /// themselves; anyone else needs `members:manage` in the person's group. Logs one
+    /// themselves; anyone else needs `members:manage` in the person's group and every
+    /// permission the person has ([`crate::policy`]). Logs one
     /// `sign_out` with `method: everywhere` and returns how many sessions ended.
     pub fn sign_out_everywhere(&mut self, person: ThingId) -> Result<usize> {
         let thing = self.view().load_person(person)?;
@@ -654,7 +656,8 @@ impl Engine {
     }
 
     /// Makes a magic sign-in link token for the person with `email`, as `ctx` (which
-    /// needs `auth:signin` in `group`). Deliver it to the address; it signs in once,
+    /// needs `auth:signin` in `group` and, since the token signs the person in, every
+    /// permission the person has). Deliver it to the address; it signs in once,
     /// within [`AuthConfig::magic_link_ttl`], and verifies the email.
     pub fn magic_link(&self, ctx: &Context, group: GroupId, email: &str) -> Result<Secret> {
         let email = normalize_email(email)?;
@@ -681,7 +684,8 @@ impl Engine {
     }
 
     /// Issues a new email verification token for `person`, as `ctx` (the person
-    /// themselves, or someone with `members:manage` in the person's group).
+    /// themselves, or someone with `members:manage` in the person's group who holds every
+    /// permission the person has).
     pub fn email_verification(&self, ctx: &Context, person: ThingId) -> Result<Secret> {
         self.write(ctx, |tx| {
             let thing = tx.view().load_person(person)?;

@@ -147,7 +147,8 @@ impl Tx<'_, '_> {
     }
 
     /// Accepts `person`'s invitation to `group`. The person accepts for themselves; anyone
-    /// else needs `members:manage`. Logs `user_joined_group`.
+    /// else needs `members:manage` and every permission the person has. Logs
+    /// `user_joined_group`.
     pub fn accept_invitation(&mut self, person: ThingId, group: GroupId) -> Result<Connection> {
         let mut c = self.membership(person, group)?;
         self.view()
@@ -177,8 +178,9 @@ impl Tx<'_, '_> {
         Ok(c)
     }
 
-    /// Changes the role and permissions of `person`'s membership in `group`. Logs
-    /// `user_role_changed`.
+    /// Changes the role and permissions of `person`'s membership in `group`. Needs
+    /// `members:manage` there (for one's own role too), every permission the person has,
+    /// and every permission the new membership gives. Logs `user_role_changed`.
     pub fn change_role(
         &mut self,
         person: ThingId,
@@ -211,7 +213,8 @@ impl Tx<'_, '_> {
     }
 
     /// Ends `person`'s membership (or invitation) in `group`. A person may leave by
-    /// themselves; anyone else needs `members:manage`. Logs `user_removed_from_group`.
+    /// themselves; anyone else needs `members:manage` and every permission the person has,
+    /// wherever they have it. Logs `user_removed_from_group`.
     pub fn remove_member(&mut self, person: ThingId, group: GroupId) -> Result<Connection> {
         let c = self.membership(person, group)?;
         // A person may leave by themselves; anyone else must cover everything they have.

@@ -340,7 +340,8 @@ impl Tx<'_, '_> {
     }
 
     /// Changes a thing: renames it, merges properties, or changes its status. Needs
-    /// `things:write` in its group (`members:manage` for a person).
+    /// `things:write` in its group (for a person, `members:manage` and every permission the
+    /// person has).
     pub fn update_thing(&mut self, id: ThingId, update: ThingUpdate) -> Result<Thing> {
         let old = self.view().get_thing(id)?;
         if old.status == ThingStatus::Deleted {
@@ -384,8 +385,9 @@ impl Tx<'_, '_> {
     }
 
     /// Soft-deletes a thing: status `deleted`, out of every list, still readable by id.
-    /// Needs `things:write` in its group (`members:manage` for a person). A deleted
-    /// person can no longer act: their permissions and sessions end.
+    /// Needs `things:write` in its group (for a person, `members:manage` and every
+    /// permission the person has). A deleted person can no longer act: their permissions
+    /// and sessions end.
     pub fn delete_thing(&mut self, id: ThingId) -> Result<Thing> {
         let mut thing = self.view().get_thing(id)?;
         if thing.status == ThingStatus::Deleted {
