@@ -81,6 +81,15 @@ impl Fixture {
             .unwrap()
     }
 
+    /// The oldest child group of `group` (the `team` of [`Fixture::populated`]).
+    pub fn first_child(&self, group: GroupId) -> Group {
+        self.engine
+            .read(&Context::system(group), |v| v.children(group, None, None))
+            .unwrap()
+            .items
+            .remove(0)
+    }
+
     /// Every key and value in the store, to compare states exactly.
     pub fn dump(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let r = self.engine.store().read().unwrap();

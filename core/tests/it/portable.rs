@@ -99,14 +99,7 @@ fn a_tenant_moves_to_another_database_whole() {
 fn a_subtree_moves_below_a_group_of_another_tenant() {
     let from = Fixture::new();
     let acme = from.populated("acme");
-    let team = from
-        .engine
-        .read(&Context::system(acme.id), |v| {
-            v.children(acme.id, None, None)
-        })
-        .unwrap()
-        .items
-        .remove(0);
+    let team = from.first_child(acme.id);
     let mut bytes = Vec::new();
     let report = from
         .engine

@@ -552,14 +552,7 @@ fn billing_events_need_billing_rights_to_be_read() {
 fn an_import_below_a_group_cannot_reach_outside_its_subtree() {
     let from = Fixture::new();
     let acme = from.populated("acme");
-    let team = from
-        .engine
-        .read(&Context::system(acme.id), |v| {
-            v.children(acme.id, None, None)
-        })
-        .unwrap()
-        .items[0]
-        .id;
+    let team = from.first_child(acme.id).id;
     let mut out = Vec::new();
     from.engine
         .export(&Context::system(acme.id), team, &mut out)
