@@ -385,9 +385,12 @@ impl Membership {
     /// Administrative memberships of a parent group pass a child's default
     /// `parentAccess` (`"admins"`).
     pub fn is_administrative(&self) -> bool {
-        PermissionSet::parse(&["admin"])
-            .unwrap_or_default()
-            .is_subset(self.permissions)
+        let admin = [READ, WRITE, ADMIN]
+            .iter()
+            .fold(PermissionSet::EMPTY, |set, part| {
+                set.union(PermissionSet::of(part))
+            });
+        admin.is_subset(self.permissions)
     }
 
     /// Whether the membership is an owner's: it gives every permission. A group keeps at
