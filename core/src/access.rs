@@ -56,23 +56,19 @@
 //! membership, a group, a person's status, a session or an API key clears the cache when
 //! it ends, so a revocation holds from the next call in any thread.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::api_keys::IpRange;
-use crate::clock::Timestamp;
+use crate::access_cache::{AccessCache, Grant};
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
 use crate::context::{Env, Principal};
-use crate::engine::{Engine, View};
 use crate::groups::{Group, MAX_DEPTH};
 use crate::id::{GroupId, KeyId, Ref, ThingId};
+use crate::kernel::{AfterTx, Hooks, Parts};
+use crate::kernel::{Engine, View};
 use crate::layout::TenantKeys;
 use crate::people::PERSON;
-use crate::secret::SecretDigest;
 use crate::things::{Thing, ThingStatus};
 use crate::value::Value;
 use crate::{Context, Error, Result};
@@ -437,123 +433,6 @@ impl Membership {
     }
 }
 
-/// What a principal may do in one group, and until when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Grant {
-    permissions: PermissionSet,
-    until: Option<Timestamp>,
-}
-
-impl Grant {
-    fn at(self, now: Timestamp) -> PermissionSet {
-        match self.until {
-            Some(until) if now >= until => PermissionSet::EMPTY,
-            _ => self.permissions,
-        }
-    }
-}
-
-type CacheKey = (Principal, Env, GroupId, GroupId);
-
-/// How many answers the cache holds before it starts over.
-const CACHE_LIMIT: usize = 100_000;
-
-/// Answers of [`View::grant`], valid for one epoch. The epoch moves on (and the cache
-/// empties) after every transaction that changed access data; an answer computed from a
-/// snapshot older than the current epoch is never stored.
-#[derive(Debug, Default)]
-pub(crate) struct AccessCache {
-    inner: RwLock<CacheInner>,
-}
-
-#[derive(Debug, Default)]
-struct CacheInner {
-    epoch: u64,
-    answers: HashMap<CacheKey, Grant>,
-    credentials: HashMap<SecretDigest, Credential>,
-    /// Principals found to belong to a tenant (in an environment). A person's record and
-    /// an API key never move to another tenant and are never removed, so a yes stays true.
-    members: std::collections::HashSet<(Principal, Env, GroupId)>,
-}
-
-/// What a presented secret (an API key or a session token) was found to be, for the
-/// epoch it was read in. Time- and address-dependent checks are made on every use.
-#[derive(Debug, Clone)]
-pub(crate) struct Credential {
-    /// The context the secret acts as.
-    pub(crate) ctx: Context,
-    /// When it stops working.
-    pub(crate) expires_at: Option<Timestamp>,
-    /// Where it may be used from (API keys); empty for anywhere.
-    pub(crate) allowed_ips: Arc<[IpRange]>,
-    /// What admitting an API key's calls needs (`None` for sessions).
-    pub(crate) quota: Option<Arc<crate::rate_limit::KeyQuota>>,
-}
-
-impl AccessCache {
-    /// The current epoch; read it before taking the snapshot an answer is computed from.
-    pub(crate) fn epoch(&self) -> u64 {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
-    }
-
-    /// Forgets every answer.
-    pub(crate) fn invalidate(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        inner.epoch += 1;
-        inner.answers.clear();
-        inner.credentials.clear();
-    }
-
-    /// Whether `principal` was found to belong to the tenant rooted at `root`.
-    pub(crate) fn is_member(&self, principal: Principal, env: Env, root: GroupId) -> bool {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.members.contains(&(principal, env, root))
-    }
-
-    /// Remembers that `principal` belongs to the tenant rooted at `root`.
-    pub(crate) fn remember_member(&self, principal: Principal, env: Env, root: GroupId) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.members.len() >= CACHE_LIMIT {
-            inner.members.clear();
-        }
-        inner.members.insert((principal, env, root));
-    }
-
-    /// A secret found valid in the current epoch.
-    pub(crate) fn credential(&self, digest: &SecretDigest) -> Option<Credential> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.credentials.get(digest).cloned()
-    }
-
-    /// Remembers a valid secret, if no access data changed since `epoch`.
-    pub(crate) fn insert_credential(&self, digest: SecretDigest, c: Credential, epoch: u64) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.epoch != epoch {
-            return;
-        }
-        if inner.credentials.len() >= CACHE_LIMIT {
-            inner.credentials.clear();
-        }
-        inner.credentials.insert(digest, c);
-    }
-
-    fn get(&self, key: &CacheKey) -> Option<Grant> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.answers.get(key).copied()
-    }
-
-    fn insert(&self, key: CacheKey, grant: Grant, epoch: u64) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.epoch != epoch {
-            return;
-        }
-        if inner.answers.len() >= CACHE_LIMIT {
-            inner.answers.clear();
-        }
-        inner.answers.insert(key, grant);
-    }
-}
-
 impl<K: KvRead> View<'_, K> {
     /// Everything the context may do in `group` now; [`Error::NotFound`] if the group is
     /// out of its scope.
@@ -568,7 +447,7 @@ impl<K: KvRead> View<'_, K> {
         let key = (principal, ctx.env(), ctx.group(), group);
         let epoch = self.scope.cache_epoch();
         if epoch.is_some()
-            && let Some(grant) = self.engine.access.get(&key)
+            && let Some(grant) = self.engine.part::<AccessCache>().get(&key)
         {
             return Ok(grant.at(now));
         }
@@ -589,7 +468,7 @@ impl<K: KvRead> View<'_, K> {
             ..grant
         };
         if let Some(epoch) = epoch {
-            self.engine.access.insert(key, grant, epoch);
+            self.engine.part::<AccessCache>().insert(key, grant, epoch);
         }
         Ok(grant.at(now))
     }
@@ -709,6 +588,28 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
+/// Installs the access feature: its cache and its denial log, the tenant boundary, and
+/// what it does when a transaction ends.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(AccessCache::default());
+    parts.insert(crate::policy::DenialLog::default());
+    hooks.end.push(after_transaction);
+}
+
+/// The version of access data cached answers carry (the kernel's access epoch).
+pub(crate) fn epoch(engine: &Engine) -> u64 {
+    engine.part::<AccessCache>().epoch()
+}
+
+/// Forgets cached answers after a transaction that changed access data, and logs the
+/// permissions a call was refused.
+fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
+    if after.access_changed {
+        engine.part::<AccessCache>().invalidate();
+    }
+    engine.log_denials(std::mem::take(&mut after.denials));
+}
+
 impl Engine {
     /// Whether `ctx` may do `permission` in `group` now. `false` also when the group does
     /// not exist or is out of the context's scope. Logs nothing.
@@ -721,6 +622,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Timestamp;
 
     #[test]
     fn coarse_permissions_imply_fine_ones() {

@@ -20,13 +20,14 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Credential, PermissionSet};
+use crate::access::PermissionSet;
+use crate::access_cache::{AccessCache, Credential};
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::context::{Context, Env, Principal};
-use crate::engine::{Engine, Scope, Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, KeyId, Ref};
+use crate::kernel::{Engine, Scope, Tx, View};
 use crate::layout::{self, SecretSection, StructureKeys};
 use crate::plans::Resource;
 use crate::policy::Op;
@@ -302,7 +303,11 @@ impl<K: KvRead> View<'_, K> {
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
                 let key: ApiKey = codec::decode(v)?;
                 if key.group == group {
-                    out.push(self.engine.meters.merged(self.scope.root, key));
+                    out.push(
+                        self.engine
+                            .part::<crate::rate_limit::Meters>()
+                            .merged(self.scope.root, key),
+                    );
                 }
                 Ok::<_, Error>(ControlFlow::Continue(()))
             })?;
@@ -477,7 +482,7 @@ impl Engine {
         if !matches!(kind, SecretKind::LiveKey | SecretKind::TestKey) {
             return Err(Error::InvalidCredentials);
         }
-        let found = match self.access.credential(&digest) {
+        let found = match self.part::<AccessCache>().credential(&digest) {
             Some(c) => c,
             None => self.load_key_credential(&digest)?,
         };
@@ -505,7 +510,7 @@ impl Engine {
     /// Reads the key with this digest from the store, refuses it if revoked, and caches
     /// what every later call needs.
     fn load_key_credential(&self, digest: &SecretDigest) -> Result<Credential> {
-        let epoch = self.access.epoch();
+        let epoch = self.part::<AccessCache>().epoch();
         let kv = self.store().read()?;
         let found = kv
             .get(&layout::secret_digest(SecretSection::ApiKey, digest))?
@@ -537,7 +542,7 @@ impl Engine {
             allowed_ips: record.allowed_ips.into(),
             quota: Some(quota),
         };
-        self.access
+        self.part::<AccessCache>()
             .insert_credential(*digest, credential.clone(), epoch);
         Ok(credential)
     }

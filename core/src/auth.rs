@@ -32,16 +32,16 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use one_storage::KvRead;
 use serde::{Deserialize, Serialize};
 
-use crate::access::Credential;
+use crate::access_cache::{AccessCache, Credential};
 use crate::api_keys::Secret;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
 use crate::connections::{Connection, SESSION};
 use crate::context::{Context, Env};
-use crate::engine::{Engine, Tx, View};
 use crate::events::kinds;
 use crate::groups::Group;
 use crate::id::{ConnectionId, GroupId, Ref, ThingId};
+use crate::kernel::{Engine, Parts, Tx, View};
 use crate::layout::{self, SecretSection, TenantKeys};
 use crate::members::MembershipState;
 use crate::people::{NewPerson, PERSON, normalize_email};
@@ -486,24 +486,40 @@ impl Tx<'_, '_> {
     }
 }
 
+/// The sign-in feature's state: its settings, and the hash unknown emails' sign-ins are
+/// checked against.
+#[derive(Debug, Default)]
+pub(crate) struct SignIn {
+    config: AuthConfig,
+    dummy_hash: OnceLock<String>,
+}
+
+/// Installs the sign-in feature with the default settings.
+pub(crate) fn install(parts: &mut Parts) {
+    parts.insert(SignIn::default());
+}
+
 impl Engine {
     /// Sets how passwords are hashed and how long credentials last.
     pub fn with_auth(mut self, config: AuthConfig) -> Self {
-        self.auth = config;
-        self.dummy_hash = OnceLock::new();
+        *self.part_mut::<SignIn>() = SignIn {
+            config,
+            dummy_hash: OnceLock::new(),
+        };
         self
     }
 
     /// The sign-in configuration.
     pub fn auth_config(&self) -> &AuthConfig {
-        &self.auth
+        &self.part::<SignIn>().config
     }
 
     /// A hash of nothing in particular, with the configured parameters: what an unknown
     /// email's sign-in is checked against, so it takes as long as a known one's.
     fn dummy_hash(&self) -> &str {
-        self.dummy_hash.get_or_init(|| {
-            hash_password(self.auth.password, "not a password of anyone").unwrap_or_default()
+        let sign_in = self.part::<SignIn>();
+        sign_in.dummy_hash.get_or_init(|| {
+            hash_password(sign_in.config.password, "not a password of anyone").unwrap_or_default()
         })
     }
 
@@ -523,7 +539,7 @@ impl Engine {
         check_password(password)?;
         // Refuse early, before the slow hash; then check again in the transaction.
         self.read(ctx, |v| v.check_sign_up(group, &email))?;
-        let phc = hash_password(self.auth.password, password)?;
+        let phc = hash_password(self.auth_config().password, password)?;
         self.write(ctx, |tx| {
             tx.view().check_sign_up(group, &email)?;
             let person = tx.create_person_as(
@@ -552,7 +568,7 @@ impl Engine {
                 Purpose::VerifyEmail,
                 person.id,
                 group,
-                self.auth.verification_ttl,
+                self.auth_config().verification_ttl,
             )?;
             Ok(SignedUp {
                 person,
@@ -618,7 +634,9 @@ impl Engine {
             group,
             method: "password".into(),
         };
-        self.write(ctx, |tx| tx.open_session(&proven, self.auth.session_ttl))
+        self.write(ctx, |tx| {
+            tx.open_session(&proven, self.auth_config().session_ttl)
+        })
     }
 
     /// Signs in a person whose external identity the application has verified with the
@@ -651,7 +669,7 @@ impl Engine {
                 group,
                 method: provider.to_string(),
             };
-            tx.open_session(&proven, self.auth.session_ttl)
+            tx.open_session(&proven, self.auth_config().session_ttl)
         })
     }
 
@@ -678,7 +696,7 @@ impl Engine {
                 Purpose::MagicLink,
                 person.id,
                 group,
-                self.auth.magic_link_ttl,
+                self.auth_config().magic_link_ttl,
             )
         })
     }
@@ -695,7 +713,7 @@ impl Engine {
                 Purpose::VerifyEmail,
                 person,
                 thing.group,
-                self.auth.verification_ttl,
+                self.auth_config().verification_ttl,
             )
         })
     }
@@ -764,7 +782,7 @@ impl Engine {
                 group: t.group,
                 method: "magic_link".into(),
             };
-            tx.open_session(&proven, self.auth.session_ttl)
+            tx.open_session(&proven, self.auth_config().session_ttl)
         })
     }
 
@@ -811,7 +829,7 @@ impl Engine {
         if kind != SecretKind::Session {
             return Err(Error::InvalidCredentials);
         }
-        let found = match self.access.credential(&digest) {
+        let found = match self.part::<AccessCache>().credential(&digest) {
             Some(c) => c,
             None => self.load_session_credential(&digest)?,
         };
@@ -823,7 +841,7 @@ impl Engine {
 
     /// Reads a session from the store, checks its person, and caches it.
     fn load_session_credential(&self, digest: &SecretDigest) -> Result<Credential> {
-        let epoch = self.access.epoch();
+        let epoch = self.part::<AccessCache>().epoch();
         let kv = self.store().read()?;
         let (root, env, c) = self.find_session_digest(&kv, digest)?;
         let expires_at = c
@@ -852,7 +870,7 @@ impl Engine {
             allowed_ips: Arc::from([]),
             quota: None,
         };
-        self.access
+        self.part::<AccessCache>()
             .insert_credential(*digest, credential.clone(), epoch);
         Ok(credential)
     }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::Principal;
-use crate::engine::{Tx, View};
 use crate::id::{EventId, GroupId, Ref};
+use crate::kernel::{Tx, View};
 use crate::layout::{self, Counter, TenantKeys};
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::policy::Op;
@@ -342,7 +342,7 @@ impl Tx<'_, '_> {
         // The change feed delivers it once the transaction commits.
         if self
             .engine
-            .feed
+            .part::<std::sync::Arc<crate::feed::Feed>>()
             .listens(self.scope.root, self.scope.ctx.env())
         {
             self.kv.note(key.clone(), bytes.clone());

@@ -23,9 +23,9 @@ use one_storage::{CommitListener, Direction, Flow, KeyRange, KvRead, ReadTx};
 
 use crate::access::Permission;
 use crate::context::{Context, Env};
-use crate::engine::{Engine, View};
 use crate::events::Event;
 use crate::id::{EventId, GroupId};
+use crate::kernel::{Engine, Hooks, Parts, View};
 use crate::policy::Op;
 use crate::{Error, Result, codec, layout};
 
@@ -381,6 +381,17 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
+/// Installs the change feed: its channels, fed by the store's commit listener from the
+/// moment the engine opens.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(Arc::new(Feed::default()));
+    hooks.open.push(|engine| {
+        let listener = engine.part::<Arc<Feed>>().listener();
+        engine.store().set_commit_listener(listener);
+        Ok(())
+    });
+}
+
 impl Engine {
     /// Subscribes `ctx` to the changes that match `filter`, from the next commit on. The
     /// context needs, in the filter's group, `events:read` (or, with dimensions in the
@@ -419,9 +430,12 @@ impl Engine {
         // Joined between commits: every later commit reaches the channel after `next`,
         // and every earlier one is stored (for a replay) with an id at most the last id
         // issued. Whatever the replay and the channel both hold, the cursor drops.
-        let (last_id, (channel, next)) = self
-            .store()
-            .between_commits(|| (self.last_id(), self.feed.join(root, ctx.env())))?;
+        let (last_id, (channel, next)) = self.store().between_commits(|| {
+            (
+                self.last_id(),
+                self.part::<Arc<Feed>>().join(root, ctx.env()),
+            )
+        })?;
         let position = if replay {
             after
         } else {

@@ -16,9 +16,9 @@ use crate::access::{ParentAccess, Permission};
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::Context;
-use crate::engine::{AfterTx, Engine, Scope, Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, Ref};
+use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
 use crate::layout;
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::policy::Op;
@@ -456,6 +456,11 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
+/// The groups found writable (for an operation) in this transaction; forgotten when any
+/// group changes.
+#[derive(Debug, Default)]
+struct WritableGroups(std::collections::HashSet<(GroupId, Op)>);
+
 impl Tx<'_, '_> {
     /// Loads `group`, decides `op` there (see [`crate::policy`]), and checks that it
     /// is not archived: a group new records may join.
@@ -470,11 +475,12 @@ impl Tx<'_, '_> {
         Ok(g)
     }
 
-    /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction.
+    /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction
+    /// (until a group changes).
     pub(crate) fn ensure_writable(&mut self, group: GroupId, op: Op) -> Result<()> {
-        if !self.writable_cache.contains(&(group, op)) {
+        if !self.locals.get::<WritableGroups>().0.contains(&(group, op)) {
             self.writable_group(group, op)?;
-            self.writable_cache.insert((group, op));
+            self.locals.get::<WritableGroups>().0.insert((group, op));
         }
         Ok(())
     }
@@ -591,7 +597,7 @@ impl Tx<'_, '_> {
         let old = self.view().check_scope(id)?;
         // A move or a settings change can change scopes and permissions: forget what was
         // checked.
-        self.writable_cache.clear();
+        self.locals.take::<WritableGroups>();
         self.scope.forget_scope_checks();
         self.access_changed();
         let mut group = old.clone();

@@ -24,15 +24,20 @@ use one_storage::keys::{KeyBuf, prefix_successor};
 use one_storage::{Direction, KeyRange, KvRead, WriteTx};
 
 use crate::context::Env;
-use crate::engine::{Tx, View};
 use crate::filter::{FieldPath, Filter, Op};
 use crate::groups::Admin;
 use crate::id::GroupId;
+use crate::kernel::{Tx, View};
 use crate::layout::{self, StructureKeys, TenantKeys};
 use crate::things::Thing;
 use crate::validate;
 use crate::value::Value;
 use crate::{Error, Result};
+
+/// The declared property indexes of a transaction's tenant, read on first use in the
+/// transaction and forgotten when a declaration changes.
+#[derive(Debug, Default)]
+pub(crate) struct IndexCache(Option<std::sync::Arc<[IndexDef]>>);
 
 /// A declared index: things of type `kind`, by the property at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,11 +189,17 @@ impl Tx<'_, '_> {
     /// with `None`, removes them: its type-index entry and one per declared property index
     /// of its type that it has an indexable value for.
     pub(crate) fn index_thing(&mut self, thing: &Thing, record: Option<&[u8]>) -> Result<()> {
-        if self.index_cache.is_none() {
-            self.index_cache = Some(load_defs(&*self.kv, Some(&self.scope.structure), None)?);
+        if self.locals.get::<IndexCache>().0.is_none() {
+            let defs = load_defs(&*self.kv, Some(&self.scope.structure), None)?;
+            self.locals.get::<IndexCache>().0 = Some(defs.into());
         }
-        let defs = self.index_cache.as_deref().unwrap_or_default();
-        for key in index_keys(&self.scope.tenant, defs, thing) {
+        let defs = self
+            .locals
+            .get::<IndexCache>()
+            .0
+            .clone()
+            .unwrap_or_default();
+        for key in index_keys(&self.scope.tenant, &defs, thing) {
             match record {
                 Some(bytes) => self.put(key, bytes)?,
                 None => self.delete(&key)?,

@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::access::Permission;
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
-use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, KnowledgeId, Ref};
+use crate::kernel::{Tx, View};
 use crate::layout;
 use crate::plans::Resource;
 use crate::policy::Op;
@@ -598,7 +598,10 @@ impl<K: KvRead> View<'_, K> {
         } else {
             best.query.all_labels.iter().take(1).cloned().collect()
         };
-        let min = self.engine.knowledge_index.min_vectors;
+        let min = self
+            .engine
+            .part::<crate::knowledge_index::KnowledgeIndexConfig>()
+            .min_vectors;
         let mut routes = Vec::new();
         for label in &needed {
             if let Some(graph) = self.load_graph(group, label)? {

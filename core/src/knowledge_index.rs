@@ -29,9 +29,9 @@ use one_storage::vectors::{IndexParams, VectorIndex};
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::context::{Context, Env};
-use crate::engine::{AfterTx, Engine, Scope, View};
 use crate::groups::{Admin, tenant_roots};
 use crate::id::GroupId;
+use crate::kernel::{AfterTx, Engine, Parts, Scope, View};
 use crate::layout::{self, TenantKeys};
 use crate::{Error, Result};
 
@@ -160,7 +160,7 @@ impl<K: KvRead> View<'_, K> {
             group,
             label.to_string(),
         );
-        if let Some(g) = self.engine.graphs.get(&key) {
+        if let Some(g) = self.engine.part::<Graphs>().get(&key) {
             return Ok(g);
         }
         let prefix = self.scope.tenant.graph(group, label);
@@ -176,10 +176,12 @@ impl<K: KvRead> View<'_, K> {
             // A damaged graph is derived data: ignore it; search is exact until rebuilt.
             VectorIndex::decode(&bytes).ok().map(Arc::new)
         };
-        self.engine.graphs.set(
+        self.engine.part::<Graphs>().set(
             key,
             graph.clone(),
-            self.engine.knowledge_index.max_cached_vectors,
+            self.engine
+                .part::<KnowledgeIndexConfig>()
+                .max_cached_vectors,
         );
         Ok(graph)
     }
@@ -240,6 +242,40 @@ impl Admin<'_> {
     }
 }
 
+/// Installs the knowledge feature: the embedder, when groups get an HNSW graph, and the
+/// graphs loaded in memory.
+pub(crate) fn install(parts: &mut Parts) {
+    parts.insert(KnowledgeEmbedder(Arc::new(
+        crate::embedder::HashingEmbedder::default(),
+    )));
+    parts.insert(KnowledgeIndexConfig::default());
+    parts.insert(Graphs::default());
+}
+
+/// What turns knowledge text into vectors.
+pub(crate) struct KnowledgeEmbedder(pub(crate) Arc<dyn crate::embedder::Embedder>);
+
+impl Engine {
+    /// Embeds knowledge text with `embedder` (default: [`crate::HashingEmbedder`]). Its
+    /// dimension must match the vectors the database already stores.
+    pub fn with_embedder(mut self, embedder: Arc<dyn crate::embedder::Embedder>) -> Self {
+        self.part_mut::<KnowledgeEmbedder>().0 = embedder;
+        self
+    }
+
+    /// Sets when groups get an HNSW graph and how it is built (see
+    /// [`crate::knowledge_index`]).
+    pub fn with_knowledge_index(mut self, config: KnowledgeIndexConfig) -> Self {
+        *self.part_mut::<KnowledgeIndexConfig>() = config;
+        self
+    }
+
+    /// The embedder knowledge text is embedded with.
+    pub fn embedder(&self) -> &dyn crate::embedder::Embedder {
+        self.part::<KnowledgeEmbedder>().0.as_ref()
+    }
+}
+
 impl Engine {
     fn compact_group(
         &self,
@@ -248,7 +284,7 @@ impl Engine {
         group: GroupId,
         report: &mut CompactReport,
     ) -> Result<()> {
-        let config = self.knowledge_index;
+        let config = *self.part::<KnowledgeIndexConfig>();
         let keys = TenantKeys::new(root, env);
         let snapshot = self.store().read()?;
         let scope = Scope::new(Context::system(root).with_env(env), root);
@@ -380,11 +416,11 @@ impl Engine {
             .iter()
             .chain(std::iter::once(&String::new()))
         {
-            self.graphs
+            self.part::<Graphs>()
                 .set((root, env, group, label.clone()), None, budget);
         }
         for (label, graph) in built {
-            self.graphs
+            self.part::<Graphs>()
                 .set((root, env, group, label), Some(Arc::new(graph)), budget);
         }
         Ok(())

@@ -31,7 +31,9 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod access;
+mod access_cache;
 mod api_keys;
+mod assembly;
 mod auth;
 mod check;
 mod clock;
@@ -39,7 +41,6 @@ mod codec;
 mod connections;
 mod context;
 mod embedder;
-mod engine;
 mod error;
 mod events;
 mod feed;
@@ -48,6 +49,7 @@ pub mod fuzz;
 mod groups;
 mod id;
 mod indexes;
+mod kernel;
 mod knowledge;
 pub mod knowledge_index;
 mod layout;
@@ -81,7 +83,6 @@ pub use connections::{
 };
 pub use context::{Context, Env, Principal};
 pub use embedder::{Embedder, HashingEmbedder};
-pub use engine::{Engine, Tx, View};
 pub use error::{Error, Result};
 pub use events::{Event, EventFilter, EventQuery, kinds};
 pub use feed::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
@@ -89,6 +90,7 @@ pub use filter::{FieldPath, Filter, Op};
 pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
 pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};
 pub use indexes::IndexDef;
+pub use kernel::{Engine, Tx, View};
 pub use knowledge::{
     Hit, IndexInfo, Knowledge, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
     NewKnowledge, QueryInput,

@@ -18,10 +18,10 @@ use crate::access::{
 };
 use crate::codec;
 use crate::connections::{Connection, MEMBER_OF};
-use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::groups::GroupStatus;
 use crate::id::{GroupId, Ref, ThingId};
+use crate::kernel::{Tx, View};
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::policy::Op;
 use crate::things::ThingStatus;

@@ -9,9 +9,9 @@
 
 use one_storage::KvRead;
 
-use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, ThingId};
+use crate::kernel::{Tx, View};
 use crate::layout;
 use crate::policy::Op;
 use crate::things::{NewThing, Thing};

@@ -32,9 +32,9 @@ use sha2::{Digest, Sha256};
 use crate::clock::Timestamp;
 use crate::codec::Record;
 use crate::context::{Context, Env};
-use crate::engine::{Engine, Tx, View};
 use crate::events::kinds;
 use crate::id::{GroupId, Ref};
+use crate::kernel::{Engine, Hooks, Parts, Tx, View};
 use crate::layout::{self, StructureKeys};
 use crate::things::Thing;
 use crate::validate;
@@ -165,6 +165,27 @@ pub(crate) struct Reaction {
     module: ModuleHash,
     thing: Thing,
     event: &'static str,
+}
+
+/// Installs the plugin feature: no runtime until one is attached, and reactions owed by
+/// a write heard by their plugins once it commits.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(Plugins::default());
+    // A write's reactions are owed only if its closure succeeded...
+    hooks.settle.push(|tx| {
+        if let Some(mut owed) = tx.locals.take::<Vec<Reaction>>() {
+            tx.after.leftovers.get::<Vec<Reaction>>().append(&mut owed);
+        }
+        Ok(())
+    });
+    // ...and its transaction committed.
+    hooks.end.push(|engine, after, committed| {
+        if let Some(reactions) = after.leftovers.take::<Vec<Reaction>>()
+            && committed
+        {
+            engine.react(reactions);
+        }
+    });
 }
 
 /// The SHA-256 of `wasm`.
@@ -383,7 +404,7 @@ impl Engine {
                 Ok::<_, Error>(())
             })?;
         }
-        self.plugins = Plugins {
+        *self.part_mut::<Plugins>() = Plugins {
             runtime: Some(runtime),
             manifests: RwLock::default(),
             broken: RwLock::new(broken),
@@ -445,7 +466,7 @@ impl Engine {
                 .ok_or_else(|| Error::PluginNotFound {
                     plugin: name.clone(),
                 })?;
-            let old_manifest = self.plugins.manifest(&old)?;
+            let old_manifest = self.part::<Plugins>().manifest(&old)?;
             let record = PluginRecord {
                 version: compiled.manifest.version.clone(),
                 module: hash,
@@ -490,7 +511,7 @@ impl Engine {
                 .ok_or_else(|| Error::PluginNotFound {
                     plugin: name.to_string(),
                 })?;
-            let manifest = self.plugins.manifest(&record)?;
+            let manifest = self.part::<Plugins>().manifest(&record)?;
             if record.enabled != enabled {
                 record.enabled = enabled;
                 record.updated_at = tx.now();
@@ -519,7 +540,7 @@ impl Engine {
                 .ok_or_else(|| Error::PluginNotFound {
                     plugin: name.to_string(),
                 })?;
-            let manifest = self.plugins.manifest(&record)?;
+            let manifest = self.part::<Plugins>().manifest(&record)?;
             for t in &manifest.types {
                 let key = tx.scope.structure.plugin_type(&t.name);
                 tx.delete(&key)?;
@@ -550,11 +571,11 @@ impl Engine {
         let hash = module_hash(wasm);
         // Until it has described itself, a module is named by its hash.
         let unnamed = format!("(module {})", &crate::codec::hex(&hash)[..12]);
-        let runtime = self.plugins.runtime(&unnamed)?;
+        let runtime = self.part::<Plugins>().runtime(&unnamed)?;
         let compiled = runtime
             .compile(&hash, wasm)
             .map_err(|reason| failed(&unnamed, reason))?;
-        self.plugins
+        self.part::<Plugins>()
             .broken
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -570,7 +591,7 @@ impl Engine {
     /// or uninstall, whether it committed or not). Should another thread install one of
     /// them meanwhile, its first call loads it again from the store.
     fn forget_unused(&self, modules: &[ModuleHash]) {
-        let Some(runtime) = &self.plugins.runtime else {
+        let Some(runtime) = &self.part::<Plugins>().runtime else {
             return;
         };
         let Ok(kv) = self.store().read() else {
@@ -579,7 +600,7 @@ impl Engine {
         for hash in modules {
             if matches!(in_use(&kv, hash), Ok(false)) {
                 runtime.unload(hash);
-                self.plugins
+                self.part::<Plugins>()
                     .manifests
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -594,7 +615,7 @@ impl Engine {
     pub(crate) fn react(&self, reactions: Vec<Reaction>) {
         for r in reactions {
             let outcome = self
-                .plugins
+                .part::<Plugins>()
                 .runtime(&r.plugin)
                 .and_then(|rt| {
                     rt.react(&r.module, &change_of(&r))
@@ -742,7 +763,7 @@ impl<K: KvRead> View<'_, K> {
         self.authorize(crate::policy::Op::ListThings, self.scope.ctx.group())?;
         plugin_records(self.kv, &self.scope.structure)?
             .iter()
-            .map(|r| info(r, &*self.engine.plugins.manifest(r)?))
+            .map(|r| info(r, &*self.engine.part::<Plugins>().manifest(r)?))
             .collect()
     }
 
@@ -801,7 +822,7 @@ impl Tx<'_, '_> {
             for f in t.fields.iter().filter(|f| f.indexed) {
                 let path = format!("properties.{}", f.name);
                 crate::indexes::declare_for_tenant(self.kv, self.scope.root, &t.name, &path)?;
-                self.index_cache = None;
+                self.locals.take::<crate::indexes::IndexCache>();
             }
         }
         let module_key = layout::plugin_module(&record.module);
@@ -823,7 +844,7 @@ impl Tx<'_, '_> {
             for f in t.fields.iter().filter(|f| f.indexed) {
                 let path = format!("properties.{}", f.name);
                 crate::indexes::undeclare_for_tenant(self.kv, self.scope.root, &t.name, &path)?;
-                self.index_cache = None;
+                self.locals.take::<crate::indexes::IndexCache>();
             }
         }
         Ok(())
@@ -853,7 +874,7 @@ impl Tx<'_, '_> {
             what: "plugin type binding",
             reason: format!("type `{kind}` names plugin `{name}`, which is not installed"),
         })?;
-        let manifest = self.engine.plugins.manifest(&record)?;
+        let manifest = self.engine.part::<Plugins>().manifest(&record)?;
         Ok(Some(TypePlugin { record, manifest }))
     }
 
@@ -861,7 +882,7 @@ impl Tx<'_, '_> {
     /// to load when the engine opened (an error saying why), or if it was unloaded while
     /// another tenant installed it (loaded again here, from the stored code).
     fn ensure_loaded(&self, plugin: &PluginRecord) -> Result<&Arc<dyn PluginRuntime>> {
-        let plugins = &self.engine.plugins;
+        let plugins = self.engine.part::<Plugins>();
         let runtime = plugins.runtime(&plugin.name)?;
         if let Some(reason) = plugins
             .broken
@@ -955,7 +976,7 @@ impl Tx<'_, '_> {
             return;
         };
         if record.enabled && manifest.reacts {
-            self.reactions.push(Reaction {
+            self.locals.get::<Vec<Reaction>>().push(Reaction {
                 root: self.scope.root,
                 env: self.scope.ctx.env(),
                 plugin: record.name,

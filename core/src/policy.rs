@@ -32,18 +32,24 @@
 //! [`event_permissions`] for events (billing events need `billing:manage`, key events
 //! `keys:manage`).
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::{Membership, Permission, PermissionSet};
+use crate::access_cache::AccessCache;
 use crate::codec;
+use crate::codec::Record;
 use crate::connections::{Connection, MEMBER_OF};
 use crate::context::{Env, Principal};
-use crate::engine::{Engine, View};
 use crate::events::kinds;
 use crate::id::{GroupId, Ref, ThingId};
+use crate::kernel::{AfterTx, Denial, Engine, Get, Scope, View};
 use crate::layout::TenantKeys;
 use crate::people::PERSON;
 use crate::things::Thing;
+use crate::value::Value;
 use crate::{Context, Error, Result};
 
 use Permission as P;
@@ -307,7 +313,7 @@ pub(crate) fn any_event_permissions() -> PermissionSet {
 /// another tenant's group meets that group as an unknown id.
 pub(crate) fn principal_in_tenant(
     engine: &Engine,
-    kv: &impl KvRead,
+    kv: &dyn Get,
     root: GroupId,
     ctx: &Context,
 ) -> Result<bool> {
@@ -315,7 +321,7 @@ pub(crate) fn principal_in_tenant(
     let member = match principal {
         // The system is the application itself, in whichever tenant it names.
         Principal::System => return Ok(true),
-        _ if engine.access.is_member(principal, env, root) => return Ok(true),
+        _ if engine.part::<AccessCache>().is_member(principal, env, root) => return Ok(true),
         Principal::Person(person) => {
             let key = TenantKeys::new(root, env).thing(person);
             match kv.get(&key)? {
@@ -328,12 +334,30 @@ pub(crate) fn principal_in_tenant(
             .is_some(),
     };
     if member {
-        engine.access.remember_member(principal, env, root);
+        engine
+            .part::<AccessCache>()
+            .remember_member(principal, env, root);
     }
     Ok(member)
 }
 
 impl<K: KvRead> View<'_, K> {
+    /// Loads the record of `id` at `key` and decides `op` on it at its group (read by
+    /// `group_of`). A missing record and one the context may not see are both `NotFound`
+    /// for `id`, so records outside the scope do not reveal that they exist.
+    pub(crate) fn get_scoped<R: Record>(
+        &self,
+        key: &[u8],
+        id: impl Into<Ref>,
+        op: Op,
+        group_of: impl FnOnce(&R) -> GroupId,
+    ) -> Result<R> {
+        let id = id.into();
+        let record: R = self.get_record(key)?.ok_or_else(|| Error::not_found(id))?;
+        self.authorize_record(op, group_of(&record), id)?;
+        Ok(record)
+    }
+
     /// Decides whether the context may run `op` on a target in `group`: see the module
     /// docs. A refusal the principal may not know about is [`Error::NotFound`] for
     /// `group`.
@@ -465,6 +489,56 @@ impl<K: KvRead> View<'_, K> {
                 Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
             })?;
         Ok(out)
+    }
+}
+
+/// How many denials wait at most for a chance to be logged.
+const MAX_PENDING_DENIALS: usize = 10_000;
+
+/// Denials that could not be logged yet (their call ran inside a write transaction on
+/// the same thread, or the store could not be written).
+#[derive(Debug, Default)]
+pub(crate) struct DenialLog {
+    pending: Mutex<Vec<Denial>>,
+    any: AtomicBool,
+}
+
+impl Engine {
+    /// Logs refused permissions as `access_denied` events, each in its tenant, in one
+    /// transaction. When that is impossible now (the call ran inside a write transaction
+    /// on this thread), they wait for the next call that ends.
+    pub(crate) fn log_denials(&self, mut denials: Vec<Denial>) {
+        let log = self.part::<DenialLog>();
+        if log.any.load(Ordering::Acquire) {
+            let mut pending = log.pending.lock().unwrap_or_else(|p| p.into_inner());
+            denials.append(&mut pending);
+            log.any.store(false, Ordering::Release);
+        }
+        if denials.is_empty() {
+            return;
+        }
+        let logged = self.transact(|kv| {
+            for d in &denials {
+                let meta = Value::map()
+                    .with("needed", d.needed.as_str())
+                    .with("context_group", d.ctx.group().to_string());
+                self.write_in(
+                    kv,
+                    Scope::new(d.ctx, d.root),
+                    &mut AfterTx::default(),
+                    |tx| tx.log(kinds::ACCESS_DENIED, d.group, None, meta).map(drop),
+                )?;
+            }
+            Ok::<_, Error>(())
+        });
+        if logged.is_err() {
+            let mut pending = log.pending.lock().unwrap_or_else(|p| p.into_inner());
+            // Bounded: a store that cannot be written loses the oldest denials first.
+            pending.extend(denials);
+            let excess = pending.len().saturating_sub(MAX_PENDING_DENIALS);
+            pending.drain(..excess);
+            log.any.store(true, Ordering::Release);
+        }
     }
 }
 

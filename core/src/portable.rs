@@ -43,10 +43,10 @@ use crate::clock::Timestamp;
 use crate::codec::{self, hex, unhex};
 use crate::connections::{Connection, SESSION, edge_keys};
 use crate::context::{Context, Env, Principal};
-use crate::engine::{AfterTx, Engine, Scope, Tx, View};
 use crate::events::Event;
 use crate::groups::{Admin, Group};
 use crate::id::{EventId, GroupId, Ref};
+use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
 use crate::knowledge::{Knowledge, decode_vector, encode_vector};
 use crate::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::people::{PERSON, email_of};
@@ -532,7 +532,7 @@ impl Admin<'_> {
             }
             Ok(())
         });
-        engine.after(after);
+        engine.finish(after, r.is_ok());
         r.map(|()| report)
     }
 }

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::ApiKey;
 use crate::clock::Timestamp;
 use crate::context::{Context, Env};
-use crate::engine::{AfterTx, Engine, Scope};
 use crate::id::{GroupId, KeyId};
+use crate::kernel::{AfterTx, Engine, Hooks, Parts, Scope};
 use crate::layout::decode_u64;
 use crate::plans::Resource;
 use crate::usage::Breach;
@@ -412,11 +412,18 @@ impl Meters {
     }
 }
 
+/// Installs rate limiting: the calls counted in memory, written when the store syncs,
+/// copies or closes.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(Meters::default());
+    hooks.flush.push(Engine::flush_meters);
+}
+
 impl Engine {
     /// Admits one call of the key described by `q`, loading group counts as needed.
     pub(crate) fn admit_call(&self, ctx: &Context, q: &KeyQuota) -> Result<RateLimit> {
         let now = self.clock().now();
-        let missing = self.meters.missing(q.env, &q.chain);
+        let missing = self.part::<Meters>().missing(q.env, &q.chain);
         let mut loaded = Vec::new();
         if !missing.is_empty() {
             let kv = self.store().read()?;
@@ -434,7 +441,7 @@ impl Engine {
             }
         }
         let mut breaches = Vec::new();
-        let admitted = self.meters.admit(q, now, loaded, &mut breaches);
+        let admitted = self.part::<Meters>().admit(q, now, loaded, &mut breaches);
         self.log_breaches(
             breaches
                 .into_iter()
@@ -465,7 +472,7 @@ impl Engine {
     /// Run by [`Engine::sync`] and [`Engine::close`], and automatically (see
     /// [`FLUSH_CALLS`]).
     pub fn flush_meters(&self) -> Result<()> {
-        let flush = self.meters.take(self.clock().now());
+        let flush = self.part::<Meters>().take(self.clock().now());
         if flush.keys.is_empty() && flush.groups.is_empty() {
             return Ok(());
         }
@@ -501,7 +508,7 @@ impl Engine {
             Ok::<_, Error>(())
         });
         if written.is_err() {
-            self.meters.restore(flush);
+            self.part::<Meters>().restore(flush);
         }
         written
     }

@@ -15,9 +15,9 @@ use std::ops::ControlFlow;
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::clock::Timestamp;
-use crate::engine::{Tx, View};
 use crate::events::{Event, kinds};
 use crate::id::{GroupId, Ref};
+use crate::kernel::{Tx, View};
 use crate::layout;
 use crate::money::{Bps, Currency, Money};
 use crate::policy::Op;

@@ -6,9 +6,9 @@ use one_storage::keys::KeyReader;
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::context::{Context, Env};
-use crate::engine::{Scope, View};
 use crate::groups::Admin;
 use crate::id::GroupId;
+use crate::kernel::{Scope, View};
 use crate::layout::{self, Counter, TenantKeys};
 use crate::policy::Op;
 use crate::{Error, Result};

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::codec::{self, Record};
-use crate::engine::{Tx, View};
 use crate::events::kinds;
 use crate::filter::Filter;
 use crate::id::{GroupId, Ref, ThingId};
+use crate::kernel::{Tx, View};
 use crate::layout::Counter;
 use crate::page::{Cursor, Page, page_size, scan_page};
 use crate::people::PERSON;

@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::connections::Connection;
 use crate::context::Context;
-use crate::engine::{Engine, Tx, View};
 use crate::events::kinds;
 use crate::groups::Group;
 use crate::id::{GroupId, Ref};
+use crate::kernel::{Engine, Hooks, Tx, View};
 use crate::layout::{self, Counter, TenantKeys};
 use crate::money::Money;
 use crate::people::PERSON;
@@ -45,6 +45,23 @@ pub(crate) struct Delta {
     /// Whether an increase is refused over the limit (recording what already happened,
     /// such as a completed AI call, is not).
     enforce: bool,
+}
+
+/// The usage deltas of a transaction, written (and checked against limits) when its
+/// closure succeeds.
+#[derive(Debug, Default)]
+struct PendingUsage(std::collections::BTreeMap<(GroupId, Resource), Delta>);
+
+/// Installs metering: usage counted once for old files, written and checked when a
+/// write succeeds, its refusals logged when the write ends.
+pub(crate) fn install(hooks: &mut Hooks) {
+    hooks.open.push(Engine::count_usage_once);
+    hooks.settle.push(|tx| tx.flush_usage());
+    hooks.end.push(|engine, after, _committed| {
+        if let Some(breaches) = after.leftovers.take::<Vec<Breach>>() {
+            engine.log_breaches(breaches);
+        }
+    });
 }
 
 /// A refusal over a limit, logged once per group, resource and period.
@@ -128,7 +145,7 @@ impl<K: KvRead> View<'_, K> {
                 if resource == Resource::ApiCalls {
                     used += self
                         .engine
-                        .meters
+                        .part::<crate::rate_limit::Meters>()
                         .pending_calls(self.scope.ctx.env(), group, period);
                 }
                 Ok(ResourceUsage {
@@ -180,24 +197,55 @@ impl Tx<'_, '_> {
     /// Adds `amount` to `group`'s usage of `resource` when the transaction succeeds; an
     /// increase over a limit will fail it.
     pub(crate) fn meter(&mut self, group: GroupId, resource: Resource, amount: i64) {
-        let d = self.usage.entry((group, resource)).or_default();
-        d.amount += i128::from(amount);
+        self.meter_wide(group, resource, i128::from(amount));
+    }
+
+    fn meter_wide(&mut self, group: GroupId, resource: Resource, amount: i128) {
+        let d = self
+            .locals
+            .get::<PendingUsage>()
+            .0
+            .entry((group, resource))
+            .or_default();
+        d.amount += amount;
         d.enforce = true;
     }
 
     /// Like [`Tx::meter`], never refused.
     fn charge(&mut self, group: GroupId, resource: Resource, amount: i64) {
-        self.usage.entry((group, resource)).or_default().amount += i128::from(amount);
+        self.locals
+            .get::<PendingUsage>()
+            .0
+            .entry((group, resource))
+            .or_default()
+            .amount += i128::from(amount);
     }
 
-    /// Writes the usage deltas of this transaction, checking limits.
-    pub(crate) fn flush_usage(&mut self) -> Result<()> {
-        if self.usage.is_empty() {
-            return Ok(());
+    /// Meters the records counted so far as the resources they use.
+    fn fold_metered(&mut self) {
+        for ((group, counter), delta) in self.take_metered() {
+            if let Some(resource) = resource_of(counter) {
+                self.meter_wide(group, resource, delta);
+            }
         }
+    }
+
+    /// Counts the bytes of a primary record (its key and value) against `group`'s storage.
+    pub(crate) fn store_bytes(&mut self, group: GroupId, key: &[u8], value: &[u8], sign: i64) {
+        let bytes = i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
+        self.meter(group, Resource::StorageBytes, sign.saturating_mul(bytes));
+    }
+
+    /// Writes the usage deltas of this transaction (its counted records among them),
+    /// checking limits: the metering feature's settle hook.
+    fn flush_usage(&mut self) -> Result<()> {
+        self.fold_metered();
+        let Some(PendingUsage(usage)) = self.locals.take::<PendingUsage>() else {
+            return Ok(());
+        };
         let now = self.now();
         let mut groups: HashMap<GroupId, Group> = HashMap::new();
-        for ((group, resource), delta) in std::mem::take(&mut self.usage) {
+        for ((group, resource), delta) in usage {
             if delta.amount == 0 {
                 continue;
             }
@@ -247,7 +295,7 @@ impl Tx<'_, '_> {
         limit: u64,
         used: u64,
     ) -> Error {
-        self.breaches.push(Breach {
+        self.after.leftovers.get::<Vec<Breach>>().push(Breach {
             ctx: self.scope.ctx,
             root: self.scope.root,
             group,
@@ -269,8 +317,11 @@ impl Tx<'_, '_> {
     fn ensure_room(&mut self, group: GroupId, resource: Resource, amount: u64) -> Result<()> {
         let now = self.now();
         let period = period_of(resource, now);
+        self.fold_metered();
         let pending = self
-            .usage
+            .locals
+            .get::<PendingUsage>()
+            .0
             .get(&(group, resource))
             .map_or(0, |d| u64::try_from(d.amount.max(0)).unwrap_or(u64::MAX));
         for (id, limit) in self.view().limit_chain(group, resource)? {
@@ -348,8 +399,8 @@ impl Engine {
         // A failure here loses only the notice; the refusal itself was returned.
         let _ = self.transact(|kv| {
             for b in &breaches {
-                let scope = crate::engine::Scope::new(b.ctx, b.root);
-                self.write_in(kv, scope, &mut crate::engine::AfterTx::default(), |tx| {
+                let scope = crate::kernel::Scope::new(b.ctx, b.root);
+                self.write_in(kv, scope, &mut crate::kernel::AfterTx::default(), |tx| {
                     let marker = tx.scope.tenant.quota_logged(b.group, b.resource, b.period);
                     if tx.kv.contains(&marker)? {
                         return Ok(());
@@ -569,11 +620,11 @@ impl crate::groups::Admin<'_> {
             for root in crate::groups::tenant_roots(&*kv)? {
                 for env in [crate::context::Env::Live, crate::context::Env::Test] {
                     let scope =
-                        crate::engine::Scope::new(Context::system(root).with_env(env), root);
+                        crate::kernel::Scope::new(Context::system(root).with_env(env), root);
                     self.engine.write_in(
                         kv,
                         scope,
-                        &mut crate::engine::AfterTx::default(),
+                        &mut crate::kernel::AfterTx::default(),
                         |tx| tx.recount_running_totals(),
                     )?;
                 }

@@ -10,25 +10,24 @@
 //! ([`crate::access`]).
 //!
 //! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
-//! the dimension (`groups.rs`, `things.rs`, …).
+//! the dimension (`groups.rs`, `things.rs`, …). The features above the kernel keep their
+//! state in [`Parts`] and do their work at a transaction's fixed points through [`Hooks`]
+//! (`parts.rs`); the kernel calls them without knowing what they are.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
 
-use crate::access::{AccessCache, Permission};
+use super::parts::{Hooks, Locals, Parts};
+use crate::access::Permission;
 use crate::clock::{Clock, Timestamp};
 use crate::codec::{self, Record};
 use crate::context::Context;
-use crate::events::kinds;
-use crate::id::{GroupId, IdGen, Ref};
+use crate::id::{GroupId, IdGen};
 use crate::layout::{self, Counter, StructureKeys, TenantKeys};
-use crate::policy::Op;
-use crate::value::Value;
 use crate::{Error, Result};
 
 /// The ONE engine over a [`Store`].
@@ -41,27 +40,10 @@ pub struct Engine {
     ids: Mutex<IdGen>,
     /// Group to root tenant, for groups seen committed.
     roots: RwLock<HashMap<GroupId, GroupId>>,
-    /// Answers of permission checks.
-    pub(crate) access: AccessCache,
-    /// Denials that could not be logged yet (their call ran inside a write transaction).
-    pending_denials: Mutex<Vec<Denial>>,
-    denials_pending: AtomicBool,
-    /// Sign-in settings.
-    pub(crate) auth: crate::auth::AuthConfig,
-    /// The hash unknown emails' sign-ins are checked against.
-    pub(crate) dummy_hash: std::sync::OnceLock<String>,
-    /// API key calls counted in memory, and burst state.
-    pub(crate) meters: crate::rate_limit::Meters,
-    /// Turns knowledge text into vectors.
-    embedder: Arc<dyn crate::embedder::Embedder>,
-    /// When groups get an HNSW graph, and its parameters.
-    pub(crate) knowledge_index: crate::knowledge_index::KnowledgeIndexConfig,
-    /// HNSW graphs loaded in memory.
-    pub(crate) graphs: crate::knowledge_index::Graphs,
-    /// The plugin runtime, if one is attached.
-    pub(crate) plugins: crate::plugins::Plugins,
-    /// Change-feed subscribers, fed by the store's commit listener.
-    pub(crate) feed: Arc<crate::feed::Feed>,
+    /// The features' state.
+    parts: Parts,
+    /// The features' work at a transaction's fixed points.
+    hooks: Hooks,
 }
 
 impl std::fmt::Debug for Engine {
@@ -91,21 +73,23 @@ pub(crate) struct Scope {
 
 /// A refused permission, waiting to be logged.
 #[derive(Debug, Clone)]
-struct Denial {
-    ctx: Context,
-    root: GroupId,
-    group: GroupId,
-    needed: Permission,
+pub(crate) struct Denial {
+    pub(crate) ctx: Context,
+    pub(crate) root: GroupId,
+    pub(crate) group: GroupId,
+    pub(crate) needed: Permission,
 }
 
-/// What a transaction leaves for the engine to do once it has ended.
+/// What a transaction leaves for the features to do once it has ended (see
+/// [`super::parts::OnEnd`]).
 #[derive(Debug, Default)]
 pub(crate) struct AfterTx {
-    denials: Vec<Denial>,
-    breaches: Vec<crate::usage::Breach>,
-    access_changed: bool,
-    /// Plugin reactions owed if the transaction commits.
-    reactions: Vec<crate::plugins::Reaction>,
+    /// Permissions refused during the transaction.
+    pub(crate) denials: Vec<Denial>,
+    /// Whether the transaction changed memberships, groups, people or keys.
+    pub(crate) access_changed: bool,
+    /// What the features left themselves (limits run into, reactions owed…).
+    pub(crate) leftovers: Locals,
 }
 
 impl Scope {
@@ -168,9 +152,6 @@ impl Scope {
 /// How many group-to-tenant mappings the engine keeps in memory before starting over.
 const ROOT_CACHE_LIMIT: usize = 100_000;
 
-/// How many denials wait at most for a chance to be logged.
-const MAX_PENDING_DENIALS: usize = 10_000;
-
 impl Engine {
     /// Resolves a context to its tenant. A group's tenant never changes and groups are
     /// never removed, so committed answers are cached; the cache is only filled from reads
@@ -200,7 +181,7 @@ impl Engine {
         };
         // The tenant boundary, before anything else: a principal of another tenant meets
         // this group as an unknown id.
-        if !crate::policy::principal_in_tenant(self, kv, root, ctx)? {
+        if !(self.hooks.boundary)(self, kv, root, ctx)? {
             return Err(Error::not_found(group));
         }
         Ok(Scope::new(*ctx, root))
@@ -208,8 +189,14 @@ impl Engine {
 }
 
 impl Engine {
-    /// An engine over `store`, taking time from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Self> {
+    /// An engine over `store` with the features' `parts` and `hooks` (see
+    /// `assembly.rs`), whose open hooks have run.
+    pub(crate) fn assemble(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        parts: Parts,
+        hooks: Hooks,
+    ) -> Result<Self> {
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| Error::Corrupt {
             what: "random seed",
@@ -238,43 +225,23 @@ impl Engine {
             clock,
             ids,
             roots: RwLock::default(),
-            access: AccessCache::default(),
-            pending_denials: Mutex::default(),
-            denials_pending: AtomicBool::new(false),
-            auth: crate::auth::AuthConfig::default(),
-            dummy_hash: std::sync::OnceLock::new(),
-            meters: crate::rate_limit::Meters::default(),
-            embedder: Arc::new(crate::embedder::HashingEmbedder::default()),
-            knowledge_index: crate::knowledge_index::KnowledgeIndexConfig::default(),
-            graphs: crate::knowledge_index::Graphs::default(),
-            plugins: crate::plugins::Plugins::default(),
-            feed: Arc::default(),
+            parts,
+            hooks,
         };
-        engine.store.set_commit_listener(engine.feed.listener());
-        engine.count_usage_once()?;
+        for open in &engine.hooks.open {
+            open(&engine)?;
+        }
         Ok(engine)
     }
 
-    /// Embeds knowledge text with `embedder` (default: [`crate::HashingEmbedder`]). Its
-    /// dimension must match the vectors the database already stores.
-    pub fn with_embedder(mut self, embedder: Arc<dyn crate::embedder::Embedder>) -> Self {
-        self.embedder = embedder;
-        self
+    /// The feature state of type `T` (see [`Parts::get`]).
+    pub(crate) fn part<T: std::any::Any>(&self) -> &T {
+        self.parts.get()
     }
 
-    /// Sets when groups get an HNSW graph and how it is built (see
-    /// [`crate::knowledge_index`]).
-    pub fn with_knowledge_index(
-        mut self,
-        config: crate::knowledge_index::KnowledgeIndexConfig,
-    ) -> Self {
-        self.knowledge_index = config;
-        self
-    }
-
-    /// The embedder knowledge text is embedded with.
-    pub fn embedder(&self) -> &dyn crate::embedder::Embedder {
-        self.embedder.as_ref()
+    /// The feature state of type `T`, while the engine is being configured.
+    pub(crate) fn part_mut<T: std::any::Any>(&mut self) -> &mut T {
+        self.parts.get_mut()
     }
 
     /// The store underneath.
@@ -294,9 +261,9 @@ impl Engine {
         ctx: &Context,
         f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
     ) -> Result<R> {
-        let mut denials = Vec::new();
-        let r = self.read_in(ctx, &mut denials, f);
-        self.log_denials(denials);
+        let mut after = AfterTx::default();
+        let r = self.read_in(ctx, &mut after.denials, f);
+        self.finish(after, false);
         r
     }
 
@@ -315,7 +282,7 @@ impl Engine {
         denials: &mut Vec<Denial>,
         f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
     ) -> Result<R> {
-        let epoch = self.access.epoch();
+        let epoch = self.access_epoch();
         let kv = self.store.read()?;
         let scope = self.resolve(&kv, ctx)?;
         scope.use_cache(epoch);
@@ -341,14 +308,10 @@ impl Engine {
         let r = self.transact(|kv| {
             let scope = self.resolve(&*kv, ctx)?;
             // The writer sees every commit, so any epoch's answers are at least as new.
-            scope.use_cache(self.access.epoch());
+            scope.use_cache(self.access_epoch());
             self.write_in(kv, scope, &mut after, f)
         });
-        let reactions = std::mem::take(&mut after.reactions);
-        self.after(after);
-        if r.is_ok() && !reactions.is_empty() {
-            self.react(reactions);
-        }
+        self.finish(after, r.is_ok());
         r
     }
 
@@ -363,55 +326,17 @@ impl Engine {
         })
     }
 
-    /// Does what a transaction left to do once it has ended, committed or not.
-    pub(crate) fn after(&self, after: AfterTx) {
-        if after.access_changed {
-            self.access.invalidate();
+    /// Hands what a transaction left to the features' end hooks, once it has ended;
+    /// `committed` says whether its changes were committed.
+    pub(crate) fn finish(&self, mut after: AfterTx, committed: bool) {
+        for end in &self.hooks.end {
+            end(self, &mut after, committed);
         }
-        self.log_denials(after.denials);
-        self.log_breaches(after.breaches);
     }
 
-    /// Logs refused permissions as `access_denied` events, each in its tenant, in one
-    /// transaction. When that is impossible now (the call ran inside a write transaction
-    /// on this thread), they wait for the next call that ends.
-    fn log_denials(&self, mut denials: Vec<Denial>) {
-        if self.denials_pending.load(Ordering::Acquire) {
-            let mut pending = self
-                .pending_denials
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            denials.append(&mut pending);
-            self.denials_pending.store(false, Ordering::Release);
-        }
-        if denials.is_empty() {
-            return;
-        }
-        let logged = self.transact(|kv| {
-            for d in &denials {
-                let meta = Value::map()
-                    .with("needed", d.needed.as_str())
-                    .with("context_group", d.ctx.group().to_string());
-                self.write_in(
-                    kv,
-                    Scope::new(d.ctx, d.root),
-                    &mut AfterTx::default(),
-                    |tx| tx.log(kinds::ACCESS_DENIED, d.group, None, meta).map(drop),
-                )?;
-            }
-            Ok::<_, Error>(())
-        });
-        if logged.is_err() {
-            let mut pending = self
-                .pending_denials
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            // Bounded: a store that cannot be written loses the oldest denials first.
-            pending.extend(denials);
-            let excess = pending.len().saturating_sub(MAX_PENDING_DENIALS);
-            pending.drain(..excess);
-            self.denials_pending.store(true, Ordering::Release);
-        }
+    /// The version of access data that cached permission answers must carry to be used.
+    fn access_epoch(&self) -> u64 {
+        (self.hooks.access_epoch)(self)
     }
 
     /// Runs `f` in a transaction already open on `kv`, for `scope`, and flushes counters.
@@ -427,23 +352,19 @@ impl Engine {
             scope,
             engine: self,
             counters: BTreeMap::new(),
-            writable_cache: HashSet::new(),
-            index_cache: None,
-            access_changed: false,
-            usage: BTreeMap::new(),
-            breaches: Vec::new(),
-            reactions: Vec::new(),
+            metered: BTreeMap::new(),
+            locals: Locals::default(),
+            after,
         };
         let r = f(&mut tx).and_then(|r| {
             tx.flush_counters()?;
-            tx.flush_usage()?;
+            for settle in &self.hooks.settle {
+                settle(&mut tx)?;
+            }
             Ok(r)
         });
-        tx.scope.take_denials(&mut after.denials);
-        after.access_changed |= tx.access_changed;
-        after.breaches.append(&mut tx.breaches);
+        tx.scope.take_denials(&mut tx.after.denials);
         let r = r?;
-        after.reactions.append(&mut tx.reactions);
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
         let last = self.ids().last();
@@ -470,7 +391,7 @@ impl Engine {
     /// Writes API key calls counted in memory, and makes every commit so far durable (see
     /// [`one_storage::Durability::Deferred`]).
     pub fn sync(&self) -> Result<()> {
-        self.flush_meters()?;
+        self.flush_parts()?;
         Ok(self.store.sync()?)
     }
 
@@ -480,15 +401,23 @@ impl Engine {
     /// like any other (open it to restore); `path` never holds half a copy, and an
     /// existing file is never overwritten.
     pub fn backup(&self, path: impl AsRef<std::path::Path>) -> Result<u64> {
-        self.flush_meters()?;
+        self.flush_parts()?;
         Ok(self.store.backup(path)?)
     }
 
     /// Writes API key calls counted in memory, makes deferred commits durable and closes
     /// the store.
     pub fn close(self) -> Result<()> {
-        self.flush_meters()?;
+        self.flush_parts()?;
         Ok(self.store.close()?)
+    }
+
+    /// Runs the features' flush hooks: what they keep in memory is written.
+    fn flush_parts(&self) -> Result<()> {
+        for flush in &self.hooks.flush {
+            flush(self)?;
+        }
+        Ok(())
     }
 }
 
@@ -518,22 +447,6 @@ impl<K: KvRead> View<'_, K> {
         self.scope.root
     }
 
-    /// Loads the record of `id` at `key` and decides `op` on it at its group (read by
-    /// `group_of`). A missing record and one the context may not see are both `NotFound`
-    /// for `id`, so records outside the scope do not reveal that they exist.
-    pub(crate) fn get_scoped<R: Record>(
-        &self,
-        key: &[u8],
-        id: impl Into<Ref>,
-        op: Op,
-        group_of: impl FnOnce(&R) -> GroupId,
-    ) -> Result<R> {
-        let id = id.into();
-        let record: R = self.get_record(key)?.ok_or_else(|| Error::not_found(id))?;
-        self.authorize_record(op, group_of(&record), id)?;
-        Ok(record)
-    }
-
     pub(crate) fn get_record<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
         self.kv.get(key)?.map(|b| codec::decode(&b)).transpose()
     }
@@ -546,19 +459,12 @@ pub struct Tx<'a, 't> {
     pub(crate) engine: &'a Engine,
     /// Counter changes, wide enough that no sum of `i64` changes overflows.
     counters: BTreeMap<(GroupId, Counter), i128>,
-    /// Groups found writable (with a permission) in this transaction; cleared when any
-    /// group changes.
-    pub(crate) writable_cache: HashSet<(GroupId, Op)>,
-    /// The declared property indexes, read on first use in this transaction.
-    pub(crate) index_cache: Option<Vec<crate::indexes::IndexDef>>,
-    /// Whether the transaction changed memberships, groups, people or keys.
-    access_changed: bool,
-    /// Usage deltas, written (and checked against limits) when the closure succeeds.
-    pub(crate) usage: BTreeMap<(GroupId, crate::plans::Resource), crate::usage::Delta>,
-    /// Limits this transaction ran into, logged when it ends.
-    pub(crate) breaches: Vec<crate::usage::Breach>,
-    /// Changes that reacting plugins hear about after commit.
-    pub(crate) reactions: Vec<crate::plugins::Reaction>,
+    /// The counter changes that are also usage (all but those of restored records).
+    metered: BTreeMap<(GroupId, Counter), i128>,
+    /// The features' state for this transaction.
+    pub(crate) locals: Locals,
+    /// What the whole storage transaction leaves for when it ends.
+    pub(crate) after: &'a mut AfterTx,
 }
 
 impl std::fmt::Debug for Tx<'_, '_> {
@@ -583,7 +489,7 @@ impl<'t> Tx<'_, 't> {
     /// Notes that this transaction changed what someone may do: cached answers are not
     /// used for the rest of it, and all are forgotten when it ends.
     pub(crate) fn access_changed(&mut self) {
-        self.access_changed = true;
+        self.after.access_changed = true;
         self.scope.cache_epoch.set(None);
     }
 
@@ -614,28 +520,23 @@ impl<'t> Tx<'_, 't> {
         Ok(self.kv.delete(key)?)
     }
 
-    /// Adds `delta` to a counter; written once, when the transaction's closure succeeds.
-    /// Adds to a counter without metering usage (records restored by an import, whose
-    /// usage is counted afresh).
+    /// Adds `delta` to a counter without it counting as usage (records restored by an
+    /// import, whose usage is counted afresh); written once, when the transaction's
+    /// closure succeeds.
     pub(crate) fn count_unmetered(&mut self, group: GroupId, counter: Counter, delta: i64) {
         *self.counters.entry((group, counter)).or_default() += i128::from(delta);
     }
 
+    /// Adds `delta` to a counter, as [`Tx::count_unmetered`], and notes it as usage for
+    /// the metering hooks ([`Tx::take_metered`]).
     pub(crate) fn count(&mut self, group: GroupId, counter: Counter, delta: i64) {
-        *self.counters.entry((group, counter)).or_default() += i128::from(delta);
-        if let Some(resource) = crate::usage::resource_of(counter) {
-            self.meter(group, resource, delta);
-        }
+        self.count_unmetered(group, counter, delta);
+        *self.metered.entry((group, counter)).or_default() += i128::from(delta);
     }
 
-    /// Counts the bytes of a primary record (its key and value) against `group`'s storage.
-    pub(crate) fn store_bytes(&mut self, group: GroupId, key: &[u8], value: &[u8], sign: i64) {
-        let bytes = i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
-        self.meter(
-            group,
-            crate::plans::Resource::StorageBytes,
-            sign.saturating_mul(bytes),
-        );
+    /// The counter changes noted as usage so far, taken.
+    pub(crate) fn take_metered(&mut self) -> BTreeMap<(GroupId, Counter), i128> {
+        std::mem::take(&mut self.metered)
     }
 
     fn flush_counters(&mut self) -> Result<()> {

@@ -1,0 +1,10 @@
+//! The kernel: an [`Engine`] over a store, the transactions it runs ([`Tx`], [`View`]),
+//! and the resolution of a context to its tenant ([`Scope`]). It knows no feature: the
+//! features keep their state in [`Parts`] and do their work through [`Hooks`].
+
+mod engine;
+mod parts;
+
+pub(crate) use engine::{AfterTx, Denial, Scope};
+pub use engine::{Engine, Tx, View};
+pub(crate) use parts::{Get, Hooks, Parts};
