@@ -17,13 +17,16 @@ impl Engine {
     /// An engine over `store`, taking time from `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Self> {
         let mut parts = Parts::default();
-        let mut hooks = Hooks::new(crate::policy::principal_in_tenant, crate::access::epoch);
-        crate::access::install(&mut parts, &mut hooks);
-        crate::auth::install(&mut parts);
-        crate::feed::install(&mut parts, &mut hooks);
-        crate::usage::install(&mut hooks);
-        crate::rate_limit::install(&mut parts, &mut hooks);
-        crate::knowledge_index::install(&mut parts);
+        let mut hooks = Hooks::new(
+            crate::access::policy::principal_in_tenant,
+            crate::access::memberships::epoch,
+        );
+        crate::access::memberships::install(&mut parts, &mut hooks);
+        crate::identity::sign_in::install(&mut parts);
+        crate::operations::feed::install(&mut parts, &mut hooks);
+        crate::metering::usage::install(&mut hooks);
+        crate::metering::rate_limit::install(&mut parts, &mut hooks);
+        crate::knowledge::index::install(&mut parts);
         crate::plugins::install(&mut parts, &mut hooks);
         Engine::assemble(store, clock, parts, hooks)
     }

@@ -3,14 +3,14 @@
 //! Each takes arbitrary bytes and must never panic; each checks a round trip where the
 //! input decodes.
 
-use crate::codec;
-use crate::connections::Connection;
-use crate::events::Event;
-use crate::filter::Filter;
-use crate::groups::Group;
-use crate::id::{GroupId, Ref, ThingId};
-use crate::things::Thing;
-use crate::value::Value;
+use crate::base::codec;
+use crate::base::id::{GroupId, Ref, ThingId};
+use crate::base::value::Value;
+use crate::dimensions::connections::Connection;
+use crate::dimensions::events::Event;
+use crate::dimensions::things::Thing;
+use crate::records::filter::Filter;
+use crate::records::group::Group;
 
 /// Id text: parsing never panics, and a parsed id prints back to the same id.
 pub fn parse_id(data: &[u8]) {
@@ -52,11 +52,11 @@ pub fn decode_records(data: &[u8]) {
     check::<Thing>(data);
     check::<Connection>(data);
     check::<Event>(data);
-    check::<crate::api_keys::ApiKey>(data);
-    check::<crate::knowledge::Knowledge>(data);
+    check::<crate::identity::keys::ApiKey>(data);
+    check::<crate::knowledge::chunks::Knowledge>(data);
     check::<crate::plugins::PluginRecord>(data);
-    check::<crate::auth::Password>(data);
-    check::<crate::auth::OneTimeToken>(data);
+    check::<crate::identity::sign_in::Password>(data);
+    check::<crate::identity::sign_in::OneTimeToken>(data);
     if let Ok(v) = postcard::from_bytes::<Value>(data) {
         let _ = v.validate("fuzz");
         let _ = v.to_json();
@@ -70,19 +70,19 @@ pub fn parse_credentials(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok((_, digest)) = crate::secret::parse(text) {
+    if let Ok((_, digest)) = crate::base::secret::parse(text) {
         assert!(text.starts_with("ok_") && text.is_ascii());
-        assert_eq!(digest, crate::secret::digest(text));
+        assert_eq!(digest, crate::base::secret::digest(text));
     }
-    let _ = text.parse::<crate::api_keys::IpRange>();
-    let _ = crate::access::PermissionSet::parse(&text.split(',').collect::<Vec<_>>());
+    let _ = text.parse::<crate::identity::keys::IpRange>();
+    let _ = crate::base::permission::PermissionSet::parse(&text.split(',').collect::<Vec<_>>());
 }
 
 /// Money inputs: a currency code, a share and a split computed from arbitrary bytes never
 /// panic, and every split conserves its total.
 pub fn money(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = text.parse::<crate::money::Currency>();
+        let _ = text.parse::<crate::metering::money::Currency>();
     }
     let mut words = data
         .chunks(8)
@@ -96,14 +96,14 @@ pub fn money(data: &[u8]) {
         return;
     };
     let total = first as i64;
-    if let Ok(parts) = crate::money::split(total, &words) {
+    if let Ok(parts) = crate::metering::money::split(total, &words) {
         assert_eq!(
             parts.iter().map(|p| i128::from(*p)).sum::<i128>(),
             i128::from(total)
         );
     }
-    if let Ok(share) = crate::money::Bps::new((first % 10_001) as u32)
-        && let Ok(m) = crate::money::Money::new(total, "USD")
+    if let Ok(share) = crate::metering::money::Bps::new((first % 10_001) as u32)
+        && let Ok(m) = crate::metering::money::Money::new(total, "USD")
         && let Ok((a, b)) = m.share(share)
     {
         assert_eq!(i128::from(a.minor) + i128::from(b.minor), i128::from(total));
@@ -129,8 +129,8 @@ pub fn decode_keys(data: &[u8]) {
             break;
         }
     }
-    let _ = crate::layout::tenant_env_of(data);
-    let _ = crate::layout::trailing_id(data);
+    let _ = crate::base::layout::tenant_env_of(data);
+    let _ = crate::base::layout::trailing_id(data);
     if let Some((&split, rest)) = data.split_first() {
         let (a, b) = rest.split_at(usize::from(split).min(rest.len()));
         let (ka, kb) = (

@@ -30,85 +30,72 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod access;
-mod access_cache;
-mod api_keys;
+mod access;
 mod assembly;
-mod auth;
-mod check;
-mod clock;
-mod codec;
-mod connections;
-mod context;
-mod embedder;
-mod error;
-mod events;
-mod feed;
-mod filter;
+mod base;
+mod dimensions;
 pub mod fuzz;
-mod groups;
-mod id;
-mod indexes;
+mod identity;
 mod kernel;
 mod knowledge;
-pub mod knowledge_index;
-mod layout;
-mod members;
-mod money;
-mod page;
-mod people;
-mod plans;
+mod metering;
+mod operations;
 pub mod plugins;
-pub mod policy;
-mod portable;
-pub mod rate_limit;
-mod revenue;
-mod secret;
-mod stats;
-mod things;
-mod usage;
-mod validate;
-mod value;
+mod records;
 
-pub use access::{Membership, ParentAccess, Permission, PermissionSet};
-pub use api_keys::{ApiKey, CreatedKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES, NewApiKey, Secret};
-pub use auth::{
+pub use access::memberships::{Membership, ParentAccess};
+pub use access::policy::{LIVE_ONLY, event_permissions};
+pub use base::clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use base::context::{Context, Env, Principal};
+pub use base::error::{Error, Result};
+pub use base::id::{
+    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
+};
+pub use base::page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
+pub use base::permission::{
+    COARSE, Permission, PermissionSet, membership_permissions, role_defaults,
+};
+pub use base::resource::Resource;
+pub use base::validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
+pub use base::value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};
+pub use dimensions::connections::{
+    Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION,
+};
+pub use dimensions::events::{Event, EventFilter, EventQuery, kinds};
+pub use dimensions::groups::{GroupUpdate, NewGroup};
+pub use dimensions::people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
+pub use dimensions::things::{NewThing, Thing, ThingQuery, ThingStatus, ThingUpdate};
+pub use identity::keys::{
+    ApiKey, CreatedKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES, NewApiKey, Secret,
+};
+pub use identity::sign_in::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
     SignedUp,
 };
-pub use check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use connections::{
-    Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION,
-};
-pub use context::{Context, Env, Principal};
-pub use embedder::{Embedder, HashingEmbedder};
-pub use error::{Error, Result};
-pub use events::{Event, EventFilter, EventQuery, kinds};
-pub use feed::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
-pub use filter::{FieldPath, Filter, Op};
-pub use groups::{Admin, Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
-pub use id::{ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId};
-pub use indexes::IndexDef;
+pub use kernel::Admin;
 pub use kernel::{Engine, Tx, View};
-pub use knowledge::{
+pub use knowledge::chunks::{
     Hit, IndexInfo, Knowledge, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
     NewKnowledge, QueryInput,
 };
-pub use knowledge_index::{CompactReport, KnowledgeIndexConfig};
-pub use money::{Bps, Currency, Money, split, split_chain};
-pub use one_storage::vectors::IndexParams;
-pub use page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
-pub use people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
-pub use plans::{Limit, Plan, Resource};
-pub use plugins::{PluginInfo, PluginRuntime};
-pub use portable::{EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS, PortableReport};
-pub use rate_limit::{
-    Burst, Gcra, GcraState, KeyCall, KeyRate, MAX_BURST, MAX_PER_SECOND, RateLimit,
+pub use knowledge::embedder::{Embedder, HashingEmbedder};
+pub use knowledge::index::{CompactReport, KnowledgeIndexConfig};
+pub use metering::money::{Bps, Currency, Money, split, split_chain};
+pub use metering::plans::{Limit, Plan};
+pub use metering::rate_limit::{
+    Burst, FLUSH_CALLS, FLUSH_INTERVAL_MS, Gcra, GcraState, KeyCall, KeyRate, MAX_BURST,
+    MAX_PER_SECOND, RateLimit,
 };
-pub use revenue::{Payment, PaymentRail, RevenueReport, RevenueSplit};
-pub use stats::{Counts, Stats};
-pub use things::{NewThing, Thing, ThingQuery, ThingStatus, ThingUpdate};
-pub use usage::{CycleStage, ResourceUsage};
-pub use validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
-pub use value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};
+pub use metering::revenue::{Payment, PaymentRail, RevenueReport, RevenueSplit};
+pub use metering::usage::{CycleStage, ResourceUsage};
+pub use one_storage::vectors::IndexParams;
+pub use operations::check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
+pub use operations::feed::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
+pub use operations::portable::{
+    EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS, PortableReport,
+};
+pub use operations::stats::{Counts, Stats};
+pub use plugins::{PluginInfo, PluginRuntime};
+pub use records::filter::{FieldPath, Filter, Op};
+pub use records::group::{Group, GroupStatus, GroupType, MAX_DEPTH};
+pub use records::index::IndexDef;

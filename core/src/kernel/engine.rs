@@ -7,7 +7,7 @@
 //! [`View`] can then only build keys under that tenant's prefix, so no call can reach
 //! another tenant's records. Within the tenant, a context reaches its group and the
 //! group's descendants, and there only what its principal's permissions allow
-//! ([`crate::access`]).
+//! ([`crate::access::memberships`]).
 //!
 //! Reads and writes of each dimension are methods on [`View`] and [`Tx`], defined next to
 //! the dimension (`groups.rs`, `things.rs`, …). The features above the kernel keep their
@@ -22,12 +22,13 @@ use std::sync::{Arc, Mutex};
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
 
 use super::parts::{Hooks, Locals, Parts};
-use crate::access::Permission;
-use crate::clock::{Clock, Timestamp};
-use crate::codec::{self, Record};
-use crate::context::Context;
-use crate::id::{GroupId, IdGen};
-use crate::layout::{self, Counter, StructureKeys, TenantKeys};
+use crate::base::clock::{Clock, Timestamp};
+use crate::base::codec::{self, Record};
+use crate::base::context::Context;
+use crate::base::id::{GroupId, IdGen};
+use crate::base::layout::{self, Counter, StructureKeys, TenantKeys};
+use crate::base::permission::Permission;
+use crate::base::resource::{Resource, resource_of};
 use crate::{Error, Result};
 
 /// The ONE engine over a [`Store`].
@@ -140,7 +141,7 @@ impl Scope {
     }
 
     /// Points the tenant keys at another environment (for engine work that spans both).
-    pub(crate) fn set_env(&mut self, env: crate::context::Env) {
+    pub(crate) fn set_env(&mut self, env: crate::base::context::Env) {
         self.tenant = TenantKeys::new(self.root, env);
     }
 
@@ -352,7 +353,7 @@ impl Engine {
             scope,
             engine: self,
             counters: BTreeMap::new(),
-            metered: BTreeMap::new(),
+            usage: BTreeMap::new(),
             locals: Locals::default(),
             after,
         };
@@ -459,8 +460,9 @@ pub struct Tx<'a, 't> {
     pub(crate) engine: &'a Engine,
     /// Counter changes, wide enough that no sum of `i64` changes overflows.
     counters: BTreeMap<(GroupId, Counter), i128>,
-    /// The counter changes that are also usage (all but those of restored records).
-    metered: BTreeMap<(GroupId, Counter), i128>,
+    /// Usage changes, written (and checked against limits) by the metering feature when
+    /// the closure succeeds.
+    usage: BTreeMap<(GroupId, Resource), UsageDelta>,
     /// The features' state for this transaction.
     pub(crate) locals: Locals,
     /// What the whole storage transaction leaves for when it ends.
@@ -527,16 +529,43 @@ impl<'t> Tx<'_, 't> {
         *self.counters.entry((group, counter)).or_default() += i128::from(delta);
     }
 
-    /// Adds `delta` to a counter, as [`Tx::count_unmetered`], and notes it as usage for
-    /// the metering hooks ([`Tx::take_metered`]).
+    /// Adds `delta` to a counter, as [`Tx::count_unmetered`], and to the usage of the
+    /// resource its records use, if any.
     pub(crate) fn count(&mut self, group: GroupId, counter: Counter, delta: i64) {
         self.count_unmetered(group, counter, delta);
-        *self.metered.entry((group, counter)).or_default() += i128::from(delta);
+        if let Some(resource) = resource_of(counter) {
+            self.meter(group, resource, delta);
+        }
     }
 
-    /// The counter changes noted as usage so far, taken.
-    pub(crate) fn take_metered(&mut self) -> BTreeMap<(GroupId, Counter), i128> {
-        std::mem::take(&mut self.metered)
+    /// Adds `amount` to `group`'s usage of `resource` when the transaction succeeds; an
+    /// increase over a limit will fail it.
+    pub(crate) fn meter(&mut self, group: GroupId, resource: Resource, amount: i64) {
+        let d = self.usage.entry((group, resource)).or_default();
+        d.amount += i128::from(amount);
+        d.enforce = true;
+    }
+
+    /// Like [`Tx::meter`], never refused (recording what already happened, such as a
+    /// completed AI call).
+    pub(crate) fn charge(&mut self, group: GroupId, resource: Resource, amount: i64) {
+        self.usage.entry((group, resource)).or_default().amount += i128::from(amount);
+    }
+
+    /// Counts the bytes of a primary record (its key and value) against `group`'s storage.
+    pub(crate) fn store_bytes(&mut self, group: GroupId, key: &[u8], value: &[u8], sign: i64) {
+        let bytes = i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
+        self.meter(group, Resource::StorageBytes, sign.saturating_mul(bytes));
+    }
+
+    /// How much of `resource` this transaction has metered to `group` so far.
+    pub(crate) fn pending_usage(&self, group: GroupId, resource: Resource) -> i128 {
+        self.usage.get(&(group, resource)).map_or(0, |d| d.amount)
+    }
+
+    /// The usage changes so far, taken (to be written).
+    pub(crate) fn take_usage(&mut self) -> BTreeMap<(GroupId, Resource), UsageDelta> {
+        std::mem::take(&mut self.usage)
     }
 
     fn flush_counters(&mut self) -> Result<()> {
@@ -555,5 +584,30 @@ impl<'t> Tx<'_, 't> {
             self.kv.put(key, new.to_be_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// A pending change to one group's usage of one resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UsageDelta {
+    /// Wide enough that no sequence of `i64` changes in one transaction can overflow it;
+    /// the stored counter's own range is checked when the delta is written.
+    pub(crate) amount: i128,
+    /// Whether an increase is refused over the limit (recording what already happened,
+    /// such as a completed AI call, is not).
+    pub(crate) enforce: bool,
+}
+
+/// Administration: the calls that act outside any one tenant. Every event they log names
+/// [`crate::Principal::System`] as the actor.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin<'e> {
+    pub(crate) engine: &'e Engine,
+}
+
+impl Engine {
+    /// Administration calls: creating tenants, listing them, counting.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin { engine: self }
     }
 }

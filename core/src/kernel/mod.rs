@@ -5,6 +5,7 @@
 mod engine;
 mod parts;
 
+pub use engine::Admin;
 pub(crate) use engine::{AfterTx, Denial, Scope};
 pub use engine::{Engine, Tx, View};
 pub(crate) use parts::{Get, Hooks, Parts};

@@ -14,8 +14,8 @@ use one_storage::KvRead;
 
 use super::engine::{AfterTx, Engine, Tx};
 use crate::Result;
-use crate::context::Context;
-use crate::id::GroupId;
+use crate::base::context::Context;
+use crate::base::id::GroupId;
 
 /// One value per type, found by its type.
 struct TypeMap<B: ?Sized>(Vec<(TypeId, Box<B>)>);

@@ -636,7 +636,7 @@ fn calls_are_written_after_the_interval_and_a_crash_only_under_counts() {
         f.engine.check_api_key(key.secret.expose(), None).unwrap();
     }
     // The interval passes: the next call writes all four.
-    f.clock.advance(one_core::rate_limit::FLUSH_INTERVAL_MS);
+    f.clock.advance(one_core::FLUSH_INTERVAL_MS);
     f.engine.check_api_key(key.secret.expose(), None).unwrap();
     // Two more, then the process dies without closing.
     for _ in 0..2 {

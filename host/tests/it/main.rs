@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod layers;
 mod tidy;
 #[cfg(feature = "wasm")]
 mod wasm;

@@ -109,3 +109,51 @@ fn only_bindings_speaks_c() {
         "bindings sit on the facade: {ffi:?}"
     );
 }
+
+#[test]
+fn core_rooms_use_only_the_rooms_below_them() {
+    let src = root().join("core/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let sources: Vec<crate::layers::Source> = files
+        .iter()
+        .map(|f| crate::layers::Source {
+            path: f
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/"),
+            text: std::fs::read_to_string(f).unwrap(),
+        })
+        .collect();
+    assert!(sources.len() > 30);
+    let found = crate::layers::violations(&sources);
+    assert!(
+        found.is_empty(),
+        "the layer rule of core/src (host/tests/it/layers.rs) is broken:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn every_room_says_what_it_is_for() {
+    let src = root().join("core/src");
+    for (room, purpose) in crate::layers::ROOMS {
+        let module = src.join(room).join("mod.rs");
+        let text = std::fs::read_to_string(&module).unwrap_or_else(|e| {
+            panic!("room `{room}` ({purpose}) needs {}: {e}", module.display())
+        });
+        assert!(
+            text.starts_with("//!"),
+            "{} must open with what the room is for",
+            module.display()
+        );
+    }
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    for (room, _) in crate::layers::ROOMS {
+        assert!(
+            architecture.contains(&format!("`{room}/`")),
+            "ARCHITECTURE.md must describe the room `{room}/`"
+        );
+    }
+}

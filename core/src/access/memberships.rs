@@ -1,0 +1,394 @@
+//! Permissions: what a principal may do in a group, decided here and nowhere else.
+//!
+//! # Permissions and the implication table
+//!
+//! Every operation of the engine needs one fine-grained [`Permission`] in the group it
+//! touches (the table in [`Permission`]'s docs says which). Memberships and API keys hold
+//! permission strings: a fine permission by name (`things:write`), or a coarse one that
+//! implies several:
+//!
+//! | string    | implies |
+//! |-----------|---------|
+//! | `read`    | `groups:read` `things:read` `connections:read` `events:read` `knowledge:read` `knowledge:query` |
+//! | `write`   | everything `read` implies, and `things:write` `connections:write` `events:write` `knowledge:write` |
+//! | `admin`   | everything `write` implies, and `groups:write` `members:manage` `keys:manage` `auth:signup` `auth:signin` |
+//! | `billing` | `groups:read` `billing:manage` |
+//! | `*`       | every permission |
+//!
+//! The table is [`COARSE`]; an unknown string is refused when a membership or key is made.
+//!
+//! # Roles
+//!
+//! A membership has a role. When its permission list is empty, the role decides: a role
+//! ending in `_owner` (`org_owner`, `group_owner`, `platform_owner`) gets `*`, one ending
+//! in `_admin` gets `admin`, any other (`group_user`, `org_user`, custom roles) gets `read`
+//! and `write`. A non-empty list replaces the role's default. The role name does nothing
+//! else: rights come from permissions only. A membership is *administrative* when it gives
+//! every permission `admin` implies, and an *owner's* when it gives every permission
+//! (`*`), whatever its role is called.
+//!
+//! # Who may act in a group
+//!
+//! A person's permissions in group `G` are the union of the permissions of their active
+//! (accepted) memberships in `G` and in `G`'s ancestors that reach `G`. A membership in an
+//! ancestor `A` reaches `G` when every group on the way down from `A` (`A`'s child, …,
+//! `G` itself) lets it through, by its setting `settings.parentAccess`:
+//!
+//! - `"admins"` (the default): memberships of parent groups pass only if administrative;
+//! - `"members"`: every membership of parent groups passes;
+//! - `"none"`: no membership of a parent group passes.
+//!
+//! A deleted person has no permissions. The system principal has every permission in the
+//! tenant of its context. An API key has the permissions it was given, in its group and
+//! the groups that group contains, and never more than its creator has there now: at
+//! every check, a key's permissions are intersected with its creator's current ones at
+//! the target group. A revoked or expired key, or one used outside its environment, has
+//! none. A `test` context never has the live-only permissions ([`crate::access::policy`]).
+//!
+//! Which permission each operation needs, and how a refusal is answered, is decided in
+//! [`crate::access::policy`].
+//!
+//! Whatever the permissions, a context only reaches its own group and that group's
+//! descendants; anything else is [`Error::NotFound`].
+//!
+//! Answers are cached per principal, environment, context group and target group, and
+//! valid API keys and session tokens per digest. Any transaction that changes a
+//! membership, a group, a person's status, a session or an API key clears the cache when
+//! it ends, so a revocation holds from the next call in any thread.
+
+use one_storage::{Direction, KeyRange, KvRead};
+
+use crate::access::cache::{AccessCache, Grant};
+use crate::base::codec;
+use crate::base::context::{Env, Principal};
+use crate::base::id::{GroupId, KeyId, Ref, ThingId};
+use crate::base::layout::TenantKeys;
+use crate::base::permission::{Permission, PermissionSet, membership_permissions};
+use crate::base::value::Value;
+use crate::dimensions::connections::{Connection, MEMBER_OF};
+use crate::dimensions::people::PERSON;
+use crate::dimensions::things::{Thing, ThingStatus};
+use crate::kernel::{AfterTx, Hooks, Parts};
+use crate::kernel::{Engine, View};
+use crate::records::group::Group;
+use crate::records::group::MAX_DEPTH;
+use crate::{Context, Error, Result};
+
+/// What a child group lets through from memberships of its parent groups
+/// (`settings.parentAccess`). Ordered from most to least restrictive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ParentAccess {
+    /// Nothing passes.
+    None,
+    /// Administrative memberships pass. The default.
+    #[default]
+    Admins,
+    /// Every membership passes.
+    Members,
+}
+
+impl ParentAccess {
+    /// The names, as written in settings.
+    pub const NAMES: [&'static str; 3] = ["none", "admins", "members"];
+
+    /// Parses a setting value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(ParentAccess::None),
+            "admins" => Some(ParentAccess::Admins),
+            "members" => Some(ParentAccess::Members),
+            _ => None,
+        }
+    }
+
+    /// The setting of `group`, or the default.
+    pub(crate) fn of(group: &Group) -> Self {
+        group
+            .properties
+            .get_path("settings.parentAccess")
+            .and_then(Value::as_str)
+            .and_then(Self::parse)
+            .unwrap_or_default()
+    }
+}
+
+/// A membership, as read from a `member_of` connection's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The role.
+    pub role: String,
+    /// The permissions it gives (its list, or the role's defaults when the list is empty).
+    pub permissions: PermissionSet,
+    /// Whether it was accepted; a pending invitation gives nothing.
+    pub active: bool,
+}
+
+/// The metadata key of a membership's state: `"active"` or `"pending"`.
+pub(crate) const MEMBERSHIP_STATUS: &str = "status";
+
+impl Membership {
+    /// Whether the membership is administrative: it gives every permission of `admin`.
+    /// Administrative memberships of a parent group pass a child's default
+    /// `parentAccess` (`"admins"`).
+    pub fn is_administrative(&self) -> bool {
+        PermissionSet::administrative().is_subset(self.permissions)
+    }
+
+    /// Whether the membership is an owner's: it gives every permission. A group keeps at
+    /// least one active owner.
+    pub fn is_owner(&self) -> bool {
+        self.permissions == PermissionSet::all()
+    }
+
+    /// Reads a membership from its connection. Missing fields are the defaults: no
+    /// explicit permissions, active.
+    pub fn of(c: &Connection) -> Result<Self> {
+        let role = c
+            .metadata
+            .get_path("role")
+            .and_then(Value::as_str)
+            .unwrap_or("group_user")
+            .to_string();
+        let listed: Vec<&str> = match c.metadata.get_path("permissions") {
+            Some(Value::List(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        // Strings are checked when a membership is written; one stored by an older version
+        // that this one does not know grants nothing rather than failing every check.
+        let known: Vec<&str> = listed
+            .iter()
+            .copied()
+            .filter(|s| PermissionSet::parse(&[*s]).is_ok())
+            .collect();
+        let permissions = if !listed.is_empty() && known.is_empty() {
+            PermissionSet::EMPTY
+        } else {
+            membership_permissions(&role, &known)?
+        };
+        let active = c
+            .metadata
+            .get_path(MEMBERSHIP_STATUS)
+            .and_then(Value::as_str)
+            != Some("pending");
+        Ok(Membership {
+            role,
+            permissions,
+            active,
+        })
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// Everything the context may do in `group` now; [`Error::NotFound`] if the group is
+    /// out of its scope.
+    pub fn permissions_in(&self, group: GroupId) -> Result<PermissionSet> {
+        let ctx = self.scope.ctx;
+        let principal = ctx.principal();
+        if principal == Principal::System {
+            self.ensure_scope(group)?;
+            return Ok(crate::access::policy::in_env(
+                PermissionSet::all(),
+                ctx.env(),
+            ));
+        }
+        let now = self.engine.clock().now();
+        let key = (principal, ctx.env(), ctx.group(), group);
+        let epoch = self.scope.cache_epoch();
+        if epoch.is_some()
+            && let Some(grant) = self.engine.part::<AccessCache>().get(&key)
+        {
+            return Ok(grant.at(now));
+        }
+        self.ensure_scope(group)?;
+        let grant = match principal {
+            Principal::System => Grant {
+                permissions: PermissionSet::all(),
+                until: None,
+            },
+            Principal::Person(person) => Grant {
+                permissions: self.person_permissions(person, ctx.env(), group)?,
+                until: None,
+            },
+            Principal::ApiKey(k) => self.key_grant(k, ctx.env(), group)?,
+        };
+        let grant = Grant {
+            permissions: crate::access::policy::in_env(grant.permissions, ctx.env()),
+            ..grant
+        };
+        if let Some(epoch) = epoch {
+            self.engine.part::<AccessCache>().insert(key, grant, epoch);
+        }
+        Ok(grant.at(now))
+    }
+
+    /// The union of the person's memberships that reach `group` (see the module docs).
+    pub(crate) fn person_permissions(
+        &self,
+        person: ThingId,
+        env: Env,
+        group: GroupId,
+    ) -> Result<PermissionSet> {
+        let tenant = TenantKeys::new(self.scope.root, env);
+        let active_person = self
+            .get_record::<Thing>(&tenant.thing(person))?
+            .is_some_and(|t| t.kind == PERSON && t.status != ThingStatus::Deleted);
+        if !active_person {
+            return Ok(PermissionSet::EMPTY);
+        }
+        let mut set = PermissionSet::EMPTY;
+        let mut reach = ParentAccess::Members;
+        let mut current = self.load_group(group)?;
+        for _ in 0..=MAX_DEPTH {
+            if reach > ParentAccess::None
+                && let Some(m) = self.membership_at(&tenant, person, current.id)?
+                && m.active
+                && (reach == ParentAccess::Members || m.is_administrative())
+            {
+                set = set.union(m.permissions);
+            }
+            reach = reach.min(ParentAccess::of(&current));
+            match current.parent {
+                Some(p) => current = self.load_group(p)?,
+                None => return Ok(set),
+            }
+        }
+        Err(Error::Corrupt {
+            what: "group tree",
+            reason: format!("{group} is nested deeper than {MAX_DEPTH}"),
+        })
+    }
+
+    /// The person's membership in exactly `group`, if any.
+    pub(crate) fn membership_at(
+        &self,
+        tenant: &TenantKeys,
+        person: ThingId,
+        group: GroupId,
+    ) -> Result<Option<Membership>> {
+        self.membership_connection(tenant, person, group)?
+            .map(|c| Membership::of(&c))
+            .transpose()
+    }
+
+    /// The `member_of` connection from `person` to `group`, if any.
+    pub(crate) fn membership_connection(
+        &self,
+        tenant: &TenantKeys,
+        person: ThingId,
+        group: GroupId,
+    ) -> Result<Option<Connection>> {
+        let prefix = crate::base::layout::push_ref(
+            one_storage::keys::KeyBuf::from_prefix(&tenant.edges(
+                true,
+                Ref::from(person),
+                Some(MEMBER_OF),
+            )),
+            Ref::from(group),
+        )
+        .finish();
+        let mut found = None;
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
+                found = Some(codec::decode::<Connection>(v)?);
+                Ok::<_, Error>(std::ops::ControlFlow::Break(()))
+            })?;
+        Ok(found)
+    }
+
+    /// What an API key may do in `group`: its permissions if it is active, in its
+    /// environment, and `group` is its group or below it; intersected with its creator's.
+    fn key_grant(&self, key: KeyId, env: Env, group: GroupId) -> Result<Grant> {
+        let none = Grant {
+            permissions: PermissionSet::EMPTY,
+            until: None,
+        };
+        let Some(k) = self.load_api_key(key)? else {
+            return Ok(none);
+        };
+        if !k.is_active() || k.env != env || !self.is_within(group, k.group)? {
+            return Ok(none);
+        }
+        // The creator's rights now, at the target: a key never reaches further than the
+        // person who made it could (a child group that shuts its parents out shuts out
+        // their keys too).
+        let creator = match k.created_by {
+            Principal::System => PermissionSet::all(),
+            Principal::Person(p) => self.person_permissions(p, k.created_in, group)?,
+            Principal::ApiKey(_) => PermissionSet::EMPTY,
+        };
+        Ok(Grant {
+            permissions: k.permissions.intersection(creator),
+            until: k.expires_at,
+        })
+    }
+
+    /// Whether `group` is `ancestor` or one of its descendants.
+    pub(crate) fn is_within(&self, group: GroupId, ancestor: GroupId) -> Result<bool> {
+        let mut current = Some(group);
+        for _ in 0..=MAX_DEPTH + 1 {
+            match current {
+                Some(g) if g == ancestor => return Ok(true),
+                Some(g) => current = self.load_group(g)?.parent,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Installs the access feature: its cache and its denial log, the tenant boundary, and
+/// what it does when a transaction ends.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(AccessCache::default());
+    parts.insert(crate::access::policy::DenialLog::default());
+    hooks.end.push(after_transaction);
+}
+
+/// The version of access data cached answers carry (the kernel's access epoch).
+pub(crate) fn epoch(engine: &Engine) -> u64 {
+    engine.part::<AccessCache>().epoch()
+}
+
+/// Forgets cached answers after a transaction that changed access data, and logs the
+/// permissions a call was refused.
+fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
+    if after.access_changed {
+        engine.part::<AccessCache>().invalidate();
+    }
+    engine.log_denials(std::mem::take(&mut after.denials));
+}
+
+impl Engine {
+    /// Whether `ctx` may do `permission` in `group` now. `false` also when the group does
+    /// not exist or is out of the context's scope. Logs nothing.
+    pub fn can(&self, ctx: &Context, permission: Permission, group: GroupId) -> bool {
+        self.read_quietly(ctx, |v| v.permits(group, permission))
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::clock::Timestamp;
+
+    #[test]
+    fn stored_unknown_permission_strings_grant_nothing() {
+        let c = |perms: Vec<&str>| Connection {
+            id: crate::base::id::ConnectionId::from_u128(1),
+            from: Ref::from(ThingId::from_u128(2)),
+            to: Ref::from(GroupId::from_u128(3)),
+            kind: MEMBER_OF.into(),
+            metadata: Value::map()
+                .with("role", "group_user")
+                .with("permissions", perms),
+            group: GroupId::from_u128(3),
+            created_at: Timestamp::from_millis(0),
+        };
+        let m = Membership::of(&c(vec!["things:fly"])).unwrap();
+        assert_eq!(m.permissions, PermissionSet::EMPTY);
+        let m = Membership::of(&c(vec!["things:fly", "read"])).unwrap();
+        assert_eq!(m.permissions, PermissionSet::parse(&["read"]).unwrap());
+        assert!(m.active);
+    }
+}

@@ -1,0 +1,141 @@
+//! Who acts, in which group, in which environment.
+//!
+//! Every public read and write takes a [`Context`]. Its group decides which tenant's key
+//! range the call can touch (the group's root tenant, never another) and which part of that
+//! tenant (the group and its descendants). Its environment picks the `live` or `test` copy
+//! of the tenant's data. Its principal decides what the call may do there (see
+//! [`crate::access::memberships`]).
+//!
+//! Contexts come from [`Context::system`], from a signed-in session
+//! ([`crate::Engine::context_for_session`]) or from an API key
+//! ([`crate::Engine::context_for_api_key`]). [`Context::person`] is for applications that
+//! authenticate people themselves: the engine then trusts that the person is who the
+//! application says, and still checks what the person may do.
+
+use serde::{Deserialize, Serialize};
+
+use crate::base::id::{GroupId, KeyId, ThingId};
+
+/// The acting principal, recorded as the actor of every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Principal {
+    /// The application itself, or an administrator: bootstrapping and maintenance.
+    System,
+    /// A person (a thing of type `person`).
+    Person(ThingId),
+    /// An API key, acting with the permissions it was given.
+    ApiKey(KeyId),
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::System => f.write_str("system"),
+            Principal::Person(id) => id.fmt(f),
+            Principal::ApiKey(id) => id.fmt(f),
+        }
+    }
+}
+
+/// Which copy of a tenant's data a call reads and writes. Group records are shared by
+/// both; things, connections, events and knowledge are kept apart.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum Env {
+    /// Production data. The default.
+    #[default]
+    Live,
+    /// Test data, written by test API keys; never mixed with live data.
+    Test,
+}
+
+impl Env {
+    /// The lower-case name (`live`, `test`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Live => "live",
+            Env::Test => "test",
+        }
+    }
+}
+
+impl std::str::FromStr for Env {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        [Env::Live, Env::Test]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::invalid("env", format!("{s:?} is not one of live or test"))
+            })
+    }
+}
+
+/// The principal, group and environment a call acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Context {
+    principal: Principal,
+    group: GroupId,
+    env: Env,
+}
+
+impl Context {
+    /// The system acting in `group` (and its descendants). Named as such in every event.
+    /// For bootstrapping and administration; application requests should act as a person.
+    pub fn system(group: GroupId) -> Self {
+        Self {
+            principal: Principal::System,
+            group,
+            env: Env::Live,
+        }
+    }
+
+    /// `person` acting in `group`, with the permissions the person's memberships give. The
+    /// application vouches that the person was signed in; to have the engine check a
+    /// session instead, use [`crate::Engine::context_for_session`].
+    pub fn person(person: ThingId, group: GroupId) -> Self {
+        Self {
+            principal: Principal::Person(person),
+            group,
+            env: Env::Live,
+        }
+    }
+
+    /// An API key acting in its group and environment; made only by
+    /// [`crate::Engine::context_for_api_key`].
+    pub(crate) fn api_key(key: KeyId, group: GroupId, env: Env) -> Self {
+        Self {
+            principal: Principal::ApiKey(key),
+            group,
+            env,
+        }
+    }
+
+    /// The same context in another environment. An API key context moved out of its
+    /// key's environment can do nothing.
+    pub fn with_env(self, env: Env) -> Self {
+        Self { env, ..self }
+    }
+
+    /// The same principal acting in another group.
+    pub fn in_group(self, group: GroupId) -> Self {
+        Self { group, ..self }
+    }
+
+    /// The acting principal.
+    pub fn principal(&self) -> Principal {
+        self.principal
+    }
+
+    /// The group the call acts in.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// The environment.
+    pub fn env(&self) -> Env {
+        self.env
+    }
+}

@@ -1,0 +1,394 @@
+//! The engine's error type, and the stable numeric code of each variant.
+
+use one_storage::StorageError;
+
+use crate::base::clock::Timestamp;
+use crate::base::id::{IdError, IdKind};
+use crate::base::permission::Permission;
+use crate::base::resource::Resource;
+use crate::base::value::ValueError;
+
+/// Everything a call into the engine can fail with.
+///
+/// Each variant names the input at fault. [`Error::code`] gives a number that never changes
+/// meaning, for callers across the C ABI and for logs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No record with this id exists where the context can see it. Records of other
+    /// tenants, and of groups outside the context's scope, are reported this way too, so
+    /// their existence does not leak.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// The kind of record.
+        kind: IdKind,
+        /// The id, in text form.
+        id: String,
+    },
+    /// Id text did not parse.
+    #[error("malformed id: {0}")]
+    MalformedId(IdError),
+    /// An id of one kind was given where another kind was needed.
+    #[error("wrong kind of id: {id} is a {found} id, expected a {expected} id")]
+    WrongIdKind {
+        /// The id given.
+        id: String,
+        /// The kind needed.
+        expected: IdKind,
+        /// The kind given.
+        found: IdKind,
+    },
+    /// Making `parent` the parent of `group` would make a group its own ancestor.
+    #[error("parent cycle: {parent} is {group} or one of its descendants")]
+    ParentCycle {
+        /// The group being moved.
+        group: String,
+        /// The parent asked for.
+        parent: String,
+    },
+    /// Another group under the same parent has this slug.
+    #[error("duplicate slug {slug:?} under {parent}")]
+    DuplicateSlug {
+        /// The slug.
+        slug: String,
+        /// The parent group, or `"the top level"`.
+        parent: String,
+    },
+    /// A person with this (normalised) email already exists in the tenant.
+    #[error("duplicate email {email:?} in this tenant")]
+    DuplicateEmail {
+        /// The normalised email.
+        email: String,
+    },
+    /// A required field was missing or empty.
+    #[error("missing required field `{field}`")]
+    MissingField {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field had a value it may not have.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidField {
+        /// The field (a dotted path for nested values).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value was larger than allowed.
+    #[error("`{field}` is too large: {actual} bytes, the limit is {limit}")]
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+        /// The size given.
+        actual: usize,
+    },
+    /// A filter named a path that cannot be filtered on, or used an operator wrongly.
+    #[error("invalid filter on {path:?}: {reason}")]
+    InvalidFilter {
+        /// The path or operator at fault.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pagination cursor was not one this query produced.
+    #[error("invalid cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Amounts of different currencies were combined.
+    #[error("currency mismatch: {left} and {right}")]
+    CurrencyMismatch {
+        /// The first currency.
+        left: String,
+        /// The second currency.
+        right: String,
+    },
+    /// An amount or a count left the range of its integer type.
+    #[error("overflow in {what}")]
+    Overflow {
+        /// What was being computed.
+        what: &'static str,
+    },
+    /// The group is archived; it accepts no new records.
+    #[error("group {group} is archived")]
+    GroupArchived {
+        /// The group.
+        group: String,
+    },
+    /// The thing is deleted; it can be read (for audit) but not changed.
+    #[error("thing {id} is deleted")]
+    ThingDeleted {
+        /// The thing.
+        id: String,
+    },
+    /// The person already has a membership in the group.
+    #[error("{person} is already a member of {group}")]
+    AlreadyMember {
+        /// The person.
+        person: String,
+        /// The group.
+        group: String,
+    },
+    /// The change would leave a group without an owner.
+    #[error("{group} would be left without an owner")]
+    LastOwner {
+        /// The group.
+        group: String,
+    },
+    /// The context lacks a permission the call needs in this group. Logged as an
+    /// `access_denied` event.
+    #[error("forbidden: {needed} is needed in {group}")]
+    Forbidden {
+        /// The permission that was missing.
+        needed: Permission,
+        /// The group it was needed in.
+        group: String,
+    },
+    /// A secret (API key, token) or a password was not accepted. Says nothing about which
+    /// part was wrong, or whether the account exists.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The credential (API key, session, one-time token) has expired.
+    #[error("credential expired")]
+    Expired,
+    /// The credential (API key) was revoked.
+    #[error("credential revoked")]
+    Revoked,
+    /// The API key does not accept calls from this address.
+    #[error("address {ip} is not in the API key's allow-list")]
+    IpNotAllowed {
+        /// The caller's address, or `unknown`.
+        ip: String,
+    },
+    /// The group does not accept this sign-up (its settings `allowSignups` or
+    /// `allowedDomains`).
+    #[error("sign-up not allowed: {reason}")]
+    SignupNotAllowed {
+        /// Which setting refused it.
+        reason: String,
+    },
+    /// The group requires a verified email before signing in.
+    #[error("the email address has not been verified")]
+    EmailNotVerified,
+    /// The change would take a group over a limit of its plan. Nothing was changed. The
+    /// first refusal per resource and period is logged as `quota_exceeded` (or
+    /// `cycle_quota_exceeded` for AI tokens).
+    #[error("quota exceeded: {resource} is at {used} of {limit}{}", resets_at.map_or(String::new(), |t| format!(", resets at {t}")))]
+    QuotaExceeded {
+        /// The resource.
+        resource: Resource,
+        /// The group's limit.
+        limit: u64,
+        /// What the group has used (this period, for monthly resources).
+        used: u64,
+        /// When the usage starts again from zero (monthly resources), if it does.
+        resets_at: Option<Timestamp>,
+    },
+    /// Too many calls with this API key; try again after `retry_after_ms`.
+    #[error("rate limited: retry after {retry_after_ms} ms")]
+    RateLimited {
+        /// Milliseconds until a call can succeed.
+        retry_after_ms: u64,
+    },
+    /// A plugin failed: it trapped, ran out of fuel or memory, answered something that is
+    /// not the ABI, could not be compiled or loaded, is disabled, or no plugin runtime is
+    /// attached. The operation that called it changed nothing.
+    #[error("plugin {plugin} failed: {reason}")]
+    PluginFailed {
+        /// The plugin's name; while a module is being installed, before it has named
+        /// itself, `(module <first 12 hex digits of its SHA-256>)`.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A plugin cannot be installed as asked: its name or one of its types is taken.
+    #[error("plugin {plugin} conflicts: {reason}")]
+    PluginConflict {
+        /// The plugin's name.
+        plugin: String,
+        /// What it conflicts with.
+        reason: String,
+    },
+    /// No plugin of that name is installed in the tenant.
+    #[error("no plugin named {plugin:?} is installed")]
+    PluginNotFound {
+        /// The name asked for.
+        plugin: String,
+    },
+    /// A change-feed subscriber fell more than [`crate::FEED_BACKLOG`] changes behind;
+    /// its next read resumes from its cursor (the last change it saw, `after`).
+    #[error("the subscription lagged behind the writers; it resumes after {}", after.as_deref().unwrap_or("the beginning"))]
+    Lagged {
+        /// The id of the last change the subscription saw, if any.
+        after: Option<String>,
+    },
+    /// A stored record has a format version this build does not know.
+    #[error("stored {record} record has format version {version}, which this build cannot read")]
+    UnsupportedVersion {
+        /// Which kind of record.
+        record: &'static str,
+        /// The version byte found.
+        version: u8,
+    },
+    /// Stored bytes failed to decode.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file-system operation around the database failed (creating its folder, …).
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The storage layer failed.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// A bug in ONE: a panic inside a write transaction. That transaction was rolled back
+    /// and nothing it did was kept; the engine goes on serving every other call.
+    #[error("internal error, the transaction was rolled back: {reason}")]
+    Internal {
+        /// The panic's message.
+        reason: String,
+    },
+}
+
+impl From<StorageError> for Error {
+    /// A file operation's failure is [`Error::Io`] whichever layer met it.
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path,
+                source,
+            },
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl Error {
+    /// The stable number of this kind of error. Numbers are never reused; ranges:
+    /// 3 a bug in ONE (the C ABI's `ONE_INTERNAL`), 1xx input, 2xx state conflicts, 3xx
+    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 3.
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::NotFound { .. } => 100,
+            Error::MalformedId(_) => 101,
+            Error::WrongIdKind { .. } => 102,
+            Error::MissingField { .. } => 103,
+            Error::InvalidField { .. } => 104,
+            Error::TooLarge { .. } => 105,
+            Error::InvalidFilter { .. } => 106,
+            Error::InvalidCursor { .. } => 107,
+            Error::CurrencyMismatch { .. } => 108,
+            Error::Overflow { .. } => 109,
+            Error::ParentCycle { .. } => 200,
+            Error::DuplicateSlug { .. } => 201,
+            Error::DuplicateEmail { .. } => 202,
+            Error::GroupArchived { .. } => 203,
+            Error::ThingDeleted { .. } => 204,
+            Error::AlreadyMember { .. } => 205,
+            Error::LastOwner { .. } => 206,
+            Error::Forbidden { .. } => 300,
+            Error::InvalidCredentials => 301,
+            Error::Expired => 302,
+            Error::Revoked => 303,
+            Error::IpNotAllowed { .. } => 304,
+            Error::SignupNotAllowed { .. } => 305,
+            Error::EmailNotVerified => 306,
+            Error::QuotaExceeded { .. } => 400,
+            Error::RateLimited { .. } => 401,
+            Error::PluginFailed { .. } => 500,
+            Error::PluginConflict { .. } => 501,
+            Error::PluginNotFound { .. } => 502,
+            Error::Lagged { .. } => 600,
+            Error::UnsupportedVersion { .. } => 900,
+            Error::Corrupt { .. } => 901,
+            Error::Storage(StorageError::Poisoned) => 902,
+            Error::Storage(StorageError::AlreadyOpen) => 903,
+            Error::Storage(StorageError::NestedWrite) => 906,
+            Error::Storage(_) => 904,
+            Error::Io { .. } => 905,
+            Error::Internal { .. } => 3,
+        }
+    }
+
+    pub(crate) fn not_found(id: impl Into<crate::base::id::Ref>) -> Self {
+        let r = id.into();
+        Error::NotFound {
+            kind: r.kind(),
+            id: r.to_string(),
+        }
+    }
+
+    /// The [`Error::Internal`] of a caught panic, with its message.
+    pub(crate) fn internal(panic: &(dyn std::any::Any + Send)) -> Self {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Error::Internal { reason }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn value(e: ValueError) -> Self {
+        let field = match &e {
+            ValueError::NonFinite { path } | ValueError::TooDeep { path } => path.clone(),
+        };
+        Error::InvalidField {
+            field,
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<IdError> for Error {
+    fn from(e: IdError) -> Self {
+        match e {
+            IdError::WrongKind {
+                text,
+                expected,
+                found,
+            } => Error::WrongIdKind {
+                id: text,
+                expected,
+                found,
+            },
+            other => Error::MalformedId(other),
+        }
+    }
+}
+
+impl From<one_storage::keys::KeyError> for Error {
+    fn from(e: one_storage::keys::KeyError) -> Self {
+        Error::Corrupt {
+            what: "key",
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,640 @@
+//! The key layout: every key the engine writes is built here, and nowhere else.
+//!
+//! ```text
+//! M i                                         -> highest id issued (u128 BE) engine meta
+//! M x <type> <path>                           -> ()                         declared indexes
+//! M u                                         -> 1                          usage counted
+//! M k                                         -> u64 big-endian             (older files; unread)
+//! M w <module:32>                             -> WASM bytes                 plugin modules
+//! M c <module:32>                             -> compiled code (derived)    plugin code cache
+//! D g <group:16>                              -> root group id (16 bytes)   directory
+//! D r <slug>                                  -> root group id              top-level slugs
+//! D k <digest:32>                             -> root id, key id            API keys by hash
+//! D s <digest:32>                             -> root id, env, session id   sessions by hash
+//! D t <digest:32>                             -> OneTimeToken record        verify / magic link
+//! D p <module:32> <root:16>                   -> ()                         tenants of a module
+//! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
+//! T <root:16> 0x00 c <parent:16> <child:16>   -> ()                         children
+//! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
+//! T <root:16> 0x00 k <key:16>                 -> ApiKey record              API keys
+//! T <root:16> 0x00 P <plugin>                 -> Plugin record              installed plugins
+//! T <root:16> 0x00 Q <type>                   -> plugin name                plugin-defined types
+//! T <root:16> 0x00 x <type> <path>            -> ()                         the tenant's own indexes
+//! T <root:16> <env> t <thing:16>              -> Thing record
+//! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
+//! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
+//! T <root:16> <env> m <email>                 -> person thing id            emails
+//! T <root:16> <env> w <person:16>             -> Password record (argon2id PHC string)
+//! T <root:16> <env> x <provider> <subject>    -> person thing id            external identities
+//! T <root:16> <env> c <connection:16>         -> Connection record
+//! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> Connection record (copy)
+//! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> Connection record (copy)
+//! T <root:16> <env> E <group:16> <event:16>   -> Event record               events by group
+//! T <root:16> <env> K <group:16> <type> <event:16>            -> ()         by type
+//! T <root:16> <env> A <group:16> <actor> <event:16>           -> ()         by actor
+//! T <root:16> <env> G <group:16> <target:17> <event:16>       -> ()         by target
+//! T <root:16> <env> n <group:16> <counter:1>  -> u64 big-endian             counts
+//! T <root:16> <env> u <group:16> <resource:1> <period:4> -> u64 big-endian  usage (subtree)
+//! T <root:16> <env> q <group:16> <resource:1> <period:4> -> ()    quota_exceeded logged
+//! T <root:16> <env> r <group:16> <currency> <event:16> -> 3 x i64 BE     revenue index
+//! T <root:16> <env> k <knowledge:16>          -> Knowledge record
+//! T <root:16> <env> v <group:16> <knowledge:16> -> f32 little-endian x dims   vectors
+//! T <root:16> <env> h <group:16> <label> <chunk:4> -> bytes of an HNSW graph (derived;
+//!                                                 label "" is the group's whole graph)
+//! T <root:16> <env> l <group:16> <label> <knowledge:16> -> ()   chunks by label
+//! T <root:16> <env> L <group:16> <label> <knowledge:16> -> ()   labels added by a relabel
+//!                                                 since the label's graph was built
+//! T <root:16> <env> z <group:16> <knowledge:16> -> ()    deleted since the graph was built
+//! ```
+//!
+//! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
+//! of the tenant. A `<digest>` is the SHA-256 of a secret (API key, session token, one-time
+//! token): secrets themselves are never stored. A `<module>` is the SHA-256 of a plugin's WASM bytes. `<type>`, `<slug>` and `<email>` are escaped strings
+//! ([`one_storage::keys`]); a `:17` reference is a kind byte and 16 id bytes; an actor is
+//! `0x00` (system), `0x01` and a thing id, or `0x02` and an API key id. An indexed `<value>` is a type byte and an
+//! order-preserving body: `0x10` + `0x00`/`0x01` for booleans, `0x20` + the ordered f64 for
+//! numbers (integers too), `0x30` + an escaped string. Ids are big-endian, so within any prefix,
+//! entries sort by creation time. A tenant (a root group and all of its descendants) is the
+//! single range `T <root>`.
+//!
+//! The type index, property indexes and edge indexes are covering: each entry holds the
+//! same bytes as the primary record, written in the same transaction, so a list or a hop
+//! is one range scan. Deleted things have no index entries.
+
+use one_storage::keys::{KeyBuf, KeyReader};
+
+use crate::base::context::{Env, Principal};
+use crate::base::id::{EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
+use crate::base::resource::Resource;
+use crate::{Error, Result};
+
+const DIRECTORY: u8 = b'D';
+const META: u8 = b'M';
+const TENANT: u8 = b'T';
+const STRUCTURE: u8 = 0x00;
+
+/// Counters kept per group and environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Counter {
+    Things = 1,
+    Connections = 2,
+    Events = 3,
+    People = 4,
+}
+
+fn env_byte(env: Env) -> u8 {
+    match env {
+        Env::Live => 0x01,
+        Env::Test => 0x02,
+    }
+}
+
+/// `M i`: the highest id issued by a committed transaction, so ids keep increasing across
+/// restarts even if the clock steps back.
+pub(crate) fn last_id() -> Vec<u8> {
+    vec![META, b'i']
+}
+
+/// `M x`: every declared property index.
+pub(crate) fn index_defs() -> Vec<u8> {
+    vec![META, b'x']
+}
+
+/// `M x <type>`: the property indexes declared for one thing type.
+pub(crate) fn index_defs_of(kind: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(&index_defs()).str(kind).finish()
+}
+
+/// `M x <type> <path>`: one declared property index.
+pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(&index_defs_of(kind)).str(path).finish()
+}
+
+/// `M u`: the running totals of usage were counted from the records (format 1 files
+/// written before usage existed get them counted once, when opened).
+pub(crate) fn usage_counted() -> Vec<u8> {
+    vec![META, b'u']
+}
+
+/// `M w <module>`: a plugin module's WASM bytes, shared by every tenant that installed it.
+pub(crate) fn plugin_module(hash: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new().u8(META).u8(b'w').raw(hash).finish()
+}
+
+/// `M w`: every stored plugin module.
+pub(crate) fn plugin_modules() -> Vec<u8> {
+    vec![META, b'w']
+}
+
+/// `M c <module>`: a plugin module compiled by the runtime (derived: dropped and made
+/// again whenever the runtime cannot use it).
+pub(crate) fn plugin_code(hash: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new().u8(META).u8(b'c').raw(hash).finish()
+}
+
+/// `D p <module>`: the tenants that installed a module.
+pub(crate) fn module_users(hash: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new().u8(DIRECTORY).u8(b'p').raw(hash).finish()
+}
+
+/// `D p <module> <root>`: `root` installed the module.
+pub(crate) fn module_user(hash: &[u8; 32], root: GroupId) -> Vec<u8> {
+    KeyBuf::from_prefix(&module_users(hash))
+        .raw(&root.to_be_bytes())
+        .finish()
+}
+
+/// `D g <group>`: where a group's tenant is found.
+pub(crate) fn group_root(group: GroupId) -> Vec<u8> {
+    KeyBuf::new()
+        .u8(DIRECTORY)
+        .u8(b'g')
+        .raw(&group.to_be_bytes())
+        .finish()
+}
+
+/// `D g`: the whole group directory.
+pub(crate) fn group_directory() -> Vec<u8> {
+    vec![DIRECTORY, b'g']
+}
+
+/// `D r <slug>`: top-level slugs.
+pub(crate) fn root_slug(slug: &str) -> Vec<u8> {
+    KeyBuf::new().u8(DIRECTORY).u8(b'r').str(slug).finish()
+}
+
+/// `D <section> <digest>`: where the holder of a secret with this SHA-256 is found.
+pub(crate) fn secret_digest(section: SecretSection, digest: &[u8; 32]) -> Vec<u8> {
+    KeyBuf::new()
+        .u8(DIRECTORY)
+        .u8(section as u8)
+        .raw(digest)
+        .finish()
+}
+
+/// The directory sections indexed by a secret's digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum SecretSection {
+    ApiKey = b'k',
+    Session = b's',
+    OneTime = b't',
+}
+
+/// `D <section>`: every holder of one kind of secret.
+pub(crate) fn secret_digests(section: SecretSection) -> Vec<u8> {
+    vec![DIRECTORY, section as u8]
+}
+
+/// `D p`: every (module, tenant) pair of installed plugins.
+pub(crate) fn all_module_users() -> Vec<u8> {
+    vec![DIRECTORY, b'p']
+}
+
+/// `D r`: every top-level slug.
+pub(crate) fn root_slugs() -> Vec<u8> {
+    vec![DIRECTORY, b'r']
+}
+
+pub(crate) fn decode_group_id(bytes: &[u8], what: &'static str) -> Result<GroupId> {
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| Error::Corrupt {
+        what,
+        reason: format!("expected 16 bytes, found {}", bytes.len()),
+    })?;
+    Ok(GroupId::from_u128(u128::from_be_bytes(arr)))
+}
+
+/// A big-endian `u64` value (counters, usage, dimensions).
+pub(crate) fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
+        Error::Corrupt {
+            what,
+            reason: format!("expected 8 bytes, found {}", bytes.len()),
+        }
+    })?))
+}
+
+pub(crate) fn decode_thing_id(bytes: &[u8], what: &'static str) -> Result<ThingId> {
+    decode_group_id(bytes, what).map(|g| ThingId::from_u128(g.to_u128()))
+}
+
+/// `T`: the data of every tenant.
+pub(crate) fn all_tenants() -> Vec<u8> {
+    vec![TENANT]
+}
+
+/// `T <root>`: one tenant's whole range, structure and both environments.
+pub(crate) fn tenant(root: GroupId) -> Vec<u8> {
+    KeyBuf::new().u8(TENANT).raw(&root.to_be_bytes()).finish()
+}
+
+/// The keys of one tenant's structure: its groups, shared by both environments.
+#[derive(Debug, Clone)]
+pub(crate) struct StructureKeys {
+    prefix: [u8; 18],
+}
+
+/// `T <root> <section>`: the 18-byte prefix of one section of a tenant.
+fn tenant_prefix(root: GroupId, section: u8) -> [u8; 18] {
+    let mut p = [0u8; 18];
+    p[0] = TENANT;
+    p[1..17].copy_from_slice(&root.to_be_bytes());
+    p[17] = section;
+    p
+}
+
+impl StructureKeys {
+    pub(crate) fn new(root: GroupId) -> Self {
+        Self {
+            prefix: tenant_prefix(root, STRUCTURE),
+        }
+    }
+
+    fn key(&self, tag: u8) -> KeyBuf {
+        KeyBuf::from_prefix(&self.prefix).u8(tag)
+    }
+
+    pub(crate) fn group(&self, g: GroupId) -> Vec<u8> {
+        self.key(b'g').raw(&g.to_be_bytes()).finish()
+    }
+
+    /// `g`: every group record of the tenant.
+    pub(crate) fn groups(&self) -> Vec<u8> {
+        self.key(b'g').finish()
+    }
+
+    pub(crate) fn child(&self, parent: GroupId, child: GroupId) -> Vec<u8> {
+        self.key(b'c')
+            .raw(&parent.to_be_bytes())
+            .raw(&child.to_be_bytes())
+            .finish()
+    }
+
+    pub(crate) fn children(&self, parent: GroupId) -> Vec<u8> {
+        self.key(b'c').raw(&parent.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn sibling_slug(&self, parent: GroupId, slug: &str) -> Vec<u8> {
+        self.key(b's').raw(&parent.to_be_bytes()).str(slug).finish()
+    }
+
+    pub(crate) fn api_key(&self, key: KeyId) -> Vec<u8> {
+        self.key(b'k').raw(&key.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn api_keys(&self) -> Vec<u8> {
+        self.key(b'k').finish()
+    }
+
+    pub(crate) fn plugin(&self, name: &str) -> Vec<u8> {
+        self.key(b'P').str(name).finish()
+    }
+
+    /// `P`: every plugin the tenant installed.
+    pub(crate) fn plugins(&self) -> Vec<u8> {
+        self.key(b'P').finish()
+    }
+
+    /// `c`: every parent-child entry of the tenant.
+    pub(crate) fn all_children(&self) -> Vec<u8> {
+        self.key(b'c').finish()
+    }
+
+    /// `s`: every sibling-slug entry of the tenant.
+    pub(crate) fn sibling_slugs(&self) -> Vec<u8> {
+        self.key(b's').finish()
+    }
+
+    /// `Q`: every plugin-defined thing type of the tenant.
+    pub(crate) fn plugin_types(&self) -> Vec<u8> {
+        self.key(b'Q').finish()
+    }
+
+    /// `Q <type>`: which plugin defines a thing type in this tenant.
+    pub(crate) fn plugin_type(&self, kind: &str) -> Vec<u8> {
+        self.key(b'Q').str(kind).finish()
+    }
+
+    /// `x`: the property indexes declared for this tenant alone (by its plugins).
+    pub(crate) fn index_defs(&self) -> Vec<u8> {
+        self.key(b'x').finish()
+    }
+
+    /// `x <type> <path>`: one property index declared for this tenant alone.
+    pub(crate) fn index_def(&self, kind: &str, path: &str) -> Vec<u8> {
+        self.key(b'x').str(kind).str(path).finish()
+    }
+}
+
+/// The keys of one tenant's data in one environment.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantKeys {
+    prefix: [u8; 18],
+}
+
+pub(crate) fn push_ref(k: KeyBuf, r: Ref) -> KeyBuf {
+    k.u8(r.kind().tag()).u128(r.to_u128())
+}
+
+fn push_principal(k: KeyBuf, p: Principal) -> KeyBuf {
+    match p {
+        Principal::System => k.u8(0),
+        Principal::Person(id) => k.u8(1).raw(&id.to_be_bytes()),
+        Principal::ApiKey(id) => k.u8(2).raw(&id.to_be_bytes()),
+    }
+}
+
+impl TenantKeys {
+    pub(crate) fn new(root: GroupId, env: Env) -> Self {
+        Self {
+            prefix: tenant_prefix(root, env_byte(env)),
+        }
+    }
+
+    fn key(&self, tag: u8) -> KeyBuf {
+        KeyBuf::from_prefix(&self.prefix).u8(tag)
+    }
+
+    pub(crate) fn thing(&self, id: ThingId) -> Vec<u8> {
+        self.key(b't').raw(&id.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn things_by_type(&self, group: GroupId, kind: &str) -> Vec<u8> {
+        self.key(b'y').raw(&group.to_be_bytes()).str(kind).finish()
+    }
+
+    pub(crate) fn thing_by_type(&self, group: GroupId, kind: &str, id: ThingId) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.things_by_type(group, kind))
+            .raw(&id.to_be_bytes())
+            .finish()
+    }
+
+    /// `p <group> <type> <path>`: one property index of one group.
+    pub(crate) fn property_index(&self, group: GroupId, kind: &str, path: &str) -> Vec<u8> {
+        self.key(b'p')
+            .raw(&group.to_be_bytes())
+            .str(kind)
+            .str(path)
+            .finish()
+    }
+
+    /// `p`: every property index entry of the tenant in this environment.
+    pub(crate) fn property_indexes(&self) -> Vec<u8> {
+        self.key(b'p').finish()
+    }
+
+    /// `y`: every type-index entry of the tenant in this environment.
+    pub(crate) fn type_indexes(&self) -> Vec<u8> {
+        self.key(b'y').finish()
+    }
+
+    /// `o` (outgoing) or `i` (incoming): every edge entry in one direction.
+    pub(crate) fn all_edges(&self, outgoing: bool) -> Vec<u8> {
+        self.key(if outgoing { b'o' } else { b'i' }).finish()
+    }
+
+    /// `K`, `A` and `G`: the event indexes by type, by actor and by target.
+    pub(crate) fn event_indexes(&self) -> [Vec<u8>; 3] {
+        [b'K', b'A', b'G'].map(|tag| self.key(tag).finish())
+    }
+
+    /// `m`: every email of the tenant in this environment.
+    pub(crate) fn emails(&self) -> Vec<u8> {
+        self.key(b'm').finish()
+    }
+
+    /// `l`: every label posting of the tenant in this environment.
+    pub(crate) fn all_postings(&self) -> Vec<u8> {
+        self.key(b'l').finish()
+    }
+
+    /// `t`: every thing of the tenant in this environment.
+    pub(crate) fn things(&self) -> Vec<u8> {
+        self.key(b't').finish()
+    }
+
+    pub(crate) fn email(&self, email: &str) -> Vec<u8> {
+        self.key(b'm').str(email).finish()
+    }
+
+    pub(crate) fn password(&self, person: ThingId) -> Vec<u8> {
+        self.key(b'w').raw(&person.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn identity(&self, provider: &str, subject: &str) -> Vec<u8> {
+        self.key(b'x').str(provider).str(subject).finish()
+    }
+
+    pub(crate) fn connection(&self, id: crate::base::id::ConnectionId) -> Vec<u8> {
+        self.key(b'c').raw(&id.to_be_bytes()).finish()
+    }
+
+    /// `c`: every connection of the tenant in this environment.
+    pub(crate) fn connections(&self) -> Vec<u8> {
+        self.key(b'c').finish()
+    }
+
+    /// `E`: every event of the tenant in this environment.
+    pub(crate) fn all_events(&self) -> Vec<u8> {
+        self.key(b'E').finish()
+    }
+
+    pub(crate) fn knowledge(&self, id: KnowledgeId) -> Vec<u8> {
+        self.key(b'k').raw(&id.to_be_bytes()).finish()
+    }
+
+    /// `k`: every knowledge record of the tenant in this environment.
+    pub(crate) fn all_knowledge(&self) -> Vec<u8> {
+        self.key(b'k').finish()
+    }
+
+    /// `v <group>`: the vectors of one group's knowledge.
+    pub(crate) fn vectors(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'v').raw(&group.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn vector(&self, group: GroupId, id: KnowledgeId) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.vectors(group))
+            .raw(&id.to_be_bytes())
+            .finish()
+    }
+
+    /// `v`: every vector of the tenant in this environment.
+    pub(crate) fn all_vectors(&self) -> Vec<u8> {
+        self.key(b'v').finish()
+    }
+
+    /// `h <group>`: every graph of one group.
+    pub(crate) fn graphs_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'h').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `h <group> <label>`: the pieces of one graph (label `""`: the whole group's).
+    pub(crate) fn graph(&self, group: GroupId, label: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.graphs_of(group))
+            .str(label)
+            .finish()
+    }
+
+    pub(crate) fn graph_chunk(&self, group: GroupId, label: &str, n: u32) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.graph(group, label))
+            .raw(&n.to_be_bytes())
+            .finish()
+    }
+
+    /// `l <group>`: every label posting of one group.
+    pub(crate) fn postings_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'l').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `L <group>`: every label added by a relabel since the group's graphs were built.
+    pub(crate) fn relabels_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'L').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `L <group> <label>`: chunks that got `label` by a relabel since its graph was built.
+    pub(crate) fn relabels(&self, group: GroupId, label: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.relabels_of(group))
+            .str(label)
+            .finish()
+    }
+
+    /// `l <group> <label>`: the chunks of one group with one label.
+    pub(crate) fn postings(&self, group: GroupId, label: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.postings_of(group))
+            .str(label)
+            .finish()
+    }
+
+    /// `h`: every graph of the tenant in this environment.
+    pub(crate) fn all_graphs(&self) -> Vec<u8> {
+        self.key(b'h').finish()
+    }
+
+    /// `z <group>`: the chunks of one group deleted since its graph was built.
+    pub(crate) fn tombstones(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'z').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `u <group>`: every usage counter of one group.
+    pub(crate) fn usage_of(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'u').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `u`: every usage counter of the tenant in this environment.
+    pub(crate) fn usages(&self) -> Vec<u8> {
+        self.key(b'u').finish()
+    }
+
+    /// `o <from>` or `i <to>`, then optionally `<type>`: the prefix of one node's edges.
+    pub(crate) fn edges(&self, outgoing: bool, node: Ref, kind: Option<&str>) -> Vec<u8> {
+        let k = push_ref(self.key(if outgoing { b'o' } else { b'i' }), node);
+        match kind {
+            Some(kind) => k.str(kind).finish(),
+            None => k.finish(),
+        }
+    }
+
+    pub(crate) fn edge(
+        &self,
+        outgoing: bool,
+        near: Ref,
+        kind: &str,
+        far: Ref,
+        id: crate::base::id::ConnectionId,
+    ) -> Vec<u8> {
+        push_ref(
+            KeyBuf::from_prefix(&self.edges(outgoing, near, Some(kind))),
+            far,
+        )
+        .raw(&id.to_be_bytes())
+        .finish()
+    }
+
+    pub(crate) fn events(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'E').raw(&group.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn event(&self, group: GroupId, id: EventId) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.events(group))
+            .raw(&id.to_be_bytes())
+            .finish()
+    }
+
+    pub(crate) fn events_by_type(&self, group: GroupId, kind: &str) -> Vec<u8> {
+        self.key(b'K').raw(&group.to_be_bytes()).str(kind).finish()
+    }
+
+    pub(crate) fn events_by_actor(&self, group: GroupId, actor: Principal) -> Vec<u8> {
+        push_principal(self.key(b'A').raw(&group.to_be_bytes()), actor).finish()
+    }
+
+    pub(crate) fn events_by_target(&self, group: GroupId, target: Ref) -> Vec<u8> {
+        push_ref(self.key(b'G').raw(&group.to_be_bytes()), target).finish()
+    }
+
+    pub(crate) fn counter(&self, group: GroupId, counter: Counter) -> Vec<u8> {
+        self.key(b'n')
+            .raw(&group.to_be_bytes())
+            .u8(counter as u8)
+            .finish()
+    }
+
+    pub(crate) fn counters(&self) -> Vec<u8> {
+        self.key(b'n').finish()
+    }
+
+    /// `u <group> <resource> <period>`: what `group` and its descendants used of a
+    /// resource in a period (a month index, or 0 for running totals).
+    pub(crate) fn usage(&self, group: GroupId, resource: Resource, period: u32) -> Vec<u8> {
+        self.key(b'u')
+            .raw(&group.to_be_bytes())
+            .u8(resource.tag())
+            .raw(&period.to_be_bytes())
+            .finish()
+    }
+
+    /// `q <group> <resource> <period>`: the quota-exceeded event of this period was logged.
+    pub(crate) fn quota_logged(&self, group: GroupId, resource: Resource, period: u32) -> Vec<u8> {
+        self.key(b'q')
+            .raw(&group.to_be_bytes())
+            .u8(resource.tag())
+            .raw(&period.to_be_bytes())
+            .finish()
+    }
+
+    /// `r <group> <currency>`: the revenue entries of a group in one currency, by event id.
+    pub(crate) fn revenue(&self, group: GroupId, currency: &str) -> Vec<u8> {
+        self.key(b'r')
+            .raw(&group.to_be_bytes())
+            .str(currency)
+            .finish()
+    }
+}
+
+/// Appends an id to a prefix.
+pub(crate) fn with_id(prefix: &[u8], id: u128) -> Vec<u8> {
+    KeyBuf::from_prefix(prefix).u128(id).finish()
+}
+
+/// The tenant root and environment a tenant key (`T <root> <env> …`) belongs to.
+pub(crate) fn tenant_env_of(key: &[u8]) -> Option<(GroupId, Env)> {
+    if key.first() != Some(&TENANT) {
+        return None;
+    }
+    let root = u128::from_be_bytes(key.get(1..17)?.try_into().ok()?);
+    let byte = *key.get(17)?;
+    let env = [Env::Live, Env::Test]
+        .into_iter()
+        .find(|e| env_byte(*e) == byte)?;
+    Some((GroupId::from_u128(root), env))
+}
+
+/// The id in the last 16 bytes of an index key.
+pub(crate) fn trailing_id(key: &[u8]) -> Result<u128> {
+    let start = key.len().checked_sub(16).ok_or_else(|| Error::Corrupt {
+        what: "index key",
+        reason: "shorter than an id".into(),
+    })?;
+    Ok(KeyReader::new(&key[start..]).u128()?)
+}

@@ -1,0 +1,367 @@
+//! Connections: typed, directed relationships with metadata.
+//!
+//! A connection joins two records of the same tenant (groups or things) and belongs to a
+//! group, by default the context's. Both directions are indexed (`o <from> <type> <to>` and
+//! `i <to> <type> <from>`), so listing a node's outgoing or incoming connections of a type
+//! is one range scan, never a scan of the group. Deleting a connection removes it and its
+//! index entries; its `connection_deleted` event keeps the record for audit.
+//! `member_of` is reserved for memberships, made by [`Tx::add_member`].
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::access::policy::Op;
+use crate::base::clock::Timestamp;
+use crate::base::codec::{self, Record};
+use crate::base::id::{ConnectionId, GroupId, Ref};
+use crate::base::layout::{Counter, TenantKeys};
+use crate::base::page::{Cursor, Page, page_size, scan_page};
+use crate::base::permission::Permission;
+use crate::base::validate;
+use crate::base::value::Value;
+use crate::dimensions::events::kinds;
+use crate::dimensions::things::{Thing, ThingStatus};
+use crate::kernel::{Tx, View};
+use crate::{Error, Result};
+
+/// The connection type of memberships.
+pub const MEMBER_OF: &str = "member_of";
+/// The connection type of sign-in sessions (from a person to a group).
+pub const SESSION: &str = "session";
+
+/// A connection, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Connection {
+    /// Its id.
+    pub id: ConnectionId,
+    /// Where it starts.
+    pub from: Ref,
+    /// Where it ends.
+    pub to: Ref,
+    /// The relationship type (`owns`, `purchased`, `member_of`, …).
+    pub kind: String,
+    /// Details (a map).
+    pub metadata: Value,
+    /// The group it belongs to.
+    pub group: GroupId,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+impl Record for Connection {
+    const NAME: &'static str = "connection";
+    const VERSION: u8 = 1;
+}
+
+/// What a new connection needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConnection {
+    from: Ref,
+    to: Ref,
+    kind: String,
+    metadata: Value,
+    group: Option<GroupId>,
+}
+
+impl NewConnection {
+    /// A `kind` connection from `from` to `to` (each a group or a thing).
+    pub fn new(from: impl Into<Ref>, kind: impl Into<String>, to: impl Into<Ref>) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            kind: kind.into(),
+            metadata: Value::map(),
+            group: None,
+        }
+    }
+
+    /// Sets the metadata (a map).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Puts the connection in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// Which way to follow connections from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeDirection {
+    /// Connections that start at the node.
+    Outgoing,
+    /// Connections that end at the node.
+    Incoming,
+}
+
+/// A query for one node's connections, oldest first within each type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionQuery {
+    node: Ref,
+    direction: EdgeDirection,
+    kind: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<Cursor>,
+}
+
+impl ConnectionQuery {
+    /// Connections that start at `node`.
+    pub fn outgoing(node: impl Into<Ref>) -> Self {
+        Self {
+            node: node.into(),
+            direction: EdgeDirection::Outgoing,
+            kind: None,
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Connections that end at `node`.
+    pub fn incoming(node: impl Into<Ref>) -> Self {
+        Self {
+            direction: EdgeDirection::Incoming,
+            ..Self::outgoing(node)
+        }
+    }
+
+    /// Only connections of type `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// At most `n` connections (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+}
+
+/// An end of a connection, as found: the group it is in (itself, for a group), and
+/// whether it is a deleted thing.
+struct Node {
+    group: GroupId,
+    deleted: bool,
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The connection `id`, if the context can see its group. Needs `connections:read`
+    /// there.
+    pub fn get_connection(&self, id: ConnectionId) -> Result<Connection> {
+        self.get_scoped(
+            &self.scope.tenant.connection(id),
+            id,
+            Op::GetConnection,
+            |c: &Connection| c.group,
+        )
+    }
+
+    /// A node's connections in one direction, optionally of one type. Needs
+    /// `connections:read` where the node is. Connections that
+    /// belong to groups outside the context's scope, or where it lacks
+    /// `connections:read`, are left out.
+    pub fn connections(&self, query: &ConnectionQuery) -> Result<Page<Connection>> {
+        if let Some(kind) = &query.kind {
+            validate::type_name("kind", kind)?;
+        }
+        let node = self.check_node(query.node, true)?;
+        self.authorize_record(Op::ListConnections, node.group, query.node)?;
+        let outgoing = query.direction == EdgeDirection::Outgoing;
+        let prefix = self
+            .scope
+            .tenant
+            .edges(outgoing, query.node, query.kind.as_deref());
+        scan_page(
+            self.kv,
+            &prefix,
+            KeyRange::prefix(&prefix),
+            Direction::Forward,
+            query.cursor.as_ref(),
+            page_size(query.limit)?,
+            |_, record| {
+                let c: Connection = codec::decode(record)?;
+                Ok(self
+                    .permits(c.group, Permission::ConnectionsRead)?
+                    .then_some(c))
+            },
+        )
+    }
+
+    /// Checks that a group or thing exists in this tenant; with `scoped`, that it is in
+    /// the context's scope too.
+    fn check_node(&self, node: Ref, scoped: bool) -> Result<Node> {
+        let group = |group| Node {
+            group,
+            deleted: false,
+        };
+        match node {
+            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| group(g)),
+            Ref::GroupId(g) => self.load_group(g).map(|_| group(g)),
+            Ref::ThingId(t) => {
+                let thing = self
+                    .get_record::<Thing>(&self.scope.tenant.thing(t))?
+                    .ok_or_else(|| Error::not_found(t))?;
+                if scoped && self.ensure_scope(thing.group).is_err() {
+                    return Err(Error::not_found(t));
+                }
+                Ok(Node {
+                    group: thing.group,
+                    deleted: thing.status == ThingStatus::Deleted,
+                })
+            }
+            other => Err(Error::invalid(
+                "node",
+                format!(
+                    "{other} is a {}; connections join groups and things",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Connects two records of the tenant. `from` must be in the context's scope; `to` may
+    /// be anywhere in the tenant. Needs `connections:write` in the connection's group.
+    /// `member_of` and `session` connections are made by the membership and sign-in calls.
+    pub fn connect(&mut self, new: NewConnection) -> Result<Connection> {
+        validate::type_name("kind", &new.kind)?;
+        if new.kind == MEMBER_OF || new.kind == SESSION {
+            return Err(Error::invalid(
+                "kind",
+                format!(
+                    "{} connections are made by the membership and sign-in calls",
+                    new.kind
+                ),
+            ));
+        }
+        let metadata = validate::map_value("metadata", new.metadata)?;
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        for (node, scoped) in [(new.from, true), (new.to, false)] {
+            if self.view().check_node(node, scoped)?.deleted {
+                return Err(Error::ThingDeleted {
+                    id: node.to_string(),
+                });
+            }
+        }
+        self.ensure_writable(group, Op::Connect)?;
+        self.insert_connection(new.from, new.to, &new.kind, metadata, group)
+    }
+
+    pub(crate) fn insert_connection(
+        &mut self,
+        from: Ref,
+        to: Ref,
+        kind: &str,
+        metadata: Value,
+        group: GroupId,
+    ) -> Result<Connection> {
+        let c = Connection {
+            id: ConnectionId::from_u128(self.engine.next_id()),
+            from,
+            to,
+            kind: kind.to_string(),
+            metadata,
+            group,
+            created_at: self.now(),
+        };
+        // Both edge entries hold a copy of the record, so following edges reads no further.
+        let bytes = codec::encode(&c)?;
+        let keys = self.scope.tenant.clone();
+        self.store_bytes(group, &keys.connection(c.id), &bytes, 1);
+        self.put(keys.connection(c.id), bytes.as_slice())?;
+        for edge in edge_keys(&keys, &c) {
+            self.put(edge, bytes.as_slice())?;
+        }
+        self.count(group, Counter::Connections, 1);
+        let meta = Value::map()
+            .with("type", kind)
+            .with("from", from.to_string())
+            .with("to", to.to_string());
+        self.log(
+            kinds::CONNECTION_CREATED,
+            group,
+            Some(Ref::from(c.id)),
+            meta,
+        )?;
+        Ok(c)
+    }
+
+    /// Deletes a connection and its index entries; its event keeps what it was. Needs
+    /// `connections:write` in its group. Memberships and sessions end through their own
+    /// calls.
+    pub fn disconnect(&mut self, id: ConnectionId) -> Result<Connection> {
+        let c = self.view().get_connection(id)?;
+        if c.kind == MEMBER_OF || c.kind == SESSION {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "{id} is a {} connection; use remove_member or sign_out",
+                    c.kind
+                ),
+            ));
+        }
+        self.view()
+            .authorize_record(Op::Disconnect, c.group, Ref::from(id))?;
+        self.remove_connection(&c)?;
+        let meta = Value::map()
+            .with("type", c.kind.as_str())
+            .with("from", c.from.to_string())
+            .with("to", c.to.to_string())
+            .with("metadata", c.metadata.clone());
+        self.log(
+            kinds::CONNECTION_DELETED,
+            c.group,
+            Some(Ref::from(id)),
+            meta,
+        )?;
+        Ok(c)
+    }
+
+    /// Deletes a connection's record and index entries; the caller logs the event.
+    pub(crate) fn remove_connection(&mut self, c: &Connection) -> Result<()> {
+        let keys = self.scope.tenant.clone();
+        self.store_bytes(c.group, &keys.connection(c.id), &codec::encode(c)?, -1);
+        self.delete(&keys.connection(c.id))?;
+        for edge in edge_keys(&keys, c) {
+            self.delete(&edge)?;
+        }
+        self.count(c.group, Counter::Connections, -1);
+        Ok(())
+    }
+
+    /// Rewrites a connection's record and both edge copies (same id, ends and type).
+    pub(crate) fn replace_connection(&mut self, c: &Connection) -> Result<()> {
+        let bytes = codec::encode(c)?;
+        let keys = self.scope.tenant.clone();
+        let key = keys.connection(c.id);
+        if let Some(old) = self.kv.get(&key)? {
+            self.store_bytes(c.group, &key, &old, -1);
+        }
+        self.store_bytes(c.group, &key, &bytes, 1);
+        self.put(keys.connection(c.id), bytes.as_slice())?;
+        for edge in edge_keys(&keys, c) {
+            self.put(edge, bytes.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// The two edge entries of a connection (outgoing from `from`, incoming to `to`), each
+/// holding a copy of its record.
+pub(crate) fn edge_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 2] {
+    [
+        keys.edge(true, c.from, &c.kind, c.to, c.id),
+        keys.edge(false, c.to, &c.kind, c.from, c.id),
+    ]
+}

@@ -1,0 +1,421 @@
+//! Things: typed entities with free-form properties.
+//!
+//! A thing belongs to one group and has a type (`product`, `course`, …, or a type a plugin
+//! defines), a name, a map of properties and a status. Updates merge properties (JSON
+//! merge patch). Deleting is soft: the status becomes `deleted`, the record stays readable
+//! by id for audit, and it leaves the type index, so lists no longer show it. People are
+//! things of type `person`, made and changed through the rules in `people.rs`.
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::access::policy::Op;
+use crate::base::clock::Timestamp;
+use crate::base::codec::{self, Record};
+use crate::base::id::{GroupId, Ref, ThingId};
+use crate::base::layout::Counter;
+use crate::base::page::{Cursor, Page, page_size, scan_page};
+use crate::base::validate;
+use crate::base::value::Value;
+use crate::dimensions::events::kinds;
+use crate::dimensions::people::PERSON;
+use crate::kernel::{Tx, View};
+use crate::records::filter::Filter;
+use crate::{Error, Result};
+
+/// A thing's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ThingStatus {
+    /// Not published yet.
+    Draft,
+    /// In use. The default.
+    #[default]
+    Active,
+    /// Kept but retired.
+    Archived,
+    /// Deleted: readable by id for audit, absent from lists, unchangeable.
+    Deleted,
+}
+
+impl ThingStatus {
+    /// The lower-case name, as filters see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThingStatus::Draft => "draft",
+            ThingStatus::Active => "active",
+            ThingStatus::Archived => "archived",
+            ThingStatus::Deleted => "deleted",
+        }
+    }
+}
+
+/// A thing, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Thing {
+    /// Its id.
+    pub id: ThingId,
+    /// The group it belongs to.
+    pub group: GroupId,
+    /// Its type.
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form properties (a map).
+    pub properties: Value,
+    /// Lifecycle state.
+    pub status: ThingStatus,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Record for Thing {
+    const NAME: &'static str = "thing";
+    const VERSION: u8 = 1;
+}
+
+/// What a new thing needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewThing {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) properties: Value,
+    pub(crate) status: ThingStatus,
+    pub(crate) group: Option<GroupId>,
+}
+
+impl NewThing {
+    /// A thing of type `kind` named `name`, in the context's group.
+    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            name: name.into(),
+            properties: Value::map(),
+            status: ThingStatus::Active,
+            group: None,
+        }
+    }
+
+    /// Sets all properties (a map).
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets one property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties = self.properties.with(key, value);
+        self
+    }
+
+    /// Sets the initial status (default active; not deleted).
+    pub fn status(mut self, status: ThingStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Puts the thing in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// A change to a thing; fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThingUpdate {
+    name: Option<String>,
+    properties: Option<Value>,
+    status: Option<ThingStatus>,
+}
+
+impl ThingUpdate {
+    /// Renames the thing.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
+    pub fn properties(mut self, patch: Value) -> Self {
+        self.properties = Some(patch);
+        self
+    }
+
+    /// Sets one property (a one-key merge patch).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties = Some(self.properties.take().unwrap_or_default().with(key, value));
+        self
+    }
+
+    /// Changes the status (use [`Tx::delete_thing`] to delete).
+    pub fn status(mut self, status: ThingStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// A query for things of one type in one group, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThingQuery {
+    kind: String,
+    group: Option<GroupId>,
+    filter: Filter,
+    limit: Option<usize>,
+    cursor: Option<Cursor>,
+}
+
+impl ThingQuery {
+    /// Things of type `kind` in the context's group.
+    pub fn of_type(kind: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            group: None,
+            filter: Filter::new(),
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Reads another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Keeps only things that match `filter`.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// At most `n` things (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The thing `id`, deleted or not, if the context can see it. Needs `things:read` in
+    /// its group.
+    pub fn get_thing(&self, id: ThingId) -> Result<Thing> {
+        self.get_scoped(
+            &self.scope.tenant.thing(id),
+            id,
+            Op::GetThing,
+            |t: &Thing| t.group,
+        )
+    }
+
+    /// Things of one type in one group that match the query's filter; never deleted ones.
+    /// Oldest first, unless a declared index serves the filter (see
+    /// [`crate::Admin::create_index`]): then in the order of the indexed value. Needs
+    /// `things:read` in the group.
+    pub fn list_things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
+        validate::type_name("type", &query.kind)?;
+        let group = query.group.unwrap_or(self.scope.ctx.group());
+        self.authorize(Op::ListThings, group)?;
+        let limit = page_size(query.limit)?;
+        let (prefix, range) = match self.plan_list(group, &query.kind, &query.filter)? {
+            Some(slice) => slice,
+            None => {
+                let prefix = self.scope.tenant.things_by_type(group, &query.kind);
+                let range = KeyRange::prefix(&prefix);
+                (prefix, range)
+            }
+        };
+        scan_page(
+            self.kv,
+            &prefix,
+            range,
+            Direction::Forward,
+            query.cursor.as_ref(),
+            limit,
+            |_, record| {
+                let thing: Thing = codec::decode(record)?;
+                Ok(query.filter.matches(&thing).then_some(thing))
+            },
+        )
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Decides a change of `thing` (which the context can read): `things:write` in its
+    /// group, or, for a person, what acting on that principal needs.
+    fn authorize_change(&mut self, thing: &Thing) -> Result<()> {
+        if thing.kind == PERSON {
+            self.ensure_writable(thing.group, Op::ChangePerson)?;
+            self.view()
+                .authorize_over(Op::ChangePerson, thing.group, thing.id.into(), thing.id)
+        } else {
+            self.ensure_writable(thing.group, Op::ChangeThing)
+        }
+    }
+
+    /// Creates a thing. Type `person` is reserved: use [`Tx::create_person`]. Needs
+    /// `things:write` in the thing's group.
+    pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
+        if new.kind == PERSON {
+            return Err(Error::invalid(
+                "type",
+                "people are created with create_person",
+            ));
+        }
+        let mut thing = self.new_thing_record(new, Op::CreateThing)?;
+        let plugin = self.prepare_thing(&mut thing, None)?;
+        self.insert_thing(&thing, kinds::THING_CREATED)?;
+        self.owe_reaction(&thing, kinds::THING_CREATED, plugin);
+        Ok(thing)
+    }
+
+    /// Validates a new thing and decides `op` in its group.
+    pub(crate) fn new_thing_record(&mut self, new: NewThing, op: Op) -> Result<Thing> {
+        validate::type_name("type", &new.kind)?;
+        if new.status == ThingStatus::Deleted {
+            return Err(Error::invalid("status", "a new thing cannot be deleted"));
+        }
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        let name = validate::name("name", &new.name)?;
+        let properties = validate::map_value("properties", new.properties)?;
+        self.ensure_writable(group, op)?;
+        let now = self.now();
+        Ok(Thing {
+            id: ThingId::from_u128(self.engine.next_id()),
+            group,
+            kind: new.kind,
+            name,
+            properties,
+            status: new.status,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Writes a new thing, its index entries, its counter and its event.
+    pub(crate) fn insert_thing(&mut self, thing: &Thing, event: &str) -> Result<()> {
+        self.store_thing(None, thing)?;
+        let counter = if thing.kind == PERSON {
+            Counter::People
+        } else {
+            Counter::Things
+        };
+        self.count(thing.group, counter, 1);
+        let meta = Value::map()
+            .with("type", thing.kind.as_str())
+            .with("name", thing.name.as_str());
+        self.log(event, thing.group, Some(Ref::from(thing.id)), meta)?;
+        Ok(())
+    }
+
+    /// Writes `thing`'s record and index entries, replacing those of its `old` version.
+    ///
+    /// The index entries (the type index and every declared property index of its type)
+    /// each hold a copy of the record, so a list reads one range and nothing else. A
+    /// deleted thing keeps its record and has no index entries.
+    pub(crate) fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
+        let bytes = codec::encode(thing)?;
+        let key = self.scope.tenant.thing(thing.id);
+        self.store_bytes(thing.group, &key, &bytes, 1);
+        if let Some(old) = old {
+            self.store_bytes(old.group, &key, &codec::encode(old)?, -1);
+        }
+        self.put(key, bytes.as_slice())?;
+        if let Some(old) = old {
+            self.index_thing(old, None)?;
+        }
+        if thing.status != ThingStatus::Deleted {
+            self.index_thing(thing, Some(&bytes))?;
+        }
+        Ok(())
+    }
+
+    /// Changes a thing: renames it, merges properties, or changes its status. Needs
+    /// `things:write` in its group (for a person, `members:manage` and every permission the
+    /// person has).
+    pub fn update_thing(&mut self, id: ThingId, update: ThingUpdate) -> Result<Thing> {
+        let old = self.view().get_thing(id)?;
+        if old.status == ThingStatus::Deleted {
+            return Err(Error::ThingDeleted { id: id.to_string() });
+        }
+        self.authorize_change(&old)?;
+        let mut thing = old.clone();
+        let mut changed = Value::map();
+        if let Some(name) = update.name {
+            thing.name = validate::name("name", &name)?;
+            changed = changed.with("name", thing.name.as_str());
+        }
+        if let Some(status) = update.status {
+            if status == ThingStatus::Deleted {
+                return Err(Error::invalid("status", "use delete_thing to delete"));
+            }
+            thing.status = status;
+            changed = changed.with("status", status.as_str());
+        }
+        if let Some(patch) = update.properties {
+            changed = changed.with("properties", patch.clone());
+            thing.properties.merge(patch);
+            thing.properties = validate::map_value("properties", thing.properties)?;
+        }
+        let plugin = if thing.kind == PERSON {
+            self.reindex_person(&old, &mut thing)?;
+            None
+        } else {
+            self.prepare_thing(&mut thing, Some(&old))?
+        };
+        thing.updated_at = self.now();
+        self.store_thing(Some(&old), &thing)?;
+        self.log(
+            kinds::THING_UPDATED,
+            thing.group,
+            Some(Ref::from(id)),
+            changed,
+        )?;
+        self.owe_reaction(&thing, kinds::THING_UPDATED, plugin);
+        Ok(thing)
+    }
+
+    /// Soft-deletes a thing: status `deleted`, out of every list, still readable by id.
+    /// Needs `things:write` in its group (for a person, `members:manage` and every
+    /// permission the person has). A deleted person can no longer act: their permissions
+    /// and sessions end.
+    pub fn delete_thing(&mut self, id: ThingId) -> Result<Thing> {
+        let mut thing = self.view().get_thing(id)?;
+        if thing.status == ThingStatus::Deleted {
+            return Err(Error::ThingDeleted { id: id.to_string() });
+        }
+        self.authorize_change(&thing)?;
+        let old = thing.clone();
+        thing.status = ThingStatus::Deleted;
+        thing.updated_at = self.now();
+        self.store_thing(Some(&old), &thing)?;
+        if thing.kind == PERSON {
+            self.release_email(&thing)?;
+            self.access_changed();
+        }
+        let counter = if thing.kind == PERSON {
+            Counter::People
+        } else {
+            Counter::Things
+        };
+        self.count(thing.group, counter, -1);
+        self.log(
+            kinds::THING_DELETED,
+            thing.group,
+            Some(Ref::from(id)),
+            Value::map().with("type", thing.kind.as_str()),
+        )?;
+        let plugin = self.plugin_of(&thing.kind)?;
+        self.owe_reaction(&thing, kinds::THING_DELETED, plugin);
+        Ok(thing)
+    }
+}

@@ -1,0 +1,589 @@
+//! API keys: secrets that let a program act in one group with chosen permissions.
+//!
+//! A key's text (`ok_live_…` or `ok_test_…`, see [`crate::base::secret`]) is returned once, when
+//! the key is made; the engine keeps its SHA-256 and its first twelve characters, for
+//! display. A key acts in its group and the groups below it, in its environment: a test
+//! key reads and writes the tenant's `test` copy (a separate key range, see
+//! [`crate::Env`]), never live data. Its permissions are a subset of its creator's when
+//! it is made, and are cut down to the creator's current ones at every check. It may expire
+//! and may accept calls only from some address ranges (IPv4 and IPv6 CIDR).
+//!
+//! [`crate::Engine::check_api_key`] turns a presented key into a [`Context`], enforcing
+//! the key's rate limits and its group's `api_calls` quota. Use counts (`last_used_at`,
+//! `calls_this_month`) are kept in memory and written from time to time (see
+//! [`crate::metering::rate_limit`]): a crash loses at most the calls since the last write, and never
+//! counts a call twice.
+
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::access::cache::{AccessCache, Credential};
+use crate::access::policy::Op;
+use crate::base::clock::Timestamp;
+use crate::base::codec::{self, Record};
+use crate::base::context::{Context, Env, Principal};
+use crate::base::id::{GroupId, KeyId, Ref};
+use crate::base::layout::{self, SecretSection, StructureKeys};
+use crate::base::permission::PermissionSet;
+use crate::base::resource::Resource;
+use crate::base::secret::{self, SecretDigest, SecretKind};
+use crate::base::validate;
+use crate::base::value::Value;
+use crate::dimensions::events::kinds;
+use crate::kernel::{Engine, Scope, Tx, View};
+use crate::metering::rate_limit::{Gcra, KeyCall, KeyRate, key_quota};
+use crate::{Error, Result};
+
+/// The longest allow-list a key may have.
+pub const MAX_ALLOWED_RANGES: usize = 64;
+
+/// Whether a key still works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum KeyStatus {
+    /// It works.
+    Active,
+    /// It was revoked (or rotated away); every call with it is [`Error::Revoked`].
+    Revoked,
+}
+
+/// A range of addresses, IPv4 or IPv6, in CIDR form (`10.0.0.0/8`, `2001:db8::/32`; a
+/// bare address is a range of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpRange {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// Whether `ip` is in the range. IPv4 addresses written as IPv6 (`::ffff:a.b.c.d`)
+    /// count as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.base, canonical(ip)) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| Error::invalid("allowed_ips", format!("{s:?} {why}"));
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let base = canonical(
+            addr.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| bad("is not an IP address or CIDR range"))?,
+        );
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| bad(&format!("has a prefix length outside 0-{max}")))?,
+            None => max,
+        };
+        Ok(IpRange { base, prefix })
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+/// An API key, as stored and listed: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiKey {
+    /// Its id.
+    pub id: KeyId,
+    /// The group it acts in (with the groups below it).
+    pub group: GroupId,
+    /// The environment it reads and writes.
+    pub env: Env,
+    /// A name for people.
+    pub name: String,
+    /// The first characters of the secret, to recognise it (`ok_live_AbC1`).
+    pub prefix: String,
+    /// What it may do, at most.
+    pub permissions: PermissionSet,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The address ranges it accepts calls from; empty for any.
+    pub allowed_ips: Vec<IpRange>,
+    /// Whether it works.
+    pub status: KeyStatus,
+    /// Who made it.
+    pub created_by: Principal,
+    /// The environment its creator acted in.
+    pub created_in: Env,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// When it was last presented.
+    pub last_used_at: Option<Timestamp>,
+    /// Calls in the month of `last_used_at` (UTC).
+    pub calls_this_month: u64,
+    /// The most calls a month, if limited.
+    pub monthly_calls: Option<u64>,
+    /// The per-second rate and burst, if limited.
+    pub rate: Option<KeyRate>,
+    /// The SHA-256 of the secret.
+    digest: SecretDigest,
+}
+
+impl Record for ApiKey {
+    const NAME: &'static str = "api key";
+    const VERSION: u8 = 1;
+}
+
+impl ApiKey {
+    /// The SHA-256 of its secret.
+    pub(crate) fn digest(&self) -> &SecretDigest {
+        &self.digest
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.status == KeyStatus::Active
+    }
+}
+
+/// What a new API key needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    name: String,
+    permissions: Vec<String>,
+    env: Env,
+    group: Option<GroupId>,
+    expires_at: Option<Timestamp>,
+    allowed_ips: Vec<String>,
+    monthly_calls: Option<u64>,
+    rate: Option<KeyRate>,
+}
+
+impl NewApiKey {
+    /// A live key named `name` with `permissions` (strings, coarse or fine).
+    pub fn new<S: AsRef<str>>(name: impl Into<String>, permissions: &[S]) -> Self {
+        Self {
+            name: name.into(),
+            permissions: permissions.iter().map(|p| p.as_ref().to_string()).collect(),
+            env: Env::Live,
+            group: None,
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            monthly_calls: None,
+            rate: None,
+        }
+    }
+
+    /// Limits the key to `calls` a calendar month (UTC); further calls are
+    /// [`Error::RateLimited`] until the month ends.
+    pub fn monthly_calls(mut self, calls: u64) -> Self {
+        self.monthly_calls = Some(calls);
+        self
+    }
+
+    /// Limits the key to `per_second` calls a second on average, `burst` at once.
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate = Some(KeyRate { per_second, burst });
+        self
+    }
+
+    /// Makes a key of another environment (a test key: `ok_test_…`).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Scopes the key to another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Makes the key stop working at `t`.
+    pub fn expires_at(mut self, t: Timestamp) -> Self {
+        self.expires_at = Some(t);
+        self
+    }
+
+    /// Accepts calls only from these address ranges (CIDR or single addresses).
+    pub fn allow_ips<S: AsRef<str>>(mut self, ranges: &[S]) -> Self {
+        self.allowed_ips = ranges.iter().map(|r| r.as_ref().to_string()).collect();
+        self
+    }
+}
+
+/// A secret, shown once. Its `Debug` form hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub(crate) String);
+
+impl Secret {
+    /// The secret's text, to hand to its holder.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A key just made: its record and its secret, which is not stored and cannot be shown
+/// again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CreatedKey {
+    /// The stored record.
+    pub key: ApiKey,
+    /// The key's text.
+    pub secret: Secret,
+}
+
+/// Where the directory says a key lives: `root` (16 bytes) then the key id (16 bytes).
+pub(crate) fn locator(root: GroupId, key: KeyId) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32);
+    v.extend_from_slice(&root.to_be_bytes());
+    v.extend_from_slice(&key.to_be_bytes());
+    v
+}
+
+pub(crate) fn decode_locator(bytes: &[u8]) -> Result<(GroupId, KeyId)> {
+    if bytes.len() != 32 {
+        return Err(Error::Corrupt {
+            what: "API key directory",
+            reason: format!("expected 32 bytes, found {}", bytes.len()),
+        });
+    }
+    let root = layout::decode_group_id(&bytes[..16], "API key directory")?;
+    let key = layout::decode_group_id(&bytes[16..], "API key directory")?;
+    Ok((root, KeyId::from_u128(key.to_u128())))
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The API keys of `group` (not of the groups below it), oldest first, without their
+    /// secrets. Needs `keys:manage` there.
+    pub fn api_keys(&self, group: GroupId) -> Result<Vec<ApiKey>> {
+        self.authorize(Op::ManageKeys, group)?;
+        let mut out = Vec::new();
+        let prefix = self.scope.structure.api_keys();
+        self.kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
+                let key: ApiKey = codec::decode(v)?;
+                if key.group == group {
+                    out.push(
+                        self.engine
+                            .part::<crate::metering::rate_limit::Meters>()
+                            .merged(self.scope.root, key),
+                    );
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
+        Ok(out)
+    }
+
+    /// The key `id` of this tenant, unchecked.
+    pub(crate) fn load_api_key(&self, id: KeyId) -> Result<Option<ApiKey>> {
+        self.get_record(&self.scope.structure.api_key(id))
+    }
+
+    /// The key `id`, if the context has `keys:manage` in its group and holds every
+    /// permission the key gives there: nobody revokes or rotates a key that can do more
+    /// than they can.
+    fn managed_key(&self, id: KeyId) -> Result<ApiKey> {
+        let key = self.load_api_key(id)?.ok_or_else(|| Error::not_found(id))?;
+        self.authorize_record(Op::ManageKeys, key.group, Ref::from(id))?;
+        self.ensure_holds(key.group, key.permissions)?;
+        Ok(key)
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Makes an API key. Needs `keys:manage` in the key's group, and every permission the
+    /// key is given. Logs `api_key_created`. The secret is in the result and nowhere else.
+    pub fn create_api_key(&mut self, new: NewApiKey) -> Result<CreatedKey> {
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        let name = validate::name("name", &new.name)?;
+        let permissions = PermissionSet::parse(&new.permissions)?;
+        if new.allowed_ips.len() > MAX_ALLOWED_RANGES {
+            return Err(Error::invalid(
+                "allowed_ips",
+                format!("at most {MAX_ALLOWED_RANGES} ranges"),
+            ));
+        }
+        let allowed_ips = new
+            .allowed_ips
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<IpRange>>>()?;
+        if let Some(rate) = new.rate {
+            Gcra::new(rate)?;
+        }
+        self.ensure_writable(group, Op::CreateKey)?;
+        let created_by = self.scope.ctx.principal();
+        self.view().ensure_holds(group, permissions)?;
+        let now = self.now();
+        let key = ApiKey {
+            id: KeyId::from_u128(self.engine.next_id()),
+            group,
+            env: new.env,
+            name,
+            prefix: String::new(),
+            permissions,
+            expires_at: new.expires_at,
+            allowed_ips,
+            status: KeyStatus::Active,
+            created_by,
+            created_in: self.scope.ctx.env(),
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            calls_this_month: 0,
+            monthly_calls: new.monthly_calls,
+            rate: new.rate,
+            digest: [0; 32],
+        };
+        let created = self.store_new_secret(key)?;
+        self.log(
+            kinds::API_KEY_CREATED,
+            group,
+            Some(Ref::from(created.key.id)),
+            key_metadata(&created.key),
+        )?;
+        Ok(created)
+    }
+
+    /// Gives `key` a fresh secret and stores it with its directory entry.
+    fn store_new_secret(&mut self, mut key: ApiKey) -> Result<CreatedKey> {
+        let kind = match key.env {
+            Env::Live => SecretKind::LiveKey,
+            Env::Test => SecretKind::TestKey,
+        };
+        let text = secret::generate(kind)?;
+        key.prefix = secret::display_prefix(&text);
+        key.digest = secret::digest(&text);
+        self.put(
+            layout::secret_digest(SecretSection::ApiKey, &key.digest),
+            locator(self.scope.root, key.id),
+        )?;
+        self.put_record(&self.scope.structure.api_key(key.id), &key)?;
+        Ok(CreatedKey {
+            key,
+            secret: Secret(text),
+        })
+    }
+
+    /// Revokes a key: every later call with it is [`Error::Revoked`], in any thread.
+    /// Needs `keys:manage` in its group. Logs `api_key_revoked`.
+    pub fn revoke_api_key(&mut self, id: KeyId) -> Result<ApiKey> {
+        let mut key = self.view().managed_key(id)?;
+        if !key.is_active() {
+            return Err(Error::Revoked);
+        }
+        key.status = KeyStatus::Revoked;
+        key.revoked_at = Some(self.now());
+        self.put_record(&self.scope.structure.api_key(id), &key)?;
+        self.access_changed();
+        self.log(
+            kinds::API_KEY_REVOKED,
+            key.group,
+            Some(Ref::from(id)),
+            key_metadata(&key),
+        )?;
+        Ok(key)
+    }
+
+    /// Replaces a key by a new one with a new secret and the same settings, and revokes the
+    /// old one. Needs `keys:manage` in its group. Logs `api_key_rotated` on the new key.
+    pub fn rotate_api_key(&mut self, id: KeyId) -> Result<CreatedKey> {
+        let old = self.revoke_api_key(id)?;
+        let now = self.now();
+        let fresh = ApiKey {
+            id: KeyId::from_u128(self.engine.next_id()),
+            status: KeyStatus::Active,
+            created_by: self.scope.ctx.principal(),
+            created_in: self.scope.ctx.env(),
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            calls_this_month: 0,
+            ..old.clone()
+        };
+        self.view().ensure_holds(fresh.group, fresh.permissions)?;
+        let created = self.store_new_secret(fresh)?;
+        self.log(
+            kinds::API_KEY_ROTATED,
+            old.group,
+            Some(Ref::from(created.key.id)),
+            key_metadata(&created.key).with("replaces", old.id.to_string()),
+        )?;
+        Ok(created)
+    }
+}
+
+fn key_metadata(key: &ApiKey) -> Value {
+    Value::map()
+        .with("name", key.name.as_str())
+        .with("prefix", key.prefix.as_str())
+        .with("env", if key.env == Env::Live { "live" } else { "test" })
+        .with("permissions", key.permissions.names())
+}
+
+impl Engine {
+    /// The context of a presented API key, calling from `client_ip` (`None` when
+    /// unknown): [`Engine::check_api_key`] without the rate-limit figures.
+    pub fn context_for_api_key(&self, key: &str, client_ip: Option<IpAddr>) -> Result<Context> {
+        self.check_api_key(key, client_ip).map(|call| call.context)
+    }
+
+    /// Admits one call with a presented API key from `client_ip` (`None` when unknown):
+    /// the context it acts as, and what its rate limits leave (for `X-RateLimit-*`
+    /// headers). A malformed, mistyped or unknown key is [`Error::InvalidCredentials`] (a
+    /// mistyped one is caught by its checksum without reading the database); a revoked key
+    /// is [`Error::Revoked`], an expired one [`Error::Expired`], a call from outside its
+    /// allow-list [`Error::IpNotAllowed`], one over its monthly quota or burst
+    /// [`Error::RateLimited`], and one over the `api_calls` limit of its group's plan
+    /// [`Error::QuotaExceeded`]. An admitted call is counted (in memory; see
+    /// [`crate::metering::rate_limit`]).
+    pub fn check_api_key(&self, key: &str, client_ip: Option<IpAddr>) -> Result<KeyCall> {
+        let (kind, digest) = secret::parse(key)?;
+        if !matches!(kind, SecretKind::LiveKey | SecretKind::TestKey) {
+            return Err(Error::InvalidCredentials);
+        }
+        let found = match self.part::<AccessCache>().credential(&digest) {
+            Some(c) => c,
+            None => self.load_key_credential(&digest)?,
+        };
+        let now = self.clock().now();
+        if found.expires_at.is_some_and(|t| now >= t) {
+            return Err(Error::Expired);
+        }
+        if !found.allowed_ips.is_empty()
+            && !client_ip.is_some_and(|ip| found.allowed_ips.iter().any(|r| r.contains(ip)))
+        {
+            return Err(Error::IpNotAllowed {
+                ip: client_ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            });
+        }
+        let Some(quota) = &found.quota else {
+            return Err(Error::InvalidCredentials);
+        };
+        let rate_limit = self.admit_call(&found.ctx, quota)?;
+        Ok(KeyCall {
+            context: found.ctx,
+            rate_limit,
+        })
+    }
+
+    /// Reads the key with this digest from the store, refuses it if revoked, and caches
+    /// what every later call needs.
+    fn load_key_credential(&self, digest: &SecretDigest) -> Result<Credential> {
+        let epoch = self.part::<AccessCache>().epoch();
+        let kv = self.store().read()?;
+        let found = kv
+            .get(&layout::secret_digest(SecretSection::ApiKey, digest))?
+            .ok_or(Error::InvalidCredentials)?;
+        let (root, id) = decode_locator(&found)?;
+        let record: ApiKey = kv
+            .get(&StructureKeys::new(root).api_key(id))?
+            .map(|b| codec::decode(&b))
+            .transpose()?
+            .ok_or(Error::InvalidCredentials)?;
+        if !secret::constant_time_eq(&record.digest, digest) {
+            return Err(Error::InvalidCredentials);
+        }
+        if !record.is_active() {
+            return Err(Error::Revoked);
+        }
+        let ctx = Context::api_key(id, record.group, record.env);
+        let scope = Scope::new(Context::system(record.group).with_env(record.env), root);
+        let view = View {
+            kv: &*kv,
+            scope: &scope,
+            engine: self,
+        };
+        let chain = view.limit_chain(record.group, Resource::ApiCalls)?;
+        let quota = key_quota(&record, root, chain)?;
+        let credential = Credential {
+            ctx,
+            expires_at: record.expires_at,
+            allowed_ips: record.allowed_ips.into(),
+            quota: Some(quota),
+        };
+        self.part::<AccessCache>()
+            .insert_credential(*digest, credential.clone(), epoch);
+        Ok(credential)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ip_ranges_match_v4_and_v6() {
+        let r: IpRange = "10.1.0.0/16".parse().unwrap();
+        assert!(r.contains(ip("10.1.200.3")));
+        assert!(!r.contains(ip("10.2.0.1")));
+        assert!(r.contains(ip("::ffff:10.1.0.9")));
+        let one: IpRange = "192.168.1.7".parse().unwrap();
+        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
+        let all: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("8.8.8.8")) && !all.contains(ip("::1")));
+        let v6: IpRange = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8:1::5")));
+        assert!(!v6.contains(ip("2001:db9::1")) && !v6.contains(ip("10.0.0.1")));
+        let any6: IpRange = "::/0".parse().unwrap();
+        assert!(any6.contains(ip("fe80::1")));
+    }
+
+    #[test]
+    fn bad_ranges_are_refused_by_name() {
+        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host", "1.2.3.4/x"] {
+            let err = bad.parse::<IpRange>().unwrap_err();
+            assert!(err.to_string().contains("allowed_ips"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let s = Secret("ok_live_abc".into());
+        assert!(!format!("{s:?}").contains("abc"));
+    }
+}

@@ -1,0 +1,984 @@
+//! Knowledge: text chunks with labels, a source and an embedding, and k-nearest-neighbour
+//! search over them.
+//!
+//! A chunk belongs to a group. Its record is stored at `k <id>` and its vector, as
+//! little-endian `f32`s, at `v <group> <id>`, so one group's vectors are one contiguous
+//! range. The vector comes from the caller or from the engine's [`Embedder`]; its length is
+//! the database's dimension (fixed by the first vector stored) and every component is
+//! finite. Creating, relabelling and deleting chunks need `knowledge:write` and log
+//! `knowledge_created`, `knowledge_updated`, `knowledge_deleted`; reading needs
+//! `knowledge:read`; searching needs `knowledge:query`. Text embedded by the engine counts
+//! its tokens against `embedding_tokens`.
+//!
+//! [`View::query_knowledge`] searches the context's group, and optionally the groups below
+//! it that the context may read, and keeps the best `k` chunks that pass the label and
+//! source filters. A group with a graph (see [`crate::knowledge::index`]) is searched
+//! through it, plus an exact scan of the vectors added since it was built; a query that
+//! needs a label goes through that label's own graph, or scans the label's chunks exactly
+//! when the label is too rare for a graph; a group without a graph, a dot-product query,
+//! or a filtered query a graph cannot fill are searched exactly, scoring every vector of
+//! the group. Results are always read from the
+//! transaction's snapshot, so a deleted chunk is never returned.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::ops::ControlFlow;
+
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use crate::access::policy::Op;
+use crate::base::clock::Timestamp;
+use crate::base::codec::{self, Record};
+use crate::base::id::{GroupId, KnowledgeId, Ref};
+use crate::base::layout;
+use crate::base::permission::Permission;
+use crate::base::resource::Resource;
+use crate::base::validate;
+use crate::base::value::Value;
+use crate::dimensions::events::kinds;
+use crate::kernel::{Tx, View};
+use crate::{Error, Result};
+
+/// The longest chunk text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// The most labels a chunk may have.
+pub const MAX_LABELS: usize = 32;
+/// The most results a search returns.
+pub const MAX_K: usize = 1000;
+/// The longest vector accepted.
+pub const MAX_DIMS: usize = 4096;
+
+/// A knowledge chunk, as stored (its vector is stored beside it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Knowledge {
+    /// Its id.
+    pub id: KnowledgeId,
+    /// The group it belongs to.
+    pub group: GroupId,
+    /// The text.
+    pub text: String,
+    /// Labels, sorted and unique (`[a-z0-9][a-z0-9_:.-]*`).
+    pub labels: Vec<String>,
+    /// Where it came from: a thing (a document, a person) or a group.
+    pub source: Option<Ref>,
+    /// Free-form metadata (a map).
+    pub metadata: Value,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Record for Knowledge {
+    const NAME: &'static str = "knowledge";
+    const VERSION: u8 = 1;
+}
+
+/// What a new chunk needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewKnowledge {
+    text: String,
+    labels: Vec<String>,
+    source: Option<Ref>,
+    metadata: Value,
+    embedding: Option<Vec<f32>>,
+    group: Option<GroupId>,
+}
+
+impl NewKnowledge {
+    /// A chunk of `text`, embedded by the engine's embedder unless a vector is given.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            labels: Vec::new(),
+            source: None,
+            metadata: Value::map(),
+            embedding: None,
+            group: None,
+        }
+    }
+
+    /// Sets the labels.
+    pub fn labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Sets the source.
+    pub fn source(mut self, source: impl Into<Ref>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Sets the metadata (a map).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Uses this vector instead of embedding the text.
+    pub fn embedding(mut self, v: Vec<f32>) -> Self {
+        self.embedding = Some(v);
+        self
+    }
+
+    /// Puts the chunk in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// How search scores a vector against the query; higher is closer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Metric {
+    /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
+    #[default]
+    Cosine,
+    /// Dot product.
+    Dot,
+}
+
+/// What to search with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryInput {
+    /// A vector of the database's dimension.
+    Vector(Vec<f32>),
+    /// Text, embedded by the engine's embedder.
+    Text(String),
+}
+
+/// A k-nearest-neighbour search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnowledgeQuery {
+    input: QueryInput,
+    k: usize,
+    group: Option<GroupId>,
+    include_children: bool,
+    any_labels: Vec<String>,
+    all_labels: Vec<String>,
+    source: Option<Ref>,
+    metric: Metric,
+}
+
+impl KnowledgeQuery {
+    /// The 10 chunks nearest to `v`.
+    pub fn vector(v: Vec<f32>) -> Self {
+        Self::of(QueryInput::Vector(v))
+    }
+
+    /// The 10 chunks nearest to the embedding of `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::of(QueryInput::Text(text.into()))
+    }
+
+    fn of(input: QueryInput) -> Self {
+        Self {
+            input,
+            k: 10,
+            group: None,
+            include_children: false,
+            any_labels: Vec::new(),
+            all_labels: Vec::new(),
+            source: None,
+            metric: Metric::Cosine,
+        }
+    }
+
+    /// Returns at most `k` chunks (1 to [`MAX_K`]).
+    pub fn k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// Searches another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Also searches the groups below, where the context has `knowledge:read`.
+    pub fn include_children(mut self) -> Self {
+        self.include_children = true;
+        self
+    }
+
+    /// Keeps chunks with at least one of these labels.
+    pub fn any_label<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.any_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Keeps chunks with all of these labels.
+    pub fn all_labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.all_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Keeps chunks from this source.
+    pub fn source(mut self, source: impl Into<Ref>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Scores with `metric`.
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    fn accepts(&self, k: &Knowledge) -> bool {
+        let has = |l: &String| k.labels.binary_search(l).is_ok();
+        (self.any_labels.is_empty() || self.any_labels.iter().any(has))
+            && self.all_labels.iter().all(has)
+            && self.source.is_none_or(|s| k.source == Some(s))
+    }
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Hit {
+    /// The chunk.
+    pub knowledge: Knowledge,
+    /// Its score (higher is closer).
+    pub score: f32,
+}
+
+pub(crate) fn check_labels(labels: &[String]) -> Result<Vec<String>> {
+    if labels.len() > MAX_LABELS {
+        return Err(Error::invalid(
+            "labels",
+            format!("at most {MAX_LABELS} labels, not {}", labels.len()),
+        ));
+    }
+    let mut out = BTreeSet::new();
+    for l in labels {
+        let ok = !l.is_empty()
+            && l.len() <= validate::MAX_TYPE_BYTES
+            && l.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && l.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'_' | b':' | b'.' | b'-')
+            });
+        if !ok {
+            return Err(Error::invalid(
+                "labels",
+                format!("{l:?} must match [a-z0-9][a-z0-9_:.-]* and have at most 64 bytes"),
+            ));
+        }
+        out.insert(l.clone());
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Checks a vector against the database's dimension.
+/// The dimension of the vectors stored for one tenant and environment: that of the first
+/// one (they all have one dimension), `None` while there is none. Each tenant chooses its
+/// own: what one tenant stores never limits what another may.
+pub(crate) fn tenant_dims(
+    kv: &impl KvRead,
+    keys: &crate::base::layout::TenantKeys,
+) -> Result<Option<usize>> {
+    let mut dims = None;
+    kv.scan(
+        &KeyRange::prefix(&keys.all_vectors()),
+        Direction::Forward,
+        |_, v| {
+            dims = Some(v.len() / 4);
+            Ok::<_, Error>(ControlFlow::Break(()))
+        },
+    )?;
+    Ok(dims)
+}
+
+/// Checks a new vector against the tenant's dimension (`stored`), or, for the tenant's
+/// first vector, against [`MAX_DIMS`].
+pub(crate) fn check_dims(v: &[f32], stored: Option<usize>) -> Result<()> {
+    match stored {
+        Some(dims) => check_vector(v, dims),
+        None if v.is_empty() || v.len() > MAX_DIMS => Err(Error::invalid(
+            "embedding",
+            format!("must have 1 to {MAX_DIMS} dimensions, not {}", v.len()),
+        )),
+        None => check_vector(v, v.len()),
+    }
+}
+
+pub(crate) fn check_vector(v: &[f32], dims: usize) -> Result<()> {
+    if v.len() != dims {
+        return Err(Error::invalid(
+            "embedding",
+            format!(
+                "has {} dimensions; this tenant's vectors have {dims}",
+                v.len()
+            ),
+        ));
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            "embedding",
+            format!("component {i} is {} (must be finite)", v[i]),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(crate) fn decode_vector(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(Error::Corrupt {
+            what: "knowledge vector",
+            reason: format!("{} bytes is not a whole number of f32s", bytes.len()),
+        });
+    }
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+    Ok(())
+}
+
+/// The dot product, with independent accumulators so the compiler can vectorise it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A candidate in the top-k heap: the worst on top.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    score: f32,
+    id: KnowledgeId,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Better candidates are smaller, so the heap's top is the worst kept one: higher
+    /// score is better, then the older id.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+/// The best `k` candidates seen so far, and the records loaded to filter them.
+struct TopK<'q> {
+    query: &'q KnowledgeQuery,
+    heap: BinaryHeap<Candidate>,
+    records: std::collections::HashMap<KnowledgeId, Knowledge>,
+    /// Ids already offered (a chunk may be reached through several labels' graphs).
+    seen: std::collections::HashSet<KnowledgeId>,
+}
+
+impl<'q> TopK<'q> {
+    fn new(query: &'q KnowledgeQuery) -> Self {
+        Self {
+            query,
+            heap: BinaryHeap::with_capacity(query.k + 1),
+            records: std::collections::HashMap::new(),
+            seen: std::collections::HashSet::new(),
+        }
+    }
+
+    fn filtered(&self) -> bool {
+        !self.query.any_labels.is_empty()
+            || !self.query.all_labels.is_empty()
+            || self.query.source.is_some()
+    }
+
+    /// Whether a candidate would enter the top `k`.
+    fn would_enter(&self, c: Candidate) -> bool {
+        self.heap.len() < self.query.k || self.heap.peek().is_some_and(|worst| c < *worst)
+    }
+
+    /// Offers a candidate; with filters, its record is loaded (through `load`) and checked
+    /// first. Returns whether it was kept.
+    fn offer(
+        &mut self,
+        c: Candidate,
+        load: impl FnOnce(KnowledgeId) -> Result<Option<Knowledge>>,
+    ) -> Result<bool> {
+        if self.seen.contains(&c.id) || !self.would_enter(c) {
+            return Ok(false);
+        }
+        if self.filtered() {
+            let Some(k) = load(c.id)? else {
+                return Ok(false);
+            };
+            if !self.query.accepts(&k) {
+                return Ok(false);
+            }
+            self.records.insert(c.id, k);
+        }
+        self.push(c);
+        Ok(true)
+    }
+
+    /// Keeps a candidate that already passed the filters, if it is among the best.
+    fn push(&mut self, c: Candidate) {
+        if self.seen.insert(c.id) && self.would_enter(c) {
+            self.heap.push(c);
+            if self.heap.len() > self.query.k {
+                self.heap.pop();
+            }
+        }
+    }
+}
+
+/// What a group's approximate index covers, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexInfo {
+    /// Vectors in the group's built graph (0 without one: every search is exact).
+    pub indexed: usize,
+    /// Vectors added since the graph was built, searched exactly.
+    pub fresh: usize,
+    /// Chunks deleted since the graph was built, filtered out of its results.
+    pub deleted: usize,
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The dimension of the vectors of the context's tenant (in its environment), once
+    /// one is stored.
+    pub(crate) fn stored_dims(&self) -> Result<Option<usize>> {
+        tenant_dims(self.kv, &self.scope.tenant)
+    }
+
+    /// The chunk `id`. Needs `knowledge:read` in its group.
+    pub fn get_knowledge(&self, id: KnowledgeId) -> Result<Knowledge> {
+        self.get_scoped(
+            &self.scope.tenant.knowledge(id),
+            id,
+            Op::GetKnowledge,
+            |k: &Knowledge| k.group,
+        )
+    }
+
+    /// What `group`'s approximate index covers. Needs `knowledge:read`.
+    pub fn knowledge_index(&self, group: GroupId) -> Result<IndexInfo> {
+        self.authorize(Op::ListKnowledge, group)?;
+        let graph = self.load_graph(group, "")?;
+        let max_id = graph.as_ref().map_or(0, |g| g.max_id());
+        let mut fresh = 0;
+        self.kv.scan(
+            &self.vectors_after(group, max_id),
+            Direction::Forward,
+            |_, _| {
+                fresh += 1;
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(IndexInfo {
+            indexed: graph.as_ref().map_or(0, |g| g.len()),
+            fresh,
+            deleted: if graph.is_some() {
+                self.tombstones(group)?.len()
+            } else {
+                0
+            },
+        })
+    }
+
+    /// The vectors of `group` with ids above `after`.
+    fn vectors_after(&self, group: GroupId, after: u128) -> KeyRange {
+        let prefix = self.scope.tenant.vectors(group);
+        let mut range = KeyRange::prefix(&prefix);
+        if after > 0 {
+            range.start = std::ops::Bound::Excluded(layout::with_id(&prefix, after));
+        }
+        range
+    }
+
+    /// The chunks nearest to the query (see the module docs), best first. Needs
+    /// `knowledge:query` in the searched group.
+    pub fn query_knowledge(&self, query: &KnowledgeQuery) -> Result<Vec<Hit>> {
+        if query.k == 0 || query.k > MAX_K {
+            return Err(Error::invalid("k", format!("must be 1 to {MAX_K}")));
+        }
+        let any = check_labels(&query.any_labels)?;
+        let all = check_labels(&query.all_labels)?;
+        let query = KnowledgeQuery {
+            any_labels: any,
+            all_labels: all,
+            ..query.clone()
+        };
+        let group = query.group.unwrap_or(self.scope.ctx.group());
+        self.authorize(Op::QueryKnowledge, group)?;
+        let q = match &query.input {
+            QueryInput::Vector(v) => v.clone(),
+            QueryInput::Text(t) => self.engine.embedder().embed(t),
+        };
+        let Some(dims) = self.stored_dims()? else {
+            return Ok(Vec::new());
+        };
+        check_vector(&q, dims)?;
+        let mut groups = vec![group];
+        if query.include_children {
+            for g in self.descendants(group)? {
+                if self.permits(g, Permission::KnowledgeRead)? {
+                    groups.push(g);
+                }
+            }
+        }
+        let mut best = TopK::new(&query);
+        for g in groups {
+            self.search_group(g, &q, dims, &mut best)?;
+        }
+        let mut hits = Vec::with_capacity(best.heap.len());
+        let mut records = std::mem::take(&mut best.records);
+        for c in best.heap.into_sorted_vec() {
+            let knowledge = match records.remove(&c.id) {
+                Some(k) => k,
+                None => match self.get_record(&self.scope.tenant.knowledge(c.id))? {
+                    Some(k) => k,
+                    // Indexed by a graph newer than this snapshot; not visible here.
+                    None => continue,
+                },
+            };
+            hits.push(Hit {
+                knowledge,
+                score: c.score,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Offers `group`'s best candidates. A query that needs a label goes through that
+    /// label's own graph, or its chunks exactly when the label is too rare for a graph;
+    /// otherwise through the group's graph, or exactly when it has none or the metric is
+    /// the dot product (see [`View::search_graph`]).
+    fn search_group(
+        &self,
+        group: GroupId,
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        if best.query.metric == Metric::Dot {
+            return self.scan_exact(self.vectors_after(group, 0), q, dims, best);
+        }
+        let needed: Vec<String> = if !best.query.any_labels.is_empty() {
+            best.query.any_labels.clone()
+        } else {
+            best.query.all_labels.iter().take(1).cloned().collect()
+        };
+        let min = self
+            .engine
+            .part::<crate::knowledge::index::KnowledgeIndexConfig>()
+            .min_vectors;
+        let mut routes = Vec::new();
+        for label in &needed {
+            if let Some(graph) = self.load_graph(group, label)? {
+                routes.push((label.clone(), Some(graph), Vec::new()));
+                continue;
+            }
+            let ids = self.posting_ids(group, label, 0, min + 1)?;
+            if ids.len() > min {
+                // A common label without a graph of its own: the group's graph filters.
+                return self.search_graph(group, "", q, dims, best);
+            }
+            routes.push((label.clone(), None, ids));
+        }
+        if needed.is_empty() {
+            return self.search_graph(group, "", q, dims, best);
+        }
+        for (label, graph, ids) in routes {
+            match graph {
+                Some(_) => self.search_graph(group, &label, q, dims, best)?,
+                None => self.scan_ids(group, &ids, q, dims, best)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers the candidates of one graph of `group` (label `""`: the group's own), minus
+    /// deleted chunks, and the chunks added since it was built, scanned exactly. Without
+    /// the graph, or when filters or deletions leave its answer short, the chunks it
+    /// covers are all scanned exactly instead.
+    fn search_graph(
+        &self,
+        group: GroupId,
+        label: &str,
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let exact_all = |best: &mut TopK<'_>| -> Result<()> {
+            if label.is_empty() {
+                self.scan_exact(self.vectors_after(group, 0), q, dims, best)
+            } else {
+                let ids = self.posting_ids(group, label, 0, usize::MAX)?;
+                self.scan_ids(group, &ids, q, dims, best)
+            }
+        };
+        let Some(graph) = self.load_graph(group, label)? else {
+            return exact_all(best);
+        };
+        let load = |id: KnowledgeId| self.get_record::<Knowledge>(&self.scope.tenant.knowledge(id));
+        let dead = self.tombstones(group)?;
+        let ef = graph.params().ef_search;
+        let found = graph.search(q, ef);
+        let complete = found.len() < ef;
+        let mut kept = Vec::new();
+        for (id, score) in found {
+            if dead.contains(&id) {
+                continue;
+            }
+            let id = KnowledgeId::from_u128(id);
+            if best.filtered() {
+                match load(id)? {
+                    Some(k) if best.query.accepts(&k) => {
+                        best.records.insert(id, k);
+                    }
+                    _ => continue,
+                }
+            }
+            kept.push(Candidate { score, id });
+        }
+        if kept.len() < best.query.k && !complete {
+            // Filters or deletions thinned the graph's answer: be exact instead.
+            return exact_all(best);
+        }
+        for c in kept {
+            best.push(c);
+        }
+        if label.is_empty() {
+            self.scan_exact(self.vectors_after(group, graph.max_id()), q, dims, best)
+        } else {
+            let mut ids = self.posting_ids(group, label, graph.max_id(), usize::MAX)?;
+            let relabelled = self.scope.tenant.relabels(group, label);
+            self.kv.scan(
+                &KeyRange::prefix(&relabelled),
+                Direction::Forward,
+                |k, _| {
+                    ids.push(KnowledgeId::from_u128(layout::trailing_id(k)?));
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )?;
+            self.scan_ids(group, &ids, q, dims, best)
+        }
+    }
+
+    /// The ids of `group`'s chunks labelled `label` above `after`, at most `limit`.
+    fn posting_ids(
+        &self,
+        group: GroupId,
+        label: &str,
+        after: u128,
+        limit: usize,
+    ) -> Result<Vec<KnowledgeId>> {
+        let prefix = self.scope.tenant.postings(group, label);
+        let mut range = KeyRange::prefix(&prefix);
+        if after > 0 {
+            range.start = std::ops::Bound::Excluded(layout::with_id(&prefix, after));
+        }
+        let mut out = Vec::new();
+        self.kv.scan(&range, Direction::Forward, |k, _| {
+            out.push(KnowledgeId::from_u128(layout::trailing_id(k)?));
+            Ok::<_, Error>(if out.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// Scores the vectors of these chunks of `group` and offers them.
+    fn scan_ids(
+        &self,
+        group: GroupId,
+        ids: &[KnowledgeId],
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let q_norm = dot(q, q).sqrt();
+        let mut v = Vec::with_capacity(dims);
+        for id in ids {
+            let Some(bytes) = self.kv.get(&self.scope.tenant.vector(group, *id))? else {
+                continue;
+            };
+            decode_vector(&bytes, &mut v)?;
+            let n = dot(&v, &v).sqrt() * q_norm;
+            let score = if n > 0.0 { dot(q, &v) / n } else { 0.0 };
+            best.offer(Candidate { score, id: *id }, |id| {
+                self.get_record(&self.scope.tenant.knowledge(id))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Scores every vector in `range` and offers it.
+    fn scan_exact(
+        &self,
+        range: KeyRange,
+        q: &[f32],
+        dims: usize,
+        best: &mut TopK<'_>,
+    ) -> Result<()> {
+        let q_norm = dot(q, q).sqrt();
+        let mut v = Vec::with_capacity(dims);
+        self.kv.scan(&range, Direction::Forward, |key, bytes| {
+            decode_vector(bytes, &mut v)?;
+            if v.len() != dims {
+                return Err(Error::Corrupt {
+                    what: "knowledge vector",
+                    reason: format!("{} dimensions, expected {dims}", v.len()),
+                });
+            }
+            let d = dot(q, &v);
+            let score = match best.query.metric {
+                Metric::Dot => d,
+                Metric::Cosine => {
+                    let n = dot(&v, &v).sqrt() * q_norm;
+                    if n > 0.0 { d / n } else { 0.0 }
+                }
+            };
+            let id = KnowledgeId::from_u128(layout::trailing_id(key)?);
+            best.offer(Candidate { score, id }, |id| {
+                self.get_record(&self.scope.tenant.knowledge(id))
+            })?;
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })?;
+        Ok(())
+    }
+}
+
+impl Tx<'_, '_> {
+    /// Adds a chunk. Needs `knowledge:write` in its group. Logs `knowledge_created`.
+    pub fn create_knowledge(&mut self, new: NewKnowledge) -> Result<Knowledge> {
+        if new.text.trim().is_empty() {
+            return Err(Error::MissingField { field: "text" });
+        }
+        if new.text.len() > MAX_TEXT_BYTES {
+            return Err(Error::TooLarge {
+                field: "text",
+                limit: MAX_TEXT_BYTES,
+                actual: new.text.len(),
+            });
+        }
+        let labels = check_labels(&new.labels)?;
+        let metadata = validate::map_value("metadata", new.metadata)?;
+        let group = new.group.unwrap_or(self.scope.ctx.group());
+        self.ensure_writable(group, Op::CreateKnowledge)?;
+        if let Some(source) = new.source {
+            self.check_source(source)?;
+        }
+        let embedder = self.engine.embedder();
+        let vector = match new.embedding {
+            Some(v) => v,
+            None => {
+                let tokens = embedder.tokens(&new.text);
+                self.meter(
+                    group,
+                    Resource::EmbeddingTokens,
+                    i64::try_from(tokens).unwrap_or(i64::MAX),
+                );
+                embedder.embed(&new.text)
+            }
+        };
+        check_dims(&vector, self.view().stored_dims()?)?;
+        let now = self.now();
+        let k = Knowledge {
+            id: KnowledgeId::from_u128(self.engine.next_id()),
+            group,
+            text: new.text,
+            labels,
+            source: new.source,
+            metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        let record_key = self.scope.tenant.knowledge(k.id);
+        let record = codec::encode(&k)?;
+        let vector_key = self.scope.tenant.vector(group, k.id);
+        let vector = encode_vector(&vector);
+        self.store_bytes(group, &record_key, &record, 1);
+        self.store_bytes(group, &vector_key, &vector, 1);
+        self.put(record_key, record)?;
+        self.put(vector_key, vector)?;
+        for label in &k.labels {
+            self.put(
+                layout::with_id(&self.scope.tenant.postings(group, label), k.id.to_u128()),
+                [],
+            )?;
+        }
+        self.log(
+            kinds::KNOWLEDGE_CREATED,
+            group,
+            Some(Ref::from(k.id)),
+            Value::map()
+                .with("labels", k.labels.clone())
+                .with("source", k.source.map(|s| s.to_string())),
+        )?;
+        Ok(k)
+    }
+
+    /// A source must be a thing or group of this tenant.
+    fn check_source(&self, source: Ref) -> Result<()> {
+        let exists = match source {
+            Ref::ThingId(t) => self.kv.contains(&self.scope.tenant.thing(t))?,
+            Ref::GroupId(g) => self.view().load_group(g).is_ok(),
+            _ => false,
+        };
+        if !exists {
+            return Err(Error::invalid(
+                "source",
+                format!("{source} is not a thing or group of this tenant"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces a chunk's labels. Needs `knowledge:write`. Logs `knowledge_updated`.
+    pub fn set_knowledge_labels<S: AsRef<str>>(
+        &mut self,
+        id: KnowledgeId,
+        labels: &[S],
+    ) -> Result<Knowledge> {
+        let labels: Vec<String> = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        let labels = check_labels(&labels)?;
+        let mut k = self.view().get_knowledge(id)?;
+        self.ensure_writable(k.group, Op::ChangeKnowledge)?;
+        let key = self.scope.tenant.knowledge(id);
+        self.store_bytes(k.group, &key, &codec::encode(&k)?, -1);
+        for label in &k.labels {
+            self.delete(&layout::with_id(
+                &self.scope.tenant.postings(k.group, label),
+                id.to_u128(),
+            ))?;
+        }
+        for label in &labels {
+            self.put(
+                layout::with_id(&self.scope.tenant.postings(k.group, label), id.to_u128()),
+                [],
+            )?;
+            if !k.labels.contains(label) {
+                // Not in that label's graph, and older than it: listed until the next build.
+                self.put(
+                    layout::with_id(&self.scope.tenant.relabels(k.group, label), id.to_u128()),
+                    [],
+                )?;
+            }
+        }
+        k.labels = labels;
+        k.updated_at = self.now();
+        let bytes = codec::encode(&k)?;
+        self.store_bytes(k.group, &key, &bytes, 1);
+        self.put(key, bytes)?;
+        self.log(
+            kinds::KNOWLEDGE_UPDATED,
+            k.group,
+            Some(Ref::from(id)),
+            Value::map().with("labels", k.labels.clone()),
+        )?;
+        Ok(k)
+    }
+
+    /// Deletes a chunk and its vector. Needs `knowledge:write`. Logs `knowledge_deleted`
+    /// with its text's length and labels.
+    pub fn delete_knowledge(&mut self, id: KnowledgeId) -> Result<Knowledge> {
+        let k = self.view().get_knowledge(id)?;
+        self.view()
+            .authorize_record(Op::ChangeKnowledge, k.group, Ref::from(id))?;
+        let record_key = self.scope.tenant.knowledge(id);
+        let vector_key = self.scope.tenant.vector(k.group, id);
+        self.store_bytes(k.group, &record_key, &codec::encode(&k)?, -1);
+        if let Some(v) = self.kv.get(&vector_key)? {
+            self.store_bytes(k.group, &vector_key, &v, -1);
+        }
+        self.delete(&record_key)?;
+        self.delete(&vector_key)?;
+        for label in &k.labels {
+            self.delete(&layout::with_id(
+                &self.scope.tenant.postings(k.group, label),
+                id.to_u128(),
+            ))?;
+        }
+        // The group's graph may hold it: hide it there until the next build.
+        self.put(
+            layout::with_id(&self.scope.tenant.tombstones(k.group), id.to_u128()),
+            [],
+        )?;
+        self.log(
+            kinds::KNOWLEDGE_DELETED,
+            k.group,
+            Some(Ref::from(id)),
+            Value::map()
+                .with("labels", k.labels.clone())
+                .with("text_bytes", k.text.len() as i64),
+        )?;
+        Ok(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_the_plain_sum() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-3);
+    }
+
+    #[test]
+    fn labels_are_checked_sorted_and_unique() {
+        let l = |v: &[&str]| check_labels(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(l(&["b", "a", "b"]).unwrap(), ["a", "b"]);
+        assert!(l(&["Bad"]).is_err() && l(&[""]).is_err() && l(&["a b"]).is_err());
+        assert!(l(&["topic:billing", "v1.2", "x-y_z"]).is_ok());
+    }
+
+    #[test]
+    fn vectors_are_checked() {
+        assert!(check_vector(&[1.0, 2.0], 2).is_ok());
+        let e = check_vector(&[1.0], 2).unwrap_err();
+        assert!(e.to_string().contains("embedding"));
+        assert!(check_vector(&[1.0, f32::NAN], 2).is_err());
+        assert!(check_vector(&[f32::INFINITY, 0.0], 2).is_err());
+        let mut out = Vec::new();
+        decode_vector(&encode_vector(&[1.5, -2.0]), &mut out).unwrap();
+        assert_eq!(out, [1.5, -2.0]);
+        assert!(decode_vector(&[0, 0, 0], &mut out).is_err());
+    }
+}

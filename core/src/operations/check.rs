@@ -1,0 +1,710 @@
+//! The integrity verifier: [`Engine::check`] reads one snapshot and checks every rule that
+//! ties the stored keys together, the way `PRAGMA integrity_check` does for SQLite.
+//!
+//! redb checks its own pages; this checks ours. Every record must decode and sit under the
+//! key its id and tenant give it; every derived entry (the type, property, edge, event,
+//! email and label indexes, the counters and the running totals of usage) must be exactly
+//! what the records imply, with nothing missing and nothing extra; the directory must
+//! agree with the tenants; every id must be at most the highest id issued, and every event
+//! must carry a commit sequence number no later than the store's, growing with its id;
+//! every thing and knowledge chunk must be named by an event of its environment (the one
+//! that created it, logged in its own group). Groups are not held to that: the event of a
+//! group's creation is logged in its parent, which an import below another parent leaves
+//! behind.
+//! The expected entries are computed by the same functions the writers use
+//! (`indexes::index_keys`, `connections::edge_keys`, `events::index_keys`,
+//! `usage::own_usage`), so a rule is stated once. Derived vector graphs are not checked:
+//! they are never trusted (a damaged one is ignored and rebuilt).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use one_storage::keys::prefix_successor;
+use one_storage::{Direction, KeyRange, KvRead};
+
+use crate::base::codec::{self, Record, hex};
+use crate::base::context::Env;
+use crate::base::id::{GroupId, KeyId, Ref};
+use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
+use crate::base::resource::Resource;
+use crate::dimensions::connections::{Connection, edge_keys};
+use crate::dimensions::events::Event;
+use crate::dimensions::people::{PERSON, email_of};
+use crate::dimensions::things::{Thing, ThingStatus};
+use crate::identity::keys::{ApiKey, decode_locator};
+use crate::kernel::Engine;
+use crate::knowledge::chunks::Knowledge;
+use crate::metering::usage::{own_usage, subtree_totals};
+use crate::plugins::PluginRecord;
+use crate::records::group::MAX_DEPTH;
+use crate::records::group::{Group, tenant_roots};
+use crate::records::index::load_defs;
+use crate::{Error, Result};
+
+/// The most problems a report lists; [`CheckReport::problem_count`] counts them all.
+pub const MAX_LISTED_PROBLEMS: usize = 1000;
+
+/// What [`Engine::check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Tenants checked.
+    pub tenants: usize,
+    /// Records checked: groups, API keys, plugins, things, connections, events, knowledge.
+    pub records: u64,
+    /// Stored entries read, records and derived entries together.
+    pub entries: u64,
+    /// The problems found, at most [`MAX_LISTED_PROBLEMS`] of them, in the order found.
+    pub problems: Vec<Problem>,
+    /// How many problems were found in all.
+    pub problem_count: u64,
+}
+
+impl CheckReport {
+    /// Whether the database passed: no problem found.
+    pub fn is_ok(&self) -> bool {
+        self.problem_count == 0
+    }
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The tenant (root group) it was found in; `None` for the directory and engine meta.
+    pub tenant: Option<GroupId>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tenant {
+            Some(t) => write!(f, "tenant {t}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl Engine {
+    /// Checks the integrity of the whole database on one snapshot (writers go on while it
+    /// runs) and reports every problem found; see the module docs of `check.rs` for the
+    /// rules. `Err` means the check itself could not run (an I/O error); a damaged
+    /// record is a [`Problem`], not an error. Reads every entry once and holds one
+    /// tenant's derived entries in memory at a time.
+    pub fn check(&self) -> Result<CheckReport> {
+        let snapshot = self.store().read()?;
+        let kv = &*snapshot;
+        let last_id = match kv.get(&layout::last_id())? {
+            Some(b) => u128::from_be_bytes(b.as_slice().try_into().unwrap_or([0xff; 16])),
+            None => 0,
+        };
+        let mut c = Checker {
+            kv,
+            report: CheckReport::default(),
+            tenant: None,
+            last_id,
+            seq: snapshot.seq()?,
+            members: HashSet::new(),
+        };
+        let listed = tenant_roots(kv)?;
+        let mut roots = c.stored_tenants()?;
+        for root in &roots {
+            if !listed.contains(root) {
+                c.tenant = Some(*root);
+                c.problem("the tenant is missing from the group directory");
+            }
+        }
+        roots.extend(
+            listed
+                .into_iter()
+                .filter(|r| !roots.contains(r))
+                .collect::<Vec<_>>(),
+        );
+        c.report.tenants = roots.len();
+        for root in roots {
+            c.tenant = Some(root);
+            c.tenant_structure(root)?;
+        }
+        c.tenant = None;
+        c.directory()?;
+        Ok(c.report)
+    }
+}
+
+/// The state of one check run.
+struct Checker<'a, K> {
+    kv: &'a K,
+    report: CheckReport,
+    /// The tenant being checked, named in problems.
+    tenant: Option<GroupId>,
+    /// The highest id issued (`M i`).
+    last_id: u128,
+    /// The store's commit sequence number.
+    seq: u64,
+    /// The dimension of stored vectors (`M k`).
+    /// Every declared property index.
+    /// (tenant, group) for every group record found.
+    members: HashSet<(GroupId, GroupId)>,
+}
+
+/// Derived entries expected under one prefix: key → the value it must hold (`None`: any).
+type Expected = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+impl<K: KvRead> Checker<'_, K> {
+    fn problem(&mut self, message: impl Into<String>) {
+        self.report.problem_count += 1;
+        if self.report.problems.len() < MAX_LISTED_PROBLEMS {
+            self.report.problems.push(Problem {
+                tenant: self.tenant,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// Every entry under `prefix`, in key order.
+    fn entries(&mut self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.kv
+            .scan(&KeyRange::prefix(prefix), Direction::Forward, |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })?;
+        self.report.entries += out.len() as u64;
+        Ok(out)
+    }
+
+    /// Every tenant that has data (`T <root> …`), whether or not the directory lists it:
+    /// one seek per tenant.
+    fn stored_tenants(&mut self) -> Result<Vec<GroupId>> {
+        let all = layout::all_tenants();
+        let end = prefix_successor(&all).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut start = all;
+        loop {
+            let mut next = None;
+            self.kv.scan(
+                &KeyRange::between(start, end.clone()),
+                Direction::Forward,
+                |k, _| {
+                    next = Some(k.get(1..17).map(|r| r.to_vec()).unwrap_or_default());
+                    Ok::<_, Error>(ControlFlow::Break(()))
+                },
+            )?;
+            let Some(root) = next else { break };
+            match layout::decode_group_id(&root, "tenant key") {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    self.problem(format!("a tenant key is too short: {e}"));
+                    break;
+                }
+            }
+            let Some(after) = prefix_successor(&layout::tenant(out[out.len() - 1])) else {
+                break;
+            };
+            start = after;
+        }
+        Ok(out)
+    }
+
+    /// Decodes a record, reporting it (and returning `None`) if it does not decode.
+    fn record<R: Record>(&mut self, key: &[u8], value: &[u8]) -> Option<R> {
+        self.report.records += 1;
+        match codec::decode(value) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.problem(format!("{} at key {}: {e}", R::NAME, hex(key)));
+                None
+            }
+        }
+    }
+
+    /// What every record shares: it is stored under its own key, with an id no higher than
+    /// the highest issued (`M i`), and, when it belongs to a group, in a group of its tenant.
+    fn placed(
+        &mut self,
+        id: Ref,
+        key: &[u8],
+        own_key: &[u8],
+        group: Option<GroupId>,
+        groups: &HashMap<GroupId, Group>,
+    ) {
+        if key != own_key {
+            self.problem(format!("{id} is stored under key {}", hex(key)));
+        }
+        if id.to_u128() > self.last_id {
+            self.problem(format!(
+                "{id} has an id above the highest issued ({:032x})",
+                self.last_id
+            ));
+        }
+        if let Some(g) = group
+            && !groups.contains_key(&g)
+        {
+            self.problem(format!("{id} is in a missing group {g}"));
+        }
+    }
+
+    /// The entries under `prefix` must be exactly `expected`, each holding its value.
+    fn derived(&mut self, what: &str, prefix: &[u8], mut expected: Expected) -> Result<()> {
+        for (k, v) in self.entries(prefix)? {
+            match expected.remove(&k) {
+                Some(Some(want)) if want != v => {
+                    self.problem(format!("{what} entry {} differs from its record", hex(&k)))
+                }
+                Some(_) => {}
+                None => self.problem(format!("{what} entry {} has no record", hex(&k))),
+            }
+        }
+        for k in expected.into_keys() {
+            self.problem(format!("{what} entry {} is missing", hex(&k)));
+        }
+        Ok(())
+    }
+
+    /// The `stored` counts (big-endian `u64`) must equal `expected`; an absent count is
+    /// zero.
+    fn counts(
+        &mut self,
+        what: &str,
+        stored: Vec<(Vec<u8>, Vec<u8>)>,
+        mut expected: HashMap<Vec<u8>, u64>,
+    ) {
+        for (k, v) in stored {
+            let want = expected.remove(&k).unwrap_or(0);
+            match layout::decode_u64(&v, "count") {
+                Ok(n) if n == want => {}
+                Ok(n) => self.problem(format!(
+                    "{what} {} is {n}, the records give {want}",
+                    hex(&k)
+                )),
+                Err(e) => self.problem(format!("{what} {}: {e}", hex(&k))),
+            }
+        }
+        for (k, want) in expected {
+            if want != 0 {
+                self.problem(format!(
+                    "{what} {} is missing, the records give {want}",
+                    hex(&k)
+                ));
+            }
+        }
+    }
+
+    fn tenant_structure(&mut self, root: GroupId) -> Result<()> {
+        let structure = StructureKeys::new(root);
+        let mut groups: HashMap<GroupId, Group> = HashMap::new();
+        for (k, v) in self.entries(&structure.groups())? {
+            let Some(g) = self.record::<Group>(&k, &v) else {
+                continue;
+            };
+            self.placed(Ref::from(g.id), &k, &structure.group(g.id), None, &groups);
+            match self.kv.get(&layout::group_root(g.id))? {
+                Some(r) if r == root.to_be_bytes() => {}
+                _ => self.problem(format!("group {} has no directory entry", g.id)),
+            }
+            self.members.insert((root, g.id));
+            groups.insert(g.id, g);
+        }
+        match groups.get(&root) {
+            None => self.problem("the root group's record is missing"),
+            Some(g) if g.parent.is_some() => self.problem("the root group has a parent"),
+            Some(g) => {
+                if self.kv.get(&layout::root_slug(&g.slug))? != Some(root.to_be_bytes().to_vec()) {
+                    self.problem(format!(
+                        "top-level slug {:?} does not name the root",
+                        g.slug
+                    ));
+                }
+            }
+        }
+        let mut children = Expected::new();
+        let mut slugs = Expected::new();
+        for g in groups.values() {
+            let Some(parent) = g.parent else { continue };
+            children.insert(structure.child(parent, g.id), Some(Vec::new()));
+            slugs.insert(
+                structure.sibling_slug(parent, &g.slug),
+                Some(g.id.to_be_bytes().to_vec()),
+            );
+        }
+        let mut broken = Vec::new();
+        for g in groups.values() {
+            if g.id == root {
+                continue;
+            }
+            let mut at = g.parent;
+            let mut depth = 0;
+            while let Some(p) = at {
+                depth += 1;
+                if p == root {
+                    break;
+                }
+                if depth > MAX_DEPTH {
+                    broken.push(format!("group {} is in a parent cycle", g.id));
+                    break;
+                }
+                match groups.get(&p) {
+                    Some(pg) => at = pg.parent,
+                    None => {
+                        broken.push(format!("group {} has a missing ancestor {p}", g.id));
+                        break;
+                    }
+                }
+            }
+            if g.parent.is_none() {
+                broken.push(format!("group {} has no parent and is not the root", g.id));
+            }
+        }
+        for b in broken {
+            self.problem(b);
+        }
+        self.derived("child", &structure.all_children(), children)?;
+        self.derived("sibling slug", &structure.sibling_slugs(), slugs)?;
+        self.api_keys(root, &structure, &groups)?;
+        self.plugins(root, &structure)?;
+        for env in [Env::Live, Env::Test] {
+            self.tenant_env(root, env, &groups)?;
+        }
+        Ok(())
+    }
+
+    fn api_keys(
+        &mut self,
+        root: GroupId,
+        structure: &StructureKeys,
+        groups: &HashMap<GroupId, Group>,
+    ) -> Result<()> {
+        for (k, v) in self.entries(&structure.api_keys())? {
+            let Some(key) = self.record::<ApiKey>(&k, &v) else {
+                continue;
+            };
+            self.placed(
+                Ref::from(key.id),
+                &k,
+                &structure.api_key(key.id),
+                Some(key.group),
+                groups,
+            );
+            let found = self
+                .kv
+                .get(&layout::secret_digest(SecretSection::ApiKey, key.digest()))?;
+            if found.as_deref().map(decode_locator).and_then(Result::ok) != Some((root, key.id)) {
+                self.problem(format!("API key {} has no directory entry", key.id));
+            }
+        }
+        Ok(())
+    }
+
+    fn plugins(&mut self, root: GroupId, structure: &StructureKeys) -> Result<()> {
+        let mut names = HashSet::new();
+        for (k, v) in self.entries(&structure.plugins())? {
+            let Some(p) = self.record::<PluginRecord>(&k, &v) else {
+                continue;
+            };
+            if !self.kv.contains(&layout::plugin_module(&p.module))? {
+                self.problem(format!("plugin {:?} has no stored module", p.name));
+            }
+            if !self.kv.contains(&layout::module_user(&p.module, root))? {
+                self.problem(format!(
+                    "plugin {:?} is missing from its module's tenants",
+                    p.name
+                ));
+            }
+            names.insert(p.name.into_bytes());
+        }
+        for (k, v) in self.entries(&structure.plugin_types())? {
+            if !names.contains(&v) {
+                self.problem(format!(
+                    "thing type entry {} names no installed plugin",
+                    hex(&k)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn tenant_env(
+        &mut self,
+        root: GroupId,
+        env: Env,
+        groups: &HashMap<GroupId, Group>,
+    ) -> Result<()> {
+        let keys = TenantKeys::new(root, env);
+        let mut targets = HashSet::new();
+        let mut counters: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut count = |group: GroupId, counter: Counter| {
+            *counters.entry(keys.counter(group, counter)).or_default() += 1;
+        };
+        let mut needs_event: Vec<Ref> = Vec::new();
+
+        // Things, their type and property indexes (the database's and the tenant's own),
+        // and people's emails.
+        let defs = load_defs(self.kv, Some(&StructureKeys::new(root)), None)?;
+        let type_prefix = keys.type_indexes();
+        let (mut by_type, mut by_property, mut emails) =
+            (Expected::new(), Expected::new(), Expected::new());
+        for (k, v) in self.entries(&keys.things())? {
+            let Some(t) = self.record::<Thing>(&k, &v) else {
+                continue;
+            };
+            self.placed(
+                Ref::from(t.id),
+                &k,
+                &keys.thing(t.id),
+                Some(t.group),
+                groups,
+            );
+            needs_event.push(Ref::from(t.id));
+            if t.status == ThingStatus::Deleted {
+                continue;
+            }
+            count(
+                t.group,
+                if t.kind == PERSON {
+                    Counter::People
+                } else {
+                    Counter::Things
+                },
+            );
+            for index in crate::records::index::index_keys(&keys, &defs, &t) {
+                let map = if index.starts_with(&type_prefix) {
+                    &mut by_type
+                } else {
+                    &mut by_property
+                };
+                map.insert(index, Some(v.clone()));
+            }
+            if t.kind == PERSON {
+                match email_of(&t) {
+                    Ok(email) => {
+                        emails.insert(keys.email(&email), Some(t.id.to_be_bytes().to_vec()));
+                    }
+                    Err(e) => self.problem(format!("person {}: {e}", t.id)),
+                }
+            }
+        }
+        self.derived("type index", &type_prefix, by_type)?;
+        self.derived("property index", &keys.property_indexes(), by_property)?;
+        self.derived("email", &keys.emails(), emails)?;
+
+        // Connections and their two edge copies.
+        let out_prefix = keys.all_edges(true);
+        let (mut outgoing, mut incoming) = (Expected::new(), Expected::new());
+        for (k, v) in self.entries(&keys.connections())? {
+            let Some(c) = self.record::<Connection>(&k, &v) else {
+                continue;
+            };
+            self.placed(
+                Ref::from(c.id),
+                &k,
+                &keys.connection(c.id),
+                Some(c.group),
+                groups,
+            );
+            count(c.group, Counter::Connections);
+            for edge in edge_keys(&keys, &c) {
+                let map = if edge.starts_with(&out_prefix) {
+                    &mut outgoing
+                } else {
+                    &mut incoming
+                };
+                map.insert(edge, Some(v.clone()));
+            }
+        }
+        self.derived("outgoing edge", &out_prefix, outgoing)?;
+        self.derived("incoming edge", &keys.all_edges(false), incoming)?;
+
+        // Events, their three indexes, and their commit order.
+        let index_prefixes = keys.event_indexes();
+        let mut event_indexes: [Expected; 3] = Default::default();
+        let mut last_in_group: Option<(GroupId, u64)> = None;
+        for (k, v) in self.entries(&keys.all_events())? {
+            let Some(e) = self.record::<Event>(&k, &v) else {
+                continue;
+            };
+            self.placed(
+                Ref::from(e.id),
+                &k,
+                &keys.event(e.group, e.id),
+                Some(e.group),
+                groups,
+            );
+            if e.seq > self.seq {
+                self.problem(format!(
+                    "event {} has commit number {} beyond the store's {}",
+                    e.id, e.seq, self.seq
+                ));
+            }
+            if let Some((g, seq)) = last_in_group
+                && g == e.group
+                && e.seq < seq
+            {
+                self.problem(format!(
+                    "event {} was committed before an older event",
+                    e.id
+                ));
+            }
+            last_in_group = Some((e.group, e.seq));
+            count(e.group, Counter::Events);
+            if let Some(t) = e.target {
+                targets.insert(t);
+            }
+            for index in crate::dimensions::events::index_keys(&keys, &e) {
+                if let Some(i) = index_prefixes.iter().position(|p| index.starts_with(p)) {
+                    event_indexes[i].insert(index, Some(Vec::new()));
+                }
+            }
+        }
+        let names = [
+            "event type index",
+            "event actor index",
+            "event target index",
+        ];
+        for ((name, prefix), expected) in names.iter().zip(&index_prefixes).zip(event_indexes) {
+            self.derived(name, prefix, expected)?;
+        }
+
+        // Knowledge: vectors (all of one dimension in a tenant's environment) and label
+        // postings.
+        let dims = crate::knowledge::chunks::tenant_dims(self.kv, &keys)?.map(|d| d as u64);
+        let (mut vectors, mut postings) = (Expected::new(), Expected::new());
+        for (k, v) in self.entries(&keys.all_knowledge())? {
+            let Some(chunk) = self.record::<Knowledge>(&k, &v) else {
+                continue;
+            };
+            self.placed(
+                Ref::from(chunk.id),
+                &k,
+                &keys.knowledge(chunk.id),
+                Some(chunk.group),
+                groups,
+            );
+            needs_event.push(Ref::from(chunk.id));
+            let vector_key = keys.vector(chunk.group, chunk.id);
+            match (self.kv.get(&vector_key)?, dims) {
+                (Some(bytes), Some(dims)) if bytes.len() as u64 == dims * 4 => {}
+                (Some(bytes), dims) => self.problem(format!(
+                    "knowledge {} has a vector of {} bytes; the dimension is {dims:?}",
+                    chunk.id,
+                    bytes.len()
+                )),
+                (None, _) => {}
+            }
+            vectors.insert(vector_key, None);
+            for label in &chunk.labels {
+                postings.insert(
+                    layout::with_id(&keys.postings(chunk.group, label), chunk.id.to_u128()),
+                    Some(Vec::new()),
+                );
+            }
+        }
+        self.derived("vector", &keys.all_vectors(), vectors)?;
+        self.derived("label posting", &keys.all_postings(), postings)?;
+
+        for r in needs_event {
+            if !targets.contains(&r) {
+                self.problem(format!("{r} has no event naming it"));
+            }
+        }
+        let stored = self.entries(&keys.counters())?;
+        self.counts("counter", stored, counters);
+
+        // The running totals of usage: what each group holds, summed up the tree.
+        match own_usage(self.kv, &keys) {
+            Ok(own) => {
+                let parents = groups.values().map(|g| (g.id, g.parent)).collect();
+                let totals = subtree_totals(&own, &parents)
+                    .into_iter()
+                    .map(|((g, r), n)| (keys.usage(g, r, 0), n))
+                    .collect();
+                // Monthly counts are not derived from records: only running totals here.
+                let mut stored = Vec::new();
+                for g in groups.keys() {
+                    for r in Resource::ALL.into_iter().filter(|r| !r.is_monthly()) {
+                        let key = keys.usage(*g, r, 0);
+                        if let Some(v) = self.kv.get(&key)? {
+                            stored.push((key, v));
+                        }
+                    }
+                }
+                self.counts("usage", stored, totals);
+            }
+            Err(e) => self.problem(format!("usage cannot be counted from the records: {e}")),
+        }
+        Ok(())
+    }
+
+    /// The engine-wide directory: every entry names a group, key or plugin that exists.
+    fn directory(&mut self) -> Result<()> {
+        for (k, v) in self.entries(&layout::group_directory())? {
+            let group = layout::decode_group_id(&k[2..], "group directory");
+            let root = layout::decode_group_id(&v, "group directory");
+            match (group, root) {
+                (Ok(g), Ok(r)) if self.members.contains(&(r, g)) => {}
+                (Ok(g), _) => self.problem(format!("directory entry of {g} names no group")),
+                (Err(e), _) => self.problem(format!("directory entry {}: {e}", hex(&k))),
+            }
+        }
+        for (k, v) in self.entries(&layout::root_slugs())? {
+            match layout::decode_group_id(&v, "slug directory") {
+                Ok(r) if self.members.contains(&(r, r)) => {}
+                _ => self.problem(format!("top-level slug entry {} names no tenant", hex(&k))),
+            }
+        }
+        for (k, v) in self.entries(&layout::secret_digests(SecretSection::ApiKey))? {
+            let found = match decode_locator(&v) {
+                Ok((root, id)) => self.key_digest(root, id)?,
+                Err(_) => None,
+            };
+            if found.as_deref() != k.get(2..) {
+                self.problem(format!(
+                    "API key directory entry {} names no such key",
+                    hex(&k)
+                ));
+            }
+        }
+        let prefix = layout::all_module_users();
+        for (k, _) in self.entries(&prefix)? {
+            let module: Option<[u8; 32]> = k.get(2..34).and_then(|m| m.try_into().ok());
+            let root = k
+                .get(34..)
+                .map(|r| layout::decode_group_id(r, "module tenants"));
+            let used = match (module, root) {
+                (Some(m), Some(Ok(r))) => self.tenant_uses(r, &m)?,
+                _ => false,
+            };
+            if !used {
+                self.problem(format!(
+                    "module tenant entry {} names no installed plugin",
+                    hex(&k)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest stored in API key `id` of tenant `root`, if it exists and decodes.
+    fn key_digest(&self, root: GroupId, id: KeyId) -> Result<Option<Vec<u8>>> {
+        let key = StructureKeys::new(root).api_key(id);
+        Ok(self
+            .kv
+            .get(&key)?
+            .and_then(|v| codec::decode::<ApiKey>(&v).ok())
+            .map(|k| k.digest().to_vec()))
+    }
+
+    /// Whether tenant `root` has a plugin installed from `module`.
+    fn tenant_uses(&self, root: GroupId, module: &[u8; 32]) -> Result<bool> {
+        let mut used = false;
+        self.kv.scan(
+            &KeyRange::prefix(&StructureKeys::new(root).plugins()),
+            Direction::Forward,
+            |_, v| {
+                used |= codec::decode::<PluginRecord>(v).is_ok_and(|p| &p.module == module);
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(used)
+    }
+}

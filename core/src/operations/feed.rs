@@ -1,0 +1,679 @@
+//! The change feed: every committed event, delivered to subscribers in commit order.
+//!
+//! A write transaction notes each event it logs ([`one_storage::WriteTx::note`]); when it
+//! commits, the store's commit listener ([`Feed::listener`]) appends the events to the
+//! channel of their tenant and environment, one commit at a time, in commit order: one
+//! push per commit however many subscribers there are. A writer never waits for a
+//! subscriber: the channel keeps the last [`FEED_BACKLOG`] events, and a subscriber
+//! that falls further behind is told it lagged.
+//!
+//! A [`Subscription`] reads the channel on its own thread. Each change is checked against
+//! its filter and against what its context may read *now* (a revoked membership ends the
+//! stream with [`Error::Forbidden`]). Event ids grow with commit order, so the last id
+//! seen is the subscription's cursor: [`Engine::subscribe_from`] replays the stored log
+//! after a cursor and then goes live, skipping what the replay already delivered, so
+//! nothing is missed or repeated at the switch; a lagged subscription does the same.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use one_storage::{CommitListener, Direction, Flow, KeyRange, KvRead, ReadTx};
+
+use crate::access::policy::Op;
+use crate::base::context::{Context, Env};
+use crate::base::id::{EventId, GroupId};
+use crate::base::permission::Permission;
+use crate::base::{codec, layout};
+use crate::dimensions::events::Event;
+use crate::kernel::{Engine, Hooks, Parts, View};
+use crate::{Error, Result};
+
+/// The most recent events kept per tenant for subscribers to read; one that falls
+/// further behind is told it lagged.
+pub const FEED_BACKLOG: usize = 10_000;
+/// Events read from the stored log per replay step.
+const REPLAY_BATCH: usize = 1_000;
+
+/// The dimension a change belongs to, from its event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dimension {
+    /// Groups: created, changed, archived; plans, revenue, payments.
+    Groups,
+    /// People and memberships, sign-up and sign-in.
+    People,
+    /// Things.
+    Things,
+    /// Connections.
+    Connections,
+    /// Knowledge chunks.
+    Knowledge,
+    /// Everything else: application events, API keys, access denials, plugins, quotas.
+    Events,
+}
+
+impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 6] = [
+        Dimension::Groups,
+        Dimension::People,
+        Dimension::Things,
+        Dimension::Connections,
+        Dimension::Knowledge,
+        Dimension::Events,
+    ];
+
+    /// The lower-case name (`groups`, `people`, `things`, `connections`, `knowledge`,
+    /// `events`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Groups => "groups",
+            Dimension::People => "people",
+            Dimension::Things => "things",
+            Dimension::Connections => "connections",
+            Dimension::Knowledge => "knowledge",
+            Dimension::Events => "events",
+        }
+    }
+
+    /// The dimension of an event type.
+    pub fn of(kind: &str) -> Dimension {
+        use crate::dimensions::events::kinds::*;
+        match kind {
+            GROUP_CREATED
+            | GROUP_UPDATED
+            | GROUP_ARCHIVED
+            | SUBSCRIPTION_EVENT
+            | GROUP_REVENUE_GENERATED
+            | REVENUE_SHARE_DISTRIBUTED
+            | PAYMENT_EVENT => Dimension::Groups,
+            PERSON_CREATED
+            | USER_JOINED_GROUP
+            | USER_INVITED_TO_GROUP
+            | USER_ROLE_CHANGED
+            | USER_REMOVED_FROM_GROUP
+            | SIGN_UP
+            | SIGN_IN
+            | SIGN_IN_FAILED
+            | SIGN_OUT
+            | IDENTITY_LINKED
+            | EMAIL_VERIFIED => Dimension::People,
+            THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
+            CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
+            KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
+            _ => Dimension::Events,
+        }
+    }
+
+    /// Following this dimension, as an operation of the policy.
+    pub(crate) fn op(self) -> Op {
+        match self {
+            Dimension::Groups | Dimension::People => Op::WatchGroups,
+            Dimension::Things => Op::WatchThings,
+            Dimension::Connections => Op::WatchConnections,
+            Dimension::Knowledge => Op::WatchKnowledge,
+            Dimension::Events => Op::WatchEvents,
+        }
+    }
+
+    /// The permission that reads changes of this dimension.
+    pub fn permission(self) -> Permission {
+        match self {
+            Dimension::Groups | Dimension::People => Permission::GroupsRead,
+            Dimension::Things => Permission::ThingsRead,
+            Dimension::Connections => Permission::ConnectionsRead,
+            Dimension::Knowledge => Permission::KnowledgeRead,
+            Dimension::Events => Permission::EventsRead,
+        }
+    }
+}
+
+impl std::str::FromStr for Dimension {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "dimension",
+                    format!("{s:?} is not one of groups, people, things, connections, knowledge or events"),
+                )
+            })
+    }
+}
+
+/// Which changes a subscription receives: those of one group (or its subtree), of some
+/// dimensions, of some types. Empty lists match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFilter {
+    group: Option<GroupId>,
+    subtree: bool,
+    dimensions: Vec<Dimension>,
+    types: Vec<String>,
+}
+
+impl ChangeFilter {
+    /// Every change in the context's group (not its descendants).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Changes in `group` instead of the context's group.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Changes in the group's descendants too.
+    pub fn with_subtree(mut self) -> Self {
+        self.subtree = true;
+        self
+    }
+
+    /// Changes of `dimension` (may be given several times).
+    pub fn dimension(mut self, dimension: Dimension) -> Self {
+        self.dimensions.push(dimension);
+        self
+    }
+
+    /// Changes of records of type `kind`: a thing's or a connection's type, as the
+    /// event's `metadata.type` holds it (may be given several times).
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.types.push(kind.into());
+        self
+    }
+
+    fn matches(&self, e: &Event) -> bool {
+        (self.dimensions.is_empty() || self.dimensions.contains(&Dimension::of(&e.kind)))
+            && (self.types.is_empty()
+                || e.metadata
+                    .get_path("type")
+                    .and_then(crate::Value::as_str)
+                    .is_some_and(|t| self.types.iter().any(|k| k == t)))
+    }
+
+    /// The permissions a subscription with this filter needs in its group.
+    /// What subscribing with this filter is, for the policy: following each dimension.
+    fn ops(&self) -> Vec<Op> {
+        if self.dimensions.is_empty() {
+            vec![Op::WatchEvents]
+        } else {
+            self.dimensions.iter().map(|d| d.op()).collect()
+        }
+    }
+}
+
+/// One commit's events of one tenant and environment, as stored (decoded by each reader,
+/// so a commit costs its writer no decoding and no copy).
+type Batch = Arc<[Vec<u8>]>;
+
+/// The recent commits of one tenant and environment, shared by all its subscribers:
+/// a commit is one push, whatever the number of subscribers.
+#[derive(Default)]
+struct Ring {
+    /// Batches with their positions, oldest first.
+    batches: VecDeque<(u64, Batch)>,
+    /// The position of the oldest batch still held (`next` when none is): a subscriber
+    /// that has not read up to here has lagged.
+    first: u64,
+    /// The position the next batch will get.
+    next: u64,
+    /// Events held in `batches`.
+    events: usize,
+}
+
+/// The channel of one tenant and environment.
+#[derive(Default)]
+struct Channel {
+    ring: Mutex<Ring>,
+    arrived: Condvar,
+}
+
+impl Channel {
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The channels of a database, and the commit listener that feeds them.
+#[derive(Default)]
+pub(crate) struct Feed {
+    /// Channels with at least one subscription alive.
+    channels: Mutex<HashMap<(GroupId, Env), Weak<Channel>>>,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").finish_non_exhaustive()
+    }
+}
+
+impl Feed {
+    /// The function the store calls after every commit.
+    pub(crate) fn listener(self: &Arc<Self>) -> CommitListener {
+        let feed = Arc::downgrade(self);
+        Arc::new(move |_seq, notes| {
+            if let Some(feed) = feed.upgrade() {
+                feed.publish(notes);
+            }
+        })
+    }
+
+    fn channels(&self) -> MutexGuard<'_, HashMap<(GroupId, Env), Weak<Channel>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a subscription of this tenant and environment is alive, so its events
+    /// must be noted. Race-free: subscriptions join between commits, and a transaction
+    /// that commits after one joined began after it joined.
+    pub(crate) fn listens(&self, root: GroupId, env: Env) -> bool {
+        self.channels()
+            .get(&(root, env))
+            .is_some_and(|c| c.strong_count() > 0)
+    }
+
+    /// The channel of a tenant and environment, and the position of its next batch.
+    /// Called between commits, so nothing is published meanwhile.
+    fn join(&self, root: GroupId, env: Env) -> (Arc<Channel>, u64) {
+        let mut channels = self.channels();
+        channels.retain(|_, c| c.strong_count() > 0);
+        let channel = match channels.get(&(root, env)).and_then(Weak::upgrade) {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(Channel::default());
+                channels.insert((root, env), Arc::downgrade(&c));
+                c
+            }
+        };
+        let next = channel.ring().next;
+        (channel, next)
+    }
+
+    /// Appends one commit's events to the channels of their tenants.
+    fn publish(&self, notes: Vec<(Vec<u8>, Vec<u8>)>) {
+        if notes.is_empty() {
+            return;
+        }
+        // Usually one tenant per commit; keep the order within each.
+        let mut batches: Vec<(Arc<Channel>, Vec<Vec<u8>>)> = Vec::new();
+        {
+            let channels = self.channels();
+            if channels.is_empty() {
+                return;
+            }
+            for (key, value) in notes {
+                let Some(tenant) = layout::tenant_env_of(&key) else {
+                    continue;
+                };
+                let Some(channel) = channels.get(&tenant).and_then(Weak::upgrade) else {
+                    continue;
+                };
+                match batches.iter_mut().find(|(c, _)| Arc::ptr_eq(c, &channel)) {
+                    Some((_, events)) => events.push(value),
+                    None => batches.push((channel, vec![value])),
+                }
+            }
+        }
+        for (channel, events) in batches {
+            let mut ring = channel.ring();
+            let position = ring.next;
+            ring.next += 1;
+            if events.len() > FEED_BACKLOG {
+                // A bulk commit: its subscribers replay it from the store, in steps.
+                ring.batches.clear();
+                ring.events = 0;
+            } else {
+                ring.events += events.len();
+                ring.batches.push_back((position, events.into()));
+                while ring.events > FEED_BACKLOG {
+                    if let Some((_, old)) = ring.batches.pop_front() {
+                        ring.events -= old.len();
+                    }
+                }
+            }
+            ring.first = ring.batches.front().map_or(ring.next, |(p, _)| *p);
+            drop(ring);
+            channel.arrived.notify_all();
+        }
+    }
+}
+
+/// How long a call may wait for a change.
+#[derive(Clone, Copy)]
+enum Wait {
+    No,
+    /// Up to this long (once: a wake-up that brings nothing ends the wait early).
+    For(Duration),
+    Forever,
+}
+
+/// A live stream of the changes a context may read, in commit order. Read it with
+/// [`Subscription::try_next`] (never blocks), [`Subscription::next_timeout`], or
+/// [`Subscription::iter`] (blocks). Dropping it unsubscribes.
+pub struct Subscription {
+    ctx: Context,
+    group: GroupId,
+    filter: ChangeFilter,
+    channel: Arc<Channel>,
+    /// The position of the next batch to read from the channel.
+    next: u64,
+    /// The last event admitted (queued in `ready`, or filtered out).
+    position: Option<EventId>,
+    /// The last event handed out: with nothing in `ready`, `position` is the cursor.
+    cursor: Option<EventId>,
+    /// Reading the stored log after `position` before the channel.
+    replaying: bool,
+    ready: VecDeque<Event>,
+    /// Set when the context lost the right to read the subscription's group.
+    ended: Option<Permission>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("ctx", &self.ctx)
+            .field("group", &self.group)
+            .field("filter", &self.filter)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs the change feed: its channels, fed by the store's commit listener from the
+/// moment the engine opens.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(Arc::new(Feed::default()));
+    hooks.open.push(|engine| {
+        let listener = engine.part::<Arc<Feed>>().listener();
+        engine.store().set_commit_listener(listener);
+        Ok(())
+    });
+}
+
+impl Engine {
+    /// Subscribes `ctx` to the changes that match `filter`, from the next commit on. The
+    /// context needs, in the filter's group, `events:read` (or, with dimensions in the
+    /// filter, each dimension's read permission); each change is delivered only if the
+    /// context may read its dimension in its group at the time.
+    pub fn subscribe(&self, ctx: &Context, filter: ChangeFilter) -> Result<Subscription> {
+        self.subscription(ctx, filter, None, false)
+    }
+
+    /// Subscribes like [`Engine::subscribe`], but first delivers every stored change after
+    /// the event `after` (from the beginning of the log with `None`), then goes live with
+    /// no gap and no repeat: pass a subscription's [`Subscription::cursor`] to resume it.
+    pub fn subscribe_from(
+        &self,
+        ctx: &Context,
+        filter: ChangeFilter,
+        after: Option<EventId>,
+    ) -> Result<Subscription> {
+        self.subscription(ctx, filter, after, true)
+    }
+
+    fn subscription(
+        &self,
+        ctx: &Context,
+        filter: ChangeFilter,
+        after: Option<EventId>,
+        replay: bool,
+    ) -> Result<Subscription> {
+        let group = filter.group.unwrap_or(ctx.group());
+        let root = self.read(ctx, |v| {
+            for op in filter.ops() {
+                v.authorize(op, group)?;
+            }
+            Ok(v.scope.root)
+        })?;
+        // Joined between commits: every later commit reaches the channel after `next`,
+        // and every earlier one is stored (for a replay) with an id at most the last id
+        // issued. Whatever the replay and the channel both hold, the cursor drops.
+        let (last_id, (channel, next)) = self.store().between_commits(|| {
+            (
+                self.last_id(),
+                self.part::<Arc<Feed>>().join(root, ctx.env()),
+            )
+        })?;
+        let position = if replay {
+            after
+        } else {
+            Some(EventId::from_u128(last_id))
+        };
+        Ok(Subscription {
+            ctx: *ctx,
+            group,
+            filter,
+            channel,
+            next,
+            position,
+            cursor: position,
+            replaying: replay,
+            ready: VecDeque::new(),
+            ended: None,
+        })
+    }
+}
+
+/// What the channel had.
+enum Taken {
+    Batches(Vec<Batch>),
+    Lagged,
+    Nothing,
+}
+
+impl Subscription {
+    /// The id of the last change this subscription has passed (delivered, or skipped by
+    /// its filter or permissions): resume with [`Engine::subscribe_from`] from here.
+    pub fn cursor(&self) -> Option<EventId> {
+        if self.ready.is_empty() {
+            self.position
+        } else {
+            self.cursor
+        }
+    }
+
+    /// The next change if one is ready, without waiting.
+    pub fn try_next(&mut self, engine: &Engine) -> Result<Option<Event>> {
+        self.step(engine, Wait::No)
+    }
+
+    /// The next change, waiting up to `timeout` for a commit that brings one (it may
+    /// return `None` sooner when a commit brings only changes the filter drops).
+    pub fn next_timeout(&mut self, engine: &Engine, timeout: Duration) -> Result<Option<Event>> {
+        self.step(engine, Wait::For(timeout))
+    }
+
+    /// A blocking iterator over the changes: each item waits for the next commit that
+    /// brings one. An error ([`Error::Lagged`], [`Error::Forbidden`]) is an item too; after
+    /// `Lagged`, the stream resumes from its cursor.
+    pub fn iter<'a>(&'a mut self, engine: &'a Engine) -> Changes<'a> {
+        Changes {
+            subscription: self,
+            engine,
+        }
+    }
+
+    fn step(&mut self, engine: &Engine, mut wait: Wait) -> Result<Option<Event>> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                self.cursor = Some(e.id);
+                return Ok(Some(e));
+            }
+            if let Some(needed) = self.ended {
+                return Err(Error::Forbidden {
+                    needed,
+                    group: self.group.to_string(),
+                });
+            }
+            if self.replaying {
+                self.replay(engine)?;
+                continue;
+            }
+            match self.take(wait) {
+                Taken::Batches(batches) => {
+                    self.accept(engine, &batches)?;
+                    // A timed wait ends with the first commit, delivered or filtered out.
+                    if let Wait::For(_) = wait {
+                        wait = Wait::No;
+                    }
+                }
+                Taken::Lagged => {
+                    self.replaying = true;
+                    return Err(Error::Lagged {
+                        after: self.cursor().map(|p| p.to_string()),
+                    });
+                }
+                Taken::Nothing => return Ok(None),
+            }
+        }
+    }
+
+    /// Takes the batches published since the last take, waiting as allowed for one.
+    fn take(&mut self, wait: Wait) -> Taken {
+        let channel = Arc::clone(&self.channel);
+        let mut ring = channel.ring();
+        let mut wait = wait;
+        loop {
+            if self.next < ring.first {
+                // Batches this subscription had not read were dropped.
+                self.next = ring.next;
+                return Taken::Lagged;
+            }
+            if ring.next > self.next {
+                let taken: Vec<Batch> = ring
+                    .batches
+                    .iter()
+                    .filter(|(p, _)| *p >= self.next)
+                    .map(|(_, b)| Arc::clone(b))
+                    .collect();
+                self.next = ring.next;
+                return Taken::Batches(taken);
+            }
+            ring = match wait {
+                Wait::No => return Taken::Nothing,
+                Wait::Forever => channel
+                    .arrived
+                    .wait(ring)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Wait::For(timeout) => {
+                    wait = Wait::No;
+                    channel
+                        .arrived
+                        .wait_timeout(ring, timeout)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Checks that the context may still read the subscription's group, and the groups
+    /// its changes may come from.
+    fn scope(&mut self, v: &View<'_, ReadTx>) -> Result<Option<HashSet<GroupId>>> {
+        let held = v.permits_set(self.group)?;
+        for op in self.filter.ops() {
+            if let Some(need) = op.needs().set().difference(held).iter().next() {
+                self.ended = Some(need);
+                return Ok(None);
+            }
+        }
+        let mut groups = HashSet::from([self.group]);
+        if self.filter.subtree {
+            groups.extend(v.descendants(self.group)?);
+        }
+        Ok(Some(groups))
+    }
+
+    /// Moves the events after the cursor that pass the filter and the context's
+    /// permissions to `ready`.
+    fn admit<'e>(
+        &mut self,
+        v: &View<'_, ReadTx>,
+        groups: &HashSet<GroupId>,
+        events: impl IntoIterator<Item = &'e Event>,
+    ) -> Result<()> {
+        for e in events {
+            if self.position.is_some_and(|p| e.id <= p) {
+                continue;
+            }
+            self.position = Some(e.id);
+            if groups.contains(&e.group)
+                && self.filter.matches(e)
+                && v.may_read_event(e.group, &e.kind)?
+            {
+                self.ready.push_back(e.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, engine: &Engine, batches: &[Batch]) -> Result<()> {
+        let ctx = self.ctx;
+        engine.read_quietly(&ctx, |v| {
+            let Some(groups) = self.scope(v)? else {
+                return Ok(());
+            };
+            let events = batches
+                .iter()
+                .flat_map(|b| b.iter())
+                .map(|bytes| codec::decode::<Event>(bytes))
+                .collect::<Result<Vec<_>>>()?;
+            self.admit(v, &groups, &events)
+        })
+    }
+
+    /// Reads the next stored events after the cursor, in id (= commit) order.
+    fn replay(&mut self, engine: &Engine) -> Result<()> {
+        let ctx = self.ctx;
+        engine.read_quietly(&ctx, |v| {
+            let Some(groups) = self.scope(v)? else {
+                return Ok(());
+            };
+            let mut found: Vec<Event> = Vec::new();
+            for &g in &groups {
+                let prefix = v.scope.tenant.events(g);
+                let mut range = KeyRange::prefix(&prefix);
+                if let Some(p) = self.position {
+                    range.start = Bound::Excluded(v.scope.tenant.event(g, p));
+                }
+                let mut taken = 0;
+                v.kv.scan(&range, Direction::Forward, |_, value| {
+                    found.push(codec::decode(value)?);
+                    taken += 1;
+                    Ok::<_, Error>(if taken == REPLAY_BATCH {
+                        Flow::Break(())
+                    } else {
+                        Flow::Continue(())
+                    })
+                })?;
+            }
+            found.sort_by_key(|e| e.id);
+            let complete = found.len() < REPLAY_BATCH;
+            found.truncate(REPLAY_BATCH);
+            self.admit(v, &groups, &found)?;
+            if complete {
+                self.replaying = false;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A blocking iterator over a subscription's changes (see [`Subscription::iter`]).
+pub struct Changes<'a> {
+    subscription: &'a mut Subscription,
+    engine: &'a Engine,
+}
+
+impl Iterator for Changes<'_> {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.subscription
+            .step(self.engine, Wait::Forever)
+            .transpose()
+    }
+}

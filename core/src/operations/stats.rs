@@ -1,0 +1,147 @@
+//! Counts per dimension, read from the counters every transaction keeps up to date.
+
+use std::ops::ControlFlow;
+
+use one_storage::keys::KeyReader;
+use one_storage::{Direction, KeyRange, KvRead};
+
+use crate::access::policy::Op;
+use crate::base::context::{Context, Env};
+use crate::base::id::GroupId;
+use crate::base::layout::{self, Counter, TenantKeys};
+use crate::kernel::Admin;
+use crate::kernel::{Scope, View};
+use crate::{Error, Result};
+
+/// How many records of each dimension a group (or the whole database) holds. Deleted
+/// things and people are not counted; events are never deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counts {
+    /// People (things of type `person`).
+    pub people: u64,
+    /// Things other than people.
+    pub things: u64,
+    /// Connections, memberships included.
+    pub connections: u64,
+    /// Events.
+    pub events: u64,
+}
+
+impl Counts {
+    fn add(&mut self, counter: Counter, n: u64) {
+        let slot = match counter {
+            Counter::People => &mut self.people,
+            Counter::Things => &mut self.things,
+            Counter::Connections => &mut self.connections,
+            Counter::Events => &mut self.events,
+        };
+        *slot += n;
+    }
+}
+
+/// Counts for the whole database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Top-level groups.
+    pub tenants: u64,
+    /// All groups, top-level ones included.
+    pub groups: u64,
+    /// Live data.
+    pub live: Counts,
+    /// Test data.
+    pub test: Counts,
+}
+
+fn counter_from_byte(b: u8) -> Result<Counter> {
+    Ok(match b {
+        1 => Counter::Things,
+        2 => Counter::Connections,
+        3 => Counter::Events,
+        4 => Counter::People,
+        other => {
+            return Err(Error::Corrupt {
+                what: "counter key",
+                reason: format!("unknown counter {other}"),
+            });
+        }
+    })
+}
+
+/// Adds up the counters under `keys`, optionally of one group only.
+fn sum(kv: &impl KvRead, keys: &TenantKeys, group: Option<GroupId>) -> Result<Counts> {
+    let prefix = keys.counters();
+    let mut counts = Counts::default();
+    kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
+        let mut r = KeyReader::new(&k[prefix.len()..]);
+        let g = GroupId::from_u128(r.u128()?);
+        if group.is_none_or(|want| want == g) {
+            counts.add(
+                counter_from_byte(r.u8()?)?,
+                layout::decode_u64(v, "counter")?,
+            );
+        }
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
+    Ok(counts)
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The counts of one group in the context's scope (not including its children). Needs
+    /// `groups:read` there.
+    pub fn counts(&self, group: GroupId) -> Result<Counts> {
+        self.authorize(Op::ListGroup, group)?;
+        let mut counts = Counts::default();
+        for counter in [
+            Counter::People,
+            Counter::Things,
+            Counter::Connections,
+            Counter::Events,
+        ] {
+            if let Some(v) = self.kv.get(&self.scope.tenant.counter(group, counter))? {
+                counts.add(counter, layout::decode_u64(&v, "counter")?);
+            }
+        }
+        Ok(counts)
+    }
+}
+
+impl Admin<'_> {
+    /// Counts across every tenant.
+    pub fn stats(&self) -> Result<Stats> {
+        let kv = self.engine.store().read()?;
+        let mut stats = Stats::default();
+        let mut roots = Vec::new();
+        kv.scan(
+            &KeyRange::prefix(&layout::group_directory()),
+            Direction::Forward,
+            |k, v| {
+                stats.groups += 1;
+                let group = GroupId::from_u128(KeyReader::new(&k[2..]).u128()?);
+                let root = layout::decode_group_id(v, "group directory")?;
+                if group == root {
+                    roots.push(root);
+                }
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )?;
+        stats.tenants = roots.len() as u64;
+        for root in roots {
+            for env in [Env::Live, Env::Test] {
+                let scope = Scope::new(Context::system(root).with_env(env), root);
+                let c = sum(&kv, &scope.tenant, None)?;
+                let slot = if env == Env::Live {
+                    &mut stats.live
+                } else {
+                    &mut stats.test
+                };
+                slot.people += c.people;
+                slot.things += c.things;
+                slot.connections += c.connections;
+                slot.events += c.events;
+            }
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,8 @@
+//! The records of the six dimensions as they are stored, and how each is found: groups
+//! and their tree, things and their indexes, connections, the event log, knowledge
+//! chunks, people's emails and API keys. No rule about who may read or write them lives
+//! here; that is the policy point's, in `access/`.
+
+pub(crate) mod filter;
+pub(crate) mod group;
+pub(crate) mod index;
