@@ -22,6 +22,7 @@ impl Engine {
             crate::access::memberships::epoch,
         );
         crate::access::memberships::install(&mut parts, &mut hooks);
+        crate::identity::credentials::install(&mut parts, &mut hooks);
         crate::identity::sign_in::install(&mut parts);
         crate::operations::feed::install(&mut parts, &mut hooks);
         crate::metering::usage::install(&mut hooks);

@@ -6,11 +6,11 @@
 use crate::base::codec;
 use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::value::Value;
-use crate::dimensions::connections::Connection;
-use crate::dimensions::events::Event;
-use crate::dimensions::things::Thing;
+use crate::records::connection::Connection;
+use crate::records::event::Event;
 use crate::records::filter::Filter;
 use crate::records::group::Group;
+use crate::records::thing::Thing;
 
 /// Id text: parsing never panics, and a parsed id prints back to the same id.
 pub fn parse_id(data: &[u8]) {
@@ -52,8 +52,8 @@ pub fn decode_records(data: &[u8]) {
     check::<Thing>(data);
     check::<Connection>(data);
     check::<Event>(data);
-    check::<crate::identity::keys::ApiKey>(data);
-    check::<crate::knowledge::chunks::Knowledge>(data);
+    check::<crate::records::key::ApiKey>(data);
+    check::<crate::records::knowledge::Knowledge>(data);
     check::<crate::plugins::PluginRecord>(data);
     check::<crate::identity::sign_in::Password>(data);
     check::<crate::identity::sign_in::OneTimeToken>(data);
@@ -74,7 +74,7 @@ pub fn parse_credentials(data: &[u8]) {
         assert!(text.starts_with("ok_") && text.is_ascii());
         assert_eq!(digest, crate::base::secret::digest(text));
     }
-    let _ = text.parse::<crate::identity::keys::IpRange>();
+    let _ = text.parse::<crate::records::key::IpRange>();
     let _ = crate::base::permission::PermissionSet::parse(&text.split(',').collect::<Vec<_>>());
 }
 

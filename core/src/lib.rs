@@ -58,16 +58,12 @@ pub use base::permission::{
 pub use base::resource::Resource;
 pub use base::validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
 pub use base::value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};
-pub use dimensions::connections::{
-    Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION,
-};
-pub use dimensions::events::{Event, EventFilter, EventQuery, kinds};
+pub use dimensions::connections::{ConnectionQuery, EdgeDirection, NewConnection};
+pub use dimensions::events::{EventFilter, EventQuery};
 pub use dimensions::groups::{GroupUpdate, NewGroup};
-pub use dimensions::people::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
-pub use dimensions::things::{NewThing, Thing, ThingQuery, ThingStatus, ThingUpdate};
-pub use identity::keys::{
-    ApiKey, CreatedKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES, NewApiKey, Secret,
-};
+pub use dimensions::people::NewPerson;
+pub use dimensions::things::{NewThing, ThingQuery, ThingUpdate};
+pub use identity::keys::{CreatedKey, NewApiKey, Secret};
 pub use identity::sign_in::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
     SignedUp,
@@ -75,7 +71,7 @@ pub use identity::sign_in::{
 pub use kernel::Admin;
 pub use kernel::{Engine, Tx, View};
 pub use knowledge::chunks::{
-    Hit, IndexInfo, Knowledge, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
+    Hit, IndexInfo, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
     NewKnowledge, QueryInput,
 };
 pub use knowledge::embedder::{Embedder, HashingEmbedder};
@@ -83,19 +79,27 @@ pub use knowledge::index::{CompactReport, KnowledgeIndexConfig};
 pub use metering::money::{Bps, Currency, Money, split, split_chain};
 pub use metering::plans::{Limit, Plan};
 pub use metering::rate_limit::{
-    Burst, FLUSH_CALLS, FLUSH_INTERVAL_MS, Gcra, GcraState, KeyCall, KeyRate, MAX_BURST,
-    MAX_PER_SECOND, RateLimit,
+    Burst, FLUSH_CALLS, FLUSH_INTERVAL_MS, Gcra, GcraState, KeyCall, MAX_BURST, MAX_PER_SECOND,
+    RateLimit,
 };
 pub use metering::revenue::{Payment, PaymentRail, RevenueReport, RevenueSplit};
 pub use metering::usage::{CycleStage, ResourceUsage};
 pub use one_storage::vectors::IndexParams;
 pub use operations::check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
-pub use operations::feed::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
+pub use operations::feed::{ChangeFilter, Changes, FEED_BACKLOG, Subscription};
 pub use operations::portable::{
     EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS, PortableReport,
 };
 pub use operations::stats::{Counts, Stats};
 pub use plugins::{PluginInfo, PluginRuntime};
+pub use records::connection::{Connection, MEMBER_OF, SESSION};
+pub use records::event::Dimension;
+pub use records::event::{Event, kinds};
 pub use records::filter::{FieldPath, Filter, Op};
 pub use records::group::{Group, GroupStatus, GroupType, MAX_DEPTH};
 pub use records::index::IndexDef;
+pub use records::key::KeyRate;
+pub use records::key::{ApiKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES};
+pub use records::knowledge::Knowledge;
+pub use records::person::{MAX_EMAIL_BYTES, PERSON, normalize_email};
+pub use records::thing::{Thing, ThingStatus};

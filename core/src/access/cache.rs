@@ -1,19 +1,16 @@
 //! The access cache: answers of permission checks, valid for one version of access data.
 //!
-//! Deciding a permission walks memberships up the group tree; the answers, the
-//! credentials found valid and the principals found in a tenant are kept here until a
-//! transaction changes access data. An answer computed from a snapshot older than the
+//! Deciding a permission walks memberships up the group tree; the answers and the
+//! principals found in a tenant are kept here until a transaction changes access data. An answer computed from a snapshot older than the
 //! current version is never stored, so a stale answer is never used.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use crate::base::clock::Timestamp;
-use crate::base::context::{Context, Env, Principal};
+use crate::base::context::{Env, Principal};
 use crate::base::id::GroupId;
 use crate::base::permission::PermissionSet;
-use crate::base::secret::SecretDigest;
-use crate::identity::keys::IpRange;
 
 /// What a principal may do in one group, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,24 +47,9 @@ pub(crate) struct AccessCache {
 struct CacheInner {
     epoch: u64,
     answers: HashMap<CacheKey, Grant>,
-    credentials: HashMap<SecretDigest, Credential>,
     /// Principals found to belong to a tenant (in an environment). A person's record and
     /// an API key never move to another tenant and are never removed, so a yes stays true.
     members: std::collections::HashSet<(Principal, Env, GroupId)>,
-}
-
-/// What a presented secret (an API key or a session token) was found to be, for the
-/// epoch it was read in. Time- and address-dependent checks are made on every use.
-#[derive(Debug, Clone)]
-pub(crate) struct Credential {
-    /// The context the secret acts as.
-    pub(crate) ctx: Context,
-    /// When it stops working.
-    pub(crate) expires_at: Option<Timestamp>,
-    /// Where it may be used from (API keys); empty for anywhere.
-    pub(crate) allowed_ips: Arc<[IpRange]>,
-    /// What admitting an API key's calls needs (`None` for sessions).
-    pub(crate) quota: Option<Arc<crate::metering::rate_limit::KeyQuota>>,
 }
 
 impl AccessCache {
@@ -81,7 +63,6 @@ impl AccessCache {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         inner.epoch += 1;
         inner.answers.clear();
-        inner.credentials.clear();
     }
 
     /// Whether `principal` was found to belong to the tenant rooted at `root`.
@@ -97,24 +78,6 @@ impl AccessCache {
             inner.members.clear();
         }
         inner.members.insert((principal, env, root));
-    }
-
-    /// A secret found valid in the current epoch.
-    pub(crate) fn credential(&self, digest: &SecretDigest) -> Option<Credential> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.credentials.get(digest).cloned()
-    }
-
-    /// Remembers a valid secret, if no access data changed since `epoch`.
-    pub(crate) fn insert_credential(&self, digest: SecretDigest, c: Credential, epoch: u64) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.epoch != epoch {
-            return;
-        }
-        if inner.credentials.len() >= CACHE_LIMIT {
-            inner.credentials.clear();
-        }
-        inner.credentials.insert(digest, c);
     }
 
     pub(crate) fn get(&self, key: &CacheKey) -> Option<Grant> {

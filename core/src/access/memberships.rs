@@ -60,19 +60,20 @@ use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::cache::{AccessCache, Grant};
 use crate::base::codec;
+use crate::base::context::Context;
 use crate::base::context::{Env, Principal};
 use crate::base::id::{GroupId, KeyId, Ref, ThingId};
 use crate::base::layout::TenantKeys;
 use crate::base::permission::{Permission, PermissionSet, membership_permissions};
 use crate::base::value::Value;
-use crate::dimensions::connections::{Connection, MEMBER_OF};
-use crate::dimensions::people::PERSON;
-use crate::dimensions::things::{Thing, ThingStatus};
 use crate::kernel::{AfterTx, Hooks, Parts};
 use crate::kernel::{Engine, View};
+use crate::records::connection::{Connection, MEMBER_OF};
 use crate::records::group::Group;
 use crate::records::group::MAX_DEPTH;
-use crate::{Context, Error, Result};
+use crate::records::person::PERSON;
+use crate::records::thing::{Thing, ThingStatus};
+use crate::{Error, Result};
 
 /// What a child group lets through from memberships of its parent groups
 /// (`settings.parentAccess`). Ordered from most to least restrictive.

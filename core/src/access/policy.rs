@@ -41,17 +41,18 @@ use crate::access::cache::AccessCache;
 use crate::access::memberships::Membership;
 use crate::base::codec;
 use crate::base::codec::Record;
+use crate::base::context::Context;
 use crate::base::context::{Env, Principal};
 use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::layout::TenantKeys;
 use crate::base::permission::{Permission, PermissionSet};
 use crate::base::value::Value;
-use crate::dimensions::connections::{Connection, MEMBER_OF};
-use crate::dimensions::events::kinds;
-use crate::dimensions::people::PERSON;
-use crate::dimensions::things::Thing;
 use crate::kernel::{AfterTx, Denial, Engine, Get, Scope, View};
-use crate::{Context, Error, Result};
+use crate::records::connection::{Connection, MEMBER_OF};
+use crate::records::event::kinds;
+use crate::records::person::PERSON;
+use crate::records::thing::Thing;
+use crate::{Error, Result};
 
 use Permission as P;
 
@@ -277,7 +278,7 @@ pub(crate) fn in_env(held: PermissionSet, env: Env) -> PermissionSet {
 /// dimension's read permission, plus `billing:manage` for billing events and
 /// `keys:manage` for API key events.
 pub fn event_permissions(kind: &str) -> PermissionSet {
-    let base = crate::operations::feed::Dimension::of(kind).permission();
+    let base = crate::records::event::Dimension::of(kind).permission();
     let extra: &[Permission] = match kind {
         kinds::SUBSCRIPTION_EVENT
         | kinds::GROUP_REVENUE_GENERATED

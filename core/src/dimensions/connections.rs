@@ -8,52 +8,23 @@
 //! `member_of` is reserved for memberships, made by [`Tx::add_member`].
 
 use one_storage::{Direction, KeyRange, KvRead};
-use serde::{Deserialize, Serialize};
 
 use crate::access::policy::Op;
-use crate::base::clock::Timestamp;
-use crate::base::codec::{self, Record};
+use crate::base::codec;
 use crate::base::id::{ConnectionId, GroupId, Ref};
-use crate::base::layout::{Counter, TenantKeys};
+use crate::base::layout::Counter;
 use crate::base::page::{Cursor, Page, page_size, scan_page};
 use crate::base::permission::Permission;
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::events::kinds;
-use crate::dimensions::things::{Thing, ThingStatus};
 use crate::kernel::{Tx, View};
+use crate::records::connection::Connection;
+use crate::records::connection::MEMBER_OF;
+use crate::records::connection::SESSION;
+use crate::records::connection::edge_keys;
+use crate::records::event::kinds;
+use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
-
-/// The connection type of memberships.
-pub const MEMBER_OF: &str = "member_of";
-/// The connection type of sign-in sessions (from a person to a group).
-pub const SESSION: &str = "session";
-
-/// A connection, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Connection {
-    /// Its id.
-    pub id: ConnectionId,
-    /// Where it starts.
-    pub from: Ref,
-    /// Where it ends.
-    pub to: Ref,
-    /// The relationship type (`owns`, `purchased`, `member_of`, …).
-    pub kind: String,
-    /// Details (a map).
-    pub metadata: Value,
-    /// The group it belongs to.
-    pub group: GroupId,
-    /// When it was made.
-    pub created_at: Timestamp,
-}
-
-impl Record for Connection {
-    const NAME: &'static str = "connection";
-    const VERSION: u8 = 1;
-}
-
 /// What a new connection needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewConnection {
@@ -355,13 +326,4 @@ impl Tx<'_, '_> {
         }
         Ok(())
     }
-}
-
-/// The two edge entries of a connection (outgoing from `from`, incoming to `to`), each
-/// holding a copy of its record.
-pub(crate) fn edge_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 2] {
-    [
-        keys.edge(true, c.from, &c.kind, c.to, c.id),
-        keys.edge(false, c.to, &c.kind, c.from, c.id),
-    ]
 }

@@ -9,152 +9,18 @@
 //! scan, newest first.
 
 use one_storage::{Direction, KeyRange, KvRead};
-use serde::{Deserialize, Serialize};
 
 use crate::access::policy::Op;
 use crate::base::clock::Timestamp;
-use crate::base::codec::Record;
 use crate::base::context::Principal;
 use crate::base::id::{EventId, GroupId, Ref};
-use crate::base::layout::{self, Counter, TenantKeys};
+use crate::base::layout;
 use crate::base::page::{Cursor, Page, page_size, scan_page};
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Tx, View};
+use crate::records::event::Event;
 use crate::{Error, Result};
-
-/// The event types the engine logs itself.
-pub mod kinds {
-    macro_rules! kinds {
-        ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
-            $($(#[$doc])* pub const $name: &str = $text;)*
-
-            /// Every event type the engine logs itself; plugins may not log these.
-            pub const ALL: &[&str] = &[$($name),*];
-        };
-    }
-
-    kinds! {
-        /// A group was created.
-        GROUP_CREATED = "group_created";
-        /// A group was changed.
-        GROUP_UPDATED = "group_updated";
-        /// A group was archived.
-        GROUP_ARCHIVED = "group_archived";
-        /// A thing was created.
-        THING_CREATED = "thing_created";
-        /// A thing was changed.
-        THING_UPDATED = "thing_updated";
-        /// A thing was (soft-)deleted.
-        THING_DELETED = "thing_deleted";
-        /// A person was created.
-        PERSON_CREATED = "person_created";
-        /// A person joined a group: added directly, or accepting an invitation.
-        USER_JOINED_GROUP = "user_joined_group";
-        /// A person was invited to a group (a pending membership).
-        USER_INVITED_TO_GROUP = "user_invited_to_group";
-        /// A membership's role or permissions changed.
-        USER_ROLE_CHANGED = "user_role_changed";
-        /// A membership (or invitation) was removed.
-        USER_REMOVED_FROM_GROUP = "user_removed_from_group";
-        /// A call was refused a permission; `metadata.needed` names it.
-        ACCESS_DENIED = "access_denied";
-        /// An API key was created.
-        API_KEY_CREATED = "api_key_created";
-        /// An API key was revoked.
-        API_KEY_REVOKED = "api_key_revoked";
-        /// An API key was replaced by a new secret with the same settings.
-        API_KEY_ROTATED = "api_key_rotated";
-        /// A person signed up; `metadata.method` says how.
-        SIGN_UP = "sign_up";
-        /// A person signed in; `metadata.method` says how.
-        SIGN_IN = "sign_in";
-        /// A sign-in was refused; `metadata.method` says which kind.
-        SIGN_IN_FAILED = "sign_in_failed";
-        /// A session ended (`metadata.method`: `session` or `everywhere`).
-        SIGN_OUT = "sign_out";
-        /// An external identity (`metadata.provider`) was linked to a person.
-        IDENTITY_LINKED = "identity_linked";
-        /// A group's plan or limits changed.
-        SUBSCRIPTION_EVENT = "subscription_event";
-        /// A change was refused over a limit (logged once per group, resource and month).
-        QUOTA_EXCEEDED = "quota_exceeded";
-        /// An AI call was refused over the `ai_tokens` limit (once per group and month).
-        CYCLE_QUOTA_EXCEEDED = "cycle_quota_exceeded";
-        /// An AI call is about to be made.
-        CYCLE_REQUEST = "cycle_request";
-        /// An AI call was made; its tokens were counted.
-        CYCLE_COMPLETED = "cycle_completed";
-        /// A group earned revenue; the metadata holds the total and both shares.
-        GROUP_REVENUE_GENERATED = "group_revenue_generated";
-        /// A group's revenue share was paid out.
-        REVENUE_SHARE_DISTRIBUTED = "revenue_share_distributed";
-        /// A payment was made or received.
-        PAYMENT_EVENT = "payment_event";
-        /// A knowledge chunk was added.
-        KNOWLEDGE_CREATED = "knowledge_created";
-        /// A knowledge chunk's labels changed.
-        KNOWLEDGE_UPDATED = "knowledge_updated";
-        /// A knowledge chunk was deleted.
-        KNOWLEDGE_DELETED = "knowledge_deleted";
-        /// A person proved they own their email address.
-        EMAIL_VERIFIED = "email_verified";
-        /// A connection was created.
-        CONNECTION_CREATED = "connection_created";
-        /// A connection was deleted.
-        CONNECTION_DELETED = "connection_deleted";
-        /// A plugin was installed in a tenant.
-        PLUGIN_INSTALLED = "plugin_installed";
-        /// A plugin was replaced by a new version.
-        PLUGIN_UPGRADED = "plugin_upgraded";
-        /// A plugin was uninstalled.
-        PLUGIN_REMOVED = "plugin_removed";
-        /// A plugin was enabled again.
-        PLUGIN_ENABLED = "plugin_enabled";
-        /// A plugin was disabled.
-        PLUGIN_DISABLED = "plugin_disabled";
-        /// A plugin failed after a commit (in `react`), so its follow-up did not happen.
-        PLUGIN_FAILED = "plugin_failed";
-    }
-
-    /// Whether the engine logs `kind` itself.
-    pub fn is_builtin(kind: &str) -> bool {
-        ALL.contains(&kind)
-    }
-}
-
-/// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Event {
-    /// Its id; its timestamp is the event's time.
-    pub id: EventId,
-    /// The commit sequence number of the transaction that logged it.
-    pub seq: u64,
-    /// The event type (`thing_created`, …).
-    pub kind: String,
-    /// Who acted.
-    pub actor: Principal,
-    /// The group where it happened.
-    pub group: GroupId,
-    /// What it was about, if anything.
-    pub target: Option<Ref>,
-    /// Details.
-    pub metadata: Value,
-}
-
-impl Event {
-    /// When it happened.
-    pub fn time(&self) -> Timestamp {
-        self.id.timestamp()
-    }
-}
-
-impl Record for Event {
-    const NAME: &'static str = "event";
-    const VERSION: u8 = 1;
-}
-
 /// Which index an event query reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -304,7 +170,7 @@ impl Tx<'_, '_> {
     /// audit entry. Needs `events:write`.
     pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {
         validate::type_name("kind", kind)?;
-        if kinds::is_builtin(kind) {
+        if crate::records::event::kinds::is_builtin(kind) {
             return Err(Error::invalid(
                 "kind",
                 format!(
@@ -317,54 +183,4 @@ impl Tx<'_, '_> {
         let metadata = validate::map_value("metadata", metadata)?;
         self.log(kind, group, target, metadata)
     }
-
-    /// Appends an event and its index entries.
-    pub(crate) fn log(
-        &mut self,
-        kind: &str,
-        group: GroupId,
-        target: Option<Ref>,
-        metadata: Value,
-    ) -> Result<Event> {
-        let event = Event {
-            id: EventId::from_u128(self.engine.next_id()),
-            seq: self.seq(),
-            kind: kind.to_string(),
-            actor: self.scope.ctx.principal(),
-            group,
-            target,
-            metadata,
-        };
-        let keys = self.scope.tenant.clone();
-        let key = keys.event(group, event.id);
-        let bytes = crate::base::codec::encode(&event)?;
-        self.store_bytes(group, &key, &bytes, 1);
-        // The change feed delivers it once the transaction commits.
-        if self
-            .engine
-            .part::<std::sync::Arc<crate::operations::feed::Feed>>()
-            .listens(self.scope.root, self.scope.ctx.env())
-        {
-            self.kv.note(key.clone(), bytes.clone());
-        }
-        self.put(key, bytes)?;
-        for index in index_keys(&keys, &event) {
-            self.put(index, [])?;
-        }
-        self.count(group, Counter::Events, 1);
-        Ok(event)
-    }
-}
-
-/// The index entries of an event: by type, by actor, and by target if it has one.
-pub(crate) fn index_keys(keys: &TenantKeys, event: &Event) -> Vec<Vec<u8>> {
-    let (group, id) = (event.group, event.id.to_u128());
-    let mut out = vec![
-        layout::with_id(&keys.events_by_type(group, &event.kind), id),
-        layout::with_id(&keys.events_by_actor(group, event.actor), id),
-    ];
-    if let Some(t) = event.target {
-        out.push(layout::with_id(&keys.events_by_target(group, t), id));
-    }
-    out
 }

@@ -21,11 +21,11 @@ use crate::base::page::{Cursor, Page, page_size, scan_page};
 use crate::base::permission::{Permission, PermissionSet, membership_permissions};
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::connections::{Connection, MEMBER_OF};
-use crate::dimensions::events::kinds;
-use crate::dimensions::things::ThingStatus;
 use crate::kernel::{Tx, View};
+use crate::records::connection::{Connection, MEMBER_OF};
+use crate::records::event::kinds;
 use crate::records::group::GroupStatus;
+use crate::records::thing::ThingStatus;
 use crate::{Error, Result};
 
 /// Whether a membership was accepted.

@@ -14,16 +14,14 @@ use crate::base::id::{GroupId, ThingId};
 use crate::base::layout;
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::events::kinds;
-use crate::dimensions::things::{NewThing, Thing};
+use crate::dimensions::things::NewThing;
 use crate::kernel::{Tx, View};
+use crate::records::event::kinds;
+use crate::records::person::PERSON;
+use crate::records::person::email_of;
+use crate::records::person::normalize_email;
+use crate::records::thing::Thing;
 use crate::{Error, Result};
-
-/// The thing type of people.
-pub const PERSON: &str = "person";
-/// The longest email accepted, in bytes (RFC 5321's path limit).
-pub const MAX_EMAIL_BYTES: usize = 254;
-
 /// What a new person needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPerson {
@@ -65,54 +63,6 @@ impl NewPerson {
     }
 }
 
-/// Normalises an email address: trimmed and lower-cased, with one `@`, a non-empty local
-/// part and a dotted domain. Errors name the field `email`.
-pub fn normalize_email(email: &str) -> Result<String> {
-    let e = email.trim().to_lowercase();
-    if e.is_empty() {
-        return Err(Error::MissingField { field: "email" });
-    }
-    if e.len() > MAX_EMAIL_BYTES {
-        return Err(Error::TooLarge {
-            field: "email",
-            limit: MAX_EMAIL_BYTES,
-            actual: e.len(),
-        });
-    }
-    let bad = |why: &str| Error::invalid("email", format!("{email:?} {why}"));
-    if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("contains whitespace"));
-    }
-    let Some((local, domain)) = e.split_once('@') else {
-        return Err(bad("has no `@`"));
-    };
-    if local.is_empty() || domain.contains('@') {
-        return Err(bad("must have one `@` after a non-empty local part"));
-    }
-    if !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-    {
-        return Err(bad("needs a dotted domain such as example.com"));
-    }
-    Ok(e)
-}
-
-pub(crate) fn email_of(thing: &Thing) -> Result<String> {
-    let raw = thing
-        .properties
-        .get_path("email")
-        .ok_or(Error::MissingField { field: "email" })?;
-    let s = raw.as_str().ok_or_else(|| {
-        Error::invalid(
-            "properties.email",
-            format!("must be a string, not a {}", raw.type_name()),
-        )
-    })?;
-    normalize_email(s)
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The person with this email in the tenant (any case, surrounding spaces ignored).
     pub fn person_by_email(&self, email: &str) -> Result<Thing> {
@@ -131,19 +81,6 @@ impl<K: KvRead> View<'_, K> {
             Err(Error::NotFound { .. }) => Err(unknown()),
             other => other,
         }
-    }
-
-    /// Loads a person of this tenant, in any of its groups.
-    pub(crate) fn load_person(&self, id: ThingId) -> Result<Thing> {
-        let thing: Thing = self
-            .get_record(&self.scope.tenant.thing(id))?
-            .ok_or_else(|| Error::not_found(id))?;
-        // Another kind of thing is answered as no person at all: the answer must not tell
-        // a caller what type a record it may not read has.
-        if thing.kind != PERSON {
-            return Err(Error::not_found(id));
-        }
-        Ok(thing)
     }
 }
 

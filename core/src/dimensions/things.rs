@@ -7,76 +7,22 @@
 //! things of type `person`, made and changed through the rules in `people.rs`.
 
 use one_storage::{Direction, KeyRange, KvRead};
-use serde::{Deserialize, Serialize};
 
 use crate::access::policy::Op;
-use crate::base::clock::Timestamp;
-use crate::base::codec::{self, Record};
+use crate::base::codec;
 use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::layout::Counter;
 use crate::base::page::{Cursor, Page, page_size, scan_page};
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::events::kinds;
-use crate::dimensions::people::PERSON;
 use crate::kernel::{Tx, View};
+use crate::records::event::kinds;
 use crate::records::filter::Filter;
+use crate::records::index::IndexDef;
+use crate::records::person::PERSON;
+use crate::records::thing::Thing;
+use crate::records::thing::ThingStatus;
 use crate::{Error, Result};
-
-/// A thing's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ThingStatus {
-    /// Not published yet.
-    Draft,
-    /// In use. The default.
-    #[default]
-    Active,
-    /// Kept but retired.
-    Archived,
-    /// Deleted: readable by id for audit, absent from lists, unchangeable.
-    Deleted,
-}
-
-impl ThingStatus {
-    /// The lower-case name, as filters see it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThingStatus::Draft => "draft",
-            ThingStatus::Active => "active",
-            ThingStatus::Archived => "archived",
-            ThingStatus::Deleted => "deleted",
-        }
-    }
-}
-
-/// A thing, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Thing {
-    /// Its id.
-    pub id: ThingId,
-    /// The group it belongs to.
-    pub group: GroupId,
-    /// Its type.
-    pub kind: String,
-    /// Display name.
-    pub name: String,
-    /// Free-form properties (a map).
-    pub properties: Value,
-    /// Lifecycle state.
-    pub status: ThingStatus,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it last changed.
-    pub updated_at: Timestamp,
-}
-
-impl Record for Thing {
-    const NAME: &'static str = "thing";
-    const VERSION: u8 = 1;
-}
-
 /// What a new thing needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewThing {
@@ -215,6 +161,13 @@ impl<K: KvRead> View<'_, K> {
             Op::GetThing,
             |t: &Thing| t.group,
         )
+    }
+
+    /// The property indexes that serve the context's tenant: those declared for the whole
+    /// database and those its plugins declared. Needs `things:read` in the context's group.
+    pub fn indexes(&self) -> Result<Vec<IndexDef>> {
+        self.authorize(Op::ListThings, self.scope.ctx.group())?;
+        crate::records::index::load_defs(self.kv, Some(&self.scope.structure), None)
     }
 
     /// Things of one type in one group that match the query's filter; never deleted ones.

@@ -32,7 +32,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use one_storage::KvRead;
 use serde::{Deserialize, Serialize};
 
-use crate::access::cache::{AccessCache, Credential};
 use crate::access::policy::Op;
 use crate::base::clock::Timestamp;
 use crate::base::codec::{self, Record};
@@ -42,14 +41,16 @@ use crate::base::layout::{self, SecretSection, TenantKeys};
 use crate::base::secret::{self, SecretDigest, SecretKind};
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::connections::{Connection, SESSION};
-use crate::dimensions::events::kinds;
 use crate::dimensions::members::MembershipState;
-use crate::dimensions::people::{NewPerson, PERSON, normalize_email};
-use crate::dimensions::things::{Thing, ThingStatus};
+use crate::dimensions::people::NewPerson;
+use crate::identity::credentials::{Credential, Credentials};
 use crate::identity::keys::Secret;
 use crate::kernel::{Engine, Parts, Tx, View};
+use crate::records::connection::{Connection, SESSION};
+use crate::records::event::kinds;
 use crate::records::group::Group;
+use crate::records::person::{PERSON, normalize_email};
+use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
 /// The shortest password accepted, in characters.
@@ -829,7 +830,7 @@ impl Engine {
         if kind != SecretKind::Session {
             return Err(Error::InvalidCredentials);
         }
-        let found = match self.part::<AccessCache>().credential(&digest) {
+        let found = match self.part::<Credentials>().get(&digest) {
             Some(c) => c,
             None => self.load_session_credential(&digest)?,
         };
@@ -841,7 +842,7 @@ impl Engine {
 
     /// Reads a session from the store, checks its person, and caches it.
     fn load_session_credential(&self, digest: &SecretDigest) -> Result<Credential> {
-        let epoch = self.part::<AccessCache>().epoch();
+        let epoch = self.part::<Credentials>().epoch();
         let kv = self.store().read()?;
         let (root, env, c) = self.find_session_digest(&kv, digest)?;
         let expires_at = c
@@ -870,8 +871,8 @@ impl Engine {
             allowed_ips: Arc::from([]),
             quota: None,
         };
-        self.part::<AccessCache>()
-            .insert_credential(*digest, credential.clone(), epoch);
+        self.part::<Credentials>()
+            .insert(*digest, credential.clone(), epoch);
         Ok(credential)
     }
 

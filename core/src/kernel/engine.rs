@@ -335,6 +335,11 @@ impl Engine {
         }
     }
 
+    /// Whether anyone listens to the changes of the tenant `root` in `env`.
+    pub(crate) fn is_listened(&self, root: GroupId, env: crate::base::context::Env) -> bool {
+        (self.hooks.listening)(self, root, env)
+    }
+
     /// The version of access data that cached permission answers must carry to be used.
     fn access_epoch(&self) -> u64 {
         (self.hooks.access_epoch)(self)

@@ -14,7 +14,7 @@ use one_storage::KvRead;
 
 use super::engine::{AfterTx, Engine, Tx};
 use crate::Result;
-use crate::base::context::Context;
+use crate::base::context::{Context, Env};
 use crate::base::id::GroupId;
 
 /// One value per type, found by its type.
@@ -138,6 +138,10 @@ pub(crate) type Boundary = fn(&Engine, &dyn Get, GroupId, &Context) -> Result<bo
 /// taken: answers cached in that version may be used on the snapshot.
 pub(crate) type AccessEpoch = fn(&Engine) -> u64;
 
+/// Whether anyone listens to the changes of a tenant's environment (the change feed's
+/// subscribers): an event is handed to the commit listener only then.
+pub(crate) type Listening = fn(&Engine, GroupId, Env) -> bool;
+
 /// Work a feature does when the engine opens.
 pub(crate) type OnOpen = fn(&Engine) -> Result<()>;
 
@@ -157,6 +161,7 @@ pub(crate) type OnFlush = fn(&Engine) -> Result<()>;
 pub(crate) struct Hooks {
     pub(crate) boundary: Boundary,
     pub(crate) access_epoch: AccessEpoch,
+    pub(crate) listening: Listening,
     pub(crate) open: Vec<OnOpen>,
     pub(crate) settle: Vec<OnSettle>,
     pub(crate) end: Vec<OnEnd>,
@@ -170,6 +175,7 @@ impl Hooks {
         Self {
             boundary,
             access_epoch,
+            listening: |_, _, _| false,
             open: Vec::new(),
             settle: Vec::new(),
             end: Vec::new(),

@@ -25,21 +25,19 @@ use std::collections::{BTreeSet, BinaryHeap};
 use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead};
-use serde::{Deserialize, Serialize};
 
 use crate::access::policy::Op;
-use crate::base::clock::Timestamp;
-use crate::base::codec::{self, Record};
+use crate::base::codec;
 use crate::base::id::{GroupId, KnowledgeId, Ref};
 use crate::base::layout;
 use crate::base::permission::Permission;
 use crate::base::resource::Resource;
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::events::kinds;
 use crate::kernel::{Tx, View};
+use crate::records::event::kinds;
+use crate::records::knowledge::Knowledge;
 use crate::{Error, Result};
-
 /// The longest chunk text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// The most labels a chunk may have.
@@ -48,33 +46,6 @@ pub const MAX_LABELS: usize = 32;
 pub const MAX_K: usize = 1000;
 /// The longest vector accepted.
 pub const MAX_DIMS: usize = 4096;
-
-/// A knowledge chunk, as stored (its vector is stored beside it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Knowledge {
-    /// Its id.
-    pub id: KnowledgeId,
-    /// The group it belongs to.
-    pub group: GroupId,
-    /// The text.
-    pub text: String,
-    /// Labels, sorted and unique (`[a-z0-9][a-z0-9_:.-]*`).
-    pub labels: Vec<String>,
-    /// Where it came from: a thing (a document, a person) or a group.
-    pub source: Option<Ref>,
-    /// Free-form metadata (a map).
-    pub metadata: Value,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it last changed.
-    pub updated_at: Timestamp,
-}
-
-impl Record for Knowledge {
-    const NAME: &'static str = "knowledge";
-    const VERSION: u8 = 1;
-}
 
 /// What a new chunk needs.
 #[derive(Debug, Clone, PartialEq)]

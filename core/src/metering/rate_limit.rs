@@ -17,31 +17,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 use crate::base::clock::Timestamp;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, KeyId};
 use crate::base::layout::decode_u64;
 use crate::base::resource::Resource;
-use crate::identity::keys::ApiKey;
 use crate::kernel::{AfterTx, Engine, Hooks, Parts, Scope};
 use crate::metering::usage::Breach;
+use crate::records::key::ApiKey;
+use crate::records::key::KeyRate;
 use crate::{Error, Result};
-
 /// Calls counted in memory before they are written.
 pub const FLUSH_CALLS: u64 = 10_000;
 /// The longest time counted calls wait before they are written (checked at each call).
 pub const FLUSH_INTERVAL_MS: u64 = 60_000;
-
-/// An API key's per-second rate and burst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyRate {
-    /// Sustained calls per second.
-    pub per_second: u32,
-    /// Calls that may arrive at once.
-    pub burst: u32,
-}
 
 /// The highest per-second rate a key may have: above it the interval between calls, in
 /// nanoseconds, would round to nothing.

@@ -20,9 +20,9 @@ use crate::base::id::{GroupId, Ref};
 use crate::base::layout;
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::events::{Event, kinds};
 use crate::kernel::{Tx, View};
 use crate::metering::money::{Bps, Currency, Money};
+use crate::records::event::{Event, kinds};
 use crate::{Error, Result};
 
 /// The longest payment or transfer reference accepted, in bytes.
@@ -161,7 +161,8 @@ fn money_metadata(meta: Value, key: &str, m: Money) -> Value {
 impl<K: KvRead> View<'_, K> {
     /// The revenue share of `group` (zero if it has none).
     pub fn revenue_share(&self, group: GroupId) -> Result<Bps> {
-        let g = self.get_group(group)?;
+        self.authorize(Op::GetGroup, group)?;
+        let g = self.check_scope(group)?;
         Ok(g.properties
             .as_map()
             .map(share_from_properties)

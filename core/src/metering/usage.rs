@@ -27,14 +27,14 @@ use crate::base::layout::{self, TenantKeys};
 use crate::base::resource::Resource;
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::connections::Connection;
-use crate::dimensions::events::kinds;
-use crate::dimensions::people::PERSON;
-use crate::dimensions::things::{Thing, ThingStatus};
 use crate::kernel::{Engine, Hooks, Tx, View};
 use crate::metering::money::Money;
 use crate::metering::plans::limit_of;
+use crate::records::connection::Connection;
+use crate::records::event::kinds;
 use crate::records::group::Group;
+use crate::records::person::PERSON;
+use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
 /// Installs metering: usage counted once for old files, written and checked when a
@@ -288,7 +288,7 @@ impl Tx<'_, '_> {
         model: &str,
         tokens: u64,
         price: Money,
-    ) -> Result<crate::dimensions::events::Event> {
+    ) -> Result<crate::records::event::Event> {
         validate::name("model", model)?;
         let group = self.scope.ctx.group();
         self.view().authorize(Op::LogEvent, group)?;
@@ -399,7 +399,7 @@ pub(crate) fn own_usage(
         &KeyRange::prefix(&keys.all_knowledge()),
         Direction::Forward,
         |k, v| {
-            let chunk: crate::knowledge::chunks::Knowledge = crate::base::codec::decode(v)?;
+            let chunk: crate::records::knowledge::Knowledge = crate::base::codec::decode(v)?;
             *own.entry((chunk.group, Resource::StorageBytes))
                 .or_default() += (k.len() + v.len()) as u64;
             Ok::<_, Error>(ControlFlow::Continue(()))

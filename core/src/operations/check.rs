@@ -27,18 +27,19 @@ use crate::base::context::Env;
 use crate::base::id::{GroupId, KeyId, Ref};
 use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::base::resource::Resource;
-use crate::dimensions::connections::{Connection, edge_keys};
-use crate::dimensions::events::Event;
-use crate::dimensions::people::{PERSON, email_of};
-use crate::dimensions::things::{Thing, ThingStatus};
-use crate::identity::keys::{ApiKey, decode_locator};
+use crate::identity::keys::decode_locator;
 use crate::kernel::Engine;
-use crate::knowledge::chunks::Knowledge;
 use crate::metering::usage::{own_usage, subtree_totals};
 use crate::plugins::PluginRecord;
+use crate::records::connection::{Connection, edge_keys};
+use crate::records::event::Event;
 use crate::records::group::MAX_DEPTH;
 use crate::records::group::{Group, tenant_roots};
 use crate::records::index::load_defs;
+use crate::records::key::ApiKey;
+use crate::records::knowledge::Knowledge;
+use crate::records::person::{PERSON, email_of};
+use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
 /// The most problems a report lists; [`CheckReport::problem_count`] counts them all.
@@ -550,7 +551,7 @@ impl<K: KvRead> Checker<'_, K> {
             if let Some(t) = e.target {
                 targets.insert(t);
             }
-            for index in crate::dimensions::events::index_keys(&keys, &e) {
+            for index in crate::records::event::index_keys(&keys, &e) {
                 if let Some(i) = index_prefixes.iter().position(|p| index.starts_with(p)) {
                     event_indexes[i].insert(index, Some(Vec::new()));
                 }

@@ -26,109 +26,15 @@ use crate::base::context::{Context, Env};
 use crate::base::id::{EventId, GroupId};
 use crate::base::permission::Permission;
 use crate::base::{codec, layout};
-use crate::dimensions::events::Event;
 use crate::kernel::{Engine, Hooks, Parts, View};
+use crate::records::event::Dimension;
+use crate::records::event::Event;
 use crate::{Error, Result};
-
 /// The most recent events kept per tenant for subscribers to read; one that falls
 /// further behind is told it lagged.
 pub const FEED_BACKLOG: usize = 10_000;
 /// Events read from the stored log per replay step.
 const REPLAY_BATCH: usize = 1_000;
-
-/// The dimension a change belongs to, from its event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Dimension {
-    /// Groups: created, changed, archived; plans, revenue, payments.
-    Groups,
-    /// People and memberships, sign-up and sign-in.
-    People,
-    /// Things.
-    Things,
-    /// Connections.
-    Connections,
-    /// Knowledge chunks.
-    Knowledge,
-    /// Everything else: application events, API keys, access denials, plugins, quotas.
-    Events,
-}
-
-impl Dimension {
-    /// Every dimension.
-    pub const ALL: [Dimension; 6] = [
-        Dimension::Groups,
-        Dimension::People,
-        Dimension::Things,
-        Dimension::Connections,
-        Dimension::Knowledge,
-        Dimension::Events,
-    ];
-
-    /// The lower-case name (`groups`, `people`, `things`, `connections`, `knowledge`,
-    /// `events`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dimension::Groups => "groups",
-            Dimension::People => "people",
-            Dimension::Things => "things",
-            Dimension::Connections => "connections",
-            Dimension::Knowledge => "knowledge",
-            Dimension::Events => "events",
-        }
-    }
-
-    /// The dimension of an event type.
-    pub fn of(kind: &str) -> Dimension {
-        use crate::dimensions::events::kinds::*;
-        match kind {
-            GROUP_CREATED
-            | GROUP_UPDATED
-            | GROUP_ARCHIVED
-            | SUBSCRIPTION_EVENT
-            | GROUP_REVENUE_GENERATED
-            | REVENUE_SHARE_DISTRIBUTED
-            | PAYMENT_EVENT => Dimension::Groups,
-            PERSON_CREATED
-            | USER_JOINED_GROUP
-            | USER_INVITED_TO_GROUP
-            | USER_ROLE_CHANGED
-            | USER_REMOVED_FROM_GROUP
-            | SIGN_UP
-            | SIGN_IN
-            | SIGN_IN_FAILED
-            | SIGN_OUT
-            | IDENTITY_LINKED
-            | EMAIL_VERIFIED => Dimension::People,
-            THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
-            CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
-            KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
-            _ => Dimension::Events,
-        }
-    }
-
-    /// Following this dimension, as an operation of the policy.
-    pub(crate) fn op(self) -> Op {
-        match self {
-            Dimension::Groups | Dimension::People => Op::WatchGroups,
-            Dimension::Things => Op::WatchThings,
-            Dimension::Connections => Op::WatchConnections,
-            Dimension::Knowledge => Op::WatchKnowledge,
-            Dimension::Events => Op::WatchEvents,
-        }
-    }
-
-    /// The permission that reads changes of this dimension.
-    pub fn permission(self) -> Permission {
-        match self {
-            Dimension::Groups | Dimension::People => Permission::GroupsRead,
-            Dimension::Things => Permission::ThingsRead,
-            Dimension::Connections => Permission::ConnectionsRead,
-            Dimension::Knowledge => Permission::KnowledgeRead,
-            Dimension::Events => Permission::EventsRead,
-        }
-    }
-}
 
 impl std::str::FromStr for Dimension {
     type Err = Error;
@@ -191,7 +97,7 @@ impl ChangeFilter {
             && (self.types.is_empty()
                 || e.metadata
                     .get_path("type")
-                    .and_then(crate::Value::as_str)
+                    .and_then(crate::base::value::Value::as_str)
                     .is_some_and(|t| self.types.iter().any(|k| k == t)))
     }
 
@@ -201,7 +107,7 @@ impl ChangeFilter {
         if self.dimensions.is_empty() {
             vec![Op::WatchEvents]
         } else {
-            self.dimensions.iter().map(|d| d.op()).collect()
+            self.dimensions.iter().map(|d| watch_op(*d)).collect()
         }
     }
 }
@@ -386,6 +292,7 @@ impl std::fmt::Debug for Subscription {
 /// moment the engine opens.
 pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
     parts.insert(Arc::new(Feed::default()));
+    hooks.listening = |engine, root, env| engine.part::<Arc<Feed>>().listens(root, env);
     hooks.open.push(|engine| {
         let listener = engine.part::<Arc<Feed>>().listener();
         engine.store().set_commit_listener(listener);
@@ -675,5 +582,16 @@ impl Iterator for Changes<'_> {
         self.subscription
             .step(self.engine, Wait::Forever)
             .transpose()
+    }
+}
+
+/// Following the changes of dimension `d`, as an operation of the policy.
+fn watch_op(d: Dimension) -> Op {
+    match d {
+        Dimension::Groups | Dimension::People => Op::WatchGroups,
+        Dimension::Things => Op::WatchThings,
+        Dimension::Connections => Op::WatchConnections,
+        Dimension::Knowledge => Op::WatchKnowledge,
+        Dimension::Events => Op::WatchEvents,
     }
 }

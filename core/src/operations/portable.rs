@@ -44,16 +44,18 @@ use crate::base::codec::{self, hex, unhex};
 use crate::base::context::{Context, Env, Principal};
 use crate::base::id::{EventId, GroupId, Ref};
 use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
-use crate::dimensions::connections::{Connection, SESSION, edge_keys};
-use crate::dimensions::events::Event;
-use crate::dimensions::people::{PERSON, email_of};
-use crate::dimensions::things::{Thing, ThingStatus};
-use crate::identity::keys::{ApiKey, locator};
+use crate::identity::keys::locator;
 use crate::kernel::Admin;
 use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
-use crate::knowledge::chunks::{Knowledge, decode_vector, encode_vector};
+use crate::knowledge::chunks::{decode_vector, encode_vector};
 use crate::plugins::PluginRecord;
+use crate::records::connection::{Connection, SESSION, edge_keys};
+use crate::records::event::Event;
 use crate::records::group::Group;
+use crate::records::key::ApiKey;
+use crate::records::knowledge::Knowledge;
+use crate::records::person::{PERSON, email_of};
+use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
 /// The `format` named in an export's header.
@@ -772,7 +774,7 @@ impl Tx<'_, '_> {
                         return Err(Error::invalid("event", format!("{} already exists", e.id)));
                     }
                     self.put_record(&key, &event)?;
-                    for index in crate::dimensions::events::index_keys(&keys, &event) {
+                    for index in crate::records::event::index_keys(&keys, &event) {
                         self.put(index, [])?;
                     }
                     self.count_unmetered(e.group, Counter::Events, 1);

@@ -36,9 +36,9 @@ use crate::base::id::{GroupId, Ref};
 use crate::base::layout::{self, StructureKeys};
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::events::kinds;
-use crate::dimensions::things::Thing;
 use crate::kernel::{Engine, Hooks, Parts, Tx, View};
+use crate::records::event::kinds;
+use crate::records::thing::Thing;
 use crate::{Error, Result};
 
 pub use one_plugin_sdk::abi::{self as abi_types, Field, FieldType as FieldKind, TypeSchema};
@@ -221,7 +221,7 @@ fn check_manifest(m: &Manifest) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for t in &m.types {
         validate::type_name("type", &t.name).map_err(|e| bad(e.to_string()))?;
-        if t.name == crate::dimensions::people::PERSON {
+        if t.name == crate::records::person::PERSON {
             return Err(bad("type `person` is the engine's own".into()));
         }
         if !seen.insert(t.name.as_str()) {

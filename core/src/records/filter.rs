@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 
 use crate::base::value::Value;
-use crate::dimensions::things::Thing;
+use crate::records::thing::Thing;
 use crate::{Error, Result};
 
 /// What a condition reads from a thing.

@@ -28,10 +28,10 @@ use crate::base::id::GroupId;
 use crate::base::layout::{self, StructureKeys, TenantKeys};
 use crate::base::validate;
 use crate::base::value::Value;
-use crate::dimensions::things::Thing;
 use crate::kernel::Admin;
 use crate::kernel::{Tx, View};
 use crate::records::filter::{FieldPath, Filter, Op};
+use crate::records::thing::Thing;
 use crate::{Error, Result};
 
 /// The declared property indexes of a transaction's tenant, read on first use in the
@@ -151,16 +151,6 @@ fn plan_slice(prefix: Vec<u8>, conds: &[&Op]) -> Option<Slice> {
 }
 
 impl<K: KvRead> View<'_, K> {
-    /// The property indexes that serve the context's tenant: those declared for the whole
-    /// database and those its plugins declared. Needs `things:read` in the context's group.
-    pub fn indexes(&self) -> Result<Vec<IndexDef>> {
-        self.authorize(
-            crate::access::policy::Op::ListThings,
-            self.scope.ctx.group(),
-        )?;
-        load_defs(self.kv, Some(&self.scope.structure), None)
-    }
-
     /// The best index slice for listing `kind` in `group` with `filter`, if any index helps.
     pub(crate) fn plan_list(
         &self,
@@ -353,7 +343,7 @@ fn build_entries(kv: &mut WriteTx<'_>, tenants: &[TenantKeys], def: &IndexDef) -
             |_, v| {
                 let thing: Thing = crate::base::codec::decode(v)?;
                 if thing.kind == def.kind
-                    && thing.status != crate::dimensions::things::ThingStatus::Deleted
+                    && thing.status != crate::records::thing::ThingStatus::Deleted
                 {
                     entries.extend(entry_key(&keys, def, &thing).map(|k| (k, v.to_vec())));
                 }

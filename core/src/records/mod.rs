@@ -3,6 +3,12 @@
 //! chunks, people's emails and API keys. No rule about who may read or write them lives
 //! here; that is the policy point's, in `access/`.
 
+pub(crate) mod connection;
+pub(crate) mod event;
 pub(crate) mod filter;
 pub(crate) mod group;
 pub(crate) mod index;
+pub(crate) mod key;
+pub(crate) mod knowledge;
+pub(crate) mod person;
+pub(crate) mod thing;

@@ -1,0 +1,91 @@
+//! The credentials found valid: API keys and session tokens by digest, each with the
+//! context it acts as, valid for one version of access data.
+//!
+//! Verifying a presented secret reads its record; the answer is kept here until a
+//! transaction changes access data (a revoked key or an ended session holds from the
+//! next call in any thread). An answer read from a snapshot older than the current
+//! version is never stored. Time- and address-dependent checks are made on every use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::base::clock::Timestamp;
+use crate::base::context::Context;
+use crate::base::secret::SecretDigest;
+use crate::kernel::{AfterTx, Engine, Hooks, Parts};
+use crate::metering::rate_limit::KeyQuota;
+use crate::records::key::IpRange;
+
+/// How many credentials the cache holds before it starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+/// What a presented secret (an API key or a session token) was found to be, for the
+/// epoch it was read in. Time- and address-dependent checks are made on every use.
+#[derive(Debug, Clone)]
+pub(crate) struct Credential {
+    /// The context the secret acts as.
+    pub(crate) ctx: Context,
+    /// When it stops working.
+    pub(crate) expires_at: Option<Timestamp>,
+    /// Where it may be used from (API keys); empty for anywhere.
+    pub(crate) allowed_ips: Arc<[IpRange]>,
+    /// What admitting an API key's calls needs (`None` for sessions).
+    pub(crate) quota: Option<Arc<KeyQuota>>,
+}
+
+/// The credentials found valid in the current epoch.
+#[derive(Debug, Default)]
+pub(crate) struct Credentials {
+    inner: RwLock<Valid>,
+}
+
+#[derive(Debug, Default)]
+struct Valid {
+    epoch: u64,
+    by_digest: HashMap<SecretDigest, Credential>,
+}
+
+impl Credentials {
+    /// The current epoch; read it before taking the snapshot a secret is verified on.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
+    }
+
+    /// Forgets every credential.
+    fn invalidate(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.epoch += 1;
+        inner.by_digest.clear();
+    }
+
+    /// A secret found valid in the current epoch.
+    pub(crate) fn get(&self, digest: &SecretDigest) -> Option<Credential> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.by_digest.get(digest).cloned()
+    }
+
+    /// Remembers a valid secret, if no access data changed since `epoch`.
+    pub(crate) fn insert(&self, digest: SecretDigest, c: Credential, epoch: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.epoch != epoch {
+            return;
+        }
+        if inner.by_digest.len() >= CACHE_LIMIT {
+            inner.by_digest.clear();
+        }
+        inner.by_digest.insert(digest, c);
+    }
+}
+
+/// Installs the credential cache, forgotten after every transaction that changed access
+/// data.
+pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
+    parts.insert(Credentials::default());
+    hooks.end.push(after_transaction);
+}
+
+fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
+    if after.access_changed {
+        engine.part::<Credentials>().invalidate();
+    }
+}
