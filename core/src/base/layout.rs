@@ -64,7 +64,7 @@
 use one_storage::keys::{KeyBuf, KeyReader};
 
 use crate::base::context::{Env, Principal};
-use crate::base::id::{EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
+use crate::base::id::{ConnectionId, EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
 use crate::base::resource::Resource;
 use crate::{Error, Result};
 
@@ -425,7 +425,7 @@ impl TenantKeys {
         self.key(b'x').str(provider).str(subject).finish()
     }
 
-    pub(crate) fn connection(&self, id: crate::base::id::ConnectionId) -> Vec<u8> {
+    pub(crate) fn connection(&self, id: ConnectionId) -> Vec<u8> {
         self.key(b'c').raw(&id.to_be_bytes()).finish()
     }
 
@@ -541,7 +541,7 @@ impl TenantKeys {
         near: Ref,
         kind: &str,
         far: Ref,
-        id: crate::base::id::ConnectionId,
+        id: ConnectionId,
     ) -> Vec<u8> {
         push_ref(
             KeyBuf::from_prefix(&self.edges(outgoing, near, Some(kind))),
@@ -637,4 +637,268 @@ pub(crate) fn trailing_id(key: &[u8]) -> Result<u128> {
         reason: "shorter than an id".into(),
     })?;
     Ok(KeyReader::new(&key[start..]).u128()?)
+}
+
+// Reading keys back. Each decoder reads what a builder above wrote, so no other file
+// knows at which byte a key's parts start.
+
+/// The rest of `key` after `prefix` (the key a scan of `prefix` found).
+fn after<'k>(key: &'k [u8], prefix: &[u8], what: &'static str) -> Result<&'k [u8]> {
+    key.strip_prefix(prefix).ok_or_else(|| Error::Corrupt {
+        what,
+        reason: "a key outside the range scanned".into(),
+    })
+}
+
+/// `D g <group>` ([`group_root`]): the group a directory entry is for.
+pub(crate) fn decode_group_root(key: &[u8]) -> Result<GroupId> {
+    decode_group_id(
+        after(key, &group_directory(), "group directory")?,
+        "group directory",
+    )
+}
+
+/// `M w <module>` ([`plugin_module`]): the module's hash.
+pub(crate) fn decode_plugin_module(key: &[u8]) -> Result<[u8; 32]> {
+    let rest = after(key, &plugin_modules(), "plugin module key")?;
+    rest.try_into().map_err(|_| Error::Corrupt {
+        what: "plugin module key",
+        reason: format!("{} bytes", key.len()),
+    })
+}
+
+/// `D p <module> <root>` ([`module_user`]): the module and the tenant that uses it.
+pub(crate) fn decode_module_user(key: &[u8]) -> Result<([u8; 32], GroupId)> {
+    let rest = after(key, &all_module_users(), "module tenants")?;
+    let (module, root) = rest.split_at_checked(32).ok_or_else(|| Error::Corrupt {
+        what: "module tenants",
+        reason: format!("{} bytes", key.len()),
+    })?;
+    let module = module.try_into().map_err(|_| Error::Corrupt {
+        what: "module tenants",
+        reason: format!("{} bytes", key.len()),
+    })?;
+    Ok((module, decode_group_id(root, "module tenants")?))
+}
+
+/// `D <section> <digest>` ([`secret_digest`]): the digest.
+pub(crate) fn decode_secret_digest(key: &[u8], section: SecretSection) -> Result<&[u8]> {
+    after(key, &secret_digests(section), "secret directory")
+}
+
+/// `T <root> …` ([`tenant`]): the tenant a key belongs to.
+pub(crate) fn decode_tenant_root(key: &[u8]) -> Result<GroupId> {
+    let rest = after(key, &all_tenants(), "tenant key")?;
+    decode_group_id(rest.get(..16).unwrap_or(rest), "tenant key")
+}
+
+/// `… x <type> <path>` after `prefix` ([`index_def`], [`StructureKeys::index_def`]): a
+/// declared index's thing type and property path.
+pub(crate) fn decode_index_def(key: &[u8], prefix: &[u8]) -> Result<(String, String)> {
+    let mut r = KeyReader::new(after(key, prefix, "index definition")?);
+    Ok((r.string()?, r.string()?))
+}
+
+/// `p <group> <type> <path> …` after [`TenantKeys::property_indexes`]: the group, thing
+/// type and property path of a property-index entry.
+pub(crate) fn decode_property_entry(
+    key: &[u8],
+    prefix: &[u8],
+) -> Result<(GroupId, String, String)> {
+    let mut r = KeyReader::new(after(key, prefix, "property index entry")?);
+    Ok((GroupId::from_u128(r.u128()?), r.string()?, r.string()?))
+}
+
+/// `n <group> <counter>` after [`TenantKeys::counters`]: whose counter, and which.
+pub(crate) fn decode_counter(key: &[u8], prefix: &[u8]) -> Result<(GroupId, Counter)> {
+    let mut r = KeyReader::new(after(key, prefix, "counter key")?);
+    Ok((GroupId::from_u128(r.u128()?), counter_from_byte(r.u8()?)?))
+}
+
+/// `<resource> <period>` after [`TenantKeys::usage_of`]: a usage counter's resource tag
+/// and period, or `None` for a key of another shape.
+pub(crate) fn decode_usage(key: &[u8], prefix: &[u8]) -> Result<Option<(u8, u32)>> {
+    let rest = after(key, prefix, "usage key")?;
+    Ok(match rest {
+        [tag, a, b, c, d] => Some((*tag, u32::from_be_bytes([*a, *b, *c, *d]))),
+        _ => None,
+    })
+}
+
+/// `<group> …` after `prefix`: the group of a key whose group comes first (vectors,
+/// graphs, events).
+pub(crate) fn decode_leading_group(
+    key: &[u8],
+    prefix: &[u8],
+    what: &'static str,
+) -> Result<GroupId> {
+    let rest = after(key, prefix, what)?;
+    decode_group_id(rest.get(..16).unwrap_or(rest), what)
+}
+
+/// `<label> …` after `prefix` ([`TenantKeys::postings_of`], [`TenantKeys::graphs_of`]):
+/// the label.
+pub(crate) fn decode_label(key: &[u8], prefix: &[u8]) -> Result<String> {
+    Ok(KeyReader::new(after(key, prefix, "knowledge label key")?).string()?)
+}
+
+fn counter_from_byte(b: u8) -> Result<Counter> {
+    Ok(match b {
+        1 => Counter::Things,
+        2 => Counter::Connections,
+        3 => Counter::Events,
+        4 => Counter::People,
+        other => {
+            return Err(Error::Corrupt {
+                what: "counter key",
+                reason: format!("unknown counter {other}"),
+            });
+        }
+    })
+}
+
+/// Where the directory says a key lives: `root` (16 bytes) then the key id (16 bytes).
+pub(crate) fn key_locator(root: GroupId, key: KeyId) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32);
+    v.extend_from_slice(&root.to_be_bytes());
+    v.extend_from_slice(&key.to_be_bytes());
+    v
+}
+
+/// Reads a [`key_locator`].
+pub(crate) fn decode_key_locator(bytes: &[u8]) -> Result<(GroupId, KeyId)> {
+    if bytes.len() != 32 {
+        return Err(Error::Corrupt {
+            what: "API key directory",
+            reason: format!("expected 32 bytes, found {}", bytes.len()),
+        });
+    }
+    let root = decode_group_id(&bytes[..16], "API key directory")?;
+    let key = decode_group_id(&bytes[16..], "API key directory")?;
+    Ok((root, KeyId::from_u128(key.to_u128())))
+}
+
+/// Where the directory says a session lives: root (16), env (1), connection (16).
+pub(crate) fn session_locator(root: GroupId, env: Env, id: ConnectionId) -> Vec<u8> {
+    let mut v = Vec::with_capacity(33);
+    v.extend_from_slice(&root.to_be_bytes());
+    v.push(matches!(env, Env::Test).into());
+    v.extend_from_slice(&id.to_be_bytes());
+    v
+}
+
+/// Reads a [`session_locator`].
+pub(crate) fn decode_session_locator(bytes: &[u8]) -> Result<(GroupId, Env, ConnectionId)> {
+    let corrupt = || Error::Corrupt {
+        what: "session directory",
+        reason: format!("expected 33 bytes, found {}", bytes.len()),
+    };
+    if bytes.len() != 33 {
+        return Err(corrupt());
+    }
+    let root = decode_group_id(&bytes[..16], "session directory")?;
+    let env = match bytes[16] {
+        0 => Env::Live,
+        1 => Env::Test,
+        _ => return Err(corrupt()),
+    };
+    let id = decode_group_id(&bytes[17..], "session directory")?;
+    Ok((root, env, ConnectionId::from_u128(id.to_u128())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: GroupId = GroupId::from_u128(7);
+    const GROUP: GroupId = GroupId::from_u128(9);
+
+    #[test]
+    fn every_decoder_reads_what_its_builder_wrote() {
+        assert_eq!(decode_group_root(&group_root(GROUP)).unwrap(), GROUP);
+        let module = [3u8; 32];
+        assert_eq!(
+            decode_plugin_module(&plugin_module(&module)).unwrap(),
+            module
+        );
+        assert_eq!(
+            decode_module_user(&module_user(&module, ROOT)).unwrap(),
+            (module, ROOT)
+        );
+        let digest = [5u8; 32];
+        let key = secret_digest(SecretSection::Session, &digest);
+        assert_eq!(
+            decode_secret_digest(&key, SecretSection::Session).unwrap(),
+            digest
+        );
+        assert!(decode_secret_digest(&key, SecretSection::ApiKey).is_err());
+        let keys = TenantKeys::new(ROOT, Env::Test);
+        assert_eq!(
+            decode_tenant_root(&keys.thing(ThingId::from_u128(1))).unwrap(),
+            ROOT
+        );
+        assert_eq!(
+            decode_index_def(&index_def("product", "price"), &index_defs()).unwrap(),
+            ("product".into(), "price".into())
+        );
+        let structure = StructureKeys::new(ROOT);
+        assert_eq!(
+            decode_index_def(&structure.index_def("a b", "c.d"), &structure.index_defs()).unwrap(),
+            ("a b".into(), "c.d".into())
+        );
+        assert_eq!(
+            decode_property_entry(
+                &keys.property_index(GROUP, "product", "price"),
+                &keys.property_indexes()
+            )
+            .unwrap(),
+            (GROUP, "product".into(), "price".into())
+        );
+        assert_eq!(
+            decode_counter(&keys.counter(GROUP, Counter::People), &keys.counters()).unwrap(),
+            (GROUP, Counter::People)
+        );
+        assert_eq!(
+            decode_usage(
+                &keys.usage(GROUP, Resource::Things, 42),
+                &keys.usage_of(GROUP)
+            )
+            .unwrap(),
+            Some((Resource::Things.tag(), 42))
+        );
+        let vector = keys.vector(GROUP, KnowledgeId::from_u128(3));
+        assert_eq!(
+            decode_leading_group(&vector, &keys.all_vectors(), "vector").unwrap(),
+            GROUP
+        );
+        assert_eq!(
+            decode_label(&keys.postings(GROUP, "faq"), &keys.postings_of(GROUP)).unwrap(),
+            "faq"
+        );
+        let key_id = KeyId::from_u128(11);
+        assert_eq!(
+            decode_key_locator(&key_locator(ROOT, key_id)).unwrap(),
+            (ROOT, key_id)
+        );
+        let session = ConnectionId::from_u128(13);
+        assert_eq!(
+            decode_session_locator(&session_locator(ROOT, Env::Test, session)).unwrap(),
+            (ROOT, Env::Test, session)
+        );
+    }
+
+    #[test]
+    fn decoders_refuse_keys_of_another_shape() {
+        assert!(decode_group_root(&root_slug("acme")).is_err());
+        assert!(decode_plugin_module(&[META, b'w', 1, 2]).is_err());
+        assert!(decode_module_user(&[DIRECTORY, b'p', 1]).is_err());
+        assert!(decode_key_locator(&[0; 31]).is_err());
+        assert!(decode_session_locator(&[0; 33].map(|_| 9)).is_err());
+        let keys = TenantKeys::new(ROOT, Env::Live);
+        assert!(decode_counter(&keys.usage_of(GROUP), &keys.counters()).is_err());
+        assert_eq!(
+            decode_usage(&keys.usage_of(GROUP), &keys.usage_of(GROUP)).unwrap(),
+            None
+        );
+    }
 }

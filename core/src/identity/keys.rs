@@ -134,26 +134,6 @@ pub struct CreatedKey {
     pub secret: Secret,
 }
 
-/// Where the directory says a key lives: `root` (16 bytes) then the key id (16 bytes).
-pub(crate) fn locator(root: GroupId, key: KeyId) -> Vec<u8> {
-    let mut v = Vec::with_capacity(32);
-    v.extend_from_slice(&root.to_be_bytes());
-    v.extend_from_slice(&key.to_be_bytes());
-    v
-}
-
-pub(crate) fn decode_locator(bytes: &[u8]) -> Result<(GroupId, KeyId)> {
-    if bytes.len() != 32 {
-        return Err(Error::Corrupt {
-            what: "API key directory",
-            reason: format!("expected 32 bytes, found {}", bytes.len()),
-        });
-    }
-    let root = layout::decode_group_id(&bytes[..16], "API key directory")?;
-    let key = layout::decode_group_id(&bytes[16..], "API key directory")?;
-    Ok((root, KeyId::from_u128(key.to_u128())))
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The API keys of `group` (not of the groups below it), oldest first, without their
     /// secrets. Needs `keys:manage` there.
@@ -253,7 +233,7 @@ impl Tx<'_, '_> {
         key.digest = secret::digest(&text);
         self.put(
             layout::secret_digest(SecretSection::ApiKey, &key.digest),
-            locator(self.scope.root, key.id),
+            layout::key_locator(self.scope.root, key.id),
         )?;
         self.put_record(&self.scope.structure.api_key(key.id), &key)?;
         Ok(CreatedKey {
@@ -372,7 +352,7 @@ impl Engine {
         let found = kv
             .get(&layout::secret_digest(SecretSection::ApiKey, digest))?
             .ok_or(Error::InvalidCredentials)?;
-        let (root, id) = decode_locator(&found)?;
+        let (root, id) = layout::decode_key_locator(&found)?;
         let record: ApiKey = kv
             .get(&StructureKeys::new(root).api_key(id))?
             .map(|b| codec::decode(&b))

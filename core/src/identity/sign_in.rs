@@ -238,33 +238,6 @@ fn unhex(text: &str) -> Option<SecretDigest> {
     crate::base::codec::unhex(text)?.try_into().ok()
 }
 
-/// Where the directory says a session lives: root (16), env (1), connection (16).
-fn session_locator(root: GroupId, env: Env, id: ConnectionId) -> Vec<u8> {
-    let mut v = Vec::with_capacity(33);
-    v.extend_from_slice(&root.to_be_bytes());
-    v.push(matches!(env, Env::Test).into());
-    v.extend_from_slice(&id.to_be_bytes());
-    v
-}
-
-fn decode_session_locator(bytes: &[u8]) -> Result<(GroupId, Env, ConnectionId)> {
-    let corrupt = || Error::Corrupt {
-        what: "session directory",
-        reason: format!("expected 33 bytes, found {}", bytes.len()),
-    };
-    if bytes.len() != 33 {
-        return Err(corrupt());
-    }
-    let root = layout::decode_group_id(&bytes[..16], "session directory")?;
-    let env = match bytes[16] {
-        0 => Env::Live,
-        1 => Env::Test,
-        _ => return Err(corrupt()),
-    };
-    let id = layout::decode_group_id(&bytes[17..], "session directory")?;
-    Ok((root, env, ConnectionId::from_u128(id.to_u128())))
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The person with this email, unchecked (sign-in looks people up before anyone is
     /// signed in).
@@ -334,7 +307,7 @@ impl Tx<'_, '_> {
         )?;
         self.put(
             layout::secret_digest(SecretSection::Session, &digest),
-            session_locator(self.scope.root, self.scope.ctx.env(), c.id),
+            layout::session_locator(self.scope.root, self.scope.ctx.env(), c.id),
         )?;
         self.access_changed();
         self.log(
@@ -804,7 +777,7 @@ impl Engine {
         let found = kv
             .get(&layout::secret_digest(SecretSection::Session, digest))?
             .ok_or(Error::InvalidCredentials)?;
-        let (root, env, id) = decode_session_locator(&found)?;
+        let (root, env, id) = layout::decode_session_locator(&found)?;
         let c: Connection = kv
             .get(&TenantKeys::new(root, env).connection(id))?
             .map(|b| codec::decode(&b))

@@ -207,10 +207,7 @@ fn indexed_groups(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<GroupId>> {
     let mut groups = Vec::new();
     for prefix in [keys.all_vectors(), keys.all_graphs()] {
         kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
-            let g = layout::decode_group_id(
-                k.get(prefix.len()..prefix.len() + 16).unwrap_or_default(),
-                "knowledge key",
-            )?;
+            let g = layout::decode_leading_group(k, &prefix, "knowledge key")?;
             if groups.last() != Some(&g) && !groups.contains(&g) {
                 groups.push(g);
             }
@@ -318,8 +315,7 @@ impl Engine {
         let mut by_label: HashMap<String, Vec<u128>> = HashMap::new();
         let postings = keys.postings_of(group);
         snapshot.scan(&KeyRange::prefix(&postings), Direction::Forward, |k, _| {
-            let mut r = one_storage::keys::KeyReader::new(&k[postings.len()..]);
-            let label = r.string()?;
+            let label = layout::decode_label(k, &postings)?;
             by_label
                 .entry(label)
                 .or_default()
@@ -331,7 +327,7 @@ impl Engine {
         let mut graph_keys = Vec::new();
         let graphs = keys.graphs_of(group);
         snapshot.scan(&KeyRange::prefix(&graphs), Direction::Forward, |k, _| {
-            let label = one_storage::keys::KeyReader::new(&k[graphs.len()..]).string()?;
+            let label = layout::decode_label(k, &graphs)?;
             if !label.is_empty() {
                 existing_labels.insert(label);
             }

@@ -407,10 +407,7 @@ pub(crate) fn own_usage(
     )?;
     for prefix in [keys.all_vectors(), keys.all_events()] {
         kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
-            let group = layout::decode_group_id(
-                k.get(prefix.len()..prefix.len() + 16).unwrap_or_default(),
-                "vector or event key",
-            )?;
+            let group = layout::decode_leading_group(k, &prefix, "vector or event key")?;
             *own.entry((group, Resource::StorageBytes)).or_default() += (k.len() + v.len()) as u64;
             Ok::<_, Error>(ControlFlow::Continue(()))
         })?;
@@ -490,10 +487,8 @@ impl Tx<'_, '_> {
         let prefix = self.scope.tenant.usage_of(group);
         self.kv
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
-                let rest = &k[prefix.len()..];
-                if rest.len() == 5 {
-                    let period = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]);
-                    carried.push((rest[0], period, layout::decode_u64(v, "usage counter")?));
+                if let Some((tag, period)) = layout::decode_usage(k, &prefix)? {
+                    carried.push((tag, period, layout::decode_u64(v, "usage counter")?));
                 }
                 Ok::<_, Error>(ControlFlow::Continue(()))
             })?;

@@ -27,7 +27,6 @@ use crate::base::context::Env;
 use crate::base::id::{GroupId, KeyId, Ref};
 use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::base::resource::Resource;
-use crate::identity::keys::decode_locator;
 use crate::kernel::Engine;
 use crate::metering::usage::{own_usage, subtree_totals};
 use crate::plugins::PluginRecord;
@@ -188,12 +187,12 @@ impl<K: KvRead> Checker<'_, K> {
                 &KeyRange::between(start, end.clone()),
                 Direction::Forward,
                 |k, _| {
-                    next = Some(k.get(1..17).map(|r| r.to_vec()).unwrap_or_default());
+                    next = Some(layout::decode_tenant_root(k));
                     Ok::<_, Error>(ControlFlow::Break(()))
                 },
             )?;
             let Some(root) = next else { break };
-            match layout::decode_group_id(&root, "tenant key") {
+            match root {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     self.problem(format!("a tenant key is too short: {e}"));
@@ -390,7 +389,12 @@ impl<K: KvRead> Checker<'_, K> {
             let found = self
                 .kv
                 .get(&layout::secret_digest(SecretSection::ApiKey, key.digest()))?;
-            if found.as_deref().map(decode_locator).and_then(Result::ok) != Some((root, key.id)) {
+            if found
+                .as_deref()
+                .map(layout::decode_key_locator)
+                .and_then(Result::ok)
+                != Some((root, key.id))
+            {
                 self.problem(format!("API key {} has no directory entry", key.id));
             }
         }
@@ -639,7 +643,7 @@ impl<K: KvRead> Checker<'_, K> {
     /// The engine-wide directory: every entry names a group, key or plugin that exists.
     fn directory(&mut self) -> Result<()> {
         for (k, v) in self.entries(&layout::group_directory())? {
-            let group = layout::decode_group_id(&k[2..], "group directory");
+            let group = layout::decode_group_root(&k);
             let root = layout::decode_group_id(&v, "group directory");
             match (group, root) {
                 (Ok(g), Ok(r)) if self.members.contains(&(r, g)) => {}
@@ -654,11 +658,11 @@ impl<K: KvRead> Checker<'_, K> {
             }
         }
         for (k, v) in self.entries(&layout::secret_digests(SecretSection::ApiKey))? {
-            let found = match decode_locator(&v) {
+            let found = match layout::decode_key_locator(&v) {
                 Ok((root, id)) => self.key_digest(root, id)?,
                 Err(_) => None,
             };
-            if found.as_deref() != k.get(2..) {
+            if found.as_deref() != layout::decode_secret_digest(&k, SecretSection::ApiKey).ok() {
                 self.problem(format!(
                     "API key directory entry {} names no such key",
                     hex(&k)
@@ -667,13 +671,9 @@ impl<K: KvRead> Checker<'_, K> {
         }
         let prefix = layout::all_module_users();
         for (k, _) in self.entries(&prefix)? {
-            let module: Option<[u8; 32]> = k.get(2..34).and_then(|m| m.try_into().ok());
-            let root = k
-                .get(34..)
-                .map(|r| layout::decode_group_id(r, "module tenants"));
-            let used = match (module, root) {
-                (Some(m), Some(Ok(r))) => self.tenant_uses(r, &m)?,
-                _ => false,
+            let used = match layout::decode_module_user(&k) {
+                Ok((module, root)) => self.tenant_uses(root, &module)?,
+                Err(_) => false,
             };
             if !used {
                 self.problem(format!(

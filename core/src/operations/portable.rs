@@ -44,7 +44,6 @@ use crate::base::codec::{self, hex, unhex};
 use crate::base::context::{Context, Env, Principal};
 use crate::base::id::{EventId, GroupId, Ref};
 use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
-use crate::identity::keys::locator;
 use crate::kernel::Admin;
 use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
 use crate::knowledge::chunks::{decode_vector, encode_vector};
@@ -641,7 +640,7 @@ impl Tx<'_, '_> {
                     format!("API key {} is outside the export", key.id),
                 ));
             }
-            self.put(digest_key, locator(self.scope.root, key.id))?;
+            self.put(digest_key, layout::key_locator(self.scope.root, key.id))?;
             self.put_record(&record_key, key)?;
             self.observe_imported(key.id)?;
             report.api_keys += 1;

@@ -2,7 +2,6 @@
 
 use std::ops::ControlFlow;
 
-use one_storage::keys::KeyReader;
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::policy::Op;
@@ -54,33 +53,14 @@ pub struct Stats {
     pub test: Counts,
 }
 
-fn counter_from_byte(b: u8) -> Result<Counter> {
-    Ok(match b {
-        1 => Counter::Things,
-        2 => Counter::Connections,
-        3 => Counter::Events,
-        4 => Counter::People,
-        other => {
-            return Err(Error::Corrupt {
-                what: "counter key",
-                reason: format!("unknown counter {other}"),
-            });
-        }
-    })
-}
-
 /// Adds up the counters under `keys`, optionally of one group only.
 fn sum(kv: &impl KvRead, keys: &TenantKeys, group: Option<GroupId>) -> Result<Counts> {
     let prefix = keys.counters();
     let mut counts = Counts::default();
     kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
-        let mut r = KeyReader::new(&k[prefix.len()..]);
-        let g = GroupId::from_u128(r.u128()?);
+        let (g, counter) = layout::decode_counter(k, &prefix)?;
         if group.is_none_or(|want| want == g) {
-            counts.add(
-                counter_from_byte(r.u8()?)?,
-                layout::decode_u64(v, "counter")?,
-            );
+            counts.add(counter, layout::decode_u64(v, "counter")?);
         }
         Ok::<_, Error>(ControlFlow::Continue(()))
     })?;
@@ -118,7 +98,7 @@ impl Admin<'_> {
             Direction::Forward,
             |k, v| {
                 stats.groups += 1;
-                let group = GroupId::from_u128(KeyReader::new(&k[2..]).u128()?);
+                let group = layout::decode_group_root(k)?;
                 let root = layout::decode_group_id(v, "group directory")?;
                 if group == root {
                     roots.push(root);

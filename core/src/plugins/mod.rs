@@ -362,10 +362,7 @@ impl Engine {
                 &KeyRange::prefix(&layout::plugin_modules()),
                 Direction::Forward,
                 |k, v| {
-                    let hash: ModuleHash = k[2..].try_into().map_err(|_| Error::Corrupt {
-                        what: "plugin module key",
-                        reason: format!("{} bytes", k.len()),
-                    })?;
+                    let hash: ModuleHash = layout::decode_plugin_module(k)?;
                     stored.push((hash, v.to_vec()));
                     Ok::<_, Error>(ControlFlow::Continue(()))
                 },

@@ -214,7 +214,7 @@ pub(crate) fn tenant_roots(kv: &impl KvRead) -> Result<Vec<GroupId>> {
         &KeyRange::prefix(&layout::group_directory()),
         Direction::Forward,
         |k, v| {
-            let group = layout::decode_group_id(&k[2..], "group directory")?;
+            let group = layout::decode_group_root(k)?;
             if layout::decode_group_id(v, "group directory")? == group {
                 out.push(group);
             }

@@ -72,11 +72,8 @@ pub(crate) fn load_defs(
             None => all.clone(),
         };
         kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
-            let mut r = one_storage::keys::KeyReader::new(&k[all.len()..]);
-            out.push(IndexDef {
-                kind: r.string()?,
-                path: r.string()?,
-            });
+            let (kind, path) = layout::decode_index_def(k, &all)?;
+            out.push(IndexDef { kind, path });
             Ok::<_, Error>(ControlFlow::Continue(()))
         })
     };
@@ -308,9 +305,8 @@ fn remove_entries(kv: &mut WriteTx<'_>, root: GroupId, def: &IndexDef) -> Result
         let prefix = keys.property_indexes();
         let mut doomed = Vec::new();
         kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
-            let mut r = one_storage::keys::KeyReader::new(&k[prefix.len()..]);
-            r.u128()?;
-            if r.string()? == def.kind && r.string()? == def.path {
+            let (_, kind, path) = layout::decode_property_entry(k, &prefix)?;
+            if kind == def.kind && path == def.path {
                 doomed.push(k.to_vec());
             }
             Ok::<_, Error>(ControlFlow::Continue(()))
