@@ -56,6 +56,7 @@ pub use base::permission::{
     COARSE, Permission, PermissionSet, membership_permissions, role_defaults,
 };
 pub use base::resource::Resource;
+pub use base::secret::Secret;
 pub use base::validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
 pub use base::value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};
 pub use dimensions::connections::{ConnectionQuery, EdgeDirection, NewConnection};
@@ -63,19 +64,17 @@ pub use dimensions::events::{EventFilter, EventQuery};
 pub use dimensions::groups::{GroupUpdate, NewGroup};
 pub use dimensions::people::NewPerson;
 pub use dimensions::things::{NewThing, ThingQuery, ThingUpdate};
-pub use identity::keys::{CreatedKey, NewApiKey, Secret};
+pub use identity::keys::{CreatedKey, NewApiKey};
 pub use identity::sign_in::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
     SignedUp,
 };
 pub use kernel::Admin;
 pub use kernel::{Engine, Tx, View};
-pub use knowledge::chunks::{
-    Hit, IndexInfo, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
-    NewKnowledge, QueryInput,
-};
+pub use knowledge::chunks::{IndexInfo, MAX_DIMS, MAX_LABELS, MAX_TEXT_BYTES, NewKnowledge};
 pub use knowledge::embedder::{Embedder, HashingEmbedder};
 pub use knowledge::index::{CompactReport, KnowledgeIndexConfig};
+pub use knowledge::search::{Hit, KnowledgeQuery, MAX_K, Metric, QueryInput};
 pub use metering::money::{Bps, Currency, Money, split, split_chain};
 pub use metering::plans::{Limit, Plan};
 pub use metering::rate_limit::{

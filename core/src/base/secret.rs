@@ -149,6 +149,23 @@ pub(crate) fn display_prefix(text: &str) -> String {
     text.chars().take(kind_len + 4).collect()
 }
 
+/// A secret, shown once. Its `Debug` form hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub(crate) String);
+
+impl Secret {
+    /// The secret's text, to hand to its holder.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::Admin;
 use crate::kernel::{AfterTx, Scope, Tx, View};
+use crate::metering::plans;
 use crate::records::event::kinds;
 use crate::records::group::Group;
 use crate::records::group::GroupStatus;
@@ -144,7 +145,7 @@ fn check_properties(properties: Value) -> Result<Value> {
         if let Some(settings) = m.get("settings").and_then(Value::as_map) {
             check_settings(settings)?;
         }
-        crate::metering::plans::check_billing_properties(m)?;
+        plans::check_billing_properties(m)?;
     }
     Ok(properties)
 }
@@ -186,15 +187,6 @@ fn check_settings(settings: &std::collections::BTreeMap<String, Value>) -> Resul
         }
     }
     Ok(())
-}
-
-/// Whether a property map or patch sets anything only `billing:manage` may set.
-fn touches_billing(properties: &Value) -> bool {
-    properties.as_map().is_some_and(|m| {
-        crate::metering::plans::BILLING_KEYS
-            .iter()
-            .any(|k| m.contains_key(*k))
-    })
 }
 
 fn slug_owner(parent: Option<GroupId>) -> String {
@@ -305,7 +297,7 @@ impl Tx<'_, '_> {
     /// `groups:write` in `parent`.
     pub fn create_group(&mut self, parent: GroupId, new: NewGroup) -> Result<Group> {
         let parent_group = self.writable_group(parent, Op::CreateGroup)?;
-        if touches_billing(&new.properties) {
+        if plans::touches_billing(&new.properties) {
             self.view().authorize(Op::Billing, parent)?;
         }
         if self.view().ancestors(&parent_group)?.len() + 1 >= MAX_DEPTH {
@@ -393,17 +385,18 @@ impl Tx<'_, '_> {
     /// and not the group itself or one of its descendants. Needs `groups:write` in the
     /// group (and in the new parent, when moving).
     pub fn update_group(&mut self, id: GroupId, update: GroupUpdate) -> Result<Group> {
-        let billing = update.properties.as_ref().is_some_and(touches_billing);
+        let billing = update
+            .properties
+            .as_ref()
+            .is_some_and(plans::touches_billing);
         let other = update.name.is_some()
             || update.slug.is_some()
             || update.parent.is_some()
             || update.status.is_some()
-            || update.properties.as_ref().is_some_and(|p| {
-                p.as_map().is_none_or(|m| {
-                    m.keys()
-                        .any(|k| !crate::metering::plans::BILLING_KEYS.contains(&k.as_str()))
-                })
-            });
+            || update
+                .properties
+                .as_ref()
+                .is_some_and(plans::touches_more_than_billing);
         if billing {
             self.view().authorize(Op::Billing, id)?;
         }
@@ -487,34 +480,7 @@ impl Tx<'_, '_> {
         }
         group.updated_at = self.now();
         self.put_record(&self.scope.structure.group(id), &group)?;
-        let billing_of = |g: &Group| {
-            crate::metering::plans::BILLING_KEYS.map(|k| g.properties.get_path(k).cloned())
-        };
-        if billing_of(&old) != billing_of(&group) {
-            let plan = |g: &Group| {
-                g.properties
-                    .get_path("plan")
-                    .and_then(Value::as_str)
-                    .unwrap_or("none")
-                    .to_string()
-            };
-            self.log(
-                kinds::SUBSCRIPTION_EVENT,
-                id,
-                Some(Ref::from(id)),
-                Value::map()
-                    .with("from", plan(&old))
-                    .with("to", plan(&group))
-                    .with(
-                        "limits",
-                        group
-                            .properties
-                            .get_path("limits")
-                            .cloned()
-                            .unwrap_or(Value::Null),
-                    ),
-            )?;
-        }
+        self.log_billing_change(&old, &group)?;
         let kind = if group.status == GroupStatus::Archived && old.status != GroupStatus::Archived {
             kinds::GROUP_ARCHIVED
         } else {

@@ -27,6 +27,7 @@ use crate::base::id::{GroupId, KeyId, Ref};
 use crate::base::layout::{self, SecretSection, StructureKeys};
 use crate::base::permission::PermissionSet;
 use crate::base::resource::Resource;
+use crate::base::secret::Secret;
 use crate::base::secret::{self, SecretDigest, SecretKind};
 use crate::base::validate;
 use crate::base::value::Value;
@@ -103,23 +104,6 @@ impl NewApiKey {
     pub fn allow_ips<S: AsRef<str>>(mut self, ranges: &[S]) -> Self {
         self.allowed_ips = ranges.iter().map(|r| r.as_ref().to_string()).collect();
         self
-    }
-}
-
-/// A secret, shown once. Its `Debug` form hides it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub(crate) String);
-
-impl Secret {
-    /// The secret's text, to hand to its holder.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
     }
 }
 

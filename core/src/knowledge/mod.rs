@@ -5,3 +5,4 @@
 pub(crate) mod chunks;
 pub(crate) mod embedder;
 pub(crate) mod index;
+pub(crate) mod search;

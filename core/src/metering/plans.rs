@@ -28,8 +28,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::id::Ref;
 use crate::base::resource::Resource;
 use crate::base::value::Value;
+use crate::kernel::Tx;
+use crate::records::event::kinds;
 use crate::records::group::Group;
 use crate::{Error, Result};
 
@@ -184,6 +187,54 @@ pub(crate) fn check_billing_properties(
 
 /// The property keys that only `billing:manage` may change.
 pub(crate) const BILLING_KEYS: [&str; 4] = ["plan", "limits", "revenue_share", "revenue_share_bps"];
+
+/// Whether a property map or patch sets anything only `billing:manage` may set.
+pub(crate) fn touches_billing(properties: &Value) -> bool {
+    properties
+        .as_map()
+        .is_some_and(|m| BILLING_KEYS.iter().any(|k| m.contains_key(*k)))
+}
+
+/// Whether a property patch sets anything besides the billing settings (or is not a
+/// map at all).
+pub(crate) fn touches_more_than_billing(properties: &Value) -> bool {
+    properties
+        .as_map()
+        .is_none_or(|m| m.keys().any(|k| !BILLING_KEYS.contains(&k.as_str())))
+}
+
+impl Tx<'_, '_> {
+    /// Logs `subscription_event` on `new` if its plan, limits or revenue share differ
+    /// from `old`'s: the record of every billing change.
+    pub(crate) fn log_billing_change(&mut self, old: &Group, new: &Group) -> Result<()> {
+        let billing_of = |g: &Group| BILLING_KEYS.map(|k| g.properties.get_path(k).cloned());
+        if billing_of(old) == billing_of(new) {
+            return Ok(());
+        }
+        let plan = |g: &Group| {
+            g.properties
+                .get_path("plan")
+                .and_then(Value::as_str)
+                .unwrap_or("none")
+                .to_string()
+        };
+        let limits = new
+            .properties
+            .get_path("limits")
+            .cloned()
+            .unwrap_or(Value::Null);
+        self.log(
+            kinds::SUBSCRIPTION_EVENT,
+            new.id,
+            Some(Ref::from(new.id)),
+            Value::map()
+                .with("from", plan(old))
+                .with("to", plan(new))
+                .with("limits", limits),
+        )
+        .map(drop)
+    }
+}
 
 #[cfg(test)]
 mod tests {

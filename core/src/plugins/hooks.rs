@@ -1,0 +1,264 @@
+//! What runs when a thing of a plugin's type is written: the plugin's `prepare` in the
+//! same transaction (its answer checked against the type's fields), and, after commit,
+//! its reaction, which may only log events.
+
+use std::sync::Arc;
+
+use one_plugin_sdk::abi::{self, Action, Change, Manifest, Op, Prepare};
+use one_storage::KvRead;
+
+use super::lifecycle::PluginRecord;
+use super::runtime::ModuleHash;
+use super::runtime::PluginRuntime;
+use super::runtime::Plugins;
+use super::runtime::failed;
+use super::schema::check_properties;
+use crate::base::context::{Context, Env};
+use crate::base::id::{GroupId, Ref};
+use crate::base::layout;
+use crate::base::validate;
+use crate::base::value::Value;
+use crate::kernel::{Engine, Tx};
+use crate::records::event::kinds;
+use crate::records::thing::Thing;
+use crate::{Error, Result};
+/// The plugin that defines a thing type, with its manifest.
+#[derive(Debug, Clone)]
+pub(crate) struct TypePlugin {
+    record: PluginRecord,
+    manifest: Arc<Manifest>,
+}
+
+/// A reaction owed after commit: a change to a thing of a reacting plugin's type.
+#[derive(Debug, Clone)]
+pub(crate) struct Reaction {
+    root: GroupId,
+    env: Env,
+    plugin: String,
+    module: ModuleHash,
+    thing: Thing,
+    event: &'static str,
+}
+
+/// The most follow-up actions one reaction may ask for.
+pub const MAX_ACTIONS: usize = 16;
+
+pub(crate) fn change_of(r: &Reaction) -> Change {
+    Change {
+        event: r.event.to_string(),
+        thing: r.thing.id.to_string(),
+        group: r.thing.group.to_string(),
+        kind: r.thing.kind.clone(),
+        name: r.thing.name.clone(),
+        properties: json_map(&r.thing.properties),
+    }
+}
+
+pub(crate) fn json_map(v: &Value) -> abi::Properties {
+    match v.to_json() {
+        serde_json::Value::Object(m) => m,
+        _ => abi::Properties::new(),
+    }
+}
+
+impl Engine {
+    /// Runs the reactions a committed transaction owes: each reacting plugin hears about
+    /// the change and its actions are applied in one transaction per reaction. Failures
+    /// are logged as `plugin_failed` events; they cannot undo the commit.
+    pub(crate) fn react(&self, reactions: Vec<Reaction>) {
+        for r in reactions {
+            let outcome = self
+                .part::<Plugins>()
+                .runtime(&r.plugin)
+                .and_then(|rt| {
+                    rt.react(&r.module, &change_of(&r))
+                        .map_err(|reason| failed(&r.plugin, reason))
+                })
+                .and_then(|actions| self.apply_actions(&r, actions));
+            if let Err(e) = outcome {
+                let meta = Value::map()
+                    .with("plugin", r.plugin.as_str())
+                    .with("hook", "react")
+                    .with("reason", e.to_string());
+                let ctx = Context::system(r.thing.group).with_env(r.env);
+                // If even this fails the store is failing; the commit it follows stands.
+                let _ = self.write(&ctx, |tx| {
+                    tx.log(
+                        kinds::PLUGIN_FAILED,
+                        r.thing.group,
+                        Some(Ref::from(r.thing.id)),
+                        meta,
+                    )
+                    .map(drop)
+                });
+            }
+        }
+    }
+
+    pub(crate) fn apply_actions(&self, r: &Reaction, actions: Vec<Action>) -> Result<()> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        if actions.len() > MAX_ACTIONS {
+            return Err(failed(
+                &r.plugin,
+                format!(
+                    "asked for {} actions, at most {MAX_ACTIONS} are allowed",
+                    actions.len()
+                ),
+            ));
+        }
+        let ctx = Context::system(r.thing.group).with_env(r.env);
+        self.write(&ctx, |tx| {
+            debug_assert_eq!(tx.scope.root, r.root);
+            for action in actions {
+                match action {
+                    Action::LogEvent { kind, data } => {
+                        validate::type_name("kind", &kind)
+                            .map_err(|e| failed(&r.plugin, e.to_string()))?;
+                        if kinds::is_builtin(&kind) {
+                            return Err(failed(
+                                &r.plugin,
+                                format!("may not log the engine's own event type `{kind}`"),
+                            ));
+                        }
+                        let meta = Value::from(serde_json::Value::Object(data))
+                            .with("plugin", r.plugin.as_str());
+                        let meta = validate::map_value("metadata", meta)
+                            .map_err(|e| failed(&r.plugin, e.to_string()))?;
+                        tx.log(&kind, r.thing.group, Some(Ref::from(r.thing.id)), meta)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Tx<'_, '_> {
+    /// The plugin that defines `kind` in this tenant, if one does, enabled or not.
+    pub(crate) fn plugin_of(&self, kind: &str) -> Result<Option<TypePlugin>> {
+        let Some(name) = self.kv.get(&self.scope.structure.plugin_type(kind))? else {
+            return Ok(None);
+        };
+        let name = String::from_utf8(name).map_err(|e| Error::Corrupt {
+            what: "plugin type binding",
+            reason: e.to_string(),
+        })?;
+        let record = self.plugin_record(&name)?.ok_or_else(|| Error::Corrupt {
+            what: "plugin type binding",
+            reason: format!("type `{kind}` names plugin `{name}`, which is not installed"),
+        })?;
+        let manifest = self.engine.part::<Plugins>().manifest(&record)?;
+        Ok(Some(TypePlugin { record, manifest }))
+    }
+
+    /// Makes sure the runtime has `plugin`'s module: a module can be missing if it failed
+    /// to load when the engine opened (an error saying why), or if it was unloaded while
+    /// another tenant installed it (loaded again here, from the stored code).
+    pub(crate) fn ensure_loaded(&self, plugin: &PluginRecord) -> Result<&Arc<dyn PluginRuntime>> {
+        let plugins = self.engine.part::<Plugins>();
+        let runtime = plugins.runtime(&plugin.name)?;
+        if let Some(reason) = plugins
+            .broken
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&plugin.module)
+        {
+            return Err(failed(
+                &plugin.name,
+                format!("could not be loaded: {reason}"),
+            ));
+        }
+        if !runtime.is_loaded(&plugin.module) {
+            let wasm = self
+                .kv
+                .get(&layout::plugin_module(&plugin.module))?
+                .ok_or_else(|| Error::Corrupt {
+                    what: "plugin module",
+                    reason: format!("the module of plugin `{}` is missing", plugin.name),
+                })?;
+            let code = self.kv.get(&layout::plugin_code(&plugin.module))?;
+            runtime
+                .load(&plugin.module, &wasm, code.as_deref())
+                .map_err(|reason| failed(&plugin.name, format!("could not be loaded: {reason}")))?;
+        }
+        Ok(runtime)
+    }
+
+    /// Has the plugin that defines `thing`'s type (if any) validate and normalise its
+    /// properties, then checks them against the type's declared fields. `previous` is the
+    /// stored version, for an update. Returns the plugin, for [`Tx::owe_reaction`].
+    pub(crate) fn prepare_thing(
+        &mut self,
+        thing: &mut Thing,
+        previous: Option<&Thing>,
+    ) -> Result<Option<TypePlugin>> {
+        let Some(plugin) = self.plugin_of(&thing.kind)? else {
+            return Ok(None);
+        };
+        let record = &plugin.record;
+        if !record.enabled {
+            return Err(failed(&record.name, "is disabled"));
+        }
+        let input = Prepare {
+            op: if previous.is_some() {
+                Op::Update
+            } else {
+                Op::Create
+            },
+            kind: thing.kind.clone(),
+            name: thing.name.clone(),
+            properties: json_map(&thing.properties),
+            previous: previous.map(|p| json_map(&p.properties)),
+        };
+        let answer = self
+            .ensure_loaded(record)?
+            .prepare(&record.module, &input)
+            .map_err(|reason| failed(&record.name, reason))?;
+        let properties = match answer {
+            Ok(p) => Value::from(serde_json::Value::Object(p)),
+            Err(rejection) => {
+                let field = rejection
+                    .field
+                    .map_or_else(|| "properties".to_string(), |f| format!("properties.{f}"));
+                return Err(Error::invalid(field, rejection.message));
+            }
+        };
+        // The input passed these checks before the plugin saw it: a failure now is the
+        // plugin's answer.
+        thing.properties = validate::map_value("properties", properties).map_err(|e| {
+            failed(
+                &record.name,
+                format!("answered properties that cannot be stored: {e}"),
+            )
+        })?;
+        if let Some(schema) = plugin.manifest.types.iter().find(|t| t.name == thing.kind) {
+            check_properties(schema, &thing.properties)?;
+        }
+        Ok(Some(plugin))
+    }
+
+    /// Notes that `thing` changed, for `plugin` (the one of its type, if any) to hear
+    /// after commit if it is enabled and reacts.
+    pub(crate) fn owe_reaction(
+        &mut self,
+        thing: &Thing,
+        event: &'static str,
+        plugin: Option<TypePlugin>,
+    ) {
+        let Some(TypePlugin { record, manifest }) = plugin else {
+            return;
+        };
+        if record.enabled && manifest.reacts {
+            self.locals.get::<Vec<Reaction>>().push(Reaction {
+                root: self.scope.root,
+                env: self.scope.ctx.env(),
+                plugin: record.name,
+                module: record.module,
+                thing: thing.clone(),
+                event,
+            });
+        }
+    }
+}

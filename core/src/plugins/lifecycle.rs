@@ -1,0 +1,488 @@
+//! Installing, upgrading, enabling, disabling and uninstalling plugins per tenant, and
+//! where their modules, compiled code and type bindings are stored.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::{Arc, RwLock};
+
+use one_plugin_sdk::abi::Manifest;
+use one_storage::{Direction, KeyRange, KvRead};
+use serde::{Deserialize, Serialize};
+
+use super::runtime::Compiled;
+use super::runtime::MAX_MODULE_BYTES;
+use super::runtime::ModuleHash;
+use super::runtime::PluginRuntime;
+use super::runtime::Plugins;
+use super::runtime::failed;
+use super::runtime::module_hash;
+use super::schema::check_manifest;
+use super::schema::manifest_json;
+use super::schema::type_names;
+use crate::base::clock::Timestamp;
+use crate::base::codec::Record;
+use crate::base::context::Context;
+use crate::base::layout::{self, StructureKeys};
+use crate::base::value::Value;
+use crate::kernel::{Engine, Tx, View};
+use crate::records::event::kinds;
+use crate::{Error, Result};
+use one_plugin_sdk::abi::TypeSchema;
+/// An installed plugin, as stored in its tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PluginRecord {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) module: ModuleHash,
+    pub(crate) enabled: bool,
+    /// The manifest as the plugin wrote it (JSON text: its serde attributes do not suit
+    /// postcard).
+    pub(crate) manifest: String,
+    pub(crate) installed_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
+}
+
+impl Record for PluginRecord {
+    const NAME: &'static str = "plugin";
+    const VERSION: u8 = 1;
+}
+
+/// An installed plugin, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version text.
+    pub version: String,
+    /// The SHA-256 of its module, lower-case hex.
+    pub module: String,
+    /// Whether it runs; things of a disabled plugin's types cannot be written.
+    pub enabled: bool,
+    /// The thing types it defines.
+    pub types: Vec<TypeSchema>,
+    /// Whether it reacts to committed changes.
+    pub reacts: bool,
+    /// When it was first installed.
+    pub installed_at: Timestamp,
+    /// When it was last upgraded, enabled or disabled.
+    pub updated_at: Timestamp,
+}
+
+pub(crate) fn info(record: &PluginRecord, manifest: &Manifest) -> Result<PluginInfo> {
+    Ok(PluginInfo {
+        name: record.name.clone(),
+        version: record.version.clone(),
+        module: crate::base::codec::hex(&record.module),
+        enabled: record.enabled,
+        types: manifest.types.clone(),
+        reacts: manifest.reacts,
+        installed_at: record.installed_at,
+        updated_at: record.updated_at,
+    })
+}
+
+/// Whether any tenant uses `module`.
+pub(crate) fn in_use(kv: &impl KvRead, module: &ModuleHash) -> Result<bool> {
+    let mut found = false;
+    kv.scan(
+        &KeyRange::prefix(&layout::module_users(module)),
+        Direction::Forward,
+        |_, _| {
+            found = true;
+            Ok::<_, Error>(ControlFlow::Break(()))
+        },
+    )?;
+    Ok(found)
+}
+
+pub(crate) fn plugin_records(kv: &impl KvRead, keys: &StructureKeys) -> Result<Vec<PluginRecord>> {
+    let mut out = Vec::new();
+    kv.scan(
+        &KeyRange::prefix(&keys.plugins()),
+        Direction::Forward,
+        |_, v| {
+            out.push(crate::base::codec::decode(v)?);
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(out)
+}
+
+impl Engine {
+    /// Attaches the sandbox that runs plugins, and loads every installed module into it —
+    /// from its cached compiled code, or by compiling it again (and caching the result)
+    /// when the runtime cannot use that code. A module that fails to load does not stop
+    /// the engine: writes of its types fail with [`Error::PluginFailed`] saying why.
+    pub fn with_plugins(mut self, runtime: Arc<dyn PluginRuntime>) -> Result<Self> {
+        let mut stored: Vec<(ModuleHash, Vec<u8>)> = Vec::new();
+        let mut orphans = Vec::new();
+        {
+            let kv = self.store().read()?;
+            kv.scan(
+                &KeyRange::prefix(&layout::plugin_modules()),
+                Direction::Forward,
+                |k, v| {
+                    let hash: ModuleHash = layout::decode_plugin_module(k)?;
+                    stored.push((hash, v.to_vec()));
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )?;
+            let mut used = Vec::with_capacity(stored.len());
+            for (hash, wasm) in stored {
+                if in_use(&kv, &hash)? {
+                    used.push((hash, wasm));
+                } else {
+                    orphans.push(hash);
+                }
+            }
+            stored = used;
+        }
+        let mut fresh = Vec::new();
+        let mut broken = HashMap::new();
+        for (hash, wasm) in &stored {
+            let code = self.store().read()?.get(&layout::plugin_code(hash))?;
+            match runtime.load(hash, wasm, code.as_deref()) {
+                Ok(Some(code)) => fresh.push((*hash, code)),
+                Ok(None) => {}
+                Err(reason) => {
+                    broken.insert(*hash, reason);
+                }
+            }
+        }
+        if !fresh.is_empty() || !orphans.is_empty() {
+            self.transact(|kv| {
+                for (hash, code) in &fresh {
+                    kv.put(layout::plugin_code(hash), code.as_slice())?;
+                }
+                for hash in &orphans {
+                    kv.delete(&layout::plugin_module(hash))?;
+                    kv.delete(&layout::plugin_code(hash))?;
+                }
+                Ok::<_, Error>(())
+            })?;
+        }
+        *self.part_mut::<Plugins>() = Plugins {
+            runtime: Some(runtime),
+            manifests: RwLock::default(),
+            broken: RwLock::new(broken),
+        };
+        Ok(self)
+    }
+
+    /// Installs a plugin from its WASM bytes into the context's tenant, and logs
+    /// `plugin_installed`. The module is checked and compiled first (outside any
+    /// transaction: this is the slow part), then stored with its compiled code, so later
+    /// opens do not compile it. Needs `groups:write` in the tenant's root group. Fails if
+    /// a plugin of that name is installed (use [`Engine::upgrade_plugin`]) or if another
+    /// plugin already defines one of its types.
+    pub fn install_plugin(&self, ctx: &Context, wasm: &[u8]) -> Result<PluginInfo> {
+        let (hash, compiled) = self.compile_plugin(wasm)?;
+        let name = compiled.manifest.name.clone();
+        let r = self.write(ctx, |tx| {
+            tx.authorize_plugins()?;
+            if tx.plugin_record(&name)?.is_some() {
+                return Err(Error::PluginConflict {
+                    plugin: name.clone(),
+                    reason: "it is already installed; upgrade it instead".into(),
+                });
+            }
+            let now = tx.now();
+            let record = PluginRecord {
+                name: name.clone(),
+                version: compiled.manifest.version.clone(),
+                module: hash,
+                enabled: true,
+                manifest: manifest_json(&compiled.manifest)?,
+                installed_at: now,
+                updated_at: now,
+            };
+            tx.store_plugin(&record, wasm, &compiled, &[])?;
+            let meta = Value::map()
+                .with("plugin", name.as_str())
+                .with("version", record.version.as_str())
+                .with("module", crate::base::codec::hex(&hash))
+                .with("types", type_names(&compiled.manifest));
+            tx.log(kinds::PLUGIN_INSTALLED, tx.scope.root, None, meta)?;
+            info(&record, &compiled.manifest)
+        });
+        self.forget_unused(&[hash]);
+        r
+    }
+
+    /// Replaces an installed plugin with a new version of it (same name), and logs
+    /// `plugin_upgraded`. Types the new version no longer defines become plain types (their
+    /// things stay as they are). Needs `groups:write` in the root group.
+    pub fn upgrade_plugin(&self, ctx: &Context, wasm: &[u8]) -> Result<PluginInfo> {
+        let (hash, compiled) = self.compile_plugin(wasm)?;
+        let name = compiled.manifest.name.clone();
+        let mut old_module = None;
+        let r = self.write(ctx, |tx| {
+            tx.authorize_plugins()?;
+            let old = tx
+                .plugin_record(&name)?
+                .ok_or_else(|| Error::PluginNotFound {
+                    plugin: name.clone(),
+                })?;
+            let old_manifest = self.part::<Plugins>().manifest(&old)?;
+            let record = PluginRecord {
+                version: compiled.manifest.version.clone(),
+                module: hash,
+                manifest: manifest_json(&compiled.manifest)?,
+                updated_at: tx.now(),
+                ..old.clone()
+            };
+            old_module = Some(old.module);
+            tx.release_module(&old.module)?;
+            tx.store_plugin(&record, wasm, &compiled, &old_manifest.types)?;
+            let meta = Value::map()
+                .with("plugin", name.as_str())
+                .with("from", old.version.as_str())
+                .with("to", record.version.as_str())
+                .with("module", crate::base::codec::hex(&hash))
+                .with("types", type_names(&compiled.manifest));
+            tx.log(kinds::PLUGIN_UPGRADED, tx.scope.root, None, meta)?;
+            info(&record, &compiled.manifest)
+        });
+        self.forget_unused(
+            &[Some(hash), old_module]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
+        r
+    }
+
+    /// Enables or disables an installed plugin; things of a disabled plugin's types can be
+    /// read but not created or changed. Logs `plugin_enabled` or `plugin_disabled`. Needs
+    /// `groups:write` in the root group.
+    pub fn set_plugin_enabled(
+        &self,
+        ctx: &Context,
+        name: &str,
+        enabled: bool,
+    ) -> Result<PluginInfo> {
+        self.write(ctx, |tx| {
+            tx.authorize_plugins()?;
+            let mut record = tx
+                .plugin_record(name)?
+                .ok_or_else(|| Error::PluginNotFound {
+                    plugin: name.to_string(),
+                })?;
+            let manifest = self.part::<Plugins>().manifest(&record)?;
+            if record.enabled != enabled {
+                record.enabled = enabled;
+                record.updated_at = tx.now();
+                let key = tx.scope.structure.plugin(name);
+                tx.put_record(&key, &record)?;
+                let kind = if enabled {
+                    kinds::PLUGIN_ENABLED
+                } else {
+                    kinds::PLUGIN_DISABLED
+                };
+                tx.log(kind, tx.scope.root, None, Value::map().with("plugin", name))?;
+            }
+            info(&record, &manifest)
+        })
+    }
+
+    /// Uninstalls a plugin and logs `plugin_removed`. Its types become plain types: their
+    /// things stay, readable and writable without the plugin's checks. Needs
+    /// `groups:write` in the root group.
+    pub fn uninstall_plugin(&self, ctx: &Context, name: &str) -> Result<()> {
+        let mut module = None;
+        let r = self.write(ctx, |tx| {
+            tx.authorize_plugins()?;
+            let record = tx
+                .plugin_record(name)?
+                .ok_or_else(|| Error::PluginNotFound {
+                    plugin: name.to_string(),
+                })?;
+            let manifest = self.part::<Plugins>().manifest(&record)?;
+            for t in &manifest.types {
+                let key = tx.scope.structure.plugin_type(&t.name);
+                tx.delete(&key)?;
+            }
+            tx.undeclare_indexes(&manifest.types)?;
+            let key = tx.scope.structure.plugin(name);
+            tx.delete(&key)?;
+            module = Some(record.module);
+            tx.release_module(&record.module)?;
+            let meta = Value::map()
+                .with("plugin", name)
+                .with("version", record.version.as_str());
+            tx.log(kinds::PLUGIN_REMOVED, tx.scope.root, None, meta)
+                .map(drop)
+        });
+        self.forget_unused(&module.into_iter().collect::<Vec<_>>());
+        r
+    }
+
+    pub(crate) fn compile_plugin(&self, wasm: &[u8]) -> Result<(ModuleHash, Compiled)> {
+        if wasm.len() > MAX_MODULE_BYTES {
+            return Err(Error::TooLarge {
+                field: "module",
+                limit: MAX_MODULE_BYTES,
+                actual: wasm.len(),
+            });
+        }
+        let hash = module_hash(wasm);
+        // Until it has described itself, a module is named by its hash.
+        let unnamed = format!("(module {})", &crate::base::codec::hex(&hash)[..12]);
+        let runtime = self.part::<Plugins>().runtime(&unnamed)?;
+        let compiled = runtime
+            .compile(&hash, wasm)
+            .map_err(|reason| failed(&unnamed, reason))?;
+        self.part::<Plugins>()
+            .broken
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash);
+        if let Err(e) = check_manifest(&compiled.manifest) {
+            self.forget_unused(&[hash]);
+            return Err(e);
+        }
+        Ok((hash, compiled))
+    }
+
+    /// Unloads the modules among `modules` that no tenant uses (after an install, upgrade
+    /// or uninstall, whether it committed or not). Should another thread install one of
+    /// them meanwhile, its first call loads it again from the store.
+    pub(crate) fn forget_unused(&self, modules: &[ModuleHash]) {
+        let Some(runtime) = &self.part::<Plugins>().runtime else {
+            return;
+        };
+        let Ok(kv) = self.store().read() else {
+            return;
+        };
+        for hash in modules {
+            if matches!(in_use(&kv, hash), Ok(false)) {
+                runtime.unload(hash);
+                self.part::<Plugins>()
+                    .manifests
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(hash);
+            }
+        }
+    }
+}
+
+impl<K: KvRead> View<'_, K> {
+    /// The plugins installed in the context's tenant. Needs `things:read` in the context's
+    /// group (the types they define are what things may be).
+    pub fn plugins(&self) -> Result<Vec<PluginInfo>> {
+        self.authorize(
+            crate::access::policy::Op::ListThings,
+            self.scope.ctx.group(),
+        )?;
+        plugin_records(self.kv, &self.scope.structure)?
+            .iter()
+            .map(|r| info(r, &*self.engine.part::<Plugins>().manifest(r)?))
+            .collect()
+    }
+
+    /// The thing types enabled plugins define in the context's tenant, with their declared
+    /// fields: what a user interface can show and check. Needs `things:read`.
+    pub fn thing_types(&self) -> Result<Vec<TypeSchema>> {
+        Ok(self
+            .plugins()?
+            .into_iter()
+            .filter(|p| p.enabled)
+            .flat_map(|p| p.types)
+            .collect())
+    }
+}
+
+impl Tx<'_, '_> {
+    pub(crate) fn authorize_plugins(&self) -> Result<()> {
+        self.view()
+            .authorize(crate::access::policy::Op::ManagePlugins, self.scope.root)
+    }
+
+    pub(crate) fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {
+        self.view().get_record(&self.scope.structure.plugin(name))
+    }
+
+    /// Writes a plugin's record, its module and code (if new), its tenant's use of the
+    /// module and its type bindings, replacing the bindings of `old_types`. Declared
+    /// indexes of its fields are created.
+    pub(crate) fn store_plugin(
+        &mut self,
+        record: &PluginRecord,
+        wasm: &[u8],
+        compiled: &Compiled,
+        old_types: &[TypeSchema],
+    ) -> Result<()> {
+        for t in old_types {
+            let key = self.scope.structure.plugin_type(&t.name);
+            self.delete(&key)?;
+        }
+        self.undeclare_indexes(old_types)?;
+        for t in &compiled.manifest.types {
+            let key = self.scope.structure.plugin_type(&t.name);
+            if let Some(owner) = self.kv.get(&key)?
+                && owner != record.name.as_bytes()
+            {
+                return Err(Error::PluginConflict {
+                    plugin: record.name.clone(),
+                    reason: format!(
+                        "type `{}` is defined by plugin `{}`",
+                        t.name,
+                        String::from_utf8_lossy(&owner)
+                    ),
+                });
+            }
+            self.put(key, record.name.as_bytes())?;
+            for f in t.fields.iter().filter(|f| f.indexed) {
+                let path = format!("properties.{}", f.name);
+                crate::records::index::declare_for_tenant(
+                    self.kv,
+                    self.scope.root,
+                    &t.name,
+                    &path,
+                )?;
+                self.locals.take::<crate::records::index::IndexCache>();
+            }
+        }
+        let module_key = layout::plugin_module(&record.module);
+        if !self.kv.contains(&module_key)? {
+            self.put(module_key, wasm)?;
+            self.put(
+                layout::plugin_code(&record.module),
+                compiled.code.as_slice(),
+            )?;
+        }
+        self.put(layout::module_user(&record.module, self.scope.root), [])?;
+        let key = self.scope.structure.plugin(&record.name);
+        self.put_record(&key, record)
+    }
+
+    /// Removes this tenant's indexes of the indexed fields of `types` (and their entries).
+    pub(crate) fn undeclare_indexes(&mut self, types: &[TypeSchema]) -> Result<()> {
+        for t in types {
+            for f in t.fields.iter().filter(|f| f.indexed) {
+                let path = format!("properties.{}", f.name);
+                crate::records::index::undeclare_for_tenant(
+                    self.kv,
+                    self.scope.root,
+                    &t.name,
+                    &path,
+                )?;
+                self.locals.take::<crate::records::index::IndexCache>();
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops this tenant's use of a module; removes the module and its code if no tenant
+    /// uses it any more.
+    pub(crate) fn release_module(&mut self, module: &ModuleHash) -> Result<()> {
+        self.delete(&layout::module_user(module, self.scope.root))?;
+        if !in_use(&*self.kv, module)? {
+            self.delete(&layout::plugin_module(module))?;
+            self.delete(&layout::plugin_code(module))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The seam to the sandbox: the [`PluginRuntime`] trait `one-plugins` implements with
+//! wasmtime, the module hash that names a module, and the runtime an engine holds with
+//! the manifests of the modules it loaded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use one_plugin_sdk::abi::{self, Action, Change, Manifest, Prepare, Rejection};
+use sha2::{Digest, Sha256};
+
+use super::lifecycle::PluginRecord;
+use super::schema::parse_manifest;
+use crate::{Error, Result};
+/// The SHA-256 of a module's WASM bytes: its identity.
+pub type ModuleHash = [u8; 32];
+
+/// The largest module [`Engine::install_plugin`] accepts before asking the runtime,
+/// which may set a lower limit.
+pub const MAX_MODULE_BYTES: usize = 16 << 20;
+
+/// What a module declared when it was compiled.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The plugin's answer to `describe`.
+    pub manifest: Manifest,
+    /// The runtime's compiled code, cached in the store and handed back to
+    /// [`PluginRuntime::load`] when the engine is opened again.
+    pub code: Vec<u8>,
+}
+
+/// The sandbox that runs plugin modules: the seam between core and a WASM engine.
+///
+/// Errors are the reason as text (`"ran out of fuel"`, `"trapped: unreachable"`); core
+/// wraps them in [`Error::PluginFailed`] with the plugin's name. Implementations must
+/// bound every call in time and memory and must not let one call see another's state.
+pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
+    /// Checks `wasm` against the runtime's limits, compiles it, keeps it ready to run and
+    /// asks it for its manifest. Slow; called only to install or upgrade.
+    fn compile(&self, hash: &ModuleHash, wasm: &[u8]) -> std::result::Result<Compiled, String>;
+
+    /// Makes a stored module ready to run, from `code` when that is compiled code this
+    /// runtime can use, otherwise by compiling `wasm` again; returns the new code to
+    /// cache in that case.
+    fn load(
+        &self,
+        hash: &ModuleHash,
+        wasm: &[u8],
+        code: Option<&[u8]>,
+    ) -> std::result::Result<Option<Vec<u8>>, String>;
+
+    /// Forgets a module no tenant uses any more.
+    fn unload(&self, hash: &ModuleHash);
+
+    /// Whether the module is ready to run.
+    fn is_loaded(&self, hash: &ModuleHash) -> bool;
+
+    /// Runs the module's `prepare` hook: the properties to store, or the plugin's refusal.
+    fn prepare(
+        &self,
+        hash: &ModuleHash,
+        input: &Prepare,
+    ) -> std::result::Result<std::result::Result<abi::Properties, Rejection>, String>;
+
+    /// Runs the module's `react` hook: the actions it asks for.
+    fn react(&self, hash: &ModuleHash, change: &Change)
+    -> std::result::Result<Vec<Action>, String>;
+}
+
+/// The SHA-256 of `wasm`.
+pub fn module_hash(wasm: &[u8]) -> ModuleHash {
+    Sha256::digest(wasm).into()
+}
+
+/// The runtime attached to an engine, and the manifests of the modules it loaded.
+#[derive(Debug, Default)]
+pub(crate) struct Plugins {
+    pub(crate) runtime: Option<Arc<dyn PluginRuntime>>,
+    /// Parsed manifests by module (a module's manifest never changes).
+    pub(crate) manifests: RwLock<HashMap<ModuleHash, Arc<Manifest>>>,
+    /// Why a stored module could not be loaded when the engine was opened.
+    pub(crate) broken: RwLock<HashMap<ModuleHash, String>>,
+}
+
+impl Plugins {
+    pub(crate) fn runtime(&self, plugin: &str) -> Result<&Arc<dyn PluginRuntime>> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| failed(plugin, "no plugin runtime is attached to this engine"))
+    }
+
+    pub(crate) fn manifest(&self, record: &PluginRecord) -> Result<Arc<Manifest>> {
+        if let Some(m) = self
+            .manifests
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&record.module)
+        {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(parse_manifest(&record.name, &record.manifest)?);
+        self.manifests
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.module, m.clone());
+        Ok(m)
+    }
+}
+
+pub(crate) fn failed(plugin: &str, reason: impl Into<String>) -> Error {
+    Error::PluginFailed {
+        plugin: plugin.to_string(),
+        reason: reason.into(),
+    }
+}
