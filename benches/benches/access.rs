@@ -63,9 +63,11 @@ fn setup() -> Setup {
             Ok((parent, owner.id, key.secret.expose().to_string()))
         })
         .unwrap();
-    db.sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
+    db.engine()
+        .sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
         .unwrap();
     let session = db
+        .engine()
         .sign_in(&sys, root, "user@bench.io", "a long passphrase")
         .unwrap()
         .token
@@ -91,7 +93,7 @@ fn access(c: &mut Criterion) {
 
     g.bench_function("check_4_levels_below_grant", |b| {
         b.iter(|| {
-            assert!(s.db.can(
+            assert!(s.db.engine().can(
                 black_box(&as_owner),
                 Permission::ThingsWrite,
                 black_box(s.deepest)
@@ -108,17 +110,28 @@ fn access(c: &mut Criterion) {
                 .unwrap();
             },
             |()| {
-                assert!(s.db.can(&as_owner, Permission::ThingsWrite, s.deepest));
+                assert!(
+                    s.db.engine()
+                        .can(&as_owner, Permission::ThingsWrite, s.deepest)
+                );
             },
             BatchSize::PerIteration,
         )
     });
     let ip = Some("10.20.30.40".parse().unwrap());
     g.bench_function("api_key_verification", |b| {
-        b.iter(|| s.db.context_for_api_key(black_box(&s.key), ip).unwrap())
+        b.iter(|| {
+            s.db.engine()
+                .context_for_api_key(black_box(&s.key), ip)
+                .unwrap()
+        })
     });
     g.bench_function("session_resolution", |b| {
-        b.iter(|| s.db.context_for_session(black_box(&s.session)).unwrap())
+        b.iter(|| {
+            s.db.engine()
+                .context_for_session(black_box(&s.session))
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -134,7 +147,8 @@ fn sign_in(c: &mut Criterion) {
         .unwrap()
         .id;
     let sys = Context::system(root);
-    db.sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
+    db.engine()
+        .sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
         .unwrap();
     let mut g = c.benchmark_group("sign_in_owasp");
     g.sample_size(20)
@@ -142,19 +156,22 @@ fn sign_in(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
     g.bench_function("wrong_password", |b| {
         b.iter(|| {
-            db.sign_in(&sys, root, "user@bench.io", "not the passphrase")
+            db.engine()
+                .sign_in(&sys, root, "user@bench.io", "not the passphrase")
                 .unwrap_err()
         })
     });
     g.bench_function("unknown_email", |b| {
         b.iter(|| {
-            db.sign_in(&sys, root, "nobody@bench.io", "not the passphrase")
+            db.engine()
+                .sign_in(&sys, root, "nobody@bench.io", "not the passphrase")
                 .unwrap_err()
         })
     });
     g.bench_function("right_password", |b| {
         b.iter(|| {
-            db.sign_in(&sys, root, "user@bench.io", "a long passphrase")
+            db.engine()
+                .sign_in(&sys, root, "user@bench.io", "a long passphrase")
                 .unwrap()
         })
     });

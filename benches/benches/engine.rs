@@ -205,7 +205,7 @@ fn reads(c: &mut Criterion) {
                     .unwrap();
             let q = ThingQuery::of_type(kind).filter(filter).limit(1000);
             one.db
-                .read(&Context::system(one.groups[grp]), |v| v.list_things(&q))
+                .read(&Context::system(one.groups[grp]), |v| v.things(&q))
                 .unwrap()
         })
     });

@@ -91,7 +91,7 @@ fn benches(c: &mut Criterion) {
             })
         });
         let (db, ctx) = fresh(&runtime);
-        db.install_plugin(&ctx, wasm).unwrap();
+        db.engine().install_plugin(&ctx, wasm).unwrap();
         g.bench_function(format!("create/{kind}/plugin_type"), |b| {
             b.iter(|| {
                 db.write(&ctx, |tx| {
@@ -102,8 +102,8 @@ fn benches(c: &mut Criterion) {
         });
     }
     let (db, ctx) = fresh(&runtime);
-    db.install_plugin(&ctx, &product).unwrap();
-    db.install_plugin(&ctx, &minimal).unwrap();
+    db.engine().install_plugin(&ctx, &product).unwrap();
+    db.engine().install_plugin(&ctx, &minimal).unwrap();
 
     let input = |properties: &serde_json::Value| Prepare {
         op: Op::Create,

@@ -50,12 +50,13 @@ fn latency(subscribers: usize) {
         .map(|_| {
             let (db, ready) = (Arc::clone(&db), Arc::clone(&ready));
             let mut s = db
+                .engine()
                 .subscribe(&ctx, ChangeFilter::new().dimension(Dimension::Things))
                 .unwrap();
             std::thread::spawn(move || {
                 ready.wait();
                 let mut got = Vec::with_capacity(LATENCY_WRITES);
-                for change in s.iter(&db).take(LATENCY_WRITES) {
+                for change in s.iter(db.engine()).take(LATENCY_WRITES) {
                     let e = change.unwrap();
                     got.push((e.target, Instant::now()));
                 }
@@ -105,6 +106,7 @@ fn throughput_ab() -> (Duration, Duration) {
     let _idle: Vec<Subscription> = (0..100)
         .map(|_| {
             watched
+                .engine()
                 .subscribe(&ctx_watched, ChangeFilter::new())
                 .unwrap()
         })

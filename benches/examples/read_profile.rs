@@ -54,7 +54,7 @@ fn main() -> one::Result<()> {
         .unwrap();
         let q = ThingQuery::of_type(kind).filter(filter).limit(1000);
         db.db
-            .read(&Context::system(db.groups[g]), |v| v.list_things(&q))
+            .read(&Context::system(db.groups[g]), |v| v.things(&q))
             .unwrap()
             .items
             .len()

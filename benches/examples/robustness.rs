@@ -28,7 +28,7 @@ fn main() -> Result<()> {
     let db = &bench.db;
 
     let t = Instant::now();
-    let report = db.check()?;
+    let report = db.engine().check()?;
     assert!(report.is_ok(), "{:?}", report.problems);
     println!(
         "check: {:.2} s ({} records, {} entries)",
@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     })?;
     let copy = dir.path().join("copy.redb");
     let t = Instant::now();
-    db.backup(&copy)?;
+    db.engine().backup(&copy)?;
     let elapsed = t.elapsed().as_secs_f64();
     let size =
         |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
@@ -56,7 +56,9 @@ fn main() -> Result<()> {
 
     let mut export = Vec::new();
     let t = Instant::now();
-    let exported = db.export(&Context::system(bench.root), bench.root, &mut export)?;
+    let exported = db
+        .engine()
+        .export(&Context::system(bench.root), bench.root, &mut export)?;
     println!(
         "export: {:.2} s ({} lines, {:.0} MB)",
         t.elapsed().as_secs_f64(),
@@ -77,7 +79,9 @@ fn main() -> Result<()> {
         imported.events
     );
     let mut again = Vec::new();
-    target.export(&Context::system(bench.root), bench.root, &mut again)?;
+    target
+        .engine()
+        .export(&Context::system(bench.root), bench.root, &mut again)?;
     assert!(again == export, "export → import → export differs");
     println!("export of the import: identical");
     Ok(())

@@ -153,7 +153,9 @@ pub unsafe extern "C" fn one_sign_up(
         let c: CredentialsRequest = unsafe { json(credentials, "credentials") }?;
         let group: GroupId = parse_id(&c.group)?;
         let name = c.name.as_deref().unwrap_or_default();
-        let signed = db.sign_up(&ctx, group, &c.email, &c.password, name)?;
+        let signed = db
+            .engine()
+            .sign_up(&ctx, group, &c.email, &c.password, name)?;
         out.json(&json!({
             "person": to_json::thing(&signed.person),
             "verification": signed.verification.expose(),
@@ -182,7 +184,7 @@ pub unsafe extern "C" fn one_sign_in(
         // SAFETY: as the caller promised.
         let c: CredentialsRequest = unsafe { json(credentials, "credentials") }?;
         let group: GroupId = parse_id(&c.group)?;
-        let s = db.sign_in(&ctx, group, &c.email, &c.password)?;
+        let s = db.engine().sign_in(&ctx, group, &c.email, &c.password)?;
         out.json(&json!({
             "id": s.id.to_string(),
             "person": s.person.to_string(),
@@ -203,6 +205,6 @@ pub unsafe extern "C" fn one_sign_out(db: *const OneDb, token: *const c_char) ->
         let db = boundary::db(db)?;
         // SAFETY: as the caller promised.
         let token = unsafe { text(token, "token") }?;
-        Ok(db.sign_out(token)?)
+        Ok(db.engine().sign_out(token)?)
     })
 }

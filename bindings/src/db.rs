@@ -125,7 +125,7 @@ pub unsafe extern "C" fn one_ctx_session(
         let db = boundary::db(db)?;
         // SAFETY: as the caller promised.
         let token = unsafe { text(token, "token") }?;
-        out.set(boundary::new_ctx(db.context_for_session(token)?));
+        out.set(boundary::new_ctx(db.engine().context_for_session(token)?));
         Ok(())
     })
 }
@@ -158,7 +158,7 @@ pub unsafe extern "C" fn one_ctx_api_key(
                 Failure::invalid(format!("`client_ip` {ip:?} is not an IP address: {e}"))
             })?),
         };
-        out.set(boundary::new_ctx(db.context_for_api_key(key, ip)?));
+        out.set(boundary::new_ctx(db.engine().context_for_api_key(key, ip)?));
         Ok(())
     })
 }

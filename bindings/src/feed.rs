@@ -73,10 +73,10 @@ pub unsafe extern "C" fn one_subscribe(
             }
             (Some(after), false) => {
                 let after: EventId = parse_id(&after)?;
-                db.subscribe_from(&ctx, f, Some(after))?
+                db.engine().subscribe_from(&ctx, f, Some(after))?
             }
-            (None, true) => db.subscribe_from(&ctx, f, None)?,
-            (None, false) => db.subscribe(&ctx, f)?,
+            (None, true) => db.engine().subscribe_from(&ctx, f, None)?,
+            (None, false) => db.engine().subscribe(&ctx, f)?,
         };
         out.set(boundary::new_sub(sub));
         Ok(())
@@ -105,9 +105,9 @@ pub unsafe extern "C" fn one_subscription_next(
         let sub = boundary::sub(sub)?;
         let mut sub = sub.lock().unwrap_or_else(|p| p.into_inner());
         let next = if timeout_ms == 0 {
-            sub.try_next(&db)?
+            sub.try_next(db.engine())?
         } else {
-            sub.next_timeout(&db, Duration::from_millis(timeout_ms.into()))?
+            sub.next_timeout(db.engine(), Duration::from_millis(timeout_ms.into()))?
         };
         match next {
             Some(e) => out.json(&to_json::event(&e)),

@@ -23,6 +23,7 @@ pub mod access;
 pub mod boundary;
 pub mod db;
 pub mod feed;
+#[cfg(feature = "internals")]
 pub mod fuzz;
 pub mod groups;
 mod json;

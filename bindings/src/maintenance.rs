@@ -34,7 +34,7 @@ pub unsafe extern "C" fn one_check(db: *const OneDb, out: *mut *mut c_char) -> c
     guard(|| {
         // SAFETY: as the caller promised.
         let out = unsafe { Out::new(out) }?;
-        let r = boundary::db(db)?.check()?;
+        let r = boundary::db(db)?.engine().check()?;
         out.json(&json!({
             "ok": r.is_ok(),
             "tenants": r.tenants,
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn one_backup(db: *const OneDb, path: *const c_char, seq: 
         let db = boundary::db(db)?;
         // SAFETY: as the caller promised.
         let path = unsafe { text(path, "path") }?;
-        let copied = db.backup(path)?;
+        let copied = db.engine().backup(path)?;
         // SAFETY: checked for NULL above; the caller promised it is writable.
         unsafe { seq.write(copied) };
         Ok(())
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn one_export(
         let group: GroupId = unsafe { id(group, "group") }?;
         // SAFETY: as the caller promised.
         let path = unsafe { text(path, "path") }?;
-        out.json(&report(&db.export_file(&ctx, group, path)?))
+        out.json(&report(&db.engine().export_file(&ctx, group, path)?))
     })
 }
 

@@ -71,7 +71,7 @@ unsafe fn with_module(
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
         // SAFETY: as the caller promised.
         let wasm = unsafe { bytes(wasm, len) }?;
-        let p = op(&db, &ctx, wasm)?;
+        let p = op(db.engine(), &ctx, wasm)?;
         out.json(&to_json::plugin(&p))
     })
 }
@@ -95,7 +95,7 @@ pub unsafe extern "C" fn one_plugin_set_enabled(
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
         // SAFETY: as the caller promised.
         let name = unsafe { text(name, "name") }?;
-        let p = db.set_plugin_enabled(&ctx, name, enabled != 0)?;
+        let p = db.engine().set_plugin_enabled(&ctx, name, enabled != 0)?;
         out.json(&to_json::plugin(&p))
     })
 }
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn one_plugin_uninstall(
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
         // SAFETY: as the caller promised.
         let name = unsafe { text(name, "name") }?;
-        Ok(db.uninstall_plugin(&ctx, name)?)
+        Ok(db.engine().uninstall_plugin(&ctx, name)?)
     })
 }
 

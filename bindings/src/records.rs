@@ -195,7 +195,7 @@ pub unsafe extern "C" fn one_things(
         if let Some(c) = request.after {
             query = query.after(one::Cursor::from_text(c));
         }
-        let p = db.read(&ctx, |v| v.list_things(&query))?;
+        let p = db.read(&ctx, |v| v.things(&query))?;
         out.json(&to_json::page(&p, to_json::thing))
     })
 }

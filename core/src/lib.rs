@@ -22,7 +22,7 @@
 //! let acme = engine.admin().create_root_group(NewGroup::new(GroupType::Organization, "Acme", "acme"))?;
 //! let ctx = Context::system(acme.id);
 //! let mug = engine.write(&ctx, |tx| tx.create_thing(NewThing::new("product", "Mug").property("price", 12)))?;
-//! let page = engine.read(&ctx, |v| v.list_things(&ThingQuery::of_type("product")))?;
+//! let page = engine.read(&ctx, |v| v.things(&ThingQuery::of_type("product")))?;
 //! assert_eq!(page.items, vec![mug]);
 //! # Ok::<(), one_core::Error>(())
 //! ```
@@ -34,6 +34,7 @@ mod access;
 mod assembly;
 mod base;
 mod dimensions;
+#[cfg(feature = "internals")]
 pub mod fuzz;
 mod identity;
 mod kernel;

@@ -2,9 +2,11 @@
 //!
 //! ONE keeps a SaaS backend's data in one file: **groups** (hierarchical tenants),
 //! **people**, **things** (typed entities with properties), **connections** (typed
-//! relationships), an append-only **event** trail of every change, and (soon) **knowledge**
-//! with vector search. This crate is the facade applications depend on: it opens an
-//! [`Ontology`] and re-exports the API of `one-core`.
+//! relationships), an append-only **event** trail of every change, and **knowledge** with
+//! vector search. This crate is the facade applications depend on: it opens an
+//! [`Ontology`] and re-exports, item by item, the API of `one-core` an application uses.
+//! Reads and writes are on [`Ontology`]; everything else (sign-in, API keys, the change
+//! feed, plugins, backups) is on the [`Engine`] behind [`Ontology::engine`].
 //!
 //! # Core concepts
 //!
@@ -35,7 +37,7 @@
 //! })?;
 //! let as_alice = Context::person(alice.id, acme.id);
 //! let cheap = db.read(&as_alice, |v| {
-//!     v.list_things(&ThingQuery::of_type("product").filter(Filter::from_json(&serde_json::json!({
+//!     v.things(&ThingQuery::of_type("product").filter(Filter::from_json(&serde_json::json!({
 //!         "properties.price": {"$lt": 2000}
 //!     }))?))
 //! })?;
@@ -51,7 +53,86 @@
 use std::path::Path;
 use std::sync::Arc;
 
-pub use one_core::*;
+// The API of `one-core`, named item by item: what an application meets in signatures.
+// The GCRA arithmetic, the fuzz entry points and raw store access stay in `one-core`.
+
+// The engine and its transactions.
+pub use one_core::{Admin, Engine, Tx, View};
+// Contexts: who acts, where, in which environment.
+pub use one_core::{Context, Env, Principal};
+// Ids and references.
+pub use one_core::{
+    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
+};
+// Values, time, errors and paging.
+pub use one_core::{
+    Clock, Cursor, DEFAULT_PAGE, Error, MAX_PAGE, MAX_VALUE_DEPTH, ManualClock, Page, Result,
+    SystemClock, Timestamp, Value, ValueError,
+};
+// Limits on input sizes.
+pub use one_core::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
+// Groups.
+pub use one_core::{Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGroup};
+// People.
+pub use one_core::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
+// Things, filters and property indexes.
+pub use one_core::{
+    FieldPath, Filter, IndexDef, NewThing, Op, Thing, ThingQuery, ThingStatus, ThingUpdate,
+};
+// Connections.
+pub use one_core::{Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION};
+// Events.
+pub use one_core::{Event, EventFilter, EventQuery, kinds};
+// Knowledge.
+pub use one_core::{
+    CompactReport, Embedder, HashingEmbedder, Hit, IndexInfo, IndexParams, Knowledge,
+    KnowledgeIndexConfig, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
+    NewKnowledge, QueryInput,
+};
+// Access: permissions, memberships and the policy's constants.
+pub use one_core::{
+    COARSE, LIVE_ONLY, Membership, ParentAccess, Permission, PermissionSet, event_permissions,
+    membership_permissions, role_defaults,
+};
+// API keys, sign-in and sessions.
+pub use one_core::{
+    ApiKey, AuthConfig, CreatedKey, IpRange, KeyCall, KeyRate, KeyStatus, MAX_ALLOWED_RANGES,
+    MAX_BURST, MAX_PASSWORD_BYTES, MAX_PER_SECOND, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS,
+    NewApiKey, PasswordParams, RateLimit, Secret, Session, SignedUp,
+};
+// Metering: plans, usage, money and revenue share.
+pub use one_core::{
+    Bps, Currency, CycleStage, FLUSH_CALLS, FLUSH_INTERVAL_MS, Limit, Money, Payment, PaymentRail,
+    Plan, Resource, ResourceUsage, RevenueReport, RevenueSplit, split, split_chain,
+};
+// The change feed.
+pub use one_core::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
+// Integrity check, export and import, counts.
+pub use one_core::{
+    CheckReport, Counts, EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS,
+    MAX_LISTED_PROBLEMS, PortableReport, Problem, Stats,
+};
+// Plugins: the runtime seam and what installed plugins report.
+pub use one_core::{PluginInfo, PluginRuntime, plugins};
+// The read side of a snapshot, for helpers that take a [`View`].
+pub use one_storage::{KvRead, ReadTx, WriteTx};
+
+/// Reads on one snapshot, as [`Ontology::read`] gives them: name it in a helper
+/// function without depending on `one-storage`.
+///
+/// ```
+/// use one::*;
+/// fn product_names(v: &ReadView<'_>) -> Result<Vec<String>> {
+///     Ok(v.things(&ThingQuery::of_type("product"))?.items.into_iter().map(|t| t.name).collect())
+/// }
+/// let db = Ontology::in_memory()?;
+/// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+/// let ctx = Context::system(shop.id);
+/// db.write(&ctx, |tx| tx.create_thing(NewThing::new("product", "Mug")))?;
+/// assert_eq!(db.read(&ctx, product_names)?, ["Mug"]);
+/// # Ok::<(), one::Error>(())
+/// ```
+pub type ReadView<'a> = View<'a, ReadTx>;
 /// ONE's plugin sandbox on wasmtime (feature `wasm`).
 #[cfg(feature = "wasm")]
 pub use one_plugins as wasm;
@@ -244,7 +325,7 @@ impl Ontology {
     ///     tx.create_thing(NewThing::new("Bad Type", "x"))      // invalid: aborts both
     /// });
     /// assert!(matches!(failed, Err(Error::InvalidField { .. })));
-    /// assert!(db.read(&ctx, |v| v.list_things(&ThingQuery::of_type("product")))?.items.is_empty());
+    /// assert!(db.read(&ctx, |v| v.things(&ThingQuery::of_type("product")))?.items.is_empty());
     /// # Ok::<(), one::Error>(())
     /// ```
     pub fn write<R>(
@@ -253,6 +334,45 @@ impl Ontology {
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
         self.engine.write(ctx, f)
+    }
+
+    /// Like [`Ontology::write`], for a closure that returns the application's own error
+    /// type: engine errors convert into it with `?`, and an `Err` rolls everything back.
+    ///
+    /// ```
+    /// use one::*;
+    /// #[derive(Debug)]
+    /// enum AppError { Engine(#[allow(dead_code)] one::Error), OutOfStock }
+    /// impl From<one::Error> for AppError {
+    ///     fn from(e: one::Error) -> Self { AppError::Engine(e) }
+    /// }
+    /// let db = Ontology::in_memory()?;
+    /// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+    /// let ctx = Context::system(shop.id);
+    /// let r = db.write_with(&ctx, |tx| {
+    ///     tx.create_thing(NewThing::new("order", "#1"))?;
+    ///     Err::<(), _>(AppError::OutOfStock)
+    /// });
+    /// assert!(matches!(r, Err(AppError::OutOfStock)));
+    /// assert!(db.read(&ctx, |v| v.things(&ThingQuery::of_type("order")))?.items.is_empty());
+    /// # Ok::<(), one::Error>(())
+    /// ```
+    pub fn write_with<R, E: From<Error>>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        self.engine.write_with(ctx, f)
+    }
+
+    /// Like [`Ontology::read`], for a closure that returns the application's own error
+    /// type.
+    pub fn read_with<R, E: From<Error>>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&ReadView<'_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        self.engine.read_with(ctx, f)
     }
 
     /// Runs `f` on a consistent snapshot as `ctx`.
@@ -265,11 +385,7 @@ impl Ontology {
     /// assert_eq!(group.slug, "club");
     /// # Ok::<(), one::Error>(())
     /// ```
-    pub fn read<R>(
-        &self,
-        ctx: &Context,
-        f: impl FnOnce(&View<'_, one_storage::ReadTx>) -> Result<R>,
-    ) -> Result<R> {
+    pub fn read<R>(&self, ctx: &Context, f: impl FnOnce(&ReadView<'_>) -> Result<R>) -> Result<R> {
         self.engine.read(ctx, f)
     }
 
@@ -289,7 +405,22 @@ impl Ontology {
         self.engine.admin()
     }
 
-    /// The engine underneath, for crates that extend ONE.
+    /// The engine underneath: everything beyond reads, writes and administration —
+    /// turning API keys and sessions into contexts, [`Engine::can`], sign-up and
+    /// sign-in, the change feed, plugins, [`Engine::check`], backups, export and import.
+    ///
+    /// ```
+    /// use one::*;
+    /// let db = Ontology::in_memory()?;
+    /// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+    /// let key = db.write(&Context::system(shop.id), |tx| {
+    ///     tx.create_api_key(NewApiKey::new("storefront", &["read"]))
+    /// })?;
+    /// let ctx = db.engine().context_for_api_key(key.secret.expose(), None)?;
+    /// assert!(db.engine().can(&ctx, Permission::ThingsRead, shop.id));
+    /// assert!(!db.engine().can(&ctx, Permission::ThingsWrite, shop.id));
+    /// # Ok::<(), one::Error>(())
+    /// ```
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -304,29 +435,6 @@ impl Ontology {
     /// report errors.
     pub fn close(self) -> Result<()> {
         self.engine.close()
-    }
-}
-
-/// The calls that act outside one transaction: resolving sessions and API keys to
-/// contexts, [`Engine::can`], sign-up and sign-in.
-///
-/// ```
-/// use one::*;
-/// let db = Ontology::in_memory()?;
-/// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
-/// let key = db.write(&Context::system(shop.id), |tx| {
-///     tx.create_api_key(NewApiKey::new("storefront", &["read"]))
-/// })?;
-/// let ctx = db.context_for_api_key(key.secret.expose(), None)?;
-/// assert!(db.can(&ctx, Permission::ThingsRead, shop.id));
-/// assert!(!db.can(&ctx, Permission::ThingsWrite, shop.id));
-/// # Ok::<(), one::Error>(())
-/// ```
-impl std::ops::Deref for Ontology {
-    type Target = Engine;
-
-    fn deref(&self) -> &Engine {
-        &self.engine
     }
 }
 

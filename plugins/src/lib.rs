@@ -31,6 +31,7 @@
 //!   `exceeded its memory limit of 16777216 bytes`, `panicked: …`), which the engine
 //!   reports as `PluginFailed` naming the plugin.
 
+#[cfg(feature = "internals")]
 pub mod fuzz;
 mod limits;
 mod sandbox;

@@ -178,7 +178,7 @@ ops! {
     // Things: the target is the thing's group (or the group a new one joins).
     /// `get_thing`.
     GetThing => needs(&[P::ThingsRead], Sees::Record(P::ThingsRead));
-    /// `list_things`, `person_by_email`, `plugins`.
+    /// `things`, `person_by_email`, `plugins`.
     ListThings => needs(&[P::ThingsRead], Sees::Group);
     /// `create_thing`.
     CreateThing => needs(&[P::ThingsWrite], Sees::Group);

@@ -27,7 +27,7 @@ macro_rules! permissions {
         /// |---|---|
         /// | `groups:read` | `get_group`, `children`, `subtree`, `counts`, `members`, `memberships` |
         /// | `groups:write` | `create_group` (in the parent), `update_group`, `archive_group` |
-        /// | `things:read` | `get_thing`, `list_things`, `person_by_email` |
+        /// | `things:read` | `get_thing`, `things`, `person_by_email` |
         /// | `things:write` | `create_thing`, `update_thing`, `delete_thing` |
         /// | `connections:read` | `get_connection`, `connections` |
         /// | `connections:write` | `connect`, `disconnect` |

@@ -174,7 +174,7 @@ impl<K: KvRead> View<'_, K> {
     /// Oldest first, unless a declared index serves the filter (see
     /// [`crate::Admin::create_index`]): then in the order of the indexed value. Needs
     /// `things:read` in the group.
-    pub fn list_things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
+    pub fn things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
         validate::type_name("type", &query.kind)?;
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.authorize(Op::ListThings, group)?;

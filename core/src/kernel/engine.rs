@@ -245,8 +245,16 @@ impl Engine {
         self.parts.get_mut()
     }
 
-    /// The store underneath.
+    /// The store underneath, for ONE's own tests (feature `internals`): raw key-value
+    /// access bypasses every rule of the engine.
+    #[cfg(feature = "internals")]
     pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store underneath.
+    #[cfg(not(feature = "internals"))]
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
@@ -314,6 +322,49 @@ impl Engine {
         });
         self.finish(after, r.is_ok());
         r
+    }
+
+    /// Like [`Engine::write`], for a closure that returns the application's own error type:
+    /// engine errors convert into it with `?`, and an `Err` from the closure rolls the
+    /// whole transaction back and is returned as it was.
+    ///
+    /// A separate method because Rust cannot default a closure's error type: were `write`
+    /// generic over it, every closure that uses `?` on engine calls would need a type
+    /// annotation.
+    pub fn write_with<R, E: From<Error>>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let mut failed = None;
+        let r = self.write(ctx, |tx| {
+            f(tx).map_err(|e| {
+                failed = Some(e);
+                Error::Internal {
+                    reason: "the application's closure failed".into(),
+                }
+            })
+        });
+        r.map_err(|e| failed.take().unwrap_or_else(|| E::from(e)))
+    }
+
+    /// Like [`Engine::read`], for a closure that returns the application's own error
+    /// type (see [`Engine::write_with`]).
+    pub fn read_with<R, E: From<Error>>(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&View<'_, ReadTx>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let mut failed = None;
+        let r = self.read(ctx, |view| {
+            f(view).map_err(|e| {
+                failed = Some(e);
+                Error::Internal {
+                    reason: "the application's closure failed".into(),
+                }
+            })
+        });
+        r.map_err(|e| failed.take().unwrap_or_else(|| E::from(e)))
     }
 
     /// Runs `f` in one storage write transaction, committed if it returns `Ok`. Every

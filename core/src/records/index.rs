@@ -1,6 +1,6 @@
 //! Declared property indexes: fast range and equality lists on one property of one type.
 //!
-//! Without an index, [`View::list_things`] walks the type index of a group and filters
+//! Without an index, [`View::things`] walks the type index of a group and filters
 //! each record. [`Admin::create_index`] declares an index on `(type, properties.<path>)`;
 //! from then on every write of a thing of that type keeps an entry
 //! `p <group> <type> <path> <value> <thing>` in the same transaction, and a list whose

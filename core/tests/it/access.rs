@@ -79,7 +79,7 @@ fn a_person_without_a_membership_meets_the_group_as_unknown_and_nothing_is_logge
     );
     let read = f
         .engine
-        .read(&as_bob, |v| v.list_things(&ThingQuery::of_type("note")));
+        .read(&as_bob, |v| v.things(&ThingQuery::of_type("note")));
     assert!(matches!(read, Err(Error::NotFound { .. })), "{read:?}");
     assert!(denied_events(&f, root, root).is_empty());
 }
@@ -106,7 +106,7 @@ fn a_member_who_sees_a_group_is_refused_by_name_and_each_refusal_is_logged() {
     assert_eq!(err.code(), 300);
     let read = f
         .engine
-        .read(&as_bob, |v| v.list_things(&ThingQuery::of_type("note")));
+        .read(&as_bob, |v| v.things(&ThingQuery::of_type("note")));
     assert!(matches!(
         read,
         Err(Error::Forbidden {
@@ -591,7 +591,7 @@ fn a_test_key_writes_the_sandbox_and_never_sees_live_data() {
         .unwrap();
     let seen = f
         .engine
-        .read(&ctx, |v| v.list_things(&ThingQuery::of_type("order")))
+        .read(&ctx, |v| v.things(&ThingQuery::of_type("order")))
         .unwrap();
     assert_eq!(seen.items, vec![test_thing.clone()]);
     assert!(matches!(
@@ -600,7 +600,7 @@ fn a_test_key_writes_the_sandbox_and_never_sees_live_data() {
     ));
     let live = f
         .engine
-        .read(&sys, |v| v.list_things(&ThingQuery::of_type("order")))
+        .read(&sys, |v| v.things(&ThingQuery::of_type("order")))
         .unwrap();
     assert_eq!(live.items, vec![live_thing]);
     // Moved to the live environment by hand, the key can do nothing.
@@ -700,7 +700,7 @@ fn no_context_of_one_tenant_reaches_another_tenants_records() {
             v.events(&EventQuery::latest().group(b_root)).map(drop)
         }));
         nf(e.read(&ctx, |v| {
-            v.list_things(&ThingQuery::of_type("doc").group(b_root))
+            v.things(&ThingQuery::of_type("doc").group(b_root))
                 .map(drop)
         }));
         nf(e.read(&ctx, |v| v.api_keys(b_root).map(drop)));
@@ -763,7 +763,7 @@ fn a_refusal_is_logged_even_when_the_caller_swallows_it_or_is_inside_a_write() {
         .write(&sys, |tx| {
             let r = f
                 .engine
-                .read(&as_bob, |v| v.list_things(&ThingQuery::of_type("note")));
+                .read(&as_bob, |v| v.things(&ThingQuery::of_type("note")));
             assert!(matches!(r, Err(Error::Forbidden { .. })));
             tx.create_thing(NewThing::new("note", "by the system"))
         })

@@ -682,13 +682,13 @@ const OPS: &[OpCase] = &[
         },
     },
     OpCase {
-        name: "list_things",
+        name: "things",
         needs: &["things:read"],
         known: Known::Group,
         live_record: false,
         run: |w, t, ctx, at| {
             let q = ThingQuery::of_type("doc").group(group_of(w, t, at));
-            w.f.engine.read(ctx, |v| v.list_things(&q).map(drop))
+            w.f.engine.read(ctx, |v| v.things(&q).map(drop))
         },
     },
     OpCase {

@@ -49,9 +49,7 @@ fn a_backup_taken_beside_a_writer_is_one_consistent_commit() {
         assert_eq!(copy.engine.store().read().unwrap().seq().unwrap(), seq);
         let pairs = copy
             .engine
-            .read(&ctx, |v| {
-                v.list_things(&ThingQuery::of_type("pair").limit(1000))
-            })
+            .read(&ctx, |v| v.things(&ThingQuery::of_type("pair").limit(1000)))
             .unwrap()
             .items;
         assert_eq!(pairs.len() % 2, 0, "a transaction was copied in half");

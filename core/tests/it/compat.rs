@@ -48,7 +48,7 @@ fn a_format_1_file_still_reads_the_same() {
             assert_eq!(alice.name, "Alice");
             let filter =
                 Filter::from_json(&json!({"properties.price": {"$gte": 1000, "$lt": 1500}}))?;
-            let mid = v.list_things(&ThingQuery::of_type("product").filter(filter))?;
+            let mid = v.things(&ThingQuery::of_type("product").filter(filter))?;
             let names: Vec<&str> = mid.items.iter().map(|t| t.name.as_str()).collect();
             assert_eq!(names, ["Colombia Huila", "House Espresso"]);
             let members = v.members(acme.id, None, None)?;

@@ -24,7 +24,7 @@ fn concurrent_readers_never_see_half_a_transaction() {
                         .engine
                         .read(&ctx, |v| {
                             let things = v
-                                .list_things(&ThingQuery::of_type("item").limit(1000))?
+                                .things(&ThingQuery::of_type("item").limit(1000))?
                                 .items
                                 .len();
                             let counted = v.counts(ctx.group())?.things;

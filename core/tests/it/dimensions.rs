@@ -137,7 +137,7 @@ fn things_update_delete_and_list_with_filters_and_pages() {
         .write(&ctx, |tx| tx.create_thing(NewThing::new("course", "c")))
         .unwrap();
 
-    let list = |q: ThingQuery| f.engine.read(&ctx, |v| v.list_things(&q)).unwrap();
+    let list = |q: ThingQuery| f.engine.read(&ctx, |v| v.things(&q)).unwrap();
     let all = list(ThingQuery::of_type("product").limit(1000));
     assert_eq!(all.items, things);
     assert!(all.next.is_none());
@@ -526,7 +526,7 @@ fn live_and_test_environments_are_apart() {
     ));
     assert!(
         f.engine
-            .read(&live, |v| v.list_things(&ThingQuery::of_type("product")))
+            .read(&live, |v| v.things(&ThingQuery::of_type("product")))
             .unwrap()
             .items
             .is_empty()

@@ -198,14 +198,13 @@ fn each_bad_input_has_a_distinct_typed_error() {
     // Cursors and limits.
     let bad_cursor = ThingQuery::of_type("product").after(Cursor::from_text("zz"));
     check(
-        f.engine.read(&ctx, |v| v.list_things(&bad_cursor)),
+        f.engine.read(&ctx, |v| v.things(&bad_cursor)),
         107,
         "cursor",
     );
     check(
-        f.engine.read(&ctx, |v| {
-            v.list_things(&ThingQuery::of_type("product").limit(0))
-        }),
+        f.engine
+            .read(&ctx, |v| v.things(&ThingQuery::of_type("product").limit(0))),
         104,
         "limit",
     );

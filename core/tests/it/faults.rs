@@ -109,12 +109,8 @@ struct Summary {
 fn summary(engine: &Engine, ctx: &Context) -> Summary {
     engine
         .read(ctx, |v| {
-            let things = v
-                .list_things(&ThingQuery::of_type("product").limit(1000))?
-                .items;
-            let people = v
-                .list_things(&ThingQuery::of_type("person").limit(1000))?
-                .items;
+            let things = v.things(&ThingQuery::of_type("product").limit(1000))?.items;
+            let people = v.things(&ThingQuery::of_type("person").limit(1000))?.items;
             let mut out_edges = 0;
             for p in &people {
                 out_edges += v

@@ -85,7 +85,7 @@ proptest! {
                 Change::Delete(i) => tx.delete_thing(things[i % things.len()].id),
             });
         }
-        let everything = f.engine.read(&ctx, |v| v.list_things(&ThingQuery::of_type("product").limit(1000))).unwrap().items;
+        let everything = f.engine.read(&ctx, |v| v.things(&ThingQuery::of_type("product").limit(1000))).unwrap().items;
         for cond in &conditions {
             let filter = Filter::from_json(&json!({"properties.price": cond})).unwrap();
             let expected: Vec<Thing> = everything.iter().filter(|t| filter.matches(t)).cloned().collect();
@@ -93,7 +93,7 @@ proptest! {
             let mut got = Vec::new();
             let mut q = ThingQuery::of_type("product").filter(filter.clone()).limit(3);
             loop {
-                let page = f.engine.read(&ctx, |v| v.list_things(&q)).unwrap();
+                let page = f.engine.read(&ctx, |v| v.things(&q)).unwrap();
                 got.extend(page.items);
                 match page.next { Some(c) => q = ThingQuery::of_type("product").filter(filter.clone()).limit(3).after(c), None => break }
             }
@@ -140,7 +140,7 @@ fn indexes_are_declared_listed_and_dropped() {
         .unwrap();
     let q = ThingQuery::of_type("product")
         .filter(Filter::from_json(&json!({"properties.price": {"$gte": 7}})).unwrap());
-    let got = f.engine.read(&ctx, |v| v.list_things(&q)).unwrap().items;
+    let got = f.engine.read(&ctx, |v| v.things(&q)).unwrap().items;
     // Served by the index: in price order.
     assert_eq!(
         got.iter().map(|t| t.id).collect::<Vec<_>>(),
@@ -158,7 +158,7 @@ fn indexes_are_declared_listed_and_dropped() {
             .drop_index("product", "properties.price")
             .unwrap()
     );
-    let got = f.engine.read(&ctx, |v| v.list_things(&q)).unwrap().items;
+    let got = f.engine.read(&ctx, |v| v.things(&q)).unwrap().items;
     assert_eq!(
         got.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![things[0].id, things[1].id, things[2].id, things[3].id]

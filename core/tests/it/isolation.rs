@@ -275,7 +275,7 @@ impl World {
                 .read(&ctx, |v| {
                     for group in [self.roots[tenant], self.children[tenant]] {
                         for t in v
-                            .list_things(&ThingQuery::of_type("item").group(group).limit(1000))?
+                            .things(&ThingQuery::of_type("item").group(group).limit(1000))?
                             .items
                         {
                             assert!(mine(t.id.to_u128()));

@@ -95,7 +95,7 @@ fn a_limit_refuses_the_change_that_would_pass_it_and_logs_once() {
     // Deleting makes room again; raising the limit too.
     let doc = f
         .engine
-        .read(&sys, |v| v.list_things(&ThingQuery::of_type("doc")))
+        .read(&sys, |v| v.things(&ThingQuery::of_type("doc")))
         .unwrap()
         .items[0]
         .id;

@@ -37,7 +37,7 @@ fn reopening_returns_exactly_what_was_committed() {
                     Ok((
                         v.get_group(g.id)?,
                         v.get_thing(p.id)?,
-                        v.list_things(&ThingQuery::of_type("product"))?,
+                        v.things(&ThingQuery::of_type("product"))?,
                         v.connections(&ConnectionQuery::outgoing(p.id))?,
                         v.events(&EventQuery::latest().limit(100))?,
                         v.counts(g.id)?,

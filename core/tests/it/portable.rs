@@ -47,7 +47,7 @@ fn a_tenant_moves_to_another_database_whole() {
     let query = ThingQuery::of_type("product").limit(100);
     let list = |f: &Fixture, env| {
         f.engine
-            .read(&ctx.with_env(env), |v| v.list_things(&query))
+            .read(&ctx.with_env(env), |v| v.things(&query))
             .unwrap()
             .items
     };
@@ -132,7 +132,7 @@ fn a_subtree_moves_below_a_group_of_another_tenant() {
     let things = to
         .engine
         .read(&ctx, |v| {
-            v.list_things(&ThingQuery::of_type("product").group(team.id))
+            v.things(&ThingQuery::of_type("product").group(team.id))
         })
         .unwrap()
         .items;

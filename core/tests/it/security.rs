@@ -348,7 +348,7 @@ fn a_key_reaches_no_further_than_its_creator_at_the_target() {
     assert!(f.engine.can(&ctx, Permission::ThingsRead, a.id));
     assert!(!f.engine.can(&ctx, Permission::ThingsRead, closed));
     let r = f.engine.read(&ctx, |v| {
-        v.list_things(&ThingQuery::of_type("doc").group(closed))
+        v.things(&ThingQuery::of_type("doc").group(closed))
     });
     assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
 }
@@ -726,7 +726,7 @@ mod extremes {
                 tx.create_thing(NewThing::new("item", "i")).map(drop)
             }),
             Call::Page(n) => e.read(&ctx, |v| {
-                v.list_things(&ThingQuery::of_type("item").limit(n))?;
+                v.things(&ThingQuery::of_type("item").limit(n))?;
                 v.events(&EventQuery::latest().limit(n)).map(drop)
             }),
             Call::Query(k, dims) => e.read(&ctx, |v| {

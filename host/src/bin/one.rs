@@ -180,16 +180,20 @@ fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
         "  API keys made by {}: {} (sign-up, sign-in) and {} (read); secrets shown once",
         tenant.owner.name, web.key.prefix, reader.key.prefix
     );
-    let web_ctx = db.context_for_api_key(web.secret.expose(), None)?;
-    let up = db.sign_up(
+    let web_ctx = db.engine().context_for_api_key(web.secret.expose(), None)?;
+    let up = db.engine().sign_up(
         &web_ctx,
         group,
         "frank@acme.example",
         "a long passphrase",
         "Frank",
     )?;
-    let session = db.sign_in(&web_ctx, group, "frank@acme.example", "a long passphrase")?;
-    let wrong = db.sign_in(&web_ctx, group, "frank@acme.example", "wrong passphrase");
+    let session =
+        db.engine()
+            .sign_in(&web_ctx, group, "frank@acme.example", "a long passphrase")?;
+    let wrong = db
+        .engine()
+        .sign_in(&web_ctx, group, "frank@acme.example", "wrong passphrase");
     println!(
         "  Frank signed up ({}) and in; a wrong password: {}",
         up.person.id,
@@ -197,12 +201,13 @@ fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
             .err()
             .map_or("accepted?!".to_string(), |e| e.to_string())
     );
-    let frank = db.context_for_session(session.token.expose())?;
+    let frank = db.engine().context_for_session(session.token.expose())?;
     for (who, ctx) in [
         ("Frank's session", frank),
         (
             "the analytics key",
-            db.context_for_api_key(reader.secret.expose(), None)?,
+            db.engine()
+                .context_for_api_key(reader.secret.expose(), None)?,
         ),
     ] {
         let can: Vec<&str> = [
@@ -211,12 +216,14 @@ fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
             Permission::MembersManage,
         ]
         .into_iter()
-        .filter(|p| db.can(&ctx, *p, group))
+        .filter(|p| db.engine().can(&ctx, *p, group))
         .map(|p| p.as_str())
         .collect();
         println!("  {who} may: {}", can.join(", "));
     }
-    let reader_ctx = db.context_for_api_key(reader.secret.expose(), None)?;
+    let reader_ctx = db
+        .engine()
+        .context_for_api_key(reader.secret.expose(), None)?;
     let refused = db.write(&reader_ctx, |tx| {
         tx.create_thing(NewThing::new("product", "Free coffee"))
     });
@@ -225,7 +232,9 @@ fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
         refused.err().map_or("allowed?!".into(), |e| e.to_string())
     );
     db.write(&as_owner, |tx| tx.revoke_api_key(reader.key.id))?;
-    let revoked = db.context_for_api_key(reader.secret.expose(), None);
+    let revoked = db
+        .engine()
+        .context_for_api_key(reader.secret.expose(), None);
     println!(
         "  after revoking it: {}",
         revoked.err().map_or("accepted?!".into(), |e| e.to_string())
@@ -242,12 +251,12 @@ fn billing(db: &Ontology, tenant: &Tenant) -> Result<()> {
     let group = tenant.group.id;
     let ctx = Context::system(group);
     println!("== Billing ({}, plan pro)", tenant.group.name);
-    db.flush_meters()?;
+    db.engine().flush_meters()?;
     for u in db.read(&ctx, |v| v.usage(group))? {
         let limit = u.limit.map_or("unlimited".to_string(), |l| l.to_string());
         println!("  {:<17} {:>8} of {limit}", u.resource.as_str(), u.used);
     }
-    let start = db.clock().now();
+    let start = db.engine().clock().now();
     for cents in [1999, 4550, 1] {
         let split = db.write(&ctx, |tx| {
             tx.record_revenue(group, Money::new(cents, "USD")?)
@@ -258,7 +267,12 @@ fn billing(db: &Ontology, tenant: &Tenant) -> Result<()> {
         );
     }
     let report = db.read(&ctx, |v| {
-        v.revenue(group, "USD", start, db.clock().now().plus_millis(1))
+        v.revenue(
+            group,
+            "USD",
+            start,
+            db.engine().clock().now().plus_millis(1),
+        )
     })?;
     println!(
         "  report: {} entries, total {} = group {} + platform {} cents\n",
@@ -397,7 +411,7 @@ fn show_tenant(db: &Ontology, tenant: &Tenant) -> Result<()> {
                     .unwrap_or("?")
             );
         }
-        let products = v.list_things(&ThingQuery::of_type("product"))?;
+        let products = v.things(&ThingQuery::of_type("product"))?;
         for p in &products.items {
             let price = p
                 .properties
@@ -412,7 +426,7 @@ fn show_tenant(db: &Ontology, tenant: &Tenant) -> Result<()> {
             );
         }
         let filter = Filter::from_json(&json!({"properties.price": {"$gte": 1000, "$lt": 1500}}))?;
-        let mid = v.list_things(&ThingQuery::of_type("product").filter(filter))?;
+        let mid = v.things(&ThingQuery::of_type("product").filter(filter))?;
         println!(
             "  products priced $10.00-$14.99: {}",
             mid.items
@@ -564,8 +578,8 @@ fn export(o: Options) -> Result<()> {
     let group = find_group(&db, o.required("--group")?)?;
     let ctx = Context::system(group);
     let report = match o.get("--out") {
-        Some(file) => db.export_file(&ctx, group, file)?,
-        None => db.export(&ctx, group, std::io::stdout().lock())?,
+        Some(file) => db.engine().export_file(&ctx, group, file)?,
+        None => db.engine().export(&ctx, group, std::io::stdout().lock())?,
     };
     eprintln!(
         "exported {group}: {} lines ({}; {} connections to records outside left out)",
@@ -694,9 +708,11 @@ fn watch(args: WatchArgs) -> Result<()> {
     let db = open_existing(args.path)?;
     let group = find_group(&db, &args.group)?;
     let ctx = Context::system(group);
-    let mut subscription = db.subscribe_from(&ctx, args.filter.group(group), args.after)?;
+    let mut subscription =
+        db.engine()
+            .subscribe_from(&ctx, args.filter.group(group), args.after)?;
     for change in subscription
-        .iter(&db)
+        .iter(db.engine())
         .take(args.count.unwrap_or(usize::MAX))
     {
         let e = change?;

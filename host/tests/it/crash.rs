@@ -79,9 +79,7 @@ fn write_batch(db: &Ontology, ctx: &Context, i: u64) -> Result<()> {
                 .labels(&[format!("b{}", i % 3)]),
         )?;
         if i.is_multiple_of(4) && i > 0 {
-            let older = tx
-                .view()
-                .list_things(&ThingQuery::of_type("item").limit(1))?;
+            let older = tx.view().things(&ThingQuery::of_type("item").limit(1))?;
             if let Some(t) = older.items.first() {
                 tx.update_thing(t.id, ThingUpdate::default().property("touched", i as i64))?;
             }
@@ -100,10 +98,11 @@ fn write_batch(db: &Ontology, ctx: &Context, i: u64) -> Result<()> {
 fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
     const MINIMAL: &str = include_str!("../../../plugins/examples/minimal.wat");
     if db.read(ctx, |v| v.plugins())?.is_empty() {
-        db.install_plugin(ctx, &wat::parse_str(MINIMAL).unwrap())
+        db.engine()
+            .install_plugin(ctx, &wat::parse_str(MINIMAL).unwrap())
             .map(drop)
     } else {
-        db.uninstall_plugin(ctx, "minimal")
+        db.engine().uninstall_plugin(ctx, "minimal")
     }
 }
 
@@ -130,7 +129,7 @@ fn batches(db: &Ontology, ctx: &Context) -> BTreeMap<u64, u64> {
     let mut out = BTreeMap::new();
     let mut query = ThingQuery::of_type("item").limit(1000);
     loop {
-        let page = db.read(ctx, |v| v.list_things(&query)).unwrap();
+        let page = db.read(ctx, |v| v.things(&query)).unwrap();
         for t in &page.items {
             let b = t
                 .properties
@@ -237,7 +236,7 @@ fn acknowledged_transactions_survive_sigkill() {
 
         let db = open(&path);
         let ctx = tenant(&db);
-        let report = db.check().unwrap();
+        let report = db.engine().check().unwrap();
         assert!(report.is_ok(), "round {round}: {:#?}", report.problems);
         // Search (through whatever graphs a killed rebuild left) finds only live chunks.
         let hits = db

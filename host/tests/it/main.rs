@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod facade;
 mod layers;
 mod tidy;
 #[cfg(feature = "wasm")]

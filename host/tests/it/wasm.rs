@@ -29,6 +29,7 @@ fn plugins_run_behind_the_facade() {
         .unwrap();
     let ctx = Context::system(shop.id);
     let info = db
+        .engine()
         .install_plugin(&ctx, &wat::parse_str(STRICT).unwrap())
         .unwrap();
     assert_eq!(info.name, "strict");

@@ -115,7 +115,7 @@ fn product_normalises_checks_and_reacts() {
     let cheap = f
         .engine
         .read(&f.ctx(), |v| {
-            v.list_things(&ThingQuery::of_type("product").filter(Filter::from_json(
+            v.things(&ThingQuery::of_type("product").filter(Filter::from_json(
                 &serde_json::json!({"properties.price": {"$lt": 20}}),
             )?))
         })
