@@ -6,7 +6,7 @@ use one::serde_json::json;
 use one::{GroupId, KeyId, NewApiKey};
 use serde::Deserialize;
 
-use crate::boundary::{self, OneCtx, OneDb, Out, guard, id, json, parse_id, text};
+use crate::boundary::{self, OneCtx, OneDb, exported, parse_id};
 use crate::json as to_json;
 use crate::requests::time;
 
@@ -46,12 +46,9 @@ pub unsafe extern "C" fn one_api_key_create(
     key: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: ApiKeyRequest = unsafe { json(key, "key") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: ApiKeyRequest = raw.json(key, "key")?;
         let mut new =
             NewApiKey::new(request.name, &request.permissions).allow_ips(&request.allowed_ips);
         if let Some(e) = request.env {
@@ -88,12 +85,9 @@ pub unsafe extern "C" fn one_api_keys(
     group: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
         let keys = db.read(&ctx, |v| v.api_keys(group))?;
         out.json(&to_json::list(&keys, to_json::api_key))
     })
@@ -110,12 +104,9 @@ pub unsafe extern "C" fn one_api_key_revoke(
     key: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let key: KeyId = unsafe { id(key, "key") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let key: KeyId = raw.id(key, "key")?;
         let k = db.write(&ctx, |tx| tx.revoke_api_key(key))?;
         out.json(&to_json::api_key(&k))
     })
@@ -145,12 +136,9 @@ pub unsafe extern "C" fn one_sign_up(
     credentials: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let c: CredentialsRequest = unsafe { json(credentials, "credentials") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let c: CredentialsRequest = raw.json(credentials, "credentials")?;
         let group: GroupId = parse_id(&c.group)?;
         let name = c.name.as_deref().unwrap_or_default();
         let signed = db
@@ -177,12 +165,9 @@ pub unsafe extern "C" fn one_sign_in(
     credentials: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let c: CredentialsRequest = unsafe { json(credentials, "credentials") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let c: CredentialsRequest = raw.json(credentials, "credentials")?;
         let group: GroupId = parse_id(&c.group)?;
         let s = db.engine().sign_in(&ctx, group, &c.email, &c.password)?;
         out.json(&json!({
@@ -201,10 +186,9 @@ pub unsafe extern "C" fn one_sign_in(
 /// `token` is a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn one_sign_out(db: *const OneDb, token: *const c_char) -> c_int {
-    guard(|| {
+    exported!(|raw| {
         let db = boundary::db(db)?;
-        // SAFETY: as the caller promised.
-        let token = unsafe { text(token, "token") }?;
+        let token = raw.text(token, "token")?;
         Ok(db.engine().sign_out(token)?)
     })
 }

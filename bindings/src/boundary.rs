@@ -229,13 +229,136 @@ pub(crate) fn free_sub(handle: *mut OneSub) -> Outcome {
     unregister(handle.addr(), "sub")
 }
 
+// ---- The one trust ----
+
+/// Proof that the code holding it runs inside an exported call, whose caller keeps the
+/// contract `one.h` states for every function: each pointer argument is NULL or valid
+/// for the length of the call — strings NUL-terminated, byte buffers as long as their
+/// length says, output pointers writable. Made only by [`exported!`], once per call, and
+/// never sent elsewhere: every raw pointer a call receives is read through it, so that
+/// promise is relied on in this one place.
+pub(crate) struct Raw {
+    _in_one_call: std::marker::PhantomData<*const ()>,
+}
+
+impl Raw {
+    /// Takes the caller's promise for the arguments of the current exported call.
+    ///
+    /// # Safety
+    /// Only inside an exported function, for its own arguments (see [`Raw`]).
+    pub(crate) unsafe fn trust() -> Self {
+        Self {
+            _in_one_call: std::marker::PhantomData,
+        }
+    }
+
+    /// A NUL-terminated UTF-8 argument.
+    pub(crate) fn text<'a>(&self, ptr: *const c_char, name: &str) -> Outcome<&'a str> {
+        // SAFETY: an argument of the exported call, valid as `Raw` says.
+        unsafe { text(ptr, name) }
+    }
+
+    /// Like [`Raw::text`], but NULL is `None`.
+    pub(crate) fn optional_text<'a>(
+        &self,
+        ptr: *const c_char,
+        name: &str,
+    ) -> Outcome<Option<&'a str>> {
+        // SAFETY: an argument of the exported call, valid as `Raw` says.
+        unsafe { optional_text(ptr, name) }
+    }
+
+    /// An id argument; a malformed or wrong-kind id is the engine's own error.
+    pub(crate) fn id<T: FromStr<Err = one::IdError>>(
+        &self,
+        ptr: *const c_char,
+        name: &str,
+    ) -> Outcome<T> {
+        parse_id(self.text(ptr, name)?)
+    }
+
+    /// A JSON argument decoded into `T`.
+    pub(crate) fn json<T: DeserializeOwned>(&self, ptr: *const c_char, name: &str) -> Outcome<T> {
+        // SAFETY: an argument of the exported call, valid as `Raw` says.
+        unsafe { json(ptr, name) }
+    }
+
+    /// Like [`Raw::json`], but NULL is `T::default()`.
+    pub(crate) fn optional_json<T: DeserializeOwned + Default>(
+        &self,
+        ptr: *const c_char,
+        name: &str,
+    ) -> Outcome<T> {
+        // SAFETY: an argument of the exported call, valid as `Raw` says.
+        unsafe { optional_json(ptr, name) }
+    }
+
+    /// A byte buffer argument of `len` bytes.
+    pub(crate) fn bytes<'a>(&self, ptr: *const u8, len: usize, name: &str) -> Outcome<&'a [u8]> {
+        if ptr.is_null() {
+            return Err(Failure::invalid(format!("`{name}` is NULL")));
+        }
+        // SAFETY: non-null, and an argument of the exported call: `len` readable bytes,
+        // as `Raw` says.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+
+    /// A number output (`uint64_t *`), checked and set to 0 before anything else is done.
+    pub(crate) fn out_u64(&self, out: *mut u64, name: &str) -> Outcome<OutU64> {
+        if out.is_null() {
+            return Err(Failure::invalid(format!("`{name}` is NULL")));
+        }
+        // SAFETY: non-null, and an argument of the exported call: writable, as `Raw` says.
+        unsafe { out.write(0) };
+        Ok(OutU64(out))
+    }
+
+    /// The call's string output, checked and cleared before anything else is done.
+    pub(crate) fn out(&self, out: *mut *mut c_char) -> Outcome<Out> {
+        // SAFETY: an argument of the exported call, valid as `Raw` says.
+        unsafe { Out::new(out) }
+    }
+
+    /// The call's handle output, checked and cleared before anything else is done.
+    pub(crate) fn out_handle<T>(&self, out: *mut *mut T) -> Outcome<OutHandle<T>> {
+        // SAFETY: an argument of the exported call, valid as `Raw` says.
+        unsafe { OutHandle::new(out) }
+    }
+
+    /// What most calls start with: the string output (checked first, so a bad one
+    /// leaves nothing behind), then the database and the context the call acts as.
+    pub(crate) fn call(
+        &self,
+        db_handle: *const OneDb,
+        ctx_handle: *const OneCtx,
+        out: *mut *mut c_char,
+    ) -> Outcome<(Arc<Ontology>, Context, Out)> {
+        let out = self.out(out)?;
+        Ok((db(db_handle)?, ctx(ctx_handle)?, out))
+    }
+}
+
+/// The body of an exported function: runs it inside [`guard`] with the call's [`Raw`],
+/// `exported!(|raw| { ... })`.
+macro_rules! exported {
+    (|$raw:ident| $body:expr) => {
+        $crate::boundary::guard(|| {
+            // SAFETY: this expands only in the body of an exported function, whose caller
+            // keeps the contract of `one.h` for its arguments: what `Raw` stands for.
+            let $raw = unsafe { $crate::boundary::Raw::trust() };
+            $body
+        })
+    };
+}
+pub(crate) use exported;
+
 // ---- Arguments ----
 
 /// A borrowed NUL-terminated UTF-8 argument.
 ///
 /// # Safety
 /// `ptr` is NULL or points to a NUL-terminated string valid for the call.
-pub(crate) unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Outcome<&'a str> {
+unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Outcome<&'a str> {
     if ptr.is_null() {
         return Err(Failure::invalid(format!("`{name}` is NULL")));
     }
@@ -250,24 +373,12 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Outcome<&'a str
 ///
 /// # Safety
 /// As [`text`].
-pub(crate) unsafe fn optional_text<'a>(ptr: *const c_char, name: &str) -> Outcome<Option<&'a str>> {
+unsafe fn optional_text<'a>(ptr: *const c_char, name: &str) -> Outcome<Option<&'a str>> {
     if ptr.is_null() {
         return Ok(None);
     }
     // SAFETY: as the caller promised.
     unsafe { text(ptr, name) }.map(Some)
-}
-
-/// An id argument; a malformed or wrong-kind id is the engine's own error.
-///
-/// # Safety
-/// As [`text`].
-pub(crate) unsafe fn id<T>(ptr: *const c_char, name: &str) -> Outcome<T>
-where
-    T: FromStr<Err = one::IdError>,
-{
-    // SAFETY: as the caller promised.
-    parse_id(unsafe { text(ptr, name) }?)
 }
 
 /// Parses an id; a malformed or wrong-kind id is the engine's own error.
@@ -280,7 +391,7 @@ pub(crate) fn parse_id<T: FromStr<Err = one::IdError>>(text: &str) -> Outcome<T>
 ///
 /// # Safety
 /// As [`text`].
-pub(crate) unsafe fn json<T: DeserializeOwned>(ptr: *const c_char, name: &str) -> Outcome<T> {
+unsafe fn json<T: DeserializeOwned>(ptr: *const c_char, name: &str) -> Outcome<T> {
     // SAFETY: as the caller promised.
     let text = unsafe { text(ptr, name) }?;
     serde_json::from_str(text).map_err(|e| Failure::invalid(format!("`{name}`: {e}")))
@@ -290,7 +401,7 @@ pub(crate) unsafe fn json<T: DeserializeOwned>(ptr: *const c_char, name: &str) -
 ///
 /// # Safety
 /// As [`text`].
-pub(crate) unsafe fn optional_json<T: DeserializeOwned + Default>(
+unsafe fn optional_json<T: DeserializeOwned + Default>(
     ptr: *const c_char,
     name: &str,
 ) -> Outcome<T> {
@@ -359,6 +470,17 @@ impl<T> OutHandle<T> {
     pub(crate) fn set(self, handle: *mut T) {
         // SAFETY: checked in `new`.
         unsafe { self.0.write(handle) };
+    }
+}
+
+/// Where a call writes a number it returns.
+pub(crate) struct OutU64(*mut u64);
+
+impl OutU64 {
+    /// Hands `value` to the caller.
+    pub(crate) fn set(self, value: u64) {
+        // SAFETY: checked in `Raw::out_u64`.
+        unsafe { self.0.write(value) };
     }
 }
 

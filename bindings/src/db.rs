@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use one::{Context, GroupId, Ontology, ThingId};
 
-use crate::boundary::{self, Failure, OneCtx, OneDb, OutHandle, guard, id, optional_text, text};
+use crate::boundary::{self, Failure, OneCtx, OneDb, exported};
 
 /// ONE's version, e.g. `"0.1.0"`. The string is static: never free it.
 #[unsafe(no_mangle)]
@@ -21,11 +21,9 @@ pub extern "C" fn one_version() -> *const c_char {
 /// `path` is a NUL-terminated string; `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn one_open(path: *const c_char, out: *mut *mut OneDb) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
-        // SAFETY: as the caller promised.
-        let path = unsafe { text(path, "path") }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
+        let path = raw.text(path, "path")?;
         out.set(boundary::new_db(builder()?.open(path)?));
         Ok(())
     })
@@ -37,9 +35,8 @@ pub unsafe extern "C" fn one_open(path: *const c_char, out: *mut *mut OneDb) -> 
 /// `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn one_open_memory(out: *mut *mut OneDb) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
         out.set(boundary::new_db(builder()?.in_memory()?));
         Ok(())
     })
@@ -57,7 +54,7 @@ fn builder() -> Result<one::Builder, Failure> {
 /// `ONE_MISUSE`.
 #[unsafe(no_mangle)]
 pub extern "C" fn one_close(db: *mut OneDb) -> c_int {
-    guard(|| {
+    boundary::guard(|| {
         if db.is_null() {
             Ok(())
         } else {
@@ -73,11 +70,9 @@ pub extern "C" fn one_close(db: *mut OneDb) -> c_int {
 /// `group` is a NUL-terminated string; `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn one_ctx_system(group: *const c_char, out: *mut *mut OneCtx) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
+        let group: GroupId = raw.id(group, "group")?;
         out.set(boundary::new_ctx(Context::system(group)));
         Ok(())
     })
@@ -95,13 +90,10 @@ pub unsafe extern "C" fn one_ctx_person(
     group: *const c_char,
     out: *mut *mut OneCtx,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
-        // SAFETY: as the caller promised.
-        let person: ThingId = unsafe { id(person, "person") }?;
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
+        let person: ThingId = raw.id(person, "person")?;
+        let group: GroupId = raw.id(group, "group")?;
         out.set(boundary::new_ctx(Context::person(person, group)));
         Ok(())
     })
@@ -119,12 +111,10 @@ pub unsafe extern "C" fn one_ctx_session(
     token: *const c_char,
     out: *mut *mut OneCtx,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
         let db = boundary::db(db)?;
-        // SAFETY: as the caller promised.
-        let token = unsafe { text(token, "token") }?;
+        let token = raw.text(token, "token")?;
         out.set(boundary::new_ctx(db.engine().context_for_session(token)?));
         Ok(())
     })
@@ -145,14 +135,11 @@ pub unsafe extern "C" fn one_ctx_api_key(
     client_ip: *const c_char,
     out: *mut *mut OneCtx,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
         let db = boundary::db(db)?;
-        // SAFETY: as the caller promised.
-        let key = unsafe { text(key, "key") }?;
-        // SAFETY: as the caller promised.
-        let ip = match unsafe { optional_text(client_ip, "client_ip") }? {
+        let key = raw.text(key, "key")?;
+        let ip = match raw.optional_text(client_ip, "client_ip")? {
             None => None,
             Some(ip) => Some(ip.parse::<IpAddr>().map_err(|e| {
                 Failure::invalid(format!("`client_ip` {ip:?} is not an IP address: {e}"))
@@ -166,7 +153,7 @@ pub unsafe extern "C" fn one_ctx_api_key(
 /// Frees a context. NULL does nothing; a context already freed gets `ONE_MISUSE`.
 #[unsafe(no_mangle)]
 pub extern "C" fn one_ctx_free(ctx: *mut OneCtx) -> c_int {
-    guard(|| {
+    boundary::guard(|| {
         if ctx.is_null() {
             Ok(())
         } else {

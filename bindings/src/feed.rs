@@ -6,9 +6,7 @@ use std::time::Duration;
 use one::{ChangeFilter, Dimension, EventId};
 use serde::Deserialize;
 
-use crate::boundary::{
-    self, Failure, OneCtx, OneDb, OneSub, Out, OutHandle, guard, optional_json, parse_id,
-};
+use crate::boundary::{self, Failure, OneCtx, OneDb, OneSub, exported, parse_id};
 use crate::json as to_json;
 
 /// `{"group", "subtree", "dimensions": ["things", …], "types": ["product", …],
@@ -46,12 +44,10 @@ pub unsafe extern "C" fn one_subscribe(
     filter: *const c_char,
     out: *mut *mut OneSub,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { OutHandle::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: SubscribeRequest = unsafe { optional_json(filter, "filter") }?;
+        let request: SubscribeRequest = raw.optional_json(filter, "filter")?;
         let mut f = ChangeFilter::new();
         if let Some(g) = request.group {
             f = f.group(parse_id(&g)?);
@@ -98,9 +94,8 @@ pub unsafe extern "C" fn one_subscription_next(
     timeout_ms: u32,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out(out)?;
         let db = boundary::db(db)?;
         let sub = boundary::sub(sub)?;
         let mut sub = sub.lock().unwrap_or_else(|p| p.into_inner());
@@ -126,9 +121,8 @@ pub unsafe extern "C" fn one_subscription_cursor(
     sub: *const OneSub,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out(out)?;
         let sub = boundary::sub(sub)?;
         let cursor = sub.lock().unwrap_or_else(|p| p.into_inner()).cursor();
         match cursor {
@@ -141,7 +135,7 @@ pub unsafe extern "C" fn one_subscription_cursor(
 /// Ends a subscription. NULL does nothing; one already freed gets `ONE_MISUSE`.
 #[unsafe(no_mangle)]
 pub extern "C" fn one_subscription_free(sub: *mut OneSub) -> c_int {
-    guard(|| {
+    boundary::guard(|| {
         if sub.is_null() {
             Ok(())
         } else {

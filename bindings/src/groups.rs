@@ -6,7 +6,7 @@ use one::serde_json::Value as Json;
 use one::{GroupId, GroupType, GroupUpdate, NewGroup, NewPerson, ThingId};
 use serde::Deserialize;
 
-use crate::boundary::{self, OneCtx, OneDb, Out, guard, id, json, optional_json, parse_id, text};
+use crate::boundary::{self, OneCtx, OneDb, exported, parse_id};
 use crate::json as to_json;
 use crate::requests::{PageRequest, group_status, value};
 
@@ -46,12 +46,10 @@ pub unsafe extern "C" fn one_tenant_create(
     group: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out(out)?;
         let db = boundary::db(db)?;
-        // SAFETY: as the caller promised.
-        let request: GroupRequest = unsafe { json(group, "group") }?;
+        let request: GroupRequest = raw.json(group, "group")?;
         let g = db.admin().create_root_group(request.build()?)?;
         out.json(&to_json::group(&g))
     })
@@ -71,14 +69,10 @@ pub unsafe extern "C" fn one_group_create(
     group: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let parent: GroupId = unsafe { id(parent, "parent") }?;
-        // SAFETY: as the caller promised.
-        let request: GroupRequest = unsafe { json(group, "group") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let parent: GroupId = raw.id(parent, "parent")?;
+        let request: GroupRequest = raw.json(group, "group")?;
         let new = request.build()?;
         let g = db.write(&ctx, |tx| tx.create_group(parent, new))?;
         out.json(&to_json::group(&g))
@@ -96,12 +90,9 @@ pub unsafe extern "C" fn one_group_get(
     group: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
         let g = db.read(&ctx, |v| v.get_group(group))?;
         out.json(&to_json::group(&g))
     })
@@ -133,14 +124,10 @@ pub unsafe extern "C" fn one_group_update(
     update: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
-        // SAFETY: as the caller promised.
-        let request: GroupUpdateRequest = unsafe { json(update, "update") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
+        let request: GroupUpdateRequest = raw.json(update, "update")?;
         let mut change = GroupUpdate::default();
         if let Some(name) = request.name {
             change = change.name(name);
@@ -176,14 +163,10 @@ pub unsafe extern "C" fn one_group_children(
     page: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
-        // SAFETY: as the caller promised.
-        let page: PageRequest = unsafe { optional_json(page, "page") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
+        let page: PageRequest = raw.optional_json(page, "page")?;
         let cursor = page.cursor();
         let p = db.read(&ctx, |v| v.children(group, page.limit, cursor.as_ref()))?;
         out.json(&to_json::page(&p, to_json::group))
@@ -202,12 +185,9 @@ pub unsafe extern "C" fn one_usage(
     group: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
         let usage = db.read(&ctx, |v| v.usage(group))?;
         out.json(&to_json::list(&usage, to_json::usage))
     })
@@ -237,12 +217,9 @@ pub unsafe extern "C" fn one_person_create(
     person: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: PersonRequest = unsafe { json(person, "person") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: PersonRequest = raw.json(person, "person")?;
         let mut new = NewPerson::new(request.email, request.name);
         if let Some(role) = request.role {
             new = new.role(role);
@@ -269,12 +246,9 @@ pub unsafe extern "C" fn one_person_by_email(
     email: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let email = unsafe { text(email, "email") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let email = raw.text(email, "email")?;
         let p = db.read(&ctx, |v| v.person_by_email(email))?;
         out.json(&to_json::thing(&p))
     })
@@ -303,12 +277,9 @@ pub unsafe extern "C" fn one_member_add(
     member: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: MemberRequest = unsafe { json(member, "member") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: MemberRequest = raw.json(member, "member")?;
         let person: ThingId = parse_id(&request.person)?;
         let group: GroupId = parse_id(&request.group)?;
         let permissions: Vec<&str> = request.permissions.iter().map(String::as_str).collect();
@@ -332,14 +303,10 @@ pub unsafe extern "C" fn one_member_remove(
     group: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let person: ThingId = unsafe { id(person, "person") }?;
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let person: ThingId = raw.id(person, "person")?;
+        let group: GroupId = raw.id(group, "group")?;
         let c = db.write(&ctx, |tx| tx.remove_member(person, group))?;
         out.json(&to_json::connection(&c))
     })
@@ -359,14 +326,10 @@ pub unsafe extern "C" fn one_members(
     page: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
-        // SAFETY: as the caller promised.
-        let page: PageRequest = unsafe { optional_json(page, "page") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
+        let page: PageRequest = raw.optional_json(page, "page")?;
         let cursor = page.cursor();
         let p = db.read(&ctx, |v| v.members(group, page.limit, cursor.as_ref()))?;
         out.json(&to_json::page(&p, to_json::connection))

@@ -5,7 +5,7 @@ use one::serde_json::json;
 use one::{GroupId, ImportInto, PortableReport};
 use std::ffi::{c_char, c_int};
 
-use crate::boundary::{self, Failure, OneCtx, OneDb, Out, guard, id, optional_text, text};
+use crate::boundary::{self, OneCtx, OneDb, exported};
 
 fn report(r: &PortableReport) -> one::serde_json::Value {
     json!({
@@ -31,9 +31,8 @@ fn report(r: &PortableReport) -> one::serde_json::Value {
 /// `out` points to writable storage for a pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn one_check(db: *const OneDb, out: *mut *mut c_char) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out(out)?;
         let r = boundary::db(db)?.engine().check()?;
         out.json(&json!({
             "ok": r.is_ok(),
@@ -54,16 +53,11 @@ pub unsafe extern "C" fn one_check(db: *const OneDb, out: *mut *mut c_char) -> c
 /// `path` is a NUL-terminated string; `seq` points to writable storage for a `uint64_t`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn one_backup(db: *const OneDb, path: *const c_char, seq: *mut u64) -> c_int {
-    guard(|| {
-        if seq.is_null() {
-            return Err(Failure::invalid("`seq` is NULL"));
-        }
+    exported!(|raw| {
+        let seq = raw.out_u64(seq, "seq")?;
         let db = boundary::db(db)?;
-        // SAFETY: as the caller promised.
-        let path = unsafe { text(path, "path") }?;
-        let copied = db.engine().backup(path)?;
-        // SAFETY: checked for NULL above; the caller promised it is writable.
-        unsafe { seq.write(copied) };
+        let path = raw.text(path, "path")?;
+        seq.set(db.engine().backup(path)?);
         Ok(())
     })
 }
@@ -83,14 +77,10 @@ pub unsafe extern "C" fn one_export(
     path: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let group: GroupId = unsafe { id(group, "group") }?;
-        // SAFETY: as the caller promised.
-        let path = unsafe { text(path, "path") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let group: GroupId = raw.id(group, "group")?;
+        let path = raw.text(path, "path")?;
         out.json(&report(&db.engine().export_file(&ctx, group, path)?))
     })
 }
@@ -109,14 +99,11 @@ pub unsafe extern "C" fn one_import(
     under: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
+    exported!(|raw| {
+        let out = raw.out(out)?;
         let db = boundary::db(db)?;
-        // SAFETY: as the caller promised.
-        let path = unsafe { text(path, "path") }?;
-        // SAFETY: as the caller promised.
-        let into = match unsafe { optional_text(under, "under") }? {
+        let path = raw.text(path, "path")?;
+        let into = match raw.optional_text(under, "under")? {
             Some(g) => ImportInto::Under(boundary::parse_id(g)?),
             None => ImportInto::NewTenant,
         };

@@ -4,20 +4,8 @@ use std::ffi::{c_char, c_int};
 
 use one::{Context, Engine, PluginInfo};
 
-use crate::boundary::{self, Failure, OneCtx, OneDb, Out, guard, text};
+use crate::boundary::{self, OneCtx, OneDb, Outcome, Raw, exported};
 use crate::json as to_json;
-
-/// The bytes of a module argument.
-///
-/// # Safety
-/// `wasm` is NULL or points to `len` readable bytes.
-unsafe fn bytes<'a>(wasm: *const u8, len: usize) -> Result<&'a [u8], Failure> {
-    if wasm.is_null() {
-        return Err(Failure::invalid("`wasm` is NULL"));
-    }
-    // SAFETY: non-null, and the caller promises `len` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(wasm, len) })
-}
 
 /// Installs a plugin from the `len` bytes of its WASM module into the context's tenant
 /// (the context needs `groups:write` at the tenant's root). `*out` receives the plugin.
@@ -32,8 +20,7 @@ pub unsafe extern "C" fn one_plugin_install(
     len: usize,
     out: *mut *mut c_char,
 ) -> c_int {
-    // SAFETY: as the caller promised.
-    unsafe { with_module(db, ctx, wasm, len, out, Engine::install_plugin) }
+    exported!(|raw| with_module(&raw, db, ctx, wasm, len, out, Engine::install_plugin))
 }
 
 /// Replaces an installed plugin by a new version of it (the module names the plugin).
@@ -49,31 +36,23 @@ pub unsafe extern "C" fn one_plugin_upgrade(
     len: usize,
     out: *mut *mut c_char,
 ) -> c_int {
-    // SAFETY: as the caller promised.
-    unsafe { with_module(db, ctx, wasm, len, out, Engine::upgrade_plugin) }
+    exported!(|raw| with_module(&raw, db, ctx, wasm, len, out, Engine::upgrade_plugin))
 }
 
 /// Runs `op` on a module argument as the context; `*out` receives the plugin.
-///
-/// # Safety
-/// As the callers' contracts.
-unsafe fn with_module(
+fn with_module(
+    raw: &Raw,
     db: *const OneDb,
     ctx: *const OneCtx,
     wasm: *const u8,
     len: usize,
     out: *mut *mut c_char,
     op: fn(&Engine, &Context, &[u8]) -> one::Result<PluginInfo>,
-) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let wasm = unsafe { bytes(wasm, len) }?;
-        let p = op(db.engine(), &ctx, wasm)?;
-        out.json(&to_json::plugin(&p))
-    })
+) -> Outcome {
+    let (db, ctx, out) = raw.call(db, ctx, out)?;
+    let wasm = raw.bytes(wasm, len, "wasm")?;
+    let p = op(db.engine(), &ctx, wasm)?;
+    out.json(&to_json::plugin(&p))
 }
 
 /// Enables (`enabled` non-zero) or disables a plugin; things of a disabled plugin's types
@@ -89,12 +68,9 @@ pub unsafe extern "C" fn one_plugin_set_enabled(
     enabled: c_int,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let name = unsafe { text(name, "name") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let name = raw.text(name, "name")?;
         let p = db.engine().set_plugin_enabled(&ctx, name, enabled != 0)?;
         out.json(&to_json::plugin(&p))
     })
@@ -111,10 +87,9 @@ pub unsafe extern "C" fn one_plugin_uninstall(
     ctx: *const OneCtx,
     name: *const c_char,
 ) -> c_int {
-    guard(|| {
+    exported!(|raw| {
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let name = unsafe { text(name, "name") }?;
+        let name = raw.text(name, "name")?;
         Ok(db.engine().uninstall_plugin(&ctx, name)?)
     })
 }
@@ -129,10 +104,8 @@ pub unsafe extern "C" fn one_plugins(
     ctx: *const OneCtx,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
         let plugins = db.read(&ctx, |v| v.plugins())?;
         out.json(&to_json::list(&plugins, to_json::plugin))
     })

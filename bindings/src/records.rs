@@ -9,9 +9,7 @@ use one::{
 };
 use serde::Deserialize;
 
-use crate::boundary::{
-    self, Failure, OneCtx, OneDb, Out, guard, id, json, optional_json, parse_id,
-};
+use crate::boundary::{Failure, OneCtx, OneDb, exported, parse_id};
 use crate::json as to_json;
 use crate::requests::{any_id, thing_status, time, value};
 
@@ -39,12 +37,9 @@ pub unsafe extern "C" fn one_thing_create(
     thing: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: ThingRequest = unsafe { json(thing, "thing") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: ThingRequest = raw.json(thing, "thing")?;
         let mut new = NewThing::new(request.kind, request.name);
         if let Some(p) = value(request.properties) {
             new = new.properties(p);
@@ -71,12 +66,9 @@ pub unsafe extern "C" fn one_thing_get(
     thing: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let thing: ThingId = unsafe { id(thing, "thing") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let thing: ThingId = raw.id(thing, "thing")?;
         let t = db.read(&ctx, |v| v.get_thing(thing))?;
         out.json(&to_json::thing(&t))
     })
@@ -105,14 +97,10 @@ pub unsafe extern "C" fn one_thing_update(
     update: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let thing: ThingId = unsafe { id(thing, "thing") }?;
-        // SAFETY: as the caller promised.
-        let request: ThingUpdateRequest = unsafe { json(update, "update") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let thing: ThingId = raw.id(thing, "thing")?;
+        let request: ThingUpdateRequest = raw.json(update, "update")?;
         let mut change = ThingUpdate::default();
         if let Some(name) = request.name {
             change = change.name(name);
@@ -140,12 +128,9 @@ pub unsafe extern "C" fn one_thing_delete(
     thing: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let thing: ThingId = unsafe { id(thing, "thing") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let thing: ThingId = raw.id(thing, "thing")?;
         let t = db.write(&ctx, |tx| tx.delete_thing(thing))?;
         out.json(&to_json::thing(&t))
     })
@@ -176,12 +161,9 @@ pub unsafe extern "C" fn one_things(
     query: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: ThingsRequest = unsafe { json(query, "query") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: ThingsRequest = raw.json(query, "query")?;
         let mut query = ThingQuery::of_type(request.kind);
         if let Some(g) = request.group {
             query = query.group(parse_id(&g)?);
@@ -224,12 +206,9 @@ pub unsafe extern "C" fn one_connection_create(
     connection: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: ConnectionRequest = unsafe { json(connection, "connection") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: ConnectionRequest = raw.json(connection, "connection")?;
         let mut new =
             NewConnection::new(any_id(&request.from)?, request.kind, any_id(&request.to)?);
         if let Some(m) = value(request.metadata) {
@@ -255,12 +234,9 @@ pub unsafe extern "C" fn one_connection_get(
     connection: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let connection: ConnectionId = unsafe { id(connection, "connection") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let connection: ConnectionId = raw.id(connection, "connection")?;
         let c = db.read(&ctx, |v| v.get_connection(connection))?;
         out.json(&to_json::connection(&c))
     })
@@ -278,12 +254,9 @@ pub unsafe extern "C" fn one_connection_delete(
     connection: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let connection: ConnectionId = unsafe { id(connection, "connection") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let connection: ConnectionId = raw.id(connection, "connection")?;
         let c = db.write(&ctx, |tx| tx.disconnect(connection))?;
         out.json(&to_json::connection(&c))
     })
@@ -314,12 +287,9 @@ pub unsafe extern "C" fn one_connections(
     query: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: ConnectionsRequest = unsafe { json(query, "query") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: ConnectionsRequest = raw.json(query, "query")?;
         let node = any_id(&request.node)?;
         let mut query = match request.direction.as_deref() {
             None | Some("outgoing") => ConnectionQuery::outgoing(node),
@@ -367,12 +337,9 @@ pub unsafe extern "C" fn one_event_log(
     event: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: EventRequest = unsafe { json(event, "event") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: EventRequest = raw.json(event, "event")?;
         let target = request.target.as_deref().map(any_id).transpose()?;
         let metadata = value(request.metadata).unwrap_or_else(one::Value::map);
         let e = db.write(&ctx, |tx| tx.log_event(&request.kind, target, metadata))?;
@@ -410,12 +377,9 @@ pub unsafe extern "C" fn one_events(
     query: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: EventsRequest = unsafe { optional_json(query, "query") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: EventsRequest = raw.optional_json(query, "query")?;
         let filters = [&request.kind, &request.actor, &request.target];
         if filters.iter().filter(|f| f.is_some()).count() > 1 {
             return Err(Failure::invalid(
@@ -491,12 +455,9 @@ pub unsafe extern "C" fn one_knowledge_create(
     knowledge: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: KnowledgeRequest = unsafe { json(knowledge, "knowledge") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: KnowledgeRequest = raw.json(knowledge, "knowledge")?;
         let mut new = NewKnowledge::new(request.text).labels(&request.labels);
         if let Some(s) = request.source {
             new = new.source(any_id(&s)?);
@@ -527,12 +488,9 @@ pub unsafe extern "C" fn one_knowledge_get(
     knowledge: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let knowledge: KnowledgeId = unsafe { id(knowledge, "knowledge") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let knowledge: KnowledgeId = raw.id(knowledge, "knowledge")?;
         let k = db.read(&ctx, |v| v.get_knowledge(knowledge))?;
         out.json(&to_json::knowledge(&k))
     })
@@ -550,12 +508,9 @@ pub unsafe extern "C" fn one_knowledge_delete(
     knowledge: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let knowledge: KnowledgeId = unsafe { id(knowledge, "knowledge") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let knowledge: KnowledgeId = raw.id(knowledge, "knowledge")?;
         let k = db.write(&ctx, |tx| tx.delete_knowledge(knowledge))?;
         out.json(&to_json::knowledge(&k))
     })
@@ -592,12 +547,9 @@ pub unsafe extern "C" fn one_knowledge_search(
     query: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: as the caller promised.
-        let out = unsafe { Out::new(out) }?;
-        let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
-        // SAFETY: as the caller promised.
-        let request: SearchRequest = unsafe { json(query, "query") }?;
+    exported!(|raw| {
+        let (db, ctx, out) = raw.call(db, ctx, out)?;
+        let request: SearchRequest = raw.json(query, "query")?;
         let mut query = match (request.text, request.vector) {
             (Some(t), None) => KnowledgeQuery::text(t),
             (None, Some(v)) => KnowledgeQuery::vector(v),
