@@ -231,16 +231,4 @@ pub fn import(data: &[u8]) {
     }
 }
 
-/// Every key and value in the engine's store, in key order: what the bodies compare to
-/// prove a refused operation changed nothing.
-pub fn dump(engine: &crate::Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
-    use one_storage::{Direction, KeyRange, KvRead};
-    let mut out = Vec::new();
-    let r = engine.store().read().expect("a snapshot");
-    r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
-        out.push((k.to_vec(), v.to_vec()));
-        Ok::<_, one_storage::StorageError>(std::ops::ControlFlow::Continue(()))
-    })
-    .expect("a scan");
-    out
-}
+pub use crate::testkit::dump;

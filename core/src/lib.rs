@@ -43,6 +43,8 @@ mod metering;
 mod operations;
 pub mod plugins;
 mod records;
+#[cfg(feature = "internals")]
+pub mod testkit;
 
 pub use access::memberships::{Membership, ParentAccess};
 pub use access::policy::{LIVE_ONLY, event_permissions};

@@ -3,7 +3,7 @@
 
 use one_core::*;
 
-use crate::Fixture;
+use crate::{Fixture, each_case};
 
 /// The entries of one section of a tenant: `T <root> <env> <tag> …`.
 fn section(f: &Fixture, root: GroupId, env: u8, tag: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -152,30 +152,34 @@ fn every_kind_of_damage_is_reported() {
             "type index entry",
         ),
     ];
-    for (name, damage, needle) in cases {
-        let f = Fixture::new();
-        let root = f.populated("acme");
-        f.populated("globex");
-        damage(&f, root.id);
-        let report = f.engine.check().unwrap();
-        assert!(!report.is_ok(), "{name}: not reported");
-        assert!(
-            report.problems.iter().any(|p| p.message.contains(needle)),
-            "{name}: no problem mentions {needle:?}: {:#?}",
-            report.problems
-        );
-        // Only the damaged tenant is named (the directory and meta have no tenant); the
-        // id high-water mark is the engine's, so every tenant's ids are above it.
-        assert!(
-            name.starts_with("id high-water")
-                || report
-                    .problems
-                    .iter()
-                    .all(|p| p.tenant.is_none() || p.tenant == Some(root.id)),
-            "{name}: {:#?}",
-            report.problems
-        );
-    }
+    each_case(
+        cases,
+        |c| c.0.to_string(),
+        |(name, damage, needle)| {
+            let f = Fixture::new();
+            let root = f.populated("acme");
+            f.populated("globex");
+            damage(&f, root.id);
+            let report = f.engine.check().unwrap();
+            assert!(!report.is_ok(), "{name}: not reported");
+            assert!(
+                report.problems.iter().any(|p| p.message.contains(needle)),
+                "{name}: no problem mentions {needle:?}: {:#?}",
+                report.problems
+            );
+            // Only the damaged tenant is named (the directory and meta have no tenant); the
+            // id high-water mark is the engine's, so every tenant's ids are above it.
+            assert!(
+                name.starts_with("id high-water")
+                    || report
+                        .problems
+                        .iter()
+                        .all(|p| p.tenant.is_none() || p.tenant == Some(root.id)),
+                "{name}: {:#?}",
+                report.problems
+            );
+        },
+    );
 }
 
 #[test]

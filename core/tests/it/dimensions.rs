@@ -3,7 +3,7 @@
 use one_core::*;
 use serde_json::json;
 
-use crate::{Fixture, json};
+use crate::{Fixture, each_case, json};
 
 #[test]
 fn groups_nest_move_and_archive() {
@@ -187,16 +187,20 @@ fn things_update_delete_and_list_with_filters_and_pages() {
         (json!({"name": {"$in": ["p3", "p9"]}}), vec![3, 9]),
         (json!({"properties.price": {"$gt": "a"}}), vec![]),
     ];
-    for (filter, want) in cases {
-        let got = list(
-            ThingQuery::of_type("product")
-                .limit(100)
-                .filter(Filter::from_json(&filter).unwrap()),
-        );
-        let names: Vec<String> = got.items.iter().map(|t| t.name.clone()).collect();
-        let want: Vec<String> = want.iter().map(|i| format!("p{i}")).collect();
-        assert_eq!(names, want, "filter {filter}");
-    }
+    each_case(
+        cases,
+        |c| c.0.to_string(),
+        |(filter, want)| {
+            let got = list(
+                ThingQuery::of_type("product")
+                    .limit(100)
+                    .filter(Filter::from_json(&filter).unwrap()),
+            );
+            let names: Vec<String> = got.items.iter().map(|t| t.name.clone()).collect();
+            let want: Vec<String> = want.iter().map(|i| format!("p{i}")).collect();
+            assert_eq!(names, want, "filter {filter}");
+        },
+    );
     // A filtered query pages too.
     let f2 = Filter::from_json(&json!({"properties.price": {"$gte": 100}})).unwrap();
     let first = list(ThingQuery::of_type("product").limit(10).filter(f2.clone()));
@@ -321,12 +325,7 @@ fn people_have_unique_normalised_emails_and_memberships() {
         alice.id
     );
 
-    let team = f
-        .engine
-        .write(&ctx, |tx| {
-            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
-        })
-        .unwrap();
+    let team = f.team(g.id);
     let m = f
         .engine
         .write(&ctx, |tx| {

@@ -3,7 +3,7 @@
 use one_core::*;
 use serde_json::json;
 
-use crate::Fixture;
+use crate::{Fixture, each_case};
 
 /// Asserts the error's variant (by code) and that its message mentions `needle`.
 #[track_caller]
@@ -446,14 +446,18 @@ fn every_limit_is_enforced_with_a_typed_error_and_changes_nothing() {
             "metadata",
         ),
     ];
-    for (name, call, code, needle) in cases {
-        let before = f.dump();
-        let r = f.engine.write(&ctx, |tx| call(tx));
-        let e = r.expect_err(name);
-        assert_eq!(e.code(), code, "{name}: {e}");
-        assert!(e.to_string().contains(needle), "{name}: {e}");
-        assert_eq!(f.dump(), before, "{name}: the database changed");
-    }
+    each_case(
+        cases,
+        |c| c.0.to_string(),
+        |(name, call, code, needle)| {
+            let before = f.dump();
+            let r = f.engine.write(&ctx, |tx| call(tx));
+            let e = r.expect_err(name);
+            assert_eq!(e.code(), code, "{name}: {e}");
+            assert!(e.to_string().contains(needle), "{name}: {e}");
+            assert_eq!(f.dump(), before, "{name}: the database changed");
+        },
+    );
     let too_many = f.engine.read(&ctx, |v| {
         v.query_knowledge(&KnowledgeQuery::text("first").k(MAX_K + 1))
     });

@@ -567,12 +567,7 @@ fn a_key_with_only_knowledge_permissions_searches_the_groups_below() {
     let f = Fixture::new();
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
-    let team = f
-        .engine
-        .write(&sys, |tx| {
-            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
-        })
-        .unwrap();
+    let team = f.team(g.id);
     let c = chunk(
         &f,
         &sys,
@@ -611,12 +606,7 @@ fn graphs_dropped_from_memory_are_read_again_and_answer_the_same() {
     let f = Fixture { engine, clock };
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
-    let team = f
-        .engine
-        .write(&sys, |tx| {
-            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
-        })
-        .unwrap();
+    let team = f.team(g.id);
     let mut data = clustered(2420, 16, 12, 21);
     let queries = data.split_off(2400);
     let in_root = fill(&f, &sys, &data[..1200]);

@@ -116,12 +116,7 @@ fn usage_counts_against_the_tenant_and_a_limited_child() {
     let f = Fixture::new();
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
-    let team = f
-        .engine
-        .write(&sys, |tx| {
-            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
-        })
-        .unwrap();
+    let team = f.team(g.id);
     let other = f
         .engine
         .write(&sys, |tx| {
@@ -596,12 +591,7 @@ fn revenue_splits_up_the_tree_and_adds_up() {
     let f = Fixture::new();
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
-    let team = f
-        .engine
-        .write(&sys, |tx| {
-            tx.create_group(g.id, NewGroup::new(GroupType::Business, "Team", "team"))
-        })
-        .unwrap();
+    let team = f.team(g.id);
     set(&f, g.id, serde_json::json!({"revenue_share_bps": 2000}));
     set(&f, team.id, serde_json::json!({"revenue_share_bps": 1000}));
     let parts = f

@@ -5,8 +5,8 @@
 use one_core::*;
 use proptest::prelude::*;
 
-use crate::Fixture;
 use crate::strategies::{build_tenant, tenant_ops};
+use crate::{Fixture, each_case};
 
 fn export(f: &Fixture, group: GroupId) -> Vec<u8> {
     let mut out = Vec::new();
@@ -237,14 +237,18 @@ fn bad_exports_are_refused_and_change_nothing() {
             "not hex",
         ),
     ];
-    for (name, text, needle) in cases {
-        let to = Fixture::new();
-        to.populated("globex");
-        let before = to.dump();
-        let err = import(&to, text.as_bytes(), ImportInto::NewTenant).unwrap_err();
-        assert!(err.to_string().contains(needle), "{name}: {err}");
-        assert_eq!(to.dump(), before, "{name}: the database changed");
-    }
+    each_case(
+        cases,
+        |c| c.0.to_string(),
+        |(name, text, needle)| {
+            let to = Fixture::new();
+            to.populated("globex");
+            let before = to.dump();
+            let err = import(&to, text.as_bytes(), ImportInto::NewTenant).unwrap_err();
+            assert!(err.to_string().contains(needle), "{name}: {err}");
+            assert_eq!(to.dump(), before, "{name}: the database changed");
+        },
+    );
 }
 
 #[test]

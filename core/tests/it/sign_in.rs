@@ -2,9 +2,7 @@
 
 use one_core::*;
 
-use crate::{Fixture, json};
-
-const PASSWORD: &str = "correct horse battery staple";
+use crate::{Fixture, PASSWORD, json};
 
 fn settings(f: &Fixture, group: GroupId, s: serde_json::Value) {
     f.engine
@@ -104,14 +102,7 @@ fn sessions_expire_and_end_everywhere() {
     let f = Fixture::new();
     let g = f.tenant("acme");
     let app = Context::system(g.id);
-    let up = f
-        .engine
-        .sign_up(&app, g.id, "ann@acme.io", PASSWORD, "Ann")
-        .unwrap();
-    let one = f
-        .engine
-        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
-        .unwrap();
+    let (up, one) = f.signed_in(&app, g.id, "ann@acme.io");
     let two = f
         .engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)

@@ -6,27 +6,34 @@ mod fuzz_bodies;
 mod hostile;
 mod lifecycle;
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use one_core::testkit;
 use one_core::*;
 use one_plugins::{Limits, Runtime};
-use one_storage::{Direction, KeyRange, KvRead, StorageError, Store, StoreOptions};
 
-/// An engine with the plugin runtime attached, and one tenant.
+/// The shared test fixture ([`one_core::testkit::Fixture`]) with the plugin runtime
+/// attached, and one tenant.
 pub struct Fixture {
-    /// The engine.
-    pub engine: Engine,
-    /// The runtime it uses.
+    base: testkit::Fixture,
+    /// The runtime the engine uses.
     pub runtime: Arc<Runtime>,
     /// The tenant's root group.
     pub tenant: Group,
 }
 
+impl std::ops::Deref for Fixture {
+    type Target = testkit::Fixture;
+
+    fn deref(&self) -> &testkit::Fixture {
+        &self.base
+    }
+}
+
 /// The clock of every fixture.
 pub fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)))
+    testkit::Fixture::new().clock
 }
 
 impl Default for Fixture {
@@ -43,18 +50,16 @@ impl Fixture {
 
     /// A fresh in-memory engine whose plugin calls are bounded by `limits`.
     pub fn with_limits(limits: Limits) -> Self {
-        let store = Store::in_memory(&StoreOptions::default()).unwrap();
         let runtime = Arc::new(Runtime::new(limits).unwrap());
-        let engine = Engine::new(store, clock())
-            .unwrap()
-            .with_plugins(runtime.clone())
-            .unwrap();
-        let tenant = engine
+        let attached = runtime.clone();
+        let base = testkit::Fixture::new().map(|e| e.with_plugins(attached));
+        let tenant = base
+            .engine
             .admin()
             .create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))
             .unwrap();
         Self {
-            engine,
+            base,
             runtime,
             tenant,
         }
@@ -72,11 +77,6 @@ impl Fixture {
         })
     }
 
-    /// Every key and value in the store.
-    pub fn dump(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        dump(&self.engine)
-    }
-
     /// The events of one type in the tenant, newest first.
     pub fn events(&self, kind: &str) -> Vec<Event> {
         self.engine
@@ -86,17 +86,7 @@ impl Fixture {
     }
 }
 
-/// Every key and value in the engine's store, to compare states exactly.
-pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let r = engine.store().read().unwrap();
-    let mut out = Vec::new();
-    r.scan(&KeyRange::prefix(&[]), Direction::Forward, |k, v| {
-        out.push((k.to_vec(), v.to_vec()));
-        Ok::<_, StorageError>(ControlFlow::Continue(()))
-    })
-    .unwrap();
-    out
-}
+pub use one_core::testkit::dump;
 
 /// The example plugins, built for wasm32 from `plugins/examples` once per test run.
 ///
