@@ -221,7 +221,11 @@ mod tests {
     #[test]
     fn every_failing_case_is_named_not_just_the_first() {
         let outcome = catch_unwind(|| {
-            each_case(1..=4, |n| format!("case {n}"), |n| assert!(n % 2 == 0, "odd {n}"));
+            each_case(
+                1..=4,
+                |n| format!("case {n}"),
+                |n| assert!(n % 2 == 0, "odd {n}"),
+            );
         });
         let panic = outcome.unwrap_err();
         let message = panic.downcast_ref::<String>().unwrap();

@@ -1,16 +1,18 @@
 //! The access cache: answers of permission checks, valid for one version of access data.
 //!
-//! Deciding a permission walks memberships up the group tree; the answers and the
-//! principals found in a tenant are kept here until a transaction changes access data. An answer computed from a snapshot older than the
-//! current version is never stored, so a stale answer is never used.
+//! Deciding a permission walks memberships up the group tree; the answers are kept here
+//! until a transaction changes access data ([`Versioned`]: an answer computed from a
+//! snapshot older than the current version is never stored), and so are the principals
+//! found in a tenant.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::RwLock;
 
 use crate::base::clock::Timestamp;
 use crate::base::context::{Env, Principal};
 use crate::base::id::GroupId;
 use crate::base::permission::PermissionSet;
+use crate::kernel::Versioned;
 
 /// What a principal may do in one group, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,67 +34,53 @@ impl Grant {
 /// Whose answer, in which environment, in which tenant, for which group.
 pub(crate) type CacheKey = (Principal, Env, GroupId, GroupId);
 
-/// How many answers the cache holds before it starts over.
-const CACHE_LIMIT: usize = 100_000;
+/// How many tenant memberships the cache holds before it starts over.
+const MEMBERS_LIMIT: usize = 100_000;
 
-/// Answers of `View::grant` (`access.rs`), valid for one epoch. The epoch moves on (and the cache
-/// empties) after every transaction that changed access data; an answer computed from a
-/// snapshot older than the current epoch is never stored.
+/// Answers of `View::grant` (`memberships.rs`), valid for one version of access data
+/// ([`Versioned`]), and the principals found to belong to a tenant.
 #[derive(Debug, Default)]
 pub(crate) struct AccessCache {
-    inner: RwLock<CacheInner>,
-}
-
-#[derive(Debug, Default)]
-struct CacheInner {
-    epoch: u64,
-    answers: HashMap<CacheKey, Grant>,
+    answers: Versioned<CacheKey, Grant>,
     /// Principals found to belong to a tenant (in an environment). A person's record and
     /// an API key never move to another tenant and are never removed, so a yes stays true.
-    members: std::collections::HashSet<(Principal, Env, GroupId)>,
+    members: RwLock<HashSet<(Principal, Env, GroupId)>>,
 }
 
 impl AccessCache {
-    /// The current epoch; read it before taking the snapshot an answer is computed from.
+    /// The current version of access data; read it before taking the snapshot an answer
+    /// is computed from.
     pub(crate) fn epoch(&self) -> u64 {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
+        self.answers.version()
     }
 
     /// Forgets every answer.
     pub(crate) fn invalidate(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        inner.epoch += 1;
-        inner.answers.clear();
+        self.answers.invalidate();
     }
 
     /// Whether `principal` was found to belong to the tenant rooted at `root`.
     pub(crate) fn is_member(&self, principal: Principal, env: Env, root: GroupId) -> bool {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.members.contains(&(principal, env, root))
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        members.contains(&(principal, env, root))
     }
 
     /// Remembers that `principal` belongs to the tenant rooted at `root`.
     pub(crate) fn remember_member(&self, principal: Principal, env: Env, root: GroupId) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.members.len() >= CACHE_LIMIT {
-            inner.members.clear();
+        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+        if members.len() >= MEMBERS_LIMIT {
+            members.clear();
         }
-        inner.members.insert((principal, env, root));
+        members.insert((principal, env, root));
     }
 
+    /// The cached answer for `key`.
     pub(crate) fn get(&self, key: &CacheKey) -> Option<Grant> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.answers.get(key).copied()
+        self.answers.get(key)
     }
 
+    /// Caches `grant`, computed from a snapshot taken at `epoch`.
     pub(crate) fn insert(&self, key: CacheKey, grant: Grant, epoch: u64) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.epoch != epoch {
-            return;
-        }
-        if inner.answers.len() >= CACHE_LIMIT {
-            inner.answers.clear();
-        }
-        inner.answers.insert(key, grant);
+        self.answers.insert(key, grant, epoch);
     }
 }

@@ -6,18 +6,14 @@
 //! next call in any thread). An answer read from a snapshot older than the current
 //! version is never stored. Time- and address-dependent checks are made on every use.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::base::clock::Timestamp;
 use crate::base::context::Context;
 use crate::base::secret::SecretDigest;
-use crate::kernel::{AfterTx, Engine, Hooks, Parts};
+use crate::kernel::{AfterTx, Engine, Hooks, Parts, Versioned};
 use crate::metering::rate_limit::KeyQuota;
 use crate::records::key::IpRange;
-
-/// How many credentials the cache holds before it starts over.
-const CACHE_LIMIT: usize = 100_000;
 
 /// What a presented secret (an API key or a session token) was found to be, for the
 /// epoch it was read in. Time- and address-dependent checks are made on every use.
@@ -33,47 +29,24 @@ pub(crate) struct Credential {
     pub(crate) quota: Option<Arc<KeyQuota>>,
 }
 
-/// The credentials found valid in the current epoch.
+/// The credentials found valid, for the current version of access data.
 #[derive(Debug, Default)]
-pub(crate) struct Credentials {
-    inner: RwLock<Valid>,
-}
-
-#[derive(Debug, Default)]
-struct Valid {
-    epoch: u64,
-    by_digest: HashMap<SecretDigest, Credential>,
-}
+pub(crate) struct Credentials(Versioned<SecretDigest, Credential>);
 
 impl Credentials {
-    /// The current epoch; read it before taking the snapshot a secret is verified on.
+    /// The current version; read it before taking the snapshot a secret is verified on.
     pub(crate) fn epoch(&self) -> u64 {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).epoch
+        self.0.version()
     }
 
-    /// Forgets every credential.
-    fn invalidate(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        inner.epoch += 1;
-        inner.by_digest.clear();
-    }
-
-    /// A secret found valid in the current epoch.
+    /// A secret found valid in the current version.
     pub(crate) fn get(&self, digest: &SecretDigest) -> Option<Credential> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.by_digest.get(digest).cloned()
+        self.0.get(digest)
     }
 
     /// Remembers a valid secret, if no access data changed since `epoch`.
     pub(crate) fn insert(&self, digest: SecretDigest, c: Credential, epoch: u64) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.epoch != epoch {
-            return;
-        }
-        if inner.by_digest.len() >= CACHE_LIMIT {
-            inner.by_digest.clear();
-        }
-        inner.by_digest.insert(digest, c);
+        self.0.insert(digest, c, epoch);
     }
 }
 
@@ -86,6 +59,6 @@ pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
 
 fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
     if after.access_changed {
-        engine.part::<Credentials>().invalidate();
+        engine.part::<Credentials>().0.invalidate();
     }
 }

@@ -72,6 +72,29 @@ pub(crate) struct Scope {
     denials: RefCell<Vec<(GroupId, Permission)>>,
 }
 
+/// The application's error from a closure, kept while the engine unwinds the call with
+/// an error of its own.
+struct AppError<E>(Option<E>);
+
+impl<E> AppError<E> {
+    /// Keeps `e` and gives the engine an error to stop the call with.
+    fn park(&mut self, e: E) -> Error {
+        self.0 = Some(e);
+        Error::Internal {
+            reason: "the application's closure failed".into(),
+        }
+    }
+}
+
+/// Runs `call` (an engine call whose closure parks the application's errors) and
+/// returns the application's error if there was one, else the engine's, converted.
+fn with_app_error<R, E: From<Error>>(
+    call: impl FnOnce(&mut AppError<E>) -> Result<R>,
+) -> std::result::Result<R, E> {
+    let mut failed = AppError(None);
+    call(&mut failed).map_err(|e| failed.0.take().unwrap_or_else(|| E::from(e)))
+}
+
 /// A refused permission, waiting to be logged.
 #[derive(Debug, Clone)]
 pub(crate) struct Denial {
@@ -336,16 +359,7 @@ impl Engine {
         ctx: &Context,
         f: impl FnOnce(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        let mut failed = None;
-        let r = self.write(ctx, |tx| {
-            f(tx).map_err(|e| {
-                failed = Some(e);
-                Error::Internal {
-                    reason: "the application's closure failed".into(),
-                }
-            })
-        });
-        r.map_err(|e| failed.take().unwrap_or_else(|| E::from(e)))
+        with_app_error(|failed| self.write(ctx, |tx| f(tx).map_err(|e| failed.park(e))))
     }
 
     /// Like [`Engine::read`], for a closure that returns the application's own error
@@ -355,16 +369,7 @@ impl Engine {
         ctx: &Context,
         f: impl FnOnce(&View<'_, ReadTx>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        let mut failed = None;
-        let r = self.read(ctx, |view| {
-            f(view).map_err(|e| {
-                failed = Some(e);
-                Error::Internal {
-                    reason: "the application's closure failed".into(),
-                }
-            })
-        });
-        r.map_err(|e| failed.take().unwrap_or_else(|| E::from(e)))
+        with_app_error(|failed| self.read(ctx, |view| f(view).map_err(|e| failed.park(e))))
     }
 
     /// Runs `f` in one storage write transaction, committed if it returns `Ok`. Every

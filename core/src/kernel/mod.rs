@@ -4,8 +4,10 @@
 
 mod engine;
 mod parts;
+mod versioned;
 
 pub use engine::Admin;
 pub(crate) use engine::{AfterTx, Denial, Scope};
 pub use engine::{Engine, Tx, View};
 pub(crate) use parts::{Get, Hooks, Parts};
+pub(crate) use versioned::Versioned;

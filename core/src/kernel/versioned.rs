@@ -1,0 +1,89 @@
+//! A cache of answers valid for one version of the data they were derived from.
+//!
+//! Features cache what they derive from stored records (permissions, credentials) and
+//! must never serve an answer older than the data: each answer is stored with the version
+//! read before the snapshot it was computed from, and only if no change has moved the
+//! version on since. A transaction that changes the data moves the version on and empties
+//! the cache when it ends.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::RwLock;
+
+/// How many answers a cache holds before it starts over.
+const LIMIT: usize = 100_000;
+
+/// Answers by key, valid for the current version.
+#[derive(Debug)]
+pub(crate) struct Versioned<K, V> {
+    inner: RwLock<Inner<K, V>>,
+}
+
+#[derive(Debug)]
+struct Inner<K, V> {
+    version: u64,
+    answers: HashMap<K, V>,
+}
+
+impl<K, V> Default for Versioned<K, V> {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::new(Inner {
+                version: 0,
+                answers: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Versioned<K, V> {
+    /// The current version; read it before taking the snapshot an answer is computed
+    /// from, and give it back to [`Versioned::insert`].
+    pub(crate) fn version(&self) -> u64 {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).version
+    }
+
+    /// Moves the version on and forgets every answer.
+    pub(crate) fn invalidate(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.version += 1;
+        inner.answers.clear();
+    }
+
+    /// The answer for `key`, if one is cached.
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.answers.get(key).cloned()
+    }
+
+    /// Caches `answer`, computed from a snapshot taken at `version`, unless the data
+    /// changed since.
+    pub(crate) fn insert(&self, key: K, answer: V, version: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.version != version {
+            return;
+        }
+        if inner.answers.len() >= LIMIT {
+            inner.answers.clear();
+        }
+        inner.answers.insert(key, answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_from_an_older_version_is_never_cached() {
+        let cache = Versioned::<u8, &str>::default();
+        let before = cache.version();
+        cache.invalidate();
+        cache.insert(1, "stale", before);
+        assert_eq!(cache.get(&1), None);
+        cache.insert(1, "fresh", cache.version());
+        assert_eq!(cache.get(&1), Some("fresh"));
+        cache.invalidate();
+        assert_eq!(cache.get(&1), None);
+    }
+}
