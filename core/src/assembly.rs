@@ -10,18 +10,14 @@ use std::sync::Arc;
 
 use one_storage::Store;
 
-use crate::kernel::{Engine, Hooks, Parts};
+use crate::kernel::{Engine, Parts};
 use crate::{Clock, Result};
 
 impl Engine {
     /// An engine over `store`, taking time from `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Self> {
         let mut parts = Parts::default();
-        let mut hooks = Hooks::new(
-            crate::access::policy::principal_in_tenant,
-            crate::access::memberships::epoch,
-        );
-        crate::access::memberships::install(&mut parts, &mut hooks);
+        let mut hooks = crate::access::memberships::install(&mut parts);
         crate::identity::credentials::install(&mut parts, &mut hooks);
         crate::identity::sign_in::install(&mut parts);
         crate::operations::feed::install(&mut parts, &mut hooks);

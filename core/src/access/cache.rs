@@ -2,11 +2,7 @@
 //!
 //! Deciding a permission walks memberships up the group tree; the answers are kept here
 //! until a transaction changes access data ([`Versioned`]: an answer computed from a
-//! snapshot older than the current version is never stored), and so are the principals
-//! found in a tenant.
-
-use std::collections::HashSet;
-use std::sync::RwLock;
+//! snapshot older than the current version is never stored).
 
 use crate::base::clock::Timestamp;
 use crate::base::context::{Env, Principal};
@@ -34,17 +30,11 @@ impl Grant {
 /// Whose answer, in which environment, in which tenant, for which group.
 pub(crate) type CacheKey = (Principal, Env, GroupId, GroupId);
 
-/// How many tenant memberships the cache holds before it starts over.
-const MEMBERS_LIMIT: usize = 100_000;
-
 /// Answers of `View::grant` (`memberships.rs`), valid for one version of access data
-/// ([`Versioned`]), and the principals found to belong to a tenant.
+/// ([`Versioned`]).
 #[derive(Debug, Default)]
 pub(crate) struct AccessCache {
     answers: Versioned<CacheKey, Grant>,
-    /// Principals found to belong to a tenant (in an environment). A person's record and
-    /// an API key never move to another tenant and are never removed, so a yes stays true.
-    members: RwLock<HashSet<(Principal, Env, GroupId)>>,
 }
 
 impl AccessCache {
@@ -57,21 +47,6 @@ impl AccessCache {
     /// Forgets every answer.
     pub(crate) fn invalidate(&self) {
         self.answers.invalidate();
-    }
-
-    /// Whether `principal` was found to belong to the tenant rooted at `root`.
-    pub(crate) fn is_member(&self, principal: Principal, env: Env, root: GroupId) -> bool {
-        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
-        members.contains(&(principal, env, root))
-    }
-
-    /// Remembers that `principal` belongs to the tenant rooted at `root`.
-    pub(crate) fn remember_member(&self, principal: Principal, env: Env, root: GroupId) {
-        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
-        if members.len() >= MEMBERS_LIMIT {
-            members.clear();
-        }
-        members.insert((principal, env, root));
     }
 
     /// The cached answer for `key`.

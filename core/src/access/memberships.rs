@@ -56,6 +56,8 @@
 //! membership, a group, a person's status, a session or an API key clears the cache when
 //! it ends, so a revocation holds from the next call in any thread.
 
+use std::sync::Arc;
+
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::cache::{AccessCache, Grant};
@@ -196,7 +198,7 @@ impl<K: KvRead> View<'_, K> {
         let key = (principal, ctx.env(), ctx.group(), group);
         let epoch = self.scope.cache_epoch();
         if epoch.is_some()
-            && let Some(grant) = self.engine.part::<AccessCache>().get(&key)
+            && let Some(grant) = self.engine.part::<Arc<AccessCache>>().get(&key)
         {
             return Ok(grant.at(now));
         }
@@ -217,7 +219,9 @@ impl<K: KvRead> View<'_, K> {
             ..grant
         };
         if let Some(epoch) = epoch {
-            self.engine.part::<AccessCache>().insert(key, grant, epoch);
+            self.engine
+                .part::<Arc<AccessCache>>()
+                .insert(key, grant, epoch);
         }
         Ok(grant.at(now))
     }
@@ -337,24 +341,25 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
-/// Installs the access feature: its cache and its denial log, the tenant boundary, and
-/// what it does when a transaction ends.
-pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
-    parts.insert(AccessCache::default());
+/// Installs the access feature, which every call goes through: its cache and its denial
+/// log, and the kernel's hooks, which start from the tenant boundary and the version of
+/// access data; when a transaction ends, cached answers are forgotten if it changed
+/// access data, and the permissions it was refused are logged.
+pub(crate) fn install(parts: &mut Parts) -> Hooks {
+    let cache = Arc::new(AccessCache::default());
+    parts.insert(cache.clone());
     parts.insert(crate::access::policy::DenialLog::default());
+    let mut hooks = Hooks::new(
+        crate::access::policy::principal_in_tenant,
+        Box::new(move || cache.epoch()),
+    );
     hooks.end.push(after_transaction);
+    hooks
 }
 
-/// The version of access data cached answers carry (the kernel's access epoch).
-pub(crate) fn epoch(engine: &Engine) -> u64 {
-    engine.part::<AccessCache>().epoch()
-}
-
-/// Forgets cached answers after a transaction that changed access data, and logs the
-/// permissions a call was refused.
 fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
     if after.access_changed {
-        engine.part::<AccessCache>().invalidate();
+        engine.part::<Arc<AccessCache>>().invalidate();
     }
     engine.log_denials(std::mem::take(&mut after.denials));
 }

@@ -37,7 +37,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use one_storage::{Direction, KeyRange, KvRead};
 
-use crate::access::cache::AccessCache;
 use crate::access::memberships::Membership;
 use crate::base::codec;
 use crate::base::codec::Record;
@@ -311,19 +310,14 @@ pub(crate) fn any_event_permissions() -> PermissionSet {
 
 /// Whether the principal of `ctx` belongs to the tenant rooted at `root`: the system
 /// always does, a person if their record is in the tenant, an API key if it was issued
-/// there. Decided before anything else of a call, so a principal of one tenant pointed at
-/// another tenant's group meets that group as an unknown id.
-pub(crate) fn principal_in_tenant(
-    engine: &Engine,
-    kv: &dyn Get,
-    root: GroupId,
-    ctx: &Context,
-) -> Result<bool> {
+/// there. Decided before anything else of a call (the kernel asks once per principal and
+/// tenant and remembers a yes), so a principal of one tenant pointed at another tenant's
+/// group meets that group as an unknown id.
+pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) -> Result<bool> {
     let (principal, env) = (ctx.principal(), ctx.env());
-    let member = match principal {
+    Ok(match principal {
         // The system is the application itself, in whichever tenant it names.
-        Principal::System => return Ok(true),
-        _ if engine.part::<AccessCache>().is_member(principal, env, root) => return Ok(true),
+        Principal::System => true,
         Principal::Person(person) => {
             let key = TenantKeys::new(root, env).thing(person);
             match kv.get(&key)? {
@@ -334,13 +328,7 @@ pub(crate) fn principal_in_tenant(
         Principal::ApiKey(key) => kv
             .get(&crate::base::layout::StructureKeys::new(root).api_key(key))?
             .is_some(),
-    };
-    if member {
-        engine
-            .part::<AccessCache>()
-            .remember_member(principal, env, root);
-    }
-    Ok(member)
+    })
 }
 
 impl<K: KvRead> View<'_, K> {

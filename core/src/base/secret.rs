@@ -12,6 +12,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{Error, Result};
 
+/// The alphabet of secrets: exactly the ASCII letters and digits, so a character is
+/// checked with [`u8::is_ascii_alphanumeric`].
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const RANDOM_CHARS: usize = 32;
 const CHECK_CHARS: usize = 6;
@@ -80,7 +82,7 @@ pub(crate) fn parse(text: &str) -> Result<(SecretKind, SecretDigest)> {
     if text.len() != body_len + CHECK_CHARS
         || !text.as_bytes()[kind.prefix().len()..]
             .iter()
-            .all(|b| BASE62.contains(b))
+            .all(u8::is_ascii_alphanumeric)
     {
         return Err(Error::InvalidCredentials);
     }
@@ -192,6 +194,12 @@ mod tests {
             n /= 62;
         }
         assert_eq!(checksum(b"123456789").as_bytes(), want);
+    }
+
+    #[test]
+    fn the_alphabet_is_exactly_the_ascii_letters_and_digits() {
+        let all: Vec<u8> = (0u8..=127).filter(u8::is_ascii_alphanumeric).collect();
+        assert_eq!(all, BASE62.to_vec());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use one_storage::{KvRead, ReadTx, Store, WriteTx};
 use super::parts::{Hooks, Locals, Parts};
 use crate::base::clock::{Clock, Timestamp};
 use crate::base::codec::{self, Record};
-use crate::base::context::Context;
+use crate::base::context::{Context, Env, Principal};
 use crate::base::id::{GroupId, IdGen};
 use crate::base::layout::{self, Counter, StructureKeys, TenantKeys};
 use crate::base::permission::Permission;
@@ -41,6 +41,8 @@ pub struct Engine {
     ids: Mutex<IdGen>,
     /// Group to root tenant, for groups seen committed.
     roots: RwLock<HashMap<GroupId, GroupId>>,
+    /// Principals found to belong to a tenant, in an environment.
+    members: RwLock<HashSet<(Principal, Env, GroupId)>>,
     /// The features' state.
     parts: Parts,
     /// The features' work at a transaction's fixed points.
@@ -176,6 +178,9 @@ impl Scope {
 /// How many group-to-tenant mappings the engine keeps in memory before starting over.
 const ROOT_CACHE_LIMIT: usize = 100_000;
 
+/// How many principals known to belong to a tenant the engine keeps before starting over.
+const MEMBER_CACHE_LIMIT: usize = 100_000;
+
 impl Engine {
     /// Resolves a context to its tenant. A group's tenant never changes and groups are
     /// never removed, so committed answers are cached; the cache is only filled from reads
@@ -205,10 +210,39 @@ impl Engine {
         };
         // The tenant boundary, before anything else: a principal of another tenant meets
         // this group as an unknown id.
-        if !(self.hooks.boundary)(self, kv, root, ctx)? {
+        if !self.in_tenant(kv, root, ctx)? {
             return Err(Error::not_found(group));
         }
         Ok(Scope::new(*ctx, root))
+    }
+
+    /// Whether the principal of `ctx` belongs to the tenant rooted at `root`. The system
+    /// acts in whichever tenant it names; anyone else is asked of the boundary hook once,
+    /// and a yes is remembered: a person's record and an API key never move to another
+    /// tenant and are never removed.
+    fn in_tenant(&self, kv: &impl KvRead, root: GroupId, ctx: &Context) -> Result<bool> {
+        let (principal, env) = (ctx.principal(), ctx.env());
+        if principal == Principal::System {
+            return Ok(true);
+        }
+        let key = (principal, env, root);
+        if self
+            .members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key)
+        {
+            return Ok(true);
+        }
+        let member = (self.hooks.boundary)(kv, root, ctx)?;
+        if member {
+            let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+            if members.len() >= MEMBER_CACHE_LIMIT {
+                members.clear();
+            }
+            members.insert(key);
+        }
+        Ok(member)
     }
 }
 
@@ -249,6 +283,7 @@ impl Engine {
             clock,
             ids,
             roots: RwLock::default(),
+            members: RwLock::default(),
             parts,
             hooks,
         };
@@ -392,13 +427,13 @@ impl Engine {
     }
 
     /// Whether anyone listens to the changes of the tenant `root` in `env`.
-    pub(crate) fn is_listened(&self, root: GroupId, env: crate::base::context::Env) -> bool {
+    pub(crate) fn is_listened(&self, root: GroupId, env: Env) -> bool {
         (self.hooks.listening)(self, root, env)
     }
 
     /// The version of access data that cached permission answers must carry to be used.
     fn access_epoch(&self) -> u64 {
-        (self.hooks.access_epoch)(self)
+        (self.hooks.access_epoch)()
     }
 
     /// Runs `f` in a transaction already open on `kv`, for `scope`, and flushes counters.

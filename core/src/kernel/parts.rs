@@ -103,7 +103,7 @@ impl Locals {
     }
 
     /// Takes the value of type `T` out, if there is one.
-    pub(crate) fn take<T: Any + Default>(&mut self) -> Option<T> {
+    pub(crate) fn take<T: Any>(&mut self) -> Option<T> {
         let i = self.0.position::<T>()?;
         let (_, value) = self.0.0.swap_remove(i);
         value.downcast().ok().map(|b| *b)
@@ -131,12 +131,14 @@ impl<K: KvRead> Get for K {
     }
 }
 
-/// Whether the principal of a context belongs to the tenant rooted at a group.
-pub(crate) type Boundary = fn(&Engine, &dyn Get, GroupId, &Context) -> Result<bool>;
+/// Whether the principal of a context (a person or an API key) belongs to the tenant
+/// rooted at a group; asked once per principal and tenant, the kernel remembers a yes.
+pub(crate) type Boundary = fn(&dyn Get, GroupId, &Context) -> Result<bool>;
 
 /// The version of the data permissions are derived from, read before a snapshot is
-/// taken: answers cached in that version may be used on the snapshot.
-pub(crate) type AccessEpoch = fn(&Engine) -> u64;
+/// taken: answers cached in that version may be used on the snapshot. A closure over the
+/// access feature's own state, since every call asks.
+pub(crate) type AccessEpoch = Box<dyn Fn() -> u64 + Send + Sync>;
 
 /// Whether anyone listens to the changes of a tenant's environment (the change feed's
 /// subscribers): an event is handed to the commit listener only then.

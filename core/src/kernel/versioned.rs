@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many answers a cache holds before it starts over.
 const LIMIT: usize = 100_000;
@@ -16,22 +17,17 @@ const LIMIT: usize = 100_000;
 /// Answers by key, valid for the current version.
 #[derive(Debug)]
 pub(crate) struct Versioned<K, V> {
-    inner: RwLock<Inner<K, V>>,
-}
-
-#[derive(Debug)]
-struct Inner<K, V> {
-    version: u64,
-    answers: HashMap<K, V>,
+    /// Read without a lock; changed only with `answers` locked for writing, so an insert
+    /// (which checks it under the same lock) never stores a stale answer.
+    version: AtomicU64,
+    answers: RwLock<HashMap<K, V>>,
 }
 
 impl<K, V> Default for Versioned<K, V> {
     fn default() -> Self {
         Self {
-            inner: RwLock::new(Inner {
-                version: 0,
-                answers: HashMap::new(),
-            }),
+            version: AtomicU64::new(0),
+            answers: RwLock::default(),
         }
     }
 }
@@ -40,33 +36,33 @@ impl<K: Eq + Hash, V: Clone> Versioned<K, V> {
     /// The current version; read it before taking the snapshot an answer is computed
     /// from, and give it back to [`Versioned::insert`].
     pub(crate) fn version(&self) -> u64 {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).version
+        self.version.load(Ordering::Acquire)
     }
 
     /// Moves the version on and forgets every answer.
     pub(crate) fn invalidate(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        inner.version += 1;
-        inner.answers.clear();
+        let mut answers = self.answers.write().unwrap_or_else(|p| p.into_inner());
+        self.version.fetch_add(1, Ordering::AcqRel);
+        answers.clear();
     }
 
     /// The answer for `key`, if one is cached.
     pub(crate) fn get(&self, key: &K) -> Option<V> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.answers.get(key).cloned()
+        let answers = self.answers.read().unwrap_or_else(|p| p.into_inner());
+        answers.get(key).cloned()
     }
 
     /// Caches `answer`, computed from a snapshot taken at `version`, unless the data
     /// changed since.
     pub(crate) fn insert(&self, key: K, answer: V, version: u64) {
-        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.version != version {
+        let mut answers = self.answers.write().unwrap_or_else(|p| p.into_inner());
+        if self.version.load(Ordering::Acquire) != version {
             return;
         }
-        if inner.answers.len() >= LIMIT {
-            inner.answers.clear();
+        if answers.len() >= LIMIT {
+            answers.clear();
         }
-        inner.answers.insert(key, answer);
+        answers.insert(key, answer);
     }
 }
 
