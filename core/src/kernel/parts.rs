@@ -185,3 +185,41 @@ impl Hooks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_is_found_by_its_type_and_replaced_by_one_of_the_same_type() {
+        let mut parts = Parts::default();
+        parts.insert(7u32);
+        parts.insert(String::from("feed"));
+        parts.insert(9u32);
+        assert_eq!(*parts.get::<u32>(), 9);
+        assert_eq!(parts.get::<String>(), "feed");
+        *parts.get_mut::<String>() = "changed".into();
+        assert_eq!(parts.get::<String>(), "changed");
+    }
+
+    #[test]
+    fn a_missing_part_names_its_type() {
+        let parts = Parts::default();
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *parts.get::<u64>()))
+            .unwrap_err();
+        let message = panic.downcast_ref::<String>().unwrap();
+        assert!(message.contains("u64"), "{message}");
+    }
+
+    #[test]
+    fn locals_start_empty_and_are_taken_once() {
+        let mut locals = Locals::default();
+        assert_eq!(locals.take::<Vec<u8>>(), None);
+        locals.get::<Vec<u8>>().push(1);
+        locals.get::<Vec<u8>>().push(2);
+        *locals.get::<u32>() += 5;
+        assert_eq!(locals.take::<Vec<u8>>(), Some(vec![1, 2]));
+        assert_eq!(locals.take::<Vec<u8>>(), None);
+        assert_eq!(*locals.get::<u32>(), 5);
+    }
+}
