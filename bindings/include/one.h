@@ -443,6 +443,8 @@ int one_person_create(const one_db *db, const one_ctx *ctx, const char *person, 
 
 // Installs a plugin from the `len` bytes of its WASM module into the context's tenant
 // (the context needs `groups:write` at the tenant's root). `*out` receives the plugin.
+// `len` is at most 16 MiB (`MAX_MODULE_BYTES`); a larger one (such as a failed `ftell`'s
+// `(size_t)-1`) is `ONE_INVALID` before the buffer is read.
 //
 // # Safety
 // `wasm` points to `len` readable bytes; `out` points to writable storage for a pointer.
@@ -471,7 +473,7 @@ int one_plugin_set_enabled(const one_db *db,
 int one_plugin_uninstall(const one_db *db, const one_ctx *ctx, const char *name);
 
 // Replaces an installed plugin by a new version of it (the module names the plugin).
-// `*out` receives the plugin.
+// `*out` receives the plugin. `len` is bounded as for `one_plugin_install`.
 //
 // # Safety
 // `wasm` points to `len` readable bytes; `out` points to writable storage for a pointer.
@@ -519,15 +521,19 @@ int one_sign_up(const one_db *db, const one_ctx *ctx, const char *credentials, c
 void one_string_free(char *s);
 
 // Subscribes the context to changes (`filter` is NULL or a JSON filter, see
-// bindings/README.md). Read them with `one_subscription_next`; free the handle with
-// `one_subscription_free`. Writers never wait for a subscription: one that falls more
+// bindings/README.md). Read them with `one_subscription_next` through the same database
+// handle; free the handle with `one_subscription_free`. An `after` later than every
+// committed event is `ONE_INVALID_CURSOR` (such a subscription could never deliver). Writers never wait for a subscription: one that falls more
 // than `FEED_BACKLOG` changes behind gets `ONE_LAGGED` once and then resumes from its
 // cursor.
 //
 // # Safety
 // `filter` is NULL or a NUL-terminated string; `out` points to writable storage for a
 // handle.
-int one_subscribe(const one_db *db, const one_ctx *ctx, const char *filter, one_sub **out);
+int one_subscribe(const one_db *db,
+                  const one_ctx *ctx,
+                  const char *filter,
+                  one_sub **out);
 
 // The subscription's cursor: the id of the last change it has passed, to resume from
 // with `{"after": …}`; `*out` is NULL before the first.
@@ -541,6 +547,9 @@ int one_subscription_free(one_sub *sub);
 
 // The next change, as an event record: waits up to `timeout_ms` milliseconds for one (0
 // polls without waiting). When none arrives, returns `ONE_OK` with `*out` NULL.
+// `one_close` on the database wakes the wait: the call returns `ONE_MISUSE` at once. A
+// subscription read through a database handle other than the one it was made on is
+// `ONE_MISUSE`, and nothing is read.
 // `ONE_LAGGED` says the subscription fell behind (the next call resumes from its
 // cursor); `ONE_FORBIDDEN` that the context may no longer read the group (the stream has
 // ended). Calls on one subscription from several threads take turns.

@@ -45,6 +45,14 @@ impl Failure {
         }
     }
 
+    /// A wait for changes ended because its database was closed.
+    pub(crate) fn closed_while_waiting() -> Self {
+        Self {
+            code: ONE_MISUSE,
+            message: "`db` was closed while this call waited for changes".into(),
+        }
+    }
+
     fn misuse(what: &str) -> Self {
         Self {
             code: ONE_MISUSE,
@@ -116,7 +124,8 @@ pub(crate) fn guard(call: impl FnOnce() -> Outcome) -> c_int {
 enum Handle {
     Db(Arc<Ontology>),
     Ctx(Context),
-    Sub(Arc<Mutex<Subscription>>),
+    /// A subscription, with the value of the database handle it was made on.
+    Sub(Arc<Mutex<Subscription>>, usize),
 }
 
 impl Handle {
@@ -125,7 +134,7 @@ impl Handle {
         match self {
             Handle::Db(_) => "db",
             Handle::Ctx(_) => "ctx",
-            Handle::Sub(_) => "sub",
+            Handle::Sub(..) => "sub",
         }
     }
 }
@@ -185,9 +194,9 @@ pub(crate) fn new_ctx(ctx: Context) -> *mut OneCtx {
     std::ptr::without_provenance_mut(register(Handle::Ctx(ctx)))
 }
 
-/// Makes a subscription handle.
-pub(crate) fn new_sub(sub: Subscription) -> *mut OneSub {
-    std::ptr::without_provenance_mut(register(Handle::Sub(Arc::new(Mutex::new(sub)))))
+/// Makes a handle for a subscription made on the database `db`.
+pub(crate) fn new_sub(sub: Subscription, db: *const OneDb) -> *mut OneSub {
+    std::ptr::without_provenance_mut(register(Handle::Sub(Arc::new(Mutex::new(sub)), db.addr())))
 }
 
 /// The database behind a handle; it stays open while the returned `Arc` lives.
@@ -208,15 +217,47 @@ pub(crate) fn ctx(handle: *const OneCtx) -> Outcome<Context> {
 
 /// The subscription behind a handle.
 pub(crate) fn sub(handle: *const OneSub) -> Outcome<Arc<Mutex<Subscription>>> {
+    sub_on(handle).map(|(sub, _)| sub)
+}
+
+/// The subscription behind a handle, if it was made on the database handle `db`: a
+/// subscription read through another database (or through the same file opened again)
+/// is a misuse, refused before anything is read.
+pub(crate) fn sub_of(handle: *const OneSub, db: *const OneDb) -> Outcome<Arc<Mutex<Subscription>>> {
+    let (sub, made_on) = sub_on(handle)?;
+    if made_on != db.addr() {
+        return Err(Failure {
+            code: ONE_MISUSE,
+            message: "`sub` was made on another database handle (a subscription does not \
+                      outlive the handle it was made on); nothing was read"
+                .into(),
+        });
+    }
+    Ok(sub)
+}
+
+fn sub_on(handle: *const OneSub) -> Outcome<(Arc<Mutex<Subscription>>, usize)> {
     lookup(handle.addr(), "sub", |h| match h {
-        Handle::Sub(sub) => Some(Arc::clone(sub)),
+        Handle::Sub(sub, db) => Some((Arc::clone(sub), *db)),
         _ => None,
     })
 }
 
+/// Whether `handle` is an open database handle.
+pub(crate) fn is_open(handle: *const OneDb) -> bool {
+    db(handle).is_ok()
+}
+
 /// Closes a database handle; the database closes when the calls running on it finish.
+/// Calls waiting for changes are woken first, so none holds the file open.
 pub(crate) fn close_db(handle: *mut OneDb) -> Outcome {
-    unregister(handle.addr(), "db")
+    // Unregistered before the waits end, so a woken call finds its handle closed.
+    let open = db(handle);
+    let closed = unregister(handle.addr(), "db");
+    if let Ok(db) = open {
+        db.engine().end_waits();
+    }
+    closed
 }
 
 /// Frees a context handle.
@@ -293,13 +334,25 @@ impl Raw {
         unsafe { optional_json(ptr, name) }
     }
 
-    /// A byte buffer argument of `len` bytes.
-    pub(crate) fn bytes<'a>(&self, ptr: *const u8, len: usize, name: &str) -> Outcome<&'a [u8]> {
+    /// A byte buffer argument of `len` bytes, refused before it is touched if `len` is
+    /// over `max` (a length from a failed `ftell` is `(size_t)-1`).
+    pub(crate) fn bytes<'a>(
+        &self,
+        ptr: *const u8,
+        len: usize,
+        max: usize,
+        name: &str,
+    ) -> Outcome<&'a [u8]> {
         if ptr.is_null() {
             return Err(Failure::invalid(format!("`{name}` is NULL")));
         }
-        // SAFETY: non-null, and an argument of the exported call: `len` readable bytes,
-        // as `Raw` says.
+        if len > max {
+            return Err(Failure::invalid(format!(
+                "`{name}` is {len} bytes; at most {max} are accepted"
+            )));
+        }
+        // SAFETY: non-null, at most `max` long, and an argument of the exported call:
+        // `len` readable bytes, as `Raw` says.
         Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
     }
 

@@ -29,8 +29,9 @@ struct SubscribeRequest {
 }
 
 /// Subscribes the context to changes (`filter` is NULL or a JSON filter, see
-/// bindings/README.md). Read them with `one_subscription_next`; free the handle with
-/// `one_subscription_free`. Writers never wait for a subscription: one that falls more
+/// bindings/README.md). Read them with `one_subscription_next` through the same database
+/// handle; free the handle with `one_subscription_free`. An `after` later than every
+/// committed event is `ONE_INVALID_CURSOR` (such a subscription could never deliver). Writers never wait for a subscription: one that falls more
 /// than `FEED_BACKLOG` changes behind gets `ONE_LAGGED` once and then resumes from its
 /// cursor.
 ///
@@ -46,6 +47,7 @@ pub unsafe extern "C" fn one_subscribe(
 ) -> c_int {
     exported!(|raw| {
         let out = raw.out_handle(out)?;
+        let db_handle = db;
         let (db, ctx) = (boundary::db(db)?, boundary::ctx(ctx)?);
         let request: SubscribeRequest = raw.optional_json(filter, "filter")?;
         let mut f = ChangeFilter::new();
@@ -74,13 +76,16 @@ pub unsafe extern "C" fn one_subscribe(
             (None, true) => db.engine().subscribe_from(&ctx, f, None)?,
             (None, false) => db.engine().subscribe(&ctx, f)?,
         };
-        out.set(boundary::new_sub(sub));
+        out.set(boundary::new_sub(sub, db_handle));
         Ok(())
     })
 }
 
 /// The next change, as an event record: waits up to `timeout_ms` milliseconds for one (0
 /// polls without waiting). When none arrives, returns `ONE_OK` with `*out` NULL.
+/// `one_close` on the database wakes the wait: the call returns `ONE_MISUSE` at once. A
+/// subscription read through a database handle other than the one it was made on is
+/// `ONE_MISUSE`, and nothing is read.
 /// `ONE_LAGGED` says the subscription fell behind (the next call resumes from its
 /// cursor); `ONE_FORBIDDEN` that the context may no longer read the group (the stream has
 /// ended). Calls on one subscription from several threads take turns.
@@ -96,14 +101,18 @@ pub unsafe extern "C" fn one_subscription_next(
 ) -> c_int {
     exported!(|raw| {
         let out = raw.out(out)?;
+        let db_handle = db;
         let db = boundary::db(db)?;
-        let sub = boundary::sub(sub)?;
+        let sub = boundary::sub_of(sub, db_handle)?;
         let mut sub = sub.lock().unwrap_or_else(|p| p.into_inner());
         let next = if timeout_ms == 0 {
             sub.try_next(db.engine())?
         } else {
             sub.next_timeout(db.engine(), Duration::from_millis(timeout_ms.into()))?
         };
+        if next.is_none() && !boundary::is_open(db_handle) {
+            return Err(Failure::closed_while_waiting());
+        }
         match next {
             Some(e) => out.json(&to_json::event(&e)),
             None => Ok(()),

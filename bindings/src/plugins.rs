@@ -9,6 +9,8 @@ use crate::json as to_json;
 
 /// Installs a plugin from the `len` bytes of its WASM module into the context's tenant
 /// (the context needs `groups:write` at the tenant's root). `*out` receives the plugin.
+/// `len` is at most 16 MiB (`MAX_MODULE_BYTES`); a larger one (such as a failed `ftell`'s
+/// `(size_t)-1`) is `ONE_INVALID` before the buffer is read.
 ///
 /// # Safety
 /// `wasm` points to `len` readable bytes; `out` points to writable storage for a pointer.
@@ -24,7 +26,7 @@ pub unsafe extern "C" fn one_plugin_install(
 }
 
 /// Replaces an installed plugin by a new version of it (the module names the plugin).
-/// `*out` receives the plugin.
+/// `*out` receives the plugin. `len` is bounded as for `one_plugin_install`.
 ///
 /// # Safety
 /// `wasm` points to `len` readable bytes; `out` points to writable storage for a pointer.
@@ -50,7 +52,7 @@ fn with_module(
     op: fn(&Engine, &Context, &[u8]) -> one::Result<PluginInfo>,
 ) -> Outcome {
     let (db, ctx, out) = raw.call(db, ctx, out)?;
-    let wasm = raw.bytes(wasm, len, "wasm")?;
+    let wasm = raw.bytes(wasm, len, one::plugins::MAX_MODULE_BYTES, "wasm")?;
     let p = op(db.engine(), &ctx, wasm)?;
     out.json(&to_json::plugin(&p))
 }

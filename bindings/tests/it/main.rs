@@ -5,5 +5,6 @@
 
 mod fuzz_body;
 mod header;
+mod misuse;
 mod programs;
 mod threads;

@@ -129,6 +129,8 @@ struct Ring {
     next: u64,
     /// Events held in `batches`.
     events: usize,
+    /// Set when the engine stopped waits ([`Engine::end_waits`]): nobody waits here again.
+    ended: bool,
 }
 
 /// The channel of one tenant and environment.
@@ -149,6 +151,8 @@ impl Channel {
 pub(crate) struct Feed {
     /// Channels with at least one subscription alive.
     channels: Mutex<HashMap<(GroupId, Env), Weak<Channel>>>,
+    /// Set by [`Engine::end_waits`]: channels joined later start ended.
+    waits_ended: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Feed {
@@ -194,8 +198,24 @@ impl Feed {
                 c
             }
         };
-        let next = channel.ring().next;
+        let next = {
+            let mut ring = channel.ring();
+            ring.ended |= self.waits_ended.load(std::sync::atomic::Ordering::Acquire);
+            ring.next
+        };
         (channel, next)
+    }
+
+    /// Wakes every waiting subscriber and keeps later waits from blocking.
+    fn end_waits(&self) {
+        self.waits_ended
+            .store(true, std::sync::atomic::Ordering::Release);
+        let channels: Vec<Arc<Channel>> =
+            self.channels().values().filter_map(Weak::upgrade).collect();
+        for channel in channels {
+            channel.ring().ended = true;
+            channel.arrived.notify_all();
+        }
     }
 
     /// Appends one commit's events to the channels of their tenants.
@@ -260,6 +280,8 @@ enum Wait {
 /// [`Subscription::try_next`] (never blocks), [`Subscription::next_timeout`], or
 /// [`Subscription::iter`] (blocks). Dropping it unsubscribes.
 pub struct Subscription {
+    /// The feed of the engine that made it: another engine's is refused.
+    feed: Weak<Feed>,
     ctx: Context,
     group: GroupId,
     filter: ChangeFilter,
@@ -298,6 +320,16 @@ pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
         engine.store().set_commit_listener(listener);
         Ok(())
     });
+}
+
+impl Engine {
+    /// Wakes every call waiting for changes on this engine's subscriptions, and makes
+    /// later waits return at once (with no change): for hosts that close an engine shared
+    /// with threads that may be waiting, as the C ABI's `one_close` does. Subscriptions
+    /// still deliver what was committed; they only stop waiting.
+    pub fn end_waits(&self) {
+        self.part::<Arc<Feed>>().end_waits();
+    }
 }
 
 impl Engine {
@@ -344,12 +376,21 @@ impl Engine {
                 self.part::<Arc<Feed>>().join(root, ctx.env()),
             )
         })?;
+        if let Some(after) = after.filter(|a| replay && a.to_u128() > last_id) {
+            return Err(Error::InvalidCursor {
+                reason: format!(
+                    "`after` names {after}, later than every event committed so far: such a \
+                     subscription would never deliver"
+                ),
+            });
+        }
         let position = if replay {
             after
         } else {
             Some(EventId::from_u128(last_id))
         };
         Ok(Subscription {
+            feed: Arc::downgrade(self.part::<Arc<Feed>>()),
             ctx: *ctx,
             group,
             filter,
@@ -404,6 +445,13 @@ impl Subscription {
     }
 
     fn step(&mut self, engine: &Engine, mut wait: Wait) -> Result<Option<Event>> {
+        if !std::ptr::eq(self.feed.as_ptr(), Arc::as_ptr(engine.part::<Arc<Feed>>())) {
+            return Err(Error::invalid(
+                "engine",
+                "this subscription was made by another engine (or by one since closed); \
+                 nothing was read",
+            ));
+        }
         loop {
             if let Some(e) = self.ready.pop_front() {
                 self.cursor = Some(e.id);
@@ -458,6 +506,9 @@ impl Subscription {
                     .collect();
                 self.next = ring.next;
                 return Taken::Batches(taken);
+            }
+            if ring.ended {
+                return Taken::Nothing;
             }
             ring = match wait {
                 Wait::No => return Taken::Nothing,

@@ -61,7 +61,12 @@ fn a_backup_taken_beside_a_writer_is_one_consistent_commit() {
         seen.sort();
         let n = seen.len() as i64 / 2;
         assert_eq!(seen, (0..n).flat_map(|i| [i, i]).collect::<Vec<_>>());
-        assert!(!path.with_extension("redb.partial").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
 

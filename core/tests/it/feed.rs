@@ -382,3 +382,70 @@ fn writers_on_threads_and_resuming_subscribers_see_each_change_once_in_order() {
         assert!(seen.windows(2).all(|w| w[0].seq <= w[1].seq));
     }
 }
+
+#[test]
+fn a_subscription_refuses_another_engine_and_loses_nothing() {
+    let (a, b) = (Fixture::new(), Fixture::new());
+    let (ga, gb) = (a.tenant("acme"), b.tenant("acme"));
+    let ctx = Context::system(ga.id);
+    let mut s = a.engine.subscribe(&ctx, ChangeFilter::new()).unwrap();
+    create(&a, &ctx, "note", "pending");
+    create(&b, &Context::system(gb.id), "note", "elsewhere");
+    let wrong = s.try_next(&b.engine);
+    assert!(
+        matches!(&wrong, Err(Error::InvalidField { field, .. }) if field == "engine"),
+        "{wrong:?}"
+    );
+    let kept = s.try_next(&a.engine).unwrap().unwrap();
+    assert_eq!(kept.kind, kinds::THING_CREATED);
+}
+
+#[test]
+fn a_cursor_later_than_every_commit_is_refused() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    let future = EventId::from_u128(u128::MAX >> 1);
+    let r = f
+        .engine
+        .subscribe_from(&ctx, ChangeFilter::new(), Some(future));
+    assert!(matches!(r, Err(Error::InvalidCursor { .. })), "{r:?}");
+    create(&f, &ctx, "note", "now");
+    let last = f
+        .engine
+        .read(&ctx, |v| v.events(&EventQuery::latest().limit(1)))
+        .unwrap()
+        .items
+        .remove(0);
+    assert!(
+        f.engine
+            .subscribe_from(&ctx, ChangeFilter::new(), Some(last.id))
+            .is_ok()
+    );
+}
+
+#[test]
+fn ending_waits_wakes_a_waiting_subscriber_and_later_waits_return_at_once() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let ctx = Context::system(g.id);
+    let mut s = f.engine.subscribe(&ctx, ChangeFilter::new()).unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| s.next_timeout(&f.engine, Duration::from_secs(3600)));
+        std::thread::sleep(Duration::from_millis(50));
+        f.engine.end_waits();
+        assert!(matches!(waiter.join().unwrap(), Ok(None)));
+    });
+    create(&f, &ctx, "note", "after");
+    // Committed changes are still delivered; waits no longer block.
+    assert!(
+        s.next_timeout(&f.engine, Duration::from_secs(3600))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.next_timeout(&f.engine, Duration::from_secs(3600))
+            .unwrap()
+            .is_none()
+    );
+}
