@@ -32,7 +32,7 @@
 // The database file is open elsewhere.
 #define ONE_ALREADY_OPEN 903
 
-// Stored bytes that do not decode.
+// Stored bytes that do not decode, or a damaged database file (the message names it).
 #define ONE_CORRUPT 901
 
 // Money of two currencies combined.
@@ -99,6 +99,9 @@
 
 // A write transaction started inside another on the same thread.
 #define ONE_NESTED_WRITE 906
+
+// The file opened is not a database file; the message names it.
+#define ONE_NOT_A_DATABASE 907
 
 // A record that does not exist, or that the context may not see.
 #define ONE_NOT_FOUND 100

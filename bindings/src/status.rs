@@ -77,7 +77,7 @@ pub const ONE_PLUGIN_NOT_FOUND: c_int = 502;
 pub const ONE_LAGGED: c_int = 600;
 /// A stored record of a newer format than this build reads.
 pub const ONE_UNSUPPORTED_VERSION: c_int = 900;
-/// Stored bytes that do not decode.
+/// Stored bytes that do not decode, or a damaged database file (the message names it).
 pub const ONE_CORRUPT: c_int = 901;
 /// The database is unusable after an earlier failure; reopen it.
 pub const ONE_POISONED: c_int = 902;
@@ -89,6 +89,8 @@ pub const ONE_STORAGE: c_int = 904;
 pub const ONE_IO: c_int = 905;
 /// A write transaction started inside another on the same thread.
 pub const ONE_NESTED_WRITE: c_int = 906;
+/// The file opened is not a database file; the message names it.
+pub const ONE_NOT_A_DATABASE: c_int = 907;
 
 /// Every code with its name, in one table: `one_errstr` and the tests read it.
 pub(crate) const NAMES: &[(c_int, &CStr)] = &[
@@ -133,6 +135,7 @@ pub(crate) const NAMES: &[(c_int, &CStr)] = &[
     (ONE_STORAGE, c"ONE_STORAGE"),
     (ONE_IO, c"ONE_IO"),
     (ONE_NESTED_WRITE, c"ONE_NESTED_WRITE"),
+    (ONE_NOT_A_DATABASE, c"ONE_NOT_A_DATABASE"),
 ];
 
 /// The name of a status code (`"ONE_NOT_FOUND"`), or `"ONE_UNKNOWN"` for a number that

@@ -36,6 +36,21 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// The file at `path` is not a database file (another kind of file, or empty of any
+    /// database header).
+    #[error("{} is not a database file", path.display())]
+    NotADatabase {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// The database file at `path` is damaged: its header or structure cannot be read.
+    #[error("the database file {} is damaged: {reason}", path.display())]
+    Damaged {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the storage engine found.
+        reason: String,
+    },
     /// A key failed to decode with the order-preserving key codec.
     #[error("malformed key: {0}")]
     Key(#[from] crate::keys::KeyError),
@@ -64,6 +79,40 @@ impl From<redb::DatabaseError> for StorageError {
         match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StorageError::AlreadyOpen,
             other => StorageError::Backend(redb::Error::from(other)),
+        }
+    }
+}
+
+impl StorageError {
+    /// What opening (or creating) the database file at `path` failed with, said about
+    /// that file: a file-system failure names the path ([`StorageError::Io`]), a file of
+    /// another kind is [`StorageError::NotADatabase`], a damaged one
+    /// [`StorageError::Damaged`].
+    pub(crate) fn opening(
+        path: &std::path::Path,
+        action: &'static str,
+        e: redb::DatabaseError,
+    ) -> Self {
+        match redb::Error::from(e) {
+            redb::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::InvalidData
+                    && io.to_string().contains("Not a redb database") =>
+            {
+                StorageError::NotADatabase {
+                    path: path.to_path_buf(),
+                }
+            }
+            redb::Error::Io(source) => StorageError::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            },
+            redb::Error::Corrupted(reason) => StorageError::Damaged {
+                path: path.to_path_buf(),
+                reason,
+            },
+            redb::Error::DatabaseAlreadyOpen => StorageError::AlreadyOpen,
+            other => StorageError::Backend(other),
         }
     }
 }

@@ -303,7 +303,8 @@ impl Store {
         guarded("opening the database file", || {
             let db = redb::Builder::new()
                 .set_cache_size(options.cache_size)
-                .create(path)?;
+                .create(path)
+                .map_err(|e| StorageError::opening(path, "cannot open the database file", e))?;
             Self::init(db, options)
         })
     }
@@ -366,8 +367,11 @@ impl Store {
     /// ([`crate::files::write_new`]).
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<u64, StorageError> {
         let snapshot = self.db.begin_read()?;
-        crate::files::write_new(path.as_ref(), |partial| {
-            let copy = redb::Builder::new().create(partial)?;
+        let path = path.as_ref();
+        crate::files::write_new(path, |partial| {
+            let copy = redb::Builder::new()
+                .create(partial)
+                .map_err(|e| StorageError::opening(path, "cannot write a backup to", e))?;
             let txn = copy.begin_write()?;
             {
                 let mut data = txn.open_table(DATA)?;

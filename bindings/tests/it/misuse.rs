@@ -12,7 +12,9 @@ use one_ffi::groups::one_tenant_create;
 use one_ffi::maintenance::one_backup;
 use one_ffi::plugins::one_plugin_install;
 use one_ffi::records::one_thing_create;
-use one_ffi::status::{ONE_INVALID, ONE_INVALID_CURSOR, ONE_IO, ONE_MISUSE, ONE_OK};
+use one_ffi::status::{
+    ONE_INVALID, ONE_INVALID_CURSOR, ONE_IO, ONE_MISUSE, ONE_NOT_A_DATABASE, ONE_OK,
+};
 
 /// Calls `f` with an out pointer; the status and the returned text.
 fn call(f: impl FnOnce(*mut *mut c_char) -> i32) -> (i32, String) {
@@ -257,4 +259,35 @@ fn concurrent_backups_to_one_path_publish_one_copy() {
     assert_eq!(names, ["copy.redb"]);
     db.close();
     assert_eq!(one_close(Db::reopen(&dir.path().join("copy.redb"))), ONE_OK);
+}
+
+#[test]
+fn open_and_backup_failures_name_the_file_and_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |p: &std::path::Path| {
+        let mut db: *mut OneDb = std::ptr::null_mut();
+        let c = CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: valid strings and out pointer.
+        let status = unsafe { one_open(c.as_ptr(), &mut db) };
+        assert!(db.is_null() || status == ONE_OK);
+        (status, last_error(), db)
+    };
+    let (status, message, _) = open(dir.path());
+    assert_eq!(status, ONE_IO, "{message}");
+    assert!(message.contains(dir.path().to_str().unwrap()), "{message}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a database\n".repeat(50)).unwrap();
+    let (status, message, _) = open(&text);
+    assert_eq!(status, ONE_NOT_A_DATABASE, "{message}");
+    assert!(message.contains("notes.txt"), "{message}");
+    // A backup into a folder that does not exist.
+    let db = Db::memory();
+    let target = dir.path().join("missing").join("copy.redb");
+    let c_target = CString::new(target.to_str().unwrap()).unwrap();
+    let mut seq = 0u64;
+    // SAFETY: valid strings and out pointer.
+    let status = unsafe { one_backup(db.db, c_target.as_ptr(), &mut seq) };
+    assert_eq!(status, ONE_IO, "{}", last_error());
+    assert!(last_error().contains("copy.redb"), "{}", last_error());
+    db.close();
 }

@@ -251,6 +251,12 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file opened is not a database file.
+    #[error("{} is not a database file", path.display())]
+    NotADatabase {
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// The storage layer failed.
     #[error(transparent)]
     Storage(StorageError),
@@ -276,6 +282,11 @@ impl From<StorageError> for Error {
                 path,
                 source,
             },
+            StorageError::NotADatabase { path } => Error::NotADatabase { path },
+            StorageError::Damaged { path, reason } => Error::Corrupt {
+                what: "database file",
+                reason: format!("{}: {reason}", path.display()),
+            },
             other => Error::Storage(other),
         }
     }
@@ -284,7 +295,7 @@ impl From<StorageError> for Error {
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
     /// 3 a bug in ONE (the C ABI's `ONE_INTERNAL`), 1xx input, 2xx state conflicts, 3xx
-    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 3.
+    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 907.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -324,6 +335,7 @@ impl Error {
             Error::Storage(StorageError::NestedWrite) => 906,
             Error::Storage(_) => 904,
             Error::Io { .. } => 905,
+            Error::NotADatabase { .. } => 907,
             Error::Internal { .. } => 3,
         }
     }

@@ -107,3 +107,40 @@ fn damaged_bytes_fail_to_open_or_are_reported_by_the_check() {
     eprintln!("60 damaged files: {refused} refused, {reported} reported, {unnoticed} unnoticed");
     assert!(refused + reported > 0);
 }
+
+#[test]
+fn opening_says_which_file_and_what_is_wrong_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |p: &Path| {
+        Store::open(p, &StoreOptions::default())
+            .map(drop)
+            .map_err(Error::from)
+    };
+    // A folder, and a device that is not a file: a file-system error naming the path.
+    for p in [
+        dir.path().to_path_buf(),
+        std::path::PathBuf::from("/dev/null"),
+    ] {
+        let e = open(&p).unwrap_err();
+        assert_eq!(e.code(), 905, "{}: {e}", p.display());
+        assert!(e.to_string().contains(&*p.to_string_lossy()), "{e}");
+    }
+    // A file of another kind.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "this is not a database\n".repeat(100)).unwrap();
+    let e = open(&text).unwrap_err();
+    assert!(matches!(e, Error::NotADatabase { .. }), "{e:?}");
+    assert_eq!(e.code(), 907);
+    assert!(e.to_string().contains("notes.txt"), "{e}");
+    // A database file whose header is damaged.
+    let damaged = dir.path().join("damaged.redb");
+    drop(Fixture::file(&damaged));
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    for b in bytes.iter_mut().skip(9).take(64) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&damaged, bytes).unwrap();
+    let e = open(&damaged).unwrap_err();
+    assert_eq!(e.code(), 901, "{e:?}");
+    assert!(e.to_string().contains("damaged.redb"), "{e}");
+}
