@@ -133,6 +133,9 @@
 // A rate limit was hit; the message says when to retry.
 #define ONE_RATE_LIMITED 401
 
+// A write on a database opened read-only; nothing was written.
+#define ONE_READ_ONLY 908
+
 // A revoked credential.
 #define ONE_REVOKED 303
 
@@ -430,6 +433,14 @@ int one_open(const char *path, one_db **out);
 // # Safety
 // `out` points to writable storage for a handle.
 int one_open_memory(one_db **out);
+
+// Opens the existing database file at `path` for reading only: reads work as usual,
+// every write is `ONE_READ_ONLY` and nothing is ever written to the file. A file of
+// another kind is `ONE_NOT_A_DATABASE`; a missing one `ONE_IO`, naming it.
+//
+// # Safety
+// `path` is a NUL-terminated string; `out` points to writable storage for a handle.
+int one_open_read_only(const char *path, one_db **out);
 
 // Finds a person of the tenant by email (compared after normalisation).
 //

@@ -29,6 +29,22 @@ pub unsafe extern "C" fn one_open(path: *const c_char, out: *mut *mut OneDb) -> 
     })
 }
 
+/// Opens the existing database file at `path` for reading only: reads work as usual,
+/// every write is `ONE_READ_ONLY` and nothing is ever written to the file. A file of
+/// another kind is `ONE_NOT_A_DATABASE`; a missing one `ONE_IO`, naming it.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `out` points to writable storage for a handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_open_read_only(path: *const c_char, out: *mut *mut OneDb) -> c_int {
+    exported!(|raw| {
+        let out = raw.out_handle(out)?;
+        let path = raw.text(path, "path")?;
+        out.set(boundary::new_db(builder()?.open_read_only(path)?));
+        Ok(())
+    })
+}
+
 /// Opens a new database held in memory, gone when closed.
 ///
 /// # Safety

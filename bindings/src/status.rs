@@ -91,6 +91,8 @@ pub const ONE_IO: c_int = 905;
 pub const ONE_NESTED_WRITE: c_int = 906;
 /// The file opened is not a database file; the message names it.
 pub const ONE_NOT_A_DATABASE: c_int = 907;
+/// A write on a database opened read-only; nothing was written.
+pub const ONE_READ_ONLY: c_int = 908;
 
 /// Every code with its name, in one table: `one_errstr` and the tests read it.
 pub(crate) const NAMES: &[(c_int, &CStr)] = &[
@@ -136,6 +138,7 @@ pub(crate) const NAMES: &[(c_int, &CStr)] = &[
     (ONE_IO, c"ONE_IO"),
     (ONE_NESTED_WRITE, c"ONE_NESTED_WRITE"),
     (ONE_NOT_A_DATABASE, c"ONE_NOT_A_DATABASE"),
+    (ONE_READ_ONLY, c"ONE_READ_ONLY"),
 ];
 
 /// The name of a status code (`"ONE_NOT_FOUND"`), or `"ONE_UNKNOWN"` for a number that

@@ -246,6 +246,30 @@ impl Builder {
         self.finish(store)
     }
 
+    /// Opens the existing database file at `path` for reading only: reads work as usual
+    /// (also beside other read-only handles), every write is refused with the code
+    /// 908 (`Error::Storage(StorageError::ReadOnly)`), and nothing is ever written to the
+    /// file — not even what a read-write open would record on the side, such as
+    /// `access_denied` events or API calls counted for rate limits.
+    ///
+    /// ```
+    /// use one::*;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("one.redb");
+    /// let db = Ontology::open(&path)?;
+    /// let acme = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Acme", "acme"))?;
+    /// db.close()?;
+    /// let ro = Ontology::builder().open_read_only(&path)?;
+    /// assert_eq!(ro.read(&Context::system(acme.id), |v| v.get_group(acme.id))?.slug, "acme");
+    /// let refused = ro.write(&Context::system(acme.id), |tx| tx.create_thing(NewThing::new("note", "n")));
+    /// assert_eq!(refused.unwrap_err().code(), 908);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Ontology> {
+        let store = one_storage::Store::open_read_only(path, &self.store)?;
+        self.finish(store)
+    }
+
     /// Opens a new database held in memory, gone when dropped.
     pub fn in_memory(self) -> Result<Ontology> {
         let store = one_storage::Store::in_memory(&self.store)?;

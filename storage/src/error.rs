@@ -16,6 +16,10 @@ pub enum StorageError {
     /// thread, which would wait for itself forever. Do the work in the outer transaction.
     #[error("a write transaction was started inside another one on the same thread")]
     NestedWrite,
+    /// The store was opened read-only ([`crate::Store::open_read_only`]); nothing was
+    /// written.
+    #[error("the database is open read-only; nothing was written")]
+    ReadOnly,
     /// The database file is already open, in this process or another.
     #[error("the database file is already open by another handle")]
     AlreadyOpen,

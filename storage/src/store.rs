@@ -264,7 +264,7 @@ fn corrupt(action: &str, panic: &Box<dyn std::any::Any + Send>) -> StorageError 
 /// `Store` is `Send + Sync`; share it behind an `Arc`. Any number of read transactions run
 /// beside at most one write transaction; `write` blocks while another is open.
 pub struct Store {
-    db: redb::Database,
+    db: Db,
     durability: Durability,
     write_buffer: usize,
     poisoned: AtomicBool,
@@ -331,6 +331,61 @@ impl Store {
         })
     }
 
+    /// Opens the database file at `path` for reading only: nothing is ever written to
+    /// it, and every write is [`StorageError::ReadOnly`]. Other processes may read it too;
+    /// a process that has it open for writing keeps it from opening (where the platform
+    /// locks files). The file must exist and be a database ONE wrote.
+    pub fn open_read_only(
+        path: impl AsRef<Path>,
+        options: &StoreOptions,
+    ) -> Result<Self, StorageError> {
+        let path = path.as_ref();
+        guarded("opening the database file", || {
+            let db = redb::Builder::new()
+                .set_cache_size(options.cache_size)
+                .open_read_only(path)
+                .map_err(|e| StorageError::opening(path, "cannot open the database file", e))?;
+            let txn = db.begin_read()?;
+            let format = match txn.open_table(META) {
+                Ok(meta) => meta.get(META_FORMAT)?.map(|g| g.value()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            match format {
+                Some(STORAGE_FORMAT) => {}
+                None => {
+                    return Err(StorageError::NotADatabase {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Some(other) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "storage format {other} is not supported (this build reads format {STORAGE_FORMAT})"
+                    )));
+                }
+            }
+            drop(txn);
+            Ok(Self::with_db(Db::ReadOnly(db), options))
+        })
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.db, Db::ReadOnly(_))
+    }
+
+    fn with_db(db: Db, options: &StoreOptions) -> Self {
+        Self {
+            db,
+            durability: options.durability,
+            write_buffer: options.write_buffer,
+            poisoned: AtomicBool::new(false),
+            latest: Mutex::new(None),
+            commit_order: Mutex::new(()),
+            listener: std::sync::RwLock::new(None),
+        }
+    }
+
     fn init(db: redb::Database, options: &StoreOptions) -> Result<Self, StorageError> {
         let txn = db.begin_write()?;
         {
@@ -350,15 +405,7 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(Self {
-            db,
-            durability: options.durability,
-            write_buffer: options.write_buffer,
-            poisoned: AtomicBool::new(false),
-            latest: Mutex::new(None),
-            commit_order: Mutex::new(()),
-            listener: std::sync::RwLock::new(None),
-        })
+        Ok(Self::with_db(Db::Writable(db), options))
     }
 
     /// Writes a consistent copy of the last commit to a new database file at `path`, and
@@ -445,7 +492,11 @@ impl Store {
             return Err(StorageError::NestedWrite.into());
         };
         let _order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
-        let mut txn = self.db.begin_write().map_err(StorageError::from)?;
+        let mut txn = self
+            .db
+            .writable()?
+            .begin_write()
+            .map_err(StorageError::from)?;
         match self.durability {
             Durability::Immediate => {
                 txn.set_two_phase_commit(true);
@@ -542,7 +593,11 @@ impl Store {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite);
         };
-        let mut txn = self.db.begin_write()?;
+        let Db::Writable(db) = &self.db else {
+            // Nothing was ever written: nothing to make durable.
+            return Ok(());
+        };
+        let mut txn = db.begin_write()?;
         txn.set_two_phase_commit(true);
         if let Err(e) = txn.commit() {
             self.poisoned.store(true, Ordering::Release);
@@ -557,7 +612,33 @@ impl Store {
         if self.durability == Durability::Deferred && !self.is_poisoned() {
             self.sync()?;
         }
-        self.db.close().map_err(|e| StorageError::Backend(e.into()))
+        match self.db {
+            Db::Writable(db) => db.close(),
+            Db::ReadOnly(db) => db.close(),
+        }
+        .map_err(|e| StorageError::Backend(e.into()))
+    }
+}
+
+/// The redb database under a store: writable, or opened read-only.
+enum Db {
+    Writable(redb::Database),
+    ReadOnly(redb::ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
+
+    fn writable(&self) -> Result<&redb::Database, StorageError> {
+        match self {
+            Db::Writable(db) => Ok(db),
+            Db::ReadOnly(_) => Err(StorageError::ReadOnly),
+        }
     }
 }
 

@@ -6,14 +6,16 @@ use std::ffi::{CStr, CString, c_char};
 use std::time::Duration;
 
 use one_ffi::boundary::{OneCtx, OneDb, OneSub, one_last_error_message, one_string_free};
-use one_ffi::db::{one_close, one_ctx_free, one_ctx_system, one_open, one_open_memory};
+use one_ffi::db::{
+    one_close, one_ctx_free, one_ctx_system, one_open, one_open_memory, one_open_read_only,
+};
 use one_ffi::feed::{one_subscribe, one_subscription_free, one_subscription_next};
 use one_ffi::groups::one_tenant_create;
 use one_ffi::maintenance::one_backup;
 use one_ffi::plugins::one_plugin_install;
 use one_ffi::records::one_thing_create;
 use one_ffi::status::{
-    ONE_INVALID, ONE_INVALID_CURSOR, ONE_IO, ONE_MISUSE, ONE_NOT_A_DATABASE, ONE_OK,
+    ONE_INVALID, ONE_INVALID_CURSOR, ONE_IO, ONE_MISUSE, ONE_NOT_A_DATABASE, ONE_OK, ONE_READ_ONLY,
 };
 
 /// Calls `f` with an out pointer; the status and the returned text.
@@ -290,4 +292,43 @@ fn open_and_backup_failures_name_the_file_and_what_is_wrong() {
     assert_eq!(status, ONE_IO, "{}", last_error());
     assert!(last_error().contains("copy.redb"), "{}", last_error());
     db.close();
+}
+
+#[test]
+fn a_read_only_database_reads_and_refuses_writes_without_touching_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.redb");
+    let db = Db::file(&path);
+    db.create("kept");
+    let tenant_ctx = db.ctx;
+    assert_eq!(one_close(db.db), ONE_OK);
+    let before = std::fs::read(&path).unwrap();
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut ro: *mut OneDb = std::ptr::null_mut();
+    // SAFETY: valid strings and out pointer.
+    assert_eq!(
+        unsafe { one_open_read_only(c_path.as_ptr(), &mut ro) },
+        ONE_OK,
+        "{}",
+        last_error()
+    );
+    let thing = c"{\"type\":\"note\",\"name\":\"refused\"}";
+    // SAFETY: valid handles, string and out pointer.
+    let (status, _) = call(|out| unsafe { one_thing_create(ro, tenant_ctx, thing.as_ptr(), out) });
+    assert_eq!(status, ONE_READ_ONLY, "{}", last_error());
+    assert_eq!(one_close(ro), ONE_OK);
+    assert_eq!(one_ctx_free(tenant_ctx), ONE_OK);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "a read-only open wrote to the file"
+    );
+    // A missing file is not created.
+    let missing = CString::new(dir.path().join("none.redb").to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { one_open_read_only(missing.as_ptr(), &mut ro) },
+        ONE_IO
+    );
+    assert!(!dir.path().join("none.redb").exists());
 }

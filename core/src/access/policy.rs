@@ -504,7 +504,8 @@ impl Engine {
             denials.append(&mut pending);
             log.any.store(false, Ordering::Release);
         }
-        if denials.is_empty() {
+        // A read-only store is never written: its refusals are returned, not logged.
+        if denials.is_empty() || self.store().is_read_only() {
             return;
         }
         let logged = self.transact(|kv| {

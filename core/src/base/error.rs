@@ -295,7 +295,7 @@ impl From<StorageError> for Error {
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
     /// 3 a bug in ONE (the C ABI's `ONE_INTERNAL`), 1xx input, 2xx state conflicts, 3xx
-    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 907.
+    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 908.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -333,6 +333,7 @@ impl Error {
             Error::Storage(StorageError::Poisoned) => 902,
             Error::Storage(StorageError::AlreadyOpen) => 903,
             Error::Storage(StorageError::NestedWrite) => 906,
+            Error::Storage(StorageError::ReadOnly) => 908,
             Error::Storage(_) => 904,
             Error::Io { .. } => 905,
             Error::NotADatabase { .. } => 907,

@@ -509,8 +509,12 @@ impl Engine {
         Ok(self.store.close()?)
     }
 
-    /// Runs the features' flush hooks: what they keep in memory is written.
+    /// Runs the features' flush hooks: what they keep in memory is written (except on a
+    /// read-only store, which is never written).
     fn flush_parts(&self) -> Result<()> {
+        if self.store.is_read_only() {
+            return Ok(());
+        }
         for flush in &self.hooks.flush {
             flush(self)?;
         }

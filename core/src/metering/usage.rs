@@ -520,6 +520,11 @@ impl Engine {
     /// Counts the running totals of usage once for a database written before they
     /// existed.
     pub(crate) fn count_usage_once(&self) -> Result<()> {
+        // A read-only store is never written; an old file opened so keeps its totals
+        // uncounted until it is opened for writing.
+        if self.store().is_read_only() {
+            return Ok(());
+        }
         if self
             .store()
             .read()?
