@@ -91,6 +91,10 @@
 // An id that is not an id.
 #define ONE_MALFORMED_ID 101
 
+// The longest message `one_last_error_message` returns, in bytes (without its NUL); a
+// longer one (it may quote an input) is cut at a character boundary and ends in `…`.
+#define ONE_MAX_MESSAGE_BYTES 4096
+
 // A required field is missing.
 #define ONE_MISSING_FIELD 103
 
@@ -386,8 +390,9 @@ int one_knowledge_get(const one_db *db, const one_ctx *ctx, const char *knowledg
 // `query` is a NUL-terminated string; `out` points to writable storage for a pointer.
 int one_knowledge_search(const one_db *db, const one_ctx *ctx, const char *query, char **out);
 
-// The message of the most recent call on this thread that failed (empty if none has).
-// The pointer stays valid until the next failing call on the same thread; never free it.
+// The message of the most recent call on this thread that failed (empty if none has),
+// at most `ONE_MAX_MESSAGE_BYTES` (4096) bytes. The pointer stays valid until the next
+// failing call on the same thread; never free it.
 const char *one_last_error_message(void);
 
 // Makes a person a member of a group with a role and permissions. `*out` receives the

@@ -78,7 +78,19 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-fn set_last_error(message: String) {
+/// The longest message `one_last_error_message` returns, in bytes (without its NUL); a
+/// longer one (it may quote an input) is cut at a character boundary and ends in `…`.
+pub const ONE_MAX_MESSAGE_BYTES: usize = 4096;
+
+fn set_last_error(mut message: String) {
+    if message.len() > ONE_MAX_MESSAGE_BYTES {
+        let mut end = ONE_MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
     // A message with a NUL in it (from user text) is cut there rather than lost.
     let bytes: Vec<u8> = message
         .into_bytes()
@@ -89,8 +101,9 @@ fn set_last_error(message: String) {
     LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
 }
 
-/// The message of the most recent call on this thread that failed (empty if none has).
-/// The pointer stays valid until the next failing call on the same thread; never free it.
+/// The message of the most recent call on this thread that failed (empty if none has),
+/// at most `ONE_MAX_MESSAGE_BYTES` (4096) bytes. The pointer stays valid until the next
+/// failing call on the same thread; never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn one_last_error_message() -> *const c_char {
     LAST_ERROR.with(|slot| slot.borrow().as_ptr())

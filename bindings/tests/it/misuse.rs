@@ -13,7 +13,7 @@ use one_ffi::feed::{one_subscribe, one_subscription_free, one_subscription_next}
 use one_ffi::groups::one_tenant_create;
 use one_ffi::maintenance::one_backup;
 use one_ffi::plugins::one_plugin_install;
-use one_ffi::records::one_thing_create;
+use one_ffi::records::{one_thing_create, one_thing_get};
 use one_ffi::status::{
     ONE_INVALID, ONE_INVALID_CURSOR, ONE_IO, ONE_MISUSE, ONE_NOT_A_DATABASE, ONE_OK, ONE_READ_ONLY,
 };
@@ -331,4 +331,22 @@ fn a_read_only_database_reads_and_refuses_writes_without_touching_the_file() {
         ONE_IO
     );
     assert!(!dir.path().join("none.redb").exists());
+}
+
+#[test]
+fn error_messages_are_bounded_even_when_they_quote_a_huge_input() {
+    let db = Db::memory();
+    // A malformed id is quoted in its error message.
+    let id = CString::new(format!("thg_{}", "é".repeat(100_000))).unwrap();
+    // SAFETY: valid handles, string and out pointer.
+    let (status, _) = call(|out| unsafe { one_thing_get(db.db, db.ctx, id.as_ptr(), out) });
+    assert_ne!(status, ONE_OK);
+    let message = last_error();
+    assert!(
+        message.len() <= one_ffi::boundary::ONE_MAX_MESSAGE_BYTES,
+        "{}",
+        message.len()
+    );
+    assert!(message.ends_with('…'), "the message was not cut: {message}");
+    db.close();
 }
