@@ -2,10 +2,11 @@
 //! wrong database, a close while a call waits for changes, impossible cursors, lengths
 //! that were never checked, and backups racing for one path.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString};
 use std::time::Duration;
 
-use one_ffi::boundary::{OneCtx, OneDb, OneSub, one_last_error_message, one_string_free};
+use crate::call;
+use one_ffi::boundary::{OneCtx, OneDb, OneSub, one_last_error_message};
 use one_ffi::db::{
     one_close, one_ctx_free, one_ctx_system, one_open, one_open_memory, one_open_read_only,
 };
@@ -17,24 +18,6 @@ use one_ffi::records::{one_thing_create, one_thing_get};
 use one_ffi::status::{
     ONE_INVALID, ONE_INVALID_CURSOR, ONE_IO, ONE_MISUSE, ONE_NOT_A_DATABASE, ONE_OK, ONE_READ_ONLY,
 };
-
-/// Calls `f` with an out pointer; the status and the returned text.
-fn call(f: impl FnOnce(*mut *mut c_char) -> i32) -> (i32, String) {
-    let mut out: *mut c_char = std::ptr::null_mut();
-    let status = f(&mut out);
-    let text = if out.is_null() {
-        String::new()
-    } else {
-        // SAFETY: a string ONE returned, freed right after.
-        let text = unsafe { CStr::from_ptr(out) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: as above.
-        unsafe { one_string_free(out) };
-        text
-    };
-    (status, text)
-}
 
 fn last_error() -> String {
     // SAFETY: ONE's own message, valid until the next failing call on this thread.

@@ -1,30 +1,14 @@
 //! Several threads on one database handle, and a close while they run.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use one_ffi::boundary::{OneCtx, OneDb, one_string_free};
+use crate::call;
+use one_ffi::boundary::{OneCtx, OneDb};
 use one_ffi::db::{one_close, one_ctx_free, one_ctx_system, one_open_memory};
 use one_ffi::groups::one_tenant_create;
 use one_ffi::records::{one_thing_create, one_thing_get};
 use one_ffi::status::{ONE_MISUSE, ONE_OK};
-
-/// Calls `f` with an out pointer; the status and the returned JSON.
-fn call(f: impl FnOnce(*mut *mut c_char) -> i32) -> (i32, String) {
-    let mut out: *mut c_char = std::ptr::null_mut();
-    let status = f(&mut out);
-    let text = if out.is_null() {
-        String::new()
-    } else {
-        // SAFETY: a string ONE returned, freed right after.
-        let text = unsafe { CStr::from_ptr(out) }
-            .to_string_lossy()
-            .into_owned();
-        unsafe { one_string_free(out) };
-        text
-    };
-    (status, text)
-}
 
 fn id_in(json: &str) -> CString {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
