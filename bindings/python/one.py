@@ -52,6 +52,7 @@ def load(path=None):
     lib.one_string_free.restype = None
     lib.one_open.argtypes = [s, out]
     lib.one_open_memory.argtypes = [out]
+    lib.one_open_read_only.argtypes = [s, out]
     lib.one_close.argtypes = [p]
     lib.one_ctx_system.argtypes = [s, out]
     lib.one_ctx_person.argtypes = [s, s, out]
@@ -216,6 +217,14 @@ class Database:
     def open(cls, path):
         handle = ctypes.c_void_p()
         _check(load().one_open(_text(path), ctypes.byref(handle)))
+        return cls(handle)
+
+    @classmethod
+    def open_read_only(cls, path):
+        """Opens an existing database for reading only: writes raise ONE_READ_ONLY and
+        the file is never written."""
+        handle = ctypes.c_void_p()
+        _check(load().one_open_read_only(_text(path), ctypes.byref(handle)))
         return cls(handle)
 
     @classmethod

@@ -73,6 +73,13 @@ def main():
         export = os.path.join(folder, "acme.jsonl")
         exported = db.export(ctx, acme["id"], export)
         ctx.close()
+    # Read-only: reads work, writes are refused, a file of another kind is named.
+    with one.Database.open_read_only(path) as ro:
+        ctx = ro.system(acme["id"])
+        assert ro.thing_get(ctx, mug["id"])["name"] == "Mug"
+        expect_error("ONE_READ_ONLY", ro.thing_create, ctx, {"type": "note", "name": "no"})
+        ctx.close()
+    expect_error("ONE_NOT_A_DATABASE", one.Database.open, export)
     with one.Database.memory() as moved:
         assert moved.import_from(export)["things"] == exported["things"]
         assert moved.check()["problem_count"] == 0
