@@ -165,7 +165,7 @@ impl<K: KvRead> View<'_, K> {
 
 impl Tx<'_, '_> {
     /// Logs a custom event in the context's group. `kind` is `[a-z][a-z0-9_]*`; `metadata`
-    /// a map. The engine logs its own events itself, and their types ([`kinds::ALL`]) are
+    /// a map. The engine logs its own events itself, and their types ([`crate::kinds::ALL`]) are
     /// reserved: an application's event named like one is refused, so nobody can forge an
     /// audit entry. Needs `events:write`.
     pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {

@@ -11,7 +11,7 @@
 //! [`crate::Engine::check_api_key`] turns a presented key into a [`Context`], enforcing
 //! the key's rate limits and its group's `api_calls` quota. Use counts (`last_used_at`,
 //! `calls_this_month`) are kept in memory and written from time to time (see
-//! [`crate::metering::rate_limit`]): a crash loses at most the calls since the last write, and never
+//! [`crate::RateLimit`]): a crash loses at most the calls since the last write, and never
 //! counts a call twice.
 
 use std::net::IpAddr;
@@ -297,7 +297,7 @@ impl Engine {
     /// allow-list [`Error::IpNotAllowed`], one over its monthly quota or burst
     /// [`Error::RateLimited`], and one over the `api_calls` limit of its group's plan
     /// [`Error::QuotaExceeded`]. An admitted call is counted (in memory; see
-    /// [`crate::metering::rate_limit`]).
+    /// [`crate::RateLimit`]).
     pub fn check_api_key(&self, key: &str, client_ip: Option<IpAddr>) -> Result<KeyCall> {
         let (kind, digest) = secret::parse(key)?;
         if !matches!(kind, SecretKind::LiveKey | SecretKind::TestKey) {

@@ -391,7 +391,7 @@ impl Tx<'_, '_> {
     /// Links an external identity (`provider`, e.g. `google`, and the provider's stable
     /// `subject` for the person) to `person`, for [`Engine::sign_in_external`]. The person
     /// links their own; anyone else needs `members:manage` in the person's group and every
-    /// permission the person has, wherever they have it ([`crate::access::policy`]).
+    /// permission the person has, wherever they have it (see the policy's operation table, `access/policy.rs`).
     pub fn link_identity(&mut self, person: ThingId, provider: &str, subject: &str) -> Result<()> {
         validate::type_name("provider", provider)?;
         if subject.is_empty() {
@@ -426,7 +426,7 @@ impl Tx<'_, '_> {
 
     /// Ends every session of `person` (sign out everywhere). The person does it for
     /// themselves; anyone else needs `members:manage` in the person's group and every
-    /// permission the person has ([`crate::access::policy`]). Logs one
+    /// permission the person has (see the policy's operation table, `access/policy.rs`). Logs one
     /// `sign_out` with `method: everywhere` and returns how many sessions ended.
     pub fn sign_out_everywhere(&mut self, person: ThingId) -> Result<usize> {
         let thing = self.view().load_person(person)?;

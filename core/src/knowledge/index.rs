@@ -265,7 +265,7 @@ impl Engine {
     }
 
     /// Sets when groups get an HNSW graph and how it is built (see
-    /// [`crate::knowledge::index`]).
+    /// [`KnowledgeIndexConfig`]).
     pub fn with_knowledge_index(mut self, config: KnowledgeIndexConfig) -> Self {
         *self.part_mut::<KnowledgeIndexConfig>() = config;
         self

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// The SHA-256 of a module's WASM bytes: its identity.
 pub type ModuleHash = [u8; 32];
 
-/// The largest module [`Engine::install_plugin`] accepts before asking the runtime,
+/// The largest module [`crate::Engine::install_plugin`] accepts before asking the runtime,
 /// which may set a lower limit.
 pub const MAX_MODULE_BYTES: usize = 16 << 20;
 

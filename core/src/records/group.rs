@@ -117,7 +117,7 @@ pub struct Group {
     /// Lifecycle state.
     pub status: GroupStatus,
     /// A map with the well-known keys `domain`, `logo`, `description`, `plan` (strings),
-    /// `limits`, `usage`, `settings` (maps), `plan` (see [`crate::metering::plans`]) and
+    /// `limits`, `usage`, `settings` (maps), `plan` (see [`crate::Plan`]) and
     /// `revenue_share_bps` (basis points, see [`crate::Bps`]),
     /// and any others the application wants.
     pub properties: Value,
