@@ -160,7 +160,7 @@ mod tests {
     fn every_rust_error_code_has_a_name() {
         // The codes `one::Error::code` returns, read from its source so a new variant
         // without a C name fails here.
-        let source = include_str!("../../core/src/base/error.rs");
+        let source = include_str!("../../core/vocabulary/src/error.rs");
         let codes: Vec<c_int> = source
             .lines()
             .filter(|l| l.contains("Error::") && l.contains("=> "))

@@ -120,3 +120,46 @@ impl StorageError {
         }
     }
 }
+
+// How a storage error reads as the engine's error. It lives here because Rust allows a
+// conversion only beside one of its two types, and the vocabulary must know nothing of
+// storage; so this crate knows the engine's error type, and nothing else of it.
+use one_vocabulary::Error;
+
+impl From<StorageError> for Error {
+    /// A file operation's failure is [`Error::Io`] whichever layer met it.
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path,
+                source,
+            },
+            StorageError::NotADatabase { path } => Error::NotADatabase { path },
+            StorageError::Damaged { path, reason } => Error::Corrupt {
+                what: "database file",
+                reason: format!("{}: {reason}", path.display()),
+            },
+            StorageError::Poisoned => Error::Poisoned,
+            StorageError::AlreadyOpen => Error::AlreadyOpen,
+            StorageError::NestedWrite => Error::NestedWrite,
+            StorageError::ReadOnly => Error::ReadOnly,
+            other => Error::Storage {
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+impl From<crate::keys::KeyError> for Error {
+    fn from(e: crate::keys::KeyError) -> Self {
+        Error::Corrupt {
+            what: "key",
+            reason: e.to_string(),
+        }
+    }
+}

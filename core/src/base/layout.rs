@@ -806,6 +806,16 @@ pub(crate) fn decode_session_locator(bytes: &[u8]) -> Result<(GroupId, Env, Conn
     Ok((root, env, ConnectionId::from_u128(id.to_u128())))
 }
 
+/// The resource a counter's changes also use.
+pub(crate) fn resource_of(counter: Counter) -> Option<Resource> {
+    match counter {
+        Counter::Things => Some(Resource::Things),
+        Counter::People => Some(Resource::Users),
+        Counter::Connections => Some(Resource::Connections),
+        Counter::Events => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,9 +26,10 @@ use crate::base::clock::{Clock, Timestamp};
 use crate::base::codec::{self, Record};
 use crate::base::context::{Context, Env, Principal};
 use crate::base::id::{GroupId, IdGen};
+use crate::base::layout::resource_of;
 use crate::base::layout::{self, Counter, StructureKeys, TenantKeys};
 use crate::base::permission::Permission;
-use crate::base::resource::{Resource, resource_of};
+use crate::base::resource::Resource;
 use crate::{Error, Result};
 
 /// The ONE engine over a [`Store`].

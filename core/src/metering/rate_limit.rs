@@ -449,7 +449,7 @@ impl Engine {
         if due {
             // Inside a write transaction on this thread the write waits for a later call.
             match self.flush_meters() {
-                Ok(()) | Err(Error::Storage(one_storage::StorageError::NestedWrite)) => {}
+                Ok(()) | Err(Error::NestedWrite) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -36,21 +36,6 @@ pub const FEED_BACKLOG: usize = 10_000;
 /// Events read from the stored log per replay step.
 const REPLAY_BATCH: usize = 1_000;
 
-impl std::str::FromStr for Dimension {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Dimension::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "dimension",
-                    format!("{s:?} is not one of groups, people, things, connections, knowledge or events"),
-                )
-            })
-    }
-}
-
 /// Which changes a subscription receives: those of one group (or its subtree), of some
 /// dimensions, of some types. Empty lists match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

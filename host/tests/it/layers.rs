@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ROOMS: &[(&str, &str)] = &[
     (
         "base",
-        "vocabulary: ids, values, time, contexts, encoding, key layout, paging, errors, permissions, resources",
+        "the vocabulary crate's words (ids, values, errors, …) with encoding, key layout and paging",
     ),
     (
         "kernel",

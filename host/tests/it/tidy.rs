@@ -60,10 +60,18 @@ fn dependencies(manifest: &str) -> Vec<String> {
 
 #[test]
 fn dependencies_point_the_way_the_design_says() {
+    let vocabulary = dependencies("core/vocabulary/Cargo.toml");
+    assert!(
+        !vocabulary.iter().any(|d| d.starts_with("one")
+            || ["redb", "wasmtime", "instant-distance"].contains(&d.as_str())),
+        "the vocabulary depends on nothing of ONE, of storage or of wasmtime: {vocabulary:?}"
+    );
     let storage = dependencies("storage/Cargo.toml");
     assert!(
-        !storage.iter().any(|d| d.starts_with("one")),
-        "storage depends on nothing of ONE: {storage:?}"
+        storage
+            .iter()
+            .all(|d| !d.starts_with("one") || d == "one-vocabulary"),
+        "storage depends on nothing of ONE but the vocabulary (for its error type): {storage:?}"
     );
     let core = dependencies("core/Cargo.toml");
     assert!(core.contains(&"one-storage".to_string()));

@@ -14,11 +14,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::base::id::{GroupId, KeyId, ThingId};
+use crate::id::{GroupId, KeyId, ThingId};
 
 /// The acting principal, recorded as the actor of every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Principal {
     /// The application itself, or an administrator: bootstrapping and maintenance.
     System,
@@ -105,7 +104,7 @@ impl Context {
 
     /// An API key acting in its group and environment; made only by
     /// [`crate::Engine::context_for_api_key`].
-    pub(crate) fn api_key(key: KeyId, group: GroupId, env: Env) -> Self {
+    pub fn api_key(key: KeyId, group: GroupId, env: Env) -> Self {
         Self {
             principal: Principal::ApiKey(key),
             group,

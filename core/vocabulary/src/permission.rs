@@ -165,7 +165,7 @@ pub const COARSE: &[(&str, &[&[Permission]])] = &[
 impl PermissionSet {
     /// Every permission the coarse `admin` implies: what makes a membership
     /// administrative.
-    pub(crate) fn administrative() -> Self {
+    pub fn administrative() -> Self {
         [READ, WRITE, ADMIN]
             .iter()
             .fold(PermissionSet::EMPTY, |set, part| {

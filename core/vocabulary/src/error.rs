@@ -1,12 +1,10 @@
 //! The engine's error type, and the stable numeric code of each variant.
 
-use one_storage::StorageError;
-
-use crate::base::clock::Timestamp;
-use crate::base::id::{IdError, IdKind};
-use crate::base::permission::Permission;
-use crate::base::resource::Resource;
-use crate::base::value::ValueError;
+use crate::clock::Timestamp;
+use crate::id::{IdError, IdKind};
+use crate::permission::Permission;
+use crate::resource::Resource;
+use crate::value::ValueError;
 
 /// Everything a call into the engine can fail with.
 ///
@@ -257,9 +255,26 @@ pub enum Error {
         /// The file.
         path: std::path::PathBuf,
     },
-    /// The storage layer failed.
-    #[error(transparent)]
-    Storage(StorageError),
+    /// A commit (or the abort of a transaction) failed; the store refuses further writes
+    /// on this handle. Close it and open the file again.
+    #[error("the store refuses writes after a failed commit; reopen it")]
+    Poisoned,
+    /// The database file is already open, in this process or another.
+    #[error("the database file is already open by another handle")]
+    AlreadyOpen,
+    /// A write transaction was started from inside another one's closure on the same
+    /// thread, which would wait for itself forever. Do the work in the outer transaction.
+    #[error("a write transaction was started inside another one on the same thread")]
+    NestedWrite,
+    /// The database is open read-only; nothing was written.
+    #[error("the database is open read-only; nothing was written")]
+    ReadOnly,
+    /// The storage backend failed (an I/O error inside it, a full disk, …).
+    #[error("{source}")]
+    Storage {
+        /// The backend's error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A bug in ONE: a panic inside a write transaction. That transaction was rolled back
     /// and nothing it did was kept; the engine goes on serving every other call.
     #[error("internal error, the transaction was rolled back: {reason}")]
@@ -267,29 +282,6 @@ pub enum Error {
         /// The panic's message.
         reason: String,
     },
-}
-
-impl From<StorageError> for Error {
-    /// A file operation's failure is [`Error::Io`] whichever layer met it.
-    fn from(e: StorageError) -> Self {
-        match e {
-            StorageError::Io {
-                action,
-                path,
-                source,
-            } => Error::Io {
-                action,
-                path,
-                source,
-            },
-            StorageError::NotADatabase { path } => Error::NotADatabase { path },
-            StorageError::Damaged { path, reason } => Error::Corrupt {
-                what: "database file",
-                reason: format!("{}: {reason}", path.display()),
-            },
-            other => Error::Storage(other),
-        }
-    }
 }
 
 impl Error {
@@ -330,18 +322,19 @@ impl Error {
             Error::Lagged { .. } => 600,
             Error::UnsupportedVersion { .. } => 900,
             Error::Corrupt { .. } => 901,
-            Error::Storage(StorageError::Poisoned) => 902,
-            Error::Storage(StorageError::AlreadyOpen) => 903,
-            Error::Storage(StorageError::NestedWrite) => 906,
-            Error::Storage(StorageError::ReadOnly) => 908,
-            Error::Storage(_) => 904,
+            Error::Poisoned => 902,
+            Error::AlreadyOpen => 903,
+            Error::NestedWrite => 906,
+            Error::ReadOnly => 908,
+            Error::Storage { .. } => 904,
             Error::Io { .. } => 905,
             Error::NotADatabase { .. } => 907,
             Error::Internal { .. } => 3,
         }
     }
 
-    pub(crate) fn not_found(id: impl Into<crate::base::id::Ref>) -> Self {
+    /// [`Error::NotFound`] for the record `id`.
+    pub fn not_found(id: impl Into<crate::id::Ref>) -> Self {
         let r = id.into();
         Error::NotFound {
             kind: r.kind(),
@@ -350,7 +343,7 @@ impl Error {
     }
 
     /// The [`Error::Internal`] of a caught panic, with its message.
-    pub(crate) fn internal(panic: &(dyn std::any::Any + Send)) -> Self {
+    pub fn internal(panic: &(dyn std::any::Any + Send)) -> Self {
         let reason = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -359,14 +352,16 @@ impl Error {
         Error::Internal { reason }
     }
 
-    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// [`Error::InvalidField`] for `field`, saying what is wrong with it.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidField {
             field: field.into(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn value(e: ValueError) -> Self {
+    /// [`Error::InvalidField`] for a value that failed its checks, naming its path.
+    pub fn value(e: ValueError) -> Self {
         let field = match &e {
             ValueError::NonFinite { path } | ValueError::TooDeep { path } => path.clone(),
         };
@@ -390,15 +385,6 @@ impl From<IdError> for Error {
                 found,
             },
             other => Error::MalformedId(other),
-        }
-    }
-}
-
-impl From<one_storage::keys::KeyError> for Error {
-    fn from(e: one_storage::keys::KeyError) -> Self {
-        Error::Corrupt {
-            what: "key",
-            reason: e.to_string(),
         }
     }
 }

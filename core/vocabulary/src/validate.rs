@@ -3,7 +3,7 @@
 //! Each check returns the typed error that names the field, so a caller learns which
 //! input was wrong and the store is never touched by a bad one.
 
-use crate::base::value::Value;
+use crate::value::Value;
 use crate::{Error, Result};
 
 /// The longest name (of a group, thing or person), in bytes.
@@ -14,7 +14,7 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 pub const MAX_TYPE_BYTES: usize = 64;
 
 /// A required, trimmed, bounded name.
-pub(crate) fn name(field: &'static str, name: &str) -> Result<String> {
+pub fn name(field: &'static str, name: &str) -> Result<String> {
     let trimmed = name.trim();
     if trimmed.is_empty() {
         return Err(Error::MissingField { field });
@@ -33,7 +33,7 @@ pub(crate) fn name(field: &'static str, name: &str) -> Result<String> {
 }
 
 /// A type name: `[a-z][a-z0-9_]*`, at most [`MAX_TYPE_BYTES`].
-pub(crate) fn type_name(field: &'static str, kind: &str) -> Result<()> {
+pub fn type_name(field: &'static str, kind: &str) -> Result<()> {
     if kind.is_empty() {
         return Err(Error::MissingField { field });
     }
@@ -56,7 +56,7 @@ pub(crate) fn type_name(field: &'static str, kind: &str) -> Result<()> {
 }
 
 /// A map (or null, read as an empty map) of finite values, bounded in depth and size.
-pub(crate) fn map_value(field: &'static str, v: Value) -> Result<Value> {
+pub fn map_value(field: &'static str, v: Value) -> Result<Value> {
     let v = match v {
         Value::Null => Value::map(),
         Value::Map(_) => v,

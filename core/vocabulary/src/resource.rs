@@ -2,12 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::base::layout::Counter;
 use crate::{Error, Result};
 
 /// Something a group uses and a plan limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Resource {
     /// Calls made with the group's API keys, per month.
     ApiCalls = 1,
@@ -59,7 +57,7 @@ impl Resource {
     }
 
     /// The stable byte that stands for the resource in keys.
-    pub(crate) const fn tag(self) -> u8 {
+    pub const fn tag(self) -> u8 {
         self as u8
     }
 }
@@ -85,15 +83,5 @@ impl std::str::FromStr for Resource {
                     ),
                 )
             })
-    }
-}
-
-/// The resource a counter's changes also use.
-pub(crate) fn resource_of(counter: Counter) -> Option<Resource> {
-    match counter {
-        Counter::Things => Some(Resource::Things),
-        Counter::People => Some(Resource::Users),
-        Counter::Connections => Some(Resource::Connections),
-        Counter::Events => None,
     }
 }

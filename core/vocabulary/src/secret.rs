@@ -20,15 +20,20 @@ const CHECK_CHARS: usize = 6;
 
 /// What a secret is for; each kind has its own prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SecretKind {
+pub enum SecretKind {
+    /// A live API key (`ok_live_`).
     LiveKey,
+    /// A test API key (`ok_test_`).
     TestKey,
+    /// A session token (`ok_sess_`).
     Session,
+    /// A one-time token: a magic link, an email verification (`ok_once_`).
     OneTime,
 }
 
 impl SecretKind {
-    pub(crate) const fn prefix(self) -> &'static str {
+    /// The text every secret of this kind starts with.
+    pub const fn prefix(self) -> &'static str {
         match self {
             SecretKind::LiveKey => "ok_live_",
             SecretKind::TestKey => "ok_test_",
@@ -46,10 +51,10 @@ impl SecretKind {
 }
 
 /// A secret's SHA-256: what is stored and looked up.
-pub(crate) type SecretDigest = [u8; 32];
+pub type SecretDigest = [u8; 32];
 
 /// A fresh secret of `kind`, in text form.
-pub(crate) fn generate(kind: SecretKind) -> Result<String> {
+pub fn generate(kind: SecretKind) -> Result<String> {
     let body_len = kind.prefix().len() + RANDOM_CHARS;
     let mut text = String::with_capacity(body_len + CHECK_CHARS);
     text.push_str(kind.prefix());
@@ -73,7 +78,7 @@ pub(crate) fn generate(kind: SecretKind) -> Result<String> {
 
 /// Checks a secret's shape and checksum and returns its kind and digest. Any fault is
 /// [`Error::InvalidCredentials`], which does not say what was wrong.
-pub(crate) fn parse(text: &str) -> Result<(SecretKind, SecretDigest)> {
+pub fn parse(text: &str) -> Result<(SecretKind, SecretDigest)> {
     let kind = SecretKind::ALL
         .into_iter()
         .find(|k| text.starts_with(k.prefix()))
@@ -94,12 +99,12 @@ pub(crate) fn parse(text: &str) -> Result<(SecretKind, SecretDigest)> {
 }
 
 /// SHA-256 of a secret's text.
-pub(crate) fn digest(text: &str) -> SecretDigest {
+pub fn digest(text: &str) -> SecretDigest {
     Sha256::digest(text.as_bytes()).into()
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -143,7 +148,7 @@ fn checksum(bytes: &[u8]) -> String {
 }
 
 /// The first characters of a secret, safe to show: the prefix and four random characters.
-pub(crate) fn display_prefix(text: &str) -> String {
+pub fn display_prefix(text: &str) -> String {
     let kind_len = SecretKind::ALL
         .into_iter()
         .find(|k| text.starts_with(k.prefix()))
@@ -153,7 +158,7 @@ pub(crate) fn display_prefix(text: &str) -> String {
 
 /// A secret, shown once. Its `Debug` form hides it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub(crate) String);
+pub struct Secret(pub String);
 
 impl Secret {
     /// The secret's text, to hand to its holder.

@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::base::clock::Timestamp;
+use crate::clock::Timestamp;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 const BODY_LEN: usize = 26;
@@ -120,7 +120,7 @@ impl IdKind {
     }
 
     /// The byte that stands for this kind inside keys. Never reuse a number.
-    pub(crate) const fn tag(self) -> u8 {
+    pub const fn tag(self) -> u8 {
         match self {
             IdKind::Group => 1,
             IdKind::Thing => 2,
@@ -160,7 +160,7 @@ fn decode_digit(c: u8) -> Option<u8> {
 }
 
 /// Parses any id text into its kind and 128 bits.
-pub(crate) fn parse_any(text: &str) -> Result<(IdKind, u128), IdError> {
+pub fn parse_any(text: &str) -> Result<(IdKind, u128), IdError> {
     if text.is_empty() {
         return Err(IdError::Empty);
     }
@@ -350,7 +350,8 @@ impl Ref {
         }
     }
 
-    pub(crate) fn from_parts(kind: IdKind, v: u128) -> Ref {
+    /// The id of `kind` with the 128 bits `v`.
+    pub fn from_parts(kind: IdKind, v: u128) -> Ref {
         match kind {
             IdKind::Group => Ref::GroupId(GroupId(v)),
             IdKind::Thing => Ref::ThingId(ThingId(v)),
@@ -392,7 +393,7 @@ impl FromStr for Ref {
 /// Makes time-ordered ids: strictly increasing within one generator, even when the clock
 /// stands still or steps back (the last millisecond is reused and the random part counts up).
 #[derive(Debug)]
-pub(crate) struct IdGen {
+pub struct IdGen {
     last: u128,
     rng: u64,
 }
@@ -402,17 +403,17 @@ const RAND_MASK: u128 = (1 << RAND_BITS) - 1;
 
 impl IdGen {
     /// A generator whose ids all sort after `last`.
-    pub(crate) fn new(seed: u64, last: u128) -> Self {
+    pub fn new(seed: u64, last: u128) -> Self {
         Self { last, rng: seed }
     }
 
     /// The last id made.
-    pub(crate) fn last(&self) -> u128 {
+    pub fn last(&self) -> u128 {
         self.last
     }
 
     /// Makes every later id sort after `id` (ids restored by an import).
-    pub(crate) fn observe(&mut self, id: u128) {
+    pub fn observe(&mut self, id: u128) {
         self.last = self.last.max(id);
     }
 
@@ -429,7 +430,8 @@ impl IdGen {
         ((u128::from(next()) << 64 | u128::from(next())) & RAND_MASK) >> 1
     }
 
-    pub(crate) fn next(&mut self, now: Timestamp) -> u128 {
+    /// The next id's bits at `now`: later than every id this generator made before.
+    pub fn next(&mut self, now: Timestamp) -> u128 {
         let ms = u128::from(now.as_millis() & ((1 << 48) - 1));
         let candidate = (ms << RAND_BITS) | self.next_random();
         let id = if candidate > self.last {

@@ -1,0 +1,23 @@
+//! `one-vocabulary`: the words every part of ONE speaks, and nothing that stores them.
+//!
+//! Ids, [`Value`], time, contexts, permissions and resources; the records of the six
+//! dimensions as a caller sees them; the [`Error`] type with its stable codes; and the
+//! requests and responses that the embedded engine executes and every transport (the C
+//! ABI, the HTTP server, a remote client) carries. This crate depends on no storage and
+//! no plugin runtime, so a client of a remote ONE can depend on it alone.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod id;
+pub mod page;
+pub mod permission;
+pub mod records;
+pub mod resource;
+pub mod secret;
+pub mod validate;
+pub mod value;
+
+pub use error::{Error, Result};

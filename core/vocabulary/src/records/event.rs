@@ -1,0 +1,235 @@
+//! Events: the append-only audit trail. An event belongs to the group where the action
+//! happened, carries the commit sequence number of its transaction, and its time is the
+//! timestamp of its id.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::context::Principal;
+use crate::id::{EventId, GroupId, Ref};
+use crate::permission::Permission;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The event types the engine logs itself.
+pub mod kinds {
+    macro_rules! kinds {
+        ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+            $($(#[$doc])* pub const $name: &str = $text;)*
+
+            /// Every event type the engine logs itself; plugins may not log these.
+            pub const ALL: &[&str] = &[$($name),*];
+        };
+    }
+
+    kinds! {
+        /// A group was created.
+        GROUP_CREATED = "group_created";
+        /// A group was changed.
+        GROUP_UPDATED = "group_updated";
+        /// A group was archived.
+        GROUP_ARCHIVED = "group_archived";
+        /// A thing was created.
+        THING_CREATED = "thing_created";
+        /// A thing was changed.
+        THING_UPDATED = "thing_updated";
+        /// A thing was (soft-)deleted.
+        THING_DELETED = "thing_deleted";
+        /// A person was created.
+        PERSON_CREATED = "person_created";
+        /// A person joined a group: added directly, or accepting an invitation.
+        USER_JOINED_GROUP = "user_joined_group";
+        /// A person was invited to a group (a pending membership).
+        USER_INVITED_TO_GROUP = "user_invited_to_group";
+        /// A membership's role or permissions changed.
+        USER_ROLE_CHANGED = "user_role_changed";
+        /// A membership (or invitation) was removed.
+        USER_REMOVED_FROM_GROUP = "user_removed_from_group";
+        /// A call was refused a permission; `metadata.needed` names it.
+        ACCESS_DENIED = "access_denied";
+        /// An API key was created.
+        API_KEY_CREATED = "api_key_created";
+        /// An API key was revoked.
+        API_KEY_REVOKED = "api_key_revoked";
+        /// An API key was replaced by a new secret with the same settings.
+        API_KEY_ROTATED = "api_key_rotated";
+        /// A person signed up; `metadata.method` says how.
+        SIGN_UP = "sign_up";
+        /// A person signed in; `metadata.method` says how.
+        SIGN_IN = "sign_in";
+        /// A sign-in was refused; `metadata.method` says which kind.
+        SIGN_IN_FAILED = "sign_in_failed";
+        /// A session ended (`metadata.method`: `session` or `everywhere`).
+        SIGN_OUT = "sign_out";
+        /// An external identity (`metadata.provider`) was linked to a person.
+        IDENTITY_LINKED = "identity_linked";
+        /// A group's plan or limits changed.
+        SUBSCRIPTION_EVENT = "subscription_event";
+        /// A change was refused over a limit (logged once per group, resource and month).
+        QUOTA_EXCEEDED = "quota_exceeded";
+        /// An AI call was refused over the `ai_tokens` limit (once per group and month).
+        CYCLE_QUOTA_EXCEEDED = "cycle_quota_exceeded";
+        /// An AI call is about to be made.
+        CYCLE_REQUEST = "cycle_request";
+        /// An AI call was made; its tokens were counted.
+        CYCLE_COMPLETED = "cycle_completed";
+        /// A group earned revenue; the metadata holds the total and both shares.
+        GROUP_REVENUE_GENERATED = "group_revenue_generated";
+        /// A group's revenue share was paid out.
+        REVENUE_SHARE_DISTRIBUTED = "revenue_share_distributed";
+        /// A payment was made or received.
+        PAYMENT_EVENT = "payment_event";
+        /// A knowledge chunk was added.
+        KNOWLEDGE_CREATED = "knowledge_created";
+        /// A knowledge chunk's labels changed.
+        KNOWLEDGE_UPDATED = "knowledge_updated";
+        /// A knowledge chunk was deleted.
+        KNOWLEDGE_DELETED = "knowledge_deleted";
+        /// A person proved they own their email address.
+        EMAIL_VERIFIED = "email_verified";
+        /// A connection was created.
+        CONNECTION_CREATED = "connection_created";
+        /// A connection was deleted.
+        CONNECTION_DELETED = "connection_deleted";
+        /// A plugin was installed in a tenant.
+        PLUGIN_INSTALLED = "plugin_installed";
+        /// A plugin was replaced by a new version.
+        PLUGIN_UPGRADED = "plugin_upgraded";
+        /// A plugin was uninstalled.
+        PLUGIN_REMOVED = "plugin_removed";
+        /// A plugin was enabled again.
+        PLUGIN_ENABLED = "plugin_enabled";
+        /// A plugin was disabled.
+        PLUGIN_DISABLED = "plugin_disabled";
+        /// A plugin failed after a commit (in `react`), so its follow-up did not happen.
+        PLUGIN_FAILED = "plugin_failed";
+    }
+
+    /// Whether the engine logs `kind` itself.
+    pub fn is_builtin(kind: &str) -> bool {
+        ALL.contains(&kind)
+    }
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Its id; its timestamp is the event's time.
+    pub id: EventId,
+    /// The commit sequence number of the transaction that logged it.
+    pub seq: u64,
+    /// The event type (`thing_created`, …).
+    pub kind: String,
+    /// Who acted.
+    pub actor: Principal,
+    /// The group where it happened.
+    pub group: GroupId,
+    /// What it was about, if anything.
+    pub target: Option<Ref>,
+    /// Details.
+    pub metadata: Value,
+}
+
+impl Event {
+    /// When it happened.
+    pub fn time(&self) -> Timestamp {
+        self.id.timestamp()
+    }
+}
+
+/// The dimension a change belongs to, from its event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    /// Groups: created, changed, archived; plans, revenue, payments.
+    Groups,
+    /// People and memberships, sign-up and sign-in.
+    People,
+    /// Things.
+    Things,
+    /// Connections.
+    Connections,
+    /// Knowledge chunks.
+    Knowledge,
+    /// Everything else: application events, API keys, access denials, plugins, quotas.
+    Events,
+}
+
+impl std::str::FromStr for Dimension {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "dimension",
+                    format!("{s:?} is not one of groups, people, things, connections, knowledge or events"),
+                )
+            })
+    }
+}
+
+impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 6] = [
+        Dimension::Groups,
+        Dimension::People,
+        Dimension::Things,
+        Dimension::Connections,
+        Dimension::Knowledge,
+        Dimension::Events,
+    ];
+
+    /// The lower-case name (`groups`, `people`, `things`, `connections`, `knowledge`,
+    /// `events`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Groups => "groups",
+            Dimension::People => "people",
+            Dimension::Things => "things",
+            Dimension::Connections => "connections",
+            Dimension::Knowledge => "knowledge",
+            Dimension::Events => "events",
+        }
+    }
+
+    /// The dimension of an event type.
+    pub fn of(kind: &str) -> Dimension {
+        use crate::records::event::kinds::*;
+        match kind {
+            GROUP_CREATED
+            | GROUP_UPDATED
+            | GROUP_ARCHIVED
+            | SUBSCRIPTION_EVENT
+            | GROUP_REVENUE_GENERATED
+            | REVENUE_SHARE_DISTRIBUTED
+            | PAYMENT_EVENT => Dimension::Groups,
+            PERSON_CREATED
+            | USER_JOINED_GROUP
+            | USER_INVITED_TO_GROUP
+            | USER_ROLE_CHANGED
+            | USER_REMOVED_FROM_GROUP
+            | SIGN_UP
+            | SIGN_IN
+            | SIGN_IN_FAILED
+            | SIGN_OUT
+            | IDENTITY_LINKED
+            | EMAIL_VERIFIED => Dimension::People,
+            THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
+            CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
+            KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
+            _ => Dimension::Events,
+        }
+    }
+
+    /// The permission that reads changes of this dimension.
+    pub fn permission(self) -> Permission {
+        match self {
+            Dimension::Groups | Dimension::People => Permission::GroupsRead,
+            Dimension::Things => Permission::ThingsRead,
+            Dimension::Connections => Permission::ConnectionsRead,
+            Dimension::Knowledge => Permission::KnowledgeRead,
+            Dimension::Events => Permission::EventsRead,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Filters on things: `$eq $ne $gt $gte $lt $lte $in $exists` over dotted paths.
+//!
+//! A path is one of the thing's fields (`name`, `status`, `created_at`, `updated_at`) or
+//! `properties.` followed by one or more map keys (`properties.address.city`). Comparisons
+//! follow [`Value::compare`]: numbers compare with numbers (integers and floats alike),
+//! strings with strings; a comparison between other types, or with a missing field, is
+//! false. As in MongoDB, `$ne` and `$exists: false` match a missing field.
+//!
+//! The JSON form maps a path to a value (meaning `$eq`) or to an object of operators:
+//! `{"properties.price": {"$gte": 10, "$lt": 20}, "status": "active"}`.
+
+use std::cmp::Ordering;
+
+use crate::records::thing::Thing;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// What a condition reads from a thing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldPath {
+    /// The thing's name.
+    Name,
+    /// The thing's status, as its lower-case name.
+    Status,
+    /// Creation time in milliseconds.
+    CreatedAt,
+    /// Last change in milliseconds.
+    UpdatedAt,
+    /// A property, by its dotted path below `properties`.
+    Property(String),
+}
+
+impl FieldPath {
+    /// Parses `name`, `status`, `created_at`, `updated_at` or `properties.<key>[.<key>…]`.
+    pub fn parse(path: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::InvalidFilter {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        };
+        match path {
+            "name" => Ok(FieldPath::Name),
+            "status" => Ok(FieldPath::Status),
+            "created_at" => Ok(FieldPath::CreatedAt),
+            "updated_at" => Ok(FieldPath::UpdatedAt),
+            "properties" => Err(bad("name a property: `properties.<key>`")),
+            _ => {
+                let Some(rest) = path.strip_prefix("properties.") else {
+                    return Err(bad(
+                        "paths are `name`, `status`, `created_at`, `updated_at` or `properties.<key>`",
+                    ));
+                };
+                if rest.split('.').any(str::is_empty) {
+                    return Err(bad("empty key in a dotted path"));
+                }
+                if rest.split('.').any(|k| k.starts_with('$')) {
+                    return Err(bad("keys cannot start with `$`"));
+                }
+                Ok(FieldPath::Property(rest.to_string()))
+            }
+        }
+    }
+
+    fn read(&self, thing: &Thing) -> Option<Value> {
+        match self {
+            FieldPath::Name => Some(Value::from(thing.name.as_str())),
+            FieldPath::Status => Some(Value::from(thing.status.as_str())),
+            FieldPath::CreatedAt => Some(Value::Int(thing.created_at.as_millis() as i64)),
+            FieldPath::UpdatedAt => Some(Value::Int(thing.updated_at.as_millis() as i64)),
+            FieldPath::Property(p) => thing.properties.get_path(p).cloned(),
+        }
+    }
+}
+
+/// A comparison.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Equal (`1 == 1.0`).
+    Eq(Value),
+    /// Not equal, or missing.
+    Ne(Value),
+    /// Greater than.
+    Gt(Value),
+    /// Greater than or equal.
+    Gte(Value),
+    /// Less than.
+    Lt(Value),
+    /// Less than or equal.
+    Lte(Value),
+    /// Equal to one of the values.
+    In(Vec<Value>),
+    /// Present (`true`) or missing (`false`).
+    Exists(bool),
+}
+
+impl Op {
+    fn matches(&self, v: Option<&Value>) -> bool {
+        let cmp = |want: &Value, ok: fn(Ordering) -> bool| {
+            v.and_then(|v| v.compare(want)).is_some_and(ok)
+        };
+        match self {
+            Op::Eq(want) => v.is_some_and(|v| v.loosely_equals(want)),
+            Op::Ne(want) => !v.is_some_and(|v| v.loosely_equals(want)),
+            Op::Gt(want) => cmp(want, Ordering::is_gt),
+            Op::Gte(want) => cmp(want, Ordering::is_ge),
+            Op::Lt(want) => cmp(want, Ordering::is_lt),
+            Op::Lte(want) => cmp(want, Ordering::is_le),
+            Op::In(options) => v.is_some_and(|v| options.iter().any(|o| v.loosely_equals(o))),
+            Op::Exists(want) => v.is_some() == *want,
+        }
+    }
+
+    fn parse(path: &str, op: &str, arg: &serde_json::Value) -> Result<Self> {
+        let value = Value::from_json(arg);
+        let bad = |reason: String| Error::InvalidFilter {
+            path: path.to_string(),
+            reason,
+        };
+        value.validate(path).map_err(|e| bad(e.to_string()))?;
+        Ok(match op {
+            "$eq" => Op::Eq(value),
+            "$ne" => Op::Ne(value),
+            "$gt" => Op::Gt(value),
+            "$gte" => Op::Gte(value),
+            "$lt" => Op::Lt(value),
+            "$lte" => Op::Lte(value),
+            "$in" => match value {
+                Value::List(items) => Op::In(items),
+                other => {
+                    return Err(bad(format!(
+                        "`$in` needs a list, not a {}",
+                        other.type_name()
+                    )));
+                }
+            },
+            "$exists" => match value {
+                Value::Bool(b) => Op::Exists(b),
+                other => {
+                    return Err(bad(format!(
+                        "`$exists` needs true or false, not a {}",
+                        other.type_name()
+                    )));
+                }
+            },
+            other => return Err(bad(format!("unknown operator `{other}`"))),
+        })
+    }
+}
+
+/// A conjunction of conditions; the empty filter matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    conditions: Vec<(FieldPath, Op)>,
+}
+
+impl Filter {
+    /// The filter that matches everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a condition on `path` (see [`FieldPath::parse`]).
+    pub fn and(mut self, path: &str, op: Op) -> Result<Self> {
+        self.conditions.push((FieldPath::parse(path)?, op));
+        Ok(self)
+    }
+
+    /// Parses the JSON form: an object from paths to values or operator objects.
+    pub fn from_json(json: &serde_json::Value) -> Result<Self> {
+        let obj = json.as_object().ok_or_else(|| Error::InvalidFilter {
+            path: String::new(),
+            reason: "a filter is a JSON object of paths".into(),
+        })?;
+        let mut filter = Filter::new();
+        for (path, cond) in obj {
+            let field = FieldPath::parse(path)?;
+            match cond.as_object() {
+                Some(ops) if ops.keys().any(|k| k.starts_with('$')) => {
+                    if !ops.keys().all(|k| k.starts_with('$')) {
+                        return Err(Error::InvalidFilter {
+                            path: path.clone(),
+                            reason: "mixes operators and plain keys".into(),
+                        });
+                    }
+                    for (op, arg) in ops {
+                        filter
+                            .conditions
+                            .push((field.clone(), Op::parse(path, op, arg)?));
+                    }
+                }
+                _ => filter
+                    .conditions
+                    .push((field, Op::parse(path, "$eq", cond)?)),
+            }
+        }
+        Ok(filter)
+    }
+
+    /// Whether `thing` satisfies every condition.
+    pub fn matches(&self, thing: &Thing) -> bool {
+        self.conditions
+            .iter()
+            .all(|(path, op)| op.matches(path.read(thing).as_ref()))
+    }
+
+    /// The conditions, in the order given.
+    pub fn conditions(&self) -> &[(FieldPath, Op)] {
+        &self.conditions
+    }
+
+    /// Whether the filter has no conditions.
+    pub fn is_empty(&self) -> bool {
+        self.conditions.is_empty()
+    }
+}

@@ -1,0 +1,159 @@
+//! API keys: a tenant's credentials for applications, with their permissions, limits
+//! and where they may be used from. The secret itself is never stored; a key keeps its
+//! digest.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::context::{Env, Principal};
+use crate::id::{GroupId, KeyId};
+use crate::permission::PermissionSet;
+use crate::secret::SecretDigest;
+use crate::{Error, Result};
+
+/// The longest allow-list a key may have.
+pub const MAX_ALLOWED_RANGES: usize = 64;
+
+/// Whether a key still works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum KeyStatus {
+    /// It works.
+    Active,
+    /// It was revoked (or rotated away); every call with it is [`Error::Revoked`].
+    Revoked,
+}
+
+/// A range of addresses, IPv4 or IPv6, in CIDR form (`10.0.0.0/8`, `2001:db8::/32`; a
+/// bare address is a range of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpRange {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// Whether `ip` is in the range. IPv4 addresses written as IPv6 (`::ffff:a.b.c.d`)
+    /// count as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.base, canonical(ip)) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| Error::invalid("allowed_ips", format!("{s:?} {why}"));
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let base = canonical(
+            addr.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| bad("is not an IP address or CIDR range"))?,
+        );
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| bad(&format!("has a prefix length outside 0-{max}")))?,
+            None => max,
+        };
+        Ok(IpRange { base, prefix })
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+/// An API key, as stored and listed: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Its id.
+    pub id: KeyId,
+    /// The group it acts in (with the groups below it).
+    pub group: GroupId,
+    /// The environment it reads and writes.
+    pub env: Env,
+    /// A name for people.
+    pub name: String,
+    /// The first characters of the secret, to recognise it (`ok_live_AbC1`).
+    pub prefix: String,
+    /// What it may do, at most.
+    pub permissions: PermissionSet,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The address ranges it accepts calls from; empty for any.
+    pub allowed_ips: Vec<IpRange>,
+    /// Whether it works.
+    pub status: KeyStatus,
+    /// Who made it.
+    pub created_by: Principal,
+    /// The environment its creator acted in.
+    pub created_in: Env,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// When it was last presented.
+    pub last_used_at: Option<Timestamp>,
+    /// Calls in the month of `last_used_at` (UTC).
+    pub calls_this_month: u64,
+    /// The most calls a month, if limited.
+    pub monthly_calls: Option<u64>,
+    /// The per-second rate and burst, if limited.
+    pub rate: Option<KeyRate>,
+    /// The SHA-256 of the secret.
+    pub digest: SecretDigest,
+}
+
+impl ApiKey {
+    /// The SHA-256 of its secret.
+    pub fn digest(&self) -> &SecretDigest {
+        &self.digest
+    }
+
+    /// Whether it is neither revoked nor otherwise retired (its expiry is checked apart).
+    pub fn is_active(&self) -> bool {
+        self.status == KeyStatus::Active
+    }
+}
+
+/// An API key's per-second rate and burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRate {
+    /// Sustained calls per second.
+    pub per_second: u32,
+    /// Calls that may arrive at once.
+    pub burst: u32,
+}
