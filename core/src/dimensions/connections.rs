@@ -7,13 +7,15 @@
 //! index entries; its `connection_deleted` event keeps the record for audit.
 //! `member_of` is reserved for memberships, made by [`Tx::add_member`].
 
+pub use one_vocabulary::records::connection::{ConnectionQuery, EdgeDirection, NewConnection};
+
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::policy::Op;
 use crate::base::codec;
 use crate::base::id::{ConnectionId, GroupId, Ref};
 use crate::base::layout::Counter;
-use crate::base::page::{Cursor, Page, page_size, scan_page};
+use crate::base::page::{Page, page_size, scan_page};
 use crate::base::permission::Permission;
 use crate::base::validate;
 use crate::base::value::Value;
@@ -25,99 +27,6 @@ use crate::records::connection::edge_keys;
 use crate::records::event::kinds;
 use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
-/// What a new connection needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewConnection {
-    from: Ref,
-    to: Ref,
-    kind: String,
-    metadata: Value,
-    group: Option<GroupId>,
-}
-
-impl NewConnection {
-    /// A `kind` connection from `from` to `to` (each a group or a thing).
-    pub fn new(from: impl Into<Ref>, kind: impl Into<String>, to: impl Into<Ref>) -> Self {
-        Self {
-            from: from.into(),
-            to: to.into(),
-            kind: kind.into(),
-            metadata: Value::map(),
-            group: None,
-        }
-    }
-
-    /// Sets the metadata (a map).
-    pub fn metadata(mut self, metadata: Value) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// Puts the connection in another group of the context's scope.
-    pub fn in_group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-}
-
-/// Which way to follow connections from a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EdgeDirection {
-    /// Connections that start at the node.
-    Outgoing,
-    /// Connections that end at the node.
-    Incoming,
-}
-
-/// A query for one node's connections, oldest first within each type.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConnectionQuery {
-    node: Ref,
-    direction: EdgeDirection,
-    kind: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<Cursor>,
-}
-
-impl ConnectionQuery {
-    /// Connections that start at `node`.
-    pub fn outgoing(node: impl Into<Ref>) -> Self {
-        Self {
-            node: node.into(),
-            direction: EdgeDirection::Outgoing,
-            kind: None,
-            limit: None,
-            cursor: None,
-        }
-    }
-
-    /// Connections that end at `node`.
-    pub fn incoming(node: impl Into<Ref>) -> Self {
-        Self {
-            direction: EdgeDirection::Incoming,
-            ..Self::outgoing(node)
-        }
-    }
-
-    /// Only connections of type `kind`.
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.kind = Some(kind.into());
-        self
-    }
-
-    /// At most `n` connections (default 50, at most 1000).
-    pub fn limit(mut self, n: usize) -> Self {
-        self.limit = Some(n);
-        self
-    }
-
-    /// Continues after a previous page.
-    pub fn after(mut self, cursor: Cursor) -> Self {
-        self.cursor = Some(cursor);
-        self
-    }
-}
-
 /// An end of a connection, as found: the group it is in (itself, for a group), and
 /// whether it is a deleted thing.
 struct Node {

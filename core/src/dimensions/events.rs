@@ -8,100 +8,20 @@
 //! type, actor and target) end with the event id too: every query below is one range
 //! scan, newest first.
 
+pub use one_vocabulary::records::event::{EventFilter, EventQuery};
+
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::policy::Op;
 use crate::base::clock::Timestamp;
-use crate::base::context::Principal;
-use crate::base::id::{EventId, GroupId, Ref};
+use crate::base::id::{EventId, Ref};
 use crate::base::layout;
-use crate::base::page::{Cursor, Page, page_size, scan_page};
+use crate::base::page::{Page, page_size, scan_page};
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Tx, View};
 use crate::records::event::Event;
 use crate::{Error, Result};
-/// Which index an event query reads.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum EventFilter {
-    /// Every event of the group.
-    #[default]
-    All,
-    /// Events of one type.
-    Kind(String),
-    /// Events by one actor.
-    Actor(Principal),
-    /// Events about one record.
-    Target(Ref),
-}
-
-/// A query for a group's events, newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventQuery {
-    group: Option<GroupId>,
-    filter: EventFilter,
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
-    limit: Option<usize>,
-    cursor: Option<Cursor>,
-}
-
-impl EventQuery {
-    /// The latest events of the context's group.
-    pub fn latest() -> Self {
-        Self::default()
-    }
-
-    /// Reads another group in the context's scope.
-    pub fn group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-
-    /// Only events of type `kind`.
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.filter = EventFilter::Kind(kind.into());
-        self
-    }
-
-    /// Only events by `actor`.
-    pub fn actor(mut self, actor: Principal) -> Self {
-        self.filter = EventFilter::Actor(actor);
-        self
-    }
-
-    /// Only events about `target`.
-    pub fn target(mut self, target: impl Into<Ref>) -> Self {
-        self.filter = EventFilter::Target(target.into());
-        self
-    }
-
-    /// Only events at or after `t`.
-    pub fn since(mut self, t: Timestamp) -> Self {
-        self.since = Some(t);
-        self
-    }
-
-    /// Only events before `t`.
-    pub fn until(mut self, t: Timestamp) -> Self {
-        self.until = Some(t);
-        self
-    }
-
-    /// At most `n` events (default 50, at most 1000).
-    pub fn limit(mut self, n: usize) -> Self {
-        self.limit = Some(n);
-        self
-    }
-
-    /// Continues after a previous page.
-    pub fn after(mut self, cursor: Cursor) -> Self {
-        self.cursor = Some(cursor);
-        self
-    }
-}
-
 /// The smallest key of an event at time `t` under `prefix`. Ids hold 48 bits of
 /// milliseconds, so later times are clamped to the last one ids can express.
 fn time_bound(prefix: &[u8], t: Timestamp) -> Vec<u8> {

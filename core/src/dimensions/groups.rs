@@ -6,6 +6,8 @@
 //! unique among siblings, and top-level slugs among top-level groups. A context acting in
 //! a group reaches that group and its descendants, never its ancestors or siblings.
 
+pub use one_vocabulary::records::group::{GroupUpdate, NewGroup};
+
 use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead};
@@ -25,86 +27,8 @@ use crate::metering::plans;
 use crate::records::event::kinds;
 use crate::records::group::Group;
 use crate::records::group::GroupStatus;
-use crate::records::group::GroupType;
 use crate::records::group::MAX_DEPTH;
 use crate::{Error, Result};
-/// What a new group needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewGroup {
-    kind: GroupType,
-    name: String,
-    slug: String,
-    status: GroupStatus,
-    properties: Value,
-}
-
-impl NewGroup {
-    /// A group of `kind` named `name`, with URL name `slug`.
-    pub fn new(kind: GroupType, name: impl Into<String>, slug: impl Into<String>) -> Self {
-        Self {
-            kind,
-            name: name.into(),
-            slug: slug.into(),
-            status: GroupStatus::Active,
-            properties: Value::map(),
-        }
-    }
-
-    /// Sets the properties (a map).
-    pub fn properties(mut self, properties: Value) -> Self {
-        self.properties = properties;
-        self
-    }
-
-    /// Sets the initial status (default active).
-    pub fn status(mut self, status: GroupStatus) -> Self {
-        self.status = status;
-        self
-    }
-}
-
-/// A change to a group; fields left `None` stay as they are.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GroupUpdate {
-    name: Option<String>,
-    slug: Option<String>,
-    parent: Option<GroupId>,
-    status: Option<GroupStatus>,
-    properties: Option<Value>,
-}
-
-impl GroupUpdate {
-    /// Renames the group.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Changes the slug.
-    pub fn slug(mut self, slug: impl Into<String>) -> Self {
-        self.slug = Some(slug.into());
-        self
-    }
-
-    /// Moves the group under another parent of the same tenant.
-    pub fn parent(mut self, parent: GroupId) -> Self {
-        self.parent = Some(parent);
-        self
-    }
-
-    /// Changes the status.
-    pub fn status(mut self, status: GroupStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
-    pub fn properties(mut self, patch: Value) -> Self {
-        self.properties = Some(patch);
-        self
-    }
-}
-
 pub(crate) fn check_slug(slug: &str) -> Result<()> {
     if slug.is_empty() {
         return Err(Error::MissingField { field: "slug" });

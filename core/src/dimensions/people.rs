@@ -7,13 +7,14 @@
 //! `"read"`, `"things:write"`). People belong to the whole tenant: a person created in one
 //! group can join any group of the same tenant.
 
+pub use one_vocabulary::records::person::NewPerson;
+
 use one_storage::KvRead;
 
 use crate::access::policy::Op;
-use crate::base::id::{GroupId, ThingId};
+use crate::base::id::ThingId;
 use crate::base::layout;
 use crate::base::validate;
-use crate::base::value::Value;
 use crate::dimensions::things::NewThing;
 use crate::kernel::{Tx, View};
 use crate::records::event::kinds;
@@ -22,47 +23,6 @@ use crate::records::person::email_of;
 use crate::records::person::normalize_email;
 use crate::records::thing::Thing;
 use crate::{Error, Result};
-/// What a new person needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewPerson {
-    email: String,
-    name: String,
-    role: String,
-    properties: Value,
-    group: Option<GroupId>,
-}
-
-impl NewPerson {
-    /// A person with `email` and display `name`, role `user`.
-    pub fn new(email: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            email: email.into(),
-            name: name.into(),
-            role: "user".into(),
-            properties: Value::map(),
-            group: None,
-        }
-    }
-
-    /// Sets the person's role (`[a-z][a-z0-9_]*`, e.g. `org_owner`).
-    pub fn role(mut self, role: impl Into<String>) -> Self {
-        self.role = role.into();
-        self
-    }
-
-    /// Sets further properties (a map); `email` and `role` are set from the fields above.
-    pub fn properties(mut self, properties: Value) -> Self {
-        self.properties = properties;
-        self
-    }
-
-    /// Creates the person in another group of the context's scope.
-    pub fn in_group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The person with this email in the tenant (any case, surrounding spaces ignored).
     pub fn person_by_email(&self, email: &str) -> Result<Thing> {

@@ -6,151 +6,24 @@
 //! by id for audit, and it leaves the type index, so lists no longer show it. People are
 //! things of type `person`, made and changed through the rules in `people.rs`.
 
+pub use one_vocabulary::records::thing::{NewThing, ThingQuery, ThingUpdate};
+
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::policy::Op;
 use crate::base::codec;
-use crate::base::id::{GroupId, Ref, ThingId};
+use crate::base::id::{Ref, ThingId};
 use crate::base::layout::Counter;
-use crate::base::page::{Cursor, Page, page_size, scan_page};
+use crate::base::page::{Page, page_size, scan_page};
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Tx, View};
 use crate::records::event::kinds;
-use crate::records::filter::Filter;
 use crate::records::index::IndexDef;
 use crate::records::person::PERSON;
 use crate::records::thing::Thing;
 use crate::records::thing::ThingStatus;
 use crate::{Error, Result};
-/// What a new thing needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewThing {
-    pub(crate) kind: String,
-    pub(crate) name: String,
-    pub(crate) properties: Value,
-    pub(crate) status: ThingStatus,
-    pub(crate) group: Option<GroupId>,
-}
-
-impl NewThing {
-    /// A thing of type `kind` named `name`, in the context's group.
-    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            name: name.into(),
-            properties: Value::map(),
-            status: ThingStatus::Active,
-            group: None,
-        }
-    }
-
-    /// Sets all properties (a map).
-    pub fn properties(mut self, properties: Value) -> Self {
-        self.properties = properties;
-        self
-    }
-
-    /// Sets one property.
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.properties = self.properties.with(key, value);
-        self
-    }
-
-    /// Sets the initial status (default active; not deleted).
-    pub fn status(mut self, status: ThingStatus) -> Self {
-        self.status = status;
-        self
-    }
-
-    /// Puts the thing in another group of the context's scope.
-    pub fn in_group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-}
-
-/// A change to a thing; fields left `None` stay as they are.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ThingUpdate {
-    name: Option<String>,
-    properties: Option<Value>,
-    status: Option<ThingStatus>,
-}
-
-impl ThingUpdate {
-    /// Renames the thing.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
-    pub fn properties(mut self, patch: Value) -> Self {
-        self.properties = Some(patch);
-        self
-    }
-
-    /// Sets one property (a one-key merge patch).
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.properties = Some(self.properties.take().unwrap_or_default().with(key, value));
-        self
-    }
-
-    /// Changes the status (use [`Tx::delete_thing`] to delete).
-    pub fn status(mut self, status: ThingStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-}
-
-/// A query for things of one type in one group, oldest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThingQuery {
-    kind: String,
-    group: Option<GroupId>,
-    filter: Filter,
-    limit: Option<usize>,
-    cursor: Option<Cursor>,
-}
-
-impl ThingQuery {
-    /// Things of type `kind` in the context's group.
-    pub fn of_type(kind: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            group: None,
-            filter: Filter::new(),
-            limit: None,
-            cursor: None,
-        }
-    }
-
-    /// Reads another group of the context's scope.
-    pub fn group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-
-    /// Keeps only things that match `filter`.
-    pub fn filter(mut self, filter: Filter) -> Self {
-        self.filter = filter;
-        self
-    }
-
-    /// At most `n` things (default 50, at most 1000).
-    pub fn limit(mut self, n: usize) -> Self {
-        self.limit = Some(n);
-        self
-    }
-
-    /// Continues after a previous page.
-    pub fn after(mut self, cursor: Cursor) -> Self {
-        self.cursor = Some(cursor);
-        self
-    }
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The thing `id`, deleted or not, if the context can see it. Needs `things:read` in
     /// its group.

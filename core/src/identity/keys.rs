@@ -14,13 +14,14 @@
 //! [`crate::RateLimit`]): a crash loses at most the calls since the last write, and never
 //! counts a call twice.
 
+pub use one_vocabulary::records::key::{CreatedKey, NewApiKey};
+
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::policy::Op;
-use crate::base::clock::Timestamp;
 use crate::base::codec;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, KeyId, Ref};
@@ -37,87 +38,9 @@ use crate::metering::rate_limit::{Gcra, KeyCall, key_quota};
 use crate::records::event::kinds;
 use crate::records::key::ApiKey;
 use crate::records::key::IpRange;
-use crate::records::key::KeyRate;
 use crate::records::key::KeyStatus;
 use crate::records::key::MAX_ALLOWED_RANGES;
 use crate::{Error, Result};
-/// What a new API key needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewApiKey {
-    name: String,
-    permissions: Vec<String>,
-    env: Env,
-    group: Option<GroupId>,
-    expires_at: Option<Timestamp>,
-    allowed_ips: Vec<String>,
-    monthly_calls: Option<u64>,
-    rate: Option<KeyRate>,
-}
-
-impl NewApiKey {
-    /// A live key named `name` with `permissions` (strings, coarse or fine).
-    pub fn new<S: AsRef<str>>(name: impl Into<String>, permissions: &[S]) -> Self {
-        Self {
-            name: name.into(),
-            permissions: permissions.iter().map(|p| p.as_ref().to_string()).collect(),
-            env: Env::Live,
-            group: None,
-            expires_at: None,
-            allowed_ips: Vec::new(),
-            monthly_calls: None,
-            rate: None,
-        }
-    }
-
-    /// Limits the key to `calls` a calendar month (UTC); further calls are
-    /// [`Error::RateLimited`] until the month ends.
-    pub fn monthly_calls(mut self, calls: u64) -> Self {
-        self.monthly_calls = Some(calls);
-        self
-    }
-
-    /// Limits the key to `per_second` calls a second on average, `burst` at once.
-    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
-        self.rate = Some(KeyRate { per_second, burst });
-        self
-    }
-
-    /// Makes a key of another environment (a test key: `ok_test_…`).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Scopes the key to another group of the context's scope.
-    pub fn in_group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-
-    /// Makes the key stop working at `t`.
-    pub fn expires_at(mut self, t: Timestamp) -> Self {
-        self.expires_at = Some(t);
-        self
-    }
-
-    /// Accepts calls only from these address ranges (CIDR or single addresses).
-    pub fn allow_ips<S: AsRef<str>>(mut self, ranges: &[S]) -> Self {
-        self.allowed_ips = ranges.iter().map(|r| r.as_ref().to_string()).collect();
-        self
-    }
-}
-
-/// A key just made: its record and its secret, which is not stored and cannot be shown
-/// again.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct CreatedKey {
-    /// The stored record.
-    pub key: ApiKey,
-    /// The key's text.
-    pub secret: Secret,
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The API keys of `group` (not of the groups below it), oldest first, without their
     /// secrets. Needs `keys:manage` there.

@@ -24,6 +24,8 @@
 //! Events: `sign_up`, `sign_in`, `sign_in_failed`, `sign_out`, `email_verified`, each with
 //! `method` in its metadata (`password`, `magic_link`, `link`, or the provider's name).
 
+pub use one_vocabulary::identity::{Session, SignedUp};
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -36,7 +38,7 @@ use crate::access::policy::Op;
 use crate::base::clock::Timestamp;
 use crate::base::codec::{self, Record};
 use crate::base::context::{Context, Env};
-use crate::base::id::{ConnectionId, GroupId, Ref, ThingId};
+use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::layout::{self, SecretSection, TenantKeys};
 use crate::base::secret::Secret;
 use crate::base::secret::{self, SecretDigest, SecretKind};
@@ -160,33 +162,6 @@ pub(crate) struct OneTimeToken {
 impl Record for OneTimeToken {
     const NAME: &'static str = "one-time token";
     const VERSION: u8 = 1;
-}
-
-/// A session, just opened. Its token is shown once.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Session {
-    /// The `session` connection.
-    pub id: ConnectionId,
-    /// Who signed in.
-    pub person: ThingId,
-    /// Where.
-    pub group: GroupId,
-    /// When the session ends.
-    pub expires_at: Timestamp,
-    /// The session token (`ok_sess_…`), for [`Engine::context_for_session`].
-    pub token: Secret,
-}
-
-/// A person just signed up.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SignedUp {
-    /// The new person.
-    pub person: Thing,
-    /// An email verification token (`ok_once_…`) for [`Engine::verify_email`]; deliver it
-    /// to the address.
-    pub verification: Secret,
 }
 
 fn check_password(password: &str) -> Result<()> {

@@ -20,6 +20,8 @@
 //! the group. Results are always read from the
 //! transaction's snapshot, so a deleted chunk is never returned.
 
+pub use one_vocabulary::records::knowledge::{IndexInfo, NewKnowledge};
+
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
@@ -42,61 +44,6 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_LABELS: usize = 32;
 /// The longest vector accepted.
 pub const MAX_DIMS: usize = 4096;
-
-/// What a new chunk needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewKnowledge {
-    text: String,
-    labels: Vec<String>,
-    source: Option<Ref>,
-    metadata: Value,
-    embedding: Option<Vec<f32>>,
-    group: Option<GroupId>,
-}
-
-impl NewKnowledge {
-    /// A chunk of `text`, embedded by the engine's embedder unless a vector is given.
-    pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            labels: Vec::new(),
-            source: None,
-            metadata: Value::map(),
-            embedding: None,
-            group: None,
-        }
-    }
-
-    /// Sets the labels.
-    pub fn labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
-        self.labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
-        self
-    }
-
-    /// Sets the source.
-    pub fn source(mut self, source: impl Into<Ref>) -> Self {
-        self.source = Some(source.into());
-        self
-    }
-
-    /// Sets the metadata (a map).
-    pub fn metadata(mut self, metadata: Value) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// Uses this vector instead of embedding the text.
-    pub fn embedding(mut self, v: Vec<f32>) -> Self {
-        self.embedding = Some(v);
-        self
-    }
-
-    /// Puts the chunk in another group of the context's scope.
-    pub fn in_group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-}
 
 pub(crate) fn check_labels(labels: &[String]) -> Result<Vec<String>> {
     if labels.len() > MAX_LABELS {
@@ -198,18 +145,6 @@ pub(crate) fn decode_vector(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
     );
     Ok(())
-}
-
-/// What a group's approximate index covers, for monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IndexInfo {
-    /// Vectors in the group's built graph (0 without one: every search is exact).
-    pub indexed: usize,
-    /// Vectors added since the graph was built, searched exactly.
-    pub fresh: usize,
-    /// Chunks deleted since the graph was built, filtered out of its results.
-    pub deleted: usize,
 }
 
 impl<K: KvRead> View<'_, K> {

@@ -21,6 +21,8 @@
 //! (a crash cannot leave half of one: it is written in one transaction) is ignored, search
 //! is exact, and the next compaction rebuilds it.
 
+pub use one_vocabulary::records::knowledge::CompactReport;
+
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
@@ -59,18 +61,6 @@ impl Default for KnowledgeIndexConfig {
             max_cached_vectors: 2_000_000,
         }
     }
-}
-
-/// What a compaction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CompactReport {
-    /// Groups whose graph was (re)built.
-    pub built: usize,
-    /// Vectors in those graphs.
-    pub vectors: usize,
-    /// Groups whose graph was dropped (too few vectors left).
-    pub dropped: usize,
 }
 
 type GraphKey = (GroupId, Env, GroupId, String);

@@ -6,12 +6,14 @@
 //! filtered out, and vectors newer than a graph are scanned exactly, so a graph only
 //! narrows what is read.
 
+pub use one_vocabulary::records::knowledge::{Hit, KnowledgeQuery, Metric, QueryInput};
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::ControlFlow;
 
 use crate::access::policy::Op;
-use crate::base::id::{GroupId, KnowledgeId, Ref};
+use crate::base::id::{GroupId, KnowledgeId};
 use crate::base::layout;
 use crate::base::permission::Permission;
 use crate::kernel::View;
@@ -23,123 +25,6 @@ use crate::{Error, Result};
 use one_storage::{Direction, KeyRange, KvRead};
 /// The most results a search returns.
 pub const MAX_K: usize = 1000;
-
-/// How search scores a vector against the query; higher is closer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Metric {
-    /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
-    #[default]
-    Cosine,
-    /// Dot product.
-    Dot,
-}
-
-/// What to search with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryInput {
-    /// A vector of the database's dimension.
-    Vector(Vec<f32>),
-    /// Text, embedded by the engine's embedder.
-    Text(String),
-}
-
-/// A k-nearest-neighbour search.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KnowledgeQuery {
-    input: QueryInput,
-    k: usize,
-    group: Option<GroupId>,
-    include_children: bool,
-    any_labels: Vec<String>,
-    all_labels: Vec<String>,
-    source: Option<Ref>,
-    metric: Metric,
-}
-
-impl KnowledgeQuery {
-    /// The 10 chunks nearest to `v`.
-    pub fn vector(v: Vec<f32>) -> Self {
-        Self::of(QueryInput::Vector(v))
-    }
-
-    /// The 10 chunks nearest to the embedding of `text`.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self::of(QueryInput::Text(text.into()))
-    }
-
-    fn of(input: QueryInput) -> Self {
-        Self {
-            input,
-            k: 10,
-            group: None,
-            include_children: false,
-            any_labels: Vec::new(),
-            all_labels: Vec::new(),
-            source: None,
-            metric: Metric::Cosine,
-        }
-    }
-
-    /// Returns at most `k` chunks (1 to [`MAX_K`]).
-    pub fn k(mut self, k: usize) -> Self {
-        self.k = k;
-        self
-    }
-
-    /// Searches another group of the context's scope.
-    pub fn group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-
-    /// Also searches the groups below, where the context has `knowledge:read`.
-    pub fn include_children(mut self) -> Self {
-        self.include_children = true;
-        self
-    }
-
-    /// Keeps chunks with at least one of these labels.
-    pub fn any_label<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
-        self.any_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
-        self
-    }
-
-    /// Keeps chunks with all of these labels.
-    pub fn all_labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
-        self.all_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
-        self
-    }
-
-    /// Keeps chunks from this source.
-    pub fn source(mut self, source: impl Into<Ref>) -> Self {
-        self.source = Some(source.into());
-        self
-    }
-
-    /// Scores with `metric`.
-    pub fn metric(mut self, metric: Metric) -> Self {
-        self.metric = metric;
-        self
-    }
-
-    fn accepts(&self, k: &Knowledge) -> bool {
-        let has = |l: &String| k.labels.binary_search(l).is_ok();
-        (self.any_labels.is_empty() || self.any_labels.iter().any(has))
-            && self.all_labels.iter().all(has)
-            && self.source.is_none_or(|s| k.source == Some(s))
-    }
-}
-
-/// A search result.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Hit {
-    /// The chunk.
-    pub knowledge: Knowledge,
-    /// Its score (higher is closer).
-    pub score: f32,
-}
 
 /// The dot product, with independent accumulators so the compiler can vectorise it.
 fn dot(a: &[f32], b: &[f32]) -> f32 {

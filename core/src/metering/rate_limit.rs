@@ -14,6 +14,10 @@
 //! committed). Burst state is not persisted: after a restart every key starts with a full
 //! burst.
 
+pub use one_vocabulary::metering::RateLimit;
+
+pub use one_vocabulary::metering::{Burst, KeyCall};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -53,18 +57,6 @@ pub struct Gcra {
 /// The state of one [`Gcra`] bucket: the theoretical arrival time, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcraState(u64);
-
-/// What a rate allows now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Burst {
-    /// Calls that may arrive at once.
-    pub limit: u32,
-    /// Calls that may still arrive at once now.
-    pub remaining: u32,
-    /// When the burst is full again.
-    pub reset: Timestamp,
-}
 
 impl Gcra {
     /// A rate; `per_second` must be in `1..=`[`MAX_PER_SECOND`] and `burst` in
@@ -113,30 +105,6 @@ impl Gcra {
             reset: Timestamp::from_millis(next.div_ceil(1_000_000)),
         })
     }
-}
-
-/// What an API key may still do, for `X-RateLimit-*` headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RateLimit {
-    /// The key's monthly call quota, if it has one.
-    pub limit: Option<u64>,
-    /// Calls left this month under it.
-    pub remaining: Option<u64>,
-    /// When the monthly count starts again.
-    pub reset: Timestamp,
-    /// The per-second rate, if the key has one.
-    pub burst: Option<Burst>,
-}
-
-/// A presented API key that was admitted.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct KeyCall {
-    /// The context the call acts as.
-    pub context: Context,
-    /// What the key may still do.
-    pub rate_limit: RateLimit,
 }
 
 /// What admitting a key's calls needs, read with its credential.

@@ -9,6 +9,8 @@
 //! [`View::revenue`] sums a time range by scanning that index only, never the event log.
 //! All of it needs `billing:manage`.
 
+pub use one_vocabulary::metering::{Payment, PaymentRail, RevenueReport, RevenueSplit};
+
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
@@ -62,70 +64,6 @@ pub(crate) fn share_from_properties(properties: &BTreeMap<String, Value>) -> Res
         return Err(bad());
     }
     Bps::new(bps as u32).map(Some).map_err(|_| bad())
-}
-
-/// How a payment moved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PaymentRail {
-    /// A card, bank transfer or other fiat payment.
-    Fiat,
-    /// A transfer on a blockchain network (`ethereum`, `solana`, …).
-    Crypto {
-        /// The network's name.
-        network: String,
-    },
-}
-
-/// A payment to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Payment {
-    /// How much (negative for a refund).
-    pub amount: Money,
-    /// How it moved.
-    pub rail: PaymentRail,
-    /// The processor's or the chain's reference (a charge id, a transaction hash).
-    pub reference: String,
-}
-
-impl Payment {
-    /// A payment of `amount` by `rail`, known by `reference`.
-    pub fn new(amount: Money, rail: PaymentRail, reference: impl Into<String>) -> Self {
-        Self {
-            amount,
-            rail,
-            reference: reference.into(),
-        }
-    }
-}
-
-/// An amount split between a group and the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RevenueSplit {
-    /// The whole amount.
-    pub total: Money,
-    /// The group's share.
-    pub group: Money,
-    /// The platform's share.
-    pub platform: Money,
-    /// The share the group had.
-    pub share: Bps,
-}
-
-/// Revenue of a group in one currency over a time range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RevenueReport {
-    /// All recorded revenue.
-    pub total: Money,
-    /// The group's shares.
-    pub group: Money,
-    /// The platform's shares.
-    pub platform: Money,
-    /// How many entries were summed.
-    pub entries: u64,
 }
 
 fn check_reference(reference: &str) -> Result<()> {

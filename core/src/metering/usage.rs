@@ -11,13 +11,14 @@
 //! its own, once per group, resource and period. Writers are serialised, so two racing for
 //! the last unit cannot both have it.
 
+pub use one_vocabulary::metering::{CycleStage, ResourceUsage};
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead};
-use serde::{Deserialize, Serialize};
 
 use crate::access::policy::Op;
 use crate::base::clock::Timestamp;
@@ -75,20 +76,6 @@ pub(crate) fn resets_at(resource: Resource, now: Timestamp) -> Option<Timestamp>
     resource
         .is_monthly()
         .then(|| Timestamp::start_of_month(now.month_index() + 1))
-}
-
-/// What a group has used of one resource, and its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ResourceUsage {
-    /// The resource.
-    pub resource: Resource,
-    /// Used by the group and its descendants (this month, for monthly resources).
-    pub used: u64,
-    /// The group's own limit, if it has one.
-    pub limit: Option<u64>,
-    /// When a monthly count starts again from zero.
-    pub resets_at: Option<Timestamp>,
 }
 
 impl<K: KvRead> View<'_, K> {
@@ -154,18 +141,6 @@ impl<K: KvRead> View<'_, K> {
         }
         Ok(out)
     }
-}
-
-/// Which stage of an AI call [`Tx::record_cycle`] records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CycleStage {
-    /// Before the call: refused if the tokens would exceed the `ai_tokens` limit; counts
-    /// nothing. Logs `cycle_request`.
-    Request,
-    /// After the call: counts the tokens used, even past the limit (they were spent).
-    /// Logs `cycle_completed`.
-    Completed,
 }
 
 impl Tx<'_, '_> {

@@ -16,6 +16,8 @@
 //! `usage::own_usage`), so a rule is stated once. Derived vector graphs are not checked:
 //! they are never trusted (a damaged one is ignored and rebuilt).
 
+pub use one_vocabulary::operations::{CheckReport, Problem};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 
@@ -43,48 +45,6 @@ use crate::{Error, Result};
 
 /// The most problems a report lists; [`CheckReport::problem_count`] counts them all.
 pub const MAX_LISTED_PROBLEMS: usize = 1000;
-
-/// What [`Engine::check`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CheckReport {
-    /// Tenants checked.
-    pub tenants: usize,
-    /// Records checked: groups, API keys, plugins, things, connections, events, knowledge.
-    pub records: u64,
-    /// Stored entries read, records and derived entries together.
-    pub entries: u64,
-    /// The problems found, at most [`MAX_LISTED_PROBLEMS`] of them, in the order found.
-    pub problems: Vec<Problem>,
-    /// How many problems were found in all.
-    pub problem_count: u64,
-}
-
-impl CheckReport {
-    /// Whether the database passed: no problem found.
-    pub fn is_ok(&self) -> bool {
-        self.problem_count == 0
-    }
-}
-
-/// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Problem {
-    /// The tenant (root group) it was found in; `None` for the directory and engine meta.
-    pub tenant: Option<GroupId>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.tenant {
-            Some(t) => write!(f, "tenant {t}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
 
 impl Engine {
     /// Checks the integrity of the whole database on one snapshot (writers go on while it

@@ -14,6 +14,8 @@
 //! after a cursor and then goes live, skipping what the replay already delivered, so
 //! nothing is missed or repeated at the switch; a lagged subscription does the same.
 
+pub use one_vocabulary::operations::ChangeFilter;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -35,67 +37,6 @@ use crate::{Error, Result};
 pub const FEED_BACKLOG: usize = 10_000;
 /// Events read from the stored log per replay step.
 const REPLAY_BATCH: usize = 1_000;
-
-/// Which changes a subscription receives: those of one group (or its subtree), of some
-/// dimensions, of some types. Empty lists match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChangeFilter {
-    group: Option<GroupId>,
-    subtree: bool,
-    dimensions: Vec<Dimension>,
-    types: Vec<String>,
-}
-
-impl ChangeFilter {
-    /// Every change in the context's group (not its descendants).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Changes in `group` instead of the context's group.
-    pub fn group(mut self, group: GroupId) -> Self {
-        self.group = Some(group);
-        self
-    }
-
-    /// Changes in the group's descendants too.
-    pub fn with_subtree(mut self) -> Self {
-        self.subtree = true;
-        self
-    }
-
-    /// Changes of `dimension` (may be given several times).
-    pub fn dimension(mut self, dimension: Dimension) -> Self {
-        self.dimensions.push(dimension);
-        self
-    }
-
-    /// Changes of records of type `kind`: a thing's or a connection's type, as the
-    /// event's `metadata.type` holds it (may be given several times).
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.types.push(kind.into());
-        self
-    }
-
-    fn matches(&self, e: &Event) -> bool {
-        (self.dimensions.is_empty() || self.dimensions.contains(&Dimension::of(&e.kind)))
-            && (self.types.is_empty()
-                || e.metadata
-                    .get_path("type")
-                    .and_then(crate::base::value::Value::as_str)
-                    .is_some_and(|t| self.types.iter().any(|k| k == t)))
-    }
-
-    /// The permissions a subscription with this filter needs in its group.
-    /// What subscribing with this filter is, for the policy: following each dimension.
-    fn ops(&self) -> Vec<Op> {
-        if self.dimensions.is_empty() {
-            vec![Op::WatchEvents]
-        } else {
-            self.dimensions.iter().map(|d| watch_op(*d)).collect()
-        }
-    }
-}
 
 /// One commit's events of one tenant and environment, as stored (decoded by each reader,
 /// so a commit costs its writer no decoding and no copy).
@@ -347,7 +288,7 @@ impl Engine {
     ) -> Result<Subscription> {
         let group = filter.group.unwrap_or(ctx.group());
         let root = self.read(ctx, |v| {
-            for op in filter.ops() {
+            for op in ops_of(&filter) {
                 v.authorize(op, group)?;
             }
             Ok(v.scope.root)
@@ -517,7 +458,7 @@ impl Subscription {
     /// its changes may come from.
     fn scope(&mut self, v: &View<'_, ReadTx>) -> Result<Option<HashSet<GroupId>>> {
         let held = v.permits_set(self.group)?;
-        for op in self.filter.ops() {
+        for op in ops_of(&self.filter) {
             if let Some(need) = op.needs().set().difference(held).iter().next() {
                 self.ended = Some(need);
                 return Ok(None);
@@ -629,5 +570,15 @@ fn watch_op(d: Dimension) -> Op {
         Dimension::Connections => Op::WatchConnections,
         Dimension::Knowledge => Op::WatchKnowledge,
         Dimension::Events => Op::WatchEvents,
+    }
+}
+
+/// What subscribing with `filter` is, for the policy: following each dimension it names,
+/// or every event when it names none.
+fn ops_of(filter: &ChangeFilter) -> Vec<Op> {
+    if filter.dimensions.is_empty() {
+        vec![Op::WatchEvents]
+    } else {
+        filter.dimensions.iter().map(|d| watch_op(*d)).collect()
     }
 }

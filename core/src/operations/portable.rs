@@ -31,6 +31,8 @@
 //! Events keep their ids, types, actors and metadata and get the import's commit number;
 //! the import itself logs nothing, so export → import → export gives the same lines.
 
+pub use one_vocabulary::operations::{ImportInto, PortableReport};
+
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
@@ -61,43 +63,6 @@ use crate::{Error, Result};
 pub const EXPORT_FORMAT: &str = "one-export";
 /// The version of the export format this build writes and reads.
 pub const EXPORT_VERSION: u32 = 1;
-
-/// Where [`Admin::import`] puts the exported group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ImportInto {
-    /// As a new tenant: the exported group becomes a top-level group.
-    NewTenant,
-    /// Below this group, in its tenant.
-    Under(GroupId),
-}
-
-/// What an export or an import moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PortableReport {
-    /// The exported group (for an import: the group now at the top of what was restored).
-    pub group: Option<GroupId>,
-    /// Lines written or read, the header included.
-    pub lines: u64,
-    /// Groups.
-    pub groups: u64,
-    /// Things (people included), both environments.
-    pub things: u64,
-    /// Connections, both environments.
-    pub connections: u64,
-    /// Knowledge chunks, both environments.
-    pub knowledge: u64,
-    /// Events, both environments.
-    pub events: u64,
-    /// API keys.
-    pub api_keys: u64,
-    /// Plugins.
-    pub plugins: u64,
-    /// Connections left out of an export because one of their ends is outside it (such
-    /// as the membership of a person who belongs to a group above the exported one).
-    pub connections_left_out: u64,
-}
 
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,5 +1,7 @@
 //! Counts per dimension, read from the counters every transaction keeps up to date.
 
+pub use one_vocabulary::operations::{Counts, Stats};
+
 use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead};
@@ -12,47 +14,6 @@ use crate::kernel::Admin;
 use crate::kernel::{Scope, View};
 use crate::{Error, Result};
 
-/// How many records of each dimension a group (or the whole database) holds. Deleted
-/// things and people are not counted; events are never deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counts {
-    /// People (things of type `person`).
-    pub people: u64,
-    /// Things other than people.
-    pub things: u64,
-    /// Connections, memberships included.
-    pub connections: u64,
-    /// Events.
-    pub events: u64,
-}
-
-impl Counts {
-    fn add(&mut self, counter: Counter, n: u64) {
-        let slot = match counter {
-            Counter::People => &mut self.people,
-            Counter::Things => &mut self.things,
-            Counter::Connections => &mut self.connections,
-            Counter::Events => &mut self.events,
-        };
-        *slot += n;
-    }
-}
-
-/// Counts for the whole database.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Top-level groups.
-    pub tenants: u64,
-    /// All groups, top-level ones included.
-    pub groups: u64,
-    /// Live data.
-    pub live: Counts,
-    /// Test data.
-    pub test: Counts,
-}
-
 /// Adds up the counters under `keys`, optionally of one group only.
 fn sum(kv: &impl KvRead, keys: &TenantKeys, group: Option<GroupId>) -> Result<Counts> {
     let prefix = keys.counters();
@@ -60,7 +21,7 @@ fn sum(kv: &impl KvRead, keys: &TenantKeys, group: Option<GroupId>) -> Result<Co
     kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, v| {
         let (g, counter) = layout::decode_counter(k, &prefix)?;
         if group.is_none_or(|want| want == g) {
-            counts.add(counter, layout::decode_u64(v, "counter")?);
+            add_count(&mut counts, counter, layout::decode_u64(v, "counter")?);
         }
         Ok::<_, Error>(ControlFlow::Continue(()))
     })?;
@@ -80,7 +41,7 @@ impl<K: KvRead> View<'_, K> {
             Counter::Events,
         ] {
             if let Some(v) = self.kv.get(&self.scope.tenant.counter(group, counter))? {
-                counts.add(counter, layout::decode_u64(&v, "counter")?);
+                add_count(&mut counts, counter, layout::decode_u64(&v, "counter")?);
             }
         }
         Ok(counts)
@@ -124,4 +85,15 @@ impl Admin<'_> {
         }
         Ok(stats)
     }
+}
+
+/// Adds `n` records of `counter`'s kind to `counts`.
+fn add_count(counts: &mut Counts, counter: Counter, n: u64) {
+    let slot = match counter {
+        Counter::People => &mut counts.people,
+        Counter::Things => &mut counts.things,
+        Counter::Connections => &mut counts.connections,
+        Counter::Events => &mut counts.events,
+    };
+    *slot += n;
 }

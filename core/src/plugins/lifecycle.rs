@@ -1,6 +1,8 @@
 //! Installing, upgrading, enabling, disabling and uninstalling plugins per tenant, and
 //! where their modules, compiled code and type bindings are stored.
 
+pub use one_vocabulary::plugins::PluginInfo;
+
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, RwLock};
@@ -45,28 +47,6 @@ pub(crate) struct PluginRecord {
 impl Record for PluginRecord {
     const NAME: &'static str = "plugin";
     const VERSION: u8 = 1;
-}
-
-/// An installed plugin, as the API shows it.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct PluginInfo {
-    /// Its name.
-    pub name: String,
-    /// Its version text.
-    pub version: String,
-    /// The SHA-256 of its module, lower-case hex.
-    pub module: String,
-    /// Whether it runs; things of a disabled plugin's types cannot be written.
-    pub enabled: bool,
-    /// The thing types it defines.
-    pub types: Vec<TypeSchema>,
-    /// Whether it reacts to committed changes.
-    pub reacts: bool,
-    /// When it was first installed.
-    pub installed_at: Timestamp,
-    /// When it was last upgraded, enabled or disabled.
-    pub updated_at: Timestamp,
 }
 
 pub(crate) fn info(record: &PluginRecord, manifest: &Manifest) -> Result<PluginInfo> {

@@ -18,6 +18,8 @@
 //! alone, and goes with the plugin: what one tenant installs never indexes, or costs,
 //! another tenant's writes.
 
+pub use one_vocabulary::records::index::IndexDef;
+
 use std::ops::{Bound, ControlFlow};
 
 use one_storage::keys::{KeyBuf, prefix_successor};
@@ -38,15 +40,6 @@ use crate::{Error, Result};
 /// transaction and forgotten when a declaration changes.
 #[derive(Debug, Default)]
 pub(crate) struct IndexCache(Option<std::sync::Arc<[IndexDef]>>);
-
-/// A declared index: things of type `kind`, by the property at `path`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct IndexDef {
-    /// The thing type.
-    pub kind: String,
-    /// The dotted path below `properties` (`price`, `address.city`).
-    pub path: String,
-}
 
 /// The order-preserving key form of an indexable value.
 fn encode_value(k: KeyBuf, v: &Value) -> Option<KeyBuf> {

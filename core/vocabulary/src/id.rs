@@ -78,7 +78,6 @@ pub enum IdError {
 
 /// The kinds of id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum IdKind {
     /// A group (`grp_`).
     Group,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::id::{ConnectionId, GroupId, Ref};
+use crate::page::Cursor;
 use crate::value::Value;
 
 /// The connection type of memberships.
@@ -29,4 +30,107 @@ pub struct Connection {
     pub group: GroupId,
     /// When it was made.
     pub created_at: Timestamp,
+}
+
+/// What a new connection needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConnection {
+    /// The node it starts from.
+    pub from: Ref,
+    /// The node it points to.
+    pub to: Ref,
+    /// Its type.
+    pub kind: String,
+    /// Metadata (a map).
+    pub metadata: Value,
+    /// The group it goes in; `None` is the context's group.
+    pub group: Option<GroupId>,
+}
+
+impl NewConnection {
+    /// A `kind` connection from `from` to `to` (each a group or a thing).
+    pub fn new(from: impl Into<Ref>, kind: impl Into<String>, to: impl Into<Ref>) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            kind: kind.into(),
+            metadata: Value::map(),
+            group: None,
+        }
+    }
+
+    /// Sets the metadata (a map).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Puts the connection in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// Which way to follow connections from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeDirection {
+    /// Connections that start at the node.
+    Outgoing,
+    /// Connections that end at the node.
+    Incoming,
+}
+
+/// A query for one node's connections, oldest first within each type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionQuery {
+    /// The node whose connections are listed.
+    pub node: Ref,
+    /// Which of the node's connections: outgoing or incoming.
+    pub direction: EdgeDirection,
+    /// Only connections of this type; all types when `None`.
+    pub kind: Option<String>,
+    /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    pub limit: Option<usize>,
+    /// Resume after the page that returned this cursor.
+    pub cursor: Option<Cursor>,
+}
+
+impl ConnectionQuery {
+    /// Connections that start at `node`.
+    pub fn outgoing(node: impl Into<Ref>) -> Self {
+        Self {
+            node: node.into(),
+            direction: EdgeDirection::Outgoing,
+            kind: None,
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Connections that end at `node`.
+    pub fn incoming(node: impl Into<Ref>) -> Self {
+        Self {
+            direction: EdgeDirection::Incoming,
+            ..Self::outgoing(node)
+        }
+    }
+
+    /// Only connections of type `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// At most `n` connections (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::context::Principal;
 use crate::id::{EventId, GroupId, Ref};
+use crate::page::Cursor;
 use crate::permission::Permission;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -231,5 +232,91 @@ impl Dimension {
             Dimension::Knowledge => Permission::KnowledgeRead,
             Dimension::Events => Permission::EventsRead,
         }
+    }
+}
+
+/// Which index an event query reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EventFilter {
+    /// Every event of the group.
+    #[default]
+    All,
+    /// Events of one type.
+    Kind(String),
+    /// Events by one actor.
+    Actor(Principal),
+    /// Events about one record.
+    Target(Ref),
+}
+
+/// A query for a group's events, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    /// The group read; `None` is the context's group.
+    pub group: Option<GroupId>,
+    /// Which events are kept.
+    pub filter: EventFilter,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    pub limit: Option<usize>,
+    /// Resume after the page that returned this cursor.
+    pub cursor: Option<Cursor>,
+}
+
+impl EventQuery {
+    /// The latest events of the context's group.
+    pub fn latest() -> Self {
+        Self::default()
+    }
+
+    /// Reads another group in the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Only events of type `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.filter = EventFilter::Kind(kind.into());
+        self
+    }
+
+    /// Only events by `actor`.
+    pub fn actor(mut self, actor: Principal) -> Self {
+        self.filter = EventFilter::Actor(actor);
+        self
+    }
+
+    /// Only events about `target`.
+    pub fn target(mut self, target: impl Into<Ref>) -> Self {
+        self.filter = EventFilter::Target(target.into());
+        self
+    }
+
+    /// Only events at or after `t`.
+    pub fn since(mut self, t: Timestamp) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only events before `t`.
+    pub fn until(mut self, t: Timestamp) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// At most `n` events (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
     }
 }

@@ -17,7 +17,6 @@ use crate::{Error, Result};
 
 /// What a condition reads from a thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum FieldPath {
     /// The thing's name.
     Name,
@@ -74,7 +73,6 @@ impl FieldPath {
 
 /// A comparison.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Op {
     /// Equal (`1 == 1.0`).
     Eq(Value),

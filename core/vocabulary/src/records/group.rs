@@ -14,7 +14,6 @@ pub const MAX_DEPTH: usize = 64;
 
 /// The kinds of group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum GroupType {
     /// A few people who know each other.
     FriendCircle,
@@ -66,7 +65,6 @@ impl std::str::FromStr for GroupType {
 
 /// A group's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum GroupStatus {
     /// Being set up.
     Draft,
@@ -112,4 +110,91 @@ pub struct Group {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+}
+
+/// What a new group needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewGroup {
+    /// Its kind of group.
+    pub kind: GroupType,
+    /// Display name.
+    pub name: String,
+    /// URL-safe name, unique among siblings.
+    pub slug: String,
+    /// The initial status.
+    pub status: GroupStatus,
+    /// Properties (a map).
+    pub properties: Value,
+}
+
+impl NewGroup {
+    /// A group of `kind` named `name`, with URL name `slug`.
+    pub fn new(kind: GroupType, name: impl Into<String>, slug: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            slug: slug.into(),
+            status: GroupStatus::Active,
+            properties: Value::map(),
+        }
+    }
+
+    /// Sets the properties (a map).
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets the initial status (default active).
+    pub fn status(mut self, status: GroupStatus) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// A change to a group; fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupUpdate {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new slug.
+    pub slug: Option<String>,
+    /// A new parent in the same tenant: moves the group.
+    pub parent: Option<GroupId>,
+    /// A new status.
+    pub status: Option<GroupStatus>,
+    /// A merge patch for the properties: `null` removes a key.
+    pub properties: Option<Value>,
+}
+
+impl GroupUpdate {
+    /// Renames the group.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Changes the slug.
+    pub fn slug(mut self, slug: impl Into<String>) -> Self {
+        self.slug = Some(slug.into());
+        self
+    }
+
+    /// Moves the group under another parent of the same tenant.
+    pub fn parent(mut self, parent: GroupId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Changes the status.
+    pub fn status(mut self, status: GroupStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
+    pub fn properties(mut self, patch: Value) -> Self {
+        self.properties = Some(patch);
+        self
+    }
 }

@@ -10,6 +10,7 @@ use crate::clock::Timestamp;
 use crate::context::{Env, Principal};
 use crate::id::{GroupId, KeyId};
 use crate::permission::PermissionSet;
+use crate::secret::Secret;
 use crate::secret::SecretDigest;
 use crate::{Error, Result};
 
@@ -18,7 +19,6 @@ pub const MAX_ALLOWED_RANGES: usize = 64;
 
 /// Whether a key still works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum KeyStatus {
     /// It works.
     Active,
@@ -156,4 +156,88 @@ pub struct KeyRate {
     pub per_second: u32,
     /// Calls that may arrive at once.
     pub burst: u32,
+}
+
+/// What a new API key needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    /// A name for people to recognise the key by.
+    pub name: String,
+    /// The permissions the key acts with.
+    pub permissions: Vec<String>,
+    /// The environment the key reads and writes (`live` or `test`).
+    pub env: Env,
+    /// The group the key acts in; `None` is the context's group.
+    pub group: Option<GroupId>,
+    /// When the key stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The only addresses the key may be used from (none: any address).
+    pub allowed_ips: Vec<String>,
+    /// A monthly call quota for the key alone.
+    pub monthly_calls: Option<u64>,
+    /// A per-second rate and burst for the key.
+    pub rate: Option<KeyRate>,
+}
+
+impl NewApiKey {
+    /// A live key named `name` with `permissions` (strings, coarse or fine).
+    pub fn new<S: AsRef<str>>(name: impl Into<String>, permissions: &[S]) -> Self {
+        Self {
+            name: name.into(),
+            permissions: permissions.iter().map(|p| p.as_ref().to_string()).collect(),
+            env: Env::Live,
+            group: None,
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            monthly_calls: None,
+            rate: None,
+        }
+    }
+
+    /// Limits the key to `calls` a calendar month (UTC); further calls are
+    /// [`Error::RateLimited`] until the month ends.
+    pub fn monthly_calls(mut self, calls: u64) -> Self {
+        self.monthly_calls = Some(calls);
+        self
+    }
+
+    /// Limits the key to `per_second` calls a second on average, `burst` at once.
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate = Some(KeyRate { per_second, burst });
+        self
+    }
+
+    /// Makes a key of another environment (a test key: `ok_test_…`).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Scopes the key to another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Makes the key stop working at `t`.
+    pub fn expires_at(mut self, t: Timestamp) -> Self {
+        self.expires_at = Some(t);
+        self
+    }
+
+    /// Accepts calls only from these address ranges (CIDR or single addresses).
+    pub fn allow_ips<S: AsRef<str>>(mut self, ranges: &[S]) -> Self {
+        self.allowed_ips = ranges.iter().map(|r| r.as_ref().to_string()).collect();
+        self
+    }
+}
+
+/// A key just made: its record and its secret, which is not stored and cannot be shown
+/// again.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    /// The stored record.
+    pub key: ApiKey,
+    /// The key's text.
+    pub secret: Secret,
 }

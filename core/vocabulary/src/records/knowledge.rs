@@ -26,3 +26,210 @@ pub struct Knowledge {
     /// When it last changed.
     pub updated_at: Timestamp,
 }
+
+/// How search scores a vector against the query; higher is closer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Metric {
+    /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
+    #[default]
+    Cosine,
+    /// Dot product.
+    Dot,
+}
+
+/// What to search with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryInput {
+    /// A vector of the database's dimension.
+    Vector(Vec<f32>),
+    /// Text, embedded by the engine's embedder.
+    Text(String),
+}
+
+/// A k-nearest-neighbour search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnowledgeQuery {
+    /// What to search for: a vector, or text the engine's embedder turns into one.
+    pub input: QueryInput,
+    /// How many hits at most.
+    pub k: usize,
+    /// The group searched; `None` is the context's group.
+    pub group: Option<GroupId>,
+    /// Whether the group's descendants are searched too.
+    pub include_children: bool,
+    /// Only chunks with at least one of these labels (none: no condition).
+    pub any_labels: Vec<String>,
+    /// Only chunks with every one of these labels.
+    pub all_labels: Vec<String>,
+    /// Only chunks from this source.
+    pub source: Option<Ref>,
+    /// How closeness is scored.
+    pub metric: Metric,
+}
+
+impl KnowledgeQuery {
+    /// The 10 chunks nearest to `v`.
+    pub fn vector(v: Vec<f32>) -> Self {
+        Self::of(QueryInput::Vector(v))
+    }
+
+    /// The 10 chunks nearest to the embedding of `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::of(QueryInput::Text(text.into()))
+    }
+
+    fn of(input: QueryInput) -> Self {
+        Self {
+            input,
+            k: 10,
+            group: None,
+            include_children: false,
+            any_labels: Vec::new(),
+            all_labels: Vec::new(),
+            source: None,
+            metric: Metric::Cosine,
+        }
+    }
+
+    /// Returns at most `k` chunks (1 to [`MAX_K`]).
+    pub fn k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// Searches another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Also searches the groups below, where the context has `knowledge:read`.
+    pub fn include_children(mut self) -> Self {
+        self.include_children = true;
+        self
+    }
+
+    /// Keeps chunks with at least one of these labels.
+    pub fn any_label<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.any_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Keeps chunks with all of these labels.
+    pub fn all_labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.all_labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Keeps chunks from this source.
+    pub fn source(mut self, source: impl Into<Ref>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Scores with `metric`.
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    /// Whether the chunk `k` passes the label and source conditions.
+    pub fn accepts(&self, k: &Knowledge) -> bool {
+        let has = |l: &String| k.labels.binary_search(l).is_ok();
+        (self.any_labels.is_empty() || self.any_labels.iter().any(has))
+            && self.all_labels.iter().all(has)
+            && self.source.is_none_or(|s| k.source == Some(s))
+    }
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The chunk.
+    pub knowledge: Knowledge,
+    /// Its score (higher is closer).
+    pub score: f32,
+}
+
+/// What a new chunk needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewKnowledge {
+    /// The text.
+    pub text: String,
+    /// Labels to filter searches by.
+    pub labels: Vec<String>,
+    /// The record the text comes from.
+    pub source: Option<Ref>,
+    /// Metadata (a map).
+    pub metadata: Value,
+    /// The embedding; `None` lets the engine's embedder compute it from the text.
+    pub embedding: Option<Vec<f32>>,
+    /// The group it goes in; `None` is the context's group.
+    pub group: Option<GroupId>,
+}
+
+impl NewKnowledge {
+    /// A chunk of `text`, embedded by the engine's embedder unless a vector is given.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            labels: Vec::new(),
+            source: None,
+            metadata: Value::map(),
+            embedding: None,
+            group: None,
+        }
+    }
+
+    /// Sets the labels.
+    pub fn labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
+        self.labels = labels.iter().map(|l| l.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Sets the source.
+    pub fn source(mut self, source: impl Into<Ref>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Sets the metadata (a map).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Uses this vector instead of embedding the text.
+    pub fn embedding(mut self, v: Vec<f32>) -> Self {
+        self.embedding = Some(v);
+        self
+    }
+
+    /// Puts the chunk in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// What a group's approximate index covers, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexInfo {
+    /// Vectors in the group's built graph (0 without one: every search is exact).
+    pub indexed: usize,
+    /// Vectors added since the graph was built, searched exactly.
+    pub fresh: usize,
+    /// Chunks deleted since the graph was built, filtered out of its results.
+    pub deleted: usize,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Groups whose graph was (re)built.
+    pub built: usize,
+    /// Vectors in those graphs.
+    pub vectors: usize,
+    /// Groups whose graph was dropped (too few vectors left).
+    pub dropped: usize,
+}

@@ -1,6 +1,8 @@
 //! People: things of type `person`, known by their normalised email.
 
+use crate::id::GroupId;
 use crate::records::thing::Thing;
+use crate::value::Value;
 use crate::{Error, Result};
 
 /// The thing type of people.
@@ -56,4 +58,50 @@ pub fn email_of(thing: &Thing) -> Result<String> {
         )
     })?;
     normalize_email(s)
+}
+
+/// What a new person needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPerson {
+    /// Email address; stored normalised (trimmed, lower-case).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// The role of its membership in the group.
+    pub role: String,
+    /// Properties (a map).
+    pub properties: Value,
+    /// The group it goes in; `None` is the context's group.
+    pub group: Option<GroupId>,
+}
+
+impl NewPerson {
+    /// A person with `email` and display `name`, role `user`.
+    pub fn new(email: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            name: name.into(),
+            role: "user".into(),
+            properties: Value::map(),
+            group: None,
+        }
+    }
+
+    /// Sets the person's role (`[a-z][a-z0-9_]*`, e.g. `org_owner`).
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = role.into();
+        self
+    }
+
+    /// Sets further properties (a map); `email` and `role` are set from the fields above.
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Creates the person in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
 }

@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::id::{GroupId, ThingId};
+use crate::page::Cursor;
+use crate::records::filter::Filter;
 use crate::value::Value;
 
 /// A thing's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum ThingStatus {
     /// Not published yet.
     Draft,
@@ -52,4 +53,145 @@ pub struct Thing {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+}
+
+/// What a new thing needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewThing {
+    /// Its type.
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Properties (a map).
+    pub properties: Value,
+    /// The initial status.
+    pub status: ThingStatus,
+    /// The group it goes in; `None` is the context's group.
+    pub group: Option<GroupId>,
+}
+
+impl NewThing {
+    /// A thing of type `kind` named `name`, in the context's group.
+    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            name: name.into(),
+            properties: Value::map(),
+            status: ThingStatus::Active,
+            group: None,
+        }
+    }
+
+    /// Sets all properties (a map).
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets one property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties = self.properties.with(key, value);
+        self
+    }
+
+    /// Sets the initial status (default active; not deleted).
+    pub fn status(mut self, status: ThingStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Puts the thing in another group of the context's scope.
+    pub fn in_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+}
+
+/// A change to a thing; fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThingUpdate {
+    /// A new name.
+    pub name: Option<String>,
+    /// A merge patch for the properties: `null` removes a key.
+    pub properties: Option<Value>,
+    /// A new status.
+    pub status: Option<ThingStatus>,
+}
+
+impl ThingUpdate {
+    /// Renames the thing.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Merges `patch` into the properties (JSON merge patch: `null` removes a key).
+    pub fn properties(mut self, patch: Value) -> Self {
+        self.properties = Some(patch);
+        self
+    }
+
+    /// Sets one property (a one-key merge patch).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties = Some(self.properties.take().unwrap_or_default().with(key, value));
+        self
+    }
+
+    /// Changes the status (use [`Tx::delete_thing`] to delete).
+    pub fn status(mut self, status: ThingStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// A query for things of one type in one group, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThingQuery {
+    /// The type of things listed.
+    pub kind: String,
+    /// The group read; `None` is the context's group.
+    pub group: Option<GroupId>,
+    /// Conditions the things must match.
+    pub filter: Filter,
+    /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    pub limit: Option<usize>,
+    /// Resume after the page that returned this cursor.
+    pub cursor: Option<Cursor>,
+}
+
+impl ThingQuery {
+    /// Things of type `kind` in the context's group.
+    pub fn of_type(kind: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            group: None,
+            filter: Filter::new(),
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Reads another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Keeps only things that match `filter`.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// At most `n` things (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
 }

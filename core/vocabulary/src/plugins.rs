@@ -1,0 +1,24 @@
+//! Plugins as a caller sees them: what is installed, and the thing types each defines.
+
+use crate::clock::Timestamp;
+pub use one_plugin_sdk::abi::TypeSchema;
+/// An installed plugin, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version text.
+    pub version: String,
+    /// The SHA-256 of its module, lower-case hex.
+    pub module: String,
+    /// Whether it runs; things of a disabled plugin's types cannot be written.
+    pub enabled: bool,
+    /// The thing types it defines.
+    pub types: Vec<TypeSchema>,
+    /// Whether it reacts to committed changes.
+    pub reacts: bool,
+    /// When it was first installed.
+    pub installed_at: Timestamp,
+    /// When it was last upgraded, enabled or disabled.
+    pub updated_at: Timestamp,
+}
