@@ -52,7 +52,7 @@ pub fn decode_records(data: &[u8]) {
     check::<Thing>(data);
     check::<Connection>(data);
     check::<Event>(data);
-    check::<crate::records::key::ApiKey>(data);
+    check::<crate::records::key::StoredKey>(data);
     check::<crate::records::knowledge::Knowledge>(data);
     check::<crate::plugins::PluginRecord>(data);
     check::<crate::identity::sign_in::Password>(data);

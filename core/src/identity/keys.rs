@@ -36,10 +36,10 @@ use crate::identity::credentials::{Credential, Credentials};
 use crate::kernel::{Engine, Scope, Tx, View};
 use crate::metering::rate_limit::{Gcra, KeyCall, key_quota};
 use crate::records::event::kinds;
-use crate::records::key::ApiKey;
 use crate::records::key::IpRange;
 use crate::records::key::KeyStatus;
 use crate::records::key::MAX_ALLOWED_RANGES;
+use crate::records::key::{ApiKey, StoredKey};
 use crate::{Error, Result};
 impl<K: KvRead> View<'_, K> {
     /// The API keys of `group` (not of the groups below it), oldest first, without their
@@ -50,7 +50,7 @@ impl<K: KvRead> View<'_, K> {
         let prefix = self.scope.structure.api_keys();
         self.kv
             .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
-                let key: ApiKey = codec::decode(v)?;
+                let StoredKey { key, .. } = codec::decode(v)?;
                 if key.group == group {
                     out.push(
                         self.engine
@@ -66,7 +66,7 @@ impl<K: KvRead> View<'_, K> {
     /// The key `id`, if the context has `keys:manage` in its group and holds every
     /// permission the key gives there: nobody revokes or rotates a key that can do more
     /// than they can.
-    fn managed_key(&self, id: KeyId) -> Result<ApiKey> {
+    fn managed_key(&self, id: KeyId) -> Result<StoredKey> {
         let key = self.load_api_key(id)?.ok_or_else(|| Error::not_found(id))?;
         self.authorize_record(Op::ManageKeys, key.group, Ref::from(id))?;
         self.ensure_holds(key.group, key.permissions)?;
@@ -117,7 +117,6 @@ impl Tx<'_, '_> {
             calls_this_month: 0,
             monthly_calls: new.monthly_calls,
             rate: new.rate,
-            digest: [0; 32],
         };
         let created = self.store_new_secret(key)?;
         self.log(
@@ -137,14 +136,17 @@ impl Tx<'_, '_> {
         };
         let text = secret::generate(kind)?;
         key.prefix = secret::display_prefix(&text);
-        key.digest = secret::digest(&text);
-        self.put(
-            layout::secret_digest(SecretSection::ApiKey, &key.digest),
-            layout::key_locator(self.scope.root, key.id),
-        )?;
-        self.put_record(&self.scope.structure.api_key(key.id), &key)?;
-        Ok(CreatedKey {
+        let stored = StoredKey {
             key,
+            digest: secret::digest(&text),
+        };
+        self.put(
+            layout::secret_digest(SecretSection::ApiKey, &stored.digest),
+            layout::key_locator(self.scope.root, stored.key.id),
+        )?;
+        self.put_record(&self.scope.structure.api_key(stored.key.id), &stored)?;
+        Ok(CreatedKey {
+            key: stored.key,
             secret: Secret(text),
         })
     }
@@ -152,13 +154,14 @@ impl Tx<'_, '_> {
     /// Revokes a key: every later call with it is [`Error::Revoked`], in any thread.
     /// Needs `keys:manage` in its group. Logs `api_key_revoked`.
     pub fn revoke_api_key(&mut self, id: KeyId) -> Result<ApiKey> {
-        let mut key = self.view().managed_key(id)?;
-        if !key.is_active() {
+        let mut stored = self.view().managed_key(id)?;
+        if !stored.is_active() {
             return Err(Error::Revoked);
         }
-        key.status = KeyStatus::Revoked;
-        key.revoked_at = Some(self.now());
-        self.put_record(&self.scope.structure.api_key(id), &key)?;
+        stored.key.status = KeyStatus::Revoked;
+        stored.key.revoked_at = Some(self.now());
+        self.put_record(&self.scope.structure.api_key(id), &stored)?;
+        let key = stored.key;
         self.access_changed();
         self.log(
             kinds::API_KEY_REVOKED,
@@ -260,7 +263,7 @@ impl Engine {
             .get(&layout::secret_digest(SecretSection::ApiKey, digest))?
             .ok_or(Error::InvalidCredentials)?;
         let (root, id) = layout::decode_key_locator(&found)?;
-        let record: ApiKey = kv
+        let record: StoredKey = kv
             .get(&StructureKeys::new(root).api_key(id))?
             .map(|b| codec::decode(&b))
             .transpose()?
@@ -283,7 +286,7 @@ impl Engine {
         let credential = Credential {
             ctx,
             expires_at: record.expires_at,
-            allowed_ips: record.allowed_ips.into(),
+            allowed_ips: record.allowed_ips.clone().into(),
             quota: Some(quota),
         };
         self.part::<Credentials>()

@@ -28,8 +28,8 @@ use crate::base::layout::decode_u64;
 use crate::base::resource::Resource;
 use crate::kernel::{AfterTx, Engine, Hooks, Parts, Scope};
 use crate::metering::usage::Breach;
-use crate::records::key::ApiKey;
 use crate::records::key::KeyRate;
+use crate::records::key::{ApiKey, StoredKey};
 use crate::{Error, Result};
 /// Calls counted in memory before they are written.
 pub const FLUSH_CALLS: u64 = 10_000;
@@ -438,15 +438,15 @@ impl Engine {
                 let scope = Scope::new(Context::system(*root), *root);
                 self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
                     let path = tx.scope.structure.api_key(*id);
-                    if let Some(mut key) = tx.view().get_record::<ApiKey>(&path)? {
-                        let stored = key.last_used_at.map(Timestamp::month_index);
-                        match stored {
+                    if let Some(mut stored) = tx.view().get_record::<StoredKey>(&path)? {
+                        let key = &mut stored.key;
+                        match key.last_used_at.map(Timestamp::month_index) {
                             Some(m) if m == *month => key.calls_this_month += n,
                             Some(m) if m > *month => {}
                             _ => key.calls_this_month = *n,
                         }
                         key.last_used_at = key.last_used_at.max(Some(*last));
-                        tx.put_record(&path, &key)?;
+                        tx.put_record(&path, &stored)?;
                     }
                     Ok(())
                 })?;

@@ -37,7 +37,7 @@ use crate::records::event::Event;
 use crate::records::group::MAX_DEPTH;
 use crate::records::group::{Group, tenant_roots};
 use crate::records::index::load_defs;
-use crate::records::key::ApiKey;
+use crate::records::key::StoredKey;
 use crate::records::knowledge::Knowledge;
 use crate::records::person::{PERSON, email_of};
 use crate::records::thing::{Thing, ThingStatus};
@@ -336,7 +336,7 @@ impl<K: KvRead> Checker<'_, K> {
         groups: &HashMap<GroupId, Group>,
     ) -> Result<()> {
         for (k, v) in self.entries(&structure.api_keys())? {
-            let Some(key) = self.record::<ApiKey>(&k, &v) else {
+            let Some(key) = self.record::<StoredKey>(&k, &v) else {
                 continue;
             };
             self.placed(
@@ -348,7 +348,7 @@ impl<K: KvRead> Checker<'_, K> {
             );
             let found = self
                 .kv
-                .get(&layout::secret_digest(SecretSection::ApiKey, key.digest()))?;
+                .get(&layout::secret_digest(SecretSection::ApiKey, &key.digest))?;
             if found
                 .as_deref()
                 .map(layout::decode_key_locator)
@@ -651,8 +651,8 @@ impl<K: KvRead> Checker<'_, K> {
         Ok(self
             .kv
             .get(&key)?
-            .and_then(|v| codec::decode::<ApiKey>(&v).ok())
-            .map(|k| k.digest().to_vec()))
+            .and_then(|v| codec::decode::<StoredKey>(&v).ok())
+            .map(|k| k.digest.to_vec()))
     }
 
     /// Whether tenant `root` has a plugin installed from `module`.

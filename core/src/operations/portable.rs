@@ -46,6 +46,7 @@ use crate::base::codec::{self, hex, unhex};
 use crate::base::context::{Context, Env, Principal};
 use crate::base::id::{EventId, GroupId, Ref};
 use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
+use crate::base::secret::SecretDigest;
 use crate::kernel::Admin;
 use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
 use crate::knowledge::chunks::{decode_vector, encode_vector};
@@ -53,7 +54,7 @@ use crate::plugins::PluginRecord;
 use crate::records::connection::{Connection, SESSION, edge_keys};
 use crate::records::event::Event;
 use crate::records::group::Group;
-use crate::records::key::ApiKey;
+use crate::records::key::{ApiKey, StoredKey};
 use crate::records::knowledge::Knowledge;
 use crate::records::person::{PERSON, email_of};
 use crate::records::thing::{Thing, ThingStatus};
@@ -75,7 +76,7 @@ enum Line {
     },
     Group(Group),
     Plugin(PortablePlugin),
-    ApiKey(ApiKey),
+    ApiKey(PortableKey),
     Thing(InEnv<Thing>),
     Connection(InEnv<Connection>),
     Knowledge(InEnv<PortableKnowledge>),
@@ -101,6 +102,14 @@ struct InEnv<T> {
     env: Env,
     #[serde(flatten)]
     record: T,
+}
+
+/// An API key with the digest of its secret, so it keeps working after a move.
+#[derive(Debug, Serialize, Deserialize)]
+struct PortableKey {
+    #[serde(flatten)]
+    key: ApiKey,
+    digest: SecretDigest,
 }
 
 /// A plugin with its module.
@@ -284,10 +293,10 @@ impl<W: Write> Exporter<W> {
             }))?;
             self.report.plugins += 1;
         }
-        for (_, key) in
-            Self::records::<ApiKey, _>(kv, &structure.api_keys(), |k| groups.contains(&k.group))?
+        for (_, StoredKey { key, digest }) in
+            Self::records::<StoredKey, _>(kv, &structure.api_keys(), |k| groups.contains(&k.group))?
         {
-            self.line(&Line::ApiKey(key))?;
+            self.line(&Line::ApiKey(PortableKey { key, digest }))?;
             self.report.api_keys += 1;
         }
         for env in [Env::Live, Env::Test] {
@@ -353,7 +362,7 @@ struct Parsed {
     lines: u64,
     groups: Vec<Group>,
     plugins: Vec<PortablePlugin>,
-    keys: Vec<ApiKey>,
+    keys: Vec<PortableKey>,
     /// Things, connections, knowledge and events of both environments, in the export's order.
     data: Vec<Line>,
 }
@@ -590,9 +599,9 @@ impl Tx<'_, '_> {
             report.plugins += 1;
         }
         let groups: HashSet<GroupId> = p.groups.iter().map(|g| g.id).collect();
-        for key in &p.keys {
+        for PortableKey { key, digest } in &p.keys {
             let record_key = self.scope.structure.api_key(key.id);
-            let digest_key = layout::secret_digest(SecretSection::ApiKey, key.digest());
+            let digest_key = layout::secret_digest(SecretSection::ApiKey, digest);
             if self.kv.contains(&record_key)? || self.kv.contains(&digest_key)? {
                 return Err(Error::invalid(
                     "api_key",
@@ -606,7 +615,13 @@ impl Tx<'_, '_> {
                 ));
             }
             self.put(digest_key, layout::key_locator(self.scope.root, key.id))?;
-            self.put_record(&record_key, key)?;
+            self.put_record(
+                &record_key,
+                &StoredKey {
+                    key: key.clone(),
+                    digest: *digest,
+                },
+            )?;
             self.observe_imported(key.id)?;
             report.api_keys += 1;
         }

@@ -14,10 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::{GroupId, KeyId, ThingId};
+use crate::id::{GroupId, KeyId, Ref, ThingId};
+use crate::{Error, Result};
 
-/// The acting principal, recorded as the actor of every event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The acting principal, recorded as the actor of every event. In JSON, its text:
+/// `system`, a person's id (`thg_…`) or a key's id (`key_…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Principal {
     /// The application itself, or an administrator: bootstrapping and maintenance.
     System,
@@ -25,6 +27,36 @@ pub enum Principal {
     Person(ThingId),
     /// An API key, acting with the permissions it was given.
     ApiKey(KeyId),
+}
+
+/// The binary form of [`Principal`]: the derived one, fixed by stored records.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Principal")]
+enum PrincipalShadow {
+    System,
+    Person(ThingId),
+    ApiKey(KeyId),
+}
+
+crate::text_form::text_in_json!(Principal, PrincipalShadow);
+
+impl std::str::FromStr for Principal {
+    type Err = Error;
+
+    /// `system`, a person's id or an API key's id.
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "system" {
+            return Ok(Principal::System);
+        }
+        match s.parse::<Ref>()? {
+            Ref::ThingId(id) => Ok(Principal::Person(id)),
+            Ref::KeyId(id) => Ok(Principal::ApiKey(id)),
+            _ => Err(Error::invalid(
+                "principal",
+                format!("{s:?} is not `system`, a person's id or an API key's id"),
+            )),
+        }
+    }
 }
 
 impl std::fmt::Display for Principal {

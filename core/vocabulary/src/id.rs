@@ -303,8 +303,9 @@ id_type!(
     /// The id of an API key (`key_…`). It names the key; the secret is never stored.
     KeyId, IdKind::ApiKey);
 
-/// An id of any kind: the endpoint of a connection, or the target of an event.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// An id of any kind: the endpoint of a connection, or the target of an event. In JSON,
+/// its text (`thg_…`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(
     clippy::enum_variant_names,
     reason = "the variants are named after the id types they hold"
@@ -323,6 +324,24 @@ pub enum Ref {
     /// An API key.
     KeyId(KeyId),
 }
+
+/// The binary form of [`Ref`]: the derived one, fixed by stored records.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Ref")]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants are named after the id types they hold"
+)]
+enum RefShadow {
+    GroupId(GroupId),
+    ThingId(ThingId),
+    ConnectionId(ConnectionId),
+    EventId(EventId),
+    KnowledgeId(KnowledgeId),
+    KeyId(KeyId),
+}
+
+crate::text_form::text_in_json!(Ref, RefShadow);
 
 impl Ref {
     /// The kind of id held.

@@ -22,6 +22,7 @@ pub mod plugins;
 pub mod records;
 pub mod resource;
 pub mod secret;
+mod text_form;
 pub mod validate;
 pub mod value;
 

@@ -125,9 +125,40 @@ fn unknown_permission(s: &str) -> Error {
     )
 }
 
-/// A set of [`Permission`]s. Stored as a bit set whose bit numbers never change.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A set of [`Permission`]s. Stored as a bit set whose bit numbers never change; in JSON,
+/// the list of their fine names (coarse names such as `read` are accepted too).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct PermissionSet(u32);
+
+impl Serialize for PermissionSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_seq(self.iter().map(Permission::as_str))
+        } else {
+            s.serialize_newtype_struct("PermissionSet", &self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PermissionSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let names = Vec::<String>::deserialize(d)?;
+            PermissionSet::parse(&names).map_err(serde::de::Error::custom)
+        } else {
+            #[derive(Deserialize)]
+            #[serde(rename = "PermissionSet")]
+            struct Bits(u32);
+            let Bits(bits) = Bits::deserialize(d)?;
+            if bits & !PermissionSet::all().0 != 0 {
+                return Err(serde::de::Error::custom(format!(
+                    "permission bits {bits:#x} name permissions this build does not know"
+                )));
+            }
+            Ok(PermissionSet(bits))
+        }
+    }
+}
 
 use Permission as P;
 

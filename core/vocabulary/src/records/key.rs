@@ -11,7 +11,6 @@ use crate::context::{Env, Principal};
 use crate::id::{GroupId, KeyId};
 use crate::permission::PermissionSet;
 use crate::secret::Secret;
-use crate::secret::SecretDigest;
 use crate::{Error, Result};
 
 /// The longest allow-list a key may have.
@@ -27,12 +26,22 @@ pub enum KeyStatus {
 }
 
 /// A range of addresses, IPv4 or IPv6, in CIDR form (`10.0.0.0/8`, `2001:db8::/32`; a
-/// bare address is a range of one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// bare address is a range of one). In JSON, that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpRange {
     base: IpAddr,
     prefix: u8,
 }
+
+/// The binary form of [`IpRange`]: the derived one, fixed by stored records.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "IpRange")]
+struct IpRangeShadow {
+    base: IpAddr,
+    prefix: u8,
+}
+
+crate::text_form::text_in_json!(IpRange, IpRangeShadow);
 
 impl IpRange {
     /// Whether `ip` is in the range. IPv4 addresses written as IPv6 (`::ffff:a.b.c.d`)
@@ -96,7 +105,8 @@ impl std::fmt::Display for IpRange {
     }
 }
 
-/// An API key, as stored and listed: everything but the secret.
+/// An API key, as listed: everything but its secret (which is stored nowhere) and the
+/// secret's digest (which only the engine reads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {
     /// Its id.
@@ -133,16 +143,9 @@ pub struct ApiKey {
     pub monthly_calls: Option<u64>,
     /// The per-second rate and burst, if limited.
     pub rate: Option<KeyRate>,
-    /// The SHA-256 of the secret.
-    pub digest: SecretDigest,
 }
 
 impl ApiKey {
-    /// The SHA-256 of its secret.
-    pub fn digest(&self) -> &SecretDigest {
-        &self.digest
-    }
-
     /// Whether it is neither revoked nor otherwise retired (its expiry is checked apart).
     pub fn is_active(&self) -> bool {
         self.status == KeyStatus::Active
