@@ -2,11 +2,11 @@
 //! so a tenant can leave one database, or move under another parent, without losing a
 //! record.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! UTF-8 text, one JSON object per line, each naming its kind in `"record"`:
 //!
-//! 1. `{"record":"header","format":"one-export","version":1,"group":"grp_…"}`
+//! 1. `{"record":"header","format":"one-export","version":2,"group":"grp_…"}`
 //! 2. `group`: the exported group, then its descendants, parents first (breadth first).
 //! 3. `plugin`: every plugin of the tenant, with its WASM module in hex (`module`).
 //! 4. `api_key`: the keys of the exported groups: their metadata and the SHA-256 digest of
@@ -14,8 +14,11 @@
 //! 5. For `live`, then `test` (field `env`): `thing`, `connection` (without sessions),
 //!    `knowledge` (with its `vector`), then `event` (without the store-local commit number).
 //!
-//! Records keep their field names and their ids, in their text form; properties and
-//! metadata are plain JSON. Within a kind, lines are in key order, so exporting the same
+//! Records are in their JSON form from `one-vocabulary`, the one every transport uses:
+//! ids, principals and address ranges in their text form, enums as snake_case names, a
+//! record's type in `type`, times as milliseconds, properties and metadata plain JSON.
+//! Version 1, written only by pre-release builds, kept Rust's names (`kind`,
+//! `Organization`) and is refused. Within a kind, lines are in key order, so exporting the same
 //! data twice gives the same bytes.
 //!
 //! Not exported: passwords (people sign in again, by a magic link or a reset), sessions,
@@ -63,7 +66,7 @@ use crate::{Error, Result};
 /// The `format` named in an export's header.
 pub const EXPORT_FORMAT: &str = "one-export";
 /// The version of the export format this build writes and reads.
-pub const EXPORT_VERSION: u32 = 1;
+pub const EXPORT_VERSION: u32 = 2;
 
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize)]

@@ -27,7 +27,7 @@ fn a_tenant_moves_to_another_database_whole() {
     from.populated("globex");
     let bytes = export(&from, acme.id);
     let text = String::from_utf8(bytes.clone()).unwrap();
-    assert!(text.starts_with(r#"{"record":"header","format":"one-export","version":1,"#));
+    assert!(text.starts_with(r#"{"record":"header","format":"one-export","version":2,"#));
     assert!(!text.contains("password") && !text.contains("\"seq\""));
 
     let to = Fixture::new();
@@ -171,7 +171,7 @@ fn bad_exports_are_refused_and_change_nothing() {
         ("no header", lines[1..].join("\n"), "header"),
         (
             "other version",
-            good.replacen("\"version\":1", "\"version\":2", 1),
+            good.replacen("\"version\":2", "\"version\":3", 1),
             "version 2",
         ),
         (

@@ -74,6 +74,7 @@ impl std::fmt::Display for Principal {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[serde(rename_all = "snake_case")]
 pub enum Env {
     /// Production data. The default.
     #[default]
@@ -105,7 +106,7 @@ impl std::str::FromStr for Env {
 }
 
 /// The principal, group and environment a call acts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Context {
     principal: Principal,
     group: GroupId,

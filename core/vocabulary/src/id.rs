@@ -78,6 +78,7 @@ pub enum IdError {
 
 /// The kinds of id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IdKind {
     /// A group (`grp_`).
     Group,

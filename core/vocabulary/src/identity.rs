@@ -1,5 +1,6 @@
 //! Sign-in as a caller sees it: the session a sign-in opens and what a sign-up made.
 
+use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::id::ConnectionId;
 use crate::id::GroupId;
@@ -7,7 +8,7 @@ use crate::id::ThingId;
 use crate::records::thing::Thing;
 use crate::secret::Secret;
 /// A session, just opened. Its token is shown once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     /// The `session` connection.
     pub id: ConnectionId,
@@ -22,7 +23,7 @@ pub struct Session {
 }
 
 /// A person just signed up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignedUp {
     /// The new person.
     pub person: Thing,

@@ -22,7 +22,8 @@ pub struct ResourceUsage {
 }
 
 /// Which stage of an AI call [`Tx::record_cycle`] records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CycleStage {
     /// Before the call: refused if the tokens would exceed the `ai_tokens` limit; counts
     /// nothing. Logs `cycle_request`.
@@ -33,7 +34,8 @@ pub enum CycleStage {
 }
 
 /// How a payment moved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PaymentRail {
     /// A card, bank transfer or other fiat payment.
     Fiat,
@@ -45,7 +47,8 @@ pub enum PaymentRail {
 }
 
 /// A payment to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Payment {
     /// How much (negative for a refund).
     pub amount: Money,
@@ -67,7 +70,7 @@ impl Payment {
 }
 
 /// An amount split between a group and the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevenueSplit {
     /// The whole amount.
     pub total: Money,
@@ -80,7 +83,7 @@ pub struct RevenueSplit {
 }
 
 /// Revenue of a group in one currency over a time range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevenueReport {
     /// All recorded revenue.
     pub total: Money,
@@ -93,7 +96,7 @@ pub struct RevenueReport {
 }
 
 /// What a rate allows now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Burst {
     /// Calls that may arrive at once.
     pub limit: u32,
@@ -104,7 +107,7 @@ pub struct Burst {
 }
 
 /// A presented API key that was admitted.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct KeyCall {
     /// The context the call acts as.
     pub context: Context,
@@ -113,7 +116,7 @@ pub struct KeyCall {
 }
 
 /// What an API key may still do, for `X-RateLimit-*` headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
     /// The key's monthly call quota, if it has one.
     pub limit: Option<u64>,

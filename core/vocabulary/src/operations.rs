@@ -1,12 +1,13 @@
 //! Work over the data as a whole, as a caller sees it: counts and statistics, the report
 //! of a consistency check, export and import reports, and which changes a feed delivers.
 
+use serde::{Deserialize, Serialize};
 use crate::id::GroupId;
 use crate::records::event::Dimension;
 use crate::records::event::Event;
 /// How many records of each dimension a group (or the whole database) holds. Deleted
 /// things and people are not counted; events are never deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// People (things of type `person`).
     pub people: u64,
@@ -19,7 +20,7 @@ pub struct Counts {
 }
 
 /// Counts for the whole database.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Top-level groups.
     pub tenants: u64,
@@ -32,7 +33,7 @@ pub struct Stats {
 }
 
 /// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The tenant (root group) it was found in; `None` for the directory and engine meta.
     pub tenant: Option<GroupId>,
@@ -50,7 +51,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// What [`Engine::check`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// Tenants checked.
     pub tenants: usize,
@@ -72,7 +73,8 @@ impl CheckReport {
 }
 
 /// Where [`Admin::import`] puts the exported group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ImportInto {
     /// As a new tenant: the exported group becomes a top-level group.
     NewTenant,
@@ -81,7 +83,7 @@ pub enum ImportInto {
 }
 
 /// What an export or an import moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortableReport {
     /// The exported group (for an import: the group now at the top of what was restored).
     pub group: Option<GroupId>,
@@ -108,15 +110,20 @@ pub struct PortableReport {
 
 /// Which changes a subscription receives: those of one group (or its subtree), of some
 /// dimensions, of some types. Empty lists match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeFilter {
     /// Only changes in this group; `None` is the subscriber's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
     /// Whether changes in the group's descendants are delivered too.
+    #[serde(default)]
     pub subtree: bool,
     /// Only changes of these dimensions (none: every dimension).
+    #[serde(default)]
     pub dimensions: Vec<Dimension>,
     /// Only changes to records of these types (none: every type).
+    #[serde(default)]
     pub types: Vec<String>,
 }
 

@@ -6,6 +6,7 @@ use crate::{Error, Result};
 
 /// Something a group uses and a plan limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Resource {
     /// Calls made with the group's API keys, per month.
     ApiCalls = 1,

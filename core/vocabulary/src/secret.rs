@@ -8,6 +8,7 @@
 //! are high-entropy, so a fast hash is safe (a slow password hash would add latency to
 //! every call and no security), and lookups go by digest.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::{Error, Result};
@@ -156,8 +157,10 @@ pub fn display_prefix(text: &str) -> String {
     text.chars().take(kind_len + 4).collect()
 }
 
-/// A secret, shown once. Its `Debug` form hides it.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret, shown once. Its `Debug` form hides it; serialised, it is its text (a response
+/// that carries one is the only place it is ever shown).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(pub String);
 
 impl Secret {

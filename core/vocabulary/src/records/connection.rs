@@ -23,6 +23,7 @@ pub struct Connection {
     /// Where it ends.
     pub to: Ref,
     /// The relationship type (`owns`, `purchased`, `member_of`, …).
+    #[serde(rename = "type")]
     pub kind: String,
     /// Details (a map).
     pub metadata: Value,
@@ -33,17 +34,21 @@ pub struct Connection {
 }
 
 /// What a new connection needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewConnection {
     /// The node it starts from.
     pub from: Ref,
     /// The node it points to.
     pub to: Ref,
     /// Its type.
+    #[serde(rename = "type")]
     pub kind: String,
     /// Metadata (a map).
+    #[serde(default)]
     pub metadata: Value,
     /// The group it goes in; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
 }
 
@@ -73,7 +78,8 @@ impl NewConnection {
 }
 
 /// Which way to follow connections from a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EdgeDirection {
     /// Connections that start at the node.
     Outgoing,
@@ -82,17 +88,22 @@ pub enum EdgeDirection {
 }
 
 /// A query for one node's connections, oldest first within each type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConnectionQuery {
     /// The node whose connections are listed.
     pub node: Ref,
     /// Which of the node's connections: outgoing or incoming.
     pub direction: EdgeDirection,
     /// Only connections of this type; all types when `None`.
+    #[serde(rename = "type")]
+    #[serde(default)]
     pub kind: Option<String>,
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    #[serde(default)]
     pub limit: Option<usize>,
     /// Resume after the page that returned this cursor.
+    #[serde(default)]
     pub cursor: Option<Cursor>,
 }
 

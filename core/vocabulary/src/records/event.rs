@@ -120,6 +120,7 @@ pub struct Event {
     /// The commit sequence number of the transaction that logged it.
     pub seq: u64,
     /// The event type (`thing_created`, …).
+    #[serde(rename = "type")]
     pub kind: String,
     /// Who acted.
     pub actor: Principal,
@@ -139,7 +140,8 @@ impl Event {
 }
 
 /// The dimension a change belongs to, from its event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// Groups: created, changed, archived; plans, revenue, payments.
     Groups,
@@ -236,7 +238,8 @@ impl Dimension {
 }
 
 /// Which index an event query reads.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventFilter {
     /// Every event of the group.
     #[default]
@@ -250,19 +253,26 @@ pub enum EventFilter {
 }
 
 /// A query for a group's events, newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// The group read; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
     /// Which events are kept.
+    #[serde(default)]
     pub filter: EventFilter,
     /// Only events at or after this time.
+    #[serde(default)]
     pub since: Option<Timestamp>,
     /// Only events before this time.
+    #[serde(default)]
     pub until: Option<Timestamp>,
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    #[serde(default)]
     pub limit: Option<usize>,
     /// Resume after the page that returned this cursor.
+    #[serde(default)]
     pub cursor: Option<Cursor>,
 }
 

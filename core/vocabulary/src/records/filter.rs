@@ -60,6 +60,17 @@ impl FieldPath {
         }
     }
 
+    /// The path's text, as [`FieldPath::parse`] reads it.
+    pub fn text(&self) -> String {
+        match self {
+            FieldPath::Name => "name".into(),
+            FieldPath::Status => "status".into(),
+            FieldPath::CreatedAt => "created_at".into(),
+            FieldPath::UpdatedAt => "updated_at".into(),
+            FieldPath::Property(p) => format!("properties.{p}"),
+        }
+    }
+
     fn read(&self, thing: &Thing) -> Option<Value> {
         match self {
             FieldPath::Name => Some(Value::from(thing.name.as_str())),
@@ -109,6 +120,20 @@ impl Op {
         }
     }
 
+    /// The operator's name and argument, as the JSON form writes them.
+    fn to_parts(&self) -> (&'static str, Value) {
+        match self {
+            Op::Eq(v) => ("$eq", v.clone()),
+            Op::Ne(v) => ("$ne", v.clone()),
+            Op::Gt(v) => ("$gt", v.clone()),
+            Op::Gte(v) => ("$gte", v.clone()),
+            Op::Lt(v) => ("$lt", v.clone()),
+            Op::Lte(v) => ("$lte", v.clone()),
+            Op::In(items) => ("$in", Value::List(items.clone())),
+            Op::Exists(b) => ("$exists", Value::Bool(*b)),
+        }
+    }
+
     fn parse(path: &str, op: &str, arg: &serde_json::Value) -> Result<Self> {
         let value = Value::from_json(arg);
         let bad = |reason: String| Error::InvalidFilter {
@@ -147,6 +172,9 @@ impl Op {
 }
 
 /// A conjunction of conditions; the empty filter matches everything.
+///
+/// Serialised, it is its JSON form: one object of paths, or, when one path has the same
+/// operator twice, a list of such objects (all must hold).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     conditions: Vec<(FieldPath, Op)>,
@@ -164,11 +192,19 @@ impl Filter {
         Ok(self)
     }
 
-    /// Parses the JSON form: an object from paths to values or operator objects.
+    /// Parses the JSON form: an object from paths to values or operator objects, or a
+    /// list of such objects, all of which must hold.
     pub fn from_json(json: &serde_json::Value) -> Result<Self> {
+        if let Some(parts) = json.as_array() {
+            let mut filter = Filter::new();
+            for part in parts {
+                filter.conditions.extend(Filter::from_json(part)?.conditions);
+            }
+            return Ok(filter);
+        }
         let obj = json.as_object().ok_or_else(|| Error::InvalidFilter {
             path: String::new(),
-            reason: "a filter is a JSON object of paths".into(),
+            reason: "a filter is a JSON object of paths, or a list of them".into(),
         })?;
         let mut filter = Filter::new();
         for (path, cond) in obj {
@@ -195,6 +231,39 @@ impl Filter {
         Ok(filter)
     }
 
+    /// The JSON form, which [`Filter::from_json`] reads back to an equal filter.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut parts: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+        for (path, op) in &self.conditions {
+            let (name, arg) = op.to_parts();
+            let (path, arg) = (path.text(), arg.to_json());
+            // The first object where this path does not have this operator yet.
+            let free = parts.iter().position(|p| {
+                p.get(&path)
+                    .and_then(serde_json::Value::as_object)
+                    .is_none_or(|ops| !ops.contains_key(name))
+            });
+            let part = match free {
+                Some(i) => &mut parts[i],
+                None => {
+                    parts.push(serde_json::Map::new());
+                    parts.last_mut().expect("just pushed")
+                }
+            };
+            if let serde_json::Value::Object(ops) = part
+                .entry(path)
+                .or_insert_with(|| serde_json::Value::Object(Default::default()))
+            {
+                ops.insert(name.to_string(), arg);
+            }
+        }
+        match parts.len() {
+            0 => serde_json::Value::Object(Default::default()),
+            1 => serde_json::Value::Object(parts.remove(0)),
+            _ => serde_json::Value::Array(parts.into_iter().map(serde_json::Value::Object).collect()),
+        }
+    }
+
     /// Whether `thing` satisfies every condition.
     pub fn matches(&self, thing: &Thing) -> bool {
         self.conditions
@@ -210,5 +279,18 @@ impl Filter {
     /// Whether the filter has no conditions.
     pub fn is_empty(&self) -> bool {
         self.conditions.is_empty()
+    }
+}
+
+impl serde::Serialize for Filter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        Value::from_json(&self.to_json()).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let value = <Value as serde::Deserialize>::deserialize(d)?;
+        Filter::from_json(&value.to_json()).map_err(serde::de::Error::custom)
     }
 }

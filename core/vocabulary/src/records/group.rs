@@ -14,6 +14,7 @@ pub const MAX_DEPTH: usize = 64;
 
 /// The kinds of group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GroupType {
     /// A few people who know each other.
     FriendCircle,
@@ -65,6 +66,7 @@ impl std::str::FromStr for GroupType {
 
 /// A group's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GroupStatus {
     /// Being set up.
     Draft,
@@ -94,6 +96,7 @@ pub struct Group {
     /// The parent, or `None` for a top-level group (a tenant).
     pub parent: Option<GroupId>,
     /// Its kind.
+    #[serde(rename = "type")]
     pub kind: GroupType,
     /// Display name.
     pub name: String,
@@ -113,17 +116,21 @@ pub struct Group {
 }
 
 /// What a new group needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewGroup {
     /// Its kind of group.
+    #[serde(rename = "type")]
     pub kind: GroupType,
     /// Display name.
     pub name: String,
     /// URL-safe name, unique among siblings.
     pub slug: String,
     /// The initial status.
+    #[serde(default)]
     pub status: GroupStatus,
     /// Properties (a map).
+    #[serde(default)]
     pub properties: Value,
 }
 
@@ -153,17 +160,23 @@ impl NewGroup {
 }
 
 /// A change to a group; fields left `None` stay as they are.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupUpdate {
     /// A new name.
+    #[serde(default)]
     pub name: Option<String>,
     /// A new slug.
+    #[serde(default)]
     pub slug: Option<String>,
     /// A new parent in the same tenant: moves the group.
+    #[serde(default)]
     pub parent: Option<GroupId>,
     /// A new status.
+    #[serde(default)]
     pub status: Option<GroupStatus>,
     /// A merge patch for the properties: `null` removes a key.
+    #[serde(default)]
     pub properties: Option<Value>,
 }
 

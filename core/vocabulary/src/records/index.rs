@@ -1,9 +1,11 @@
 //! Secondary indexes on thing properties, as declared.
 
+use serde::{Deserialize, Serialize};
 /// A declared index: things of type `kind`, by the property at `path`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IndexDef {
     /// The thing type.
+    #[serde(rename = "type")]
     pub kind: String,
     /// The dotted path below `properties` (`price`, `address.city`).
     pub path: String,

@@ -18,6 +18,7 @@ pub const MAX_ALLOWED_RANGES: usize = 64;
 
 /// Whether a key still works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     /// It works.
     Active,
@@ -162,23 +163,31 @@ pub struct KeyRate {
 }
 
 /// What a new API key needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// A name for people to recognise the key by.
     pub name: String,
     /// The permissions the key acts with.
+    #[serde(default)]
     pub permissions: Vec<String>,
     /// The environment the key reads and writes (`live` or `test`).
+    #[serde(default)]
     pub env: Env,
     /// The group the key acts in; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
     /// When the key stops working, if ever.
+    #[serde(default)]
     pub expires_at: Option<Timestamp>,
     /// The only addresses the key may be used from (none: any address).
+    #[serde(default)]
     pub allowed_ips: Vec<String>,
     /// A monthly call quota for the key alone.
+    #[serde(default)]
     pub monthly_calls: Option<u64>,
     /// A per-second rate and burst for the key.
+    #[serde(default)]
     pub rate: Option<KeyRate>,
 }
 
@@ -237,7 +246,7 @@ impl NewApiKey {
 
 /// A key just made: its record and its secret, which is not stored and cannot be shown
 /// again.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedKey {
     /// The stored record.
     pub key: ApiKey,

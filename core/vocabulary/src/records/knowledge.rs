@@ -28,7 +28,8 @@ pub struct Knowledge {
 }
 
 /// How search scores a vector against the query; higher is closer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
     #[default]
@@ -38,7 +39,8 @@ pub enum Metric {
 }
 
 /// What to search with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum QueryInput {
     /// A vector of the database's dimension.
     Vector(Vec<f32>),
@@ -47,23 +49,30 @@ pub enum QueryInput {
 }
 
 /// A k-nearest-neighbour search.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KnowledgeQuery {
     /// What to search for: a vector, or text the engine's embedder turns into one.
     pub input: QueryInput,
     /// How many hits at most.
     pub k: usize,
     /// The group searched; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
     /// Whether the group's descendants are searched too.
+    #[serde(default)]
     pub include_children: bool,
     /// Only chunks with at least one of these labels (none: no condition).
+    #[serde(default)]
     pub any_labels: Vec<String>,
     /// Only chunks with every one of these labels.
+    #[serde(default)]
     pub all_labels: Vec<String>,
     /// Only chunks from this source.
+    #[serde(default)]
     pub source: Option<Ref>,
     /// How closeness is scored.
+    #[serde(default)]
     pub metric: Metric,
 }
 
@@ -143,7 +152,7 @@ impl KnowledgeQuery {
 }
 
 /// A search result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     /// The chunk.
     pub knowledge: Knowledge,
@@ -152,19 +161,25 @@ pub struct Hit {
 }
 
 /// What a new chunk needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewKnowledge {
     /// The text.
     pub text: String,
     /// Labels to filter searches by.
+    #[serde(default)]
     pub labels: Vec<String>,
     /// The record the text comes from.
+    #[serde(default)]
     pub source: Option<Ref>,
     /// Metadata (a map).
+    #[serde(default)]
     pub metadata: Value,
     /// The embedding; `None` lets the engine's embedder compute it from the text.
+    #[serde(default)]
     pub embedding: Option<Vec<f32>>,
     /// The group it goes in; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
 }
 
@@ -213,7 +228,7 @@ impl NewKnowledge {
 }
 
 /// What a group's approximate index covers, for monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexInfo {
     /// Vectors in the group's built graph (0 without one: every search is exact).
     pub indexed: usize,
@@ -224,7 +239,7 @@ pub struct IndexInfo {
 }
 
 /// What a compaction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompactReport {
     /// Groups whose graph was (re)built.
     pub built: usize,

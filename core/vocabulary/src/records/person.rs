@@ -1,5 +1,6 @@
 //! People: things of type `person`, known by their normalised email.
 
+use serde::{Deserialize, Serialize};
 use crate::id::GroupId;
 use crate::records::thing::Thing;
 use crate::value::Value;
@@ -61,7 +62,8 @@ pub fn email_of(thing: &Thing) -> Result<String> {
 }
 
 /// What a new person needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Email address; stored normalised (trimmed, lower-case).
     pub email: String,
@@ -70,8 +72,10 @@ pub struct NewPerson {
     /// The role of its membership in the group.
     pub role: String,
     /// Properties (a map).
+    #[serde(default)]
     pub properties: Value,
     /// The group it goes in; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
 }
 

@@ -10,6 +10,7 @@ use crate::value::Value;
 
 /// A thing's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ThingStatus {
     /// Not published yet.
     Draft,
@@ -42,6 +43,7 @@ pub struct Thing {
     /// The group it belongs to.
     pub group: GroupId,
     /// Its type.
+    #[serde(rename = "type")]
     pub kind: String,
     /// Display name.
     pub name: String,
@@ -56,17 +58,22 @@ pub struct Thing {
 }
 
 /// What a new thing needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewThing {
     /// Its type.
+    #[serde(rename = "type")]
     pub kind: String,
     /// Display name.
     pub name: String,
     /// Properties (a map).
+    #[serde(default)]
     pub properties: Value,
     /// The initial status.
+    #[serde(default)]
     pub status: ThingStatus,
     /// The group it goes in; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
 }
 
@@ -108,13 +115,17 @@ impl NewThing {
 }
 
 /// A change to a thing; fields left `None` stay as they are.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ThingUpdate {
     /// A new name.
+    #[serde(default)]
     pub name: Option<String>,
     /// A merge patch for the properties: `null` removes a key.
+    #[serde(default)]
     pub properties: Option<Value>,
     /// A new status.
+    #[serde(default)]
     pub status: Option<ThingStatus>,
 }
 
@@ -145,17 +156,23 @@ impl ThingUpdate {
 }
 
 /// A query for things of one type in one group, oldest first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ThingQuery {
     /// The type of things listed.
+    #[serde(rename = "type")]
     pub kind: String,
     /// The group read; `None` is the context's group.
+    #[serde(default)]
     pub group: Option<GroupId>,
     /// Conditions the things must match.
+    #[serde(default)]
     pub filter: Filter,
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    #[serde(default)]
     pub limit: Option<usize>,
     /// Resume after the page that returned this cursor.
+    #[serde(default)]
     pub cursor: Option<Cursor>,
 }
 
