@@ -406,6 +406,13 @@ fn parse(input: impl BufRead) -> Result<Parsed> {
                     format!("format {format:?} is not {EXPORT_FORMAT:?}"),
                 ));
             }
+            if version == 1 {
+                return Err(bad_line(
+                    n,
+                    "export version 1 was written by a pre-release build, which kept Rust's \
+                     names; export the data again with this build",
+                ));
+            }
             if version != EXPORT_VERSION {
                 return Err(bad_line(
                     n,

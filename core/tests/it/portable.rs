@@ -172,7 +172,12 @@ fn bad_exports_are_refused_and_change_nothing() {
         (
             "other version",
             good.replacen("\"version\":2", "\"version\":3", 1),
-            "version 2",
+            "version 3",
+        ),
+        (
+            "the pre-release version",
+            good.replacen("\"version\":2", "\"version\":1", 1),
+            "pre-release",
         ),
         (
             "other format",

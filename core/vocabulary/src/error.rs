@@ -333,6 +333,65 @@ impl Error {
         }
     }
 
+    /// The snake_case name of [`Error::code`] (`not_found`, `invalid_field`, …): the C
+    /// ABI's status names without their `ONE_` prefix, in lower case.
+    pub fn name(&self) -> &'static str {
+        match self.code() {
+            100 => "not_found",
+            101 => "malformed_id",
+            102 => "wrong_id_kind",
+            103 => "missing_field",
+            104 => "invalid_field",
+            105 => "too_large",
+            106 => "invalid_filter",
+            107 => "invalid_cursor",
+            108 => "currency_mismatch",
+            109 => "overflow",
+            200 => "parent_cycle",
+            201 => "duplicate_slug",
+            202 => "duplicate_email",
+            203 => "group_archived",
+            204 => "thing_deleted",
+            205 => "already_member",
+            206 => "last_owner",
+            300 => "forbidden",
+            301 => "invalid_credentials",
+            302 => "expired",
+            303 => "revoked",
+            304 => "ip_not_allowed",
+            305 => "signup_not_allowed",
+            306 => "email_not_verified",
+            400 => "quota_exceeded",
+            401 => "rate_limited",
+            500 => "plugin_failed",
+            501 => "plugin_conflict",
+            502 => "plugin_not_found",
+            600 => "lagged",
+            900 => "unsupported_version",
+            901 => "corrupt",
+            902 => "poisoned",
+            903 => "already_open",
+            904 => "storage",
+            905 => "io",
+            906 => "nested_write",
+            907 => "not_a_database",
+            908 => "read_only",
+            _ => "internal",
+        }
+    }
+
+    /// The input at fault, when the error names one: a field, a filter's path, the
+    /// permission that was missing.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::MissingField { field } | Error::TooLarge { field, .. } => Some(field),
+            Error::InvalidField { field, .. } => Some(field),
+            Error::InvalidFilter { path, .. } => Some(path),
+            Error::Forbidden { needed, .. } => Some(needed.as_str()),
+            _ => None,
+        }
+    }
+
     /// [`Error::NotFound`] for the record `id`.
     pub fn not_found(id: impl Into<crate::id::Ref>) -> Self {
         let r = id.into();

@@ -1,14 +1,14 @@
 //! Sign-in as a caller sees it: the session a sign-in opens and what a sign-up made.
 
-use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::id::ConnectionId;
 use crate::id::GroupId;
 use crate::id::ThingId;
 use crate::records::thing::Thing;
 use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
 /// A session, just opened. Its token is shown once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Session {
     /// The `session` connection.
     pub id: ConnectionId,
@@ -23,7 +23,7 @@ pub struct Session {
 }
 
 /// A person just signed up.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SignedUp {
     /// The new person.
     pub person: Thing,

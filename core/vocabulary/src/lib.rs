@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bytes;
 pub mod clock;
 pub mod context;
 pub mod error;
@@ -20,10 +21,14 @@ pub mod page;
 pub mod permission;
 pub mod plugins;
 pub mod records;
+pub mod request;
 pub mod resource;
+pub mod response;
 pub mod secret;
 mod text_form;
 pub mod validate;
 pub mod value;
 
 pub use error::{Error, Result};
+pub use request::{Request, RunsIn};
+pub use response::{Failure, Response};

@@ -107,7 +107,7 @@ pub struct Burst {
 }
 
 /// A presented API key that was admitted.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct KeyCall {
     /// The context the call acts as.
     pub context: Context,

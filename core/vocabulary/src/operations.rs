@@ -1,10 +1,10 @@
 //! Work over the data as a whole, as a caller sees it: counts and statistics, the report
 //! of a consistency check, export and import reports, and which changes a feed delivers.
 
-use serde::{Deserialize, Serialize};
 use crate::id::GroupId;
 use crate::records::event::Dimension;
 use crate::records::event::Event;
+use serde::{Deserialize, Serialize};
 /// How many records of each dimension a group (or the whole database) holds. Deleted
 /// things and people are not counted; events are never deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

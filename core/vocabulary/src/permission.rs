@@ -111,6 +111,21 @@ impl std::str::FromStr for Permission {
     }
 }
 
+/// A permission is its fine name (`things:read`) in every serde format.
+impl Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 fn unknown_permission(s: &str) -> Error {
     Error::invalid(
         "permissions",

@@ -1,8 +1,8 @@
 //! Plugins as a caller sees them: what is installed, and the thing types each defines.
 
-use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 pub use one_plugin_sdk::abi::TypeSchema;
+use serde::{Deserialize, Serialize};
 /// An installed plugin, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginInfo {

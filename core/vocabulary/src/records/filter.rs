@@ -198,7 +198,9 @@ impl Filter {
         if let Some(parts) = json.as_array() {
             let mut filter = Filter::new();
             for part in parts {
-                filter.conditions.extend(Filter::from_json(part)?.conditions);
+                filter
+                    .conditions
+                    .extend(Filter::from_json(part)?.conditions);
             }
             return Ok(filter);
         }
@@ -260,7 +262,9 @@ impl Filter {
         match parts.len() {
             0 => serde_json::Value::Object(Default::default()),
             1 => serde_json::Value::Object(parts.remove(0)),
-            _ => serde_json::Value::Array(parts.into_iter().map(serde_json::Value::Object).collect()),
+            _ => {
+                serde_json::Value::Array(parts.into_iter().map(serde_json::Value::Object).collect())
+            }
         }
     }
 

@@ -246,7 +246,7 @@ impl NewApiKey {
 
 /// A key just made: its record and its secret, which is not stored and cannot be shown
 /// again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CreatedKey {
     /// The stored record.
     pub key: ApiKey,

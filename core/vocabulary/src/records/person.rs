@@ -1,10 +1,10 @@
 //! People: things of type `person`, known by their normalised email.
 
-use serde::{Deserialize, Serialize};
 use crate::id::GroupId;
 use crate::records::thing::Thing;
 use crate::value::Value;
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// The thing type of people.
 pub const PERSON: &str = "person";
