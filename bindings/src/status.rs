@@ -63,6 +63,8 @@ pub const ONE_IP_NOT_ALLOWED: c_int = 304;
 pub const ONE_SIGNUP_NOT_ALLOWED: c_int = 305;
 /// The group requires a verified email.
 pub const ONE_EMAIL_NOT_VERIFIED: c_int = 306;
+/// The operation is the platform's; only the system principal may run it.
+pub const ONE_PLATFORM_ONLY: c_int = 307;
 /// A quota of the group's plan is used up.
 pub const ONE_QUOTA_EXCEEDED: c_int = 400;
 /// A rate limit was hit; the message says when to retry.
@@ -124,6 +126,7 @@ pub(crate) const NAMES: &[(c_int, &CStr)] = &[
     (ONE_IP_NOT_ALLOWED, c"ONE_IP_NOT_ALLOWED"),
     (ONE_SIGNUP_NOT_ALLOWED, c"ONE_SIGNUP_NOT_ALLOWED"),
     (ONE_EMAIL_NOT_VERIFIED, c"ONE_EMAIL_NOT_VERIFIED"),
+    (ONE_PLATFORM_ONLY, c"ONE_PLATFORM_ONLY"),
     (ONE_QUOTA_EXCEEDED, c"ONE_QUOTA_EXCEEDED"),
     (ONE_RATE_LIMITED, c"ONE_RATE_LIMITED"),
     (ONE_PLUGIN_FAILED, c"ONE_PLUGIN_FAILED"),

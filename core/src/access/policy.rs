@@ -64,6 +64,17 @@ pub const LIVE_ONLY: &[Permission] = &[
     P::BillingManage,
 ];
 
+/// Refuses a platform operation (creating tenants, maintenance, imports: see
+/// [`one_vocabulary::Request::platform`]) to every principal but the `system` one.
+pub(crate) fn authorize_platform(ctx: &Context, operation: &str) -> Result<()> {
+    match ctx.principal() {
+        Principal::System => Ok(()),
+        Principal::Person(_) | Principal::ApiKey(_) => Err(Error::PlatformOnly {
+            operation: operation.to_string(),
+        }),
+    }
+}
+
 /// What an operation needs; a row of the table in [`Op::needs`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Needs {

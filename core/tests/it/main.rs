@@ -23,5 +23,6 @@ mod security;
 mod sign_in;
 mod strategies;
 mod values;
+mod vocabulary;
 
 pub use one_core::testkit::{Fixture, PASSWORD, each_case, json};

@@ -149,6 +149,13 @@ pub enum Error {
     /// part was wrong, or whether the account exists.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The operation is the platform's (creating tenants, maintenance, imports), and the
+    /// principal is not the `system` one.
+    #[error("`{operation}` is the platform's: only the system principal may run it")]
+    PlatformOnly {
+        /// The operation's name.
+        operation: String,
+    },
     /// The credential (API key, session, one-time token) has expired.
     #[error("credential expired")]
     Expired,
@@ -287,7 +294,7 @@ pub enum Error {
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
     /// 3 a bug in ONE (the C ABI's `ONE_INTERNAL`), 1xx input, 2xx state conflicts, 3xx
-    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 908.
+    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 307.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -314,6 +321,7 @@ impl Error {
             Error::IpNotAllowed { .. } => 304,
             Error::SignupNotAllowed { .. } => 305,
             Error::EmailNotVerified => 306,
+            Error::PlatformOnly { .. } => 307,
             Error::QuotaExceeded { .. } => 400,
             Error::RateLimited { .. } => 401,
             Error::PluginFailed { .. } => 500,
@@ -361,6 +369,7 @@ impl Error {
             304 => "ip_not_allowed",
             305 => "signup_not_allowed",
             306 => "email_not_verified",
+            307 => "platform_only",
             400 => "quota_exceeded",
             401 => "rate_limited",
             500 => "plugin_failed",

@@ -24,11 +24,47 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// A currency code: ISO 4217 (`USD`, `EUR`, `JPY`) for fiat, or a token symbol (`USDC`,
-/// `ETH`): 3 to 6 upper-case ASCII letters or digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// `ETH`): 3 to 6 upper-case ASCII letters or digits. In JSON, the code's text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
     len: u8,
     code: [u8; 6],
+}
+
+/// The binary form of [`Currency`]: the derived one, fixed by stored records.
+#[derive(Serialize, Deserialize)]
+struct CurrencyShadow {
+    len: u8,
+    code: [u8; 6],
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(self.as_str())
+        } else {
+            CurrencyShadow {
+                len: self.len,
+                code: self.code,
+            }
+            .serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    /// Text or bytes, checked either way: a code that [`Currency::from_str`] refuses is
+    /// refused here too.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = if d.is_human_readable() {
+            String::deserialize(d)?
+        } else {
+            let CurrencyShadow { len, code } = CurrencyShadow::deserialize(d)?;
+            let bytes = code.get(..usize::from(len)).unwrap_or(&[]);
+            String::from_utf8_lossy(bytes).into_owned()
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Currency {
@@ -156,9 +192,24 @@ impl std::fmt::Display for Money {
     }
 }
 
-/// A ratio in basis points, `0..=10_000` (10,000 bp = 100 %).
+/// A ratio in basis points, `0..=10_000` (10,000 bp = 100 %). Serialised, its number;
+/// a number over 10,000 is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u16", into = "u16")]
 pub struct Bps(u16);
+
+impl TryFrom<u16> for Bps {
+    type Error = Error;
+    fn try_from(bps: u16) -> Result<Self> {
+        Bps::new(u32::from(bps))
+    }
+}
+
+impl From<Bps> for u16 {
+    fn from(bps: Bps) -> u16 {
+        bps.0
+    }
+}
 
 impl Bps {
     /// 100 %.

@@ -239,7 +239,7 @@ requests! {
     LogEvent {
         /** The event's type (not one the engine logs itself). */ #[serde(rename = "type")] kind: String,
         /** The record it is about. */ #[serde(default)] target: Option<Ref>,
-        /** Metadata (a map). */ #[serde(default)] metadata: Value,
+        /** Metadata (a map). */ #[serde(default = "Value::map")] metadata: Value,
     } => Write;
 
     // ── API keys ────────────────────────────────────────────────────────────────

@@ -45,7 +45,7 @@ pub struct NewConnection {
     #[serde(rename = "type")]
     pub kind: String,
     /// Metadata (a map).
-    #[serde(default)]
+    #[serde(default = "Value::map")]
     pub metadata: Value,
     /// The group it goes in; `None` is the context's group.
     #[serde(default)]

@@ -130,7 +130,7 @@ pub struct NewGroup {
     #[serde(default)]
     pub status: GroupStatus,
     /// Properties (a map).
-    #[serde(default)]
+    #[serde(default = "Value::map")]
     pub properties: Value,
 }
 

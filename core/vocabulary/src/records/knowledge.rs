@@ -173,7 +173,7 @@ pub struct NewKnowledge {
     #[serde(default)]
     pub source: Option<Ref>,
     /// Metadata (a map).
-    #[serde(default)]
+    #[serde(default = "Value::map")]
     pub metadata: Value,
     /// The embedding; `None` lets the engine's embedder compute it from the text.
     #[serde(default)]

@@ -69,14 +69,19 @@ pub struct NewPerson {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// The role of its membership in the group.
+    /// The role of its membership in the group; `user` when not given.
+    #[serde(default = "default_role")]
     pub role: String,
     /// Properties (a map).
-    #[serde(default)]
+    #[serde(default = "Value::map")]
     pub properties: Value,
     /// The group it goes in; `None` is the context's group.
     #[serde(default)]
     pub group: Option<GroupId>,
+}
+
+fn default_role() -> String {
+    "user".into()
 }
 
 impl NewPerson {
@@ -85,7 +90,7 @@ impl NewPerson {
         Self {
             email: email.into(),
             name: name.into(),
-            role: "user".into(),
+            role: default_role(),
             properties: Value::map(),
             group: None,
         }

@@ -67,7 +67,7 @@ pub struct NewThing {
     /// Display name.
     pub name: String,
     /// Properties (a map).
-    #[serde(default)]
+    #[serde(default = "Value::map")]
     pub properties: Value,
     /// The initial status.
     #[serde(default)]
