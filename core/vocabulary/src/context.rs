@@ -12,6 +12,7 @@
 //! authenticate people themselves: the engine then trusts that the person is who the
 //! application says, and still checks what the person may do.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{GroupId, KeyId, Ref, ThingId};
@@ -39,6 +40,12 @@ enum PrincipalShadow {
 }
 
 crate::text_form::text_in_json!(Principal, PrincipalShadow);
+crate::text_form::text_schema!(
+    Principal,
+    "Principal",
+    "Who acted: `system`, a person's id or an API key's id.",
+    pattern = "^(system|(thg|key)_[0-9a-hjkmnp-tv-z]{26})$"
+);
 
 impl std::str::FromStr for Principal {
     type Err = Error;
@@ -72,7 +79,18 @@ impl std::fmt::Display for Principal {
 /// Which copy of a tenant's data a call reads and writes. Group records are shared by
 /// both; things, connections, events and knowledge are kept apart.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Env {
@@ -106,7 +124,7 @@ impl std::str::FromStr for Env {
 }
 
 /// The principal, group and environment a call acts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Context {
     principal: Principal,
     group: GroupId,

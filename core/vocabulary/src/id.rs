@@ -9,6 +9,7 @@
 //! either case when parsed). One kind of id never passes for another: parsing `thg_…` as a
 //! [`GroupId`] is [`IdError::WrongKind`].
 
+use schemars::JsonSchema;
 use std::fmt;
 use std::str::FromStr;
 
@@ -77,7 +78,9 @@ pub enum IdError {
 }
 
 /// The kinds of id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IdKind {
     /// A group (`grp_`).
@@ -225,6 +228,20 @@ macro_rules! id_type {
             }
         }
 
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": format!("The id of a {}, in its text form.", $kind),
+                    "pattern": format!("^{}_[0-9a-hjkmnp-tv-z]{{26}}$", $kind.prefix()),
+                })
+            }
+        }
+
         impl $name {
             /// The kind of id this type holds.
             pub const KIND: IdKind = $kind;
@@ -343,6 +360,12 @@ enum RefShadow {
 }
 
 crate::text_form::text_in_json!(Ref, RefShadow);
+crate::text_form::text_schema!(
+    Ref,
+    "Ref",
+    "The id of a record of any kind, in its text form.",
+    pattern = "^(grp|thg|con|evt|kno|key)_[0-9a-hjkmnp-tv-z]{26}$"
+);
 
 impl Ref {
     /// The kind of id held.

@@ -6,9 +6,10 @@ use crate::id::GroupId;
 use crate::id::ThingId;
 use crate::records::thing::Thing;
 use crate::secret::Secret;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 /// A session, just opened. Its token is shown once.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Session {
     /// The `session` connection.
     pub id: ConnectionId,
@@ -23,7 +24,7 @@ pub struct Session {
 }
 
 /// A person just signed up.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct SignedUp {
     /// The new person.
     pub person: Thing,

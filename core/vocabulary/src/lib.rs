@@ -24,6 +24,7 @@ pub mod records;
 pub mod request;
 pub mod resource;
 pub mod response;
+pub mod schema;
 pub mod secret;
 mod text_form;
 pub mod validate;

@@ -7,9 +7,10 @@ use crate::context::Context;
 use crate::money::Bps;
 use crate::money::Money;
 use crate::resource::Resource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 /// What a group has used of one resource, and its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceUsage {
     /// The resource.
     pub resource: Resource,
@@ -22,7 +23,7 @@ pub struct ResourceUsage {
 }
 
 /// Which stage of an AI call [`Tx::record_cycle`] records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CycleStage {
     /// Before the call: refused if the tokens would exceed the `ai_tokens` limit; counts
@@ -34,7 +35,7 @@ pub enum CycleStage {
 }
 
 /// How a payment moved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentRail {
     /// A card, bank transfer or other fiat payment.
@@ -47,7 +48,7 @@ pub enum PaymentRail {
 }
 
 /// A payment to record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
     /// How much (negative for a refund).
@@ -70,7 +71,7 @@ impl Payment {
 }
 
 /// An amount split between a group and the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RevenueSplit {
     /// The whole amount.
     pub total: Money,
@@ -83,7 +84,7 @@ pub struct RevenueSplit {
 }
 
 /// Revenue of a group in one currency over a time range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RevenueReport {
     /// All recorded revenue.
     pub total: Money,
@@ -96,7 +97,7 @@ pub struct RevenueReport {
 }
 
 /// What a rate allows now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Burst {
     /// Calls that may arrive at once.
     pub limit: u32,
@@ -107,7 +108,7 @@ pub struct Burst {
 }
 
 /// A presented API key that was admitted.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct KeyCall {
     /// The context the call acts as.
     pub context: Context,
@@ -116,7 +117,7 @@ pub struct KeyCall {
 }
 
 /// What an API key may still do, for `X-RateLimit-*` headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RateLimit {
     /// The key's monthly call quota, if it has one.
     pub limit: Option<u64>,

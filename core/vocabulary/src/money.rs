@@ -19,6 +19,7 @@
 //! depends only on the inputs. A negative total (a refund) is split as its absolute value
 //! and negated. Products are computed in `i128`, so no weight or amount overflows.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -32,7 +33,7 @@ pub struct Currency {
 }
 
 /// The binary form of [`Currency`]: the derived one, fixed by stored records.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 struct CurrencyShadow {
     len: u8,
     code: [u8; 6],
@@ -51,6 +52,13 @@ impl Serialize for Currency {
         }
     }
 }
+
+crate::text_form::text_schema!(
+    Currency,
+    "Currency",
+    "A currency code: ISO 4217 (`USD`) or a token symbol (`USDC`).",
+    pattern = "^[A-Z0-9]{3,6}$"
+);
 
 impl<'de> Deserialize<'de> for Currency {
     /// Text or bytes, checked either way: a code that [`Currency::from_str`] refuses is
@@ -111,7 +119,7 @@ impl std::fmt::Debug for Currency {
 }
 
 /// An amount of money: integer minor units of one currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Money {
     /// Minor units (cents, …). Negative for refunds and debits.
     pub minor: i64,
@@ -194,7 +202,9 @@ impl std::fmt::Display for Money {
 
 /// A ratio in basis points, `0..=10_000` (10,000 bp = 100 %). Serialised, its number;
 /// a number over 10,000 is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "u16", into = "u16")]
 pub struct Bps(u16);
 

@@ -4,10 +4,11 @@
 use crate::id::GroupId;
 use crate::records::event::Dimension;
 use crate::records::event::Event;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 /// How many records of each dimension a group (or the whole database) holds. Deleted
 /// things and people are not counted; events are never deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
     /// People (things of type `person`).
     pub people: u64,
@@ -20,7 +21,7 @@ pub struct Counts {
 }
 
 /// Counts for the whole database.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Stats {
     /// Top-level groups.
     pub tenants: u64,
@@ -33,7 +34,7 @@ pub struct Stats {
 }
 
 /// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Problem {
     /// The tenant (root group) it was found in; `None` for the directory and engine meta.
     pub tenant: Option<GroupId>,
@@ -51,7 +52,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// What [`Engine::check`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckReport {
     /// Tenants checked.
     pub tenants: usize,
@@ -73,7 +74,7 @@ impl CheckReport {
 }
 
 /// Where [`Admin::import`] puts the exported group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportInto {
     /// As a new tenant: the exported group becomes a top-level group.
@@ -83,7 +84,7 @@ pub enum ImportInto {
 }
 
 /// What an export or an import moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PortableReport {
     /// The exported group (for an import: the group now at the top of what was restored).
     pub group: Option<GroupId>,
@@ -110,7 +111,7 @@ pub struct PortableReport {
 
 /// Which changes a subscription receives: those of one group (or its subtree), of some
 /// dimensions, of some types. Empty lists match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeFilter {
     /// Only changes in this group; `None` is the subscriber's group.

@@ -4,6 +4,7 @@
 //! returned, relative to the query's own key prefix, so a cursor can never move a scan
 //! outside the range its query may read.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -14,7 +15,7 @@ pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 50;
 
 /// Where the next page starts. Opaque; pass it back unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Cursor(String);
 
@@ -67,7 +68,8 @@ impl std::fmt::Display for Cursor {
 }
 
 /// One page of results and where the next one starts (`None` on the last page).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct Page<T> {
     /// The items, in the query's order.
     pub items: Vec<T>,

@@ -126,6 +126,37 @@ impl<'de> Deserialize<'de> for Permission {
     }
 }
 
+impl schemars::JsonSchema for Permission {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Permission".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A fine permission.",
+            "enum": names,
+        })
+    }
+}
+
+impl schemars::JsonSchema for PermissionSet {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PermissionSet".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut names: Vec<&str> = COARSE.iter().map(|(name, _)| *name).collect();
+        names.extend(Permission::ALL.iter().map(|p| p.as_str()));
+        schemars::json_schema!({
+            "type": "array",
+            "description": "Permissions: fine names when written by the engine; coarse ones (`read`, `admin`, …) are accepted too.",
+            "items": {"type": "string", "enum": names},
+        })
+    }
+}
+
 fn unknown_permission(s: &str) -> Error {
     Error::invalid(
         "permissions",

@@ -2,9 +2,10 @@
 
 use crate::clock::Timestamp;
 pub use one_plugin_sdk::abi::TypeSchema;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 /// An installed plugin, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PluginInfo {
     /// Its name.
     pub name: String,
@@ -15,6 +16,7 @@ pub struct PluginInfo {
     /// Whether it runs; things of a disabled plugin's types cannot be written.
     pub enabled: bool,
     /// The thing types it defines.
+    #[schemars(with = "Vec<serde_json::Value>")]
     pub types: Vec<TypeSchema>,
     /// Whether it reacts to committed changes.
     pub reacts: bool,

@@ -23,6 +23,7 @@
 //! maintenance). Only the first two can be steps of a batch, which runs every step in
 //! one write transaction; [`Request::platform`] operations need the `system` principal.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -61,7 +62,7 @@ macro_rules! requests {
     )*) => {
         /// One operation of the engine with its arguments. See the [module
         /// docs](self) for the forms and [`Request::runs_in`] for where each runs.
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "snake_case", deny_unknown_fields)]
         pub enum Request {
             $(
@@ -346,9 +347,9 @@ requests! {
 
     // ── plugins ─────────────────────────────────────────────────────────────────
     /// Installs a plugin into the context's tenant. → `plugin`
-    InstallPlugin { /** The WASM module; hex text in JSON. */ #[serde(with = "crate::bytes")] wasm: Vec<u8> } => Engine;
+    InstallPlugin { /** The WASM module; hex text in JSON. */ #[serde(with = "crate::bytes")] #[schemars(with = "String")] wasm: Vec<u8> } => Engine;
     /// Upgrades a plugin to a new module. → `plugin`
-    UpgradePlugin { /** The WASM module; hex text in JSON. */ #[serde(with = "crate::bytes")] wasm: Vec<u8> } => Engine;
+    UpgradePlugin { /** The WASM module; hex text in JSON. */ #[serde(with = "crate::bytes")] #[schemars(with = "String")] wasm: Vec<u8> } => Engine;
     /// Enables or disables a plugin. → `plugin`
     SetPluginEnabled { /** The plugin's name. */ name: String, /** Enabled or not. */ enabled: bool } => Engine;
     /// Uninstalls a plugin. → `done`

@@ -6,6 +6,7 @@
 //! each request variant names the shape it answers with. A failure is a [`Failure`]: the
 //! error's stable code, its name, its message and the input at fault.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
@@ -28,7 +29,7 @@ use crate::records::thing::Thing;
 use crate::secret::Secret;
 
 /// The result of one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[allow(
     clippy::large_enum_variant,
@@ -107,7 +108,7 @@ pub enum Response {
     /// Plugins.
     Plugins(Vec<PluginInfo>),
     /// Thing types defined by plugins.
-    ThingTypes(Vec<TypeSchema>),
+    ThingTypes(#[schemars(with = "Vec<serde_json::Value>")] Vec<TypeSchema>),
     /// Changes from the feed, oldest first.
     Changes {
         /// The changes.
@@ -207,7 +208,7 @@ impl Response {
 
 /// A failed request, as it travels: the error's stable [code](Error::code), its
 /// [name](Error::name), its message, and the input at fault when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
     /// The stable code (`100` not found, `104` invalid field, …).
     pub code: u32,

@@ -8,6 +8,7 @@
 //! are high-entropy, so a fast hash is safe (a slow password hash would add latency to
 //! every call and no security), and lookups go by digest.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -159,7 +160,7 @@ pub fn display_prefix(text: &str) -> String {
 
 /// A secret, shown once. Its `Debug` form hides it; serialised, it is its text (a response
 /// that carries one is the only place it is ever shown).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 

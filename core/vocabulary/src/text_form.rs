@@ -34,3 +34,27 @@ macro_rules! text_in_json {
 }
 
 pub(crate) use text_in_json;
+
+/// Implements `JsonSchema` for `$t`, named `$name`: a string (matching `$pattern` when
+/// given) that `$description` explains.
+macro_rules! text_schema {
+    ($t:ty, $name:expr, $description:expr $(, pattern = $pattern:expr)?) => {
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                #[allow(unused_mut, reason = "a pattern is optional")]
+                let mut schema = schemars::json_schema!({
+                    "type": "string",
+                    "description": $description,
+                });
+                $(schema.insert("pattern".into(), serde_json::Value::from($pattern));)?
+                schema
+            }
+        }
+    };
+}
+
+pub(crate) use text_schema;

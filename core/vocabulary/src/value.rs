@@ -7,6 +7,7 @@
 //! infinities are refused on the way in ([`Value::validate`]), so every stored value has a
 //! JSON form.
 
+use schemars::JsonSchema;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -268,7 +269,7 @@ impl Value {
 
 /// The stored form of a [`Value`]: the same variants in the same order, so the derived
 /// encoding is the one every stored record already uses.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename = "Value")]
 enum StoredRef<'a> {
     Null,
@@ -322,6 +323,18 @@ impl DecodeDepth {
 impl Drop for DecodeDepth {
     fn drop(&mut self) {
         DECODE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+impl schemars::JsonSchema for Value {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Value".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Any JSON value; numbers are finite, lists and maps nest at most 32 deep.",
+        })
     }
 }
 

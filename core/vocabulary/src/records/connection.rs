@@ -1,5 +1,6 @@
 //! Connections: typed, directed relationships with metadata.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -14,7 +15,7 @@ pub const MEMBER_OF: &str = "member_of";
 pub const SESSION: &str = "session";
 
 /// A connection, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Connection {
     /// Its id.
     pub id: ConnectionId,
@@ -34,7 +35,7 @@ pub struct Connection {
 }
 
 /// What a new connection needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnection {
     /// The node it starts from.
@@ -78,7 +79,7 @@ impl NewConnection {
 }
 
 /// Which way to follow connections from a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeDirection {
     /// Connections that start at the node.
@@ -88,7 +89,7 @@ pub enum EdgeDirection {
 }
 
 /// A query for one node's connections, oldest first within each type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionQuery {
     /// The node whose connections are listed.

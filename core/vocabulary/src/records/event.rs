@@ -2,6 +2,7 @@
 //! happened, carries the commit sequence number of its transaction, and its time is the
 //! timestamp of its id.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -113,7 +114,7 @@ pub mod kinds {
 }
 
 /// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// Its id; its timestamp is the event's time.
     pub id: EventId,
@@ -140,7 +141,7 @@ impl Event {
 }
 
 /// The dimension a change belongs to, from its event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// Groups: created, changed, archived; plans, revenue, payments.
@@ -238,7 +239,7 @@ impl Dimension {
 }
 
 /// Which index an event query reads.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventFilter {
     /// Every event of the group.
@@ -253,7 +254,7 @@ pub enum EventFilter {
 }
 
 /// A query for a group's events, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// The group read; `None` is the context's group.

@@ -286,6 +286,19 @@ impl Filter {
     }
 }
 
+impl schemars::JsonSchema for Filter {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Filter".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Conditions on things, all of which must hold: an object from paths (`name`, `status`, `created_at`, `updated_at`, `properties.<key>…`) to a value (equality) or to an object of operators (`$eq $ne $gt $gte $lt $lte $in $exists`), or a list of such objects.",
+            "type": ["object", "array"],
+        })
+    }
+}
+
 impl serde::Serialize for Filter {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         Value::from_json(&self.to_json()).serialize(s)

@@ -1,6 +1,7 @@
 //! Groups: the hierarchical tenants. A group without a parent is a root, a tenant;
 //! children nest under a parent of the same tenant.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -13,7 +14,7 @@ use crate::{Error, Result};
 pub const MAX_DEPTH: usize = 64;
 
 /// The kinds of group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupType {
     /// A few people who know each other.
@@ -65,7 +66,7 @@ impl std::str::FromStr for GroupType {
 }
 
 /// A group's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupStatus {
     /// Being set up.
@@ -89,7 +90,7 @@ impl GroupStatus {
 }
 
 /// A group, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Group {
     /// Its id.
     pub id: GroupId,
@@ -116,7 +117,7 @@ pub struct Group {
 }
 
 /// What a new group needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
     /// Its kind of group.
@@ -160,7 +161,7 @@ impl NewGroup {
 }
 
 /// A change to a group; fields left `None` stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupUpdate {
     /// A new name.

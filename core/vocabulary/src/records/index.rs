@@ -1,8 +1,9 @@
 //! Secondary indexes on thing properties, as declared.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 /// A declared index: things of type `kind`, by the property at `path`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct IndexDef {
     /// The thing type.
     #[serde(rename = "type")]

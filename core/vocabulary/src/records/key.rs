@@ -2,6 +2,7 @@
 //! and where they may be used from. The secret itself is never stored; a key keeps its
 //! digest.
 
+use schemars::JsonSchema;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::{Error, Result};
 pub const MAX_ALLOWED_RANGES: usize = 64;
 
 /// Whether a key still works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     /// It works.
@@ -43,6 +44,11 @@ struct IpRangeShadow {
 }
 
 crate::text_form::text_in_json!(IpRange, IpRangeShadow);
+crate::text_form::text_schema!(
+    IpRange,
+    "IpRange",
+    "An IPv4 or IPv6 address range in CIDR form (`10.0.0.0/8`), or one address."
+);
 
 impl IpRange {
     /// Whether `ip` is in the range. IPv4 addresses written as IPv6 (`::ffff:a.b.c.d`)
@@ -108,7 +114,7 @@ impl std::fmt::Display for IpRange {
 
 /// An API key, as listed: everything but its secret (which is stored nowhere) and the
 /// secret's digest (which only the engine reads).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApiKey {
     /// Its id.
     pub id: KeyId,
@@ -154,7 +160,7 @@ impl ApiKey {
 }
 
 /// An API key's per-second rate and burst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyRate {
     /// Sustained calls per second.
     pub per_second: u32,
@@ -163,7 +169,7 @@ pub struct KeyRate {
 }
 
 /// What a new API key needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// A name for people to recognise the key by.
@@ -246,7 +252,7 @@ impl NewApiKey {
 
 /// A key just made: its record and its secret, which is not stored and cannot be shown
 /// again.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CreatedKey {
     /// The stored record.
     pub key: ApiKey,

@@ -1,5 +1,6 @@
 //! Knowledge chunks: text with labels, a source and an embedding.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -7,7 +8,7 @@ use crate::id::Ref;
 use crate::id::{GroupId, KnowledgeId};
 use crate::value::Value;
 /// A knowledge chunk, as stored (its vector is stored beside it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Knowledge {
     /// Its id.
     pub id: KnowledgeId,
@@ -28,7 +29,7 @@ pub struct Knowledge {
 }
 
 /// How search scores a vector against the query; higher is closer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
@@ -39,7 +40,7 @@ pub enum Metric {
 }
 
 /// What to search with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryInput {
     /// A vector of the database's dimension.
@@ -49,7 +50,7 @@ pub enum QueryInput {
 }
 
 /// A k-nearest-neighbour search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeQuery {
     /// What to search for: a vector, or text the engine's embedder turns into one.
@@ -152,7 +153,7 @@ impl KnowledgeQuery {
 }
 
 /// A search result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Hit {
     /// The chunk.
     pub knowledge: Knowledge,
@@ -161,7 +162,7 @@ pub struct Hit {
 }
 
 /// What a new chunk needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKnowledge {
     /// The text.
@@ -228,7 +229,7 @@ impl NewKnowledge {
 }
 
 /// What a group's approximate index covers, for monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IndexInfo {
     /// Vectors in the group's built graph (0 without one: every search is exact).
     pub indexed: usize,
@@ -239,7 +240,7 @@ pub struct IndexInfo {
 }
 
 /// What a compaction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompactReport {
     /// Groups whose graph was (re)built.
     pub built: usize,

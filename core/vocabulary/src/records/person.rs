@@ -4,6 +4,7 @@ use crate::id::GroupId;
 use crate::records::thing::Thing;
 use crate::value::Value;
 use crate::{Error, Result};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The thing type of people.
@@ -62,7 +63,7 @@ pub fn email_of(thing: &Thing) -> Result<String> {
 }
 
 /// What a new person needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Email address; stored normalised (trimmed, lower-case).

@@ -1,5 +1,6 @@
 //! Things: typed entities with free-form properties.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -9,7 +10,7 @@ use crate::records::filter::Filter;
 use crate::value::Value;
 
 /// A thing's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThingStatus {
     /// Not published yet.
@@ -36,7 +37,7 @@ impl ThingStatus {
 }
 
 /// A thing, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Thing {
     /// Its id.
     pub id: ThingId,
@@ -58,7 +59,7 @@ pub struct Thing {
 }
 
 /// What a new thing needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewThing {
     /// Its type.
@@ -115,7 +116,7 @@ impl NewThing {
 }
 
 /// A change to a thing; fields left `None` stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThingUpdate {
     /// A new name.
@@ -156,7 +157,7 @@ impl ThingUpdate {
 }
 
 /// A query for things of one type in one group, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThingQuery {
     /// The type of things listed.
