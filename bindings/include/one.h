@@ -91,6 +91,9 @@
 // An id that is not an id.
 #define ONE_MALFORMED_ID 101
 
+// The most steps one batch may hold.
+#define ONE_MAX_BATCH_STEPS 1000
+
 // The longest message `one_last_error_message` returns, in bytes (without its NUL); a
 // longer one (it may quote an input) is cut at a character boundary and ends in `…`.
 #define ONE_MAX_MESSAGE_BYTES 4096
@@ -118,6 +121,9 @@
 
 // A group moved under itself or one of its descendants.
 #define ONE_PARENT_CYCLE 200
+
+// The operation is the platform's; only the system principal may run it.
+#define ONE_PLATFORM_ONLY 307
 
 // A plugin conflicts with an installed one (same name, or a type already defined).
 #define ONE_PLUGIN_CONFLICT 501
@@ -297,6 +303,28 @@ int one_event_log(const one_db *db, const one_ctx *ctx, const char *event, char 
 // `query` is NULL or a NUL-terminated string; `out` points to writable storage for a
 // pointer.
 int one_events(const one_db *db, const one_ctx *ctx, const char *query, char **out);
+
+// Executes one request, e.g. `{"get_thing":{"id":"thg_…"}}` or `"tenants"`, as `ctx`.
+// `*out` receives the response, e.g. `{"thing":{…}}` or `"done"`. A request that does not
+// parse is `ONE_INVALID`, naming what is wrong; a refused one has the error's status.
+//
+// # Safety
+// `request` is a NUL-terminated string; `out` points to writable storage for a pointer.
+int one_execute(const one_db *db, const one_ctx *ctx, const char *request, char **out);
+
+// Executes a batch in one write transaction, all or nothing: `steps` is a JSON array of
+// requests (at most `ONE_MAX_BATCH_STEPS`), in which `{"$ref": n}` stands for the id of
+// the record step `n` returned, e.g. `[{"create_thing":{…}}, {"connect":{"from":{"$ref":0},…}}]`.
+// Only reads and writes may be steps. `*out` receives the array of responses. On
+// failure nothing is kept, the status is the failing step's, and the message starts with
+// `step <n>:`.
+//
+// # Safety
+// `steps` is a NUL-terminated string; `out` points to writable storage for a pointer.
+int one_execute_batch(const one_db *db,
+                      const one_ctx *ctx,
+                      const char *steps,
+                      char **out);
 
 // Writes `group` and everything below it to a new file at `path` as versioned JSON lines
 // (`Engine::export`). `*out` receives `{"group", "lines", "groups", "things",

@@ -72,6 +72,17 @@ impl From<one::Error> for Failure {
     }
 }
 
+impl From<one::Failure> for Failure {
+    /// A failure of the vocabulary (a batch's step): its code, and a message that names
+    /// the step.
+    fn from(f: one::Failure) -> Self {
+        Self {
+            code: c_int::try_from(f.code).unwrap_or(ONE_INTERNAL),
+            message: f.to_string(),
+        }
+    }
+}
+
 pub(crate) type Outcome<T = ()> = Result<T, Failure>;
 
 thread_local! {

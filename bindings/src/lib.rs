@@ -22,6 +22,7 @@
 pub mod access;
 pub mod boundary;
 pub mod db;
+pub mod execute;
 pub mod feed;
 #[cfg(feature = "internals")]
 pub mod fuzz;

@@ -112,6 +112,8 @@ pub use one_core::{
     CheckReport, Counts, EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS,
     MAX_LISTED_PROBLEMS, PortableReport, Problem, Stats,
 };
+// The vocabulary: every operation as a request, its response, how a failure travels.
+pub use one_core::{Failure, MAX_BATCH_STEPS, Request, Response, RunsIn};
 // Plugins: the runtime seam and what installed plugins report.
 pub use one_core::{PluginInfo, PluginRuntime, plugins};
 // The read side of a snapshot, for helpers that take a [`View`].
@@ -411,6 +413,50 @@ impl Ontology {
     /// ```
     pub fn read<R>(&self, ctx: &Context, f: impl FnOnce(&ReadView<'_>) -> Result<R>) -> Result<R> {
         self.engine.read(ctx, f)
+    }
+
+    /// Executes one [`Request`] of the vocabulary as `ctx`: the same typed method a Rust
+    /// caller would use, reached by name. What the C ABI, the server and the remote client
+    /// carry.
+    ///
+    /// ```
+    /// use one::*;
+    /// let db = Ontology::in_memory()?;
+    /// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+    /// let ctx = Context::system(shop.id);
+    /// let request: Request = serde_json::from_str(r#"{"create_thing":{"type":"product","name":"Mug"}}"#)?;
+    /// let Response::Thing(mug) = db.execute(&ctx, request)? else { unreachable!() };
+    /// assert_eq!(mug.name, "Mug");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute(&self, ctx: &Context, request: Request) -> Result<Response> {
+        self.engine.execute(ctx, request)
+    }
+
+    /// Executes the steps of a batch (requests in their JSON form) in one write
+    /// transaction, all or nothing; a step names the id an earlier step returned with
+    /// `{"$ref": n}`. See [`Engine::execute_batch`].
+    ///
+    /// ```
+    /// use one::*;
+    /// use serde_json::json;
+    /// let db = Ontology::in_memory()?;
+    /// let shop = db.admin().create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))?;
+    /// let ctx = Context::system(shop.id);
+    /// let done = db.execute_batch(&ctx, &[
+    ///     json!({"create_thing": {"type": "product", "name": "Mug"}}),
+    ///     json!({"create_person": {"email": "ann@example.com", "name": "Ann"}}),
+    ///     json!({"connect": {"from": {"$ref": 1}, "type": "owns", "to": {"$ref": 0}}}),
+    /// ])?;
+    /// assert!(matches!(done[2], Response::Connection(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute_batch(
+        &self,
+        ctx: &Context,
+        steps: &[serde_json::Value],
+    ) -> std::result::Result<Vec<Response>, Failure> {
+        self.engine.execute_batch(ctx, steps)
     }
 
     /// Administration: create tenants, list them, count records, declare indexes.

@@ -8,6 +8,7 @@
  */
 #include "one.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,143 @@ static void test_rules(one_db *db, one_ctx *sys, const char *tenant) {
     EXPECT(one_open("/dev/null/cannot/one.redb", &nowhere), ONE_IO);
     MESSAGE_HAS("/dev/null/cannot");
     ASSERT(nowhere == NULL);
+}
+
+/* Runs `request` (printf-style) through one_execute; `out` holds the response. */
+static int exec(one_db *db, one_ctx *ctx, const char *format, ...) {
+    char request[2048];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(request, sizeof request, format, args);
+    va_end(args);
+    drop();
+    return one_execute(db, ctx, request, &out);
+}
+
+/* Every operation group through the vocabulary: one_execute and one_execute_batch. */
+static void test_vocabulary(one_db *db, one_ctx *sys, const char *tenant) {
+    char shop[64], mug[64], ann[64], key[64], chunk[64], secret[128];
+
+    /* Malformed requests. */
+    drop();
+    EXPECT(one_execute(db, sys, NULL, &out), ONE_INVALID);
+    EXPECT(one_execute(db, sys, "{\"launch_rockets\":{}}", &out), ONE_INVALID);
+    MESSAGE_HAS("launch_rockets");
+    EXPECT(one_execute(db, sys, "{\"get_thing\":{\"id\":\"thg_x\",\"extra\":1}}", &out), ONE_INVALID);
+    EXPECT(one_execute(db, sys, "\"tenants\"", NULL), ONE_INVALID);
+    EXPECT(one_execute(db, NULL, "\"tenants\"", &out), ONE_MISUSE);
+
+    /* Groups. */
+    EXPECT(exec(db, sys, "{\"create_group\":{\"parent\":\"%s\",\"group\":{\"type\":\"business\",\"name\":\"Shop\",\"slug\":\"shop\"}}}", tenant), ONE_OK);
+    ASSERT(contains(out, "{\"group\":{") && contains(out, "\"slug\":\"shop\""));
+    field(out, "id", shop, sizeof shop);
+    EXPECT(exec(db, sys, "{\"subtree\":{\"group\":\"%s\"}}", tenant), ONE_OK);
+    ASSERT(contains(out, "{\"groups\":[") && contains(out, shop));
+    EXPECT(exec(db, sys, "{\"get_group\":{\"id\":\"grp_7zzzzzzzzzzzzzzzzzzzzzzzzz\"}}"), ONE_NOT_FOUND);
+
+    /* Things and connections. */
+    EXPECT(exec(db, sys, "{\"create_thing\":{\"type\":\"gadget\",\"name\":\"Mug\",\"properties\":{\"price\":5}}}"), ONE_OK);
+    field(out, "id", mug, sizeof mug);
+    EXPECT(exec(db, sys, "{\"things\":{\"type\":\"gadget\",\"filter\":{\"properties.price\":{\"$lt\":10}}}}"), ONE_OK);
+    ASSERT(contains(out, "{\"thing_page\":{\"items\":[") && contains(out, mug));
+    EXPECT(exec(db, sys, "{\"create_person\":{\"email\":\"ann@vocabulary.test\",\"name\":\"Ann\"}}"), ONE_OK);
+    field(out, "id", ann, sizeof ann);
+    EXPECT(exec(db, sys, "{\"connect\":{\"from\":\"%s\",\"type\":\"owns\",\"to\":\"%s\"}}", ann, mug), ONE_OK);
+    ASSERT(contains(out, "{\"connection\":{"));
+
+    /* Memberships and access: what the typed functions never reached. */
+    EXPECT(exec(db, sys, "{\"invite_member\":{\"person\":\"%s\",\"group\":\"%s\",\"role\":\"clerk\"}}", ann, shop), ONE_OK);
+    EXPECT(exec(db, sys, "{\"change_role\":{\"person\":\"%s\",\"group\":\"%s\",\"role\":\"clerk\",\"permissions\":[\"read\"]}}", ann, shop), ONE_OK);
+    EXPECT(exec(db, sys, "{\"permissions_in\":{\"group\":\"%s\"}}", shop), ONE_OK);
+    ASSERT(contains(out, "\"things:write\""));
+    EXPECT(exec(db, sys, "{\"can\":{\"permission\":\"keys:manage\",\"group\":\"%s\"}}", shop), ONE_OK);
+    ASSERT(strcmp(out, "{\"allowed\":true}") == 0);
+
+    /* Events. */
+    EXPECT(exec(db, sys, "{\"log_event\":{\"type\":\"shipped\",\"target\":\"%s\"}}", mug), ONE_OK);
+    ASSERT(contains(out, "\"type\":\"shipped\""));
+    EXPECT(exec(db, sys, "{\"events\":{\"filter\":{\"kind\":\"shipped\"}}}"), ONE_OK);
+    ASSERT(contains(out, "{\"event_page\":"));
+
+    /* API keys: rotation, and the figures of one call. */
+    EXPECT(exec(db, sys, "{\"create_api_key\":{\"name\":\"ci\",\"permissions\":[\"read\"],\"rate\":{\"per_second\":5,\"burst\":5}}}"), ONE_OK);
+    ASSERT(contains(out, "{\"created_key\":{") && !contains(out, "digest"));
+    {
+        char key_json[4096];
+        snprintf(key_json, sizeof key_json, "%s", out);
+        const char *k = strstr(key_json, "\"key\":{");
+        field(k, "id", key, sizeof key);
+        field(key_json, "secret", secret, sizeof secret);
+    }
+    ASSERT(strncmp(secret, "ok_live_", 8) == 0);
+    EXPECT(exec(db, sys, "{\"check_api_key\":{\"key\":\"%s\"}}", secret), ONE_OK);
+    ASSERT(contains(out, "\"rate_limit\":") && contains(out, "\"burst\":"));
+    EXPECT(exec(db, sys, "{\"rotate_api_key\":{\"id\":\"%s\"}}", key), ONE_OK);
+    EXPECT(exec(db, sys, "{\"check_api_key\":{\"key\":\"%s\"}}", secret), ONE_REVOKED);
+
+    /* Sign-in flows. */
+    EXPECT(exec(db, sys, "{\"magic_link\":{\"group\":\"%s\",\"email\":\"ann@vocabulary.test\"}}", tenant), ONE_OK);
+    field(out, "secret", secret, sizeof secret);
+    ASSERT(strncmp(secret, "ok_once_", 8) == 0);
+    EXPECT(exec(db, sys, "{\"sign_in_with_magic_link\":{\"token\":\"%s\"}}", secret), ONE_OK);
+    ASSERT(contains(out, "{\"session\":{"));
+    EXPECT(exec(db, sys, "{\"sign_in_with_magic_link\":{\"token\":\"%s\"}}", secret), ONE_INVALID_CREDENTIALS);
+    EXPECT(exec(db, sys, "{\"sign_out_everywhere\":{\"person\":\"%s\"}}", ann), ONE_OK);
+    ASSERT(strcmp(out, "{\"count\":1}") == 0);
+
+    /* Metering and revenue. */
+    EXPECT(exec(db, sys, "{\"record_revenue\":{\"group\":\"%s\",\"total\":{\"minor\":1000,\"currency\":\"EUR\"}}}", shop), ONE_OK);
+    ASSERT(contains(out, "{\"revenue_split\":"));
+    EXPECT(exec(db, sys, "{\"revenue_chain\":{\"group\":\"%s\",\"total\":{\"minor\":1000,\"currency\":\"EUR\"}}}", shop), ONE_OK);
+    EXPECT(exec(db, sys, "{\"usage\":{\"group\":\"%s\"}}", tenant), ONE_OK);
+    ASSERT(contains(out, "\"resource\":\"things\""));
+
+    /* Knowledge, with the maintenance only the vocabulary reaches. */
+    EXPECT(exec(db, sys, "{\"create_knowledge\":{\"text\":\"blue mugs\",\"labels\":[\"faq\"],\"embedding\":[0.5,0.5]}}"), ONE_OK);
+    field(out, "id", chunk, sizeof chunk);
+    EXPECT(exec(db, sys, "{\"set_knowledge_labels\":{\"id\":\"%s\",\"labels\":[\"faq\",\"mugs\"]}}", chunk), ONE_OK);
+    EXPECT(exec(db, sys, "\"compact_knowledge\""), ONE_OK);
+    ASSERT(contains(out, "{\"compact_report\":"));
+    EXPECT(exec(db, sys, "{\"query_knowledge\":{\"input\":{\"vector\":[0.5,0.5]},\"k\":1,\"any_labels\":[\"mugs\"]}}"), ONE_OK);
+    ASSERT(contains(out, chunk));
+
+    /* Plugins, the feed, export, the platform. */
+    EXPECT(exec(db, sys, "\"thing_types\""), ONE_OK);
+    EXPECT(exec(db, sys, "{\"changes\":{\"filter\":{\"dimensions\":[\"things\"]},\"limit\":1}}"), ONE_OK);
+    ASSERT(contains(out, "{\"changes\":{\"events\":[") && contains(out, "\"cursor\":\"evt_"));
+    EXPECT(exec(db, sys, "{\"export\":{\"group\":\"%s\"}}", shop), ONE_OK);
+    ASSERT(contains(out, "one-export"));
+    EXPECT(exec(db, sys, "{\"create_index\":{\"type\":\"gadget\",\"path\":\"properties.price\"}}"), ONE_OK);
+    EXPECT(exec(db, sys, "\"check\""), ONE_OK);
+    ASSERT(contains(out, "\"problems\":[]"));
+    {
+        one_ctx *person = NULL;
+        EXPECT(one_ctx_person(ann, tenant, &person), ONE_OK);
+        EXPECT(exec(db, person, "\"stats\""), ONE_PLATFORM_ONLY);
+        one_ctx_free(person);
+    }
+
+    /* A batch: one transaction, later steps naming what earlier ones made. */
+    drop();
+    EXPECT(one_execute_batch(db, sys, "[{\"create_thing\":{\"type\":\"gadget\",\"name\":\"Lid\"}},"
+                                      "{\"connect\":{\"from\":{\"$ref\":0},\"type\":\"fits\",\"to\":{\"$ref\":0}}},"
+                                      "{\"get_thing\":{\"id\":{\"$ref\":0}}}]", &out), ONE_OK);
+    ASSERT(contains(out, "[{\"thing\":{") && contains(out, "{\"connection\":{") && contains(out, "\"name\":\"Lid\""));
+    drop();
+    /* A failing step: nothing of the batch is kept, and the message names the step. */
+    drop();
+    EXPECT(one_execute_batch(db, sys, "[{\"create_thing\":{\"type\":\"gadget\",\"name\":\"Ghost\"}},"
+                                      "{\"create_thing\":{\"type\":\"gadget\",\"name\":\"\"}}]", &out), ONE_MISSING_FIELD);
+    MESSAGE_HAS("step 1:");
+    ASSERT(out == NULL);
+    EXPECT(exec(db, sys, "{\"things\":{\"type\":\"gadget\",\"limit\":100}}"), ONE_OK);
+    ASSERT(!contains(out, "Ghost"));
+    drop();
+    EXPECT(one_execute_batch(db, sys, "[\"stats\"]", &out), ONE_INVALID_FIELD);
+    MESSAGE_HAS("step 0:");
+    drop();
+    EXPECT(one_execute_batch(db, sys, "{\"not\":\"a list\"}", &out), ONE_INVALID);
+    drop();
 }
 
 int main(int argc, char **argv) {
@@ -616,6 +754,7 @@ int main(int argc, char **argv) {
     }
 
     test_rules(db, sys, tenant);
+    test_vocabulary(db, sys, tenant);
     test_feed(db, sys, child);
     test_maintenance(db, sys, tenant, argv[3]);
 

@@ -247,7 +247,7 @@ impl std::fmt::Display for Failure {
         if let Some(step) = self.step {
             write!(f, "step {step}: ")?;
         }
-        write!(f, "{} ({}): {}", self.name, self.code, self.message)
+        f.write_str(&self.message)
     }
 }
 
