@@ -359,7 +359,7 @@ static void test_vocabulary(one_db *db, one_ctx *sys, const char *tenant) {
     /* Events. */
     EXPECT(exec(db, sys, "{\"log_event\":{\"type\":\"shipped\",\"target\":\"%s\"}}", mug), ONE_OK);
     ASSERT(contains(out, "\"type\":\"shipped\""));
-    EXPECT(exec(db, sys, "{\"events\":{\"filter\":{\"kind\":\"shipped\"}}}"), ONE_OK);
+    EXPECT(exec(db, sys, "{\"events\":{\"type\":\"shipped\"}}"), ONE_OK);
     ASSERT(contains(out, "{\"event_page\":"));
 
     /* API keys: rotation, and the figures of one call. */
@@ -401,7 +401,7 @@ static void test_vocabulary(one_db *db, one_ctx *sys, const char *tenant) {
     EXPECT(exec(db, sys, "{\"set_knowledge_labels\":{\"id\":\"%s\",\"labels\":[\"faq\",\"mugs\"]}}", chunk), ONE_OK);
     EXPECT(exec(db, sys, "\"compact_knowledge\""), ONE_OK);
     ASSERT(contains(out, "{\"compact_report\":"));
-    EXPECT(exec(db, sys, "{\"query_knowledge\":{\"input\":{\"vector\":[0.5,0.5]},\"k\":1,\"any_labels\":[\"mugs\"]}}"), ONE_OK);
+    EXPECT(exec(db, sys, "{\"query_knowledge\":{\"vector\":[0.5,0.5],\"k\":1,\"any_labels\":[\"mugs\"]}}"), ONE_OK);
     ASSERT(contains(out, chunk));
 
     /* Plugins, the feed, export, the platform. */

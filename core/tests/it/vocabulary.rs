@@ -369,7 +369,7 @@ fn scenario() -> Vec<Step> {
         ),
         // 24
         step(
-            json!({"events": {"filter": {"kind": "shipped"}, "limit": 3}}),
+            json!({"events": {"type": "shipped", "limit": 3}}),
             |e, c, _| {
                 e.read(c, |v| {
                     v.events(&EventQuery::latest().kind("shipped").limit(3))
@@ -608,7 +608,7 @@ fn scenario() -> Vec<Step> {
         ),
         // 53
         step(
-            json!({"query_knowledge": {"input": {"vector": [1.0, 0.0, 0.4]}, "k": 3, "any_labels": ["mugs"]}}),
+            json!({"query_knowledge": {"vector": [1.0, 0.0, 0.4], "k": 3, "any_labels": ["mugs"]}}),
             |e, c, _| {
                 e.read(c, |v| {
                     v.query_knowledge(

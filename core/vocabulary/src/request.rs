@@ -265,7 +265,7 @@ requests! {
         /** The group. */ group: GroupId,
         /** The email. */ email: String,
         /** The password. */ password: String,
-        /** The display name. */ name: String,
+        /** The display name (none by default). */ #[serde(default)] name: String,
     } => Engine;
     /// Signs in with email and password. → `session`
     SignIn { /** The group. */ group: GroupId, /** The email. */ email: String, /** The password. */ password: String } => Engine;

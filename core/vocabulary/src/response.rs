@@ -217,10 +217,10 @@ pub struct Failure {
     /// What went wrong, for people.
     pub message: String,
     /// The field or path at fault, when the error names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub field: Option<String>,
     /// In a batch, the index of the step that failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub step: Option<usize>,
 }
 

@@ -79,10 +79,11 @@ impl NewConnection {
 }
 
 /// Which way to follow connections from a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeDirection {
-    /// Connections that start at the node.
+    /// Connections that start at the node. The default.
+    #[default]
     Outgoing,
     /// Connections that end at the node.
     Incoming,
@@ -94,7 +95,8 @@ pub enum EdgeDirection {
 pub struct ConnectionQuery {
     /// The node whose connections are listed.
     pub node: Ref,
-    /// Which of the node's connections: outgoing or incoming.
+    /// Which of the node's connections: outgoing (the default) or incoming.
+    #[serde(default)]
     pub direction: EdgeDirection,
     /// Only connections of this type; all types when `None`.
     #[serde(rename = "type")]
@@ -103,8 +105,8 @@ pub struct ConnectionQuery {
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Resume after the page that returned this cursor.
-    #[serde(default)]
+    /// Resume after the page that returned this cursor (`after` in JSON).
+    #[serde(default, rename = "after")]
     pub cursor: Option<Cursor>,
 }
 

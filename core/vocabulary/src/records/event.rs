@@ -253,28 +253,101 @@ pub enum EventFilter {
     Target(Ref),
 }
 
-/// A query for a group's events, newest first.
+/// A query for a group's events, newest first. Serialised flat: the filter is one of
+/// `type`, `actor` or `target`, or none of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "EventQueryForm", into = "EventQueryForm")]
 pub struct EventQuery {
     /// The group read; `None` is the context's group.
-    #[serde(default)]
     pub group: Option<GroupId>,
     /// Which events are kept.
-    #[serde(default)]
     pub filter: EventFilter,
     /// Only events at or after this time.
-    #[serde(default)]
     pub since: Option<Timestamp>,
     /// Only events before this time.
-    #[serde(default)]
     pub until: Option<Timestamp>,
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
-    #[serde(default)]
     pub limit: Option<usize>,
+    /// Resume after the page that returned this cursor (`after` in JSON).
+    pub cursor: Option<Cursor>,
+}
+
+/// The serialised form of an [`EventQuery`].
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "EventQuery")]
+struct EventQueryForm {
+    /// The group read; the context's group when absent.
+    #[serde(default)]
+    group: Option<GroupId>,
+    /// Only events of this type.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    /// Only events by this principal.
+    #[serde(default)]
+    actor: Option<Principal>,
+    /// Only events about this record.
+    #[serde(default)]
+    target: Option<Ref>,
+    /// Only events at or after this time.
+    #[serde(default)]
+    since: Option<Timestamp>,
+    /// Only events before this time.
+    #[serde(default)]
+    until: Option<Timestamp>,
+    /// The page size (default 50, at most 1000).
+    #[serde(default)]
+    limit: Option<usize>,
     /// Resume after the page that returned this cursor.
     #[serde(default)]
-    pub cursor: Option<Cursor>,
+    after: Option<Cursor>,
+}
+
+impl TryFrom<EventQueryForm> for EventQuery {
+    type Error = Error;
+    fn try_from(f: EventQueryForm) -> Result<Self> {
+        let filter = match (f.kind, f.actor, f.target) {
+            (None, None, None) => EventFilter::All,
+            (Some(kind), None, None) => EventFilter::Kind(kind),
+            (None, Some(actor), None) => EventFilter::Actor(actor),
+            (None, None, Some(target)) => EventFilter::Target(target),
+            _ => {
+                return Err(Error::invalid(
+                    "filter",
+                    "give at most one of `type`, `actor` and `target`",
+                ));
+            }
+        };
+        Ok(EventQuery {
+            group: f.group,
+            filter,
+            since: f.since,
+            until: f.until,
+            limit: f.limit,
+            cursor: f.after,
+        })
+    }
+}
+
+impl From<EventQuery> for EventQueryForm {
+    fn from(q: EventQuery) -> Self {
+        let (kind, actor, target) = match q.filter {
+            EventFilter::All => (None, None, None),
+            EventFilter::Kind(kind) => (Some(kind), None, None),
+            EventFilter::Actor(actor) => (None, Some(actor), None),
+            EventFilter::Target(target) => (None, None, Some(target)),
+        };
+        EventQueryForm {
+            group: q.group,
+            kind,
+            actor,
+            target,
+            since: q.since,
+            until: q.until,
+            limit: q.limit,
+            after: q.cursor,
+        }
+    }
 }
 
 impl EventQuery {

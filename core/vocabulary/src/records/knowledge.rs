@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::{Error, Result};
+
 use crate::clock::Timestamp;
 use crate::id::Ref;
 use crate::id::{GroupId, KnowledgeId};
@@ -49,32 +51,105 @@ pub enum QueryInput {
     Text(String),
 }
 
-/// A k-nearest-neighbour search.
+/// A k-nearest-neighbour search. Serialised flat: `text` or `vector` gives the input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "KnowledgeQueryForm", into = "KnowledgeQueryForm")]
 pub struct KnowledgeQuery {
     /// What to search for: a vector, or text the engine's embedder turns into one.
     pub input: QueryInput,
     /// How many hits at most.
     pub k: usize,
     /// The group searched; `None` is the context's group.
-    #[serde(default)]
     pub group: Option<GroupId>,
     /// Whether the group's descendants are searched too.
-    #[serde(default)]
     pub include_children: bool,
     /// Only chunks with at least one of these labels (none: no condition).
-    #[serde(default)]
     pub any_labels: Vec<String>,
     /// Only chunks with every one of these labels.
-    #[serde(default)]
     pub all_labels: Vec<String>,
     /// Only chunks from this source.
-    #[serde(default)]
     pub source: Option<Ref>,
     /// How closeness is scored.
-    #[serde(default)]
     pub metric: Metric,
+}
+
+/// The serialised form of a [`KnowledgeQuery`].
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "KnowledgeQuery")]
+struct KnowledgeQueryForm {
+    /// Text to embed and search for; give this or `vector`.
+    #[serde(default)]
+    text: Option<String>,
+    /// A vector of the database's dimension; give this or `text`.
+    #[serde(default)]
+    vector: Option<Vec<f32>>,
+    /// How many hits at most (default 10).
+    #[serde(default = "default_k")]
+    k: usize,
+    /// The group searched; the context's group when absent.
+    #[serde(default)]
+    group: Option<GroupId>,
+    /// Whether the group's descendants are searched too.
+    #[serde(default)]
+    include_children: bool,
+    /// Only chunks with at least one of these labels.
+    #[serde(default)]
+    any_labels: Vec<String>,
+    /// Only chunks with every one of these labels.
+    #[serde(default)]
+    all_labels: Vec<String>,
+    /// Only chunks from this source.
+    #[serde(default)]
+    source: Option<Ref>,
+    /// How closeness is scored (default cosine).
+    #[serde(default)]
+    metric: Metric,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+impl TryFrom<KnowledgeQueryForm> for KnowledgeQuery {
+    type Error = Error;
+    fn try_from(f: KnowledgeQueryForm) -> Result<Self> {
+        let input = match (f.text, f.vector) {
+            (Some(text), None) => QueryInput::Text(text),
+            (None, Some(vector)) => QueryInput::Vector(vector),
+            _ => return Err(Error::invalid("query", "give one of `text` and `vector`")),
+        };
+        Ok(KnowledgeQuery {
+            input,
+            k: f.k,
+            group: f.group,
+            include_children: f.include_children,
+            any_labels: f.any_labels,
+            all_labels: f.all_labels,
+            source: f.source,
+            metric: f.metric,
+        })
+    }
+}
+
+impl From<KnowledgeQuery> for KnowledgeQueryForm {
+    fn from(q: KnowledgeQuery) -> Self {
+        let (text, vector) = match q.input {
+            QueryInput::Text(text) => (Some(text), None),
+            QueryInput::Vector(vector) => (None, Some(vector)),
+        };
+        KnowledgeQueryForm {
+            text,
+            vector,
+            k: q.k,
+            group: q.group,
+            include_children: q.include_children,
+            any_labels: q.any_labels,
+            all_labels: q.all_labels,
+            source: q.source,
+            metric: q.metric,
+        }
+    }
 }
 
 impl KnowledgeQuery {
@@ -91,7 +166,7 @@ impl KnowledgeQuery {
     fn of(input: QueryInput) -> Self {
         Self {
             input,
-            k: 10,
+            k: default_k(),
             group: None,
             include_children: false,
             any_labels: Vec::new(),

@@ -172,8 +172,8 @@ pub struct ThingQuery {
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Resume after the page that returned this cursor.
-    #[serde(default)]
+    /// Resume after the page that returned this cursor (`after` in JSON).
+    #[serde(default, rename = "after")]
     pub cursor: Option<Cursor>,
 }
 
