@@ -2,37 +2,11 @@
 
 use std::ffi::{c_char, c_int};
 
-use one::serde_json::json;
+use one::serde_json::Value as Json;
 use one::{GroupId, KeyId, NewApiKey};
-use serde::Deserialize;
 
-use crate::boundary::{self, OneCtx, OneDb, exported, parse_id};
-use crate::json as to_json;
-use crate::requests::time;
-
-/// `{"name", "permissions": [...], "env": "live"|"test", "group", "expires_at",
-/// "allowed_ips": ["10.0.0.0/8"], "monthly_calls", "rate": {"per_second", "burst"}}`;
-/// all but `name` and `permissions` optional.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiKeyRequest {
-    name: String,
-    permissions: Vec<String>,
-    env: Option<String>,
-    group: Option<String>,
-    expires_at: Option<u64>,
-    #[serde(default)]
-    allowed_ips: Vec<String>,
-    monthly_calls: Option<u64>,
-    rate: Option<RateRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateRequest {
-    per_second: u32,
-    burst: u32,
-}
+use crate::boundary::{self, OneCtx, OneDb, exported};
+use crate::execute::run;
 
 /// Makes an API key. `*out` receives `{"key": record, "secret": "ok_live_…"}`: the
 /// secret is not stored and cannot be shown again.
@@ -48,29 +22,8 @@ pub unsafe extern "C" fn one_api_key_create(
 ) -> c_int {
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
-        let request: ApiKeyRequest = raw.json(key, "key")?;
-        let mut new =
-            NewApiKey::new(request.name, &request.permissions).allow_ips(&request.allowed_ips);
-        if let Some(e) = request.env {
-            new = new.env(e.parse()?);
-        }
-        if let Some(g) = request.group {
-            new = new.in_group(parse_id(&g)?);
-        }
-        if let Some(t) = request.expires_at {
-            new = new.expires_at(time(t));
-        }
-        if let Some(n) = request.monthly_calls {
-            new = new.monthly_calls(n);
-        }
-        if let Some(r) = request.rate {
-            new = new.rate(r.per_second, r.burst);
-        }
-        let created = db.write(&ctx, |tx| tx.create_api_key(new))?;
-        out.json(&json!({
-            "key": to_json::api_key(&created.key),
-            "secret": created.secret.expose(),
-        }))
+        let new: NewApiKey = raw.json(key, "key")?;
+        out.json(&db.write(&ctx, |tx| tx.create_api_key(new))?)
     })
 }
 
@@ -88,8 +41,7 @@ pub unsafe extern "C" fn one_api_keys(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
-        let keys = db.read(&ctx, |v| v.api_keys(group))?;
-        out.json(&to_json::list(&keys, to_json::api_key))
+        out.json(&db.read(&ctx, |v| v.api_keys(group))?)
     })
 }
 
@@ -107,19 +59,8 @@ pub unsafe extern "C" fn one_api_key_revoke(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let key: KeyId = raw.id(key, "key")?;
-        let k = db.write(&ctx, |tx| tx.revoke_api_key(key))?;
-        out.json(&to_json::api_key(&k))
+        out.json(&db.write(&ctx, |tx| tx.revoke_api_key(key))?)
     })
-}
-
-/// `{"group", "email", "password", "name"}` (`name` only for sign-up).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialsRequest {
-    group: String,
-    email: String,
-    password: String,
-    name: Option<String>,
 }
 
 /// Signs a new person up to a group with a password (if the group allows sign-up; the
@@ -138,16 +79,8 @@ pub unsafe extern "C" fn one_sign_up(
 ) -> c_int {
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
-        let c: CredentialsRequest = raw.json(credentials, "credentials")?;
-        let group: GroupId = parse_id(&c.group)?;
-        let name = c.name.as_deref().unwrap_or_default();
-        let signed = db
-            .engine()
-            .sign_up(&ctx, group, &c.email, &c.password, name)?;
-        out.json(&json!({
-            "person": to_json::thing(&signed.person),
-            "verification": signed.verification.expose(),
-        }))
+        let args: Json = raw.json(credentials, "credentials")?;
+        out.json(&run(&db, &ctx, "sign_up", args)?)
     })
 }
 
@@ -167,16 +100,12 @@ pub unsafe extern "C" fn one_sign_in(
 ) -> c_int {
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
-        let c: CredentialsRequest = raw.json(credentials, "credentials")?;
-        let group: GroupId = parse_id(&c.group)?;
-        let s = db.engine().sign_in(&ctx, group, &c.email, &c.password)?;
-        out.json(&json!({
-            "id": s.id.to_string(),
-            "person": s.person.to_string(),
-            "group": s.group.to_string(),
-            "expires_at": s.expires_at.as_millis(),
-            "token": s.token.expose(),
-        }))
+        let mut args: Json = raw.json(credentials, "credentials")?;
+        // The credentials of `one_sign_up` are accepted as they are: `name` is ignored.
+        if let Json::Object(fields) = &mut args {
+            fields.remove("name");
+        }
+        out.json(&run(&db, &ctx, "sign_in", args)?)
     })
 }
 

@@ -471,7 +471,10 @@ pub(crate) fn parse_id<T: FromStr<Err = one::IdError>>(text: &str) -> Outcome<T>
 unsafe fn json<T: DeserializeOwned>(ptr: *const c_char, name: &str) -> Outcome<T> {
     // SAFETY: as the caller promised.
     let text = unsafe { text(ptr, name) }?;
-    serde_json::from_str(text).map_err(|e| Failure::invalid(format!("`{name}`: {e}")))
+    one::decode::from_json(text).map_err(|e| match e {
+        one::decode::Undecodable::Value(error) => Failure::from(error),
+        one::decode::Undecodable::Shape(reason) => Failure::invalid(format!("`{name}`: {reason}")),
+    })
 }
 
 /// Like [`json`], but NULL is `T::default()`.

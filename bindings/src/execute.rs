@@ -8,10 +8,10 @@
 
 use std::ffi::{c_char, c_int};
 
-use one::Request;
 use one::serde_json::Value as Json;
+use one::{Request, Response};
 
-use crate::boundary::{Failure, OneCtx, OneDb, exported};
+use crate::boundary::{Failure, OneCtx, OneDb, Outcome, exported};
 
 /// Executes one request, e.g. `{"get_thing":{"id":"thg_…"}}` or `"tenants"`, as `ctx`.
 /// `*out` receives the response, e.g. `{"thing":{…}}` or `"done"`. A request that does not
@@ -56,6 +56,35 @@ pub unsafe extern "C" fn one_execute_batch(
         let responses = db.execute_batch(&ctx, &steps).map_err(Failure::from)?;
         out.json(&responses)
     })
+}
+
+/// Runs the operation `op` with the arguments `args` (the JSON object of its request)
+/// and gives the response's content: what the typed functions return. The one decoding
+/// path of a request, for the typed functions whose argument is a request's arguments.
+pub(crate) fn run(db: &one::Ontology, ctx: &one::Context, op: &str, args: Json) -> Outcome<Json> {
+    let mut request = one::serde_json::Map::new();
+    request.insert(op.to_string(), args);
+    let request: Request =
+        one::decode::from_json_value(Json::Object(request)).map_err(|e| match e {
+            one::decode::Undecodable::Value(error) => Failure::from(error),
+            one::decode::Undecodable::Shape(reason) => {
+                Failure::invalid(format!("`{op}`: {reason}"))
+            }
+        })?;
+    let response = db.execute(ctx, request)?;
+    Ok(content(&response))
+}
+
+/// A response's content: the value under its one key (`null` for `"done"`).
+pub(crate) fn content(response: &Response) -> Json {
+    match one::serde_json::to_value(response) {
+        Ok(Json::Object(mut map)) => map
+            .values_mut()
+            .next()
+            .map(std::mem::take)
+            .unwrap_or_default(),
+        _ => Json::Null,
+    }
 }
 
 /// The most steps one batch may hold.

@@ -3,11 +3,10 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use one::{ChangeFilter, Dimension, EventId};
+use one::{ChangeFilter, Dimension, EventId, GroupId};
 use serde::Deserialize;
 
-use crate::boundary::{self, Failure, OneCtx, OneDb, OneSub, exported, parse_id};
-use crate::json as to_json;
+use crate::boundary::{self, Failure, OneCtx, OneDb, OneSub, exported};
 
 /// `{"group", "subtree", "dimensions": ["things", …], "types": ["product", …],
 /// "after": "evt_…", "from_start": true}`, all optional: by default every change in the
@@ -16,14 +15,16 @@ use crate::json as to_json;
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubscribeRequest {
-    group: Option<String>,
+    #[serde(default)]
+    group: Option<GroupId>,
     #[serde(default)]
     subtree: bool,
     #[serde(default)]
-    dimensions: Vec<String>,
+    dimensions: Vec<Dimension>,
     #[serde(default)]
     types: Vec<String>,
-    after: Option<String>,
+    #[serde(default)]
+    after: Option<EventId>,
     #[serde(default)]
     from_start: bool,
 }
@@ -52,13 +53,13 @@ pub unsafe extern "C" fn one_subscribe(
         let request: SubscribeRequest = raw.optional_json(filter, "filter")?;
         let mut f = ChangeFilter::new();
         if let Some(g) = request.group {
-            f = f.group(parse_id(&g)?);
+            f = f.group(g);
         }
         if request.subtree {
             f = f.with_subtree();
         }
-        for d in &request.dimensions {
-            f = f.dimension(d.parse::<Dimension>()?);
+        for d in request.dimensions {
+            f = f.dimension(d);
         }
         for t in request.types {
             f = f.kind(t);
@@ -69,10 +70,7 @@ pub unsafe extern "C" fn one_subscribe(
                     "`filter`: give at most one of after and from_start",
                 ));
             }
-            (Some(after), false) => {
-                let after: EventId = parse_id(&after)?;
-                db.engine().subscribe_from(&ctx, f, Some(after))?
-            }
+            (Some(after), false) => db.engine().subscribe_from(&ctx, f, Some(after))?,
             (None, true) => db.engine().subscribe_from(&ctx, f, None)?,
             (None, false) => db.engine().subscribe(&ctx, f)?,
         };
@@ -114,7 +112,7 @@ pub unsafe extern "C" fn one_subscription_next(
             return Err(Failure::closed_while_waiting());
         }
         match next {
-            Some(e) => out.json(&to_json::event(&e)),
+            Some(e) => out.json(&e),
             None => Ok(()),
         }
     })

@@ -3,36 +3,25 @@
 use std::ffi::{c_char, c_int};
 
 use one::serde_json::Value as Json;
-use one::{GroupId, GroupType, GroupUpdate, NewGroup, NewPerson, ThingId};
-use serde::Deserialize;
+use one::{GroupId, GroupUpdate, NewGroup, NewPerson, ThingId};
 
-use crate::boundary::{self, OneCtx, OneDb, exported, parse_id};
-use crate::json as to_json;
-use crate::requests::{PageRequest, group_status, value};
+use crate::boundary::{self, Failure, OneCtx, OneDb, Outcome, exported};
+use crate::execute::run;
 
-/// `{"type": "business", "name": "Acme", "slug": "acme", "properties": {…}, "status": "active"}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupRequest {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    slug: String,
-    properties: Option<Json>,
-    status: Option<String>,
-}
-
-impl GroupRequest {
-    fn build(self) -> Result<NewGroup, boundary::Failure> {
-        let mut new = NewGroup::new(self.kind.parse::<GroupType>()?, self.name, self.slug);
-        if let Some(p) = value(self.properties) {
-            new = new.properties(p);
+/// The arguments of a paged list of `group`: the page `{"limit", "after"}` (`null` for
+/// the first page of the default size) with the group added.
+fn paged(page: Json, group: GroupId) -> Outcome<Json> {
+    let mut args = match page {
+        Json::Null => one::serde_json::Map::new(),
+        Json::Object(map) => map,
+        _ => {
+            return Err(Failure::invalid(
+                "`page`: a page is an object `{\"limit\", \"after\"}`",
+            ));
         }
-        if let Some(s) = self.status {
-            new = new.status(group_status(&s)?);
-        }
-        Ok(new)
-    }
+    };
+    args.insert("group".into(), Json::String(group.to_string()));
+    Ok(Json::Object(args))
 }
 
 /// Creates a tenant: a top-level group, made by the application itself (no context).
@@ -49,9 +38,8 @@ pub unsafe extern "C" fn one_tenant_create(
     exported!(|raw| {
         let out = raw.out(out)?;
         let db = boundary::db(db)?;
-        let request: GroupRequest = raw.json(group, "group")?;
-        let g = db.admin().create_root_group(request.build()?)?;
-        out.json(&to_json::group(&g))
+        let new: NewGroup = raw.json(group, "group")?;
+        out.json(&db.admin().create_root_group(new)?)
     })
 }
 
@@ -72,10 +60,8 @@ pub unsafe extern "C" fn one_group_create(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let parent: GroupId = raw.id(parent, "parent")?;
-        let request: GroupRequest = raw.json(group, "group")?;
-        let new = request.build()?;
-        let g = db.write(&ctx, |tx| tx.create_group(parent, new))?;
-        out.json(&to_json::group(&g))
+        let new: NewGroup = raw.json(group, "group")?;
+        out.json(&db.write(&ctx, |tx| tx.create_group(parent, new))?)
     })
 }
 
@@ -93,21 +79,8 @@ pub unsafe extern "C" fn one_group_get(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
-        let g = db.read(&ctx, |v| v.get_group(group))?;
-        out.json(&to_json::group(&g))
+        out.json(&db.read(&ctx, |v| v.get_group(group))?)
     })
-}
-
-/// `{"name", "slug", "parent", "status", "properties"}`, each optional; `properties` is
-/// merged into the stored map (a `null` value removes a key).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupUpdateRequest {
-    name: Option<String>,
-    slug: Option<String>,
-    parent: Option<String>,
-    status: Option<String>,
-    properties: Option<Json>,
 }
 
 /// Changes a group. `update` is a JSON group update (bindings/README.md); `*out`
@@ -127,25 +100,8 @@ pub unsafe extern "C" fn one_group_update(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
-        let request: GroupUpdateRequest = raw.json(update, "update")?;
-        let mut change = GroupUpdate::default();
-        if let Some(name) = request.name {
-            change = change.name(name);
-        }
-        if let Some(slug) = request.slug {
-            change = change.slug(slug);
-        }
-        if let Some(parent) = request.parent {
-            change = change.parent(parse_id(&parent)?);
-        }
-        if let Some(status) = request.status {
-            change = change.status(group_status(&status)?);
-        }
-        if let Some(patch) = value(request.properties) {
-            change = change.properties(patch);
-        }
-        let g = db.write(&ctx, |tx| tx.update_group(group, change))?;
-        out.json(&to_json::group(&g))
+        let change: GroupUpdate = raw.json(update, "update")?;
+        out.json(&db.write(&ctx, |tx| tx.update_group(group, change))?)
     })
 }
 
@@ -166,10 +122,8 @@ pub unsafe extern "C" fn one_group_children(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
-        let page: PageRequest = raw.optional_json(page, "page")?;
-        let cursor = page.cursor();
-        let p = db.read(&ctx, |v| v.children(group, page.limit, cursor.as_ref()))?;
-        out.json(&to_json::page(&p, to_json::group))
+        let args = paged(raw.optional_json(page, "page")?, group)?;
+        out.json(&run(&db, &ctx, "children", args)?)
     })
 }
 
@@ -188,21 +142,8 @@ pub unsafe extern "C" fn one_usage(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
-        let usage = db.read(&ctx, |v| v.usage(group))?;
-        out.json(&to_json::list(&usage, to_json::usage))
+        out.json(&db.read(&ctx, |v| v.usage(group))?)
     })
-}
-
-/// `{"email", "name", "role", "properties", "group"}`; `role`, `properties` and `group`
-/// (default: the context's) are optional.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PersonRequest {
-    email: String,
-    name: String,
-    role: Option<String>,
-    properties: Option<Json>,
-    group: Option<String>,
 }
 
 /// Creates a person (a thing of type `person` with a unique email in the tenant).
@@ -219,19 +160,8 @@ pub unsafe extern "C" fn one_person_create(
 ) -> c_int {
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
-        let request: PersonRequest = raw.json(person, "person")?;
-        let mut new = NewPerson::new(request.email, request.name);
-        if let Some(role) = request.role {
-            new = new.role(role);
-        }
-        if let Some(p) = value(request.properties) {
-            new = new.properties(p);
-        }
-        if let Some(g) = request.group {
-            new = new.in_group(parse_id(&g)?);
-        }
-        let p = db.write(&ctx, |tx| tx.create_person(new))?;
-        out.json(&to_json::thing(&p))
+        let new: NewPerson = raw.json(person, "person")?;
+        out.json(&db.write(&ctx, |tx| tx.create_person(new))?)
     })
 }
 
@@ -249,20 +179,8 @@ pub unsafe extern "C" fn one_person_by_email(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let email = raw.text(email, "email")?;
-        let p = db.read(&ctx, |v| v.person_by_email(email))?;
-        out.json(&to_json::thing(&p))
+        out.json(&db.read(&ctx, |v| v.person_by_email(email))?)
     })
-}
-
-/// `{"person", "group", "role", "permissions": ["things:read", …]}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemberRequest {
-    person: String,
-    group: String,
-    role: String,
-    #[serde(default)]
-    permissions: Vec<String>,
 }
 
 /// Makes a person a member of a group with a role and permissions. `*out` receives the
@@ -279,14 +197,8 @@ pub unsafe extern "C" fn one_member_add(
 ) -> c_int {
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
-        let request: MemberRequest = raw.json(member, "member")?;
-        let person: ThingId = parse_id(&request.person)?;
-        let group: GroupId = parse_id(&request.group)?;
-        let permissions: Vec<&str> = request.permissions.iter().map(String::as_str).collect();
-        let c = db.write(&ctx, |tx| {
-            tx.add_member(person, group, &request.role, &permissions)
-        })?;
-        out.json(&to_json::connection(&c))
+        let args: Json = raw.json(member, "member")?;
+        out.json(&run(&db, &ctx, "add_member", args)?)
     })
 }
 
@@ -307,8 +219,7 @@ pub unsafe extern "C" fn one_member_remove(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let person: ThingId = raw.id(person, "person")?;
         let group: GroupId = raw.id(group, "group")?;
-        let c = db.write(&ctx, |tx| tx.remove_member(person, group))?;
-        out.json(&to_json::connection(&c))
+        out.json(&db.write(&ctx, |tx| tx.remove_member(person, group))?)
     })
 }
 
@@ -329,9 +240,7 @@ pub unsafe extern "C" fn one_members(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
-        let page: PageRequest = raw.optional_json(page, "page")?;
-        let cursor = page.cursor();
-        let p = db.read(&ctx, |v| v.members(group, page.limit, cursor.as_ref()))?;
-        out.json(&to_json::page(&p, to_json::connection))
+        let args = paged(raw.optional_json(page, "page")?, group)?;
+        out.json(&run(&db, &ctx, "members", args)?)
     })
 }

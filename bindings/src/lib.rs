@@ -27,9 +27,7 @@ pub mod feed;
 #[cfg(feature = "internals")]
 pub mod fuzz;
 pub mod groups;
-mod json;
 pub mod maintenance;
 pub mod plugins;
 pub mod records;
-mod requests;
 pub mod status;

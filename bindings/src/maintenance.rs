@@ -2,25 +2,10 @@
 //! import of a group's subtree as JSON lines (files named by path).
 
 use one::serde_json::json;
-use one::{GroupId, ImportInto, PortableReport};
+use one::{GroupId, ImportInto};
 use std::ffi::{c_char, c_int};
 
 use crate::boundary::{self, OneCtx, OneDb, exported};
-
-fn report(r: &PortableReport) -> one::serde_json::Value {
-    json!({
-        "group": r.group.map(|g| g.to_string()),
-        "lines": r.lines,
-        "groups": r.groups,
-        "things": r.things,
-        "connections": r.connections,
-        "knowledge": r.knowledge,
-        "events": r.events,
-        "api_keys": r.api_keys,
-        "plugins": r.plugins,
-        "connections_left_out": r.connections_left_out,
-    })
-}
 
 /// Verifies the whole database (`Engine::check`): `*out` receives `{"ok", "tenants",
 /// "records", "entries", "problem_count", "problems": [text]}` (at most 1,000 problems
@@ -81,7 +66,7 @@ pub unsafe extern "C" fn one_export(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
         let path = raw.text(path, "path")?;
-        out.json(&report(&db.engine().export_file(&ctx, group, path)?))
+        out.json(&(db.engine().export_file(&ctx, group, path)?))
     })
 }
 
@@ -107,6 +92,6 @@ pub unsafe extern "C" fn one_import(
             Some(g) => ImportInto::Under(boundary::parse_id(g)?),
             None => ImportInto::NewTenant,
         };
-        out.json(&report(&db.admin().import_file(path, into)?))
+        out.json(&(db.admin().import_file(path, into)?))
     })
 }

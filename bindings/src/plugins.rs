@@ -5,7 +5,6 @@ use std::ffi::{c_char, c_int};
 use one::{Context, Engine, PluginInfo};
 
 use crate::boundary::{self, OneCtx, OneDb, Outcome, Raw, exported};
-use crate::json as to_json;
 
 /// Installs a plugin from the `len` bytes of its WASM module into the context's tenant
 /// (the context needs `groups:write` at the tenant's root). `*out` receives the plugin.
@@ -54,7 +53,7 @@ fn with_module(
     let (db, ctx, out) = raw.call(db, ctx, out)?;
     let wasm = raw.bytes(wasm, len, one::plugins::MAX_MODULE_BYTES, "wasm")?;
     let p = op(db.engine(), &ctx, wasm)?;
-    out.json(&to_json::plugin(&p))
+    out.json(&p)
 }
 
 /// Enables (`enabled` non-zero) or disables a plugin; things of a disabled plugin's types
@@ -74,7 +73,7 @@ pub unsafe extern "C" fn one_plugin_set_enabled(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let name = raw.text(name, "name")?;
         let p = db.engine().set_plugin_enabled(&ctx, name, enabled != 0)?;
-        out.json(&to_json::plugin(&p))
+        out.json(&p)
     })
 }
 
@@ -109,6 +108,6 @@ pub unsafe extern "C" fn one_plugins(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let plugins = db.read(&ctx, |v| v.plugins())?;
-        out.json(&to_json::list(&plugins, to_json::plugin))
+        out.json(&plugins)
     })
 }

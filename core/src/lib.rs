@@ -98,7 +98,7 @@ pub use operations::stats::{Counts, Stats};
 pub use plugins::{PluginInfo, PluginRuntime};
 pub use records::connection::{Connection, MEMBER_OF, SESSION};
 pub use records::event::Dimension;
-pub use records::event::{Event, kinds};
+pub use records::event::{Event, NewEvent, kinds};
 pub use records::filter::{FieldPath, Filter, Op};
 pub use records::group::{Group, GroupStatus, GroupType, MAX_DEPTH};
 pub use records::index::IndexDef;

@@ -82,7 +82,7 @@ pub use one_core::{
 // Connections.
 pub use one_core::{Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION};
 // Events.
-pub use one_core::{Event, EventFilter, EventQuery, kinds};
+pub use one_core::{Event, EventFilter, EventQuery, NewEvent, kinds};
 // Knowledge.
 pub use one_core::{
     CompactReport, Embedder, HashingEmbedder, Hit, IndexInfo, IndexParams, Knowledge,
@@ -114,6 +114,8 @@ pub use one_core::{
 };
 // The vocabulary: every operation as a request, its response, how a failure travels.
 pub use one_core::{Failure, MAX_BATCH_STEPS, Request, Response, RunsIn};
+/// Decoding requests from JSON with the typed error of a value that was refused.
+pub use one_vocabulary::decode;
 // Plugins: the runtime seam and what installed plugins report.
 pub use one_core::{PluginInfo, PluginRuntime, plugins};
 // The read side of a snapshot, for helpers that take a [`View`].

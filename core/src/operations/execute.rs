@@ -8,6 +8,7 @@
 //! previous step returned with `{"$ref": n}`.
 
 use one_storage::KvRead;
+use one_vocabulary::decode::{Undecodable, from_json_value};
 use one_vocabulary::request::{Request, RunsIn};
 use one_vocabulary::response::{Failure, Response};
 
@@ -269,11 +270,9 @@ fn write(tx: &mut Tx<'_, '_>, request: Request) -> Result<Response> {
         Request::RemoveMember { person, group } => {
             Response::Connection(tx.remove_member(person, group)?)
         }
-        Request::LogEvent {
-            kind,
-            target,
-            metadata,
-        } => Response::Event(tx.log_event(&kind, target, metadata)?),
+        Request::LogEvent(event) => {
+            Response::Event(tx.log_event(&event.kind, event.target, event.metadata)?)
+        }
         Request::CreateApiKey(new) => Response::CreatedKey(tx.create_api_key(new)?),
         Request::RevokeApiKey { id } => Response::ApiKey(tx.revoke_api_key(id)?),
         Request::RotateApiKey { id } => Response::CreatedKey(tx.rotate_api_key(id)?),
@@ -345,10 +344,15 @@ fn batchable(request: Request) -> Result<Request> {
     }
 }
 
-/// Step `step`'s request from its JSON form.
+/// Step `step`'s request from its JSON form: a value that does not parse keeps its typed
+/// error; a step of the wrong shape is [`Error::InvalidField`] naming `request`.
 fn decode(json: &serde_json::Value, step: usize) -> std::result::Result<Request, Failure> {
-    serde_json::from_value(json.clone()).map_err(|e| {
-        let mut f = Failure::from(&Error::invalid("request", e.to_string()));
+    from_json_value(json.clone()).map_err(|e| {
+        let error = match e {
+            Undecodable::Value(error) => error,
+            Undecodable::Shape(reason) => Error::invalid("request", reason),
+        };
+        let mut f = Failure::from(&error);
         f.step = Some(step);
         f
     })

@@ -79,18 +79,7 @@ impl std::fmt::Display for Principal {
 /// Which copy of a tenant's data a call reads and writes. Group records are shared by
 /// both; things, connections, events and knowledge are kept apart.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Env {
@@ -102,6 +91,9 @@ pub enum Env {
 }
 
 impl Env {
+    /// Both environments, in declaration order.
+    pub const ALL: [Env; 2] = [Env::Live, Env::Test];
+
     /// The lower-case name (`live`, `test`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,10 +103,12 @@ impl Env {
     }
 }
 
+crate::text_form::named_in_json!(Env);
+
 impl std::str::FromStr for Env {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Self> {
-        [Env::Live, Env::Test]
+        Env::ALL
             .into_iter()
             .find(|e| e.as_str() == s)
             .ok_or_else(|| {

@@ -221,7 +221,8 @@ macro_rules! id_type {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 if d.is_human_readable() {
                     let text = String::deserialize(d)?;
-                    text.parse().map_err(serde::de::Error::custom)
+                    text.parse()
+                        .map_err(|e: IdError| crate::decode::refuse(crate::Error::from(e)))
                 } else {
                     Ok(Self(u128::from_be_bytes(<[u8; 16]>::deserialize(d)?)))
                 }

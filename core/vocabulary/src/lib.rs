@@ -11,6 +11,7 @@
 pub mod bytes;
 pub mod clock;
 pub mod context;
+pub mod decode;
 pub mod error;
 pub mod id;
 pub mod identity;

@@ -71,7 +71,7 @@ impl<'de> Deserialize<'de> for Currency {
             let bytes = code.get(..usize::from(len)).unwrap_or(&[]);
             String::from_utf8_lossy(bytes).into_owned()
         };
-        text.parse().map_err(serde::de::Error::custom)
+        text.parse().map_err(crate::decode::refuse)
     }
 }
 
@@ -211,7 +211,10 @@ pub struct Bps(u16);
 impl TryFrom<u16> for Bps {
     type Error = Error;
     fn try_from(bps: u16) -> Result<Self> {
-        Bps::new(u32::from(bps))
+        let make = || Bps::new(u32::from(bps));
+        make().map_err(|_| {
+            crate::decode::refused(|| make().err().unwrap_or(Error::Overflow { what: "bps" }))
+        })
     }
 }
 

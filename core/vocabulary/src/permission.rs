@@ -122,7 +122,7 @@ impl<'de> Deserialize<'de> for Permission {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         String::deserialize(d)?
             .parse()
-            .map_err(serde::de::Error::custom)
+            .map_err(crate::decode::refuse)
     }
 }
 
@@ -190,7 +190,7 @@ impl<'de> Deserialize<'de> for PermissionSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         if d.is_human_readable() {
             let names = Vec::<String>::deserialize(d)?;
-            PermissionSet::parse(&names).map_err(serde::de::Error::custom)
+            PermissionSet::parse(&names).map_err(crate::decode::refuse)
         } else {
             #[derive(Deserialize)]
             #[serde(rename = "PermissionSet")]

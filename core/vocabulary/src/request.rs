@@ -27,21 +27,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::id::{ConnectionId, EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
+use crate::id::{ConnectionId, EventId, GroupId, KeyId, KnowledgeId, ThingId};
 use crate::metering::{CycleStage, Payment, PaymentRail};
 use crate::money::Money;
 use crate::operations::{ChangeFilter, ImportInto};
 use crate::page::Cursor;
 use crate::permission::Permission;
 use crate::records::connection::{ConnectionQuery, NewConnection};
-use crate::records::event::EventQuery;
+use crate::records::event::{EventQuery, NewEvent};
 use crate::records::group::{GroupUpdate, NewGroup};
 use crate::records::key::NewApiKey;
 use crate::records::knowledge::{KnowledgeQuery, NewKnowledge};
 use crate::records::person::NewPerson;
 use crate::records::thing::{NewThing, ThingQuery, ThingUpdate};
 use crate::resource::Resource;
-use crate::value::Value;
 
 /// Where an operation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,11 +236,7 @@ requests! {
     /// A page of a group's events, newest first. → `event_page`
     Events(EventQuery) => Read;
     /// Logs an application event. → `event`
-    LogEvent {
-        /** The event's type (not one the engine logs itself). */ #[serde(rename = "type")] kind: String,
-        /** The record it is about. */ #[serde(default)] target: Option<Ref>,
-        /** Metadata (a map). */ #[serde(default = "Value::map")] metadata: Value,
-    } => Write;
+    LogEvent(NewEvent) => Write;
 
     // ── API keys ────────────────────────────────────────────────────────────────
     /// The API keys of a group. → `api_keys`

@@ -1,14 +1,12 @@
 //! Resources: what a group uses and a plan limits, and which counted records use which.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{Error, Result};
 
 /// Something a group uses and a plan limits.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Resource {
     /// Calls made with the group's API keys, per month.
@@ -71,6 +69,8 @@ impl std::fmt::Display for Resource {
         f.write_str(self.as_str())
     }
 }
+
+crate::text_form::named_in_json!(Resource);
 
 impl std::str::FromStr for Resource {
     type Err = Error;

@@ -24,7 +24,8 @@ macro_rules! text_in_json {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 if d.is_human_readable() {
                     let text = String::deserialize(d)?;
-                    text.parse().map_err(serde::de::Error::custom)
+                    text.parse::<$t>()
+                        .map_err(|e| $crate::decode::refuse($crate::Error::from(e)))
                 } else {
                     <$shadow>::deserialize(d)
                 }
@@ -58,3 +59,94 @@ macro_rules! text_schema {
 }
 
 pub(crate) use text_schema;
+
+/// Implements `Deserialize` for the unit-variant enum `$t`, whose derived `Serialize`
+/// writes its snake_case name in JSON and its variant index in binary formats: JSON is
+/// read with `FromStr` (so an unknown name gets the engine's typed error), binary with
+/// the index into `$t::ALL`, which lists the variants in declaration order.
+macro_rules! named_in_json {
+    ($t:ty) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    text.parse::<$t>()
+                        .map_err(|e| $crate::decode::refuse($crate::Error::from(e)))
+                } else {
+                    let index = u32::deserialize(d)?;
+                    usize::try_from(index)
+                        .ok()
+                        .and_then(|i| <$t>::ALL.get(i).copied())
+                        .ok_or_else(|| {
+                            serde::de::Error::custom(format!(
+                                "variant index {index} is not a {}",
+                                stringify!($t)
+                            ))
+                        })
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use named_in_json;
+
+#[cfg(test)]
+mod tests {
+    use crate::context::Env;
+    use crate::records::event::Dimension;
+    use crate::records::group::{GroupStatus, GroupType};
+    use crate::records::thing::ThingStatus;
+    use crate::resource::Resource;
+
+    /// The derived `Serialize` writes a variant's index; `named_in_json!` reads it back
+    /// through `ALL`, so `ALL` must list the variants in declaration order.
+    fn round_trips<T>(all: &[T])
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for v in all {
+            let bytes = postcard::to_stdvec(v).unwrap();
+            assert_eq!(&postcard::from_bytes::<T>(&bytes).unwrap(), v);
+            let text = serde_json::to_string(v).unwrap();
+            assert_eq!(&serde_json::from_str::<T>(&text).unwrap(), v, "{text}");
+        }
+    }
+
+    #[test]
+    fn named_enums_read_back_what_they_write_in_both_forms() {
+        round_trips(&GroupType::ALL);
+        round_trips(&GroupStatus::ALL);
+        round_trips(&ThingStatus::ALL);
+        round_trips(&Env::ALL);
+        round_trips(&Resource::ALL);
+        round_trips(&Dimension::ALL);
+        round_trips(&crate::records::knowledge::Metric::ALL);
+        round_trips(&crate::records::connection::EdgeDirection::ALL);
+    }
+
+    #[test]
+    fn an_unknown_name_keeps_its_typed_error() {
+        let err = crate::decode::from_json::<GroupType>("\"castle\"").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::decode::Undecodable::Value(crate::Error::InvalidField { .. })
+            ),
+            "{err:?}"
+        );
+        let err = crate::decode::from_json::<crate::id::ThingId>("\"thg_x\"").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::decode::Undecodable::Value(crate::Error::MalformedId(_))
+            ),
+            "{err:?}"
+        );
+        let err = crate::decode::from_json::<crate::id::ThingId>("5").unwrap_err();
+        assert!(
+            matches!(err, crate::decode::Undecodable::Shape(_)),
+            "{err:?}"
+        );
+    }
+}

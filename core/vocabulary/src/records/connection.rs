@@ -79,7 +79,7 @@ impl NewConnection {
 }
 
 /// Which way to follow connections from a node.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeDirection {
     /// Connections that start at the node. The default.
@@ -88,6 +88,36 @@ pub enum EdgeDirection {
     /// Connections that end at the node.
     Incoming,
 }
+
+impl EdgeDirection {
+    /// Both directions, in declaration order.
+    pub const ALL: [EdgeDirection; 2] = [EdgeDirection::Outgoing, EdgeDirection::Incoming];
+
+    /// The lower-case name (`outgoing`, `incoming`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeDirection::Outgoing => "outgoing",
+            EdgeDirection::Incoming => "incoming",
+        }
+    }
+}
+
+impl std::str::FromStr for EdgeDirection {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        EdgeDirection::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "direction",
+                    format!("{s:?} is not one of outgoing or incoming"),
+                )
+            })
+    }
+}
+
+crate::text_form::named_in_json!(EdgeDirection);
 
 /// A query for one node's connections, oldest first within each type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

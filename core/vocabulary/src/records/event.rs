@@ -141,7 +141,7 @@ impl Event {
 }
 
 /// The dimension a change belongs to, from its event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// Groups: created, changed, archived; plans, revenue, payments.
@@ -157,6 +157,8 @@ pub enum Dimension {
     /// Everything else: application events, API keys, access denials, plugins, quotas.
     Events,
 }
+
+crate::text_form::named_in_json!(Dimension);
 
 impl std::str::FromStr for Dimension {
     type Err = Error;
@@ -253,6 +255,22 @@ pub enum EventFilter {
     Target(Ref),
 }
 
+/// An application event to log: its type (not one the engine logs itself), the record
+/// it is about, and metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The record it is about.
+    #[serde(default)]
+    pub target: Option<Ref>,
+    /// Metadata (a map).
+    #[serde(default = "Value::map")]
+    pub metadata: Value,
+}
+
 /// A query for a group's events, newest first. Serialised flat: the filter is one of
 /// `type`, `actor` or `target`, or none of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -312,10 +330,9 @@ impl TryFrom<EventQueryForm> for EventQuery {
             (None, Some(actor), None) => EventFilter::Actor(actor),
             (None, None, Some(target)) => EventFilter::Target(target),
             _ => {
-                return Err(Error::invalid(
-                    "filter",
-                    "give at most one of `type`, `actor` and `target`",
-                ));
+                return Err(crate::decode::refused(|| {
+                    Error::invalid("filter", "give at most one of `type`, `actor` and `target`")
+                }));
             }
         };
         Ok(EventQuery {

@@ -308,6 +308,6 @@ impl serde::Serialize for Filter {
 impl<'de> serde::Deserialize<'de> for Filter {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let value = <Value as serde::Deserialize>::deserialize(d)?;
-        Filter::from_json(&value.to_json()).map_err(serde::de::Error::custom)
+        Filter::from_json(&value.to_json()).map_err(crate::decode::refuse)
     }
 }

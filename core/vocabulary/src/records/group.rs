@@ -14,7 +14,7 @@ use crate::{Error, Result};
 pub const MAX_DEPTH: usize = 64;
 
 /// The kinds of group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupType {
     /// A few people who know each other.
@@ -55,6 +55,9 @@ impl GroupType {
     }
 }
 
+crate::text_form::named_in_json!(GroupType);
+crate::text_form::named_in_json!(GroupStatus);
+
 impl std::str::FromStr for GroupType {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -66,7 +69,7 @@ impl std::str::FromStr for GroupType {
 }
 
 /// A group's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupStatus {
     /// Being set up.
@@ -78,7 +81,29 @@ pub enum GroupStatus {
     Archived,
 }
 
+impl std::str::FromStr for GroupStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        GroupStatus::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "status",
+                    format!("{s:?} is not one of draft, active or archived"),
+                )
+            })
+    }
+}
+
 impl GroupStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [GroupStatus; 3] = [
+        GroupStatus::Draft,
+        GroupStatus::Active,
+        GroupStatus::Archived,
+    ];
+
     /// The lower-case name (`draft`, `active`, `archived`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -31,7 +31,7 @@ pub struct Knowledge {
 }
 
 /// How search scores a vector against the query; higher is closer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Cosine similarity, in `[-1, 1]` (0 against a zero vector). The default.
@@ -40,6 +40,31 @@ pub enum Metric {
     /// Dot product.
     Dot,
 }
+
+impl Metric {
+    /// Both metrics, in declaration order.
+    pub const ALL: [Metric; 2] = [Metric::Cosine, Metric::Dot];
+
+    /// The lower-case name (`cosine`, `dot`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+        }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| Error::invalid("metric", format!("{s:?} is not one of cosine or dot")))
+    }
+}
+
+crate::text_form::named_in_json!(Metric);
 
 /// What to search with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -117,7 +142,11 @@ impl TryFrom<KnowledgeQueryForm> for KnowledgeQuery {
         let input = match (f.text, f.vector) {
             (Some(text), None) => QueryInput::Text(text),
             (None, Some(vector)) => QueryInput::Vector(vector),
-            _ => return Err(Error::invalid("query", "give one of `text` and `vector`")),
+            _ => {
+                return Err(crate::decode::refused(|| {
+                    Error::invalid("query", "give one of `text` and `vector`")
+                }));
+            }
         };
         Ok(KnowledgeQuery {
             input,

@@ -10,7 +10,7 @@ use crate::records::filter::Filter;
 use crate::value::Value;
 
 /// A thing's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThingStatus {
     /// Not published yet.
@@ -24,7 +24,32 @@ pub enum ThingStatus {
     Deleted,
 }
 
+crate::text_form::named_in_json!(ThingStatus);
+
+impl std::str::FromStr for ThingStatus {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        ThingStatus::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "status",
+                    format!("{s:?} is not one of draft, active, archived or deleted"),
+                )
+            })
+    }
+}
+
 impl ThingStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [ThingStatus; 4] = [
+        ThingStatus::Draft,
+        ThingStatus::Active,
+        ThingStatus::Archived,
+        ThingStatus::Deleted,
+    ];
+
     /// The lower-case name, as filters see it.
     pub fn as_str(self) -> &'static str {
         match self {
