@@ -536,6 +536,14 @@ int one_plugin_upgrade(const one_db *db,
 // `out` points to writable storage for a pointer.
 int one_plugins(const one_db *db, const one_ctx *ctx, char **out);
 
+// The vocabulary's JSON Schema (draft 2020-12), as committed in
+// `core/vocabulary/schema.json`: under `$defs/Request/oneOf`, every operation one_execute
+// accepts, with its arguments and what it answers. `*out` receives the schema.
+//
+// # Safety
+// `out` points to writable storage for a pointer.
+int one_schema(char **out);
+
 // Signs a person in to a group with a password (the context needs `auth:signin`).
 // `*out` receives `{"id", "person", "group", "expires_at", "token": "ok_sess_…"}`; pass
 // the token to `one_ctx_session`.

@@ -58,6 +58,20 @@ pub unsafe extern "C" fn one_execute_batch(
     })
 }
 
+/// The vocabulary's JSON Schema (draft 2020-12), as committed in
+/// `core/vocabulary/schema.json`: under `$defs/Request/oneOf`, every operation one_execute
+/// accepts, with its arguments and what it answers. `*out` receives the schema.
+///
+/// # Safety
+/// `out` points to writable storage for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn one_schema(out: *mut *mut c_char) -> c_int {
+    exported!(|raw| {
+        let out = raw.out(out)?;
+        out.json(&one::schema::json_schema())
+    })
+}
+
 /// Runs the operation `op` with the arguments `args` (the JSON object of its request)
 /// and gives the response's content: what the typed functions return. The one decoding
 /// path of a request, for the typed functions whose argument is a request's arguments.

@@ -116,6 +116,8 @@ pub use one_core::{
 pub use one_core::{Failure, MAX_BATCH_STEPS, Request, Response, RunsIn};
 /// Decoding requests from JSON with the typed error of a value that was refused.
 pub use one_vocabulary::decode;
+/// The JSON Schema of the vocabulary.
+pub use one_vocabulary::schema;
 // Plugins: the runtime seam and what installed plugins report.
 pub use one_core::{PluginInfo, PluginRuntime, plugins};
 // The read side of a snapshot, for helpers that take a [`View`].

@@ -955,7 +955,7 @@ fn malformed_requests_are_refused_with_the_field_at_fault() {
         ),
         (
             r#"{"record_usage": {"resource": "gold", "amount": 1}}"#,
-            "unknown variant",
+            "is not a resource",
         ),
         (
             r#"{"things": {"type": "p", "filter": {"price": 1}}}"#,

@@ -80,7 +80,7 @@ impl std::str::FromStr for Resource {
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(
-                    "properties.limits",
+                    "resource",
                     format!(
                         "{s:?} is not a resource (one of {})",
                         Resource::ALL.map(Resource::as_str).join(", ")
