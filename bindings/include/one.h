@@ -15,6 +15,10 @@
  *   may run concurrently with any other, one_close included (calls already running
  *   finish first). A closed or freed handle gets ONE_MISUSE: handle values are never
  *   reused within a process.
+ * - Every operation of the engine is reachable through one_execute (one JSON request) and
+ *   one_execute_batch (several in one transaction). The requests, their arguments and
+ *   their responses are specified by the JSON Schema core/vocabulary/schema.json, which
+ *   one_schema() also returns.
  */
 
 #ifndef ONE_H

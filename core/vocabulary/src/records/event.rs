@@ -113,8 +113,10 @@ pub mod kinds {
     }
 }
 
-/// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One entry of the audit trail. Its JSON form also has `time`, the timestamp of its id
+/// (read back, it is ignored: the id says it).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[schemars(transform = with_time)]
 pub struct Event {
     /// Its id; its timestamp is the event's time.
     pub id: EventId,
@@ -131,6 +133,55 @@ pub struct Event {
     pub target: Option<Ref>,
     /// Details.
     pub metadata: Value,
+}
+
+/// Adds `time` to the schema of an event's JSON form.
+fn with_time(schema: &mut schemars::Schema) {
+    if let Some(properties) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        properties.insert(
+            "time".into(),
+            serde_json::json!({
+                "type": "integer",
+                "minimum": 0,
+                "description": "When it happened: the timestamp of its id, in milliseconds.",
+            }),
+        );
+    }
+}
+
+/// The binary form of [`Event`]: the derived one, fixed by stored records.
+#[derive(Serialize)]
+#[serde(remote = "Event")]
+struct EventShadow {
+    id: EventId,
+    seq: u64,
+    kind: String,
+    actor: Principal,
+    group: GroupId,
+    target: Option<Ref>,
+    metadata: Value,
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        if !s.is_human_readable() {
+            return EventShadow::serialize(self, s);
+        }
+        let mut st = s.serialize_struct("Event", 8)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("seq", &self.seq)?;
+        st.serialize_field("type", &self.kind)?;
+        st.serialize_field("actor", &self.actor)?;
+        st.serialize_field("group", &self.group)?;
+        st.serialize_field("target", &self.target)?;
+        st.serialize_field("metadata", &self.metadata)?;
+        st.serialize_field("time", &self.time())?;
+        st.end()
+    }
 }
 
 impl Event {
