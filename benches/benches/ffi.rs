@@ -1,6 +1,7 @@
 //! Criterion benchmark of the C ABI's overhead: a thing get through `one_thing_get`
-//! (handle lookup, id parse from C text, the record as JSON text, string free) against the
-//! same read through the Rust API.
+//! (handle lookup, id parse from C text, the record as JSON text, string free) and through
+//! `one_execute` (the same read as a JSON request), against the same read through the Rust
+//! API.
 
 #![allow(
     missing_docs,
@@ -14,6 +15,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use one_ffi::boundary::{OneCtx, OneDb, one_string_free};
 use one_ffi::db::{one_ctx_system, one_open_memory};
+use one_ffi::execute::one_execute;
 use one_ffi::groups::one_tenant_create;
 use one_ffi::records::{one_thing_create, one_thing_get};
 
@@ -84,6 +86,16 @@ fn thing_get(c: &mut Criterion) {
             let mut out: *mut c_char = std::ptr::null_mut();
             // SAFETY: valid handles, string and out pointer; the result is freed.
             let status = unsafe { one_thing_get(db, ctx, black_box(id_c.as_ptr()), &mut out) };
+            assert_eq!(status, 0);
+            unsafe { one_string_free(black_box(out)) };
+        })
+    });
+    let request = CString::new(format!("{{\"get_thing\":{{\"id\":\"{id}\"}}}}")).unwrap();
+    group.bench_function("c_abi_execute", |b| {
+        b.iter(|| {
+            let mut out: *mut c_char = std::ptr::null_mut();
+            // SAFETY: valid handles, string and out pointer; the result is freed.
+            let status = unsafe { one_execute(db, ctx, black_box(request.as_ptr()), &mut out) };
             assert_eq!(status, 0);
             unsafe { one_string_free(black_box(out)) };
         })

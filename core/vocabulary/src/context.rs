@@ -4,11 +4,11 @@
 //! range the call can touch (the group's root tenant, never another) and which part of that
 //! tenant (the group and its descendants). Its environment picks the `live` or `test` copy
 //! of the tenant's data. Its principal decides what the call may do there (see
-//! [`crate::access::memberships`]).
+//! `access::memberships`).
 //!
 //! Contexts come from [`Context::system`], from a signed-in session
-//! ([`crate::Engine::context_for_session`]) or from an API key
-//! ([`crate::Engine::context_for_api_key`]). [`Context::person`] is for applications that
+//! (`Engine::context_for_session`) or from an API key
+//! (`Engine::context_for_api_key`). [`Context::person`] is for applications that
 //! authenticate people themselves: the engine then trusts that the person is who the
 //! application says, and still checks what the person may do.
 
@@ -138,7 +138,7 @@ impl Context {
 
     /// `person` acting in `group`, with the permissions the person's memberships give. The
     /// application vouches that the person was signed in; to have the engine check a
-    /// session instead, use [`crate::Engine::context_for_session`].
+    /// session instead, use `Engine::context_for_session`.
     pub fn person(person: ThingId, group: GroupId) -> Self {
         Self {
             principal: Principal::Person(person),
@@ -148,7 +148,7 @@ impl Context {
     }
 
     /// An API key acting in its group and environment; made only by
-    /// [`crate::Engine::context_for_api_key`].
+    /// `Engine::context_for_api_key`.
     pub fn api_key(key: KeyId, group: GroupId, env: Env) -> Self {
         Self {
             principal: Principal::ApiKey(key),

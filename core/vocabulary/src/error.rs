@@ -223,7 +223,7 @@ pub enum Error {
         /// The name asked for.
         plugin: String,
     },
-    /// A change-feed subscriber fell more than [`crate::FEED_BACKLOG`] changes behind;
+    /// A change-feed subscriber fell more than `FEED_BACKLOG` changes behind;
     /// its next read resumes from its cursor (the last change it saw, `after`).
     #[error("the subscription lagged behind the writers; it resumes after {}", after.as_deref().unwrap_or("the beginning"))]
     Lagged {

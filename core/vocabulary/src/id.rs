@@ -197,9 +197,13 @@ pub fn parse_any(text: &str) -> Result<(IdKind, u128), IdError> {
 
 /// Ids are stored as 16 fixed bytes (a varint `u128` costs up to 19 bytes and decodes
 /// slower) and shown to human-readable formats such as JSON in their text form.
-fn serialize_id<S: serde::Serializer>(bits: u128, text: &str, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_id<S: serde::Serializer>(
+    bits: u128,
+    text: &impl fmt::Display,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     if s.is_human_readable() {
-        s.serialize_str(text)
+        s.collect_str(text)
     } else {
         bits.to_be_bytes().serialize(s)
     }
@@ -213,7 +217,7 @@ macro_rules! id_type {
 
         impl Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                serialize_id(self.0, &self.to_string(), s)
+                serialize_id(self.0, self, s)
             }
         }
 

@@ -19,7 +19,7 @@ pub struct Session {
     pub group: GroupId,
     /// When the session ends.
     pub expires_at: Timestamp,
-    /// The session token (`ok_sess_…`), for [`Engine::context_for_session`].
+    /// The session token (`ok_sess_…`), for `Engine::context_for_session`.
     pub token: Secret,
 }
 
@@ -28,7 +28,7 @@ pub struct Session {
 pub struct SignedUp {
     /// The new person.
     pub person: Thing,
-    /// An email verification token (`ok_once_…`) for [`Engine::verify_email`]; deliver it
+    /// An email verification token (`ok_once_…`) for `Engine::verify_email`; deliver it
     /// to the address.
     pub verification: Secret,
 }

@@ -1,6 +1,6 @@
 //! `one-vocabulary`: the words every part of ONE speaks, and nothing that stores them.
 //!
-//! Ids, [`Value`], time, contexts, permissions and resources; the records of the six
+//! Ids, `Value`, time, contexts, permissions and resources; the records of the six
 //! dimensions as a caller sees them; the [`Error`] type with its stable codes; and the
 //! requests and responses that the embedded engine executes and every transport (the C
 //! ABI, the HTTP server, a remote client) carries. This crate depends on no storage and

@@ -1,6 +1,6 @@
 //! Metering as a caller sees it: usage per resource, the stages of an AI cycle, payments
 //! and revenue reports, and the rate-limit figures of a key call. Amounts are
-//! [`Money`](crate::money::Money).
+//! [`Money`].
 
 use crate::clock::Timestamp;
 use crate::context::Context;
@@ -22,7 +22,7 @@ pub struct ResourceUsage {
     pub resets_at: Option<Timestamp>,
 }
 
-/// Which stage of an AI call [`Tx::record_cycle`] records.
+/// Which stage of an AI call `Tx::record_cycle` records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CycleStage {

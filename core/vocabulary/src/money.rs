@@ -61,7 +61,7 @@ crate::text_form::text_schema!(
 );
 
 impl<'de> Deserialize<'de> for Currency {
-    /// Text or bytes, checked either way: a code that [`Currency::from_str`] refuses is
+    /// Text or bytes, checked either way: a code that `Currency::from_str` refuses is
     /// refused here too.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let text = if d.is_human_readable() {

@@ -51,7 +51,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// What [`Engine::check`] found.
+/// What `Engine::check` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckReport {
     /// Tenants checked.
@@ -60,7 +60,7 @@ pub struct CheckReport {
     pub records: u64,
     /// Stored entries read, records and derived entries together.
     pub entries: u64,
-    /// The problems found, at most [`MAX_LISTED_PROBLEMS`] of them, in the order found.
+    /// The problems found, at most `MAX_LISTED_PROBLEMS` of them, in the order found.
     pub problems: Vec<Problem>,
     /// How many problems were found in all.
     pub problem_count: u64,
@@ -73,7 +73,7 @@ impl CheckReport {
     }
 }
 
-/// Where [`Admin::import`] puts the exported group.
+/// Where `Admin::import` puts the exported group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportInto {

@@ -6,6 +6,19 @@
 //! between Rust programs) see the derived form of a private shadow type, which never
 //! changes, so stored records keep their bytes.
 
+/// A value read from its text with `FromStr`; a refused text keeps its typed error (see
+/// [`crate::decode`]).
+pub(crate) fn from_text<'de, T, D>(d: D) -> Result<T, D::Error>
+where
+    T: std::str::FromStr,
+    crate::Error: From<T::Err>,
+    D: serde::Deserializer<'de>,
+{
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    text.parse::<T>()
+        .map_err(|e| crate::decode::refuse(crate::Error::from(e)))
+}
+
 /// Implements `Serialize` and `Deserialize` for `$t`: its `Display`/`FromStr` text when
 /// the format is human-readable, the `#[serde(remote = "…")]` shadow `$shadow` otherwise.
 macro_rules! text_in_json {
@@ -23,9 +36,7 @@ macro_rules! text_in_json {
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 if d.is_human_readable() {
-                    let text = String::deserialize(d)?;
-                    text.parse::<$t>()
-                        .map_err(|e| $crate::decode::refuse($crate::Error::from(e)))
+                    $crate::text_form::from_text(d)
                 } else {
                     <$shadow>::deserialize(d)
                 }
@@ -69,9 +80,7 @@ macro_rules! named_in_json {
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 if d.is_human_readable() {
-                    let text = String::deserialize(d)?;
-                    text.parse::<$t>()
-                        .map_err(|e| $crate::decode::refuse($crate::Error::from(e)))
+                    $crate::text_form::from_text(d)
                 } else {
                     let index = u32::deserialize(d)?;
                     usize::try_from(index)

@@ -341,7 +341,17 @@ impl schemars::JsonSchema for Value {
 impl Serialize for Value {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            return self.to_json().serialize(s);
+            // Plain JSON, written straight out (as `to_json` would give it, without the tree).
+            return match self {
+                Value::Null => s.serialize_unit(),
+                Value::Bool(b) => s.serialize_bool(*b),
+                Value::Int(i) => s.serialize_i64(*i),
+                Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+                Value::Float(_) => s.serialize_unit(),
+                Value::String(x) => s.serialize_str(x),
+                Value::List(l) => s.collect_seq(l),
+                Value::Map(m) => s.collect_map(m),
+            };
         }
         match self {
             Value::Null => StoredRef::Null,
@@ -356,10 +366,74 @@ impl Serialize for Value {
     }
 }
 
+/// Reads a [`Value`] from plain JSON: integers that fit `i64` are `Int`, other numbers
+/// `Float`; a map's later duplicate key wins.
+struct PlainJson;
+
+impl<'de> serde::de::Visitor<'de> for PlainJson {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(PlainJson)
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+    fn visit_str<E: serde::de::Error>(self, x: &str) -> Result<Value, E> {
+        Ok(Value::String(x.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, x: String) -> Result<Value, E> {
+        Ok(Value::String(x))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element_seed(PlainSeed)? {
+            items.push(item);
+        }
+        Ok(Value::List(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            out.insert(key, map.next_value_seed(PlainSeed)?);
+        }
+        Ok(Value::Map(out))
+    }
+}
+
+/// A nested [`Value`] in plain JSON.
+struct PlainSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for PlainSeed {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(PlainJson)
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
-            return serde_json::Value::deserialize(d).map(|j| Value::from_json(&j));
+            // Plain JSON, read straight in (as `from_json` would read it, without the tree).
+            return d.deserialize_any(PlainJson);
         }
         let _depth = DecodeDepth::enter().map_err(serde::de::Error::custom)?;
         Ok(match Stored::deserialize(d)? {

@@ -291,3 +291,57 @@ fn a_plugin_index_serves_its_tenant_alone_and_leaves_with_the_plugin() {
     );
     assert!(f.engine.check().unwrap().is_ok());
 }
+
+#[test]
+fn a_plugin_is_installed_used_and_managed_through_the_vocabulary() {
+    let f = Fixture::new();
+    let ctx = f.ctx();
+    let run = |request: serde_json::Value| -> Response {
+        let request: Request = serde_json::from_value(request).unwrap();
+        f.engine.execute(&ctx, request).unwrap()
+    };
+    let hex: String = example("product")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let Response::Plugin(info) = run(serde_json::json!({"install_plugin": {"wasm": hex}})) else {
+        panic!("install_plugin answers with a plugin")
+    };
+    assert_eq!(info.name, "product");
+    let Response::ThingTypes(types) = run(serde_json::json!("thing_types")) else {
+        panic!("thing_types answers with thing types")
+    };
+    assert_eq!(types[0].name, "product");
+    // A batch writes a plugin type's things through the plugin, in one transaction.
+    let done = f
+        .engine
+        .execute_batch(
+            &ctx,
+            &[
+                serde_json::json!({"create_thing": {"type": "product", "name": "Mug", "properties": {"price": 3, "currency": "usd", "sku": "mug-1"}}}),
+                serde_json::json!({"get_thing": {"id": {"$ref": 0}}}),
+            ],
+        )
+        .unwrap();
+    let Response::Thing(mug) = &done[1] else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        mug.properties.get_path("currency"),
+        Some(&Value::from("USD"))
+    );
+    let Response::Plugin(off) =
+        run(serde_json::json!({"set_plugin_enabled": {"name": "product", "enabled": false}}))
+    else {
+        panic!("set_plugin_enabled answers with a plugin")
+    };
+    assert!(!off.enabled);
+    assert_eq!(
+        run(serde_json::json!({"uninstall_plugin": {"name": "product"}})),
+        Response::Done
+    );
+    let Response::Plugins(left) = run(serde_json::json!("plugins")) else {
+        panic!("plugins answers with plugins")
+    };
+    assert!(left.is_empty());
+}

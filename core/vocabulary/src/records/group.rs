@@ -131,8 +131,8 @@ pub struct Group {
     /// Lifecycle state.
     pub status: GroupStatus,
     /// A map with the well-known keys `domain`, `logo`, `description`, `plan` (strings),
-    /// `limits`, `usage`, `settings` (maps), `plan` (see [`crate::Plan`]) and
-    /// `revenue_share_bps` (basis points, see [`crate::Bps`]),
+    /// `limits`, `usage`, `settings` (maps), `plan` (see `Plan`) and
+    /// `revenue_share_bps` (basis points, see `Bps`),
     /// and any others the application wants.
     pub properties: Value,
     /// When it was created.

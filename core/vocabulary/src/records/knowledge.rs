@@ -205,7 +205,7 @@ impl KnowledgeQuery {
         }
     }
 
-    /// Returns at most `k` chunks (1 to [`MAX_K`]).
+    /// Returns at most `k` chunks (1 to `MAX_K`).
     pub fn k(mut self, k: usize) -> Self {
         self.k = k;
         self

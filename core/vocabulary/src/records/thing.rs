@@ -174,7 +174,7 @@ impl ThingUpdate {
         self
     }
 
-    /// Changes the status (use [`Tx::delete_thing`] to delete).
+    /// Changes the status (use `Tx::delete_thing` to delete).
     pub fn status(mut self, status: ThingStatus) -> Self {
         self.status = Some(status);
         self
