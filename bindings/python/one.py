@@ -15,6 +15,11 @@ for `from`):
     db.rotate_api_key(ctx, id=key_id)
     db.tenants(ctx)                      # an operation without arguments
 
+Where an older method has the same name (`things`, `events`, `usage`, `members`,
+`api_keys`, `plugins`, `sign_up`, `sign_in`, `sign_out`, `person_by_email`, `check`,
+`export`, …), that method keeps its own arguments; the operation of the vocabulary is
+`db.execute(ctx, {name: arguments})`.
+
 `db.execute(ctx, request)` runs one request as the engine's JSON form, and
 `db.batch(ctx, steps)` runs several in one transaction, all or nothing, where
 `one.ref(n)` stands for the id step `n` returned. A method returns the response's

@@ -231,4 +231,76 @@ pub fn import(data: &[u8]) {
     }
 }
 
+/// A request (or a batch) as JSON text, the way the C ABI and the server receive one:
+/// decoding never panics, what decodes reads back equal from both of its forms, and
+/// executing it on a database with data either succeeds or fails leaving the database as
+/// it was (but for the `access_denied` event a refusal logs).
+pub fn requests(data: &[u8]) {
+    use one_storage::{Store, StoreOptions};
+    use one_vocabulary::decode::from_json;
+    use one_vocabulary::request::{Request, RunsIn};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let engine = crate::Engine::new(
+        Store::in_memory(&StoreOptions::default()).expect("a store in memory"),
+        std::sync::Arc::new(crate::ManualClock::new(crate::Timestamp::from_millis(
+            1_700_000_000_000,
+        ))),
+    )
+    .expect("an empty engine opens");
+    let tenant = engine
+        .admin()
+        .create_root_group(crate::NewGroup::new(
+            crate::GroupType::Business,
+            "Here",
+            "here",
+        ))
+        .expect("a tenant in an empty engine");
+    let ctx = crate::Context::system(tenant.id);
+    engine
+        .write(&ctx, |tx| {
+            tx.create_thing(crate::NewThing::new("product", "Mug").property("price", 3))
+        })
+        .expect("a thing in a new tenant");
+    let before = dump(&engine);
+    let unchanged = |what: &str, e: &crate::Error| {
+        if !matches!(e, crate::Error::Forbidden { .. }) {
+            assert!(
+                before == dump(&engine),
+                "a failed {what} changed the database: {e}"
+            );
+        }
+    };
+    if let Ok(steps) = serde_json::from_str::<Vec<serde_json::Value>>(text) {
+        if let Err(f) = engine.execute_batch(&ctx, &steps) {
+            assert!(
+                before == dump(&engine),
+                "a failed batch changed the database: {f}"
+            );
+        }
+        return;
+    }
+    let Ok(request) = from_json::<Request>(text) else {
+        return;
+    };
+    let json = serde_json::to_string(&request).expect("a request serialises");
+    assert_eq!(
+        from_json::<Request>(&json).ok().as_ref(),
+        Some(&request),
+        "{json}"
+    );
+    let bytes = postcard::to_stdvec(&request).expect("a request serialises");
+    assert_eq!(
+        postcard::from_bytes::<Request>(&bytes).ok().as_ref(),
+        Some(&request)
+    );
+    let runs_in = request.runs_in();
+    if let Err(e) = engine.execute(&ctx, request)
+        && runs_in != RunsIn::Engine
+    {
+        unchanged("request", &e);
+    }
+}
+
 pub use crate::testkit::dump;

@@ -42,6 +42,16 @@ proptest! {
     }
 
     #[test]
+    fn requests_decode_round_trip_and_fail_without_a_trace(text in r#"\{"(get_thing|create_thing|update_thing|things|connect|log_event|add_member|record_usage|create_group|query_knowledge|events)": ?\{("(id|type|name|parent|group|filter|from|to|resource|amount|text|vector|k|update|person|role)": ?("thg_[0-9a-z]{0,26}"|"grp_[0-9a-z]{0,26}"|"[a-z_ ]{0,8}"|-?[0-9]{1,3}|\[[0-9.,]{0,8}\]|\{"(name|properties\.price|\$gt)": ?[0-9a-z"]{0,4}\}|null|true),? ?){0,3}\}\}"#) {
+        fuzz::requests(text.as_bytes());
+    }
+
+    #[test]
+    fn batches_fail_without_a_trace(text in r#"\[((\{"create_thing": ?\{"type": ?"(product|Bad)", ?"name": ?"[a-z]{0,3}"\}\}|\{"get_thing": ?\{"id": ?(\{"\$ref": ?[0-9]\}|"thg_x")\}\}|"tenants"|5),? ?){0,4}\]"#) {
+        fuzz::requests(text.as_bytes());
+    }
+
+    #[test]
     fn records_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         fuzz::decode_records(&bytes);
         if let Some(first) = bytes.first_mut() { *first = 1; }
@@ -105,4 +115,16 @@ fn hand_picked_inputs() {
     fuzz::parse_credentials(key.secret.expose().as_bytes());
     fuzz::parse_credentials(b"10.0.0.0/8");
     fuzz::parse_credentials(b"read,things:write");
+    // Requests that decode, succeed, fail, and a batch whose last step fails.
+    for request in [
+        &br#"{"create_thing":{"type":"product","name":"Lamp","properties":{"price":1.5e300,"tags":[-0.0,18446744073709551615]}}}"#[..],
+        br#"{"things":{"type":"product","filter":[{"properties.price":{"$gt":1}},{"properties.price":{"$gt":2}}]}}"#,
+        br#"{"create_thing":{"type":"Bad Type","name":"x"}}"#,
+        br#"{"create_group":{"parent":"grp_00000000000000000000000000","group":{"type":"dao","name":"D","slug":"d"}}}"#,
+        br#""tenants""#,
+        br#"{"events":{"type":"thing_created","actor":"system"}}"#,
+        br#"[{"create_thing":{"type":"product","name":"A"}},{"connect":{"from":{"$ref":0},"type":"x","to":{"$ref":0}}},{"get_thing":{"id":{"$ref":1}}}]"#,
+    ] {
+        fuzz::requests(request);
+    }
 }

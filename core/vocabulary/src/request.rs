@@ -13,8 +13,10 @@
 //! `{"create_thing":{"type":"product","name":"Mug"}}`, `"root_groups"` for an operation
 //! without arguments. Ids are their text, times integer milliseconds, properties plain
 //! JSON, enums snake_case names; an unknown field is refused. Between Rust programs the
-//! same types travel in postcard, a compact binary form. The JSON Schema of both
-//! directions is committed as `core/vocabulary/schema.json`.
+//! same types travel in postcard, a compact binary form that names a variant by its
+//! position: it is for peers built from the same version of this crate, where JSON is the
+//! stable form. The JSON Schema of both directions is committed as
+//! `core/vocabulary/schema.json`.
 //!
 //! # Where operations run
 //!
