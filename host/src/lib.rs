@@ -57,6 +57,9 @@ use std::sync::Arc;
 // The GCRA arithmetic, the fuzz entry points and raw store access stay in `one-core`.
 
 // The engine and its transactions.
+#[cfg(feature = "server")]
+pub mod server;
+
 pub use one_core::{Admin, Engine, Tx, View};
 // Contexts: who acts, where, in which environment.
 pub use one_core::{Context, Env, Principal};

@@ -51,7 +51,7 @@ impl Engine {
         let at = |step: usize| {
             move |e: Error| {
                 let mut f = Failure::from(&e);
-                f.step = Some(step);
+                f.step = u32::try_from(step).ok();
                 f
             }
         };
@@ -353,7 +353,7 @@ fn decode(json: &serde_json::Value, step: usize) -> std::result::Result<Request,
             Undecodable::Shape(reason) => Error::invalid("request", reason),
         };
         let mut f = Failure::from(&error);
-        f.step = Some(step);
+        f.step = u32::try_from(step).ok();
         f
     })
 }

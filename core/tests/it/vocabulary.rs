@@ -910,7 +910,7 @@ fn a_batch_that_fails_at_any_step_changes_nothing_and_names_the_step() {
             let err = f.engine.execute_batch(&ctx, &steps).unwrap_err();
             // A step after the failing one may fail first only if it is refused before
             // anything runs; the one injected here is always the first refused.
-            assert_eq!(err.step, Some(k), "{failure} at {k}: {err}");
+            assert_eq!(err.step, Some(k as u32), "{failure} at {k}: {err}");
             assert_eq!(f.dump(), before, "{failure} at {k} changed the database");
         }
     }

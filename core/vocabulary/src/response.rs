@@ -9,6 +9,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Timestamp;
 use crate::context::Context;
 use crate::error::Error;
 use crate::id::{EventId, GroupId, Ref, ThingId};
@@ -221,7 +222,13 @@ pub struct Failure {
     pub field: Option<String>,
     /// In a batch, the index of the step that failed.
     #[serde(default)]
-    pub step: Option<usize>,
+    pub step: Option<u32>,
+    /// For a rate limit: milliseconds until a call can succeed.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+    /// For a quota: when the usage starts again from zero, if it does.
+    #[serde(default)]
+    pub resets_at: Option<Timestamp>,
 }
 
 impl From<&Error> for Failure {
@@ -232,6 +239,14 @@ impl From<&Error> for Failure {
             message: e.to_string(),
             field: e.field().map(str::to_string),
             step: None,
+            retry_after_ms: match e {
+                Error::RateLimited { retry_after_ms } => Some(*retry_after_ms),
+                _ => None,
+            },
+            resets_at: match e {
+                Error::QuotaExceeded { resets_at, .. } => *resets_at,
+                _ => None,
+            },
         }
     }
 }

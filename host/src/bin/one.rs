@@ -11,6 +11,8 @@
 //! [`PORTABLE_USAGE`]).
 //! `one watch [PATH] --group G …` prints the changes of a group as they commit (see
 //! [`WATCH_USAGE`]).
+//! `one serve [PATH] --listen ADDR …` serves the database over HTTP (feature `server`; see
+//! [`SERVE_USAGE`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +23,8 @@ use one::*;
 const DEFAULT_PATH: &str = "one-data/one.redb";
 const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH]\n       \
      | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
-     | one import [PATH] --from FILE [--under G] | one watch [PATH] --group G [...]\n\
+     | one import [PATH] --from FILE [--under G] | one watch [PATH] --group G [...]\n       \
+     | one serve [PATH] --listen ADDR [...]\n\
      (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
 /// What `one export` and `one import` do.
 const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE]
@@ -40,6 +43,17 @@ const WATCH_USAGE: &str =
   knowledge or events; T is a thing's or connection's type. ONE is embedded: while watch
   holds the file, other processes cannot open it, so what follows the log is what this
   process commits; applications embedding ONE stream changes with `Engine::subscribe`.";
+
+/// The options of `one serve`.
+const SERVE_USAGE: &str = "usage: one serve [PATH] --listen ADDR [--trusted-proxy-header NAME]
+                 [--max-body BYTES] [--timeout SECONDS] [--max-concurrent N] [--quiet]
+  Serves the database at PATH over HTTP on ADDR (e.g. 127.0.0.1:8080) until SIGTERM or
+  SIGINT: POST /v1/execute and /v1/batch (the vocabulary), resource routes under /v1,
+  the live feed at GET /v1/feed (Server-Sent Events), GET /health. Callers authenticate
+  with `Authorization: Bearer` and an API key or a session token. The client's address is
+  the socket's unless NAME names the header a trusted reverse proxy sets. Plain HTTP: put a
+  TLS-terminating proxy in front. Needs the `server` feature:
+  cargo run -p one --features server -- serve ...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,6 +92,18 @@ fn main() -> ExitCode {
                 eprintln!("{why}\n{WATCH_USAGE}");
                 return ExitCode::from(2);
             }
+        },
+        Some("serve") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            println!("{SERVE_USAGE}");
+            Ok(())
+        }
+        Some("serve") => match serve(&args[1..]) {
+            Ok(()) => Ok(()),
+            Err(ServeError::Usage(why)) => {
+                eprintln!("{why}\n{SERVE_USAGE}");
+                return ExitCode::from(2);
+            }
+            Err(ServeError::Engine(e)) => Err(e),
         },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -730,5 +756,94 @@ fn watch(args: WatchArgs) -> Result<()> {
             })
         );
     }
+    Ok(())
+}
+
+/// Why `one serve` did not run.
+enum ServeError {
+    /// The arguments are wrong (or the build has no server).
+    Usage(String),
+    /// The database or the server failed.
+    Engine(Error),
+}
+
+impl From<Error> for ServeError {
+    fn from(e: Error) -> Self {
+        ServeError::Engine(e)
+    }
+}
+
+#[cfg(not(feature = "server"))]
+fn serve(_: &[String]) -> Result<(), ServeError> {
+    Err(ServeError::Usage(
+        "this build has no server: rebuild with `--features server`".into(),
+    ))
+}
+
+#[cfg(feature = "server")]
+fn serve(args: &[String]) -> Result<(), ServeError> {
+    use one::server::{Server, ServerConfig};
+    let mut path = PathBuf::from(DEFAULT_PATH);
+    let mut listen = None;
+    type Edit = Box<dyn FnOnce(&mut ServerConfig)>;
+    let mut config_edits: Vec<Edit> = Vec::new();
+    let mut it = args.iter();
+    let bad = |why: String| ServeError::Usage(why);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| bad(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--listen" => {
+                let text = value("--listen")?;
+                listen = Some(text.parse::<std::net::SocketAddr>().map_err(|e| {
+                    bad(format!(
+                        "--listen {text}: {e} (an address such as 127.0.0.1:8080)"
+                    ))
+                })?);
+            }
+            "--trusted-proxy-header" => {
+                let name = value("--trusted-proxy-header")?.to_ascii_lowercase();
+                config_edits.push(Box::new(move |c| c.trusted_proxy_header = Some(name)));
+            }
+            "--max-body" => {
+                let n: usize = value("--max-body")?
+                    .parse()
+                    .map_err(|_| bad("--max-body takes a number of bytes".into()))?;
+                config_edits.push(Box::new(move |c| c.max_body_bytes = n));
+            }
+            "--timeout" => {
+                let s: u64 = value("--timeout")?
+                    .parse()
+                    .map_err(|_| bad("--timeout takes a number of seconds".into()))?;
+                config_edits.push(Box::new(move |c| {
+                    c.request_timeout = std::time::Duration::from_secs(s)
+                }));
+            }
+            "--max-concurrent" => {
+                let n: usize = value("--max-concurrent")?
+                    .parse()
+                    .map_err(|_| bad("--max-concurrent takes a number".into()))?;
+                config_edits.push(Box::new(move |c| c.max_concurrent = n.max(1)));
+            }
+            "--quiet" => config_edits.push(Box::new(|c| c.log_requests = false)),
+            other if !other.starts_with("--") => path = PathBuf::from(other),
+            other => return Err(bad(format!("unknown option {other}"))),
+        }
+    }
+    let listen = listen.ok_or_else(|| bad("--listen is required".into()))?;
+    let mut config = ServerConfig::new(listen);
+    for edit in config_edits {
+        edit(&mut config);
+    }
+    let db = std::sync::Arc::new(Ontology::open(&path)?);
+    let server = Server::start(db, config)?;
+    eprintln!(
+        "{}",
+        json!({"serving": path.display().to_string(), "listen": server.addr().to_string()})
+    );
+    server.run_until_signal()?;
     Ok(())
 }

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod facade;
 mod layers;
+mod server;
 mod tidy;
 #[cfg(feature = "wasm")]
 mod wasm;

@@ -1,0 +1,475 @@
+//! `one serve`: ONE over HTTP (feature `server`).
+//!
+//! A thin host: axum on tokio in front of the synchronous engine, whose calls run on
+//! blocking threads. Every route carries the vocabulary of operations — `POST
+//! /v1/execute` one request, `POST /v1/batch` several in one transaction — or names one of
+//! its operations in a resource route (`GET /v1/things/{id}`, …); the live feed is
+//! Server-Sent Events (`GET /v1/feed`, feed.rs). No rule lives here: who may do what is
+//! the engine's, the status of each error is one table (status.rs), credentials become
+//! contexts in auth.rs.
+//!
+//! The server keeps working under misuse: a body over its limit is 413, a request that
+//! takes longer than the request timeout 408 (a body that arrives too slowly too), more
+//! requests at once than allowed 503 with `Retry-After`, a panic in a handler 500 for that
+//! request alone. On shutdown it stops accepting, lets running requests and commits finish,
+//! and ends every feed with a `close` event. Each request is logged as one JSON line on
+//! standard error. There is no TLS and no CORS: put a reverse proxy in front (README.md of
+//! `host/` shows one) and tell the server which header carries the client's address.
+
+mod auth;
+mod feed;
+mod routes;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, Request as HttpRequest, State as Shared};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use auth::GROUP_HEADER;
+pub use status::{ApiError, status_of};
+
+use crate::{Error, Ontology};
+use routes::{Resource, resource_route};
+
+/// How a server listens and what it allows.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where it listens (`127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The header a trusted reverse proxy sets to the client's address
+    /// (`x-forwarded-for`); `None` (the default) takes the socket's address and ignores
+    /// such headers, which any client could set.
+    pub trusted_proxy_header: Option<String>,
+    /// The largest request body, in bytes (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// How long a request may take, its body included (default 30 s).
+    pub request_timeout: Duration,
+    /// How many requests may run at once; more get 503 (default 256).
+    pub max_concurrent: usize,
+    /// How many feeds may be open at once; more get 503 (default 1024).
+    pub max_feeds: usize,
+    /// How often an idle feed gets a keep-alive comment (default 15 s).
+    pub feed_heartbeat: Duration,
+    /// Whether each request is logged on standard error (default true).
+    pub log_requests: bool,
+}
+
+impl ServerConfig {
+    /// The defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        ServerConfig {
+            listen,
+            trusted_proxy_header: None,
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent: 256,
+            max_feeds: 1024,
+            feed_heartbeat: Duration::from_secs(15),
+            log_requests: true,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+struct State {
+    db: Arc<Ontology>,
+    config: Arc<ServerConfig>,
+    /// Cancelled when the server shuts down.
+    stop: CancellationToken,
+    /// One permit per request running.
+    requests: Arc<Semaphore>,
+    /// One permit per open feed.
+    feeds: Arc<Semaphore>,
+    /// The threads that follow the feeds, waited for on shutdown.
+    followers: Followers,
+}
+
+/// Counts the threads following feeds, so that shutdown returns only once each has let
+/// go of the database.
+#[derive(Clone, Default)]
+struct Followers(Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>);
+
+/// One follower thread, counted while it lives.
+struct Following(Followers);
+
+impl Followers {
+    fn enter(&self) -> Following {
+        let (count, _) = &*self.0;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Following(self.clone())
+    }
+
+    /// Waits until no follower runs.
+    fn wait_all(&self) {
+        let (count, gone) = &*self.0;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = gone.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let (count, gone) = &*(self.0).0;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        gone.notify_all();
+    }
+}
+
+/// A running server: its address, and the way to stop it.
+pub struct Server {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    followers: Followers,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Starts serving `db` on its own threads; returns once it listens.
+    pub fn start(db: Arc<Ontology>, config: ServerConfig) -> crate::Result<Server> {
+        let listen = config.listen;
+        let io = move |action: &'static str| {
+            move |source: std::io::Error| Error::Io {
+                action,
+                path: listen.to_string().into(),
+                source,
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("one-server")
+            .build()
+            .map_err(io("cannot start the server's runtime for"))?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(config.listen))
+            .map_err(io("cannot listen on"))?;
+        let addr = listener.local_addr().map_err(io("cannot listen on"))?;
+        let stop = CancellationToken::new();
+        let followers = Followers::default();
+        let state = State {
+            followers: followers.clone(),
+            db,
+            requests: Arc::new(Semaphore::new(config.max_concurrent)),
+            feeds: Arc::new(Semaphore::new(config.max_feeds)),
+            config: Arc::new(config),
+            stop: stop.clone(),
+        };
+        let app = router(state);
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("one-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(stopping.cancelled_owned())
+                    .await
+                })
+            })
+            .map_err(io("cannot start the server's thread for"))?;
+        Ok(Server {
+            addr,
+            stop,
+            followers,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, ends every feed with a `close` event, and returns once the
+    /// requests that were running have finished and nothing of the server holds the
+    /// database any more.
+    pub fn shutdown(mut self) -> crate::Result<()> {
+        self.stop.cancel();
+        self.join()
+    }
+
+    /// Serves until the process gets SIGTERM or SIGINT, then shuts down as
+    /// [`Server::shutdown`] does.
+    pub fn run_until_signal(self) -> crate::Result<()> {
+        let signals = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                action: "cannot wait for signals on",
+                path: self.addr.to_string().into(),
+                source,
+            })?;
+        signals.block_on(async {
+            let terminate = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = terminate => {}
+            }
+        });
+        self.shutdown()
+    }
+
+    fn join(&mut self) -> crate::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let served = thread.join();
+        // Each feed's thread lets go of the database once its stream is gone.
+        self.followers.wait_all();
+        match served {
+            Ok(result) => result.map_err(|source| Error::Io {
+                action: "the server stopped serving",
+                path: self.addr.to_string().into(),
+                source,
+            }),
+            Err(_) => Err(Error::Internal {
+                reason: "the server's thread panicked".into(),
+            }),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let _ = self.join();
+    }
+}
+
+/// A resource route's handler: the operation `r`, with an optional path parameter.
+macro_rules! resource {
+    ($r:expr) => {
+        |Shared(app): Shared<State>,
+         ConnectInfo(peer): ConnectInfo<SocketAddr>,
+         headers: HeaderMap,
+         query: Result<
+            Query<std::collections::BTreeMap<String, String>>,
+            axum::extract::rejection::QueryRejection,
+        >,
+         body: Body| async move {
+            match routes::query_of(query) {
+                Ok(q) => resource_route($r, app, peer, headers, None, q, body).await,
+                Err(e) => e.into_response(),
+            }
+        }
+    };
+    ($r:expr, path) => {
+        |Shared(app): Shared<State>,
+         ConnectInfo(peer): ConnectInfo<SocketAddr>,
+         headers: HeaderMap,
+         path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+         query: Result<
+            Query<std::collections::BTreeMap<String, String>>,
+            axum::extract::rejection::QueryRejection,
+        >,
+         body: Body| async move {
+            match (routes::path_of(path), routes::query_of(query)) {
+                (Ok(p), Ok(q)) => resource_route($r, app, peer, headers, Some(p), q, body).await,
+                (Err(e), _) | (_, Err(e)) => e.into_response(),
+            }
+        }
+    };
+}
+
+/// A resource route that names `op`.
+const fn op(op: &'static str) -> Resource {
+    Resource {
+        op,
+        status: StatusCode::OK,
+        path_arg: None,
+        body_arg: None,
+        typed_query: &[
+            "limit",
+            "k",
+            "since",
+            "until",
+            "filter",
+            "subtree",
+            "include_children",
+        ],
+        list_query: &["any_labels", "all_labels", "permissions"],
+    }
+}
+
+/// `op` creating a record: 201.
+const fn creates(op: &'static str) -> Resource {
+    Resource {
+        status: StatusCode::CREATED,
+        ..self::op(op)
+    }
+}
+
+/// `r` with its path parameter named `name`.
+const fn at(r: Resource, name: &'static str) -> Resource {
+    Resource {
+        path_arg: Some(name),
+        ..r
+    }
+}
+
+/// `r` with its body as the argument `name`.
+const fn body_as(r: Resource, name: &'static str) -> Resource {
+    Resource {
+        body_arg: Some(name),
+        ..r
+    }
+}
+
+/// Every route, with the layers that keep the server working.
+fn router(state: State) -> Router {
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/v1/execute", post(routes::execute_route))
+        .route("/v1/batch", post(routes::batch_route))
+        .route(
+            "/v1/groups/{id}",
+            get(resource!(at(op("get_group"), "id"), path)).patch(resource!(
+                body_as(at(op("update_group"), "id"), "update"),
+                path
+            )),
+        )
+        .route(
+            "/v1/groups/{id}/children",
+            get(resource!(at(op("children"), "group"), path)).post(resource!(
+                body_as(at(creates("create_group"), "parent"), "group"),
+                path
+            )),
+        )
+        .route(
+            "/v1/groups/{id}/members",
+            get(resource!(at(op("members"), "group"), path)),
+        )
+        .route(
+            "/v1/things",
+            get(resource!(op("things"))).post(resource!(creates("create_thing"))),
+        )
+        .route(
+            "/v1/things/{id}",
+            get(resource!(at(op("get_thing"), "id"), path))
+                .patch(resource!(
+                    body_as(at(op("update_thing"), "id"), "update"),
+                    path
+                ))
+                .delete(resource!(at(op("delete_thing"), "id"), path)),
+        )
+        .route(
+            "/v1/connections",
+            get(resource!(op("connections"))).post(resource!(creates("connect"))),
+        )
+        .route(
+            "/v1/connections/{id}",
+            get(resource!(at(op("get_connection"), "id"), path))
+                .delete(resource!(at(op("disconnect"), "id"), path)),
+        )
+        .route(
+            "/v1/events",
+            get(resource!(op("events"))).post(resource!(creates("log_event"))),
+        )
+        .route("/v1/people", post(resource!(creates("create_person"))))
+        .route(
+            "/v1/knowledge",
+            post(resource!(creates("create_knowledge"))),
+        )
+        .route(
+            "/v1/knowledge/{id}",
+            get(resource!(at(op("get_knowledge"), "id"), path))
+                .delete(resource!(at(op("delete_knowledge"), "id"), path)),
+        )
+        .route(
+            "/v1/knowledge/search",
+            post(resource!(op("query_knowledge"))),
+        )
+        .route(
+            "/v1/keys",
+            get(resource!(op("api_keys"))).post(resource!(creates("create_api_key"))),
+        )
+        .route(
+            "/v1/keys/{id}",
+            axum::routing::delete(resource!(at(op("revoke_api_key"), "id"), path)),
+        )
+        .route("/v1/auth/sign-up", post(resource!(creates("sign_up"))))
+        .route("/v1/auth/sign-in", post(resource!(op("sign_in"))))
+        .route("/v1/auth/sign-out", post(resource!(op("sign_out"))))
+        .route("/v1/auth/magic-link", post(resource!(op("magic_link"))))
+        .route("/v1/feed", get(feed::feed_route))
+        .route("/health", get(routes::health))
+        .fallback(|| async {
+            ApiError::from(crate::Failure {
+                code: 100,
+                name: "not_found".into(),
+                message: "no such route".into(),
+                field: None,
+                step: None,
+                retry_after_ms: None,
+                resets_at: None,
+            })
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), admit_request))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("the handler panicked; nothing else was affected")
+                    .into_response()
+            },
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Admits a request under the concurrency limit (503 beyond it; feeds have their own)
+/// and logs it as one JSON line.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a request's duration in the log is wall time of the server, not engine time"
+)]
+async fn admit_request(Shared(state): Shared<State>, request: HttpRequest, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let is_feed = path == "/v1/feed";
+    let permit = if is_feed {
+        None
+    } else {
+        match state.requests.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => return ApiError::busy("too many requests at once").into_response(),
+        }
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    if state.config.log_requests {
+        let line = serde_json::json!({
+            "method": method.as_str(),
+            "path": path,
+            "status": response.status().as_u16(),
+            "ms": started.elapsed().as_secs_f64() * 1000.0,
+        });
+        eprintln!("{line}");
+    }
+    response
+}

@@ -1,0 +1,555 @@
+//! `one::server` over a real socket: credentials, the vocabulary and resource routes, the
+//! status of errors, rate-limit headers, the live feed and its resumption, and bad input.
+//!
+//! The client is a few lines of HTTP/1.1 over a `TcpStream`, so the tests can also send
+//! what no HTTP library would: invalid UTF-8, broken JSON, oversize bodies.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use one::server::{Server, ServerConfig};
+use one::*;
+use serde_json::{Value as Json, json};
+
+/// A response: status, headers (lower-case names), body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Json {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends one request and reads the whole response.
+fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("authorization: Bearer {t}\r\n"));
+    }
+    head.push_str("content-type: application/json\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// A server on loopback over a database with a tenant, a thing, and a key of each kind.
+struct Live {
+    db: Arc<Ontology>,
+    server: Option<Server>,
+    tenant: Group,
+    mug: Thing,
+    /// A key that may read and write things.
+    key: String,
+    /// A key with a rate of 1 call per second and a burst of 2.
+    slow_key: String,
+}
+
+impl Live {
+    fn new() -> Self {
+        Self::on(Arc::new(Ontology::in_memory().unwrap()))
+    }
+
+    fn on(db: Arc<Ontology>) -> Self {
+        let tenant = db
+            .admin()
+            .create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))
+            .unwrap();
+        let ctx = Context::system(tenant.id);
+        let (mug, key, slow_key) = db
+            .write(&ctx, |tx| {
+                let mug = tx.create_thing(NewThing::new("product", "Mug").property("price", 3))?;
+                let key = tx.create_api_key(NewApiKey::new("app", &["read", "write"]))?;
+                let slow = tx.create_api_key(NewApiKey::new("slow", &["read"]).rate(1, 2))?;
+                Ok((
+                    mug,
+                    key.secret.expose().to_string(),
+                    slow.secret.expose().to_string(),
+                ))
+            })
+            .unwrap();
+        let server = start(db.clone());
+        Live {
+            db,
+            server: Some(server),
+            tenant,
+            mug,
+            key,
+            slow_key,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr()
+    }
+
+    fn call(&self, method: &str, path: &str, body: Json) -> Reply {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        http(self.addr(), method, path, Some(&self.key), &body)
+    }
+}
+
+fn start(db: Arc<Ontology>) -> Server {
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+    config.log_requests = false;
+    config.max_body_bytes = 64 * 1024;
+    config.feed_heartbeat = Duration::from_millis(200);
+    Server::start(db, config).unwrap()
+}
+
+#[test]
+fn health_answers_without_a_credential_and_everything_else_needs_one() {
+    let live = Live::new();
+    let health = http(live.addr(), "GET", "/health", None, b"");
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+    let anonymous = http(live.addr(), "POST", "/v1/execute", None, br#""plugins""#);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.json()["name"], "invalid_credentials");
+    let forged = http(
+        live.addr(),
+        "POST",
+        "/v1/execute",
+        Some("ok_live_forged"),
+        br#""plugins""#,
+    );
+    assert_eq!(forged.status, 401);
+}
+
+#[test]
+fn the_vocabulary_runs_over_http_with_the_rate_limit_figures_of_the_key() {
+    let live = Live::new();
+    let got = live.call(
+        "POST",
+        "/v1/execute",
+        json!({"get_thing": {"id": live.mug.id}}),
+    );
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.json()["thing"]["name"], "Mug");
+    // A key without limits has no figures to send.
+    assert_eq!(got.header("x-ratelimit-limit"), None);
+
+    let slow = |body: &[u8]| {
+        http(
+            live.addr(),
+            "POST",
+            "/v1/execute",
+            Some(&live.slow_key),
+            body,
+        )
+    };
+    let first = slow(br#""plugins""#);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("x-ratelimit-limit"), Some("2"));
+    assert_eq!(first.header("x-ratelimit-remaining"), Some("1"));
+    assert!(
+        first
+            .header("ratelimit-policy")
+            .unwrap()
+            .contains("\"burst\";q=2;w=1")
+    );
+    let second = slow(br#""plugins""#);
+    assert_eq!(second.header("x-ratelimit-remaining"), Some("0"));
+    // The third call inside the burst's window is refused, saying when to come back.
+    let third = slow(br#""plugins""#);
+    assert_eq!(third.status, 429, "{}", third.body);
+    assert_eq!(third.json()["name"], "rate_limited");
+    let retry: u64 = third.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert!(third.json()["retry_after_ms"].as_u64().unwrap() <= 1000);
+}
+
+#[test]
+fn a_batch_is_one_transaction() {
+    let live = Live::new();
+    let done = live.call(
+        "POST",
+        "/v1/batch",
+        json!([
+            {"create_thing": {"type": "product", "name": "Lid"}},
+            {"connect": {"from": {"$ref": 0}, "type": "fits", "to": live.mug.id}},
+        ]),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.json()[1]["connection"]["to"], json!(live.mug.id));
+    let before = one_core::testkit::dump(live.db.engine());
+    let failed = live.call(
+        "POST",
+        "/v1/batch",
+        json!([
+            {"create_thing": {"type": "product", "name": "Ghost"}},
+            {"get_thing": {"id": "thg_00000000000000000000000000"}},
+        ]),
+    );
+    assert_eq!(failed.status, 404, "{}", failed.body);
+    assert_eq!(failed.json()["step"], 1);
+    assert!(
+        before == one_core::testkit::dump(live.db.engine()),
+        "a failed batch left a change"
+    );
+}
+
+#[test]
+fn an_id_out_of_scope_answers_exactly_as_an_unknown_one() {
+    let live = Live::new();
+    let other = live
+        .db
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Business, "Other", "other"))
+        .unwrap();
+    let theirs = live
+        .db
+        .write(&Context::system(other.id), |tx| {
+            tx.create_thing(NewThing::new("product", "Secret"))
+        })
+        .unwrap();
+    let unknown: ThingId = "thg_00000000000000000000000000".parse().unwrap();
+    let a = live.call("GET", &format!("/v1/things/{}", theirs.id), Json::Null);
+    let b = live.call("GET", &format!("/v1/things/{unknown}"), Json::Null);
+    assert_eq!((a.status, b.status), (404, 404));
+    // The bodies differ only by the id each names.
+    assert_eq!(
+        a.body.replace(&theirs.id.to_string(), "ID"),
+        b.body.replace(&unknown.to_string(), "ID")
+    );
+    // Choosing the other tenant's group is the same unknown group.
+    let mut stream = TcpStream::connect(live.addr()).unwrap();
+    write!(
+        stream,
+        "POST /v1/execute HTTP/1.1\r\nhost: t\r\nconnection: close\r\nauthorization: Bearer {}\r\nx-organization-id: {}\r\ncontent-length: 9\r\n\r\n\"plugins\"",
+        live.key, other.id
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+}
+
+#[test]
+fn resource_routes_name_operations_of_the_vocabulary() {
+    let live = Live::new();
+    let made = live.call(
+        "POST",
+        "/v1/things",
+        json!({"type": "product", "name": "Lamp", "properties": {"price": 40}}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let lamp = made.json();
+    let id = lamp["id"].as_str().unwrap();
+    assert_eq!(
+        live.call("GET", &format!("/v1/things/{id}"), Json::Null)
+            .json()["name"],
+        "Lamp"
+    );
+    let changed = live.call(
+        "PATCH",
+        &format!("/v1/things/{id}"),
+        json!({"properties": {"price": 45}}),
+    );
+    assert_eq!(
+        changed.json()["properties"]["price"],
+        45,
+        "{}",
+        changed.body
+    );
+    let filter = "%7B%22properties.price%22%3A%7B%22%24gt%22%3A10%7D%7D";
+    let listed = live.call(
+        "GET",
+        &format!("/v1/things?type=product&limit=10&filter={filter}"),
+        Json::Null,
+    );
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let items = listed.json()["items"].clone();
+    let names: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Lamp"]);
+    let gone = live.call("DELETE", &format!("/v1/things/{id}"), Json::Null);
+    assert_eq!(gone.json()["status"], "deleted");
+    let events = live.call("GET", "/v1/events?type=thing_deleted&limit=5", Json::Null);
+    assert_eq!(
+        events.json()["items"][0]["target"],
+        json!(id),
+        "{}",
+        events.body
+    );
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let live = Live::new();
+    let before = one_core::testkit::dump(live.db.engine());
+    let post = |path: &str, body: &[u8]| http(live.addr(), "POST", path, Some(&live.key), body);
+    let cases: Vec<(&str, Reply, u16, &str)> = vec![
+        (
+            "broken JSON",
+            post("/v1/execute", b"{\"get_thing\":"),
+            400,
+            "invalid",
+        ),
+        (
+            "not UTF-8",
+            post("/v1/execute", b"\"\xff\xfe\""),
+            400,
+            "invalid",
+        ),
+        (
+            "unknown operation",
+            post("/v1/execute", br#"{"launch":{}}"#),
+            400,
+            "invalid",
+        ),
+        (
+            "malformed id",
+            post("/v1/execute", br#"{"get_thing":{"id":"thg_x"}}"#),
+            422,
+            "malformed_id",
+        ),
+        (
+            "invalid field",
+            post("/v1/things", br#"{"type":"Bad Type","name":"x"}"#),
+            422,
+            "invalid_field",
+        ),
+        (
+            "a batch that is not a list",
+            post("/v1/batch", b"{}"),
+            400,
+            "invalid",
+        ),
+        (
+            "oversize body",
+            post("/v1/execute", &vec![b' '; 65 * 1024]),
+            413,
+            "too_large",
+        ),
+        (
+            "unknown route",
+            post("/v1/nowhere", b"{}"),
+            404,
+            "not_found",
+        ),
+        (
+            "platform operation",
+            post("/v1/execute", br#""tenants""#),
+            403,
+            "platform_only",
+        ),
+    ];
+    for (name, reply, status, error) in cases {
+        assert_eq!(reply.status, status, "{name}: {}", reply.body);
+        assert_eq!(reply.json()["name"], error, "{name}: {}", reply.body);
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json"),
+            "{name}"
+        );
+    }
+    assert!(
+        before == one_core::testkit::dump(live.db.engine()),
+        "bad input left a change"
+    );
+}
+
+/// Reads server-sent events from `stream` until `n` changes came (or the stream ended),
+/// returning the change events' ids and the names of the other events.
+fn read_events(reader: &mut impl BufRead, n: usize) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut others) = (Vec::new(), Vec::new());
+    let (mut id, mut event) = (None, None);
+    let mut line = String::new();
+    while ids.len() < n {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let l = line.trim_end();
+        if let Some(v) = l.strip_prefix("id:") {
+            id = Some(v.trim().to_string());
+        } else if let Some(v) = l.strip_prefix("event:") {
+            event = Some(v.trim().to_string());
+        } else if l.is_empty() {
+            match (event.take(), id.take()) {
+                (Some(e), Some(i)) if e == "change" => ids.push(i),
+                (Some(e), _) => others.push(e),
+                _ => {}
+            }
+        }
+    }
+    (ids, others)
+}
+
+/// Opens the feed; `last` resumes after that event id.
+fn open_feed(addr: SocketAddr, key: &str, query: &str, last: Option<&str>) -> BufReader<TcpStream> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let resume = last
+        .map(|l| format!("last-event-id: {l}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET /v1/feed?{query} HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {key}\r\n{resume}\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    // Skip the response's head.
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    reader
+}
+
+#[test]
+fn the_feed_resumes_exactly_after_the_last_event_id_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.redb");
+    let mut live = Live::on(Arc::new(Ontology::open(&path).unwrap()));
+    let ctx = Context::system(live.tenant.id);
+    let write = |db: &Ontology, name: &str| {
+        db.write(&ctx, |tx| tx.create_thing(NewThing::new("note", name)))
+            .unwrap()
+    };
+    let mut feed = open_feed(live.addr(), &live.key, "dimensions=things", None);
+    // The stream is open before these commit: it gets them live.
+    for n in 0..3 {
+        write(&live.db, &format!("n{n}"));
+    }
+    let (seen, _) = read_events(&mut feed, 2);
+    assert_eq!(seen.len(), 2);
+    drop(feed);
+    // The server restarts; more is written while the client is away.
+    live.server.take().unwrap().shutdown().unwrap();
+    let count = Arc::strong_count(&live.db);
+    let db = Arc::into_inner(live.db)
+        .unwrap_or_else(|| panic!("the server let go of the database: {count}"));
+    db.close().unwrap();
+    let db = Arc::new(Ontology::open(&path).unwrap());
+    for n in 3..5 {
+        write(&db, &format!("n{n}"));
+    }
+    live.db = db.clone();
+    live.server = Some(start(db));
+    let mut resumed = open_feed(live.addr(), &live.key, "dimensions=things", Some(&seen[1]));
+    let (rest, _) = read_events(&mut resumed, 3);
+    // Every later change once, in commit order: n2, n3, n4.
+    let names: Vec<String> = rest
+        .iter()
+        .map(|id| {
+            let id: EventId = id.parse().unwrap();
+            let e = live
+                .db
+                .read(&ctx, |v| v.events(&EventQuery::latest().limit(50)))
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|e| e.id == id)
+                .unwrap();
+            let thing: ThingId = match e.target {
+                Some(Ref::ThingId(t)) => t,
+                other => panic!("{other:?}"),
+            };
+            live.db.read(&ctx, |v| v.get_thing(thing)).unwrap().name
+        })
+        .collect();
+    assert_eq!(names, ["n2", "n3", "n4"]);
+}
+
+#[test]
+fn the_feed_sends_only_what_the_subscriber_may_read_and_closes_on_shutdown() {
+    let live = Live::new();
+    let ctx = Context::system(live.tenant.id);
+    let (team, reader_key) = live
+        .db
+        .write(&ctx, |tx| {
+            let team = tx.create_group(
+                live.tenant.id,
+                NewGroup::new(GroupType::Business, "Team", "team"),
+            )?;
+            let key = tx.create_api_key(NewApiKey::new("team", &["read"]).in_group(team.id))?;
+            Ok((team, key.secret.expose().to_string()))
+        })
+        .unwrap();
+    let mut feed = open_feed(live.addr(), &reader_key, "subtree=true", None);
+    // A change in the parent is out of the key's scope; one in its group is not.
+    live.db
+        .write(&ctx, |tx| {
+            tx.create_thing(NewThing::new("note", "parent's"))
+        })
+        .unwrap();
+    let mine = live
+        .db
+        .write(&Context::system(team.id), |tx| {
+            tx.create_thing(NewThing::new("note", "team's").in_group(team.id))
+        })
+        .unwrap();
+    let (ids, _) = read_events(&mut feed, 1);
+    let id: EventId = ids[0].parse().unwrap();
+    let event = live
+        .db
+        .read(&Context::system(team.id), |v| {
+            v.events(&EventQuery::latest().group(team.id))
+        })
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap();
+    assert_eq!(event.target, Some(Ref::from(mine.id)));
+    live.server.unwrap().shutdown().unwrap();
+    let (_, others) = read_events(&mut feed, 1);
+    assert!(others.contains(&"close".to_string()), "{others:?}");
+}
