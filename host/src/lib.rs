@@ -57,8 +57,13 @@ use std::sync::Arc;
 // The GCRA arithmetic, the fuzz entry points and raw store access stay in `one-core`.
 
 // The engine and its transactions.
+mod local;
 #[cfg(feature = "server")]
 pub mod server;
+
+pub use local::Local;
+/// One trait for the embedded engine ([`Local`]) and a remote server (`one_client::Remote`).
+pub use one_vocabulary::provider::{ChangeStream, DataProvider};
 
 pub use one_core::{Admin, Engine, Tx, View};
 // Contexts: who acts, where, in which environment.

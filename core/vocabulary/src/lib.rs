@@ -21,6 +21,7 @@ pub mod operations;
 pub mod page;
 pub mod permission;
 pub mod plugins;
+pub mod provider;
 pub mod records;
 pub mod request;
 pub mod resource;

@@ -17,7 +17,7 @@ pub fn json_schema() -> serde_json::Value {
     let response = generator.subschema_for::<Response>();
     let failure = generator.subschema_for::<Failure>();
     let definitions = generator.take_definitions(true);
-    serde_json::json!({
+    sorted(serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ONE vocabulary",
         "description": "The operations of the ONE engine as JSON: a request names one operation and holds its arguments; the engine answers with a response, or a failure. The C ABI (`one_execute`), the HTTP server and the remote client carry these messages.",
@@ -28,5 +28,21 @@ pub fn json_schema() -> serde_json::Value {
             "failure": failure,
         },
         "$defs": definitions,
-    })
+    }))
+}
+
+/// `value` with the keys of every object in order, so that the schema's text is the same
+/// whether or not some crate of the build makes `serde_json` keep insertion order.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let entries: std::collections::BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(entries.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }

@@ -2,6 +2,7 @@
 //! rules of the repository.
 
 mod cli;
+mod conformance;
 mod crash;
 mod facade;
 mod layers;

@@ -92,6 +92,13 @@ fn dependencies_point_the_way_the_design_says() {
         !dependencies("host/Cargo.toml").contains(&"wasmtime".to_string()),
         "only plugins links wasmtime"
     );
+    let client = dependencies("host/client/Cargo.toml");
+    assert!(
+        client
+            .iter()
+            .all(|d| ["one-vocabulary", "serde", "serde_json"].contains(&d.as_str())),
+        "the remote client depends on the vocabulary and serde alone: {client:?}"
+    );
     let sdk = dependencies("plugins/sdk/Cargo.toml");
     assert!(
         !sdk.iter().any(|d| d.starts_with("one") || d == "wasmtime"),
