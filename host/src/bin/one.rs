@@ -37,12 +37,16 @@ const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE
 const WATCH_USAGE: &str =
     "usage: one watch [PATH] --group GROUP [--subtree] [--dimension D]... [--type T]...
                  [--after EVENT_ID] [--count N]
+       one watch --url URL [--key TOKEN] [--group GROUP_ID] [same options]
   Prints the changes of GROUP (a group id, or a tenant's slug) in commit order, one JSON
   line each: first those already in the log (after EVENT_ID if given), then each new one
   as it commits, until N have been printed. D is groups, people, things, connections,
   knowledge or events; T is a thing's or connection's type. ONE is embedded: while watch
   holds the file, other processes cannot open it, so what follows the log is what this
-  process commits; applications embedding ONE stream changes with `Engine::subscribe`.";
+  process commits; applications embedding ONE stream changes with `Engine::subscribe`.
+  With --url, watch follows a server started with `one serve` (http://host:port) as the
+  API key or session token TOKEN (default: $ONE_KEY), in GROUP_ID if given, and resumes
+  by itself when the connection drops: every change once, in commit order.";
 
 /// The options of `one serve`.
 const SERVE_USAGE: &str = "usage: one serve [PATH] --listen ADDR [--trusted-proxy-header NAME]
@@ -678,6 +682,8 @@ fn print_stats(db: &Ontology) -> Result<()> {
 /// What `one watch` was asked to do.
 struct WatchArgs {
     path: PathBuf,
+    /// A server to follow instead of a file, with the credential to follow it as.
+    url: Option<(String, String)>,
     group: String,
     filter: ChangeFilter,
     after: Option<EventId>,
@@ -688,6 +694,7 @@ impl WatchArgs {
     fn parse(args: &[String]) -> std::result::Result<Self, String> {
         let mut path = None;
         let (mut group, mut after, mut count) = (None, None, None);
+        let (mut url, mut key) = (None, std::env::var("ONE_KEY").ok());
         let mut filter = ChangeFilter::new();
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -698,6 +705,8 @@ impl WatchArgs {
             };
             match arg.as_str() {
                 "--group" => group = Some(value("--group")?),
+                "--url" => url = Some(value("--url")?),
+                "--key" => key = Some(value("--key")?),
                 "--subtree" => filter = filter.with_subtree(),
                 "--type" => filter = filter.kind(value("--type")?),
                 "--dimension" => {
@@ -720,9 +729,18 @@ impl WatchArgs {
                 other => return Err(format!("unexpected argument {other:?}")),
             }
         }
+        let url = match (url, key) {
+            (Some(u), Some(k)) => Some((u, k)),
+            (Some(_), None) => return Err("--url needs --key (or $ONE_KEY)".into()),
+            (None, _) => None,
+        };
+        if url.is_none() && group.is_none() {
+            return Err("--group is required".into());
+        }
         Ok(Self {
             path: path.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
-            group: group.ok_or("--group is required")?,
+            url,
+            group: group.unwrap_or_default(),
             filter,
             after,
             count,
@@ -730,7 +748,53 @@ impl WatchArgs {
     }
 }
 
+fn print_change(e: &Event) {
+    println!(
+        "{}",
+        json!({
+            "seq": e.seq,
+            "id": e.id.to_string(),
+            "time": e.time().as_millis(),
+            "group": e.group.to_string(),
+            "type": e.kind,
+            "actor": e.actor.to_string(),
+            "target": e.target.map(|t| t.to_string()),
+            "metadata": e.metadata.to_json(),
+        })
+    );
+}
+
+/// `one watch --url`: follows a server through the remote client.
+fn watch_remote(args: &WatchArgs, url: &str, key: &str) -> Result<()> {
+    let failed = |f: Failure| Error::InvalidField {
+        field: "watch".into(),
+        reason: format!("{} ({}): {}", f.name, f.code, f.message),
+    };
+    let mut remote = one_client::Remote::connect(url, key).map_err(failed)?;
+    if !args.group.is_empty() {
+        remote = remote.in_group(args.group.parse::<GroupId>()?);
+    }
+    let mut feed = remote
+        .follow(args.filter.clone(), args.after)
+        .map_err(failed)?;
+    for _ in 0..args.count.unwrap_or(usize::MAX) {
+        loop {
+            if let Some(e) = feed
+                .next_change(std::time::Duration::from_secs(3600))
+                .map_err(failed)?
+            {
+                print_change(&e);
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn watch(args: WatchArgs) -> Result<()> {
+    if let Some((url, key)) = &args.url {
+        return watch_remote(&args, url, key);
+    }
     let db = open_existing(args.path)?;
     let group = find_group(&db, &args.group)?;
     let ctx = Context::system(group);
@@ -741,20 +805,7 @@ fn watch(args: WatchArgs) -> Result<()> {
         .iter(db.engine())
         .take(args.count.unwrap_or(usize::MAX))
     {
-        let e = change?;
-        println!(
-            "{}",
-            json!({
-                "seq": e.seq,
-                "id": e.id.to_string(),
-                "time": e.time().as_millis(),
-                "group": e.group.to_string(),
-                "type": e.kind,
-                "actor": e.actor.to_string(),
-                "target": e.target.map(|t| t.to_string()),
-                "metadata": e.metadata.to_json(),
-            })
-        );
+        print_change(&change?);
     }
     Ok(())
 }

@@ -159,3 +159,86 @@ fn backup_export_and_import_move_a_tenant_between_files() {
     let (ok, _, err) = one(&["export", &db, "--grop", "acme"]);
     assert!(!ok && err.contains("unknown option --grop"), "{err}");
 }
+
+#[test]
+fn serve_then_watch_over_http_and_stop_on_sigterm() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("served.redb");
+    let (key, first) = {
+        let db = one::Ontology::open(&path).unwrap();
+        let g = db
+            .admin()
+            .create_root_group(one::NewGroup::new(one::GroupType::Business, "S", "s"))
+            .unwrap();
+        let ctx = one::Context::system(g.id);
+        let key = db
+            .write(&ctx, |tx| {
+                tx.create_api_key(one::NewApiKey::new("watcher", &["read"]))
+            })
+            .unwrap();
+        for name in ["a", "b", "c"] {
+            db.write(&ctx, |tx| tx.create_thing(one::NewThing::new("note", name)))
+                .unwrap();
+        }
+        let first = db
+            .read(&ctx, |v| {
+                v.events(&one::EventQuery::latest().kind("thing_created").limit(3))
+            })
+            .unwrap()
+            .items
+            .last()
+            .unwrap()
+            .id;
+        db.close().unwrap();
+        (key.secret.expose().to_string(), first)
+    };
+    let mut server = Command::new(env!("CARGO_BIN_EXE_one"))
+        .args([
+            "serve",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let url = format!("http://{}", started["listen"].as_str().unwrap());
+    // After the first change: the two later ones, from the log, in commit order.
+    let (ok, out, err) = one(&[
+        "watch",
+        "--url",
+        &url,
+        "--key",
+        &key,
+        "--dimension",
+        "things",
+        "--after",
+        &first.to_string(),
+        "--count",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines.iter().all(|l| l["type"] == "thing_created"));
+    assert!(lines[0]["seq"].as_u64() < lines[1]["seq"].as_u64());
+    // SIGTERM: the server finishes and exits cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(server.wait().unwrap().success());
+}
