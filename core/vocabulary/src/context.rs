@@ -44,7 +44,7 @@ crate::text_form::text_schema!(
     Principal,
     "Principal",
     "Who acted: `system`, a person's id or an API key's id.",
-    pattern = "^(system|(thg|key)_[0-9a-hjkmnp-tv-z]{26})$"
+    pattern = "^(system|(thg|key)_[0-7][0-9a-hjkmnp-tv-z]{25})$"
 );
 
 impl std::str::FromStr for Principal {

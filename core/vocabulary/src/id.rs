@@ -242,7 +242,7 @@ macro_rules! id_type {
                 schemars::json_schema!({
                     "type": "string",
                     "description": format!("The id of a {}, in its text form.", $kind),
-                    "pattern": format!("^{}_[0-9a-hjkmnp-tv-z]{{26}}$", $kind.prefix()),
+                    "pattern": format!("^{}_[0-7][0-9a-hjkmnp-tv-z]{{25}}$", $kind.prefix()),
                 })
             }
         }
@@ -369,7 +369,7 @@ crate::text_form::text_schema!(
     Ref,
     "Ref",
     "The id of a record of any kind, in its text form.",
-    pattern = "^(grp|thg|con|evt|kno|key)_[0-9a-hjkmnp-tv-z]{26}$"
+    pattern = "^(grp|thg|con|evt|kno|key)_[0-7][0-9a-hjkmnp-tv-z]{25}$"
 );
 
 impl Ref {

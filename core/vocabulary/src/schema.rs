@@ -31,9 +31,9 @@ pub fn json_schema() -> serde_json::Value {
     }))
 }
 
-/// `value` with the keys of every object in order, so that the schema's text is the same
+/// `value` with the keys of every object in order, so that a document's text is the same
 /// whether or not some crate of the build makes `serde_json` keep insertion order.
-fn sorted(value: serde_json::Value) -> serde_json::Value {
+pub fn sorted(value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
             let entries: std::collections::BTreeMap<String, serde_json::Value> =

@@ -11,6 +11,9 @@
 //! [`PORTABLE_USAGE`]).
 //! `one watch [PATH] --group G …` prints the changes of a group as they commit (see
 //! [`WATCH_USAGE`]).
+//! `one key [PATH] --group G [--permissions P,…] [--name N] [--env live|test]` makes an
+//! API key and prints its secret (the one time it is shown): the first credential of a
+//! server.
 //! `one serve [PATH] --listen ADDR …` serves the database over HTTP (feature `server`; see
 //! [`SERVE_USAGE`]).
 
@@ -24,7 +27,7 @@ const DEFAULT_PATH: &str = "one-data/one.redb";
 const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH]\n       \
      | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
      | one import [PATH] --from FILE [--under G] | one watch [PATH] --group G [...]\n       \
-     | one serve [PATH] --listen ADDR [...]\n\
+     | one key [PATH] --group G [--permissions P,...] | one serve [PATH] --listen ADDR [...]\n\
      (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
 /// What `one export` and `one import` do.
 const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE]
@@ -96,6 +99,16 @@ fn main() -> ExitCode {
                 eprintln!("{why}\n{WATCH_USAGE}");
                 return ExitCode::from(2);
             }
+        },
+        Some("key") => match key(&args[1..]) {
+            Err(KeyError::Usage(why)) => {
+                eprintln!(
+                    "{why}\nusage: one key [PATH] --group G [--permissions P,...] [--name N] [--env live|test]"
+                );
+                return ExitCode::from(2);
+            }
+            Err(KeyError::Engine(e)) => Err(e),
+            Ok(()) => Ok(()),
         },
         Some("serve") if args.iter().any(|a| a == "--help" || a == "-h") => {
             println!("{SERVE_USAGE}");
@@ -807,6 +820,59 @@ fn watch(args: WatchArgs) -> Result<()> {
     {
         print_change(&change?);
     }
+    Ok(())
+}
+
+/// Why `one key` did not run.
+enum KeyError {
+    Usage(String),
+    Engine(Error),
+}
+
+impl From<Error> for KeyError {
+    fn from(e: Error) -> Self {
+        KeyError::Engine(e)
+    }
+}
+
+/// `one key`: makes an API key of a group (a group id, or a tenant's slug) as the system,
+/// and prints `{"id", "secret"}`.
+fn key(args: &[String]) -> Result<(), KeyError> {
+    let mut path = PathBuf::from(DEFAULT_PATH);
+    let (mut group, mut name, mut env) = (None, "cli".to_string(), Env::Live);
+    let mut permissions = vec!["read".to_string(), "write".to_string()];
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |n: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| KeyError::Usage(format!("{n} needs a value")))
+        };
+        match arg.as_str() {
+            "--group" => group = Some(value("--group")?),
+            "--name" => name = value("--name")?,
+            "--permissions" => {
+                permissions = value("--permissions")?
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            "--env" => env = value("--env")?.parse()?,
+            other if !other.starts_with("--") => path = PathBuf::from(other),
+            other => return Err(KeyError::Usage(format!("unknown option {other}"))),
+        }
+    }
+    let group = group.ok_or_else(|| KeyError::Usage("--group is required".into()))?;
+    let db = open_existing(path)?;
+    let group = find_group(&db, &group)?;
+    let made = db.write(&Context::system(group), |tx| {
+        tx.create_api_key(NewApiKey::new(name, &permissions).env(env))
+    })?;
+    println!(
+        "{}",
+        json!({"id": made.key.id.to_string(), "secret": made.secret.expose()})
+    );
     Ok(())
 }
 

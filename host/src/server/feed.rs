@@ -87,6 +87,9 @@ pub async fn feed_route(
     headers: HeaderMap,
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Err(e) = super::routes::require_bearer(&headers) {
+        return e.into_response();
+    }
     let query = match super::routes::query_of(query) {
         Ok(q) => q,
         Err(e) => return e.into_response(),

@@ -18,6 +18,7 @@
 
 mod auth;
 mod feed;
+pub mod openapi;
 mod routes;
 mod status;
 
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, Request as HttpRequest, State as Shared};
+use axum::extract::{ConnectInfo, Query, Request as HttpRequest, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +40,8 @@ pub use auth::GROUP_HEADER;
 pub use status::{ApiError, status_of};
 
 use crate::{Error, Ontology};
-use routes::{Resource, resource_route};
+pub use routes::Resource;
+use routes::resource_route;
 
 /// How a server listens and what it allows.
 #[derive(Debug, Clone)]
@@ -258,41 +260,6 @@ impl Drop for Server {
     }
 }
 
-/// A resource route's handler: the operation `r`, with an optional path parameter.
-macro_rules! resource {
-    ($r:expr) => {
-        |Shared(app): Shared<State>,
-         ConnectInfo(peer): ConnectInfo<SocketAddr>,
-         headers: HeaderMap,
-         query: Result<
-            Query<std::collections::BTreeMap<String, String>>,
-            axum::extract::rejection::QueryRejection,
-        >,
-         body: Body| async move {
-            match routes::query_of(query) {
-                Ok(q) => resource_route($r, app, peer, headers, None, q, body).await,
-                Err(e) => e.into_response(),
-            }
-        }
-    };
-    ($r:expr, path) => {
-        |Shared(app): Shared<State>,
-         ConnectInfo(peer): ConnectInfo<SocketAddr>,
-         headers: HeaderMap,
-         path: Result<Path<String>, axum::extract::rejection::PathRejection>,
-         query: Result<
-            Query<std::collections::BTreeMap<String, String>>,
-            axum::extract::rejection::QueryRejection,
-        >,
-         body: Body| async move {
-            match (routes::path_of(path), routes::query_of(query)) {
-                (Ok(p), Ok(q)) => resource_route($r, app, peer, headers, Some(p), q, body).await,
-                (Err(e), _) | (_, Err(e)) => e.into_response(),
-            }
-        }
-    };
-}
-
 /// A resource route that names `op`.
 const fn op(op: &'static str) -> Resource {
     Resource {
@@ -337,84 +304,166 @@ const fn body_as(r: Resource, name: &'static str) -> Resource {
     }
 }
 
+/// How a resource route is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `GET`: arguments from the path and the query.
+    Get,
+    /// `POST`: arguments from the body (and the path).
+    Post,
+    /// `PATCH`: arguments from the path, and the body.
+    Patch,
+    /// `DELETE`: arguments from the path.
+    Delete,
+}
+
+impl Verb {
+    /// The method's name, lower-case (as OpenAPI names operations).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> axum::routing::MethodFilter {
+        match self {
+            Verb::Get => axum::routing::MethodFilter::GET,
+            Verb::Post => axum::routing::MethodFilter::POST,
+            Verb::Patch => axum::routing::MethodFilter::PATCH,
+            Verb::Delete => axum::routing::MethodFilter::DELETE,
+        }
+    }
+}
+
+/// Every resource route: how it is reached, where, and the operation it names. Each is
+/// the vocabulary's operation with its arguments taken from the path, the query and the
+/// body; the OpenAPI document is built from this table too.
+pub const RESOURCES: &[(Verb, &str, Resource)] = &[
+    (Verb::Get, "/v1/groups/{id}", at(op("get_group"), "id")),
+    (
+        Verb::Patch,
+        "/v1/groups/{id}",
+        body_as(at(op("update_group"), "id"), "update"),
+    ),
+    (
+        Verb::Get,
+        "/v1/groups/{id}/children",
+        at(op("children"), "group"),
+    ),
+    (
+        Verb::Post,
+        "/v1/groups/{id}/children",
+        body_as(at(creates("create_group"), "parent"), "group"),
+    ),
+    (
+        Verb::Get,
+        "/v1/groups/{id}/members",
+        at(op("members"), "group"),
+    ),
+    (Verb::Get, "/v1/things", op("things")),
+    (Verb::Post, "/v1/things", creates("create_thing")),
+    (Verb::Get, "/v1/things/{id}", at(op("get_thing"), "id")),
+    (
+        Verb::Patch,
+        "/v1/things/{id}",
+        body_as(at(op("update_thing"), "id"), "update"),
+    ),
+    (
+        Verb::Delete,
+        "/v1/things/{id}",
+        at(op("delete_thing"), "id"),
+    ),
+    (Verb::Get, "/v1/connections", op("connections")),
+    (Verb::Post, "/v1/connections", creates("connect")),
+    (
+        Verb::Get,
+        "/v1/connections/{id}",
+        at(op("get_connection"), "id"),
+    ),
+    (
+        Verb::Delete,
+        "/v1/connections/{id}",
+        at(op("disconnect"), "id"),
+    ),
+    (Verb::Get, "/v1/events", op("events")),
+    (Verb::Post, "/v1/events", creates("log_event")),
+    (Verb::Post, "/v1/people", creates("create_person")),
+    (Verb::Post, "/v1/knowledge", creates("create_knowledge")),
+    (
+        Verb::Get,
+        "/v1/knowledge/{id}",
+        at(op("get_knowledge"), "id"),
+    ),
+    (
+        Verb::Delete,
+        "/v1/knowledge/{id}",
+        at(op("delete_knowledge"), "id"),
+    ),
+    (Verb::Post, "/v1/knowledge/search", op("query_knowledge")),
+    (Verb::Get, "/v1/keys", op("api_keys")),
+    (Verb::Post, "/v1/keys", creates("create_api_key")),
+    (
+        Verb::Delete,
+        "/v1/keys/{id}",
+        at(op("revoke_api_key"), "id"),
+    ),
+    (Verb::Post, "/v1/auth/sign-up", creates("sign_up")),
+    (Verb::Post, "/v1/auth/sign-in", op("sign_in")),
+    (Verb::Post, "/v1/auth/sign-out", op("sign_out")),
+    (Verb::Post, "/v1/auth/magic-link", op("magic_link")),
+];
+
+/// The query of a request, or why it did not parse.
+type QueryOf = Result<
+    Query<std::collections::BTreeMap<String, String>>,
+    axum::extract::rejection::QueryRejection,
+>;
+
+/// What a resource route's handler returns.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// The handler of the resource route `r`.
+fn resource_handler(
+    r: Resource,
+) -> impl Fn(
+    Shared<State>,
+    ConnectInfo<SocketAddr>,
+    HeaderMap,
+    axum::extract::RawPathParams,
+    QueryOf,
+    Body,
+) -> Answer
++ Clone
++ Send
++ Sync
++ 'static {
+    move |Shared(app), ConnectInfo(peer), headers, params, query, body| {
+        Box::pin(async move {
+            let path = params.iter().next().map(|(_, v)| v.to_string());
+            match routes::query_of(query) {
+                Ok(q) => resource_route(r, app, peer, headers, path, q, body).await,
+                Err(e) => e.into_response(),
+            }
+        })
+    }
+}
+
 /// Every route, with the layers that keep the server working.
 fn router(state: State) -> Router {
     let timeout = state.config.request_timeout;
-    Router::new()
+    let mut router = Router::new()
         .route("/v1/execute", post(routes::execute_route))
         .route("/v1/batch", post(routes::batch_route))
-        .route(
-            "/v1/groups/{id}",
-            get(resource!(at(op("get_group"), "id"), path)).patch(resource!(
-                body_as(at(op("update_group"), "id"), "update"),
-                path
-            )),
-        )
-        .route(
-            "/v1/groups/{id}/children",
-            get(resource!(at(op("children"), "group"), path)).post(resource!(
-                body_as(at(creates("create_group"), "parent"), "group"),
-                path
-            )),
-        )
-        .route(
-            "/v1/groups/{id}/members",
-            get(resource!(at(op("members"), "group"), path)),
-        )
-        .route(
-            "/v1/things",
-            get(resource!(op("things"))).post(resource!(creates("create_thing"))),
-        )
-        .route(
-            "/v1/things/{id}",
-            get(resource!(at(op("get_thing"), "id"), path))
-                .patch(resource!(
-                    body_as(at(op("update_thing"), "id"), "update"),
-                    path
-                ))
-                .delete(resource!(at(op("delete_thing"), "id"), path)),
-        )
-        .route(
-            "/v1/connections",
-            get(resource!(op("connections"))).post(resource!(creates("connect"))),
-        )
-        .route(
-            "/v1/connections/{id}",
-            get(resource!(at(op("get_connection"), "id"), path))
-                .delete(resource!(at(op("disconnect"), "id"), path)),
-        )
-        .route(
-            "/v1/events",
-            get(resource!(op("events"))).post(resource!(creates("log_event"))),
-        )
-        .route("/v1/people", post(resource!(creates("create_person"))))
-        .route(
-            "/v1/knowledge",
-            post(resource!(creates("create_knowledge"))),
-        )
-        .route(
-            "/v1/knowledge/{id}",
-            get(resource!(at(op("get_knowledge"), "id"), path))
-                .delete(resource!(at(op("delete_knowledge"), "id"), path)),
-        )
-        .route(
-            "/v1/knowledge/search",
-            post(resource!(op("query_knowledge"))),
-        )
-        .route(
-            "/v1/keys",
-            get(resource!(op("api_keys"))).post(resource!(creates("create_api_key"))),
-        )
-        .route(
-            "/v1/keys/{id}",
-            axum::routing::delete(resource!(at(op("revoke_api_key"), "id"), path)),
-        )
-        .route("/v1/auth/sign-up", post(resource!(creates("sign_up"))))
-        .route("/v1/auth/sign-in", post(resource!(op("sign_in"))))
-        .route("/v1/auth/sign-out", post(resource!(op("sign_out"))))
-        .route("/v1/auth/magic-link", post(resource!(op("magic_link"))))
         .route("/v1/feed", get(feed::feed_route))
-        .route("/health", get(routes::health))
+        .route("/v1/openapi.json", get(openapi::route))
+        .route("/health", get(routes::health));
+    for (verb, path, r) in RESOURCES {
+        router = router.route(path, axum::routing::on(verb.filter(), resource_handler(*r)));
+    }
+    router
         .fallback(|| async {
             ApiError::from(crate::Failure {
                 code: 100,

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use axum::Json as JsonBody;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
@@ -94,6 +94,20 @@ async fn text(body: Body, limit: usize) -> Result<String, ApiError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid("the body is not UTF-8"))
 }
 
+/// Refuses a request without a bearer credential before reading anything else of it, so
+/// that a caller who is not one learns nothing about the rest of its request.
+pub fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
+    let present = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "));
+    if present {
+        Ok(())
+    } else {
+        Err(ApiError::from(crate::Error::InvalidCredentials))
+    }
+}
+
 /// Runs one request on the engine: the one path of every route.
 fn execute(db: &Ontology, caller: &Caller, request: Request) -> Result<Outcome, ApiError> {
     let now = db.engine().clock().now();
@@ -109,6 +123,9 @@ pub async fn execute_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Err(e) = require_bearer(&headers) {
+        return e.into_response();
+    }
     let text = match text(body, app.config.max_body_bytes).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
@@ -136,6 +153,9 @@ pub async fn batch_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Err(e) = require_bearer(&headers) {
+        return e.into_response();
+    }
     let text = match text(body, app.config.max_body_bytes).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
@@ -246,6 +266,9 @@ pub async fn resource_route(
     query: BTreeMap<String, String>,
     body: Body,
 ) -> Response {
+    if let Err(e) = require_bearer(&headers) {
+        return e.into_response();
+    }
     let text = match text(body, app.config.max_body_bytes).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
@@ -268,12 +291,4 @@ pub fn query_of(
 ) -> Result<BTreeMap<String, String>, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::invalid(format!("the query string: {e}")))
-}
-
-/// The path parameter of a request (400 if it does not parse).
-pub fn path_of(
-    p: Result<Path<String>, axum::extract::rejection::PathRejection>,
-) -> Result<String, ApiError> {
-    p.map(|Path(p)| p)
-        .map_err(|e| ApiError::invalid(format!("the path: {e}")))
 }

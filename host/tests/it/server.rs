@@ -553,3 +553,29 @@ fn the_feed_sends_only_what_the_subscriber_may_read_and_closes_on_shutdown() {
     let (_, others) = read_events(&mut feed, 1);
     assert!(others.contains(&"close".to_string()), "{others:?}");
 }
+
+#[test]
+fn the_committed_openapi_document_is_the_generated_one_and_is_served() {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let generated = serde_json::to_string_pretty(&one::server::openapi::document()).unwrap() + "\n";
+    if std::env::var_os("ONE_BLESS").is_some() {
+        std::fs::write(&committed, &generated).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&committed).unwrap_or_default() == generated,
+        "host/openapi.json is not what the code generates: run \
+         `ONE_BLESS=1 cargo test -p one --test it openapi` and commit the file"
+    );
+    let live = Live::new();
+    let served = http(live.addr(), "GET", "/v1/openapi.json", None, b"");
+    assert_eq!(served.status, 200);
+    assert_eq!(
+        served.json(),
+        serde_json::from_str::<Json>(&generated).unwrap()
+    );
+    // Every operation of the table is in it, with its answer's schema.
+    let doc = served.json();
+    assert!(doc["paths"]["/v1/things/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .is_some_and(|r| r.ends_with("/Thing")));
+}
