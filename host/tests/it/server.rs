@@ -579,3 +579,27 @@ fn the_committed_openapi_document_is_the_generated_one_and_is_served() {
         .as_str()
         .is_some_and(|r| r.ends_with("/Thing")));
 }
+
+#[test]
+fn every_error_code_has_its_documented_status() {
+    use one::server::status_of;
+    let table: &[(&[u32], u16)] = &[
+        (&[1], 400),
+        (&[4], 503),
+        (&[3], 500),
+        (&[100, 502], 404),
+        (&[101, 102, 103, 104, 106, 107, 108, 109, 500], 422),
+        (&[105], 413),
+        (&[200, 201, 202, 203, 204, 205, 206, 501, 600], 409),
+        (&[301, 302, 303], 401),
+        (&[300, 304, 305, 306, 307, 908], 403),
+        (&[400, 401], 429),
+        (&[902, 903], 503),
+        (&[900, 901, 904, 905, 906, 907], 500),
+    ];
+    for (codes, status) in table {
+        for code in *codes {
+            assert_eq!(status_of(*code).as_u16(), *status, "code {code}");
+        }
+    }
+}
