@@ -8,8 +8,8 @@
 
 use std::ffi::{c_char, c_int};
 
+use one::Request;
 use one::serde_json::Value as Json;
-use one::{Request, Response};
 
 use crate::boundary::{Failure, OneCtx, OneDb, Outcome, exported};
 
@@ -86,19 +86,7 @@ pub(crate) fn run(db: &one::Ontology, ctx: &one::Context, op: &str, args: Json) 
             }
         })?;
     let response = db.execute(ctx, request)?;
-    Ok(content(&response))
-}
-
-/// A response's content: the value under its one key (`null` for `"done"`).
-pub(crate) fn content(response: &Response) -> Json {
-    match one::serde_json::to_value(response) {
-        Ok(Json::Object(mut map)) => map
-            .values_mut()
-            .next()
-            .map(std::mem::take)
-            .unwrap_or_default(),
-        _ => Json::Null,
-    }
+    Ok(response.content())
 }
 
 /// The most steps one batch may hold.

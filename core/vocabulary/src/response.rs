@@ -189,6 +189,19 @@ impl Response {
         }
     }
 
+    /// The response's content: the value under its one key in the JSON form (`null` for
+    /// `"done"`), what the typed C functions and the server's resource routes answer with.
+    pub fn content(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut map)) => map
+                .values_mut()
+                .next()
+                .map(std::mem::take)
+                .unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        }
+    }
+
     /// The id of the one record the response is about, if it is about one: what a later
     /// step of a batch names with `{"$ref": n}`.
     pub fn id(&self) -> Option<Ref> {

@@ -54,7 +54,7 @@ async fn respond(
     };
     let mut response = match outcome {
         Ok(Outcome::One(answer)) if content_only => {
-            (status, JsonBody(content(&answer))).into_response()
+            (status, JsonBody(answer.content())).into_response()
         }
         Ok(Outcome::One(answer)) => (status, JsonBody(*answer)).into_response(),
         Ok(Outcome::Batch(answers)) => (status, JsonBody(answers)).into_response(),
@@ -67,19 +67,6 @@ async fn respond(
         }
     }
     response
-}
-
-/// A response's content: the value under its one key (`null` for `"done"`), what a
-/// resource route answers with.
-fn content(answer: &Answer) -> Json {
-    match serde_json::to_value(answer) {
-        Ok(Json::Object(mut map)) => map
-            .values_mut()
-            .next()
-            .map(std::mem::take)
-            .unwrap_or_default(),
-        _ => Json::Null,
-    }
 }
 
 /// The body as UTF-8 text, at most `limit` bytes (413 beyond, 400 if not UTF-8).
@@ -108,6 +95,12 @@ pub fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// What every route reads first: the credential's presence, then the body as text.
+async fn prologue(headers: &HeaderMap, body: Body, limit: usize) -> Result<String, ApiError> {
+    require_bearer(headers)?;
+    text(body, limit).await
+}
+
 /// Runs one request on the engine: the one path of every route.
 fn execute(db: &Ontology, caller: &Caller, request: Request) -> Result<Outcome, ApiError> {
     let now = db.engine().clock().now();
@@ -123,10 +116,7 @@ pub async fn execute_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = require_bearer(&headers) {
-        return e.into_response();
-    }
-    let text = match text(body, app.config.max_body_bytes).await {
+    let text = match prologue(&headers, body, app.config.max_body_bytes).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -153,10 +143,7 @@ pub async fn batch_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = require_bearer(&headers) {
-        return e.into_response();
-    }
-    let text = match text(body, app.config.max_body_bytes).await {
+    let text = match prologue(&headers, body, app.config.max_body_bytes).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -266,10 +253,7 @@ pub async fn resource_route(
     query: BTreeMap<String, String>,
     body: Body,
 ) -> Response {
-    if let Err(e) = require_bearer(&headers) {
-        return e.into_response();
-    }
-    let text = match text(body, app.config.max_body_bytes).await {
+    let text = match prologue(&headers, body, app.config.max_body_bytes).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
