@@ -1,7 +1,8 @@
 //! `one serve`: ONE over HTTP (feature `server`).
 //!
-//! A thin host: axum on tokio in front of the synchronous engine, whose calls run on
-//! blocking threads. Every route carries the vocabulary of operations — `POST
+//! A thin host: axum on tokio (with its own accept loop on hyper's HTTP/1.1, for the
+//! head deadline) in front of the synchronous engine, whose calls run on blocking
+//! threads. Every route carries the vocabulary of operations — `POST
 //! /v1/execute` one request, `POST /v1/batch` several in one transaction — or names one of
 //! its operations in a resource route (`GET /v1/things/{id}`, …); the live feed is
 //! Server-Sent Events (`GET /v1/feed`, feed.rs). No rule lives here: who may do what is
@@ -9,7 +10,8 @@
 //! contexts in auth.rs.
 //!
 //! The server keeps working under misuse: a body over its limit is 413, a request that
-//! takes longer than the request timeout 408 (a body that arrives too slowly too), more
+//! takes longer than the request timeout 408 (a body that arrives too slowly too), a
+//! client that does not send a request's head in time is disconnected, more
 //! requests at once than allowed 503 with `Retry-After`, a panic in a handler 500 for that
 //! request alone. On shutdown it stops accepting, lets running requests and commits finish,
 //! and ends every feed with a `close` event. Each request is logged as one JSON line on
@@ -56,6 +58,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long a request may take, its body included (default 30 s).
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's head; a slower one (or an idle
+    /// keep-alive connection) is disconnected (default 10 s).
+    pub header_timeout: Duration,
     /// How many requests may run at once; more get 503 (default 256).
     pub max_concurrent: usize,
     /// How many feeds may be open at once; more get 503 (default 1024).
@@ -74,6 +79,7 @@ impl ServerConfig {
             trusted_proxy_header: None,
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             max_concurrent: 256,
             max_feeds: 1024,
             feed_heartbeat: Duration::from_secs(15),
@@ -169,20 +175,12 @@ impl Server {
             config: Arc::new(config),
             stop: stop.clone(),
         };
+        let header_timeout = state.config.header_timeout;
         let app = router(state);
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("one-server".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(stopping.cancelled_owned())
-                    .await
-                })
-            })
+            .spawn(move || runtime.block_on(accept(listener, app, header_timeout, stopping)))
             .map_err(io("cannot start the server's thread for"))?;
         Ok(Server {
             addr,
@@ -258,6 +256,47 @@ impl Drop for Server {
         self.stop.cancel();
         let _ = self.join();
     }
+}
+
+/// Accepts connections until `stop`, serving each with HTTP/1.1 and a deadline for every
+/// request's head (a slow or idle client is disconnected, never waited for); then waits
+/// for the requests being served to finish.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                // Out of file descriptors, or a connection reset before it was taken:
+                // the listener goes on after a breath.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone().layer(axum::Extension(ConnectInfo(peer))),
+        );
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = watched.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A resource route that names `op`.

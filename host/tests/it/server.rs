@@ -603,3 +603,27 @@ fn every_error_code_has_its_documented_status() {
         }
     }
 }
+
+#[test]
+fn a_client_too_slow_to_send_its_head_is_disconnected() {
+    let db = Arc::new(Ontology::in_memory().unwrap());
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+    config.log_requests = false;
+    config.header_timeout = Duration::from_millis(300);
+    let server = Server::start(db, config).unwrap();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // Half a head, then nothing: the server does not wait for the rest.
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: slow\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let read = stream.read_to_string(&mut answer);
+    assert!(read.is_ok(), "the server closed the connection: {read:?}");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // Everyone else is still served.
+    assert_eq!(http(server.addr(), "GET", "/health", None, b"").status, 200);
+    server.shutdown().unwrap();
+}
