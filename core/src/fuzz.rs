@@ -200,20 +200,7 @@ pub fn check_store(data: &[u8]) {
 /// An export's text: importing it into a database either succeeds, leaving a database
 /// that passes [`crate::Engine::check`], or fails and changes nothing.
 pub fn import(data: &[u8]) {
-    use one_storage::{Store, StoreOptions};
-    let Ok(store) = Store::in_memory(&StoreOptions::default()) else {
-        return;
-    };
-    let engine = crate::Engine::new(store, std::sync::Arc::new(crate::SystemClock))
-        .expect("an empty engine opens");
-    engine
-        .admin()
-        .create_root_group(crate::NewGroup::new(
-            crate::GroupType::Business,
-            "Here",
-            "here",
-        ))
-        .expect("a tenant in an empty engine");
+    let (engine, _) = engine_with_a_tenant();
     let before = dump(&engine);
     match engine.admin().import(data, crate::ImportInto::NewTenant) {
         Ok(_) => {
@@ -236,27 +223,12 @@ pub fn import(data: &[u8]) {
 /// executing it on a database with data either succeeds or fails leaving the database as
 /// it was (but for the `access_denied` event a refusal logs).
 pub fn requests(data: &[u8]) {
-    use one_storage::{Store, StoreOptions};
     use one_vocabulary::decode::from_json;
     use one_vocabulary::request::{Request, RunsIn};
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let engine = crate::Engine::new(
-        Store::in_memory(&StoreOptions::default()).expect("a store in memory"),
-        std::sync::Arc::new(crate::ManualClock::new(crate::Timestamp::from_millis(
-            1_700_000_000_000,
-        ))),
-    )
-    .expect("an empty engine opens");
-    let tenant = engine
-        .admin()
-        .create_root_group(crate::NewGroup::new(
-            crate::GroupType::Business,
-            "Here",
-            "here",
-        ))
-        .expect("a tenant in an empty engine");
+    let (engine, tenant) = engine_with_a_tenant();
     let ctx = crate::Context::system(tenant.id);
     engine
         .write(&ctx, |tx| {
@@ -301,6 +273,27 @@ pub fn requests(data: &[u8]) {
     {
         unchanged("request", &e);
     }
+}
+
+/// An engine in memory, on a manual clock, with one tenant.
+fn engine_with_a_tenant() -> (crate::Engine, crate::Group) {
+    use one_storage::{Store, StoreOptions};
+    let engine = crate::Engine::new(
+        Store::in_memory(&StoreOptions::default()).expect("a store in memory"),
+        std::sync::Arc::new(crate::ManualClock::new(crate::Timestamp::from_millis(
+            1_700_000_000_000,
+        ))),
+    )
+    .expect("an empty engine opens");
+    let tenant = engine
+        .admin()
+        .create_root_group(crate::NewGroup::new(
+            crate::GroupType::Business,
+            "Here",
+            "here",
+        ))
+        .expect("a tenant in an empty engine");
+    (engine, tenant)
 }
 
 pub use crate::testkit::dump;
