@@ -72,11 +72,14 @@ async fn respond(
 /// The body as UTF-8 text, at most `limit` bytes (413 beyond, 400 if not UTF-8).
 async fn text(body: Body, limit: usize) -> Result<String, ApiError> {
     let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::from(crate::Error::TooLarge {
+        // Reading stopped at the limit: the body's real size is not known.
+        let mut failure = crate::Failure::from(&crate::Error::TooLarge {
             field: "body",
             limit,
             actual: limit.saturating_add(1),
-        })
+        });
+        failure.message = format!("the body is larger than the limit of {limit} bytes");
+        ApiError::from(failure)
     })?;
     String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid("the body is not UTF-8"))
 }
