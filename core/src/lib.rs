@@ -90,7 +90,7 @@ pub use one_storage::vectors::IndexParams;
 pub use one_vocabulary::{Failure, Request, Response, RunsIn};
 pub use operations::check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
 pub use operations::execute::MAX_BATCH_STEPS;
-pub use operations::feed::{ChangeFilter, Changes, FEED_BACKLOG, Subscription};
+pub use operations::feed::{ChangeFilter, Changes, FEED_BACKLOG, MAX_FILTERS, Subscription};
 pub use operations::portable::{
     EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS, PortableReport,
 };

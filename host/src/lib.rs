@@ -114,7 +114,7 @@ pub use one_core::{
     Plan, Resource, ResourceUsage, RevenueReport, RevenueSplit, split, split_chain,
 };
 // The change feed.
-pub use one_core::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, Subscription};
+pub use one_core::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, MAX_FILTERS, Subscription};
 // Integrity check, export and import, counts.
 pub use one_core::{
     CheckReport, Counts, EXPORT_FORMAT, EXPORT_VERSION, ImportInto, MAX_IMPORT_SKEW_MS,

@@ -41,17 +41,16 @@ impl DataProvider for Local {
         self.db.execute_batch(&self.ctx, steps)
     }
 
-    fn follow(
+    fn follow_all(
         &self,
-        filter: ChangeFilter,
+        filters: Vec<ChangeFilter>,
         after: Option<EventId>,
     ) -> Result<Box<dyn ChangeStream + '_>, Failure> {
-        let engine = self.db.engine();
-        let sub = match after {
-            Some(_) => engine.subscribe_from(&self.ctx, filter, after),
-            None => engine.subscribe(&self.ctx, filter),
-        }
-        .map_err(|e| Failure::from(&e))?;
+        let sub = self
+            .db
+            .engine()
+            .subscribe_all(&self.ctx, filters, after)
+            .map_err(|e| Failure::from(&e))?;
         Ok(Box::new(LocalFeed { db: &self.db, sub }))
     }
 }
@@ -74,5 +73,9 @@ impl ChangeStream for LocalFeed<'_> {
 
     fn cursor(&self) -> Option<EventId> {
         self.sub.cursor()
+    }
+
+    fn matched(&self) -> Vec<usize> {
+        self.sub.matched()
     }
 }

@@ -14,7 +14,7 @@
 //! after a cursor and then goes live, skipping what the replay already delivered, so
 //! nothing is missed or repeated at the switch; a lagged subscription does the same.
 
-pub use one_vocabulary::operations::ChangeFilter;
+pub use one_vocabulary::operations::{ChangeFilter, MAX_FILTERS};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Bound;
@@ -209,8 +209,8 @@ pub struct Subscription {
     /// The feed of the engine that made it: another engine's is refused.
     feed: Weak<Feed>,
     ctx: Context,
-    group: GroupId,
-    filter: ChangeFilter,
+    /// What it follows: a change is delivered if any of them matches.
+    watches: Vec<Watch>,
     channel: Arc<Channel>,
     /// The position of the next batch to read from the channel.
     next: u64,
@@ -220,17 +220,26 @@ pub struct Subscription {
     cursor: Option<EventId>,
     /// Reading the stored log after `position` before the channel.
     replaying: bool,
-    ready: VecDeque<Event>,
-    /// Set when the context lost the right to read the subscription's group.
-    ended: Option<Permission>,
+    /// Admitted changes, each with the filters it matched (bit `i` for filter `i`).
+    ready: VecDeque<(Event, u32)>,
+    /// The filters the change handed out last matched.
+    matched: u32,
+    /// Set when the context lost the right to read a followed group.
+    ended: Option<(Permission, GroupId)>,
+}
+
+/// One filter of a subscription, with the group it names.
+#[derive(Debug)]
+struct Watch {
+    filter: ChangeFilter,
+    group: GroupId,
 }
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("ctx", &self.ctx)
-            .field("group", &self.group)
-            .field("filter", &self.filter)
+            .field("watches", &self.watches)
             .field("position", &self.position)
             .finish_non_exhaustive()
     }
@@ -264,7 +273,7 @@ impl Engine {
     /// filter, each dimension's read permission); each change is delivered only if the
     /// context may read its dimension in its group at the time.
     pub fn subscribe(&self, ctx: &Context, filter: ChangeFilter) -> Result<Subscription> {
-        self.subscription(ctx, filter, None, false)
+        self.subscription(ctx, vec![filter], None, false)
     }
 
     /// Subscribes like [`Engine::subscribe`], but first delivers every stored change after
@@ -276,20 +285,45 @@ impl Engine {
         filter: ChangeFilter,
         after: Option<EventId>,
     ) -> Result<Subscription> {
-        self.subscription(ctx, filter, after, true)
+        self.subscription(ctx, vec![filter], after, true)
+    }
+
+    /// Subscribes to the changes that match any of `filters` (at most [`MAX_FILTERS`]),
+    /// in one stream with one cursor: each change is delivered once, whatever the number
+    /// of filters it matches, and [`Subscription::matched`] says which. With `after`,
+    /// the stored log after it is replayed first, as [`Engine::subscribe_from`] does;
+    /// with `None`, the stream starts at the next commit. Each filter needs what
+    /// [`Engine::subscribe`] needs in its group.
+    pub fn subscribe_all(
+        &self,
+        ctx: &Context,
+        filters: Vec<ChangeFilter>,
+        after: Option<EventId>,
+    ) -> Result<Subscription> {
+        let replay = after.is_some();
+        self.subscription(ctx, filters, after, replay)
     }
 
     fn subscription(
         &self,
         ctx: &Context,
-        filter: ChangeFilter,
+        filters: Vec<ChangeFilter>,
         after: Option<EventId>,
         replay: bool,
     ) -> Result<Subscription> {
-        let group = filter.group.unwrap_or(ctx.group());
+        ChangeFilter::check_all(&filters)?;
+        let watches: Vec<Watch> = filters
+            .into_iter()
+            .map(|filter| Watch {
+                group: filter.group.unwrap_or(ctx.group()),
+                filter,
+            })
+            .collect();
         let root = self.read(ctx, |v| {
-            for op in ops_of(&filter) {
-                v.authorize(op, group)?;
+            for w in &watches {
+                for op in ops_of(&w.filter) {
+                    v.authorize(op, w.group)?;
+                }
             }
             Ok(v.scope.root)
         })?;
@@ -318,14 +352,14 @@ impl Engine {
         Ok(Subscription {
             feed: Arc::downgrade(self.part::<Arc<Feed>>()),
             ctx: *ctx,
-            group,
-            filter,
+            watches,
             channel,
             next,
             position,
             cursor: position,
             replaying: replay,
             ready: VecDeque::new(),
+            matched: 0,
             ended: None,
         })
     }
@@ -347,6 +381,14 @@ impl Subscription {
         } else {
             self.cursor
         }
+    }
+
+    /// The indexes of the filters the change returned last matched, in the order the
+    /// filters were given (`[0]` for a subscription with one filter).
+    pub fn matched(&self) -> Vec<usize> {
+        (0..self.watches.len())
+            .filter(|i| self.matched & (1 << i) != 0)
+            .collect()
     }
 
     /// The next change if one is ready, without waiting.
@@ -379,14 +421,15 @@ impl Subscription {
             ));
         }
         loop {
-            if let Some(e) = self.ready.pop_front() {
+            if let Some((e, matched)) = self.ready.pop_front() {
                 self.cursor = Some(e.id);
+                self.matched = matched;
                 return Ok(Some(e));
             }
-            if let Some(needed) = self.ended {
+            if let Some((needed, group)) = self.ended {
                 return Err(Error::Forbidden {
                     needed,
-                    group: self.group.to_string(),
+                    group: group.to_string(),
                 });
             }
             if self.replaying {
@@ -454,29 +497,33 @@ impl Subscription {
         }
     }
 
-    /// Checks that the context may still read the subscription's group, and the groups
-    /// its changes may come from.
-    fn scope(&mut self, v: &View<'_, ReadTx>) -> Result<Option<HashSet<GroupId>>> {
-        let held = v.permits_set(self.group)?;
-        for op in ops_of(&self.filter) {
-            if let Some(need) = op.needs().set().difference(held).iter().next() {
-                self.ended = Some(need);
-                return Ok(None);
+    /// Checks that the context may still read each followed group, and the groups each
+    /// filter's changes may come from (in the order of the filters).
+    fn scope(&mut self, v: &View<'_, ReadTx>) -> Result<Option<Vec<HashSet<GroupId>>>> {
+        let mut scopes = Vec::with_capacity(self.watches.len());
+        for w in &self.watches {
+            let held = v.permits_set(w.group)?;
+            for op in ops_of(&w.filter) {
+                if let Some(need) = op.needs().set().difference(held).iter().next() {
+                    self.ended = Some((need, w.group));
+                    return Ok(None);
+                }
             }
+            let mut groups = HashSet::from([w.group]);
+            if w.filter.subtree {
+                groups.extend(v.descendants(w.group)?);
+            }
+            scopes.push(groups);
         }
-        let mut groups = HashSet::from([self.group]);
-        if self.filter.subtree {
-            groups.extend(v.descendants(self.group)?);
-        }
-        Ok(Some(groups))
+        Ok(Some(scopes))
     }
 
-    /// Moves the events after the cursor that pass the filter and the context's
+    /// Moves the events after the cursor that pass a filter and the context's
     /// permissions to `ready`.
     fn admit<'e>(
         &mut self,
         v: &View<'_, ReadTx>,
-        groups: &HashSet<GroupId>,
+        scopes: &[HashSet<GroupId>],
         events: impl IntoIterator<Item = &'e Event>,
     ) -> Result<()> {
         for e in events {
@@ -484,11 +531,15 @@ impl Subscription {
                 continue;
             }
             self.position = Some(e.id);
-            if groups.contains(&e.group)
-                && self.filter.matches(e)
-                && v.may_read_event(e.group, &e.kind)?
-            {
-                self.ready.push_back(e.clone());
+            let matched = self
+                .watches
+                .iter()
+                .zip(scopes)
+                .enumerate()
+                .filter(|(_, (w, groups))| groups.contains(&e.group) && w.filter.matches(e))
+                .fold(0u32, |mask, (i, _)| mask | 1 << i);
+            if matched != 0 && v.may_read_event(e.group, &e.kind)? {
+                self.ready.push_back((e.clone(), matched));
             }
         }
         Ok(())
@@ -497,7 +548,7 @@ impl Subscription {
     fn accept(&mut self, engine: &Engine, batches: &[Batch]) -> Result<()> {
         let ctx = self.ctx;
         engine.read_quietly(&ctx, |v| {
-            let Some(groups) = self.scope(v)? else {
+            let Some(scopes) = self.scope(v)? else {
                 return Ok(());
             };
             let events = batches
@@ -505,7 +556,7 @@ impl Subscription {
                 .flat_map(|b| b.iter())
                 .map(|bytes| codec::decode::<Event>(bytes))
                 .collect::<Result<Vec<_>>>()?;
-            self.admit(v, &groups, &events)
+            self.admit(v, &scopes, &events)
         })
     }
 
@@ -513,9 +564,10 @@ impl Subscription {
     fn replay(&mut self, engine: &Engine) -> Result<()> {
         let ctx = self.ctx;
         engine.read_quietly(&ctx, |v| {
-            let Some(groups) = self.scope(v)? else {
+            let Some(scopes) = self.scope(v)? else {
                 return Ok(());
             };
+            let groups: HashSet<GroupId> = scopes.iter().flatten().copied().collect();
             let mut found: Vec<Event> = Vec::new();
             for &g in &groups {
                 let prefix = v.scope.tenant.events(g);
@@ -537,7 +589,7 @@ impl Subscription {
             found.sort_by_key(|e| e.id);
             let complete = found.len() < REPLAY_BATCH;
             found.truncate(REPLAY_BATCH);
-            self.admit(v, &groups, &found)?;
+            self.admit(v, &scopes, &found)?;
             if complete {
                 self.replaying = false;
             }

@@ -109,6 +109,9 @@ pub struct PortableReport {
     pub connections_left_out: u64,
 }
 
+/// The most filters one subscription may follow at once.
+pub const MAX_FILTERS: usize = 32;
+
 /// Which changes a subscription receives: those of one group (or its subtree), of some
 /// dimensions, of some types. Empty lists match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -157,6 +160,20 @@ impl ChangeFilter {
     pub fn kind(mut self, kind: impl Into<String>) -> Self {
         self.types.push(kind.into());
         self
+    }
+
+    /// Checks the filters of one subscription: 1 to [`MAX_FILTERS`] of them.
+    pub fn check_all(filters: &[ChangeFilter]) -> Result<(), crate::Error> {
+        if filters.is_empty() || filters.len() > MAX_FILTERS {
+            return Err(crate::Error::invalid(
+                "filters",
+                format!(
+                    "a subscription follows 1 to {MAX_FILTERS} filters, not {}",
+                    filters.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the event `e` passes the filter.

@@ -26,6 +26,10 @@ pub trait ChangeStream {
     /// The id of the last change passed: follow again from here, with no gap and no
     /// repeat.
     fn cursor(&self) -> Option<EventId>;
+
+    /// The indexes of the filters the change returned last matched, in the order they
+    /// were given to [`DataProvider::follow_all`] (`[0]` when following one filter).
+    fn matched(&self) -> Vec<usize>;
 }
 
 /// What runs the vocabulary: an embedded engine or a remote server.
@@ -37,13 +41,24 @@ pub trait DataProvider {
     /// `{"$ref": n}` stands for the id of the record step `n` returned.
     fn batch(&self, steps: &[serde_json::Value]) -> Result<Vec<Response>, Failure>;
 
-    /// Follows the changes that match `filter`: after the event `after` (replaying the
-    /// stored log first), or from the next commit with `None`.
+    /// Follows the changes that match any of `filters`, in one stream with one cursor:
+    /// after the event `after` (replaying the stored log first), or from the next commit
+    /// with `None`. Each change comes once; [`ChangeStream::matched`] says which filters
+    /// it matched.
+    fn follow_all(
+        &self,
+        filters: Vec<ChangeFilter>,
+        after: Option<EventId>,
+    ) -> Result<Box<dyn ChangeStream + '_>, Failure>;
+
+    /// Follows the changes that match `filter`, as [`DataProvider::follow_all`] does.
     fn follow(
         &self,
         filter: ChangeFilter,
         after: Option<EventId>,
-    ) -> Result<Box<dyn ChangeStream + '_>, Failure>;
+    ) -> Result<Box<dyn ChangeStream + '_>, Failure> {
+        self.follow_all(vec![filter], after)
+    }
 
     /// Makes a thing.
     fn create_thing(&self, new: NewThing) -> Result<Thing, Failure> {

@@ -138,36 +138,18 @@ impl DataProvider for Remote {
         self.post("/v1/batch", &body)
     }
 
-    fn follow(
+    fn follow_all(
         &self,
-        filter: ChangeFilter,
+        filters: Vec<ChangeFilter>,
         after: Option<EventId>,
     ) -> Result<Box<dyn ChangeStream + '_>, Failure> {
-        let mut query = Vec::new();
-        if let Some(g) = filter.group {
-            query.push(format!("group={g}"));
-        }
-        if filter.subtree {
-            query.push("subtree=true".into());
-        }
-        if !filter.dimensions.is_empty() {
-            let names: Vec<String> = filter
-                .dimensions
-                .iter()
-                .map(|d| d.as_str().to_string())
-                .collect();
-            query.push(format!("dimensions={}", names.join(",")));
-        }
-        if !filter.types.is_empty() {
-            for t in &filter.types {
-                if !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(Failure::from(Error::invalid(
-                        "types",
-                        format!("{t:?} is not a type name"),
-                    )));
-                }
-            }
-            query.push(format!("types={}", filter.types.join(",")));
+        ChangeFilter::check_all(&filters).map_err(Failure::from)?;
+        // Every filter as a `filter` parameter: the stream says which ones each change
+        // matched.
+        let mut query = Vec::with_capacity(filters.len());
+        for filter in &filters {
+            let json = serde_json::to_string(filter).map_err(|e| transport("a filter", e))?;
+            query.push(format!("filter={}", http::percent_encode(&json)));
         }
         let path = format!("/v1/feed?{}", query.join("&"));
         let feed = Feed::open(self.clone(), path, after)?;
@@ -177,7 +159,8 @@ impl DataProvider for Remote {
 
 /// What the reader thread of a feed hands over.
 enum Item {
-    Change(Box<Event>),
+    /// A change, with the filters it matched.
+    Change(Box<Event>, Vec<usize>),
     Failed(Failure),
 }
 
@@ -186,6 +169,7 @@ enum Item {
 struct Feed {
     items: mpsc::Receiver<Item>,
     cursor: Option<EventId>,
+    matched: Vec<usize>,
     stop: Arc<AtomicBool>,
     socket: Arc<Mutex<Option<std::net::TcpStream>>>,
 }
@@ -215,6 +199,7 @@ impl Feed {
         Ok(Feed {
             items,
             cursor: after,
+            matched: Vec::new(),
             stop,
             socket,
         })
@@ -242,6 +227,13 @@ fn connect(remote: &Remote, path: &str, after: Option<EventId>) -> Result<http::
         }));
     }
     Ok(stream)
+}
+
+/// The data of a `match` event: a change and the filters it matched.
+#[derive(serde::Deserialize)]
+struct Matched {
+    filters: Vec<usize>,
+    event: Event,
 }
 
 /// The reader thread: parses events, hands over changes, and reconnects when the stream
@@ -291,10 +283,10 @@ fn read_feed(
                 data.push_str(v.trim_start());
             } else if l.is_empty() {
                 match event.as_str() {
-                    "change" => match serde_json::from_str::<Event>(&data) {
-                        Ok(e) => {
-                            after = Some(e.id);
-                            if tx.send(Item::Change(Box::new(e))).is_err() {
+                    "match" => match serde_json::from_str::<Matched>(&data) {
+                        Ok(Matched { filters, event }) => {
+                            after = Some(event.id);
+                            if tx.send(Item::Change(Box::new(event), filters)).is_err() {
                                 return;
                             }
                         }
@@ -322,8 +314,9 @@ fn read_feed(
 impl ChangeStream for Feed {
     fn next_change(&mut self, timeout: Duration) -> Result<Option<Event>, Failure> {
         match self.items.recv_timeout(timeout) {
-            Ok(Item::Change(e)) => {
+            Ok(Item::Change(e, matched)) => {
                 self.cursor = Some(e.id);
+                self.matched = matched;
                 Ok(Some(*e))
             }
             Ok(Item::Failed(f)) => Err(f),
@@ -336,6 +329,10 @@ impl ChangeStream for Feed {
 
     fn cursor(&self) -> Option<EventId> {
         self.cursor
+    }
+
+    fn matched(&self) -> Vec<usize> {
+        self.matched.clone()
     }
 }
 

@@ -10,9 +10,13 @@
 //! stream gets `close`. Comments keep idle connections alive.
 //!
 //! Query parameters: `group`, `subtree` (true/false), `dimensions` and `types`
-//! (comma-separated), `after` (an event id).
+//! (comma-separated), `after` (an event id). Or, for many filters on one stream (a
+//! browser holds about six connections per origin): `filter`, repeated, each a JSON
+//! change filter (`{"group":…,"subtree":…,"dimensions":[…],"types":[…]}`), up to
+//! [`MAX_FILTERS`]. Such a stream sends each change once, as an event `match` whose data
+//! is `{"filters":[indexes of the filters it matched],"event":{…}}`; its ids and its
+//! resume are those of every stream.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,11 +33,12 @@ use super::State as App;
 use super::auth;
 use super::status::ApiError;
 use crate::decode::from_json_value;
-use crate::{ChangeFilter, Error, Event, EventId, Failure, Ontology, Subscription};
+use crate::{ChangeFilter, Error, Event, EventId, Failure, MAX_FILTERS, Ontology, Subscription};
 
 /// What a subscriber's thread hands to its stream.
 enum Item {
-    Change(Box<Event>),
+    /// A change, with the filters it matched.
+    Change(Box<Event>, Vec<usize>),
     Resync(Option<EventId>),
     End(Failure),
 }
@@ -42,13 +47,23 @@ enum Item {
 /// is still there.
 const WAIT: Duration = Duration::from_millis(250);
 
-/// The filter and the cursor of a feed request.
-fn filter_of(
-    query: &BTreeMap<String, String>,
-    headers: &HeaderMap,
-) -> Result<(ChangeFilter, Option<EventId>), ApiError> {
+/// What a feed request asks for.
+struct Asked {
+    filters: Vec<ChangeFilter>,
+    /// Whether the filters came as `filter` parameters: changes go out as `match` events.
+    many: bool,
+    after: Option<EventId>,
+}
+
+/// The filters and the cursor of a feed request.
+fn asked(query: &[(String, String)], headers: &HeaderMap) -> Result<Asked, ApiError> {
     let mut args = Map::new();
+    let mut filters = Vec::new();
+    let mut after = None;
     for (name, value) in query {
+        if args.contains_key(name) || (name == "after" && after.is_some()) {
+            return Err(ApiError::invalid(format!("`{name}` is given twice")));
+        }
         let value = match name.as_str() {
             "dimensions" | "types" => Json::Array(
                 value
@@ -62,22 +77,48 @@ fn filter_of(
                 "false" | "0" => false,
                 _ => return Err(ApiError::invalid("`subtree` is true or false")),
             }),
-            "after" => continue,
+            "after" => {
+                after = Some(value.clone());
+                continue;
+            }
+            "filter" => {
+                if filters.len() == MAX_FILTERS {
+                    return Err(ApiError::invalid(format!(
+                        "a stream follows at most {MAX_FILTERS} filters"
+                    )));
+                }
+                filters
+                    .push(crate::decode::from_json::<ChangeFilter>(value).map_err(ApiError::from)?);
+                continue;
+            }
             _ => Json::String(value.clone()),
         };
         args.insert(name.clone(), value);
     }
-    let filter: ChangeFilter = from_json_value(Json::Object(args)).map_err(ApiError::from)?;
+    let many = !filters.is_empty();
+    if many && !args.is_empty() {
+        return Err(ApiError::invalid(
+            "`filter` parameters replace `group`, `subtree`, `dimensions` and `types`: \
+             give one form or the other",
+        ));
+    }
+    if !many {
+        filters.push(from_json_value(Json::Object(args)).map_err(ApiError::from)?);
+    }
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| query.get("after").cloned());
+        .or(after);
     let after = match after {
         Some(text) => Some(text.trim().parse::<EventId>().map_err(Error::from)?),
         None => None,
     };
-    Ok((filter, after))
+    Ok(Asked {
+        filters,
+        many,
+        after,
+    })
 }
 
 /// The SSE stream of one subscriber.
@@ -85,17 +126,21 @@ pub async fn feed_route(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if let Err(e) = super::routes::require_bearer(&headers) {
         return e.into_response();
     }
-    let query = match super::routes::query_of(query) {
-        Ok(q) => q,
-        Err(e) => return e.into_response(),
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return ApiError::invalid(format!("the query string: {e}")).into_response(),
     };
-    let (filter, after) = match filter_of(&query, &headers) {
-        Ok(parts) => parts,
+    let Asked {
+        filters,
+        many,
+        after,
+    } = match asked(&query, &headers) {
+        Ok(asked) => asked,
         Err(e) => return e.into_response(),
     };
     let Ok(permit) = app.feeds.clone().try_acquire_owned() else {
@@ -107,11 +152,10 @@ pub async fn feed_route(
     // ordinary error response.
     let subscribed = tokio::task::spawn_blocking(move || {
         let caller = auth::admit(&db, &headers, ip)?;
-        let sub = match after {
-            Some(_) => db.engine().subscribe_from(&caller.ctx, filter, after),
-            None => db.engine().subscribe(&caller.ctx, filter),
-        }
-        .map_err(ApiError::from)?;
+        let sub = db
+            .engine()
+            .subscribe_all(&caller.ctx, filters, after)
+            .map_err(ApiError::from)?;
         Ok::<_, ApiError>((db, sub))
     })
     .await;
@@ -149,14 +193,7 @@ pub async fn feed_route(
                 }
             };
             let (event, last) = match item? {
-                Item::Change(e) => (
-                    Sse::default()
-                        .id(e.id.to_string())
-                        .event("change")
-                        .json_data(&e)
-                        .unwrap_or_else(|_| Sse::default().event("change")),
-                    false,
-                ),
+                Item::Change(e, matched) => (change(&e, &matched, many), false),
                 Item::Resync(cursor) => (
                     Sse::default()
                         .event("resync")
@@ -180,6 +217,19 @@ pub async fn feed_route(
         .into_response()
 }
 
+/// The SSE event of a change: `change` with the event, or on a stream of `filter`
+/// parameters `match` with the event and the filters it matched.
+fn change(e: &Event, matched: &[usize], many: bool) -> Sse {
+    let sse = Sse::default().id(e.id.to_string());
+    let sent = if many {
+        sse.event("match")
+            .json_data(serde_json::json!({ "filters": matched, "event": e }))
+    } else {
+        sse.event("change").json_data(e)
+    };
+    sent.unwrap_or_else(|_| Sse::default().event("change"))
+}
+
 /// A subscriber's thread: waits for changes and hands them to its stream, until the
 /// stream is gone or the subscription ends.
 fn follow(db: &Arc<Ontology>, mut sub: Subscription, tx: &tokio::sync::mpsc::Sender<Item>) {
@@ -188,7 +238,7 @@ fn follow(db: &Arc<Ontology>, mut sub: Subscription, tx: &tokio::sync::mpsc::Sen
             return;
         }
         let item = match sub.next_timeout(db.engine(), WAIT) {
-            Ok(Some(e)) => Item::Change(Box::new(e)),
+            Ok(Some(e)) => Item::Change(Box::new(e), sub.matched()),
             Ok(None) => continue,
             Err(Error::Lagged { .. }) => Item::Resync(sub.cursor()),
             Err(e) => {

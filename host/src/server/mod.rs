@@ -148,6 +148,15 @@ pub struct Server {
 impl Server {
     /// Starts serving `db` on its own threads; returns once it listens.
     pub fn start(db: Arc<Ontology>, config: ServerConfig) -> crate::Result<Server> {
+        Self::serve(db, config, routes())
+    }
+
+    /// Starts serving `routes` with the layers every route gets.
+    fn serve(
+        db: Arc<Ontology>,
+        config: ServerConfig,
+        routes: Router<State>,
+    ) -> crate::Result<Server> {
         let listen = config.listen;
         let io = move |action: &'static str| {
             move |source: std::io::Error| Error::Io {
@@ -176,7 +185,7 @@ impl Server {
             stop: stop.clone(),
         };
         let header_timeout = state.config.header_timeout;
-        let app = router(state);
+        let app = layered(routes, state);
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("one-server".into())
@@ -490,9 +499,8 @@ fn resource_handler(
     }
 }
 
-/// Every route, with the layers that keep the server working.
-fn router(state: State) -> Router {
-    let timeout = state.config.request_timeout;
+/// Every route.
+fn routes() -> Router<State> {
     let mut router = Router::new()
         .route("/v1/execute", post(routes::execute_route))
         .route("/v1/batch", post(routes::batch_route))
@@ -503,6 +511,12 @@ fn router(state: State) -> Router {
         router = router.route(path, axum::routing::on(verb.filter(), resource_handler(*r)));
     }
     router
+}
+
+/// `routes` with the layers that keep the server working.
+fn layered(routes: Router<State>, state: State) -> Router {
+    let timeout = state.config.request_timeout;
+    routes
         .fallback(|| async {
             ApiError::from(crate::Failure {
                 code: 100,
@@ -560,4 +574,44 @@ async fn admit_request(Shared(state): Shared<State>, request: HttpRequest, next:
         eprintln!("{line}");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// Sends `GET path` and returns the whole answer.
+    fn fetch(addr: SocketAddr, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_panic_in_a_handler_is_a_500_for_that_request_only() {
+        let db = Arc::new(Ontology::in_memory().unwrap());
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        config.log_requests = false;
+        async fn bug() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let panics = routes().route("/panic", get(bug));
+        let server = Server::serve(db, config, panics).unwrap();
+        let answer = fetch(server.addr(), "/panic");
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(answer.contains(r#""name":"internal""#), "{answer}");
+        // The server, and its other routes, go on.
+        for _ in 0..3 {
+            assert!(fetch(server.addr(), "/health").starts_with("HTTP/1.1 200"));
+        }
+        server.shutdown().unwrap();
+    }
 }

@@ -186,7 +186,7 @@ pub fn document() -> Json {
     let mut feed_answers = failures();
     feed_answers.insert(
         "200".into(),
-        json!({"description": "Events `change` (id: the event id), `resync`, `end`, `close`.", "content": {"text/event-stream": {"schema": {"description": "Each event's data is JSON: an event record for `change`, `{\"cursor\"}` for `resync`, a failure for `end`."}}}}),
+        json!({"description": "Events `change` (or `match` with `filter` parameters; id: the event id), `resync`, `end`, `close`.", "content": {"text/event-stream": {"schema": {"description": "Each event's data is JSON: an event record for `change`, `{\"cursor\"}` for `resync`, a failure for `end`."}}}}),
     );
     add(
         "/v1/feed",
@@ -200,6 +200,7 @@ pub fn document() -> Json {
                 {"name": "subtree", "in": "query", "schema": {"type": "boolean"}},
                 {"name": "dimensions", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated dimensions."},
                 {"name": "types", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated types."},
+                {"name": "filter", "in": "query", "style": "form", "explode": true, "schema": {"type": "array", "maxItems": crate::MAX_FILTERS, "items": {"type": "string"}}, "description": "Instead of `group`, `subtree`, `dimensions` and `types`: a change filter as JSON (`{\"group\":…,\"subtree\":…,\"dimensions\":[…],\"types\":[…]}`), repeated for many filters on one stream. Changes then come as events `match` with data `{\"filters\":[indexes],\"event\":{…}}`."},
                 {"name": "after", "in": "query", "schema": component("EventId")},
                 {"name": "Last-Event-ID", "in": "header", "schema": component("EventId")},
             ],

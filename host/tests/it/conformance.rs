@@ -98,6 +98,49 @@ fn suite(p: &dyn DataProvider) {
         rest,
         vec![Some(Ref::from(second.id)), Some(Ref::from(third.id))]
     );
+
+    // Many filters on one stream: each change comes once, with the filters it matched,
+    // and the stream resumes like any other.
+    let filters = vec![
+        ChangeFilter::new()
+            .dimension(Dimension::Things)
+            .kind("memo"),
+        ChangeFilter::new().dimension(Dimension::Connections),
+        ChangeFilter::new().dimension(Dimension::Things),
+    ];
+    let mut feed = p.follow_all(filters.clone(), None).unwrap();
+    let memo = p.create_thing(NewThing::new("memo", "m")).unwrap();
+    let e1 = feed.next_change(PATIENCE).unwrap().expect("the memo");
+    assert_eq!(
+        (e1.target, feed.matched()),
+        (Some(Ref::from(memo.id)), vec![0, 2])
+    );
+    let cursor = feed.cursor();
+    drop(feed);
+    let cup = p.create_thing(NewThing::new("product", "Cup")).unwrap();
+    let link = p
+        .connect(NewConnection::new(memo.id, "about", cup.id))
+        .unwrap();
+    let mut resumed = p.follow_all(filters, cursor).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let e = resumed.next_change(PATIENCE).unwrap().expect("a change");
+        got.push((e.target, resumed.matched()));
+    }
+    assert_eq!(
+        got,
+        vec![
+            (Some(Ref::from(cup.id)), vec![2]),
+            (Some(Ref::from(link.id)), vec![1]),
+        ]
+    );
+    assert_eq!(
+        resumed.next_change(Duration::from_millis(50)).unwrap(),
+        None,
+        "a change came twice"
+    );
+    let none = p.follow_all(Vec::new(), None).err().expect("no filter");
+    assert_eq!((none.code, none.field.as_deref()), (104, Some("filters")));
 }
 
 /// A database with a tenant and an API key that may read and write.

@@ -381,6 +381,42 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             "not_found",
         ),
         (
+            "a feed's filter that is not JSON",
+            http(
+                live.addr(),
+                "GET",
+                "/v1/feed?filter=%7Bgroup",
+                Some(&live.key),
+                b"",
+            ),
+            400,
+            "invalid",
+        ),
+        (
+            "a feed's filter and its parameters both",
+            http(
+                live.addr(),
+                "GET",
+                "/v1/feed?filter=%7B%7D&subtree=true",
+                Some(&live.key),
+                b"",
+            ),
+            400,
+            "invalid",
+        ),
+        (
+            "a feed's parameter given twice",
+            http(
+                live.addr(),
+                "GET",
+                "/v1/feed?types=a&types=b",
+                Some(&live.key),
+                b"",
+            ),
+            400,
+            "invalid",
+        ),
+        (
             "platform operation",
             post("/v1/execute", br#""tenants""#),
             403,
@@ -631,4 +667,38 @@ fn a_client_too_slow_to_send_its_head_is_disconnected() {
     // Everyone else is still served.
     assert_eq!(http(server.addr(), "GET", "/health", None, b"").status, 200);
     server.shutdown().unwrap();
+}
+
+#[test]
+fn huge_headers_are_refused_and_the_server_goes_on() {
+    let live = Live::new();
+    let send = |head: String| {
+        let mut stream = TcpStream::connect(live.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // The server may answer and close before it has read everything sent.
+        let _ = stream.write_all(head.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let one_huge = format!(
+        "GET /health HTTP/1.1\r\nhost: t\r\nx-big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    let many: String = (0..1_000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let too_many = format!("GET /health HTTP/1.1\r\nhost: t\r\n{many}\r\n");
+    for (name, head) in [
+        ("one huge header", one_huge),
+        ("too many headers", too_many),
+    ] {
+        let answer = send(head);
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{name}: {}",
+            &answer[..answer.len().min(200)]
+        );
+    }
+    assert_eq!(http(live.addr(), "GET", "/health", None, b"").status, 200);
 }
