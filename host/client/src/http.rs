@@ -1,24 +1,39 @@
 //! Just enough HTTP/1.1 over a `TcpStream` for the client: requests with a JSON body,
 //! responses with a `Content-Length` or chunked body, and a streamed body for the feed.
 //! Plain HTTP only: TLS belongs to a proxy beside the client or in front of the server.
+//!
+//! Connections are kept alive: after a response read to its end, the connection waits in
+//! the endpoint's pool (at most [`MAX_IDLE`] of them, each for at most [`IDLE_FOR`], well
+//! under the time a server gives an idle connection) for the next request.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The largest response head the client reads, in bytes.
 const MAX_HEAD: usize = 64 * 1024;
 /// The largest response body the client reads, in bytes.
 const MAX_BODY: usize = 256 * 1024 * 1024;
+/// The most idle connections an endpoint keeps.
+const MAX_IDLE: usize = 16;
+/// How long an idle connection is kept before it is closed rather than reused.
+const IDLE_FOR: Duration = Duration::from_secs(2);
 
-/// Where a server is: `host:port`, and the path every route is below.
+/// Where a server is: `host:port`, the path every route is below, and the connections
+/// kept alive to it (shared by the endpoint's clones).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     /// `host:port`.
     pub authority: String,
     /// The path prefix (`""` or `/one`).
     pub base: String,
+    /// Idle connections, with when each became idle; the newest last.
+    idle: Arc<Mutex<Vec<Idle>>>,
 }
+
+/// A kept connection, and when it became idle.
+type Idle = (BufReader<TcpStream>, Instant);
 
 impl Endpoint {
     /// Parses `http://host:port[/base]`.
@@ -41,7 +56,31 @@ impl Endpoint {
         Ok(Endpoint {
             authority,
             base: base.to_string(),
+            idle: Arc::default(),
         })
+    }
+
+    /// An idle connection young enough to reuse, if there is one.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the age of an idle connection is wall time, as the server's timeout is"
+    )]
+    fn reuse(&self) -> Option<BufReader<TcpStream>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
+        idle.pop().map(|(c, _)| c)
+    }
+
+    /// Keeps a connection whose last response was read to its end.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the age of an idle connection is wall time, as the server's timeout is"
+    )]
+    fn keep(&self, connection: BufReader<TcpStream>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push((connection, Instant::now()));
+        }
     }
 }
 
@@ -68,23 +107,74 @@ pub struct Stream {
 /// A response's status, its headers (lower-case names), and the reader of its body.
 type Head = (u16, Vec<(String, String)>, BufReader<TcpStream>);
 
-/// Sends a request on a new connection and returns the response's head with its reader.
+/// Whether the connection of a request is kept for another one.
+#[derive(Clone, Copy, PartialEq)]
+enum Connection {
+    KeepAlive,
+    Close,
+}
+
+/// Sends a request, on an idle connection when `connection` allows and one is there
+/// (or a new one), and returns the response's head with its reader.
+///
+/// A kept connection the server closed meanwhile fails before any byte of the answer
+/// arrives: the request is then sent once more on a new connection.
 fn send(
     endpoint: &Endpoint,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-    read_timeout: Option<Duration>,
+    connection: Connection,
 ) -> std::io::Result<Head> {
-    let mut stream = TcpStream::connect(&endpoint.authority)?;
+    let head = request_head(endpoint, method, path, headers, body.len(), connection)?;
+    if connection == Connection::KeepAlive
+        && let Some(reader) = endpoint.reuse()
+    {
+        match exchange(reader, &head, body) {
+            Ok(answer) => return Ok(answer),
+            Err(Unanswered::Silent(_)) => {}
+            Err(Unanswered::Broken(e)) => return Err(e),
+        }
+    }
+    let stream = TcpStream::connect(&endpoint.authority)?;
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(read_timeout)?;
+    exchange(BufReader::new(stream), &head, body).map_err(Unanswered::into_inner)
+}
+
+/// Why an exchange gave no answer.
+enum Unanswered {
+    /// Not one byte of an answer came: the connection was closed before the request
+    /// reached the server.
+    Silent(std::io::Error),
+    /// The answer began, then failed.
+    Broken(std::io::Error),
+}
+
+impl Unanswered {
+    fn into_inner(self) -> std::io::Error {
+        match self {
+            Unanswered::Silent(e) | Unanswered::Broken(e) => e,
+        }
+    }
+}
+
+/// The head of a request.
+fn request_head(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    length: usize,
+    connection: Connection,
+) -> std::io::Result<String> {
+    let connection = match connection {
+        Connection::KeepAlive => "keep-alive",
+        Connection::Close => "close",
+    };
     let mut head = format!(
-        "{method} {}{path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        endpoint.base,
-        endpoint.authority,
-        body.len()
+        "{method} {}{path} HTTP/1.1\r\nhost: {}\r\nconnection: {connection}\r\ncontent-length: {length}\r\n",
+        endpoint.base, endpoint.authority,
     );
     for (name, value) in headers {
         if value.contains(['\r', '\n']) {
@@ -96,11 +186,34 @@ fn send(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut reader = BufReader::new(stream);
+    Ok(head)
+}
+
+/// Writes a request on a connection and reads the head of its answer.
+fn exchange(mut reader: BufReader<TcpStream>, head: &str, body: &[u8]) -> Result<Head, Unanswered> {
+    let stream = reader.get_mut();
+    let written = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body));
+    if let Err(e) = written {
+        return Err(Unanswered::Silent(e));
+    }
     let mut status_line = String::new();
-    reader.read_line(&mut status_line)?;
+    match reader.read_line(&mut status_line) {
+        Ok(0) => {
+            return Err(Unanswered::Silent(bad(
+                "the connection closed before an answer".into(),
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if status_line.is_empty() => return Err(Unanswered::Silent(e)),
+        Err(e) => return Err(Unanswered::Broken(e)),
+    }
+    read_head(reader, status_line).map_err(Unanswered::Broken)
+}
+
+/// Reads a response's head after its status line.
+fn read_head(mut reader: BufReader<TcpStream>, status_line: String) -> std::io::Result<Head> {
     let status = status_line
         .split_whitespace()
         .nth(1)
@@ -149,8 +262,11 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Reply> {
-    let (status, headers, mut reader) = send(endpoint, method, path, headers, body, None)?;
-    let body = if is_chunked(&headers) {
+    let (status, headers, mut reader) =
+        send(endpoint, method, path, headers, body, Connection::KeepAlive)?;
+    let closes = header(&headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let mut body = Vec::new();
+    let reader = if is_chunked(&headers) {
         let mut stream = Stream {
             status,
             reader,
@@ -158,26 +274,27 @@ pub fn request(
             left: 0,
             done: false,
         };
-        let mut body = Vec::new();
-        stream
-            .by_ref()
-            .take(MAX_BODY as u64)
-            .read_to_end(&mut body)?;
-        body
+        (&mut stream).take(MAX_BODY as u64).read_to_end(&mut body)?;
+        // Read to its last chunk: the connection is at the next response.
+        stream.done.then_some(stream.reader)
     } else {
-        let mut body = Vec::new();
         match header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok()) {
             Some(n) if n <= MAX_BODY => {
                 body.resize(n, 0);
                 reader.read_exact(&mut body)?;
+                Some(reader)
             }
             Some(_) => return Err(bad("the response's body is too large".into())),
             None => {
+                // The body ends with the connection.
                 reader.take(MAX_BODY as u64).read_to_end(&mut body)?;
+                None
             }
         }
-        body
     };
+    if let Some(reader) = reader.filter(|_| !closes) {
+        endpoint.keep(reader);
+    }
     Ok(Reply { status, body })
 }
 
@@ -189,7 +306,7 @@ pub fn stream(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Stream> {
-    let (status, headers, reader) = send(endpoint, "GET", path, headers, b"", None)?;
+    let (status, headers, reader) = send(endpoint, "GET", path, headers, b"", Connection::Close)?;
     Ok(Stream {
         status,
         chunked: is_chunked(&headers),
@@ -225,6 +342,13 @@ impl Read for Stream {
             self.left = usize::from_str_radix(size, 16)
                 .map_err(|_| bad(format!("bad chunk size {size:?}")))?;
             if self.left == 0 {
+                // The last chunk: skip the trailers up to the blank line that ends them.
+                loop {
+                    let mut trailer = String::new();
+                    if self.reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
+                        break;
+                    }
+                }
                 self.done = true;
                 return Ok(0);
             }
@@ -255,4 +379,61 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// Reads one request (head and a `content-length` body) and answers `text`.
+    fn serve_one(reader: &mut BufReader<TcpStream>, text: &str) {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        write!(
+            reader.get_mut(),
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{text}",
+            text.len()
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_connection_is_reused_and_one_the_server_closed_is_replaced() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            first
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let mut first = BufReader::new(first);
+            serve_one(&mut first, "one");
+            serve_one(&mut first, "two");
+            // The server lets the kept connection go, as an idle timeout would.
+            drop(first);
+            let (second, _) = listener.accept().unwrap();
+            let mut second = BufReader::new(second);
+            serve_one(&mut second, "three");
+        });
+        let endpoint = Endpoint::parse(&url).unwrap();
+        let ask = |n: &str| request(&endpoint, "POST", "/", &[], n.as_bytes()).unwrap();
+        assert_eq!(ask("1").body, b"one");
+        // Answered on the first connection: the server accepts no other before it.
+        assert_eq!(ask("2").body, b"two");
+        assert_eq!(ask("3").body, b"three");
+        server.join().unwrap();
+    }
 }
