@@ -180,9 +180,18 @@ impl Default for Builder {
 
 impl Builder {
     /// What a commit guarantees. Default [`Durability::Immediate`]: a call that returned
-    /// `Ok` survives a crash or power cut (two fsyncs per commit).
+    /// `Ok` survives a crash or power cut (its writes appended to the commit log beside
+    /// the file and synced, one sync shared by the commits made meanwhile).
     pub fn durability(mut self, durability: Durability) -> Self {
         self.store.durability = durability;
+        self
+    }
+
+    /// Bytes of commit log after which the database file is checkpointed and the log
+    /// started again. Default 8 MiB; larger means fewer checkpoints and a longer replay
+    /// after a crash.
+    pub fn checkpoint_after(mut self, bytes: u64) -> Self {
+        self.store.checkpoint_after = bytes;
         self
     }
 

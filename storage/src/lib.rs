@@ -37,10 +37,12 @@
 mod error;
 pub mod files;
 pub mod keys;
+mod log;
 mod store;
 pub mod vectors;
 
 pub use error::StorageError;
+pub use log::path_of as log_path;
 pub use store::{
     CommitListener, Direction, Durability, Flow, KeyRange, KvRead, ReadTx, Store, StoreOptions,
     WriteTx,

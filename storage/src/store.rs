@@ -12,23 +12,36 @@
 //! aborted, and the panic resumes; the store keeps serving other writers. A failed commit
 //! (or a failed abort) poisons the store: redb refuses writes after one, and so do we, until
 //! the file is reopened.
+//!
+//! A database file with a durable [`Durability`] commits through its commit log
+//! ([`crate::log`]): the transaction is committed to redb without a sync, its writes are
+//! appended to the log, and the call returns once the log is synced, sharing each sync
+//! with the writers that committed meanwhile. Readers and the commit listener see a
+//! commit only once it is durable: each commit's snapshot waits in a queue until the sync
+//! that covers it, which publishes the commits it made durable in commit order. The page
+//! file is checkpointed (a durable redb commit) once the log has grown by
+//! [`StoreOptions::checkpoint_after`] bytes, at [`Store::sync`] and at close.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, ControlFlow};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::StorageError;
 use crate::keys::prefix_successor;
+use crate::log::{self, Log, Payload};
 
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_SEQ: &str = "commit_seq";
 const META_FORMAT: &str = "storage_format";
+/// A random number given to a database when it is created, which its commit log's records
+/// carry.
+const META_ID: &str = "database_id";
 /// The version of this layer's own layout (the two tables above). Only grows.
 const STORAGE_FORMAT: u64 = 1;
 
@@ -36,13 +49,17 @@ const STORAGE_FORMAT: u64 = 1;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// A commit is on disk when it returns, written with two fsyncs (two-phase commit).
-    /// redb recommends this for databases that hold untrusted input, because the one-phase
-    /// scheme relies on a non-cryptographic checksum to detect a torn commit. The default.
+    /// A commit is on disk when it returns. In a database file, its writes are appended to
+    /// the commit log with a SHA-256 digest and synced (one sync, shared by the commits
+    /// made meanwhile); the page file is checkpointed behind it with redb's two-phase
+    /// commit (two fsyncs), which redb recommends for databases that hold untrusted input
+    /// because the one-phase scheme relies on a non-cryptographic checksum to detect a
+    /// torn commit. In memory, a redb two-phase commit. The default.
     #[default]
     Immediate,
-    /// A commit is on disk when it returns, written with one fsync and a checksum.
-    /// About 10% faster per commit on this project's machines; see `BENCHMARKS.md`.
+    /// A commit is on disk when it returns, as with [`Durability::Immediate`], but
+    /// checkpoints (and commits too large for the log) use redb's one-phase commit: one
+    /// fsync and a checksum.
     ImmediateOnePhase,
     /// A commit is visible to readers at once but reaches the disk only with the next
     /// durable commit or when the store is closed. A crash loses the deferred commits, as
@@ -64,6 +81,10 @@ pub struct StoreOptions {
     /// (redb's own default). Dirty pages of a large transaction that do not fit are written
     /// to the file before commit, which slows bulk loads.
     pub cache_size: usize,
+    /// Bytes of commit log after which the page file is checkpointed and the log started
+    /// again. Larger means fewer checkpoints and a longer replay after a crash. Default:
+    /// 8 MiB.
+    pub checkpoint_after: u64,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +93,7 @@ impl Default for StoreOptions {
             durability: Durability::default(),
             write_buffer: 64 << 20,
             cache_size: 1 << 30,
+            checkpoint_after: 8 << 20,
         }
     }
 }
@@ -209,6 +231,13 @@ where
     // in redb becomes `Corrupt`; a panic in the visitor, the caller's code, goes on
     // unwinding as it was.
     let mut visiting = false;
+    // The key visited last: a damaged file can link pages in a loop, which shows as a
+    // key out of order, and must end the scan rather than repeat it forever.
+    let mut last: Option<Vec<u8>> = None;
+    let in_order = match direction {
+        Direction::Forward => std::cmp::Ordering::Greater,
+        Direction::Reverse => std::cmp::Ordering::Less,
+    };
     let scanned = catch_unwind(AssertUnwindSafe(|| -> Result<(), E> {
         let mut iter = t
             .range::<&[u8]>(range.as_refs())
@@ -223,6 +252,19 @@ where
             };
             let (k, v) = item.map_err(StorageError::from)?;
             let (key, value) = (k.value(), v.value());
+            match &mut last {
+                Some(previous) if key.cmp(previous.as_slice()) != in_order => {
+                    return Err(StorageError::Corrupt(
+                        "reading: the file's keys are out of order (its pages are damaged)".into(),
+                    )
+                    .into());
+                }
+                Some(previous) => {
+                    previous.clear();
+                    previous.extend_from_slice(key);
+                }
+                None => last = Some(key.to_vec()),
+            }
             visiting = true;
             let flow = visit(key, value)?;
             visiting = false;
@@ -264,17 +306,31 @@ fn corrupt(action: &str, panic: &Box<dyn std::any::Any + Send>) -> StorageError 
 /// `Store` is `Send + Sync`; share it behind an `Arc`. Any number of read transactions run
 /// beside at most one write transaction; `write` blocks while another is open.
 pub struct Store {
-    db: Db,
+    /// `None` only once closed.
+    db: Option<Db>,
     durability: Durability,
     write_buffer: usize,
     poisoned: AtomicBool,
-    /// The snapshot reads share until the next commit.
+    /// The snapshot reads share until the next commit is published.
     latest: Mutex<Option<Arc<ReadTx>>>,
-    /// Held from the start of a write transaction until its listener has run, so
-    /// listeners see commits one at a time, in commit order.
+    /// Held from the start of a write transaction until it is committed to redb and, for
+    /// a store without a log, published; so commits are made and published one at a
+    /// time, in commit order.
     commit_order: Mutex<()>,
     /// Told of every commit, with the entries its transaction noted.
     listener: std::sync::RwLock<Option<CommitListener>>,
+    /// The commit log, for a database file with a durable [`Durability`].
+    log: Option<Log>,
+    /// Commits made but not yet durable, oldest first, waiting to be published.
+    unpublished: Mutex<VecDeque<Commit>>,
+    checkpoint_after: u64,
+}
+
+/// A commit waiting to be published: what readers will see, and what the listener hears.
+struct Commit {
+    seq: u64,
+    notes: Vec<(Vec<u8>, Vec<u8>)>,
+    snapshot: Arc<ReadTx>,
 }
 
 /// A function told of every commit: its sequence number and the entries its transaction
@@ -298,15 +354,78 @@ impl Store {
     /// [`StorageError::Backend`] error. redb 4.5 panics on some damaged files instead of
     /// returning an error; that panic is caught here and returned as `Corrupt` (the
     /// process's panic hook still sees it).
+    ///
+    /// Commits the commit log beside the file holds past the file's last durable commit
+    /// (those of a process that crashed) are applied first.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StorageError> {
         let path = path.as_ref();
-        guarded("opening the database file", || {
+        let mut store = guarded("opening the database file", || {
             let db = redb::Builder::new()
                 .set_cache_size(options.cache_size)
                 .create(path)
                 .map_err(|e| StorageError::opening(path, "cannot open the database file", e))?;
             Self::init(db, options)
-        })
+        })?;
+        store.attach_log(path)?;
+        Ok(store)
+    }
+
+    /// Opens the commit log of the database file at `path`, applies the commits it holds
+    /// after the file's last durable one, and (for a durable [`Durability`]) commits
+    /// through it from now on.
+    fn attach_log(&mut self, path: &Path) -> Result<(), StorageError> {
+        let log_path = log::path_of(path);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)
+            .map_err(|source| StorageError::Io {
+                action: "cannot open the commit log",
+                path: log_path.clone(),
+                source,
+            })?;
+        let (id, checkpointed) = {
+            let snapshot = self.read()?;
+            (snapshot.id()?, snapshot.seq()?)
+        };
+        let records = log::read(&mut file, &log_path, id, checkpointed)?;
+        let mut durable = checkpointed;
+        if let Some(&(last, _)) = records.last() {
+            guarded("applying the commit log", || {
+                let mut txn = self.db()?.writable()?.begin_write()?;
+                txn.set_two_phase_commit(self.durability != Durability::ImmediateOnePhase);
+                {
+                    let mut data = txn.open_table(DATA)?;
+                    for (_, writes) in &records {
+                        for (key, value) in writes {
+                            match value {
+                                Some(v) => data.insert(key.as_slice(), v.as_slice())?,
+                                None => data.remove(key.as_slice())?,
+                            };
+                        }
+                    }
+                    txn.open_table(META)?.insert(META_SEQ, last)?;
+                }
+                txn.commit()?;
+                Ok(())
+            })?;
+            self.retire_snapshot();
+            durable = last;
+        }
+        if self.durability != Durability::Deferred {
+            self.log = Some(Log::new(file, log_path, id, durable));
+            // From now on reads never start their own snapshot (it could hold commits not
+            // yet durable): there is always a published one.
+            self.read()?;
+        }
+        Ok(())
+    }
+
+    /// The redb database, unless closed.
+    fn db(&self) -> Result<&Db, StorageError> {
+        self.db.as_ref().ok_or(StorageError::Poisoned)
     }
 
     /// Opens a fresh store held in memory, gone when dropped. For tests and scratch work.
@@ -365,24 +484,44 @@ impl Store {
                 }
             }
             drop(txn);
-            Ok(Self::with_db(Db::ReadOnly(db), options))
+            let store = Self::with_db(Db::ReadOnly(db), options);
+            let log_path = log::path_of(path);
+            if let Ok(mut file) = std::fs::File::open(&log_path) {
+                let snapshot = store.read()?;
+                let (id, durable) = (snapshot.id()?, snapshot.seq()?);
+                if !log::read(&mut file, &log_path, id, durable)?.is_empty() {
+                    return Err(StorageError::Damaged {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "its commit log {} holds commits not yet in the file (the process \
+                             that wrote it stopped without closing it); open it for writing \
+                             once to apply them",
+                            log_path.display()
+                        ),
+                    });
+                }
+            }
+            Ok(store)
         })
     }
 
     /// Whether the store was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        matches!(self.db, Db::ReadOnly(_))
+        matches!(self.db, Some(Db::ReadOnly(_)))
     }
 
     fn with_db(db: Db, options: &StoreOptions) -> Self {
         Self {
-            db,
+            db: Some(db),
             durability: options.durability,
             write_buffer: options.write_buffer,
             poisoned: AtomicBool::new(false),
             latest: Mutex::new(None),
             commit_order: Mutex::new(()),
             listener: std::sync::RwLock::new(None),
+            log: None,
+            unpublished: Mutex::new(VecDeque::new()),
+            checkpoint_after: options.checkpoint_after,
         }
     }
 
@@ -403,6 +542,9 @@ impl Store {
                     )));
                 }
             }
+            if meta.get(META_ID)?.is_none() {
+                meta.insert(META_ID, random_id())?;
+            }
         }
         txn.commit()?;
         Ok(Self::with_db(Db::Writable(db), options))
@@ -413,7 +555,8 @@ impl Store {
     /// reads one snapshot). Written whole or not at all, never over an existing file
     /// ([`crate::files::write_new`]).
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<u64, StorageError> {
-        let snapshot = self.db.begin_read()?;
+        let published = self.read()?;
+        let snapshot = &published.txn;
         let path = path.as_ref();
         crate::files::write_new(path, |partial| {
             let copy = redb::Builder::new()
@@ -461,14 +604,19 @@ impl Store {
         if let Some(snapshot) = &*latest {
             return Ok(Arc::clone(snapshot));
         }
+        let snapshot = self.snapshot()?;
+        *latest = Some(Arc::clone(&snapshot));
+        Ok(snapshot)
+    }
+
+    /// A new snapshot of the last commit made.
+    fn snapshot(&self) -> Result<Arc<ReadTx>, StorageError> {
         let (txn, data) = guarded("starting a read", || {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let data = txn.open_table(DATA)?;
             Ok((txn, data))
         })?;
-        let snapshot = Arc::new(ReadTx { txn, data });
-        *latest = Some(Arc::clone(&snapshot));
-        Ok(snapshot)
+        Ok(Arc::new(ReadTx { txn, data }))
     }
 
     /// Drops the shared snapshot, so the next read sees the newest commit and old pages
@@ -480,7 +628,8 @@ impl Store {
     /// Runs `f` in a write transaction and commits if it returns `Ok`.
     ///
     /// An `Err` from `f` aborts the transaction: nothing it wrote is kept. A panic in `f`
-    /// aborts it too and then resumes unwinding; the store stays usable.
+    /// aborts it too and then resumes unwinding; the store stays usable. With a commit
+    /// log, the call returns once the commit is durable (see the module's notes).
     pub fn write<R, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StorageError>,
@@ -491,21 +640,21 @@ impl Store {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite.into());
         };
-        let _order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
+        let order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
         let mut txn = self
-            .db
+            .db()?
             .writable()?
             .begin_write()
             .map_err(StorageError::from)?;
-        match self.durability {
-            Durability::Immediate => {
-                txn.set_two_phase_commit(true);
-            }
-            Durability::ImmediateOnePhase => {}
-            Durability::Deferred => {
+        match (self.durability, &self.log) {
+            (Durability::Deferred, _) | (_, Some(_)) => {
                 txn.set_durability(redb::Durability::None)
                     .map_err(StorageError::from)?;
             }
+            (Durability::Immediate, None) => {
+                txn.set_two_phase_commit(true);
+            }
+            (Durability::ImmediateOnePhase, None) => {}
         }
         let outcome = {
             let data = txn.open_table(DATA).map_err(StorageError::from)?;
@@ -523,37 +672,30 @@ impl Store {
                 pending_bytes: 0,
                 flush_at: self.write_buffer,
                 notes: Vec::new(),
+                payload: self.log.as_ref().map(|_| Payload::default()),
             };
             match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
                 Ok(Ok(r)) => match tx.flush().and_then(|()| Ok(meta.insert(META_SEQ, seq)?)) {
-                    Ok(_) => Ok(Ok((r, seq, std::mem::take(&mut tx.notes)))),
+                    Ok(_) => Ok(Ok((
+                        r,
+                        seq,
+                        std::mem::take(&mut tx.notes),
+                        tx.payload.take(),
+                    ))),
                     Err(e) => Ok(Err(E::from(e))),
                 },
                 Ok(Err(e)) => Ok(Err(e)),
                 Err(panic) => Err(panic),
             }
         };
-        match outcome {
-            Ok(Ok((r, seq, notes))) => match txn.commit() {
-                Ok(()) => {
-                    self.retire_snapshot();
-                    let listener = self.listener.read().unwrap_or_else(|p| p.into_inner());
-                    if let Some(listener) = listener.as_ref() {
-                        listener(seq, notes);
-                    }
-                    Ok(r)
-                }
-                Err(e) => {
-                    self.poisoned.store(true, Ordering::Release);
-                    Err(StorageError::from(e).into())
-                }
-            },
+        let (r, seq, notes, payload) = match outcome {
+            Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 // Aborting only discards pages; if even that fails, the handle is suspect.
                 if txn.abort().is_err() {
                     self.poisoned.store(true, Ordering::Release);
                 }
-                Err(e)
+                return Err(e);
             }
             Err(panic) => {
                 // The panic was caught before it could unwind through the transaction, so
@@ -564,7 +706,115 @@ impl Store {
                 }
                 resume_unwind(panic)
             }
+        };
+        let (Some(log), Some(payload)) = (&self.log, payload) else {
+            self.commit(txn)?;
+            self.retire_snapshot();
+            self.tell(seq, notes);
+            return Ok(r);
+        };
+        if payload.overflowed() {
+            // Too large for the log: the commits before it are made durable and published,
+            // then it is committed durably to the page file, a checkpoint of its own.
+            self.poison_on(log.wait_durable(log.appended(), |to| self.publish(to)))?;
+            self.set_durable(&mut txn)?;
+            self.commit(txn)?;
+            let snapshot = self.poison_on(self.snapshot())?;
+            log.mark_durable(seq);
+            log.restart();
+            self.unpublished_queue().push_back(Commit {
+                seq,
+                notes,
+                snapshot,
+            });
+            self.publish(seq);
+            return Ok(r);
         }
+        self.commit(txn)?;
+        let snapshot = self.poison_on(self.snapshot())?;
+        self.unpublished_queue().push_back(Commit {
+            seq,
+            notes,
+            snapshot,
+        });
+        log.append(seq, &payload);
+        drop(order);
+        self.poison_on(log.wait_durable(seq, |to| self.publish(to)))?;
+        if log.written() >= self.checkpoint_after {
+            // The commit is durable: a checkpoint that fails poisons the store for the
+            // calls after this one, not this one.
+            let _ = self.checkpoint(false);
+        }
+        Ok(r)
+    }
+
+    /// Commits a redb transaction; a failure poisons the store.
+    fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StorageError> {
+        let committed = txn.commit().map_err(StorageError::from);
+        self.poison_on(committed)
+    }
+
+    /// `result`, poisoning the store if it is an error.
+    fn poison_on<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// Makes `txn` a durable commit, with the phases the store's durability asks for.
+    fn set_durable(&self, txn: &mut redb::WriteTransaction) -> Result<(), StorageError> {
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(StorageError::from)?;
+        txn.set_two_phase_commit(self.durability != Durability::ImmediateOnePhase);
+        Ok(())
+    }
+
+    fn unpublished_queue(&self) -> MutexGuard<'_, VecDeque<Commit>> {
+        self.unpublished.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the listener of a commit.
+    fn tell(&self, seq: u64, notes: Vec<(Vec<u8>, Vec<u8>)>) {
+        let listener = self.listener.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(listener) = listener.as_ref() {
+            listener(seq, notes);
+        }
+    }
+
+    /// Publishes the commits up to `seq`, now durable, in commit order: readers see the
+    /// last of them, and the listener hears each.
+    fn publish(&self, seq: u64) {
+        let mut queue = self.unpublished_queue();
+        let mut newest = None;
+        while queue.front().is_some_and(|c| c.seq <= seq) {
+            if let Some(commit) = queue.pop_front() {
+                newest = Some(commit.snapshot);
+                self.tell(commit.seq, commit.notes);
+            }
+        }
+        if let Some(snapshot) = newest {
+            *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+        }
+    }
+
+    /// Checkpoints the page file: a durable redb commit of every commit so far, after
+    /// which the log starts again. Unless `always`, only if the log has grown past
+    /// [`StoreOptions::checkpoint_after`] (another writer may have checkpointed first).
+    fn checkpoint(&self, always: bool) -> Result<(), StorageError> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        let _order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
+        if !always && log.written() < self.checkpoint_after {
+            return Ok(());
+        }
+        self.poison_on(log.wait_durable(log.appended(), |to| self.publish(to)))?;
+        let mut txn = self.db()?.writable()?.begin_write()?;
+        self.set_durable(&mut txn)?;
+        self.commit(txn)?;
+        log.restart();
+        Ok(())
     }
 
     /// Runs `f` while no write transaction is open: every commit before it has been
@@ -575,6 +825,9 @@ impl Store {
             return Err(StorageError::NestedWrite);
         };
         let _order = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = &self.log {
+            self.poison_on(log.wait_durable(log.appended(), |to| self.publish(to)))?;
+        }
         Ok(f())
     }
 
@@ -583,9 +836,9 @@ impl Store {
         *self.listener.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
     }
 
-    /// Makes every commit so far durable, whatever the store's [`Durability`]: with
-    /// `Deferred`, this is how an application chooses when to pay for an fsync. A no-op in
-    /// effect for the other modes, whose commits are already durable.
+    /// Makes every commit so far durable in the page file, whatever the store's
+    /// [`Durability`]: with `Deferred`, this is how an application chooses when to pay
+    /// for an fsync; with a commit log, it is a checkpoint (the log starts again).
     pub fn sync(&self) -> Result<(), StorageError> {
         if self.is_poisoned() {
             return Err(StorageError::Poisoned);
@@ -593,30 +846,40 @@ impl Store {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite);
         };
-        let Db::Writable(db) = &self.db else {
+        if self.log.is_some() {
+            return self.checkpoint(true);
+        }
+        let Db::Writable(db) = self.db()? else {
             // Nothing was ever written: nothing to make durable.
             return Ok(());
         };
         let mut txn = db.begin_write()?;
         txn.set_two_phase_commit(true);
-        if let Err(e) = txn.commit() {
-            self.poisoned.store(true, Ordering::Release);
-            return Err(e.into());
-        }
-        Ok(())
+        self.commit(txn)
     }
 
-    /// Makes every deferred commit durable and closes the file.
-    pub fn close(self) -> Result<(), StorageError> {
+    /// Makes every commit durable in the page file and closes it.
+    pub fn close(mut self) -> Result<(), StorageError> {
         self.retire_snapshot();
-        if self.durability == Durability::Deferred && !self.is_poisoned() {
+        if (self.durability == Durability::Deferred || self.log.is_some()) && !self.is_poisoned() {
             self.sync()?;
         }
-        match self.db {
-            Db::Writable(db) => db.close(),
-            Db::ReadOnly(db) => db.close(),
+        match self.db.take() {
+            Some(Db::Writable(db)) => db.close(),
+            Some(Db::ReadOnly(db)) => db.close(),
+            None => return Ok(()),
         }
         .map_err(|e| StorageError::Backend(e.into()))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A store dropped without `close` still leaves its log applied when it can, so
+        // the file opens read-only without it.
+        if self.db.is_some() && self.log.is_some() && !self.is_poisoned() {
+            let _ = self.sync();
+        }
     }
 }
 
@@ -686,6 +949,34 @@ impl ReadTx {
     }
 }
 
+impl ReadTx {
+    /// The database's id (0 for a file written before ids existed and never opened for
+    /// writing since).
+    fn id(&self) -> Result<u64, StorageError> {
+        guarded("reading the database id", || {
+            let meta = self.txn.open_table(META)?;
+            Ok(meta.get(META_ID)?.map(|g| g.value()).unwrap_or(0))
+        })
+    }
+}
+
+/// A number unlikely to be drawn twice: the standard library's per-process random hash
+/// keys, mixed with the time.
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "entropy for an id, not the engine's notion of time"
+    )]
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 impl KvRead for ReadTx {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         table_get(&self.data, key)
@@ -716,6 +1007,8 @@ pub struct WriteTx<'t> {
     flush_at: usize,
     /// Entries for the commit listener.
     notes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The writes for the commit log, as they are applied (with a log).
+    payload: Option<Payload>,
 }
 
 impl std::fmt::Debug for WriteTx<'_> {
@@ -754,6 +1047,11 @@ impl WriteTx<'_> {
     /// a redb cursor (one descent for the run instead of one per key); a key that already
     /// exists, or a delete, goes through the ordinary insert or remove.
     fn flush(&mut self) -> Result<(), StorageError> {
+        if let Some(payload) = &mut self.payload {
+            for (key, value) in &self.pending {
+                payload.push(key, value.as_deref());
+            }
+        }
         let mut entries = std::mem::take(&mut self.pending).into_iter().peekable();
         self.pending_bytes = 0;
         while let Some((key, value)) = entries.next() {

@@ -146,12 +146,15 @@ struct Tenant {
 }
 
 fn demo(path: PathBuf) -> Result<()> {
-    if path.exists() {
-        std::fs::remove_file(&path).map_err(|source| Error::Io {
-            action: "cannot replace",
-            path: path.clone(),
-            source,
-        })?;
+    // The database file and its commit log go together.
+    for file in [path.clone(), one_storage::log_path(&path)] {
+        if file.exists() {
+            std::fs::remove_file(&file).map_err(|source| Error::Io {
+                action: "cannot replace",
+                path: file.clone(),
+                source,
+            })?;
+        }
     }
     let db = Ontology::open(&path)?;
     println!("ONE demo: building two tenants in {}\n", path.display());

@@ -1,7 +1,7 @@
 //! Crash safety with real processes: a child writes transactions to a database file and
 //! prints each one it has seen committed; the parent kills it with SIGKILL at a random
-//! moment, reopens the file, and checks that every acknowledged transaction is fully
-//! there, that the one in flight is there entirely or not at all, and that
+//! moment, reopens the file (applying its commit log), and checks that every
+//! acknowledged transaction is fully there, that the one in flight is there entirely or not at all, and that
 //! [`Engine::check`] finds nothing wrong. Between transactions the child also rebuilds the
 //! vector graphs and (with feature `wasm`) installs and removes a plugin, so kills land in
 //! those too.
@@ -41,10 +41,14 @@ fn toggles_plugin(i: u64) -> bool {
 }
 
 fn open(path: &Path) -> Ontology {
-    let builder = Ontology::builder().knowledge_index(KnowledgeIndexConfig {
-        min_vectors: 8,
-        ..KnowledgeIndexConfig::default()
-    });
+    // A small log: kills land in checkpoints and in the log's restarts as well as in
+    // appends, syncs and the commits to the page file.
+    let builder = Ontology::builder()
+        .checkpoint_after(16 * 1024)
+        .knowledge_index(KnowledgeIndexConfig {
+            min_vectors: 8,
+            ..KnowledgeIndexConfig::default()
+        });
     #[cfg(feature = "wasm")]
     let builder = builder.wasm_plugins(wasm::Limits::default()).unwrap();
     builder.open(path).unwrap()

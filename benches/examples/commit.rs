@@ -1,0 +1,174 @@
+//! Durable commits, ONE against SQLite: one thing created per transaction (with its audit
+//! event, as ONE writes one), by one writer (latency) and by 8 writers at once
+//! (throughput), on database files in the temporary folder.
+//!
+//! ```sh
+//! cargo run --release -p one-benches --features sqlite --example commit
+//! ```
+//!
+//! ONE: `Durability::Immediate` (the default). SQLite: WAL, `synchronous=FULL`, statements
+//! prepared once, a 1 GiB page cache, one connection per writer with a busy timeout.
+
+#![allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+
+use std::time::{Duration, Instant};
+
+use one::*;
+use one_benches::OneDb;
+
+const SINGLE: usize = 3_000;
+const THREADS: usize = 8;
+const PER_THREAD: usize = 500;
+
+/// p50 and p99 of `samples`, and operations per second over their sum.
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let total: Duration = samples.iter().sum();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!(
+        "{name:<40} {:>9.0} ops/s  p50 {:>7.1} µs  p99 {:>7.1} µs",
+        samples.len() as f64 / total.as_secs_f64(),
+        at(0.50).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+    );
+}
+
+fn throughput(name: &str, n: usize, took: Duration) {
+    println!(
+        "{name:<40} {:>9.0} ops/s  ({n} commits in {:.2} s)",
+        n as f64 / took.as_secs_f64(),
+        took.as_secs_f64()
+    );
+}
+
+fn create(db: &Ontology, ctx: &Context) {
+    db.write(ctx, |tx| {
+        tx.create_thing(NewThing::new("product", "durable").property("price", 100))
+    })
+    .unwrap();
+}
+
+fn one() {
+    let durability = match std::env::var("ONE_DURABILITY").as_deref() {
+        Ok("deferred") => Durability::Deferred,
+        _ => Durability::Immediate,
+    };
+    let db = OneDb::empty(durability).unwrap();
+    let ctx = Context::system(db.groups[0]);
+    for _ in 0..200 {
+        create(&db.db, &ctx);
+    }
+    let samples = (0..SINGLE)
+        .map(|_| {
+            let started = Instant::now();
+            create(&db.db, &ctx);
+            started.elapsed()
+        })
+        .collect();
+    report("ONE durable create, 1 writer", samples);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (db, ctx) = (&db.db, Context::system(db.groups[t % db.groups.len()]));
+            s.spawn(move || {
+                for _ in 0..PER_THREAD {
+                    create(db, &ctx);
+                }
+            });
+        }
+    });
+    throughput(
+        "ONE durable create, 8 writers",
+        THREADS * PER_THREAD,
+        started.elapsed(),
+    );
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite() {
+    let db = one_benches::sqlite::SqliteDb::empty().unwrap();
+    for i in 0..200 {
+        db.create_thing_audited(i).unwrap();
+    }
+    let samples = (0..SINGLE)
+        .map(|i| {
+            let started = Instant::now();
+            db.create_thing_audited(i).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    report("SQLite durable create, 1 writer", samples);
+    let conns: Vec<_> = (0..THREADS).map(|_| db.connect().unwrap()).collect();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for (t, conn) in conns.into_iter().enumerate() {
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    one_benches::sqlite::create_thing_audited(&conn, t * PER_THREAD + i).unwrap();
+                }
+            });
+        }
+    });
+    throughput(
+        "SQLite durable create, 8 writers",
+        THREADS * PER_THREAD,
+        started.elapsed(),
+    );
+}
+
+/// The storage layer alone: one small key per commit, the floor under ONE's commits.
+fn store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        one_storage::Store::open(dir.path().join("floor.redb"), &Default::default()).unwrap();
+    let put = |t: usize, i: usize| {
+        store
+            .write(|tx| tx.put(format!("k{t}-{i}").into_bytes(), *b"value"))
+            .unwrap()
+    };
+    let samples = (0..SINGLE)
+        .map(|i| {
+            let started = Instant::now();
+            put(99, i);
+            started.elapsed()
+        })
+        .collect();
+    report("store: one put per commit, 1 writer", samples);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let put = &put;
+            s.spawn(move || (0..PER_THREAD).for_each(|i| put(t, i)));
+        }
+    });
+    throughput(
+        "store: one put per commit, 8 writers",
+        THREADS * PER_THREAD,
+        started.elapsed(),
+    );
+}
+
+fn main() {
+    if std::env::var("ONE_PHASE").as_deref() == Ok("one8") {
+        // Only ONE's 8 writers, for a profiler.
+        let durability = match std::env::var("ONE_DURABILITY").as_deref() {
+            Ok("deferred") => Durability::Deferred,
+            _ => Durability::Immediate,
+        };
+        let db = OneDb::empty(durability).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (db, ctx) = (&db.db, Context::system(db.groups[t % db.groups.len()]));
+                s.spawn(move || (0..PER_THREAD * 4).for_each(|_| create(db, &ctx)));
+            }
+        });
+        return;
+    }
+    store();
+    // Alternately, twice each, so neither engine always runs on a warmer machine.
+    for _ in 0..2 {
+        one();
+        #[cfg(feature = "sqlite")]
+        sqlite();
+    }
+}
