@@ -574,6 +574,8 @@ impl Store {
                     let (k, v) = entry?;
                     meta.insert(k.value(), v.value())?;
                 }
+                // A database of its own: the source's commit log is not the copy's.
+                meta.insert(META_ID, random_id())?;
             }
             // A durable commit: the copy is on disk before it is renamed into place.
             txn.commit()?;
