@@ -6,7 +6,8 @@
 //! cargo run --release -p one-benches --features sqlite --example commit
 //! ```
 //!
-//! ONE: `Durability::Immediate` (the default). SQLite: WAL, `synchronous=FULL`, statements
+//! ONE: `Durability::Immediate` (the default; `ONE_DURABILITY=deferred` for no sync at
+//! all; `ONE_PHASE=one8` runs only ONE's 8 writers, for a profiler). SQLite: WAL, `synchronous=FULL`, statements
 //! prepared once, a 1 GiB page cache, one connection per writer with a busy timeout.
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
@@ -33,12 +34,32 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// The time of each of `n` calls of `f` (with the call's number).
+fn timed_each(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
+    (0..n)
+        .map(|i| {
+            let started = Instant::now();
+            f(i);
+            started.elapsed()
+        })
+        .collect()
+}
+
 fn throughput(name: &str, n: usize, took: Duration) {
     println!(
         "{name:<40} {:>9.0} ops/s  ({n} commits in {:.2} s)",
         n as f64 / took.as_secs_f64(),
         took.as_secs_f64()
     );
+}
+
+/// `Durability::Immediate`, or `Deferred` with `ONE_DURABILITY=deferred` (to see the cost
+/// of a create without any sync).
+fn durability() -> Durability {
+    match std::env::var("ONE_DURABILITY").as_deref() {
+        Ok("deferred") => Durability::Deferred,
+        _ => Durability::Immediate,
+    }
 }
 
 fn create(db: &Ontology, ctx: &Context) {
@@ -49,22 +70,12 @@ fn create(db: &Ontology, ctx: &Context) {
 }
 
 fn one() {
-    let durability = match std::env::var("ONE_DURABILITY").as_deref() {
-        Ok("deferred") => Durability::Deferred,
-        _ => Durability::Immediate,
-    };
-    let db = OneDb::empty(durability).unwrap();
+    let db = OneDb::empty(durability()).unwrap();
     let ctx = Context::system(db.groups[0]);
     for _ in 0..200 {
         create(&db.db, &ctx);
     }
-    let samples = (0..SINGLE)
-        .map(|_| {
-            let started = Instant::now();
-            create(&db.db, &ctx);
-            started.elapsed()
-        })
-        .collect();
+    let samples = timed_each(SINGLE, |_| create(&db.db, &ctx));
     report("ONE durable create, 1 writer", samples);
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -90,13 +101,9 @@ fn sqlite() {
     for i in 0..200 {
         db.create_thing_audited(i).unwrap();
     }
-    let samples = (0..SINGLE)
-        .map(|i| {
-            let started = Instant::now();
-            db.create_thing_audited(i).unwrap();
-            started.elapsed()
-        })
-        .collect();
+    let samples = timed_each(SINGLE, |i| {
+        db.create_thing_audited(i).unwrap();
+    });
     report("SQLite durable create, 1 writer", samples);
     let conns: Vec<_> = (0..THREADS).map(|_| db.connect().unwrap()).collect();
     let started = Instant::now();
@@ -126,13 +133,7 @@ fn store() {
             .write(|tx| tx.put(format!("k{t}-{i}").into_bytes(), *b"value"))
             .unwrap()
     };
-    let samples = (0..SINGLE)
-        .map(|i| {
-            let started = Instant::now();
-            put(99, i);
-            started.elapsed()
-        })
-        .collect();
+    let samples = timed_each(SINGLE, |i| put(99, i));
     report("store: one put per commit, 1 writer", samples);
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -151,11 +152,7 @@ fn store() {
 fn main() {
     if std::env::var("ONE_PHASE").as_deref() == Ok("one8") {
         // Only ONE's 8 writers, for a profiler.
-        let durability = match std::env::var("ONE_DURABILITY").as_deref() {
-            Ok("deferred") => Durability::Deferred,
-            _ => Durability::Immediate,
-        };
-        let db = OneDb::empty(durability).unwrap();
+        let db = OneDb::empty(durability()).unwrap();
         std::thread::scope(|s| {
             for t in 0..THREADS {
                 let (db, ctx) = (&db.db, Context::system(db.groups[t % db.groups.len()]));

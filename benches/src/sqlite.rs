@@ -61,7 +61,6 @@ pub const CACHE_PRAGMA: &str = "PRAGMA cache_size = -1048576;";
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
-PRAGMA cache_size = -1048576;
 CREATE TABLE things (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL,
     status TEXT NOT NULL, price INTEGER, props TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL);
 CREATE INDEX things_by_type_price ON things (grp, type, price);
@@ -83,6 +82,7 @@ impl SqliteDb {
         let dir = tempfile::tempdir()
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let conn = Connection::open(dir.path().join("bench.sqlite"))?;
+        conn.execute_batch(CACHE_PRAGMA)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn,
@@ -130,17 +130,7 @@ impl SqliteDb {
 
     /// Inserts one thing in its own (durable) transaction.
     pub fn create_thing(&self, i: usize) -> rusqlite::Result<i64> {
-        let mut st = self.conn.prepare_cached(INSERT_THING)?;
-        st.execute(params![
-            (i % GROUPS) as i64,
-            "product",
-            "durable",
-            "active",
-            100,
-            r#"{"price":100}"#,
-            i as i64
-        ])?;
-        Ok(self.conn.last_insert_rowid())
+        insert_durable_thing(&self.conn, i)
     }
 
     /// Inserts one thing and its audit event in their own durable transaction, as ONE's
@@ -260,17 +250,7 @@ impl SqliteDb {
 pub fn create_thing_audited(conn: &Connection, i: usize) -> rusqlite::Result<i64> {
     let tx = conn.unchecked_transaction()?;
     let id = {
-        let mut thing = tx.prepare_cached(INSERT_THING)?;
-        thing.execute(params![
-            (i % GROUPS) as i64,
-            "product",
-            "durable",
-            "active",
-            100,
-            r#"{"price":100}"#,
-            i as i64
-        ])?;
-        let id = tx.last_insert_rowid();
+        let id = insert_durable_thing(&tx, i)?;
         let mut event = tx.prepare_cached(
             "INSERT INTO events (grp, type, actor, target, time, meta) VALUES (?1, 'thing_created', 0, ?2, ?3, ?4)",
         )?;
@@ -284,4 +264,19 @@ pub fn create_thing_audited(conn: &Connection, i: usize) -> rusqlite::Result<i64
     };
     tx.commit()?;
     Ok(id)
+}
+
+/// Inserts thing `i` of the durable-create workload on `conn` and returns its id.
+fn insert_durable_thing(conn: &Connection, i: usize) -> rusqlite::Result<i64> {
+    let mut st = conn.prepare_cached(INSERT_THING)?;
+    st.execute(params![
+        (i % GROUPS) as i64,
+        "product",
+        "durable",
+        "active",
+        100,
+        r#"{"price":100}"#,
+        i as i64
+    ])?;
+    Ok(conn.last_insert_rowid())
 }

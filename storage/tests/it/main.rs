@@ -332,6 +332,25 @@ fn crash_image(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// Options with no checkpoint: every commit stays in the log.
+fn never_checkpointing() -> StoreOptions {
+    StoreOptions {
+        checkpoint_after: u64::MAX,
+        ..StoreOptions::default()
+    }
+}
+
+/// The crash image of a database in `dir` after commits 1 to `n` made with `options`, in
+/// `dir/image`.
+fn crashed_after(dir: &std::path::Path, options: &StoreOptions, n: u64) -> std::path::PathBuf {
+    let store = Store::open(dir.join("t.redb"), options).unwrap();
+    commits(&store, 1..=n);
+    let image = dir.join("image");
+    crash_image(dir, &image);
+    drop(store);
+    image
+}
+
 fn numbered(n: u64) -> Vec<u8> {
     format!("k{n:05}").into_bytes()
 }
@@ -376,11 +395,7 @@ fn after_a_crash_the_log_gives_back_every_acknowledged_commit() {
             checkpoint_after,
             ..StoreOptions::default()
         };
-        let store = Store::open(dir.path().join("t.redb"), &options).unwrap();
-        commits(&store, 1..=50);
-        let image = dir.path().join("image");
-        crash_image(dir.path(), &image);
-        drop(store);
+        let image = crashed_after(dir.path(), &options, 50);
         let reopened = Store::open(image.join("t.redb"), &options).unwrap();
         assert_eq!(reopened.read().unwrap().seq().unwrap(), 50);
         assert_eq!(keys(&reopened), expected_after(50), "{checkpoint_after}");
@@ -395,15 +410,8 @@ fn after_a_crash_the_log_gives_back_every_acknowledged_commit() {
 #[test]
 fn a_torn_or_damaged_log_record_ends_the_replay_there() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        checkpoint_after: u64::MAX,
-        ..StoreOptions::default()
-    };
-    let store = Store::open(dir.path().join("t.redb"), &options).unwrap();
-    commits(&store, 1..=20);
-    let image = dir.path().join("image");
-    crash_image(dir.path(), &image);
-    drop(store);
+    let options = never_checkpointing();
+    let image = crashed_after(dir.path(), &options, 20);
     let log = image.join("t.redb-log");
     let mut bytes = std::fs::read(&log).unwrap();
     // The file is grown with zeros ahead of its records: keep the records (each a
@@ -455,15 +463,8 @@ fn a_torn_or_damaged_log_record_ends_the_replay_there() {
 #[test]
 fn a_log_not_yet_applied_keeps_a_read_only_open_out_until_a_writer_applies_it() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        checkpoint_after: u64::MAX,
-        ..StoreOptions::default()
-    };
-    let store = Store::open(dir.path().join("t.redb"), &options).unwrap();
-    commits(&store, 1..=5);
-    let image = dir.path().join("image");
-    crash_image(dir.path(), &image);
-    drop(store);
+    let options = never_checkpointing();
+    let image = crashed_after(dir.path(), &options, 5);
     // Refused: by redb (the file needs the repair a crash leaves to do), or by the log.
     assert!(Store::open_read_only(image.join("t.redb"), &options).is_err());
     Store::open(image.join("t.redb"), &options)
