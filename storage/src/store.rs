@@ -143,6 +143,21 @@ impl KeyRange {
         (as_ref(&self.start), as_ref(&self.end))
     }
 
+    /// Whether `key` is within the range.
+    fn contains(&self, key: &[u8]) -> bool {
+        let above = match &self.start {
+            Bound::Included(s) => key >= s.as_slice(),
+            Bound::Excluded(s) => key > s.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let below = match &self.end {
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+
     fn is_empty(&self) -> bool {
         match (&self.start, &self.end) {
             (Bound::Included(s), Bound::Excluded(e))
@@ -231,8 +246,9 @@ where
     // in redb becomes `Corrupt`; a panic in the visitor, the caller's code, goes on
     // unwinding as it was.
     let mut visiting = false;
-    // The key visited last: a damaged file can link pages in a loop, which shows as a
-    // key out of order, and must end the scan rather than repeat it forever.
+    // The key visited last: a damaged file can link pages in a loop, or point a seek at
+    // the wrong page, which shows as a key out of order or out of the range; either ends
+    // the scan (a caller that seeks again from what it saw would otherwise loop forever).
     let mut last: Option<Vec<u8>> = None;
     let in_order = match direction {
         Direction::Forward => std::cmp::Ordering::Greater,
@@ -252,6 +268,13 @@ where
             };
             let (k, v) = item.map_err(StorageError::from)?;
             let (key, value) = (k.value(), v.value());
+            if !range.contains(key) {
+                return Err(StorageError::Corrupt(
+                    "reading: a key outside the range scanned (the file's pages are damaged)"
+                        .into(),
+                )
+                .into());
+            }
             match &mut last {
                 Some(previous) if key.cmp(previous.as_slice()) != in_order => {
                     return Err(StorageError::Corrupt(
