@@ -255,7 +255,9 @@ impl Builder {
         Ok(self.plugins(Arc::new(runtime)))
     }
 
-    /// Opens (or creates) the database file at `path`, creating its folder if needed.
+    /// Opens (or creates) the database file at `path`, creating its folder if needed, and
+    /// its commit log `<path>-log` (commits a crashed process left there are applied
+    /// first). The two files go together: copy, move or delete both.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -269,11 +269,7 @@ where
             let (k, v) = item.map_err(StorageError::from)?;
             let (key, value) = (k.value(), v.value());
             if !range.contains(key) {
-                return Err(StorageError::Corrupt(
-                    "reading: a key outside the range scanned (the file's pages are damaged)"
-                        .into(),
-                )
-                .into());
+                return Err(out_of_range().into());
             }
             match &mut last {
                 Some(previous) if key.cmp(previous.as_slice()) != in_order => {
@@ -301,6 +297,13 @@ where
         Err(panic) if visiting => resume_unwind(panic),
         Err(panic) => Err(corrupt("reading", &panic).into()),
     }
+}
+
+/// The error of a scan that met a key outside its range: a damaged file's seek.
+fn out_of_range() -> StorageError {
+    StorageError::Corrupt(
+        "reading: a key outside the range scanned (the file's pages are damaged)".into(),
+    )
 }
 
 /// Runs `f`, a call into redb, turning a panic inside it into [`StorageError::Corrupt`].
@@ -1166,10 +1169,17 @@ impl KvRead for WriteTx<'_> {
             .range::<&[u8]>(range.as_refs())
             .map_err(StorageError::from)?;
         match direction {
-            Direction::Forward => merge(buffered, stored, std::cmp::Ordering::Less, &mut visit),
+            Direction::Forward => merge(
+                buffered,
+                stored,
+                range,
+                std::cmp::Ordering::Less,
+                &mut visit,
+            ),
             Direction::Reverse => merge(
                 buffered.rev(),
                 stored.rev(),
+                range,
                 std::cmp::Ordering::Greater,
                 &mut visit,
             ),
@@ -1179,15 +1189,25 @@ impl KvRead for WriteTx<'_> {
 
 /// Visits the union of buffered and stored entries in scan order: `first` is the ordering
 /// of a key that comes first (`Less` forward, `Greater` in reverse). A buffered entry hides
-/// the stored one with the same key, and a buffered delete hides it without a visit.
+/// the stored one with the same key, and a buffered delete hides it without a visit. A
+/// stored key outside `range` (a damaged file) ends the scan with `Corrupt`.
 fn merge<'p, 's, E: From<StorageError>>(
     buffered: impl Iterator<Item = (&'p Vec<u8>, &'p Option<Vec<u8>>)>,
-    mut stored: impl Iterator<Item = Result<Entry<'s>, redb::StorageError>>,
+    stored: impl Iterator<Item = Result<Entry<'s>, redb::StorageError>>,
+    range: &KeyRange,
     first: std::cmp::Ordering,
     visit: &mut impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
 ) -> Result<(), E> {
     let mut buffered = buffered.peekable();
-    let mut next_stored = stored.next().transpose().map_err(StorageError::from)?;
+    let mut stored = stored.map(|entry| {
+        let entry = entry.map_err(StorageError::from)?;
+        if range.contains(entry.0.value()) {
+            Ok(entry)
+        } else {
+            Err(out_of_range())
+        }
+    });
+    let mut next_stored = stored.next().transpose()?;
     loop {
         let take_buffered = match (buffered.peek(), &next_stored) {
             (None, None) => return Ok(()),
@@ -1196,7 +1216,7 @@ fn merge<'p, 's, E: From<StorageError>>(
             (Some((bk, _)), Some((sk, _))) => {
                 let order = bk.as_slice().cmp(sk.value());
                 if order == std::cmp::Ordering::Equal {
-                    next_stored = stored.next().transpose().map_err(StorageError::from)?;
+                    next_stored = stored.next().transpose()?;
                     true
                 } else {
                     order == first
@@ -1213,7 +1233,7 @@ fn merge<'p, 's, E: From<StorageError>>(
                 .take()
                 .ok_or_else(|| StorageError::Corrupt("merge lost an entry".into()))?;
             let flow = visit(k.value(), v.value())?;
-            next_stored = stored.next().transpose().map_err(StorageError::from)?;
+            next_stored = stored.next().transpose()?;
             flow
         };
         if flow.is_break() {
