@@ -514,3 +514,37 @@ fn concurrent_durable_writers_share_syncs_and_lose_nothing() {
     );
     assert_eq!(all.len(), 320);
 }
+
+#[test]
+fn a_transaction_too_large_for_the_log_is_committed_durably_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = never_checkpointing();
+    let store = Store::open(dir.path().join("t.redb"), &options).unwrap();
+    commits(&store, 1..=3);
+    // 20 MiB in one transaction: more than a log record holds.
+    let big = vec![7u8; 1 << 20];
+    store
+        .write(|tx| {
+            for i in 0..20u8 {
+                tx.put(vec![b'b', i], big.clone())?;
+            }
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+    // Logged commits go on after it.
+    store
+        .write(|tx| tx.put(b"after".to_vec(), b"1".to_vec()))
+        .unwrap();
+    let image = dir.path().join("image");
+    crash_image(dir.path(), &image);
+    drop(store);
+    let reopened = Store::open(image.join("t.redb"), &options).unwrap();
+    let read = reopened.read().unwrap();
+    assert_eq!(read.seq().unwrap(), 5);
+    assert_eq!(
+        read.get(&[b'b', 19]).unwrap().map(|v| v.len()),
+        Some(1 << 20)
+    );
+    assert_eq!(read.get(b"after").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(keys(&reopened), expected_after(3));
+}
