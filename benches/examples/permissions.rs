@@ -1,0 +1,216 @@
+//! Permission checks over many principals, ONE against SQLite: 10,000 people, each a
+//! member of one group of a tenant with 10 departments of 10 teams (a reader, a writer,
+//! or one in ten an admin, whose rights reach the groups below as ONE's default
+//! `parentAccess` lets them), checked for `things:write` in a random team — the traffic of a server with many users, where a
+//! cache of one principal's answers helps little.
+//!
+//! ```sh
+//! cargo run --release -p one-benches --features sqlite --example permissions
+//! ```
+//!
+//! ONE: `Engine::can` with each person's context, on a database file (1 GiB cache).
+//! SQLite: WAL, a 1 GiB cache, the membership table keyed by (person, group), and one
+//! prepared recursive query up the group's ancestors. Every answer of both engines is
+//! compared: the benchmark stops if they ever differ.
+
+#![allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+
+use std::time::Instant;
+
+use one::*;
+
+const PEOPLE: usize = 10_000;
+const DEPARTMENTS: usize = 10;
+const TEAMS: usize = 10;
+const CHECKS: usize = 100_000;
+
+/// A small deterministic generator (xorshift), the same for both engines.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// What a membership gives.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Reader,
+    Writer,
+    /// Reads, writes and administers, here and (by default) in the groups below.
+    Admin,
+}
+
+/// Where each person is a member (an index into `groups`) and as what.
+struct Plan {
+    memberships: Vec<(usize, Kind)>,
+    /// The checks: a person and a team (an index into `groups`).
+    checks: Vec<(usize, usize)>,
+}
+
+/// Group 0 is the root; 1..=10 the departments; then each department's teams.
+fn parent_of(g: usize) -> Option<usize> {
+    match g {
+        0 => None,
+        1..=DEPARTMENTS => Some(0),
+        team => Some(1 + (team - 1 - DEPARTMENTS) / TEAMS),
+    }
+}
+
+const GROUPS: usize = 1 + DEPARTMENTS + DEPARTMENTS * TEAMS;
+
+fn plan() -> Plan {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let memberships = (0..PEOPLE)
+        .map(|_| {
+            let kind = match rng.below(20) {
+                0 | 1 => Kind::Admin,
+                n if n % 2 == 0 => Kind::Writer,
+                _ => Kind::Reader,
+            };
+            (1 + rng.below(GROUPS - 1), kind)
+        })
+        .collect();
+    let checks = (0..CHECKS)
+        .map(|_| {
+            (
+                rng.below(PEOPLE),
+                1 + DEPARTMENTS + rng.below(DEPARTMENTS * TEAMS),
+            )
+        })
+        .collect();
+    Plan {
+        memberships,
+        checks,
+    }
+}
+
+fn one(plan: &Plan) -> Vec<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Ontology::open(dir.path().join("perm.redb")).unwrap();
+    let root = db
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Organization, "Perm", "perm"))
+        .unwrap()
+        .id;
+    let (groups, people) = db
+        .write(&Context::system(root), |tx| {
+            let mut groups = vec![root];
+            for g in 1..GROUPS {
+                let parent = groups[parent_of(g).unwrap_or(0)];
+                let name = format!("g{g}");
+                groups.push(
+                    tx.create_group(parent, NewGroup::new(GroupType::Business, &name, &name))?
+                        .id,
+                );
+            }
+            let mut people = Vec::with_capacity(PEOPLE);
+            for (p, &(g, kind)) in plan.memberships.iter().enumerate() {
+                let person =
+                    tx.create_person(NewPerson::new(format!("p{p}@perm.io"), format!("P{p}")))?;
+                let (role, listed): (&str, &[&str]) = match kind {
+                    Kind::Reader => ("member", &["read"]),
+                    Kind::Writer => ("member", &["read", "write"]),
+                    Kind::Admin => ("group_admin", &["admin"]),
+                };
+                tx.add_member(person.id, groups[g], role, listed)?;
+                people.push(person.id);
+            }
+            Ok((groups, people))
+        })
+        .unwrap();
+    let engine = db.engine();
+    let started = Instant::now();
+    let answers: Vec<bool> = plan
+        .checks
+        .iter()
+        .map(|&(p, g)| {
+            engine.can(
+                &Context::person(people[p], root),
+                Permission::ThingsWrite,
+                groups[g],
+            )
+        })
+        .collect();
+    let took = started.elapsed();
+    println!(
+        "ONE     {CHECKS} checks: {:>9.0} checks/s ({:.2} µs each), {} allowed",
+        CHECKS as f64 / took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / CHECKS as f64,
+        answers.iter().filter(|a| **a).count()
+    );
+    answers
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite(plan: &Plan) -> Vec<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = rusqlite::Connection::open(dir.path().join("perm.sqlite")).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; {}
+         CREATE TABLE groups (id INTEGER PRIMARY KEY, parent INTEGER);
+         CREATE TABLE memberships (person INTEGER NOT NULL, grp INTEGER NOT NULL,
+             can_write INTEGER NOT NULL, reaches_down INTEGER NOT NULL,
+             PRIMARY KEY (person, grp)) WITHOUT ROWID;",
+        one_benches::sqlite::CACHE_PRAGMA
+    ))
+    .unwrap();
+    let tx = conn.transaction().unwrap();
+    for g in 0..GROUPS {
+        tx.execute(
+            "INSERT INTO groups (id, parent) VALUES (?1, ?2)",
+            rusqlite::params![g as i64, parent_of(g).map(|p| p as i64)],
+        )
+        .unwrap();
+    }
+    for (p, &(g, kind)) in plan.memberships.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO memberships (person, grp, can_write, reaches_down) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![p as i64, g as i64, kind != Kind::Reader, kind == Kind::Admin],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let mut check = conn
+        .prepare(
+            "WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL
+                 SELECT g.parent, up.depth + 1 FROM groups g JOIN up ON g.id = up.id
+                 WHERE g.parent IS NOT NULL)
+             SELECT EXISTS (SELECT 1 FROM up JOIN memberships m ON m.grp = up.id
+                 WHERE m.person = ?2 AND m.can_write = 1 AND (up.depth = 0 OR m.reaches_down = 1))",
+        )
+        .unwrap();
+    let started = Instant::now();
+    let answers: Vec<bool> = plan
+        .checks
+        .iter()
+        .map(|&(p, g)| {
+            check
+                .query_row(rusqlite::params![g as i64, p as i64], |r| r.get(0))
+                .unwrap()
+        })
+        .collect();
+    let took = started.elapsed();
+    println!(
+        "SQLite  {CHECKS} checks: {:>9.0} checks/s ({:.2} µs each), {} allowed",
+        CHECKS as f64 / took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / CHECKS as f64,
+        answers.iter().filter(|a| **a).count()
+    );
+    answers
+}
+
+fn main() {
+    let plan = plan();
+    for _ in 0..2 {
+        let ones = one(&plan);
+        #[cfg(feature = "sqlite")]
+        assert!(ones == sqlite(&plan), "the engines disagree");
+        #[cfg(not(feature = "sqlite"))]
+        drop(ones);
+    }
+}
