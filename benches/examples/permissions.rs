@@ -89,6 +89,16 @@ fn plan() -> Plan {
     }
 }
 
+/// Prints an engine's rate over the checks and how many it allowed.
+fn report(engine: &str, took: std::time::Duration, answers: &[bool]) {
+    println!(
+        "{engine:<7} {CHECKS} checks: {:>9.0} checks/s ({:.2} µs each), {} allowed",
+        CHECKS as f64 / took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / CHECKS as f64,
+        answers.iter().filter(|a| **a).count()
+    );
+}
+
 fn one(plan: &Plan) -> Vec<bool> {
     let dir = tempfile::tempdir().unwrap();
     let db = Ontology::open(dir.path().join("perm.redb")).unwrap();
@@ -136,13 +146,7 @@ fn one(plan: &Plan) -> Vec<bool> {
             )
         })
         .collect();
-    let took = started.elapsed();
-    println!(
-        "ONE     {CHECKS} checks: {:>9.0} checks/s ({:.2} µs each), {} allowed",
-        CHECKS as f64 / took.as_secs_f64(),
-        took.as_secs_f64() * 1e6 / CHECKS as f64,
-        answers.iter().filter(|a| **a).count()
-    );
+    report("ONE", started.elapsed(), &answers);
     answers
 }
 
@@ -194,13 +198,7 @@ fn sqlite(plan: &Plan) -> Vec<bool> {
                 .unwrap()
         })
         .collect();
-    let took = started.elapsed();
-    println!(
-        "SQLite  {CHECKS} checks: {:>9.0} checks/s ({:.2} µs each), {} allowed",
-        CHECKS as f64 / took.as_secs_f64(),
-        took.as_secs_f64() * 1e6 / CHECKS as f64,
-        answers.iter().filter(|a| **a).count()
-    );
+    report("SQLite", started.elapsed(), &answers);
     answers
 }
 
