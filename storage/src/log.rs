@@ -221,8 +221,8 @@ pub struct Log {
     path: PathBuf,
     /// The database's id, in every record's digest.
     id: u64,
-    /// Written only by the leader of a sync (or under the store's write lock with no
-    /// sync running), so it needs no lock of its own beyond `state`'s protocol.
+    /// Locked only by the leader of a sync, of which there is one at a time (`syncing`),
+    /// so never waited for.
     file: Mutex<File>,
     state: Mutex<State>,
     synced: Condvar,
@@ -295,6 +295,13 @@ impl Log {
             }
             if state.durable >= seq {
                 return Ok(());
+            }
+            if seq > state.appended {
+                // No sync could ever cover it: refuse rather than sync nothing forever.
+                return Err(StorageError::Corrupt(format!(
+                    "waited for commit {seq}, but the commit log holds only up to {}",
+                    state.appended
+                )));
             }
             if state.syncing {
                 state = self.synced.wait(state).unwrap_or_else(|p| p.into_inner());
