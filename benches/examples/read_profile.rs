@@ -44,6 +44,11 @@ fn main() -> one::Result<()> {
             .map(|_| 1)
             .unwrap()
     });
+    let tenant = Context::system(db.root);
+    run("point_get_root", &mut |rng| {
+        let (id, _) = db.things[rng.below(db.things.len())];
+        db.db.read(&tenant, |v| v.get_thing(id)).map(|_| 1).unwrap()
+    });
     run("list_price_range", &mut |rng| {
         let g = rng.below(db.groups.len());
         let kind = TYPES[rng.below(TYPES.len())];
@@ -68,10 +73,18 @@ fn main() -> one::Result<()> {
             .items
             .len()
     });
-    let root = Context::system(db.root);
+    run("neighbours_1hop_root", &mut |rng| {
+        let (id, _) = db.things[rng.below(SOURCES.min(db.things.len()))];
+        let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
+        db.db
+            .read(&tenant, |v| v.connections(&q))
+            .unwrap()
+            .items
+            .len()
+    });
     run("latest_100_events", &mut |_| {
         db.db
-            .read(&root, |v| v.events(&EventQuery::latest().limit(100)))
+            .read(&tenant, |v| v.events(&EventQuery::latest().limit(100)))
             .unwrap()
             .items
             .len()

@@ -145,6 +145,13 @@ impl OneDb {
         })
     }
 
+    /// Closes the database, keeping its folder (and the file at `path`) until the
+    /// returned folder is dropped.
+    pub fn close(self) -> Result<tempfile::TempDir> {
+        self.db.close()?;
+        Ok(self._dir)
+    }
+
     /// Creates `n` things in one transaction.
     pub fn bulk_things(&mut self, n: usize) -> Result<()> {
         let mut rng = Rng::new(1);

@@ -91,6 +91,16 @@ impl SqliteDb {
         })
     }
 
+    /// The bytes of the database file and its write-ahead log, after a checkpoint that
+    /// moves the log into the file.
+    pub fn bytes_on_disk(&self) -> rusqlite::Result<u64> {
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        let file = self._dir.path().join("bench.sqlite");
+        let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        Ok(size(file.clone()) + size(file.with_extension("sqlite-wal")))
+    }
+
     /// Inserts `n` things in one transaction.
     pub fn bulk_things(&mut self, n: usize) -> rusqlite::Result<()> {
         self.insert_things(n, false)

@@ -195,6 +195,15 @@ impl Builder {
         self
     }
 
+    /// Whether opening the file compacts it first: the space freed by deletes and
+    /// rewrites goes back to the file system (the file shrinks to about its live data),
+    /// at the price of rewriting part of the file while opening. Default `false`. `one
+    /// compact PATH` does this to a file no process has open.
+    pub fn compact_on_open(mut self, compact: bool) -> Self {
+        self.store.compact = compact;
+        self
+    }
+
     /// The page cache, in bytes: an upper bound, filled on demand. Default 1 GiB.
     pub fn cache_size(mut self, bytes: usize) -> Self {
         self.store.cache_size = bytes;

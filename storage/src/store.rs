@@ -85,6 +85,10 @@ pub struct StoreOptions {
     /// again. Larger means fewer checkpoints and a longer replay after a crash. Default:
     /// 8 MiB.
     pub checkpoint_after: u64,
+    /// Whether opening the file compacts it first ([`Store::compact`]): the space freed
+    /// by deletes and rewrites goes back to the file system, at the price of rewriting
+    /// part of the file while opening. Default: `false`.
+    pub compact: bool,
 }
 
 impl Default for StoreOptions {
@@ -94,6 +98,7 @@ impl Default for StoreOptions {
             write_buffer: 64 << 20,
             cache_size: 1 << 30,
             checkpoint_after: 8 << 20,
+            compact: false,
         }
     }
 }
@@ -393,7 +398,33 @@ impl Store {
             Self::init(db, options)
         })?;
         store.attach_log(path)?;
+        if options.compact {
+            store.compact()?;
+        }
         Ok(store)
+    }
+
+    /// Gives the page file's free space back to the file system: makes every commit
+    /// durable in the page file, then moves the live pages towards its start and
+    /// truncates it (redb's `compact`, a series of crash-safe commits). Needs the store to
+    /// itself: the snapshot reads share is dropped first, and a snapshot still held
+    /// elsewhere refuses the work with [`StorageError::Backend`]. Returns whether anything
+    /// was moved.
+    pub fn compact(&mut self) -> Result<bool, StorageError> {
+        self.sync()?;
+        self.retire_snapshot();
+        let compacted = guarded("compacting the database file", || match self.db.as_mut() {
+            Some(Db::Writable(db)) => db
+                .compact()
+                .map_err(|e| StorageError::Backend(redb::Error::from(e))),
+            Some(Db::ReadOnly(_)) => Err(StorageError::ReadOnly),
+            None => Err(StorageError::Poisoned),
+        });
+        // Reads of a store with a log always find a published snapshot.
+        if self.log.is_some() {
+            self.read()?;
+        }
+        compacted
     }
 
     /// Opens the commit log of the database file at `path`, applies the commits it holds

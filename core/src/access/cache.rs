@@ -1,14 +1,48 @@
-//! The access cache: answers of permission checks, valid for one version of access data.
+//! The access cache: answers of permission checks, and the memberships of the people
+//! who asked, valid for one version of access data.
 //!
 //! Deciding a permission walks memberships up the group tree; the answers are kept here
 //! until a transaction changes access data ([`Versioned`]: an answer computed from a
-//! snapshot older than the current version is never stored).
+//! snapshot older than the current version is never stored). Real traffic has many
+//! principals, each asking about many groups: a person's memberships are kept too, so
+//! that the first check at a group costs a walk up the (cached) tree in memory, not a
+//! lookup per level.
 
 use crate::base::clock::Timestamp;
 use crate::base::context::{Env, Principal};
-use crate::base::id::GroupId;
+use std::sync::Arc;
+
+use crate::base::id::{GroupId, ThingId};
 use crate::base::permission::PermissionSet;
 use crate::kernel::Versioned;
+
+/// How many memberships of one person are kept in memory; a person with more is looked
+/// up in the store at each level of a walk.
+pub(crate) const LISTED_MEMBERSHIPS: usize = 64;
+
+/// What one membership gives, as the walk up the tree needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) permissions: PermissionSet,
+    /// Accepted (not a pending invitation).
+    pub(crate) active: bool,
+    /// Passes a child group's default `parentAccess`.
+    pub(crate) administrative: bool,
+}
+
+/// A person's standing in one tenant and environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PersonAccess {
+    /// Not an active person: holds nothing.
+    Inactive,
+    /// Every membership (and invitation) of the person, by group.
+    Listed(Vec<(GroupId, Held)>),
+    /// More memberships than are kept: each is looked up where it is needed.
+    Many,
+}
+
+/// Whose memberships: the tenant's root, the environment and the person.
+pub(crate) type PersonKey = (GroupId, Env, ThingId);
 
 /// What a principal may do in one group, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +69,7 @@ pub(crate) type CacheKey = (Principal, Env, GroupId, GroupId);
 #[derive(Debug, Default)]
 pub(crate) struct AccessCache {
     answers: Versioned<CacheKey, Grant>,
+    people: Versioned<PersonKey, Arc<PersonAccess>>,
 }
 
 impl AccessCache {
@@ -47,6 +82,7 @@ impl AccessCache {
     /// Forgets every answer.
     pub(crate) fn invalidate(&self) {
         self.answers.invalidate();
+        self.people.invalidate();
     }
 
     /// The cached answer for `key`.
@@ -57,5 +93,17 @@ impl AccessCache {
     /// Caches `grant`, computed from a snapshot taken at `epoch`.
     pub(crate) fn insert(&self, key: CacheKey, grant: Grant, epoch: u64) {
         self.answers.insert(key, grant, epoch);
+    }
+
+    /// The cached standing of a person.
+    pub(crate) fn person(&self, key: &PersonKey) -> Option<Arc<PersonAccess>> {
+        self.people.get(key)
+    }
+
+    /// Caches a person's standing, read from a snapshot taken at `epoch`. Both caches
+    /// are moved on together by [`AccessCache::invalidate`], so `epoch` (read from
+    /// [`AccessCache::epoch`]) is this one's version too.
+    pub(crate) fn insert_person(&self, key: PersonKey, access: Arc<PersonAccess>, epoch: u64) {
+        self.people.insert(key, access, epoch);
     }
 }

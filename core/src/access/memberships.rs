@@ -60,7 +60,7 @@ use std::sync::Arc;
 
 use one_storage::{Direction, KeyRange, KvRead};
 
-use crate::access::cache::{AccessCache, Grant};
+use crate::access::cache::{AccessCache, Grant, Held, LISTED_MEMBERSHIPS, PersonAccess};
 use crate::base::codec;
 use crate::base::context::Context;
 use crate::base::context::{Env, Principal};
@@ -181,6 +181,17 @@ impl Membership {
     }
 }
 
+impl Held {
+    /// What `m` gives.
+    pub(crate) fn of(m: &Membership) -> Self {
+        Held {
+            permissions: m.permissions,
+            active: m.active,
+            administrative: m.is_administrative(),
+        }
+    }
+}
+
 impl<K: KvRead> View<'_, K> {
     /// Everything the context may do in `group` now; [`Error::NotFound`] if the group is
     /// out of its scope.
@@ -234,20 +245,29 @@ impl<K: KvRead> View<'_, K> {
         group: GroupId,
     ) -> Result<PermissionSet> {
         let tenant = TenantKeys::new(self.scope.root, env);
-        let active_person = self
-            .get_record::<Thing>(&tenant.thing(person))?
-            .is_some_and(|t| t.kind == PERSON && t.status != ThingStatus::Deleted);
-        if !active_person {
+        let access = self.person_access(&tenant, person, env)?;
+        if *access == PersonAccess::Inactive {
             return Ok(PermissionSet::EMPTY);
         }
+        let held_at = |group: GroupId| -> Result<Option<Held>> {
+            Ok(match &*access {
+                PersonAccess::Listed(list) => list
+                    .iter()
+                    .find(|(g, _)| *g == group)
+                    .map(|(_, held)| *held),
+                _ => self
+                    .membership_at(&tenant, person, group)?
+                    .map(|m| Held::of(&m)),
+            })
+        };
         let mut set = PermissionSet::EMPTY;
         let mut reach = ParentAccess::Members;
         let mut current = self.load_group(group)?;
         for _ in 0..=MAX_DEPTH {
             if reach > ParentAccess::None
-                && let Some(m) = self.membership_at(&tenant, person, current.id)?
+                && let Some(m) = held_at(current.id)?
                 && m.active
-                && (reach == ParentAccess::Members || m.is_administrative())
+                && (reach == ParentAccess::Members || m.administrative)
             {
                 set = set.union(m.permissions);
             }
@@ -261,6 +281,60 @@ impl<K: KvRead> View<'_, K> {
             what: "group tree",
             reason: format!("{group} is nested deeper than {MAX_DEPTH}"),
         })
+    }
+
+    /// The person's standing in the tenant of `tenant` (whether they are an active
+    /// person, and their memberships when they have few), from the access cache when
+    /// this call may use it.
+    fn person_access(
+        &self,
+        tenant: &TenantKeys,
+        person: ThingId,
+        env: Env,
+    ) -> Result<Arc<PersonAccess>> {
+        let key = (self.scope.root, env, person);
+        let epoch = self.scope.cache_epoch();
+        let cache = self.engine.part::<Arc<AccessCache>>();
+        if epoch.is_some()
+            && let Some(access) = cache.person(&key)
+        {
+            return Ok(access);
+        }
+        let Some(record) = self.get_record::<Thing>(&tenant.thing(person))? else {
+            // Nothing is remembered of an id that names nobody.
+            return Ok(Arc::new(PersonAccess::Inactive));
+        };
+        let access = if record.kind != PERSON || record.status == ThingStatus::Deleted {
+            PersonAccess::Inactive
+        } else {
+            let prefix = tenant.edges(true, Ref::from(person), Some(MEMBER_OF));
+            let mut listed = Vec::new();
+            let mut many = false;
+            self.kv
+                .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, v| {
+                    if listed.len() == LISTED_MEMBERSHIPS {
+                        many = true;
+                        return Ok(std::ops::ControlFlow::Break(()));
+                    }
+                    let c = codec::decode::<Connection>(v)?;
+                    let group = match c.to {
+                        Ref::GroupId(g) => g,
+                        _ => return Ok::<_, Error>(std::ops::ControlFlow::Continue(())),
+                    };
+                    listed.push((group, Held::of(&Membership::of(&c)?)));
+                    Ok(std::ops::ControlFlow::Continue(()))
+                })?;
+            if many {
+                PersonAccess::Many
+            } else {
+                PersonAccess::Listed(listed)
+            }
+        };
+        let access = Arc::new(access);
+        if let Some(epoch) = epoch {
+            cache.insert_person(key, Arc::clone(&access), epoch);
+        }
+        Ok(access)
     }
 
     /// The person's membership in exactly `group`, if any.

@@ -9,6 +9,7 @@
 pub use one_vocabulary::records::group::{GroupUpdate, NewGroup};
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use one_storage::{Direction, KeyRange, KvRead};
 
@@ -121,7 +122,7 @@ impl<K: KvRead> View<'_, K> {
     /// The group `id`, if the context can see it. Needs `groups:read`.
     pub fn get_group(&self, id: GroupId) -> Result<Group> {
         self.authorize(Op::GetGroup, id)?;
-        self.check_scope(id)
+        self.check_scope(id).map(Arc::unwrap_or_clone)
     }
 
     /// The direct children of `id`, oldest first, a page at a time. Needs `groups:read`
@@ -146,7 +147,8 @@ impl<K: KvRead> View<'_, K> {
                 if !self.permits(child, Permission::GroupsRead)? {
                     return Ok(None);
                 }
-                self.load_group(child).map(Some)
+                self.load_group(child)
+                    .map(|g| Some(Arc::unwrap_or_clone(g)))
             },
         )
     }
@@ -178,10 +180,10 @@ impl<K: KvRead> View<'_, K> {
     /// descendants are listed if the context may read them).
     pub fn subtree(&self, id: GroupId) -> Result<Vec<Group>> {
         self.authorize(Op::ListGroup, id)?;
-        let mut out = vec![self.check_scope(id)?];
+        let mut out = vec![Arc::unwrap_or_clone(self.check_scope(id)?)];
         for child in self.descendants(id)? {
             if self.permits(child, Permission::GroupsRead)? {
-                out.push(self.load_group(child)?);
+                out.push(Arc::unwrap_or_clone(self.load_group(child)?));
             }
         }
         Ok(out)
@@ -196,7 +198,7 @@ struct WritableGroups(std::collections::HashSet<(GroupId, Op)>);
 impl Tx<'_, '_> {
     /// Loads `group`, decides `op` there (see [`crate::access::policy`]), and checks that it
     /// is not archived: a group new records may join.
-    pub(crate) fn writable_group(&self, group: GroupId, op: Op) -> Result<Group> {
+    pub(crate) fn writable_group(&self, group: GroupId, op: Op) -> Result<Arc<Group>> {
         self.view().authorize(op, group)?;
         let g = self.view().check_scope(group)?;
         if g.status == GroupStatus::Archived {
@@ -301,6 +303,7 @@ impl Tx<'_, '_> {
 
     /// Writes a group's record and its directory entry (`D g`, naming its tenant).
     pub(crate) fn store_group(&mut self, group: &Group) -> Result<()> {
+        self.structure_changed();
         self.put(layout::group_root(group.id), self.scope.root.to_be_bytes())?;
         self.put_record(&self.scope.structure.group(group.id), group)
     }
@@ -327,7 +330,7 @@ impl Tx<'_, '_> {
         if other || !billing {
             self.view().authorize(Op::UpdateGroup, id)?;
         }
-        let old = self.view().check_scope(id)?;
+        let old = Arc::unwrap_or_clone(self.view().check_scope(id)?);
         // A move or a settings change can change scopes and permissions: forget what was
         // checked.
         self.locals.take::<WritableGroups>();
@@ -472,7 +475,7 @@ impl Admin<'_> {
                     scope: &Scope::new(Context::system(id), id),
                     engine: self.engine,
                 };
-                out.push(view.load_group(id)?);
+                out.push(Arc::unwrap_or_clone(view.load_group(id)?));
                 Ok::<_, Error>(ControlFlow::Continue(()))
             },
         )?;

@@ -31,6 +31,9 @@ use crate::base::layout::{self, Counter, StructureKeys, TenantKeys};
 use crate::base::permission::Permission;
 use crate::base::resource::Resource;
 use crate::{Error, Result};
+use one_vocabulary::records::group::Group;
+
+use super::Versioned;
 
 /// The ONE engine over a [`Store`].
 ///
@@ -44,6 +47,10 @@ pub struct Engine {
     roots: RwLock<HashMap<GroupId, GroupId>>,
     /// Principals found to belong to a tenant, in an environment.
     members: RwLock<HashSet<(Principal, Env, GroupId)>>,
+    /// Committed groups by tenant and id, for the walks up the tree every call makes;
+    /// forgotten whenever a transaction changes access data (every change to a group
+    /// does).
+    groups: Versioned<(GroupId, GroupId), Arc<Group>>,
     /// The features' state.
     parts: Parts,
     /// The features' work at a transaction's fixed points.
@@ -71,6 +78,8 @@ pub(crate) struct Scope {
     /// The access-cache epoch read before this call's snapshot was taken; `None` when
     /// the cache must not be used (the transaction changed access data itself).
     cache_epoch: Cell<Option<u64>>,
+    /// The same for the engine's cache of committed groups.
+    groups_epoch: Cell<Option<u64>>,
     /// Permissions refused during the call, logged as `access_denied` when it ends.
     denials: RefCell<Vec<(GroupId, Permission)>>,
 }
@@ -128,6 +137,7 @@ impl Scope {
             tenant: TenantKeys::new(root, ctx.env()),
             in_scope: RefCell::default(),
             cache_epoch: Cell::new(None),
+            groups_epoch: Cell::new(None),
             denials: RefCell::default(),
         }
     }
@@ -136,8 +146,16 @@ impl Scope {
         self.cache_epoch.get()
     }
 
-    fn use_cache(&self, epoch: u64) {
-        self.cache_epoch.set(Some(epoch));
+    /// Lets this call use the caches, at the versions read before its snapshot.
+    fn use_caches(&self, access: u64, groups: u64) {
+        self.cache_epoch.set(Some(access));
+        self.groups_epoch.set(Some(groups));
+    }
+
+    /// Forbids this call the caches from now on: what it reads may not be committed.
+    fn stop_caching(&self) {
+        self.cache_epoch.set(None);
+        self.groups_epoch.set(None);
     }
 
     pub(crate) fn deny(&self, group: GroupId, needed: Permission) {
@@ -181,6 +199,9 @@ const ROOT_CACHE_LIMIT: usize = 100_000;
 
 /// How many principals known to belong to a tenant the engine keeps before starting over.
 const MEMBER_CACHE_LIMIT: usize = 100_000;
+
+/// How many committed groups the engine keeps in memory before starting over.
+const GROUP_CACHE_LIMIT: usize = 20_000;
 
 impl Engine {
     /// Resolves a context to its tenant. A group's tenant never changes and groups are
@@ -285,6 +306,7 @@ impl Engine {
             ids,
             roots: RwLock::default(),
             members: RwLock::default(),
+            groups: Versioned::with_limit(GROUP_CACHE_LIMIT),
             parts,
             hooks,
         };
@@ -350,10 +372,10 @@ impl Engine {
         denials: &mut Vec<Denial>,
         f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
     ) -> Result<R> {
-        let epoch = self.access_epoch();
+        let (access, groups) = (self.access_epoch(), self.groups.version());
         let kv = self.store.read()?;
         let scope = self.resolve(&kv, ctx)?;
-        scope.use_cache(epoch);
+        scope.use_caches(access, groups);
         let r = f(&View {
             kv: &kv,
             scope: &scope,
@@ -376,7 +398,7 @@ impl Engine {
         let r = self.transact(|kv| {
             let scope = self.resolve(&*kv, ctx)?;
             // The writer sees every commit, so any epoch's answers are at least as new.
-            scope.use_cache(self.access_epoch());
+            scope.use_caches(self.access_epoch(), self.groups.version());
             self.write_in(kv, scope, &mut after, f)
         });
         self.finish(after, r.is_ok());
@@ -422,6 +444,9 @@ impl Engine {
     /// Hands what a transaction left to the features' end hooks, once it has ended;
     /// `committed` says whether its changes were committed.
     pub(crate) fn finish(&self, mut after: AfterTx, committed: bool) {
+        if after.access_changed {
+            self.groups.invalidate();
+        }
         for end in &self.hooks.end {
             end(self, &mut after, committed);
         }
@@ -552,6 +577,27 @@ impl<K: KvRead> View<'_, K> {
     pub(crate) fn get_record<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
         self.kv.get(key)?.map(|b| codec::decode(&b)).transpose()
     }
+
+    /// The group `id` of this tenant, without a scope check: from the engine's cache of
+    /// committed groups when this call may use it, else decoded from the store (and
+    /// remembered when it may be). `None` if the tenant has no such group.
+    pub(crate) fn group_record(&self, id: GroupId) -> Result<Option<Arc<Group>>> {
+        let key = (self.scope.root, id);
+        let epoch = self.scope.groups_epoch.get();
+        if epoch.is_some()
+            && let Some(group) = self.engine.groups.get(&key)
+        {
+            return Ok(Some(group));
+        }
+        let Some(group) = self.get_record::<Group>(&self.scope.structure.group(id))? else {
+            return Ok(None);
+        };
+        let group = Arc::new(group);
+        if let Some(epoch) = epoch {
+            self.engine.groups.insert(key, Arc::clone(&group), epoch);
+        }
+        Ok(Some(group))
+    }
 }
 
 /// A write transaction of one tenant, as one context. Lives inside [`Engine::write`].
@@ -593,7 +639,14 @@ impl<'t> Tx<'_, 't> {
     /// used for the rest of it, and all are forgotten when it ends.
     pub(crate) fn access_changed(&mut self) {
         self.after.access_changed = true;
-        self.scope.cache_epoch.set(None);
+        self.scope.stop_caching();
+    }
+
+    /// Notes that this transaction created a group: what it reads from now on may never
+    /// be committed, so no cache is used or filled for the rest of it. Nothing committed
+    /// changed, so nothing cached is forgotten.
+    pub(crate) fn structure_changed(&mut self) {
+        self.scope.stop_caching();
     }
 
     /// The context this transaction writes as.

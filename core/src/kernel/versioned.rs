@@ -11,7 +11,7 @@ use std::hash::Hash;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How many answers a cache holds before it starts over.
+/// How many answers a cache holds before it starts over, unless told otherwise.
 const LIMIT: usize = 100_000;
 
 /// Answers by key, valid for the current version.
@@ -21,13 +21,23 @@ pub(crate) struct Versioned<K, V> {
     /// (which checks it under the same lock) never stores a stale answer.
     version: AtomicU64,
     answers: RwLock<HashMap<K, V>>,
+    /// How many answers it holds before it starts over.
+    limit: usize,
 }
 
 impl<K, V> Default for Versioned<K, V> {
     fn default() -> Self {
+        Self::with_limit(LIMIT)
+    }
+}
+
+impl<K, V> Versioned<K, V> {
+    /// An empty cache that holds at most `limit` answers before it starts over.
+    pub(crate) fn with_limit(limit: usize) -> Self {
         Self {
             version: AtomicU64::new(0),
             answers: RwLock::default(),
+            limit,
         }
     }
 }
@@ -59,7 +69,7 @@ impl<K: Eq + Hash, V: Clone> Versioned<K, V> {
         if self.version.load(Ordering::Acquire) != version {
             return;
         }
-        if answers.len() >= LIMIT {
+        if answers.len() >= self.limit {
             answers.clear();
         }
         answers.insert(key, answer);

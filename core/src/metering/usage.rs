@@ -152,7 +152,7 @@ impl Tx<'_, '_> {
             return Ok(());
         }
         let now = self.now();
-        let mut groups: HashMap<GroupId, Group> = HashMap::new();
+        let mut groups: HashMap<GroupId, std::sync::Arc<Group>> = HashMap::new();
         for ((group, resource), delta) in usage {
             if delta.amount == 0 {
                 continue;

@@ -275,7 +275,9 @@ impl<W: Write> Exporter<W> {
         ids.extend(v.descendants(top)?);
         let groups: HashSet<GroupId> = ids.iter().copied().collect();
         for id in ids {
-            self.line(&Line::Group(v.load_group(id)?))?;
+            self.line(&Line::Group(std::sync::Arc::unwrap_or_clone(
+                v.load_group(id)?,
+            )))?;
             self.report.groups += 1;
         }
         let structure = StructureKeys::new(root);
@@ -359,15 +361,23 @@ impl<W: Write> Exporter<W> {
     }
 }
 
-/// An export read into memory and checked line by line, ready to restore.
-struct Parsed {
+/// The head of an export, read and checked line by line: everything before its first
+/// record of an environment (groups, plugins, API keys).
+struct Head {
     top: GroupId,
-    lines: u64,
     groups: Vec<Group>,
     plugins: Vec<PortablePlugin>,
     keys: Vec<PortableKey>,
-    /// Things, connections, knowledge and events of both environments, in the export's order.
-    data: Vec<Line>,
+}
+
+/// The records of an export after its head, read one line at a time while they are
+/// restored: an import holds one line in memory, not the export.
+struct Records<B> {
+    input: std::io::Lines<B>,
+    /// Lines read so far.
+    n: u64,
+    /// A record read but not taken yet.
+    next: Option<Line>,
 }
 
 fn bad_line(n: u64, reason: impl Into<String>) -> Error {
@@ -377,11 +387,13 @@ fn bad_line(n: u64, reason: impl Into<String>) -> Error {
     }
 }
 
-fn parse(input: impl BufRead) -> Result<Parsed> {
-    let mut parsed: Option<Parsed> = None;
-    let mut n = 0u64;
-    for text in input.lines() {
-        n += 1;
+/// The next line of `input` that is not blank, and its number; `None` at the end.
+fn next_line(
+    input: &mut impl Iterator<Item = std::io::Result<String>>,
+    n: &mut u64,
+) -> Result<Option<Line>> {
+    for text in input {
+        *n += 1;
         let text = text.map_err(|source| Error::Io {
             action: "cannot read the export from",
             path: "the input".into(),
@@ -390,53 +402,93 @@ fn parse(input: impl BufRead) -> Result<Parsed> {
         if text.trim().is_empty() {
             continue;
         }
-        let line: Line = serde_json::from_str(&text).map_err(|e| bad_line(n, e.to_string()))?;
-        let Some(p) = parsed.as_mut() else {
-            let Line::Header {
-                format,
-                version,
-                group,
-            } = line
-            else {
-                return Err(bad_line(n, "the first line must be the export's header"));
-            };
-            if format != EXPORT_FORMAT {
+        return serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| bad_line(*n, e.to_string()));
+    }
+    Ok(None)
+}
+
+impl<B: BufRead> Records<B> {
+    /// The environment of the next record; `None` at the end of the export.
+    fn peek_env(&mut self) -> Result<Option<Env>> {
+        if self.next.is_none() {
+            self.next = next_line(&mut self.input, &mut self.n)?;
+            if let Some(line) = &self.next
+                && line.env().is_none()
+            {
                 return Err(bad_line(
-                    n,
-                    format!("format {format:?} is not {EXPORT_FORMAT:?}"),
+                    self.n,
+                    "a header, group, plugin or API key after the first record: an export \
+                     lists those first",
                 ));
             }
-            if version == 1 {
-                return Err(bad_line(
-                    n,
-                    "export version 1 was written by a pre-release build, which kept Rust's \
-                     names; export the data again with this build",
-                ));
-            }
-            if version != EXPORT_VERSION {
-                return Err(bad_line(
-                    n,
-                    format!(
-                        "export version {version} is not supported (this build reads {EXPORT_VERSION})"
-                    ),
-                ));
-            }
-            parsed = Some(Parsed {
-                top: group,
-                lines: 0,
-                groups: Vec::new(),
-                plugins: Vec::new(),
-                keys: Vec::new(),
-                data: Vec::new(),
-            });
-            continue;
+        }
+        Ok(self.next.as_ref().and_then(Line::env))
+    }
+
+    /// The next record, if it is of `env`.
+    fn next_in(&mut self, env: Env) -> Result<Option<Line>> {
+        Ok(if self.peek_env()? == Some(env) {
+            self.next.take()
+        } else {
+            None
+        })
+    }
+}
+
+/// Reads and checks the head of an export; its records follow in the [`Records`].
+fn parse_head<B: BufRead>(input: B) -> Result<(Head, Records<B>)> {
+    let mut lines = input.lines();
+    let mut n = 0u64;
+    let Some(first) = next_line(&mut lines, &mut n)? else {
+        return Err(bad_line(1, "the export is empty"));
+    };
+    let Line::Header {
+        format,
+        version,
+        group,
+    } = first
+    else {
+        return Err(bad_line(n, "the first line must be the export's header"));
+    };
+    if format != EXPORT_FORMAT {
+        return Err(bad_line(
+            n,
+            format!("format {format:?} is not {EXPORT_FORMAT:?}"),
+        ));
+    }
+    if version == 1 {
+        return Err(bad_line(
+            n,
+            "export version 1 was written by a pre-release build, which kept Rust's \
+             names; export the data again with this build",
+        ));
+    }
+    if version != EXPORT_VERSION {
+        return Err(bad_line(
+            n,
+            format!(
+                "export version {version} is not supported (this build reads {EXPORT_VERSION})"
+            ),
+        ));
+    }
+    let mut head = Head {
+        top: group,
+        groups: Vec::new(),
+        plugins: Vec::new(),
+        keys: Vec::new(),
+    };
+    let next = loop {
+        let Some(line) = next_line(&mut lines, &mut n)? else {
+            break None;
         };
         match line {
             Line::Header { .. } => return Err(bad_line(n, "a second header")),
             Line::Group(g) => {
-                let known = g.id == p.top && p.groups.is_empty()
+                let known = g.id == head.top && head.groups.is_empty()
                     || g.parent
-                        .is_some_and(|parent| p.groups.iter().any(|x| x.id == parent));
+                        .is_some_and(|parent| head.groups.iter().any(|x| x.id == parent));
                 if !known {
                     return Err(bad_line(
                         n,
@@ -446,22 +498,27 @@ fn parse(input: impl BufRead) -> Result<Parsed> {
                         ),
                     ));
                 }
-                p.groups.push(g);
+                head.groups.push(g);
             }
-            Line::Plugin(plugin) => p.plugins.push(plugin),
-            Line::ApiKey(k) => p.keys.push(k),
-            data => p.data.push(data),
+            Line::Plugin(plugin) => head.plugins.push(plugin),
+            Line::ApiKey(k) => head.keys.push(k),
+            record => break Some(record),
         }
-    }
-    let mut p = parsed.ok_or_else(|| bad_line(1, "the export is empty"))?;
-    if p.groups.first().map(|g| g.id) != Some(p.top) {
+    };
+    if head.groups.first().map(|g| g.id) != Some(head.top) {
         return Err(bad_line(
             n,
-            format!("the export has no record of its group {}", p.top),
+            format!("the export has no record of its group {}", head.top),
         ));
     }
-    p.lines = n;
-    Ok(p)
+    Ok((
+        head,
+        Records {
+            input: lines,
+            n,
+            next,
+        },
+    ))
 }
 
 impl Admin<'_> {
@@ -470,9 +527,13 @@ impl Admin<'_> {
     /// `portable.rs`). Refuses, changing nothing, an export of another format or version,
     /// a malformed line (the error names it), and any id, slug, email or plugin type that
     /// already exists where it would go.
+    ///
+    /// The records are read from `input` while they are restored, one line at a time, so
+    /// an import's memory does not grow with the export (the transaction's own writes
+    /// aside); the write transaction is open while `input` is read.
     pub fn import(&self, input: impl BufRead, into: ImportInto) -> Result<PortableReport> {
         let engine = self.engine;
-        let mut p = parse(input)?;
+        let (mut p, mut records) = parse_head(input)?;
         // Plugins compile outside the transaction: the slow part.
         let mut compiled = Vec::new();
         for plugin in &p.plugins {
@@ -498,7 +559,6 @@ impl Admin<'_> {
         };
         let mut report = PortableReport {
             group: Some(p.top),
-            lines: p.lines,
             ..PortableReport::default()
         };
         let mut after = AfterTx::default();
@@ -508,17 +568,20 @@ impl Admin<'_> {
                 tx.restore_structure(&p, &compiled, into, &mut report)
             })?;
             let groups: HashSet<GroupId> = p.groups.iter().map(|g| g.id).collect();
-            for env in [Env::Live, Env::Test] {
+            // Each run of records of one environment in that environment's keys.
+            while let Some(env) = records.peek_env()? {
                 engine.write_in(kv, scope(env), &mut after, |tx| {
-                    let lines = p.data.iter().filter(|l| l.env() == Some(env));
-                    tx.restore_data(lines, &groups, &mut report)
+                    tx.restore_data(&mut records, env, &groups, &mut report)
                 })?;
+            }
+            for env in [Env::Live, Env::Test] {
                 // Usage is counted afresh from the records, now all in place.
                 engine.write_in(kv, scope(env), &mut after, |tx| tx.recount_running_totals())?;
             }
             Ok(())
         });
         engine.finish(after, r.is_ok());
+        report.lines = records.n;
         r.map(|()| report)
     }
 }
@@ -526,7 +589,7 @@ impl Admin<'_> {
 impl Tx<'_, '_> {
     fn restore_structure(
         &mut self,
-        p: &Parsed,
+        p: &Head,
         compiled: &[(
             Vec<u8>,
             crate::plugins::ModuleHash,
@@ -639,9 +702,12 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    fn restore_data<'l>(
+    /// Restores the records of `records` up to the first of another environment than
+    /// `env` (this transaction's).
+    fn restore_data(
         &mut self,
-        lines: impl Iterator<Item = &'l Line>,
+        records: &mut Records<impl BufRead>,
+        env: Env,
         groups: &HashSet<GroupId>,
         report: &mut PortableReport,
     ) -> Result<()> {
@@ -652,8 +718,8 @@ impl Tx<'_, '_> {
                 format!("{id} is in group {group}, outside the export"),
             )
         };
-        for line in lines {
-            match line {
+        while let Some(line) = records.next_in(env)? {
+            match &line {
                 Line::Thing(InEnv { record: t, .. }) => {
                     if !groups.contains(&t.group) {
                         return Err(outside("thing", &t.id, t.group));

@@ -10,6 +10,7 @@ pub use one_vocabulary::records::group::*;
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use one_storage::{Direction, KeyRange, KvRead};
 
@@ -27,12 +28,12 @@ impl Record for Group {
 impl<K: KvRead> View<'_, K> {
     /// Loads `group` and checks that it is the context's group or one of its descendants.
     /// Anything else, including groups of other tenants, is [`Error::NotFound`].
-    pub(crate) fn check_scope(&self, group: GroupId) -> Result<Group> {
+    pub(crate) fn check_scope(&self, group: GroupId) -> Result<Arc<Group>> {
         let found = self.load_group(group)?;
         if self.scope.known_in_scope(group) {
             return Ok(found);
         }
-        let mut current = found.clone();
+        let mut current = Arc::clone(&found);
         for _ in 0..=MAX_DEPTH {
             if current.id == self.scope.ctx.group() {
                 self.scope.remember_in_scope(group);
@@ -58,10 +59,10 @@ impl<K: KvRead> View<'_, K> {
         self.check_scope(group).map(|_| ())
     }
 
-    /// Loads a group of this tenant without a scope check.
-    pub(crate) fn load_group(&self, id: GroupId) -> Result<Group> {
-        self.get_record(&self.scope.structure.group(id))?
-            .ok_or_else(|| Error::not_found(id))
+    /// Loads a group of this tenant without a scope check (shared: committed groups are
+    /// cached by the engine).
+    pub(crate) fn load_group(&self, id: GroupId) -> Result<Arc<Group>> {
+        self.group_record(id)?.ok_or_else(|| Error::not_found(id))
     }
 
     /// The ancestors of a group of this tenant, nearest first.

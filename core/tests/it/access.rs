@@ -856,3 +856,128 @@ fn nobody_removes_or_demotes_someone_more_powerful() {
         .write(&as_admin, |tx| tx.remove_member(user, root))
         .unwrap();
 }
+
+#[test]
+fn a_group_made_by_a_transaction_that_failed_stays_unknown() {
+    let f = Fixture::new();
+    let g = chain(&f, "acme", 1);
+    let (root, team) = (g[0].id, g[1].id);
+    let sys = Context::system(root);
+    let mut made = None;
+    // The transaction creates a group, reads it and writes into it, then fails: nothing
+    // it saw of the group may outlive it, in the store or in any cache.
+    let failed = f.engine.write(&sys, |tx| {
+        let child = tx.create_group(team, NewGroup::new(GroupType::Business, "Gone", "gone"))?;
+        made = Some(child.id);
+        tx.view().get_group(child.id)?;
+        tx.create_thing(NewThing::new("note", "n").in_group(child.id))?;
+        Err::<(), _>(Error::invalid("test", "roll back"))
+    });
+    assert!(failed.is_err());
+    let gone = made.unwrap();
+    for _ in 0..2 {
+        let read = f.engine.read(&sys, |v| v.get_group(gone));
+        assert!(matches!(read, Err(Error::NotFound { .. })), "{read:?}");
+        let write = f.engine.write(&sys, |tx| {
+            tx.create_thing(NewThing::new("note", "n").in_group(gone))
+        });
+        assert!(matches!(write, Err(Error::NotFound { .. })), "{write:?}");
+        assert!(!f.engine.can(&sys, Permission::ThingsRead, gone));
+    }
+}
+
+#[test]
+fn a_moved_group_is_reached_from_its_new_parent_at_once() {
+    let f = Fixture::new();
+    let root = f.tenant("acme").id;
+    let sys = Context::system(root);
+    let (a, b, x) = f
+        .engine
+        .write(&sys, |tx| {
+            let a = tx.create_group(root, NewGroup::new(GroupType::Business, "A", "a"))?;
+            let b = tx.create_group(root, NewGroup::new(GroupType::Business, "B", "b"))?;
+            let x = tx.create_group(a.id, NewGroup::new(GroupType::Business, "X", "x"))?;
+            Ok((a.id, b.id, x.id))
+        })
+        .unwrap();
+    let thing = f
+        .engine
+        .write(&sys, |tx| {
+            tx.create_thing(NewThing::new("note", "n").in_group(x))
+        })
+        .unwrap()
+        .id;
+    let admin = person(&f, root, "admin@acme.io");
+    join(&f, root, admin, a, "group_admin", &["admin"]);
+    let (from_a, from_b) = (Context::system(a), Context::system(b));
+    // Warm every cache: the tree, the person's memberships, the answers.
+    for _ in 0..2 {
+        assert!(f.engine.read(&from_a, |v| v.get_thing(thing)).is_ok());
+        assert!(f.engine.read(&from_b, |v| v.get_thing(thing)).is_err());
+        assert!(
+            f.engine
+                .can(&Context::person(admin, root), Permission::ThingsWrite, x)
+        );
+    }
+    f.engine
+        .write(&sys, |tx| {
+            tx.update_group(x, GroupUpdate::default().parent(b))
+        })
+        .unwrap();
+    assert!(matches!(
+        f.engine.read(&from_a, |v| v.get_thing(thing)),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(f.engine.read(&from_b, |v| v.get_thing(thing)).is_ok());
+    assert!(
+        !f.engine
+            .can(&Context::person(admin, root), Permission::ThingsWrite, x)
+    );
+}
+
+#[test]
+fn a_person_in_more_groups_than_are_kept_in_memory_is_checked_exactly() {
+    let f = Fixture::new();
+    let root = f.tenant("acme").id;
+    let sys = Context::system(root);
+    // More memberships than the access cache lists for one person (64).
+    let groups: Vec<GroupId> = f
+        .engine
+        .write(&sys, |tx| {
+            (0..70)
+                .map(|i| {
+                    let name = format!("g{i}");
+                    Ok(tx
+                        .create_group(root, NewGroup::new(GroupType::Business, &name, &name))?
+                        .id)
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .unwrap();
+    let busy = person(&f, root, "busy@acme.io");
+    for (i, g) in groups.iter().enumerate() {
+        let perms: &[&str] = if i % 2 == 0 {
+            &["read", "write"]
+        } else {
+            &["read"]
+        };
+        join(&f, root, busy, *g, "member", perms);
+    }
+    let ctx = Context::person(busy, root);
+    for _ in 0..2 {
+        for (i, g) in groups.iter().enumerate() {
+            assert!(f.engine.can(&ctx, Permission::ThingsRead, *g), "read g{i}");
+            assert_eq!(
+                f.engine.can(&ctx, Permission::ThingsWrite, *g),
+                i % 2 == 0,
+                "write g{i}"
+            );
+        }
+        assert!(!f.engine.can(&ctx, Permission::ThingsRead, root));
+    }
+    f.engine
+        .write(&sys, |tx| tx.remove_member(busy, groups[68]))
+        .unwrap();
+    assert!(!f.engine.can(&ctx, Permission::ThingsRead, groups[68]));
+    assert!(f.engine.can(&ctx, Permission::ThingsWrite, groups[66]));
+}

@@ -152,6 +152,9 @@ fn a_subtree_moves_below_a_group_of_another_tenant() {
     assert_eq!(to.dump(), before);
 }
 
+/// A plugin line whose module is not hex.
+const BAD_PLUGIN: &str = r#"{"record":"plugin","name":"p","version":"1","enabled":true,"installed_at":0,"updated_at":0,"module":"zz"}"#;
+
 #[test]
 fn bad_exports_are_refused_and_change_nothing() {
     let from = Fixture::new();
@@ -237,9 +240,27 @@ fn bad_exports_are_refused_and_change_nothing() {
         ),
         (
             "bad module hex",
-            good.clone()
-                + "\n{\"record\":\"plugin\",\"name\":\"p\",\"version\":\"1\",\"enabled\":true,\"installed_at\":0,\"updated_at\":0,\"module\":\"zz\"}",
+            {
+                let mut l = lines.clone();
+                l.insert(1, BAD_PLUGIN);
+                l.join("\n")
+            },
             "not hex",
+        ),
+        (
+            "a plugin after the records",
+            format!("{good}\n{BAD_PLUGIN}"),
+            "an export lists those first",
+        ),
+        (
+            "a group after the records",
+            {
+                // Its records come first, so everything before the last line restores.
+                let mut l = lines.clone();
+                l.push(lines[1]);
+                l.join("\n")
+            },
+            "an export lists those first",
         ),
     ];
     each_case(
@@ -254,6 +275,52 @@ fn bad_exports_are_refused_and_change_nothing() {
             assert_eq!(to.dump(), before, "{name}: the database changed");
         },
     );
+}
+
+/// An export that fails to read after `good` bytes, as a file on a failing disk would.
+struct FailsAfter<'a> {
+    good: &'a [u8],
+}
+
+impl std::io::Read for FailsAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.good.is_empty() {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.good.len()).min(100);
+        buf[..n].copy_from_slice(&self.good[..n]);
+        self.good = &self.good[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_import_that_fails_while_reading_its_records_changes_nothing() {
+    let from = Fixture::new();
+    let acme = from.populated("acme");
+    let good = export(&from, acme.id);
+    let to = Fixture::new();
+    to.populated("globex");
+    let before = to.dump();
+    // The records are restored as they are read: the failure comes after some of them
+    // were written into the transaction, which must then keep none.
+    for cut in [good.len() / 2, good.len() * 9 / 10] {
+        let input = std::io::BufReader::with_capacity(64, FailsAfter { good: &good[..cut] });
+        let err = to
+            .engine
+            .admin()
+            .import(input, ImportInto::NewTenant)
+            .unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert_eq!(to.dump(), before, "a failed import changed the database");
+    }
+    // The whole export, read the same way, arrives whole.
+    let input = std::io::BufReader::with_capacity(64, &good[..]);
+    to.engine
+        .admin()
+        .import(input, ImportInto::NewTenant)
+        .unwrap();
+    assert_eq!(export(&to, acme.id), good);
 }
 
 #[test]

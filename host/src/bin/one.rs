@@ -6,6 +6,8 @@
 //! `one check [PATH]` verifies its integrity ([`Engine::check`]) and fails if it finds a
 //! problem.
 //! `one backup [PATH] DEST` copies it, consistently, while it may be in use.
+//! `one compact [PATH]` gives the space freed by deletes and rewrites back to the file
+//! system.
 //! `one export [PATH] --group G [--out FILE]` writes a group and everything below it as
 //! JSON lines; `one import [PATH] --from FILE [--under G]` restores such an export (see
 //! [`PORTABLE_USAGE`]).
@@ -25,7 +27,7 @@ use one::*;
 
 const DEFAULT_PATH: &str = "one-data/one.redb";
 const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH]\n       \
-     | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
+     | one compact [PATH] | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
      | one import [PATH] --from FILE [--under G] | one watch [PATH] --group G [...]\n       \
      | one key [PATH] --group G [--permissions P,...] | one serve [PATH] --listen ADDR [...]\n\
      (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Some("demo") if args.len() <= 2 => demo(path(1)),
         Some("stats") if args.len() <= 2 => stats(path(1)),
         Some("check") if args.len() <= 2 => check(path(1)),
+        Some("compact") if args.len() <= 2 => compact(path(1)),
         Some("backup") if (2..=3).contains(&args.len()) => {
             let (db, dest) = match &args[1..] {
                 [dest] => (PathBuf::from(DEFAULT_PATH), dest),
@@ -550,6 +553,26 @@ fn check(path: PathBuf) -> Result<()> {
             ),
         })
     }
+}
+
+fn compact(path: PathBuf) -> Result<()> {
+    let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    if !path.exists() {
+        return open_existing(path).map(drop);
+    }
+    let before = size(&path);
+    Ontology::builder()
+        .compact_on_open(true)
+        .open(&path)?
+        .close()?;
+    let after = size(&path);
+    println!(
+        "{}: {} bytes before, {after} after ({:.1}% given back)",
+        path.display(),
+        before,
+        100.0 * before.saturating_sub(after) as f64 / before.max(1) as f64
+    );
+    Ok(())
 }
 
 fn backup(path: PathBuf, dest: PathBuf) -> Result<()> {

@@ -49,6 +49,13 @@ fn demo_builds_two_isolated_tenants_and_stats_reads_them_back() {
         check.contains(": 2 tenants,") && check.ends_with("checked: ok\n"),
         "{check}"
     );
+    // Compacting keeps everything (the check still passes and the counts are the same).
+    let (ok, compact, err) = one(&["compact", path]);
+    assert!(ok && compact.contains("bytes before"), "{compact}{err}");
+    let (ok, check, _) = one(&["check", path]);
+    assert!(ok && check.ends_with("checked: ok\n"), "{check}");
+    let (_, compacted_stats, _) = one(&["stats", path]);
+    assert_eq!(compacted_stats, stats);
 }
 
 #[test]
@@ -57,8 +64,11 @@ fn bad_usage_and_missing_files_fail_with_a_message() {
     assert!(!ok && err.contains("usage: one demo"));
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.redb");
-    let (ok, _, err) = one(&["stats", missing.to_str().unwrap()]);
-    assert!(!ok && err.contains("does not exist"), "{err}");
+    for command in ["stats", "compact"] {
+        let (ok, _, err) = one(&[command, missing.to_str().unwrap()]);
+        assert!(!ok && err.contains("does not exist"), "{command}: {err}");
+        assert!(!missing.exists(), "{command} created the file");
+    }
 }
 
 #[test]

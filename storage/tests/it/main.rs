@@ -548,3 +548,83 @@ fn a_transaction_too_large_for_the_log_is_committed_durably_around_it() {
     assert_eq!(read.get(b"after").unwrap(), Some(b"1".to_vec()));
     assert_eq!(keys(&reopened), expected_after(3));
 }
+
+#[test]
+fn compaction_gives_space_back_and_keeps_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(&path, &StoreOptions::default()).unwrap();
+    let value = vec![7u8; 1000];
+    for batch in 0..20u32 {
+        store
+            .write(|tx| {
+                for i in 0..500u32 {
+                    tx.put((batch * 500 + i).to_be_bytes(), value.clone())?;
+                }
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+    }
+    // Keep one entry in a hundred.
+    store
+        .write(|tx| {
+            for i in 0..10_000u32 {
+                if i % 100 != 0 {
+                    tx.delete(&i.to_be_bytes())?;
+                }
+            }
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+    let seq = store.read().unwrap().seq().unwrap();
+    store.close().unwrap();
+    let before = size();
+    let options = StoreOptions {
+        compact: true,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(&path, &options).unwrap();
+    let after = size();
+    assert!(after * 2 < before, "{before} bytes before, {after} after");
+    let kept = collect(
+        &*store.read().unwrap(),
+        &KeyRange::prefix(b""),
+        Direction::Forward,
+    );
+    let expected: Vec<_> = (0..10_000u32)
+        .filter(|i| i % 100 == 0)
+        .map(|i| (i.to_be_bytes().to_vec(), value.clone()))
+        .collect();
+    assert_eq!(kept, expected);
+    assert_eq!(store.read().unwrap().seq().unwrap(), seq);
+    // A compacted store goes on committing, and compacting again moves nothing.
+    store.write(|tx| tx.put(b"after", b"1")).unwrap();
+    assert!(!store.compact().unwrap() || size() <= after);
+    store.close().unwrap();
+    let reopened = Store::open(&path, &StoreOptions::default()).unwrap();
+    assert_eq!(
+        reopened.read().unwrap().get(b"after").unwrap(),
+        Some(b"1".to_vec())
+    );
+}
+
+#[test]
+fn a_snapshot_held_elsewhere_refuses_compaction_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("t.redb"), &StoreOptions::default()).unwrap();
+    store.write(|tx| tx.put(b"k", b"v")).unwrap();
+    let held = store.read().unwrap();
+    let refused = store.compact();
+    assert!(
+        matches!(refused, Err(StorageError::Backend(_))),
+        "{refused:?}"
+    );
+    assert_eq!(held.get(b"k").unwrap(), Some(b"v".to_vec()));
+    drop(held);
+    store.compact().unwrap();
+    assert_eq!(
+        store.read().unwrap().get(b"k").unwrap(),
+        Some(b"v".to_vec())
+    );
+}

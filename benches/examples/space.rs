@@ -1,0 +1,68 @@
+//! Bytes on disk for the same data, ONE against SQLite: the benchmark workload (things,
+//! connections, events; `ONE_BENCH_SCALE` divides the sizes) loaded into both, then ONE's
+//! file compacted (`Builder::compact_on_open`).
+//!
+//! ```sh
+//! cargo run --release -p one-benches --features sqlite --example space
+//! ```
+//!
+//! ONE: default options (durable commits through the commit log), each phase one
+//! transaction; its size is the database file plus the commit log. SQLite: the same rows
+//! with ONE's audit events for the things (`bulk_things_audited`), WAL checkpointed into
+//! the file before measuring.
+
+use one::{Durability, Ontology};
+use one_benches::{OneDb, sizes};
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn main() -> one::Result<()> {
+    let (things, connections, events) = sizes();
+    let records = (things + connections + events) as u64;
+    println!("{things} things, {connections} connections, {events} events");
+
+    let mut one = OneDb::empty(Durability::Immediate)?;
+    one.bulk_things(things)?;
+    one.bulk_connections(connections)?;
+    one.bulk_events(events)?;
+    let path = one.path.clone();
+    let log = one_storage::log_path(&path);
+    let on_disk = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let folder = one.close()?;
+    let loaded = on_disk(&path) + on_disk(&log);
+    let reopened = Ontology::builder().compact_on_open(true).open(&path)?;
+    reopened.close()?;
+    let compacted = on_disk(&path) + on_disk(&log);
+
+    let sqlite = sqlite_bytes(things, connections, events).map(|b| ("SQLite (audited things)", b));
+    let sizes = [("ONE, as loaded", loaded), ("ONE, compacted", compacted)]
+        .into_iter()
+        .chain(sqlite);
+    for (name, bytes) in sizes {
+        println!(
+            "{name:<24} {:>10}  {:>6.0} bytes/record",
+            mib(bytes),
+            bytes as f64 / records as f64
+        );
+    }
+    drop(folder);
+    Ok(())
+}
+
+/// SQLite's bytes for the same rows (with the `sqlite` feature).
+#[cfg(feature = "sqlite")]
+fn sqlite_bytes(things: usize, connections: usize, events: usize) -> Option<u64> {
+    let mut lite = one_benches::sqlite::SqliteDb::empty().expect("sqlite");
+    lite.bulk_things_audited(things).expect("sqlite things");
+    lite.bulk_connections(connections)
+        .expect("sqlite connections");
+    lite.bulk_events(events).expect("sqlite events");
+    Some(lite.bytes_on_disk().expect("sqlite size"))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_bytes(_: usize, _: usize, _: usize) -> Option<u64> {
+    None
+}
