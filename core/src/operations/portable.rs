@@ -29,7 +29,9 @@
 //!
 //! [`Admin::import`] restores an export in one transaction, keeping every id: as a new
 //! tenant ([`ImportInto::NewTenant`]), or below a group of an existing tenant
-//! ([`ImportInto::Under`]). Ids are unique across databases, so nothing is remapped; an
+//! ([`ImportInto::Under`]); or loads records alone into the groups a tenant already has
+//! ([`ImportInto::Existing`], for migrations and bulk loads: the same lines without
+//! groups, plugins and keys). Ids are unique across databases, so nothing is remapped; an
 //! id that already exists is refused, as is a slug, email or plugin type that collides.
 //! Events keep their ids, types, actors and metadata and get the import's commit number;
 //! the import itself logs nothing, so export → import → export gives the same lines.
@@ -479,7 +481,7 @@ fn parse_head<B: BufRead>(input: B) -> Result<(Head, Records<B>)> {
         plugins: Vec::new(),
         keys: Vec::new(),
     };
-    let next = loop {
+    let records_first = loop {
         let Some(line) = next_line(&mut lines, &mut n)? else {
             break None;
         };
@@ -505,26 +507,31 @@ fn parse_head<B: BufRead>(input: B) -> Result<(Head, Records<B>)> {
             record => break Some(record),
         }
     };
-    if head.groups.first().map(|g| g.id) != Some(head.top) {
-        return Err(bad_line(
-            n,
-            format!("the export has no record of its group {}", head.top),
-        ));
-    }
     Ok((
         head,
         Records {
             input: lines,
             n,
-            next,
+            next: records_first,
         },
     ))
 }
 
+impl Engine {
+    /// The tenant (root group) of `group`; [`Error::NotFound`] if there is no such group.
+    fn tenant_of(&self, group: GroupId) -> Result<GroupId> {
+        let kv = self.store().read()?;
+        match kv.get(&layout::group_root(group))? {
+            Some(r) => layout::decode_group_id(&r, "group directory"),
+            None => Err(Error::not_found(group)),
+        }
+    }
+}
+
 impl Admin<'_> {
     /// Restores an export written by [`Engine::export`] in one transaction, keeping every
-    /// id, into a new tenant or below an existing group (see the module docs of
-    /// `portable.rs`). Refuses, changing nothing, an export of another format or version,
+    /// id, into a new tenant, below an existing group, or (records only) into the groups
+    /// of an existing tenant (see the module docs of `portable.rs`). Refuses, changing nothing, an export of another format or version,
     /// a malformed line (the error names it), and any id, slug, email or plugin type that
     /// already exists where it would go.
     ///
@@ -534,6 +541,21 @@ impl Admin<'_> {
     pub fn import(&self, input: impl BufRead, into: ImportInto) -> Result<PortableReport> {
         let engine = self.engine;
         let (mut p, mut records) = parse_head(input)?;
+        let with_groups = !matches!(into, ImportInto::Existing(_));
+        if with_groups && p.groups.first().map(|g| g.id) != Some(p.top) {
+            return Err(bad_line(
+                records.n,
+                format!("the export has no record of its group {}", p.top),
+            ));
+        }
+        let has_structure = !(p.groups.is_empty() && p.plugins.is_empty() && p.keys.is_empty());
+        if !with_groups && has_structure {
+            return Err(Error::invalid(
+                "into",
+                "an import into existing groups takes records only (things, connections, \
+                 knowledge, events): no group, plugin or API-key lines",
+            ));
+        }
         // Plugins compile outside the transaction: the slow part.
         let mut compiled = Vec::new();
         for plugin in &p.plugins {
@@ -550,11 +572,20 @@ impl Admin<'_> {
             }
             ImportInto::Under(parent) => {
                 p.groups[0].parent = Some(parent);
-                let kv = engine.store().read()?;
-                match kv.get(&layout::group_root(parent))? {
-                    Some(r) => layout::decode_group_id(&r, "group directory")?,
-                    None => return Err(Error::not_found(parent)),
+                engine.tenant_of(parent)?
+            }
+            ImportInto::Existing(group) => {
+                let root = engine.tenant_of(group)?;
+                if p.top != root {
+                    return Err(bad_line(
+                        1,
+                        format!(
+                            "the header names {}, not the tenant {root} of {group}",
+                            p.top
+                        ),
+                    ));
                 }
+                root
             }
         };
         let mut report = PortableReport {
@@ -564,14 +595,27 @@ impl Admin<'_> {
         let mut after = AfterTx::default();
         let r = engine.transact(|kv| {
             let scope = |env| Scope::new(Context::system(root).with_env(env), root);
-            engine.write_in(kv, scope(Env::Live), &mut after, |tx| {
-                tx.restore_structure(&p, &compiled, into, &mut report)
-            })?;
-            let groups: HashSet<GroupId> = p.groups.iter().map(|g| g.id).collect();
+            let groups: HashSet<GroupId> = if with_groups {
+                engine.write_in(kv, scope(Env::Live), &mut after, |tx| {
+                    tx.restore_structure(&p, &compiled, into, &mut report)
+                })?;
+                p.groups.iter().map(|g| g.id).collect()
+            } else {
+                engine.write_in(kv, scope(Env::Live), &mut after, |tx| {
+                    // People and memberships may arrive.
+                    tx.access_changed();
+                    Ok(tx
+                        .view()
+                        .descendants(root)?
+                        .into_iter()
+                        .chain([root])
+                        .collect())
+                })?
+            };
             // Each run of records of one environment in that environment's keys.
             while let Some(env) = records.peek_env()? {
                 engine.write_in(kv, scope(env), &mut after, |tx| {
-                    tx.restore_data(&mut records, env, &groups, &mut report)
+                    tx.restore_data(&mut records, env, &groups, !with_groups, &mut report)
                 })?;
             }
             for env in [Env::Live, Env::Test] {
@@ -703,19 +747,24 @@ impl Tx<'_, '_> {
     }
 
     /// Restores the records of `records` up to the first of another environment than
-    /// `env` (this transaction's).
+    /// `env` (this transaction's). `appending` (records loaded into existing groups): each
+    /// event must be newer than every event of its group, since the trail grows in id
+    /// order (a subscriber's cursor is an event id).
     fn restore_data(
         &mut self,
         records: &mut Records<impl BufRead>,
         env: Env,
         groups: &HashSet<GroupId>,
+        appending: bool,
         report: &mut PortableReport,
     ) -> Result<()> {
+        let mut newest_in: std::collections::HashMap<GroupId, Option<EventId>> =
+            std::collections::HashMap::new();
         let keys = self.scope.tenant.clone();
         let outside = |what: &str, id: &dyn std::fmt::Display, group: GroupId| {
             Error::invalid(
                 what,
-                format!("{id} is in group {group}, outside the export"),
+                format!("{id} is in group {group}, not one of the groups this import writes in"),
             )
         };
         while let Some(line) = records.next_in(env)? {
@@ -814,6 +863,25 @@ impl Tx<'_, '_> {
                     if !groups.contains(&e.group) {
                         return Err(outside("event", &e.id, e.group));
                     }
+                    if appending {
+                        let newest = match newest_in.get(&e.group) {
+                            Some(id) => *id,
+                            None => self.newest_event(e.group)?,
+                        };
+                        if let Some(newest) = newest.filter(|n| n.to_u128() >= e.id.to_u128()) {
+                            return Err(Error::invalid(
+                                "event",
+                                format!(
+                                    "{} is not newer than {newest}, the newest event of group \
+                                     {}: a group's trail only grows, in id order, so older \
+                                     history travels as the records' own times, or into new \
+                                     groups (an import below a group)",
+                                    e.id, e.group
+                                ),
+                            ));
+                        }
+                        newest_in.insert(e.group, Some(e.id));
+                    }
                     let event = Event {
                         id: e.id,
                         seq: self.seq(),
@@ -840,6 +908,20 @@ impl Tx<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The newest event of `group` in this transaction's environment, if any.
+    fn newest_event(&self, group: GroupId) -> Result<Option<EventId>> {
+        let mut newest = None;
+        self.kv.scan(
+            &KeyRange::prefix(&self.scope.tenant.events(group)),
+            Direction::Reverse,
+            |k, _| {
+                newest = Some(EventId::from_u128(layout::trailing_id(k)?));
+                Ok::<_, Error>(ControlFlow::Break(()))
+            },
+        )?;
+        Ok(newest)
     }
 
     /// Whether `r` names a group of the export, or a thing (of this environment) in one:

@@ -213,7 +213,7 @@ fn bad_exports_are_refused_and_change_nothing() {
                 l.contains("\"record\":\"group\"")
                     && !l.contains(&format!("\"id\":\"{}\"", acme.id))
             }),
-            "outside the export",
+            "not one of the groups this import writes in",
         ),
         (
             "a malformed slug",
@@ -419,5 +419,119 @@ proptest! {
         prop_assert!(report.is_ok(), "{:#?}", report.problems);
         let second = export(&to, root.id);
         prop_assert_eq!(String::from_utf8(second).unwrap(), String::from_utf8(first).unwrap());
+    }
+}
+
+#[test]
+fn records_load_into_the_groups_a_tenant_already_has() {
+    // The target: a tenant with its own groups, made first, as a migration makes them.
+    let to = Fixture::new();
+    let globex = to.populated("globex").id;
+    let shop = to.tenant("shop");
+    let team_to = to.team(shop.id);
+    // The source: records made after that (the trail of a group only grows), exported.
+    let from = Fixture::new();
+    from.clock.advance(60_000);
+    let acme = from.populated("acme");
+    let team_from = from.first_child(acme.id);
+    let text = String::from_utf8(export(&from, acme.id)).unwrap();
+    // Records only, their groups renamed to the target's, the header naming its tenant.
+    let rename = |l: &str| {
+        l.replace(&team_from.id.to_string(), &team_to.id.to_string())
+            .replace(&acme.id.to_string(), &shop.id.to_string())
+    };
+    let records_only = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                !["group", "api_key", "plugin"]
+                    .iter()
+                    .any(|kind| l.contains(&format!("\"record\":\"{kind}\"")))
+            })
+            .map(rename)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let load = records_only(&text);
+    let into = ImportInto::Existing(team_to.id);
+    let report = import(&to, load.as_bytes(), into).unwrap();
+    assert_eq!(report.groups, 0);
+    assert!(report.things >= 4 && report.events > 10, "{report:?}");
+    let check = to.engine.check().unwrap();
+    assert!(check.is_ok(), "{:#?}", check.problems);
+    // The records answer as they did at the source, in the target's groups.
+    let ctx = Context::system(shop.id);
+    let cap = to
+        .engine
+        .read(&ctx, |v| {
+            v.things(&ThingQuery::of_type("product").group(team_to.id))
+        })
+        .unwrap()
+        .items;
+    assert_eq!(cap.len(), 1);
+    assert_eq!(cap[0].name, "Cap");
+    let ada = to
+        .engine
+        .read(&ctx, |v| v.person_by_email("ada@example.com"))
+        .unwrap();
+    assert!(to.engine.can(
+        &Context::person(ada.id, shop.id),
+        Permission::ThingsWrite,
+        team_to.id
+    ));
+    // Events keep their ids, actors and times.
+    let events = |f: &Fixture, root: GroupId| {
+        f.engine
+            .read(&Context::system(root), |v| {
+                v.events(&EventQuery::latest().kind(kinds::THING_CREATED).limit(100))
+            })
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| (e.id, e.actor, e.target))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(events(&to, shop.id), events(&from, acme.id));
+    // Loading the same records again is refused whole: their ids exist.
+    let before = to.dump();
+    let again = import(&to, load.as_bytes(), into).unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    assert_eq!(to.dump(), before);
+    // Refused before anything: structure lines, a header naming another tenant, a record
+    // in a group of another tenant, and an event older than its group's trail.
+    to.clock.advance(120_000);
+    to.engine
+        .write(&ctx, |tx| {
+            tx.create_thing(NewThing::new("note", "Newer").in_group(team_to.id))
+        })
+        .unwrap();
+    let before = to.dump();
+    let header = rename(text.lines().next().unwrap());
+    let old_event = load
+        .lines()
+        .find(|l| l.contains("\"record\":\"event\"") && l.contains(&team_to.id.to_string()))
+        .unwrap();
+    let cap_line = load
+        .lines()
+        .find(|l| l.contains("\"name\":\"Cap\""))
+        .unwrap();
+    let cases = [
+        (text.clone(), "records only"),
+        (
+            load.replacen(&shop.id.to_string(), &globex.to_string(), 1),
+            "not the tenant",
+        ),
+        (
+            format!("{header}\n{cap_line}").replace(
+                &team_to.id.to_string(),
+                &to.first_child(globex).id.to_string(),
+            ),
+            "not one of the groups",
+        ),
+        (format!("{header}\n{old_event}"), "is not newer than"),
+    ];
+    for (bad, needle) in cases {
+        let err = import(&to, bad.as_bytes(), into).unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+        assert_eq!(to.dump(), before, "{needle}: the database changed");
     }
 }

@@ -81,6 +81,11 @@ pub enum ImportInto {
     NewTenant,
     /// Below this group, in its tenant.
     Under(GroupId),
+    /// Into the groups that already exist in this group's tenant: a bulk load, such as a
+    /// migration from another system. The export holds records only (things, connections,
+    /// knowledge, events, with their own ids, times and actors), its header names the
+    /// tenant, and it has no group, plugin or API-key lines.
+    Existing(GroupId),
 }
 
 /// What an export or an import moved.

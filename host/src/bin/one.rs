@@ -9,7 +9,8 @@
 //! `one compact [PATH]` gives the space freed by deletes and rewrites back to the file
 //! system.
 //! `one export [PATH] --group G [--out FILE]` writes a group and everything below it as
-//! JSON lines; `one import [PATH] --from FILE [--under G]` restores such an export (see
+//! JSON lines; `one import [PATH] --from FILE [--under G | --into G]` restores such an
+//! export, or loads records into existing groups (see
 //! [`PORTABLE_USAGE`]).
 //! `one watch [PATH] --group G …` prints the changes of a group as they commit (see
 //! [`WATCH_USAGE`]).
@@ -28,16 +29,19 @@ use one::*;
 const DEFAULT_PATH: &str = "one-data/one.redb";
 const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH]\n       \
      | one compact [PATH] | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
-     | one import [PATH] --from FILE [--under G] | one watch [PATH] --group G [...]\n       \
+     | one import [PATH] --from FILE [--under G | --into G] | one watch [PATH] --group G [...]\n       \
      | one key [PATH] --group G [--permissions P,...] | one serve [PATH] --listen ADDR [...]\n\
      (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
 /// What `one export` and `one import` do.
 const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE]
-       one import [PATH] --from FILE [--under GROUP]
+       one import [PATH] --from FILE [--under GROUP | --into GROUP]
   export writes GROUP (a group id, or a tenant's slug) and everything below it, in both
   environments, as versioned JSON lines, to FILE or standard output. import restores such
-  an export with the same ids: as a new tenant, or below GROUP. Passwords, sessions and
-  one-time tokens are not exported: people sign in again after a move.";
+  an export with the same ids: as a new tenant, or below GROUP. With --into, FILE holds
+  records only (things, connections, knowledge, events; its header names the tenant):
+  they are loaded into the groups GROUP's tenant already has, a bulk load for migrations.
+  Passwords, sessions and one-time tokens are not exported: people sign in again after a
+  move.";
 /// The options of `one watch`.
 const WATCH_USAGE: &str =
     "usage: one watch [PATH] --group GROUP [--subtree] [--dimension D]... [--type T]...
@@ -589,7 +593,7 @@ struct Options {
 }
 
 impl Options {
-    const NAMES: [&str; 4] = ["--group", "--out", "--from", "--under"];
+    const NAMES: [&str; 5] = ["--group", "--out", "--from", "--under", "--into"];
 
     fn parse(args: &[String]) -> std::result::Result<Self, String> {
         let mut path = None;
@@ -668,9 +672,13 @@ fn import(o: Options) -> Result<()> {
         source,
     })?;
     let db = Ontology::open(&o.path)?;
-    let into = match o.get("--under") {
-        Some(g) => ImportInto::Under(find_group(&db, g)?),
-        None => ImportInto::NewTenant,
+    let into = match (o.get("--under"), o.get("--into")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid("--into", "give --under or --into, not both"));
+        }
+        (Some(g), None) => ImportInto::Under(find_group(&db, g)?),
+        (None, Some(g)) => ImportInto::Existing(find_group(&db, g)?),
+        (None, None) => ImportInto::NewTenant,
     };
     let report = db.admin().import_file(from, into)?;
     println!(
