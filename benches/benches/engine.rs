@@ -190,6 +190,17 @@ fn reads(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // The same get with the context at the tenant's root, as a server acting for the
+    // whole tenant makes it: the thing's group is checked to be in scope.
+    let tenant = Context::system(one.root);
+    g.bench_function(BenchmarkId::new("point_get_tenant", "one"), |b| {
+        b.iter(|| {
+            let (id, _) = one.things[rng.below(one.things.len())];
+            one.db
+                .read(&tenant, |v| v.get_thing(black_box(id)))
+                .unwrap()
+        })
+    });
     #[cfg(feature = "sqlite")]
     g.bench_function(BenchmarkId::new("point_get", "sqlite"), |b| {
         b.iter(|| sqlite.get(black_box(rng.below(things) as i64 + 1)).unwrap())
@@ -229,6 +240,13 @@ fn reads(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    g.bench_function(BenchmarkId::new("neighbours_1hop_tenant", "one"), |b| {
+        b.iter(|| {
+            let (id, _) = one.things[rng.below(sources)];
+            let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
+            one.db.read(&tenant, |v| v.connections(&q)).unwrap()
+        })
+    });
     #[cfg(feature = "sqlite")]
     g.bench_function(BenchmarkId::new("neighbours_1hop", "sqlite"), |b| {
         b.iter(|| {
@@ -238,11 +256,10 @@ fn reads(c: &mut Criterion) {
         })
     });
 
-    let root = Context::system(one.root);
     g.bench_function(BenchmarkId::new("latest_100_events", "one"), |b| {
         b.iter(|| {
             one.db
-                .read(&root, |v| v.events(&EventQuery::latest().limit(100)))
+                .read(&tenant, |v| v.events(&EventQuery::latest().limit(100)))
                 .unwrap()
         })
     });

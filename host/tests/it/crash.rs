@@ -3,8 +3,8 @@
 //! moment, reopens the file (applying its commit log), and checks that every
 //! acknowledged transaction is fully there, that the one in flight is there entirely or not at all, and that
 //! [`Engine::check`] finds nothing wrong. Between transactions the child also rebuilds the
-//! vector graphs and (with feature `wasm`) installs and removes a plugin, so kills land in
-//! those too.
+//! vector graphs and (with feature `wasm`) installs and removes a plugin, and one child in
+//! three compacts the file as it opens it, so kills land in those too.
 //!
 //! `ONE_CRASH_ROUNDS` sets the number of kills (default 20); `fuzz/crash.sh` runs 1,000.
 //! The child is this same test binary, started with `ONE_CRASH_CHILD` set.
@@ -40,10 +40,16 @@ fn toggles_plugin(i: u64) -> bool {
     cfg!(feature = "wasm") && i % 5 == 2
 }
 
-fn open(path: &Path) -> Ontology {
+/// Whether the child that starts at batch `start` compacts the file as it opens it.
+fn compacts_at_open(start: u64) -> bool {
+    start % 3 == 1
+}
+
+fn open(path: &Path, compact: bool) -> Ontology {
     // A small log: kills land in checkpoints and in the log's restarts as well as in
     // appends, syncs and the commits to the page file.
     let builder = Ontology::builder()
+        .compact_on_open(compact)
         .checkpoint_after(16 * 1024)
         .knowledge_index(KnowledgeIndexConfig {
             min_vectors: 8,
@@ -112,7 +118,7 @@ fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
 
 /// The child: writes batches from `start` on, printing `@ack <i>` after each commit.
 fn child(path: &Path, start: u64) {
-    let db = open(path);
+    let db = open(path, compacts_at_open(start));
     let ctx = tenant(&db);
     for i in start..start + 10_000 {
         if toggles_plugin(i) {
@@ -173,7 +179,7 @@ fn acknowledged_transactions_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
     {
-        let db = open(&path);
+        let db = open(&path, false);
         db.admin()
             .create_root_group(NewGroup::new(GroupType::Business, "Crash", "crash"))
             .unwrap();
@@ -238,7 +244,7 @@ fn acknowledged_transactions_survive_sigkill() {
         during_toggle += usize::from(toggles_plugin(last_acked + 1));
         acked_total += acked.len();
 
-        let db = open(&path);
+        let db = open(&path, false);
         let ctx = tenant(&db);
         let report = db.engine().check().unwrap();
         assert!(report.is_ok(), "round {round}: {:#?}", report.problems);
