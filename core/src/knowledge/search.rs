@@ -22,27 +22,10 @@ use crate::knowledge::chunks::check_vector;
 use crate::knowledge::chunks::decode_vector;
 use crate::records::knowledge::Knowledge;
 use crate::{Error, Result};
+use one_storage::vectors::dot;
 use one_storage::{Direction, KeyRange, KvRead};
 /// The most results a search returns.
 pub const MAX_K: usize = 1000;
-
-/// The dot product, with independent accumulators so the compiler can vectorise it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
 
 /// A candidate in the top-k heap: the worst on top.
 #[derive(Debug, Clone, Copy)]
@@ -404,18 +387,5 @@ impl<K: KvRead> View<'_, K> {
             Ok::<_, Error>(ControlFlow::Continue(()))
         })?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dot_matches_the_plain_sum() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-3);
     }
 }

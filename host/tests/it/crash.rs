@@ -4,7 +4,8 @@
 //! acknowledged transaction is fully there, that the one in flight is there entirely or not at all, and that
 //! [`Engine::check`] finds nothing wrong. Between transactions the child also rebuilds the
 //! vector graphs and (with feature `wasm`) installs and removes a plugin, and one child in
-//! three compacts the file as it opens it, so kills land in those too.
+//! three closes the file after its first batch and reopens it compacting, so kills land
+//! in those too.
 //!
 //! `ONE_CRASH_ROUNDS` sets the number of kills (default 20); `fuzz/crash.sh` runs 1,000.
 //! The child is this same test binary, started with `ONE_CRASH_CHILD` set.
@@ -40,8 +41,10 @@ fn toggles_plugin(i: u64) -> bool {
     cfg!(feature = "wasm") && i % 5 == 2
 }
 
-/// Whether the child that starts at batch `start` compacts the file as it opens it.
-fn compacts_at_open(start: u64) -> bool {
+/// Whether the child that starts at batch `start` closes the file after that batch and
+/// reopens it compacting (the parent kills after the first acknowledgement, so the kill
+/// may land in the close, the compaction or the reopening).
+fn reopens_compacting(start: u64) -> bool {
     start % 3 == 1
 }
 
@@ -118,7 +121,7 @@ fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
 
 /// The child: writes batches from `start` on, printing `@ack <i>` after each commit.
 fn child(path: &Path, start: u64) {
-    let db = open(path, compacts_at_open(start));
+    let mut db = open(path, false);
     let ctx = tenant(&db);
     for i in start..start + 10_000 {
         if toggles_plugin(i) {
@@ -128,6 +131,10 @@ fn child(path: &Path, start: u64) {
             write_batch(&db, &ctx, i).unwrap();
         }
         println!("{ACK}{i}");
+        if i == start && reopens_compacting(start) {
+            db.close().unwrap();
+            db = open(path, true);
+        }
         if compacts_after(i) {
             db.admin().compact_knowledge().unwrap();
         }
@@ -192,6 +199,9 @@ fn acknowledged_transactions_survive_sigkill() {
     let mut plugin_installed = false;
     // Kills that may have landed in a graph rebuild, or in a plugin install or removal.
     let (mut during_rebuild, mut during_toggle) = (0, 0);
+    // Kills of a child that reopens compacting after its first batch, before its second
+    // was acknowledged: in the close, the compaction, the reopening or the next batch.
+    let mut during_reopen = 0;
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
@@ -242,6 +252,7 @@ fn acknowledged_transactions_survive_sigkill() {
         let last_acked = *acked.last().unwrap();
         during_rebuild += usize::from(compacts_after(last_acked));
         during_toggle += usize::from(toggles_plugin(last_acked + 1));
+        during_reopen += usize::from(reopens_compacting(acked[0]) && last_acked == acked[0]);
         acked_total += acked.len();
 
         let db = open(&path, false);
@@ -296,6 +307,7 @@ fn acknowledged_transactions_survive_sigkill() {
         "{rounds} kills: {acked_total} acknowledged transactions, all present; \
          {in_flight_landed} unacknowledged ones landed whole, none in part; \
          {during_rebuild} kills after a batch that rebuilds the graphs, \
-         {during_toggle} with a plugin install or removal next"
+         {during_toggle} with a plugin install or removal next, \
+         {during_reopen} around a compacting reopen"
     );
 }
