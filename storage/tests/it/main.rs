@@ -628,3 +628,72 @@ fn a_snapshot_held_elsewhere_refuses_compaction_with_an_error() {
         Some(b"v".to_vec())
     );
 }
+
+#[test]
+fn a_power_cut_anywhere_in_the_log_keeps_exactly_the_whole_records_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = never_checkpointing();
+    let image = crashed_after(dir.path(), &options, 12);
+    let bytes = std::fs::read(image.join("t.redb-log")).unwrap();
+    // Where each record ends (a 32-byte header whose bytes 4..8 are the payload's length).
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while bytes.get(at..at + 4) == Some(b"ONEL".as_slice()) {
+        let length = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+        at += 32 + length as usize;
+        ends.push(at);
+    }
+    assert_eq!(ends.len(), 12);
+    // The records left as they were written, from the first on: a record whose bytes
+    // all survived is whole, even if the cut fell inside it (its tail may be zeros).
+    let intact = |log: &[u8]| {
+        let mut start = 0;
+        ends.iter()
+            .take_while(|&&end| {
+                let same = log.get(start..end) == Some(&bytes[start..end]);
+                start = end;
+                same
+            })
+            .count() as u64
+    };
+    // The file as a power cut may leave it: written up to some byte and nothing after
+    // (cut short, or the rest still the zeros the file was grown with), or with the
+    // 512-byte sector holding the cut never written at all.
+    let case = dir.path().join("case");
+    std::fs::create_dir_all(&case).unwrap();
+    for cut in (ends[8] - 40..=ends[11]).step_by(7) {
+        let sector = cut / 512 * 512;
+        let shapes: [(&str, Vec<u8>); 3] = [
+            ("cut short", bytes[..cut].to_vec()),
+            (
+                "zeros after the cut",
+                [&bytes[..cut], &vec![0u8; bytes.len() - cut][..]].concat(),
+            ),
+            (
+                "its sector never written",
+                [&bytes[..sector], &vec![0u8; bytes.len() - sector][..]].concat(),
+            ),
+        ];
+        for (shape, log) in shapes {
+            let survivors = intact(&log);
+            std::fs::copy(image.join("t.redb"), case.join("t.redb")).unwrap();
+            std::fs::write(case.join("t.redb-log"), &log).unwrap();
+            let store = Store::open(case.join("t.redb"), &options).unwrap();
+            assert_eq!(
+                store.read().unwrap().seq().unwrap(),
+                survivors,
+                "{shape} at byte {cut}"
+            );
+            assert_eq!(keys(&store), expected_after(survivors), "{shape} at {cut}");
+            // It goes on from there.
+            commits(&store, survivors + 1..=survivors + 1);
+            assert_eq!(
+                keys(&store),
+                expected_after(survivors + 1),
+                "{shape} at {cut}"
+            );
+            drop(store);
+            std::fs::remove_file(case.join("t.redb-log")).unwrap();
+        }
+    }
+}
