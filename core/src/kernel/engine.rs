@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
@@ -51,6 +52,8 @@ pub struct Engine {
     /// forgotten whenever a transaction changes access data (every change to a group
     /// does).
     groups: Versioned<(GroupId, GroupId), Arc<Group>>,
+    /// Transactions that changed access data and have not ended yet.
+    access_changes_in_flight: Arc<AtomicUsize>,
     /// The features' state.
     parts: Parts,
     /// The features' work at a transaction's fixed points.
@@ -124,8 +127,22 @@ pub(crate) struct AfterTx {
     pub(crate) denials: Vec<Denial>,
     /// Whether the transaction changed memberships, groups, people or keys.
     pub(crate) access_changed: bool,
+    /// Held from that change until the transaction has ended and the caches were
+    /// forgotten: meanwhile no call uses them (see [`Engine::caches_usable`]).
+    in_flight: Option<AccessChangeInFlight>,
     /// What the features left themselves (limits run into, reactions owed…).
     pub(crate) leftovers: Locals,
+}
+
+/// One transaction that changed access data and has not ended yet, counted in
+/// [`Engine::caches_usable`]'s counter until dropped.
+#[derive(Debug)]
+struct AccessChangeInFlight(Arc<AtomicUsize>);
+
+impl Drop for AccessChangeInFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Scope {
@@ -307,6 +324,7 @@ impl Engine {
             roots: RwLock::default(),
             members: RwLock::default(),
             groups: Versioned::with_limit(GROUP_CACHE_LIMIT),
+            access_changes_in_flight: Arc::default(),
             parts,
             hooks,
         };
@@ -375,7 +393,9 @@ impl Engine {
         let (access, groups) = (self.access_epoch(), self.groups.version());
         let kv = self.store.read()?;
         let scope = self.resolve(&kv, ctx)?;
-        scope.use_caches(access, groups);
+        if self.caches_usable() {
+            scope.use_caches(access, groups);
+        }
         let r = f(&View {
             kv: &kv,
             scope: &scope,
@@ -398,7 +418,9 @@ impl Engine {
         let r = self.transact(|kv| {
             let scope = self.resolve(&*kv, ctx)?;
             // The writer sees every commit, so any epoch's answers are at least as new.
-            scope.use_caches(self.access_epoch(), self.groups.version());
+            if self.caches_usable() {
+                scope.use_caches(self.access_epoch(), self.groups.version());
+            }
             self.write_in(kv, scope, &mut after, f)
         });
         self.finish(after, r.is_ok());
@@ -450,11 +472,22 @@ impl Engine {
         for end in &self.hooks.end {
             end(self, &mut after, committed);
         }
+        // Every cache is forgotten: calls may use them again.
+        drop(after.in_flight.take());
     }
 
     /// Whether anyone listens to the changes of the tenant `root` in `env`.
     pub(crate) fn is_listened(&self, root: GroupId, env: Env) -> bool {
         (self.hooks.listening)(self, root, env)
+    }
+
+    /// Whether a call whose snapshot is taken may use the caches derived from access data.
+    /// Not while a transaction that changed access data is between its commit and the
+    /// end where the caches are forgotten: a snapshot taken then may already hold the
+    /// change while the caches still hold answers from before it. Asked after the
+    /// snapshot is taken (a change counted later is not in it).
+    fn caches_usable(&self) -> bool {
+        self.access_changes_in_flight.load(Ordering::Acquire) == 0
     }
 
     /// The version of access data that cached permission answers must carry to be used.
@@ -639,6 +672,11 @@ impl<'t> Tx<'_, 't> {
     /// used for the rest of it, and all are forgotten when it ends.
     pub(crate) fn access_changed(&mut self) {
         self.after.access_changed = true;
+        if self.after.in_flight.is_none() {
+            let count = &self.engine.access_changes_in_flight;
+            count.fetch_add(1, Ordering::AcqRel);
+            self.after.in_flight = Some(AccessChangeInFlight(Arc::clone(count)));
+        }
         self.scope.stop_caching();
     }
 
