@@ -17,8 +17,9 @@ use crate::base::permission::PermissionSet;
 use crate::kernel::Versioned;
 
 /// How many memberships of one person are kept in memory; a person with more is looked
-/// up in the store at each level of a walk.
-pub(crate) const LISTED_MEMBERSHIPS: usize = 64;
+/// up in the store at each level of a walk. With the cache's 100,000 people, this bounds
+/// its memory to tens of megabytes.
+pub(crate) const LISTED_MEMBERSHIPS: usize = 16;
 
 /// What one membership gives, as the walk up the tree needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -940,7 +940,7 @@ fn a_person_in_more_groups_than_are_kept_in_memory_is_checked_exactly() {
     let f = Fixture::new();
     let root = f.tenant("acme").id;
     let sys = Context::system(root);
-    // More memberships than the access cache lists for one person (64).
+    // More memberships than the access cache lists for one person (16).
     let groups: Vec<GroupId> = f
         .engine
         .write(&sys, |tx| {
