@@ -87,7 +87,8 @@ pub struct StoreOptions {
     pub checkpoint_after: u64,
     /// Whether opening the file compacts it first ([`Store::compact`]): the space freed
     /// by deletes and rewrites goes back to the file system, at the price of rewriting
-    /// part of the file while opening. Default: `false`.
+    /// part of the file while opening. Default: `false`. A read-only open that asks for
+    /// it is refused with [`StorageError::ReadOnly`].
     pub compact: bool,
 }
 
@@ -515,6 +516,11 @@ impl Store {
         path: impl AsRef<Path>,
         options: &StoreOptions,
     ) -> Result<Self, StorageError> {
+        // Compacting writes the file: a read-only open that asks for it is refused
+        // rather than silently not compacting.
+        if options.compact {
+            return Err(StorageError::ReadOnly);
+        }
         let path = path.as_ref();
         guarded("opening the database file", || {
             let db = redb::Builder::new()

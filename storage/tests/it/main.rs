@@ -610,6 +610,29 @@ fn compaction_gives_space_back_and_keeps_every_entry() {
 }
 
 #[test]
+fn a_read_only_open_that_asks_to_compact_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let store = Store::open(&path, &StoreOptions::default()).unwrap();
+    store.write(|tx| tx.put(b"k", b"v")).unwrap();
+    store.close().unwrap();
+    let options = StoreOptions {
+        compact: true,
+        ..StoreOptions::default()
+    };
+    let refused = Store::open_read_only(&path, &options);
+    assert!(
+        matches!(refused, Err(StorageError::ReadOnly)),
+        "{refused:?}"
+    );
+    let reader = Store::open_read_only(&path, &StoreOptions::default()).unwrap();
+    assert_eq!(
+        reader.read().unwrap().get(b"k").unwrap(),
+        Some(b"v".to_vec())
+    );
+}
+
+#[test]
 fn a_snapshot_held_elsewhere_refuses_compaction_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("t.redb"), &StoreOptions::default()).unwrap();
