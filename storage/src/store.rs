@@ -151,17 +151,7 @@ impl KeyRange {
 
     /// Whether `key` is within the range.
     fn contains(&self, key: &[u8]) -> bool {
-        let above = match &self.start {
-            Bound::Included(s) => key >= s.as_slice(),
-            Bound::Excluded(s) => key > s.as_slice(),
-            Bound::Unbounded => true,
-        };
-        let below = match &self.end {
-            Bound::Included(e) => key <= e.as_slice(),
-            Bound::Excluded(e) => key < e.as_slice(),
-            Bound::Unbounded => true,
-        };
-        above && below
+        std::ops::RangeBounds::<[u8]>::contains(&self.as_refs(), key)
     }
 
     fn is_empty(&self) -> bool {

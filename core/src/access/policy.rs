@@ -50,7 +50,7 @@ use crate::kernel::{AfterTx, Denial, Engine, Get, Scope, View};
 use crate::records::connection::{Connection, MEMBER_OF};
 use crate::records::event::kinds;
 use crate::records::person::PERSON;
-use crate::records::thing::{Thing, ThingHead};
+use crate::records::thing::Thing;
 use crate::{Error, Result};
 
 use Permission as P;
@@ -332,7 +332,7 @@ pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) ->
         Principal::Person(person) => {
             let key = TenantKeys::new(root, env).thing(person);
             match kv.get(&key)? {
-                Some(bytes) => codec::decode_head::<Thing, ThingHead<'_>>(&bytes)?.kind == PERSON,
+                Some(bytes) => codec::decode::<Thing>(&bytes)?.kind == PERSON,
                 None => false,
             }
         }

@@ -49,23 +49,13 @@ pub(crate) fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
 
 /// Decodes a record written by [`encode`].
 pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
-    postcard::from_bytes(body::<R>(bytes)?).map_err(corrupt::<R>)
-}
-
-/// Decodes the leading fields of a record written by [`encode`], as `H`: a struct whose
-/// fields are the record's first fields, in order (postcard writes a struct's fields one
-/// after the other, so they are a prefix of its bytes). Hot paths that need one early
-/// field use it to skip decoding the rest.
-pub(crate) fn decode_head<'a, R: Record, H: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<H> {
-    postcard::take_from_bytes(body::<R>(bytes)?)
-        .map(|(head, _)| head)
-        .map_err(corrupt::<R>)
-}
-
-/// The postcard bytes of a stored `R`, after its version byte.
-fn body<R: Record>(bytes: &[u8]) -> Result<&[u8]> {
     match bytes.split_first() {
-        Some((&v, body)) if v == R::VERSION => Ok(body),
+        Some((&v, body)) if v == R::VERSION => {
+            postcard::from_bytes(body).map_err(|e| Error::Corrupt {
+                what: R::NAME,
+                reason: e.to_string(),
+            })
+        }
         Some((&version, _)) => Err(Error::UnsupportedVersion {
             record: R::NAME,
             version,
@@ -74,12 +64,5 @@ fn body<R: Record>(bytes: &[u8]) -> Result<&[u8]> {
             what: R::NAME,
             reason: "empty record".into(),
         }),
-    }
-}
-
-fn corrupt<R: Record>(e: postcard::Error) -> Error {
-    Error::Corrupt {
-        what: R::NAME,
-        reason: e.to_string(),
     }
 }

@@ -221,38 +221,43 @@ const MEMBER_CACHE_LIMIT: usize = 100_000;
 const GROUP_CACHE_LIMIT: usize = 20_000;
 
 impl Engine {
-    /// Resolves a context to its tenant. A group's tenant never changes and groups are
-    /// never removed, so committed answers are cached; the cache is only filled from reads
-    /// made before the current transaction wrote anything.
+    /// Resolves a context to its tenant ([`Engine::root_of`] its group), after the
+    /// tenant boundary.
     fn resolve(&self, kv: &impl KvRead, ctx: &Context) -> Result<Scope> {
         let group = ctx.group();
-        let cached = self
-            .roots
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&group)
-            .copied();
-        let root = match cached {
-            Some(root) => root,
-            None => {
-                let bytes = kv
-                    .get(&layout::group_root(group))?
-                    .ok_or_else(|| Error::not_found(group))?;
-                let root = layout::decode_group_id(&bytes, "group directory")?;
-                let mut roots = self.roots.write().unwrap_or_else(|p| p.into_inner());
-                if roots.len() >= ROOT_CACHE_LIMIT {
-                    roots.clear();
-                }
-                roots.insert(group, root);
-                root
-            }
-        };
+        let root = self.root_of(kv, group)?;
         // The tenant boundary, before anything else: a principal of another tenant meets
         // this group as an unknown id.
         if !self.in_tenant(kv, root, ctx)? {
             return Err(Error::not_found(group));
         }
         Ok(Scope::new(*ctx, root))
+    }
+
+    /// The tenant (root group) of `group`; [`Error::NotFound`] if there is no such group.
+    /// A group's tenant never changes and groups are never removed, so answers are
+    /// cached; `kv` must hold nothing uncommitted (a snapshot, or a transaction that has
+    /// not written yet).
+    pub(crate) fn root_of(&self, kv: &impl KvRead, group: GroupId) -> Result<GroupId> {
+        let cached = self
+            .roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .copied();
+        if let Some(root) = cached {
+            return Ok(root);
+        }
+        let bytes = kv
+            .get(&layout::group_root(group))?
+            .ok_or_else(|| Error::not_found(group))?;
+        let root = layout::decode_group_id(&bytes, "group directory")?;
+        let mut roots = self.roots.write().unwrap_or_else(|p| p.into_inner());
+        if roots.len() >= ROOT_CACHE_LIMIT {
+            roots.clear();
+        }
+        roots.insert(group, root);
+        Ok(root)
     }
 
     /// Whether the principal of `ctx` belongs to the tenant rooted at `root`. The system
@@ -417,7 +422,8 @@ impl Engine {
         let mut after = AfterTx::default();
         let r = self.transact(|kv| {
             let scope = self.resolve(&*kv, ctx)?;
-            // The writer sees every commit, so any epoch's answers are at least as new.
+            // Read under the write lock, which every commit held: no change is in flight
+            // but those `caches_usable` counts.
             if self.caches_usable() {
                 scope.use_caches(self.access_epoch(), self.groups.version());
             }

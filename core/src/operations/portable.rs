@@ -517,23 +517,12 @@ fn parse_head<B: BufRead>(input: B) -> Result<(Head, Records<B>)> {
     ))
 }
 
-impl Engine {
-    /// The tenant (root group) of `group`; [`Error::NotFound`] if there is no such group.
-    fn tenant_of(&self, group: GroupId) -> Result<GroupId> {
-        let kv = self.store().read()?;
-        match kv.get(&layout::group_root(group))? {
-            Some(r) => layout::decode_group_id(&r, "group directory"),
-            None => Err(Error::not_found(group)),
-        }
-    }
-}
-
 impl Admin<'_> {
     /// Restores an export written by [`Engine::export`] in one transaction, keeping every
     /// id, into a new tenant, below an existing group, or (records only) into the groups
-    /// of an existing tenant (see the module docs of `portable.rs`). Refuses, changing nothing, an export of another format or version,
-    /// a malformed line (the error names it), and any id, slug, email or plugin type that
-    /// already exists where it would go.
+    /// of an existing tenant (see the module docs of `portable.rs`). Refuses, changing
+    /// nothing, an export of another format or version, a malformed line (the error names
+    /// it), and any id, slug, email or plugin type that already exists where it would go.
     ///
     /// The records are read from `input` while they are restored, one line at a time, so
     /// an import's memory does not grow with the export (the transaction's own writes
@@ -572,10 +561,10 @@ impl Admin<'_> {
             }
             ImportInto::Under(parent) => {
                 p.groups[0].parent = Some(parent);
-                engine.tenant_of(parent)?
+                engine.root_of(&*engine.store().read()?, parent)?
             }
             ImportInto::Existing(group) => {
-                let root = engine.tenant_of(group)?;
+                let root = engine.root_of(&*engine.store().read()?, group)?;
                 if p.top != root {
                     return Err(bad_line(
                         1,

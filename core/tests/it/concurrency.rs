@@ -2,7 +2,7 @@
 //! commits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use one_core::*;
 
@@ -106,20 +106,28 @@ fn no_write_acts_on_a_membership_that_a_commit_before_it_removed() {
         })
         .unwrap();
     let done = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..3)
         .map(|_| {
-            let (f, done) = (Arc::clone(&f), Arc::clone(&done));
+            let (f, done, written) = (Arc::clone(&f), Arc::clone(&done), Arc::clone(&written));
             std::thread::spawn(move || {
                 let ctx = Context::person(member, root);
                 while !done.load(Ordering::Acquire) {
-                    let _ = f.engine.write(&ctx, |tx| {
+                    let wrote = f.engine.write(&ctx, |tx| {
                         tx.create_thing(NewThing::new("note", "n").in_group(team))
                     });
+                    if wrote.is_ok() {
+                        written.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
             })
         })
         .collect();
-    for _ in 0..150 {
+    // 150 revocations, and more until the writers have written at all (however slow the
+    // machine): a run where no write landed would check nothing.
+    let mut rounds = 0;
+    while rounds < 150 || written.load(Ordering::Acquire) == 0 {
+        rounds += 1;
         f.engine
             .write(&sys, |tx| tx.remove_member(member, team))
             .unwrap();

@@ -527,7 +527,6 @@ fn stats(path: PathBuf) -> Result<()> {
     print_stats(&open_existing(path)?)
 }
 
-/// Opens a database file that must exist already (rather than creating an empty one).
 fn check(path: PathBuf) -> Result<()> {
     let db = open_existing(path.clone())?;
     let report = db.engine().check()?;
@@ -561,9 +560,7 @@ fn check(path: PathBuf) -> Result<()> {
 
 fn compact(path: PathBuf) -> Result<()> {
     let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    if !path.exists() {
-        return open_existing(path).map(drop);
-    }
+    require_existing(&path)?;
     let before = size(&path);
     Ontology::builder()
         .compact_on_open(true)
@@ -697,16 +694,23 @@ fn moved(r: &PortableReport) -> String {
     )
 }
 
+/// Opens a database file that must exist already (rather than creating an empty one).
 fn open_existing(path: PathBuf) -> Result<Ontology> {
-    if !path.exists() {
-        eprintln!("{} does not exist; run `one demo` first", path.display());
-        return Err(Error::Io {
-            action: "cannot open",
-            path,
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
-    }
+    require_existing(&path)?;
     Ontology::open(&path)
+}
+
+/// Refuses a database file that does not exist (rather than creating an empty one).
+fn require_existing(path: &std::path::Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    eprintln!("{} does not exist; run `one demo` first", path.display());
+    Err(Error::Io {
+        action: "cannot open",
+        path: path.to_path_buf(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })
 }
 
 fn print_stats(db: &Ontology) -> Result<()> {

@@ -598,7 +598,7 @@ fn compaction_gives_space_back_and_keeps_every_entry() {
         .collect();
     assert_eq!(kept, expected);
     assert_eq!(store.read().unwrap().seq().unwrap(), seq);
-    // A compacted store goes on committing, and compacting again moves nothing.
+    // A compacted store goes on committing, and compacting it again does not grow it.
     store.write(|tx| tx.put(b"after", b"1")).unwrap();
     assert!(!store.compact().unwrap() || size() <= after);
     store.close().unwrap();
