@@ -1,11 +1,14 @@
 //! The commit log: a durable commit is one sequential append and one sync.
 //!
-//! A durable write transaction is committed to redb without an fsync, and its writes are
-//! appended to this log as one record; the commit is acknowledged once the record is
-//! synced. Concurrent writers share syncs (group commit): whoever finds no sync running
-//! becomes the leader, writes every record appended so far and syncs them once, while
-//! the others wait for it. The page file is checkpointed behind the log with a durable
-//! redb commit, after which the log is written again from its start.
+//! A durable write transaction's writes are appended to this log as one record, and the
+//! commit is acknowledged once the record is synced and the commit is visible to readers
+//! (published). Concurrent writers share syncs (group commit): whoever finds no sync
+//! running, with its own record not yet durable, becomes the leader, writes every record
+//! appended so far and syncs them once, while the others wait. The writes themselves
+//! reach redb in batches committed without an fsync (see `store.rs`); a commit is
+//! published once it is both durable here and committed to redb. The page file is
+//! checkpointed behind the log with a durable redb commit, after which the log is
+//! written again from its start.
 //!
 //! After a crash, redb comes back at its last durable commit (the last checkpoint), whose
 //! commit number it holds; the records after that number are applied again, in order.
@@ -82,6 +85,16 @@ impl Payload {
     /// Whether the transaction wrote too much to be logged.
     pub fn overflowed(&self) -> bool {
         self.overflowed
+    }
+
+    /// Bytes of the encoded writes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The writes, decoded again.
+    pub fn writes(&self) -> Result<Vec<LoggedWrite>, StorageError> {
+        decode(&self.bytes)
     }
 }
 
@@ -205,6 +218,8 @@ struct State {
     appended: u64,
     /// Every commit up to this number is durable.
     durable: u64,
+    /// Every commit up to this number is durable and visible to readers.
+    published: u64,
     /// Whether a leader is writing and syncing.
     syncing: bool,
     /// Where the next write goes in the file.
@@ -241,6 +256,7 @@ impl Log {
                 buffer: Vec::new(),
                 appended: durable,
                 durable,
+                published: durable,
                 syncing: false,
                 offset: 0,
                 allocated,
@@ -254,19 +270,44 @@ impl Log {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends the record of commit `seq` (the next number) to what the next sync writes.
+    /// Appends the record of commit `seq` (the next number) to what the next sync
+    /// writes. No one is woken: the writer of the commit waits for it next, and leads a
+    /// sync if none is running.
     pub fn append(&self, seq: u64, payload: &Payload) {
         let mut state = self.state();
         encode(&mut state.buffer, self.id, seq, &payload.bytes);
         state.appended = seq;
     }
 
-    /// Notes that every commit up to `seq` is durable without the log (a durable commit
-    /// of the page file). Called with no record appended after `seq`.
+    /// Refuses every wait from now on: the commits not yet published never will be (the
+    /// store failed under them).
+    pub fn fail(&self, why: String) {
+        let mut state = self.state();
+        state.failed.get_or_insert(why);
+        self.synced.notify_all();
+    }
+
+    /// The last commit every commit up to which is durable.
+    pub fn durable(&self) -> u64 {
+        self.state().durable
+    }
+
+    /// Notes that the commits up to `seq` are published: their writers may return.
+    pub fn mark_published(&self, seq: u64) {
+        let mut state = self.state();
+        if seq > state.published {
+            state.published = seq;
+            self.synced.notify_all();
+        }
+    }
+
+    /// Notes that every commit up to `seq` is durable, and published, without the log (a
+    /// durable commit of the page file). Called with no record appended after `seq`.
     pub fn mark_durable(&self, seq: u64) {
         let mut state = self.state();
         state.appended = state.appended.max(seq);
         state.durable = state.durable.max(seq);
+        state.published = state.published.max(seq);
         self.synced.notify_all();
     }
 
@@ -280,12 +321,41 @@ impl Log {
         self.state().offset
     }
 
-    /// Waits until commit `seq` is durable, leading a sync if none is running. A leader
-    /// calls `publish` with the last commit its sync made durable before anyone is told
-    /// that it is (so what a caller reads after this returns includes its commit).
-    pub fn wait_durable(&self, seq: u64, publish: impl Fn(u64)) -> Result<(), StorageError> {
+    /// Waits until commit `seq` is durable, leading syncs while none is running. A
+    /// leader calls `publish` with the last commit its sync made durable; it returns
+    /// the last commit published.
+    pub fn wait_durable(&self, seq: u64, publish: impl Fn(u64) -> u64) -> Result<(), StorageError> {
+        self.wait(seq, |state| state.durable >= seq, publish)
+    }
+
+    /// Waits until commit `seq` is published (durable, and visible to readers: see
+    /// [`Log::mark_published`]), leading syncs while none is running. A leader calls
+    /// `publish` with the last commit its sync made durable, before anyone waiting is
+    /// told that it is (so what a caller reads after this returns includes its commit);
+    /// it returns the last commit published.
+    ///
+    /// A commit is waited for whatever its state: appended or not yet (it is in a batch
+    /// another writer will append), durable but not yet published (its batch is not yet
+    /// committed to the page file). A failure ([`Log::fail`]) ends every wait.
+    pub fn wait_published(
+        &self,
+        seq: u64,
+        publish: impl Fn(u64) -> u64,
+    ) -> Result<(), StorageError> {
+        self.wait(seq, |state| state.published >= seq, publish)
+    }
+
+    fn wait(
+        &self,
+        seq: u64,
+        done: impl Fn(&State) -> bool,
+        publish: impl Fn(u64) -> u64,
+    ) -> Result<(), StorageError> {
         let mut state = self.state();
         loop {
+            if done(&state) {
+                return Ok(());
+            }
             if let Some(why) = &state.failed {
                 return Err(StorageError::Io {
                     action: "cannot write the commit log",
@@ -293,17 +363,8 @@ impl Log {
                     source: std::io::Error::other(why.clone()),
                 });
             }
-            if state.durable >= seq {
-                return Ok(());
-            }
-            if seq > state.appended {
-                // No sync could ever cover it: refuse rather than sync nothing forever.
-                return Err(StorageError::Corrupt(format!(
-                    "waited for commit {seq}, but the commit log holds only up to {}",
-                    state.appended
-                )));
-            }
-            if state.syncing {
+            // Lead only a sync that would make this commit durable.
+            if state.syncing || seq > state.appended || seq <= state.durable {
                 state = self.synced.wait(state).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
@@ -313,9 +374,6 @@ impl Log {
             let (to, offset, allocated) = (state.appended, state.offset, state.allocated);
             drop(state);
             let written = self.write_at(offset, &batch, allocated);
-            if written.is_ok() {
-                publish(to);
-            }
             state = self.state();
             state.syncing = false;
             match written {
@@ -323,8 +381,14 @@ impl Log {
                     state.allocated = allocated;
                     state.offset = offset + batch.len() as u64;
                     state.durable = state.durable.max(to);
+                    drop(state);
+                    let published = publish(to);
+                    state = self.state();
+                    state.published = state.published.max(published);
                 }
-                Err(e) => state.failed = Some(e.to_string()),
+                Err(e) => {
+                    state.failed = Some(e.to_string());
+                }
             }
             self.synced.notify_all();
         }

@@ -5,7 +5,9 @@
 //! [`Engine::check`] finds nothing wrong. Between transactions the child also rebuilds the
 //! vector graphs and (with feature `wasm`) installs and removes a plugin, and one child in
 //! three closes the file after its first batch and reopens it compacting, so kills land
-//! in those too.
+//! in those too. Beside the batches, [`SIDE_WRITERS`] threads write small transactions of
+//! their own at the same time, so kills also land while commits share a batch of the
+//! page file (queued, appended, synced, not yet committed to redb).
 //!
 //! `ONE_CRASH_ROUNDS` sets the number of kills (default 20); `fuzz/crash.sh` runs 1,000.
 //! The child is this same test binary, started with `ONE_CRASH_CHILD` set.
@@ -25,6 +27,22 @@ const TEST: &str = "crash::acknowledged_transactions_survive_sigkill";
 
 /// What the child prints, followed by a batch number, once the batch has committed.
 const ACK: &str = "@ack ";
+
+/// What the child prints, followed by a side writer's number and its transaction's, once
+/// that transaction has committed.
+const SIDE: &str = "@side ";
+
+/// Threads of the child writing their own transactions beside the batches.
+const SIDE_WRITERS: u64 = 3;
+
+/// What the child acknowledged.
+#[derive(Debug, Clone, Copy)]
+enum Acked {
+    /// Batch `i`.
+    Batch(u64),
+    /// Transaction `n` of side writer `w`.
+    Side(u64, u64),
+}
 
 /// How many things batch `i` creates (1 to 5): both processes derive it from `i`.
 fn batch_size(i: u64) -> u64 {
@@ -119,24 +137,87 @@ fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
     }
 }
 
-/// The child: writes batches from `start` on, printing `@ack <i>` after each commit.
-fn child(path: &Path, start: u64) {
+/// The child: writes batches from `start` on, printing `@ack <i>` after each commit,
+/// and, once past its first batch, side transactions from `sides` on (one start per side
+/// writer).
+fn child(path: &Path, start: u64, sides: &[u64]) {
     let mut db = open(path, false);
     let ctx = tenant(&db);
     for i in start..start + 10_000 {
-        if toggles_plugin(i) {
-            #[cfg(feature = "wasm")]
-            toggle_plugin(&db, &ctx).unwrap();
-        } else {
-            write_batch(&db, &ctx, i).unwrap();
+        if i == start + 1 {
+            // Past the first batch (and the reopening that may follow it): the side
+            // writers join, and batches go on beside them.
+            std::thread::scope(|s| {
+                for (w, &from) in sides.iter().enumerate() {
+                    let (db, ctx) = (&db, &ctx);
+                    s.spawn(move || {
+                        for n in from.. {
+                            if let Err(e) = write_side(db, ctx, w as u64, n) {
+                                // Not a kill: the parent reports the exit and this.
+                                eprintln!("side writer {w} failed: {e}");
+                                std::process::exit(3);
+                            }
+                            println!("{SIDE}{w} {n}");
+                        }
+                    });
+                }
+                for i in i..start + 10_000 {
+                    write_or_toggle(&db, &ctx, i);
+                }
+            });
+            return;
         }
-        println!("{ACK}{i}");
+        write_or_toggle(&db, &ctx, i);
         if i == start && reopens_compacting(start) {
             db.close().unwrap();
             db = open(path, true);
         }
-        if compacts_after(i) {
-            db.admin().compact_knowledge().unwrap();
+    }
+}
+
+/// Batch `i` (or the plugin toggle in its place), acknowledged, then the graph rebuild
+/// that follows it if any.
+fn write_or_toggle(db: &Ontology, ctx: &Context, i: u64) {
+    if toggles_plugin(i) {
+        #[cfg(feature = "wasm")]
+        toggle_plugin(db, ctx).unwrap();
+    } else {
+        write_batch(db, ctx, i).unwrap();
+    }
+    println!("{ACK}{i}");
+    if compacts_after(i) {
+        db.admin().compact_knowledge().unwrap();
+    }
+}
+
+/// Side transaction `n` of writer `w`: two things and a connection between them.
+fn write_side(db: &Ontology, ctx: &Context, w: u64, n: u64) -> Result<()> {
+    db.write(ctx, |tx| {
+        let side = |k: i64| {
+            NewThing::new("side", format!("side {w}.{n}.{k}"))
+                .property("writer", w as i64)
+                .property("n", n as i64)
+        };
+        let a = tx.create_thing(side(0))?;
+        let b = tx.create_thing(side(1))?;
+        tx.connect(NewConnection::new(a.id, "pair", b.id))?;
+        Ok(())
+    })
+}
+
+/// The number of things of each side transaction, by writer and transaction.
+fn side_things(db: &Ontology, ctx: &Context) -> BTreeMap<(u64, u64), u64> {
+    let mut out = BTreeMap::new();
+    let mut query = ThingQuery::of_type("side").limit(1000);
+    loop {
+        let page = db.read(ctx, |v| v.things(&query)).unwrap();
+        for t in &page.items {
+            let at = |path| t.properties.get_path(path).and_then(Value::as_i64).unwrap() as u64;
+            *out.entry((at("writer"), at("n"))).or_default() += 1;
+        }
+        match page.next {
+            Some(c) => query = query.after(c),
+            None => return out,
         }
     }
 }
@@ -178,7 +259,12 @@ impl Rng {
 fn acknowledged_transactions_survive_sigkill() {
     if let Ok(path) = std::env::var("ONE_CRASH_CHILD") {
         let start = std::env::var("ONE_CRASH_START").unwrap().parse().unwrap();
-        return child(Path::new(&path), start);
+        let sides: Vec<u64> = std::env::var("ONE_CRASH_SIDES")
+            .unwrap()
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        return child(Path::new(&path), start, &sides);
     }
     let rounds: u64 = std::env::var("ONE_CRASH_ROUNDS")
         .map(|r| r.parse().expect("ONE_CRASH_ROUNDS is a number"))
@@ -194,7 +280,8 @@ fn acknowledged_transactions_survive_sigkill() {
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut next = 0u64;
-    let mut acked_total = 0;
+    let mut next_sides = vec![0u64; SIDE_WRITERS as usize];
+    let (mut acked_total, mut sides_total, mut sides_landed) = (0, 0, 0);
     let mut in_flight_landed = 0;
     let mut plugin_installed = false;
     // Kills that may have landed in a graph rebuild, or in a plugin install or removal.
@@ -207,6 +294,14 @@ fn acknowledged_transactions_survive_sigkill() {
             .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
             .env("ONE_CRASH_CHILD", &path)
             .env("ONE_CRASH_START", next.to_string())
+            .env(
+                "ONE_CRASH_SIDES",
+                next_sides
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -217,7 +312,11 @@ fn acknowledged_transactions_survive_sigkill() {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 // libtest may print the test's name on the same line before the first.
                 if let Some((_, i)) = line.rsplit_once(ACK) {
-                    tx.send(i.parse::<u64>().unwrap()).ok();
+                    tx.send(Acked::Batch(i.parse().unwrap())).ok();
+                } else if let Some((_, wn)) = line.rsplit_once(SIDE) {
+                    let (w, n) = wn.split_once(' ').unwrap();
+                    tx.send(Acked::Side(w.parse().unwrap(), n.parse().unwrap()))
+                        .ok();
                 }
             }
         });
@@ -248,7 +347,14 @@ fn acknowledged_transactions_survive_sigkill() {
             Some(9),
             "round {round}: the child failed: {stderr}"
         );
-        let acked: Vec<u64> = first.into_iter().chain(rx.try_iter()).collect();
+        let all: Vec<Acked> = first.into_iter().chain(rx.try_iter()).collect();
+        let acked: Vec<u64> = all
+            .iter()
+            .filter_map(|a| match a {
+                Acked::Batch(i) => Some(*i),
+                Acked::Side(..) => None,
+            })
+            .collect();
         let last_acked = *acked.last().unwrap();
         during_rebuild += usize::from(compacts_after(last_acked));
         during_toggle += usize::from(toggles_plugin(last_acked + 1));
@@ -288,6 +394,47 @@ fn acknowledged_transactions_survive_sigkill() {
                 "round {round}: batch {i} was never written"
             );
         }
+        // Each side writer's transactions: every acknowledged one whole, the one in
+        // flight whole or absent, nothing after it.
+        let sides = side_things(&db, &ctx);
+        for ((w, n), count) in &sides {
+            assert_eq!(*count, 2, "round {round}: side {w}.{n} is partly there");
+        }
+        for (w, next_side) in next_sides.iter_mut().enumerate() {
+            let w = w as u64;
+            let acked_side: Vec<u64> = all
+                .iter()
+                .filter_map(|a| match a {
+                    Acked::Side(aw, n) if *aw == w => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            sides_total += acked_side.len();
+            for n in &acked_side {
+                assert!(
+                    sides.contains_key(&(w, *n)),
+                    "round {round}: acknowledged side {w}.{n} is missing"
+                );
+            }
+            let first_unacked = acked_side.last().map_or(*next_side, |n| n + 1);
+            let present: Vec<u64> = sides
+                .keys()
+                .filter(|(sw, _)| *sw == w)
+                .map(|(_, n)| *n)
+                .collect();
+            assert_eq!(
+                present,
+                (0..present.len() as u64).collect::<Vec<_>>(),
+                "round {round}: side writer {w} has gaps"
+            );
+            let landed = present.len() as u64 > first_unacked;
+            assert!(
+                present.len() as u64 <= first_unacked + 1,
+                "round {round}: side writer {w} has transactions never written"
+            );
+            sides_landed += usize::from(landed);
+            *next_side = present.len() as u64;
+        }
         // The one in flight (never acknowledged) may have landed: continue after it.
         let landed = present.keys().next_back().is_some_and(|i| *i > last_acked);
         in_flight_landed += usize::from(landed);
@@ -306,6 +453,8 @@ fn acknowledged_transactions_survive_sigkill() {
     eprintln!(
         "{rounds} kills: {acked_total} acknowledged transactions, all present; \
          {in_flight_landed} unacknowledged ones landed whole, none in part; \
+         {sides_total} acknowledged side transactions written beside them, all present, \
+         {sides_landed} unacknowledged ones landed whole; \
          {during_rebuild} kills after a batch that rebuilds the graphs, \
          {during_toggle} with a plugin install or removal next, \
          {during_reopen} around a compacting reopen"

@@ -515,6 +515,108 @@ fn concurrent_durable_writers_share_syncs_and_lose_nothing() {
     assert_eq!(all.len(), 320);
 }
 
+/// An application's own error, to abort with.
+#[derive(Debug)]
+enum Refused {
+    Storage(#[allow(dead_code, reason = "read by Debug")] StorageError),
+    ByTheApplication,
+}
+
+impl From<StorageError> for Refused {
+    fn from(e: StorageError) -> Self {
+        Refused::Storage(e)
+    }
+}
+
+#[test]
+fn concurrent_writers_that_fail_or_panic_midway_lose_no_one_elses_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small buffer: a transaction of 40 entries writes into the tree before it ends.
+    let options = StoreOptions {
+        write_buffer: 1024,
+        checkpoint_after: 32 << 10,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir.path().join("t.redb"), &options).unwrap();
+    type Heard = std::sync::Mutex<Vec<(u64, Vec<u8>)>>;
+    let heard: std::sync::Arc<Heard> = Default::default();
+    let sink = heard.clone();
+    store.set_commit_listener(std::sync::Arc::new(move |seq, notes| {
+        let mut sink = sink.lock().unwrap();
+        sink.extend(notes.into_iter().map(|(k, _)| (seq, k)));
+    }));
+    let kept = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let lost = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let wide = |tx: &mut one_storage::WriteTx<'_>, key: &[u8]| -> Result<(), StorageError> {
+        for j in 0..40u8 {
+            tx.put([key, &[b'/', j]].concat(), vec![j; 64])?;
+        }
+        Ok(())
+    };
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let (store, kept, lost) = (&store, &kept, &lost);
+            s.spawn(move || {
+                for i in 0..60u64 {
+                    let key = format!("t{t}-{i:03}").into_bytes();
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        store.write(|tx| {
+                            tx.note(key.clone(), vec![]);
+                            tx.put(key.clone(), b"v".to_vec())?;
+                            match (t * 7 + i * 13) % 10 {
+                                0 => Err(Refused::ByTheApplication),
+                                1 => {
+                                    wide(tx, &key)?;
+                                    Err(Refused::ByTheApplication)
+                                }
+                                2 => panic!("a writer's bug"),
+                                3 => Ok(wide(tx, &key)?),
+                                _ => Ok(()),
+                            }
+                        })
+                    }));
+                    let visible = store.read().unwrap().contains(&key).unwrap();
+                    if matches!(outcome, Ok(Ok(()))) {
+                        assert!(visible, "a commit is visible once acknowledged");
+                        kept.lock().unwrap().push(key);
+                    } else {
+                        assert!(!visible, "a failed transaction leaves nothing");
+                        lost.lock().unwrap().push(key);
+                    }
+                }
+            });
+        }
+    });
+    let (kept, lost) = (kept.into_inner().unwrap(), lost.into_inner().unwrap());
+    assert!(!lost.is_empty() && kept.len() > lost.len());
+    // Every commit heard once, in commit order, and only commits.
+    let heard = heard.lock().unwrap().clone();
+    let seqs: Vec<u64> = heard.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=kept.len() as u64).collect::<Vec<_>>());
+    let mut heard_keys: Vec<Vec<u8>> = heard.into_iter().map(|(_, k)| k).collect();
+    heard_keys.sort();
+    let mut expected = kept.clone();
+    expected.sort();
+    assert_eq!(heard_keys, expected);
+    let image = dir.path().join("image");
+    crash_image(dir.path(), &image);
+    drop(store);
+    let reopened = Store::open(image.join("t.redb"), &options).unwrap();
+    let read = reopened.read().unwrap();
+    assert_eq!(read.seq().unwrap(), kept.len() as u64);
+    for key in &kept {
+        assert!(read.contains(key).unwrap());
+    }
+    for key in &lost {
+        assert!(!read.contains(key).unwrap());
+        assert!(
+            read.get(&[key.as_slice(), b"/\0"].concat())
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
 #[test]
 fn a_transaction_too_large_for_the_log_is_committed_durably_around_it() {
     let dir = tempfile::tempdir().unwrap();
