@@ -284,7 +284,11 @@ impl Tx<'_, '_> {
             layout::secret_digest(SecretSection::Session, &digest),
             layout::session_locator(self.scope.root, self.scope.ctx.env(), c.id),
         )?;
-        self.access_changed();
+        // A new session changes no cached answer: sessions grant nothing of their own
+        // (permissions come from memberships), and the credential cache holds only
+        // secrets found valid, so none of this one. Forgetting every cache here would
+        // make each sign-in cost every other principal a cold check. Ending a session
+        // does change access (`end_session`).
         self.log(
             kinds::SIGN_IN,
             proven.group,
@@ -874,6 +878,43 @@ mod tests {
         let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
         assert!(matches!(check_password(&long), Err(Error::TooLarge { .. })));
         check_password("long enough").unwrap();
+    }
+
+    #[test]
+    fn a_sign_in_keeps_what_the_caches_know() {
+        use crate::Permission;
+        use crate::access::cache::AccessCache;
+        use std::sync::Arc;
+
+        let kit = crate::testkit::Fixture::new();
+        let root = kit.tenant("acme");
+        let app = Context::system(root.id);
+        let (up, first) = kit.signed_in(&app, root.id, "ann@example.com");
+        let ann = Context::person(up.person.id, root.id);
+        assert!(kit.engine.can(&ann, Permission::ThingsRead, root.id));
+        let epoch = || kit.engine.part::<Arc<AccessCache>>().epoch();
+        let before = epoch();
+        let second = kit
+            .engine
+            .sign_in(&app, root.id, "ann@example.com", crate::testkit::PASSWORD)
+            .unwrap();
+        assert_eq!(epoch(), before, "a sign-in forgot the cached permissions");
+        // Both sessions work at once; ending one forgets, and refuses it from then on.
+        for session in [&first, &second] {
+            kit.engine
+                .context_for_session(session.token.expose())
+                .unwrap();
+        }
+        kit.engine.sign_out(first.token.expose()).unwrap();
+        assert_ne!(epoch(), before);
+        assert!(
+            kit.engine
+                .context_for_session(first.token.expose())
+                .is_err()
+        );
+        kit.engine
+            .context_for_session(second.token.expose())
+            .unwrap();
     }
 
     #[test]
