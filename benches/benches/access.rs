@@ -1,6 +1,7 @@
 //! Criterion benchmarks of access control: a permission check four levels below the
-//! grant, API key verification, and session resolution, on a database file. See
-//! `BENCHMARKS.md` for the numbers and the command.
+//! grant, API key verification, session resolution, and finding a tenant by its domain or
+//! slug among 1,000, on a database file. See `BENCHMARKS.md` for the numbers and the
+//! command.
 
 #![allow(
     missing_docs,
@@ -12,6 +13,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use one::*;
+
+/// Tenants with a domain besides the one the checks run in.
+const TENANTS: usize = 1_000;
 
 struct Setup {
     db: Ontology,
@@ -73,6 +77,14 @@ fn setup() -> Setup {
         .token
         .expose()
         .to_string();
+    for t in 0..TENANTS {
+        db.admin()
+            .create_root_group(
+                NewGroup::new(GroupType::Business, format!("T{t}"), format!("t{t}"))
+                    .properties(Value::map().with("domain", format!("shop.t{t}.example"))),
+            )
+            .unwrap();
+    }
     Setup {
         db,
         root,
@@ -130,6 +142,23 @@ fn access(c: &mut Criterion) {
         b.iter(|| {
             s.db.engine()
                 .context_for_session(black_box(&s.session))
+                .unwrap()
+        })
+    });
+    // What a request handler asks first: the tenant of a `Host` header, or of a path.
+    g.bench_function("tenant_by_domain", |b| {
+        b.iter(|| {
+            s.db.admin()
+                .tenant_by_domain(black_box("Shop.T500.example:443"))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    g.bench_function("tenant_by_slug", |b| {
+        b.iter(|| {
+            s.db.admin()
+                .tenant_by_slug(black_box("t500"))
+                .unwrap()
                 .unwrap()
         })
     });

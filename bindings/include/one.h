@@ -42,6 +42,9 @@
 // Money of two currencies combined.
 #define ONE_CURRENCY_MISMATCH 108
 
+// A domain already another tenant's.
+#define ONE_DUPLICATE_DOMAIN 207
+
 // An email already taken in the tenant.
 #define ONE_DUPLICATE_EMAIL 202
 

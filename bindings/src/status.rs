@@ -49,6 +49,8 @@ pub const ONE_THING_DELETED: c_int = 204;
 pub const ONE_ALREADY_MEMBER: c_int = 205;
 /// The change would leave a group without an owner.
 pub const ONE_LAST_OWNER: c_int = 206;
+/// A domain already another tenant's.
+pub const ONE_DUPLICATE_DOMAIN: c_int = 207;
 /// The context lacks a permission; the message names it.
 pub const ONE_FORBIDDEN: c_int = 300;
 /// Wrong email, password, token or key.
@@ -119,6 +121,7 @@ pub(crate) const NAMES: &[(c_int, &CStr)] = &[
     (ONE_THING_DELETED, c"ONE_THING_DELETED"),
     (ONE_ALREADY_MEMBER, c"ONE_ALREADY_MEMBER"),
     (ONE_LAST_OWNER, c"ONE_LAST_OWNER"),
+    (ONE_DUPLICATE_DOMAIN, c"ONE_DUPLICATE_DOMAIN"),
     (ONE_FORBIDDEN, c"ONE_FORBIDDEN"),
     (ONE_INVALID_CREDENTIALS, c"ONE_INVALID_CREDENTIALS"),
     (ONE_EXPIRED, c"ONE_EXPIRED"),

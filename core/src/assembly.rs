@@ -22,6 +22,7 @@ impl Engine {
         crate::identity::sign_in::install(&mut parts);
         crate::operations::feed::install(&mut parts, &mut hooks);
         crate::metering::usage::install(&mut hooks);
+        crate::dimensions::groups::install(&mut hooks);
         crate::metering::rate_limit::install(&mut parts, &mut hooks);
         crate::knowledge::index::install(&mut parts);
         crate::plugins::install(&mut parts, &mut hooks);

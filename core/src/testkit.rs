@@ -107,6 +107,15 @@ impl Fixture {
     }
 }
 
+/// The version of access data the engine's permission caches hold: it moves whenever a
+/// transaction changed access data and the caches were forgotten. Tests read it to prove
+/// an operation kept them.
+pub fn access_epoch(engine: &Engine) -> u64 {
+    engine
+        .part::<Arc<crate::access::cache::AccessCache>>()
+        .epoch()
+}
+
 /// Every key and value in the engine's store, in key order: what tests compare to prove
 /// a refused operation changed nothing.
 pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {

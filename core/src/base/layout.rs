@@ -4,6 +4,7 @@
 //! M i                                         -> highest id issued (u128 BE) engine meta
 //! M x <type> <path>                           -> ()                         declared indexes
 //! M u                                         -> 1                          usage counted
+//! M d                                         -> 1                          domains indexed
 //! M k                                         -> u64 big-endian             (older files; unread)
 //! M w <module:32>                             -> WASM bytes                 plugin modules
 //! M c <module:32>                             -> compiled code (derived)    plugin code cache
@@ -13,6 +14,7 @@
 //! D s <digest:32>                             -> root id, env, session id   sessions by hash
 //! D t <digest:32>                             -> OneTimeToken record        verify / magic link
 //! D p <module:32> <root:16>                   -> ()                         tenants of a module
+//! D d <domain>                                -> root group id              tenants' domains
 //! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
 //! T <root:16> 0x00 c <parent:16> <child:16>   -> ()                         children
 //! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
@@ -116,6 +118,12 @@ pub(crate) fn usage_counted() -> Vec<u8> {
     vec![META, b'u']
 }
 
+/// `M d`: the tenants' domains were indexed (files written before the index get it
+/// once, when opened for writing).
+pub(crate) fn domains_indexed() -> Vec<u8> {
+    vec![META, b'd']
+}
+
 /// `M w <module>`: a plugin module's WASM bytes, shared by every tenant that installed it.
 pub(crate) fn plugin_module(hash: &[u8; 32]) -> Vec<u8> {
     KeyBuf::new().u8(META).u8(b'w').raw(hash).finish()
@@ -194,6 +202,16 @@ pub(crate) fn all_module_users() -> Vec<u8> {
 /// `D r`: every top-level slug.
 pub(crate) fn root_slugs() -> Vec<u8> {
     vec![DIRECTORY, b'r']
+}
+
+/// `D d <domain>`: the tenant whose domain (normalised) this is.
+pub(crate) fn tenant_domain(domain: &str) -> Vec<u8> {
+    KeyBuf::new().u8(DIRECTORY).u8(b'd').str(domain).finish()
+}
+
+/// `D d`: every tenant's domain.
+pub(crate) fn tenant_domains() -> Vec<u8> {
+    vec![DIRECTORY, b'd']
 }
 
 pub(crate) fn decode_group_id(bytes: &[u8], what: &'static str) -> Result<GroupId> {

@@ -3,8 +3,12 @@
 //! A group without a parent is a root: a tenant, whose records all live under its key
 //! prefix. Children nest under a parent of the same tenant and can move only within it
 //! (moving between tenants would move every key; export and import instead). Slugs are
-//! unique among siblings, and top-level slugs among top-level groups. A context acting in
-//! a group reaches that group and its descendants, never its ancestors or siblings.
+//! unique among siblings, and top-level slugs among top-level groups. A tenant may have a
+//! domain (`properties.domain`, normalised when written), unique in the database; only
+//! a top-level group has one. Both are indexed in the directory, so a request's path or
+//! host name finds its tenant in one lookup ([`Admin::tenant_by_slug`],
+//! [`Admin::tenant_by_domain`]). A context acting in a group reaches that group and its
+//! descendants, never its ancestors or siblings.
 
 pub use one_vocabulary::records::group::{GroupUpdate, NewGroup};
 
@@ -72,7 +76,63 @@ fn check_properties(properties: Value) -> Result<Value> {
         }
         plans::check_billing_properties(m)?;
     }
+    let mut properties = properties;
+    if let Value::Map(m) = &mut properties
+        && let Some(Value::String(domain)) = m.get_mut("domain")
+    {
+        *domain = normalise_domain("properties.domain", domain)?;
+    }
     Ok(properties)
+}
+
+/// A domain name as tenants are found by it: ASCII letters (folded to lower case),
+/// digits and inner hyphens, in dot-separated labels of 1 to 63 characters, at most 253
+/// in all; a trailing dot (the DNS root) is dropped. An internationalised name is given
+/// in its `xn--` (punycode) form. `field` names the input in errors.
+pub(crate) fn normalise_domain(field: &str, text: &str) -> Result<String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let domain = lower.strip_suffix('.').unwrap_or(&lower);
+    let refuse = |why: &str| {
+        Err(Error::invalid(
+            field,
+            format!("{text:?} is not a domain name: {why}"),
+        ))
+    };
+    if domain.is_empty() {
+        return refuse("it is empty");
+    }
+    if !domain.is_ascii() {
+        return refuse("write an internationalised name in its ASCII (xn--) form");
+    }
+    if domain.len() > 253 {
+        return refuse("it is longer than 253 characters");
+    }
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return refuse("each dot-separated label is 1-63 characters of a-z, 0-9 and inner '-'");
+        }
+    }
+    Ok(domain.to_string())
+}
+
+/// The domain a group's properties give it, if any (normalised when it was written).
+fn domain_of(group: &Group) -> Option<&str> {
+    group.properties.get_path("domain").and_then(Value::as_str)
+}
+
+/// The error for a domain given to a group below the top level.
+fn domain_below_top() -> Error {
+    Error::invalid(
+        "properties.domain",
+        "only a tenant (a top-level group) has a domain",
+    )
 }
 
 /// Checks the settings the engine reads: `parentAccess` (see [`crate::access::memberships`]),
@@ -252,7 +312,8 @@ impl Tx<'_, '_> {
         self.put(self.scope.structure.child(parent, group.id), [])
     }
 
-    /// Enters a top-level group's slug, unique among top-level groups.
+    /// Enters a top-level group's slug, unique among top-level groups, and its domain,
+    /// unique in the database.
     pub(crate) fn link_root(&mut self, group: &Group) -> Result<()> {
         let slug_key = layout::root_slug(&group.slug);
         if self.kv.contains(&slug_key)? {
@@ -261,7 +322,35 @@ impl Tx<'_, '_> {
                 parent: slug_owner(None),
             });
         }
-        self.put(slug_key, group.id.to_be_bytes())
+        self.put(slug_key, group.id.to_be_bytes())?;
+        // An imported group's domain was written by another version: normalised here.
+        let domain = domain_of(group)
+            .map(|d| normalise_domain("properties.domain", d))
+            .transpose()?;
+        self.move_domain(group.id, None, domain.as_deref())
+    }
+
+    /// Moves tenant `root`'s entry in the domain index from `old` to `new` (either may be
+    /// none). A domain another tenant has is refused.
+    fn move_domain(&mut self, root: GroupId, old: Option<&str>, new: Option<&str>) -> Result<()> {
+        // A domain stored before domains were normalised is found by its normal form.
+        let old = old.and_then(|d| normalise_domain("properties.domain", d).ok());
+        if old.as_deref() == new {
+            return Ok(());
+        }
+        if let Some(new) = new {
+            let key = layout::tenant_domain(new);
+            if self.kv.contains(&key)? {
+                return Err(Error::DuplicateDomain {
+                    domain: new.to_string(),
+                });
+            }
+            self.put(key, root.to_be_bytes())?;
+        }
+        if let Some(old) = old {
+            self.delete(&layout::tenant_domain(&old))?;
+        }
+        Ok(())
     }
 
     fn new_group_record(
@@ -271,6 +360,9 @@ impl Tx<'_, '_> {
         new: NewGroup,
     ) -> Result<Group> {
         check_slug(&new.slug)?;
+        if parent.is_some() && new.properties.get_path("domain").is_some() {
+            return Err(domain_below_top());
+        }
         let now = self.now();
         Ok(Group {
             id,
@@ -379,10 +471,17 @@ impl Tx<'_, '_> {
             changed = changed.with("status", format!("{status:?}").to_lowercase());
         }
         if let Some(patch) = update.properties {
+            if group.parent.is_some() && patch.get_path("domain").is_some_and(|d| *d != Value::Null)
+            {
+                return Err(domain_below_top());
+            }
             let mut props = group.properties.clone();
             props.merge(patch);
             group.properties = check_properties(props)?;
             changed = changed.with("properties", true);
+            if group.parent.is_none() {
+                self.move_domain(id, domain_of(&old), domain_of(&group))?;
+            }
         }
         if group.slug != old.slug || group.parent != old.parent {
             self.move_slug(&old, &group)?;
@@ -445,7 +544,77 @@ impl Tx<'_, '_> {
     }
 }
 
+/// Installs the groups' open hook: the domain index of files written before it existed.
+pub(crate) fn install(hooks: &mut crate::kernel::Hooks) {
+    hooks.open.push(index_domains_once);
+}
+
+/// Indexes the tenants' domains once, for a database written before the index existed:
+/// each top-level group's domain that is a domain name and not already another
+/// tenant's (`Engine::check` reports the ones left out).
+fn index_domains_once(engine: &crate::kernel::Engine) -> Result<()> {
+    // A read-only store is never written; an old file opened so finds no tenant by
+    // domain until it is opened for writing.
+    let store = engine.store();
+    if store.is_read_only() || store.read()?.get(&layout::domains_indexed())?.is_some() {
+        return Ok(());
+    }
+    engine.transact(|kv| {
+        for root in crate::records::group::tenant_roots(&*kv)? {
+            let scope = Scope::new(Context::system(root), root);
+            engine.write_in(kv, scope, &mut AfterTx::default(), |tx| {
+                let group = tx.view().load_group(root)?;
+                if let Some(Ok(domain)) =
+                    domain_of(&group).map(|d| normalise_domain("properties.domain", d))
+                    && !tx.kv.contains(&layout::tenant_domain(&domain))?
+                {
+                    tx.put(layout::tenant_domain(&domain), root.to_be_bytes())?;
+                }
+                Ok(())
+            })?;
+        }
+        kv.put(layout::domains_indexed(), [1])?;
+        Ok(())
+    })
+}
+
 impl Admin<'_> {
+    /// The tenant whose top-level slug this is, if any: the lookup of a request whose
+    /// path names its tenant. One index read; the group itself comes from the engine's
+    /// cache of committed groups when warm. The slug is compared with case folded; text
+    /// that is not a slug is [`Error::InvalidField`] `slug`.
+    pub fn tenant_by_slug(&self, slug: &str) -> Result<Option<Group>> {
+        let slug = slug.trim().to_ascii_lowercase();
+        check_slug(&slug)?;
+        self.tenant_at(&layout::root_slug(&slug))
+    }
+
+    /// The tenant whose domain this is, if any: the lookup of a request whose host name
+    /// names its tenant. `host` is compared in normal form (case folded, a trailing dot
+    /// dropped) and may carry a port, as an HTTP `Host` header does (`acme.example:8443`);
+    /// text that is not a domain name is [`Error::InvalidField`] `domain`.
+    pub fn tenant_by_domain(&self, host: &str) -> Result<Option<Group>> {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                name
+            }
+            _ => host,
+        };
+        let domain = normalise_domain("domain", name)?;
+        self.tenant_at(&layout::tenant_domain(&domain))
+    }
+
+    /// The tenant a directory entry (slug or domain) names, if there is one.
+    fn tenant_at(&self, key: &[u8]) -> Result<Option<Group>> {
+        let Some(bytes) = self.engine.store().read()?.get(key)? else {
+            return Ok(None);
+        };
+        let root = layout::decode_group_id(&bytes, "tenant directory")?;
+        self.engine
+            .read(&Context::system(root), |v| v.load_group(root))
+            .map(|g| Some(Arc::unwrap_or_clone(g)))
+    }
+
     /// Creates a top-level group: a new tenant. Its slug is unique among top-level groups.
     pub fn create_root_group(&self, new: NewGroup) -> Result<Group> {
         self.engine.transact(|kv| {

@@ -29,6 +29,8 @@ use crate::base::context::Env;
 use crate::base::id::{GroupId, KeyId, Ref};
 use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::base::resource::Resource;
+use crate::base::value::Value;
+use crate::dimensions::groups::normalise_domain;
 use crate::kernel::Engine;
 use crate::metering::usage::{own_usage, subtree_totals};
 use crate::plugins::PluginRecord;
@@ -66,6 +68,7 @@ impl Engine {
             last_id,
             seq: snapshot.seq()?,
             members: HashSet::new(),
+            domains: Expected::new(),
         };
         let listed = tenant_roots(kv)?;
         let mut roots = c.stored_tenants()?;
@@ -106,6 +109,8 @@ struct Checker<'a, K> {
     /// Every declared property index.
     /// (tenant, group) for every group record found.
     members: HashSet<(GroupId, GroupId)>,
+    /// The domain index entry each tenant with a domain must have: key → root id.
+    domains: Expected,
 }
 
 /// Derived entries expected under one prefix: key → the value it must hold (`None`: any).
@@ -275,6 +280,15 @@ impl<K: KvRead> Checker<'_, K> {
                         "top-level slug {:?} does not name the root",
                         g.slug
                     ));
+                }
+                // A domain stored before domains were checked may not be one: it was
+                // never indexed, and is not expected to be.
+                let domain = g.properties.get_path("domain").and_then(Value::as_str);
+                if let Some(Ok(domain)) = domain.map(|d| normalise_domain("domain", d)) {
+                    self.domains.insert(
+                        layout::tenant_domain(&domain),
+                        Some(root.to_be_bytes().to_vec()),
+                    );
                 }
             }
         }
@@ -617,6 +631,8 @@ impl<K: KvRead> Checker<'_, K> {
                 _ => self.problem(format!("top-level slug entry {} names no tenant", hex(&k))),
             }
         }
+        let domains = std::mem::take(&mut self.domains);
+        self.derived("domain index", &layout::tenant_domains(), domains)?;
         for (k, v) in self.entries(&layout::secret_digests(SecretSection::ApiKey))? {
             let found = match layout::decode_key_locator(&v) {
                 Ok((root, id)) => self.key_digest(root, id)?,

@@ -165,6 +165,10 @@ impl Engine {
             }
             Request::CreateTenant(new) => Response::Group(admin.create_root_group(new)?),
             Request::Tenants => Response::Groups(admin.root_groups()?),
+            Request::TenantBySlug { slug } => Response::Tenant(admin.tenant_by_slug(&slug)?),
+            Request::TenantByDomain { domain } => {
+                Response::Tenant(admin.tenant_by_domain(&domain)?)
+            }
             Request::CreateIndex { kind, path } => {
                 Response::Index(admin.create_index(&kind, &path)?)
             }

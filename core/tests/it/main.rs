@@ -22,6 +22,7 @@ mod portable;
 mod security;
 mod sign_in;
 mod strategies;
+mod tenants;
 mod values;
 mod vocabulary;
 

@@ -367,3 +367,30 @@ fn no_secret_is_stored_logged_or_printed() {
         assert!(!text.contains(&s[s.len().min(12)..]));
     }
 }
+
+#[test]
+fn a_sign_in_keeps_what_the_caches_know_and_a_sign_out_forgets_it() {
+    let f = Fixture::new();
+    let root = f.tenant("acme");
+    let app = Context::system(root.id);
+    let (up, first) = f.signed_in(&app, root.id, "ann@example.com");
+    let ann = Context::person(up.person.id, root.id);
+    assert!(f.engine.can(&ann, Permission::ThingsRead, root.id));
+    let epoch = || one_core::testkit::access_epoch(&f.engine);
+    let before = epoch();
+    let second = f
+        .engine
+        .sign_in(&app, root.id, "ann@example.com", PASSWORD)
+        .unwrap();
+    assert_eq!(epoch(), before, "a sign-in forgot the cached permissions");
+    // Both sessions work at once; ending one forgets, and refuses it from then on.
+    for session in [&first, &second] {
+        f.engine
+            .context_for_session(session.token.expose())
+            .unwrap();
+    }
+    f.engine.sign_out(first.token.expose()).unwrap();
+    assert_ne!(epoch(), before);
+    assert!(f.engine.context_for_session(first.token.expose()).is_err());
+    f.engine.context_for_session(second.token.expose()).unwrap();
+}

@@ -768,6 +768,19 @@ fn scenario() -> Vec<Step> {
             e.write(c, |tx| tx.archive_group(id(ids, 0)))
                 .map(Response::Group)
         }),
+        // 79: the tenant made at step 65, by slug (case folded)
+        step(json!({"tenant_by_slug": {"slug": "OTHER"}}), |e, _, _| {
+            e.admin().tenant_by_slug("OTHER").map(Response::Tenant)
+        }),
+        // 80: no tenant has a domain here; a port is ignored
+        step(
+            json!({"tenant_by_domain": {"domain": "other.example:8443"}}),
+            |e, _, _| {
+                e.admin()
+                    .tenant_by_domain("other.example:8443")
+                    .map(Response::Tenant)
+            },
+        ),
     ]
 }
 
@@ -926,6 +939,12 @@ fn platform_operations_need_the_system_principal() {
     let before = f.dump();
     for request in [
         Request::Tenants,
+        Request::TenantBySlug {
+            slug: "acme".into(),
+        },
+        Request::TenantByDomain {
+            domain: "acme.example".into(),
+        },
         Request::Check,
         Request::CreateTenant(NewGroup::new(GroupType::Organization, "X", "x")),
     ] {

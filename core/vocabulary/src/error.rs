@@ -136,6 +136,12 @@ pub enum Error {
         /// The group.
         group: String,
     },
+    /// Another tenant already has this (normalised) domain.
+    #[error("the domain {domain:?} is already another tenant's")]
+    DuplicateDomain {
+        /// The domain, normalised.
+        domain: String,
+    },
     /// The context lacks a permission the call needs in this group. Logged as an
     /// `access_denied` event.
     #[error("forbidden: {needed} is needed in {group}")]
@@ -314,6 +320,7 @@ impl Error {
             Error::ThingDeleted { .. } => 204,
             Error::AlreadyMember { .. } => 205,
             Error::LastOwner { .. } => 206,
+            Error::DuplicateDomain { .. } => 207,
             Error::Forbidden { .. } => 300,
             Error::InvalidCredentials => 301,
             Error::Expired => 302,
@@ -362,6 +369,7 @@ impl Error {
             204 => "thing_deleted",
             205 => "already_member",
             206 => "last_owner",
+            207 => "duplicate_domain",
             300 => "forbidden",
             301 => "invalid_credentials",
             302 => "expired",

@@ -376,6 +376,11 @@ requests! {
     CreateTenant(NewGroup) => Engine, platform;
     /// Every tenant. → `groups`
     Tenants => Engine, platform;
+    /// The tenant whose top-level slug this is, if any. → `tenant`
+    TenantBySlug { /** The slug. */ slug: String } => Engine, platform;
+    /// The tenant whose domain this is, if any: a host name, compared with case folded
+    /// and a trailing dot dropped, which may carry a port (`acme.example:8443`). → `tenant`
+    TenantByDomain { /** The domain, or a `Host` header's value. */ domain: String } => Engine, platform;
     /// Declares an index on a property of a thing type. → `index`
     CreateIndex {
         /** The thing type. */ #[serde(rename = "type")] kind: String,

@@ -51,6 +51,8 @@ pub enum Response {
     Groups(Vec<Group>),
     /// A page of groups.
     GroupPage(Page<Group>),
+    /// A tenant found by slug or domain, or none.
+    Tenant(Option<Group>),
     /// A thing (people are things of type `person`).
     Thing(Thing),
     /// A page of things.
@@ -149,6 +151,7 @@ impl Response {
             Response::Group(_) => "group",
             Response::Groups(_) => "groups",
             Response::GroupPage(_) => "group_page",
+            Response::Tenant(_) => "tenant",
             Response::Thing(_) => "thing",
             Response::ThingPage(_) => "thing_page",
             Response::ThingId(_) => "thing_id",
