@@ -8,9 +8,13 @@
 //! - **Sessions** are `session` connections from the person to the group, with an expiry;
 //!   the token (`ok_sess_…`) is returned once, and only its SHA-256 is stored.
 //!   [`Engine::context_for_session`] turns a token into the person's [`Context`].
-//! - **One-time tokens** (`ok_once_…`) verify an email address or sign in by magic link.
-//!   They expire, work once, and are stored hashed. ONE makes them; the application
-//!   delivers them (ONE sends no email).
+//! - **One-time tokens** (`ok_once_…`) verify an email address, sign in by magic link, or
+//!   set a new password (a reset, or a first password for a person who has none: invited,
+//!   imported, created by the application). They expire, work once, and are stored hashed.
+//!   ONE makes them; the application delivers them (ONE sends no email).
+//! - **Changing a password** needs the current one and the session it is changed from;
+//!   a change or a reset ends every other session of the person (a stolen session stops
+//!   working), and a reset, which proves the address, verifies the email.
 //! - **External identities** (Google, GitHub, Apple, passkeys, …) link a `(provider,
 //!   subject)` pair to a person. The application verifies the identity with the provider;
 //!   [`Engine::sign_in_external`] then trusts it and opens a session.
@@ -22,7 +26,10 @@
 //! person a `group_user` member of the group.
 //!
 //! Events: `sign_up`, `sign_in`, `sign_in_failed`, `sign_out`, `email_verified`, each with
-//! `method` in its metadata (`password`, `magic_link`, `link`, or the provider's name).
+//! `method` in its metadata (`password`, `magic_link`, `link`, or the provider's name);
+//! `password_reset_requested` (logged for an unknown email too, without a target, so both
+//! cost one commit), `password_reset`, `password_changed` and `password_change_failed`,
+//! with the number of `sessions` ended.
 
 pub use one_vocabulary::identity::{Session, SignedUp};
 
@@ -37,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::policy::Op;
 use crate::base::clock::Timestamp;
 use crate::base::codec::{self, Record};
-use crate::base::context::{Context, Env};
+use crate::base::context::{Context, Env, Principal};
 use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::layout::{self, SecretSection, TenantKeys};
 use crate::base::secret::Secret;
@@ -112,6 +119,8 @@ pub struct AuthConfig {
     pub verification_ttl: Duration,
     /// How long a magic link lasts. Default 15 minutes.
     pub magic_link_ttl: Duration,
+    /// How long a password reset token lasts. Default 1 hour.
+    pub password_reset_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -121,6 +130,7 @@ impl Default for AuthConfig {
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             verification_ttl: Duration::from_secs(2 * 24 * 3600),
             magic_link_ttl: Duration::from_secs(15 * 60),
+            password_reset_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -146,6 +156,8 @@ impl Record for Password {
 enum Purpose {
     VerifyEmail,
     MagicLink,
+    /// Sets a new password (or a first one).
+    PasswordReset,
 }
 
 /// A one-time token, stored under its digest.
@@ -411,6 +423,24 @@ impl Tx<'_, '_> {
         let thing = self.view().load_person(person)?;
         self.view()
             .authorize_over(Op::ManageCredentials, thing.group, person.into(), person)?;
+        let ended = self.end_sessions(person, None)?;
+        self.log(
+            kinds::SIGN_OUT,
+            thing.group,
+            Some(Ref::from(person)),
+            Value::map()
+                .with("method", "everywhere")
+                .with("sessions", ended as i64),
+        )?;
+        Ok(ended)
+    }
+
+    /// Ends every session of `person` but `keep`; returns how many ended.
+    fn end_sessions(
+        &mut self,
+        person: ThingId,
+        keep: Option<crate::base::id::ConnectionId>,
+    ) -> Result<usize> {
         let prefix = self
             .scope
             .tenant
@@ -420,21 +450,16 @@ impl Tx<'_, '_> {
             &one_storage::KeyRange::prefix(&prefix),
             one_storage::Direction::Forward,
             |_, v| {
-                sessions.push(codec::decode::<Connection>(v)?);
+                let c = codec::decode::<Connection>(v)?;
+                if Some(c.id) != keep {
+                    sessions.push(c);
+                }
                 Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
             },
         )?;
         for c in &sessions {
             self.end_session(c)?;
         }
-        self.log(
-            kinds::SIGN_OUT,
-            thing.group,
-            Some(Ref::from(person)),
-            Value::map()
-                .with("method", "everywhere")
-                .with("sessions", sessions.len() as i64),
-        )?;
         Ok(sessions.len())
     }
 }
@@ -669,6 +694,165 @@ impl Engine {
                 self.auth_config().verification_ttl,
             )
         })
+    }
+
+    /// A one-time token that sets a new password for the person with `email`, as `ctx`
+    /// (which needs `auth:signin` in `group` and, since the token lets its holder into the
+    /// account, every permission the person has). It also gives a first password to a
+    /// person who has none (invited, imported, or created by the application). Deliver
+    /// it to the address; it works once, within [`AuthConfig::password_reset_ttl`], with
+    /// [`Engine::reset_password`].
+    ///
+    /// An unknown email is `Ok(None)`, not an error, and costs the same one commit (its
+    /// `password_reset_requested` event has no target): the application answers both
+    /// alike, so its users cannot tell which addresses have accounts.
+    pub fn password_reset(
+        &self,
+        ctx: &Context,
+        group: GroupId,
+        email: &str,
+    ) -> Result<Option<Secret>> {
+        let email = normalize_email(email)?;
+        self.write(ctx, |tx| {
+            tx.view().authorize(Op::SignIn, group)?;
+            tx.view().check_scope(group)?;
+            let person = tx
+                .view()
+                .person_for_email(&email)?
+                .filter(|p| p.kind == PERSON && p.status != ThingStatus::Deleted);
+            let Some(person) = person else {
+                tx.log(kinds::PASSWORD_RESET_REQUESTED, group, None, Value::map())?;
+                return Ok(None);
+            };
+            tx.view()
+                .authorize_over(Op::MagicLink, group, person.id.into(), person.id)?;
+            tx.log(
+                kinds::PASSWORD_RESET_REQUESTED,
+                group,
+                Some(Ref::from(person.id)),
+                Value::map(),
+            )?;
+            tx.issue_token(
+                Purpose::PasswordReset,
+                person.id,
+                group,
+                self.auth_config().password_reset_ttl,
+            )
+            .map(Some)
+        })
+    }
+
+    /// Uses a password reset token: sets `new_password` (the same rules as at sign-up),
+    /// ends every session of the person, verifies their email (the token reached it),
+    /// and logs `password_reset`. Returns the person, who signs in next.
+    pub fn reset_password(&self, token: &str, new_password: &str) -> Result<ThingId> {
+        check_password(new_password)?;
+        // The slow hash only for a token that can be used.
+        self.peek_token(token, Purpose::PasswordReset)?;
+        let phc = hash_password(self.auth_config().password, new_password)?;
+        self.redeem(token, Purpose::PasswordReset, |tx, t| {
+            let active = tx
+                .view()
+                .get_record::<Thing>(&tx.scope.tenant.thing(t.person))?
+                .is_some_and(|p| p.kind == PERSON && p.status != ThingStatus::Deleted);
+            if !active {
+                return Err(Error::InvalidCredentials);
+            }
+            tx.put_record(&tx.scope.tenant.password(t.person), &Password { phc })?;
+            let ended = tx.end_sessions(t.person, None)?;
+            tx.mark_verified(t.person, t.group, "password_reset")?;
+            tx.log(
+                kinds::PASSWORD_RESET,
+                t.group,
+                Some(Ref::from(t.person)),
+                Value::map().with("sessions", ended as i64),
+            )?;
+            Ok(t.person)
+        })
+    }
+
+    /// Changes the password of the person signed in with `session`, who proves it again
+    /// with `current_password`; `new_password` follows the sign-up rules. Every other
+    /// session of the person ends (whoever else holds one is signed out); this one goes
+    /// on. Logs `password_changed`. A wrong current password is
+    /// [`Error::InvalidCredentials`] and logs `password_change_failed`; a person without a
+    /// password sets one with [`Engine::password_reset`].
+    pub fn change_password(
+        &self,
+        session: &str,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let ctx = self.context_for_session(session)?;
+        let (_, _, current) = self.find_session(session)?;
+        let Principal::Person(person) = ctx.principal() else {
+            return Err(Error::InvalidCredentials);
+        };
+        let group = ctx.group();
+        let stored = self.read(&ctx, |v| v.password_of(person))?;
+        let ok = match &stored {
+            Some(p) => verify_password(&p.phc, current_password),
+            None => {
+                let _ = verify_password(self.dummy_hash(), current_password);
+                false
+            }
+        };
+        if !ok {
+            self.write(&ctx, |tx| {
+                tx.log(
+                    kinds::PASSWORD_CHANGE_FAILED,
+                    group,
+                    Some(Ref::from(person)),
+                    Value::map(),
+                )
+            })?;
+            return Err(Error::InvalidCredentials);
+        }
+        check_password(new_password)?;
+        let phc = hash_password(self.auth_config().password, new_password)?;
+        self.write(&ctx, |tx| {
+            // Changed by someone else since it was checked: check again.
+            if tx.view().password_of(person)? != stored
+                || tx
+                    .kv
+                    .get(&tx.scope.tenant.connection(current.id))?
+                    .is_none()
+            {
+                return Err(Error::InvalidCredentials);
+            }
+            tx.put_record(&tx.scope.tenant.password(person), &Password { phc })?;
+            let ended = tx.end_sessions(person, Some(current.id))?;
+            tx.log(
+                kinds::PASSWORD_CHANGED,
+                group,
+                Some(Ref::from(person)),
+                Value::map().with("sessions", ended as i64),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The one-time token of `token`'s text if it is one of `purpose` and unexpired,
+    /// without using it.
+    fn peek_token(&self, token: &str, purpose: Purpose) -> Result<OneTimeToken> {
+        let (kind, digest) = secret::parse(token)?;
+        if kind != SecretKind::OneTime {
+            return Err(Error::InvalidCredentials);
+        }
+        let found: OneTimeToken = self
+            .store()
+            .read()?
+            .get(&layout::secret_digest(SecretSection::OneTime, &digest))?
+            .map(|b| codec::decode(&b))
+            .transpose()?
+            .ok_or(Error::InvalidCredentials)?;
+        if found.purpose != purpose {
+            return Err(Error::InvalidCredentials);
+        }
+        if self.clock().now() >= found.expires_at {
+            return Err(Error::Expired);
+        }
+        Ok(found)
     }
 
     /// Uses a one-time token of `purpose`: checks it, deletes it (used or expired), and

@@ -122,6 +122,20 @@ impl Engine {
                 self.sign_out(&token)?;
                 Response::Done
             }
+            Request::PasswordReset { group, email } => {
+                Response::ResetToken(self.password_reset(ctx, group, &email)?)
+            }
+            Request::ResetPassword { token, password } => {
+                Response::ThingId(self.reset_password(&token, &password)?)
+            }
+            Request::ChangePassword {
+                session,
+                current_password,
+                new_password,
+            } => {
+                self.change_password(&session, &current_password, &new_password)?;
+                Response::Done
+            }
             Request::InstallPlugin { wasm } => Response::Plugin(self.install_plugin(ctx, &wasm)?),
             Request::UpgradePlugin { wasm } => Response::Plugin(self.upgrade_plugin(ctx, &wasm)?),
             Request::SetPluginEnabled { name, enabled } => {

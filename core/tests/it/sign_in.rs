@@ -394,3 +394,237 @@ fn a_sign_in_keeps_what_the_caches_know_and_a_sign_out_forgets_it() {
     assert!(f.engine.context_for_session(first.token.expose()).is_err());
     f.engine.context_for_session(second.token.expose()).unwrap();
 }
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+/// The events of `group` of one kind, newest first.
+fn events_of(f: &Fixture, group: GroupId, kind: &str) -> Vec<Event> {
+    f.engine
+        .read(&Context::system(group), |v| {
+            v.events(&EventQuery::latest().group(group).limit(100))
+        })
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+#[test]
+fn a_reset_token_sets_a_new_password_once_and_ends_every_session() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let app = Context::system(g.id);
+    let (up, first) = f.signed_in(&app, g.id, "ann@acme.io");
+    let second = f
+        .engine
+        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap();
+    let token = f
+        .engine
+        .password_reset(&app, g.id, "ANN@acme.io")
+        .unwrap()
+        .expect("ann has an account");
+    // A new password that breaks the rules is refused before the token is used.
+    assert!(f.engine.reset_password(token.expose(), "short").is_err());
+    let person = f
+        .engine
+        .reset_password(token.expose(), NEW_PASSWORD)
+        .unwrap();
+    assert_eq!(person, up.person.id);
+    // Every session ended, a thief's among them; the old password is gone.
+    for session in [&first, &second] {
+        assert!(
+            f.engine
+                .context_for_session(session.token.expose())
+                .is_err()
+        );
+    }
+    assert!(matches!(
+        f.engine.sign_in(&app, g.id, "ann@acme.io", PASSWORD),
+        Err(Error::InvalidCredentials)
+    ));
+    f.engine
+        .sign_in(&app, g.id, "ann@acme.io", NEW_PASSWORD)
+        .unwrap();
+    // Once only.
+    assert!(matches!(
+        f.engine
+            .reset_password(token.expose(), "another new passphrase"),
+        Err(Error::InvalidCredentials)
+    ));
+    let reset = events_of(&f, g.id, "password_reset");
+    assert_eq!(reset.len(), 1);
+    assert_eq!(reset[0].target, Some(Ref::from(person)));
+    assert_eq!(reset[0].metadata.get_path("sessions"), Some(&Value::Int(2)));
+    assert_eq!(events_of(&f, g.id, "password_reset_requested").len(), 1);
+    // The token reached the address: the email is verified.
+    let ann = f.engine.read(&app, |v| v.get_thing(person)).unwrap();
+    assert_eq!(
+        ann.properties.get_path("email_verified"),
+        Some(&Value::Bool(true))
+    );
+    // Neither the token nor the new password is stored anywhere.
+    for secret in [&token.expose()[12..], NEW_PASSWORD] {
+        for (k, v) in f.dump() {
+            let found = |b: &[u8]| b.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found(&k) && !found(&v), "{secret} is stored in clear");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_email_gets_no_token_at_the_same_cost_and_tokens_expire() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let app = Context::system(g.id);
+    f.signed_in(&app, g.id, "ann@acme.io");
+    assert!(
+        f.engine
+            .password_reset(&app, g.id, "nobody@acme.io")
+            .unwrap()
+            .is_none()
+    );
+    // Logged too (one commit, like a known email's), naming no one.
+    let asked = events_of(&f, g.id, "password_reset_requested");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].target, None);
+    let token = f
+        .engine
+        .password_reset(&app, g.id, "ann@acme.io")
+        .unwrap()
+        .unwrap();
+    f.clock
+        .advance(f.engine.auth_config().password_reset_ttl.as_millis() as u64);
+    let before = f.dump();
+    assert!(matches!(
+        f.engine.reset_password(token.expose(), NEW_PASSWORD),
+        Err(Error::Expired)
+    ));
+    assert_eq!(f.dump(), before);
+    f.engine
+        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap();
+}
+
+#[test]
+fn a_person_without_a_password_sets_a_first_one_with_a_reset_token() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let app = Context::system(g.id);
+    let bob = f
+        .engine
+        .write(&app, |tx| {
+            tx.create_person(NewPerson::new("bob@acme.io", "Bob"))
+        })
+        .unwrap();
+    f.engine
+        .write(&app, |tx| tx.add_member(bob.id, g.id, "group_user", &[]))
+        .unwrap();
+    assert!(matches!(
+        f.engine.sign_in(&app, g.id, "bob@acme.io", NEW_PASSWORD),
+        Err(Error::InvalidCredentials)
+    ));
+    let token = f
+        .engine
+        .password_reset(&app, g.id, "bob@acme.io")
+        .unwrap()
+        .unwrap();
+    f.engine
+        .reset_password(token.expose(), NEW_PASSWORD)
+        .unwrap();
+    f.engine
+        .sign_in(&app, g.id, "bob@acme.io", NEW_PASSWORD)
+        .unwrap();
+}
+
+#[test]
+fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let app = Context::system(g.id);
+    let (_, mine) = f.signed_in(&app, g.id, "ann@acme.io");
+    let stolen = f
+        .engine
+        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap();
+    assert!(matches!(
+        f.engine
+            .change_password(mine.token.expose(), "not my password", NEW_PASSWORD),
+        Err(Error::InvalidCredentials)
+    ));
+    assert_eq!(events_of(&f, g.id, "password_change_failed").len(), 1);
+    // Refused: the password and the sessions are as they were (a third session opens).
+    f.engine.context_for_session(stolen.token.expose()).unwrap();
+    f.engine
+        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap();
+    assert!(
+        f.engine
+            .change_password(mine.token.expose(), PASSWORD, "short")
+            .is_err()
+    );
+    f.engine
+        .change_password(mine.token.expose(), PASSWORD, NEW_PASSWORD)
+        .unwrap();
+    // The thief is out; this session goes on; only the new password signs in.
+    assert!(matches!(
+        f.engine.context_for_session(stolen.token.expose()),
+        Err(Error::InvalidCredentials)
+    ));
+    f.engine.context_for_session(mine.token.expose()).unwrap();
+    let changed = events_of(&f, g.id, "password_changed");
+    assert_eq!(
+        changed[0].metadata.get_path("sessions"),
+        Some(&Value::Int(2))
+    );
+    assert!(
+        f.engine
+            .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+            .is_err()
+    );
+    f.engine
+        .sign_in(&app, g.id, "ann@acme.io", NEW_PASSWORD)
+        .unwrap();
+    // A session that ended cannot change anything.
+    assert!(
+        f.engine
+            .change_password(stolen.token.expose(), NEW_PASSWORD, PASSWORD)
+            .is_err()
+    );
+}
+
+#[test]
+fn a_reset_token_needs_sign_in_rights_and_the_persons_permissions() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    f.signed_in(&sys, g.id, "ann@acme.io");
+    let reader = f
+        .engine
+        .write(&sys, |tx| tx.create_api_key(NewApiKey::new("r", &["read"])))
+        .unwrap();
+    let reader = f
+        .engine
+        .context_for_api_key(reader.secret.expose(), None)
+        .unwrap();
+    assert!(matches!(
+        f.engine.password_reset(&reader, g.id, "ann@acme.io"),
+        Err(Error::Forbidden { .. })
+    ));
+    // A key that may sign people in but holds less than Ann may not take her account.
+    let frontend = f
+        .engine
+        .write(&sys, |tx| {
+            tx.create_api_key(NewApiKey::new("web", &["auth:signin"]))
+        })
+        .unwrap();
+    let web = f
+        .engine
+        .context_for_api_key(frontend.secret.expose(), None)
+        .unwrap();
+    assert!(matches!(
+        f.engine.password_reset(&web, g.id, "ann@acme.io"),
+        Err(Error::Forbidden { .. })
+    ));
+}

@@ -781,6 +781,30 @@ fn scenario() -> Vec<Step> {
                     .map(Response::Tenant)
             },
         ),
+        // 81: an email that is nobody's gets no token, alike
+        step(
+            json!({"password_reset": {"group": "@t", "email": "nobody@example.com"}}),
+            |e, c, _| {
+                e.password_reset(c, c.group(), "nobody@example.com")
+                    .map(Response::ResetToken)
+            },
+        ),
+        // 82
+        step(
+            json!({"reset_password": {"token": "ok_once_bad", "password": "a long passphrase"}}),
+            |e, _, _| {
+                e.reset_password("ok_once_bad", "a long passphrase")
+                    .map(Response::ThingId)
+            },
+        ),
+        // 83
+        step(
+            json!({"change_password": {"session": "ok_sess_bad", "current_password": "x", "new_password": "a long passphrase"}}),
+            |e, _, _| {
+                e.change_password("ok_sess_bad", "x", "a long passphrase")
+                    .map(|()| Response::Done)
+            },
+        ),
     ]
 }
 

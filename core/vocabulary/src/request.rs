@@ -290,6 +290,19 @@ requests! {
     SessionContext { /** The session token. */ token: String } => Engine;
     /// Ends a session. → `done`
     SignOut { /** The session token. */ token: String } => Engine;
+    /// A one-time token that sets a new (or a first) password for the person with this
+    /// email, to send to the address; none for an email that is nobody's. → `reset_token`
+    PasswordReset { /** The group. */ group: GroupId, /** The email. */ email: String } => Engine;
+    /// Sets a new password with a reset token; every session of the person ends. →
+    /// `thing_id`
+    ResetPassword { /** The token. */ token: String, /** The new password. */ password: String } => Engine;
+    /// Changes the password of the person signed in with a session, which goes on; their
+    /// other sessions end. → `done`
+    ChangePassword {
+        /** The session token. */ session: String,
+        /** The password now. */ current_password: String,
+        /** The new password. */ new_password: String,
+    } => Engine;
     /// Ends every session of a person. → `count`
     SignOutEverywhere { /** The person. */ person: ThingId } => Write;
 

@@ -85,6 +85,8 @@ pub enum Response {
     Session(Session),
     /// A one-time token, shown this once.
     Secret(Secret),
+    /// A password reset token, or none when the email is nobody's (answer both alike).
+    ResetToken(Option<Secret>),
     /// The context a token acts as.
     Context(Context),
     /// Usage of each resource.
@@ -168,6 +170,7 @@ impl Response {
             Response::SignedUp(_) => "signed_up",
             Response::Session(_) => "session",
             Response::Secret(_) => "secret",
+            Response::ResetToken(_) => "reset_token",
             Response::Context(_) => "context",
             Response::Usage(_) => "usage",
             Response::Bps(_) => "bps",

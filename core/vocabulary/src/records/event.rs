@@ -89,6 +89,14 @@ pub mod kinds {
         KNOWLEDGE_DELETED = "knowledge_deleted";
         /// A person proved they own their email address.
         EMAIL_VERIFIED = "email_verified";
+        /// A password reset token was asked for (no target: the email is nobody's).
+        PASSWORD_RESET_REQUESTED = "password_reset_requested";
+        /// A person set a new password with a reset token; `metadata.sessions` ended.
+        PASSWORD_RESET = "password_reset";
+        /// A person changed their password; `metadata.sessions` (the others) ended.
+        PASSWORD_CHANGED = "password_changed";
+        /// A password change was refused: the current password was wrong.
+        PASSWORD_CHANGE_FAILED = "password_change_failed";
         /// A connection was created.
         CONNECTION_CREATED = "connection_created";
         /// A connection was deleted.
@@ -271,7 +279,11 @@ impl Dimension {
             | SIGN_IN_FAILED
             | SIGN_OUT
             | IDENTITY_LINKED
-            | EMAIL_VERIFIED => Dimension::People,
+            | EMAIL_VERIFIED
+            | PASSWORD_RESET_REQUESTED
+            | PASSWORD_RESET
+            | PASSWORD_CHANGED
+            | PASSWORD_CHANGE_FAILED => Dimension::People,
             THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
             CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
             KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
