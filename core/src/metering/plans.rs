@@ -23,8 +23,8 @@
 //! the first of the month. Storage counts the bytes of the group's primary records (key and
 //! value of each thing, connection and event), not index copies. Usage is kept per
 //! environment: the `test` copy of a tenant has its own usage under the same limits.
-//! Changing `plan`, `limits` or the revenue share needs `billing:manage` and logs
-//! `subscription_event`.
+//! Changing `plan`, `limits`, the revenue share or the `billing` block (payment ids,
+//! payout addresses) needs `billing:manage` and logs `subscription_event`.
 
 use serde::{Deserialize, Serialize};
 
@@ -185,8 +185,16 @@ pub(crate) fn check_billing_properties(
     Ok(())
 }
 
-/// The property keys that only `billing:manage` may change.
-pub(crate) const BILLING_KEYS: [&str; 4] = ["plan", "limits", "revenue_share", "revenue_share_bps"];
+/// The property keys that only `billing:manage` may change: the plan, its limits, the
+/// revenue share, and the `billing` block (payment ids, payout addresses), where a
+/// change would redirect money.
+pub(crate) const BILLING_KEYS: [&str; 5] = [
+    "plan",
+    "limits",
+    "revenue_share",
+    "revenue_share_bps",
+    "billing",
+];
 
 /// Whether a property map or patch sets anything only `billing:manage` may set.
 pub(crate) fn touches_billing(properties: &Value) -> bool {
@@ -204,8 +212,8 @@ pub(crate) fn touches_more_than_billing(properties: &Value) -> bool {
 }
 
 impl Tx<'_, '_> {
-    /// Logs `subscription_event` on `new` if its plan, limits or revenue share differ
-    /// from `old`'s: the record of every billing change.
+    /// Logs `subscription_event` on `new` if its plan, limits, revenue share or billing
+    /// block differ from `old`'s: the record of every billing change.
     pub(crate) fn log_billing_change(&mut self, old: &Group, new: &Group) -> Result<()> {
         let billing_of = |g: &Group| BILLING_KEYS.map(|k| g.properties.get_path(k).cloned());
         if billing_of(old) == billing_of(new) {

@@ -183,6 +183,37 @@ fn plan_changes_need_billing_and_are_logged() {
             ..
         })
     ));
+    // Nor redirect payments: the billing block is billing's too, on a new group as well.
+    for patch in [
+        serde_json::json!({"billing": {"treasury": "0xattacker"}}),
+        serde_json::json!({"billing": null}),
+    ] {
+        let refused = f.engine.write(&as_admin, |tx| {
+            tx.update_group(g.id, GroupUpdate::default().properties(json(patch.clone())))
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Forbidden {
+                    needed: Permission::BillingManage,
+                    ..
+                })
+            ),
+            "{patch}: {refused:?}"
+        );
+    }
+    let refused = f.engine.write(&as_admin, |tx| {
+        tx.create_group(
+            g.id,
+            NewGroup::new(GroupType::Business, "Shop", "shop").properties(json(
+                serde_json::json!({"billing": {"treasury": "0xattacker"}}),
+            )),
+        )
+    });
+    assert!(
+        matches!(refused, Err(Error::Forbidden { .. })),
+        "{refused:?}"
+    );
     // The admin may still rename the group.
     f.engine
         .write(&as_admin, |tx| {
@@ -191,8 +222,14 @@ fn plan_changes_need_billing_and_are_logged() {
         .unwrap();
     set(&f, g.id, serde_json::json!({"plan": "pro"}));
     set(&f, g.id, serde_json::json!({"plan": "starter"}));
+    set(
+        &f,
+        g.id,
+        serde_json::json!({"billing": {"treasury": "0xours"}}),
+    );
     let subs = events_of(&f, g.id, kinds::SUBSCRIPTION_EVENT);
-    assert_eq!(subs.len(), 2);
+    assert_eq!(subs.len(), 3, "a billing block change is logged too");
+    let subs = &subs[1..];
     assert_eq!(subs[0].metadata.get_path("from"), Some(&Value::from("pro")));
     assert_eq!(
         subs[0].metadata.get_path("to"),
