@@ -226,6 +226,16 @@ fn unhex(text: &str) -> Option<SecretDigest> {
 }
 
 impl<K: KvRead> View<'_, K> {
+    /// Whom a one-time token asked for in `group` would be for: the person with `email`
+    /// unless deleted. The context needs `auth:signin` in `group`.
+    fn token_person(&self, group: GroupId, email: &str) -> Result<Option<Thing>> {
+        self.authorize(Op::SignIn, group)?;
+        self.check_scope(group)?;
+        Ok(self
+            .person_for_email(email)?
+            .filter(|p| p.kind == PERSON && p.status != ThingStatus::Deleted))
+    }
+
     /// The person with this email, unchecked (sign-in looks people up before anyone is
     /// signed in).
     fn person_for_email(&self, email: &str) -> Result<Option<Thing>> {
@@ -658,12 +668,9 @@ impl Engine {
     pub fn magic_link(&self, ctx: &Context, group: GroupId, email: &str) -> Result<Secret> {
         let email = normalize_email(email)?;
         self.write(ctx, |tx| {
-            tx.view().authorize(Op::SignIn, group)?;
-            tx.view().check_scope(group)?;
             let person = tx
                 .view()
-                .person_for_email(&email)?
-                .filter(|p| p.status != ThingStatus::Deleted)
+                .token_person(group, &email)?
                 .ok_or_else(|| Error::NotFound {
                     kind: crate::base::id::IdKind::Thing,
                     id: format!("with email {email:?}"),
@@ -714,13 +721,7 @@ impl Engine {
     ) -> Result<Option<Secret>> {
         let email = normalize_email(email)?;
         self.write(ctx, |tx| {
-            tx.view().authorize(Op::SignIn, group)?;
-            tx.view().check_scope(group)?;
-            let person = tx
-                .view()
-                .person_for_email(&email)?
-                .filter(|p| p.kind == PERSON && p.status != ThingStatus::Deleted);
-            let Some(person) = person else {
+            let Some(person) = tx.view().token_person(group, &email)? else {
                 tx.log(kinds::PASSWORD_RESET_REQUESTED, group, None, Value::map())?;
                 return Ok(None);
             };

@@ -15,16 +15,55 @@ fn settings(f: &Fixture, group: GroupId, s: serde_json::Value) {
         .unwrap();
 }
 
-fn kinds_of(f: &Fixture, group: GroupId) -> Vec<String> {
+/// The latest 100 events of `group`, newest first.
+fn events(f: &Fixture, group: GroupId) -> Vec<Event> {
     f.engine
         .read(&Context::system(group), |v| {
             v.events(&EventQuery::latest().group(group).limit(100))
         })
         .unwrap()
         .items
+}
+
+fn kinds_of(f: &Fixture, group: GroupId) -> Vec<String> {
+    events(f, group).into_iter().map(|e| e.kind).collect()
+}
+
+/// The events of `group` of one kind, newest first.
+fn events_of(f: &Fixture, group: GroupId, kind: &str) -> Vec<Event> {
+    events(f, group)
         .into_iter()
-        .map(|e| e.kind)
+        .filter(|e| e.kind == kind)
         .collect()
+}
+
+/// Tenant `acme` with Ann signed up and signed in twice, as the application.
+struct Ann {
+    f: Fixture,
+    g: Group,
+    app: Context,
+    up: SignedUp,
+    first: Session,
+    second: Session,
+}
+
+fn ann_signed_in_twice() -> Ann {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let app = Context::system(g.id);
+    let (up, first) = f.signed_in(&app, g.id, "ann@acme.io");
+    let second = f
+        .engine
+        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap();
+    Ann {
+        f,
+        g,
+        app,
+        up,
+        first,
+        second,
+    }
 }
 
 #[test]
@@ -99,14 +138,14 @@ fn wrong_password_and_unknown_email_fail_alike_and_are_logged() {
 
 #[test]
 fn sessions_expire_and_end_everywhere() {
-    let f = Fixture::new();
-    let g = f.tenant("acme");
-    let app = Context::system(g.id);
-    let (up, one) = f.signed_in(&app, g.id, "ann@acme.io");
-    let two = f
-        .engine
-        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
-        .unwrap();
+    let Ann {
+        f,
+        g,
+        app,
+        up,
+        first: one,
+        second: two,
+    } = ann_signed_in_twice();
     let as_ann = f.engine.context_for_session(one.token.expose()).unwrap();
     let ended = f
         .engine
@@ -397,29 +436,16 @@ fn a_sign_in_keeps_what_the_caches_know_and_a_sign_out_forgets_it() {
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-/// The events of `group` of one kind, newest first.
-fn events_of(f: &Fixture, group: GroupId, kind: &str) -> Vec<Event> {
-    f.engine
-        .read(&Context::system(group), |v| {
-            v.events(&EventQuery::latest().group(group).limit(100))
-        })
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .collect()
-}
-
 #[test]
 fn a_reset_token_sets_a_new_password_once_and_ends_every_session() {
-    let f = Fixture::new();
-    let g = f.tenant("acme");
-    let app = Context::system(g.id);
-    let (up, first) = f.signed_in(&app, g.id, "ann@acme.io");
-    let second = f
-        .engine
-        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
-        .unwrap();
+    let Ann {
+        f,
+        g,
+        app,
+        up,
+        first,
+        second,
+    } = ann_signed_in_twice();
     let token = f
         .engine
         .password_reset(&app, g.id, "ANN@acme.io")
@@ -540,14 +566,14 @@ fn a_person_without_a_password_sets_a_first_one_with_a_reset_token() {
 
 #[test]
 fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
-    let f = Fixture::new();
-    let g = f.tenant("acme");
-    let app = Context::system(g.id);
-    let (_, mine) = f.signed_in(&app, g.id, "ann@acme.io");
-    let stolen = f
-        .engine
-        .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
-        .unwrap();
+    let Ann {
+        f,
+        g,
+        app,
+        first: mine,
+        second: stolen,
+        ..
+    } = ann_signed_in_twice();
     assert!(matches!(
         f.engine
             .change_password(mine.token.expose(), "not my password", NEW_PASSWORD),
@@ -600,31 +626,23 @@ fn a_reset_token_needs_sign_in_rights_and_the_persons_permissions() {
     let g = f.tenant("acme");
     let sys = Context::system(g.id);
     f.signed_in(&sys, g.id, "ann@acme.io");
-    let reader = f
-        .engine
-        .write(&sys, |tx| tx.create_api_key(NewApiKey::new("r", &["read"])))
-        .unwrap();
-    let reader = f
-        .engine
-        .context_for_api_key(reader.secret.expose(), None)
-        .unwrap();
-    assert!(matches!(
-        f.engine.password_reset(&reader, g.id, "ann@acme.io"),
-        Err(Error::Forbidden { .. })
-    ));
-    // A key that may sign people in but holds less than Ann may not take her account.
-    let frontend = f
-        .engine
-        .write(&sys, |tx| {
-            tx.create_api_key(NewApiKey::new("web", &["auth:signin"]))
-        })
-        .unwrap();
-    let web = f
-        .engine
-        .context_for_api_key(frontend.secret.expose(), None)
-        .unwrap();
-    assert!(matches!(
-        f.engine.password_reset(&web, g.id, "ann@acme.io"),
-        Err(Error::Forbidden { .. })
-    ));
+    let key_with = |permissions: &[&str]| {
+        let key = f
+            .engine
+            .write(&sys, |tx| {
+                tx.create_api_key(NewApiKey::new("app", permissions))
+            })
+            .unwrap();
+        f.engine
+            .context_for_api_key(key.secret.expose(), None)
+            .unwrap()
+    };
+    // A key that may not sign people in; one that may, but holds less than Ann: neither
+    // may take her account.
+    for key in [key_with(&["read"]), key_with(&["auth:signin"])] {
+        assert!(matches!(
+            f.engine.password_reset(&key, g.id, "ann@acme.io"),
+            Err(Error::Forbidden { .. })
+        ));
+    }
 }

@@ -11,6 +11,13 @@ fn with_domain(slug: &str, domain: &str) -> NewGroup {
         .properties(json(serde_json::json!({ "domain": domain })))
 }
 
+/// Creates the tenant `slug` with `domain`.
+fn tenant_with_domain(f: &Fixture, slug: &str, domain: &str) -> Result<Group> {
+    f.engine
+        .admin()
+        .create_root_group(with_domain(slug, domain))
+}
+
 fn domain_patch(domain: serde_json::Value) -> GroupUpdate {
     GroupUpdate::default().properties(json(serde_json::json!({ "domain": domain })))
 }
@@ -33,11 +40,7 @@ fn invalid_field(e: Error) -> String {
 #[test]
 fn a_tenant_is_found_by_its_slug_and_by_its_domain_in_normal_form() {
     let f = Fixture::new();
-    let acme = f
-        .engine
-        .admin()
-        .create_root_group(with_domain("acme", " Shop.ACME.example. "))
-        .unwrap();
+    let acme = tenant_with_domain(&f, "acme", " Shop.ACME.example. ").unwrap();
     assert_eq!(
         acme.properties.get_path("domain").and_then(Value::as_str),
         Some("shop.acme.example"),
@@ -81,14 +84,9 @@ fn a_tenant_is_found_by_its_slug_and_by_its_domain_in_normal_form() {
 #[test]
 fn a_domain_belongs_to_one_tenant_and_moves_with_every_change() {
     let f = Fixture::new();
-    let admin = f.engine.admin();
-    let acme = admin
-        .create_root_group(with_domain("acme", "acme.example"))
-        .unwrap();
+    let acme = tenant_with_domain(&f, "acme", "acme.example").unwrap();
     let before = f.dump();
-    let taken = admin
-        .create_root_group(with_domain("globex", "ACME.example"))
-        .unwrap_err();
+    let taken = tenant_with_domain(&f, "globex", "ACME.example").unwrap_err();
     assert!(
         matches!(&taken, Error::DuplicateDomain { domain } if domain == "acme.example"),
         "{taken:?}"
@@ -150,18 +148,11 @@ fn only_a_tenant_has_a_domain_and_only_a_domain_name_is_one() {
         &format!("{}.example", "a".repeat(64)),
         &format!("{}a", "a.".repeat(127)),
     ] {
-        let refused = f
-            .engine
-            .admin()
-            .create_root_group(with_domain("globex", bad))
-            .unwrap_err();
+        let refused = tenant_with_domain(&f, "globex", bad).unwrap_err();
         assert_eq!(invalid_field(refused), "properties.domain", "{bad:?}");
     }
     let longest = format!("{}.example", "a".repeat(63));
-    f.engine
-        .admin()
-        .create_root_group(with_domain("globex", &longest))
-        .unwrap();
+    tenant_with_domain(&f, "globex", &longest).unwrap();
     assert!(found(&f, &longest).is_some());
     assert_ne!(f.dump(), before);
 }
@@ -169,11 +160,7 @@ fn only_a_tenant_has_a_domain_and_only_a_domain_name_is_one() {
 #[test]
 fn the_platform_asks_through_the_vocabulary() {
     let f = Fixture::new();
-    let acme = f
-        .engine
-        .admin()
-        .create_root_group(with_domain("acme", "acme.example"))
-        .unwrap();
+    let acme = tenant_with_domain(&f, "acme", "acme.example").unwrap();
     let ask = |ctx: &Context, request: Request| f.engine.execute(ctx, request);
     let system = Context::system(acme.id);
     match ask(
@@ -213,11 +200,7 @@ fn the_platform_asks_through_the_vocabulary() {
 #[test]
 fn an_import_claims_the_domain_or_changes_nothing() {
     let source = Fixture::new();
-    let acme = source
-        .engine
-        .admin()
-        .create_root_group(with_domain("acme", "acme.example"))
-        .unwrap();
+    let acme = tenant_with_domain(&source, "acme", "acme.example").unwrap();
     let mut export = Vec::new();
     source
         .engine
@@ -232,11 +215,7 @@ fn an_import_claims_the_domain_or_changes_nothing() {
     assert_eq!(found(&target, "acme.example"), report.group);
     // A second copy of the tenant needs its own slug and domain: refused whole.
     let other = Fixture::new();
-    other
-        .engine
-        .admin()
-        .create_root_group(with_domain("initech", "acme.example"))
-        .unwrap();
+    tenant_with_domain(&other, "initech", "acme.example").unwrap();
     let before = other.dump();
     let refused = other
         .engine
@@ -256,11 +235,7 @@ fn a_database_written_before_the_index_gets_it_when_opened() {
     let path = dir.path().join("old.redb");
     let acme = {
         let f = Fixture::file(&path);
-        let acme = f
-            .engine
-            .admin()
-            .create_root_group(with_domain("acme", "acme.example"))
-            .unwrap();
+        let acme = tenant_with_domain(&f, "acme", "acme.example").unwrap();
         // What an older version left: no domain index and no mark that it was built.
         f.engine
             .store()
@@ -290,11 +265,7 @@ fn a_database_written_before_the_index_gets_it_when_opened() {
 #[test]
 fn check_reports_a_domain_entry_missing_or_astray() {
     let f = Fixture::new();
-    let acme = f
-        .engine
-        .admin()
-        .create_root_group(with_domain("acme", "acme.example"))
-        .unwrap();
+    let acme = tenant_with_domain(&f, "acme", "acme.example").unwrap();
     let entry: Vec<u8> = f
         .dump()
         .into_iter()
