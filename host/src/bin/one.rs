@@ -35,8 +35,8 @@ const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH
 /// What `one export` and `one import` do.
 const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE]
        one import [PATH] --from FILE [--under GROUP | --into GROUP]
-  export writes GROUP (a group id, or a tenant's slug) and everything below it, in both
-  environments, as versioned JSON lines, to FILE or standard output. import restores such
+  export writes GROUP (a group id, or a tenant's slug or domain) and everything below it,
+  in both environments, as versioned JSON lines, to FILE or standard output. import restores such
   an export with the same ids: as a new tenant, or below GROUP. With --into, FILE holds
   records only (things, connections, knowledge, events; its header names the tenant):
   they are loaded into the groups GROUP's tenant already has, a bulk load for migrations.
@@ -626,21 +626,22 @@ impl Options {
     }
 }
 
-/// A group named by its id, or a tenant by its slug.
+/// A group named by its id, or a tenant by its slug or its domain.
 fn find_group(db: &Ontology, text: &str) -> Result<GroupId> {
-    match text.parse::<GroupId>() {
-        Ok(id) => Ok(id),
-        Err(_) => db
-            .admin()
-            .root_groups()?
-            .into_iter()
-            .find(|g| g.slug == text)
-            .map(|g| g.id)
-            .ok_or_else(|| Error::NotFound {
-                kind: IdKind::Group,
-                id: format!("with slug {text:?}"),
-            }),
+    if let Ok(id) = text.parse::<GroupId>() {
+        return Ok(id);
     }
+    let admin = db.admin();
+    let found = match admin.tenant_by_slug(text) {
+        Ok(Some(tenant)) => Some(tenant),
+        // Not a slug (a dot, say): perhaps a domain.
+        Ok(None) | Err(Error::InvalidField { .. }) => admin.tenant_by_domain(text).ok().flatten(),
+        Err(e) => return Err(e),
+    };
+    found.map(|g| g.id).ok_or_else(|| Error::NotFound {
+        kind: IdKind::Group,
+        id: format!("with slug or domain {text:?}"),
+    })
 }
 
 fn export(o: Options) -> Result<()> {

@@ -140,12 +140,13 @@ fn watch_prints_a_groups_changes_in_commit_order_and_resumes_after_an_id() {
 fn backup_export_and_import_move_a_tenant_between_files() {
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let (db, copy, out, moved, again) = (
+    let (db, copy, out, moved, again, by_domain) = (
         file("one.redb"),
         file("copy.redb"),
         file("acme.jsonl"),
         file("moved.redb"),
         file("again.jsonl"),
+        file("by-domain.jsonl"),
     );
     assert!(one(&["demo", &db]).0);
     let (ok, text, err) = one(&["backup", &db, &copy]);
@@ -163,6 +164,24 @@ fn backup_export_and_import_move_a_tenant_between_files() {
     assert!(ok && text.contains(": 1 tenants,"), "{text}");
     assert!(one(&["export", &moved, "--group", "acme", "--out", &again]).0);
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+    // A tenant is also named by its domain (the demo gives Acme one).
+    assert!(
+        one(&[
+            "export",
+            &moved,
+            "--group",
+            "ACME.example",
+            "--out",
+            &by_domain
+        ])
+        .0
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&by_domain).unwrap()
+    );
+    let (ok, _, err) = one(&["export", &moved, "--group", "nobody.example"]);
+    assert!(!ok && err.contains("slug or domain"), "{err}");
     // Importing the same tenant twice is refused.
     let (ok, _, err) = one(&["import", &moved, "--from", &out]);
     assert!(!ok && err.contains("already"), "{err}");
