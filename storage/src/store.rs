@@ -961,15 +961,15 @@ impl Store {
 
     /// A write transaction of a store with a commit log. Its closure runs in the batch's
     /// redb transaction, after the commits already in the batch (whose writes it sees);
-    /// once it has returned `Ok`, it is a commit of the batch, made durable when the batch
-    /// is sealed and its records synced.
+    /// once it has returned `Ok`, it is a commit of the batch: its record is appended to
+    /// the log at once, and the call returns when the record is synced and the batch
+    /// committed to redb (published).
     ///
-    /// Batching: every commit costs redb a copy of each B-tree page it dirties and a
-    /// commit of its own, under the write lock. Commits that arrive while the log is
-    /// syncing share one redb transaction instead: a writer leaves the batch open when
-    /// another is queued for the lock and a sync is running, and seals it otherwise (see
-    /// [`Turn`]). A commit alone, or one that finds the log idle, is sealed at once: one
-    /// writer's latency does not change.
+    /// Batching: every redb transaction costs a copy of each B-tree page it dirties and a
+    /// commit, under the write lock. Commits that arrive while a sync runs share one redb
+    /// transaction instead: a writer leaves the batch open while none of its commits is
+    /// durable yet and another writer is queued for the lock, and seals it otherwise (see
+    /// [`Turn`]). A writer alone seals at once: one writer's latency does not change.
     fn write_logged<R, E>(
         &self,
         log: &Log,
