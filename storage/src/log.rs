@@ -5,7 +5,7 @@
 //! (published). Concurrent writers share syncs (group commit): whoever finds no sync
 //! running, with its own record not yet durable, becomes the leader, writes every record
 //! appended so far and syncs them once, while the others wait. The writes themselves
-//! reach redb in batches committed without an fsync (see `store.rs`); a commit is
+//! reach redb in batches committed without an fsync (see `store/batch.rs`); a commit is
 //! published once it is both durable here and committed to redb. The page file is
 //! checkpointed behind the log with a durable redb commit, after which the log is
 //! written again from its start.
