@@ -3,6 +3,7 @@
 //! top-level group has one; the index follows every change, import and check.
 
 use one_core::*;
+use proptest::prelude::*;
 
 use crate::{Fixture, json};
 
@@ -294,4 +295,50 @@ fn check_reports_a_domain_entry_missing_or_astray() {
     let report = f.engine.check().unwrap();
     assert_eq!(report.problem_count, 1, "{:#?}", report.problems);
     assert!(report.problems[0].message.contains("domain index"));
+}
+
+/// Text that is sometimes a domain name and often nearly one: letters of both cases,
+/// digits, dots, hyphens, a trailing dot, spaces, a port, non-ASCII.
+fn domainish() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9]{1,12}(\\.[a-zA-Z0-9-]{1,12}){0,3}\\.?",
+        "[a-zA-Z0-9.: é-]{0,24}",
+        "[a-z]{1,8}\\.[a-z]{2,6}:[0-9]{1,5}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the text: a tenant gets it as its domain in one normal form, or it is
+    /// refused naming the field and nothing is written; the normal form finds the tenant
+    /// from any casing and with a trailing dot, and no second tenant can take it. A lookup
+    /// of any text answers a tenant, none, or an invalid field — never anything else.
+    #[test]
+    fn a_domain_is_stored_in_one_normal_form_or_refused(text in domainish(), probe in domainish()) {
+        let f = Fixture::new();
+        let before = f.dump();
+        match tenant_with_domain(&f, "acme", &text) {
+            Ok(acme) => {
+                let stored = acme.properties.get_path("domain").and_then(Value::as_str).unwrap().to_string();
+                prop_assert_eq!(&stored, &stored.to_ascii_lowercase());
+                prop_assert!(!stored.ends_with('.') && !stored.contains(':'));
+                for host in [stored.clone(), stored.to_ascii_uppercase(), format!("{stored}."), format!("{stored}:443")] {
+                    prop_assert_eq!(found(&f, &host), Some(acme.id), "{}", host);
+                }
+                let again = tenant_with_domain(&f, "globex", &stored.to_ascii_uppercase());
+                prop_assert!(matches!(again, Err(Error::DuplicateDomain { .. })), "{:?}", again);
+            }
+            Err(Error::InvalidField { field, .. }) => {
+                prop_assert_eq!(field, "properties.domain");
+                prop_assert_eq!(f.dump(), before);
+            }
+            Err(other) => prop_assert!(false, "{text:?}: {other:?}"),
+        }
+        match f.engine.admin().tenant_by_domain(&probe) {
+            Ok(_) => {}
+            Err(Error::InvalidField { field, .. }) => prop_assert_eq!(field, "domain"),
+            Err(other) => prop_assert!(false, "{probe:?}: {other:?}"),
+        }
+    }
 }
