@@ -54,6 +54,7 @@ pub use base::error::{Error, Result};
 pub use base::id::{
     ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
 };
+pub use base::layout::tenant_partition;
 pub use base::page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};
 pub use base::permission::{
     COARSE, Permission, PermissionSet, membership_permissions, role_defaults,

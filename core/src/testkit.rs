@@ -24,14 +24,47 @@ pub struct Fixture {
 }
 
 impl Default for Fixture {
-    /// A fresh in-memory engine.
+    /// A fresh engine on [`fresh_store`].
     fn default() -> Self {
-        Self::on(Store::in_memory(&StoreOptions::default()).unwrap())
+        Self::on(fresh_store())
     }
 }
 
+/// A fresh, empty store for one test: in memory, or, when `ONE_TEST_BACKEND=postgres`
+/// (and the `postgres` feature is on), a scratch database of its own on the PostgreSQL
+/// test server ([`one_storage::test_server`]), dropped with the store. The suites that
+/// build on the kit run unchanged on either backend.
+pub fn fresh_store() -> Store {
+    match std::env::var("ONE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => postgres_store(),
+        Ok("redb") | Err(_) => Store::in_memory(&StoreOptions::default()).unwrap(),
+        Ok(other) => panic!("ONE_TEST_BACKEND={other}: expected redb or postgres"),
+    }
+}
+
+/// A scratch database on the PostgreSQL test server, partitioned by tenant.
+#[cfg(feature = "postgres")]
+pub fn postgres_store() -> Store {
+    let server = one_storage::test_server();
+    let options = StoreOptions {
+        partition: crate::tenant_partition,
+        ..StoreOptions::default()
+    };
+    Store::scratch(&server, &options).unwrap_or_else(|e| {
+        panic!(
+            "the PostgreSQL test server ({server}) is needed: {e}. Start it with .ci/postgres, \
+             or point ONE_TEST_POSTGRES at another"
+        )
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_store() -> Store {
+    panic!("ONE_TEST_BACKEND=postgres needs one-core's `postgres` feature")
+}
+
 impl Fixture {
-    /// A fresh in-memory engine.
+    /// A fresh engine on [`fresh_store`].
     pub fn new() -> Self {
         Self::default()
     }

@@ -55,6 +55,31 @@ pub enum StorageError {
         /// What the storage engine found.
         reason: String,
     },
+    /// The database server cannot be reached, or the connection to it was lost (it was
+    /// restarted, the network failed, an answer took too long). The transaction was not
+    /// committed, unless the connection was lost while its commit was under way, whose
+    /// outcome is then unknown. The next transaction connects again.
+    #[error("the database server is unavailable: {reason}")]
+    Unavailable {
+        /// What the connection attempt or the server said.
+        reason: String,
+    },
+    /// The transaction conflicted with concurrent ones (other processes writing to the
+    /// same database) `attempts` times in a row. Nothing was committed; trying again
+    /// later may succeed.
+    #[error(
+        "the transaction conflicted with concurrent ones {attempts} time(s); nothing was committed"
+    )]
+    Conflict {
+        /// How many times the transaction was begun.
+        attempts: u32,
+    },
+    /// The database server refused a statement (a full disk, a missing privilege, …).
+    #[error("the database server refused: {reason}")]
+    Server {
+        /// The server's message and SQLSTATE code.
+        reason: String,
+    },
     /// A key failed to decode with the order-preserving key codec.
     #[error("malformed key: {0}")]
     Key(#[from] crate::keys::KeyError),

@@ -1,8 +1,10 @@
 //! `one-storage`: the ordered, transactional key-value layer under ONE.
 //!
-//! It knows bytes, not things. A [`Store`] is a redb database (a file, or memory for
-//! tests) with one ordered keyspace; [`ReadTx`] is a snapshot, [`WriteTx`] lives inside
-//! [`Store::write`] and commits all of its writes or none. [`keys`] encodes tuples so that
+//! It knows bytes, not things. A [`Store`] is one ordered keyspace on one of two backends:
+//! a redb database (a file, or memory for tests), the embedded default, or (feature
+//! `postgres`) a table on a PostgreSQL server that several processes share. [`ReadTx`] is
+//! a snapshot, [`WriteTx`] lives inside [`Store::write`] and commits all of its writes or
+//! none. [`keys`] encodes tuples so that
 //! byte order equals tuple order, which is what makes prefix and range scans meaningful.
 //! [`vectors`] is the approximate nearest-neighbour index (HNSW) the engine derives from
 //! stored vectors.
@@ -34,16 +36,22 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod embedded;
 mod error;
 pub mod files;
 pub mod keys;
+mod kv;
 mod log;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod store;
 pub mod vectors;
+mod write;
 
 pub use error::StorageError;
+pub use kv::{Direction, Flow, KeyRange, KvRead};
 pub use log::path_of as log_path;
-pub use store::{
-    CommitListener, Direction, Durability, Flow, KeyRange, KvRead, ReadTx, Store, StoreOptions,
-    WriteTx,
-};
+#[cfg(feature = "postgres")]
+pub use store::test_server;
+pub use store::{CommitListener, Durability, ReadTx, Store, StoreOptions};
+pub use write::WriteTx;

@@ -428,12 +428,17 @@ pub(crate) fn install(parts: &mut Parts) -> Hooks {
         Box::new(move || cache.epoch()),
     );
     hooks.end.push(after_transaction);
+    hooks.forget.push(forget);
     hooks
+}
+
+fn forget(engine: &Engine) {
+    engine.part::<Arc<AccessCache>>().invalidate();
 }
 
 fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
     if after.access_changed {
-        engine.part::<Arc<AccessCache>>().invalidate();
+        forget(engine);
     }
     engine.log_denials(std::mem::take(&mut after.denials));
 }

@@ -5,6 +5,7 @@
 //! M x <type> <path>                           -> ()                         declared indexes
 //! M u                                         -> 1                          usage counted
 //! M d                                         -> 1                          domains indexed
+//! M a                                         -> u64 big-endian             access version
 //! M k                                         -> u64 big-endian             (older files; unread)
 //! M w <module:32>                             -> WASM bytes                 plugin modules
 //! M c <module:32>                             -> compiled code (derived)    plugin code cache
@@ -95,6 +96,23 @@ fn env_byte(env: Env) -> u8 {
 /// restarts even if the clock steps back.
 pub(crate) fn last_id() -> Vec<u8> {
     vec![META, b'i']
+}
+
+/// `M a`: the access version, counted up by every commit that changes access data on a
+/// shared store, so each instance knows when its caches are out of date.
+pub(crate) fn access_version() -> Vec<u8> {
+    vec![META, b'a']
+}
+
+/// How many leading bytes of `key` name its partition on a shared backend
+/// ([`one_storage::StoreOptions::partition`]): its tenant (`T <root:16>`) for a tenant's
+/// key, its section byte for the directory and the engine's meta keys.
+pub fn tenant_partition(key: &[u8]) -> usize {
+    match key.first() {
+        Some(&TENANT) => key.len().min(17),
+        Some(_) => 1,
+        None => 0,
+    }
 }
 
 /// `M x`: every declared property index.

@@ -55,10 +55,15 @@ impl Credentials {
 pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
     parts.insert(Credentials::default());
     hooks.end.push(after_transaction);
+    hooks.forget.push(forget);
+}
+
+fn forget(engine: &Engine) {
+    engine.part::<Credentials>().0.invalidate();
 }
 
 fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
     if after.access_changed {
-        engine.part::<Credentials>().0.invalidate();
+        forget(engine);
     }
 }

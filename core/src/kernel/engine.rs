@@ -17,7 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WriteTx};
@@ -54,6 +54,12 @@ pub struct Engine {
     groups: Versioned<(GroupId, GroupId), Arc<Group>>,
     /// Transactions that changed access data and have not ended yet.
     access_changes_in_flight: Arc<AtomicUsize>,
+    /// Whether other instances may write to the store too (PostgreSQL): then the caches
+    /// follow the access version stored in the database, and ids start after the last
+    /// one stored.
+    shared: bool,
+    /// The stored access version the caches were last forgotten at (shared stores).
+    access_version: AtomicU64,
     /// The features' state.
     parts: Parts,
     /// The features' work at a transaction's fixed points.
@@ -322,6 +328,7 @@ impl Engine {
             });
         }
         let ids = Mutex::new(IdGen::new(u64::from_be_bytes(seed), last));
+        let shared = store.is_shared();
         let engine = Self {
             store,
             clock,
@@ -330,6 +337,8 @@ impl Engine {
             members: RwLock::default(),
             groups: Versioned::with_limit(GROUP_CACHE_LIMIT),
             access_changes_in_flight: Arc::default(),
+            shared,
+            access_version: AtomicU64::new(0),
             parts,
             hooks,
         };
@@ -398,7 +407,7 @@ impl Engine {
         let (access, groups) = (self.access_epoch(), self.groups.version());
         let kv = self.store.read()?;
         let scope = self.resolve(&kv, ctx)?;
-        if self.caches_usable() {
+        if self.caches_usable() && self.caches_current(&kv)? {
             scope.use_caches(access, groups);
         }
         let r = f(&View {
@@ -424,7 +433,7 @@ impl Engine {
             let scope = self.resolve(&*kv, ctx)?;
             // Read under the write lock, which every commit held: no change is in flight
             // but those `caches_usable` counts.
-            if self.caches_usable() {
+            if self.caches_usable() && self.caches_current(&*kv)? {
                 scope.use_caches(self.access_epoch(), self.groups.version());
             }
             self.write_in(kv, scope, &mut after, f)
@@ -496,6 +505,30 @@ impl Engine {
         self.access_changes_in_flight.load(Ordering::Acquire) == 0
     }
 
+    /// Whether the caches hold answers for the access data of `kv`'s snapshot, as far as
+    /// other instances are concerned. On a shared store, a commit that changes access
+    /// data counts the stored access version up; an instance that finds a version newer
+    /// than the one it last saw forgets every cache first (the next call refills them),
+    /// and a snapshot older than that version does not use them. Alone on its store, an
+    /// engine sees every change itself: always `true`.
+    fn caches_current(&self, kv: &impl KvRead) -> Result<bool> {
+        if !self.shared {
+            return Ok(true);
+        }
+        let stored = match kv.get(&layout::access_version())? {
+            Some(b) => layout::decode_u64(&b, "access version")?,
+            None => 0,
+        };
+        if stored > self.access_version.load(Ordering::Acquire) {
+            self.groups.invalidate();
+            for forget in &self.hooks.forget {
+                forget(self);
+            }
+            self.access_version.fetch_max(stored, Ordering::AcqRel);
+        }
+        Ok(stored == self.access_version.load(Ordering::Acquire))
+    }
+
     /// The version of access data that cached permission answers must carry to be used.
     fn access_epoch(&self) -> u64 {
         (self.hooks.access_epoch)()
@@ -509,6 +542,17 @@ impl Engine {
         after: &mut AfterTx,
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
+        if self.shared {
+            // Ids grow with commit order across instances too: writers take turns on a
+            // shared store, and each starts after the last id any of them stored.
+            if let Some(b) = kv.get(&layout::last_id())? {
+                let stored = b.as_slice().try_into().map(u128::from_be_bytes);
+                self.ids().observe(stored.map_err(|_| Error::Corrupt {
+                    what: "last id",
+                    reason: format!("expected 16 bytes, found {}", b.len()),
+                })?);
+            }
+        }
         let mut tx = Tx {
             kv,
             scope,
@@ -527,6 +571,14 @@ impl Engine {
         });
         tx.scope.take_denials(&mut tx.after.denials);
         let r = r?;
+        if self.shared && tx.after.access_changed {
+            let key = layout::access_version();
+            let version = match tx.kv.get(&key)? {
+                Some(b) => layout::decode_u64(&b, "access version")?,
+                None => 0,
+            };
+            tx.put(key, version.saturating_add(1).to_be_bytes())?;
+        }
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
         let last = self.ids().last();

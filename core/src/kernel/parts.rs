@@ -155,6 +155,9 @@ pub(crate) type OnSettle = for<'a, 't> fn(&mut Tx<'a, 't>) -> Result<()>;
 /// changes were committed (a read is never committed).
 pub(crate) type OnEnd = fn(&Engine, &mut AfterTx, bool);
 
+/// A feature forgets what it cached from access data (another instance changed it).
+pub(crate) type OnForget = fn(&Engine);
+
 /// Work a feature does before the store syncs, copies or closes: state kept in memory is
 /// written.
 pub(crate) type OnFlush = fn(&Engine) -> Result<()>;
@@ -167,6 +170,7 @@ pub(crate) struct Hooks {
     pub(crate) open: Vec<OnOpen>,
     pub(crate) settle: Vec<OnSettle>,
     pub(crate) end: Vec<OnEnd>,
+    pub(crate) forget: Vec<OnForget>,
     pub(crate) flush: Vec<OnFlush>,
 }
 
@@ -181,6 +185,7 @@ impl Hooks {
             open: Vec::new(),
             settle: Vec::new(),
             end: Vec::new(),
+            forget: Vec::new(),
             flush: Vec::new(),
         }
     }

@@ -6,12 +6,17 @@ use std::ops::{Bound, ControlFlow};
 use one_storage::{Direction, Durability, KeyRange, KvRead, StorageError, Store, StoreOptions};
 use proptest::prelude::*;
 
+mod postgres;
+
+/// The suite's stores: memory, a file, and a scratch database on the PostgreSQL test
+/// server ([`one_storage::test_server`]).
 fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let file = Store::open(dir.path().join("t.redb"), &StoreOptions::default()).unwrap();
     vec![
         (Store::in_memory(&StoreOptions::default()).unwrap(), None),
         (file, Some(dir)),
+        (postgres::scratch(&StoreOptions::default()), None),
     ]
 }
 

@@ -1,4 +1,4 @@
-//! The transactional key-value store on redb.
+//! The embedded backend: the transactional key-value store on redb, in a file or memory.
 //!
 //! One redb table, `data`, holds every key; keys are raw bytes compared with memcmp, so
 //! callers get ordered range scans over prefixes they design with [`crate::keys`]. A second
@@ -35,7 +35,7 @@
 //! acknowledgement failed is unknown.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::{Bound, ControlFlow};
+use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -44,8 +44,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::StorageError;
-use crate::keys::prefix_successor;
+use crate::kv::{Direction, Flow, KeyRange};
 use crate::log::{self, Log, Payload};
+use crate::store::{self, CommitListener, Durability, ReadTx, StoreOptions};
+use crate::write::{Base, Stored, WriteGuard, WriteTx};
 
 mod batch;
 
@@ -61,174 +63,47 @@ const META_ID: &str = "database_id";
 /// The version of this layer's own layout (the two tables above). Only grows.
 const STORAGE_FORMAT: u64 = 1;
 
-/// What a successful commit guarantees after a crash or power cut.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Durability {
-    /// A commit is on disk when it returns. In a database file, its writes are appended to
-    /// the commit log with a SHA-256 digest and synced (one sync, shared by the commits
-    /// made meanwhile); the page file is checkpointed behind it with redb's two-phase
-    /// commit (two fsyncs), which redb recommends for databases that hold untrusted input
-    /// because the one-phase scheme relies on a non-cryptographic checksum to detect a
-    /// torn commit. In memory, a redb two-phase commit. The default.
-    #[default]
-    Immediate,
-    /// A commit is on disk when it returns, as with [`Durability::Immediate`], but
-    /// checkpoints (and commits too large for the log) use redb's one-phase commit: one
-    /// fsync and a checksum.
-    ImmediateOnePhase,
-    /// A commit is visible to readers at once but reaches the disk only with the next
-    /// durable commit or when the store is closed. A crash loses the deferred commits, as
-    /// a whole, and leaves the file consistent at the last durable one. [`Store::sync`]
-    /// makes them durable when the application chooses.
-    Deferred,
-}
-
-/// Options for opening a [`Store`].
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Durability of each commit. Default: [`Durability::Immediate`].
-    pub durability: Durability,
-    /// Bytes of buffered writes after which a write transaction applies them to the tree
-    /// before it commits. Larger buffers turn more random inserts into sorted ones and hold
-    /// more memory. Default: 64 MiB.
-    pub write_buffer: usize,
-    /// redb page cache size in bytes: an upper bound, filled on demand. Default: 1 GiB
-    /// (redb's own default). Dirty pages of a large transaction that do not fit are written
-    /// to the file before commit, which slows bulk loads.
-    pub cache_size: usize,
-    /// Bytes of commit log after which the page file is checkpointed and the log started
-    /// again. Larger means fewer checkpoints and a longer replay after a crash. Default:
-    /// 8 MiB.
-    pub checkpoint_after: u64,
-    /// Whether opening the file compacts it first ([`Store::compact`]): the space freed
-    /// by deletes and rewrites goes back to the file system, at the price of rewriting
-    /// part of the file while opening. Default: `false`. A read-only open that asks for
-    /// it is refused with [`StorageError::ReadOnly`].
-    pub compact: bool,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            durability: Durability::default(),
-            write_buffer: 64 << 20,
-            cache_size: 1 << 30,
-            checkpoint_after: 8 << 20,
-            compact: false,
+/// Writes a new database file at `path` holding commit `seq` with the entries `copy`
+/// inserts (in any order), and returns `seq`. Written whole or not at all, never over
+/// an existing file ([`crate::files::write_new`]); the copy is a database of its own
+/// (a new id: the source's commit log is not the copy's).
+pub(crate) fn write_copy(
+    path: &Path,
+    seq: u64,
+    copy: impl FnOnce(
+        &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>,
+) -> Result<u64, StorageError> {
+    crate::files::write_new(path, |partial| {
+        let file = redb::Builder::new()
+            .create(partial)
+            .map_err(|e| StorageError::opening(path, "cannot write a backup to", e))?;
+        let txn = file.begin_write()?;
+        {
+            let mut data = txn.open_table(DATA)?;
+            copy(&mut |k, v| {
+                data.insert(k, v)?;
+                Ok(())
+            })?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_FORMAT, STORAGE_FORMAT)?;
+            meta.insert(META_SEQ, seq)?;
+            meta.insert(META_ID, random_id())?;
         }
-    }
+        // A durable commit: the copy is on disk before it is renamed into place.
+        txn.commit()?;
+        Ok(seq)
+    })
 }
 
-/// Which way a scan walks its range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Ascending key order.
-    Forward,
-    /// Descending key order.
-    Reverse,
+/// The redb snapshot under a read transaction of this backend.
+fn own(read: &ReadTx) -> Result<&Snapshot, StorageError> {
+    read.embedded()
+        .ok_or_else(|| StorageError::Corrupt("a snapshot of another backend".into()))
 }
 
-/// Whether a scan goes on after a visited entry.
-pub type Flow = ControlFlow<()>;
-
-/// A range of keys: lower and upper bounds, each inclusive, exclusive or open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRange {
-    /// The lower bound.
-    pub start: Bound<Vec<u8>>,
-    /// The upper bound.
-    pub end: Bound<Vec<u8>>,
-}
-
-impl KeyRange {
-    /// Every key that starts with `prefix`.
-    pub fn prefix(prefix: &[u8]) -> Self {
-        Self {
-            start: Bound::Included(prefix.to_vec()),
-            end: match prefix_successor(prefix) {
-                Some(s) => Bound::Excluded(s),
-                None => Bound::Unbounded,
-            },
-        }
-    }
-
-    /// Keys from `start` (inclusive) to `end` (exclusive).
-    pub fn between(start: Vec<u8>, end: Vec<u8>) -> Self {
-        Self {
-            start: Bound::Included(start),
-            end: Bound::Excluded(end),
-        }
-    }
-
-    fn as_refs(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
-        (as_ref(&self.start), as_ref(&self.end))
-    }
-
-    /// Whether `key` is within the range.
-    fn contains(&self, key: &[u8]) -> bool {
-        std::ops::RangeBounds::<[u8]>::contains(&self.as_refs(), key)
-    }
-
-    fn is_empty(&self) -> bool {
-        match (&self.start, &self.end) {
-            (Bound::Included(s), Bound::Excluded(e))
-            | (Bound::Excluded(s), Bound::Included(e))
-            | (Bound::Excluded(s), Bound::Excluded(e)) => s >= e,
-            (Bound::Included(s), Bound::Included(e)) => s > e,
-            _ => false,
-        }
-    }
-}
-
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// Reads shared by read and write transactions.
-///
-/// Contract for implementers: reads observe one consistent snapshot (for a write
-/// transaction, the snapshot plus its own writes so far); scans visit keys in strict
-/// ascending (or, reversed, descending) byte order, each key at most once, and stop at the
-/// first `Break` or error without visiting further entries.
-pub trait KvRead {
-    /// The value stored under `key`, if any.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
-
-    /// Whether `key` is present.
-    fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
-        Ok(self.get(key)?.is_some())
-    }
-
-    /// Visits the entries of `range` in `direction` until `visit` breaks or fails.
-    fn scan<E: From<StorageError>>(
-        &self,
-        range: &KeyRange,
-        direction: Direction,
-        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
-    ) -> Result<(), E>;
-}
-
-impl<T: KvRead> KvRead for Arc<T> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        (**self).get(key)
-    }
-
-    fn scan<E: From<StorageError>>(
-        &self,
-        range: &KeyRange,
-        direction: Direction,
-        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
-    ) -> Result<(), E> {
-        (**self).scan(range, direction, visit)
-    }
-}
-
-fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
+/// The value under `key` in a redb table.
+pub(crate) fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
     t: &T,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StorageError> {
@@ -241,7 +116,7 @@ type Entry<'a> = (
     redb::AccessGuard<'a, &'static [u8]>,
 );
 
-fn table_scan<T, E>(
+pub(crate) fn table_scan<T, E>(
     t: &T,
     range: &KeyRange,
     direction: Direction,
@@ -309,6 +184,87 @@ where
         Err(panic) if visiting => resume_unwind(panic),
         Err(panic) => Err(corrupt("reading", &panic).into()),
     }
+}
+
+impl Stored for Entry<'_> {
+    fn key(&self) -> &[u8] {
+        self.0.value()
+    }
+    fn value(&self) -> &[u8] {
+        self.1.value()
+    }
+}
+
+/// The entries of `range` in a redb table, for a merge with buffered writes: a key
+/// outside the range (a damaged file) is `Corrupt`.
+pub(crate) fn table_range<'t, T>(
+    t: &'t T,
+    range: &'t KeyRange,
+) -> Result<impl DoubleEndedIterator<Item = Result<Entry<'t>, StorageError>> + 't, StorageError>
+where
+    T: ReadableTable<&'static [u8], &'static [u8]>,
+{
+    let entries = t.range::<&[u8]>(range.as_refs())?;
+    Ok(entries.map(move |entry| {
+        let entry = entry?;
+        if range.contains(entry.0.value()) {
+            Ok(entry)
+        } else {
+            Err(out_of_range())
+        }
+    }))
+}
+
+/// Applies a transaction's buffered writes to the `data` table, in key order.
+///
+/// In a large transaction, new keys that fall into one gap between stored keys are
+/// spliced in as a run through a redb cursor (one descent for the run instead of one
+/// per key); a key that already exists, or a delete, goes through the ordinary insert
+/// or remove. A small transaction's keys rarely share a gap, and a cursor per key costs
+/// more than an insert (about a sixth of a durable create's time): up to
+/// [`SPLICE_FROM`] writes are plain inserts.
+pub(crate) fn apply(
+    data: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Result<(), StorageError> {
+    let mut entries = entries.into_iter().peekable();
+    if entries.len() <= SPLICE_FROM {
+        for (key, value) in entries {
+            match value {
+                Some(v) => data.insert(key.as_slice(), v.as_slice())?,
+                None => data.remove(key.as_slice())?,
+            };
+        }
+        return Ok(());
+    }
+    while let Some((key, value)) = entries.next() {
+        let Some(value) = value else {
+            data.remove(key.as_slice())?;
+            continue;
+        };
+        let mut cursor = data.lower_bound_mut(Bound::Included(key.as_slice()))?;
+        match cursor.insert_before(key.as_slice(), value.as_slice()) {
+            Ok(()) => {}
+            Err(redb::CursorError::UnorderedKey) => {
+                // The key exists: overwrite it in place.
+                cursor.close()?;
+                data.insert(key.as_slice(), value.as_slice())?;
+                continue;
+            }
+            Err(e) => return Err(StorageError::Backend(e.into())),
+        }
+        while let Some((next_key, Some(next_value))) = entries.peek() {
+            match cursor.insert_before(next_key.as_slice(), next_value.as_slice()) {
+                Ok(()) => {
+                    entries.next();
+                }
+                Err(redb::CursorError::UnorderedKey) => break,
+                Err(e) => return Err(StorageError::Backend(e.into())),
+            }
+        }
+        cursor.close()?;
+    }
+    Ok(())
 }
 
 /// The error of a scan that met a key outside its range: a damaged file's seek.
@@ -415,11 +371,6 @@ fn set_last_seq(txn: &redb::WriteTransaction, seq: u64) -> Result<(), StorageErr
     Ok(())
 }
 
-/// A function told of every commit: its sequence number and the entries its transaction
-/// noted with [`WriteTx::note`], in the order they were noted. It runs while the next
-/// write waits, so it must be quick and must not write to the store.
-pub type CommitListener = Arc<dyn Fn(u64, Vec<(Vec<u8>, Vec<u8>)>) + Send + Sync>;
-
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
@@ -496,7 +447,7 @@ impl Store {
             })?;
         let (id, checkpointed) = {
             let snapshot = self.read()?;
-            (snapshot.id()?, snapshot.seq()?)
+            (own(&snapshot)?.id()?, snapshot.seq()?)
         };
         let records = log::read(&mut file, &log_path, id, checkpointed)?;
         let mut durable = checkpointed;
@@ -601,7 +552,7 @@ impl Store {
             let log_path = log::path_of(path);
             if let Ok(mut file) = std::fs::File::open(&log_path) {
                 let snapshot = store.read()?;
-                let (id, durable) = (snapshot.id()?, snapshot.seq()?);
+                let (id, durable) = (own(&snapshot)?.id()?, snapshot.seq()?);
                 if !log::read(&mut file, &log_path, id, durable)?.is_empty() {
                     return Err(StorageError::Damaged {
                         path: path.to_path_buf(),
@@ -670,34 +621,14 @@ impl Store {
     /// ([`crate::files::write_new`]).
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<u64, StorageError> {
         let published = self.read()?;
-        let snapshot = &published.txn;
-        let path = path.as_ref();
-        crate::files::write_new(path, |partial| {
-            let copy = redb::Builder::new()
-                .create(partial)
-                .map_err(|e| StorageError::opening(path, "cannot write a backup to", e))?;
-            let txn = copy.begin_write()?;
-            {
-                let mut data = txn.open_table(DATA)?;
-                for entry in snapshot.open_table(DATA)?.iter()? {
-                    let (k, v) = entry?;
-                    data.insert(k.value(), v.value())?;
-                }
-                let mut meta = txn.open_table(META)?;
-                for entry in snapshot.open_table(META)?.iter()? {
-                    let (k, v) = entry?;
-                    meta.insert(k.value(), v.value())?;
-                }
-                // A database of its own: the source's commit log is not the copy's.
-                meta.insert(META_ID, random_id())?;
+        let snapshot = own(&published)?;
+        let source = snapshot.data.iter()?;
+        write_copy(path.as_ref(), snapshot.seq()?, |insert| {
+            for entry in source {
+                let (k, v) = entry?;
+                insert(k.value(), v.value())?;
             }
-            // A durable commit: the copy is on disk before it is renamed into place.
-            txn.commit()?;
-            Ok(snapshot
-                .open_table(META)?
-                .get(META_SEQ)?
-                .map(|g| g.value())
-                .unwrap_or(0))
+            Ok(())
         })
     }
 
@@ -732,7 +663,10 @@ impl Store {
             let data = txn.open_table(DATA)?;
             Ok((txn, data))
         })?;
-        Ok(Arc::new(ReadTx { txn, data }))
+        Ok(Arc::new(ReadTx::new(store::Snapshot::Embedded(Snapshot {
+            txn,
+            data,
+        }))))
     }
 
     /// Drops the shared snapshot, so the next read sees the newest commit and old pages
@@ -818,16 +752,12 @@ impl Store {
                 return (Outcome::Failed(Failure::Error(e.into())), false);
             }
         };
-        let mut tx = WriteTx {
-            data,
+        let mut tx = WriteTx::new(
+            Base::Embedded(data),
             seq,
-            pending: BTreeMap::new(),
-            pending_bytes: 0,
-            flush_at: self.write_buffer,
-            touched: false,
-            notes: Vec::new(),
-            payload: self.log.as_ref().map(|_| Payload::default()),
-        };
+            self.write_buffer,
+            self.log.is_some(),
+        );
         let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
             Ok(Ok(r)) => match tx.flush() {
                 Ok(()) => Outcome::Done(r, std::mem::take(&mut tx.notes), tx.payload.take()),
@@ -1014,43 +944,15 @@ impl Db {
     }
 }
 
-thread_local! {
-    /// Whether this thread is inside [`Store::write`].
-    static IN_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks the current thread as writing, for as long as it lives.
-struct WriteGuard;
-
-impl WriteGuard {
-    /// `None` if this thread is already writing.
-    fn enter() -> Option<Self> {
-        IN_WRITE.with(|w| (!w.replace(true)).then_some(WriteGuard))
-    }
-}
-
-impl Drop for WriteGuard {
-    fn drop(&mut self) {
-        IN_WRITE.with(|w| w.set(false));
-    }
-}
-
-/// A read transaction: a consistent snapshot of the store.
-pub struct ReadTx {
+/// A redb read transaction: a consistent snapshot of the store.
+pub(crate) struct Snapshot {
     txn: redb::ReadTransaction,
     data: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
-impl std::fmt::Debug for ReadTx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadTx").finish_non_exhaustive()
-    }
-}
-
-impl ReadTx {
-    /// The commit sequence number of the snapshot (0 before the first write). Read on
-    /// demand, so snapshots that never ask for it do not pay for it.
-    pub fn seq(&self) -> Result<u64, StorageError> {
+impl Snapshot {
+    /// The commit sequence number of the snapshot (0 before the first write).
+    pub(crate) fn seq(&self) -> Result<u64, StorageError> {
         guarded("reading the commit number", || {
             let meta = self.txn.open_table(META)?;
             Ok(meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0))
@@ -1058,7 +960,7 @@ impl ReadTx {
     }
 }
 
-impl ReadTx {
+impl Snapshot {
     /// The database's id (0 for a file written before ids existed and never opened for
     /// writing since).
     fn id(&self) -> Result<u64, StorageError> {
@@ -1071,7 +973,7 @@ impl ReadTx {
 
 /// A number unlikely to be drawn twice: the standard library's per-process random hash
 /// keys, mixed with the time.
-fn random_id() -> u64 {
+pub(crate) fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     #[allow(
@@ -1086,12 +988,14 @@ fn random_id() -> u64 {
     h.finish()
 }
 
-impl KvRead for ReadTx {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+impl Snapshot {
+    /// The value stored under `key`, if any.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         table_get(&self.data, key)
     }
 
-    fn scan<E: From<StorageError>>(
+    /// Visits the entries of `range` in `direction` until `visit` breaks or fails.
+    pub(crate) fn scan<E: From<StorageError>>(
         &self,
         range: &KeyRange,
         direction: Direction,
@@ -1101,251 +1005,15 @@ impl KvRead for ReadTx {
     }
 }
 
-/// A write transaction, alive only inside [`Store::write`]. Reads see its own writes.
-///
-/// Writes are buffered in key order and applied to the B-tree in sorted runs (when the
-/// buffer passes [`StoreOptions::write_buffer`], and before commit). Index entries of one logical change land far
-/// apart in the keyspace; applied as they come, each would be a random B-tree insert, and
-/// sorted they become near-sequential ones, which redb does several times faster.
-pub struct WriteTx<'t> {
-    data: redb::Table<'t, &'static [u8], &'static [u8]>,
-    seq: u64,
-    /// Buffered writes: `Some(value)` to store, `None` to delete.
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    pending_bytes: usize,
-    flush_at: usize,
-    /// Whether any write reached the tree (an abort must undo it).
-    touched: bool,
-    /// Entries for the commit listener.
-    notes: Vec<(Vec<u8>, Vec<u8>)>,
-    /// The writes for the commit log, as they are applied (with a log).
-    payload: Option<Payload>,
-}
-
-impl std::fmt::Debug for WriteTx<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteTx")
-            .field("seq", &self.seq)
-            .field("pending", &self.pending.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl WriteTx<'_> {
-    /// The commit sequence number this transaction will have if it commits.
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    /// Hands an entry to the store's commit listener, if this transaction commits
-    /// (nothing is stored by noting it).
-    pub fn note(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.notes.push((key, value));
-    }
-
-    fn buffer(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), StorageError> {
-        self.pending_bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 48;
-        self.pending.insert(key, value);
-        if self.pending_bytes >= self.flush_at {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Applies the buffered writes to the tree, in key order.
-    ///
-    /// In a large transaction, new keys that fall into one gap between stored keys are
-    /// spliced in as a run through a redb cursor (one descent for the run instead of one
-    /// per key); a key that already exists, or a delete, goes through the ordinary insert
-    /// or remove. A small transaction's keys rarely share a gap, and a cursor per key costs
-    /// more than an insert (about a sixth of a durable create's time): up to
-    /// [`SPLICE_FROM`] writes are plain inserts.
-    fn flush(&mut self) -> Result<(), StorageError> {
-        self.touched |= !self.pending.is_empty();
-        if let Some(payload) = &mut self.payload {
-            for (key, value) in &self.pending {
-                payload.push(key, value.as_deref());
-            }
-        }
-        let mut entries = std::mem::take(&mut self.pending).into_iter().peekable();
-        self.pending_bytes = 0;
-        if entries.len() <= SPLICE_FROM {
-            for (key, value) in entries {
-                match value {
-                    Some(v) => self.data.insert(key.as_slice(), v.as_slice())?,
-                    None => self.data.remove(key.as_slice())?,
-                };
-            }
-            return Ok(());
-        }
-        while let Some((key, value)) = entries.next() {
-            let Some(value) = value else {
-                self.data.remove(key.as_slice())?;
-                continue;
-            };
-            let mut cursor = self.data.lower_bound_mut(Bound::Included(key.as_slice()))?;
-            match cursor.insert_before(key.as_slice(), value.as_slice()) {
-                Ok(()) => {}
-                Err(redb::CursorError::UnorderedKey) => {
-                    // The key exists: overwrite it in place.
-                    cursor.close()?;
-                    self.data.insert(key.as_slice(), value.as_slice())?;
-                    continue;
-                }
-                Err(e) => return Err(StorageError::Backend(e.into())),
-            }
-            while let Some((next_key, Some(next_value))) = entries.peek() {
-                match cursor.insert_before(next_key.as_slice(), next_value.as_slice()) {
-                    Ok(()) => {
-                        entries.next();
-                    }
-                    Err(redb::CursorError::UnorderedKey) => break,
-                    Err(e) => return Err(StorageError::Backend(e.into())),
-                }
-            }
-            cursor.close()?;
-        }
-        Ok(())
-    }
-
-    /// Stores `value` under `key`, replacing what was there.
-    ///
-    /// Takes owned bytes (or copies borrowed ones) because the write is buffered.
-    pub fn put(
-        &mut self,
-        key: impl Into<Vec<u8>>,
-        value: impl Into<Vec<u8>>,
-    ) -> Result<(), StorageError> {
-        self.buffer(key.into(), Some(value.into()))
-    }
-
-    /// Stores `value` under `key` and returns what was there before.
-    pub fn replace(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let old = self.get(key)?;
-        self.buffer(key.to_vec(), Some(value.to_vec()))?;
-        Ok(old)
-    }
-
-    /// Removes `key`, present or not. Reads nothing: the delete is only buffered.
-    pub fn delete(&mut self, key: &[u8]) -> Result<(), StorageError> {
-        self.buffer(key.to_vec(), None)
-    }
-
-    /// Removes `key` and returns what was there, which costs a read.
-    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let old = self.get(key)?;
-        self.buffer(key.to_vec(), None)?;
-        Ok(old)
-    }
-}
-
-impl KvRead for WriteTx<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.pending.get(key) {
-            Some(buffered) => Ok(buffered.clone()),
-            None => table_get(&self.data, key),
-        }
-    }
-
-    fn scan<E: From<StorageError>>(
-        &self,
-        range: &KeyRange,
-        direction: Direction,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
-    ) -> Result<(), E> {
-        if self.pending.is_empty() {
-            return table_scan(&self.data, range, direction, visit);
-        }
-        if range.is_empty() {
-            return Ok(());
-        }
-        let buffered = self.pending.range::<[u8], _>(range.as_refs());
-        let stored = self
-            .data
-            .range::<&[u8]>(range.as_refs())
-            .map_err(StorageError::from)?;
-        match direction {
-            Direction::Forward => merge(
-                buffered,
-                stored,
-                range,
-                std::cmp::Ordering::Less,
-                &mut visit,
-            ),
-            Direction::Reverse => merge(
-                buffered.rev(),
-                stored.rev(),
-                range,
-                std::cmp::Ordering::Greater,
-                &mut visit,
-            ),
-        }
-    }
-}
-
-/// Visits the union of buffered and stored entries in scan order: `first` is the ordering
-/// of a key that comes first (`Less` forward, `Greater` in reverse). A buffered entry hides
-/// the stored one with the same key, and a buffered delete hides it without a visit. A
-/// stored key outside `range` (a damaged file) ends the scan with `Corrupt`.
-fn merge<'p, 's, E: From<StorageError>>(
-    buffered: impl Iterator<Item = (&'p Vec<u8>, &'p Option<Vec<u8>>)>,
-    stored: impl Iterator<Item = Result<Entry<'s>, redb::StorageError>>,
-    range: &KeyRange,
-    first: std::cmp::Ordering,
-    visit: &mut impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
-) -> Result<(), E> {
-    let mut buffered = buffered.peekable();
-    let mut stored = stored.map(|entry| {
-        let entry = entry.map_err(StorageError::from)?;
-        if range.contains(entry.0.value()) {
-            Ok(entry)
-        } else {
-            Err(out_of_range())
-        }
-    });
-    let mut next_stored = stored.next().transpose()?;
-    loop {
-        let take_buffered = match (buffered.peek(), &next_stored) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some((bk, _)), Some((sk, _))) => {
-                let order = bk.as_slice().cmp(sk.value());
-                if order == std::cmp::Ordering::Equal {
-                    next_stored = stored.next().transpose()?;
-                    true
-                } else {
-                    order == first
-                }
-            }
-        };
-        let flow = if take_buffered {
-            match buffered.next() {
-                Some((k, Some(v))) => visit(k, v)?,
-                _ => Flow::Continue(()),
-            }
-        } else {
-            let (k, v) = next_stored
-                .take()
-                .ok_or_else(|| StorageError::Corrupt("merge lost an entry".into()))?;
-            let flow = visit(k.value(), v.value())?;
-            next_stored = stored.next().transpose()?;
-            flow
-        };
-        if flow.is_break() {
-            return Ok(());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::KvRead;
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
     fn handles_can_be_shared_across_threads() {
         assert_send_sync::<super::Store>();
-        assert_send_sync::<std::sync::Arc<super::ReadTx>>();
+        assert_send_sync::<std::sync::Arc<crate::ReadTx>>();
     }
 
     /// A store whose first commit waits in an open batch (a writer counted as queued

@@ -1,0 +1,277 @@
+//! The write transaction both backends share: a buffer of writes in key order over the
+//! backend's own transaction, which reads see through.
+//!
+//! Writes are buffered in key order and handed to the backend in sorted runs (when the
+//! buffer passes [`crate::StoreOptions::write_buffer`], and before commit). Index entries
+//! of one logical change land far apart in the keyspace: applied as they come, each would
+//! be a random B-tree insert in redb or a round trip to PostgreSQL; sorted and batched,
+//! redb does them several times faster and PostgreSQL takes them in one statement.
+
+use std::collections::BTreeMap;
+
+use crate::StorageError;
+use crate::embedded;
+use crate::kv::{Direction, Flow, KeyRange, KvRead};
+use crate::log::Payload;
+#[cfg(feature = "postgres")]
+use crate::postgres;
+
+/// A write transaction, alive only inside [`crate::Store::write`]. Reads see its own
+/// writes.
+pub struct WriteTx<'t> {
+    pub(crate) base: Base<'t>,
+    seq: u64,
+    /// Buffered writes: `Some(value)` to store, `None` to delete.
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending_bytes: usize,
+    flush_at: usize,
+    /// Whether any write reached the backend (an abort must undo it).
+    pub(crate) touched: bool,
+    /// Entries for the commit listener.
+    pub(crate) notes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The writes for the commit log, as they are applied (with a log).
+    pub(crate) payload: Option<Payload>,
+}
+
+/// The backend's transaction under the buffer.
+pub(crate) enum Base<'t> {
+    /// The `data` table of a redb write transaction.
+    Embedded(redb::Table<'t, &'static [u8], &'static [u8]>),
+    /// A PostgreSQL connection inside its SERIALIZABLE transaction.
+    #[cfg(feature = "postgres")]
+    Postgres(&'t postgres::Session),
+}
+
+impl std::fmt::Debug for WriteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("seq", &self.seq)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t> WriteTx<'t> {
+    /// A transaction over `base` that will be commit `seq`, applying its buffer once it
+    /// holds `flush_at` bytes; `logged` keeps a record of its writes for a commit log.
+    pub(crate) fn new(base: Base<'t>, seq: u64, flush_at: usize, logged: bool) -> Self {
+        Self {
+            base,
+            seq,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            flush_at,
+            touched: false,
+            notes: Vec::new(),
+            payload: logged.then(Payload::default),
+        }
+    }
+}
+
+impl WriteTx<'_> {
+    /// The commit sequence number this transaction will have if it commits.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Hands an entry to the store's commit listener, if this transaction commits
+    /// (nothing is stored by noting it).
+    pub fn note(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.notes.push((key, value));
+    }
+
+    fn buffer(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), StorageError> {
+        self.pending_bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 48;
+        self.pending.insert(key, value);
+        if self.pending_bytes >= self.flush_at {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Applies the buffered writes to the backend, in key order.
+    pub(crate) fn flush(&mut self) -> Result<(), StorageError> {
+        self.touched |= !self.pending.is_empty();
+        if let Some(payload) = &mut self.payload {
+            for (key, value) in &self.pending {
+                payload.push(key, value.as_deref());
+            }
+        }
+        let entries = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        match &mut self.base {
+            Base::Embedded(data) => embedded::apply(data, entries),
+            #[cfg(feature = "postgres")]
+            Base::Postgres(session) => session.apply(entries),
+        }
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    ///
+    /// Takes owned bytes (or copies borrowed ones) because the write is buffered.
+    pub fn put(
+        &mut self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        self.buffer(key.into(), Some(value.into()))
+    }
+
+    /// Stores `value` under `key` and returns what was there before.
+    pub fn replace(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let old = self.get(key)?;
+        self.buffer(key.to_vec(), Some(value.to_vec()))?;
+        Ok(old)
+    }
+
+    /// Removes `key`, present or not. Reads nothing: the delete is only buffered.
+    pub fn delete(&mut self, key: &[u8]) -> Result<(), StorageError> {
+        self.buffer(key.to_vec(), None)
+    }
+
+    /// Removes `key` and returns what was there, which costs a read.
+    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let old = self.get(key)?;
+        self.buffer(key.to_vec(), None)?;
+        Ok(old)
+    }
+}
+
+impl KvRead for WriteTx<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(buffered) = self.pending.get(key) {
+            return Ok(buffered.clone());
+        }
+        match &self.base {
+            Base::Embedded(data) => embedded::table_get(data, key),
+            #[cfg(feature = "postgres")]
+            Base::Postgres(session) => session.get(key),
+        }
+    }
+
+    fn scan<E: From<StorageError>>(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+    ) -> Result<(), E> {
+        if self.pending.is_empty() {
+            return match &self.base {
+                Base::Embedded(data) => embedded::table_scan(data, range, direction, visit),
+                #[cfg(feature = "postgres")]
+                Base::Postgres(session) => session.scan(range, direction, visit),
+            };
+        }
+        if range.is_empty() {
+            return Ok(());
+        }
+        let buffered = self.pending.range::<[u8], _>(range.as_refs());
+        match &self.base {
+            Base::Embedded(data) => {
+                let stored = embedded::table_range(data, range)?;
+                match direction {
+                    Direction::Forward => merge(buffered, stored, direction, &mut visit),
+                    Direction::Reverse => {
+                        merge(buffered.rev(), stored.rev(), direction, &mut visit)
+                    }
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Base::Postgres(session) => {
+                let stored = session.entries(range, direction);
+                match direction {
+                    Direction::Forward => merge(buffered, stored, direction, &mut visit),
+                    Direction::Reverse => merge(buffered.rev(), stored, direction, &mut visit),
+                }
+            }
+        }
+    }
+}
+
+/// A stored entry a backend's scan yields.
+pub(crate) trait Stored {
+    /// Its key.
+    fn key(&self) -> &[u8];
+    /// Its value.
+    fn value(&self) -> &[u8];
+}
+
+impl Stored for (Vec<u8>, Vec<u8>) {
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+    fn value(&self) -> &[u8] {
+        &self.1
+    }
+}
+
+/// Visits the union of buffered and stored entries in scan order (both iterators walk
+/// `direction`). A buffered entry hides the stored one with the same key, and a buffered
+/// delete hides it without a visit.
+fn merge<'p, S: Stored, E: From<StorageError>>(
+    buffered: impl Iterator<Item = (&'p Vec<u8>, &'p Option<Vec<u8>>)>,
+    mut stored: impl Iterator<Item = Result<S, StorageError>>,
+    direction: Direction,
+    visit: &mut impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+) -> Result<(), E> {
+    let first = match direction {
+        Direction::Forward => std::cmp::Ordering::Less,
+        Direction::Reverse => std::cmp::Ordering::Greater,
+    };
+    let mut buffered = buffered.peekable();
+    let mut next_stored = stored.next().transpose()?;
+    loop {
+        let take_buffered = match (buffered.peek(), &next_stored) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((bk, _)), Some(s)) => {
+                let order = bk.as_slice().cmp(s.key());
+                if order == std::cmp::Ordering::Equal {
+                    next_stored = stored.next().transpose()?;
+                    true
+                } else {
+                    order == first
+                }
+            }
+        };
+        let flow = if take_buffered {
+            match buffered.next() {
+                Some((k, Some(v))) => visit(k, v)?,
+                _ => Flow::Continue(()),
+            }
+        } else {
+            let s = next_stored
+                .take()
+                .ok_or_else(|| StorageError::Corrupt("merge lost an entry".into()))?;
+            let flow = visit(s.key(), s.value())?;
+            next_stored = stored.next().transpose()?;
+            flow
+        };
+        if flow.is_break() {
+            return Ok(());
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`crate::Store::write`].
+    static IN_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as writing, for as long as it lives: a write transaction
+/// started inside another on the same thread would wait for itself forever.
+pub(crate) struct WriteGuard;
+
+impl WriteGuard {
+    /// `None` if this thread is already writing.
+    pub(crate) fn enter() -> Option<Self> {
+        IN_WRITE.with(|w| (!w.replace(true)).then_some(WriteGuard))
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        IN_WRITE.with(|w| w.set(false));
+    }
+}
