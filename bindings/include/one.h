@@ -36,6 +36,9 @@
 // The database file is open elsewhere.
 #define ONE_ALREADY_OPEN 903
 
+// The transaction met concurrent writers too often; nothing was committed. Retry.
+#define ONE_CONFLICT 910
+
 // Stored bytes that do not decode, or a damaged database file (the message names it).
 #define ONE_CORRUPT 901
 
@@ -167,6 +170,9 @@
 
 // A field is larger than its limit.
 #define ONE_TOO_LARGE 105
+
+// The database server cannot be reached; nothing was committed. Retry later.
+#define ONE_UNAVAILABLE 909
 
 // A stored record of a newer format than this build reads.
 #define ONE_UNSUPPORTED_VERSION 900

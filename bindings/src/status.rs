@@ -97,6 +97,10 @@ pub const ONE_NESTED_WRITE: c_int = 906;
 pub const ONE_NOT_A_DATABASE: c_int = 907;
 /// A write on a database opened read-only; nothing was written.
 pub const ONE_READ_ONLY: c_int = 908;
+/// The database server cannot be reached; nothing was committed. Retry later.
+pub const ONE_UNAVAILABLE: c_int = 909;
+/// The transaction met concurrent writers too often; nothing was committed. Retry.
+pub const ONE_CONFLICT: c_int = 910;
 
 /// Every code with its name, in one table: `one_errstr` and the tests read it.
 pub(crate) const NAMES: &[(c_int, &CStr)] = &[
@@ -145,6 +149,8 @@ pub(crate) const NAMES: &[(c_int, &CStr)] = &[
     (ONE_NESTED_WRITE, c"ONE_NESTED_WRITE"),
     (ONE_NOT_A_DATABASE, c"ONE_NOT_A_DATABASE"),
     (ONE_READ_ONLY, c"ONE_READ_ONLY"),
+    (ONE_UNAVAILABLE, c"ONE_UNAVAILABLE"),
+    (ONE_CONFLICT, c"ONE_CONFLICT"),
 ];
 
 /// The name of a status code (`"ONE_NOT_FOUND"`), or `"ONE_UNKNOWN"` for a number that

@@ -42,12 +42,26 @@ pub fn fresh_store() -> Store {
     }
 }
 
+/// Whether [`fresh_store`] makes PostgreSQL stores.
+pub fn on_postgres() -> bool {
+    std::env::var("ONE_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// How many cases a property test of whole scenarios runs: `n` in memory, a quarter
+/// (at least 2) on PostgreSQL, where every read is a round trip to the server.
+pub fn cases(n: u32) -> u32 {
+    if on_postgres() { (n / 4).max(2) } else { n }
+}
+
 /// A scratch database on the PostgreSQL test server, partitioned by tenant.
 #[cfg(feature = "postgres")]
 pub fn postgres_store() -> Store {
     let server = one_storage::test_server();
+    // Commits visible at once, flushed by the server in the background: the suites check
+    // behaviour; the crash tests check durability.
     let options = StoreOptions {
         partition: crate::tenant_partition,
+        durability: one_storage::Durability::Deferred,
         ..StoreOptions::default()
     };
     Store::scratch(&server, &options).unwrap_or_else(|e| {

@@ -168,7 +168,11 @@ pub struct Builder {
 impl Default for Builder {
     fn default() -> Self {
         Self {
-            store: StoreOptions::default(),
+            store: StoreOptions {
+                // On PostgreSQL, each tenant's keys are one partition of the table.
+                partition: one_core::tenant_partition,
+                ..StoreOptions::default()
+            },
             clock: Arc::new(SystemClock),
             auth: AuthConfig::default(),
             embedder: Arc::new(HashingEmbedder::default()),
@@ -267,8 +271,14 @@ impl Builder {
     /// Opens (or creates) the database file at `path`, creating its folder if needed, and
     /// its commit log `<path>-log` (commits a crashed process left there are applied
     /// first). The two files go together: copy, move or delete both.
+    ///
+    /// A `path` that is a PostgreSQL URL (`postgres://…` or `postgresql://…`) connects
+    /// to that database instead ([`Builder::connect`]).
     pub fn open(self, path: impl AsRef<Path>) -> Result<Ontology> {
         let path = path.as_ref();
+        if let Some(url) = postgres_url(path) {
+            return self.connect(url);
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io {
                 action: "cannot create folder",
@@ -310,6 +320,31 @@ impl Builder {
         self.finish(store)
     }
 
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host/db`,
+    /// or a `key=value` connection string), creating ONE's two tables there if they do not
+    /// exist: the backend for several engine instances (processes, machines) sharing one
+    /// database. Writers of every instance take turns on the database's commit number, so
+    /// commits are numbered in commit order across instances; each instance checks its
+    /// caches against the access version stored with the data at every call; a server
+    /// that cannot be reached gives `Error::Storage` (code 904) naming the cause, and the
+    /// next call connects again. Needs the `postgres` feature; see "Scaling out" in the
+    /// README.
+    #[cfg(feature = "postgres")]
+    pub fn connect(self, url: &str) -> Result<Ontology> {
+        let store = one_storage::Store::connect(url, &self.store)?;
+        self.finish(store)
+    }
+
+    /// Without the `postgres` feature, a PostgreSQL URL is refused by name.
+    #[cfg(not(feature = "postgres"))]
+    pub fn connect(self, url: &str) -> Result<Ontology> {
+        let _ = url;
+        Err(Error::invalid(
+            "database",
+            "this build of ONE has no PostgreSQL backend (build `one` with the `postgres` feature)",
+        ))
+    }
+
     fn finish(self, store: one_storage::Store) -> Result<Ontology> {
         let mut engine = Engine::new(store, self.clock)?
             .with_auth(self.auth)
@@ -320,6 +355,12 @@ impl Builder {
         }
         Ok(Ontology { engine })
     }
+}
+
+/// The PostgreSQL URL `path` is, if it is one.
+fn postgres_url(path: &Path) -> Option<&str> {
+    let text = path.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }
 
 /// An open ONE database.

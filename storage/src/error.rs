@@ -173,6 +173,8 @@ impl From<StorageError> for Error {
             StorageError::AlreadyOpen => Error::AlreadyOpen,
             StorageError::NestedWrite => Error::NestedWrite,
             StorageError::ReadOnly => Error::ReadOnly,
+            StorageError::Unavailable { reason } => Error::Unavailable { reason },
+            StorageError::Conflict { attempts } => Error::Conflict { attempts },
             other => Error::Storage {
                 source: Box::new(other),
             },

@@ -234,7 +234,7 @@ fn error_of(e: &tokio_postgres::Error) -> StorageError {
         });
     if connection_lost {
         StorageError::Unavailable {
-            reason: e.to_string(),
+            reason: with_causes(e),
         }
     } else {
         StorageError::Server {
@@ -244,6 +244,19 @@ fn error_of(e: &tokio_postgres::Error) -> StorageError {
             },
         }
     }
+}
+
+/// An error's message followed by its causes' (tokio-postgres keeps the reason a
+/// connection failed, such as "Connection refused", in the source).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl Shared {
@@ -336,7 +349,7 @@ async fn connect(
             .connect(NoTls)
             .await
             .map_err(|e| StorageError::Unavailable {
-                reason: e.to_string(),
+                reason: with_causes(&e),
             })?;
     tokio::spawn(async move {
         let _ = connection.await;
@@ -903,5 +916,61 @@ impl Iterator for Pages<'_> {
             return Some(Err(e));
         }
         self.buffered.pop_front().map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KvRead;
+
+    /// A scratch store whose connections carry `name`, so another can end them.
+    fn named(name: &str) -> Store {
+        let url = format!("{} application_name={name}", crate::test_server());
+        let schema = format!("one_scratch_{:016x}", crate::embedded::random_id());
+        Store::connect(&url, &StoreOptions::default(), Some(schema)).unwrap()
+    }
+
+    #[test]
+    fn connections_the_server_ends_are_typed_errors_then_replaced_without_reopening() {
+        let store = named("one_restart_victim");
+        let killer = named("one_restart_killer");
+        store
+            .write(|tx| tx.put(b"before".to_vec(), b"1".to_vec()))
+            .unwrap();
+        let held = store.read().unwrap();
+        // What a server restart does to this store's connections.
+        let session = Session::begin(&killer.shared).unwrap();
+        session
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'one_restart_victim'",
+            )
+            .unwrap();
+        session.done();
+        // A snapshot open across the restart fails, with the typed error.
+        let lost = loop {
+            match held.get(b"before") {
+                Err(e) => break e,
+                // The termination may not have reached the connection yet.
+                Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        assert!(matches!(lost, StorageError::Unavailable { .. }), "{lost:?}");
+        drop(held);
+        // The next transactions connect again: nothing lost, nothing half-written.
+        let mut failures = 0;
+        loop {
+            match store.write(|tx| tx.put(b"after".to_vec(), b"2".to_vec())) {
+                Ok(()) => break,
+                Err(StorageError::Unavailable { .. }) if failures < 3 => failures += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        let read = store.read().unwrap();
+        assert_eq!(read.get(b"before").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(read.get(b"after").unwrap(), Some(b"2".to_vec()));
+        // A transaction the lost connection failed took no commit number.
+        assert_eq!(read.seq().unwrap(), 2);
     }
 }

@@ -1165,7 +1165,7 @@ fn compare_principal_operations(w: &World, ctx_groups: &[usize]) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: one_core::testkit::cases(12), ..ProptestConfig::default() })]
 
     #[test]
     fn every_operation_is_decided_as_the_model_decides(s in scenario(), pick in any::<u8>()) {

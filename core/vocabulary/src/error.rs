@@ -282,6 +282,25 @@ pub enum Error {
     /// The database is open read-only; nothing was written.
     #[error("the database is open read-only; nothing was written")]
     ReadOnly,
+    /// The database server (PostgreSQL) cannot be reached, or the connection to it was
+    /// lost. Nothing was committed, unless the connection was lost while a commit was
+    /// under way, whose outcome is then unknown (as with any database). The next call
+    /// connects again: retry once the server is back.
+    #[error("the database server is unavailable: {reason}")]
+    Unavailable {
+        /// What the connection attempt or the server said.
+        reason: String,
+    },
+    /// The transaction met concurrent ones (other processes writing to the same
+    /// database) too many times in a row; nothing was committed. Retrying later may
+    /// succeed.
+    #[error(
+        "the transaction conflicted with concurrent ones {attempts} time(s); nothing was committed"
+    )]
+    Conflict {
+        /// How many times it was begun.
+        attempts: u32,
+    },
     /// The storage backend failed (an I/O error inside it, a full disk, …).
     #[error("{source}")]
     Storage {
@@ -300,7 +319,7 @@ pub enum Error {
 impl Error {
     /// The stable number of this kind of error. Numbers are never reused; ranges:
     /// 3 a bug in ONE (the C ABI's `ONE_INTERNAL`), 1xx input, 2xx state conflicts, 3xx
-    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 307.
+    /// access, 4xx metering, 5xx plugins, 9xx storage, files and corruption. Last added: 910.
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 100,
@@ -341,6 +360,8 @@ impl Error {
             Error::AlreadyOpen => 903,
             Error::NestedWrite => 906,
             Error::ReadOnly => 908,
+            Error::Unavailable { .. } => 909,
+            Error::Conflict { .. } => 910,
             Error::Storage { .. } => 904,
             Error::Io { .. } => 905,
             Error::NotADatabase { .. } => 907,
@@ -393,6 +414,8 @@ impl Error {
             906 => "nested_write",
             907 => "not_a_database",
             908 => "read_only",
+            909 => "unavailable",
+            910 => "conflict",
             _ => "internal",
         }
     }

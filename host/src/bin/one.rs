@@ -31,7 +31,8 @@ const USAGE: &str = "usage: one demo [PATH] | one stats [PATH] | one check [PATH
      | one compact [PATH] | one backup [PATH] DEST | one export [PATH] --group G [--out FILE]\n       \
      | one import [PATH] --from FILE [--under G | --into G] | one watch [PATH] --group G [...]\n       \
      | one key [PATH] --group G [--permissions P,...] | one serve [PATH] --listen ADDR [...]\n\
-     (PATH defaults to ./one-data/one.redb; `one watch --help` for its options)";
+     (PATH defaults to ./one-data/one.redb, or is a postgres:// URL with the `postgres`
+     feature; `one watch --help` for its options)";
 /// What `one export` and `one import` do.
 const PORTABLE_USAGE: &str = "usage: one export [PATH] --group GROUP [--out FILE]
        one import [PATH] --from FILE [--under GROUP | --into GROUP]
@@ -58,9 +59,10 @@ const WATCH_USAGE: &str =
   by itself when the connection drops: every change once, in commit order.";
 
 /// The options of `one serve`.
-const SERVE_USAGE: &str = "usage: one serve [PATH] --listen ADDR [--trusted-proxy-header NAME]
+const SERVE_USAGE: &str = "usage: one serve [PATH | --db URL] --listen ADDR [--trusted-proxy-header NAME]
                  [--max-body BYTES] [--timeout SECONDS] [--max-concurrent N] [--quiet]
-  Serves the database at PATH over HTTP on ADDR (e.g. 127.0.0.1:8080) until SIGTERM or
+  Serves the database at PATH (or the PostgreSQL database at URL, postgres://…; several
+  servers may share one, and need the `postgres` feature) over HTTP on ADDR (e.g. 127.0.0.1:8080) until SIGTERM or
   SIGINT: POST /v1/execute and /v1/batch (the vocabulary), resource routes under /v1,
   the live feed at GET /v1/feed (Server-Sent Events), GET /health. Callers authenticate
   with `Authorization: Bearer` and an API key or a session token. The client's address is
@@ -152,9 +154,21 @@ struct Tenant {
     owner: Thing,
 }
 
+/// Whether a database argument is a PostgreSQL URL rather than a file.
+fn is_url(path: &std::path::Path) -> bool {
+    path.to_str()
+        .is_some_and(|p| p.starts_with("postgres://") || p.starts_with("postgresql://"))
+}
+
 fn demo(path: PathBuf) -> Result<()> {
-    // The database file and its commit log go together.
-    for file in [path.clone(), one_storage::log_path(&path)] {
+    // The database file and its commit log go together (a database on a server is
+    // never removed: its tenants' slugs must then be new).
+    let files = if is_url(&path) {
+        vec![]
+    } else {
+        vec![path.clone(), one_storage::log_path(&path)]
+    };
+    for file in files {
         if file.exists() {
             std::fs::remove_file(&file).map_err(|source| Error::Io {
                 action: "cannot replace",
@@ -701,9 +715,10 @@ fn open_existing(path: PathBuf) -> Result<Ontology> {
     Ontology::open(&path)
 }
 
-/// Refuses a database file that does not exist (rather than creating an empty one).
+/// Refuses a database file that does not exist (rather than creating an empty one). A
+/// PostgreSQL URL is checked by connecting.
 fn require_existing(path: &std::path::Path) -> Result<()> {
-    if path.exists() {
+    if path.exists() || is_url(path) {
         return Ok(());
     }
     eprintln!("{} does not exist; run `one demo` first", path.display());
@@ -985,6 +1000,7 @@ fn serve(args: &[String]) -> Result<(), ServeError> {
                 config_edits.push(Box::new(move |c| c.max_concurrent = n.max(1)));
             }
             "--quiet" => config_edits.push(Box::new(|c| c.log_requests = false)),
+            "--db" => path = PathBuf::from(value("--db")?),
             other if !other.starts_with("--") => path = PathBuf::from(other),
             other => return Err(bad(format!("unknown option {other}"))),
         }

@@ -28,7 +28,8 @@ pub fn status_of(code: u32) -> StatusCode {
         // A tenant's plugin refused or failed: the request cannot be processed as given.
         500 => StatusCode::UNPROCESSABLE_ENTITY,
         908 => StatusCode::FORBIDDEN,
-        902 | 903 => StatusCode::SERVICE_UNAVAILABLE,
+        902 | 903 | 909 => StatusCode::SERVICE_UNAVAILABLE,
+        910 => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
