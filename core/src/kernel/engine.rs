@@ -545,13 +545,7 @@ impl Engine {
         if self.shared {
             // Ids grow with commit order across instances too: writers take turns on a
             // shared store, and each starts after the last id any of them stored.
-            if let Some(b) = kv.get(&layout::last_id())? {
-                let stored = b.as_slice().try_into().map(u128::from_be_bytes);
-                self.ids().observe(stored.map_err(|_| Error::Corrupt {
-                    what: "last id",
-                    reason: format!("expected 16 bytes, found {}", b.len()),
-                })?);
-            }
+            self.observe_stored_ids(&*kv)?;
         }
         let mut tx = Tx {
             kv,
@@ -584,6 +578,19 @@ impl Engine {
         let last = self.ids().last();
         tx.put(layout::last_id(), last.to_be_bytes())?;
         Ok(r)
+    }
+
+    /// Makes every later id sort after the last id stored in `kv` (on a shared store,
+    /// other instances issue ids too).
+    pub(crate) fn observe_stored_ids(&self, kv: &impl KvRead) -> Result<()> {
+        if let Some(b) = kv.get(&layout::last_id())? {
+            let stored = b.as_slice().try_into().map(u128::from_be_bytes);
+            self.ids().observe(stored.map_err(|_| Error::Corrupt {
+                what: "last id",
+                reason: format!("expected 16 bytes, found {}", b.len()),
+            })?);
+        }
+        Ok(())
     }
 
     /// The last id issued (ids grow with commit order).

@@ -37,6 +37,9 @@ use crate::{Error, Result};
 pub const FEED_BACKLOG: usize = 10_000;
 /// Events read from the stored log per replay step.
 const REPLAY_BATCH: usize = 1_000;
+/// On a shared store, how often a waiting subscription reads the stored log for the
+/// commits of other instances (this instance's own commits wake it at once).
+const SHARED_POLL: Duration = Duration::from_millis(50);
 
 /// One commit's events of one tenant and environment, as stored (decoded by each reader,
 /// so a commit costs its writer no decoding and no copy).
@@ -327,6 +330,10 @@ impl Engine {
             }
             Ok(v.scope.root)
         })?;
+        // Other instances issue ids too: start after the last one stored.
+        if self.store().is_shared() {
+            self.observe_stored_ids(&*self.store().read()?)?;
+        }
         // Joined between commits: every later commit reaches the channel after `next`,
         // and every earlier one is stored (for a replay) with an id at most the last id
         // issued. Whatever the replay and the channel both hold, the cursor drops.
@@ -436,6 +443,12 @@ impl Subscription {
                 self.replay(engine)?;
                 continue;
             }
+            if engine.store().is_shared() {
+                match self.follow_stored_log(engine, &mut wait)? {
+                    true => continue,
+                    false => return Ok(None),
+                }
+            }
             match self.take(wait) {
                 Taken::Batches(batches) => {
                     self.accept(engine, &batches)?;
@@ -452,6 +465,53 @@ impl Subscription {
                 }
                 Taken::Nothing => return Ok(None),
             }
+        }
+    }
+
+    /// On a shared store, where other instances commit too, the stored log is the
+    /// stream: writers of every instance take turns, so ids grow with commit order and a
+    /// snapshot holds every commit before its newest. The channel only wakes the wait
+    /// early, for this instance's commits; others are found by reading the log again
+    /// every [`SHARED_POLL`]. Returns whether there is something to deliver (or an end),
+    /// `false` once the wait allowed is over.
+    fn follow_stored_log(&mut self, engine: &Engine, wait: &mut Wait) -> Result<bool> {
+        let deadline = match *wait {
+            Wait::For(timeout) => Some(std::time::Instant::now() + timeout),
+            Wait::No | Wait::Forever => None,
+        };
+        loop {
+            self.replaying = true;
+            self.replay(engine)?;
+            if !self.ready.is_empty() || self.ended.is_some() || self.replaying {
+                return Ok(true);
+            }
+            let pause = match (*wait, deadline) {
+                (Wait::No, _) => return Ok(false),
+                (Wait::For(_), Some(deadline)) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        *wait = Wait::No;
+                        return Ok(false);
+                    }
+                    left.min(SHARED_POLL)
+                }
+                _ => SHARED_POLL,
+            };
+            let channel = Arc::clone(&self.channel);
+            let ring = channel.ring();
+            if ring.ended {
+                return Ok(false);
+            }
+            if ring.next == self.next {
+                drop(
+                    channel
+                        .arrived
+                        .wait_timeout(ring, pause)
+                        .unwrap_or_else(|p| p.into_inner()),
+                );
+            }
+            // What the channel holds is in the stored log: it is read from there.
+            self.next = channel.ring().next;
         }
     }
 

@@ -14,6 +14,7 @@ mod faults;
 mod feed;
 mod fuzz_bodies;
 mod indexes;
+mod instances;
 mod isolation;
 mod knowledge;
 mod metering;

@@ -1,0 +1,198 @@
+//! Several engine instances on one PostgreSQL database, as several processes (or machines)
+//! would run them: what one commits, every other sees at its next call.
+
+use std::collections::HashSet;
+use std::sync::Barrier;
+use std::time::Duration;
+
+use one_core::testkit::postgres_store;
+use one_core::*;
+
+use crate::{Fixture, json};
+
+/// Two instances on one fresh database.
+fn two_instances() -> (Fixture, Fixture) {
+    let a = Fixture::on(postgres_store());
+    let store = a.engine.store().another_instance().unwrap().unwrap();
+    (a, Fixture::on(store))
+}
+
+#[test]
+fn a_permission_revoked_on_one_instance_is_refused_on_the_other_at_its_next_call() {
+    let (a, b) = two_instances();
+    let g = a.tenant("acme");
+    let sys = Context::system(g.id);
+    let ann = a
+        .engine
+        .write(&sys, |tx| {
+            let ann = tx.create_person(NewPerson::new("ann@example.com", "Ann"))?;
+            tx.add_member(ann.id, g.id, "group_user", &["things:write"])?;
+            Ok(ann.id)
+        })
+        .unwrap();
+    let as_ann = Context::person(ann, g.id);
+    // B answers, and caches the answer.
+    assert!(b.engine.can(&as_ann, Permission::ThingsWrite, g.id));
+    assert!(b.engine.can(&as_ann, Permission::ThingsWrite, g.id));
+    b.engine
+        .write(&as_ann, |tx| {
+            tx.create_thing(NewThing::new("note", "allowed"))
+        })
+        .unwrap();
+    a.engine
+        .write(&sys, |tx| tx.remove_member(ann, g.id).map(drop))
+        .unwrap();
+    assert!(!b.engine.can(&as_ann, Permission::ThingsWrite, g.id));
+    let refused = b.engine.write(&as_ann, |tx| {
+        tx.create_thing(NewThing::new("note", "refused"))
+    });
+    assert!(refused.is_err(), "{refused:?}");
+}
+
+#[test]
+fn the_last_unit_of_a_quota_goes_to_exactly_one_instance() {
+    let (a, b) = two_instances();
+    for race in 0..20u32 {
+        let g = a.tenant(&format!("race{race}"));
+        let sys = Context::system(g.id);
+        a.engine
+            .write(&sys, |tx| {
+                tx.update_group(
+                    g.id,
+                    GroupUpdate::default()
+                        .properties(json(serde_json::json!({"limits": {"things": 1}}))),
+                )
+            })
+            .unwrap();
+        let start = Barrier::new(2);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = [&a, &b]
+                .into_iter()
+                .map(|f| {
+                    let start = &start;
+                    s.spawn(move || {
+                        start.wait();
+                        match f
+                            .engine
+                            .write(&sys, |tx| tx.create_thing(NewThing::new("doc", "last")))
+                        {
+                            Ok(_) => true,
+                            Err(Error::QuotaExceeded { .. }) => false,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(
+            won.iter().filter(|w| **w).count(),
+            1,
+            "race {race}: {won:?}"
+        );
+    }
+}
+
+#[test]
+fn ids_made_on_two_instances_at_once_never_collide_and_follow_commit_order() {
+    let (a, b) = two_instances();
+    let g = a.tenant("acme");
+    let sys = Context::system(g.id);
+    // Both clocks stand still at the same millisecond: only the ids' random part and
+    // the stored last id keep them apart.
+    let made: Vec<ThingId> = std::thread::scope(|s| {
+        let writers: Vec<_> = [&a, &b, &a, &b]
+            .into_iter()
+            .map(|f| {
+                s.spawn(move || {
+                    (0..30)
+                        .map(|i| {
+                            f.engine
+                                .write(&sys, |tx| {
+                                    tx.create_thing(NewThing::new("doc", format!("d{i}")))
+                                })
+                                .unwrap()
+                                .id
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(made.iter().collect::<HashSet<_>>().len(), 120);
+    // The event log, in id order, is the commit order: each commit's number grows too.
+    let events = b
+        .engine
+        .read(&sys, |v| {
+            v.events(
+                &EventQuery::latest()
+                    .group(g.id)
+                    .kind("thing_created")
+                    .limit(500),
+            )
+        })
+        .unwrap()
+        .items;
+    assert_eq!(events.len(), 120);
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].seq > w[1].seq && w[0].id > w[1].id)
+    );
+}
+
+#[test]
+fn a_subscriber_on_one_instance_receives_the_other_instances_commits_in_order_and_resumes() {
+    let (a, b) = two_instances();
+    let g = a.tenant("acme");
+    let sys = Context::system(g.id);
+    let mut live = b.engine.subscribe(&sys, ChangeFilter::new()).unwrap();
+    let write = |f: &Fixture, name: String| {
+        f.engine
+            .write(&sys, |tx| tx.create_thing(NewThing::new("doc", name)))
+            .unwrap()
+            .id
+    };
+    let written: Vec<ThingId> = (0..10)
+        .map(|i| write(if i % 2 == 0 { &a } else { &b }, format!("n{i}")))
+        .collect();
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        match live
+            .next_timeout(&b.engine, Duration::from_secs(20))
+            .unwrap()
+        {
+            Some(e) => seen.push(e),
+            None => panic!("only {} of 10 changes arrived", seen.len()),
+        }
+    }
+    assert!(seen.windows(2).all(|w| w[0].id < w[1].id), "commit order");
+    let targets: Vec<Option<Ref>> = seen.iter().map(|e| e.target).collect();
+    assert_eq!(
+        targets,
+        written
+            .iter()
+            .map(|t| Some(Ref::from(*t)))
+            .collect::<Vec<_>>()
+    );
+    // B goes away; a new instance resumes from the cursor: no gap, no repeat.
+    let cursor = live.cursor();
+    drop(live);
+    drop(b);
+    let after = write(&a, "after".into());
+    let c = Fixture::on(a.engine.store().another_instance().unwrap().unwrap());
+    let mut resumed = c
+        .engine
+        .subscribe_from(&sys, ChangeFilter::new(), cursor)
+        .unwrap();
+    let next = resumed
+        .next_timeout(&c.engine, Duration::from_secs(20))
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.target, Some(Ref::from(after)));
+    assert_eq!(resumed.try_next(&c.engine).unwrap(), None);
+}
