@@ -475,8 +475,10 @@ impl Subscription {
     /// every [`SHARED_POLL`]. Returns whether there is something to deliver (or an end),
     /// `false` once the wait allowed is over.
     fn follow_stored_log(&mut self, engine: &Engine, wait: &mut Wait) -> Result<bool> {
-        let deadline = match *wait {
-            Wait::For(timeout) => Some(std::time::Instant::now() + timeout),
+        // What is left of a timed wait, counted down by the pauses (a pause a commit cut
+        // short counts whole: the wait never runs over).
+        let mut left = match *wait {
+            Wait::For(timeout) => Some(timeout),
             Wait::No | Wait::Forever => None,
         };
         loop {
@@ -485,33 +487,32 @@ impl Subscription {
             if !self.ready.is_empty() || self.ended.is_some() || self.replaying {
                 return Ok(true);
             }
-            let pause = match (*wait, deadline) {
+            let pause = match (*wait, left) {
                 (Wait::No, _) => return Ok(false),
-                (Wait::For(_), Some(deadline)) => {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        *wait = Wait::No;
-                        return Ok(false);
-                    }
-                    left.min(SHARED_POLL)
+                (_, Some(left)) if left.is_zero() => {
+                    *wait = Wait::No;
+                    return Ok(false);
                 }
-                _ => SHARED_POLL,
+                (_, Some(left)) => left.min(SHARED_POLL),
+                (_, None) => SHARED_POLL,
             };
+            left = left.map(|l| l.saturating_sub(pause));
             let channel = Arc::clone(&self.channel);
             let ring = channel.ring();
             if ring.ended {
                 return Ok(false);
             }
-            if ring.next == self.next {
-                drop(
-                    channel
-                        .arrived
-                        .wait_timeout(ring, pause)
-                        .unwrap_or_else(|p| p.into_inner()),
-                );
-            }
             // What the channel holds is in the stored log: it is read from there.
-            self.next = channel.ring().next;
+            self.next = if ring.next == self.next {
+                channel
+                    .arrived
+                    .wait_timeout(ring, pause)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+                    .next
+            } else {
+                ring.next
+            };
         }
     }
 
