@@ -456,6 +456,11 @@ impl Store {
         self.shared.durability
     }
 
+    /// The schema this store's connections use, if it set one.
+    pub(crate) fn schema(&self) -> Option<&str> {
+        self.shared.schema.as_deref()
+    }
+
     /// Never: a failure on PostgreSQL fails one transaction, and the next starts afresh.
     pub(crate) fn is_poisoned(&self) -> bool {
         false

@@ -220,6 +220,17 @@ impl Store {
         self.backend_name() == "postgres"
     }
 
+    /// The PostgreSQL schema of a scratch store ([`Store::scratch`]): another process
+    /// reaches the same database by adding `options=-csearch_path=<schema>` to the
+    /// connection string.
+    pub fn schema(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Embedded(_) => None,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => store.schema(),
+        }
+    }
+
     /// The backend's name: `"redb"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {

@@ -535,7 +535,7 @@ fn change(w: &mut World, (what, a, b): (u8, u8, u8)) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: one_core::testkit::cases(40), ..ProptestConfig::default() })]
 
     #[test]
     fn the_engine_decides_as_the_model_does(s in scenario()) {

@@ -262,8 +262,11 @@ fn a_lagging_subscriber_is_told_and_resumes_from_its_cursor() {
         })
         .unwrap();
     create(&f, &ctx, "item", "after the flood");
-    let err = s.try_next(&f.engine).unwrap_err();
-    assert!(matches!(err, Error::Lagged { .. }), "{err}");
+    // On PostgreSQL the stream is the stored log, which keeps everything: no lag.
+    if !one_core::testkit::on_postgres() {
+        let err = s.try_next(&f.engine).unwrap_err();
+        assert!(matches!(err, Error::Lagged { .. }), "{err}");
+    }
     let got = drain(&mut s, &f.engine);
     assert_eq!(got.len(), total + 1);
     assert!(got.windows(2).all(|w| w[0].id < w[1].id));

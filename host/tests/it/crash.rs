@@ -9,21 +9,22 @@
 //! their own at the same time, so kills also land while commits share a batch of the
 //! page file (queued, appended, synced, not yet committed to redb).
 //!
-//! `ONE_CRASH_ROUNDS` sets the number of kills (default 20); `fuzz/crash.sh` runs 1,000.
-//! The child is this same test binary, started with `ONE_CRASH_CHILD` set.
+//! The same test runs on PostgreSQL: the children are instances of the engine on a
+//! scratch database, killed while they commit.
+//!
+//! `ONE_CRASH_ROUNDS` sets the number of kills (default 20, 10 on PostgreSQL);
+//! `fuzz/crash.sh` runs 1,000. The child is this same test binary, started with
+//! `ONE_CRASH_CHILD` set to the database (a file's path, or a PostgreSQL connection
+//! string).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use one::*;
-
-/// The test's own name, which the child is started with.
-const TEST: &str = "crash::acknowledged_transactions_survive_sigkill";
 
 /// What the child prints, followed by a batch number, once the batch has committed.
 const ACK: &str = "@ack ";
@@ -66,7 +67,12 @@ fn reopens_compacting(start: u64) -> bool {
     start % 3 == 1
 }
 
-fn open(path: &Path, compact: bool) -> Ontology {
+/// Whether a database location is a PostgreSQL connection string rather than a path.
+fn is_postgres(location: &str) -> bool {
+    location.starts_with("host=")
+}
+
+fn open(location: &str, compact: bool) -> Ontology {
     // A small log: kills land in checkpoints and in the log's restarts as well as in
     // appends, syncs and the commits to the page file.
     let builder = Ontology::builder()
@@ -78,7 +84,11 @@ fn open(path: &Path, compact: bool) -> Ontology {
         });
     #[cfg(feature = "wasm")]
     let builder = builder.wasm_plugins(wasm::Limits::default()).unwrap();
-    builder.open(path).unwrap()
+    if is_postgres(location) {
+        builder.connect(location).unwrap()
+    } else {
+        builder.open(location).unwrap()
+    }
 }
 
 fn tenant(db: &Ontology) -> Context {
@@ -140,8 +150,8 @@ fn toggle_plugin(db: &Ontology, ctx: &Context) -> Result<()> {
 /// The child: writes batches from `start` on, printing `@ack <i>` after each commit,
 /// and, once past its first batch, side transactions from `sides` on (one start per side
 /// writer).
-fn child(path: &Path, start: u64, sides: &[u64]) {
-    let mut db = open(path, false);
+fn child(location: &str, start: u64, sides: &[u64]) {
+    let mut db = open(location, false);
     let ctx = tenant(&db);
     for i in start..start + 10_000 {
         if i == start + 1 {
@@ -170,7 +180,7 @@ fn child(path: &Path, start: u64, sides: &[u64]) {
         write_or_toggle(&db, &ctx, i);
         if i == start && reopens_compacting(start) {
             db.close().unwrap();
-            db = open(path, true);
+            db = open(location, true);
         }
     }
 }
@@ -257,22 +267,49 @@ impl Rng {
 
 #[test]
 fn acknowledged_transactions_survive_sigkill() {
-    if let Ok(path) = std::env::var("ONE_CRASH_CHILD") {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.redb");
+    kill_children_while_they_commit(
+        "crash::acknowledged_transactions_survive_sigkill",
+        path.to_str().unwrap(),
+        20,
+    );
+}
+
+#[test]
+fn acknowledged_transactions_survive_sigkill_on_postgres() {
+    // The database lives as long as this scratch store: a schema of its own.
+    let scratch = one_core::testkit::postgres_store();
+    let schema = scratch.schema().unwrap();
+    let location = format!(
+        "{} options=-csearch_path={schema}",
+        one_storage::test_server()
+    );
+    kill_children_while_they_commit(
+        "crash::acknowledged_transactions_survive_sigkill_on_postgres",
+        &location,
+        10,
+    );
+    drop(scratch);
+}
+
+/// The crash test of the database at `location` (this test, `test`, is the child).
+fn kill_children_while_they_commit(test: &str, location: &str, default_rounds: u64) {
+    if let Ok(location) = std::env::var("ONE_CRASH_CHILD") {
         let start = std::env::var("ONE_CRASH_START").unwrap().parse().unwrap();
         let sides: Vec<u64> = std::env::var("ONE_CRASH_SIDES")
             .unwrap()
             .split(',')
             .map(|n| n.parse().unwrap())
             .collect();
-        return child(Path::new(&path), start, &sides);
+        return child(&location, start, &sides);
     }
     let rounds: u64 = std::env::var("ONE_CRASH_ROUNDS")
         .map(|r| r.parse().expect("ONE_CRASH_ROUNDS is a number"))
-        .unwrap_or(20);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crash.redb");
+        .unwrap_or(default_rounds);
+    let path = location;
     {
-        let db = open(&path, false);
+        let db = open(path, false);
         db.admin()
             .create_root_group(NewGroup::new(GroupType::Business, "Crash", "crash"))
             .unwrap();
@@ -291,8 +328,8 @@ fn acknowledged_transactions_survive_sigkill() {
     let mut during_reopen = 0;
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-            .env("ONE_CRASH_CHILD", &path)
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env("ONE_CRASH_CHILD", path)
             .env("ONE_CRASH_START", next.to_string())
             .env(
                 "ONE_CRASH_SIDES",
@@ -361,7 +398,7 @@ fn acknowledged_transactions_survive_sigkill() {
         during_reopen += usize::from(reopens_compacting(acked[0]) && last_acked == acked[0]);
         acked_total += acked.len();
 
-        let db = open(&path, false);
+        let db = open(path, false);
         let ctx = tenant(&db);
         let report = db.engine().check().unwrap();
         assert!(report.is_ok(), "round {round}: {:#?}", report.problems);
