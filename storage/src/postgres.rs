@@ -14,18 +14,21 @@
 //! snapshot, taken when it begins, kept until the [`crate::ReadTx`] is dropped.
 //! Scans fetch pages of rows in key order, so a scan that stops early reads little.
 //!
-//! **Writes** run in a `SERIALIZABLE` transaction whose first statement takes the next
-//! commit number: `UPDATE one_meta SET v = v + 1 … RETURNING v`. That row is where all
-//! writers meet: a second writer waits for the first to commit, then fails with a
-//! serialization error (40001) and begins again, before its closure has run, so the
-//! retry is transparent and costs one round trip. Commit numbers are therefore assigned
-//! in commit order across every instance, with no gap and no duplicate. Within one
-//! process, writers take turns (as in the embedded backend) so the commit listener hears
-//! this process's commits in order. The closure's writes are buffered and sent at
-//! commit (or when the buffer fills) as one multi-row upsert and one multi-row delete. A
-//! conflict that surfaces after the closure ran (only a writer outside ONE's protocol can
-//! cause one) is [`StorageError::Conflict`]: nothing was committed, and the caller may
-//! retry.
+//! **Writes** run in a `SERIALIZABLE` transaction that first waits for its turn, a lock
+//! on `one_meta` that only writers take (`LOCK TABLE … IN EXCLUSIVE MODE`: readers are
+//! not held up), then takes the next commit number (`UPDATE one_meta SET v = v + 1 …
+//! RETURNING v`). The lock comes before the transaction's first query, so its snapshot
+//! holds every commit before it: writers of every instance take turns in the order they
+//! asked (PostgreSQL queues lock requests), commit numbers follow commit order with no
+//! gap and no duplicate, and no writer of ONE's can conflict with another. Were a
+//! serialization failure (40001, 40P01) to reach the start of a transaction anyway, it is
+//! begun again, before its closure has run. Within one process, writers also take turns
+//! on a mutex (as in the embedded backend), so the commit listener hears this process's
+//! commits in order and a process holds at most one connection waiting for the lock. The
+//! closure's writes are buffered and sent at commit (or when the buffer fills) as one
+//! multi-row upsert and one multi-row delete. A conflict after the closure ran (only a
+//! writer outside ONE's protocol can cause one) is [`StorageError::Conflict`]: nothing
+//! was committed, and the caller may retry.
 //!
 //! The engine is synchronous and may be called from inside an async runtime (the HTTP
 //! server's), where blocking on a runtime panics; so the backend owns a small tokio
@@ -71,8 +74,11 @@ COMMIT;";
 /// PostgreSQL, so one is run at once: the snapshot is the store's state when
 /// [`crate::Store::read`] returns).
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1";
-/// Opens a write transaction and takes its commit number (see the module's notes).
+/// Opens a write transaction, waits for its turn and takes its commit number (see the
+/// module's notes). The lock comes before any query, so the snapshot is taken once the
+/// turn has come.
 const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE; \
+     LOCK TABLE one_meta IN EXCLUSIVE MODE; \
      UPDATE one_meta SET v = v + 1 WHERE name = 'commit_seq' RETURNING v";
 
 /// How many times a write transaction begins again after a conflict over its commit

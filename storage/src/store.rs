@@ -307,10 +307,10 @@ impl Store {
     /// aborts it too and then resumes unwinding; the store stays usable. The call returns
     /// once the commit is durable (with a durable [`Durability`]).
     ///
-    /// On PostgreSQL, writers of every process meet on the commit number, which a write
-    /// transaction takes first: one that meets another's waits, then begins again, before
-    /// `f` runs, so `f` runs once. A conflict later in the transaction (only a writer
-    /// outside ONE can cause one) is [`StorageError::Conflict`], with nothing committed.
+    /// On PostgreSQL, writers of every process take turns: a write transaction waits for
+    /// its turn before its snapshot is taken, so `f` runs once and sees every commit
+    /// before it. A conflict in the transaction (only a writer outside ONE can cause
+    /// one) is [`StorageError::Conflict`], with nothing committed.
     pub fn write<R, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StorageError>,

@@ -116,7 +116,7 @@ fn two_instances_number_their_commits_as_one_sequence() {
         store.set_commit_listener(Arc::new(move |seq, _| heard.lock().unwrap().push(seq)));
     }
     // Writers on both instances at once: each instance's writers take turns, and the two
-    // instances meet on the commit number, where one waits and begins again.
+    // instances take turns on the database.
     let start = Barrier::new(8);
     std::thread::scope(|s| {
         for w in 0..8u8 {
@@ -167,7 +167,7 @@ fn a_writer_that_meets_another_instances_open_transaction_waits_and_lands_once()
             let mut runs = 0;
             b.write(|tx| {
                 runs += 1;
-                // It began after the first committed: it sees the first's write.
+                // Its turn came after the first committed: it sees the first's write.
                 let first = tx.get(b"a")?;
                 tx.put(b"b".to_vec(), first.unwrap_or_default())?;
                 Ok::<_, StorageError>(tx.seq())
