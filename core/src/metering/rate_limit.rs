@@ -13,6 +13,14 @@
 //! over-counted: a count is cleared from memory only after the transaction that wrote it
 //! committed). Burst state is not persisted: after a restart every key starts with a full
 //! burst.
+//!
+//! Several instances on one shared database (PostgreSQL) each keep their own burst
+//! state and their own counts: at one instant N instances admit at most N bursts of a
+//! key, and a monthly or plan limit is passed by at most the calls the other instances
+//! made that this one has not read yet. An instance writes its counts, and reads back the
+//! totals every instance wrote, at least every [`FLUSH_CALLS`] calls or
+//! [`FLUSH_INTERVAL_MS`] (checked at each call) and at `sync` and `close`: so a limit is
+//! passed by at most what the other instances counted in about two such intervals.
 
 pub use one_vocabulary::metering::RateLimit;
 
@@ -173,6 +181,13 @@ struct MetersInner {
     groups: HashMap<(Env, GroupId), GroupMeter>,
     unwritten: u64,
     last_flush: Option<Timestamp>,
+}
+
+/// The totals a flush left in the store: per key and per group, for the month.
+#[derive(Default)]
+struct Written {
+    keys: Vec<(GroupId, KeyId, u32, u64)>,
+    groups: Vec<(Env, GroupId, u32, u64)>,
 }
 
 /// Counts taken out of memory to be written.
@@ -347,6 +362,27 @@ impl Meters {
         Flush { keys, groups }
     }
 
+    /// Sets the counts just written to what the store now holds: with other instances
+    /// writing their own counts to the same database, the stored total is more than
+    /// this instance counted.
+    fn settle(&self, written: Written) {
+        let mut inner = self.lock();
+        for (root, id, month, total) in written.keys {
+            if let Some(m) = inner.keys.get_mut(&(root, id))
+                && m.count.month == month
+            {
+                m.count.stored = m.count.stored.max(total);
+            }
+        }
+        for (env, g, month, total) in written.groups {
+            if let Some(m) = inner.groups.get_mut(&(env, g))
+                && m.count.month == month
+            {
+                m.count.stored = m.count.stored.max(total);
+            }
+        }
+    }
+
     /// Puts back counts whose write failed.
     fn restore(&self, flush: Flush) {
         let mut inner = self.lock();
@@ -434,6 +470,7 @@ impl Engine {
             return Ok(());
         }
         let written = self.transact(|kv| {
+            let mut totals = Written::default();
             for (id, root, month, n, last) in &flush.keys {
                 let scope = Scope::new(Context::system(*root), *root);
                 self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
@@ -446,6 +483,9 @@ impl Engine {
                             _ => key.calls_this_month = *n,
                         }
                         key.last_used_at = key.last_used_at.max(Some(*last));
+                        if key.last_used_at.map(Timestamp::month_index) == Some(*month) {
+                            totals.keys.push((*root, *id, *month, key.calls_this_month));
+                        }
                         tx.put_record(&path, &stored)?;
                     }
                     Ok(())
@@ -459,15 +499,23 @@ impl Engine {
                         Some(b) => decode_u64(&b, "usage counter")?,
                         None => 0,
                     };
-                    tx.put(key, old.saturating_add(*n).to_be_bytes())
+                    let total = old.saturating_add(*n);
+                    totals.groups.push((*env, *group, *month, total));
+                    tx.put(key, total.to_be_bytes())
                 })?;
             }
-            Ok::<_, Error>(())
+            Ok::<_, Error>(totals)
         });
-        if written.is_err() {
-            self.part::<Meters>().restore(flush);
+        match written {
+            Ok(totals) => {
+                self.part::<Meters>().settle(totals);
+                Ok(())
+            }
+            Err(e) => {
+                self.part::<Meters>().restore(flush);
+                Err(e)
+            }
         }
-        written
     }
 }
 

@@ -196,3 +196,40 @@ fn a_subscriber_on_one_instance_receives_the_other_instances_commits_in_order_an
     assert_eq!(next.target, Some(Ref::from(after)));
     assert_eq!(resumed.try_next(&c.engine).unwrap(), None);
 }
+
+#[test]
+fn rate_limits_hold_per_instance_and_call_quotas_once_counts_are_written() {
+    let (a, b) = two_instances();
+    let g = a.tenant("acme");
+    let sys = Context::system(g.id);
+    let key = a
+        .engine
+        .write(&sys, |tx| {
+            tx.create_api_key(NewApiKey::new("k", &["read"]).rate(2, 5).monthly_calls(8))
+        })
+        .unwrap();
+    let secret = key.secret.expose();
+    let accepted = |f: &Fixture, tries: usize| {
+        (0..tries)
+            .filter(|_| f.engine.check_api_key(secret, None).is_ok())
+            .count()
+    };
+    // The burst is each instance's: at one instant, each accepts exactly its burst, so
+    // N instances accept at most N × burst.
+    assert_eq!(accepted(&a, 20), 5);
+    assert_eq!(accepted(&b, 20), 5);
+    // The monthly count (8): each instance counts its own calls in memory and writes
+    // them in batches, reading back the totals every instance wrote. A wrote 5, then B
+    // wrote its 5 and read back 10: B refuses. A has not read B's yet: it admits up to 3
+    // more (the bound: the calls of others it has not read), then its next write reads 13.
+    a.engine.flush_meters().unwrap();
+    b.engine.flush_meters().unwrap();
+    a.clock.advance(10_000);
+    b.clock.advance(10_000);
+    assert_eq!(accepted(&b, 5), 0);
+    assert_eq!(accepted(&a, 5), 3);
+    a.engine.flush_meters().unwrap();
+    a.clock.advance(10_000);
+    assert_eq!(accepted(&a, 5), 0);
+    assert_eq!(accepted(&b, 5), 0);
+}
