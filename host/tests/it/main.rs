@@ -6,6 +6,7 @@ mod conformance;
 mod crash;
 mod facade;
 mod layers;
+mod processes;
 mod server;
 mod tidy;
 #[cfg(feature = "wasm")]
