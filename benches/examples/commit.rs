@@ -16,34 +16,11 @@ use std::time::{Duration, Instant};
 
 use one::*;
 use one_benches::OneDb;
+use one_benches::timing::{report, timed_each};
 
 const SINGLE: usize = 3_000;
 const THREADS: usize = 8;
 const PER_THREAD: usize = 500;
-
-/// p50 and p99 of `samples`, and operations per second over their sum.
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let total: Duration = samples.iter().sum();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    println!(
-        "{name:<40} {:>9.0} ops/s  p50 {:>7.1} µs  p99 {:>7.1} µs",
-        samples.len() as f64 / total.as_secs_f64(),
-        at(0.50).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-    );
-}
-
-/// The time of each of `n` calls of `f` (with the call's number).
-fn timed_each(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
-    (0..n)
-        .map(|i| {
-            let started = Instant::now();
-            f(i);
-            started.elapsed()
-        })
-        .collect()
-}
 
 fn throughput(name: &str, n: usize, took: Duration) {
     println!(

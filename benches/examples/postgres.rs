@@ -16,36 +16,14 @@
 #![allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use one::*;
+use one_benches::timing::{report, timed_each};
 
 const CALLS: usize = 1_000;
 const THREADS: usize = 8;
 const PER_THREAD: usize = 150;
-
-/// p50 and p99 of `samples`, and calls per second over their sum.
-fn report(backend: &str, name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let total: Duration = samples.iter().sum();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    println!(
-        "{backend:<9} {name:<34} {:>8.0} ops/s  p50 {:>8.1} µs  p99 {:>8.1} µs",
-        samples.len() as f64 / total.as_secs_f64(),
-        at(0.50).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-    );
-}
-
-fn timed_each(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
-    (0..n)
-        .map(|i| {
-            let started = Instant::now();
-            f(i);
-            started.elapsed()
-        })
-        .collect()
-}
 
 /// Durable creates by `THREADS` threads on each of `dbs` at once: creates per second.
 fn concurrent_creates(dbs: &[Arc<Ontology>], ctx: Context) -> f64 {
@@ -84,8 +62,7 @@ fn workload(backend: &str, db: &Ontology) -> Context {
         .unwrap();
     let mut things = Vec::new();
     report(
-        backend,
-        "create thing (durable, 1 caller)",
+        &format!("{backend:<9} create thing (durable, 1 caller)"),
         timed_each(CALLS, |i| {
             let t = db
                 .write(&sys, |tx| {
@@ -96,8 +73,7 @@ fn workload(backend: &str, db: &Ontology) -> Context {
         }),
     );
     report(
-        backend,
-        "create connection (durable)",
+        &format!("{backend:<9} create connection (durable)"),
         timed_each(CALLS, |i| {
             let (a, b) = (things[i], things[(i * 7 + 1) % things.len()]);
             db.write(&sys, |tx| tx.connect(NewConnection::new(a, "links", b)))
@@ -105,23 +81,20 @@ fn workload(backend: &str, db: &Ontology) -> Context {
         }),
     );
     report(
-        backend,
-        "get thing",
+        &format!("{backend:<9} get thing"),
         timed_each(CALLS, |i| {
             db.read(&sys, |v| v.get_thing(things[i])).unwrap();
         }),
     );
     report(
-        backend,
-        "list 20 things of a type",
+        &format!("{backend:<9} list 20 things of a type"),
         timed_each(CALLS / 4, |_| {
             db.read(&sys, |v| v.things(&ThingQuery::of_type("item").limit(20)))
                 .unwrap();
         }),
     );
     report(
-        backend,
-        "latest 20 events",
+        &format!("{backend:<9} latest 20 events"),
         timed_each(CALLS / 4, |_| {
             db.read(&sys, |v| v.events(&EventQuery::latest().limit(20)))
                 .unwrap();
@@ -129,8 +102,7 @@ fn workload(backend: &str, db: &Ontology) -> Context {
     );
     let as_ann = Context::person(ann, g.id);
     report(
-        backend,
-        "permission check (person)",
+        &format!("{backend:<9} permission check (person)"),
         timed_each(CALLS, |_| {
             assert!(db.engine().can(&as_ann, Permission::ThingsWrite, g.id));
         }),

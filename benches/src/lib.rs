@@ -9,6 +9,7 @@
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod timing;
 
 use one::{
     Context, Durability, GroupId, GroupType, NewConnection, NewGroup, NewThing, Ontology, Result,

@@ -266,6 +266,32 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 }
 
 impl Shared {
+    /// What the sessions of a new store share, with a runtime of its own (one worker
+    /// thread: the work is waiting on sockets) and an empty pool.
+    fn new(
+        config: Config,
+        schema: Option<String>,
+        durability: Durability,
+        partition: fn(&[u8]) -> usize,
+    ) -> Result<Arc<Self>, StorageError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("one-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Unavailable {
+                reason: format!("cannot start the PostgreSQL runtime: {e}"),
+            })?;
+        Ok(Arc::new(Self {
+            runtime: Some(runtime),
+            config,
+            schema,
+            durability,
+            partition,
+            pool: Arc::default(),
+        }))
+    }
+
     fn runtime(&self) -> Result<&tokio::runtime::Runtime, StorageError> {
         self.runtime
             .as_ref()
@@ -398,22 +424,12 @@ impl Store {
         if config.get_application_name().is_none() {
             config.application_name("one");
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("one-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Unavailable {
-                reason: format!("cannot start the PostgreSQL runtime: {e}"),
-            })?;
-        let shared = Arc::new(Shared {
-            runtime: Some(runtime),
+        let shared = Shared::new(
             config,
-            schema: scratch.clone(),
-            durability: options.durability,
-            partition: options.partition,
-            pool: Arc::default(),
-        });
+            scratch.clone(),
+            options.durability,
+            options.partition,
+        )?;
         shared.install(scratch.is_some())?;
         Ok(Self {
             shared,
@@ -434,23 +450,13 @@ impl Store {
     /// would open it.
     pub(crate) fn another_instance(&self) -> Result<Self, StorageError> {
         let shared = &self.shared;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("one-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Unavailable {
-                reason: format!("cannot start the PostgreSQL runtime: {e}"),
-            })?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                runtime: Some(runtime),
-                config: shared.config.clone(),
-                schema: shared.schema.clone(),
-                durability: shared.durability,
-                partition: shared.partition,
-                pool: Arc::default(),
-            }),
+            shared: Shared::new(
+                shared.config.clone(),
+                shared.schema.clone(),
+                shared.durability,
+                shared.partition,
+            )?,
             write_lock: Mutex::new(()),
             listener: RwLock::new(None),
             write_buffer: self.write_buffer,
