@@ -37,7 +37,7 @@
 //! opens a fresh one, so the engine recovers from a server restart without being
 //! reopened. A server that cannot be reached is [`StorageError::Unavailable`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -70,10 +70,11 @@ INSERT INTO one_meta VALUES ('commit_seq', 0) ON CONFLICT DO NOTHING;
 INSERT INTO one_meta VALUES ('storage_format', 1) ON CONFLICT DO NOTHING;
 COMMIT;";
 
-/// Opens a read transaction and takes its snapshot (at its first statement, in
-/// PostgreSQL, so one is run at once: the snapshot is the store's state when
-/// [`crate::Store::read`] returns).
-const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1";
+/// Opens a read transaction. Its snapshot is taken by the statement sent right behind
+/// it, in the same round trip: the read of the keys asked for up front (see
+/// [`Session::begin_with`]), so the snapshot is the store's state when
+/// [`crate::Store::read`] returns.
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// Opens a write transaction, waits for its turn and takes its commit number (see the
 /// module's notes). The lock comes before any query, so the snapshot is taken once the
 /// turn has come.
@@ -171,6 +172,8 @@ struct Conn {
 
 struct Statements {
     get: Statement,
+    /// The values of several keys at once.
+    get_many: Statement,
     /// Scans: forward or reverse, with an upper bound or without.
     forward: Statement,
     forward_open: Statement,
@@ -197,6 +200,12 @@ impl Statements {
         Ok(Self {
             get: client
                 .prepare("SELECT v FROM one_kv WHERE part = $1 AND k = $2")
+                .await?,
+            get_many: client
+                .prepare(
+                    "SELECT k, v FROM one_kv WHERE (part, k) IN \
+                     (SELECT * FROM UNNEST($1::bytea[], $2::bytea[]))",
+                )
                 .await?,
             forward: client.prepare(&scan("ASC", true)).await?,
             forward_open: client.prepare(&scan("ASC", false)).await?,
@@ -478,14 +487,17 @@ impl Store {
         false
     }
 
-    pub(crate) fn read(&self) -> Result<Arc<ReadTx>, StorageError> {
+    /// A snapshot, with `keys` read as it begins (in the same round trip).
+    pub(crate) fn read(&self, keys: &[Vec<u8>]) -> Result<Arc<ReadTx>, StorageError> {
         let session = Session::begin(&self.shared)?;
-        session.execute(BEGIN_READ)?;
+        session.begin_with(BEGIN_READ, keys)?;
         Ok(Arc::new(ReadTx::new(store::Snapshot::Postgres(session))))
     }
 
+    /// A write transaction, with `keys` read as it begins (in the same round trip).
     pub(crate) fn write<R, E>(
         &self,
+        keys: &[Vec<u8>],
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
     ) -> Result<R, E>
     where
@@ -495,16 +507,15 @@ impl Store {
             return Err(StorageError::NestedWrite.into());
         };
         let _turn = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let (session, seq) = self.begin_write()?;
+        let (session, seq) = self.begin_write(keys)?;
         let mut tx = WriteTx::new(Base::Postgres(&session), seq, self.write_buffer, false);
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
         let (r, notes) = match ran {
             Ok(Ok(r)) => {
                 let notes = std::mem::take(&mut tx.notes);
-                tx.flush()?;
+                let last = tx.take_pending();
                 drop(tx);
-                session.execute("COMMIT")?;
-                session.done();
+                session.commit(last)?;
                 (r, notes)
             }
             // Dropping the session rolls the transaction back.
@@ -517,12 +528,12 @@ impl Store {
 
     /// Opens a write transaction and takes its commit number, beginning again while it
     /// conflicts with another writer's.
-    fn begin_write(&self) -> Result<(Session, u64), StorageError> {
+    fn begin_write(&self, keys: &[Vec<u8>]) -> Result<(Session, u64), StorageError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
             let session = Session::begin(&self.shared)?;
-            match session.begin_write() {
+            match session.begin_write(keys) {
                 Ok(seq) => return Ok((session, seq)),
                 Err(StorageError::Conflict { .. }) if attempts < MAX_ATTEMPTS => {
                     drop(session);
@@ -635,6 +646,9 @@ pub(crate) struct Session {
     shared: Arc<Shared>,
     conn: Conn,
     state: AtomicU8,
+    /// Keys read as the transaction began ([`Session::begin_with`]), and their values
+    /// (`None`: absent), until the transaction writes them.
+    prefetched: Mutex<HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
 /// [`Session::state`]: in its transaction, finished (committed), failed.
@@ -649,7 +663,41 @@ impl Session {
             shared: Arc::clone(shared),
             conn: shared.checkout()?,
             state: AtomicU8::new(OPEN),
+            prefetched: Mutex::default(),
         })
+    }
+
+    fn prefetched(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Option<Vec<u8>>>> {
+        self.prefetched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `begin` (simple query protocol) and, right behind it in the same round
+    /// trip, the read of `keys` in the transaction it opens (which takes the snapshot),
+    /// remembered for [`Session::get`]. Returns the rows `begin` answered.
+    fn begin_with(
+        &self,
+        begin: &'static str,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<SimpleQueryMessage>, StorageError> {
+        let parts: Vec<Vec<u8>> = keys.iter().map(|k| self.part_of(k)).collect();
+        let wanted = keys.to_vec();
+        let (messages, rows) = self.run(move |c| {
+            Box::pin(async move {
+                // Polled together, the two requests go out before either answer is read.
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&parts, &wanted];
+                let (began, rows) = tokio::join!(
+                    c.client.simple_query(begin),
+                    c.client.query(&c.statements.get_many, &params)
+                );
+                Ok((began?, rows?))
+            })
+        })?;
+        let mut prefetched = self.prefetched();
+        prefetched.extend(keys.iter().map(|k| (k.clone(), None)));
+        for row in rows {
+            prefetched.insert(row.get::<_, Vec<u8>>(0), Some(row.get::<_, Vec<u8>>(1)));
+        }
+        Ok(messages)
     }
 
     /// Runs `work` with this session's connection, noting a failure (after which the
@@ -687,10 +735,9 @@ impl Session {
         self.run(move |c| Box::pin(async move { c.client.batch_execute(&sql).await }))
     }
 
-    /// Runs [`BEGIN_WRITE`], and returns the commit number taken.
-    fn begin_write(&self) -> Result<u64, StorageError> {
-        let messages =
-            self.run(|c| Box::pin(async move { c.client.simple_query(BEGIN_WRITE).await }))?;
+    /// Runs [`BEGIN_WRITE`], reads `keys`, and returns the commit number taken.
+    fn begin_write(&self, keys: &[Vec<u8>]) -> Result<u64, StorageError> {
+        let messages = self.begin_with(BEGIN_WRITE, keys)?;
         let seq = messages.iter().find_map(|m| match m {
             SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<u64>().ok()),
             _ => None,
@@ -721,6 +768,9 @@ impl Session {
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(value) = self.prefetched().get(key) {
+            return Ok(value.clone());
+        }
         let (part, key) = (self.part_of(key), key.to_vec());
         self.run(move |c| {
             Box::pin(async move {
@@ -781,6 +831,31 @@ impl Session {
         &self,
         entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<(), StorageError> {
+        self.send(entries, false)
+    }
+
+    /// Sends the last buffered writes and commits, in one round trip; the connection
+    /// goes back to the pool.
+    fn commit(&self, entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Result<(), StorageError> {
+        self.send(entries, true)?;
+        self.done();
+        Ok(())
+    }
+
+    /// One upsert and one delete for `entries` (each only if needed), then `COMMIT` if
+    /// `commit`: pipelined, so they cost one round trip. An error in any fails the call
+    /// (PostgreSQL answers the `COMMIT` of a failed transaction with a rollback).
+    fn send(
+        &self,
+        entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        commit: bool,
+    ) -> Result<(), StorageError> {
+        {
+            let mut prefetched = self.prefetched();
+            for key in entries.keys() {
+                prefetched.remove(key);
+            }
+        }
         let (mut parts, mut keys, mut values) = (Vec::new(), Vec::new(), Vec::new());
         let (mut gone_parts, mut gone_keys) = (Vec::new(), Vec::new());
         for (key, value) in entries {
@@ -796,27 +871,41 @@ impl Session {
                 }
             }
         }
-        if !keys.is_empty() {
-            self.run(move |c| {
-                Box::pin(async move {
-                    c.client
-                        .execute(&c.statements.upsert, &[&parts, &keys, &values])
-                        .await
-                        .map(drop)
-                })
-            })?;
+        if keys.is_empty() && gone_keys.is_empty() && !commit {
+            return Ok(());
         }
-        if !gone_keys.is_empty() {
-            self.run(move |c| {
-                Box::pin(async move {
+        self.run(move |c| {
+            Box::pin(async move {
+                let st = &c.statements;
+                let upsert = async {
+                    if keys.is_empty() {
+                        return Ok(0);
+                    }
                     c.client
-                        .execute(&c.statements.delete, &[&gone_parts, &gone_keys])
+                        .execute(&st.upsert, &[&parts, &keys, &values])
                         .await
-                        .map(drop)
-                })
-            })?;
-        }
-        Ok(())
+                };
+                let delete = async {
+                    if gone_keys.is_empty() {
+                        return Ok(0);
+                    }
+                    c.client
+                        .execute(&st.delete, &[&gone_parts, &gone_keys])
+                        .await
+                };
+                let end = async {
+                    if commit {
+                        c.client.batch_execute("COMMIT").await
+                    } else {
+                        Ok(())
+                    }
+                };
+                let (upserted, deleted, ended) = tokio::join!(upsert, delete, end);
+                upserted?;
+                deleted?;
+                ended
+            })
+        })
     }
 }
 
@@ -953,9 +1042,9 @@ mod tests {
         let store = named("one_restart_victim");
         let killer = named("one_restart_killer");
         store
-            .write(|tx| tx.put(b"before".to_vec(), b"1".to_vec()))
+            .write(&[], |tx| tx.put(b"before".to_vec(), b"1".to_vec()))
             .unwrap();
-        let held = store.read().unwrap();
+        let held = store.read(&[]).unwrap();
         // What a server restart does to this store's connections.
         let session = Session::begin(&killer.shared).unwrap();
         session
@@ -978,13 +1067,13 @@ mod tests {
         // The next transactions connect again: nothing lost, nothing half-written.
         let mut failures = 0;
         loop {
-            match store.write(|tx| tx.put(b"after".to_vec(), b"2".to_vec())) {
+            match store.write(&[], |tx| tx.put(b"after".to_vec(), b"2".to_vec())) {
                 Ok(()) => break,
                 Err(StorageError::Unavailable { .. }) if failures < 3 => failures += 1,
                 Err(e) => panic!("{e:?}"),
             }
         }
-        let read = store.read().unwrap();
+        let read = store.read(&[]).unwrap();
         assert_eq!(read.get(b"before").unwrap(), Some(b"1".to_vec()));
         assert_eq!(read.get(b"after").unwrap(), Some(b"2".to_vec()));
         // A transaction the lost connection failed took no commit number.

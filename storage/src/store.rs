@@ -269,7 +269,7 @@ impl Store {
             Backend::Embedded(store) => store.backup(path),
             #[cfg(feature = "postgres")]
             Backend::Postgres(store) => {
-                let snapshot = store.read()?;
+                let snapshot = store.read(&[])?;
                 let seq = snapshot.seq()?;
                 embedded::write_copy(path.as_ref(), seq, |insert| {
                     snapshot.scan(&KeyRange::all(), Direction::Forward, |k, v| {
@@ -298,7 +298,17 @@ impl Store {
     /// caller still holds it). On PostgreSQL, each is a REPEATABLE READ transaction on a
     /// pooled connection, ended when the last handle is dropped.
     pub fn read(&self) -> Result<Arc<ReadTx>, StorageError> {
-        dispatch!(&self.backend, s => s.read())
+        self.read_prefetching(&[])
+    }
+
+    /// [`Store::read`], saying which keys the caller reads first: on PostgreSQL they are
+    /// read as the snapshot begins, in the same round trip; a file ignores the hint.
+    pub fn read_prefetching(&self, keys: &[Vec<u8>]) -> Result<Arc<ReadTx>, StorageError> {
+        match &self.backend {
+            Backend::Embedded(store) => store.read(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => store.read(keys),
+        }
     }
 
     /// Runs `f` in a write transaction and commits if it returns `Ok`.
@@ -315,7 +325,24 @@ impl Store {
     where
         E: From<StorageError>,
     {
-        dispatch!(&self.backend, s => s.write(f))
+        self.write_prefetching(&[], f)
+    }
+
+    /// [`Store::write`], saying which keys the transaction reads first: on PostgreSQL
+    /// they are read as it begins, in the same round trip; a file ignores the hint.
+    pub fn write_prefetching<R, E>(
+        &self,
+        keys: &[Vec<u8>],
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        E: From<StorageError>,
+    {
+        match &self.backend {
+            Backend::Embedded(store) => store.write(f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => store.write(keys, f),
+        }
     }
 
     /// Runs `f` while no write transaction of this handle is open: every commit before it

@@ -89,6 +89,13 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// The buffered writes, taken (for a backend that sends them with its commit).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn take_pending(&mut self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.pending_bytes = 0;
+        std::mem::take(&mut self.pending)
+    }
+
     /// Applies the buffered writes to the backend, in key order.
     pub(crate) fn flush(&mut self) -> Result<(), StorageError> {
         self.touched |= !self.pending.is_empty();

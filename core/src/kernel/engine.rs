@@ -405,7 +405,12 @@ impl Engine {
         f: impl FnOnce(&View<'_, ReadTx>) -> Result<R>,
     ) -> Result<R> {
         let (access, groups) = (self.access_epoch(), self.groups.version());
-        let kv = self.store.read()?;
+        let kv = if self.shared {
+            // Read with the snapshot's start, in the same round trip.
+            self.store.read_prefetching(&[layout::access_version()])?
+        } else {
+            self.store.read()?
+        };
         let scope = self.resolve(&kv, ctx)?;
         if self.caches_usable() && self.caches_current(&kv)? {
             scope.use_caches(access, groups);
@@ -472,7 +477,14 @@ impl Engine {
     /// back and becomes [`Error::Internal`] for this caller alone, so one bad call never
     /// stops the store from serving the others.
     pub(crate) fn transact<R>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R>) -> Result<R> {
-        self.store.write(|kv| {
+        // On a shared store, every transaction reads these two first: they come with its
+        // start, in the same round trip.
+        let first: &[Vec<u8>] = if self.shared {
+            &[layout::access_version(), layout::last_id()]
+        } else {
+            &[]
+        };
+        self.store.write_prefetching(first, |kv| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kv)))
                 .unwrap_or_else(|panic| Err(Error::internal(&*panic)))
         })

@@ -214,3 +214,31 @@ fn a_backup_of_a_postgres_database_is_a_database_file() {
     assert_eq!(read.seq().unwrap(), 1);
     assert_eq!(read.get(b"k2").unwrap(), Some(b"v2".to_vec()));
 }
+
+#[test]
+fn keys_read_as_a_transaction_begins_are_its_own_writes_once_written() {
+    // A buffer of one byte: every write is sent at once, so reads go to the server.
+    let store = scratch(&StoreOptions {
+        write_buffer: 1,
+        ..StoreOptions::default()
+    });
+    store
+        .write(|tx| tx.put(b"b".to_vec(), b"old".to_vec()))
+        .unwrap();
+    let keys = [b"a".to_vec(), b"b".to_vec()];
+    store
+        .write_prefetching(&keys, |tx| {
+            assert_eq!(tx.get(b"a")?, None);
+            assert_eq!(tx.get(b"b")?, Some(b"old".to_vec()));
+            tx.put(b"a".to_vec(), b"new".to_vec())?;
+            tx.delete(b"b")?;
+            assert_eq!(tx.get(b"a")?, Some(b"new".to_vec()));
+            assert_eq!(tx.get(b"b")?, None);
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+    let read = store.read_prefetching(&keys).unwrap();
+    assert_eq!(read.get(b"a").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(read.get(b"b").unwrap(), None);
+    assert_eq!(read.seq().unwrap(), 2);
+}
