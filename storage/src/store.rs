@@ -182,8 +182,14 @@ impl Store {
 
     /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host/db`,
     /// or a `key=value` connection string), creating ONE's tables there if they do not
-    /// exist. Several processes may connect to one database at once; see
-    /// [`crate::postgres`] for what that changes.
+    /// exist: `one_kv (part, k, v)`, the keyspace with each key's partition
+    /// ([`StoreOptions::partition`]) first in the primary key, and `one_meta`. Several
+    /// processes may connect to one database at once. Reads run in REPEATABLE READ
+    /// snapshots; write transactions in SERIALIZABLE ones that take turns across every
+    /// process (each waits for a lock on `one_meta` before its snapshot, then takes the
+    /// next commit number), so commit numbers follow commit order everywhere. A server that
+    /// cannot be reached is [`StorageError::Unavailable`]; the next transaction connects
+    /// again.
     #[cfg(feature = "postgres")]
     pub fn connect(url: &str, options: &StoreOptions) -> Result<Self, StorageError> {
         Ok(Self {
