@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
@@ -49,7 +49,7 @@ use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage, Statement};
 
 use crate::StorageError;
 use crate::kv::{Direction, Flow, KeyRange};
-use crate::store::{self, CommitListener, Durability, ReadTx, StoreOptions};
+use crate::store::{self, CommitListener, Durability, Listener, ReadTx, StoreOptions};
 use crate::write::{Base, WriteGuard, WriteTx};
 
 /// The version of this backend's layout. Only grows.
@@ -98,7 +98,7 @@ pub(crate) struct Store {
     shared: Arc<Shared>,
     /// Taken by each write transaction of this process, for its whole length.
     write_lock: Mutex<()>,
-    listener: RwLock<Option<CommitListener>>,
+    listener: Listener,
     write_buffer: usize,
     /// The schema this store made and drops when it ends ([`Store::scratch`]).
     scratch: Option<String>,
@@ -438,13 +438,18 @@ impl Store {
             options.partition,
         )?;
         shared.install(scratch.is_some())?;
-        Ok(Self {
+        Ok(Self::on(shared, options.write_buffer, scratch))
+    }
+
+    /// A store on `shared`, with no writer and no listener yet.
+    fn on(shared: Arc<Shared>, write_buffer: usize, scratch: Option<String>) -> Self {
+        Self {
             shared,
             write_lock: Mutex::new(()),
-            listener: RwLock::new(None),
-            write_buffer: options.write_buffer,
+            listener: Listener::default(),
+            write_buffer,
             scratch,
-        })
+        }
     }
 
     /// A fresh database in a new schema of its own on the server at `url`.
@@ -457,18 +462,13 @@ impl Store {
     /// would open it.
     pub(crate) fn another_instance(&self) -> Result<Self, StorageError> {
         let shared = &self.shared;
-        Ok(Self {
-            shared: Shared::new(
-                shared.config.clone(),
-                shared.schema.clone(),
-                shared.durability,
-                shared.partition,
-            )?,
-            write_lock: Mutex::new(()),
-            listener: RwLock::new(None),
-            write_buffer: self.write_buffer,
-            scratch: None,
-        })
+        let fresh = Shared::new(
+            shared.config.clone(),
+            shared.schema.clone(),
+            shared.durability,
+            shared.partition,
+        )?;
+        Ok(Self::on(fresh, self.write_buffer, None))
     }
 
     pub(crate) fn durability(&self) -> Durability {
@@ -520,7 +520,7 @@ impl Store {
             Ok(Err(e)) => return Err(session.conflict().map_or(e, E::from)),
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        self.tell(seq, notes);
+        self.listener.tell(seq, notes);
         Ok(r)
     }
 
@@ -547,13 +547,6 @@ impl Store {
         }
     }
 
-    fn tell(&self, seq: u64, notes: Vec<(Vec<u8>, Vec<u8>)>) {
-        let listener = self.listener.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(listener) = listener.as_ref() {
-            listener(seq, notes);
-        }
-    }
-
     pub(crate) fn between_commits<R>(&self, f: impl FnOnce() -> R) -> Result<R, StorageError> {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite);
@@ -563,7 +556,7 @@ impl Store {
     }
 
     pub(crate) fn set_commit_listener(&self, listener: CommitListener) {
-        *self.listener.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+        self.listener.set(listener);
     }
 
     /// Commits are durable when they return, unless the store's durability is

@@ -94,6 +94,25 @@ impl Default for StoreOptions {
 /// write waits, so it must be quick and must not write to the store.
 pub type CommitListener = Arc<dyn Fn(u64, Vec<(Vec<u8>, Vec<u8>)>) + Send + Sync>;
 
+/// A store's place for its [`CommitListener`], which both backends tell in commit order.
+#[derive(Default)]
+pub(crate) struct Listener(std::sync::RwLock<Option<CommitListener>>);
+
+impl Listener {
+    /// Replaces the listener.
+    pub(crate) fn set(&self, listener: CommitListener) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+    }
+
+    /// Tells the listener, if there is one, of commit `seq` and its notes.
+    pub(crate) fn tell(&self, seq: u64, notes: Vec<(Vec<u8>, Vec<u8>)>) {
+        let listener = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(listener) = listener.as_ref() {
+            listener(seq, notes);
+        }
+    }
+}
+
 /// The PostgreSQL server the test suites use: `ONE_TEST_POSTGRES` if set, else
 /// `host=127.0.0.1 user=one password=one dbname=one_test` (what `.ci/postgres` makes).
 #[cfg(feature = "postgres")]

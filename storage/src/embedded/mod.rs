@@ -46,7 +46,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use crate::StorageError;
 use crate::kv::{Direction, Flow, KeyRange};
 use crate::log::{self, Log, Payload};
-use crate::store::{self, CommitListener, Durability, ReadTx, StoreOptions};
+use crate::store::{self, CommitListener, Durability, Listener, ReadTx, StoreOptions};
 use crate::write::{Base, Stored, WriteGuard, WriteTx};
 
 mod batch;
@@ -314,7 +314,7 @@ pub struct Store {
     /// Threads waiting for the write lock.
     queued: AtomicUsize,
     /// Told of every commit, with the entries its transaction noted.
-    listener: std::sync::RwLock<Option<CommitListener>>,
+    listener: Listener,
     /// The commit log, for a database file with a durable [`Durability`].
     log: Option<Log>,
     /// Commits made but not yet durable, oldest first, waiting to be published.
@@ -583,7 +583,7 @@ impl Store {
             latest: Mutex::new(None),
             commit_order: Mutex::new(None),
             queued: AtomicUsize::new(0),
-            listener: std::sync::RwLock::new(None),
+            listener: Listener::default(),
             log: None,
             unpublished: Mutex::new(VecDeque::new()),
             checkpoint_after: options.checkpoint_after,
@@ -722,7 +722,7 @@ impl Store {
                 Ok(()) => {
                     self.commit(txn)?;
                     self.retire_snapshot();
-                    self.tell(seq, notes);
+                    self.listener.tell(seq, notes);
                     return Ok(r);
                 }
                 Err(e) => Failure::Error(e.into()),
@@ -807,14 +807,6 @@ impl Store {
         self.unpublished.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Tells the listener of a commit.
-    fn tell(&self, seq: u64, notes: Vec<(Vec<u8>, Vec<u8>)>) {
-        let listener = self.listener.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(listener) = listener.as_ref() {
-            listener(seq, notes);
-        }
-    }
-
     /// Publishes the commits up to `seq`, now durable, in commit order: readers see the
     /// last of them, and the listener hears each. Returns the last published (0 if none
     /// was waiting).
@@ -824,7 +816,7 @@ impl Store {
         while queue.front().is_some_and(|c| c.seq <= seq) {
             if let Some(commit) = queue.pop_front() {
                 newest = Some((commit.seq, commit.snapshot));
-                self.tell(commit.seq, commit.notes);
+                self.listener.tell(commit.seq, commit.notes);
             }
         }
         if let Some((_, snapshot)) = &newest {
@@ -870,7 +862,7 @@ impl Store {
 
     /// Sets the function told of every commit from now on (replacing any earlier one).
     pub fn set_commit_listener(&self, listener: CommitListener) {
-        *self.listener.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+        self.listener.set(listener);
     }
 
     /// Makes every commit so far durable in the page file, whatever the store's
