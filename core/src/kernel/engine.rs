@@ -217,6 +217,34 @@ impl Scope {
     }
 }
 
+/// The highest id stored (0 before the first). A high-water mark this close to the end
+/// of the id space can only come from a damaged store; refusing it keeps id generation
+/// from ever overflowing.
+fn stored_last_id(kv: &impl KvRead) -> Result<u128> {
+    let Some(b) = kv.get(&layout::last_id())? else {
+        return Ok(0);
+    };
+    let last = u128::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
+        what: "last id",
+        reason: format!("expected 16 bytes, found {}", b.len()),
+    })?);
+    if last > u128::MAX - (1 << 64) {
+        return Err(Error::Corrupt {
+            what: "last id",
+            reason: format!("{last:#x} is out of range"),
+        });
+    }
+    Ok(last)
+}
+
+/// The access version stored (0 before the first change on a shared store).
+fn stored_access_version(kv: &impl KvRead) -> Result<u64> {
+    match kv.get(&layout::access_version())? {
+        Some(b) => layout::decode_u64(&b, "access version"),
+        None => Ok(0),
+    }
+}
+
 /// How many group-to-tenant mappings the engine keeps in memory before starting over.
 const ROOT_CACHE_LIMIT: usize = 100_000;
 
@@ -310,23 +338,7 @@ impl Engine {
             what: "random seed",
             reason: format!("the OS random source failed: {e}"),
         })?;
-        let last = match store.read()?.get(&layout::last_id())? {
-            Some(b) => {
-                u128::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
-                    what: "last id",
-                    reason: format!("expected 16 bytes, found {}", b.len()),
-                })?)
-            }
-            None => 0,
-        };
-        // A high-water mark this close to the end of the id space can only come from a
-        // damaged file; refusing it keeps id generation from ever overflowing.
-        if last > u128::MAX - (1 << 64) {
-            return Err(Error::Corrupt {
-                what: "last id",
-                reason: format!("{last:#x} is out of range"),
-            });
-        }
+        let last = stored_last_id(&*store.read()?)?;
         let ids = Mutex::new(IdGen::new(u64::from_be_bytes(seed), last));
         let shared = store.is_shared();
         let engine = Self {
@@ -527,10 +539,7 @@ impl Engine {
         if !self.shared {
             return Ok(true);
         }
-        let stored = match kv.get(&layout::access_version())? {
-            Some(b) => layout::decode_u64(&b, "access version")?,
-            None => 0,
-        };
+        let stored = stored_access_version(kv)?;
         if stored > self.access_version.load(Ordering::Acquire) {
             self.groups.invalidate();
             for forget in &self.hooks.forget {
@@ -578,12 +587,11 @@ impl Engine {
         tx.scope.take_denials(&mut tx.after.denials);
         let r = r?;
         if self.shared && tx.after.access_changed {
-            let key = layout::access_version();
-            let version = match tx.kv.get(&key)? {
-                Some(b) => layout::decode_u64(&b, "access version")?,
-                None => 0,
-            };
-            tx.put(key, version.saturating_add(1).to_be_bytes())?;
+            let version = stored_access_version(&*tx.kv)?;
+            tx.put(
+                layout::access_version(),
+                version.saturating_add(1).to_be_bytes(),
+            )?;
         }
         // Ids are only made inside write transactions, one at a time, so this covers every
         // id this transaction stored.
@@ -595,13 +603,8 @@ impl Engine {
     /// Makes every later id sort after the last id stored in `kv` (on a shared store,
     /// other instances issue ids too).
     pub(crate) fn observe_stored_ids(&self, kv: &impl KvRead) -> Result<()> {
-        if let Some(b) = kv.get(&layout::last_id())? {
-            let stored = b.as_slice().try_into().map(u128::from_be_bytes);
-            self.ids().observe(stored.map_err(|_| Error::Corrupt {
-                what: "last id",
-                reason: format!("expected 16 bytes, found {}", b.len()),
-            })?);
-        }
+        let stored = stored_last_id(kv)?;
+        self.ids().observe(stored);
         Ok(())
     }
 
