@@ -74,6 +74,8 @@ fn setup() -> Setup {
         .engine()
         .sign_in(&sys, root, "user@bench.io", "a long passphrase")
         .unwrap()
+        .session()
+        .expect("no second factor asked")
         .token
         .expose()
         .to_string();

@@ -42,7 +42,7 @@ def vocabulary(db, acme, ctx):
     assert rotated["key"]["id"] != created["key"]["id"]
     expect_error("ONE_REVOKED", db.check_api_key, ctx, {"key": created["secret"]})
     link = db.magic_link(ctx, group=acme["id"], email="bob@acme.example")
-    session = db.sign_in_with_magic_link(ctx, token=link)
+    session = db.sign_in_with_magic_link(ctx, token=link)["session"]
     assert session["person"] == bob["id"]
     split = db.record_revenue(ctx, group=shop["id"], total={"minor": 999, "currency": "EUR"})
     assert split, split

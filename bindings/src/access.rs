@@ -85,8 +85,11 @@ pub unsafe extern "C" fn one_sign_up(
 }
 
 /// Signs a person in to a group with a password (the context needs `auth:signin`).
-/// `*out` receives `{"id", "person", "group", "expires_at", "token": "ok_sess_…"}`; pass
-/// the token to `one_ctx_session`.
+/// `*out` receives `{"session": {"id", "person", "group", "expires_at", "token":
+/// "ok_sess_…"}}` (pass the token to `one_ctx_session`), or, for a person with two-factor
+/// sign-in or in a group whose `enableTwoFactor` requires it, `{"second_factor":
+/// {"person", "group", "enrolled", "expires_at", "token": "ok_once_…"}}`: complete it
+/// with `one_exec` and `{"complete_sign_in": {"token", "code"}}`.
 ///
 /// # Safety
 /// `credentials` is a NUL-terminated string; `out` points to writable storage for a

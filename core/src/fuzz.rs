@@ -57,6 +57,8 @@ pub fn decode_records(data: &[u8]) {
     check::<crate::plugins::PluginRecord>(data);
     check::<crate::identity::sign_in::Password>(data);
     check::<crate::identity::sign_in::OneTimeToken>(data);
+    check::<crate::identity::two_factor::TwoFactor>(data);
+    check::<crate::identity::two_factor::PendingSignIn>(data);
     if let Ok(v) = postcard::from_bytes::<Value>(data) {
         let _ = v.validate("fuzz");
         let _ = v.to_json();

@@ -73,6 +73,10 @@ pub use identity::sign_in::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
     SignedUp,
 };
+pub use identity::two_factor::{
+    MAX_SECOND_FACTOR_FAILURES, RECOVERY_CODES, SecondFactor, SignedIn, TwoFactorEnabled,
+    TwoFactorEnrollment,
+};
 pub use kernel::Admin;
 pub use kernel::{Engine, Tx, View};
 pub use knowledge::chunks::{IndexInfo, MAX_DIMS, MAX_LABELS, MAX_TEXT_BYTES, NewKnowledge};

@@ -150,9 +150,24 @@ impl Fixture {
             .engine
             .sign_up(app, group, email, PASSWORD, "Ann")
             .unwrap();
-        let session = self.engine.sign_in(app, group, email, PASSWORD).unwrap();
+        let session = self
+            .engine
+            .sign_in(app, group, email, PASSWORD)
+            .unwrap()
+            .session()
+            .expect("no second factor asked");
         (up, session)
     }
+}
+
+/// The code an authenticator app shows at `at` for the base32 `secret` of a
+/// [`TwoFactorEnrollment`], as a person would type it.
+pub fn totp_code(secret: &Secret, at: Timestamp) -> String {
+    let bytes = data_encoding::BASE32_NOPAD
+        .decode(secret.expose().as_bytes())
+        .expect("an enrolment's secret is base32");
+    crate::identity::totp::code(&bytes, crate::identity::totp::step_at(at.as_millis()))
+        .expect("HMAC takes any key")
 }
 
 /// The version of access data the engine's permission caches hold: it moves whenever a

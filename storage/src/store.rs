@@ -329,6 +329,8 @@ impl Store {
     /// [`Store::read`], saying which keys the caller reads first: on PostgreSQL they are
     /// read as the snapshot begins, in the same round trip; a file ignores the hint.
     pub fn read_prefetching(&self, keys: &[Vec<u8>]) -> Result<Arc<ReadTx>, StorageError> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = keys;
         match &self.backend {
             Backend::Embedded(store) => store.read(),
             #[cfg(feature = "postgres")]
@@ -363,6 +365,8 @@ impl Store {
     where
         E: From<StorageError>,
     {
+        #[cfg(not(feature = "postgres"))]
+        let _ = keys;
         match &self.backend {
             Backend::Embedded(store) => store.write(f),
             #[cfg(feature = "postgres")]

@@ -700,6 +700,7 @@ int main(int argc, char **argv) {
         drop();
         EXPECT(one_sign_up(db, sys, creds, &out), ONE_DUPLICATE_EMAIL);
         EXPECT(one_sign_in(db, sys, creds, &out), ONE_OK);
+        ASSERT(strncmp(out, "{\"session\":", 11) == 0);
         field(out, "token", token, sizeof token);
         ASSERT(strncmp(token, "ok_sess_", 8) == 0);
         drop();

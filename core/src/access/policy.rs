@@ -248,6 +248,9 @@ ops! {
     /// `link_identity`, `sign_out_everywhere`, `email_verification` for a person: acts on
     /// that principal's credentials.
     ManageCredentials => over(&[P::MembersManage], Sees::Record(P::ThingsRead));
+    /// `reset_two_factor`: removes a person's second factor without one of its codes, so
+    /// never by the person themselves (they turn it off with a code).
+    ResetTwoFactor => over(&[P::MembersManage], Sees::Record(P::ThingsRead)).not_by_itself();
     // Tenants.
     /// `install_plugin`, `upgrade_plugin`, `set_plugin_enabled`, `uninstall_plugin`, at
     /// the tenant's root.

@@ -14,6 +14,7 @@
 //! D k <digest:32>                             -> root id, key id            API keys by hash
 //! D s <digest:32>                             -> root id, env, session id   sessions by hash
 //! D t <digest:32>                             -> OneTimeToken record        verify / magic link
+//! D f <digest:32>                             -> PendingSignIn record       awaiting a 2nd factor
 //! D p <module:32> <root:16>                   -> ()                         tenants of a module
 //! D d <domain>                                -> root group id              tenants' domains
 //! T <root:16> 0x00 g <group:16>               -> Group record               tenant structure
@@ -28,6 +29,8 @@
 //! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
 //! T <root:16> <env> m <email>                 -> person thing id            emails
 //! T <root:16> <env> w <person:16>             -> Password record (argon2id PHC string)
+//! T <root:16> <env> f <person:16>             -> TwoFactor record (TOTP secret, hashed
+//!                                                recovery codes)
 //! T <root:16> <env> x <provider> <subject>    -> person thing id            external identities
 //! T <root:16> <env> c <connection:16>         -> Connection record
 //! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> Connection record (copy)
@@ -205,6 +208,8 @@ pub(crate) enum SecretSection {
     ApiKey = b'k',
     Session = b's',
     OneTime = b't',
+    /// Sign-ins waiting for their second factor.
+    SecondFactor = b'f',
 }
 
 /// `D <section>`: every holder of one kind of secret.
@@ -455,6 +460,10 @@ impl TenantKeys {
 
     pub(crate) fn password(&self, person: ThingId) -> Vec<u8> {
         self.key(b'w').raw(&person.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn two_factor(&self, person: ThingId) -> Vec<u8> {
+        self.key(b'f').raw(&person.to_be_bytes()).finish()
     }
 
     pub(crate) fn identity(&self, provider: &str, subject: &str) -> Vec<u8> {

@@ -136,8 +136,8 @@ fn domain_below_top() -> Error {
 }
 
 /// Checks the settings the engine reads: `parentAccess` (see [`crate::access::memberships`]),
-/// `allowSignups` and `requireEmailVerification` (booleans), `allowedDomains` (a list of
-/// domain names).
+/// `allowSignups`, `requireEmailVerification` and `enableTwoFactor` (booleans),
+/// `allowedDomains` (a list of domain names).
 fn check_settings(settings: &std::collections::BTreeMap<String, Value>) -> Result<()> {
     if let Some(v) = settings.get("parentAccess")
         && v.as_str().and_then(ParentAccess::parse).is_none()
@@ -147,7 +147,11 @@ fn check_settings(settings: &std::collections::BTreeMap<String, Value>) -> Resul
             format!("{v} is not one of {:?}", ParentAccess::NAMES),
         ));
     }
-    for flag in ["allowSignups", "requireEmailVerification"] {
+    for flag in [
+        "allowSignups",
+        "requireEmailVerification",
+        "enableTwoFactor",
+    ] {
         if let Some(v) = settings.get(flag)
             && v.as_bool().is_none()
         {

@@ -54,6 +54,7 @@ use crate::base::value::Value;
 use crate::dimensions::members::MembershipState;
 use crate::dimensions::people::NewPerson;
 use crate::identity::credentials::{Credential, Credentials};
+use crate::identity::two_factor::SignedIn;
 use crate::kernel::{Engine, Parts, Tx, View};
 use crate::records::connection::{Connection, SESSION};
 use crate::records::event::kinds;
@@ -121,6 +122,8 @@ pub struct AuthConfig {
     pub magic_link_ttl: Duration,
     /// How long a password reset token lasts. Default 1 hour.
     pub password_reset_ttl: Duration,
+    /// How long a sign-in waits for its second factor. Default 5 minutes.
+    pub second_factor_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -131,11 +134,12 @@ impl Default for AuthConfig {
             verification_ttl: Duration::from_secs(2 * 24 * 3600),
             magic_link_ttl: Duration::from_secs(15 * 60),
             password_reset_ttl: Duration::from_secs(3600),
+            second_factor_ttl: Duration::from_secs(5 * 60),
         }
     }
 }
 
-fn ttl_ms(d: Duration) -> u64 {
+pub(crate) fn ttl_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -278,16 +282,26 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
-/// What a sign-in proved, before its session is written.
-struct Proven {
-    person: ThingId,
-    group: GroupId,
-    method: String,
+/// What a sign-in's first factor proved, before its session (or its wait for the second
+/// factor, `two_factor.rs`) is written.
+pub(crate) struct Proven {
+    pub(crate) person: ThingId,
+    pub(crate) group: GroupId,
+    /// `password`, `magic_link`, or the external provider's name.
+    pub(crate) method: String,
 }
 
 impl Tx<'_, '_> {
-    /// Opens a session for a person whose credential was just checked, and logs `sign_in`.
-    fn open_session(&mut self, proven: &Proven, ttl: Duration) -> Result<Session> {
+    /// Opens a session for a person whose credentials were just checked, and logs
+    /// `sign_in` (with the second factor, if one was asked). Only
+    /// [`Tx::finish_sign_in`], which asks for the second factor when one is needed, and
+    /// the second step itself call it.
+    pub(crate) fn open_session(
+        &mut self,
+        proven: &Proven,
+        ttl: Duration,
+        second_factor: Option<&str>,
+    ) -> Result<Session> {
         let text = secret::generate(SecretKind::Session)?;
         let digest = secret::digest(&text);
         let expires_at = self.now().plus_millis(ttl_ms(ttl));
@@ -311,11 +325,15 @@ impl Tx<'_, '_> {
         // secrets found valid, so none of this one. Forgetting every cache here would
         // make each sign-in cost every other principal a cold check. Ending a session
         // does change access (`end_session`).
+        let mut logged = Value::map().with("method", proven.method.as_str());
+        if let Some(second) = second_factor {
+            logged = logged.with("second_factor", second);
+        }
         self.log(
             kinds::SIGN_IN,
             proven.group,
             Some(Ref::from(proven.person)),
-            Value::map().with("method", proven.method.as_str()),
+            logged,
         )?;
         Ok(Session {
             id: c.id,
@@ -576,7 +594,7 @@ impl Engine {
         group: GroupId,
         email: &str,
         password: &str,
-    ) -> Result<Session> {
+    ) -> Result<SignedIn> {
         let email = normalize_email(email).map_err(|_| Error::InvalidCredentials)?;
         let (person, phc, require_verified) = self.read(ctx, |v| {
             v.authorize(Op::SignIn, group)?;
@@ -622,9 +640,7 @@ impl Engine {
             group,
             method: "password".into(),
         };
-        self.write(ctx, |tx| {
-            tx.open_session(&proven, self.auth_config().session_ttl)
-        })
+        self.write(ctx, |tx| tx.finish_sign_in(&proven))
     }
 
     /// Signs in a person whose external identity the application has verified with the
@@ -636,7 +652,7 @@ impl Engine {
         group: GroupId,
         provider: &str,
         subject: &str,
-    ) -> Result<Session> {
+    ) -> Result<SignedIn> {
         validate::type_name("provider", provider)?;
         self.write(ctx, |tx| {
             tx.view().authorize(Op::SignIn, group)?;
@@ -657,7 +673,7 @@ impl Engine {
                 group,
                 method: provider.to_string(),
             };
-            tx.open_session(&proven, self.auth_config().session_ttl)
+            tx.finish_sign_in(&proven)
         })
     }
 
@@ -905,7 +921,7 @@ impl Engine {
     }
 
     /// Uses a magic link token: verifies the email and opens a session.
-    pub fn sign_in_with_magic_link(&self, token: &str) -> Result<Session> {
+    pub fn sign_in_with_magic_link(&self, token: &str) -> Result<SignedIn> {
         self.redeem(token, Purpose::MagicLink, |tx, t| {
             let active = tx
                 .view()
@@ -920,7 +936,7 @@ impl Engine {
                 group: t.group,
                 method: "magic_link".into(),
             };
-            tx.open_session(&proven, self.auth_config().session_ttl)
+            tx.finish_sign_in(&proven)
         })
     }
 

@@ -99,17 +99,17 @@ impl Engine {
                 group,
                 email,
                 password,
-            } => Response::Session(self.sign_in(ctx, group, &email, &password)?),
+            } => Response::SignedIn(self.sign_in(ctx, group, &email, &password)?),
             Request::SignInExternal {
                 group,
                 provider,
                 subject,
-            } => Response::Session(self.sign_in_external(ctx, group, &provider, &subject)?),
+            } => Response::SignedIn(self.sign_in_external(ctx, group, &provider, &subject)?),
             Request::MagicLink { group, email } => {
                 Response::Secret(self.magic_link(ctx, group, &email)?)
             }
             Request::SignInWithMagicLink { token } => {
-                Response::Session(self.sign_in_with_magic_link(&token)?)
+                Response::SignedIn(self.sign_in_with_magic_link(&token)?)
             }
             Request::EmailVerification { person } => {
                 Response::Secret(self.email_verification(ctx, person)?)
@@ -134,6 +134,19 @@ impl Engine {
                 new_password,
             } => {
                 self.change_password(&session, &current_password, &new_password)?;
+                Response::Done
+            }
+            Request::CompleteSignIn { token, code } => {
+                Response::Session(self.complete_sign_in(&token, &code)?)
+            }
+            Request::EnrollTwoFactor { token } => {
+                Response::TwoFactorEnrollment(self.enroll_two_factor(&token)?)
+            }
+            Request::ConfirmTwoFactor { token, code } => {
+                Response::TwoFactorEnabled(self.confirm_two_factor(&token, &code)?)
+            }
+            Request::DisableTwoFactor { session, code } => {
+                self.disable_two_factor(&session, &code)?;
                 Response::Done
             }
             Request::InstallPlugin { wasm } => Response::Plugin(self.install_plugin(ctx, &wasm)?),
@@ -305,6 +318,7 @@ fn write(tx: &mut Tx<'_, '_>, request: Request) -> Result<Response> {
         Request::SignOutEverywhere { person } => {
             Response::Count(tx.sign_out_everywhere(person)? as u64)
         }
+        Request::ResetTwoFactor { person } => Response::Removed(tx.reset_two_factor(person)?),
         Request::RecordUsage { resource, amount } => {
             tx.record_usage(resource, amount)?;
             Response::Done

@@ -1137,7 +1137,20 @@ fn compare_principal_operations(w: &World, ctx_groups: &[usize]) -> usize {
                     want,
                     "person {p} in g{cg} links person {q}: {got:?}"
                 );
-                compared += 2;
+                // Resetting a second factor: never by the person themselves without
+                // `members:manage` (they turn it off with a code instead).
+                let want = match decide(&held(0), &["members:manage"], Known::Record("things:read"))
+                {
+                    Outcome::Allowed if p != q && !covers => Outcome::Forbidden,
+                    other => other,
+                };
+                let got = rolled_back(w, &ctx, |tx| tx.reset_two_factor(*qid));
+                assert_eq!(
+                    outcome_of(&got),
+                    want,
+                    "person {p} in g{cg} resets the second factor of person {q}: {got:?}"
+                );
+                compared += 3;
                 // Removing a membership: found only in scope and when it exists.
                 for g in 0..w.groups.len() {
                     let want = if !in_scope(g) || !m.members.contains_key(&(q, g)) {

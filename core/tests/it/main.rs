@@ -24,6 +24,7 @@ mod security;
 mod sign_in;
 mod strategies;
 mod tenants;
+mod two_factor;
 mod values;
 mod vocabulary;
 

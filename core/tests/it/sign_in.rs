@@ -55,6 +55,8 @@ fn ann_signed_in_twice() -> Ann {
     let second = f
         .engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     Ann {
         f,
@@ -82,6 +84,8 @@ fn sign_up_sign_in_session_and_sign_out() {
     let session = f
         .engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     assert!(session.token.expose().starts_with("ok_sess_"));
     let ctx = f
@@ -158,6 +162,8 @@ fn sessions_expire_and_end_everywhere() {
     let three = f
         .engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     f.clock
         .advance(f.engine.auth_config().session_ttl.as_millis() as u64);
@@ -199,6 +205,8 @@ fn group_settings_govern_sign_up_and_sign_in() {
     ));
     f.engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     settings(&f, g.id, serde_json::json!({"allowSignups": false}));
     let closed = f.engine.sign_up(&app, g.id, "bob@acme.io", PASSWORD, "Bob");
@@ -251,6 +259,8 @@ fn sign_up_and_sign_in_need_their_permissions() {
         .unwrap();
     f.engine
         .sign_in(&web, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     assert!(matches!(
         f.engine.sign_in(&reader, g.id, "ann@acme.io", PASSWORD),
@@ -268,7 +278,12 @@ fn magic_links_and_external_identities_sign_in() {
         .sign_up(&app, g.id, "ann@acme.io", PASSWORD, "Ann")
         .unwrap();
     let link = f.engine.magic_link(&app, g.id, "ann@acme.io").unwrap();
-    let session = f.engine.sign_in_with_magic_link(link.expose()).unwrap();
+    let session = f
+        .engine
+        .sign_in_with_magic_link(link.expose())
+        .unwrap()
+        .session()
+        .unwrap();
     assert_eq!(session.person, up.person.id);
     let verified = f.engine.read(&app, |v| v.get_thing(up.person.id)).unwrap();
     assert_eq!(
@@ -299,6 +314,8 @@ fn magic_links_and_external_identities_sign_in() {
     let s = f
         .engine
         .sign_in_external(&app, g.id, "github", "12345")
+        .unwrap()
+        .session()
         .unwrap();
     assert_eq!(s.person, up.person.id);
     assert!(matches!(
@@ -330,6 +347,8 @@ fn a_deleted_person_cannot_sign_in_or_use_a_session() {
     let s = f
         .engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     f.engine
         .write(&app, |tx| tx.delete_thing(up.person.id))
@@ -358,6 +377,8 @@ fn no_secret_is_stored_logged_or_printed() {
     let session = f
         .engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     let link = f.engine.magic_link(&app, g.id, "ann@acme.io").unwrap();
     let key = f
@@ -420,6 +441,8 @@ fn a_sign_in_keeps_what_the_caches_know_and_a_sign_out_forgets_it() {
     let second = f
         .engine
         .sign_in(&app, root.id, "ann@example.com", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     assert_eq!(epoch(), before, "a sign-in forgot the cached permissions");
     // Both sessions work at once; ending one forgets, and refuses it from then on.
@@ -472,6 +495,8 @@ fn a_reset_token_sets_a_new_password_once_and_ends_every_session() {
     ));
     f.engine
         .sign_in(&app, g.id, "ann@acme.io", NEW_PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     // Once only.
     assert!(matches!(
@@ -530,6 +555,8 @@ fn an_unknown_email_gets_no_token_at_the_same_cost_and_tokens_expire() {
     assert_eq!(f.dump(), before);
     f.engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
 }
 
@@ -561,6 +588,8 @@ fn a_person_without_a_password_sets_a_first_one_with_a_reset_token() {
         .unwrap();
     f.engine
         .sign_in(&app, g.id, "bob@acme.io", NEW_PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
 }
 
@@ -584,6 +613,8 @@ fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
     f.engine.context_for_session(stolen.token.expose()).unwrap();
     f.engine
         .sign_in(&app, g.id, "ann@acme.io", PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     assert!(
         f.engine
@@ -611,6 +642,8 @@ fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
     );
     f.engine
         .sign_in(&app, g.id, "ann@acme.io", NEW_PASSWORD)
+        .unwrap()
+        .session()
         .unwrap();
     // A session that ended cannot change anything.
     assert!(

@@ -427,7 +427,7 @@ fn scenario() -> Vec<Step> {
             json!({"sign_in": {"group": "@t", "email": "ann@example.com", "password": "wrong password!"}}),
             |e, c, _| {
                 e.sign_in(c, c.group(), "ann@example.com", "wrong password!")
-                    .map(Response::Session)
+                    .map(Response::SignedIn)
             },
         ),
         // 32
@@ -443,7 +443,7 @@ fn scenario() -> Vec<Step> {
             json!({"sign_in_external": {"group": "@t", "provider": "github", "subject": "nobody"}}),
             |e, c, _| {
                 e.sign_in_external(c, c.group(), "github", "nobody")
-                    .map(Response::Session)
+                    .map(Response::SignedIn)
             },
         ),
         // 34
@@ -459,7 +459,7 @@ fn scenario() -> Vec<Step> {
             json!({"sign_in_with_magic_link": {"token": "ok_once_bad"}}),
             |e, _, _| {
                 e.sign_in_with_magic_link("ok_once_bad")
-                    .map(Response::Session)
+                    .map(Response::SignedIn)
             },
         ),
         // 36
@@ -803,6 +803,46 @@ fn scenario() -> Vec<Step> {
             |e, _, _| {
                 e.change_password("ok_sess_bad", "x", "a long passphrase")
                     .map(|()| Response::Done)
+            },
+        ),
+        // 84
+        step(
+            json!({"complete_sign_in": {"token": "ok_once_bad", "code": "123456"}}),
+            |e, _, _| {
+                e.complete_sign_in("ok_once_bad", "123456")
+                    .map(Response::Session)
+            },
+        ),
+        // 85
+        step(
+            json!({"enroll_two_factor": {"token": "ok_sess_bad"}}),
+            |e, _, _| {
+                e.enroll_two_factor("ok_sess_bad")
+                    .map(Response::TwoFactorEnrollment)
+            },
+        ),
+        // 86
+        step(
+            json!({"confirm_two_factor": {"token": "ok_sess_bad", "code": "123456"}}),
+            |e, _, _| {
+                e.confirm_two_factor("ok_sess_bad", "123456")
+                    .map(Response::TwoFactorEnabled)
+            },
+        ),
+        // 87
+        step(
+            json!({"disable_two_factor": {"session": "ok_sess_bad", "code": "123456"}}),
+            |e, _, _| {
+                e.disable_two_factor("ok_sess_bad", "123456")
+                    .map(|()| Response::Done)
+            },
+        ),
+        // 88: the person has no authenticator
+        step(
+            json!({"reset_two_factor": {"person": "@9"}}),
+            |e, c, ids| {
+                e.write(c, |tx| tx.reset_two_factor(id(ids, 9)))
+                    .map(Response::Removed)
             },
         ),
     ]

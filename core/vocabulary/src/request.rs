@@ -264,9 +264,11 @@ requests! {
         /** The password. */ password: String,
         /** The display name (none by default). */ #[serde(default)] name: String,
     } => Engine;
-    /// Signs in with email and password. → `session`
+    /// Signs in with email and password: a session, or a wait for the second factor. →
+    /// `signed_in`
     SignIn { /** The group. */ group: GroupId, /** The email. */ email: String, /** The password. */ password: String } => Engine;
-    /// Signs in with an identity an external provider vouched for. → `session`
+    /// Signs in with an identity an external provider vouched for: a session, or a wait
+    /// for the second factor. → `signed_in`
     SignInExternal {
         /** The group. */ group: GroupId,
         /** The provider's name. */ provider: String,
@@ -280,7 +282,8 @@ requests! {
     } => Write;
     /// A one-time sign-in token for a person, to send by email. → `secret`
     MagicLink { /** The group. */ group: GroupId, /** The email. */ email: String } => Engine;
-    /// Signs in with a magic link's token. → `session`
+    /// Signs in with a magic link's token: a session, or a wait for the second factor. →
+    /// `signed_in`
     SignInWithMagicLink { /** The token. */ token: String } => Engine;
     /// A one-time token that verifies a person's email. → `secret`
     EmailVerification { /** The person. */ person: ThingId } => Engine;
@@ -305,6 +308,31 @@ requests! {
     } => Engine;
     /// Ends every session of a person. → `count`
     SignOutEverywhere { /** The person. */ person: ThingId } => Write;
+    /// Completes a sign-in waiting for its second factor with a code of the person's
+    /// authenticator app or a recovery code. → `session`
+    CompleteSignIn {
+        /** The pending sign-in's token (`second_factor.token`). */ token: String,
+        /** A 6-digit code, or a recovery code. */ code: String,
+    } => Engine;
+    /// A new authenticator secret for a person, to confirm with a first code; the token is
+    /// their session, or a pending sign-in in a group that requires two factors. →
+    /// `two_factor_enrollment`
+    EnrollTwoFactor { /** A session token or a pending sign-in's token. */ token: String } => Engine;
+    /// Turns two-factor sign-in on with a first code; completes a pending sign-in. →
+    /// `two_factor_enabled`
+    ConfirmTwoFactor {
+        /** The token the enrolment was made with. */ token: String,
+        /** A 6-digit code of the new authenticator. */ code: String,
+    } => Engine;
+    /// Turns two-factor sign-in off for the person of a session, who gives a current code
+    /// or a recovery code. → `done`
+    DisableTwoFactor {
+        /** The session token. */ session: String,
+        /** A 6-digit code, or a recovery code. */ code: String,
+    } => Engine;
+    /// Removes a person's authenticator (a lost app), as someone managing them; never the
+    /// person themselves. → `removed`
+    ResetTwoFactor { /** The person. */ person: ThingId } => Write;
 
     // ── metering and revenue ────────────────────────────────────────────────────
     /// A group's usage of every resource, with its limits. → `usage`

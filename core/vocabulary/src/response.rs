@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::context::Context;
 use crate::error::Error;
 use crate::id::{EventId, GroupId, Ref, ThingId};
-use crate::identity::{Session, SignedUp};
+use crate::identity::{Session, SignedIn, SignedUp, TwoFactorEnabled, TwoFactorEnrollment};
 use crate::metering::{KeyCall, ResourceUsage, RevenueReport, RevenueSplit};
 use crate::money::{Bps, Money};
 use crate::operations::{CheckReport, Counts, PortableReport, Stats};
@@ -81,8 +81,16 @@ pub enum Response {
     KeyCall(KeyCall),
     /// What a sign-up made.
     SignedUp(SignedUp),
+    /// What a sign-in gave: `{"session": …}`, or `{"second_factor": …}` when a code of
+    /// the person's authenticator is asked for next.
+    SignedIn(SignedIn),
     /// A new session.
     Session(Session),
+    /// A new authenticator secret, to confirm with a first code.
+    TwoFactorEnrollment(TwoFactorEnrollment),
+    /// Two-factor sign-in turned on: the recovery codes, and the session of a sign-in it
+    /// completed.
+    TwoFactorEnabled(TwoFactorEnabled),
     /// A one-time token, shown this once.
     Secret(Secret),
     /// A password reset token, or none when the email is nobody's (answer both alike).
@@ -168,7 +176,10 @@ impl Response {
             Response::CreatedKey(_) => "created_key",
             Response::KeyCall(_) => "key_call",
             Response::SignedUp(_) => "signed_up",
+            Response::SignedIn(_) => "signed_in",
             Response::Session(_) => "session",
+            Response::TwoFactorEnrollment(_) => "two_factor_enrollment",
+            Response::TwoFactorEnabled(_) => "two_factor_enabled",
             Response::Secret(_) => "secret",
             Response::ResetToken(_) => "reset_token",
             Response::Context(_) => "context",

@@ -255,9 +255,13 @@ fn access(db: &Ontology, tenant: &Tenant) -> Result<()> {
         "a long passphrase",
         "Frank",
     )?;
-    let session =
-        db.engine()
-            .sign_in(&web_ctx, group, "frank@acme.example", "a long passphrase")?;
+    let session = db
+        .engine()
+        .sign_in(&web_ctx, group, "frank@acme.example", "a long passphrase")?
+        .session()
+        .ok_or_else(|| one::Error::Internal {
+            reason: "the demo's group asked for a second factor".into(),
+        })?;
     let wrong = db
         .engine()
         .sign_in(&web_ctx, group, "frank@acme.example", "wrong passphrase");

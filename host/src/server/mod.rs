@@ -462,6 +462,22 @@ pub const RESOURCES: &[(Verb, &str, Resource)] = &[
     (Verb::Post, "/v1/auth/sign-in", op("sign_in")),
     (Verb::Post, "/v1/auth/sign-out", op("sign_out")),
     (Verb::Post, "/v1/auth/magic-link", op("magic_link")),
+    (Verb::Post, "/v1/auth/second-factor", op("complete_sign_in")),
+    (
+        Verb::Post,
+        "/v1/auth/two-factor/enroll",
+        op("enroll_two_factor"),
+    ),
+    (
+        Verb::Post,
+        "/v1/auth/two-factor/confirm",
+        op("confirm_two_factor"),
+    ),
+    (
+        Verb::Post,
+        "/v1/auth/two-factor/disable",
+        op("disable_two_factor"),
+    ),
 ];
 
 /// The query of a request, or why it did not parse.

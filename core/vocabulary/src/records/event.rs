@@ -97,6 +97,17 @@ pub mod kinds {
         PASSWORD_CHANGED = "password_changed";
         /// A password change was refused: the current password was wrong.
         PASSWORD_CHANGE_FAILED = "password_change_failed";
+        /// A sign-in proved its first factor (`metadata.method`) and waits for the second.
+        SECOND_FACTOR_REQUIRED = "second_factor_required";
+        /// A second factor (a code of the authenticator app, a recovery code) was refused.
+        SECOND_FACTOR_FAILED = "second_factor_failed";
+        /// A person confirmed an authenticator app: two-factor sign-in is on.
+        TWO_FACTOR_ENABLED = "two_factor_enabled";
+        /// Two-factor sign-in was turned off (`metadata.method`: `self` or `reset`, by
+        /// someone managing the person).
+        TWO_FACTOR_DISABLED = "two_factor_disabled";
+        /// A recovery code was used; `metadata.remaining` are left.
+        RECOVERY_CODE_USED = "recovery_code_used";
         /// A connection was created.
         CONNECTION_CREATED = "connection_created";
         /// A connection was deleted.
@@ -283,7 +294,12 @@ impl Dimension {
             | PASSWORD_RESET_REQUESTED
             | PASSWORD_RESET
             | PASSWORD_CHANGED
-            | PASSWORD_CHANGE_FAILED => Dimension::People,
+            | PASSWORD_CHANGE_FAILED
+            | SECOND_FACTOR_REQUIRED
+            | SECOND_FACTOR_FAILED
+            | TWO_FACTOR_ENABLED
+            | TWO_FACTOR_DISABLED
+            | RECOVERY_CODE_USED => Dimension::People,
             THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
             CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
             KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
