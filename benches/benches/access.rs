@@ -1,6 +1,6 @@
 //! Criterion benchmarks of access control: a permission check four levels below the
 //! grant, API key verification, session resolution, and finding a tenant by its domain or
-//! slug among 1,000, on a database file. See `BENCHMARKS.md` for the numbers and the
+//! slug among 1,000, on a database file; sign-in with and without a second factor. See `BENCHMARKS.md` for the numbers and the
 //! command.
 
 #![allow(
@@ -9,6 +9,7 @@
 )]
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -209,5 +210,92 @@ fn sign_in(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, access, sign_in);
+/// What an authenticator app shows for a base32 `secret` at `at`: RFC 6238 with its
+/// defaults (HMAC-SHA1, 6 digits, 30 s), written here independently of the engine's.
+fn authenticator(secret: &str, at: Timestamp) -> String {
+    use hmac::Mac;
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
+    mac.update(&(at.as_millis() / 30_000).to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let o = usize::from(h[19] & 0x0f);
+    let n = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]) % 1_000_000;
+    format!("{n:06}")
+}
+
+/// Sign-in with a second factor, OWASP argon2id parameters: the whole sign-in (password,
+/// then a code), and the second step alone. The clock moves a step per sign-in, as each
+/// code is taken once.
+fn second_factor(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)));
+    let db = Ontology::builder()
+        .clock(clock.clone())
+        .open(dir.path().join("second_factor.redb"))
+        .unwrap();
+    let root = db
+        .admin()
+        .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))
+        .unwrap()
+        .id;
+    let sys = Context::system(root);
+    db.engine()
+        .sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
+        .unwrap();
+    let session = db
+        .engine()
+        .sign_in(&sys, root, "user@bench.io", "a long passphrase")
+        .unwrap()
+        .session()
+        .unwrap();
+    let enrolled = db
+        .engine()
+        .enroll_two_factor(session.token.expose())
+        .unwrap();
+    let secret = enrolled.secret.expose().to_string();
+    db.engine()
+        .confirm_two_factor(session.token.expose(), &authenticator(&secret, clock.now()))
+        .unwrap();
+    let pending = || {
+        clock.advance(30_000);
+        match db
+            .engine()
+            .sign_in(&sys, root, "user@bench.io", "a long passphrase")
+            .unwrap()
+        {
+            SignedIn::SecondFactor(p) => p.token.expose().to_string(),
+            SignedIn::Session(_) => panic!("no second factor asked"),
+        }
+    };
+    let mut g = c.benchmark_group("sign_in_owasp");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4));
+    g.bench_function("right_password_and_code", |b| {
+        b.iter(|| {
+            let token = pending();
+            db.engine()
+                .complete_sign_in(&token, &authenticator(&secret, clock.now()))
+                .unwrap()
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("second_factor");
+    g.bench_function("complete_sign_in", |b| {
+        b.iter_batched(
+            pending,
+            |token| {
+                db.engine()
+                    .complete_sign_in(&token, &authenticator(&secret, clock.now()))
+                    .unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, access, sign_in, second_factor);
 criterion_main!(benches);

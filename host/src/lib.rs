@@ -102,11 +102,12 @@ pub use one_core::{
     COARSE, LIVE_ONLY, Membership, ParentAccess, Permission, PermissionSet, event_permissions,
     membership_permissions, role_defaults,
 };
-// API keys, sign-in and sessions.
+// API keys, sign-in, the second factor and sessions.
 pub use one_core::{
     ApiKey, AuthConfig, CreatedKey, IpRange, KeyCall, KeyRate, KeyStatus, MAX_ALLOWED_RANGES,
-    MAX_BURST, MAX_PASSWORD_BYTES, MAX_PER_SECOND, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS,
-    NewApiKey, PasswordParams, RateLimit, Secret, Session, SignedUp,
+    MAX_BURST, MAX_PASSWORD_BYTES, MAX_PER_SECOND, MAX_SECOND_FACTOR_FAILURES, MAX_SUBJECT_BYTES,
+    MIN_PASSWORD_CHARS, NewApiKey, PasswordParams, RECOVERY_CODES, RateLimit, SecondFactor, Secret,
+    Session, SignedIn, SignedUp, TwoFactorEnabled, TwoFactorEnrollment,
 };
 // Metering: plans, usage, money and revenue share.
 pub use one_core::{
