@@ -84,7 +84,7 @@ pub use knowledge::embedder::{Embedder, HashingEmbedder};
 pub use knowledge::index::{CompactReport, KnowledgeIndexConfig};
 pub use knowledge::search::{Hit, KnowledgeQuery, MAX_K, Metric, QueryInput};
 pub use metering::money::{Bps, Currency, Money, split, split_chain};
-pub use metering::plans::{Limit, Plan};
+pub use metering::plans::{LIMIT_NAMES, Limit, LimitUnit, Plan};
 pub use metering::rate_limit::{
     Burst, FLUSH_CALLS, FLUSH_INTERVAL_MS, Gcra, GcraState, KeyCall, MAX_BURST, MAX_PER_SECOND,
     RateLimit,

@@ -111,8 +111,9 @@ pub use one_core::{
 };
 // Metering: plans, usage, money and revenue share.
 pub use one_core::{
-    Bps, Currency, CycleStage, FLUSH_CALLS, FLUSH_INTERVAL_MS, Limit, Money, Payment, PaymentRail,
-    Plan, Resource, ResourceUsage, RevenueReport, RevenueSplit, split, split_chain,
+    Bps, Currency, CycleStage, FLUSH_CALLS, FLUSH_INTERVAL_MS, LIMIT_NAMES, Limit, LimitUnit,
+    Money, Payment, PaymentRail, Plan, Resource, ResourceUsage, RevenueReport, RevenueSplit, split,
+    split_chain,
 };
 // The change feed.
 pub use one_core::{ChangeFilter, Changes, Dimension, FEED_BACKLOG, MAX_FILTERS, Subscription};

@@ -50,7 +50,10 @@ pub(crate) fn check_slug(slug: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_properties(properties: Value) -> Result<Value> {
+/// Checks a group's properties (the keys the engine reads: their types, the settings,
+/// the billing block) and normalises its domain; what a created, updated or imported
+/// group stores.
+pub(crate) fn check_properties(properties: Value) -> Result<Value> {
     let properties = validate::map_value("properties", properties)?;
     if let Some(m) = properties.as_map() {
         for (key, want) in [
@@ -59,7 +62,6 @@ fn check_properties(properties: Value) -> Result<Value> {
             ("description", "string"),
             ("plan", "string"),
             ("limits", "map"),
-            ("usage", "map"),
             ("settings", "map"),
         ] {
             if let Some(v) = m.get(key)
@@ -367,6 +369,7 @@ impl Tx<'_, '_> {
         if parent.is_some() && new.properties.get_path("domain").is_some() {
             return Err(domain_below_top());
         }
+        plans::refuse_inert(&new.properties)?;
         let now = self.now();
         Ok(Group {
             id,
@@ -479,6 +482,7 @@ impl Tx<'_, '_> {
             {
                 return Err(domain_below_top());
             }
+            plans::refuse_inert(&patch)?;
             let mut props = group.properties.clone();
             props.merge(patch);
             group.properties = check_properties(props)?;

@@ -19,7 +19,17 @@
 //!
 //! (`pro`'s connection and embedding limits are ours; the others are the product's.)
 //! `limits` overrides any of them: `{"things": 5000, "users": -1}`; `-1` or `"unlimited"`
-//! means no limit. Monthly resources count in calendar months (UTC) and start from zero on
+//! means no limit. [`LIMIT_NAMES`] is every name `limits` takes: the engine's above, and
+//! the seeds' (`apiCalls`, `storage` in gigabytes, `cycles`, …), one name per resource.
+//!
+//! The other billing properties a group may hold, each read by the engine:
+//! `revenue_share_bps` / `revenue_share` / `revenueShare` (one of them, `metering/revenue.rs`);
+//! `cycleEnabled` (`false`: the group and the groups below it may not spend AI tokens — an
+//! `ai_tokens` limit of 0); `cycleModels` (a list of model names: `record_cycle` refuses
+//! any other model in the group and below it, the nearest list deciding); and `billing`
+//! (payment ids and payout addresses, the application's). The seeds' `trialEndsAt` and
+//! `usage` are refused ([`refuse_inert`]): the engine runs no trials, and counts usage
+//! itself. Monthly resources count in calendar months (UTC) and start from zero on
 //! the first of the month. Storage counts the bytes of the group's primary records (key and
 //! value of each thing, connection and event), not index copies. Usage is kept per
 //! environment: the `test` copy of a tenant has its own usage under the same limits.
@@ -121,17 +131,90 @@ impl Limit {
         }
     }
 
-    fn parse(resource: Resource, v: &Value) -> Result<Limit> {
-        match v {
-            Value::Int(-1) => Ok(Limit::Unlimited),
-            Value::Int(n) if *n >= 0 => Ok(Limit::Max(*n as u64)),
-            Value::String(s) if s == "unlimited" => Ok(Limit::Unlimited),
-            other => Err(Error::invalid(
-                format!("properties.limits.{resource}"),
-                format!("{other} is not a limit (a count, -1 or \"unlimited\")"),
-            )),
+    /// Reads the value of `limits.<name>`, a number in `unit`.
+    fn parse(name: &str, unit: LimitUnit, v: &Value) -> Result<Limit> {
+        let bad = |why: &str| {
+            Error::invalid(
+                format!("properties.limits.{name}"),
+                format!("{v} is not a limit ({why}, -1 or \"unlimited\")"),
+            )
+        };
+        match (unit, v) {
+            (_, Value::Int(-1)) => Ok(Limit::Unlimited),
+            (_, Value::String(s)) if s == "unlimited" => Ok(Limit::Unlimited),
+            (LimitUnit::Count, Value::Int(n)) if *n >= 0 => Ok(Limit::Max(*n as u64)),
+            (LimitUnit::Count, _) => Err(bad("a whole count")),
+            (LimitUnit::Gigabytes, Value::Int(n)) if *n >= 0 => (*n as u64)
+                .checked_mul(GIGABYTE)
+                .map(Limit::Max)
+                .ok_or_else(|| bad("gigabytes up to 18,446,744,073")),
+            (LimitUnit::Gigabytes, Value::Float(f)) if f.is_finite() && *f >= 0.0 => {
+                let bytes = (f * GIGABYTE as f64).round();
+                if bytes >= u64::MAX as f64 {
+                    return Err(bad("gigabytes up to 18,446,744,073"));
+                }
+                Ok(Limit::Max(bytes as u64))
+            }
+            (LimitUnit::Gigabytes, _) => Err(bad("a number of gigabytes")),
         }
     }
+}
+
+/// The unit of a number in `limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitUnit {
+    /// The resource's own unit: calls, people, records, bytes, tokens.
+    Count,
+    /// Gigabytes of 10⁹ bytes (the plan table's unit), possibly fractional.
+    Gigabytes,
+}
+
+const GIGABYTE: u64 = 1_000_000_000;
+
+/// Every name `limits` takes, the resource each limits, and the unit of its number: the
+/// engine's names ([`Resource::as_str`]) and the seeds'. `cycles` is the AI budget
+/// `record_cycle` draws from, which the engine meters in tokens. A group names each
+/// resource once.
+pub const LIMIT_NAMES: [(&str, Resource, LimitUnit); 14] = [
+    ("api_calls", Resource::ApiCalls, LimitUnit::Count),
+    ("apiCalls", Resource::ApiCalls, LimitUnit::Count),
+    ("users", Resource::Users, LimitUnit::Count),
+    ("things", Resource::Things, LimitUnit::Count),
+    ("connections", Resource::Connections, LimitUnit::Count),
+    ("storage_bytes", Resource::StorageBytes, LimitUnit::Count),
+    ("storageBytes", Resource::StorageBytes, LimitUnit::Count),
+    ("storage", Resource::StorageBytes, LimitUnit::Gigabytes),
+    ("ai_tokens", Resource::AiTokens, LimitUnit::Count),
+    ("aiTokens", Resource::AiTokens, LimitUnit::Count),
+    ("cycles", Resource::AiTokens, LimitUnit::Count),
+    (
+        "embedding_tokens",
+        Resource::EmbeddingTokens,
+        LimitUnit::Count,
+    ),
+    (
+        "embeddingTokens",
+        Resource::EmbeddingTokens,
+        LimitUnit::Count,
+    ),
+    ("embeddings", Resource::EmbeddingTokens, LimitUnit::Count),
+];
+
+/// The resource and unit of a name in `limits`.
+fn limit_name(name: &str) -> Result<(Resource, LimitUnit)> {
+    LIMIT_NAMES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, r, u)| (*r, *u))
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("properties.limits.{name}"),
+                format!(
+                    "{name:?} is not a limit's name (one of {})",
+                    LIMIT_NAMES.map(|(n, _, _)| n).join(", ")
+                ),
+            )
+        })
 }
 
 /// The plan a group names, if any.
@@ -144,17 +227,57 @@ pub(crate) fn plan_of(group: &Group) -> Result<Option<Plan>> {
         .transpose()
 }
 
-/// The group's own limit of `resource`: its override, else its plan's; `None` when the
-/// group itself does not limit it.
+/// The group's own limit of `resource`: 0 AI tokens when `cycleEnabled` is `false`, else
+/// its `limits` override (under any of its [`LIMIT_NAMES`]), else its plan's; `None` when
+/// the group itself does not limit it.
 pub(crate) fn limit_of(group: &Group, resource: Resource) -> Result<Option<u64>> {
+    if resource == Resource::AiTokens
+        && group.properties.get_path("cycleEnabled") == Some(&Value::Bool(false))
+    {
+        return Ok(Some(0));
+    }
     let limits = group.properties.get_path("limits").and_then(Value::as_map);
-    if let Some(v) = limits.and_then(|m| m.get(resource.as_str())) {
-        return Ok(match Limit::parse(resource, v)? {
-            Limit::Max(n) => Some(n),
-            Limit::Unlimited => None,
-        });
+    for (name, v) in limits.into_iter().flatten() {
+        let Ok((named, unit)) = limit_name(name) else {
+            continue;
+        };
+        if named == resource {
+            return Ok(match Limit::parse(name, unit, v)? {
+                Limit::Max(n) => Some(n),
+                Limit::Unlimited => None,
+            });
+        }
     }
     Ok(plan_of(group)?.and_then(|p| p.limit(resource)))
+}
+
+/// The AI models a group allows (`cycleModels`), if it lists them.
+pub(crate) fn cycle_models(group: &Group) -> Option<Vec<&str>> {
+    match group.properties.get_path("cycleModels")? {
+        Value::List(items) => Some(items.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    }
+}
+
+/// Refuses the seeds' properties the engine gives no meaning, when a new group or a
+/// patch sets them (`null`, which removes one, is accepted): a setting stored and never
+/// read would look enforced and not be.
+pub(crate) fn refuse_inert(properties: &Value) -> Result<()> {
+    let set = |key: &str| properties.get_path(key).is_some_and(|v| *v != Value::Null);
+    if set("usage") {
+        return Err(Error::invalid(
+            "properties.usage",
+            "usage is counted by the engine as records are written; read it with `usage`",
+        ));
+    }
+    if set("trialEndsAt") {
+        return Err(Error::invalid(
+            "properties.trialEndsAt",
+            "the engine runs no trials: keep the date under `billing` (which only \
+             billing:manage changes) and change `plan` when the trial ends",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the billing properties of a group: `plan`, `limits`, and the revenue share
@@ -177,22 +300,67 @@ pub(crate) fn check_billing_properties(
         }
     }
     if let Some(limits) = properties.get("limits").and_then(Value::as_map) {
+        let mut named: Vec<(Resource, &str)> = Vec::new();
         for (name, v) in limits {
-            Limit::parse(name.parse()?, v)?;
+            let (resource, unit) = limit_name(name)?;
+            Limit::parse(name, unit, v)?;
+            if let Some((_, first)) = named.iter().find(|(r, _)| *r == resource) {
+                return Err(Error::invalid(
+                    format!("properties.limits.{name}"),
+                    format!("limits.{first} already limits {resource}: give one of them"),
+                ));
+            }
+            named.push((resource, name));
         }
     }
+    let shares = ["revenue_share_bps", "revenue_share", "revenueShare"]
+        .into_iter()
+        .filter(|k| properties.contains_key(*k))
+        .collect::<Vec<_>>();
+    if let [first, second, ..] = shares.as_slice() {
+        return Err(Error::invalid(
+            format!("properties.{second}"),
+            format!("properties.{first} already sets the revenue share: give one of them"),
+        ));
+    }
     crate::metering::revenue::share_from_properties(properties)?;
+    if let Some(v) = properties.get("cycleEnabled")
+        && v.as_bool().is_none()
+    {
+        return Err(Error::invalid(
+            "properties.cycleEnabled",
+            format!("must be a boolean, not a {}", v.type_name()),
+        ));
+    }
+    if let Some(v) = properties.get("cycleModels") {
+        let ok = match v {
+            Value::List(items) => items.iter().all(|m| {
+                m.as_str()
+                    .is_some_and(|s| crate::base::validate::name("model", s).is_ok())
+            }),
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::invalid(
+                "properties.cycleModels",
+                "must be a list of model names",
+            ));
+        }
+    }
     Ok(())
 }
 
 /// The property keys that only `billing:manage` may change: the plan, its limits, the
-/// revenue share, and the `billing` block (payment ids, payout addresses), where a
+/// revenue share, the AI switches, and the `billing` block (payment ids, payout addresses), where a
 /// change would redirect money.
-pub(crate) const BILLING_KEYS: [&str; 5] = [
+pub(crate) const BILLING_KEYS: [&str; 8] = [
     "plan",
     "limits",
     "revenue_share",
     "revenue_share_bps",
+    "revenueShare",
+    "cycleEnabled",
+    "cycleModels",
     "billing",
 ];
 
@@ -270,16 +438,62 @@ mod tests {
 
     #[test]
     fn limits_parse_numbers_and_unlimited() {
-        let r = Resource::Things;
-        assert_eq!(Limit::parse(r, &Value::Int(5)).unwrap(), Limit::Max(5));
-        assert_eq!(Limit::parse(r, &Value::Int(-1)).unwrap(), Limit::Unlimited);
+        let c = LimitUnit::Count;
         assert_eq!(
-            Limit::parse(r, &Value::from("unlimited")).unwrap(),
+            Limit::parse("things", c, &Value::Int(5)).unwrap(),
+            Limit::Max(5)
+        );
+        assert_eq!(
+            Limit::parse("things", c, &Value::Int(-1)).unwrap(),
+            Limit::Unlimited
+        );
+        assert_eq!(
+            Limit::parse("things", c, &Value::from("unlimited")).unwrap(),
             Limit::Unlimited
         );
         for bad in [Value::Int(-2), Value::Float(1.5), Value::from("lots")] {
-            let e = Limit::parse(r, &bad).unwrap_err();
+            let e = Limit::parse("things", c, &bad).unwrap_err();
             assert!(e.to_string().contains("limits.things"), "{e}");
         }
+    }
+
+    #[test]
+    fn gigabytes_are_ten_to_the_ninth_bytes() {
+        let g = LimitUnit::Gigabytes;
+        assert_eq!(
+            Limit::parse("storage", g, &Value::Int(10)).unwrap(),
+            Limit::Max(10_000_000_000)
+        );
+        assert_eq!(
+            Limit::parse("storage", g, &Value::Float(0.5)).unwrap(),
+            Limit::Max(500_000_000)
+        );
+        for bad in [
+            Value::Int(-3),
+            Value::Int(i64::MAX),
+            Value::Float(f64::NAN),
+            Value::Float(1e300),
+            Value::from("big"),
+        ] {
+            let e = Limit::parse("storage", g, &bad).unwrap_err();
+            assert!(e.to_string().contains("limits.storage"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_resource_has_its_own_name_and_names_are_unique() {
+        for r in Resource::ALL {
+            assert_eq!(limit_name(r.as_str()).unwrap(), (r, LimitUnit::Count));
+        }
+        let mut names = LIMIT_NAMES.map(|(n, _, _)| n).to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), LIMIT_NAMES.len());
+        assert!(
+            limit_name("bandwidth")
+                .unwrap_err()
+                .to_string()
+                .contains("apiCalls")
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Revenue: what a group earned, its share and the platform's, payments, and reports.
 //!
 //! A group's revenue share is `properties.revenue_share_bps`, basis points in
-//! `0..=10000` (older groups may have `revenue_share`, a number in `[0, 1]` with at most
-//! four decimals, read exactly as basis points). [`Tx::record_revenue`] splits an amount into
+//! `0..=10000`, or `revenue_share` (the seeds' `revenueShare`), a ratio in `[0, 1]` with at
+//! most four decimals, read exactly as basis points; a group gives one of the three. [`Tx::record_revenue`] splits an amount into
 //! the group's share and the platform's with [`Money::share`] (largest remainder: the parts
 //! always add up to the total) and logs `group_revenue_generated`; each entry is also
 //! written to a revenue index (`r <group> <currency> <event id>`), so
@@ -49,13 +49,17 @@ pub(crate) fn share_from_properties(properties: &BTreeMap<String, Value>) -> Res
             )
         });
     }
-    let Some(v) = properties.get("revenue_share") else {
+    // The seeds write it `revenueShare`; the same ratio.
+    let Some((key, v)) = ["revenue_share", "revenueShare"]
+        .into_iter()
+        .find_map(|k| properties.get(k).map(|v| (k, v)))
+    else {
         return Ok(None);
     };
     let bad = || {
         Error::invalid(
-            "properties.revenue_share",
-            format!("{v} is not a ratio in [0, 1] with at most four decimals"),
+            format!("properties.{key}"),
+            format!("{v} is not a ratio in [0, 1] with at most four decimals (10% is 0.1)"),
         )
     };
     let f = v.as_f64().ok_or_else(bad)?;
@@ -304,6 +308,12 @@ mod tests {
         );
         assert!(bps("revenue_share", Value::Float(0.12345)).is_err());
         assert!(bps("revenue_share", Value::Float(1.5)).is_err());
+        assert_eq!(
+            bps("revenueShare", Value::Float(0.3)).unwrap(),
+            Some(Bps::new(3000).unwrap())
+        );
+        let e = bps("revenueShare", Value::Int(10)).unwrap_err();
+        assert!(e.to_string().contains("revenueShare"), "{e}");
         assert!(bps("revenue_share_bps", Value::Int(10_001)).is_err());
         assert!(bps("revenue_share_bps", Value::Float(15.0)).is_err());
         assert_eq!(share_from_properties(&props(Value::Int(1))).unwrap(), None);

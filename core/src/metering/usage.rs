@@ -120,6 +120,37 @@ impl<K: KvRead> View<'_, K> {
             .collect()
     }
 
+    /// Refuses `model` unless the nearest `cycleModels` list of `group` and its ancestors
+    /// names it (no list: any model).
+    fn check_model(&self, group: GroupId, model: &str) -> Result<()> {
+        let mut next = Some(group);
+        let mut depth = 0;
+        while let Some(id) = next {
+            depth += 1;
+            if depth > crate::records::group::MAX_DEPTH + 1 {
+                return Err(Error::Corrupt {
+                    what: "group tree",
+                    reason: "parent chain too long".into(),
+                });
+            }
+            let g = self.load_group(id)?;
+            if let Some(models) = crate::metering::plans::cycle_models(&g) {
+                if models.contains(&model) {
+                    return Ok(());
+                }
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "{model:?} is not one of the models group {id} allows (cycleModels: {})",
+                        models.join(", ")
+                    ),
+                ));
+            }
+            next = g.parent;
+        }
+        Ok(())
+    }
+
     /// `group` and its ancestors, nearest first, each with its own limit of `resource`.
     pub(crate) fn limit_chain(
         &self,
@@ -267,6 +298,7 @@ impl Tx<'_, '_> {
         validate::name("model", model)?;
         let group = self.scope.ctx.group();
         self.view().authorize(Op::LogEvent, group)?;
+        self.view().check_model(group, model)?;
         let amount = i64::try_from(tokens).map_err(|_| Error::Overflow { what: "tokens" })?;
         let kind = match stage {
             CycleStage::Request => {

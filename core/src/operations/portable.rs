@@ -638,8 +638,9 @@ impl Tx<'_, '_> {
                     format!("group {} already exists", g.id),
                 ));
             }
+            crate::metering::plans::refuse_inert(&g.properties)?;
             let g = Group {
-                properties: crate::base::validate::map_value("properties", g.properties.clone())?,
+                properties: crate::dimensions::groups::check_properties(g.properties.clone())?,
                 name: crate::base::validate::name("name", &g.name)?,
                 ..g.clone()
             };

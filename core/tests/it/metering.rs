@@ -673,3 +673,227 @@ fn calls_are_written_after_the_interval_and_a_crash_only_under_counts() {
     let f = open();
     assert_eq!(used(&f, g.id, Resource::ApiCalls), 4);
 }
+
+/// The usage report's limit of `resource` for `group`.
+fn limit(f: &Fixture, group: GroupId, resource: Resource) -> Option<u64> {
+    f.engine
+        .read(&Context::system(group), |v| v.usage(group))
+        .unwrap()
+        .into_iter()
+        .find(|u| u.resource == resource)
+        .unwrap()
+        .limit
+}
+
+#[test]
+fn the_seeds_limits_are_read_under_their_own_names_and_units() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    set(
+        &f,
+        g.id,
+        serde_json::json!({"plan": "pro", "limits": {"apiCalls": 50_000, "storage": 2.5, "cycles": 100}}),
+    );
+    assert_eq!(limit(&f, g.id, Resource::ApiCalls), Some(50_000));
+    assert_eq!(limit(&f, g.id, Resource::StorageBytes), Some(2_500_000_000));
+    assert_eq!(limit(&f, g.id, Resource::AiTokens), Some(100));
+    // Not named: the plan's.
+    assert_eq!(limit(&f, g.id, Resource::Things), Some(10_000));
+    let price = Money::new(1, "USD").unwrap();
+    assert!(matches!(
+        f.engine.write(&sys, |tx| tx.record_cycle(
+            CycleStage::Request,
+            "m",
+            101,
+            price
+        )),
+        Err(Error::QuotaExceeded {
+            resource: Resource::AiTokens,
+            limit: 100,
+            ..
+        })
+    ));
+    // One name per resource; unknown names and wrong units are refused, naming the key.
+    for (bad, key) in [
+        (
+            serde_json::json!({"limits": {"apiCalls": 1, "api_calls": 2}}),
+            "api_calls",
+        ),
+        (
+            serde_json::json!({"limits": {"storage": 1, "storage_bytes": 2}}),
+            "storage_bytes",
+        ),
+        (serde_json::json!({"limits": {"bandwidth": 1}}), "bandwidth"),
+        (
+            serde_json::json!({"limits": {"storage": "10GB"}}),
+            "storage",
+        ),
+        (serde_json::json!({"limits": {"apiCalls": 1.5}}), "apiCalls"),
+    ] {
+        let before = f.dump();
+        // A patch merges into the stored limits: replace them whole.
+        let err = f
+            .engine
+            .write(&sys, |tx| {
+                tx.update_group(
+                    g.id,
+                    GroupUpdate::default().properties(json(serde_json::json!({"limits": null}))),
+                )?;
+                tx.update_group(g.id, GroupUpdate::default().properties(json(bad.clone())))
+            })
+            .unwrap_err();
+        match &err {
+            Error::InvalidField { field, .. } => {
+                assert!(field.ends_with(key), "{bad}: {err}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+        assert_eq!(f.dump(), before);
+    }
+}
+
+#[test]
+fn the_seeds_revenue_share_and_ai_switches_have_their_meaning() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let team = f.team(g.id);
+    set(&f, team.id, serde_json::json!({"revenueShare": 0.25}));
+    assert_eq!(
+        f.engine
+            .read(&sys, |v| v.revenue_share(team.id))
+            .unwrap()
+            .get(),
+        2500
+    );
+    for bad in [
+        serde_json::json!({"revenueShare": 25}),
+        serde_json::json!({"revenue_share_bps": 100}),
+        serde_json::json!({"cycleEnabled": "no"}),
+        serde_json::json!({"cycleModels": "gpt-4o"}),
+        serde_json::json!({"cycleModels": [1, 2]}),
+    ] {
+        let before = f.dump();
+        let err = f
+            .engine
+            .write(&sys, |tx| {
+                tx.update_group(
+                    team.id,
+                    GroupUpdate::default().properties(json(bad.clone())),
+                )
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidField { .. }), "{bad}: {err:?}");
+        assert_eq!(f.dump(), before);
+    }
+
+    let price = Money::new(1, "USD").unwrap();
+    let cycle = |group: GroupId, model: &str| {
+        f.engine.write(&Context::system(group), |tx| {
+            tx.record_cycle(CycleStage::Request, model, 10, price)
+        })
+    };
+    // Models: the nearest list decides, for the group and the groups below it.
+    set(
+        &f,
+        g.id,
+        serde_json::json!({"cycleModels": ["gpt-4o", "claude"]}),
+    );
+    cycle(team.id, "claude").unwrap();
+    let refused = cycle(team.id, "llama").unwrap_err();
+    assert!(
+        matches!(&refused, Error::InvalidField { field, .. } if field == "model"),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("gpt-4o"), "{refused}");
+    set(&f, team.id, serde_json::json!({"cycleModels": ["llama"]}));
+    cycle(team.id, "llama").unwrap();
+    assert!(cycle(team.id, "claude").is_err());
+    cycle(g.id, "claude").unwrap();
+    // AI off: no tokens for the group and the groups below it.
+    set(&f, g.id, serde_json::json!({"cycleEnabled": false}));
+    assert_eq!(limit(&f, g.id, Resource::AiTokens), Some(0));
+    for group in [g.id, team.id] {
+        let model = if group == g.id { "claude" } else { "llama" };
+        assert!(matches!(
+            cycle(group, model),
+            Err(Error::QuotaExceeded {
+                resource: Resource::AiTokens,
+                ..
+            })
+        ));
+    }
+    set(&f, g.id, serde_json::json!({"cycleEnabled": true}));
+    cycle(g.id, "claude").unwrap();
+
+    // These are billing settings: an admin without billing:manage cannot change them.
+    let admin = f
+        .engine
+        .write(&sys, |tx| {
+            let p = tx.create_person(NewPerson::new("admin@acme.io", "Admin"))?;
+            tx.add_member(p.id, g.id, "org_admin", &[])?;
+            Ok(p.id)
+        })
+        .unwrap();
+    for patch in [
+        serde_json::json!({"cycleEnabled": true}),
+        serde_json::json!({"cycleModels": ["any"]}),
+        serde_json::json!({"revenueShare": 0.9}),
+    ] {
+        let refused = f.engine.write(&Context::person(admin, g.id), |tx| {
+            tx.update_group(g.id, GroupUpdate::default().properties(json(patch.clone())))
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Forbidden {
+                    needed: Permission::BillingManage,
+                    ..
+                })
+            ),
+            "{patch}: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn settings_the_engine_would_ignore_are_refused() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    for (props, key) in [
+        (
+            serde_json::json!({"usage": {"users": 5}}),
+            "properties.usage",
+        ),
+        (
+            serde_json::json!({"trialEndsAt": 1_900_000_000_000_i64}),
+            "properties.trialEndsAt",
+        ),
+    ] {
+        let before = f.dump();
+        let created = f.engine.write(&sys, |tx| {
+            tx.create_group(
+                g.id,
+                NewGroup::new(GroupType::Business, "Shop", "shop").properties(json(props.clone())),
+            )
+        });
+        let updated = f.engine.write(&sys, |tx| {
+            tx.update_group(g.id, GroupUpdate::default().properties(json(props.clone())))
+        });
+        for r in [created.map(drop), updated.map(drop)] {
+            match r {
+                Err(Error::InvalidField { field, .. }) => assert_eq!(field, key),
+                other => panic!("{props}: {other:?}"),
+            }
+        }
+        assert_eq!(f.dump(), before);
+    }
+    // Removing one is fine.
+    set(
+        &f,
+        g.id,
+        serde_json::json!({"usage": null, "trialEndsAt": null}),
+    );
+}

@@ -253,6 +253,21 @@ fn bad_exports_are_refused_and_change_nothing() {
             "an export lists those first",
         ),
         (
+            "a group's limit that is no limit",
+            with_group_property(&lines, "\"limits\":{\"things\":\"lots\"}"),
+            "limits.things",
+        ),
+        (
+            "a group's setting of the wrong type",
+            with_group_property(&lines, "\"settings\":{\"enableTwoFactor\":\"yes\"}"),
+            "enableTwoFactor",
+        ),
+        (
+            "a group's usage, which the engine counts",
+            with_group_property(&lines, "\"usage\":{\"users\":5}"),
+            "properties.usage",
+        ),
+        (
             "a group after the records",
             {
                 // Its records come first, so everything before the last line restores.
@@ -275,6 +290,28 @@ fn bad_exports_are_refused_and_change_nothing() {
             assert_eq!(to.dump(), before, "{name}: the database changed");
         },
     );
+}
+
+/// The export `lines` with `property` (a `"key":value` pair) added to the first group's
+/// properties.
+fn with_group_property(lines: &[&str], property: &str) -> String {
+    let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    let group = &mut l[1];
+    assert!(group.contains("\"record\":\"group\""), "{group}");
+    *group = if group.contains("\"properties\":{}") {
+        group.replacen(
+            "\"properties\":{}",
+            &format!("\"properties\":{{{property}}}"),
+            1,
+        )
+    } else {
+        group.replacen(
+            "\"properties\":{",
+            &format!("\"properties\":{{{property},"),
+            1,
+        )
+    };
+    l.join("\n")
 }
 
 /// An export that fails to read after `good` bytes, as a file on a failing disk would.
