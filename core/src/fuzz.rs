@@ -59,6 +59,7 @@ pub fn decode_records(data: &[u8]) {
     check::<crate::identity::sign_in::OneTimeToken>(data);
     check::<crate::identity::two_factor::TwoFactor>(data);
     check::<crate::identity::two_factor::PendingSignIn>(data);
+    check::<crate::records::account::Account>(data);
     if let Ok(v) = postcard::from_bytes::<Value>(data) {
         let _ = v.validate("fuzz");
         let _ = v.to_json();

@@ -32,6 +32,7 @@
 //! T <root:16> <env> f <person:16>             -> TwoFactor record (TOTP secret, hashed
 //!                                                recovery codes)
 //! T <root:16> <env> x <provider> <subject>    -> person thing id            external identities
+//! T <root:16> <env> a <person:16>             -> account id (16 bytes)      the person's account
 //! T <root:16> <env> c <connection:16>         -> Connection record
 //! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> Connection record (copy)
 //! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> Connection record (copy)
@@ -235,6 +236,62 @@ pub(crate) fn tenant_domain(domain: &str) -> Vec<u8> {
 /// `D d`: every tenant's domain.
 pub(crate) fn tenant_domains() -> Vec<u8> {
     vec![DIRECTORY, b'd']
+}
+
+/// The keys of one account (`D a <account>`): its record, password, second factor and
+/// the people it signs in as, one per tenant and environment.
+pub(crate) struct AccountKeys {
+    prefix: [u8; 18],
+}
+
+impl AccountKeys {
+    pub(crate) fn new(account: u128) -> Self {
+        let mut prefix = [0u8; 18];
+        prefix[0] = DIRECTORY;
+        prefix[1] = b'a';
+        prefix[2..].copy_from_slice(&account.to_be_bytes());
+        Self { prefix }
+    }
+
+    /// The account record; also the prefix of every key of the account.
+    pub(crate) fn record(&self) -> Vec<u8> {
+        self.prefix.to_vec()
+    }
+
+    pub(crate) fn password(&self) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.prefix).u8(b'w').finish()
+    }
+
+    pub(crate) fn two_factor(&self) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.prefix).u8(b'f').finish()
+    }
+
+    pub(crate) fn person_in(&self, root: GroupId, env: Env) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.prefix)
+            .u8(b'l')
+            .raw(&root.to_be_bytes())
+            .u8(env_byte(env))
+            .finish()
+    }
+
+    /// `l`: every person of the account.
+    pub(crate) fn people(&self) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.prefix).u8(b'l').finish()
+    }
+}
+
+/// `D e <email>`: the account with this (normalised) email.
+pub(crate) fn account_email(email: &str) -> Vec<u8> {
+    KeyBuf::new().u8(DIRECTORY).u8(b'e').str(email).finish()
+}
+
+/// Reads an account id stored as 16 big-endian bytes.
+pub(crate) fn decode_account_id(bytes: &[u8], what: &'static str) -> Result<u128> {
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| Error::Corrupt {
+        what,
+        reason: format!("expected a 16-byte account id, found {} bytes", bytes.len()),
+    })?;
+    Ok(u128::from_be_bytes(arr))
 }
 
 pub(crate) fn decode_group_id(bytes: &[u8], what: &'static str) -> Result<GroupId> {
@@ -464,6 +521,10 @@ impl TenantKeys {
 
     pub(crate) fn two_factor(&self, person: ThingId) -> Vec<u8> {
         self.key(b'f').raw(&person.to_be_bytes()).finish()
+    }
+
+    pub(crate) fn account_of(&self, person: ThingId) -> Vec<u8> {
+        self.key(b'a').raw(&person.to_be_bytes()).finish()
     }
 
     pub(crate) fn identity(&self, provider: &str, subject: &str) -> Vec<u8> {

@@ -82,6 +82,12 @@ impl Tx<'_, '_> {
         let (before, after) = (email_of(old)?, email_of(new)?);
         new.properties = std::mem::take(&mut new.properties).with("email", after.as_str());
         if before != after {
+            if self.view().account_of(new.id)?.is_some() {
+                return Err(Error::invalid(
+                    "properties.email",
+                    "this person signs in with an account of their own, which owns the email",
+                ));
+            }
             self.claim_email(&after, new.id)?;
             self.delete(&self.scope.tenant.email(&before))?;
         }

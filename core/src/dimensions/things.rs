@@ -226,6 +226,7 @@ impl Tx<'_, '_> {
         self.store_thing(Some(&old), &thing)?;
         if thing.kind == PERSON {
             self.release_email(&thing)?;
+            self.unlink_account(thing.id)?;
             self.access_changed();
         }
         let counter = if thing.kind == PERSON {

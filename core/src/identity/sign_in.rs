@@ -162,6 +162,9 @@ enum Purpose {
     MagicLink,
     /// Sets a new password (or a first one).
     PasswordReset,
+    /// Sets a new password of an account: issued only by the platform (a tenant's
+    /// [`Purpose::PasswordReset`] never changes an account's password).
+    AccountPasswordReset,
 }
 
 /// A one-time token, stored under its digest.
@@ -278,7 +281,7 @@ impl<K: KvRead> View<'_, K> {
     }
 
     fn password_of(&self, person: ThingId) -> Result<Option<Password>> {
-        self.get_record(&self.scope.tenant.password(person))
+        self.get_record(&self.credential_keys(person)?.password)
     }
 }
 
@@ -287,8 +290,11 @@ impl<K: KvRead> View<'_, K> {
 pub(crate) struct Proven {
     pub(crate) person: ThingId,
     pub(crate) group: GroupId,
-    /// `password`, `magic_link`, or the external provider's name.
+    /// `password`, `magic_link`, `switch`, or the external provider's name.
     pub(crate) method: String,
+    /// The second factor this sign-in already proved (`totp`, `recovery_code`): a switch
+    /// of tenant from a session that proved one.
+    pub(crate) second_factor: Option<String>,
 }
 
 impl Tx<'_, '_> {
@@ -305,10 +311,19 @@ impl Tx<'_, '_> {
         let text = secret::generate(SecretKind::Session)?;
         let digest = secret::digest(&text);
         let expires_at = self.now().plus_millis(ttl_ms(ttl));
-        let metadata = Value::map()
+        let mut metadata = Value::map()
             .with("expires_at", expires_at.as_millis() as i64)
             .with("method", proven.method.as_str())
             .with("token_sha256", crate::base::codec::hex(&digest));
+        if let Some(second) = second_factor {
+            metadata = metadata.with("second_factor", second);
+        }
+        if let Some(generation) = self.view().session_generation(proven.person)? {
+            metadata = metadata.with(
+                "account_generation",
+                i64::try_from(generation).unwrap_or(i64::MAX),
+            );
+        }
         let c = self.insert_connection(
             Ref::from(proven.person),
             Ref::from(proven.group),
@@ -639,6 +654,7 @@ impl Engine {
             person: person.id,
             group,
             method: "password".into(),
+            second_factor: None,
         };
         self.write(ctx, |tx| tx.finish_sign_in(&proven))
     }
@@ -672,6 +688,7 @@ impl Engine {
                 person,
                 group,
                 method: provider.to_string(),
+                second_factor: None,
             };
             tx.finish_sign_in(&proven)
         })
@@ -743,14 +760,19 @@ impl Engine {
             };
             tx.view()
                 .authorize_over(Op::MagicLink, group, person.id.into(), person.id)?;
+            tx.view().ensure_own_credentials(person.id, "email")?;
             tx.log(
                 kinds::PASSWORD_RESET_REQUESTED,
                 group,
                 Some(Ref::from(person.id)),
                 Value::map(),
             )?;
+            let purpose = match tx.view().account_of(person.id)? {
+                Some(_) => Purpose::AccountPasswordReset,
+                None => Purpose::PasswordReset,
+            };
             tx.issue_token(
-                Purpose::PasswordReset,
+                purpose,
                 person.id,
                 group,
                 self.auth_config().password_reset_ttl,
@@ -765,9 +787,10 @@ impl Engine {
     pub fn reset_password(&self, token: &str, new_password: &str) -> Result<ThingId> {
         check_password(new_password)?;
         // The slow hash only for a token that can be used.
-        self.peek_token(token, Purpose::PasswordReset)?;
+        const RESETS: &[Purpose] = &[Purpose::PasswordReset, Purpose::AccountPasswordReset];
+        self.peek_token(token, RESETS)?;
         let phc = hash_password(self.auth_config().password, new_password)?;
-        self.redeem(token, Purpose::PasswordReset, |tx, t| {
+        self.redeem(token, RESETS, |tx, t| {
             let active = tx
                 .view()
                 .get_record::<Thing>(&tx.scope.tenant.thing(t.person))?
@@ -775,8 +798,16 @@ impl Engine {
             if !active {
                 return Err(Error::InvalidCredentials);
             }
-            tx.put_record(&tx.scope.tenant.password(t.person), &Password { phc })?;
+            let keys = tx.view().credential_keys(t.person)?;
+            // A token a tenant asked for before the person joined an account does not
+            // set the account's password.
+            if keys.account.is_some() && t.purpose != Purpose::AccountPasswordReset {
+                return Err(Error::InvalidCredentials);
+            }
+            let key = keys.password;
+            tx.put_record(&key, &Password { phc })?;
             let ended = tx.end_sessions(t.person, None)?;
+            tx.credentials_changed(t.person, None)?;
             tx.mark_verified(t.person, t.group, "password_reset")?;
             tx.log(
                 kinds::PASSWORD_RESET,
@@ -837,8 +868,10 @@ impl Engine {
             {
                 return Err(Error::InvalidCredentials);
             }
-            tx.put_record(&tx.scope.tenant.password(person), &Password { phc })?;
+            let key = tx.view().credential_keys(person)?.password;
+            tx.put_record(&key, &Password { phc })?;
             let ended = tx.end_sessions(person, Some(current.id))?;
+            tx.credentials_changed(person, Some(current.id))?;
             tx.log(
                 kinds::PASSWORD_CHANGED,
                 group,
@@ -849,9 +882,9 @@ impl Engine {
         })
     }
 
-    /// The one-time token of `token`'s text if it is one of `purpose` and unexpired,
+    /// The one-time token of `token`'s text if it is of one of `purposes` and unexpired,
     /// without using it.
-    fn peek_token(&self, token: &str, purpose: Purpose) -> Result<OneTimeToken> {
+    fn peek_token(&self, token: &str, purposes: &[Purpose]) -> Result<OneTimeToken> {
         let (kind, digest) = secret::parse(token)?;
         if kind != SecretKind::OneTime {
             return Err(Error::InvalidCredentials);
@@ -863,7 +896,7 @@ impl Engine {
             .map(|b| codec::decode(&b))
             .transpose()?
             .ok_or(Error::InvalidCredentials)?;
-        if found.purpose != purpose {
+        if !purposes.contains(&found.purpose) {
             return Err(Error::InvalidCredentials);
         }
         if self.clock().now() >= found.expires_at {
@@ -872,12 +905,12 @@ impl Engine {
         Ok(found)
     }
 
-    /// Uses a one-time token of `purpose`: checks it, deletes it (used or expired), and
+    /// Uses a one-time token of one of `purposes`: checks it, deletes it (used or expired), and
     /// runs `then` in the same transaction, as the token's person.
     fn redeem<R>(
         &self,
         token: &str,
-        purpose: Purpose,
+        purposes: &[Purpose],
         then: impl FnOnce(&mut Tx<'_, '_>, &OneTimeToken) -> Result<R>,
     ) -> Result<R> {
         let (kind, digest) = secret::parse(token)?;
@@ -892,7 +925,7 @@ impl Engine {
             .map(|b| codec::decode(&b))
             .transpose()?
             .ok_or(Error::InvalidCredentials)?;
-        if found.purpose != purpose {
+        if !purposes.contains(&found.purpose) {
             return Err(Error::InvalidCredentials);
         }
         let ctx = Context::person(found.person, found.group).with_env(found.env);
@@ -914,7 +947,7 @@ impl Engine {
     /// Uses an email verification token: marks the person's email verified
     /// (`properties.email_verified = true`) and logs `email_verified`. Returns the person.
     pub fn verify_email(&self, token: &str) -> Result<ThingId> {
-        self.redeem(token, Purpose::VerifyEmail, |tx, t| {
+        self.redeem(token, &[Purpose::VerifyEmail], |tx, t| {
             tx.mark_verified(t.person, t.group, "link")?;
             Ok(t.person)
         })
@@ -922,7 +955,7 @@ impl Engine {
 
     /// Uses a magic link token: verifies the email and opens a session.
     pub fn sign_in_with_magic_link(&self, token: &str) -> Result<SignedIn> {
-        self.redeem(token, Purpose::MagicLink, |tx, t| {
+        self.redeem(token, &[Purpose::MagicLink], |tx, t| {
             let active = tx
                 .view()
                 .get_record::<Thing>(&tx.scope.tenant.thing(t.person))?
@@ -935,13 +968,14 @@ impl Engine {
                 person: t.person,
                 group: t.group,
                 method: "magic_link".into(),
+                second_factor: None,
             };
             tx.finish_sign_in(&proven)
         })
     }
 
     /// Finds the live session of a token: its tenant, environment and connection.
-    fn find_session(&self, token: &str) -> Result<(GroupId, Env, Connection)> {
+    pub(crate) fn find_session(&self, token: &str) -> Result<(GroupId, Env, Connection)> {
         let (kind, digest) = secret::parse(token)?;
         if kind != SecretKind::Session {
             return Err(Error::InvalidCredentials);
@@ -1015,7 +1049,7 @@ impl Engine {
             .map(|b| codec::decode::<Thing>(&b))
             .transpose()?
             .is_some_and(|t| t.status != ThingStatus::Deleted);
-        if !active {
+        if !active || !self.session_current(&*kv, root, env, person, &c)? {
             return Err(Error::InvalidCredentials);
         }
         let credential = Credential {

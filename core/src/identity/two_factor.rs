@@ -22,6 +22,8 @@
 //!   ([`Engine::disable_two_factor`]); someone managing the person (`members:manage` and
 //!   every permission the person has, never the person themselves) may remove it for a
 //!   lost app with [`Tx::reset_two_factor`].
+//! - **Accounts.** A person with an account (`accounts.rs`) has the account's
+//!   authenticator and recovery codes, in every tenant of the account.
 //! - **Secrets stay inside.** The TOTP secret is stored (a TOTP check needs it), never
 //!   logged, left out of `Debug` output and of exports; recovery codes only as digests.
 //!
@@ -195,7 +197,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 
 impl<K: KvRead> View<'_, K> {
     fn two_factor_of(&self, person: ThingId) -> Result<Option<TwoFactor>> {
-        self.get_record(&self.scope.tenant.two_factor(person))
+        self.get_record(&self.credential_keys(person)?.two_factor)
     }
 
     /// Whether `group` or a group above it sets `enableTwoFactor`.
@@ -226,6 +228,11 @@ impl Tx<'_, '_> {
     /// or in a group that requires two factors — a pending sign-in.
     pub(crate) fn finish_sign_in(&mut self, proven: &Proven) -> Result<SignedIn> {
         let config = *self.engine.auth_config();
+        if let Some(second) = &proven.second_factor {
+            return self
+                .open_session(proven, config.session_ttl, Some(second))
+                .map(SignedIn::Session);
+        }
         let enrolled = self
             .view()
             .two_factor_of(proven.person)?
@@ -275,10 +282,9 @@ impl Tx<'_, '_> {
         let thing = self.view().load_person(person)?;
         self.view()
             .authorize_over(Op::ResetTwoFactor, thing.group, person.into(), person)?;
-        let had = self
-            .kv
-            .remove(&self.scope.tenant.two_factor(person))?
-            .is_some();
+        self.view().ensure_own_credentials(person, "person")?;
+        let key = self.view().credential_keys(person)?.two_factor;
+        let had = self.kv.remove(&key)?.is_some();
         if had {
             self.log(
                 kinds::TWO_FACTOR_DISABLED,
@@ -393,7 +399,7 @@ impl Engine {
             if !tx.holder_current(&holder)? {
                 return Ok(Err(Error::InvalidCredentials));
             }
-            let key = tx.scope.tenant.two_factor(holder.person);
+            let key = tx.view().credential_keys(holder.person)?.two_factor;
             let Some(mut tf) = tx.view().get_record::<TwoFactor>(&key)? else {
                 return Ok(Err(not_enrolled()));
             };
@@ -430,7 +436,7 @@ impl Engine {
             if !tx.holder_current(&holder)? {
                 return Err(Error::InvalidCredentials);
             }
-            let key = tx.scope.tenant.two_factor(holder.person);
+            let key = tx.view().credential_keys(holder.person)?.two_factor;
             if tx
                 .view()
                 .get_record::<TwoFactor>(&key)?
@@ -477,7 +483,7 @@ impl Engine {
             if !tx.holder_current(&holder)? {
                 return Ok(Err(Error::InvalidCredentials));
             }
-            let key = tx.scope.tenant.two_factor(holder.person);
+            let key = tx.view().credential_keys(holder.person)?.two_factor;
             let mut tf = match tx.view().get_record::<TwoFactor>(&key)? {
                 Some(t) if !t.confirmed => t,
                 Some(_) => {
@@ -527,7 +533,7 @@ impl Engine {
             if !tx.holder_current(&holder)? {
                 return Ok(Err(Error::InvalidCredentials));
             }
-            let key = tx.scope.tenant.two_factor(holder.person);
+            let key = tx.view().credential_keys(holder.person)?.two_factor;
             let Some(tf) = tx.view().get_record::<TwoFactor>(&key)? else {
                 return Ok(Err(not_enrolled()));
             };
@@ -564,6 +570,7 @@ impl Tx<'_, '_> {
             person: pending.person,
             group: pending.group,
             method: pending.method.clone(),
+            second_factor: Some(proof.method().to_string()),
         };
         let ttl = self.engine.auth_config().session_ttl;
         self.open_session(&proven, ttl, Some(proof.method()))

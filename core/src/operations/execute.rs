@@ -149,6 +149,9 @@ impl Engine {
                 self.disable_two_factor(&session, &code)?;
                 Response::Done
             }
+            Request::SwitchTenant { session, group } => {
+                Response::SignedIn(self.switch_tenant(&session, group)?)
+            }
             Request::InstallPlugin { wasm } => Response::Plugin(self.install_plugin(ctx, &wasm)?),
             Request::UpgradePlugin { wasm } => Response::Plugin(self.upgrade_plugin(ctx, &wasm)?),
             Request::SetPluginEnabled { name, enabled } => {

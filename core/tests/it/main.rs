@@ -2,6 +2,7 @@
 
 mod access;
 mod access_model;
+mod accounts;
 mod atomicity;
 mod backup;
 mod bad_files;

@@ -845,6 +845,14 @@ fn scenario() -> Vec<Step> {
                     .map(Response::Removed)
             },
         ),
+        // 89
+        step(
+            json!({"switch_tenant": {"session": "ok_sess_bad", "group": "@t"}}),
+            |e, c, _| {
+                e.switch_tenant("ok_sess_bad", c.group())
+                    .map(Response::SignedIn)
+            },
+        ),
     ]
 }
 

@@ -333,6 +333,12 @@ requests! {
     /// Removes a person's authenticator (a lost app), as someone managing them; never the
     /// person themselves. → `removed`
     ResetTwoFactor { /** The person. */ person: ThingId } => Write;
+    /// Opens a session in another tenant as the same person (their account's person
+    /// there), from a session; the first switch links the two. → `signed_in`
+    SwitchTenant {
+        /** The session token. */ session: String,
+        /** A group of the other tenant. */ group: GroupId,
+    } => Engine;
 
     // ── metering and revenue ────────────────────────────────────────────────────
     /// A group's usage of every resource, with its limits. → `usage`

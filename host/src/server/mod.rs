@@ -478,6 +478,7 @@ pub const RESOURCES: &[(Verb, &str, Resource)] = &[
         "/v1/auth/two-factor/disable",
         op("disable_two_factor"),
     ),
+    (Verb::Post, "/v1/auth/switch-tenant", op("switch_tenant")),
 ];
 
 /// The query of a request, or why it did not parse.

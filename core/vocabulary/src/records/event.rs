@@ -108,6 +108,10 @@ pub mod kinds {
         TWO_FACTOR_DISABLED = "two_factor_disabled";
         /// A recovery code was used; `metadata.remaining` are left.
         RECOVERY_CODE_USED = "recovery_code_used";
+        /// A person of this tenant now signs in with their account (the person switched
+        /// here from another tenant for the first time); their credentials are the
+        /// account's.
+        ACCOUNT_LINKED = "account_linked";
         /// A connection was created.
         CONNECTION_CREATED = "connection_created";
         /// A connection was deleted.
@@ -299,7 +303,8 @@ impl Dimension {
             | SECOND_FACTOR_FAILED
             | TWO_FACTOR_ENABLED
             | TWO_FACTOR_DISABLED
-            | RECOVERY_CODE_USED => Dimension::People,
+            | RECOVERY_CODE_USED
+            | ACCOUNT_LINKED => Dimension::People,
             THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
             CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
             KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
