@@ -74,8 +74,8 @@ pub use identity::sign_in::{
     SignedUp,
 };
 pub use identity::two_factor::{
-    MAX_SECOND_FACTOR_FAILURES, RECOVERY_CODES, SecondFactor, SignedIn, TwoFactorEnabled,
-    TwoFactorEnrollment,
+    FREE_SECOND_FACTOR_FAILURES, MAX_SECOND_FACTOR_FAILURES, RECOVERY_CODES, SecondFactor,
+    SignedIn, TwoFactorEnabled, TwoFactorEnrollment,
 };
 pub use kernel::Admin;
 pub use kernel::{Engine, Tx, View};

@@ -17,7 +17,10 @@
 //!   the last accepted code is stored and no code of that step or an earlier one is taken
 //!   again (replay). Recovery codes (80 random bits each) are stored as SHA-256 digests
 //!   and deleted when used. A pending sign-in takes [`MAX_SECOND_FACTOR_FAILURES`] wrong
-//!   codes, then ends: the first factor must be proven again.
+//!   codes, then ends: the first factor must be proven again. Across sign-ins, after
+//!   [`FREE_SECOND_FACTOR_FAILURES`] wrong codes in a row each further one makes the
+//!   next wait (30 s, doubling to an hour; [`Error::RateLimited`] meanwhile), so someone
+//!   who has the password cannot try the million codes by signing in again and again.
 //! - **Turning it off** takes a session and a current code or a recovery code
 //!   ([`Engine::disable_two_factor`]); someone managing the person (`members:manage` and
 //!   every permission the person has, never the person themselves) may remove it for a
@@ -55,6 +58,12 @@ use crate::{Error, Result};
 
 /// Wrong codes a pending sign-in takes before it ends.
 pub const MAX_SECOND_FACTOR_FAILURES: u8 = 5;
+/// Wrong codes in a row (across sign-ins) a person's second factor takes before each
+/// further one makes the next wait: 30 seconds, doubling up to an hour. A right code
+/// starts the count again.
+pub const FREE_SECOND_FACTOR_FAILURES: u32 = 5;
+const FIRST_BLOCK_MS: u64 = 30_000;
+const MAX_BLOCK_MS: u64 = 3_600_000;
 /// Recovery codes made when two-factor sign-in is turned on.
 pub const RECOVERY_CODES: usize = 10;
 /// Random bytes of a recovery code: 80 bits, 16 base32 characters.
@@ -68,6 +77,10 @@ pub(crate) struct TwoFactor {
     confirmed: bool,
     last_step: u64,
     recovery: Vec<SecretDigest>,
+    /// Wrong codes since the last right one, across sign-ins.
+    failures: u32,
+    /// No code is checked before this time (after [`FREE_SECOND_FACTOR_FAILURES`]).
+    blocked_until: Timestamp,
 }
 
 impl Record for TwoFactor {
@@ -82,6 +95,8 @@ impl std::fmt::Debug for TwoFactor {
             .field("confirmed", &self.confirmed)
             .field("last_step", &self.last_step)
             .field("recovery_codes", &self.recovery.len())
+            .field("failures", &self.failures)
+            .field("blocked_until", &self.blocked_until)
             .finish()
     }
 }
@@ -103,6 +118,14 @@ pub(crate) struct PendingSignIn {
 impl Record for PendingSignIn {
     const NAME: &'static str = "pending sign-in";
     const VERSION: u8 = 1;
+}
+
+/// Why a second factor was refused.
+enum Refused {
+    /// The code was wrong (counted).
+    Wrong,
+    /// Too many wrong codes in a row: none is checked for this long.
+    Blocked { retry_after_ms: u64 },
 }
 
 /// What a second factor proved.
@@ -141,6 +164,35 @@ impl TwoFactor {
             }
         }
         found.map(Proof::Recovery)
+    }
+
+    /// Checks `code` at `now` and records the outcome: what a right code used (and the
+    /// count of wrong ones starts again), or one more wrong code — and, past
+    /// [`FREE_SECOND_FACTOR_FAILURES`], how long until the next is checked. While
+    /// blocked, no code is checked at all.
+    fn attempt(&mut self, code: &str, now: Timestamp) -> std::result::Result<Proof, Refused> {
+        if now < self.blocked_until {
+            return Err(Refused::Blocked {
+                retry_after_ms: self.blocked_until.as_millis() - now.as_millis(),
+            });
+        }
+        match self.check(code, now) {
+            Some(proof) => {
+                self.spend(&proof);
+                self.failures = 0;
+                Ok(proof)
+            }
+            None => {
+                self.failures = self.failures.saturating_add(1);
+                if let Some(over) = self.failures.checked_sub(FREE_SECOND_FACTOR_FAILURES) {
+                    let wait = FIRST_BLOCK_MS
+                        .saturating_mul(1u64 << over.min(20))
+                        .min(MAX_BLOCK_MS);
+                    self.blocked_until = now.plus_millis(wait);
+                }
+                Err(Refused::Wrong)
+            }
+        }
     }
 
     /// Records what `proof` used: the step, or the recovery code (deleted).
@@ -296,6 +348,15 @@ impl Tx<'_, '_> {
         Ok(had)
     }
 
+    /// Answers a refused second factor: a wait while blocked ([`Error::RateLimited`],
+    /// nothing counted), else [`Tx::second_factor_failed`].
+    fn second_factor_refused(&mut self, holder: &Holder, refused: Refused) -> Result<Error> {
+        match refused {
+            Refused::Blocked { retry_after_ms } => Ok(Error::RateLimited { retry_after_ms }),
+            Refused::Wrong => self.second_factor_failed(holder),
+        }
+    }
+
     /// Counts a wrong second factor: logs `second_factor_failed`, and for a pending
     /// sign-in counts the failure, ending it at the limit. Returns the error to answer.
     fn second_factor_failed(&mut self, holder: &Holder) -> Result<Error> {
@@ -406,11 +467,12 @@ impl Engine {
             if !tf.confirmed {
                 return Ok(Err(not_enrolled()));
             }
-            let Some(proof) = tf.check(code, tx.now()) else {
-                return tx.second_factor_failed(&holder).map(Err);
-            };
-            tf.spend(&proof);
+            let outcome = tf.attempt(code, tx.now());
             tx.put_record(&key, &tf)?;
+            let proof = match outcome {
+                Ok(proof) => proof,
+                Err(refused) => return tx.second_factor_refused(&holder, refused).map(Err),
+            };
             if let Proof::Recovery(_) = proof {
                 tx.log(
                     kinds::RECOVERY_CODE_USED,
@@ -462,6 +524,8 @@ impl Engine {
                     confirmed: false,
                     last_step: 0,
                     recovery: Vec::new(),
+                    failures: 0,
+                    blocked_until: Timestamp::from_millis(0),
                 },
             )?;
             Ok(TwoFactorEnrollment {
@@ -494,10 +558,13 @@ impl Engine {
                 }
                 None => return Ok(Err(not_enrolled())),
             };
-            let Some(proof) = tf.check(code, tx.now()) else {
-                return tx.second_factor_failed(&holder).map(Err);
+            let proof = match tf.attempt(code, tx.now()) {
+                Ok(proof) => proof,
+                Err(refused) => {
+                    tx.put_record(&key, &tf)?;
+                    return tx.second_factor_refused(&holder, refused).map(Err);
+                }
             };
-            tf.spend(&proof);
             tf.confirmed = true;
             tf.recovery = digests;
             tx.put_record(&key, &tf)?;
@@ -534,11 +601,12 @@ impl Engine {
                 return Ok(Err(Error::InvalidCredentials));
             }
             let key = tx.view().credential_keys(holder.person)?.two_factor;
-            let Some(tf) = tx.view().get_record::<TwoFactor>(&key)? else {
+            let Some(mut tf) = tx.view().get_record::<TwoFactor>(&key)? else {
                 return Ok(Err(not_enrolled()));
             };
-            if tf.check(code, tx.now()).is_none() {
-                return tx.second_factor_failed(&holder).map(Err);
+            if let Err(refused) = tf.attempt(code, tx.now()) {
+                tx.put_record(&key, &tf)?;
+                return tx.second_factor_refused(&holder, refused).map(Err);
             }
             tx.delete(&key)?;
             tx.log(
@@ -611,6 +679,8 @@ mod tests {
             confirmed: true,
             last_step: 3,
             recovery: vec![[9u8; 32]],
+            failures: 0,
+            blocked_until: Timestamp::from_millis(0),
         };
         let shown = format!("{tf:?}");
         assert!(!shown.contains("115"), "{shown}");

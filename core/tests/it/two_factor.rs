@@ -452,3 +452,68 @@ fn refused_steps_change_nothing_but_their_log() {
         .complete_sign_in(pending.token.expose(), &a.code(&secret))
         .unwrap();
 }
+
+#[test]
+fn wrong_codes_in_a_row_make_the_next_wait() {
+    let a = ann();
+    let (secret, codes) = a.enrolled();
+    a.f.clock.advance(STEP_MS);
+    // Each sign-in is new (the password again), but the count is the person's.
+    for _ in 0..FREE_SECOND_FACTOR_FAILURES {
+        let p = a.pending();
+        assert!(matches!(
+            a.f.engine.complete_sign_in(p.token.expose(), "000000x"),
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    let p = a.pending();
+    // Blocked: not even the right code (nor a recovery code) is checked, and nothing is
+    // counted against the pending sign-in.
+    for code in [a.code(&secret), codes[0].expose().to_string()] {
+        match a.f.engine.complete_sign_in(p.token.expose(), &code) {
+            Err(Error::RateLimited { retry_after_ms }) => {
+                assert!(
+                    retry_after_ms > 0 && retry_after_ms <= 30_000,
+                    "{retry_after_ms}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        a.f.engine
+            .disable_two_factor(a.session.token.expose(), &a.code(&secret)),
+        Err(Error::RateLimited { .. })
+    ));
+    a.f.clock.advance(30_000);
+    // One more wrong code: the wait doubles.
+    assert!(
+        a.f.engine
+            .complete_sign_in(p.token.expose(), "111111x")
+            .is_err()
+    );
+    match a
+        .f
+        .engine
+        .complete_sign_in(p.token.expose(), &a.code(&secret))
+    {
+        Err(Error::RateLimited { retry_after_ms }) => assert_eq!(retry_after_ms, 60_000),
+        other => panic!("{other:?}"),
+    }
+    a.f.clock.advance(60_000);
+    a.f.engine
+        .complete_sign_in(p.token.expose(), &a.code(&secret))
+        .unwrap();
+    // A right code starts the count again.
+    a.f.clock.advance(STEP_MS);
+    let p = a.pending();
+    for _ in 0..FREE_SECOND_FACTOR_FAILURES - 1 {
+        assert!(matches!(
+            a.f.engine.complete_sign_in(p.token.expose(), "000000x"),
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    a.f.engine
+        .complete_sign_in(p.token.expose(), &a.code(&secret))
+        .unwrap();
+}
