@@ -280,6 +280,29 @@ impl AccountKeys {
     }
 }
 
+/// `D a`: every account and everything it holds.
+pub(crate) fn all_accounts() -> Vec<u8> {
+    vec![DIRECTORY, b'a']
+}
+
+/// `D e`: every account's email.
+pub(crate) fn account_emails() -> Vec<u8> {
+    vec![DIRECTORY, b'e']
+}
+
+/// The parts of a `D a <account> …` key: the account and what follows its id (empty for
+/// the record, `w`, `f`, or `l` with a tenant and environment).
+pub(crate) fn decode_account_key(key: &[u8]) -> Result<(u128, &[u8])> {
+    let rest = after(key, &all_accounts(), "account key")?;
+    if rest.len() < 16 {
+        return Err(Error::Corrupt {
+            what: "account key",
+            reason: format!("{} bytes where an account id needs 16", rest.len()),
+        });
+    }
+    Ok((decode_account_id(&rest[..16], "account key")?, &rest[16..]))
+}
+
 /// `D e <email>`: the account with this (normalised) email.
 pub(crate) fn account_email(email: &str) -> Vec<u8> {
     KeyBuf::new().u8(DIRECTORY).u8(b'e').str(email).finish()
@@ -525,6 +548,11 @@ impl TenantKeys {
 
     pub(crate) fn account_of(&self, person: ThingId) -> Vec<u8> {
         self.key(b'a').raw(&person.to_be_bytes()).finish()
+    }
+
+    /// `a`: every person of the tenant in this environment who has an account.
+    pub(crate) fn account_links(&self) -> Vec<u8> {
+        self.key(b'a').finish()
     }
 
     pub(crate) fn identity(&self, provider: &str, subject: &str) -> Vec<u8> {

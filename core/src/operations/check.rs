@@ -5,7 +5,9 @@
 //! key its id and tenant give it; every derived entry (the type, property, edge, event,
 //! email and label indexes, the counters and the running totals of usage) must be exactly
 //! what the records imply, with nothing missing and nothing extra; the directory must
-//! agree with the tenants; every id must be at most the highest id issued, and every event
+//! agree with the tenants, and every account with the people linked to it (each link
+//! both ways, every account with somebody, its email indexed); every id must be at most
+//! the highest id issued, and every event
 //! must carry a commit sequence number no later than the store's, growing with its id;
 //! every thing and knowledge chunk must be named by an event of its environment (the one
 //! that created it, logged in its own group). Groups are not held to that: the event of a
@@ -69,6 +71,7 @@ impl Engine {
             seq: snapshot.seq()?,
             members: HashSet::new(),
             domains: Expected::new(),
+            account_people: Expected::new(),
         };
         let listed = tenant_roots(kv)?;
         let mut roots = c.stored_tenants()?;
@@ -111,6 +114,9 @@ struct Checker<'a, K> {
     members: HashSet<(GroupId, GroupId)>,
     /// The domain index entry each tenant with a domain must have: key → root id.
     domains: Expected,
+    /// The account entry each linked person implies: `D a <account> l <root> <env>` →
+    /// person id.
+    account_people: Expected,
 }
 
 /// Derived entries expected under one prefix: key → the value it must hold (`None`: any).
@@ -463,6 +469,28 @@ impl<K: KvRead> Checker<'_, K> {
                 }
             }
         }
+        // People's accounts: each link names a living person, and its account lists them.
+        for (k, v) in self.entries(&keys.account_links())? {
+            let person = layout::decode_thing_id(&k[k.len().saturating_sub(16)..], "account link");
+            let account = layout::decode_account_id(&v, "account link");
+            match (person, account) {
+                (Ok(person), Ok(account)) if k == keys.account_of(person) => {
+                    let alive = self
+                        .kv
+                        .get(&keys.thing(person))?
+                        .and_then(|b| codec::decode::<Thing>(&b).ok())
+                        .is_some_and(|t| t.kind == PERSON && t.status != ThingStatus::Deleted);
+                    if !alive {
+                        self.problem(format!("account link of {person}, who is no living person"));
+                    }
+                    self.account_people.insert(
+                        layout::AccountKeys::new(account).person_in(root, env),
+                        Some(person.to_be_bytes().to_vec()),
+                    );
+                }
+                _ => self.problem(format!("account link {} does not decode", hex(&k))),
+            }
+        }
         self.derived("type index", &type_prefix, by_type)?;
         self.derived("property index", &keys.property_indexes(), by_property)?;
         self.derived("email", &keys.emails(), emails)?;
@@ -633,6 +661,7 @@ impl<K: KvRead> Checker<'_, K> {
         }
         let domains = std::mem::take(&mut self.domains);
         self.derived("domain index", &layout::tenant_domains(), domains)?;
+        self.accounts()?;
         for (k, v) in self.entries(&layout::secret_digests(SecretSection::ApiKey))? {
             let found = match layout::decode_key_locator(&v) {
                 Ok((root, id)) => self.key_digest(root, id)?,
@@ -659,6 +688,61 @@ impl<K: KvRead> Checker<'_, K> {
             }
         }
         Ok(())
+    }
+
+    /// The accounts: each record decodes, its password and second factor decode, it has
+    /// at least one person and each person entry is one a tenant's link implies, and the
+    /// email index is exactly the records' emails.
+    fn accounts(&mut self) -> Result<()> {
+        let mut people = std::mem::take(&mut self.account_people);
+        let mut emails = Expected::new();
+        let mut linked: HashSet<u128> = HashSet::new();
+        let mut records: Vec<u128> = Vec::new();
+        for (k, v) in self.entries(&layout::all_accounts())? {
+            let (account, rest) = match layout::decode_account_key(&k) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    self.problem(format!("account entry {}: {e}", hex(&k)));
+                    continue;
+                }
+            };
+            match rest.first() {
+                None => {
+                    if let Some(a) = self.record::<crate::records::account::Account>(&k, &v) {
+                        emails.insert(
+                            layout::account_email(&a.email),
+                            Some(account.to_be_bytes().to_vec()),
+                        );
+                        records.push(account);
+                    }
+                }
+                Some(b'w') if rest.len() == 1 => {
+                    self.record::<crate::identity::sign_in::Password>(&k, &v);
+                }
+                Some(b'f') if rest.len() == 1 => {
+                    self.record::<crate::identity::two_factor::TwoFactor>(&k, &v);
+                }
+                Some(b'l') => match people.remove(&k) {
+                    Some(Some(want)) if want == v => {
+                        linked.insert(account);
+                    }
+                    _ => self.problem(format!(
+                        "account person entry {} has no link from the tenant",
+                        hex(&k)
+                    )),
+                },
+                _ => self.problem(format!("account entry {} is of no known kind", hex(&k))),
+            }
+        }
+        for k in people.into_keys() {
+            self.problem(format!("account person entry {} is missing", hex(&k)));
+        }
+        for account in records {
+            if !linked.contains(&account) {
+                self.problem(format!("account {account:032x} has nobody"));
+            }
+        }
+        self.derived("account email", &layout::account_emails(), emails)
     }
 
     /// The digest stored in API key `id` of tenant `root`, if it exists and decodes.

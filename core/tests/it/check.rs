@@ -205,3 +205,91 @@ fn check_runs_beside_a_writer() {
         }
     });
 }
+
+/// Ann signed up at Acme and switched to Globex: an account with two people. Returns
+/// Globex's root.
+fn linked(f: &Fixture) -> GroupId {
+    let acme = f.tenant("acme");
+    let globex = f.tenant("globex");
+    let (up, session) = f.signed_in(&Context::system(acme.id), acme.id, "ann@example.com");
+    f.engine.verify_email(up.verification.expose()).unwrap();
+    f.engine
+        .write(&Context::system(globex.id), |tx| {
+            tx.create_person(NewPerson::new("ann@example.com", "Ann").in_group(globex.id))
+        })
+        .unwrap();
+    f.engine
+        .switch_tenant(session.token.expose(), globex.id)
+        .unwrap();
+    globex.id
+}
+
+/// The directory entries of one section: `D <tag> …`.
+fn directory(f: &Fixture, tag: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+    f.dump()
+        .into_iter()
+        .filter(|(k, _)| k.len() > 2 && k[0] == b'D' && k[1] == tag)
+        .collect()
+}
+
+#[test]
+fn account_damage_is_reported() {
+    type Damage = fn(&Fixture, GroupId);
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "a tenant's link to the account removed",
+            |f, r| delete(f, &section(f, r, 1, b'a')[0].0),
+            "has no link from the tenant",
+        ),
+        (
+            "the account's person entries removed",
+            |f, _| {
+                for (k, _) in directory(f, b'a').into_iter().filter(|(k, _)| k.len() > 18) {
+                    if k[18] == b'l' {
+                        delete(f, &k);
+                    }
+                }
+            },
+            "is missing",
+        ),
+        (
+            "the account's email entry removed",
+            |f, _| delete(f, &directory(f, b'e')[0].0),
+            "account email entry",
+        ),
+        (
+            "the account record removed",
+            |f, _| delete(f, &directory(f, b'a')[0].0),
+            "account email entry",
+        ),
+        (
+            "the account's password garbled",
+            |f, _| {
+                let key = directory(f, b'a')
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .find(|k| k.len() == 19 && k[18] == b'w')
+                    .unwrap();
+                put(f, key, vec![1, 0xff]);
+            },
+            "password",
+        ),
+    ];
+    each_case(
+        cases,
+        |c| c.0.to_string(),
+        |(name, damage, needle)| {
+            let f = Fixture::new();
+            let globex = linked(&f);
+            let before = f.engine.check().unwrap();
+            assert!(before.is_ok(), "{name}: {:#?}", before.problems);
+            damage(&f, globex);
+            let report = f.engine.check().unwrap();
+            assert!(
+                report.problems.iter().any(|p| p.message.contains(needle)),
+                "{name}: no problem mentions {needle:?}: {:#?}",
+                report.problems
+            );
+        },
+    );
+}
