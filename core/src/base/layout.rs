@@ -278,11 +278,40 @@ impl AccountKeys {
     pub(crate) fn people(&self) -> Vec<u8> {
         KeyBuf::from_prefix(&self.prefix).u8(b'l').finish()
     }
+
+    /// An external identity of the account (the entry that `D x` mirrors).
+    pub(crate) fn identity(&self, provider: &str, subject: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.prefix)
+            .u8(b'x')
+            .str(provider)
+            .str(subject)
+            .finish()
+    }
+
+    /// `x`: every external identity of the account.
+    pub(crate) fn identities(&self) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.prefix).u8(b'x').finish()
+    }
 }
 
 /// `D a`: every account and everything it holds.
 pub(crate) fn all_accounts() -> Vec<u8> {
     vec![DIRECTORY, b'a']
+}
+
+/// `D x <provider> <subject>`: the account an external identity signs in as.
+pub(crate) fn account_identity(provider: &str, subject: &str) -> Vec<u8> {
+    KeyBuf::new()
+        .u8(DIRECTORY)
+        .u8(b'x')
+        .str(provider)
+        .str(subject)
+        .finish()
+}
+
+/// `D x`: every account's external identities.
+pub(crate) fn account_identities() -> Vec<u8> {
+    vec![DIRECTORY, b'x']
 }
 
 /// `D e`: every account's email.
@@ -559,6 +588,11 @@ impl TenantKeys {
         self.key(b'x').str(provider).str(subject).finish()
     }
 
+    /// `x`: every external identity linked in the tenant in this environment.
+    pub(crate) fn identities(&self) -> Vec<u8> {
+        self.key(b'x').finish()
+    }
+
     pub(crate) fn connection(&self, id: ConnectionId) -> Vec<u8> {
         self.key(b'c').raw(&id.to_be_bytes()).finish()
     }
@@ -830,6 +864,13 @@ pub(crate) fn decode_tenant_root(key: &[u8]) -> Result<GroupId> {
 /// declared index's thing type and property path.
 pub(crate) fn decode_index_def(key: &[u8], prefix: &[u8]) -> Result<(String, String)> {
     let mut r = KeyReader::new(after(key, prefix, "index definition")?);
+    Ok((r.string()?, r.string()?))
+}
+
+/// `… x <provider> <subject>` after `prefix` (a tenant's or an account's identities, or
+/// `D x`): an external identity.
+pub(crate) fn decode_identity(key: &[u8], prefix: &[u8]) -> Result<(String, String)> {
+    let mut r = KeyReader::new(after(key, prefix, "identity key")?);
     Ok((r.string()?, r.string()?))
 }
 

@@ -26,8 +26,10 @@
 //!   exported or shown; nothing a tenant can read names the account or another tenant.
 //!   Deleting a person unlinks them; an account with no person left is removed.
 //!
-//! External identities (`link_identity`) stay with each tenant's person: a provider's
-//! identity signs in to the tenant that linked it.
+//! External identities go with the credentials: a person of one tenant's are the tenant's
+//! (`T … x`), an account's are the account's (`D x <provider> <subject>` → account) and
+//! sign in to every tenant of the account; the first switch moves them up. Only the
+//! holder (or the platform) links one to an account.
 
 use one_storage::KvRead;
 
@@ -71,6 +73,30 @@ impl<K: KvRead> View<'_, K> {
                 account: None,
             },
         })
+    }
+
+    /// The person of this tenant an external identity signs in as: one the tenant linked
+    /// it to, else the tenant's person of the account it is linked to.
+    pub(crate) fn person_for_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<ThingId>> {
+        if let Some(id) = self
+            .kv
+            .get(&self.scope.tenant.identity(provider, subject))?
+        {
+            return layout::decode_thing_id(&id, "identity index").map(Some);
+        }
+        let Some(account) = self.kv.get(&layout::account_identity(provider, subject))? else {
+            return Ok(None);
+        };
+        let account = layout::decode_account_id(&account, "account identity")?;
+        let here = AccountKeys::new(account).person_in(self.scope.root, self.scope.ctx.env());
+        self.kv
+            .get(&here)?
+            .map(|id| layout::decode_thing_id(&id, "account person"))
+            .transpose()
     }
 
     /// The generation a new session of `person` carries, when the person has an account.
@@ -128,7 +154,46 @@ impl Tx<'_, '_> {
         )?;
         self.put(layout::account_email(&email), account.to_be_bytes())?;
         self.link_account(account, person.id)?;
+        // The person's external identities become the account's.
+        let mut identities = Vec::new();
+        self.kv.scan(
+            &one_storage::KeyRange::prefix(&own.identities()),
+            one_storage::Direction::Forward,
+            |k, v| {
+                if v == person.id.to_be_bytes().as_slice() {
+                    identities.push(k.to_vec());
+                }
+                Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
+            },
+        )?;
+        for key in identities {
+            let (provider, subject) = layout::decode_identity(&key, &own.identities())?;
+            self.delete(&key)?;
+            self.link_account_identity(account, &provider, &subject)?;
+        }
         Ok(account)
+    }
+
+    /// Links an external identity to `account`: it signs in to every tenant of the
+    /// account. One identity, one account.
+    pub(crate) fn link_account_identity(
+        &mut self,
+        account: u128,
+        provider: &str,
+        subject: &str,
+    ) -> Result<()> {
+        let key = layout::account_identity(provider, subject);
+        if self.kv.contains(&key)? {
+            return Err(Error::invalid(
+                "subject",
+                format!("this {provider} identity is already linked to an account"),
+            ));
+        }
+        self.put(key, account.to_be_bytes())?;
+        self.put(
+            AccountKeys::new(account).identity(provider, subject),
+            Vec::new(),
+        )
     }
 
     /// Links a person of this tenant to `account`.

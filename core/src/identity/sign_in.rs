@@ -423,7 +423,9 @@ impl Tx<'_, '_> {
     }
 
     /// Links an external identity (`provider`, e.g. `google`, and the provider's stable
-    /// `subject` for the person) to `person`, for [`Engine::sign_in_external`]. The person
+    /// `subject` for the person) to `person`, for [`Engine::sign_in_external`]. For a
+    /// person with an account (`accounts.rs`) it is the account's, and signs in to every
+    /// tenant of the account: only the person themselves (or the system) links it. The person
     /// links their own; anyone else needs `members:manage` in the person's group and every
     /// permission the person has, wherever they have it (see the policy's operation table, `access/policy.rs`).
     pub fn link_identity(&mut self, person: ThingId, provider: &str, subject: &str) -> Result<()> {
@@ -441,6 +443,21 @@ impl Tx<'_, '_> {
         let thing = self.view().load_person(person)?;
         self.view()
             .authorize_over(Op::ManageCredentials, thing.group, person.into(), person)?;
+        if let Some(account) = self.view().account_of(person)? {
+            // An account's identity signs in to all of its tenants: its holder links it.
+            if self.scope.ctx.principal() != Principal::Person(person) {
+                self.view().ensure_own_credentials(person, "person")?;
+            }
+            self.link_account_identity(account, provider, subject)?;
+            return self
+                .log(
+                    kinds::IDENTITY_LINKED,
+                    thing.group,
+                    Some(Ref::from(person)),
+                    Value::map().with("provider", provider),
+                )
+                .map(drop);
+        }
         let key = self.scope.tenant.identity(provider, subject);
         if self.kv.contains(&key)? {
             return Err(Error::invalid(
@@ -673,9 +690,8 @@ impl Engine {
         self.write(ctx, |tx| {
             tx.view().authorize(Op::SignIn, group)?;
             tx.view().check_scope(group)?;
-            let person = match tx.kv.get(&tx.scope.tenant.identity(provider, subject))? {
-                Some(id) => layout::decode_thing_id(&id, "identity index")?,
-                None => return Err(Error::InvalidCredentials),
+            let Some(person) = tx.view().person_for_identity(provider, subject)? else {
+                return Err(Error::InvalidCredentials);
             };
             let active = tx
                 .view()

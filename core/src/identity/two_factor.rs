@@ -334,6 +334,12 @@ impl Tx<'_, '_> {
         let thing = self.view().load_person(person)?;
         self.view()
             .authorize_over(Op::ResetTwoFactor, thing.group, person.into(), person)?;
+        if self.scope.ctx.principal() == Principal::Person(person) {
+            return Err(Error::invalid(
+                "person",
+                "your own second factor is turned off with one of its codes (disable_two_factor)",
+            ));
+        }
         self.view().ensure_own_credentials(person, "person")?;
         let key = self.view().credential_keys(person)?.two_factor;
         let had = self.kv.remove(&key)?.is_some();

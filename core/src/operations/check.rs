@@ -692,10 +692,11 @@ impl<K: KvRead> Checker<'_, K> {
 
     /// The accounts: each record decodes, its password and second factor decode, it has
     /// at least one person and each person entry is one a tenant's link implies, and the
-    /// email index is exactly the records' emails.
+    /// email and identity indexes are exactly what the accounts hold.
     fn accounts(&mut self) -> Result<()> {
         let mut people = std::mem::take(&mut self.account_people);
         let mut emails = Expected::new();
+        let mut identities = Expected::new();
         let mut linked: HashSet<u128> = HashSet::new();
         let mut records: Vec<u128> = Vec::new();
         for (k, v) in self.entries(&layout::all_accounts())? {
@@ -722,6 +723,18 @@ impl<K: KvRead> Checker<'_, K> {
                 Some(b'f') if rest.len() == 1 => {
                     self.record::<crate::identity::two_factor::TwoFactor>(&k, &v);
                 }
+                Some(b'x') => {
+                    let prefix = layout::AccountKeys::new(account).identities();
+                    match layout::decode_identity(&k, &prefix) {
+                        Ok((provider, subject)) => {
+                            identities.insert(
+                                layout::account_identity(&provider, &subject),
+                                Some(account.to_be_bytes().to_vec()),
+                            );
+                        }
+                        Err(e) => self.problem(format!("account identity {}: {e}", hex(&k))),
+                    }
+                }
                 Some(b'l') => match people.remove(&k) {
                     Some(Some(want)) if want == v => {
                         linked.insert(account);
@@ -742,6 +755,11 @@ impl<K: KvRead> Checker<'_, K> {
                 self.problem(format!("account {account:032x} has nobody"));
             }
         }
+        self.derived(
+            "account identity",
+            &layout::account_identities(),
+            identities,
+        )?;
         self.derived("account email", &layout::account_emails(), emails)
     }
 

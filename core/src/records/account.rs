@@ -70,6 +70,20 @@ impl Tx<'_, '_> {
         )?;
         if !left {
             let record = self.view().account(account)?;
+            let mut identities = Vec::new();
+            self.kv.scan(
+                &one_storage::KeyRange::prefix(&keys.identities()),
+                one_storage::Direction::Forward,
+                |k, _| {
+                    identities.push(k.to_vec());
+                    Ok::<_, Error>(std::ops::ControlFlow::Continue(()))
+                },
+            )?;
+            for key in identities {
+                let (provider, subject) = layout::decode_identity(&key, &keys.identities())?;
+                self.delete(&layout::account_identity(&provider, &subject))?;
+                self.delete(&key)?;
+            }
             for key in [keys.password(), keys.two_factor(), keys.record()] {
                 self.delete(&key)?;
             }

@@ -334,11 +334,16 @@ fn the_second_factor_is_the_accounts() {
 #[test]
 fn deleting_a_person_unlinks_them_and_the_last_removes_the_account() {
     let t = two();
+    t.f.engine
+        .write(&Context::system(t.acme.id), |tx| {
+            tx.link_identity(t.ann_acme, "github", "ann")
+        })
+        .unwrap();
     t.to_globex();
     let accounts = |f: &Fixture| {
         f.dump()
             .into_iter()
-            .filter(|(k, _)| k.starts_with(b"Da") || k.starts_with(b"De"))
+            .filter(|(k, _)| [b"Da", b"De", b"Dx"].iter().any(|p| k.starts_with(*p)))
             .count()
     };
     assert!(accounts(&t.f) > 0);
@@ -359,6 +364,60 @@ fn deleting_a_person_unlinks_them_and_the_last_removes_the_account() {
         })
         .unwrap();
     assert_eq!(accounts(&t.f), 0, "an account with nobody left is removed");
+    let report = t.f.engine.check().unwrap();
+    assert_eq!(report.problem_count, 0, "{:?}", report.problems);
+}
+
+#[test]
+fn external_identities_go_with_the_account() {
+    let t = two();
+    let ext = |g: &Group, provider: &str, subject: &str| {
+        t.f.engine
+            .sign_in_external(&Context::system(g.id), g.id, provider, subject)
+    };
+    // Linked at Acme before there was an account: the first switch moves it up.
+    t.f.engine
+        .write(&Context::system(t.acme.id), |tx| {
+            tx.link_identity(t.ann_acme, "github", "ann")
+        })
+        .unwrap();
+    let there = t.to_globex();
+    for (g, who) in [(&t.globex, t.ann_globex), (&t.acme, t.ann_acme)] {
+        let s = ext(g, "github", "ann").unwrap().session().unwrap();
+        assert_eq!(s.person, who);
+    }
+    // The holder links another one from Globex; it signs in at Acme too.
+    let me =
+        t.f.engine
+            .context_for_session(there.token.expose())
+            .unwrap();
+    t.f.engine
+        .write(&me, |tx| tx.link_identity(t.ann_globex, "google", "ann-g"))
+        .unwrap();
+    let s = ext(&t.acme, "google", "ann-g").unwrap().session().unwrap();
+    assert_eq!(s.person, t.ann_acme);
+    // Globex's owner cannot give the account an identity of their own choosing.
+    let owner = t.owner(&t.globex);
+    let before = t.f.dump();
+    assert!(matches!(
+        t.f.engine.write(&owner, |tx| tx.link_identity(
+            t.ann_globex,
+            "evil",
+            "mallory"
+        )),
+        Err(Error::InvalidField { .. })
+    ));
+    assert_eq!(t.f.dump(), before);
+    assert!(matches!(
+        ext(&t.acme, "evil", "mallory"),
+        Err(Error::InvalidCredentials)
+    ));
+    // One identity, one account.
+    assert!(matches!(
+        t.f.engine
+            .write(&me, |tx| tx.link_identity(t.ann_globex, "google", "ann-g")),
+        Err(Error::InvalidField { .. })
+    ));
     let report = t.f.engine.check().unwrap();
     assert_eq!(report.problem_count, 0, "{:?}", report.problems);
 }

@@ -214,6 +214,11 @@ fn linked(f: &Fixture) -> GroupId {
     let (up, session) = f.signed_in(&Context::system(acme.id), acme.id, "ann@example.com");
     f.engine.verify_email(up.verification.expose()).unwrap();
     f.engine
+        .write(&Context::system(acme.id), |tx| {
+            tx.link_identity(up.person.id, "github", "ann")
+        })
+        .unwrap();
+    f.engine
         .write(&Context::system(globex.id), |tx| {
             tx.create_person(NewPerson::new("ann@example.com", "Ann").in_group(globex.id))
         })
@@ -256,6 +261,11 @@ fn account_damage_is_reported() {
             "the account's email entry removed",
             |f, _| delete(f, &directory(f, b'e')[0].0),
             "account email entry",
+        ),
+        (
+            "the account's identity index entry removed",
+            |f, _| delete(f, &directory(f, b'x')[0].0),
+            "account identity entry",
         ),
         (
             "the account record removed",
