@@ -168,11 +168,9 @@ fn access(c: &mut Criterion) {
     g.finish();
 }
 
-/// Sign-in with OWASP argon2id parameters: a wrong password and an unknown email should
-/// cost the same (the unknown email is checked against a dummy hash).
-fn sign_in(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Ontology::open(dir.path().join("sign_in.redb")).unwrap();
+/// A tenant with `user@bench.io` signed up (password "a long passphrase"): its root and
+/// the system's context there.
+fn signed_up(db: &Ontology) -> (GroupId, Context) {
     let root = db
         .admin()
         .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))
@@ -182,6 +180,15 @@ fn sign_in(c: &mut Criterion) {
     db.engine()
         .sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
         .unwrap();
+    (root, sys)
+}
+
+/// Sign-in with OWASP argon2id parameters: a wrong password and an unknown email should
+/// cost the same (the unknown email is checked against a dummy hash).
+fn sign_in(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Ontology::open(dir.path().join("sign_in.redb")).unwrap();
+    let (root, sys) = signed_up(&db);
     let mut g = c.benchmark_group("sign_in_owasp");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(500))
@@ -235,15 +242,7 @@ fn second_factor(c: &mut Criterion) {
         .clock(clock.clone())
         .open(dir.path().join("second_factor.redb"))
         .unwrap();
-    let root = db
-        .admin()
-        .create_root_group(NewGroup::new(GroupType::Organization, "Bench", "bench"))
-        .unwrap()
-        .id;
-    let sys = Context::system(root);
-    db.engine()
-        .sign_up(&sys, root, "user@bench.io", "a long passphrase", "User")
-        .unwrap();
+    let (root, sys) = signed_up(&db);
     let session = db
         .engine()
         .sign_in(&sys, root, "user@bench.io", "a long passphrase")

@@ -254,15 +254,10 @@ impl<K: KvRead> View<'_, K> {
 
     /// Whether `group` or a group above it sets `enableTwoFactor`.
     fn requires_two_factor(&self, group: GroupId) -> Result<bool> {
-        let mut next = Some(group);
-        while let Some(id) = next {
-            let g = self.load_group(id)?;
-            if g.properties.get_path("settings.enableTwoFactor") == Some(&Value::Bool(true)) {
-                return Ok(true);
-            }
-            next = g.parent;
-        }
-        Ok(false)
+        Ok(self
+            .lineage(group)?
+            .iter()
+            .any(|g| g.properties.get_path("settings.enableTwoFactor") == Some(&Value::Bool(true))))
     }
 }
 
@@ -385,6 +380,23 @@ impl Tx<'_, '_> {
         Ok(Error::InvalidCredentials)
     }
 
+    /// The authenticator of the credential's holder and its key: `Ok(Err(…))` (an answer
+    /// to give, nothing to undo) when the credential is no longer current or the person
+    /// has none.
+    fn authenticator_of(
+        &self,
+        holder: &Holder,
+    ) -> Result<std::result::Result<(Vec<u8>, TwoFactor), Error>> {
+        if !self.holder_current(holder)? {
+            return Ok(Err(Error::InvalidCredentials));
+        }
+        let key = self.view().credential_keys(holder.person)?.two_factor;
+        Ok(match self.view().get_record::<TwoFactor>(&key)? {
+            Some(tf) => Ok((key, tf)),
+            None => Err(not_enrolled()),
+        })
+    }
+
     /// Whether the credential `holder` presented is still there (not signed out, not
     /// used by another thread since it was read).
     fn holder_current(&self, holder: &Holder) -> Result<bool> {
@@ -406,13 +418,25 @@ impl Tx<'_, '_> {
     }
 }
 
+/// Which credentials a two-factor operation takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    /// A session.
+    Session,
+    /// A pending sign-in.
+    Pending,
+    /// Either.
+    Either,
+}
+
 impl Engine {
-    /// Who holds `token`: a session, or (`pending_ok`) a sign-in waiting for its second
-    /// factor. Anything else, used up or expired, is refused.
-    fn two_factor_holder(&self, token: &str, pending_ok: bool) -> Result<Holder> {
+    /// Who holds `token`, if it is a credential of a kind the operation `takes`: a
+    /// session or a sign-in waiting for its second factor. Anything else, used up or
+    /// expired, is refused.
+    fn two_factor_holder(&self, token: &str, takes: Takes) -> Result<Holder> {
         let (kind, digest) = secret::parse(token)?;
         match kind {
-            SecretKind::Session => {
+            SecretKind::Session if takes != Takes::Pending => {
                 let ctx = self.context_for_session(token)?;
                 let Principal::Person(person) = ctx.principal() else {
                     return Err(Error::InvalidCredentials);
@@ -425,7 +449,7 @@ impl Engine {
                     pending: None,
                 })
             }
-            SecretKind::OneTime if pending_ok => {
+            SecretKind::OneTime if takes != Takes::Session => {
                 let key = layout::secret_digest(SecretSection::SecondFactor, &digest);
                 let pending: PendingSignIn = self
                     .store()
@@ -457,22 +481,13 @@ impl Engine {
     /// without an authenticator enrols first ([`Engine::enroll_two_factor`] with the same
     /// token).
     pub fn complete_sign_in(&self, token: &str, code: &str) -> Result<Session> {
-        let (kind, _) = secret::parse(token)?;
-        if kind != SecretKind::OneTime {
-            return Err(Error::InvalidCredentials);
-        }
-        let holder = self.two_factor_holder(token, true)?;
+        let holder = self.two_factor_holder(token, Takes::Pending)?;
         self.write(&holder.ctx, |tx| {
-            if !tx.holder_current(&holder)? {
-                return Ok(Err(Error::InvalidCredentials));
-            }
-            let key = tx.view().credential_keys(holder.person)?.two_factor;
-            let Some(mut tf) = tx.view().get_record::<TwoFactor>(&key)? else {
-                return Ok(Err(not_enrolled()));
+            let (key, mut tf) = match tx.authenticator_of(&holder)? {
+                Ok(found) if found.1.confirmed => found,
+                Ok(_) => return Ok(Err(not_enrolled())),
+                Err(e) => return Ok(Err(e)),
             };
-            if !tf.confirmed {
-                return Ok(Err(not_enrolled()));
-            }
             let outcome = tf.attempt(code, tx.now());
             tx.put_record(&key, &tf)?;
             let proof = match outcome {
@@ -498,7 +513,7 @@ impl Engine {
     /// [`Engine::disable_two_factor`]); an unconfirmed one is replaced. The account name
     /// in the URI is the person's email, the issuer the tenant's name.
     pub fn enroll_two_factor(&self, token: &str) -> Result<TwoFactorEnrollment> {
-        let holder = self.two_factor_holder(token, true)?;
+        let holder = self.two_factor_holder(token, Takes::Either)?;
         let secret = random_bytes::<{ totp::SECRET_BYTES }>()?;
         self.write(&holder.ctx, |tx| {
             if !tx.holder_current(&holder)? {
@@ -547,7 +562,7 @@ impl Engine {
     /// session. A wrong code is [`Error::InvalidCredentials`] (and counts against a
     /// pending sign-in). Logs `two_factor_enabled`.
     pub fn confirm_two_factor(&self, token: &str, code: &str) -> Result<TwoFactorEnabled> {
-        let holder = self.two_factor_holder(token, true)?;
+        let holder = self.two_factor_holder(token, Takes::Either)?;
         let (codes, digests) = new_recovery_codes()?;
         self.write(&holder.ctx, |tx| {
             if !tx.holder_current(&holder)? {
@@ -597,18 +612,11 @@ impl Engine {
     /// `two_factor_disabled` with `method: self`. A group that requires two factors asks
     /// the person to enrol again at their next sign-in.
     pub fn disable_two_factor(&self, session: &str, code: &str) -> Result<()> {
-        let (kind, _) = secret::parse(session)?;
-        if kind != SecretKind::Session {
-            return Err(Error::InvalidCredentials);
-        }
-        let holder = self.two_factor_holder(session, false)?;
+        let holder = self.two_factor_holder(session, Takes::Session)?;
         self.write(&holder.ctx, |tx| {
-            if !tx.holder_current(&holder)? {
-                return Ok(Err(Error::InvalidCredentials));
-            }
-            let key = tx.view().credential_keys(holder.person)?.two_factor;
-            let Some(mut tf) = tx.view().get_record::<TwoFactor>(&key)? else {
-                return Ok(Err(not_enrolled()));
+            let (key, mut tf) = match tx.authenticator_of(&holder)? {
+                Ok(found) => found,
+                Err(e) => return Ok(Err(e)),
             };
             if let Err(refused) = tf.attempt(code, tx.now()) {
                 tx.put_record(&key, &tf)?;

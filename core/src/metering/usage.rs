@@ -123,17 +123,7 @@ impl<K: KvRead> View<'_, K> {
     /// Refuses `model` unless the nearest `cycleModels` list of `group` and its ancestors
     /// names it (no list: any model).
     fn check_model(&self, group: GroupId, model: &str) -> Result<()> {
-        let mut next = Some(group);
-        let mut depth = 0;
-        while let Some(id) = next {
-            depth += 1;
-            if depth > crate::records::group::MAX_DEPTH + 1 {
-                return Err(Error::Corrupt {
-                    what: "group tree",
-                    reason: "parent chain too long".into(),
-                });
-            }
-            let g = self.load_group(id)?;
+        for g in self.lineage(group)? {
             if let Some(models) = crate::metering::plans::cycle_models(&g) {
                 if models.contains(&model) {
                     return Ok(());
@@ -141,12 +131,12 @@ impl<K: KvRead> View<'_, K> {
                 return Err(Error::invalid(
                     "model",
                     format!(
-                        "{model:?} is not one of the models group {id} allows (cycleModels: {})",
+                        "{model:?} is not one of the models group {} allows (cycleModels: {})",
+                        g.id,
                         models.join(", ")
                     ),
                 ));
             }
-            next = g.parent;
         }
         Ok(())
     }
@@ -157,20 +147,10 @@ impl<K: KvRead> View<'_, K> {
         group: GroupId,
         resource: Resource,
     ) -> Result<Vec<(GroupId, Option<u64>)>> {
-        let mut out = Vec::new();
-        let mut next = Some(group);
-        while let Some(id) = next {
-            if out.len() > crate::records::group::MAX_DEPTH {
-                return Err(Error::Corrupt {
-                    what: "group tree",
-                    reason: "parent chain too long".into(),
-                });
-            }
-            let g = self.load_group(id)?;
-            out.push((id, limit_of(&g, resource)?));
-            next = g.parent;
-        }
-        Ok(out)
+        self.lineage(group)?
+            .iter()
+            .map(|g| Ok((g.id, limit_of(g, resource)?)))
+            .collect()
     }
 }
 

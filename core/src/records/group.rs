@@ -65,6 +65,25 @@ impl<K: KvRead> View<'_, K> {
         self.group_record(id)?.ok_or_else(|| Error::not_found(id))
     }
 
+    /// `group` and its ancestors, nearest first: the chain a setting or a limit is looked
+    /// up along.
+    pub(crate) fn lineage(&self, group: GroupId) -> Result<Vec<Arc<Group>>> {
+        let mut out = Vec::new();
+        let mut next = Some(group);
+        while let Some(id) = next {
+            if out.len() > MAX_DEPTH {
+                return Err(Error::Corrupt {
+                    what: "group tree",
+                    reason: "parent chain too long".into(),
+                });
+            }
+            let g = self.load_group(id)?;
+            next = g.parent;
+            out.push(g);
+        }
+        Ok(out)
+    }
+
     /// The ancestors of a group of this tenant, nearest first.
     pub(crate) fn ancestors(&self, group: &Group) -> Result<Vec<GroupId>> {
         let mut out = Vec::new();

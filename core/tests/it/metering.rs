@@ -19,14 +19,18 @@ fn set(f: &Fixture, group: GroupId, props: serde_json::Value) {
         .unwrap();
 }
 
-fn used(f: &Fixture, group: GroupId, resource: Resource) -> u64 {
+/// What the usage report says of `resource` for `group`.
+fn usage_of(f: &Fixture, group: GroupId, resource: Resource) -> ResourceUsage {
     f.engine
         .read(&Context::system(group), |v| v.usage(group))
         .unwrap()
         .into_iter()
         .find(|u| u.resource == resource)
         .unwrap()
-        .used
+}
+
+fn used(f: &Fixture, group: GroupId, resource: Resource) -> u64 {
+    usage_of(f, group, resource).used
 }
 
 fn events_of(f: &Fixture, group: GroupId, kind: &str) -> Vec<Event> {
@@ -156,6 +160,34 @@ fn usage_counts_against_the_tenant_and_a_limited_child() {
     assert!(used(&f, g.id, Resource::StorageBytes) > 0);
 }
 
+/// Each of `patches` to `group`'s properties, as `ctx`, is refused for want of
+/// `billing:manage`.
+fn refuses_without_billing<const N: usize>(
+    f: &Fixture,
+    ctx: &Context,
+    group: GroupId,
+    patches: [serde_json::Value; N],
+) {
+    for patch in patches {
+        let refused = f.engine.write(ctx, |tx| {
+            tx.update_group(
+                group,
+                GroupUpdate::default().properties(json(patch.clone())),
+            )
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Forbidden {
+                    needed: Permission::BillingManage,
+                    ..
+                })
+            ),
+            "{patch}: {refused:?}"
+        );
+    }
+}
+
 #[test]
 fn plan_changes_need_billing_and_are_logged() {
     let f = Fixture::new();
@@ -184,24 +216,15 @@ fn plan_changes_need_billing_and_are_logged() {
         })
     ));
     // Nor redirect payments: the billing block is billing's too, on a new group as well.
-    for patch in [
-        serde_json::json!({"billing": {"treasury": "0xattacker"}}),
-        serde_json::json!({"billing": null}),
-    ] {
-        let refused = f.engine.write(&as_admin, |tx| {
-            tx.update_group(g.id, GroupUpdate::default().properties(json(patch.clone())))
-        });
-        assert!(
-            matches!(
-                refused,
-                Err(Error::Forbidden {
-                    needed: Permission::BillingManage,
-                    ..
-                })
-            ),
-            "{patch}: {refused:?}"
-        );
-    }
+    refuses_without_billing(
+        &f,
+        &as_admin,
+        g.id,
+        [
+            serde_json::json!({"billing": {"treasury": "0xattacker"}}),
+            serde_json::json!({"billing": null}),
+        ],
+    );
     let refused = f.engine.write(&as_admin, |tx| {
         tx.create_group(
             g.id,
@@ -674,15 +697,8 @@ fn calls_are_written_after_the_interval_and_a_crash_only_under_counts() {
     assert_eq!(used(&f, g.id, Resource::ApiCalls), 4);
 }
 
-/// The usage report's limit of `resource` for `group`.
 fn limit(f: &Fixture, group: GroupId, resource: Resource) -> Option<u64> {
-    f.engine
-        .read(&Context::system(group), |v| v.usage(group))
-        .unwrap()
-        .into_iter()
-        .find(|u| u.resource == resource)
-        .unwrap()
-        .limit
+    usage_of(f, group, resource).limit
 }
 
 #[test]
@@ -836,25 +852,16 @@ fn the_seeds_revenue_share_and_ai_switches_have_their_meaning() {
             Ok(p.id)
         })
         .unwrap();
-    for patch in [
-        serde_json::json!({"cycleEnabled": true}),
-        serde_json::json!({"cycleModels": ["any"]}),
-        serde_json::json!({"revenueShare": 0.9}),
-    ] {
-        let refused = f.engine.write(&Context::person(admin, g.id), |tx| {
-            tx.update_group(g.id, GroupUpdate::default().properties(json(patch.clone())))
-        });
-        assert!(
-            matches!(
-                refused,
-                Err(Error::Forbidden {
-                    needed: Permission::BillingManage,
-                    ..
-                })
-            ),
-            "{patch}: {refused:?}"
-        );
-    }
+    refuses_without_billing(
+        &f,
+        &Context::person(admin, g.id),
+        g.id,
+        [
+            serde_json::json!({"cycleEnabled": true}),
+            serde_json::json!({"cycleModels": ["any"]}),
+            serde_json::json!({"revenueShare": 0.9}),
+        ],
+    );
 }
 
 #[test]
