@@ -563,8 +563,9 @@ impl Engine {
 
     /// Signs a person up in `group` with an email and a password, as `ctx` (which needs
     /// `auth:signup` there, e.g. an application's API key). The group's `allowSignups`
-    /// and `allowedDomains` settings must allow it. Makes the person a `group_user`
-    /// member, logs `sign_up`, and returns an email verification token.
+    /// and `allowedDomains` settings must allow it. An empty `name` is the email. Makes
+    /// the person a `group_user` member, logs `sign_up`, and returns an email
+    /// verification token.
     pub fn sign_up(
         &self,
         ctx: &Context,
@@ -575,6 +576,12 @@ impl Engine {
     ) -> Result<SignedUp> {
         let email = normalize_email(email)?;
         check_password(password)?;
+        // A person needs a name: without one, the email is it.
+        let name = if name.trim().is_empty() {
+            email.as_str()
+        } else {
+            name
+        };
         // Refuse early, before the slow hash; then check again in the transaction.
         self.read(ctx, |v| v.check_sign_up(group, &email))?;
         let phc = hash_password(self.auth_config().password, password)?;

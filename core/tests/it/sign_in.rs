@@ -679,3 +679,20 @@ fn a_reset_token_needs_sign_in_rights_and_the_persons_permissions() {
         ));
     }
 }
+
+#[test]
+fn a_sign_up_without_a_name_is_named_by_its_email() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let up = f
+        .engine
+        .sign_up(
+            &Context::system(g.id),
+            g.id,
+            " Ann@Acme.io ",
+            PASSWORD,
+            "  ",
+        )
+        .unwrap();
+    assert_eq!(up.person.name, "ann@acme.io");
+}

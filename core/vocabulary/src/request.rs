@@ -262,7 +262,7 @@ requests! {
         /** The group. */ group: GroupId,
         /** The email. */ email: String,
         /** The password. */ password: String,
-        /** The display name (none by default). */ #[serde(default)] name: String,
+        /** The display name (the email if none is given). */ #[serde(default)] name: String,
     } => Engine;
     /// Signs in with email and password: a session, or a wait for the second factor. →
     /// `signed_in`

@@ -702,3 +702,91 @@ fn huge_headers_are_refused_and_the_server_goes_on() {
     }
     assert_eq!(http(live.addr(), "GET", "/health", None, b"").status, 200);
 }
+
+#[test]
+fn two_factor_sign_in_runs_over_http() {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)));
+    let live = Live::on(Arc::new(
+        Ontology::builder()
+            .clock(clock.clone())
+            .auth(AuthConfig {
+                password: PasswordParams::INSECURE_FAST,
+                ..AuthConfig::default()
+            })
+            .in_memory()
+            .unwrap(),
+    ));
+    let app = live
+        .db
+        .write(&Context::system(live.tenant.id), |tx| {
+            tx.create_api_key(NewApiKey::new("auth", &["admin"]))
+        })
+        .unwrap();
+    let as_app = |path: &str, body: Json| {
+        http(
+            live.addr(),
+            "POST",
+            path,
+            Some(app.secret.expose()),
+            body.to_string().as_bytes(),
+        )
+    };
+    let credentials =
+        json!({"group": live.tenant.id, "email": "ann@shop.io", "password": "a long passphrase"});
+    let up = as_app("/v1/auth/sign-up", credentials.clone());
+    assert_eq!(up.status, 201, "{}", up.body);
+    let signed_in = as_app("/v1/auth/sign-in", credentials.clone()).json();
+    let session = signed_in["session"]["token"].as_str().unwrap().to_string();
+    let enrolled = as_app("/v1/auth/two-factor/enroll", json!({"token": session})).json();
+    let secret = Secret(enrolled["secret"].as_str().unwrap().to_string());
+    assert!(
+        enrolled["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let code = |at| one_core::testkit::totp_code(&secret, at);
+    let on = as_app(
+        "/v1/auth/two-factor/confirm",
+        json!({"token": session, "code": code(clock.now())}),
+    );
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(on.json()["recovery_codes"].as_array().unwrap().len(), 10);
+
+    clock.advance(30_000);
+    let pending = as_app("/v1/auth/sign-in", credentials).json();
+    let token = pending["second_factor"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pending.get("session").is_none(), "{pending}");
+    // The pending token is no credential.
+    let refused = http(
+        live.addr(),
+        "GET",
+        "/v1/things?type=product",
+        Some(&token),
+        b"",
+    );
+    assert_eq!(refused.status, 401);
+    let wrong = as_app(
+        "/v1/auth/second-factor",
+        json!({"token": token, "code": "000000x"}),
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(wrong.json()["name"], "invalid_credentials");
+    let done = as_app(
+        "/v1/auth/second-factor",
+        json!({"token": token, "code": code(clock.now())}),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let session = done.json()["token"].as_str().unwrap().to_string();
+    let read = http(
+        live.addr(),
+        "GET",
+        &format!("/v1/things/{}", live.mug.id),
+        Some(&session),
+        b"",
+    );
+    assert_eq!(read.status, 200, "{}", read.body);
+}
