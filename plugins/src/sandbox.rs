@@ -165,16 +165,17 @@ pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
             "one",
             "panic",
             |mut caller: Caller<'_, CallState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let len = usize::try_from(len).unwrap_or(0).min(MAX_PANIC_MESSAGE);
-                charge(&mut caller, 1_000 + len as u64)?;
-                let mut buf = vec![0u8; len];
+                let asked = usize::try_from(len).unwrap_or(0);
+                let kept = asked.min(MAX_PANIC_MESSAGE);
+                charge(&mut caller, 1_000 + kept as u64)?;
+                let mut buf = vec![0u8; kept];
                 let read = caller
                     .get_export("memory")
                     .and_then(|e| e.into_memory())
                     .map(|m| m.read(&caller, ptr as u32 as usize, &mut buf).is_ok())
                     .unwrap_or(false);
                 caller.data_mut().panic = Some(if read {
-                    String::from_utf8_lossy(&buf).into_owned()
+                    panic_text(&buf, asked > kept)
                 } else {
                     "(its message was outside its memory)".into()
                 });
@@ -185,6 +186,23 @@ pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
     linker
         .instantiate_pre(module)
         .map_err(|e| format!("linking: {e:#}"))
+}
+
+/// A panic message as people read it: the bytes up to the first NUL (a C string's end),
+/// as UTF-8 with invalid bytes replaced, control characters shown as spaces, and a mark
+/// when the plugin sent more than [`MAX_PANIC_MESSAGE`] bytes.
+fn panic_text(bytes: &[u8], cut: bool) -> String {
+    let end = bytes.iter().position(|b| *b == 0);
+    let text: String = String::from_utf8_lossy(&bytes[..end.unwrap_or(bytes.len())])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    match (text.is_empty(), cut && end.is_none()) {
+        (true, _) => "(an empty message)".into(),
+        (false, true) => format!("{text}… (cut at {MAX_PANIC_MESSAGE} bytes)"),
+        (false, false) => text.to_string(),
+    }
 }
 
 /// Takes `cost` fuel from the caller, trapping when it has less.
@@ -250,21 +268,28 @@ fn explain(e: Failure, state: &CallState, limits: &Limits) -> String {
     match e {
         Failure::Abi(reason) => reason,
         Failure::Wasm(e) => {
-            if let Some(message) = &state.panic {
-                return format!("panicked: {message}");
-            }
-            if let Some(why) = &state.exceeded {
-                return why.clone();
-            }
-            match e.downcast_ref::<Trap>() {
-                Some(Trap::OutOfFuel) => format!("ran out of fuel ({} units)", limits.fuel),
-                Some(Trap::Interrupt) => format!(
+            // A limit the call hit is the cause; a panic message only explains a trap
+            // the plugin made itself (an `unreachable` after it, say).
+            let limit = match (&state.exceeded, e.downcast_ref::<Trap>()) {
+                (Some(why), _) => Some(why.clone()),
+                (None, Some(Trap::OutOfFuel)) => {
+                    Some(format!("ran out of fuel ({} units)", limits.fuel))
+                }
+                (None, Some(Trap::Interrupt)) => Some(format!(
                     "ran past its deadline of {} ms",
                     limits.deadline.as_millis()
-                ),
-                Some(Trap::StackOverflow) => "overflowed its stack".into(),
-                Some(trap) => format!("trapped: {trap}"),
-                None => format!("{e:#}"),
+                )),
+                (None, Some(Trap::StackOverflow)) => Some("overflowed its stack".into()),
+                _ => None,
+            };
+            match (limit, &state.panic) {
+                (Some(limit), Some(message)) => format!("{limit}, after it panicked: {message}"),
+                (Some(limit), None) => limit,
+                (None, Some(message)) => format!("panicked: {message}"),
+                (None, None) => match e.downcast_ref::<Trap>() {
+                    Some(trap) => format!("trapped: {trap}"),
+                    None => format!("{e:#}"),
+                },
             }
         }
     }
@@ -323,4 +348,20 @@ fn exchange(
         ))
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_printable_and_say_when_cut() {
+        assert_eq!(panic_text(b"boom\0\0\0garbage", true), "boom");
+        assert_eq!(panic_text(b"bell\x07ring\n", false), "bell ring");
+        assert_eq!(panic_text(b"\0\0", true), "(an empty message)");
+        assert_eq!(panic_text(&[0xff, b'x'], false), "\u{fffd}x");
+        let long = vec![b'x'; MAX_PANIC_MESSAGE];
+        assert!(panic_text(&long, true).ends_with("(cut at 4096 bytes)"));
+        assert!(!panic_text(&long, false).contains("cut"));
+    }
 }

@@ -219,7 +219,7 @@ impl Tx<'_, '_> {
         };
         let key = AccountKeys::new(account).record();
         let mut record = self.view().account(account)?;
-        record.generation += 1;
+        record.generation = record.generation.wrapping_add(1);
         record.kept = kept.map(|id| (self.scope.root, self.scope.ctx.env(), id));
         self.put_record(&key, &record)?;
         self.access_changed();

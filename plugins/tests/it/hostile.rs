@@ -144,6 +144,49 @@ fn a_trap_in_a_hook_after_a_clean_install_fails_the_write() {
     fails_in_hook(&f, &panicking, "panicked: boom at line 7");
 }
 
+/// A plugin that passes `len` bytes at 3000, where `data` is, to `one.panic`, then runs
+/// `then`.
+fn panics_then(len: u32, data: &str, then: &str) -> Vec<u8> {
+    evil_importing(
+        r#"(import "one" "panic" (func $panic (param i32 i32)))"#,
+        &format!("(call $panic (i32.const 3000) (i32.const {len})) {then}"),
+        &format!(r#"(data (i32.const 3000) "{data}")"#),
+    )
+}
+
+#[test]
+fn a_panic_message_is_printable_text_and_never_hides_the_real_cause() {
+    let f = Fixture::with_limits(Limits::default().deadline(Duration::from_secs(600)));
+    // A length far past the message: cut at its NUL, no raw memory.
+    let huge = panics_then(0x7fff_ffff, "boom", "(unreachable)");
+    f.engine.install_plugin(&f.ctx(), &huge).unwrap();
+    match f.create("gadget", serde_json::json!({})) {
+        Err(Error::PluginFailed { reason, .. }) => {
+            assert!(reason.ends_with("panicked: boom"), "{reason:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    f.engine.uninstall_plugin(&f.ctx(), "evil").unwrap();
+    // Control characters read as spaces.
+    fails_in_hook(
+        &f,
+        &panics_then(9, "bell\\07ring", "(unreachable)"),
+        "panicked: bell ring",
+    );
+    // A long message says it was cut.
+    fails_in_hook(
+        &f,
+        &panics_then(5000, &"x".repeat(5000), "(unreachable)"),
+        "(cut at 4096 bytes)",
+    );
+    // A panic, then an endless loop: the fuel ran out, and that is what is said first.
+    fails_in_hook(
+        &f,
+        &panics_then(4, "boom", "(loop $l (br $l)) (unreachable)"),
+        "ran out of fuel",
+    );
+}
+
 #[test]
 fn an_export_with_the_wrong_signature_is_refused_at_install() {
     let f = Fixture::new();
