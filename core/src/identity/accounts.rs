@@ -106,6 +106,35 @@ impl<K: KvRead> View<'_, K> {
             .transpose()
     }
 
+    /// Whether `person` of this tenant can be signed in to `group` as the holder of
+    /// `account` (`None`: an account the switch will make): a living person, with no
+    /// account or that one, and no credentials of their own when not yet linked. `true`
+    /// when the link is still to be made.
+    fn joinable(&self, person: ThingId, group: GroupId, account: Option<u128>) -> Result<bool> {
+        let alive = self
+            .get_record::<Thing>(&self.scope.tenant.thing(person))?
+            .is_some_and(|t| t.kind == PERSON && t.status != ThingStatus::Deleted);
+        if !alive {
+            return Err(Error::not_found(group));
+        }
+        self.check_scope(group)?;
+        match self.account_of(person)? {
+            Some(a) if Some(a) == account => return Ok(false),
+            Some(_) => return Err(Error::not_found(group)),
+            None => {}
+        }
+        let own = self.credential_keys(person)?;
+        if self.get_record::<Password>(&own.password)?.is_some()
+            || self.get_record::<TwoFactor>(&own.two_factor)?.is_some()
+        {
+            return Err(Error::invalid(
+                "group",
+                "your person in that tenant has credentials of its own: sign in there with them",
+            ));
+        }
+        Ok(true)
+    }
+
     /// Refuses a tenant's principal acting on the credentials (`what`) of a person who
     /// has an account: the account's holder changes them, or the platform.
     pub(crate) fn ensure_own_credentials(&self, person: ThingId, what: &str) -> Result<()> {
@@ -124,9 +153,7 @@ impl Tx<'_, '_> {
     /// Moves the credentials of `person` up to a new account, linked to the person.
     fn make_account(&mut self, person: &Thing) -> Result<u128> {
         let email = email_of(person)?;
-        if person.properties.get_path("email_verified") != Some(&Value::Bool(true)) {
-            return Err(Error::EmailNotVerified);
-        }
+        ensure_verified(person)?;
         if self.kv.contains(&layout::account_email(&email))? {
             return Err(Error::invalid(
                 "email",
@@ -227,6 +254,15 @@ impl Tx<'_, '_> {
     }
 }
 
+/// Refuses to make an account of a person whose email is not verified: the account owns
+/// the email in every tenant.
+fn ensure_verified(person: &Thing) -> Result<()> {
+    if person.properties.get_path("email_verified") != Some(&Value::Bool(true)) {
+        return Err(Error::EmailNotVerified);
+    }
+    Ok(())
+}
+
 /// A fresh random account id.
 fn new_account_id() -> Result<u128> {
     let mut bytes = [0u8; 16];
@@ -291,66 +327,46 @@ impl Engine {
             .get_path("second_factor")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let target_root = {
-            let kv = self.store().read()?;
-            self.root_of(&*kv, group)?
-        };
-        let own_root = self.read(&ctx, |v| Ok(v.scope.root))?;
-        if target_root == own_root {
-            return Err(Error::not_found(group));
-        }
-        // This tenant's side: the account (made now, the first time).
-        let (account, email) = self.write(&ctx, |tx| {
-            let me = tx.view().load_person(person)?;
-            let account = match tx.view().account_of(person)? {
-                Some(a) => a,
-                None => tx.make_account(&me)?,
-            };
-            Ok((account, email_of(&me)?))
+        let (me, mine) = self.read(&ctx, |v| {
+            Ok((v.load_person(person)?, v.account_of(person)?))
         })?;
+        let email = email_of(&me)?;
+        if mine.is_none() {
+            ensure_verified(&me)?;
+        }
         // The other tenant's person with that email, found as the platform would.
         let env = ctx.env();
         let other = {
             let kv = self.store().read()?;
-            let keys = TenantKeys::new(target_root, env);
-            let Some(id) = kv.get(&keys.email(&email))? else {
+            let target_root = self.root_of(&*kv, group)?;
+            if target_root == self.root_of(&*kv, ctx.group())? {
+                return Err(Error::not_found(group));
+            }
+            let Some(id) = kv.get(&TenantKeys::new(target_root, env).email(&email))? else {
                 return Err(Error::not_found(group));
             };
             layout::decode_thing_id(&id, "email index")?
         };
         let as_other = Context::person(other, group).with_env(env);
+        // Everything that could refuse the switch, before anything is written.
+        self.read(&as_other, |v| v.joinable(other, group, mine))?;
+        // This tenant's side: the account (made now, the first time).
+        let account = match mine {
+            Some(a) => a,
+            None => self.write(&ctx, |tx| match tx.view().account_of(person)? {
+                Some(a) => Ok(a),
+                None => tx.make_account(&me),
+            })?,
+        };
         self.write(&as_other, |tx| {
-            let thing = tx
-                .view()
-                .get_record::<Thing>(&tx.scope.tenant.thing(other))?
-                .filter(|t| t.kind == PERSON && t.status != ThingStatus::Deleted)
-                .ok_or_else(|| Error::not_found(group))?;
-            tx.view().check_scope(group)?;
-            match tx.view().account_of(other)? {
-                Some(a) if a == account => {}
-                Some(_) => return Err(Error::not_found(group)),
-                None => {
-                    let own = tx.view().credential_keys(other)?;
-                    let has_own = tx.view().get_record::<Password>(&own.password)?.is_some()
-                        || tx
-                            .view()
-                            .get_record::<TwoFactor>(&own.two_factor)?
-                            .is_some();
-                    if has_own {
-                        return Err(Error::invalid(
-                            "group",
-                            "your person in that tenant has credentials of its own: sign in \
-                             there with them",
-                        ));
-                    }
-                    tx.link_account(account, other)?;
-                    tx.log(
-                        kinds::ACCOUNT_LINKED,
-                        thing.group,
-                        Some(Ref::from(other)),
-                        Value::map(),
-                    )?;
-                }
+            if tx.view().joinable(other, group, Some(account))? {
+                tx.link_account(account, other)?;
+                tx.log(
+                    kinds::ACCOUNT_LINKED,
+                    tx.view().load_person(other)?.group,
+                    Some(Ref::from(other)),
+                    Value::map(),
+                )?;
             }
             let proven = Proven {
                 person: other,

@@ -299,15 +299,11 @@ pub(crate) struct Proven {
 
 impl Tx<'_, '_> {
     /// Opens a session for a person whose credentials were just checked, and logs
-    /// `sign_in` (with the second factor, if one was asked). Only
+    /// `sign_in` (with the second factor, if one was proven). Only
     /// [`Tx::finish_sign_in`], which asks for the second factor when one is needed, and
     /// the second step itself call it.
-    pub(crate) fn open_session(
-        &mut self,
-        proven: &Proven,
-        ttl: Duration,
-        second_factor: Option<&str>,
-    ) -> Result<Session> {
+    pub(crate) fn open_session(&mut self, proven: &Proven, ttl: Duration) -> Result<Session> {
+        let second_factor = proven.second_factor.as_deref();
         let text = secret::generate(SecretKind::Session)?;
         let digest = secret::digest(&text);
         let expires_at = self.now().plus_millis(ttl_ms(ttl));

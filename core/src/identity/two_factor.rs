@@ -275,9 +275,10 @@ impl Tx<'_, '_> {
     /// or in a group that requires two factors — a pending sign-in.
     pub(crate) fn finish_sign_in(&mut self, proven: &Proven) -> Result<SignedIn> {
         let config = *self.engine.auth_config();
-        if let Some(second) = &proven.second_factor {
+        // A second factor proven already (a tenant switch from such a session).
+        if proven.second_factor.is_some() {
             return self
-                .open_session(proven, config.session_ttl, Some(second))
+                .open_session(proven, config.session_ttl)
                 .map(SignedIn::Session);
         }
         let enrolled = self
@@ -286,7 +287,7 @@ impl Tx<'_, '_> {
             .is_some_and(|t| t.confirmed);
         if !enrolled && !self.view().requires_two_factor(proven.group)? {
             return self
-                .open_session(proven, config.session_ttl, None)
+                .open_session(proven, config.session_ttl)
                 .map(SignedIn::Session);
         }
         let text = secret::generate(SecretKind::OneTime)?;
@@ -655,7 +656,7 @@ impl Tx<'_, '_> {
             second_factor: Some(proof.method().to_string()),
         };
         let ttl = self.engine.auth_config().session_ttl;
-        self.open_session(&proven, ttl, Some(proof.method()))
+        self.open_session(&proven, ttl)
     }
 }
 

@@ -140,12 +140,14 @@ fn switching_needs_a_verified_email_and_a_person_without_credentials() {
     // A group of the session's own tenant, a tenant without her, an unknown group: the
     // same answer.
     let initech = t.f.tenant("initech");
+    let before = t.f.dump();
     for g in [t.acme.id, initech.id, GroupId::from_u128(7)] {
         assert!(
             matches!(t.switch(&t.session, g), Err(Error::NotFound { .. })),
             "{g}"
         );
     }
+    assert_eq!(t.f.dump(), before, "a refused switch wrote something");
     // A person who signed up at Initech on their own keeps their own password.
     t.f.engine
         .sign_up(
