@@ -23,6 +23,7 @@ impl Engine {
         crate::operations::feed::install(&mut parts, &mut hooks);
         crate::metering::usage::install(&mut hooks);
         crate::dimensions::groups::install(&mut hooks);
+        crate::records::upgrade::install(&mut hooks);
         crate::metering::rate_limit::install(&mut parts, &mut hooks);
         crate::knowledge::index::install(&mut parts);
         crate::plugins::install(&mut parts, &mut hooks);

@@ -63,11 +63,14 @@ pub use base::resource::Resource;
 pub use base::secret::Secret;
 pub use base::validate::{MAX_NAME_BYTES, MAX_TYPE_BYTES, MAX_VALUE_BYTES};
 pub use base::value::{MAX_DEPTH as MAX_VALUE_DEPTH, Value, ValueError};
-pub use dimensions::connections::{ConnectionQuery, EdgeDirection, NewConnection};
+pub use dimensions::connections::{
+    ConnectionQuery, EdgeDirection, GroupConnectionQuery, NewConnection,
+};
 pub use dimensions::events::{EventFilter, EventQuery};
 pub use dimensions::groups::{GroupUpdate, NewGroup};
 pub use dimensions::people::NewPerson;
-pub use dimensions::things::{NewThing, ThingQuery, ThingUpdate};
+pub use dimensions::search::{MAX_QUERY_BYTES, TextQuery, ThingHit};
+pub use dimensions::things::{NewThing, ThingOrder, ThingQuery, ThingUpdate};
 pub use identity::keys::{CreatedKey, NewApiKey};
 pub use identity::sign_in::{
     AuthConfig, MAX_PASSWORD_BYTES, MAX_SUBJECT_BYTES, MIN_PASSWORD_CHARS, PasswordParams, Session,
@@ -82,7 +85,7 @@ pub use kernel::{Engine, Tx, View};
 pub use knowledge::chunks::{IndexInfo, MAX_DIMS, MAX_LABELS, MAX_TEXT_BYTES, NewKnowledge};
 pub use knowledge::embedder::{Embedder, HashingEmbedder};
 pub use knowledge::index::{CompactReport, KnowledgeIndexConfig};
-pub use knowledge::search::{Hit, KnowledgeQuery, MAX_K, Metric, QueryInput};
+pub use knowledge::search::{Hit, KnowledgeQuery, MAX_K, Metric, QueryInput, RRF_K, SearchMode};
 pub use metering::money::{Bps, Currency, Money, split, split_chain};
 pub use metering::plans::{LIMIT_NAMES, Limit, LimitUnit, Plan};
 pub use metering::rate_limit::{
@@ -92,6 +95,7 @@ pub use metering::rate_limit::{
 pub use metering::revenue::{Payment, PaymentRail, RevenueReport, RevenueSplit};
 pub use metering::usage::{CycleStage, ResourceUsage};
 pub use one_storage::vectors::IndexParams;
+pub use one_vocabulary::records::search::MAX_QUERY_WORDS;
 pub use one_vocabulary::{Failure, Request, Response, RunsIn};
 pub use operations::check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
 pub use operations::execute::MAX_BATCH_STEPS;
@@ -104,11 +108,12 @@ pub use plugins::{PluginInfo, PluginRuntime};
 pub use records::connection::{Connection, MEMBER_OF, SESSION};
 pub use records::event::Dimension;
 pub use records::event::{Event, NewEvent, kinds};
-pub use records::filter::{FieldPath, Filter, Op};
+pub use records::filter::{FieldPath, Fields, Filter, Op};
 pub use records::group::{Group, GroupStatus, GroupType, MAX_DEPTH};
 pub use records::index::IndexDef;
 pub use records::key::KeyRate;
 pub use records::key::{ApiKey, IpRange, KeyStatus, MAX_ALLOWED_RANGES};
 pub use records::knowledge::Knowledge;
 pub use records::person::{MAX_EMAIL_BYTES, PERSON, normalize_email};
+pub use records::text::MAX_WORD_BYTES;
 pub use records::thing::{Thing, ThingStatus};

@@ -85,17 +85,23 @@ pub use one_core::{Group, GroupStatus, GroupType, GroupUpdate, MAX_DEPTH, NewGro
 pub use one_core::{MAX_EMAIL_BYTES, NewPerson, PERSON, normalize_email};
 // Things, filters and property indexes.
 pub use one_core::{
-    FieldPath, Filter, IndexDef, NewThing, Op, Thing, ThingQuery, ThingStatus, ThingUpdate,
+    FieldPath, Fields, Filter, IndexDef, NewThing, Op, Thing, ThingOrder, ThingQuery, ThingStatus,
+    ThingUpdate,
 };
+// Full-text search.
+pub use one_core::{MAX_QUERY_BYTES, MAX_QUERY_WORDS, MAX_WORD_BYTES, TextQuery, ThingHit};
 // Connections.
-pub use one_core::{Connection, ConnectionQuery, EdgeDirection, MEMBER_OF, NewConnection, SESSION};
+pub use one_core::{
+    Connection, ConnectionQuery, EdgeDirection, GroupConnectionQuery, MEMBER_OF, NewConnection,
+    SESSION,
+};
 // Events.
 pub use one_core::{Event, EventFilter, EventQuery, NewEvent, kinds};
 // Knowledge.
 pub use one_core::{
     CompactReport, Embedder, HashingEmbedder, Hit, IndexInfo, IndexParams, Knowledge,
     KnowledgeIndexConfig, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
-    NewKnowledge, QueryInput,
+    NewKnowledge, QueryInput, RRF_K, SearchMode,
 };
 // Access: permissions, memberships and the policy's constants.
 pub use one_core::{

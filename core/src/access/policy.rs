@@ -203,12 +203,14 @@ ops! {
     // Connections: the target is the connection's group.
     /// `get_connection`.
     GetConnection => needs(&[P::ConnectionsRead], Sees::Record(P::ConnectionsRead));
-    /// `connections`.
+    /// `connections`, `group_connections`.
     ListConnections => needs(&[P::ConnectionsRead], Sees::Group);
     /// `connect`.
     Connect => needs(&[P::ConnectionsWrite], Sees::Group);
     /// `disconnect`.
     Disconnect => needs(&[P::ConnectionsWrite], Sees::Record(P::ConnectionsRead));
+    /// `update_connection`.
+    UpdateConnection => needs(&[P::ConnectionsWrite], Sees::Record(P::ConnectionsRead));
     // Events.
     /// `events`, and subscribing to the change feed of events.
     ListEvents => needs(&[P::EventsRead], Sees::Group);
@@ -462,6 +464,26 @@ impl<K: KvRead> View<'_, K> {
     /// `false` for groups out of scope. Logs nothing.
     pub(crate) fn permits(&self, group: GroupId, need: Permission) -> Result<bool> {
         Ok(self.permits_set(group)?.contains(need))
+    }
+
+    /// `group` (already authorized by the caller) and, with `below`, every group under
+    /// it where the context has `need` (as each one's `parentAccess` allows), parents
+    /// first.
+    pub(crate) fn groups_with(
+        &self,
+        group: GroupId,
+        below: bool,
+        need: Permission,
+    ) -> Result<Vec<GroupId>> {
+        let mut groups = vec![group];
+        if below {
+            for g in self.descendants(group)? {
+                if self.permits(g, need)? {
+                    groups.push(g);
+                }
+            }
+        }
+        Ok(groups)
     }
 
     /// Everything the context may do in `group`; nothing for groups out of scope. Logs

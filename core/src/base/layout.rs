@@ -3,8 +3,10 @@
 //! ```text
 //! M i                                         -> highest id issued (u128 BE) engine meta
 //! M x <type> <path>                           -> ()                         declared indexes
+//! M s <type> <path>                           -> ()                         declared text properties
 //! M u                                         -> 1                          usage counted
 //! M d                                         -> 1                          domains indexed
+//! M T                                         -> 1                          later indexes built
 //! M a                                         -> u64 big-endian             access version
 //! M k                                         -> u64 big-endian             (older files; unread)
 //! M w <module:32>                             -> WASM bytes                 plugin modules
@@ -27,6 +29,8 @@
 //! T <root:16> <env> t <thing:16>              -> Thing record
 //! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
 //! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
+//! T <root:16> <env> Y <group:16> <thing:16>   -> ()                         things by group
+//! T <root:16> <env> U <group:16> <updated:8> <thing:16> -> ()               by last change
 //! T <root:16> <env> m <email>                 -> person thing id            emails
 //! T <root:16> <env> w <person:16>             -> Password record (argon2id PHC string)
 //! T <root:16> <env> f <person:16>             -> TwoFactor record (TOTP secret, hashed
@@ -36,6 +40,7 @@
 //! T <root:16> <env> c <connection:16>         -> Connection record
 //! T <root:16> <env> o <from:17> <type> <to:17> <connection:16> -> Connection record (copy)
 //! T <root:16> <env> i <to:17> <type> <from:17> <connection:16> -> Connection record (copy)
+//! T <root:16> <env> C <group:16> <type> <created:8> <connection:16> -> Connection record (copy)
 //! T <root:16> <env> E <group:16> <event:16>   -> Event record               events by group
 //! T <root:16> <env> K <group:16> <type> <event:16>            -> ()         by type
 //! T <root:16> <env> A <group:16> <actor> <event:16>           -> ()         by actor
@@ -52,6 +57,9 @@
 //! T <root:16> <env> L <group:16> <label> <knowledge:16> -> ()   labels added by a relabel
 //!                                                 since the label's graph was built
 //! T <root:16> <env> z <group:16> <knowledge:16> -> ()    deleted since the graph was built
+//! T <root:16> <env> S <group:16> <corpus:1> <word> <doc:16> -> 2 x u32 BE  text postings:
+//!                                                 the word's count in the document, and
+//!                                                 the document's length in words
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
@@ -87,6 +95,33 @@ pub(crate) enum Counter {
     Connections = 2,
     Events = 3,
     People = 4,
+    /// Things (people included) in the text index; deleted ones are not.
+    ThingTexts = 5,
+    /// Words of those things' text.
+    ThingWords = 6,
+    /// Knowledge chunks in the text index.
+    KnowledgeTexts = 7,
+    /// Words of those chunks' text.
+    KnowledgeWords = 8,
+}
+
+/// The text index's collections of documents, each searched on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Corpus {
+    /// Things: their names and declared text properties.
+    Things = 1,
+    /// Knowledge chunks: their text.
+    Knowledge = 2,
+}
+
+impl Corpus {
+    /// The counters of this corpus's documents and of their words.
+    pub(crate) fn counters(self) -> (Counter, Counter) {
+        match self {
+            Corpus::Things => (Counter::ThingTexts, Counter::ThingWords),
+            Corpus::Knowledge => (Counter::KnowledgeTexts, Counter::KnowledgeWords),
+        }
+    }
 }
 
 fn env_byte(env: Env) -> u8 {
@@ -132,6 +167,26 @@ pub(crate) fn index_defs_of(kind: &str) -> Vec<u8> {
 /// `M x <type> <path>`: one declared property index.
 pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
     KeyBuf::from_prefix(&index_defs_of(kind)).str(path).finish()
+}
+
+/// `M s`: every declared text property.
+pub(crate) fn text_defs() -> Vec<u8> {
+    vec![META, b's']
+}
+
+/// `M s <type> <path>`: one declared text property.
+pub(crate) fn text_def(kind: &str, path: &str) -> Vec<u8> {
+    KeyBuf::from_prefix(&text_defs())
+        .str(kind)
+        .str(path)
+        .finish()
+}
+
+/// `M T`: the indexes added after the first format (text, the groups' lists of things
+/// and connections) hold every record; files written before them get them built once,
+/// when opened (`records/upgrade.rs`).
+pub(crate) fn later_indexes() -> Vec<u8> {
+    vec![META, b'T']
 }
 
 /// `M u`: the running totals of usage were counted from the records (format 1 files
@@ -519,6 +574,21 @@ impl TenantKeys {
             .finish()
     }
 
+    /// `Y <group>`: the live things of one group, of every type, by id.
+    pub(crate) fn things_of_group(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'Y').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `U <group>`: the live things of one group by the time of their last change.
+    pub(crate) fn things_by_update(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'U').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `Y`, then `U`: every entry of the two group lists.
+    pub(crate) fn group_lists(&self) -> [Vec<u8>; 2] {
+        [b'Y', b'U'].map(|tag| self.key(tag).finish())
+    }
+
     /// `p <group> <type> <path>`: one property index of one group.
     pub(crate) fn property_index(&self, group: GroupId, kind: &str, path: &str) -> Vec<u8> {
         self.key(b'p')
@@ -536,6 +606,23 @@ impl TenantKeys {
     /// `y`: every type-index entry of the tenant in this environment.
     pub(crate) fn type_indexes(&self) -> Vec<u8> {
         self.key(b'y').finish()
+    }
+
+    /// `C <group>`: the connections of one group, by type, then creation time.
+    pub(crate) fn group_connections(&self, group: GroupId) -> Vec<u8> {
+        self.key(b'C').raw(&group.to_be_bytes()).finish()
+    }
+
+    /// `C <group> <type>`: the connections of one type in one group, by creation time.
+    pub(crate) fn group_connections_of(&self, group: GroupId, kind: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.group_connections(group))
+            .str(kind)
+            .finish()
+    }
+
+    /// `C`: every entry of the groups' connection lists.
+    pub(crate) fn all_group_connections(&self) -> Vec<u8> {
+        self.key(b'C').finish()
     }
 
     /// `o` (outgoing) or `i` (incoming): every edge entry in one direction.
@@ -672,6 +759,34 @@ impl TenantKeys {
         KeyBuf::from_prefix(&self.postings_of(group))
             .str(label)
             .finish()
+    }
+
+    /// `S <group> <corpus>`: the text postings of one corpus of one group.
+    pub(crate) fn text_postings(&self, group: GroupId, corpus: Corpus) -> Vec<u8> {
+        self.key(b'S')
+            .raw(&group.to_be_bytes())
+            .u8(corpus as u8)
+            .finish()
+    }
+
+    /// `S <group> <corpus> <word>`: the documents holding one word.
+    pub(crate) fn text_word(&self, group: GroupId, corpus: Corpus, word: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.text_postings(group, corpus))
+            .str(word)
+            .finish()
+    }
+
+    /// `S <group> <corpus> <start…>`: the documents holding a word that starts with
+    /// `start` (words hold no NUL byte, so their escaped form is their bytes).
+    pub(crate) fn text_words_from(&self, group: GroupId, corpus: Corpus, start: &str) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.text_postings(group, corpus))
+            .raw(start.as_bytes())
+            .finish()
+    }
+
+    /// `S`: every text posting of the tenant in this environment.
+    pub(crate) fn all_text_postings(&self) -> Vec<u8> {
+        self.key(b'S').finish()
     }
 
     /// `h`: every graph of the tenant in this environment.
@@ -923,6 +1038,10 @@ fn counter_from_byte(b: u8) -> Result<Counter> {
         2 => Counter::Connections,
         3 => Counter::Events,
         4 => Counter::People,
+        5 => Counter::ThingTexts,
+        6 => Counter::ThingWords,
+        7 => Counter::KnowledgeTexts,
+        8 => Counter::KnowledgeWords,
         other => {
             return Err(Error::Corrupt {
                 what: "counter key",
@@ -987,7 +1106,11 @@ pub(crate) fn resource_of(counter: Counter) -> Option<Resource> {
         Counter::Things => Some(Resource::Things),
         Counter::People => Some(Resource::Users),
         Counter::Connections => Some(Resource::Connections),
-        Counter::Events => None,
+        Counter::Events
+        | Counter::ThingTexts
+        | Counter::ThingWords
+        | Counter::KnowledgeTexts
+        | Counter::KnowledgeWords => None,
     }
 }
 

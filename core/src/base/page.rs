@@ -55,3 +55,141 @@ pub(crate) fn scan_page<K: KvRead, T>(
     };
     Ok(Page { items, next })
 }
+
+/// One ordered source of a merged list: a key range, all of whose keys start with
+/// `prefix`; what follows the prefix is the entry's place in the merged order.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub(crate) prefix: Vec<u8>,
+    pub(crate) range: KeyRange,
+}
+
+/// The entries one source has read ahead, and where it resumes.
+struct Ahead {
+    source: Source,
+    entries: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
+    /// How many entries the next read takes (doubling, so a source that gives much is read
+    /// in few scans, and one that gives little costs one short scan).
+    chunk: usize,
+    done: bool,
+}
+
+impl Ahead {
+    fn fill<K: KvRead>(&mut self, kv: &K, direction: Direction) -> Result<()> {
+        if self.done || !self.entries.is_empty() {
+            return Ok(());
+        }
+        let want = self.chunk;
+        self.chunk = (self.chunk * 2).min(MAX_PAGE + 1);
+        kv.scan(&self.source.range, direction, |k, v| {
+            self.entries.push_back((k.to_vec(), v.to_vec()));
+            Ok::<_, Error>(if self.entries.len() >= want {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        match self.entries.back() {
+            Some((last, _)) if self.entries.len() >= want => {
+                let after = Bound::Excluded(last.clone());
+                match direction {
+                    Direction::Forward => self.source.range.start = after,
+                    Direction::Reverse => self.source.range.end = after,
+                }
+            }
+            _ => self.done = true,
+        }
+        Ok(())
+    }
+
+    /// The place in the merged order of the next entry.
+    fn head(&self) -> Option<&[u8]> {
+        self.entries
+            .front()
+            .map(|(k, _)| k.get(self.source.prefix.len()..).unwrap_or_default())
+    }
+}
+
+/// A page of several ordered sources merged into one order (that of their keys below
+/// their prefixes), resuming after `cursor`, keeping up to `limit` items that `map`
+/// turns into `Some`. The cursor is the place of the last item returned, so it resumes
+/// every source at once. Reads each source lazily: a page over many sources reads about
+/// one entry of each, plus what the page holds.
+pub(crate) fn merged_page<K: KvRead, T>(
+    kv: &K,
+    sources: Vec<Source>,
+    direction: Direction,
+    cursor: Option<&Cursor>,
+    limit: usize,
+    mut map: impl FnMut(&[u8], &[u8]) -> Result<Option<T>>,
+) -> Result<Page<T>> {
+    if let [single] = sources.as_slice() {
+        return scan_page(
+            kv,
+            &single.prefix,
+            single.range.clone(),
+            direction,
+            cursor,
+            limit,
+            map,
+        );
+    }
+    let after = cursor.map(Cursor::key_suffix).transpose()?;
+    let chunk = (limit / sources.len().max(1)).clamp(1, limit + 1);
+    let mut ahead: Vec<Ahead> = sources
+        .into_iter()
+        .map(|mut source| {
+            if let Some(after) = &after {
+                let mut key = source.prefix.clone();
+                key.extend_from_slice(after);
+                match direction {
+                    Direction::Forward => source.range.start = Bound::Excluded(key),
+                    Direction::Reverse => source.range.end = Bound::Excluded(key),
+                }
+            }
+            Ahead {
+                source,
+                entries: std::collections::VecDeque::new(),
+                chunk,
+                done: false,
+            }
+        })
+        .collect();
+    let mut items = Vec::new();
+    let mut last_place: Option<Vec<u8>> = None;
+    loop {
+        for a in &mut ahead {
+            a.fill(kv, direction)?;
+        }
+        let next = ahead
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.head().map(|h| (i, h)))
+            .reduce(|best, cand| {
+                let better = match direction {
+                    Direction::Forward => cand.1 < best.1,
+                    Direction::Reverse => cand.1 > best.1,
+                };
+                if better { cand } else { best }
+            })
+            .map(|(i, _)| i);
+        let Some(i) = next else {
+            return Ok(Page { items, next: None });
+        };
+        let (key, value) = ahead[i].entries.pop_front().unwrap_or_default();
+        if let Some(item) = map(&key, &value)? {
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    next: last_place.map(|p| Cursor::from_key_suffix(&p)),
+                });
+            }
+            items.push(item);
+            last_place = Some(
+                key.get(ahead[i].source.prefix.len()..)
+                    .unwrap_or_default()
+                    .to_vec(),
+            );
+        }
+    }
+}

@@ -6,4 +6,5 @@ pub(crate) mod events;
 pub(crate) mod groups;
 pub(crate) mod members;
 pub(crate) mod people;
+pub(crate) mod search;
 pub(crate) mod things;

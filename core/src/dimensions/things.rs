@@ -6,15 +6,17 @@
 //! by id for audit, and it leaves the type index, so lists no longer show it. People are
 //! things of type `person`, made and changed through the rules in `people.rs`.
 
-pub use one_vocabulary::records::thing::{NewThing, ThingQuery, ThingUpdate};
+pub use one_vocabulary::records::thing::{NewThing, ThingOrder, ThingQuery, ThingUpdate};
 
 use one_storage::{Direction, KeyRange, KvRead};
 
 use crate::access::policy::Op;
 use crate::base::codec;
-use crate::base::id::{Ref, ThingId};
+use crate::base::id::{GroupId, Ref, ThingId};
+use crate::base::layout;
 use crate::base::layout::Counter;
-use crate::base::page::{Page, page_size, scan_page};
+use crate::base::page::{Page, Source, merged_page, page_size};
+use crate::base::permission::Permission;
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Tx, View};
@@ -43,35 +45,88 @@ impl<K: KvRead> View<'_, K> {
         crate::records::index::load_defs(self.kv, Some(&self.scope.structure), None)
     }
 
-    /// Things of one type in one group that match the query's filter; never deleted ones.
-    /// Oldest first, unless a declared index serves the filter (see
-    /// [`crate::Admin::create_index`]): then in the order of the indexed value. Needs
+    /// Things of a group (and, with `include_children`, of every group below where the
+    /// context may read things) that match the query's type and filter; never deleted
+    /// ones. In the query's order; without one, oldest first, unless a declared index
+    /// serves the filter (see [`crate::Admin::create_index`]): then in the order of the
+    /// indexed value. Each group is read from an index (its type index, a property
+    /// index, or its lists of every type), and several groups' are merged. Needs
     /// `things:read` in the group.
     pub fn things(&self, query: &ThingQuery) -> Result<Page<Thing>> {
-        validate::type_name("type", &query.kind)?;
+        if let Some(kind) = &query.kind {
+            validate::type_name("type", kind)?;
+        }
+        query.filter.check_paths::<Thing>()?;
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.authorize(Op::ListThings, group)?;
         let limit = page_size(query.limit)?;
-        let (prefix, range) = match self.plan_list(group, &query.kind, &query.filter)? {
-            Some(slice) => slice,
-            None => {
-                let prefix = self.scope.tenant.things_by_type(group, &query.kind);
-                let range = KeyRange::prefix(&prefix);
-                (prefix, range)
-            }
+        let groups = self.groups_with(group, query.include_children, Permission::ThingsRead)?;
+        let mut sources = Vec::with_capacity(groups.len());
+        for g in groups {
+            sources.push(self.list_source(g, query)?);
+        }
+        let direction = if query.descending {
+            Direction::Reverse
+        } else {
+            Direction::Forward
         };
-        scan_page(
+        merged_page(
             self.kv,
-            &prefix,
-            range,
-            Direction::Forward,
+            sources,
+            direction,
             query.cursor.as_ref(),
             limit,
-            |_, record| {
-                let thing: Thing = codec::decode(record)?;
-                Ok(query.filter.matches(&thing).then_some(thing))
+            |key, record| {
+                let thing: Thing = if record.is_empty() {
+                    let id = ThingId::from_u128(layout::trailing_id(key)?);
+                    match self.get_record(&self.scope.tenant.thing(id))? {
+                        Some(t) => t,
+                        None => return Ok(None),
+                    }
+                } else {
+                    codec::decode(record)?
+                };
+                let shown = thing.status != ThingStatus::Deleted
+                    && query.kind.as_ref().is_none_or(|k| *k == thing.kind)
+                    && query.filter.matches(&thing);
+                Ok(shown.then_some(thing))
             },
         )
+    }
+
+    /// Where the things of `group` that `query` lists are read from, in its order.
+    fn list_source(&self, group: GroupId, query: &ThingQuery) -> Result<Source> {
+        let whole = |prefix: Vec<u8>| Source {
+            range: KeyRange::prefix(&prefix),
+            prefix,
+        };
+        match (&query.order, &query.kind) {
+            (Some(ThingOrder::Updated), _) => Ok(whole(self.scope.tenant.things_by_update(group))),
+            (Some(ThingOrder::Property(path)), Some(kind)) => self
+                .plan_order(group, kind, path, &query.filter)?
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "order",
+                        format!(
+                            "no index on properties.{path} of {kind}: declare one with create_index"
+                        ),
+                    )
+                }),
+            (Some(ThingOrder::Property(_)), None) => Err(Error::invalid(
+                "order",
+                "ordering by a property needs the list's type",
+            )),
+            (Some(ThingOrder::Created), Some(kind)) => {
+                Ok(whole(self.scope.tenant.things_by_type(group, kind)))
+            }
+            (None, Some(kind)) => Ok(match self.plan_list(group, kind, &query.filter)? {
+                Some((prefix, range)) => Source { prefix, range },
+                None => whole(self.scope.tenant.things_by_type(group, kind)),
+            }),
+            (Some(ThingOrder::Created) | None, None) => {
+                Ok(whole(self.scope.tenant.things_of_group(group)))
+            }
+        }
     }
 }
 
@@ -146,8 +201,9 @@ impl Tx<'_, '_> {
     /// Writes `thing`'s record and index entries, replacing those of its `old` version.
     ///
     /// The index entries (the type index and every declared property index of its type)
-    /// each hold a copy of the record, so a list reads one range and nothing else. A
-    /// deleted thing keeps its record and has no index entries.
+    /// each hold a copy of the record, so a list reads one range and nothing else; the
+    /// text index holds the words of its name and text properties. A deleted thing keeps
+    /// its record and has no index entries.
     pub(crate) fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
         let bytes = codec::encode(thing)?;
         let key = self.scope.tenant.thing(thing.id);
@@ -162,7 +218,7 @@ impl Tx<'_, '_> {
         if thing.status != ThingStatus::Deleted {
             self.index_thing(thing, Some(&bytes))?;
         }
-        Ok(())
+        self.index_thing_text(old, thing)
     }
 
     /// Changes a thing: renames it, merges properties, or changes its status. Needs

@@ -30,13 +30,14 @@ use one_storage::{Direction, KeyRange, KvRead};
 use crate::access::policy::Op;
 use crate::base::codec;
 use crate::base::id::{GroupId, KnowledgeId, Ref};
-use crate::base::layout;
+use crate::base::layout::{self, Corpus};
 use crate::base::resource::Resource;
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Tx, View};
 use crate::records::event::kinds;
 use crate::records::knowledge::Knowledge;
+use crate::records::text::TextDoc;
 use crate::{Error, Result};
 /// The longest chunk text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -249,6 +250,7 @@ impl Tx<'_, '_> {
                 [],
             )?;
         }
+        self.index_knowledge_text(&k, true)?;
         self.log(
             kinds::KNOWLEDGE_CREATED,
             group,
@@ -258,6 +260,17 @@ impl Tx<'_, '_> {
                 .with("source", k.source.map(|s| s.to_string())),
         )?;
         Ok(k)
+    }
+
+    /// Adds a chunk's text to the text index, or removes it.
+    pub(crate) fn index_knowledge_text(&mut self, k: &Knowledge, add: bool) -> Result<()> {
+        let doc = TextDoc::of([k.text.as_str()]);
+        let (old, new) = if add {
+            (None, Some(&doc))
+        } else {
+            (Some(&doc), None)
+        };
+        self.index_text(Corpus::Knowledge, k.group, k.id.to_u128(), old, new)
     }
 
     /// A source must be a thing or group of this tenant.
@@ -341,6 +354,7 @@ impl Tx<'_, '_> {
                 id.to_u128(),
             ))?;
         }
+        self.index_knowledge_text(&k, false)?;
         // The group's graph may hold it: hide it there until the next build.
         self.put(
             layout::with_id(&self.scope.tenant.tombstones(k.group), id.to_u128()),

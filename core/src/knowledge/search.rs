@@ -1,12 +1,13 @@
-//! k-nearest-neighbour search over knowledge chunks: the query, the planner that picks,
+//! Search over knowledge chunks: k-nearest-neighbour by vector (the planner that picks,
 //! per group, between a label's or the group's HNSW graph and an exact scan, and the
-//! top-k merge of what they find.
+//! top-k merge of what they find), BM25 by text (`records/text.rs`), and both fused by
+//! reciprocal rank.
 //!
 //! The store's snapshot is the truth: records are read from it, deleted ids are
 //! filtered out, and vectors newer than a graph are scanned exactly, so a graph only
 //! narrows what is read.
 
-pub use one_vocabulary::records::knowledge::{Hit, KnowledgeQuery, Metric, QueryInput};
+pub use one_vocabulary::records::knowledge::{Hit, KnowledgeQuery, Metric, QueryInput, SearchMode};
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -14,18 +15,49 @@ use std::ops::ControlFlow;
 
 use crate::access::policy::Op;
 use crate::base::id::{GroupId, KnowledgeId};
-use crate::base::layout;
+use crate::base::layout::{self, Corpus};
 use crate::base::permission::Permission;
+use crate::dimensions::search::MAX_QUERY_BYTES;
 use crate::kernel::View;
 use crate::knowledge::chunks::check_labels;
 use crate::knowledge::chunks::check_vector;
 use crate::knowledge::chunks::decode_vector;
 use crate::records::knowledge::Knowledge;
+use crate::records::text::TextTerms;
 use crate::{Error, Result};
 use one_storage::vectors::dot;
 use one_storage::{Direction, KeyRange, KvRead};
 /// The most results a search returns.
 pub const MAX_K: usize = 1000;
+
+/// Reciprocal rank fusion's constant: a hit at rank `r` (from 1) scores `1 / (RRF_K + r)`.
+pub const RRF_K: f32 = 60.0;
+
+/// The least depth of each ranking a hybrid search fuses.
+const HYBRID_MIN_DEPTH: usize = 50;
+
+/// Fuses rankings by reciprocal rank: the `k` best chunks by the sum of `1 / (RRF_K +
+/// rank)` over the rankings they are in, ties to the older id.
+fn fuse<const N: usize>(k: usize, rankings: [Vec<Hit>; N]) -> Vec<Hit> {
+    let mut fused: std::collections::HashMap<KnowledgeId, Hit> = std::collections::HashMap::new();
+    for ranking in rankings {
+        for (rank, hit) in ranking.into_iter().enumerate() {
+            let score = 1.0 / (RRF_K + rank as f32 + 1.0);
+            fused
+                .entry(hit.knowledge.id)
+                .and_modify(|h| h.score += score)
+                .or_insert(Hit { score, ..hit });
+        }
+    }
+    let mut hits: Vec<Hit> = fused.into_values().collect();
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.knowledge.id.cmp(&b.knowledge.id))
+    });
+    hits.truncate(k);
+    hits
+}
 
 /// A candidate in the top-k heap: the worst on top.
 #[derive(Debug, Clone, Copy)]
@@ -134,8 +166,11 @@ impl<K: KvRead> View<'_, K> {
         range
     }
 
-    /// The chunks nearest to the query (see the module docs), best first. Needs
-    /// `knowledge:query` in the searched group.
+    /// The chunks best for the query, best first: nearest by vector (see the module
+    /// docs), most relevant by text (BM25, every word required), or both fused by
+    /// reciprocal rank, as its mode says. Needs `knowledge:query` in the searched group;
+    /// with `include_children`, also searches every group below where the context has
+    /// `knowledge:read`.
     pub fn query_knowledge(&self, query: &KnowledgeQuery) -> Result<Vec<Hit>> {
         if query.k == 0 || query.k > MAX_K {
             return Err(Error::invalid("k", format!("must be 1 to {MAX_K}")));
@@ -149,24 +184,68 @@ impl<K: KvRead> View<'_, K> {
         };
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.authorize(Op::QueryKnowledge, group)?;
+        let groups = self.groups_with(group, query.include_children, Permission::KnowledgeRead)?;
+        match query.mode {
+            SearchMode::Vector => self.vector_hits(&query, &groups),
+            SearchMode::Text => self.text_hits(&query, &groups, query.k),
+            SearchMode::Hybrid => {
+                let depth = (query.k * 4).clamp(HYBRID_MIN_DEPTH, MAX_K);
+                let by_text = self.text_hits(&query, &groups, depth)?;
+                let by_vector = self.vector_hits(
+                    &KnowledgeQuery {
+                        k: depth,
+                        ..query.clone()
+                    },
+                    &groups,
+                )?;
+                Ok(fuse(query.k, [by_text, by_vector]))
+            }
+        }
+    }
+
+    /// The `k` chunks of `groups` whose text is most relevant to the query's words and
+    /// that pass its filters, with their BM25 scores.
+    fn text_hits(&self, query: &KnowledgeQuery, groups: &[GroupId], k: usize) -> Result<Vec<Hit>> {
+        let text = query
+            .input
+            .text()
+            .ok_or_else(|| Error::invalid("text", "a text or hybrid search needs text"))?;
+        if text.len() > MAX_QUERY_BYTES {
+            return Err(Error::TooLarge {
+                field: "text",
+                limit: MAX_QUERY_BYTES,
+                actual: text.len(),
+            });
+        }
+        let terms = TextTerms::parse(text, false)?;
+        let mut hits = Vec::new();
+        for (id, score) in self.text_matches(Corpus::Knowledge, groups, &terms)? {
+            if hits.len() == k {
+                break;
+            }
+            let key = self.scope.tenant.knowledge(KnowledgeId::from_u128(id));
+            if let Some(knowledge) = self.get_record::<Knowledge>(&key)?
+                && query.accepts(&knowledge)
+            {
+                hits.push(Hit { knowledge, score });
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The `query.k` chunks of `groups` nearest to the query's vector (or its text's
+    /// embedding) that pass its filters.
+    fn vector_hits(&self, query: &KnowledgeQuery, groups: &[GroupId]) -> Result<Vec<Hit>> {
         let q = match &query.input {
-            QueryInput::Vector(v) => v.clone(),
+            QueryInput::Vector(v) | QueryInput::TextAndVector(_, v) => v.clone(),
             QueryInput::Text(t) => self.engine.embedder().embed(t),
         };
         let Some(dims) = self.stored_dims()? else {
             return Ok(Vec::new());
         };
         check_vector(&q, dims)?;
-        let mut groups = vec![group];
-        if query.include_children {
-            for g in self.descendants(group)? {
-                if self.permits(g, Permission::KnowledgeRead)? {
-                    groups.push(g);
-                }
-            }
-        }
-        let mut best = TopK::new(&query);
-        for g in groups {
+        let mut best = TopK::new(query);
+        for &g in groups {
             self.search_group(g, &q, dims, &mut best)?;
         }
         let mut hits = Vec::with_capacity(best.heap.len());

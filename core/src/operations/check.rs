@@ -3,7 +3,7 @@
 //!
 //! redb checks its own pages; this checks ours. Every record must decode and sit under the
 //! key its id and tenant give it; every derived entry (the type, property, edge, event,
-//! email and label indexes, the counters and the running totals of usage) must be exactly
+//! group list, email, label and text indexes, the counters and the running totals of usage) must be exactly
 //! what the records imply, with nothing missing and nothing extra; the directory must
 //! agree with the tenants, and every account with the people linked to it (each link
 //! both ways, every account with somebody, its email indexed); every id must be at most
@@ -14,7 +14,7 @@
 //! group's creation is logged in its parent, which an import below another parent leaves
 //! behind.
 //! The expected entries are computed by the same functions the writers use
-//! (`indexes::index_keys`, `connections::edge_keys`, `events::index_keys`,
+//! (`indexes::index_keys`, `connections::copy_keys`, `events::index_keys`,
 //! `usage::own_usage`), so a rule is stated once. Derived vector graphs are not checked:
 //! they are never trusted (a damaged one is ignored and rebuilt).
 
@@ -29,14 +29,14 @@ use one_storage::{Direction, KeyRange, KvRead};
 use crate::base::codec::{self, Record, hex};
 use crate::base::context::Env;
 use crate::base::id::{GroupId, KeyId, Ref};
-use crate::base::layout::{self, Counter, SecretSection, StructureKeys, TenantKeys};
+use crate::base::layout::{self, Corpus, Counter, SecretSection, StructureKeys, TenantKeys};
 use crate::base::resource::Resource;
 use crate::base::value::Value;
 use crate::dimensions::groups::normalise_domain;
 use crate::kernel::Engine;
 use crate::metering::usage::{own_usage, subtree_totals};
 use crate::plugins::PluginRecord;
-use crate::records::connection::{Connection, edge_keys};
+use crate::records::connection::{Connection, copy_keys};
 use crate::records::event::Event;
 use crate::records::group::MAX_DEPTH;
 use crate::records::group::{Group, tenant_roots};
@@ -44,6 +44,7 @@ use crate::records::index::load_defs;
 use crate::records::key::StoredKey;
 use crate::records::knowledge::Knowledge;
 use crate::records::person::{PERSON, email_of};
+use crate::records::text::{TextDoc, load_text_defs, postings as text_postings, thing_doc};
 use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
@@ -418,14 +419,17 @@ impl<K: KvRead> Checker<'_, K> {
         let keys = TenantKeys::new(root, env);
         let mut targets = HashSet::new();
         let mut counters: HashMap<Vec<u8>, u64> = HashMap::new();
-        let mut count = |group: GroupId, counter: Counter| {
-            *counters.entry(keys.counter(group, counter)).or_default() += 1;
+        let mut count_n = |group: GroupId, counter: Counter, n: u64| {
+            *counters.entry(keys.counter(group, counter)).or_default() += n;
         };
         let mut needs_event: Vec<Ref> = Vec::new();
 
         // Things, their type and property indexes (the database's and the tenant's own),
         // and people's emails.
         let defs = load_defs(self.kv, Some(&StructureKeys::new(root)), None)?;
+        let text_defs = load_text_defs(self.kv)?;
+        let mut texts = Expected::new();
+        let mut group_lists: [Expected; 2] = Default::default();
         let type_prefix = keys.type_indexes();
         let (mut by_type, mut by_property, mut emails) =
             (Expected::new(), Expected::new(), Expected::new());
@@ -444,14 +448,27 @@ impl<K: KvRead> Checker<'_, K> {
             if t.status == ThingStatus::Deleted {
                 continue;
             }
-            count(
+            count_n(
                 t.group,
                 if t.kind == PERSON {
                     Counter::People
                 } else {
                     Counter::Things
                 },
+                1,
             );
+            if let Some(doc) = thing_doc(&text_defs, &t) {
+                count_n(t.group, Counter::ThingTexts, 1);
+                count_n(t.group, Counter::ThingWords, u64::from(doc.len));
+                for (key, value) in
+                    text_postings(&keys, t.group, Corpus::Things, t.id.to_u128(), &doc)
+                {
+                    texts.insert(key, Some(value.to_vec()));
+                }
+            }
+            let [by_id, by_update] = crate::records::index::list_keys(&keys, &t);
+            group_lists[0].insert(by_id, Some(Vec::new()));
+            group_lists[1].insert(by_update, Some(Vec::new()));
             for index in crate::records::index::index_keys(&keys, &defs, &t) {
                 let map = if index.starts_with(&type_prefix) {
                     &mut by_type
@@ -492,12 +509,17 @@ impl<K: KvRead> Checker<'_, K> {
             }
         }
         self.derived("type index", &type_prefix, by_type)?;
+        let [ids, updates] = group_lists;
+        let [ids_prefix, updates_prefix] = keys.group_lists();
+        self.derived("group list", &ids_prefix, ids)?;
+        self.derived("group list by change", &updates_prefix, updates)?;
         self.derived("property index", &keys.property_indexes(), by_property)?;
         self.derived("email", &keys.emails(), emails)?;
 
         // Connections and their two edge copies.
         let out_prefix = keys.all_edges(true);
-        let (mut outgoing, mut incoming) = (Expected::new(), Expected::new());
+        let (mut outgoing, mut incoming, mut group_listed) =
+            (Expected::new(), Expected::new(), Expected::new());
         for (k, v) in self.entries(&keys.connections())? {
             let Some(c) = self.record::<Connection>(&k, &v) else {
                 continue;
@@ -509,18 +531,19 @@ impl<K: KvRead> Checker<'_, K> {
                 Some(c.group),
                 groups,
             );
-            count(c.group, Counter::Connections);
-            for edge in edge_keys(&keys, &c) {
-                let map = if edge.starts_with(&out_prefix) {
-                    &mut outgoing
-                } else {
-                    &mut incoming
-                };
-                map.insert(edge, Some(v.clone()));
-            }
+            count_n(c.group, Counter::Connections, 1);
+            let [out, into, listed] = copy_keys(&keys, &c);
+            outgoing.insert(out, Some(v.clone()));
+            incoming.insert(into, Some(v.clone()));
+            group_listed.insert(listed, Some(v.clone()));
         }
         self.derived("outgoing edge", &out_prefix, outgoing)?;
         self.derived("incoming edge", &keys.all_edges(false), incoming)?;
+        self.derived(
+            "group connection",
+            &keys.all_group_connections(),
+            group_listed,
+        )?;
 
         // Events, their three indexes, and their commit order.
         let index_prefixes = keys.event_indexes();
@@ -553,7 +576,7 @@ impl<K: KvRead> Checker<'_, K> {
                 ));
             }
             last_in_group = Some((e.group, e.seq));
-            count(e.group, Counter::Events);
+            count_n(e.group, Counter::Events, 1);
             if let Some(t) = e.target {
                 targets.insert(t);
             }
@@ -605,7 +628,20 @@ impl<K: KvRead> Checker<'_, K> {
                     Some(Vec::new()),
                 );
             }
+            let doc = TextDoc::of([chunk.text.as_str()]);
+            count_n(chunk.group, Counter::KnowledgeTexts, 1);
+            count_n(chunk.group, Counter::KnowledgeWords, u64::from(doc.len));
+            for (key, value) in text_postings(
+                &keys,
+                chunk.group,
+                Corpus::Knowledge,
+                chunk.id.to_u128(),
+                &doc,
+            ) {
+                texts.insert(key, Some(value.to_vec()));
+            }
         }
+        self.derived("text posting", &keys.all_text_postings(), texts)?;
         self.derived("vector", &keys.all_vectors(), vectors)?;
         self.derived("label posting", &keys.all_postings(), postings)?;
 

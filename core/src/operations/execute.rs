@@ -204,6 +204,13 @@ impl Engine {
             }
             Request::DropIndex { kind, path } => Response::Removed(admin.drop_index(&kind, &path)?),
             Request::Indexes => Response::Indexes(admin.indexes()?),
+            Request::CreateTextIndex { kind, path } => {
+                Response::Index(admin.create_text_index(&kind, &path)?)
+            }
+            Request::DropTextIndex { kind, path } => {
+                Response::Removed(admin.drop_text_index(&kind, &path)?)
+            }
+            Request::TextIndexes => Response::Indexes(admin.text_indexes()?),
             Request::Stats => Response::Stats(admin.stats()?),
             Request::Check => Response::CheckReport(self.check()?),
             Request::RecountUsage => {
@@ -235,8 +242,10 @@ fn read<K: KvRead>(v: &View<'_, K>, request: Request) -> Result<Response> {
         Request::Subtree { group } => Response::Groups(v.subtree(group)?),
         Request::GetThing { id } => Response::Thing(v.get_thing(id)?),
         Request::Things(query) => Response::ThingPage(v.things(&query)?),
+        Request::SearchThings(query) => Response::ThingHits(v.search_things(&query)?),
         Request::GetConnection { id } => Response::Connection(v.get_connection(id)?),
         Request::Connections(query) => Response::ConnectionPage(v.connections(&query)?),
+        Request::GroupConnections(query) => Response::ConnectionPage(v.group_connections(&query)?),
         Request::PersonByEmail { email } => Response::Thing(v.person_by_email(&email)?),
         Request::Members {
             group,
@@ -279,6 +288,9 @@ fn write(tx: &mut Tx<'_, '_>, request: Request) -> Result<Response> {
         Request::DeleteThing { id } => Response::Thing(tx.delete_thing(id)?),
         Request::Connect(new) => Response::Connection(tx.connect(new)?),
         Request::Disconnect { id } => Response::Connection(tx.disconnect(id)?),
+        Request::UpdateConnection { id, metadata } => {
+            Response::Connection(tx.update_connection(id, metadata)?)
+        }
         Request::CreatePerson(new) => Response::Thing(tx.create_person(new)?),
         Request::AddMember {
             person,

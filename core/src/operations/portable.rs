@@ -56,7 +56,7 @@ use crate::kernel::Admin;
 use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
 use crate::knowledge::chunks::{decode_vector, encode_vector};
 use crate::plugins::PluginRecord;
-use crate::records::connection::{Connection, SESSION, edge_keys};
+use crate::records::connection::{Connection, SESSION, copy_keys};
 use crate::records::event::Event;
 use crate::records::group::Group;
 use crate::records::key::{ApiKey, StoredKey};
@@ -813,7 +813,7 @@ impl Tx<'_, '_> {
                     };
                     let bytes = codec::encode(&c)?;
                     self.put(keys.connection(c.id), bytes.as_slice())?;
-                    for edge in edge_keys(&keys, &c) {
+                    for edge in copy_keys(&keys, &c) {
                         self.put(edge, bytes.as_slice())?;
                     }
                     self.count_unmetered(c.group, Counter::Connections, 1);
@@ -846,6 +846,7 @@ impl Tx<'_, '_> {
                             [],
                         )?;
                     }
+                    self.index_knowledge_text(&k, true)?;
                     self.observe_imported(k.id)?;
                     report.knowledge += 1;
                 }

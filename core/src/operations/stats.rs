@@ -94,6 +94,11 @@ fn add_count(counts: &mut Counts, counter: Counter, n: u64) {
         Counter::Things => &mut counts.things,
         Counter::Connections => &mut counts.connections,
         Counter::Events => &mut counts.events,
+        // The text index's statistics are not counts of records.
+        Counter::ThingTexts
+        | Counter::ThingWords
+        | Counter::KnowledgeTexts
+        | Counter::KnowledgeWords => return,
     };
     *slot += n;
 }

@@ -1,11 +1,13 @@
 //! Connections as stored: typed, directed relationships with metadata, found from
-//! either end.
+//! either end or from their group.
 //!
 //! Making and removing them is in `dimensions/connections.rs`.
 
 pub use one_vocabulary::records::connection::*;
 
 use crate::base::codec::Record;
+use one_storage::keys::KeyBuf;
+
 use crate::base::layout::TenantKeys;
 
 impl Record for Connection {
@@ -13,11 +15,16 @@ impl Record for Connection {
     const VERSION: u8 = 1;
 }
 
-/// The two edge entries of a connection (outgoing from `from`, incoming to `to`), each
-/// holding a copy of its record.
-pub(crate) fn edge_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 2] {
+/// The copies of a connection's record that find it: its outgoing edge from `from`, its
+/// incoming edge to `to`, and its entry in its group's list (by type, then creation
+/// time). Each holds the record.
+pub(crate) fn copy_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 3] {
     [
         keys.edge(true, c.from, &c.kind, c.to, c.id),
         keys.edge(false, c.to, &c.kind, c.from, c.id),
+        KeyBuf::from_prefix(&keys.group_connections_of(c.group, &c.kind))
+            .u64(c.created_at.as_millis())
+            .raw(&c.id.to_be_bytes())
+            .finish(),
     ]
 }

@@ -28,6 +28,7 @@ use one_storage::{Direction, KeyRange, KvRead, WriteTx};
 use crate::base::context::Env;
 use crate::base::id::GroupId;
 use crate::base::layout::{self, StructureKeys, TenantKeys};
+use crate::base::page::Source;
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::Admin;
@@ -167,10 +168,48 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
+impl<K: KvRead> View<'_, K> {
+    /// The index of `properties.<path>` of `kind` in `group`, narrowed by the filter's
+    /// comparisons on that path, to list in the order of its values; `None` when no such
+    /// index is declared.
+    pub(crate) fn plan_order(
+        &self,
+        group: GroupId,
+        kind: &str,
+        path: &str,
+        filter: &Filter,
+    ) -> Result<Option<Source>> {
+        let declared = load_defs(self.kv, Some(&self.scope.structure), Some(kind))?
+            .into_iter()
+            .any(|d| d.path == path);
+        if !declared {
+            return Ok(None);
+        }
+        let prefix = self.scope.tenant.property_index(group, kind, path);
+        let conds: Vec<&Op> = filter
+            .conditions()
+            .iter()
+            .filter(|(p, _)| matches!(p, FieldPath::Property(p) if p == path))
+            .map(|(_, op)| op)
+            .collect();
+        Ok(Some(match plan_slice(prefix.clone(), &conds) {
+            Some(slice) => Source {
+                prefix: slice.prefix,
+                range: slice.range,
+            },
+            None => Source {
+                range: KeyRange::prefix(&prefix),
+                prefix,
+            },
+        }))
+    }
+}
+
 impl Tx<'_, '_> {
     /// Puts the index entries of `thing`, each holding `record` (its encoded record), or,
-    /// with `None`, removes them: its type-index entry and one per declared property index
-    /// of its type that it has an indexable value for.
+    /// with `None`, removes them: its type-index entry, one per declared property index
+    /// of its type that it has an indexable value for, and its (empty) entries in the
+    /// group's lists of every type.
     pub(crate) fn index_thing(&mut self, thing: &Thing, record: Option<&[u8]>) -> Result<()> {
         if self.locals.get::<IndexCache>().0.is_none() {
             let defs = load_defs(&*self.kv, Some(&self.scope.structure), None)?;
@@ -188,6 +227,12 @@ impl Tx<'_, '_> {
                 None => self.delete(&key)?,
             }
         }
+        for key in list_keys(&self.scope.tenant, thing) {
+            match record {
+                Some(_) => self.put(key, [])?,
+                None => self.delete(&key)?,
+            }
+        }
         Ok(())
     }
 }
@@ -201,6 +246,21 @@ pub(crate) fn index_keys(keys: &TenantKeys, defs: &[IndexDef], thing: &Thing) ->
         .filter(|d| d.kind == thing.kind)
         .filter_map(|def| entry_key(keys, def, thing));
     std::iter::once(type_key).chain(property_keys).collect()
+}
+
+/// The entries of a live thing in its group's lists of every type: by id, and by the
+/// time of its last change. They hold nothing; a list reads the record.
+pub(crate) fn list_keys(keys: &TenantKeys, thing: &Thing) -> [Vec<u8>; 2] {
+    let id = thing.id.to_be_bytes();
+    [
+        KeyBuf::from_prefix(&keys.things_of_group(thing.group))
+            .raw(&id)
+            .finish(),
+        KeyBuf::from_prefix(&keys.things_by_update(thing.group))
+            .u64(thing.updated_at.as_millis())
+            .raw(&id)
+            .finish(),
+    ]
 }
 
 /// Every (tenant, environment) key set in the database.

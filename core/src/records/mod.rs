@@ -12,4 +12,6 @@ pub(crate) mod index;
 pub(crate) mod key;
 pub(crate) mod knowledge;
 pub(crate) mod person;
+pub(crate) mod text;
 pub(crate) mod thing;
+pub(crate) mod upgrade;

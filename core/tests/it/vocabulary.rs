@@ -853,6 +853,105 @@ fn scenario() -> Vec<Step> {
                     .map(Response::SignedIn)
             },
         ),
+        // 90
+        step(
+            json!({"create_text_index": {"type": "product", "path": "properties.description"}}),
+            |e, _, _| {
+                e.admin()
+                    .create_text_index("product", "properties.description")
+                    .map(Response::Index)
+            },
+        ),
+        // 91
+        step(json!("text_indexes"), |e, _, _| {
+            e.admin().text_indexes().map(Response::Indexes)
+        }),
+        // 92
+        step(
+            json!({"search_things": {"text": "mu", "prefix": true, "type": "product", "limit": 2}}),
+            |e, c, _| {
+                e.read(c, |v| {
+                    v.search_things(&TextQuery::new("mu").prefix().kind("product").limit(2))
+                })
+                .map(Response::ThingHits)
+            },
+        ),
+        // 93
+        step(
+            json!({"drop_text_index": {"type": "product", "path": "properties.description"}}),
+            |e, _, _| {
+                e.admin()
+                    .drop_text_index("product", "properties.description")
+                    .map(Response::Removed)
+            },
+        ),
+        // 94
+        step(
+            json!({"query_knowledge": {"text": "coffee mugs", "mode": "hybrid", "k": 2}}),
+            |e, c, _| {
+                e.read(c, |v| {
+                    v.query_knowledge(&KnowledgeQuery::hybrid("coffee mugs").k(2))
+                })
+                .map(Response::Hits)
+            },
+        ),
+        // 95
+        step(
+            json!({"things": {"include_children": true, "order": "updated", "descending": true, "limit": 3}}),
+            |e, c, _| {
+                e.read(c, |v| {
+                    v.things(
+                        &ThingQuery::all()
+                            .include_children()
+                            .order(ThingOrder::Updated)
+                            .descending()
+                            .limit(3),
+                    )
+                })
+                .map(Response::ThingPage)
+            },
+        ),
+        // 96
+        step(
+            json!({"connect": {"from": "@t", "type": "likes", "to": "@9", "metadata": {"stars": 4}}}),
+            |e, c, ids| {
+                e.write(c, |tx| {
+                    tx.connect(
+                        NewConnection::new(c.group(), "likes", id::<ThingId>(ids, 9))
+                            .metadata(json_value(json!({"stars": 4}))),
+                    )
+                })
+                .map(Response::Connection)
+            },
+        ),
+        // 97
+        step(
+            json!({"update_connection": {"id": "@96", "metadata": {"stars": 5}}}),
+            |e, c, ids| {
+                e.write(c, |tx| {
+                    tx.update_connection(id(ids, 96), json_value(json!({"stars": 5})))
+                })
+                .map(Response::Connection)
+            },
+        ),
+        // 98
+        step(
+            json!({"group_connections": {"type": "likes", "filter": {"metadata.stars": {"$gte": 5}}, "descending": true}}),
+            |e, c, _| {
+                let f = Filter::new()
+                    .and("metadata.stars", Op::Gte(Value::Int(5)))
+                    .unwrap();
+                e.read(c, |v| {
+                    v.group_connections(
+                        &GroupConnectionQuery::new()
+                            .kind("likes")
+                            .filter(f)
+                            .descending(),
+                    )
+                })
+                .map(Response::ConnectionPage)
+            },
+        ),
     ]
 }
 

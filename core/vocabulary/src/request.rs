@@ -35,12 +35,13 @@ use crate::money::Money;
 use crate::operations::{ChangeFilter, ImportInto};
 use crate::page::Cursor;
 use crate::permission::Permission;
-use crate::records::connection::{ConnectionQuery, NewConnection};
+use crate::records::connection::{ConnectionQuery, GroupConnectionQuery, NewConnection};
 use crate::records::event::{EventQuery, NewEvent};
 use crate::records::group::{GroupUpdate, NewGroup};
 use crate::records::key::NewApiKey;
 use crate::records::knowledge::{KnowledgeQuery, NewKnowledge};
 use crate::records::person::NewPerson;
+use crate::records::search::TextQuery;
 use crate::records::thing::{NewThing, ThingQuery, ThingUpdate};
 use crate::resource::Resource;
 
@@ -174,6 +175,8 @@ requests! {
     GetThing { /** The thing. */ id: ThingId } => Read;
     /// A page of things of one type. → `thing_page`
     Things(ThingQuery) => Read;
+    /// Things whose text holds the query's words, most relevant first. → `thing_hits`
+    SearchThings(TextQuery) => Read;
     /// Makes a thing. → `thing`
     CreateThing(NewThing) => Write;
     /// Changes a thing (properties merge). → `thing`
@@ -186,8 +189,13 @@ requests! {
     GetConnection { /** The connection. */ id: ConnectionId } => Read;
     /// A page of a node's connections. → `connection_page`
     Connections(ConnectionQuery) => Read;
+    /// A page of the connections of a group (and the groups below), by type, time and
+    /// metadata. → `connection_page`
+    GroupConnections(GroupConnectionQuery) => Read;
     /// Connects two records. → `connection`
     Connect(NewConnection) => Write;
+    /// Changes a connection's metadata (a merge patch: `null` removes a key). → `connection`
+    UpdateConnection { /** The connection. */ id: ConnectionId, /** The merge patch (a map). */ metadata: crate::value::Value } => Write;
     /// Removes a connection. → `connection`
     Disconnect { /** The connection. */ id: ConnectionId } => Write;
 
@@ -440,6 +448,18 @@ requests! {
     } => Engine, platform;
     /// Every declared index. → `indexes`
     Indexes => Engine, platform;
+    /// Declares a text property of a thing type: searched with the names. → `index`
+    CreateTextIndex {
+        /** The thing type. */ #[serde(rename = "type")] kind: String,
+        /** The property path (`properties.…`). */ path: String,
+    } => Engine, platform;
+    /// Drops a text property; whether it was declared. → `removed`
+    DropTextIndex {
+        /** The thing type. */ #[serde(rename = "type")] kind: String,
+        /** The property path. */ path: String,
+    } => Engine, platform;
+    /// Every declared text property. → `indexes`
+    TextIndexes => Engine, platform;
     /// Record counts of the whole database. → `stats`
     Stats => Engine, platform;
     /// Checks every invariant of the stored data. → `check_report`

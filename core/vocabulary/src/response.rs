@@ -26,6 +26,7 @@ use crate::records::group::Group;
 use crate::records::index::IndexDef;
 use crate::records::key::{ApiKey, CreatedKey};
 use crate::records::knowledge::{CompactReport, Hit, IndexInfo, Knowledge};
+use crate::records::search::ThingHit;
 use crate::records::thing::Thing;
 use crate::secret::Secret;
 
@@ -57,6 +58,8 @@ pub enum Response {
     Thing(Thing),
     /// A page of things.
     ThingPage(Page<Thing>),
+    /// A page of text search hits, most relevant first.
+    ThingHits(Page<ThingHit>),
     /// A thing's id.
     ThingId(ThingId),
     /// A connection (memberships are connections of type `member_of`).
@@ -164,6 +167,7 @@ impl Response {
             Response::Tenant(_) => "tenant",
             Response::Thing(_) => "thing",
             Response::ThingPage(_) => "thing_page",
+            Response::ThingHits(_) => "thing_hits",
             Response::ThingId(_) => "thing_id",
             Response::Connection(_) => "connection",
             Response::Connections(_) => "connections",

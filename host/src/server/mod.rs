@@ -411,8 +411,14 @@ pub const RESOURCES: &[(Verb, &str, Resource)] = &[
         "/v1/groups/{id}/members",
         at(op("members"), "group"),
     ),
+    (
+        Verb::Get,
+        "/v1/groups/{id}/connections",
+        at(op("group_connections"), "group"),
+    ),
     (Verb::Get, "/v1/things", op("things")),
     (Verb::Post, "/v1/things", creates("create_thing")),
+    (Verb::Post, "/v1/things/search", op("search_things")),
     (Verb::Get, "/v1/things/{id}", at(op("get_thing"), "id")),
     (
         Verb::Patch,
@@ -430,6 +436,11 @@ pub const RESOURCES: &[(Verb, &str, Resource)] = &[
         Verb::Get,
         "/v1/connections/{id}",
         at(op("get_connection"), "id"),
+    ),
+    (
+        Verb::Patch,
+        "/v1/connections/{id}",
+        body_as(at(op("update_connection"), "id"), "metadata"),
     ),
     (
         Verb::Delete,

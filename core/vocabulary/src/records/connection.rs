@@ -178,3 +178,109 @@ impl ConnectionQuery {
         self
     }
 }
+
+/// A query for the connections of a group (or of a group and the groups below it), by
+/// type, creation time and metadata: oldest first within each type, types in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConnectionQuery {
+    /// Only connections of this type; every type when `None`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The group read; `None` is the context's group.
+    #[serde(default)]
+    pub group: Option<GroupId>,
+    /// Whether the groups below are read too (those the context may read connections in).
+    #[serde(default)]
+    pub include_children: bool,
+    /// Only connections made at or after this time (milliseconds).
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    /// Only connections made before this time (milliseconds).
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+    /// Conditions on `created_at` and `metadata.<key>` (the filter language of things).
+    #[serde(default)]
+    pub filter: crate::records::filter::Filter,
+    /// Whether the newest come first.
+    #[serde(default)]
+    pub descending: bool,
+    /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Resume after the page that returned this cursor (`after` in JSON).
+    #[serde(default, rename = "after")]
+    pub cursor: Option<Cursor>,
+}
+
+impl GroupConnectionQuery {
+    /// Every connection of the context's group.
+    pub fn new() -> Self {
+        Self {
+            kind: None,
+            group: None,
+            include_children: false,
+            since: None,
+            until: None,
+            filter: crate::records::filter::Filter::new(),
+            descending: false,
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    /// Only connections of type `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Reads another group of the context's scope.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Also reads the groups below, where the context may read connections.
+    pub fn include_children(mut self) -> Self {
+        self.include_children = true;
+        self
+    }
+
+    /// Only connections made in `since..until` (either end open when `None`).
+    pub fn made(mut self, since: Option<Timestamp>, until: Option<Timestamp>) -> Self {
+        self.since = since;
+        self.until = until;
+        self
+    }
+
+    /// Keeps only connections that match `filter`.
+    pub fn filter(mut self, filter: crate::records::filter::Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Newest first.
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
+    }
+
+    /// At most `n` connections (default 50, at most 1000).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+}
+
+impl Default for GroupConnectionQuery {
+    fn default() -> Self {
+        Self::new()
+    }
+}

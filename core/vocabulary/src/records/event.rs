@@ -114,6 +114,8 @@ pub mod kinds {
         ACCOUNT_LINKED = "account_linked";
         /// A connection was created.
         CONNECTION_CREATED = "connection_created";
+        /// A connection's metadata changed (`metadata.metadata`: the merge patch).
+        CONNECTION_UPDATED = "connection_updated";
         /// A connection was deleted.
         CONNECTION_DELETED = "connection_deleted";
         /// A plugin was installed in a tenant.
@@ -306,7 +308,7 @@ impl Dimension {
             | RECOVERY_CODE_USED
             | ACCOUNT_LINKED => Dimension::People,
             THING_CREATED | THING_UPDATED | THING_DELETED => Dimension::Things,
-            CONNECTION_CREATED | CONNECTION_DELETED => Dimension::Connections,
+            CONNECTION_CREATED | CONNECTION_UPDATED | CONNECTION_DELETED => Dimension::Connections,
             KNOWLEDGE_CREATED | KNOWLEDGE_UPDATED | KNOWLEDGE_DELETED => Dimension::Knowledge,
             _ => Dimension::Events,
         }

@@ -1,7 +1,9 @@
-//! Filters on things: `$eq $ne $gt $gte $lt $lte $in $exists` over dotted paths.
+//! Filters on things and connections: `$eq $ne $gt $gte $lt $lte $in $exists` over
+//! dotted paths.
 //!
-//! A path is one of the thing's fields (`name`, `status`, `created_at`, `updated_at`) or
-//! `properties.` followed by one or more map keys (`properties.address.city`). Comparisons
+//! A path is one of a thing's fields (`name`, `status`, `created_at`, `updated_at`) or
+//! `properties.` followed by one or more map keys (`properties.address.city`); for a
+//! connection, `created_at` or `metadata.` followed by map keys (`metadata.share`). Comparisons
 //! follow [`Value::compare`]: numbers compare with numbers (integers and floats alike),
 //! strings with strings; a comparison between other types, or with a missing field, is
 //! false. As in MongoDB, `$ne` and `$exists: false` match a missing field.
@@ -11,6 +13,7 @@
 
 use std::cmp::Ordering;
 
+use crate::records::connection::Connection;
 use crate::records::thing::Thing;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -28,6 +31,8 @@ pub enum FieldPath {
     UpdatedAt,
     /// A property, by its dotted path below `properties`.
     Property(String),
+    /// A connection's metadata, by its dotted path below `metadata`.
+    Metadata(String),
 }
 
 impl FieldPath {
@@ -43,11 +48,19 @@ impl FieldPath {
             "created_at" => Ok(FieldPath::CreatedAt),
             "updated_at" => Ok(FieldPath::UpdatedAt),
             "properties" => Err(bad("name a property: `properties.<key>`")),
+            "metadata" => Err(bad("name a metadata key: `metadata.<key>`")),
             _ => {
-                let Some(rest) = path.strip_prefix("properties.") else {
-                    return Err(bad(
-                        "paths are `name`, `status`, `created_at`, `updated_at` or `properties.<key>`",
-                    ));
+                let (rest, field): (&str, fn(String) -> FieldPath) = match (
+                    path.strip_prefix("properties."),
+                    path.strip_prefix("metadata."),
+                ) {
+                    (Some(rest), _) => (rest, FieldPath::Property),
+                    (None, Some(rest)) => (rest, FieldPath::Metadata),
+                    (None, None) => {
+                        return Err(bad(
+                            "paths are `name`, `status`, `created_at`, `updated_at`, `properties.<key>` or `metadata.<key>`",
+                        ));
+                    }
                 };
                 if rest.split('.').any(str::is_empty) {
                     return Err(bad("empty key in a dotted path"));
@@ -55,7 +68,7 @@ impl FieldPath {
                 if rest.split('.').any(|k| k.starts_with('$')) {
                     return Err(bad("keys cannot start with `$`"));
                 }
-                Ok(FieldPath::Property(rest.to_string()))
+                Ok(field(rest.to_string()))
             }
         }
     }
@@ -68,18 +81,69 @@ impl FieldPath {
             FieldPath::CreatedAt => "created_at".into(),
             FieldPath::UpdatedAt => "updated_at".into(),
             FieldPath::Property(p) => format!("properties.{p}"),
+            FieldPath::Metadata(p) => format!("metadata.{p}"),
+        }
+    }
+}
+
+/// A record a filter reads: the value at a path, if it has one.
+pub trait Fields {
+    /// The value at `path`; `None` when the record has none there.
+    fn field(&self, path: &FieldPath) -> Option<Value>;
+
+    /// Whether a filter on this kind of record may name `path`.
+    fn has_path(path: &FieldPath) -> bool;
+
+    /// What the paths of this kind of record are, for an error.
+    const PATHS: &'static str;
+}
+
+impl<R: Fields> Fields for &R {
+    fn field(&self, path: &FieldPath) -> Option<Value> {
+        (**self).field(path)
+    }
+
+    fn has_path(path: &FieldPath) -> bool {
+        R::has_path(path)
+    }
+
+    const PATHS: &'static str = R::PATHS;
+}
+
+impl Fields for Thing {
+    fn field(&self, path: &FieldPath) -> Option<Value> {
+        match path {
+            FieldPath::Name => Some(Value::from(self.name.as_str())),
+            FieldPath::Status => Some(Value::from(self.status.as_str())),
+            FieldPath::CreatedAt => Some(Value::Int(self.created_at.as_millis() as i64)),
+            FieldPath::UpdatedAt => Some(Value::Int(self.updated_at.as_millis() as i64)),
+            FieldPath::Property(p) => self.properties.get_path(p).cloned(),
+            FieldPath::Metadata(_) => None,
         }
     }
 
-    fn read(&self, thing: &Thing) -> Option<Value> {
-        match self {
-            FieldPath::Name => Some(Value::from(thing.name.as_str())),
-            FieldPath::Status => Some(Value::from(thing.status.as_str())),
-            FieldPath::CreatedAt => Some(Value::Int(thing.created_at.as_millis() as i64)),
-            FieldPath::UpdatedAt => Some(Value::Int(thing.updated_at.as_millis() as i64)),
-            FieldPath::Property(p) => thing.properties.get_path(p).cloned(),
+    fn has_path(path: &FieldPath) -> bool {
+        !matches!(path, FieldPath::Metadata(_))
+    }
+
+    const PATHS: &'static str =
+        "things are filtered on `name`, `status`, `created_at`, `updated_at` or `properties.<key>`";
+}
+
+impl Fields for Connection {
+    fn field(&self, path: &FieldPath) -> Option<Value> {
+        match path {
+            FieldPath::CreatedAt => Some(Value::Int(self.created_at.as_millis() as i64)),
+            FieldPath::Metadata(p) => self.metadata.get_path(p).cloned(),
+            _ => None,
         }
     }
+
+    fn has_path(path: &FieldPath) -> bool {
+        matches!(path, FieldPath::CreatedAt | FieldPath::Metadata(_))
+    }
+
+    const PATHS: &'static str = "connections are filtered on `created_at` or `metadata.<key>`";
 }
 
 /// A comparison.
@@ -268,11 +332,23 @@ impl Filter {
         }
     }
 
-    /// Whether `thing` satisfies every condition.
-    pub fn matches(&self, thing: &Thing) -> bool {
+    /// Whether `record` satisfies every condition.
+    pub fn matches<R: Fields>(&self, record: &R) -> bool {
         self.conditions
             .iter()
-            .all(|(path, op)| op.matches(path.read(thing).as_ref()))
+            .all(|(path, op)| op.matches(record.field(path).as_ref()))
+    }
+
+    /// Checks that every path is one a record of type `R` has:
+    /// [`Error::InvalidFilter`] names the first that is not.
+    pub fn check_paths<R: Fields>(&self) -> Result<()> {
+        match self.conditions.iter().find(|(p, _)| !R::has_path(p)) {
+            Some((path, _)) => Err(Error::InvalidFilter {
+                path: path.text(),
+                reason: R::PATHS.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The conditions, in the order given.
@@ -293,7 +369,7 @@ impl schemars::JsonSchema for Filter {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "Conditions on things, all of which must hold: an object from paths (`name`, `status`, `created_at`, `updated_at`, `properties.<key>…`) to a value (equality) or to an object of operators (`$eq $ne $gt $gte $lt $lte $in $exists`), or a list of such objects.",
+            "description": "Conditions on things or connections, all of which must hold: an object from paths (`name`, `status`, `created_at`, `updated_at`, `properties.<key>…` of things; `created_at`, `metadata.<key>…` of connections) to a value (equality) or to an object of operators (`$eq $ne $gt $gte $lt $lte $in $exists`), or a list of such objects.",
             "type": ["object", "array"],
         })
     }

@@ -72,11 +72,74 @@ crate::text_form::named_in_json!(Metric);
 pub enum QueryInput {
     /// A vector of the database's dimension.
     Vector(Vec<f32>),
-    /// Text, embedded by the engine's embedder.
+    /// Text: its words for text ranking, its embedding (by the engine's embedder) for
+    /// vector ranking.
     Text(String),
+    /// Text for text ranking and a vector for vector ranking, for a hybrid search whose
+    /// embedding the caller computed.
+    TextAndVector(String, Vec<f32>),
 }
 
-/// A k-nearest-neighbour search. Serialised flat: `text` or `vector` gives the input.
+impl QueryInput {
+    /// The text given, if any.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            QueryInput::Text(t) | QueryInput::TextAndVector(t, _) => Some(t),
+            QueryInput::Vector(_) => None,
+        }
+    }
+}
+
+/// How a knowledge search ranks chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// By the similarity of their vectors to the query's (k-nearest neighbours). The
+    /// default.
+    #[default]
+    Vector,
+    /// By the BM25 relevance of their text to the query's words, every word required;
+    /// the score is the BM25 score.
+    Text,
+    /// Both rankings fused by reciprocal rank: a chunk scores `1/(60 + rank)` in each
+    /// ranking it is in, summed, each ranking taken to its best `max(4k, 50)` (at most
+    /// `MAX_K`); a chunk need not hold every word.
+    Hybrid,
+}
+
+impl SearchMode {
+    /// Every mode, in declaration order.
+    pub const ALL: [SearchMode; 3] = [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid];
+
+    /// The lower-case name (`vector`, `text`, `hybrid`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Vector => "vector",
+            SearchMode::Text => "text",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        SearchMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "mode",
+                    format!("{s:?} is not one of vector, text or hybrid"),
+                )
+            })
+    }
+}
+
+crate::text_form::named_in_json!(SearchMode);
+
+/// A knowledge search: by vector, by text, or both (see [`SearchMode`]). Serialised flat:
+/// `text` or `vector` gives the input (both, in `hybrid` mode).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "KnowledgeQueryForm", into = "KnowledgeQueryForm")]
 pub struct KnowledgeQuery {
@@ -96,6 +159,8 @@ pub struct KnowledgeQuery {
     pub source: Option<Ref>,
     /// How closeness is scored.
     pub metric: Metric,
+    /// How chunks are ranked: by vector, by text, or both.
+    pub mode: SearchMode,
 }
 
 /// The serialised form of a [`KnowledgeQuery`].
@@ -130,6 +195,9 @@ struct KnowledgeQueryForm {
     /// How closeness is scored (default cosine).
     #[serde(default)]
     metric: Metric,
+    /// How chunks are ranked: `vector` (the default), `text` or `hybrid`.
+    #[serde(default)]
+    mode: SearchMode,
 }
 
 fn default_k() -> usize {
@@ -139,14 +207,22 @@ fn default_k() -> usize {
 impl TryFrom<KnowledgeQueryForm> for KnowledgeQuery {
     type Error = Error;
     fn try_from(f: KnowledgeQueryForm) -> Result<Self> {
-        let input = match (f.text, f.vector) {
-            (Some(text), None) => QueryInput::Text(text),
-            (None, Some(vector)) => QueryInput::Vector(vector),
-            _ => {
-                return Err(crate::decode::refused(|| {
-                    Error::invalid("query", "give one of `text` and `vector`")
-                }));
+        let refuse = |reason: &str| crate::decode::refused(|| Error::invalid("query", reason));
+        let input = match (f.text, f.vector, f.mode) {
+            (Some(text), None, _) => QueryInput::Text(text),
+            (None, Some(_), SearchMode::Text) => {
+                return Err(refuse("a text search needs `text`"));
             }
+            (None, Some(vector), _) => QueryInput::Vector(vector),
+            (Some(text), Some(vector), SearchMode::Hybrid) => {
+                QueryInput::TextAndVector(text, vector)
+            }
+            (Some(_), Some(_), _) => {
+                return Err(refuse(
+                    "give one of `text` and `vector` (both only in `hybrid` mode)",
+                ));
+            }
+            (None, None, _) => return Err(refuse("give one of `text` and `vector`")),
         };
         Ok(KnowledgeQuery {
             input,
@@ -157,6 +233,7 @@ impl TryFrom<KnowledgeQueryForm> for KnowledgeQuery {
             all_labels: f.all_labels,
             source: f.source,
             metric: f.metric,
+            mode: f.mode,
         })
     }
 }
@@ -166,6 +243,7 @@ impl From<KnowledgeQuery> for KnowledgeQueryForm {
         let (text, vector) = match q.input {
             QueryInput::Text(text) => (Some(text), None),
             QueryInput::Vector(vector) => (None, Some(vector)),
+            QueryInput::TextAndVector(text, vector) => (Some(text), Some(vector)),
         };
         KnowledgeQueryForm {
             text,
@@ -177,6 +255,7 @@ impl From<KnowledgeQuery> for KnowledgeQueryForm {
             all_labels: q.all_labels,
             source: q.source,
             metric: q.metric,
+            mode: q.mode,
         }
     }
 }
@@ -202,7 +281,37 @@ impl KnowledgeQuery {
             all_labels: Vec::new(),
             source: None,
             metric: Metric::Cosine,
+            mode: SearchMode::Vector,
         }
+    }
+
+    /// The chunks whose text is most relevant to the words of `text` (BM25; every word
+    /// required).
+    pub fn words(text: impl Into<String>) -> Self {
+        Self::text(text).mode(SearchMode::Text)
+    }
+
+    /// The chunks best by both their text's relevance to `text` and their vector's
+    /// closeness to its embedding (reciprocal rank fusion).
+    pub fn hybrid(text: impl Into<String>) -> Self {
+        Self::text(text).mode(SearchMode::Hybrid)
+    }
+
+    /// Ranks with `mode`.
+    pub fn mode(mut self, mode: SearchMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// For a hybrid search: ranks by closeness to `v` instead of the text's embedding.
+    pub fn with_vector(mut self, v: Vec<f32>) -> Self {
+        self.input = match self.input {
+            QueryInput::Text(t) | QueryInput::TextAndVector(t, _) => {
+                QueryInput::TextAndVector(t, v)
+            }
+            QueryInput::Vector(_) => QueryInput::Vector(v),
+        };
+        self
     }
 
     /// Returns at most `k` chunks (1 to `MAX_K`).

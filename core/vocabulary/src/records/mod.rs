@@ -10,4 +10,5 @@ pub mod index;
 pub mod key;
 pub mod knowledge;
 pub mod person;
+pub mod search;
 pub mod thing;

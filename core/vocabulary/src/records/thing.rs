@@ -181,19 +181,43 @@ impl ThingUpdate {
     }
 }
 
-/// A query for things of one type in one group, oldest first.
+/// The order of a list of things.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ThingOrder {
+    /// By creation, oldest first (`"created"`).
+    Created,
+    /// By last change, least recently changed first (`"updated"`).
+    Updated,
+    /// By a property with a declared index, smallest first: booleans, then numbers, then
+    /// strings (`{"property": "price"}`). Needs the list's type. Things without a
+    /// boolean, number or string at that path are not in such a list.
+    Property(String),
+}
+
+/// A query for things of a group, or of a group and the groups below it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThingQuery {
-    /// The type of things listed.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// The type of things listed; every type when `None`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
     /// The group read; `None` is the context's group.
     #[serde(default)]
     pub group: Option<GroupId>,
+    /// Whether the groups below are listed too (those the context may read things in).
+    #[serde(default)]
+    pub include_children: bool,
     /// Conditions the things must match.
     #[serde(default)]
     pub filter: Filter,
+    /// The order; when `None`, oldest first, unless a declared index serves the filter
+    /// (then by the indexed value).
+    #[serde(default)]
+    pub order: Option<ThingOrder>,
+    /// Whether the order is reversed (newest, latest changed or largest first).
+    #[serde(default)]
+    pub descending: bool,
     /// The page size: [`DEFAULT_PAGE`](crate::page::DEFAULT_PAGE) when `None`, at most [`MAX_PAGE`](crate::page::MAX_PAGE).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -206,12 +230,41 @@ impl ThingQuery {
     /// Things of type `kind` in the context's group.
     pub fn of_type(kind: impl Into<String>) -> Self {
         Self {
-            kind: kind.into(),
+            kind: Some(kind.into()),
+            ..Self::all()
+        }
+    }
+
+    /// Things of every type in the context's group.
+    pub fn all() -> Self {
+        Self {
+            kind: None,
             group: None,
+            include_children: false,
             filter: Filter::new(),
+            order: None,
+            descending: false,
             limit: None,
             cursor: None,
         }
+    }
+
+    /// Also lists the groups below, where the context may read things.
+    pub fn include_children(mut self) -> Self {
+        self.include_children = true;
+        self
+    }
+
+    /// Lists in `order`.
+    pub fn order(mut self, order: ThingOrder) -> Self {
+        self.order = Some(order);
+        self
+    }
+
+    /// Reverses the order.
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
     }
 
     /// Reads another group of the context's scope.

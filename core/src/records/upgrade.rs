@@ -1,0 +1,89 @@
+//! Indexes added after the first file format, built once when an older file is opened:
+//! the text index, the groups' lists of things of every type, and the groups' lists of
+//! connections. `M T` marks a file that has them; every writer keeps them from then on.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use one_storage::{Direction, KeyRange, KvRead, WriteTx};
+
+use crate::base::context::Env;
+use crate::base::id::GroupId;
+use crate::base::layout::{self, Corpus, Counter, TenantKeys};
+use crate::records::connection::{Connection, copy_keys};
+use crate::records::index::{IndexDef, list_keys};
+use crate::records::knowledge::Knowledge;
+use crate::records::text::{TextDoc, add_to_counter, load_text_defs, replace_postings, thing_doc};
+use crate::records::thing::Thing;
+use crate::{Error, Result};
+
+/// Installs the open hook that builds the later indexes of files written before them.
+pub(crate) fn install(hooks: &mut crate::kernel::Hooks) {
+    hooks.open.push(build_once);
+}
+
+/// Builds the later indexes once, for a database written before them, in one
+/// transaction. A read-only store is never written: an old file opened so finds nothing
+/// by text, lists nothing of every type and no connection by group until it is opened
+/// for writing.
+fn build_once(engine: &crate::kernel::Engine) -> Result<()> {
+    let store = engine.store();
+    if store.is_read_only() || store.read()?.get(&layout::later_indexes())?.is_some() {
+        return Ok(());
+    }
+    engine.transact(|kv| {
+        let defs = load_text_defs(&*kv)?;
+        for root in crate::records::group::tenant_roots(&*kv)? {
+            for env in [Env::Live, Env::Test] {
+                build_tenant(kv, &TenantKeys::new(root, env), &defs)?;
+            }
+        }
+        kv.put(layout::later_indexes(), [1])?;
+        Ok(())
+    })
+}
+
+/// The records of one tenant's environment, decoded.
+fn records<R: crate::base::codec::Record>(
+    kv: &WriteTx<'_>,
+    prefix: &[u8],
+) -> Result<Vec<(R, Vec<u8>)>> {
+    let mut out = Vec::new();
+    kv.scan(&KeyRange::prefix(prefix), Direction::Forward, |_, v| {
+        out.push((crate::base::codec::decode(v)?, v.to_vec()));
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+/// Builds the later indexes of one tenant's environment.
+fn build_tenant(kv: &mut WriteTx<'_>, keys: &TenantKeys, defs: &[IndexDef]) -> Result<()> {
+    let mut docs: Vec<(GroupId, Corpus, u128, TextDoc)> = Vec::new();
+    for (t, _) in records::<Thing>(kv, &keys.things())? {
+        if let Some(doc) = thing_doc(defs, &t) {
+            for key in list_keys(keys, &t) {
+                kv.put(key, [])?;
+            }
+            docs.push((t.group, Corpus::Things, t.id.to_u128(), doc));
+        }
+    }
+    for (k, _) in records::<Knowledge>(kv, &keys.all_knowledge())? {
+        let doc = TextDoc::of([k.text.as_str()]);
+        docs.push((k.group, Corpus::Knowledge, k.id.to_u128(), doc));
+    }
+    for (c, record) in records::<Connection>(kv, &keys.connections())? {
+        let [_, _, listed] = copy_keys(keys, &c);
+        kv.put(listed, record)?;
+    }
+    let mut counts: HashMap<(GroupId, Counter), i64> = HashMap::new();
+    for (group, corpus, id, doc) in docs {
+        let (d, w) = replace_postings(kv, keys, group, corpus, id, None, Some(&doc))?;
+        let (docs, words) = corpus.counters();
+        *counts.entry((group, docs)).or_default() += d;
+        *counts.entry((group, words)).or_default() += w;
+    }
+    for ((group, counter), n) in counts {
+        add_to_counter(kv, keys.counter(group, counter), n)?;
+    }
+    Ok(())
+}
