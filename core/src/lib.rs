@@ -85,6 +85,7 @@ pub use kernel::{Engine, Tx, View};
 pub use knowledge::chunks::{IndexInfo, MAX_DIMS, MAX_LABELS, MAX_TEXT_BYTES, NewKnowledge};
 pub use knowledge::embedder::{Embedder, HashingEmbedder};
 pub use knowledge::index::{CompactReport, KnowledgeIndexConfig};
+pub use knowledge::maintenance::{FULL_PASS_ROUNDS, KnowledgeMaintenance, MaintenanceStatus};
 pub use knowledge::search::{Hit, KnowledgeQuery, MAX_K, Metric, QueryInput, RRF_K, SearchMode};
 pub use metering::money::{Bps, Currency, Money, split, split_chain};
 pub use metering::plans::{LIMIT_NAMES, Limit, LimitUnit, Plan};

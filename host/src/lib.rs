@@ -100,8 +100,8 @@ pub use one_core::{Event, EventFilter, EventQuery, NewEvent, kinds};
 // Knowledge.
 pub use one_core::{
     CompactReport, Embedder, HashingEmbedder, Hit, IndexInfo, IndexParams, Knowledge,
-    KnowledgeIndexConfig, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS, MAX_TEXT_BYTES, Metric,
-    NewKnowledge, QueryInput, RRF_K, SearchMode,
+    KnowledgeIndexConfig, KnowledgeMaintenance, KnowledgeQuery, MAX_DIMS, MAX_K, MAX_LABELS,
+    MAX_TEXT_BYTES, MaintenanceStatus, Metric, NewKnowledge, QueryInput, RRF_K, SearchMode,
 };
 // Access: permissions, memberships and the policy's constants.
 pub use one_core::{
@@ -170,8 +170,12 @@ pub struct Builder {
     auth: AuthConfig,
     embedder: Arc<dyn Embedder>,
     knowledge_index: KnowledgeIndexConfig,
+    knowledge_upkeep: Option<std::time::Duration>,
     plugins: Option<Arc<dyn PluginRuntime>>,
 }
+
+/// How often the background upkeep of the vector graphs looks for work by default.
+pub const KNOWLEDGE_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for Builder {
     fn default() -> Self {
@@ -185,6 +189,7 @@ impl Default for Builder {
             auth: AuthConfig::default(),
             embedder: Arc::new(HashingEmbedder::default()),
             knowledge_index: KnowledgeIndexConfig::default(),
+            knowledge_upkeep: Some(KNOWLEDGE_UPKEEP_INTERVAL),
             plugins: None,
         }
     }
@@ -253,6 +258,15 @@ impl Builder {
     /// `ef_search`. Default: groups of 1,000 vectors or more, 100 and 100.
     pub fn knowledge_index(mut self, config: KnowledgeIndexConfig) -> Self {
         self.knowledge_index = config;
+        self
+    }
+
+    /// How often a background thread keeps the vector graphs up to date (see
+    /// [`KnowledgeMaintenance`]); `None` turns it off, for an application that calls
+    /// [`Admin::compact_knowledge`] on its own schedule. Default: every
+    /// [`KNOWLEDGE_UPKEEP_INTERVAL`]. A read-only database has no upkeep.
+    pub fn knowledge_upkeep(mut self, every: Option<std::time::Duration>) -> Self {
+        self.knowledge_upkeep = every;
         self
     }
 
@@ -354,6 +368,7 @@ impl Builder {
     }
 
     fn finish(self, store: one_storage::Store) -> Result<Ontology> {
+        let read_only = store.is_read_only();
         let mut engine = Engine::new(store, self.clock)?
             .with_auth(self.auth)
             .with_embedder(self.embedder)
@@ -361,7 +376,15 @@ impl Builder {
         if let Some(runtime) = self.plugins {
             engine = engine.with_plugins(runtime)?;
         }
-        Ok(Ontology { engine })
+        let engine = Arc::new(engine);
+        let upkeep = match self.knowledge_upkeep {
+            Some(every) if !read_only => Some(KnowledgeMaintenance::start(&engine, every)?),
+            _ => None,
+        };
+        Ok(Ontology {
+            engine: Some(engine),
+            upkeep,
+        })
     }
 }
 
@@ -374,7 +397,11 @@ fn postgres_url(path: &Path) -> Option<&str> {
 /// An open ONE database.
 #[derive(Debug)]
 pub struct Ontology {
-    engine: Engine,
+    /// Shared with the upkeep thread for the short steps of its rounds; `None` only once
+    /// closed.
+    engine: Option<Arc<Engine>>,
+    /// The background upkeep of the vector graphs; stopped before the engine closes.
+    upkeep: Option<KnowledgeMaintenance>,
 }
 
 impl Ontology {
@@ -440,7 +467,7 @@ impl Ontology {
         ctx: &Context,
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
-        self.engine.write(ctx, f)
+        self.engine().write(ctx, f)
     }
 
     /// Like [`Ontology::write`], for a closure that returns the application's own error
@@ -469,7 +496,7 @@ impl Ontology {
         ctx: &Context,
         f: impl FnOnce(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        self.engine.write_with(ctx, f)
+        self.engine().write_with(ctx, f)
     }
 
     /// Like [`Ontology::read`], for a closure that returns the application's own error
@@ -479,7 +506,7 @@ impl Ontology {
         ctx: &Context,
         f: impl FnOnce(&ReadView<'_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        self.engine.read_with(ctx, f)
+        self.engine().read_with(ctx, f)
     }
 
     /// Runs `f` on a consistent snapshot as `ctx`.
@@ -493,7 +520,7 @@ impl Ontology {
     /// # Ok::<(), one::Error>(())
     /// ```
     pub fn read<R>(&self, ctx: &Context, f: impl FnOnce(&ReadView<'_>) -> Result<R>) -> Result<R> {
-        self.engine.read(ctx, f)
+        self.engine().read(ctx, f)
     }
 
     /// Executes one [`Request`] of the vocabulary as `ctx`: the same typed method a Rust
@@ -511,7 +538,7 @@ impl Ontology {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn execute(&self, ctx: &Context, request: Request) -> Result<Response> {
-        self.engine.execute(ctx, request)
+        self.engine().execute(ctx, request)
     }
 
     /// Executes the steps of a batch (requests in their JSON form) in one write
@@ -537,7 +564,7 @@ impl Ontology {
         ctx: &Context,
         steps: &[serde_json::Value],
     ) -> std::result::Result<Vec<Response>, Failure> {
-        self.engine.execute_batch(ctx, steps)
+        self.engine().execute_batch(ctx, steps)
     }
 
     /// Administration: create tenants, list them, count records, declare indexes.
@@ -553,7 +580,7 @@ impl Ontology {
     /// # Ok::<(), one::Error>(())
     /// ```
     pub fn admin(&self) -> Admin<'_> {
-        self.engine.admin()
+        self.engine().admin()
     }
 
     /// The engine underneath: everything beyond reads, writes and administration —
@@ -573,19 +600,51 @@ impl Ontology {
     /// # Ok::<(), one::Error>(())
     /// ```
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.engine
+            .as_deref()
+            .expect("an Ontology has its engine until it is closed or dropped")
     }
 
     /// Makes every commit so far durable. Only needed with [`Durability::Deferred`], where
     /// it is how the application decides when to pay for the fsync.
     pub fn sync(&self) -> Result<()> {
-        self.engine.sync()
+        self.engine().sync()
     }
 
     /// Flushes deferred commits and closes the file. Dropping also closes it, but cannot
     /// report errors.
-    pub fn close(self) -> Result<()> {
-        self.engine.close()
+    pub fn close(mut self) -> Result<()> {
+        match self.take_engine() {
+            Some(engine) => engine.close(),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the upkeep thread and takes the engine back from it: the thread holds the
+    /// engine only for the short steps of a round (never while it builds), so this waits
+    /// at most for one of those.
+    fn take_engine(&mut self) -> Option<Engine> {
+        if let Some(mut upkeep) = self.upkeep.take() {
+            upkeep.stop();
+        }
+        let mut engine = self.engine.take()?;
+        loop {
+            match Arc::try_unwrap(engine) {
+                Ok(engine) => return Some(engine),
+                Err(shared) => {
+                    engine = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Ontology {
+    /// Stops the upkeep thread, so the engine (and its file) is released here, not later
+    /// on that thread.
+    fn drop(&mut self) {
+        drop(self.take_engine());
     }
 }
 

@@ -262,8 +262,12 @@ impl Tx<'_, '_> {
         Ok(k)
     }
 
-    /// Adds a chunk's text to the text index, or removes it.
+    /// Adds a chunk's text to the text index, or removes it, and marks its group for the
+    /// vector graphs' upkeep.
     pub(crate) fn index_knowledge_text(&mut self, k: &Knowledge, add: bool) -> Result<()> {
+        self.engine
+            .part::<crate::knowledge::maintenance::Upkeep>()
+            .mark(self.scope.root, self.scope.ctx.env(), k.group);
         let doc = TextDoc::of([k.text.as_str()]);
         let (old, new) = if add {
             (None, Some(&doc))
@@ -322,6 +326,9 @@ impl Tx<'_, '_> {
         }
         k.labels = labels;
         k.updated_at = self.now();
+        self.engine
+            .part::<crate::knowledge::maintenance::Upkeep>()
+            .mark(self.scope.root, self.scope.ctx.env(), k.group);
         let bytes = codec::encode(&k)?;
         self.store_bytes(k.group, &key, &bytes, 1);
         self.put(key, bytes)?;

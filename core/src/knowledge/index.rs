@@ -51,6 +51,9 @@ pub struct KnowledgeIndexConfig {
     /// The most vectors the graphs kept in memory may hold together. Default 2,000,000
     /// (about 1.5 GB at 128 dimensions).
     pub max_cached_vectors: usize,
+    /// The background upkeep rebuilds a group's graph once the vectors added, deleted or
+    /// relabelled since its build reach this percentage of it. Default 10.
+    pub rebuild_percent: u32,
 }
 
 impl Default for KnowledgeIndexConfig {
@@ -59,6 +62,7 @@ impl Default for KnowledgeIndexConfig {
             min_vectors: 1000,
             params: IndexParams::default(),
             max_cached_vectors: 2_000_000,
+            rebuild_percent: 10,
         }
     }
 }
@@ -193,7 +197,7 @@ impl<K: KvRead> View<'_, K> {
 }
 
 /// Every group with vectors or a graph, in one tenant and environment.
-fn indexed_groups(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<GroupId>> {
+pub(crate) fn indexed_groups(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<GroupId>> {
     let mut groups = Vec::new();
     for prefix in [keys.all_vectors(), keys.all_graphs()] {
         kv.scan(&KeyRange::prefix(&prefix), Direction::Forward, |k, _| {
@@ -238,6 +242,7 @@ pub(crate) fn install(parts: &mut Parts) {
     )));
     parts.insert(KnowledgeIndexConfig::default());
     parts.insert(Graphs::default());
+    crate::knowledge::maintenance::install(parts);
 }
 
 /// What turns knowledge text into vectors.
@@ -267,7 +272,72 @@ impl Engine {
     }
 }
 
+/// What compacting one group found in a snapshot: everything a build needs, so the build
+/// runs with no lock and no reference to the engine.
+pub(crate) struct CompactionPlan {
+    root: GroupId,
+    env: Env,
+    group: GroupId,
+    dims: usize,
+    /// The group's vectors, by id.
+    items: Vec<(u128, Vec<f32>)>,
+    /// Labels common enough for a graph of their own, and rare enough to need one.
+    by_label: HashMap<String, Vec<u128>>,
+    /// The graph pieces stored now (replaced by the build).
+    graph_keys: Vec<Vec<u8>>,
+    /// The labels with a graph now.
+    existing_labels: HashSet<String>,
+    /// Tombstones and relabel marks the build covers (cleared with it).
+    dead: HashSet<u128>,
+    relabels: Vec<Vec<u8>>,
+    config: KnowledgeIndexConfig,
+}
+
+/// Graphs built from a plan, ready to store.
+pub(crate) struct BuiltGraphs {
+    plan: CompactionPlan,
+    built: Vec<(String, VectorIndex)>,
+}
+
+impl CompactionPlan {
+    /// The group the plan is for, as (tenant, environment, group).
+    pub(crate) fn target(&self) -> (GroupId, Env, GroupId) {
+        (self.root, self.env, self.group)
+    }
+
+    /// Builds the graphs (the slow part: no lock is held, and the engine may be gone).
+    pub(crate) fn build(mut self) -> BuiltGraphs {
+        let mut built = Vec::new();
+        if self.items.len() >= self.config.min_vectors {
+            let position: HashMap<u128, usize> = self
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect();
+            for (label, ids) in &self.by_label {
+                let subset = ids
+                    .iter()
+                    .filter_map(|id| position.get(id).map(|i| self.items[*i].clone()))
+                    .collect();
+                built.push((
+                    label.clone(),
+                    VectorIndex::build(self.dims, subset, self.config.params),
+                ));
+            }
+            let items = std::mem::take(&mut self.items);
+            built.push((
+                String::new(),
+                VectorIndex::build(self.dims, items, self.config.params),
+            ));
+        }
+        BuiltGraphs { plan: self, built }
+    }
+}
+
 impl Engine {
+    /// Builds and stores one group's graphs now, if its vectors changed since the last
+    /// build (see [`Engine::plan_compaction`]).
     fn compact_group(
         &self,
         root: GroupId,
@@ -275,6 +345,25 @@ impl Engine {
         group: GroupId,
         report: &mut CompactReport,
     ) -> Result<()> {
+        let lock = self
+            .part::<crate::knowledge::maintenance::Upkeep>()
+            .compacting
+            .clone();
+        let _one_at_a_time = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(plan) = self.plan_compaction(root, env, group)? {
+            self.store_compaction(plan.build(), report)?;
+        }
+        Ok(())
+    }
+
+    /// Reads what a compaction of `group` needs from one snapshot; `None` when its graphs
+    /// are up to date, or it has too few vectors for one and no graph to drop.
+    pub(crate) fn plan_compaction(
+        &self,
+        root: GroupId,
+        env: Env,
+        group: GroupId,
+    ) -> Result<Option<CompactionPlan>> {
         let config = *self.part::<KnowledgeIndexConfig>();
         let keys = TenantKeys::new(root, env);
         let snapshot = self.store().read()?;
@@ -301,7 +390,6 @@ impl Engine {
                 Ok::<_, Error>(ControlFlow::Continue(()))
             },
         )?;
-        // Labels common enough for a graph of their own, and rare enough to need one.
         let mut by_label: HashMap<String, Vec<u128>> = HashMap::new();
         let postings = keys.postings_of(group);
         snapshot.scan(&KeyRange::prefix(&postings), Direction::Forward, |k, _| {
@@ -340,40 +428,42 @@ impl Engine {
                 && items.last().is_none_or(|(id, _)| *id <= g.max_id())
                 && wanted_labels == existing_labels
         });
-        drop(snapshot);
         if unchanged
             || (items.len() < config.min_vectors
                 && graph_keys.is_empty()
                 && dead.is_empty()
                 && relabels.is_empty())
         {
-            return Ok(());
+            return Ok(None);
         }
-        let mut built: Vec<(String, VectorIndex)> = Vec::new();
-        if items.len() >= config.min_vectors {
-            let position: HashMap<u128, usize> = items
-                .iter()
-                .enumerate()
-                .map(|(i, (id, _))| (*id, i))
-                .collect();
-            for (label, ids) in &by_label {
-                let subset = ids
-                    .iter()
-                    .filter_map(|id| position.get(id).map(|i| items[*i].clone()))
-                    .collect();
-                built.push((
-                    label.clone(),
-                    VectorIndex::build(dims, subset, config.params),
-                ));
-            }
-            let count = items.len();
-            built.push((
-                String::new(),
-                VectorIndex::build(dims, items, config.params),
-            ));
+        Ok(Some(CompactionPlan {
+            root,
+            env,
+            group,
+            dims,
+            items,
+            by_label,
+            graph_keys,
+            existing_labels,
+            dead,
+            relabels,
+            config,
+        }))
+    }
+
+    /// Stores built graphs in one short transaction, replacing the group's old ones and
+    /// clearing the tombstones and relabel marks they cover, and counts them in `report`.
+    pub(crate) fn store_compaction(
+        &self,
+        graphs: BuiltGraphs,
+        report: &mut CompactReport,
+    ) -> Result<()> {
+        let BuiltGraphs { plan, built } = graphs;
+        let (root, env, group) = plan.target();
+        if let Some((_, whole)) = built.iter().find(|(label, _)| label.is_empty()) {
             report.built += 1;
-            report.vectors += count;
-        } else if !graph_keys.is_empty() {
+            report.vectors += whole.len();
+        } else if !plan.graph_keys.is_empty() {
             report.dropped += 1;
         }
         let encoded: Vec<(String, Vec<u8>)> = built
@@ -383,7 +473,17 @@ impl Engine {
         self.transact(|kv| {
             let scope = Scope::new(Context::system(root).with_env(env), root);
             self.write_in(kv, scope, &mut AfterTx::default(), |tx| {
-                for k in &graph_keys {
+                // Whatever graph is stored now, even one a concurrent build stored.
+                let mut stored = Vec::new();
+                tx.kv.scan(
+                    &KeyRange::prefix(&tx.scope.tenant.graphs_of(group)),
+                    Direction::Forward,
+                    |k, _| {
+                        stored.push(k.to_vec());
+                        Ok::<_, Error>(ControlFlow::Continue(()))
+                    },
+                )?;
+                for k in &stored {
                     tx.delete(k)?;
                 }
                 for (label, bytes) in &encoded {
@@ -392,17 +492,18 @@ impl Engine {
                     }
                 }
                 // Only the deletions this build saw; later ones keep their tombstones.
-                for id in &dead {
+                for id in &plan.dead {
                     tx.delete(&layout::with_id(&tx.scope.tenant.tombstones(group), *id))?;
                 }
-                for k in &relabels {
+                for k in &plan.relabels {
                     tx.delete(k)?;
                 }
                 Ok(())
             })
         })?;
-        let budget = config.max_cached_vectors;
-        for label in existing_labels
+        let budget = plan.config.max_cached_vectors;
+        for label in plan
+            .existing_labels
             .iter()
             .chain(std::iter::once(&String::new()))
         {

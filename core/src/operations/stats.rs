@@ -52,7 +52,10 @@ impl Admin<'_> {
     /// Counts across every tenant.
     pub fn stats(&self) -> Result<Stats> {
         let kv = self.engine.store().read()?;
-        let mut stats = Stats::default();
+        let mut stats = Stats {
+            knowledge_upkeep: self.engine.maintenance_status(),
+            ..Stats::default()
+        };
         let mut roots = Vec::new();
         kv.scan(
             &KeyRange::prefix(&layout::group_directory()),

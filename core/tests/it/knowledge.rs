@@ -629,3 +629,88 @@ fn graphs_dropped_from_memory_are_read_again_and_answer_the_same() {
         }
     }
 }
+
+/// Waits until `done` holds, checking every 10 ms: the upkeep thread's work is
+/// asynchronous. The bound (30,000 checks, five minutes of sleeping) only ends a test
+/// that would hang.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..30_000 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("never happened: {what}");
+}
+
+#[test]
+fn the_upkeep_thread_builds_and_rebuilds_graphs_with_no_call_and_answers_stay_exact() {
+    let f = Fixture::new().map(|e| {
+        Ok(e.with_knowledge_index(KnowledgeIndexConfig {
+            min_vectors: 200,
+            ..KnowledgeIndexConfig::default()
+        }))
+    });
+    let g = f.tenant("acme");
+    let sys = Context::system(g.id);
+    let engine = std::sync::Arc::new(f.engine);
+    let mut upkeep =
+        KnowledgeMaintenance::start(&engine, std::time::Duration::from_millis(5)).unwrap();
+    let mut all = clustered(320, 16, 8, 11);
+    let queries = all.split_off(300);
+    let mut items: Vec<(KnowledgeId, Vec<f32>)> = Vec::new();
+    let search = |q: &[f32]| -> Vec<KnowledgeId> {
+        engine
+            .read(&sys, |v| {
+                v.query_knowledge(&KnowledgeQuery::vector(q.to_vec()).k(5))
+            })
+            .unwrap()
+            .into_iter()
+            .map(|h| h.knowledge.id)
+            .collect()
+    };
+    let info = || engine.read(&sys, |v| v.knowledge_index(g.id)).unwrap();
+    // Chunks come in small transactions while the thread works; every answer along the
+    // way is the exact one (a graph of 200 points at the default `ef` misses nothing).
+    for (i, v) in all.iter().enumerate() {
+        let k = engine
+            .write(&sys, |tx| {
+                tx.create_knowledge(NewKnowledge::new(format!("c{i}")).embedding(v.clone()))
+            })
+            .unwrap();
+        items.push((k.id, v.clone()));
+        if i % 25 == 0 {
+            for q in &queries[..3] {
+                assert_eq!(search(q), exact_top(&items, q, 5));
+            }
+        }
+    }
+    eventually("the group's graph covers its 300 chunks", || {
+        info().indexed == 300
+    });
+    assert!(engine.maintenance_status().graphs_built >= 1);
+    // A tenth more deleted: rebuilt without them.
+    let doomed: Vec<KnowledgeId> = items.iter().step_by(9).map(|(id, _)| *id).collect();
+    for id in &doomed {
+        engine.write(&sys, |tx| tx.delete_knowledge(*id)).unwrap();
+    }
+    items.retain(|(id, _)| !doomed.contains(id));
+    for q in &queries {
+        assert_eq!(search(q), exact_top(&items, q, 5));
+    }
+    eventually("the graph is rebuilt without the deleted chunks", || {
+        let i = info();
+        i.indexed == items.len() && i.deleted == 0
+    });
+    for q in &queries {
+        assert_eq!(search(q), exact_top(&items, q, 5));
+    }
+    let status = engine.maintenance_status();
+    assert!(
+        status.running && status.rounds > 0 && status.last_error.is_none(),
+        "{status:?}"
+    );
+    upkeep.stop();
+    eventually("the thread stops", || !engine.maintenance_status().running);
+    assert!(engine.check().unwrap().is_ok());
+}

@@ -20,8 +20,8 @@ pub struct Counts {
     pub events: u64,
 }
 
-/// Counts for the whole database.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Counts for the whole database, and what its background upkeep is doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Stats {
     /// Top-level groups.
     pub tenants: u64,
@@ -31,6 +31,9 @@ pub struct Stats {
     pub live: Counts,
     /// Test data.
     pub test: Counts,
+    /// The background upkeep of the vector graphs (of this process).
+    #[serde(default)]
+    pub knowledge_upkeep: crate::records::knowledge::MaintenanceStatus,
 }
 
 /// One broken rule.

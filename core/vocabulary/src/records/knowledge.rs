@@ -452,6 +452,21 @@ pub struct IndexInfo {
     pub deleted: usize,
 }
 
+/// What the background upkeep of the vector graphs is doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MaintenanceStatus {
+    /// Whether the upkeep thread runs.
+    pub running: bool,
+    /// Rounds it finished.
+    pub rounds: u64,
+    /// Graphs it built.
+    pub graphs_built: u64,
+    /// The group whose graphs it is building now, if any.
+    pub building: Option<GroupId>,
+    /// The last error a round met (it goes on with the next group and round).
+    pub last_error: Option<String>,
+}
+
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompactReport {
