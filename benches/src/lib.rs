@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod corpus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod timing;

@@ -1,5 +1,6 @@
-//! Full-text search over things: the words of a query in their names and declared text
-//! properties, ranked by BM25 (see `records/text.rs` for the index and the ranking).
+//! Full-text search over things: the words of a query in the text fields declared for
+//! their types (`Admin::create_text_index`), ranked by BM25 (see `records/text.rs` for
+//! the index and the ranking).
 
 pub use one_vocabulary::records::search::{TextQuery, ThingHit};
 
@@ -50,7 +51,10 @@ impl<K: KvRead> View<'_, K> {
             let shown = thing.status != ThingStatus::Deleted
                 && query.kind.as_ref().is_none_or(|k| *k == thing.kind)
                 && query.filter.matches(&thing);
-            Ok(shown.then_some(ThingHit { thing, score }))
+            Ok(shown.then_some(ThingHit {
+                thing,
+                score: score as f32,
+            }))
         })
     }
 }

@@ -202,7 +202,7 @@ impl Tx<'_, '_> {
     ///
     /// The index entries (the type index and every declared property index of its type)
     /// each hold a copy of the record, so a list reads one range and nothing else; the
-    /// text index holds the words of its name and text properties. A deleted thing keeps
+    /// text index holds the words of its declared text fields. A deleted thing keeps
     /// its record and has no index entries.
     pub(crate) fn store_thing(&mut self, old: Option<&Thing>, thing: &Thing) -> Result<()> {
         let bytes = codec::encode(thing)?;

@@ -227,7 +227,10 @@ impl<K: KvRead> View<'_, K> {
             if let Some(knowledge) = self.get_record::<Knowledge>(&key)?
                 && query.accepts(&knowledge)
             {
-                hits.push(Hit { knowledge, score });
+                hits.push(Hit {
+                    knowledge,
+                    score: score as f32,
+                });
             }
         }
         Ok(hits)

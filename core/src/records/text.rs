@@ -1,7 +1,11 @@
 //! The full-text index: words, postings kept in the same transaction as the records, and
 //! BM25 ranking.
 //!
-//! A document (a thing, or a knowledge chunk) is cut into words at Unicode word
+//! The documents are knowledge chunks (their text) and things of the types that declare
+//! text fields (`Admin::create_text_index`: `name`, `properties.<key>`), the fields
+//! joined in declaration order. Types are declared, not indexed by default, because each
+//! posting is a key written with the record: a type nobody searches pays nothing. A
+//! document is cut into words at Unicode word
 //! boundaries (UAX #29, `unicode-segmentation`); each word is decomposed (NFKD), stripped
 //! of combining marks and lower-cased, so `Crème` and `CREME` are both `creme`. Words
 //! longer than [`MAX_WORD_BYTES`] are cut there. Han and kana text comes out one
@@ -117,15 +121,25 @@ pub(crate) fn postings(
         .collect()
 }
 
-/// The text of a thing the index holds: its name and its declared text properties (a
-/// string, or the strings of a list); `None` for a deleted thing, which has none.
+/// The text of a thing the index holds: the fields declared for its type (its name, and
+/// properties that hold a string or a list of strings), in declaration order; `None` for
+/// a deleted thing or a type with no text field declared, which the index does not hold.
 pub(crate) fn thing_doc(defs: &[IndexDef], thing: &Thing) -> Option<TextDoc> {
     if thing.status == ThingStatus::Deleted {
         return None;
     }
-    let mut texts: Vec<&str> = vec![&thing.name];
+    let mut texts: Vec<&str> = Vec::new();
+    let mut declared = false;
     for def in defs.iter().filter(|d| d.kind == thing.kind) {
-        match thing.properties.get_path(&def.path) {
+        declared = true;
+        let value = match def.path.strip_prefix("properties.") {
+            Some(path) => thing.properties.get_path(path),
+            None => {
+                texts.push(&thing.name);
+                continue;
+            }
+        };
+        match value {
             Some(Value::String(s)) => texts.push(s),
             Some(Value::List(items)) => texts.extend(items.iter().filter_map(|v| match v {
                 Value::String(s) => Some(s.as_str()),
@@ -134,10 +148,10 @@ pub(crate) fn thing_doc(defs: &[IndexDef], thing: &Thing) -> Option<TextDoc> {
             _ => {}
         }
     }
-    Some(TextDoc::of(texts))
+    declared.then(|| TextDoc::of(texts))
 }
 
-/// The declared text properties of every type.
+/// The declared text fields of every type.
 pub(crate) fn load_text_defs(kv: &impl KvRead) -> Result<Vec<IndexDef>> {
     let all = layout::text_defs();
     let mut out = Vec::new();
@@ -149,7 +163,7 @@ pub(crate) fn load_text_defs(kv: &impl KvRead) -> Result<Vec<IndexDef>> {
     Ok(out)
 }
 
-/// The declared text properties, read on first use in a transaction.
+/// The declared text fields, read on first use in a transaction.
 #[derive(Debug, Default)]
 pub(crate) struct TextDefCache(Option<std::sync::Arc<[IndexDef]>>);
 
@@ -187,7 +201,7 @@ pub(crate) fn replace_postings(
 }
 
 impl Tx<'_, '_> {
-    /// The declared text properties, read once per transaction.
+    /// The declared text fields, read once per transaction.
     fn text_defs(&mut self) -> Result<std::sync::Arc<[IndexDef]>> {
         if let Some(defs) = &self.locals.get::<TextDefCache>().0 {
             return Ok(defs.clone());
@@ -262,7 +276,7 @@ pub(crate) fn add_to_counter(kv: &mut WriteTx<'_>, key: Vec<u8>, delta: i64) -> 
     Ok(())
 }
 
-/// Re-indexes the live things of type `kind` in every tenant from the text properties
+/// Re-indexes the live things of type `kind` in every tenant from the text fields
 /// `before` to those `after` a declaration changed.
 pub(crate) fn reindex_type(
     kv: &mut WriteTx<'_>,
@@ -314,25 +328,27 @@ pub(crate) fn reindex_type(
     Ok(())
 }
 
-/// A declared text property from its type and `properties.<path>`.
+/// A declared text field from its type and path (`name` or `properties.<key>`).
 pub(crate) fn parse_text_def(kind: &str, path: &str) -> Result<IndexDef> {
     crate::base::validate::type_name("type", kind)?;
     match FieldPath::parse(path)? {
-        FieldPath::Property(p) => Ok(IndexDef {
+        field @ (FieldPath::Name | FieldPath::Property(_)) => Ok(IndexDef {
             kind: kind.to_string(),
-            path: p,
+            path: field.text(),
         }),
         _ => Err(Error::InvalidFilter {
             path: path.to_string(),
-            reason: "only `properties.<key>` paths are text properties (names always are)".into(),
+            reason: "text fields are `name` and `properties.<key>`".into(),
         }),
     }
 }
 
 impl Admin<'_> {
-    /// Declares `properties.<path>` of things of type `kind` a text property: searched
-    /// with their names from now on, and indexed at once for every tenant, in one
-    /// transaction. Declaring an existing one does nothing.
+    /// Declares a text field of things of type `kind`, `name` or `properties.<key>`:
+    /// searched by [`View::search_things`] from now on, and indexed at once for every
+    /// tenant, in one transaction. Only declared types are in the text index (each
+    /// indexed write costs postings, see BENCHMARKS.md). Declaring an existing one does
+    /// nothing.
     pub fn create_text_index(&self, kind: &str, path: &str) -> Result<IndexDef> {
         let def = parse_text_def(kind, path)?;
         self.engine.transact(|kv| {
@@ -348,8 +364,8 @@ impl Admin<'_> {
         Ok(def)
     }
 
-    /// Removes a declared text property and its words from the index. Returns whether it
-    /// was declared.
+    /// Removes a declared text field and its words from the index (a type left with
+    /// none leaves the index). Returns whether it was declared.
     pub fn drop_text_index(&self, kind: &str, path: &str) -> Result<bool> {
         let def = parse_text_def(kind, path)?;
         self.engine.transact(|kv| {
@@ -366,7 +382,7 @@ impl Admin<'_> {
         })
     }
 
-    /// Every declared text property.
+    /// Every declared text field (`path` is `name` or `properties.<key>`).
     pub fn text_indexes(&self) -> Result<Vec<IndexDef>> {
         load_text_defs(&self.engine.store().read()?)
     }
@@ -443,19 +459,40 @@ pub(crate) fn bm25_term(tf: u32, len: u32, df: u64, docs: u64, avg_len: f64) -> 
     idf * tf * (K1 + 1.0) / (tf + K1 * norm)
 }
 
+/// One term's postings: each document holding it (ascending ids, each once) with its
+/// occurrence.
+type Postings = Vec<(u128, Occurrence)>;
+
+/// Sorts postings gathered from several ranges by id and sums a document's entries (a
+/// prefix matches several words of one document).
+fn normalise_postings(mut p: Postings) -> Postings {
+    p.sort_unstable_by_key(|(id, _)| *id);
+    p.dedup_by(|later, kept| {
+        if later.0 == kept.0 {
+            kept.1.tf = kept.1.tf.saturating_add(later.1.tf);
+            true
+        } else {
+            false
+        }
+    });
+    p
+}
+
 impl<K: KvRead> View<'_, K> {
     /// The documents of `groups` (in `corpus`) that hold every term, with their BM25
     /// scores over those groups' documents, best first (ties: the older id first).
+    ///
+    /// Each term's postings are read in id order (one range per group) and the lists are
+    /// intersected by walking the shortest one and binary-searching the others.
     pub(crate) fn text_matches(
         &self,
         corpus: Corpus,
         groups: &[GroupId],
         terms: &TextTerms,
-    ) -> Result<Vec<(u128, f32)>> {
+    ) -> Result<Vec<(u128, f64)>> {
         let (doc_counter, word_counter) = corpus.counters();
         let (mut docs, mut words) = (0u64, 0u64);
-        // Per term: each document's occurrence, and the number of documents.
-        let mut found: Vec<HashMap<u128, Occurrence>> = vec![HashMap::new(); terms.count()];
+        let mut found: Vec<Postings> = vec![Vec::new(); terms.count()];
         for &group in groups {
             let read = |c: Counter| -> Result<u64> {
                 match self.kv.get(&self.scope.tenant.counter(group, c))? {
@@ -474,6 +511,20 @@ impl<K: KvRead> View<'_, K> {
                 self.collect_postings(&prefix, &mut found[terms.exact.len()])?;
             }
         }
+        // One range of one word is in id order already; anything else is merged.
+        let merged = groups.len() > 1;
+        let found: Vec<Postings> = found
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let is_prefix = i == terms.exact.len();
+                if merged || is_prefix {
+                    normalise_postings(p)
+                } else {
+                    p
+                }
+            })
+            .collect();
         let avg_len = if docs > 0 {
             words as f64 / docs as f64
         } else {
@@ -481,35 +532,33 @@ impl<K: KvRead> View<'_, K> {
         };
         // A snapshot's counters and postings agree; never let a damaged count make the
         // number of documents smaller than those found.
-        let docs = found.iter().map(|m| m.len() as u64).fold(docs, u64::max);
-        let (first, rest) = found
-            .split_first()
+        let docs = found.iter().map(|p| p.len() as u64).fold(docs, u64::max);
+        let shortest = (0..found.len())
+            .min_by_key(|i| found[*i].len())
             .ok_or_else(|| Error::invalid("text", "no word"))?;
-        let mut scored: Vec<(u128, f32)> = Vec::new();
-        'docs: for (&id, occ) in first {
-            let mut score = bm25_term(occ.tf, occ.len, first.len() as u64, docs, avg_len);
-            for other in rest {
-                let Some(o) = other.get(&id) else {
+        let mut scored: Vec<(u128, f64)> = Vec::new();
+        'docs: for &(id, _) in &found[shortest] {
+            let mut score = 0.0;
+            // Summed in the query's order, so equal documents score exactly alike.
+            for term in &found {
+                let Ok(at) = term.binary_search_by_key(&id, |(d, _)| *d) else {
                     continue 'docs;
                 };
-                score += bm25_term(o.tf, o.len, other.len() as u64, docs, avg_len);
+                let o = term[at].1;
+                score += bm25_term(o.tf, o.len, term.len() as u64, docs, avg_len);
             }
-            scored.push((id, score as f32));
+            scored.push((id, score));
         }
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(scored)
     }
 
-    /// Adds the postings under `prefix` (one word's, or every word's a prefix begins) to
-    /// `into`, summing the occurrences of a document's several words.
-    fn collect_postings(&self, prefix: &[u8], into: &mut HashMap<u128, Occurrence>) -> Result<()> {
+    /// Appends the postings under `prefix` (one word's, or every word's a prefix begins)
+    /// to `into`, in key order.
+    fn collect_postings(&self, prefix: &[u8], into: &mut Postings) -> Result<()> {
         self.kv
             .scan(&KeyRange::prefix(prefix), Direction::Forward, |k, v| {
-                let id = layout::trailing_id(k)?;
-                let occ = decode_posting(v)?;
-                into.entry(id)
-                    .and_modify(|o| o.tf = o.tf.saturating_add(occ.tf))
-                    .or_insert(occ);
+                into.push((layout::trailing_id(k)?, decode_posting(v)?));
                 Ok::<_, Error>(ControlFlow::Continue(()))
             })?;
         Ok(())
@@ -520,18 +569,18 @@ impl<K: KvRead> View<'_, K> {
 /// an item with `load` (`None`: not shown), and keeps `limit`. The cursor holds the last
 /// item's rank (its score and id), so paging is stable while nothing changes.
 pub(crate) fn ranked_page<T>(
-    ranked: &[(u128, f32)],
+    ranked: &[(u128, f64)],
     cursor: Option<&Cursor>,
     limit: usize,
-    mut load: impl FnMut(u128, f32) -> Result<Option<T>>,
+    mut load: impl FnMut(u128, f64) -> Result<Option<T>>,
 ) -> Result<Page<T>> {
-    let rank_key = |id: u128, score: f32| {
+    let rank_key = |id: u128, score: f64| {
         // Higher scores first: invert the order-preserving bits of the score.
         let bits = score.to_bits();
-        let ordered = if bits & 0x8000_0000 != 0 {
+        let ordered = if bits >> 63 == 1 {
             !bits
         } else {
-            bits | 0x8000_0000
+            bits | (1 << 63)
         };
         let mut key = (!ordered).to_be_bytes().to_vec();
         key.extend_from_slice(&id.to_be_bytes());
@@ -540,7 +589,7 @@ pub(crate) fn ranked_page<T>(
     let after = match cursor {
         Some(c) => {
             let k = c.key_suffix()?;
-            if k.len() != 20 {
+            if k.len() != 24 {
                 return Err(Error::InvalidCursor {
                     reason: "not a cursor of a search".into(),
                 });

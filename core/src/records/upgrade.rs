@@ -14,7 +14,7 @@ use crate::records::connection::{Connection, copy_keys};
 use crate::records::index::{IndexDef, list_keys};
 use crate::records::knowledge::Knowledge;
 use crate::records::text::{TextDoc, add_to_counter, load_text_defs, replace_postings, thing_doc};
-use crate::records::thing::Thing;
+use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
 /// Installs the open hook that builds the later indexes of files written before them.
@@ -60,10 +60,12 @@ fn records<R: crate::base::codec::Record>(
 fn build_tenant(kv: &mut WriteTx<'_>, keys: &TenantKeys, defs: &[IndexDef]) -> Result<()> {
     let mut docs: Vec<(GroupId, Corpus, u128, TextDoc)> = Vec::new();
     for (t, _) in records::<Thing>(kv, &keys.things())? {
-        if let Some(doc) = thing_doc(defs, &t) {
+        if t.status != ThingStatus::Deleted {
             for key in list_keys(keys, &t) {
                 kv.put(key, [])?;
             }
+        }
+        if let Some(doc) = thing_doc(defs, &t) {
             docs.push((t.group, Corpus::Things, t.id.to_u128(), doc));
         }
     }

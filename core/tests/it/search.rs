@@ -77,10 +77,10 @@ fn reference(
             let norm = 1.0 - 0.75 + 0.75 * words.len() as f64 / avg;
             score += idf * tf as f64 * 2.2 / (tf as f64 + 1.2 * norm);
         }
-        out.push((*id, score as f32));
+        out.push((*id, score));
     }
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    out
+    out.into_iter().map(|(id, s)| (id, s as f32)).collect()
 }
 
 fn lower_words(name: &str) -> Vec<String> {
@@ -111,6 +111,7 @@ proptest! {
         prefix in any::<bool>(),
     ) {
         let f = Fixture::new();
+        f.engine.admin().create_text_index("product", "name").unwrap();
         let root = f.tenant("acme");
         let team = f.team(root.id);
         let ctx = Context::system(root.id);
@@ -192,6 +193,10 @@ proptest! {
 #[test]
 fn words_are_found_whatever_their_case_and_accents_and_as_prefixes() {
     let f = Fixture::new();
+    f.engine
+        .admin()
+        .create_text_index("dessert", "name")
+        .unwrap();
     let root = f.tenant("acme");
     let ctx = Context::system(root.id);
     let creme = f
@@ -255,6 +260,10 @@ fn bad_queries_are_refused_by_name() {
 #[test]
 fn search_shows_nothing_of_another_tenant_a_deleted_thing_or_a_closed_group() {
     let f = Fixture::new();
+    f.engine
+        .admin()
+        .create_text_index("product", "name")
+        .unwrap();
     let acme = f.tenant("acme");
     let other = f.tenant("other");
     let sys = Context::system(acme.id);
@@ -361,15 +370,19 @@ fn declared_text_properties_are_indexed_for_every_tenant_and_dropped_cleanly() {
             .map(|h| h.thing.id)
             .collect::<Vec<_>>()
     };
-    assert!(ids("coffee").is_empty());
+    // Nothing is searched until a type declares its text fields.
+    assert!(ids("mug").is_empty());
     let admin = f.engine.admin();
+    admin.create_text_index("product", "name").unwrap();
+    assert_eq!(ids("mug"), [mug.id]);
+    assert!(ids("coffee").is_empty());
     admin
         .create_text_index("product", "properties.description")
         .unwrap();
     admin
         .create_text_index("product", "properties.tags")
         .unwrap();
-    assert_eq!(admin.text_indexes().unwrap().len(), 2);
+    assert_eq!(admin.text_indexes().unwrap().len(), 3);
     assert_eq!(ids("coffee mug"), [mug.id]);
     assert_eq!(ids("ceramic"), [mug.id]);
     assert!(f.engine.check().unwrap().is_ok());
@@ -396,9 +409,12 @@ fn declared_text_properties_are_indexed_for_every_tenant_and_dropped_cleanly() {
     );
     assert!(ids("tea").is_empty());
     assert_eq!(ids("mug"), [mug.id]);
+    assert!(admin.drop_text_index("product", "properties.tags").unwrap());
+    assert!(admin.drop_text_index("product", "name").unwrap());
+    assert!(ids("mug").is_empty());
     assert!(f.engine.check().unwrap().is_ok());
     assert!(matches!(
-        admin.create_text_index("product", "name").unwrap_err(),
+        admin.create_text_index("product", "status").unwrap_err(),
         Error::InvalidFilter { .. }
     ));
 }
@@ -408,6 +424,10 @@ fn a_file_written_before_the_text_index_gets_it_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.one");
     let f = Fixture::file(&path);
+    f.engine
+        .admin()
+        .create_text_index("product", "name")
+        .unwrap();
     let root = f.populated("acme");
     let ctx = Context::system(root.id);
     // Make the file look older: no text postings, no text counts, no marker.
@@ -436,7 +456,8 @@ fn a_file_written_before_the_text_index_gets_it_when_opened() {
     assert!(!f.engine.check().unwrap().is_ok());
     drop(f);
     let f = Fixture::file(&path);
-    assert!(f.engine.check().unwrap().is_ok());
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
     let hits = f
         .engine
         .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))

@@ -855,10 +855,10 @@ fn scenario() -> Vec<Step> {
         ),
         // 90
         step(
-            json!({"create_text_index": {"type": "product", "path": "properties.description"}}),
+            json!({"create_text_index": {"type": "product", "path": "name"}}),
             |e, _, _| {
                 e.admin()
-                    .create_text_index("product", "properties.description")
+                    .create_text_index("product", "name")
                     .map(Response::Index)
             },
         ),
@@ -878,10 +878,10 @@ fn scenario() -> Vec<Step> {
         ),
         // 93
         step(
-            json!({"drop_text_index": {"type": "product", "path": "properties.description"}}),
+            json!({"drop_text_index": {"type": "product", "path": "name"}}),
             |e, _, _| {
                 e.admin()
-                    .drop_text_index("product", "properties.description")
+                    .drop_text_index("product", "name")
                     .map(Response::Removed)
             },
         ),

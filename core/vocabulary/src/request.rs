@@ -448,17 +448,18 @@ requests! {
     } => Engine, platform;
     /// Every declared index. → `indexes`
     Indexes => Engine, platform;
-    /// Declares a text property of a thing type: searched with the names. → `index`
+    /// Declares a text field of a thing type (`name` or `properties.<key>`): things of
+    /// that type are searched by it. → `index`
     CreateTextIndex {
         /** The thing type. */ #[serde(rename = "type")] kind: String,
-        /** The property path (`properties.…`). */ path: String,
+        /** The field: `name` or `properties.…`. */ path: String,
     } => Engine, platform;
-    /// Drops a text property; whether it was declared. → `removed`
+    /// Drops a text field; whether it was declared. → `removed`
     DropTextIndex {
         /** The thing type. */ #[serde(rename = "type")] kind: String,
         /** The property path. */ path: String,
     } => Engine, platform;
-    /// Every declared text property. → `indexes`
+    /// Every declared text field. → `indexes`
     TextIndexes => Engine, platform;
     /// Record counts of the whole database. → `stats`
     Stats => Engine, platform;

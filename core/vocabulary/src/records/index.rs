@@ -1,4 +1,4 @@
-//! Secondary indexes on thing properties, as declared.
+//! Secondary indexes on thing properties, and text fields, as declared.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,6 +8,7 @@ pub struct IndexDef {
     /// The thing type.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The dotted path below `properties` (`price`, `address.city`).
+    /// The dotted path below `properties` (`price`, `address.city`); for a text index,
+    /// the field itself: `name` or `properties.<key>`.
     pub path: String,
 }

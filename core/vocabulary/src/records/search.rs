@@ -2,7 +2,8 @@
 //!
 //! Text is cut into words at Unicode word boundaries (UAX #29); each word is folded to
 //! lower case with its accents removed (`Crème` is found by `creme`). A thing's text is
-//! its name and the properties declared for its type with `Admin::create_text_index`.
+//! made of the fields declared for its type with `Admin::create_text_index` (`name`,
+//! `properties.<key>`); things of types with none are not searched.
 //! Every word of a query must occur in a hit; with `prefix`, the last word matches every
 //! word that starts with it (search as you type). Hits are ranked by BM25 (k1 = 1.2,
 //! b = 0.75, SQLite FTS5's formula) over the documents of the groups searched.
