@@ -155,28 +155,31 @@ pub(crate) fn merged_page<K: KvRead, T>(
             }
         })
         .collect();
+    // The sources by their next entry's place: smallest on top going forward, largest
+    // going backward.
+    let mut heap = std::collections::BinaryHeap::new();
+    let place_of = |place: &[u8]| match direction {
+        Direction::Forward => Place::Up(std::cmp::Reverse(place.to_vec())),
+        Direction::Reverse => Place::Down(place.to_vec()),
+    };
+    for (i, a) in ahead.iter_mut().enumerate() {
+        a.fill(kv, direction)?;
+        if let Some(h) = a.head() {
+            heap.push((place_of(h), std::cmp::Reverse(i)));
+        }
+    }
     let mut items = Vec::new();
     let mut last_place: Option<Vec<u8>> = None;
-    loop {
-        for a in &mut ahead {
-            a.fill(kv, direction)?;
-        }
-        let next = ahead
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| a.head().map(|h| (i, h)))
-            .reduce(|best, cand| {
-                let better = match direction {
-                    Direction::Forward => cand.1 < best.1,
-                    Direction::Reverse => cand.1 > best.1,
-                };
-                if better { cand } else { best }
-            })
-            .map(|(i, _)| i);
-        let Some(i) = next else {
-            return Ok(Page { items, next: None });
-        };
+    while let Some((_, std::cmp::Reverse(i))) = heap.pop() {
         let (key, value) = ahead[i].entries.pop_front().unwrap_or_default();
+        let place = key
+            .get(ahead[i].source.prefix.len()..)
+            .unwrap_or_default()
+            .to_vec();
+        ahead[i].fill(kv, direction)?;
+        if let Some(h) = ahead[i].head() {
+            heap.push((place_of(h), std::cmp::Reverse(i)));
+        }
         if let Some(item) = map(&key, &value)? {
             if items.len() == limit {
                 return Ok(Page {
@@ -185,11 +188,17 @@ pub(crate) fn merged_page<K: KvRead, T>(
                 });
             }
             items.push(item);
-            last_place = Some(
-                key.get(ahead[i].source.prefix.len()..)
-                    .unwrap_or_default()
-                    .to_vec(),
-            );
+            last_place = Some(place);
         }
     }
+    Ok(Page { items, next: None })
+}
+
+/// A source's next place, ordered so the heap's top is the next to take.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    /// Going forward: the smallest first.
+    Up(std::cmp::Reverse<Vec<u8>>),
+    /// Going backward: the largest first.
+    Down(Vec<u8>),
 }

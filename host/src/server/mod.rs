@@ -323,7 +323,10 @@ const fn op(op: &'static str) -> Resource {
             "filter",
             "subtree",
             "include_children",
+            "descending",
+            "prefix",
         ],
+        either_query: &["order"],
         list_query: &["any_labels", "all_labels", "permissions"],
     }
 }

@@ -195,6 +195,9 @@ pub struct Resource {
     pub body_arg: Option<&'static str>,
     /// Query parameters that are numbers or JSON (the others are text).
     pub typed_query: &'static [&'static str],
+    /// Query parameters that are JSON when they parse as JSON, and text otherwise
+    /// (`order=updated`, `order={"property":"price"}`).
+    pub either_query: &'static [&'static str],
     /// Query parameters that are comma-separated lists.
     pub list_query: &'static [&'static str],
 }
@@ -225,6 +228,8 @@ fn arguments(
             serde_json::from_str(value).map_err(|_| {
                 ApiError::invalid(format!("query parameter `{name}` is not a number or JSON"))
             })?
+        } else if r.either_query.contains(&name.as_str()) {
+            serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.clone()))
         } else if r.list_query.contains(&name.as_str()) {
             Json::Array(
                 value

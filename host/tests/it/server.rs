@@ -327,6 +327,78 @@ fn resource_routes_name_operations_of_the_vocabulary() {
 }
 
 #[test]
+fn search_group_lists_and_connection_updates_run_over_http() {
+    let live = Live::new();
+    live.db
+        .admin()
+        .create_text_index("product", "name")
+        .unwrap();
+    let made = live.call(
+        "POST",
+        "/v1/things",
+        json!({"type": "product", "name": "Blue ceramic mug"}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let blue = made.json()["id"].as_str().unwrap().to_string();
+    let found = live.call(
+        "POST",
+        "/v1/things/search",
+        json!({"text": "CERAMIC mu", "prefix": true}),
+    );
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(
+        found.json()["items"][0]["thing"]["id"],
+        json!(blue),
+        "{}",
+        found.body
+    );
+    let refused = live.call("POST", "/v1/things/search", json!({"text": " ,, "}));
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "text");
+    let linked = live.call(
+        "POST",
+        "/v1/connections",
+        json!({"from": blue, "type": "pairs_with", "to": live.mug.id, "metadata": {"score": 1}}),
+    );
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    let link = linked.json()["id"].as_str().unwrap().to_string();
+    let patched = live.call(
+        "PATCH",
+        &format!("/v1/connections/{link}"),
+        json!({"score": 2}),
+    );
+    assert_eq!(patched.json()["metadata"]["score"], 2, "{}", patched.body);
+    let filter = "%7B%22metadata.score%22%3A%7B%22%24gte%22%3A2%7D%7D";
+    let listed = live.call(
+        "GET",
+        &format!(
+            "/v1/groups/{}/connections?type=pairs_with&filter={filter}",
+            live.tenant.id
+        ),
+        Json::Null,
+    );
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.json()["items"][0]["id"],
+        json!(link),
+        "{}",
+        listed.body
+    );
+    let everything = live.call(
+        "GET",
+        "/v1/things?order=updated&descending=true",
+        Json::Null,
+    );
+    assert_eq!(everything.status, 200, "{}", everything.body);
+    assert_eq!(
+        everything.json()["items"][0]["id"],
+        json!(blue),
+        "{}",
+        everything.body
+    );
+}
+
+#[test]
 fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let live = Live::new();
     let before = one_core::testkit::dump(live.db.engine());
