@@ -22,14 +22,7 @@ use one_benches::corpus::{texts, vocabulary};
 use one_benches::timing::{report, timed_each};
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("numbers: bulk singles"))
-        .collect();
-    let (bulk, singles) = (
-        args.first().copied().unwrap_or(100_000),
-        args.get(1).copied().unwrap_or(2_000),
-    );
+    let [bulk, singles] = one_benches::numeric_args([100_000, 2_000]);
     let mut rng = Rng::new(0x7e57);
     let words = vocabulary(20_000, &mut rng);
     let names = texts(bulk + singles, 3, 7, &words, &mut rng);

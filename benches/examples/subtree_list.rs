@@ -19,14 +19,7 @@ use one::*;
 use one_benches::timing::{report, timed_each};
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("numbers: groups things"))
-        .collect();
-    let (groups, per) = (
-        args.first().copied().unwrap_or(1000),
-        args.get(1).copied().unwrap_or(20),
-    );
+    let [groups, per] = one_benches::numeric_args([1000, 20]);
     let dir = tempfile::tempdir().unwrap();
     let db = Ontology::builder()
         .knowledge_upkeep(None)

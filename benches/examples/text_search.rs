@@ -35,14 +35,7 @@ const REPEAT: usize = 10;
 const TOP: usize = 50;
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("numbers: names chunks"))
-        .collect();
-    let (n_names, n_chunks) = (
-        args.first().copied().unwrap_or(200_000),
-        args.get(1).copied().unwrap_or(20_000),
-    );
+    let [n_names, n_chunks] = one_benches::numeric_args([200_000, 20_000]);
     let mut rng = Rng::new(0x7e57);
     let words = vocabulary(20_000, &mut rng);
     let names = texts(n_names, 3, 7, &words, &mut rng);

@@ -22,14 +22,7 @@ use one_benches::Rng;
 use one_benches::timing::report;
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("numbers: chunks dims"))
-        .collect();
-    let (chunks, dims) = (
-        args.first().copied().unwrap_or(100_000),
-        args.get(1).copied().unwrap_or(128),
-    );
+    let [chunks, dims] = one_benches::numeric_args([100_000, 128]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one.redb");
     let (root, side) = {

@@ -214,3 +214,17 @@ impl OneDb {
         })
     }
 }
+
+/// The example's numeric arguments, each defaulting to its place in `defaults` when
+/// absent.
+pub fn numeric_args<const N: usize>(defaults: [usize; N]) -> [usize; N] {
+    let given: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("the arguments are numbers"))
+        .collect();
+    let mut out = defaults;
+    for (slot, value) in out.iter_mut().zip(given) {
+        *slot = value;
+    }
+    out
+}

@@ -412,3 +412,52 @@ fn connection_metadata_changes_by_merge_patch_and_is_logged() {
     assert_eq!(f.dump(), before);
     assert!(f.engine.check().unwrap().is_ok());
 }
+
+#[test]
+fn group_connections_show_nothing_of_another_tenant_or_a_closed_group() {
+    let f = Fixture::new();
+    let acme = f.tenant("acme");
+    let other = f.tenant("other");
+    let sys = Context::system(acme.id);
+    f.engine
+        .write(&Context::system(other.id), |tx| {
+            let a = tx.create_thing(NewThing::new("x", "a"))?;
+            tx.connect(NewConnection::new(other.id, "owns", a.id))
+        })
+        .unwrap();
+    let (mine, ann) = f
+        .engine
+        .write(&sys, |tx| {
+            let closed = tx.create_group(
+                acme.id,
+                NewGroup::new(GroupType::Business, "Closed", "closed")
+                    .properties(crate::json(json!({"settings": {"parentAccess": "none"}}))),
+            )?;
+            let a = tx.create_thing(NewThing::new("x", "a"))?;
+            let hidden = tx.create_thing(NewThing::new("x", "h").in_group(closed.id))?;
+            let mine = tx.connect(NewConnection::new(acme.id, "owns", a.id))?;
+            tx.connect(NewConnection::new(closed.id, "owns", hidden.id).in_group(closed.id))?;
+            let ann = tx.create_person(NewPerson::new("ann@example.com", "Ann"))?;
+            tx.add_member(ann.id, acme.id, "group_user", &[])?;
+            Ok((mine, ann))
+        })
+        .unwrap();
+    let ctx = Context::person(ann.id, acme.id);
+    let owns = f
+        .engine
+        .read(&ctx, |v| {
+            v.group_connections(&GroupConnectionQuery::new().kind("owns").include_children())
+        })
+        .unwrap();
+    assert_eq!(
+        owns.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [mine.id]
+    );
+    let err = f
+        .engine
+        .read(&ctx, |v| {
+            v.group_connections(&GroupConnectionQuery::new().group(other.id))
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
