@@ -183,7 +183,7 @@ impl Runtime {
 
     /// Checks and compiles `wasm`, and checks its exports and ABI version.
     fn build(&self, wasm: &[u8]) -> Result<(Module, sandbox::Ready), String> {
-        check_module(wasm, &self.limits.module)?;
+        check_module(wasm, &self.limits)?;
         self.compilations.fetch_add(1, Ordering::Relaxed);
         let module = Module::new(sandbox::engine()?, wasm)
             .map_err(|e| format!("does not compile: {e:#}"))?;
@@ -238,6 +238,10 @@ impl Runtime {
 }
 
 impl PluginRuntime for Runtime {
+    fn max_module_bytes(&self) -> usize {
+        self.limits.module.max_bytes
+    }
+
     fn compile(&self, hash: &ModuleHash, wasm: &[u8]) -> Result<Compiled, String> {
         let (module, ready) = self.build(wasm)?;
         let input = serde_json::to_vec(&Request::Describe)

@@ -115,12 +115,29 @@ impl Default for ModuleLimits {
     }
 }
 
-/// The imports a plugin may have: module `one`, with these names and `(i32, i32) -> ()`.
+/// The imports a plugin may have: module `one`, with these names, each `(i32, i32) -> ()`.
 pub(crate) const HOST_IMPORTS: &[&str] = &["panic"];
 
+/// The signature of every host import.
+const HOST_SIGNATURE: &str = "(i32, i32) -> ()";
+
+/// A function type as the ABI and error messages write it: `(i32, i32) -> ()`.
+fn signature(ty: &wasmparser::FuncType) -> String {
+    let list = |types: &[wasmparser::ValType]| {
+        types
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("({}) -> ({})", list(ty.params()), list(ty.results()))
+}
+
 /// Checks `wasm` against `limits` without compiling it: a core module (not a
-/// component), only the host's imports, and every function within bounds.
-pub fn check_module(wasm: &[u8], limits: &ModuleLimits) -> Result<(), String> {
+/// component), only the host's imports with the ABI's signatures, memories and tables
+/// that start within the call limits, and every function within bounds.
+pub fn check_module(wasm: &[u8], all: &Limits) -> Result<(), String> {
+    let limits = &all.module;
     if wasm.len() > limits.max_bytes {
         return Err(format!(
             "the module is {} bytes, the limit is {}",
@@ -131,9 +148,22 @@ pub fn check_module(wasm: &[u8], limits: &ModuleLimits) -> Result<(), String> {
     if !wasm.starts_with(b"\0asm") {
         return Err("not a WebAssembly module (no `\\0asm` header)".into());
     }
+    // The module's function types, by index, as far as the type section says.
+    let mut types: Vec<Option<wasmparser::FuncType>> = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
         match payload {
+            Payload::TypeSection(reader) => {
+                for group in reader.into_iter() {
+                    let group = group.map_err(|e| format!("bad type section: {e}"))?;
+                    for sub in group.into_types() {
+                        types.push(match sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => Some(f),
+                            _ => None,
+                        });
+                    }
+                }
+            }
             Payload::Version { encoding, .. } if encoding != wasmparser::Encoding::Module => {
                 return Err("components are not supported: build a core module".into());
             }
@@ -147,6 +177,43 @@ pub fn check_module(wasm: &[u8], limits: &ModuleLimits) -> Result<(), String> {
                         return Err(format!(
                             "imports `{}.{}`, which the host does not provide",
                             import.module, import.name
+                        ));
+                    }
+                    if let TypeRef::Func(index) = import.ty {
+                        let declared = types
+                            .get(index as usize)
+                            .and_then(Option::as_ref)
+                            .map_or_else(|| format!("type {index}"), signature);
+                        if declared != HOST_SIGNATURE {
+                            return Err(format!(
+                                "the module declares `one.{}` as {declared}; the ABI requires {HOST_SIGNATURE}",
+                                import.name
+                            ));
+                        }
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(|e| format!("bad memory section: {e}"))?;
+                    let bytes = memory.initial.saturating_mul(64 << 10);
+                    if bytes > all.memory_bytes as u64 {
+                        return Err(format!(
+                            "the module declares a memory of {} pages ({bytes} bytes) to start with; the memory limit is {} bytes ({} pages)",
+                            memory.initial,
+                            all.memory_bytes,
+                            all.memory_bytes >> 16
+                        ));
+                    }
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(|e| format!("bad table section: {e}"))?;
+                    if table.ty.initial > all.table_elements as u64 {
+                        return Err(format!(
+                            "the module declares a table of {} elements to start with; the table limit is {} elements",
+                            table.ty.initial, all.table_elements
                         ));
                     }
                 }
@@ -224,11 +291,14 @@ mod tests {
 
     #[test]
     fn modules_beyond_the_limits_are_refused_before_compiling() {
-        let limits = ModuleLimits {
-            max_locals: 10,
-            max_nesting: 3,
-            max_functions: 2,
-            ..ModuleLimits::default()
+        let limits = Limits {
+            module: ModuleLimits {
+                max_locals: 10,
+                max_nesting: 3,
+                max_functions: 2,
+                ..ModuleLimits::default()
+            },
+            ..Limits::default()
         };
         let ok = wasm("(module (func (local i32 i32) (block (block (nop)))))");
         check_module(&ok, &limits).unwrap();
@@ -250,6 +320,18 @@ mod tests {
                 r#"(module (import "one" "panic" (memory 1)))"#,
                 "imports `one.panic`",
             ),
+            (
+                r#"(module (import "one" "panic" (func (param i64) (result i32))))"#,
+                "the module declares `one.panic` as (i64) -> (i32); the ABI requires (i32, i32) -> ()",
+            ),
+            (
+                "(module (memory 65536))",
+                "a memory of 65536 pages (4294967296 bytes) to start with; the memory limit is 16777216 bytes (256 pages)",
+            ),
+            (
+                "(module (table 20000 funcref))",
+                "a table of 20000 elements to start with; the table limit is 10000 elements",
+            ),
         ];
         for (text, expected) in cases {
             let err = check_module(&wasm(text), &limits).unwrap_err();
@@ -259,9 +341,12 @@ mod tests {
         assert!(err.contains("not a WebAssembly module"), "{err}");
         let err = check_module(b"\0asm\x01\0\0\0\x01\xff", &limits).unwrap_err();
         assert!(err.contains("not a valid WebAssembly module"), "{err}");
-        let big = ModuleLimits {
-            max_bytes: 8,
-            ..ModuleLimits::default()
+        let big = Limits {
+            module: ModuleLimits {
+                max_bytes: 8,
+                ..ModuleLimits::default()
+            },
+            ..Limits::default()
         };
         assert!(
             check_module(&ok, &big)

@@ -84,7 +84,14 @@ fn pool() -> PoolingAllocationConfig {
 
 /// The engine's settings: fuel and epochs on, the WASM features plugins may use.
 fn config(strategy: InstanceAllocationStrategy) -> Config {
+    // `table.grow` is charged no fuel per element asked for: the limiter caps a table at
+    // `Limits::table_elements`, so the work is bounded already, and a growth past the
+    // cap is then reported as what it is (the table limit) rather than as fuel spent
+    // before the cap was ever checked. Every other cost is wasmtime's default.
+    let mut cost = wasmtime::OperatorCost::new();
+    cost.variable.table_grow_per_element = 0;
     let mut cfg = Config::new();
+    cfg.operator_cost(cost);
     cfg.consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)

@@ -310,6 +310,14 @@ impl Engine {
         // Until it has described itself, a module is named by its hash.
         let unnamed = format!("(module {})", &crate::base::codec::hex(&hash)[..12]);
         let runtime = self.part::<Plugins>().runtime(&unnamed)?;
+        let limit = runtime.max_module_bytes().min(MAX_MODULE_BYTES);
+        if wasm.len() > limit {
+            return Err(Error::TooLarge {
+                field: "module",
+                limit,
+                actual: wasm.len(),
+            });
+        }
         let compiled = runtime
             .compile(&hash, wasm)
             .map_err(|reason| failed(&unnamed, reason))?;

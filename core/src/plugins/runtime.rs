@@ -38,6 +38,12 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     /// asks it for its manifest. Slow; called only to install or upgrade.
     fn compile(&self, hash: &ModuleHash, wasm: &[u8]) -> std::result::Result<Compiled, String>;
 
+    /// The largest module the runtime accepts (at most [`MAX_MODULE_BYTES`]), so that a
+    /// module over it is refused with this limit before anything else is done.
+    fn max_module_bytes(&self) -> usize {
+        MAX_MODULE_BYTES
+    }
+
     /// Makes a stored module ready to run, from `code` when that is compiled code this
     /// runtime can use, otherwise by compiling `wasm` again; returns the new code to
     /// cache in that case.

@@ -389,3 +389,125 @@ fn properties_a_plugin_makes_unstorable_fail_the_plugin() {
         "answered properties that cannot be stored",
     );
 }
+
+#[test]
+fn what_a_module_declares_beyond_the_limits_is_refused_at_install_by_name() {
+    let f = Fixture::new();
+    // The host's import under another signature: said the module's way round, before
+    // anything is compiled.
+    let wasm = evil_importing(
+        r#"(import "one" "panic" (func (param i64) (result i32)))"#,
+        BENIGN,
+        "",
+    );
+    refused_at_install(
+        &f,
+        &wasm,
+        "the module declares `one.panic` as (i64) -> (i32); the ABI requires (i32, i32) -> ()",
+    );
+    // Memories and tables that start beyond what a call may have: the limits of the ABI,
+    // not the allocator's.
+    refused_at_install(
+        &f,
+        &wat::parse_str("(module (memory 65536))").unwrap(),
+        "a memory of 65536 pages (4294967296 bytes) to start with; the memory limit is 16777216 bytes (256 pages)",
+    );
+    refused_at_install(
+        &f,
+        &evil(BENIGN, "(table 20000 funcref)"),
+        "a table of 20000 elements to start with; the table limit is 10000 elements",
+    );
+    // A module over the runtime's size limit (4 MiB), under the engine's (16 MiB): the
+    // runtime's limit is the one named.
+    let mut big = b"\0asm\x01\0\0\0".to_vec();
+    let payload = 5usize << 20;
+    let mut section = vec![3, b'p', b'a', b'd'];
+    section.resize(section.len() + payload, 0);
+    big.push(0);
+    let mut n = section.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        big.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    big.extend_from_slice(&section);
+    let before = f.dump();
+    match f.engine.install_plugin(&f.ctx(), &big) {
+        Err(Error::TooLarge {
+            field: "module",
+            limit,
+            actual,
+        }) => {
+            assert_eq!(limit, Limits::default().module.max_bytes);
+            assert_eq!(actual, big.len());
+        }
+        other => panic!("expected too_large, got {other:?}"),
+    }
+    assert_eq!(f.dump(), before);
+}
+
+#[test]
+fn the_limits_in_abi_md_are_the_limits_enforced() {
+    let abi = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ABI.md")).unwrap();
+    let l = Limits::default();
+    let thousands = |n: u64| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let size = |bytes: usize| match bytes {
+        b if b.is_multiple_of(1 << 20) => format!("{} MiB", b >> 20),
+        b => format!("{} KiB", b >> 10),
+    };
+    let rows = [
+        format!("| module size | {} |", size(l.module.max_bytes)),
+        format!(
+            "| functions / body size / locals per function / block nesting | {} / {} / {} / {} |",
+            thousands(u64::from(l.module.max_functions)),
+            size(l.module.max_body_bytes),
+            thousands(u64::from(l.module.max_locals)),
+            l.module.max_nesting
+        ),
+        format!("| fuel per call | {} |", thousands(l.fuel)),
+        format!(
+            "| wall clock per call (epoch, {} ms ticks) | {} ms |",
+            one_plugins::EPOCH_TICK.as_millis(),
+            l.deadline.as_millis()
+        ),
+        format!(
+            "| linear memory | {} (configurable up to {}) |",
+            size(l.memory_bytes),
+            size(one_plugins::MAX_MEMORY_BYTES)
+        ),
+        format!(
+            "| table elements | {} |",
+            thousands(l.table_elements as u64)
+        ),
+        format!("| answer | {} |", size(l.max_output_bytes)),
+    ];
+    for row in rows {
+        assert!(abi.contains(&row), "ABI.md lacks the row starting {row:?}");
+    }
+}
+
+#[test]
+fn a_huge_table_grow_is_reported_as_the_table_limit() {
+    let f = Fixture::with_limits(Limits::default().deadline(Duration::from_secs(600)));
+    fails_in_hook(
+        &f,
+        &evil(
+            "(drop (table.grow $t (ref.null func) (i32.const -1))) (unreachable)",
+            "(table $t 1 funcref)",
+        ),
+        "exceeded its table limit of 10000 elements",
+    );
+}
