@@ -216,6 +216,7 @@ impl Tx<'_, '_> {
             .ensure_loaded(record)?
             .prepare(&record.module, &input)
             .map_err(|reason| failed(&record.name, reason))?;
+        let sent = thing.properties.clone();
         let properties = match answer {
             Ok(p) => Value::from(serde_json::Value::Object(p)),
             Err(rejection) => {
@@ -234,7 +235,8 @@ impl Tx<'_, '_> {
             )
         })?;
         if let Some(schema) = plugin.manifest.types.iter().find(|t| t.name == thing.kind) {
-            check_properties(schema, &thing.properties)?;
+            check_properties(schema, &thing.properties)
+                .map_err(|e| blame(e, &sent, &thing.properties, &record.name))?;
         }
         Ok(Some(plugin))
     }
@@ -260,5 +262,21 @@ impl Tx<'_, '_> {
                 event,
             });
         }
+    }
+}
+
+/// Whom a failed check of a plugin's answer against its type's fields is about: the
+/// caller when the field is as the caller sent it, the plugin when it answered something
+/// else there (a value it made, changed or dropped).
+fn blame(e: Error, sent: &Value, answered: &Value, plugin: &str) -> Error {
+    let Error::InvalidField { field, reason } = &e else {
+        return e;
+    };
+    match field.strip_prefix("properties.") {
+        Some(path) if sent.get_path(path) != answered.get_path(path) => failed(
+            plugin,
+            format!("answered `{field}`, which its own type refuses: {reason}"),
+        ),
+        _ => e,
     }
 }

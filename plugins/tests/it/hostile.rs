@@ -511,3 +511,25 @@ fn a_huge_table_grow_is_reported_as_the_table_limit() {
         "exceeded its table limit of 10000 elements",
     );
 }
+
+#[test]
+fn a_value_the_plugin_made_is_blamed_on_the_plugin() {
+    let f = Fixture::new();
+    let answer = r#"{"ok":{"properties":{"size":-5}}}"#;
+    let wasm = evil(
+        &format!(
+            "(call $answer (i32.const 3000) (i32.const {}))",
+            answer.len()
+        ),
+        &format!(
+            r#"(data (i32.const 3000) "{}")"#,
+            answer.replace('"', "\\\"")
+        ),
+    );
+    // The caller sent a good size; the plugin answered one its own type refuses.
+    fails_in_hook(
+        &f,
+        &wasm,
+        "answered `properties.size`, which its own type refuses",
+    );
+}
