@@ -56,6 +56,9 @@ impl<K: KvRead> View<'_, K> {
         if let Some(kind) = &query.kind {
             validate::type_name("type", kind)?;
         }
+        if let Some(ThingOrder::Property(path)) = &query.order {
+            check_order_path(path)?;
+        }
         query.filter.check_paths::<Thing>()?;
         let group = query.group.unwrap_or(self.scope.ctx.group());
         self.authorize(Op::ListThings, group)?;
@@ -127,6 +130,27 @@ impl<K: KvRead> View<'_, K> {
                 Ok(whole(self.scope.tenant.things_of_group(group)))
             }
         }
+    }
+}
+
+/// The longest property path a list may be ordered by.
+const MAX_ORDER_PATH_BYTES: usize = 256;
+
+/// A property to order by is a dotted path below `properties`, as an index declares it.
+fn check_order_path(path: &str) -> Result<()> {
+    if path.len() > MAX_ORDER_PATH_BYTES {
+        return Err(Error::TooLarge {
+            field: "order",
+            limit: MAX_ORDER_PATH_BYTES,
+            actual: path.len(),
+        });
+    }
+    match crate::records::filter::FieldPath::parse(&format!("properties.{path}")) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::invalid(
+            "order",
+            "a property to order by is a dotted path below `properties` (`price`, `address.city`)",
+        )),
     }
 }
 

@@ -229,6 +229,23 @@ fn a_subtree_list_skips_the_groups_closed_to_the_caller() {
         matches!(err, Error::InvalidField { ref field, .. } if field == "order"),
         "{err}"
     );
+    for bad in ["", "a..b", "$gt", &"x".repeat(100_000)] {
+        let err = f
+            .engine
+            .read(&ctx, |v| {
+                v.things(&ThingQuery::of_type("note").order(ThingOrder::Property(bad.to_string())))
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidField { field, .. } if field == "order")
+                || matches!(err, Error::TooLarge { field: "order", .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().len() < 300,
+            "the error echoes the input: {err}"
+        );
+    }
 }
 
 proptest! {
