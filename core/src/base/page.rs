@@ -56,6 +56,15 @@ pub(crate) fn scan_page<K: KvRead, T>(
     Ok(Page { items, next })
 }
 
+/// The direction of a list: backward when `descending`.
+pub(crate) fn order(descending: bool) -> Direction {
+    if descending {
+        Direction::Reverse
+    } else {
+        Direction::Forward
+    }
+}
+
 /// One ordered source of a merged list: a key range, all of whose keys start with
 /// `prefix`; what follows the prefix is the entry's place in the merged order.
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use crate::base::clock::Timestamp;
 use crate::base::codec;
 use crate::base::id::{ConnectionId, GroupId, Ref};
 use crate::base::layout::Counter;
-use crate::base::page::{Page, Source, merged_page, page_size, scan_page};
+use crate::base::page::{Page, Source, merged_page, order, page_size, scan_page};
 use crate::base::permission::Permission;
 use crate::base::validate;
 use crate::base::value::Value;
@@ -132,15 +132,10 @@ impl<K: KvRead> View<'_, K> {
                 }
             })
             .collect();
-        let direction = if query.descending {
-            Direction::Reverse
-        } else {
-            Direction::Forward
-        };
         merged_page(
             self.kv,
             sources,
-            direction,
+            order(query.descending),
             query.cursor.as_ref(),
             limit,
             |_, record| {

@@ -8,14 +8,14 @@
 
 pub use one_vocabulary::records::thing::{NewThing, ThingOrder, ThingQuery, ThingUpdate};
 
-use one_storage::{Direction, KeyRange, KvRead};
+use one_storage::{KeyRange, KvRead};
 
 use crate::access::policy::Op;
 use crate::base::codec;
 use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::layout;
 use crate::base::layout::Counter;
-use crate::base::page::{Page, Source, merged_page, page_size};
+use crate::base::page::{Page, Source, merged_page, order, page_size};
 use crate::base::permission::Permission;
 use crate::base::validate;
 use crate::base::value::Value;
@@ -68,15 +68,10 @@ impl<K: KvRead> View<'_, K> {
         for g in groups {
             sources.push(self.list_source(g, query)?);
         }
-        let direction = if query.descending {
-            Direction::Reverse
-        } else {
-            Direction::Forward
-        };
         merged_page(
             self.kv,
             sources,
-            direction,
+            order(query.descending),
             query.cursor.as_ref(),
             limit,
             |key, record| {
