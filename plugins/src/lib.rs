@@ -271,6 +271,19 @@ impl PluginRuntime for Runtime {
         Ok(Some(code))
     }
 
+    fn load_compiled(&self, hash: &ModuleHash, code: &[u8]) -> bool {
+        let Some(module) = self.load_code(code) else {
+            return false;
+        };
+        match sandbox::prepare(&module) {
+            Ok(ready) => {
+                self.keep(hash, ready);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn unload(&self, hash: &ModuleHash) {
         self.modules
             .write()

@@ -170,6 +170,13 @@ impl Tx<'_, '_> {
                 format!("could not be loaded: {reason}"),
             ));
         }
+        if plugins.recompiling.is_pending(&plugin.module) {
+            return Err(failed(
+                &plugin.name,
+                "is compiling: its stored code was made by another version of the plugin \
+                 runtime, and it is being compiled again; try again shortly",
+            ));
+        }
         if !runtime.is_loaded(&plugin.module) {
             let wasm = self
                 .kv

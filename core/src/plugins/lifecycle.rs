@@ -16,6 +16,7 @@ use super::runtime::MAX_MODULE_BYTES;
 use super::runtime::ModuleHash;
 use super::runtime::PluginRuntime;
 use super::runtime::Plugins;
+use super::runtime::Recompiling;
 use super::runtime::failed;
 use super::runtime::module_hash;
 use super::schema::check_manifest;
@@ -90,10 +91,13 @@ pub(crate) fn plugin_records(kv: &impl KvRead, keys: &StructureKeys) -> Result<V
 }
 
 impl Engine {
-    /// Attaches the sandbox that runs plugins, and loads every installed module into it —
-    /// from its cached compiled code, or by compiling it again (and caching the result)
-    /// when the runtime cannot use that code. A module that fails to load does not stop
-    /// the engine: writes of its types fail with [`Error::PluginFailed`] saying why.
+    /// Attaches the sandbox that runs plugins, and loads every installed module into it
+    /// from its cached compiled code. A module whose code the runtime cannot use (another
+    /// version, another configuration) is compiled again on a thread of its own, so this
+    /// never waits for a compiler: until it is ready, writes of its types fail with
+    /// [`Error::PluginFailed`] saying it is compiling; its new code is cached at the next
+    /// sync, backup or close. A module that fails to load does not stop the engine:
+    /// writes of its types fail with [`Error::PluginFailed`] saying why.
     pub fn with_plugins(mut self, runtime: Arc<dyn PluginRuntime>) -> Result<Self> {
         let mut stored: Vec<(ModuleHash, Vec<u8>)> = Vec::new();
         let mut orphans = Vec::new();
@@ -118,23 +122,59 @@ impl Engine {
             }
             stored = used;
         }
-        let mut fresh = Vec::new();
-        let mut broken = HashMap::new();
-        for (hash, wasm) in &stored {
-            let code = self.store().read()?.get(&layout::plugin_code(hash))?;
-            match runtime.load(hash, wasm, code.as_deref()) {
-                Ok(Some(code)) => fresh.push((*hash, code)),
-                Ok(None) => {}
-                Err(reason) => {
-                    broken.insert(*hash, reason);
-                }
+        let broken: Arc<RwLock<HashMap<ModuleHash, String>>> = Arc::default();
+        let recompiling: Arc<Recompiling> = Arc::default();
+        for (hash, wasm) in stored {
+            let code = self.store().read()?.get(&layout::plugin_code(&hash))?;
+            if code.is_some_and(|c| runtime.load_compiled(&hash, &c)) {
+                continue;
+            }
+            // The stored code is not this runtime's (another wasmtime, another
+            // configuration): compile again on a thread of its own; its types' writes
+            // answer "compiling" until it is ready.
+            recompiling
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(hash);
+            let (rt, broken_then, state) = (runtime.clone(), broken.clone(), recompiling.clone());
+            let spawned = std::thread::Builder::new()
+                .name("one-plugin-compile".into())
+                .spawn(move || {
+                    match rt.load(&hash, &wasm, None) {
+                        Ok(Some(code)) => state
+                            .fresh
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((hash, code)),
+                        Ok(None) => {}
+                        Err(reason) => {
+                            broken_then
+                                .write()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(hash, reason);
+                        }
+                    }
+                    state
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&hash);
+                });
+            if let Err(e) = spawned {
+                recompiling
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&hash);
+                broken
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(hash, format!("cannot start compiling it: {e}"));
             }
         }
-        if !fresh.is_empty() || !orphans.is_empty() {
+        if !orphans.is_empty() {
             self.transact(|kv| {
-                for (hash, code) in &fresh {
-                    kv.put(layout::plugin_code(hash), code.as_slice())?;
-                }
                 for hash in &orphans {
                     kv.delete(&layout::plugin_module(hash))?;
                     kv.delete(&layout::plugin_code(hash))?;
@@ -145,7 +185,8 @@ impl Engine {
         *self.part_mut::<Plugins>() = Plugins {
             runtime: Some(runtime),
             manifests: RwLock::default(),
-            broken: RwLock::new(broken),
+            broken,
+            recompiling,
         };
         Ok(self)
     }

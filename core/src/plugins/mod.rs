@@ -9,9 +9,11 @@
 //! environments); installing needs `groups:write` in the root group. The module's bytes
 //! are stored once per distinct module (`M w <sha256>`), with the list of tenants using
 //! them (`D p`), and the runtime's compiled code is cached beside them (`M c`), so a
-//! reopened engine loads plugins without compiling. Compiling happens only when a plugin
-//! is installed or upgraded (or when the runtime can no longer use its cached code), never
-//! while serving a request.
+//! reopened engine loads plugins without compiling. Compiling happens when a plugin is
+//! installed or upgraded, and when the runtime can no longer use a module's cached code
+//! (another wasmtime): then on a thread of its own, never in `with_plugins` or a request;
+//! its types' writes answer "is compiling" until it is ready, and the new code is cached
+//! at the next flush.
 //!
 //! When a thing of a plugin's type is created or updated, the plugin's `prepare` runs in
 //! the same transaction; its answer is checked against the type's declared fields before
@@ -55,5 +57,28 @@ pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
         {
             engine.react(reactions);
         }
+    });
+    // Code compiled again in the background is cached before the store syncs or closes.
+    hooks.flush.push(|engine| {
+        let fresh = std::mem::take(
+            &mut *engine
+                .part::<Plugins>()
+                .recompiling
+                .fresh
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        engine.transact(|kv| {
+            for (hash, code) in &fresh {
+                // A module uninstalled meanwhile keeps no code.
+                if one_storage::KvRead::contains(&*kv, &crate::base::layout::plugin_module(hash))? {
+                    kv.put(crate::base::layout::plugin_code(hash), code.as_slice())?;
+                }
+            }
+            Ok(())
+        })
     });
 }

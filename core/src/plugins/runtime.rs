@@ -2,8 +2,8 @@
 //! wasmtime, the module hash that names a module, and the runtime an engine holds with
 //! the manifests of the modules it loaded.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use one_plugin_sdk::abi::{self, Action, Change, Manifest, Prepare, Rejection};
 use sha2::{Digest, Sha256};
@@ -54,6 +54,15 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
         code: Option<&[u8]>,
     ) -> std::result::Result<Option<Vec<u8>>, String>;
 
+    /// Makes a stored module ready to run from `code` alone, never compiling; `false` when
+    /// the code is not this runtime's or not usable (the engine then compiles the module in
+    /// the background, with [`PluginRuntime::load`], instead of making its open wait). The
+    /// default never uses code.
+    fn load_compiled(&self, hash: &ModuleHash, code: &[u8]) -> bool {
+        let _ = (hash, code);
+        false
+    }
+
     /// Forgets a module no tenant uses any more.
     fn unload(&self, hash: &ModuleHash);
 
@@ -84,7 +93,30 @@ pub(crate) struct Plugins {
     /// Parsed manifests by module (a module's manifest never changes).
     pub(crate) manifests: RwLock<HashMap<ModuleHash, Arc<Manifest>>>,
     /// Why a stored module could not be loaded when the engine was opened.
-    pub(crate) broken: RwLock<HashMap<ModuleHash, String>>,
+    pub(crate) broken: Arc<RwLock<HashMap<ModuleHash, String>>>,
+    /// Stored modules being compiled again in the background, and the code made so far.
+    pub(crate) recompiling: Arc<Recompiling>,
+}
+
+/// The modules whose stored code a runtime could not use, compiled again on threads of
+/// their own so that opening the engine never waits for a compiler.
+#[derive(Debug, Default)]
+pub(crate) struct Recompiling {
+    /// The modules still compiling.
+    pub(crate) pending: Mutex<HashSet<ModuleHash>>,
+    /// Code compiled since, not stored yet (written by the next flush: sync, backup,
+    /// close).
+    pub(crate) fresh: Mutex<Vec<(ModuleHash, Vec<u8>)>>,
+}
+
+impl Recompiling {
+    /// Whether `hash` is still compiling.
+    pub(crate) fn is_pending(&self, hash: &ModuleHash) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(hash)
+    }
 }
 
 impl Plugins {

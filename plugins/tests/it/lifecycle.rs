@@ -192,8 +192,17 @@ fn a_reopened_engine_has_its_plugins_without_compiling() {
         store.close().unwrap();
         let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
         let engine = open(Some(runtime.clone()));
+        // Compiled again in the background: writes of its types wait for it.
+        let mut tries = 0;
+        while let Err(Error::PluginFailed { reason, .. }) = ticket(&engine) {
+            assert!(
+                reason.contains("is compiling") && tries < 30_000,
+                "{reason}"
+            );
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(runtime.compilations(), 1);
-        ticket(&engine).unwrap();
         engine.close().unwrap();
         let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
         let engine = open(Some(runtime.clone()));
@@ -257,4 +266,164 @@ fn a_module_unloaded_under_a_tenant_is_loaded_again_from_its_stored_code() {
         compiled,
         "it was compiled, not loaded"
     );
+}
+
+/// The real runtime, whose compiles wait until the test opens a gate: to see what the
+/// engine does while a module compiles.
+#[derive(Debug)]
+struct Gated {
+    inner: Runtime,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gated {
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl PluginRuntime for Gated {
+    fn compile(
+        &self,
+        hash: &plugins::ModuleHash,
+        wasm: &[u8],
+    ) -> std::result::Result<plugins::Compiled, String> {
+        self.inner.compile(hash, wasm)
+    }
+
+    fn load(
+        &self,
+        hash: &plugins::ModuleHash,
+        wasm: &[u8],
+        code: Option<&[u8]>,
+    ) -> std::result::Result<Option<Vec<u8>>, String> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        drop(open);
+        self.inner.load(hash, wasm, code)
+    }
+
+    fn load_compiled(&self, hash: &plugins::ModuleHash, code: &[u8]) -> bool {
+        self.inner.load_compiled(hash, code)
+    }
+
+    fn unload(&self, hash: &plugins::ModuleHash) {
+        self.inner.unload(hash)
+    }
+
+    fn is_loaded(&self, hash: &plugins::ModuleHash) -> bool {
+        self.inner.is_loaded(hash)
+    }
+
+    fn prepare(
+        &self,
+        hash: &plugins::ModuleHash,
+        input: &one_plugin_sdk::abi::Prepare,
+    ) -> std::result::Result<
+        std::result::Result<one_plugin_sdk::abi::Properties, one_plugin_sdk::abi::Rejection>,
+        String,
+    > {
+        self.inner.prepare(hash, input)
+    }
+
+    fn react(
+        &self,
+        hash: &plugins::ModuleHash,
+        change: &one_plugin_sdk::abi::Change,
+    ) -> std::result::Result<Vec<one_plugin_sdk::abi::Action>, String> {
+        self.inner.react(hash, change)
+    }
+}
+
+#[test]
+fn opening_never_waits_for_a_module_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.redb");
+    let open = |runtime: Arc<dyn PluginRuntime>| {
+        let store = Store::open(&path, &StoreOptions::default()).unwrap();
+        Engine::new(store, clock())
+            .unwrap()
+            .with_plugins(runtime)
+            .unwrap()
+    };
+    let tenant;
+    let hash;
+    {
+        let engine = open(Arc::new(Runtime::new(Limits::default()).unwrap()));
+        tenant = engine
+            .admin()
+            .create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))
+            .unwrap();
+        let wasm = example("tickets");
+        hash = plugins::module_hash(&wasm);
+        engine
+            .install_plugin(&Context::system(tenant.id), &wasm)
+            .unwrap();
+        // Code another runtime made: this one cannot use it.
+        let key = [b"Mc".as_slice(), hash.as_slice()].concat();
+        engine
+            .store()
+            .write(|kv| kv.put(key.clone(), b"ONEc another runtime's code".to_vec()))
+            .unwrap();
+        engine.close().unwrap();
+    }
+    let ticket = |engine: &Engine| {
+        engine.write(&Context::system(tenant.id), |tx| {
+            tx.create_thing(
+                NewThing::new("event_ticket", "t").properties(Value::from_json(
+                    &serde_json::json!({"event": "E", "price_cents": 10, "quantity": 2}),
+                )),
+            )
+        })
+    };
+    let gated = Arc::new(Gated {
+        inner: Runtime::new(Limits::default()).unwrap(),
+        open: std::sync::Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+    });
+    // The compile cannot finish before the gate opens, and yet the engine is open.
+    let engine = open(gated.clone());
+    match ticket(&engine) {
+        Err(Error::PluginFailed { reason, .. }) => {
+            assert!(reason.contains("is compiling"), "{reason}")
+        }
+        other => panic!("expected the plugin to be compiling, got {other:?}"),
+    }
+    // Other writes go on meanwhile.
+    engine
+        .write(&Context::system(tenant.id), |tx| {
+            tx.create_thing(NewThing::new("note", "still open"))
+        })
+        .unwrap();
+    gated.release();
+    let mut written = None;
+    for _ in 0..30_000 {
+        match ticket(&engine) {
+            Ok(t) => {
+                written = Some(t);
+                break;
+            }
+            Err(Error::PluginFailed { reason, .. }) if reason.contains("is compiling") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let t = written.expect("the module never finished compiling");
+    assert_eq!(t.properties.get_path("total_cents"), Some(&Value::Int(20)));
+    // The new code was cached at close: the next open compiles nothing.
+    engine.close().unwrap();
+    let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+    let engine = open(runtime.clone());
+    ticket(&engine).unwrap();
+    assert_eq!(
+        runtime.compilations(),
+        0,
+        "the recompiled code was not cached"
+    );
+    assert!(engine.check().unwrap().is_ok());
 }
