@@ -101,6 +101,9 @@ pub struct ModuleLimits {
     pub max_locals: u32,
     /// The deepest nesting of blocks, loops and ifs in one function (default 256).
     pub max_nesting: u32,
+    /// The most globals defined in the module (default 10,000): each takes room in the
+    /// instance, which the pooling allocator caps at 1 MiB.
+    pub max_globals: u32,
 }
 
 impl Default for ModuleLimits {
@@ -111,6 +114,7 @@ impl Default for ModuleLimits {
             max_body_bytes: 256 << 10,
             max_locals: 1_000,
             max_nesting: 256,
+            max_globals: 10_000,
         }
     }
 }
@@ -227,6 +231,15 @@ pub fn check_module(wasm: &[u8], all: &Limits) -> Result<(), String> {
                     ));
                 }
             }
+            Payload::GlobalSection(reader) => {
+                let globals = reader.count();
+                if globals > limits.max_globals {
+                    return Err(format!(
+                        "defines {globals} globals, the limit is {}",
+                        limits.max_globals
+                    ));
+                }
+            }
             Payload::CodeSectionEntry(body) => check_body(&body, limits)?,
             _ => {}
         }
@@ -296,6 +309,7 @@ mod tests {
                 max_locals: 10,
                 max_nesting: 3,
                 max_functions: 2,
+                max_globals: 2,
                 ..ModuleLimits::default()
             },
             ..Limits::default()
@@ -312,6 +326,10 @@ mod tests {
                 "nested deeper than 3",
             ),
             ("(module (func) (func) (func))", "3 functions"),
+            (
+                "(module (global i32 (i32.const 0)) (global i32 (i32.const 0)) (global i32 (i32.const 0)))",
+                "defines 3 globals, the limit is 2",
+            ),
             (
                 r#"(module (import "env" "fetch" (func)))"#,
                 "imports `env.fetch`",

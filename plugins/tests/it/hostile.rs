@@ -477,6 +477,10 @@ fn the_limits_in_abi_md_are_the_limits_enforced() {
             thousands(u64::from(l.module.max_locals)),
             l.module.max_nesting
         ),
+        format!(
+            "| globals | {} |",
+            thousands(u64::from(l.module.max_globals))
+        ),
         format!("| fuel per call | {} |", thousands(l.fuel)),
         format!(
             "| wall clock per call (epoch, {} ms ticks) | {} ms |",
@@ -532,4 +536,23 @@ fn a_value_the_plugin_made_is_blamed_on_the_plugin() {
         &wasm,
         "answered `properties.size`, which its own type refuses",
     );
+}
+
+#[test]
+fn too_many_globals_are_refused_before_they_reach_the_instance_size_cap() {
+    let f = Fixture::new();
+    // The module's own `$next` is one more.
+    let globals = "(global i64 (i64.const 0))".repeat(10_000);
+    refused_at_install(
+        &f,
+        &evil(BENIGN, &globals),
+        "defines 10001 globals, the limit is 10000",
+    );
+    // At the limit, the module installs: its instance fits the pool's slot.
+    f.engine
+        .install_plugin(
+            &f.ctx(),
+            &evil(BENIGN, &"(global i64 (i64.const 0))".repeat(9_999)),
+        )
+        .unwrap();
 }
