@@ -109,6 +109,12 @@ pub trait KvRead {
         direction: Direction,
         visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
     ) -> Result<(), E>;
+
+    /// What the layer above keeps of type `T` beside a write transaction's writes (see
+    /// [`crate::WriteTx::attached_mut`]); `None` for a read transaction.
+    fn attached<T: std::any::Any>(&self) -> Option<&T> {
+        None
+    }
 }
 
 impl<T: KvRead> KvRead for Arc<T> {
@@ -123,5 +129,9 @@ impl<T: KvRead> KvRead for Arc<T> {
         visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
     ) -> Result<(), E> {
         (**self).scan(range, direction, visit)
+    }
+
+    fn attached<A: std::any::Any>(&self) -> Option<&A> {
+        (**self).attached()
     }
 }

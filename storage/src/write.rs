@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use crate::StorageError;
 use crate::embedded;
 use crate::kv::{Direction, Flow, KeyRange, KvRead};
+use std::any::Any;
+
 use crate::log::Payload;
 #[cfg(feature = "postgres")]
 use crate::postgres;
@@ -31,6 +33,8 @@ pub struct WriteTx<'t> {
     pub(crate) notes: Vec<(Vec<u8>, Vec<u8>)>,
     /// The writes for the commit log, as they are applied (with a log).
     pub(crate) payload: Option<Payload>,
+    /// What the layer above keeps beside the writes, one value per type.
+    attached: Vec<Box<dyn Any + Send>>,
 }
 
 /// The backend's transaction under the buffer.
@@ -64,6 +68,7 @@ impl<'t> WriteTx<'t> {
             touched: false,
             notes: Vec::new(),
             payload: logged.then(Payload::default),
+            attached: Vec::new(),
         }
     }
 }
@@ -113,6 +118,30 @@ impl WriteTx<'_> {
         }
     }
 
+    /// State the layer above keeps for the life of this transaction beside its writes:
+    /// the value of type `T`, made on first use. Reads of the transaction find it with
+    /// [`KvRead::attached`] (the engine's text index keeps the postings it has not
+    /// folded into the store yet here, so the transaction's own searches see them). It
+    /// is never stored: it goes with the transaction.
+    pub fn attached_mut<T: Any + Send + Default>(&mut self) -> &mut T {
+        let at = match self.attached.iter().position(|a| a.is::<T>()) {
+            Some(at) => at,
+            None => {
+                self.attached.push(Box::new(T::default()));
+                self.attached.len() - 1
+            }
+        };
+        self.attached[at]
+            .downcast_mut()
+            .expect("the value at `at` is a T")
+    }
+
+    /// Takes the value of type `T` kept beside this transaction, if there is one.
+    pub fn take_attached<T: Any + Send>(&mut self) -> Option<T> {
+        let at = self.attached.iter().position(|a| a.is::<T>())?;
+        self.attached.swap_remove(at).downcast().ok().map(|b| *b)
+    }
+
     /// Stores `value` under `key`, replacing what was there.
     ///
     /// Takes owned bytes (or copies borrowed ones) because the write is buffered.
@@ -145,6 +174,10 @@ impl WriteTx<'_> {
 }
 
 impl KvRead for WriteTx<'_> {
+    fn attached<T: Any>(&self) -> Option<&T> {
+        self.attached.iter().find_map(|a| a.downcast_ref())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         if let Some(buffered) = self.pending.get(key) {
             return Ok(buffered.clone());

@@ -7,6 +7,7 @@
 //! M u                                         -> 1                          usage counted
 //! M d                                         -> 1                          domains indexed
 //! M T                                         -> 1                          later indexes built
+//! M W                                         -> 1                          text index in segments
 //! M a                                         -> u64 big-endian             access version
 //! M k                                         -> u64 big-endian             (older files; unread)
 //! M w <module:32>                             -> WASM bytes                 plugin modules
@@ -57,9 +58,9 @@
 //! T <root:16> <env> L <group:16> <label> <knowledge:16> -> ()   labels added by a relabel
 //!                                                 since the label's graph was built
 //! T <root:16> <env> z <group:16> <knowledge:16> -> ()    deleted since the graph was built
-//! T <root:16> <env> S <group:16> <corpus:1> <word> <doc:16> -> 2 x u32 BE  text postings:
-//!                                                 the word's count in the document, and
-//!                                                 the document's length in words
+//! T <root:16> <env> W <group:16> <corpus:1>    -> segment list        text index directory
+//! T <root:16> <env> W <group:16> <corpus:1> <segment:8> <word> -> the documents holding
+//!                                                 the word in that segment
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
@@ -187,6 +188,12 @@ pub(crate) fn text_def(kind: &str, path: &str) -> Vec<u8> {
 /// when opened (`records/upgrade.rs`).
 pub(crate) fn later_indexes() -> Vec<u8> {
     vec![META, b'T']
+}
+
+/// `M W`: the text index is kept in segments (`records/text_index.rs`); files whose
+/// text index predates them have it rebuilt once, when opened (`records/upgrade.rs`).
+pub(crate) fn text_in_segments() -> Vec<u8> {
+    vec![META, b'W']
 }
 
 /// `M u`: the running totals of usage were counted from the records (format 1 files
@@ -532,7 +539,7 @@ impl StructureKeys {
 }
 
 /// The keys of one tenant's data in one environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct TenantKeys {
     prefix: [u8; 18],
 }
@@ -761,31 +768,60 @@ impl TenantKeys {
             .finish()
     }
 
-    /// `S <group> <corpus>`: the text postings of one corpus of one group.
-    pub(crate) fn text_postings(&self, group: GroupId, corpus: Corpus) -> Vec<u8> {
-        self.key(b'S')
+    /// `W <group> <corpus>`: the directory of the text index's segments of one corpus of
+    /// one group (`records/text_index.rs`).
+    pub(crate) fn text_segments(&self, group: GroupId, corpus: Corpus) -> Vec<u8> {
+        self.key(b'W')
             .raw(&group.to_be_bytes())
             .u8(corpus as u8)
             .finish()
     }
 
-    /// `S <group> <corpus> <word>`: the documents holding one word.
-    pub(crate) fn text_word(&self, group: GroupId, corpus: Corpus, word: &str) -> Vec<u8> {
-        KeyBuf::from_prefix(&self.text_postings(group, corpus))
+    /// `W <group> <corpus> <segment:8>`: every entry of one segment.
+    pub(crate) fn text_segment(&self, group: GroupId, corpus: Corpus, segment: u64) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.text_segments(group, corpus))
+            .u64(segment)
+            .finish()
+    }
+
+    /// `W <group> <corpus> <segment:8> <word>`: the documents of one segment that hold
+    /// one word.
+    pub(crate) fn text_segment_word(
+        &self,
+        group: GroupId,
+        corpus: Corpus,
+        segment: u64,
+        word: &str,
+    ) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.text_segment(group, corpus, segment))
             .str(word)
             .finish()
     }
 
-    /// `S <group> <corpus> <start…>`: the documents holding a word that starts with
-    /// `start` (words hold no NUL byte, so their escaped form is their bytes).
-    pub(crate) fn text_words_from(&self, group: GroupId, corpus: Corpus, start: &str) -> Vec<u8> {
-        KeyBuf::from_prefix(&self.text_postings(group, corpus))
+    /// `W <group> <corpus> <segment:8> <start…>`: the entries of one segment whose word
+    /// starts with `start` (words hold no NUL byte, so their escaped form is their
+    /// bytes).
+    pub(crate) fn text_segment_words_from(
+        &self,
+        group: GroupId,
+        corpus: Corpus,
+        segment: u64,
+        start: &str,
+    ) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.text_segment(group, corpus, segment))
             .raw(start.as_bytes())
             .finish()
     }
 
-    /// `S`: every text posting of the tenant in this environment.
-    pub(crate) fn all_text_postings(&self) -> Vec<u8> {
+    /// `W`: the whole text index of the tenant in this environment.
+    pub(crate) fn all_text(&self) -> Vec<u8> {
+        self.key(b'W').finish()
+    }
+
+    /// `S`: the text postings of the tenant as files written before the text index had
+    /// segments kept them (one key per word and document); deleted when such a file is
+    /// opened for writing.
+    pub(crate) fn old_text_postings(&self) -> Vec<u8> {
         self.key(b'S').finish()
     }
 

@@ -44,7 +44,8 @@ use crate::records::index::load_defs;
 use crate::records::key::StoredKey;
 use crate::records::knowledge::Knowledge;
 use crate::records::person::{PERSON, email_of};
-use crate::records::text::{TextDoc, load_text_defs, postings as text_postings, thing_doc};
+use crate::records::text::{TextDoc, load_text_defs, thing_doc};
+use crate::records::text_index::{LivePostings, Occurrence, read_all as read_text_index};
 use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
@@ -230,6 +231,32 @@ impl<K: KvRead> Checker<'_, K> {
         }
         for k in expected.into_keys() {
             self.problem(format!("{what} entry {} is missing", hex(&k)));
+        }
+        Ok(())
+    }
+
+    /// The text index must be well formed and hold exactly the `expected` postings.
+    fn text_index(&mut self, keys: &TenantKeys, mut expected: LivePostings) -> Result<()> {
+        let (stored, problems) = read_text_index(self.kv, keys)?;
+        for p in problems {
+            self.problem(p);
+        }
+        for (posting, occurrence) in stored {
+            let (group, _, word, doc) = &posting;
+            match expected.remove(&posting) {
+                Some(want) if want == occurrence => {}
+                Some(_) => self.problem(format!(
+                    "text posting of {word:?} for {doc:032x} in {group} differs from its record"
+                )),
+                None => self.problem(format!(
+                    "text posting of {word:?} for {doc:032x} in {group} has no record"
+                )),
+            }
+        }
+        for (group, _, word, doc) in expected.into_keys() {
+            self.problem(format!(
+                "text posting of {word:?} for {doc:032x} in {group} is missing"
+            ));
         }
         Ok(())
     }
@@ -428,7 +455,7 @@ impl<K: KvRead> Checker<'_, K> {
         // and people's emails.
         let defs = load_defs(self.kv, Some(&StructureKeys::new(root)), None)?;
         let text_defs = load_text_defs(self.kv)?;
-        let mut texts = Expected::new();
+        let mut texts = LivePostings::new();
         let mut group_lists: [Expected; 2] = Default::default();
         let type_prefix = keys.type_indexes();
         let (mut by_type, mut by_property, mut emails) =
@@ -460,11 +487,7 @@ impl<K: KvRead> Checker<'_, K> {
             if let Some(doc) = thing_doc(&text_defs, &t) {
                 count_n(t.group, Counter::ThingTexts, 1);
                 count_n(t.group, Counter::ThingWords, u64::from(doc.len));
-                for (key, value) in
-                    text_postings(&keys, t.group, Corpus::Things, t.id.to_u128(), &doc)
-                {
-                    texts.insert(key, Some(value.to_vec()));
-                }
+                expect_text(&mut texts, t.group, Corpus::Things, t.id.to_u128(), &doc);
             }
             let [by_id, by_update] = crate::records::index::list_keys(&keys, &t);
             group_lists[0].insert(by_id, Some(Vec::new()));
@@ -631,17 +654,15 @@ impl<K: KvRead> Checker<'_, K> {
             let doc = TextDoc::of([chunk.text.as_str()]);
             count_n(chunk.group, Counter::KnowledgeTexts, 1);
             count_n(chunk.group, Counter::KnowledgeWords, u64::from(doc.len));
-            for (key, value) in text_postings(
-                &keys,
+            expect_text(
+                &mut texts,
                 chunk.group,
                 Corpus::Knowledge,
                 chunk.id.to_u128(),
                 &doc,
-            ) {
-                texts.insert(key, Some(value.to_vec()));
-            }
+            );
         }
-        self.derived("text posting", &keys.all_text_postings(), texts)?;
+        self.text_index(&keys, texts)?;
         self.derived("vector", &keys.all_vectors(), vectors)?;
         self.derived("label posting", &keys.all_postings(), postings)?;
 
@@ -821,5 +842,18 @@ impl<K: KvRead> Checker<'_, K> {
             },
         )?;
         Ok(used)
+    }
+}
+
+/// Adds the postings of one document to what the text index must hold.
+fn expect_text(into: &mut LivePostings, group: GroupId, corpus: Corpus, doc: u128, text: &TextDoc) {
+    for (word, tf) in &text.counts {
+        into.insert(
+            (group, corpus as u8, word.clone(), doc),
+            Occurrence {
+                tf: *tf,
+                len: text.len,
+            },
+        );
     }
 }

@@ -13,5 +13,6 @@ pub(crate) mod key;
 pub(crate) mod knowledge;
 pub(crate) mod person;
 pub(crate) mod text;
+pub(crate) mod text_index;
 pub(crate) mod thing;
 pub(crate) mod upgrade;

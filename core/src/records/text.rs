@@ -11,13 +11,14 @@
 //! longer than [`MAX_WORD_BYTES`] are cut there. Han and kana text comes out one
 //! character per word.
 //!
-//! Each distinct word of a document has one posting `S <group> <corpus> <word> <doc>`
-//! holding how often the word occurs in it and how many words it has; each group counts
-//! its documents and their words per corpus (`n` counters). A write replaces a
-//! document's postings in its own transaction, so a search after a commit finds the
-//! record, a rolled-back write leaves nothing, and a deleted record leaves the index with
-//! its last posting. The postings of one group are one key range, so a search reads only
-//! the groups it searches.
+//! Each distinct word of a document has one posting: how often the word occurs in it and
+//! how many words it has; each group counts its documents and their words per corpus
+//! (`n` counters). A write replaces a document's postings in its own transaction, so a
+//! search after a commit finds the record, a rolled-back write leaves nothing, and a
+//! deleted record leaves the index with its last posting. How postings are stored —
+//! segments of per-word document lists, merged in tiers — is `text_index.rs`. The
+//! postings of one group are one key range, so a search reads only the groups it
+//! searches.
 //!
 //! Ranking is Okapi BM25 exactly as SQLite FTS5 computes it (k1 = 1.2, b = 0.75,
 //! `idf = ln((N − n + 0.5) / (n + 0.5))`, at least 1e-6), over the documents of the
@@ -39,6 +40,7 @@ use crate::base::value::Value;
 use crate::kernel::{Admin, Tx, View};
 use crate::records::filter::FieldPath;
 use crate::records::index::IndexDef;
+use crate::records::text_index::{self, TermDocs};
 use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
@@ -101,26 +103,6 @@ impl TextDoc {
     }
 }
 
-/// The postings of one document: key and value of each.
-pub(crate) fn postings(
-    keys: &TenantKeys,
-    group: GroupId,
-    corpus: Corpus,
-    id: u128,
-    doc: &TextDoc,
-) -> Vec<(Vec<u8>, [u8; 8])> {
-    doc.counts
-        .iter()
-        .map(|(word, n)| {
-            let key = layout::with_id(&keys.text_word(group, corpus, word), id);
-            let mut value = [0u8; 8];
-            value[..4].copy_from_slice(&n.to_be_bytes());
-            value[4..].copy_from_slice(&doc.len.to_be_bytes());
-            (key, value)
-        })
-        .collect()
-}
-
 /// The text of a thing the index holds: the fields declared for its type (its name, and
 /// properties that hold a string or a list of strings), in declaration order; `None` for
 /// a deleted thing or a type with no text field declared, which the index does not hold.
@@ -167,37 +149,10 @@ pub(crate) fn load_text_defs(kv: &impl KvRead) -> Result<Vec<IndexDef>> {
 #[derive(Debug, Default)]
 pub(crate) struct TextDefCache(Option<std::sync::Arc<[IndexDef]>>);
 
-/// Replaces a document's postings: removes those of `old`, puts those of `new`, and
-/// returns the change of the group's document and word counts. A document whose words
-/// did not change is left alone.
-pub(crate) fn replace_postings(
-    kv: &mut WriteTx<'_>,
-    keys: &TenantKeys,
-    group: GroupId,
-    corpus: Corpus,
-    id: u128,
-    old: Option<&TextDoc>,
-    new: Option<&TextDoc>,
-) -> Result<(i64, i64)> {
-    if old == new {
-        return Ok((0, 0));
-    }
-    let (mut docs, mut words) = (0i64, 0i64);
-    if let Some(old) = old {
-        for (key, _) in postings(keys, group, corpus, id, old) {
-            kv.delete(&key)?;
-        }
-        docs -= 1;
-        words -= i64::from(old.len);
-    }
-    if let Some(new) = new {
-        for (key, value) in postings(keys, group, corpus, id, new) {
-            kv.put(key, value)?;
-        }
-        docs += 1;
-        words += i64::from(new.len);
-    }
-    Ok((docs, words))
+/// Installs the text index's part of a write: the postings a transaction wrote are
+/// sealed into its segments once its closure succeeds.
+pub(crate) fn install(hooks: &mut crate::kernel::Hooks) {
+    hooks.settle.push(|tx| text_index::seal(tx.kv));
 }
 
 impl Tx<'_, '_> {
@@ -222,7 +177,7 @@ impl Tx<'_, '_> {
         new: Option<&TextDoc>,
     ) -> Result<()> {
         let keys = self.scope.tenant.clone();
-        let (docs, words) = replace_postings(self.kv, &keys, group, corpus, id, old, new)?;
+        let (docs, words) = text_index::write_doc(self.kv, &keys, group, corpus, id, old, new)?;
         let (doc_counter, word_counter) = corpus.counters();
         self.count_unmetered(group, doc_counter, docs);
         self.count_unmetered(group, word_counter, words);
@@ -306,7 +261,7 @@ pub(crate) fn reindex_type(
             for t in things {
                 let old = thing_doc(before, &t);
                 let new = thing_doc(after, &t);
-                let (d, w) = replace_postings(
+                let (d, w) = text_index::write_doc(
                     kv,
                     &keys,
                     t.group,
@@ -319,6 +274,7 @@ pub(crate) fn reindex_type(
                 e.0 += d;
                 e.1 += w;
             }
+            text_index::seal(kv)?;
             for (group, (docs, words)) in deltas {
                 add_to_counter(kv, keys.counter(group, Counter::ThingTexts), docs)?;
                 add_to_counter(kv, keys.counter(group, Counter::ThingWords), words)?;
@@ -426,26 +382,6 @@ impl TextTerms {
     }
 }
 
-/// A document's match of one term: occurrences, and its length.
-#[derive(Debug, Clone, Copy)]
-struct Occurrence {
-    tf: u32,
-    len: u32,
-}
-
-fn decode_posting(v: &[u8]) -> Result<Occurrence> {
-    match v {
-        [a, b, c, d, e, f, g, h] => Ok(Occurrence {
-            tf: u32::from_be_bytes([*a, *b, *c, *d]),
-            len: u32::from_be_bytes([*e, *f, *g, *h]),
-        }),
-        _ => Err(Error::Corrupt {
-            what: "text posting",
-            reason: format!("{} bytes, expected 8", v.len()),
-        }),
-    }
-}
-
 /// The BM25 score of one term in one document, FTS5's formula.
 pub(crate) fn bm25_term(tf: u32, len: u32, df: u64, docs: u64, avg_len: f64) -> f64 {
     let (n, df) = (docs as f64, df as f64);
@@ -459,31 +395,12 @@ pub(crate) fn bm25_term(tf: u32, len: u32, df: u64, docs: u64, avg_len: f64) -> 
     idf * tf * (K1 + 1.0) / (tf + K1 * norm)
 }
 
-/// One term's postings: each document holding it (ascending ids, each once) with its
-/// occurrence.
-type Postings = Vec<(u128, Occurrence)>;
-
-/// Sorts postings gathered from several ranges by id and sums a document's entries (a
-/// prefix matches several words of one document).
-fn normalise_postings(mut p: Postings) -> Postings {
-    p.sort_unstable_by_key(|(id, _)| *id);
-    p.dedup_by(|later, kept| {
-        if later.0 == kept.0 {
-            kept.1.tf = kept.1.tf.saturating_add(later.1.tf);
-            true
-        } else {
-            false
-        }
-    });
-    p
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The documents of `groups` (in `corpus`) that hold every term, with their BM25
     /// scores over those groups' documents, best first (ties: the older id first).
     ///
-    /// Each term's postings are read in id order (one range per group) and the lists are
-    /// intersected by walking the shortest one and binary-searching the others.
+    /// The term held by the fewest documents is read whole; the others are looked up
+    /// document by document, in id order, skipping what lies between.
     pub(crate) fn text_matches(
         &self,
         corpus: Corpus,
@@ -492,7 +409,6 @@ impl<K: KvRead> View<'_, K> {
     ) -> Result<Vec<(u128, f64)>> {
         let (doc_counter, word_counter) = corpus.counters();
         let (mut docs, mut words) = (0u64, 0u64);
-        let mut found: Vec<Postings> = vec![Vec::new(); terms.count()];
         for &group in groups {
             let read = |c: Counter| -> Result<u64> {
                 match self.kv.get(&self.scope.tenant.counter(group, c))? {
@@ -502,29 +418,15 @@ impl<K: KvRead> View<'_, K> {
             };
             docs = docs.saturating_add(read(doc_counter)?);
             words = words.saturating_add(read(word_counter)?);
-            for (i, word) in terms.exact.iter().enumerate() {
-                let prefix = self.scope.tenant.text_word(group, corpus, word);
-                self.collect_postings(&prefix, &mut found[i])?;
-            }
-            if let Some(start) = &terms.prefix {
-                let prefix = self.scope.tenant.text_words_from(group, corpus, start);
-                self.collect_postings(&prefix, &mut found[terms.exact.len()])?;
-            }
         }
-        // One range of one word is in id order already; anything else is merged.
-        let merged = groups.len() > 1;
-        let found: Vec<Postings> = found
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let is_prefix = i == terms.exact.len();
-                if merged || is_prefix {
-                    normalise_postings(p)
-                } else {
-                    p
-                }
-            })
-            .collect();
+        let keys = &self.scope.tenant;
+        let mut found: Vec<TermDocs> = Vec::with_capacity(terms.count());
+        for word in &terms.exact {
+            found.push(TermDocs::read(self.kv, keys, corpus, groups, word, false)?);
+        }
+        if let Some(start) = &terms.prefix {
+            found.push(TermDocs::read(self.kv, keys, corpus, groups, start, true)?);
+        }
         let avg_len = if docs > 0 {
             words as f64 / docs as f64
         } else {
@@ -532,36 +434,30 @@ impl<K: KvRead> View<'_, K> {
         };
         // A snapshot's counters and postings agree; never let a damaged count make the
         // number of documents smaller than those found.
-        let docs = found.iter().map(|p| p.len() as u64).fold(docs, u64::max);
+        let docs = found.iter().map(|t| t.df).fold(docs, u64::max);
         let shortest = (0..found.len())
-            .min_by_key(|i| found[*i].len())
+            .min_by_key(|i| found[*i].df)
             .ok_or_else(|| Error::invalid("text", "no word"))?;
+        let driver = found[shortest].all()?;
         let mut scored: Vec<(u128, f64)> = Vec::new();
-        'docs: for &(id, _) in &found[shortest] {
+        'docs: for (id, held) in driver {
             let mut score = 0.0;
             // Summed in the query's order, so equal documents score exactly alike.
-            for term in &found {
-                let Ok(at) = term.binary_search_by_key(&id, |(d, _)| *d) else {
-                    continue 'docs;
+            for (i, term) in found.iter_mut().enumerate() {
+                let o = if i == shortest {
+                    held
+                } else {
+                    match term.find(id)? {
+                        Some(o) => o,
+                        None => continue 'docs,
+                    }
                 };
-                let o = term[at].1;
-                score += bm25_term(o.tf, o.len, term.len() as u64, docs, avg_len);
+                score += bm25_term(o.tf, o.len, term.df, docs, avg_len);
             }
             scored.push((id, score));
         }
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(scored)
-    }
-
-    /// Appends the postings under `prefix` (one word's, or every word's a prefix begins)
-    /// to `into`, in key order.
-    fn collect_postings(&self, prefix: &[u8], into: &mut Postings) -> Result<()> {
-        self.kv
-            .scan(&KeyRange::prefix(prefix), Direction::Forward, |k, v| {
-                into.push((layout::trailing_id(k)?, decode_posting(v)?));
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            })?;
-        Ok(())
     }
 }
 

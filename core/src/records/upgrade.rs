@@ -1,6 +1,8 @@
 //! Indexes added after the first file format, built once when an older file is opened:
 //! the text index, the groups' lists of things of every type, and the groups' lists of
 //! connections. `M T` marks a file that has them; every writer keeps them from then on.
+//! `M W` marks a text index kept in segments: a file whose text index has one key per
+//! posting (written before segments) has it rebuilt once.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -13,7 +15,8 @@ use crate::base::layout::{self, Corpus, Counter, TenantKeys};
 use crate::records::connection::{Connection, copy_keys};
 use crate::records::index::{IndexDef, list_keys};
 use crate::records::knowledge::Knowledge;
-use crate::records::text::{TextDoc, add_to_counter, load_text_defs, replace_postings, thing_doc};
+use crate::records::text::{TextDoc, add_to_counter, load_text_defs, thing_doc};
+use crate::records::text_index;
 use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
@@ -28,19 +31,89 @@ pub(crate) fn install(hooks: &mut crate::kernel::Hooks) {
 /// for writing.
 fn build_once(engine: &crate::kernel::Engine) -> Result<()> {
     let store = engine.store();
-    if store.is_read_only() || store.read()?.get(&layout::later_indexes())?.is_some() {
+    if store.is_read_only() {
+        return Ok(());
+    }
+    let (built, in_segments) = {
+        let read = store.read()?;
+        (
+            read.get(&layout::later_indexes())?.is_some(),
+            read.get(&layout::text_in_segments())?.is_some(),
+        )
+    };
+    if built && in_segments {
         return Ok(());
     }
     engine.transact(|kv| {
         let defs = load_text_defs(&*kv)?;
         for root in crate::records::group::tenant_roots(&*kv)? {
             for env in [Env::Live, Env::Test] {
-                build_tenant(kv, &TenantKeys::new(root, env), &defs)?;
+                let keys = TenantKeys::new(root, env);
+                if built {
+                    rebuild_text(kv, &keys, &defs)?;
+                } else {
+                    build_tenant(kv, &keys, &defs)?;
+                }
             }
         }
         kv.put(layout::later_indexes(), [1])?;
+        kv.put(layout::text_in_segments(), [1])?;
         Ok(())
     })
+}
+
+/// Replaces a text index of one key per posting by segments (its counts stay right).
+fn rebuild_text(kv: &mut WriteTx<'_>, keys: &TenantKeys, defs: &[IndexDef]) -> Result<()> {
+    let mut old = Vec::new();
+    kv.scan(
+        &KeyRange::prefix(&keys.old_text_postings()),
+        Direction::Forward,
+        |k, _| {
+            old.push(k.to_vec());
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
+    for k in old {
+        kv.delete(&k)?;
+    }
+    index_documents(kv, keys, text_documents(kv, keys, defs)?)?;
+    Ok(())
+}
+
+/// Every document of one tenant's environment the text index holds.
+fn text_documents(
+    kv: &WriteTx<'_>,
+    keys: &TenantKeys,
+    defs: &[IndexDef],
+) -> Result<Vec<(GroupId, Corpus, u128, TextDoc)>> {
+    let mut docs = Vec::new();
+    for (t, _) in records::<Thing>(kv, &keys.things())? {
+        if let Some(doc) = thing_doc(defs, &t) {
+            docs.push((t.group, Corpus::Things, t.id.to_u128(), doc));
+        }
+    }
+    for (k, _) in records::<Knowledge>(kv, &keys.all_knowledge())? {
+        let doc = TextDoc::of([k.text.as_str()]);
+        docs.push((k.group, Corpus::Knowledge, k.id.to_u128(), doc));
+    }
+    Ok(docs)
+}
+
+/// Puts `docs` in the text index; returns the change of each group's counts.
+fn index_documents(
+    kv: &mut WriteTx<'_>,
+    keys: &TenantKeys,
+    docs: Vec<(GroupId, Corpus, u128, TextDoc)>,
+) -> Result<HashMap<(GroupId, Counter), i64>> {
+    let mut counts: HashMap<(GroupId, Counter), i64> = HashMap::new();
+    for (group, corpus, id, doc) in docs {
+        let (d, w) = text_index::write_doc(kv, keys, group, corpus, id, None, Some(&doc))?;
+        let (docs, words) = corpus.counters();
+        *counts.entry((group, docs)).or_default() += d;
+        *counts.entry((group, words)).or_default() += w;
+    }
+    text_index::seal(kv)?;
+    Ok(counts)
 }
 
 /// The records of one tenant's environment, decoded.
@@ -58,33 +131,19 @@ fn records<R: crate::base::codec::Record>(
 
 /// Builds the later indexes of one tenant's environment.
 fn build_tenant(kv: &mut WriteTx<'_>, keys: &TenantKeys, defs: &[IndexDef]) -> Result<()> {
-    let mut docs: Vec<(GroupId, Corpus, u128, TextDoc)> = Vec::new();
     for (t, _) in records::<Thing>(kv, &keys.things())? {
         if t.status != ThingStatus::Deleted {
             for key in list_keys(keys, &t) {
                 kv.put(key, [])?;
             }
         }
-        if let Some(doc) = thing_doc(defs, &t) {
-            docs.push((t.group, Corpus::Things, t.id.to_u128(), doc));
-        }
-    }
-    for (k, _) in records::<Knowledge>(kv, &keys.all_knowledge())? {
-        let doc = TextDoc::of([k.text.as_str()]);
-        docs.push((k.group, Corpus::Knowledge, k.id.to_u128(), doc));
     }
     for (c, record) in records::<Connection>(kv, &keys.connections())? {
         let [_, _, listed] = copy_keys(keys, &c);
         kv.put(listed, record)?;
     }
-    let mut counts: HashMap<(GroupId, Counter), i64> = HashMap::new();
-    for (group, corpus, id, doc) in docs {
-        let (d, w) = replace_postings(kv, keys, group, corpus, id, None, Some(&doc))?;
-        let (docs, words) = corpus.counters();
-        *counts.entry((group, docs)).or_default() += d;
-        *counts.entry((group, words)).or_default() += w;
-    }
-    for ((group, counter), n) in counts {
+    let docs = text_documents(kv, keys, defs)?;
+    for ((group, counter), n) in index_documents(kv, keys, docs)? {
         add_to_counter(kv, keys.counter(group, counter), n)?;
     }
     Ok(())

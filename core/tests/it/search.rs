@@ -28,6 +28,10 @@ enum Step {
     Delete(usize),
     /// A create that is rolled back.
     RolledBack(String),
+    /// One transaction that creates these things, renames the first twice (to "tea
+    /// tea", then to the name given), deletes the last of them (when there are two or
+    /// more), and renames an older thing twice and deletes it if the flag says so.
+    Batch(Vec<(String, bool)>, String, usize, bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -36,6 +40,13 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (any::<usize>(), name()).prop_map(|(i, n)| Step::Rename(i, n)),
         1 => any::<usize>().prop_map(Step::Delete),
         1 => name().prop_map(Step::RolledBack),
+        2 => (
+            proptest::collection::vec((name(), any::<bool>()), 1..4),
+            name(),
+            any::<usize>(),
+            any::<bool>(),
+        )
+            .prop_map(|(made, renamed, older, delete)| Step::Batch(made, renamed, older, delete)),
     ]
 }
 
@@ -106,7 +117,7 @@ proptest! {
 
     #[test]
     fn search_equals_brute_force_bm25(
-        steps in proptest::collection::vec(step(), 1..30),
+        steps in proptest::collection::vec(step(), 1..80),
         query in proptest::collection::vec(0..WORDS.len(), 1..3),
         prefix in any::<bool>(),
     ) {
@@ -140,6 +151,49 @@ proptest! {
                     let id = made[i % made.len()];
                     if live.remove(&id).is_some() {
                         f.engine.write(&ctx, |tx| tx.delete_thing(id)).unwrap();
+                    }
+                }
+                Step::Batch(names, renamed, older, delete) => {
+                    let older = (!made.is_empty())
+                        .then(|| made[older % made.len()])
+                        .filter(|id| live.contains_key(id));
+                    let ids = f
+                        .engine
+                        .write(&ctx, |tx| {
+                            let mut ids = Vec::new();
+                            for (n, child) in &names {
+                                let new = NewThing::new("product", n.clone());
+                                let new = if *child { new.in_group(team.id) } else { new };
+                                ids.push(tx.create_thing(new)?.id);
+                            }
+                            tx.update_thing(ids[0], ThingUpdate::default().name("tea tea"))?;
+                            tx.update_thing(ids[0], ThingUpdate::default().name(renamed.clone()))?;
+                            if ids.len() > 1 {
+                                tx.delete_thing(ids[ids.len() - 1])?;
+                            }
+                            if let Some(id) = older {
+                                tx.update_thing(id, ThingUpdate::default().name("cup mug"))?;
+                                tx.update_thing(id, ThingUpdate::default().name(renamed.clone()))?;
+                                if delete {
+                                    tx.delete_thing(id)?;
+                                }
+                            }
+                            Ok(ids)
+                        })
+                        .unwrap();
+                    for (i, (id, (n, child))) in ids.iter().zip(&names).enumerate() {
+                        made.push(*id);
+                        let words = if i == 0 { lower_words(&renamed) } else { lower_words(n) };
+                        if i == 0 || i + 1 < ids.len() {
+                            live.insert(*id, (*child, words));
+                        }
+                    }
+                    if let Some(id) = older {
+                        if delete {
+                            live.remove(&id);
+                        } else if let Some(entry) = live.get_mut(&id) {
+                            entry.1 = lower_words(&renamed);
+                        }
                     }
                 }
                 Step::RolledBack(n) => {
@@ -420,6 +474,72 @@ fn declared_text_properties_are_indexed_for_every_tenant_and_dropped_cleanly() {
 }
 
 #[test]
+fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.one");
+    let f = Fixture::file(&path);
+    f.engine
+        .admin()
+        .create_text_index("product", "name")
+        .unwrap();
+    let root = f.populated("acme");
+    let ctx = Context::system(root.id);
+    let before = f
+        .engine
+        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
+        .unwrap();
+    assert_eq!(before.items.len(), 1);
+    // Make the text index look like the one-key-per-posting format: its segments gone,
+    // an old posting under `S` in their place, the marker of segments gone.
+    {
+        let store = f.engine.store();
+        let mut doomed = Vec::new();
+        let mut old_posting = None;
+        for (k, _) in f.dump() {
+            if k.len() > 18 && k[0] == b'T' && k[18] == b'W' {
+                let mut old = k[..19].to_vec();
+                old[18] = b'S';
+                old_posting.get_or_insert(old);
+                doomed.push(k);
+            } else if k == b"MW" {
+                doomed.push(k);
+            }
+        }
+        let mut old_posting = old_posting.expect("a text index");
+        old_posting.extend_from_slice(b"mug\0\x01");
+        old_posting.extend_from_slice(&[7; 16]);
+        store
+            .write(|kv| {
+                for k in &doomed {
+                    kv.delete(k)?;
+                }
+                kv.put(old_posting.clone(), [0, 0, 0, 1, 0, 0, 0, 2])?;
+                Ok::<_, one_storage::StorageError>(())
+            })
+            .unwrap();
+    }
+    assert!(!f.engine.check().unwrap().is_ok());
+    drop(f);
+    let f = Fixture::file(&path);
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    assert!(
+        !f.dump()
+            .iter()
+            .any(|(k, _)| k.len() > 18 && k[0] == b'T' && k[18] == b'S'),
+        "the old postings are gone"
+    );
+    let after = f
+        .engine
+        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
+        .unwrap();
+    assert_eq!(
+        after.items.iter().map(|h| h.thing.id).collect::<Vec<_>>(),
+        before.items.iter().map(|h| h.thing.id).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_file_written_before_the_text_index_gets_it_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.one");
@@ -435,11 +555,11 @@ fn a_file_written_before_the_text_index_gets_it_when_opened() {
         let store = f.engine.store();
         let mut doomed = Vec::new();
         for (k, _) in f.dump() {
-            let text_posting = k.len() > 18 && k[0] == b'T' && k[18] == b'S';
+            let text_posting = k.len() > 18 && k[0] == b'T' && k[18] == b'W';
             let text_count =
                 k.len() == 36 && k[0] == b'T' && k[18] == b'n' && (5..=8).contains(&k[35]);
             let group_list = k.len() > 18 && k[0] == b'T' && (k[18] == b'Y' || k[18] == b'U');
-            if text_posting || text_count || group_list || k == b"MT" {
+            if text_posting || text_count || group_list || k == b"MT" || k == b"MW" {
                 doomed.push(k);
             }
         }

@@ -1,0 +1,997 @@
+//! How the text index is stored: each write transaction's postings in a segment of its
+//! own, segments merged in tiers, and a word's documents read back from them.
+//!
+//! **Layout.** Each corpus of each group has a directory, `W <group> <corpus>`, listing
+//! its segments oldest first. A segment, `W <group> <corpus> <segment>`, holds one value
+//! per word: the documents holding the word, in id order, each with the word's count in
+//! it and its length (25 bytes a document, after an 8-byte header). While a transaction
+//! runs, the documents it indexes are kept beside it in memory ([`TextWrites`], attached
+//! to the write transaction, so its own searches see them); when its closure succeeds
+//! they become one new segment, one value per word. A transaction's postings are thus
+//! one contiguous run of keys, where one key per posting in the range of each word made
+//! a bulk load touch a page of the tree per distinct word (BENCHMARKS.md, "What the text
+//! index costs a write"); and a word's documents are read as a few values, not one key
+//! each.
+//!
+//! **Changes are entries.** A document that changes or goes leaves entries in the newer
+//! segment: a live one with its new count, or a dead one (a tombstone). Each entry says
+//! whether it is live and whether it *shadows* a live entry of the same word and
+//! document in an older segment; for a word and document, the newest entry decides. So
+//! the number of documents holding a word, BM25's document frequency, is the number of
+//! live entries that shadow nothing less the dead entries that shadow one, summed over
+//! segments: each value's header holds its two counts, and no document list is decoded
+//! to know it.
+//!
+//! **Merging.** When a transaction has added its segment and the newest [`FANOUT`]
+//! segments are of one tier (⌊log₈ entries⌋), they are merged into one, and so on up: a
+//! group keeps at most `FANOUT − 1` segments of each tier, and an entry is rewritten
+//! about once per tier. A merge of adjacent segments keeps, for each word and document,
+//! the newest entry's liveness and the oldest entry's shadowing, and drops an entry that
+//! is dead and shadows nothing: a deletion is forgotten once a merge reaches the oldest
+//! segment. Merges run in the writing transaction; the largest (merging segments of
+//! about 8^k entries) happens once every 8^k postings.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use one_storage::keys::KeyReader;
+use one_storage::{Direction, KeyRange, KvRead, WriteTx};
+
+use crate::base::id::GroupId;
+use crate::base::layout::{Corpus, TenantKeys};
+use crate::records::text::TextDoc;
+use crate::{Error, Result};
+
+/// How many segments of one tier are merged into one.
+pub(crate) const FANOUT: usize = 8;
+
+/// Bytes of one document's entry in a word's value: id, count, length, flags.
+const ENTRY_BYTES: usize = 25;
+/// Bytes of a word's value before its entries: the two counts of its header.
+const HEADER_BYTES: usize = 8;
+fn corrupt(reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        what: "text index",
+        reason: reason.into(),
+    }
+}
+
+/// One word's entry for one document in one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Occurrences of the word in the document (0 in a dead entry).
+    pub(crate) tf: u32,
+    /// The document's length in words (0 in a dead entry).
+    pub(crate) len: u32,
+    /// Whether the document holds the word as of this segment.
+    pub(crate) live: bool,
+    /// Whether an older segment holds a live entry of the same word and document.
+    pub(crate) shadows: bool,
+}
+
+impl Entry {
+    const DEAD: Entry = Entry {
+        tf: 0,
+        len: 0,
+        live: false,
+        shadows: true,
+    };
+
+    fn flags(self) -> u8 {
+        u8::from(self.live) | (u8::from(self.shadows) << 1)
+    }
+
+    fn from_parts(tf: u32, len: u32, flags: u8) -> Result<Self> {
+        if flags > 3 {
+            return Err(corrupt(format!("entry flags {flags:#x}")));
+        }
+        Ok(Self {
+            tf,
+            len,
+            live: flags & 1 == 1,
+            shadows: flags & 2 == 2,
+        })
+    }
+
+    /// What this entry adds to the word's document count.
+    fn df_change(self) -> i64 {
+        match (self.live, self.shadows) {
+            (true, false) => 1,
+            (false, true) => -1,
+            _ => 0,
+        }
+    }
+
+    fn push(self, doc: u128, out: &mut Vec<u8>) {
+        out.extend_from_slice(&doc.to_be_bytes());
+        out.extend_from_slice(&self.tf.to_be_bytes());
+        out.extend_from_slice(&self.len.to_be_bytes());
+        out.push(self.flags());
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// A word's value: its header counts and entries.
+fn encode_value(entries: &[(u128, Entry)]) -> Vec<u8> {
+    let (mut fresh, mut removed) = (0u32, 0u32);
+    for (_, e) in entries {
+        match e.df_change() {
+            1 => fresh = fresh.saturating_add(1),
+            -1 => removed = removed.saturating_add(1),
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(HEADER_BYTES + entries.len() * ENTRY_BYTES);
+    out.extend_from_slice(&fresh.to_be_bytes());
+    out.extend_from_slice(&removed.to_be_bytes());
+    for (doc, e) in entries {
+        e.push(*doc, &mut out);
+    }
+    out
+}
+
+/// One segment's entries for one word, in id order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Run {
+    /// Entries of [`ENTRY_BYTES`] each.
+    bytes: Vec<u8>,
+    /// The entry the run is at.
+    at: usize,
+    /// What the run adds to the word's document count.
+    df: i64,
+}
+
+impl Run {
+    /// The run a word's stored value holds.
+    fn from_value(v: &[u8]) -> Result<Self> {
+        if v.len() < HEADER_BYTES || !(v.len() - HEADER_BYTES).is_multiple_of(ENTRY_BYTES) {
+            return Err(corrupt(format!("a word's value of {} bytes", v.len())));
+        }
+        let df = i64::from(u32_at(v, 0)) - i64::from(u32_at(v, 4));
+        Ok(Self {
+            bytes: v[HEADER_BYTES..].to_vec(),
+            at: 0,
+            df,
+        })
+    }
+
+    /// The run of these entries (in id order).
+    fn of(entries: &[(u128, Entry)]) -> Self {
+        let mut run = Self::default();
+        for (doc, e) in entries {
+            run.push(*doc, *e);
+        }
+        run
+    }
+
+    fn push(&mut self, doc: u128, e: Entry) {
+        e.push(doc, &mut self.bytes);
+        self.df += e.df_change();
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() / ENTRY_BYTES
+    }
+
+    fn doc_at(&self, i: usize) -> u128 {
+        let at = i * ENTRY_BYTES;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&self.bytes[at..at + 16]);
+        u128::from_be_bytes(id)
+    }
+
+    /// The document the run is at, if any is left.
+    fn head(&self) -> Option<u128> {
+        (self.at < self.len()).then(|| self.doc_at(self.at))
+    }
+
+    /// The entry the run is at (there is one).
+    fn entry(&self) -> Result<Entry> {
+        let b = &self.bytes[self.at * ENTRY_BYTES..(self.at + 1) * ENTRY_BYTES];
+        Entry::from_parts(u32_at(b, 16), u32_at(b, 20), b[24])
+    }
+
+    /// Moves to the first entry whose document is `doc` or later (galloping: runs are
+    /// walked with growing documents).
+    fn seek(&mut self, doc: u128) {
+        if self.head().is_none_or(|d| d >= doc) {
+            return;
+        }
+        let n = self.len();
+        let (mut lo, mut step) = (self.at, 1);
+        while lo + step < n && self.doc_at(lo + step) < doc {
+            lo += step;
+            step *= 2;
+        }
+        // The answer is in (lo, min(lo + step, n)].
+        let (mut a, mut b) = (lo + 1, (lo + step).min(n));
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if self.doc_at(mid) < doc {
+                a = mid + 1;
+            } else {
+                b = mid;
+            }
+        }
+        self.at = a;
+    }
+}
+
+/// Visits every document of `runs` (one word's runs of one group, newest segment first)
+/// once, in id order, with its entry as the runs resolve it: the newest entry's count,
+/// length and liveness, the oldest entry's shadowing.
+fn resolve(runs: &mut [Run], mut visit: impl FnMut(u128, Entry)) -> Result<()> {
+    if let [run] = runs {
+        while run.head().is_some() {
+            visit(run.doc_at(run.at), run.entry()?);
+            run.at += 1;
+        }
+        return Ok(());
+    }
+    loop {
+        let Some(doc) = runs.iter().filter_map(Run::head).min() else {
+            return Ok(());
+        };
+        let mut newest: Option<Entry> = None;
+        let mut oldest_shadows = false;
+        for run in runs.iter_mut() {
+            if run.head() == Some(doc) {
+                let e = run.entry()?;
+                newest.get_or_insert(e);
+                oldest_shadows = e.shadows;
+                run.at += 1;
+            }
+        }
+        if let Some(e) = newest {
+            visit(
+                doc,
+                Entry {
+                    shadows: oldest_shadows,
+                    ..e
+                },
+            );
+        }
+    }
+}
+
+/// A segment as its directory lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    /// Entries it holds (for its tier).
+    pub(crate) entries: u64,
+}
+
+fn tier(entries: u64) -> u32 {
+    entries.max(1).ilog(FANOUT as u64)
+}
+
+/// The segments of a directory, oldest first.
+pub(crate) fn load_directory(kv: &impl KvRead, key: &[u8]) -> Result<Vec<Segment>> {
+    match kv.get(key)? {
+        Some(v) => decode_directory(&v),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn decode_directory(v: &[u8]) -> Result<Vec<Segment>> {
+    if !v.len().is_multiple_of(16) {
+        return Err(corrupt(format!("a segment directory of {} bytes", v.len())));
+    }
+    Ok(v.chunks_exact(16)
+        .map(|c| Segment {
+            id: u64::from_be_bytes(c[..8].try_into().unwrap_or_default()),
+            entries: u64::from_be_bytes(c[8..].try_into().unwrap_or_default()),
+        })
+        .collect())
+}
+
+fn store_directory(kv: &mut WriteTx<'_>, key: Vec<u8>, dir: &[Segment]) -> Result<()> {
+    if dir.is_empty() {
+        kv.delete(&key)?;
+        return Ok(());
+    }
+    let mut v = Vec::with_capacity(dir.len() * 16);
+    for s in dir {
+        v.extend_from_slice(&s.id.to_be_bytes());
+        v.extend_from_slice(&s.entries.to_be_bytes());
+    }
+    kv.put(key, v)?;
+    Ok(())
+}
+
+/// The runs under `prefix` in one segment (`prefix` is the segment's key followed by a
+/// word, or by the start of words), one per word, in word order, with each word's key
+/// suffix (its escaped form).
+fn segment_runs(
+    kv: &impl KvRead,
+    segment_key_len: usize,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, Run)>> {
+    let mut out: Vec<(Vec<u8>, Run)> = Vec::new();
+    kv.scan(&KeyRange::prefix(prefix), Direction::Forward, |k, v| {
+        let word = &k[segment_key_len..];
+        let mut reader = KeyReader::new(word);
+        reader.string()?;
+        if !reader.is_empty() {
+            return Err(corrupt(format!(
+                "a key with {} bytes after its word",
+                reader.rest().len()
+            )));
+        }
+        out.push((word.to_vec(), Run::from_value(v)?));
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+/// A live document's match of a term: occurrences, and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Occurrence {
+    pub(crate) tf: u32,
+    pub(crate) len: u32,
+}
+
+/// The documents holding one term in the groups searched: each group's runs of it,
+/// newest segment first, read as the search walks documents in id order.
+#[derive(Debug, Default)]
+pub(crate) struct TermDocs {
+    groups: Vec<Vec<Run>>,
+    /// How many documents hold the term.
+    pub(crate) df: u64,
+}
+
+impl TermDocs {
+    /// The documents of `groups` holding `word`, or with `prefix`, any word it begins
+    /// (their occurrences summed per document, as FTS5's `word*`).
+    pub(crate) fn read(
+        kv: &impl KvRead,
+        keys: &TenantKeys,
+        corpus: Corpus,
+        groups: &[GroupId],
+        word: &str,
+        prefix: bool,
+    ) -> Result<Self> {
+        let mut out = TermDocs::default();
+        let mut df = 0i64;
+        let mut summed: Vec<(u128, Occurrence)> = Vec::new();
+        for &group in groups {
+            let dir = load_directory(kv, &keys.text_segments(group, corpus))?;
+            let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
+            for seg in dir.iter().rev() {
+                let segment_key = keys.text_segment(group, corpus, seg.id);
+                let prefix_key = if prefix {
+                    keys.text_segment_words_from(group, corpus, seg.id, word)
+                } else {
+                    keys.text_segment_word(group, corpus, seg.id, word)
+                };
+                for (w, run) in segment_runs(kv, segment_key.len(), &prefix_key)? {
+                    by_word.entry(w).or_default().push(run);
+                }
+            }
+            // The reading transaction's own postings are the newest.
+            if let Some(open) = kv
+                .attached::<TextWrites>()
+                .and_then(|w| w.segment(keys, group, corpus))
+            {
+                let held = open
+                    .words
+                    .range::<str, _>((std::ops::Bound::Included(word), std::ops::Bound::Unbounded))
+                    .take_while(|(w, _)| if prefix { w.starts_with(word) } else { *w == word });
+                for (w, entries) in held {
+                    let escaped = one_storage::keys::KeyBuf::new().str(w).finish();
+                    by_word
+                        .entry(escaped)
+                        .or_default()
+                        .insert(0, Run::of(entries));
+                }
+            }
+            if prefix {
+                for runs in by_word.values_mut() {
+                    resolve(runs, |doc, e| {
+                        if e.live {
+                            summed.push((doc, Occurrence { tf: e.tf, len: e.len }));
+                        }
+                    })?;
+                }
+            } else if let Some(runs) = by_word.pop_first().map(|(_, r)| r) {
+                df += runs.iter().map(|r| r.df).sum::<i64>();
+                out.groups.push(runs);
+            }
+        }
+        if prefix {
+            summed.sort_unstable_by_key(|(doc, _)| *doc);
+            summed.dedup_by(|later, kept| {
+                if later.0 == kept.0 {
+                    kept.1.tf = kept.1.tf.saturating_add(later.1.tf);
+                    true
+                } else {
+                    false
+                }
+            });
+            df = i64::try_from(summed.len()).unwrap_or(i64::MAX);
+            let live = |o: &Occurrence| Entry {
+                tf: o.tf,
+                len: o.len,
+                live: true,
+                shadows: false,
+            };
+            let entries: Vec<(u128, Entry)> = summed.iter().map(|(d, o)| (*d, live(o))).collect();
+            out.groups = vec![vec![Run::of(&entries)]];
+        }
+        out.df = u64::try_from(df.max(0)).unwrap_or(0);
+        Ok(out)
+    }
+
+    /// Every document holding the term, in id order.
+    pub(crate) fn all(&mut self) -> Result<Vec<(u128, Occurrence)>> {
+        let mut out = Vec::new();
+        for runs in &mut self.groups {
+            resolve(runs, |doc, e| {
+                if e.live {
+                    out.push((doc, Occurrence { tf: e.tf, len: e.len }));
+                }
+            })?;
+        }
+        if self.groups.len() > 1 {
+            out.sort_unstable_by_key(|(doc, _)| *doc);
+        }
+        Ok(out)
+    }
+
+    /// Whether `doc` holds the term, and how. Calls must come with growing documents.
+    pub(crate) fn find(&mut self, doc: u128) -> Result<Option<Occurrence>> {
+        for runs in &mut self.groups {
+            for run in runs.iter_mut() {
+                run.seek(doc);
+                if run.head() == Some(doc) {
+                    let e = run.entry()?;
+                    if e.live {
+                        return Ok(Some(Occurrence { tf: e.tf, len: e.len }));
+                    }
+                    // Gone from this group; it may have moved to another.
+                    break;
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The postings a transaction has written to one corpus of one group and not yet
+/// folded into the store: its segment, and each word's entries in document order.
+#[derive(Debug)]
+struct OpenSegment {
+    id: u64,
+    words: BTreeMap<String, Vec<(u128, Entry)>>,
+}
+
+/// Where `doc` is, or would go, in a word's entries (documents mostly come in growing
+/// order: new ids grow).
+fn place(entries: &[(u128, Entry)], doc: u128) -> std::result::Result<usize, usize> {
+    match entries.last() {
+        Some((last, _)) if *last < doc => Err(entries.len()),
+        None => Err(0),
+        _ => entries.binary_search_by_key(&doc, |(d, _)| *d),
+    }
+}
+
+/// The text index's writes of one transaction, kept beside it
+/// ([`WriteTx::attached_mut`]) so its own searches see them: the segment it opened for
+/// each corpus of each group it touched. [`seal`] folds them into the store before the
+/// transaction commits.
+#[derive(Debug, Default)]
+pub(crate) struct TextWrites {
+    open: BTreeMap<(TenantKeys, GroupId, Corpus), OpenSegment>,
+}
+
+impl TextWrites {
+    /// The open segment of one corpus of one group, if the transaction has one.
+    fn segment(&self, keys: &TenantKeys, group: GroupId, corpus: Corpus) -> Option<&OpenSegment> {
+        self.open.get(&(keys.clone(), group, corpus))
+    }
+}
+
+/// Replaces, in the transaction's text writes, the words of document `id` of `group`:
+/// `old` (as the index holds it, if it does) by `new` (`None`: the document leaves the
+/// index). Returns the change of the group's document and word counts. A document whose
+/// words did not change is left alone.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a document's place, its id and its two versions"
+)]
+pub(crate) fn write_doc(
+    kv: &mut WriteTx<'_>,
+    keys: &TenantKeys,
+    group: GroupId,
+    corpus: Corpus,
+    id: u128,
+    old: Option<&TextDoc>,
+    new: Option<&TextDoc>,
+) -> Result<(i64, i64)> {
+    if old == new {
+        return Ok((0, 0));
+    }
+    let slot = (keys.clone(), group, corpus);
+    if !kv
+        .attached::<TextWrites>()
+        .is_some_and(|w| w.open.contains_key(&slot))
+    {
+        // The transaction's own segment, listed at once (empty until sealed).
+        let dir_key = keys.text_segments(group, corpus);
+        let mut dir = load_directory(&*kv, &dir_key)?;
+        let seg = dir.iter().map(|s| s.id).max().unwrap_or(0).saturating_add(1);
+        dir.push(Segment { id: seg, entries: 0 });
+        store_directory(kv, dir_key, &dir)?;
+        kv.attached_mut::<TextWrites>().open.insert(
+            slot.clone(),
+            OpenSegment {
+                id: seg,
+                words: BTreeMap::new(),
+            },
+        );
+    }
+    let Some(seg) = kv.attached_mut::<TextWrites>().open.get_mut(&slot) else {
+        return Err(corrupt("a segment opened and gone"));
+    };
+    let empty = BTreeMap::new();
+    let old_counts = old.map_or(&empty, |d| &d.counts);
+    let new_counts = new.map_or(&empty, |d| &d.counts);
+    let old_len = old.map_or(0, |d| d.len);
+    let new_len = new.map_or(0, |d| d.len);
+    let mut words: Vec<&String> = old_counts.keys().chain(new_counts.keys()).collect();
+    words.sort_unstable();
+    words.dedup();
+    for word in words {
+        let was = old_counts.get(word);
+        let now = new_counts.get(word);
+        let (earlier, at) = match seg.words.get(word.as_str()).map(|e| place(e, id)) {
+            Some(Ok(at)) => (seg.words.get(word.as_str()).map(|e| e[at].1), Ok(at)),
+            Some(Err(at)) => (None, Err(at)),
+            None => (None, Err(0)),
+        };
+        if earlier.is_none() && was.is_some() && was == now && old_len == new_len {
+            // The older segment's entry is still right.
+            continue;
+        }
+        let shadows = earlier.map_or(was.is_some(), |e| e.shadows);
+        let entry = match now {
+            Some(&tf) => Entry {
+                tf,
+                len: new_len,
+                live: true,
+                shadows,
+            },
+            None if shadows => Entry::DEAD,
+            None => {
+                if let (Ok(at), Some(entries)) = (at, seg.words.get_mut(word.as_str())) {
+                    entries.remove(at);
+                }
+                continue;
+            }
+        };
+        let entries = match seg.words.get_mut(word.as_str()) {
+            Some(entries) => entries,
+            None => seg.words.entry(word.clone()).or_default(),
+        };
+        match at {
+            Ok(at) => entries[at].1 = entry,
+            Err(at) => entries.insert(at, (id, entry)),
+        }
+    }
+    let (mut docs, mut total) = (0i64, 0i64);
+    if old.is_some() {
+        docs -= 1;
+        total -= i64::from(old_len);
+    }
+    if new.is_some() {
+        docs += 1;
+        total += i64::from(new_len);
+    }
+    Ok((docs, total))
+}
+
+/// Folds the transaction's open segments into one value per word, lists each with its
+/// size, and merges segments where a tier is full.
+pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<()> {
+    let Some(writes) = kv.take_attached::<TextWrites>() else {
+        return Ok(());
+    };
+    for ((keys, group, corpus), seg) in writes.open {
+        let mut n = 0u64;
+        for (word, entries) in &seg.words {
+            if entries.is_empty() {
+                continue;
+            }
+            n += entries.len() as u64;
+            kv.put(
+                keys.text_segment_word(group, corpus, seg.id, word),
+                encode_value(entries),
+            )?;
+        }
+        let dir_key = keys.text_segments(group, corpus);
+        let mut dir = load_directory(&*kv, &dir_key)?;
+        dir.retain_mut(|s| {
+            if s.id == seg.id {
+                s.entries = n;
+            }
+            s.id != seg.id || n > 0
+        });
+        merge_full_tiers(kv, &keys, group, corpus, &mut dir)?;
+        store_directory(kv, dir_key, &dir)?;
+    }
+    Ok(())
+}
+
+/// Merges the newest segments while [`FANOUT`] or more of them share a tier.
+fn merge_full_tiers(
+    kv: &mut WriteTx<'_>,
+    keys: &TenantKeys,
+    group: GroupId,
+    corpus: Corpus,
+    dir: &mut Vec<Segment>,
+) -> Result<()> {
+    loop {
+        let Some(last) = dir.last() else {
+            return Ok(());
+        };
+        let t = tier(last.entries);
+        let run = dir.iter().rev().take_while(|s| tier(s.entries) == t).count();
+        if run < FANOUT {
+            return Ok(());
+        }
+        let start = dir.len() - run;
+        let id = dir.iter().map(|s| s.id).max().unwrap_or(0).saturating_add(1);
+        let merged = merge(kv, keys, group, corpus, &dir[start..], id)?;
+        dir.truncate(start);
+        if merged.entries > 0 {
+            dir.push(merged);
+        }
+    }
+}
+
+/// Merges adjacent `segments` (oldest first) into a new segment `id`.
+fn merge(
+    kv: &mut WriteTx<'_>,
+    keys: &TenantKeys,
+    group: GroupId,
+    corpus: Corpus,
+    segments: &[Segment],
+    id: u64,
+) -> Result<Segment> {
+    let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
+    for seg in segments.iter().rev() {
+        let segment_key = keys.text_segment(group, corpus, seg.id);
+        for (w, run) in segment_runs(&*kv, segment_key.len(), &segment_key)? {
+            let mut key = segment_key.clone();
+            key.extend_from_slice(&w);
+            kv.delete(&key)?;
+            by_word.entry(w).or_default().push(run);
+        }
+    }
+    let new_key = keys.text_segment(group, corpus, id);
+    let mut total = 0u64;
+    let mut kept: Vec<(u128, Entry)> = Vec::new();
+    for (w, mut runs) in by_word {
+        kept.clear();
+        resolve(&mut runs, |doc, e| {
+            if e.live || e.shadows {
+                kept.push((doc, e));
+            }
+        })?;
+        if kept.is_empty() {
+            continue;
+        }
+        total += kept.len() as u64;
+        let mut key = new_key.clone();
+        key.extend_from_slice(&w);
+        kv.put(key, encode_value(&kept))?;
+    }
+    Ok(Segment { id, entries: total })
+}
+
+/// One posting as the index resolves it: group, corpus, word, document → occurrence.
+pub(crate) type LivePostings = BTreeMap<(GroupId, u8, String, u128), Occurrence>;
+
+/// Reads the whole text index of one tenant's environment, checking its structure: each
+/// key belongs to a listed segment, each segment's size and each value's header agree
+/// with its entries, and the entries of a word and document, oldest first, shadow
+/// exactly when an older one is live. Returns the live postings and the problems found.
+pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePostings, Vec<String>)> {
+    let mut problems = Vec::new();
+    // Directory entries and segment contents, by (group, corpus).
+    let mut dirs: BTreeMap<(GroupId, u8), Vec<Segment>> = BTreeMap::new();
+    let mut words: BTreeMap<(GroupId, u8, u64), Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+    let all = keys.all_text();
+    kv.scan(&KeyRange::prefix(&all), Direction::Forward, |k, v| {
+        let mut r = KeyReader::new(&k[all.len()..]);
+        let parsed = (|| -> std::result::Result<_, one_storage::keys::KeyError> {
+            let group = GroupId::from_u128(r.u128()?);
+            let corpus = r.u8()?;
+            let segment = if r.is_empty() { None } else { Some(r.u64()?) };
+            Ok((group, corpus, segment, r.rest().to_vec()))
+        })();
+        match parsed {
+            Ok((group, corpus, None, _)) => match decode_directory(v) {
+                Ok(dir) => {
+                    dirs.insert((group, corpus), dir);
+                }
+                Err(e) => problems.push(format!("text index directory of {group}: {e}")),
+            },
+            Ok((group, corpus, Some(seg), word)) => {
+                words
+                    .entry((group, corpus, seg))
+                    .or_default()
+                    .push((word, v.to_vec()));
+            }
+            Err(e) => problems.push(format!("text index key unreadable: {e}")),
+        }
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
+    let mut live = LivePostings::new();
+    for ((group, corpus), dir) in &dirs {
+        // Each word's runs, oldest segment first.
+        let mut chains: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
+        for seg in dir {
+            let Some(entries) = words.remove(&(*group, *corpus, seg.id)) else {
+                problems.push(format!("text segment {} of {group} has no words", seg.id));
+                continue;
+            };
+            let mut count = 0u64;
+            for (w, v) in entries {
+                match Run::from_value(&v).and_then(|run| {
+                    let mut computed = Run::default();
+                    let mut check = run.clone();
+                    while check.head().is_some() {
+                        let doc = check.doc_at(check.at);
+                        if computed.head().is_some() && computed.doc_at(computed.len() - 1) >= doc {
+                            return Err(corrupt("documents out of order"));
+                        }
+                        computed.push(doc, check.entry()?);
+                        check.at += 1;
+                    }
+                    if computed.df != run.df {
+                        return Err(corrupt("a header that disagrees with its entries"));
+                    }
+                    Ok(run)
+                }) {
+                    Ok(run) => {
+                        count += run.len() as u64;
+                        chains.entry(w).or_default().push(run);
+                    }
+                    Err(e) => problems.push(format!("text segment {} of {group}: {e}", seg.id)),
+                }
+            }
+            if count != seg.entries {
+                problems.push(format!(
+                    "text segment {} of {group} holds {count} entries, its directory says {}",
+                    seg.id, seg.entries
+                ));
+            }
+        }
+        for (w, runs) in chains {
+            let word = KeyReader::new(&w).string().unwrap_or_default();
+            // Walk each document's entries oldest first.
+            let mut state: BTreeMap<u128, Option<Entry>> = BTreeMap::new();
+            for run in runs {
+                let mut run = run;
+                while let Some(doc) = run.head() {
+                    let e = run.entry()?;
+                    let before = state.get(&doc).copied().flatten();
+                    if e.shadows != before.is_some() {
+                        problems.push(format!(
+                            "text entry of {word:?} for document {doc:032x} in {group} shadows \
+                             wrongly"
+                        ));
+                    }
+                    state.insert(doc, e.live.then_some(e));
+                    run.at += 1;
+                }
+            }
+            for (doc, e) in state {
+                if let Some(e) = e {
+                    live.insert(
+                        (*group, *corpus, word.clone(), doc),
+                        Occurrence { tf: e.tf, len: e.len },
+                    );
+                }
+            }
+        }
+    }
+    for (group, _, seg) in words.keys() {
+        problems.push(format!("text segment {seg} of {group} is in no directory"));
+    }
+    Ok((live, problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::context::Env;
+    use one_storage::{Store, StoreOptions};
+
+    fn doc(text: &str) -> TextDoc {
+        TextDoc::of([text])
+    }
+
+    /// Runs `f` in its own transaction and seals what it wrote.
+    fn tx(store: &Store, f: impl FnOnce(&mut WriteTx<'_>)) {
+        store
+            .write(|kv| {
+                f(kv);
+                seal(kv)?;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+    }
+
+    fn directory(store: &Store, keys: &TenantKeys, g: GroupId) -> Vec<Segment> {
+        load_directory(&store.read().unwrap(), &keys.text_segments(g, Corpus::Things)).unwrap()
+    }
+
+    fn holding(store: &Store, keys: &TenantKeys, g: GroupId, word: &str) -> (u64, Vec<u128>) {
+        let read = store.read().unwrap();
+        let mut t = TermDocs::read(&read, keys, Corpus::Things, &[g], word, false).unwrap();
+        (t.df, t.all().unwrap().into_iter().map(|(d, _)| d).collect())
+    }
+
+    #[test]
+    fn segments_merge_by_tier_and_read_back_exactly_after_deletions_and_renames() {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
+        let g = GroupId::from_u128(2);
+        // 200 transactions of one document each: "blue mug", every third also "red".
+        for i in 0..200u128 {
+            let text = if i % 3 == 0 { "blue mug red" } else { "blue mug" };
+            tx(&store, |kv| {
+                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(text)))
+                    .unwrap();
+            });
+        }
+        let dir = directory(&store, &keys, g);
+        // Tiers keep fewer than FANOUT segments each.
+        for t in 0..8 {
+            assert!(dir.iter().filter(|s| tier(s.entries) == t).count() < FANOUT);
+        }
+        assert!(dir.len() < 12, "{dir:?}");
+        assert_eq!(holding(&store, &keys, g, "blue"), (200, (0..200).collect()));
+        assert_eq!(holding(&store, &keys, g, "red").0, 67);
+        // Merging adds no entry: one per word and document.
+        let held: u64 = dir.iter().map(|s| s.entries).sum();
+        assert_eq!(held, 467);
+        // Delete every even document, one transaction each, and rename the odd ones.
+        for i in 0..200u128 {
+            let text = if i % 3 == 0 { "blue mug red" } else { "blue mug" };
+            tx(&store, |kv| {
+                let new = (i % 2 == 1).then(|| doc("green mug"));
+                write_doc(kv, &keys, g, Corpus::Things, i, Some(&doc(text)), new.as_ref())
+                    .unwrap();
+            });
+        }
+        assert_eq!(holding(&store, &keys, g, "blue"), (0, vec![]));
+        assert_eq!(holding(&store, &keys, g, "red"), (0, vec![]));
+        let odd: Vec<u128> = (0..200).filter(|i| i % 2 == 1).collect();
+        assert_eq!(holding(&store, &keys, g, "green"), (100, odd.clone()));
+        assert_eq!(holding(&store, &keys, g, "mug"), (100, odd.clone()));
+        let (live, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(live.len(), 200);
+    }
+
+    #[test]
+    fn a_merge_keeps_the_newest_liveness_and_the_oldest_shadowing() {
+        let e = |live, shadows| Entry {
+            tf: u32::from(live),
+            len: 1,
+            live,
+            shadows,
+        };
+        let resolved = |runs: &mut [Run]| {
+            let mut out = Vec::new();
+            resolve(runs, |doc, e| out.push((doc, e.live, e.shadows))).unwrap();
+            out
+        };
+        // Newest first: doc 1 deleted after being added in the oldest run (dropped by a
+        // merge: dead, shadowing nothing); doc 2 re-added over an older live entry;
+        // doc 3 only in the newest, as a tombstone of something older still.
+        let mut runs = [
+            Run::of(&[(1, e(false, true)), (2, e(true, true)), (3, e(false, true))]),
+            Run::of(&[(1, e(true, false)), (2, e(true, true))]),
+        ];
+        assert_eq!(
+            resolved(&mut runs),
+            [(1, false, false), (2, true, true), (3, false, true)]
+        );
+    }
+
+    #[test]
+    fn a_transaction_sees_its_own_postings_and_leaves_no_per_document_key() {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
+        let g = GroupId::from_u128(2);
+        tx(&store, |kv| {
+            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea cup")))
+                .unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 2, None, Some(&doc("tea")))
+                .unwrap();
+            // Created and deleted in the same transaction: as if never written.
+            write_doc(kv, &keys, g, Corpus::Things, 2, Some(&doc("tea")), None)
+                .unwrap();
+            let mut t = TermDocs::read(&*kv, &keys, Corpus::Things, &[g], "tea", false).unwrap();
+            assert_eq!(t.df, 1);
+            assert_eq!(t.all().unwrap().len(), 1);
+        });
+        let read = store.read().unwrap();
+        let mut keys_seen = Vec::new();
+        read.scan(
+            &KeyRange::prefix(&keys.all_text()),
+            Direction::Forward,
+            |k, _| {
+                keys_seen.push(k.to_vec());
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            },
+        )
+        .unwrap();
+        // The directory and one value per word.
+        assert_eq!(keys_seen.len(), 3, "{keys_seen:?}");
+        let (live, problems) = read_all(&read, &keys).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(live.len(), 2);
+    }
+
+    #[test]
+    fn a_wrong_shadow_or_header_is_reported() {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
+        let g = GroupId::from_u128(2);
+        tx(&store, |kv| {
+            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea")))
+                .unwrap();
+        });
+        let seg = directory(&store, &keys, g)[0].id;
+        let key = keys.text_segment_word(g, Corpus::Things, seg, "tea");
+        let good = store.read().unwrap().get(&key).unwrap().unwrap();
+        // The entry claims to shadow an older one that does not exist.
+        let mut shadowing = good.clone();
+        *shadowing.last_mut().unwrap() = 3;
+        // The header counts a document the entries do not hold.
+        let mut header = good.clone();
+        header[3] = 2;
+        for bad in [shadowing, header, good[..good.len() - 1].to_vec()] {
+            store
+                .write(|kv| {
+                    kv.put(key.clone(), bad.clone())?;
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+            let (_, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
+            assert!(!problems.is_empty());
+        }
+    }
+
+    #[test]
+    fn seeking_lands_on_the_first_document_not_before() {
+        let entries: Vec<(u128, Entry)> = (0..100u128)
+            .map(|i| {
+                (
+                    i * 3,
+                    Entry {
+                        tf: 1,
+                        len: 1,
+                        live: true,
+                        shadows: false,
+                    },
+                )
+            })
+            .collect();
+        let mut run = Run::of(&entries);
+        for target in [0u128, 1, 3, 4, 50, 151, 297, 298] {
+            run.seek(target);
+            let want = entries.iter().map(|(d, _)| *d).find(|d| *d >= target);
+            assert_eq!(run.head(), want, "seek {target}");
+        }
+    }
+}
