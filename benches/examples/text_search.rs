@@ -192,9 +192,9 @@ fn main() {
             );
         }
     }
-    let (postings, posting_bytes) = text_postings(&db);
+    let (postings, posting_bytes) = text_index_size(&db);
     println!(
-        "ONE text postings: {postings} entries, {:.1} MB of keys and values ({:.1} bytes each)",
+        "ONE text index: {postings} keys, {:.1} MB of keys and values ({:.1} bytes each)",
         posting_bytes as f64 / 1e6,
         posting_bytes as f64 / postings.max(1) as f64
     );
@@ -208,15 +208,16 @@ fn main() {
     fts.report_size();
 }
 
-/// How many text postings the store holds, and their bytes (keys and values): every
-/// tenant key whose section byte (after `T`, the tenant and the environment) is `S`.
-fn text_postings(db: &Ontology) -> (u64, u64) {
+/// How many keys the text index holds (a value per word per segment, and the segment
+/// directories), and their bytes (keys and values): every tenant key whose section byte
+/// (after `T`, the tenant and the environment) is `W`.
+fn text_index_size(db: &Ontology) -> (u64, u64) {
     use one_storage::{Direction, KeyRange, KvRead};
     let snapshot = db.engine().store().read().unwrap();
     let (mut n, mut bytes) = (0u64, 0u64);
     snapshot
         .scan(&KeyRange::prefix(b"T"), Direction::Forward, |k, v| {
-            if k.get(18) == Some(&b'S') {
+            if k.get(18) == Some(&b'W') {
                 n += 1;
                 bytes += (k.len() + v.len()) as u64;
             }

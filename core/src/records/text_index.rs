@@ -380,7 +380,13 @@ impl TermDocs {
                 let held = open
                     .words
                     .range::<str, _>((std::ops::Bound::Included(word), std::ops::Bound::Unbounded))
-                    .take_while(|(w, _)| if prefix { w.starts_with(word) } else { *w == word });
+                    .take_while(|(w, _)| {
+                        if prefix {
+                            w.starts_with(word)
+                        } else {
+                            *w == word
+                        }
+                    });
                 for (w, entries) in held {
                     let escaped = one_storage::keys::KeyBuf::new().str(w).finish();
                     by_word
@@ -393,7 +399,13 @@ impl TermDocs {
                 for runs in by_word.values_mut() {
                     resolve(runs, |doc, e| {
                         if e.live {
-                            summed.push((doc, Occurrence { tf: e.tf, len: e.len }));
+                            summed.push((
+                                doc,
+                                Occurrence {
+                                    tf: e.tf,
+                                    len: e.len,
+                                },
+                            ));
                         }
                     })?;
                 }
@@ -432,7 +444,13 @@ impl TermDocs {
         for runs in &mut self.groups {
             resolve(runs, |doc, e| {
                 if e.live {
-                    out.push((doc, Occurrence { tf: e.tf, len: e.len }));
+                    out.push((
+                        doc,
+                        Occurrence {
+                            tf: e.tf,
+                            len: e.len,
+                        },
+                    ));
                 }
             })?;
         }
@@ -450,7 +468,10 @@ impl TermDocs {
                 if run.head() == Some(doc) {
                     let e = run.entry()?;
                     if e.live {
-                        return Ok(Some(Occurrence { tf: e.tf, len: e.len }));
+                        return Ok(Some(Occurrence {
+                            tf: e.tf,
+                            len: e.len,
+                        }));
                     }
                     // Gone from this group; it may have moved to another.
                     break;
@@ -523,8 +544,16 @@ pub(crate) fn write_doc(
         // The transaction's own segment, listed at once (empty until sealed).
         let dir_key = keys.text_segments(group, corpus);
         let mut dir = load_directory(&*kv, &dir_key)?;
-        let seg = dir.iter().map(|s| s.id).max().unwrap_or(0).saturating_add(1);
-        dir.push(Segment { id: seg, entries: 0 });
+        let seg = dir
+            .iter()
+            .map(|s| s.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        dir.push(Segment {
+            id: seg,
+            entries: 0,
+        });
         store_directory(kv, dir_key, &dir)?;
         kv.attached_mut::<TextWrites>().open.insert(
             slot.clone(),
@@ -639,12 +668,21 @@ fn merge_full_tiers(
             return Ok(());
         };
         let t = tier(last.entries);
-        let run = dir.iter().rev().take_while(|s| tier(s.entries) == t).count();
+        let run = dir
+            .iter()
+            .rev()
+            .take_while(|s| tier(s.entries) == t)
+            .count();
         if run < FANOUT {
             return Ok(());
         }
         let start = dir.len() - run;
-        let id = dir.iter().map(|s| s.id).max().unwrap_or(0).saturating_add(1);
+        let id = dir
+            .iter()
+            .map(|s| s.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         let merged = merge(kv, keys, group, corpus, &dir[start..], id)?;
         dir.truncate(start);
         if merged.entries > 0 {
@@ -704,7 +742,9 @@ pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePosti
     let mut problems = Vec::new();
     // Directory entries and segment contents, by (group, corpus).
     let mut dirs: BTreeMap<(GroupId, u8), Vec<Segment>> = BTreeMap::new();
-    let mut words: BTreeMap<(GroupId, u8, u64), Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+    // Each segment's words (escaped) and values, by (group, corpus, segment).
+    type Stored = Vec<(Vec<u8>, Vec<u8>)>;
+    let mut words: BTreeMap<(GroupId, u8, u64), Stored> = BTreeMap::new();
     let all = keys.all_text();
     kv.scan(&KeyRange::prefix(&all), Direction::Forward, |k, v| {
         let mut r = KeyReader::new(&k[all.len()..]);
@@ -795,7 +835,10 @@ pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePosti
                 if let Some(e) = e {
                     live.insert(
                         (*group, *corpus, word.clone(), doc),
-                        Occurrence { tf: e.tf, len: e.len },
+                        Occurrence {
+                            tf: e.tf,
+                            len: e.len,
+                        },
                     );
                 }
             }
@@ -829,7 +872,11 @@ mod tests {
     }
 
     fn directory(store: &Store, keys: &TenantKeys, g: GroupId) -> Vec<Segment> {
-        load_directory(&store.read().unwrap(), &keys.text_segments(g, Corpus::Things)).unwrap()
+        load_directory(
+            &store.read().unwrap(),
+            &keys.text_segments(g, Corpus::Things),
+        )
+        .unwrap()
     }
 
     fn holding(store: &Store, keys: &TenantKeys, g: GroupId, word: &str) -> (u64, Vec<u128>) {
@@ -845,10 +892,13 @@ mod tests {
         let g = GroupId::from_u128(2);
         // 200 transactions of one document each: "blue mug", every third also "red".
         for i in 0..200u128 {
-            let text = if i % 3 == 0 { "blue mug red" } else { "blue mug" };
+            let text = if i % 3 == 0 {
+                "blue mug red"
+            } else {
+                "blue mug"
+            };
             tx(&store, |kv| {
-                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(text)))
-                    .unwrap();
+                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(text))).unwrap();
             });
         }
         let dir = directory(&store, &keys, g);
@@ -864,11 +914,23 @@ mod tests {
         assert_eq!(held, 467);
         // Delete every even document, one transaction each, and rename the odd ones.
         for i in 0..200u128 {
-            let text = if i % 3 == 0 { "blue mug red" } else { "blue mug" };
+            let text = if i % 3 == 0 {
+                "blue mug red"
+            } else {
+                "blue mug"
+            };
             tx(&store, |kv| {
                 let new = (i % 2 == 1).then(|| doc("green mug"));
-                write_doc(kv, &keys, g, Corpus::Things, i, Some(&doc(text)), new.as_ref())
-                    .unwrap();
+                write_doc(
+                    kv,
+                    &keys,
+                    g,
+                    Corpus::Things,
+                    i,
+                    Some(&doc(text)),
+                    new.as_ref(),
+                )
+                .unwrap();
             });
         }
         assert_eq!(holding(&store, &keys, g, "blue"), (0, vec![]));
@@ -913,13 +975,10 @@ mod tests {
         let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
         let g = GroupId::from_u128(2);
         tx(&store, |kv| {
-            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea cup")))
-                .unwrap();
-            write_doc(kv, &keys, g, Corpus::Things, 2, None, Some(&doc("tea")))
-                .unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea cup"))).unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 2, None, Some(&doc("tea"))).unwrap();
             // Created and deleted in the same transaction: as if never written.
-            write_doc(kv, &keys, g, Corpus::Things, 2, Some(&doc("tea")), None)
-                .unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 2, Some(&doc("tea")), None).unwrap();
             let mut t = TermDocs::read(&*kv, &keys, Corpus::Things, &[g], "tea", false).unwrap();
             assert_eq!(t.df, 1);
             assert_eq!(t.all().unwrap().len(), 1);
@@ -948,8 +1007,7 @@ mod tests {
         let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
         let g = GroupId::from_u128(2);
         tx(&store, |kv| {
-            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea")))
-                .unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea"))).unwrap();
         });
         let seg = directory(&store, &keys, g)[0].id;
         let key = keys.text_segment_word(g, Corpus::Things, seg, "tea");
