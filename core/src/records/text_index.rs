@@ -885,6 +885,15 @@ mod tests {
         (t.df, t.all().unwrap().into_iter().map(|(d, _)| d).collect())
     }
 
+    /// The first text of document `i`: "blue mug", every third also "red".
+    fn first_text(i: u128) -> &'static str {
+        if i % 3 == 0 {
+            "blue mug red"
+        } else {
+            "blue mug"
+        }
+    }
+
     #[test]
     fn segments_merge_by_tier_and_read_back_exactly_after_deletions_and_renames() {
         let store = Store::in_memory(&StoreOptions::default()).unwrap();
@@ -892,11 +901,7 @@ mod tests {
         let g = GroupId::from_u128(2);
         // 200 transactions of one document each: "blue mug", every third also "red".
         for i in 0..200u128 {
-            let text = if i % 3 == 0 {
-                "blue mug red"
-            } else {
-                "blue mug"
-            };
+            let text = first_text(i);
             tx(&store, |kv| {
                 write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(text))).unwrap();
             });
@@ -914,11 +919,7 @@ mod tests {
         assert_eq!(held, 467);
         // Delete every even document, one transaction each, and rename the odd ones.
         for i in 0..200u128 {
-            let text = if i % 3 == 0 {
-                "blue mug red"
-            } else {
-                "blue mug"
-            };
+            let text = first_text(i);
             tx(&store, |kv| {
                 let new = (i % 2 == 1).then(|| doc("green mug"));
                 write_doc(

@@ -473,17 +473,23 @@ fn declared_text_properties_are_indexed_for_every_tenant_and_dropped_cleanly() {
     ));
 }
 
-#[test]
-fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.one");
-    let f = Fixture::file(&path);
+/// A database file whose products' names are searchable, with a populated tenant, and
+/// the context of that tenant.
+fn named_file(path: &std::path::Path) -> (Fixture, Context) {
+    let f = Fixture::file(path);
     f.engine
         .admin()
         .create_text_index("product", "name")
         .unwrap();
     let root = f.populated("acme");
-    let ctx = Context::system(root.id);
+    (f, Context::system(root.id))
+}
+
+#[test]
+fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.one");
+    let (f, ctx) = named_file(&path);
     let before = f
         .engine
         .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
@@ -543,13 +549,7 @@ fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
 fn a_file_written_before_the_text_index_gets_it_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.one");
-    let f = Fixture::file(&path);
-    f.engine
-        .admin()
-        .create_text_index("product", "name")
-        .unwrap();
-    let root = f.populated("acme");
-    let ctx = Context::system(root.id);
+    let (f, ctx) = named_file(&path);
     // Make the file look older: no text postings, no text counts, no marker.
     {
         let store = f.engine.store();
