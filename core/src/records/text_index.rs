@@ -887,7 +887,7 @@ mod tests {
 
     /// The first text of document `i`: "blue mug", every third also "red".
     fn first_text(i: u128) -> &'static str {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             "blue mug red"
         } else {
             "blue mug"

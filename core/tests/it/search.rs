@@ -473,6 +473,35 @@ fn declared_text_properties_are_indexed_for_every_tenant_and_dropped_cleanly() {
     ));
 }
 
+/// Deletes `doomed` and puts `put` in the file under `f`, which `check` must then find
+/// damaged, and opens the file again: that open must mend it.
+fn reopened_after(
+    f: Fixture,
+    path: &std::path::Path,
+    doomed: Vec<Vec<u8>>,
+    put: Option<(Vec<u8>, Vec<u8>)>,
+) -> Fixture {
+    assert!(!doomed.is_empty());
+    f.engine
+        .store()
+        .write(|kv| {
+            for k in &doomed {
+                kv.delete(k)?;
+            }
+            if let Some((k, v)) = &put {
+                kv.put(k.clone(), v.clone())?;
+            }
+            Ok::<_, one_storage::StorageError>(())
+        })
+        .unwrap();
+    assert!(!f.engine.check().unwrap().is_ok());
+    drop(f);
+    let f = Fixture::file(path);
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    f
+}
+
 /// A database file whose products' names are searchable, with a populated tenant, and
 /// the context of that tenant.
 fn named_file(path: &std::path::Path) -> (Fixture, Context) {
@@ -497,8 +526,7 @@ fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
     assert_eq!(before.items.len(), 1);
     // Make the text index look like the one-key-per-posting format: its segments gone,
     // an old posting under `S` in their place, the marker of segments gone.
-    {
-        let store = f.engine.store();
+    let (doomed, old) = {
         let mut doomed = Vec::new();
         let mut old_posting = None;
         for (k, _) in f.dump() {
@@ -514,21 +542,10 @@ fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
         let mut old_posting = old_posting.expect("a text index");
         old_posting.extend_from_slice(b"mug\0\x01");
         old_posting.extend_from_slice(&[7; 16]);
-        store
-            .write(|kv| {
-                for k in &doomed {
-                    kv.delete(k)?;
-                }
-                kv.put(old_posting.clone(), [0, 0, 0, 1, 0, 0, 0, 2])?;
-                Ok::<_, one_storage::StorageError>(())
-            })
-            .unwrap();
-    }
-    assert!(!f.engine.check().unwrap().is_ok());
-    drop(f);
-    let f = Fixture::file(&path);
-    let report = f.engine.check().unwrap();
-    assert!(report.is_ok(), "{:#?}", report.problems);
+        let old = (old_posting, vec![0, 0, 0, 1, 0, 0, 0, 2]);
+        (doomed, Some(old))
+    };
+    let f = reopened_after(f, &path, doomed, old);
     assert!(
         !f.dump()
             .iter()
@@ -551,8 +568,7 @@ fn a_file_written_before_the_text_index_gets_it_when_opened() {
     let path = dir.path().join("old.one");
     let (f, ctx) = named_file(&path);
     // Make the file look older: no text postings, no text counts, no marker.
-    {
-        let store = f.engine.store();
+    let doomed = {
         let mut doomed = Vec::new();
         for (k, _) in f.dump() {
             let text_posting = k.len() > 18 && k[0] == b'T' && k[18] == b'W';
@@ -564,20 +580,9 @@ fn a_file_written_before_the_text_index_gets_it_when_opened() {
             }
         }
         assert!(!doomed.is_empty());
-        store
-            .write(|kv| {
-                for k in &doomed {
-                    kv.delete(k)?;
-                }
-                Ok::<_, one_storage::StorageError>(())
-            })
-            .unwrap();
-    }
-    assert!(!f.engine.check().unwrap().is_ok());
-    drop(f);
-    let f = Fixture::file(&path);
-    let report = f.engine.check().unwrap();
-    assert!(report.is_ok(), "{:#?}", report.problems);
+        doomed
+    };
+    let f = reopened_after(f, &path, doomed, None);
     let hits = f
         .engine
         .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
