@@ -2,7 +2,9 @@
 //! (Zipf words of a 20,000-word vocabulary) created in bulk (transactions of 1,000) and
 //! one by one (each its own durable transaction), on a database file with the default
 //! durability; each run twice, alternately, on a fresh database whose `product` type
-//! declares `name` a text field and on one whose type declares nothing.
+//! declares `name` a text field and on one whose type declares nothing. The upkeep thread
+//! runs as in an application (`ONE_UPKEEP=off` stops it: writers then do every merge of
+//! the text index themselves).
 //!
 //! ```sh
 //! cargo run --release -p one-benches --example named_writes -- 100000 2000
@@ -34,8 +36,14 @@ fn main() {
 /// One database: the same writes, with the type's names in the text index or not.
 fn run(names: &[String], bulk: usize, singles: usize, indexed: bool) {
     let dir = tempfile::tempdir().unwrap();
+    // The upkeep thread as an application has it (on, by default) unless
+    // `ONE_UPKEEP=off`: it takes the text index's large merges off the writer.
+    let upkeep = match std::env::var("ONE_UPKEEP").as_deref() {
+        Ok("off") => None,
+        _ => Some(KNOWLEDGE_UPKEEP_INTERVAL),
+    };
     let db = Ontology::builder()
-        .knowledge_upkeep(None)
+        .knowledge_upkeep(upkeep)
         .open(dir.path().join("one.redb"))
         .unwrap();
     let root = db

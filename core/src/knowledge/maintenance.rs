@@ -12,6 +12,11 @@
 //! during and after a rebuild. Writes mark their group for the next round; a full pass
 //! over every group runs when the thread starts and every [`FULL_PASS_ROUNDS`] rounds
 //! (other instances on a shared store mark nothing here).
+//!
+//! The same thread merges the text index's segments when a writer left a merge larger
+//! than it does itself (`records/text_index.rs`, `INLINE_MERGE_ENTRIES`): it reads the
+//! segments from a snapshot, merges them with no lock and no engine, and stores the
+//! result in one short transaction, unless a writer merged them meanwhile.
 
 pub use one_vocabulary::records::knowledge::MaintenanceStatus;
 
@@ -28,10 +33,15 @@ use crate::base::layout::TenantKeys;
 use crate::kernel::{Engine, Parts, Scope, View};
 use crate::knowledge::index::{KnowledgeIndexConfig, indexed_groups};
 use crate::records::group::tenant_roots;
+use crate::records::text_index::{Corpora, MergePlan, TextUpkeep, every_corpus};
 use crate::{Error, Result};
 
 /// Every this many rounds, the thread looks at every group, not only those written to.
 pub const FULL_PASS_ROUNDS: u64 = 600;
+
+/// At most this many merges of one corpus's text segments in one round (the rest wait
+/// for the next).
+const MERGES_PER_ROUND: usize = 16;
 
 type Target = (GroupId, Env, GroupId);
 
@@ -72,14 +82,20 @@ pub(crate) fn install(parts: &mut Parts) {
 }
 
 impl Engine {
-    /// What the background upkeep of the vector graphs is doing (all zero when no thread
-    /// was started).
+    /// What the background upkeep of the vector graphs and the text index is doing (all
+    /// zero when no thread was started).
     pub fn maintenance_status(&self) -> MaintenanceStatus {
-        self.part::<Upkeep>()
+        let mut status = self
+            .part::<Upkeep>()
             .status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        status.text_merges = self
+            .part::<TextUpkeep>()
+            .merges
+            .load(std::sync::atomic::Ordering::Relaxed);
+        status
     }
 
     /// Whether `group`'s graphs are due: it has enough vectors and no graph, or what
@@ -119,6 +135,18 @@ impl Engine {
             count(KeyRange::prefix(&keys.relabels_of(group)))?;
         }
         Ok(changed >= threshold)
+    }
+
+    /// Every corpus of every group of every tenant with text segments.
+    fn every_text_corpus(&self) -> Result<Vec<Corpora>> {
+        let snapshot = self.store().read()?;
+        let mut out = Vec::new();
+        for root in tenant_roots(&*snapshot)? {
+            for env in [Env::Live, Env::Test] {
+                out.extend(every_corpus(&*snapshot, &TenantKeys::new(root, env))?);
+            }
+        }
+        Ok(out)
     }
 
     /// Every group of every tenant with vectors or a graph.
@@ -288,8 +316,78 @@ fn round(engine: &Weak<Engine>, signal: &Signal, compacting: &Mutex<()>, full: b
             }
         });
     }
+    merge_text(engine, signal, full)?;
     if let Some(e) = engine.upgrade() {
         e.part::<Upkeep>().report(|s| s.rounds += 1);
+    }
+    Some(())
+}
+
+/// The text merges writers left (or, with `full`, every corpus's due merges); `None`
+/// when the thread must stop.
+fn merge_text(engine: &Weak<Engine>, signal: &Signal, full: bool) -> Option<()> {
+    let corpora = {
+        let e = engine.upgrade()?;
+        let mut owed = e.part::<TextUpkeep>().take();
+        if full {
+            match e.every_text_corpus() {
+                Ok(all) => owed = all,
+                Err(err) => e
+                    .part::<Upkeep>()
+                    .report(|s| s.last_error = Some(err.to_string())),
+            }
+        }
+        owed
+    };
+    for (keys, group, corpus) in corpora {
+        let mut merged = 0;
+        loop {
+            if signal.stopped() {
+                return None;
+            }
+            if merged == MERGES_PER_ROUND {
+                let e = engine.upgrade()?;
+                e.part::<TextUpkeep>().mark(vec![(keys, group, corpus)]);
+                break;
+            }
+            let planned = {
+                let e = engine.upgrade()?;
+                e.store()
+                    .read()
+                    .map_err(Error::from)
+                    .and_then(|snapshot| MergePlan::due(&*snapshot, &keys, group, corpus))
+            };
+            // The slow part: no engine, no lock of the store.
+            let built = match planned.and_then(|p| p.map(MergePlan::build).transpose()) {
+                Ok(Some(built)) => built,
+                Ok(None) => break,
+                Err(err) => {
+                    let e = engine.upgrade()?;
+                    e.part::<Upkeep>()
+                        .report(|s| s.last_error = Some(err.to_string()));
+                    break;
+                }
+            };
+            if signal.stopped() {
+                return None;
+            }
+            let e = engine.upgrade()?;
+            match e.transact(|kv| built.store(kv)) {
+                Ok(stored) => {
+                    merged += 1;
+                    if stored {
+                        e.part::<TextUpkeep>()
+                            .merges
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(err) => {
+                    e.part::<Upkeep>()
+                        .report(|s| s.last_error = Some(err.to_string()));
+                    break;
+                }
+            }
+        }
     }
     Some(())
 }

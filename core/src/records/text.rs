@@ -150,9 +150,15 @@ pub(crate) fn load_text_defs(kv: &impl KvRead) -> Result<Vec<IndexDef>> {
 pub(crate) struct TextDefCache(Option<std::sync::Arc<[IndexDef]>>);
 
 /// Installs the text index's part of a write: the postings a transaction wrote are
-/// sealed into its segments once its closure succeeds.
-pub(crate) fn install(hooks: &mut crate::kernel::Hooks) {
-    hooks.settle.push(|tx| text_index::seal(tx.kv));
+/// sealed into its segments once its closure succeeds, and what merges it leaves are
+/// noted for the upkeep thread.
+pub(crate) fn install(parts: &mut crate::kernel::Parts, hooks: &mut crate::kernel::Hooks) {
+    parts.insert(text_index::TextUpkeep::default());
+    hooks.settle.push(|tx| {
+        let owed = text_index::seal(tx.kv)?;
+        tx.engine.part::<text_index::TextUpkeep>().mark(owed);
+        Ok(())
+    });
 }
 
 impl Tx<'_, '_> {

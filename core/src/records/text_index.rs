@@ -623,11 +623,17 @@ pub(crate) fn write_doc(
     Ok((docs, total))
 }
 
+/// One corpus of one group of one tenant's environment: what has a segment directory.
+pub(crate) type Corpora = (TenantKeys, GroupId, Corpus);
+
 /// Folds the transaction's open segments into one value per word, lists each with its
-/// size, and merges segments where a tier is full.
-pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<()> {
+/// size, and merges segments where a tier is full and the merge is small (see
+/// [`INLINE_MERGE_ENTRIES`]). Returns the corpora left with a merge for the upkeep
+/// thread.
+pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<Vec<Corpora>> {
+    let mut owed = Vec::new();
     let Some(writes) = kv.take_attached::<TextWrites>() else {
-        return Ok(());
+        return Ok(owed);
     };
     for ((keys, group, corpus), seg) in writes.open {
         let mut n = 0u64;
@@ -649,86 +655,279 @@ pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<()> {
             }
             s.id != seg.id || n > 0
         });
-        merge_full_tiers(kv, &keys, group, corpus, &mut dir)?;
+        if merge_full_tiers(kv, &keys, group, corpus, &mut dir)? {
+            owed.push((keys.clone(), group, corpus));
+        }
         store_directory(kv, dir_key, &dir)?;
     }
-    Ok(())
+    Ok(owed)
 }
 
-/// Merges the newest segments while [`FANOUT`] or more of them share a tier.
+/// The text index's side of the upkeep thread: the corpora whose writers left a merge
+/// too large for them, and how many merges the thread stored.
+#[derive(Debug, Default)]
+pub(crate) struct TextUpkeep {
+    owed: std::sync::Mutex<std::collections::BTreeSet<Corpora>>,
+    pub(crate) merges: std::sync::atomic::AtomicU64,
+}
+
+impl TextUpkeep {
+    /// Notes corpora that owe a merge (committed or not: the thread reads the store).
+    pub(crate) fn mark(&self, owed: Vec<Corpora>) {
+        if !owed.is_empty() {
+            self.owed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(owed);
+        }
+    }
+
+    /// The corpora marked since the last call.
+    pub(crate) fn take(&self) -> Vec<Corpora> {
+        std::mem::take(&mut *self.owed.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Every corpus of every group of one tenant's environment that has a segment
+/// directory (one short read per corpus: the directory keys are skipped to, not
+/// scanned through).
+pub(crate) fn every_corpus(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<Corpora>> {
+    let all = keys.all_text();
+    let Some(end) = one_storage::keys::prefix_successor(&all) else {
+        return Ok(Vec::new());
+    };
+    let mut from = all.clone();
+    let mut out = Vec::new();
+    loop {
+        let mut first = None;
+        kv.scan(
+            &KeyRange::between(from, end.clone()),
+            Direction::Forward,
+            |k, _| {
+                first = Some(k.to_vec());
+                Ok::<_, Error>(ControlFlow::Break(()))
+            },
+        )?;
+        let Some(k) = first else {
+            return Ok(out);
+        };
+        let mut r = KeyReader::new(&k[all.len()..]);
+        let group = GroupId::from_u128(r.u128()?);
+        let corpus = match r.u8()? {
+            1 => Corpus::Things,
+            2 => Corpus::Knowledge,
+            n => return Err(corrupt(format!("a text corpus numbered {n}"))),
+        };
+        out.push((keys.clone(), group, corpus));
+        let Some(next) = one_storage::keys::prefix_successor(&keys.text_segments(group, corpus))
+        else {
+            return Ok(out);
+        };
+        from = next;
+    }
+}
+
+/// The largest merge a writer does itself (entries in the segments merged); larger ones
+/// are the upkeep thread's, unless a tier has grown to twice [`FANOUT`] segments (no
+/// thread runs, or it lags), when the writer merges whatever the size.
+pub(crate) const INLINE_MERGE_ENTRIES: u64 = 8192;
+
+/// The first run of [`FANOUT`] or more adjacent segments of one tier in `dir` that
+/// `take` accepts (given the run's length and entries): its start and length.
+fn full_run(dir: &[Segment], take: impl Fn(usize, u64) -> bool) -> Option<(usize, usize)> {
+    let mut start = 0;
+    while start < dir.len() {
+        let t = tier(dir[start].entries);
+        let len = dir[start..]
+            .iter()
+            .take_while(|s| tier(s.entries) == t)
+            .count();
+        let entries = dir[start..start + len].iter().map(|s| s.entries).sum();
+        if len >= FANOUT && take(len, entries) {
+            return Some((start, len));
+        }
+        start += len;
+    }
+    None
+}
+
+/// Merges, in the writing transaction, the full runs of `dir` small enough for a writer
+/// (or overdue); returns whether a full run is left for the upkeep thread.
 fn merge_full_tiers(
     kv: &mut WriteTx<'_>,
     keys: &TenantKeys,
     group: GroupId,
     corpus: Corpus,
     dir: &mut Vec<Segment>,
-) -> Result<()> {
-    loop {
-        let Some(last) = dir.last() else {
-            return Ok(());
-        };
-        let t = tier(last.entries);
-        let run = dir
-            .iter()
-            .rev()
-            .take_while(|s| tier(s.entries) == t)
-            .count();
-        if run < FANOUT {
-            return Ok(());
+) -> Result<bool> {
+    let inline = |len: usize, entries: u64| entries <= INLINE_MERGE_ENTRIES || len >= 2 * FANOUT;
+    while let Some((start, len)) = full_run(dir, inline) {
+        let plan = MergePlan::read(&*kv, keys, group, corpus, &dir[start..start + len])?;
+        let merged = plan.build()?.write(kv, dir)?;
+        debug_assert!(merged, "a writer's own directory is current");
+    }
+    Ok(full_run(dir, |_, _| true).is_some())
+}
+
+/// A merge of adjacent segments, read from a snapshot: the upkeep thread plans it, builds
+/// it with no lock held, and stores it if its segments are still there
+/// ([`BuiltMerge::store`]); a writer does the three at once.
+#[derive(Debug)]
+pub(crate) struct MergePlan {
+    keys: TenantKeys,
+    group: GroupId,
+    corpus: Corpus,
+    inputs: Vec<Segment>,
+    /// Each word's runs, newest segment first.
+    by_word: BTreeMap<Vec<u8>, Vec<Run>>,
+}
+
+impl MergePlan {
+    /// The merge the upkeep thread owes one corpus of one group, if any: the first full
+    /// run of its segments.
+    pub(crate) fn due(
+        kv: &impl KvRead,
+        keys: &TenantKeys,
+        group: GroupId,
+        corpus: Corpus,
+    ) -> Result<Option<Self>> {
+        let dir = load_directory(kv, &keys.text_segments(group, corpus))?;
+        match full_run(&dir, |_, _| true) {
+            Some((start, len)) => Ok(Some(Self::read(
+                kv,
+                keys,
+                group,
+                corpus,
+                &dir[start..start + len],
+            )?)),
+            None => Ok(None),
         }
-        let start = dir.len() - run;
+    }
+
+    /// Reads adjacent `segments` (oldest first).
+    fn read(
+        kv: &impl KvRead,
+        keys: &TenantKeys,
+        group: GroupId,
+        corpus: Corpus,
+        segments: &[Segment],
+    ) -> Result<Self> {
+        let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
+        for seg in segments.iter().rev() {
+            let segment_key = keys.text_segment(group, corpus, seg.id);
+            for (w, run) in segment_runs(kv, segment_key.len(), &segment_key)? {
+                by_word.entry(w).or_default().push(run);
+            }
+        }
+        Ok(Self {
+            keys: keys.clone(),
+            group,
+            corpus,
+            inputs: segments.to_vec(),
+            by_word,
+        })
+    }
+
+    /// Resolves every word's entries into one list each (no store needed).
+    pub(crate) fn build(self) -> Result<BuiltMerge> {
+        let mut values = Vec::with_capacity(self.by_word.len());
+        let mut entries = 0u64;
+        let mut kept: Vec<(u128, Entry)> = Vec::new();
+        for (w, mut runs) in self.by_word {
+            kept.clear();
+            resolve(&mut runs, |doc, e| {
+                if e.live || e.shadows {
+                    kept.push((doc, e));
+                }
+            })?;
+            if !kept.is_empty() {
+                entries += kept.len() as u64;
+                values.push((w, encode_value(&kept)));
+            }
+        }
+        Ok(BuiltMerge {
+            keys: self.keys,
+            group: self.group,
+            corpus: self.corpus,
+            inputs: self.inputs,
+            values,
+            entries,
+        })
+    }
+}
+
+/// A merged segment ready to replace its inputs.
+#[derive(Debug)]
+pub(crate) struct BuiltMerge {
+    keys: TenantKeys,
+    group: GroupId,
+    corpus: Corpus,
+    inputs: Vec<Segment>,
+    /// Each word (escaped) and its value.
+    values: Vec<(Vec<u8>, Vec<u8>)>,
+    entries: u64,
+}
+
+impl BuiltMerge {
+    /// Stores the merge in a transaction of its own making: replaces its inputs if they
+    /// are still adjacent in the directory, and returns whether it did (a writer may
+    /// have merged them meanwhile: then nothing is written).
+    pub(crate) fn store(self, kv: &mut WriteTx<'_>) -> Result<bool> {
+        let dir_key = self.keys.text_segments(self.group, self.corpus);
+        let mut dir = load_directory(&*kv, &dir_key)?;
+        if !self.write(kv, &mut dir)? {
+            return Ok(false);
+        }
+        store_directory(kv, dir_key, &dir)?;
+        Ok(true)
+    }
+
+    /// Replaces the inputs by the merged segment in `dir` and in the store, if `dir` still
+    /// holds them side by side; whether it did.
+    fn write(self, kv: &mut WriteTx<'_>, dir: &mut Vec<Segment>) -> Result<bool> {
+        let Some(start) = dir
+            .windows(self.inputs.len())
+            .position(|w| w == self.inputs.as_slice())
+        else {
+            return Ok(false);
+        };
+        let (keys, group, corpus) = (&self.keys, self.group, self.corpus);
+        for seg in &self.inputs {
+            let segment_key = keys.text_segment(group, corpus, seg.id);
+            let mut doomed = Vec::new();
+            kv.scan(
+                &KeyRange::prefix(&segment_key),
+                Direction::Forward,
+                |k, _| {
+                    doomed.push(k.to_vec());
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )?;
+            for k in doomed {
+                kv.delete(&k)?;
+            }
+        }
         let id = dir
             .iter()
             .map(|s| s.id)
             .max()
             .unwrap_or(0)
             .saturating_add(1);
-        let merged = merge(kv, keys, group, corpus, &dir[start..], id)?;
-        dir.truncate(start);
-        if merged.entries > 0 {
-            dir.push(merged);
-        }
-    }
-}
-
-/// Merges adjacent `segments` (oldest first) into a new segment `id`.
-fn merge(
-    kv: &mut WriteTx<'_>,
-    keys: &TenantKeys,
-    group: GroupId,
-    corpus: Corpus,
-    segments: &[Segment],
-    id: u64,
-) -> Result<Segment> {
-    let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
-    for seg in segments.iter().rev() {
-        let segment_key = keys.text_segment(group, corpus, seg.id);
-        for (w, run) in segment_runs(&*kv, segment_key.len(), &segment_key)? {
-            let mut key = segment_key.clone();
+        let new_key = keys.text_segment(group, corpus, id);
+        for (w, value) in self.values {
+            let mut key = new_key.clone();
             key.extend_from_slice(&w);
-            kv.delete(&key)?;
-            by_word.entry(w).or_default().push(run);
+            kv.put(key, value)?;
         }
+        let merged = (self.entries > 0).then_some(Segment {
+            id,
+            entries: self.entries,
+        });
+        dir.splice(start..start + self.inputs.len(), merged);
+        Ok(true)
     }
-    let new_key = keys.text_segment(group, corpus, id);
-    let mut total = 0u64;
-    let mut kept: Vec<(u128, Entry)> = Vec::new();
-    for (w, mut runs) in by_word {
-        kept.clear();
-        resolve(&mut runs, |doc, e| {
-            if e.live || e.shadows {
-                kept.push((doc, e));
-            }
-        })?;
-        if kept.is_empty() {
-            continue;
-        }
-        total += kept.len() as u64;
-        let mut key = new_key.clone();
-        key.extend_from_slice(&w);
-        kv.put(key, encode_value(&kept))?;
-    }
-    Ok(Segment { id, entries: total })
 }
 
 /// One posting as the index resolves it: group, corpus, word, document → occurrence.
@@ -942,6 +1141,88 @@ mod tests {
         let (live, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(live.len(), 200);
+    }
+
+    /// A transaction putting documents `ids`, each "w<id % 50> common".
+    fn bulk(
+        store: &Store,
+        keys: &TenantKeys,
+        g: GroupId,
+        ids: std::ops::Range<u128>,
+    ) -> Vec<Corpora> {
+        store
+            .write(|kv| {
+                for i in ids {
+                    let text = format!("w{} common", i % 50);
+                    write_doc(kv, keys, g, Corpus::Things, i, None, Some(&doc(&text)))?;
+                }
+                seal(kv)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn merges_too_large_for_a_writer_are_left_to_the_upkeep_and_stored_once() {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
+        let g = GroupId::from_u128(2);
+        // Eight transactions of 600 documents (1,200 entries each, one tier): a merge of
+        // 9,600 entries, more than a writer does.
+        let mut owed = Vec::new();
+        for t in 0..8u128 {
+            owed = bulk(&store, &keys, g, t * 600..(t + 1) * 600);
+        }
+        assert_eq!(owed, [(keys.clone(), g, Corpus::Things)]);
+        assert_eq!(directory(&store, &keys, g).len(), 8);
+        let before = holding(&store, &keys, g, "common");
+        assert_eq!(before.0, 4800);
+        // Two plans from the same snapshot: the first stores, the second finds its
+        // segments gone and writes nothing.
+        let plans: Vec<BuiltMerge> = (0..2)
+            .map(|_| {
+                let read = store.read().unwrap();
+                MergePlan::due(&read, &keys, g, Corpus::Things)
+                    .unwrap()
+                    .expect("a merge is due")
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let stored: Vec<bool> = plans
+            .into_iter()
+            .map(|built| store.write(|kv| built.store(kv)).unwrap())
+            .collect();
+        assert_eq!(stored, [true, false]);
+        let dir = directory(&store, &keys, g);
+        assert_eq!(dir.len(), 1);
+        assert_eq!(dir[0].entries, 9600);
+        assert_eq!(holding(&store, &keys, g, "common"), before);
+        assert!(
+            MergePlan::due(&store.read().unwrap(), &keys, g, Corpus::Things)
+                .unwrap()
+                .is_none()
+        );
+        let (live, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(live.len(), 9600);
+    }
+
+    #[test]
+    fn a_writer_merges_a_large_tier_itself_once_the_upkeep_is_overdue() {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
+        let g = GroupId::from_u128(2);
+        for t in 0..16u128 {
+            bulk(&store, &keys, g, t * 600..(t + 1) * 600);
+        }
+        // Never more than twice FANOUT segments of one tier, thread or not.
+        let dir = directory(&store, &keys, g);
+        assert!(dir.len() < 2 * FANOUT, "{dir:?}");
+        assert_eq!(holding(&store, &keys, g, "common").0, 9600);
+        let (_, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let corpora = every_corpus(&store.read().unwrap(), &keys).unwrap();
+        assert_eq!(corpora, [(keys.clone(), g, Corpus::Things)]);
     }
 
     #[test]

@@ -633,7 +633,7 @@ fn graphs_dropped_from_memory_are_read_again_and_answer_the_same() {
 /// Waits until `done` holds, checking every 10 ms: the upkeep thread's work is
 /// asynchronous. The bound (30,000 checks, five minutes of sleeping) only ends a test
 /// that would hang.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..30_000 {
         if done() {
             return;

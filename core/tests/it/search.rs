@@ -663,3 +663,46 @@ fn knowledge_is_searched_by_text_and_by_both_rankings_fused() {
     assert!(bad.is_err());
     assert!(f.engine.check().unwrap().is_ok());
 }
+
+#[test]
+fn the_upkeep_thread_merges_what_writers_leave_and_answers_stay_exact() {
+    let f = Fixture::new();
+    f.engine
+        .admin()
+        .create_text_index("product", "name")
+        .unwrap();
+    let root = f.tenant("acme");
+    let ctx = Context::system(root.id);
+    let engine = std::sync::Arc::new(f.engine);
+    let mut upkeep =
+        KnowledgeMaintenance::start(&engine, std::time::Duration::from_millis(5)).unwrap();
+    // Transactions of 600 names: eight of them make a merge larger than a writer does.
+    let mut sevens = Vec::new();
+    for t in 0..12 {
+        let made = engine
+            .write(&ctx, |tx| {
+                (0..600)
+                    .map(|i| {
+                        let name = format!("w{} common", (t * 600 + i) % 50);
+                        tx.create_thing(NewThing::new("product", name))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .unwrap();
+        sevens.extend(made.iter().filter(|t| t.name == "w7 common").map(|t| t.id));
+        let hits = all_hits(&engine, &ctx, TextQuery::new("w7 common").limit(50));
+        assert_eq!(hits.len(), sevens.len());
+    }
+    crate::knowledge::eventually("the thread merged the text segments", || {
+        engine.maintenance_status().text_merges >= 1
+    });
+    let mut hits: Vec<ThingId> = all_hits(&engine, &ctx, TextQuery::new("w7 common"))
+        .into_iter()
+        .map(|h| h.0)
+        .collect();
+    hits.sort();
+    sevens.sort();
+    assert_eq!(hits, sevens);
+    upkeep.stop();
+    assert!(engine.check().unwrap().is_ok());
+}

@@ -461,6 +461,9 @@ pub struct MaintenanceStatus {
     pub rounds: u64,
     /// Graphs it built.
     pub graphs_built: u64,
+    /// Merges of text index segments it stored (those too large for a writer).
+    #[serde(default)]
+    pub text_merges: u64,
     /// The group whose graphs it is building now, if any.
     pub building: Option<GroupId>,
     /// The last error a round met (it goes on with the next group and round).
