@@ -22,14 +22,19 @@
 //! segments: each value's header holds its two counts, and no document list is decoded
 //! to know it.
 //!
-//! **Merging.** When a transaction has added its segment and the newest [`FANOUT`]
-//! segments are of one tier (⌊log₈ entries⌋), they are merged into one, and so on up: a
-//! group keeps at most `FANOUT − 1` segments of each tier, and an entry is rewritten
-//! about once per tier. A merge of adjacent segments keeps, for each word and document,
-//! the newest entry's liveness and the oldest entry's shadowing, and drops an entry that
-//! is dead and shadows nothing: a deletion is forgotten once a merge reaches the oldest
-//! segment. Merges run in the writing transaction; the largest (merging segments of
-//! about 8^k entries) happens once every 8^k postings.
+//! **Merging.** When [`FANOUT`] adjacent segments are of one tier (⌊log₈ entries⌋), they
+//! are merged into one: a group keeps about `FANOUT − 1` segments of each tier, and an
+//! entry is rewritten about once per tier. A merge of adjacent segments keeps, for each
+//! word and document, the newest entry's liveness and the oldest entry's shadowing, and
+//! drops an entry that is dead and shadows nothing: a deletion is forgotten once a merge
+//! reaches the oldest segment. A writer does the merges of up to
+//! [`INLINE_MERGE_ENTRIES`] entries in its own transaction; larger ones are left to the
+//! upkeep thread (`knowledge/maintenance.rs`), which reads the segments from a snapshot
+//! ([`MergePlan`]), merges them with no lock, and stores the result unless a writer
+//! merged them meanwhile ([`BuiltMerge::store`]: sealed segments never change, so finding
+//! them still side by side in the directory is the whole check). A tier that reaches
+//! twice `FANOUT` segments (no thread runs, or it lags) is merged by the writer whatever
+//! its size, so a search never reads an unbounded number of segments.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
