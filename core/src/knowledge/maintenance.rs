@@ -43,6 +43,9 @@ pub const FULL_PASS_ROUNDS: u64 = 600;
 /// for the next).
 const MERGES_PER_ROUND: usize = 16;
 
+/// Between rounds, how often the thread looks for text merges writers left.
+const TEXT_POLL: Duration = Duration::from_millis(10);
+
 type Target = (GroupId, Env, GroupId);
 
 /// The engine's side of the upkeep: the groups written to since the last round, and what
@@ -236,14 +239,28 @@ impl Drop for KnowledgeMaintenance {
 /// The thread: rounds until stopped or the engine is gone.
 fn run(engine: &Weak<Engine>, signal: &Signal, compacting: &Mutex<()>, interval: Duration) {
     let mut rounds: u64 = 0;
-    loop {
+    'rounds: loop {
         let full = rounds.is_multiple_of(FULL_PASS_ROUNDS);
         if round(engine, signal, compacting, full).is_none() {
             break;
         }
         rounds += 1;
-        if !signal.wait(interval) {
-            break;
+        // Until the next round, text merges writers leave are taken as they come: a bulk
+        // load seals a segment per transaction, faster than a round a second.
+        let mut waited = Duration::ZERO;
+        while waited < interval {
+            let step = TEXT_POLL.min(interval - waited);
+            if !signal.wait(step) {
+                break 'rounds;
+            }
+            waited += step;
+            let owed = match engine.upgrade() {
+                Some(e) => e.part::<TextUpkeep>().is_owed(),
+                None => break 'rounds,
+            };
+            if owed && merge_text(engine, signal, false).is_none() {
+                break 'rounds;
+            }
         }
     }
     if let Some(e) = engine.upgrade() {
