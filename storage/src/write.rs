@@ -165,6 +165,20 @@ impl WriteTx<'_> {
         self.buffer(key.to_vec(), None)
     }
 
+    /// Removes every key that starts with `prefix` (those this transaction wrote too), and
+    /// returns how many there were.
+    pub fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize, StorageError> {
+        let mut doomed = Vec::new();
+        self.scan(&KeyRange::prefix(prefix), Direction::Forward, |k, _| {
+            doomed.push(k.to_vec());
+            Ok::<_, StorageError>(Flow::Continue(()))
+        })?;
+        for k in &doomed {
+            self.delete(k)?;
+        }
+        Ok(doomed.len())
+    }
+
     /// Removes `key` and returns what was there, which costs a read.
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let old = self.get(key)?;

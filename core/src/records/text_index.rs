@@ -909,19 +909,7 @@ impl BuiltMerge {
         };
         let (keys, group, corpus) = (&self.keys, self.group, self.corpus);
         for seg in &self.inputs {
-            let segment_key = keys.text_segment(group, corpus, seg.id);
-            let mut doomed = Vec::new();
-            kv.scan(
-                &KeyRange::prefix(&segment_key),
-                Direction::Forward,
-                |k, _| {
-                    doomed.push(k.to_vec());
-                    Ok::<_, Error>(ControlFlow::Continue(()))
-                },
-            )?;
-            for k in doomed {
-                kv.delete(&k)?;
-            }
+            kv.delete_prefix(&keys.text_segment(group, corpus, seg.id))?;
         }
         let id = dir
             .iter()

@@ -64,18 +64,7 @@ fn build_once(engine: &crate::kernel::Engine) -> Result<()> {
 
 /// Replaces a text index of one key per posting by segments (its counts stay right).
 fn rebuild_text(kv: &mut WriteTx<'_>, keys: &TenantKeys, defs: &[IndexDef]) -> Result<()> {
-    let mut old = Vec::new();
-    kv.scan(
-        &KeyRange::prefix(&keys.old_text_postings()),
-        Direction::Forward,
-        |k, _| {
-            old.push(k.to_vec());
-            Ok::<_, Error>(ControlFlow::Continue(()))
-        },
-    )?;
-    for k in old {
-        kv.delete(&k)?;
-    }
+    kv.delete_prefix(&keys.old_text_postings())?;
     index_documents(kv, keys, text_documents(kv, keys, defs)?)?;
     Ok(())
 }

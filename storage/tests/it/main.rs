@@ -90,6 +90,34 @@ fn a_write_transaction_reads_its_own_writes() {
 }
 
 #[test]
+fn deleting_a_prefix_takes_stored_and_own_keys_and_nothing_else() {
+    for (store, _dir) in backends() {
+        store
+            .write(|tx| {
+                tx.put(b"a/1", b"1")?;
+                tx.put(b"a", b"kept")?;
+                tx.put(b"b/1", b"kept")?;
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        store
+            .write(|tx| {
+                tx.put(b"a/2", b"2")?;
+                assert_eq!(tx.delete_prefix(b"a/")?, 2);
+                assert_eq!(tx.delete_prefix(b"a/")?, 0);
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let read = store.read().unwrap();
+        let left: Vec<Vec<u8>> = collect(&read, &KeyRange::all(), Direction::Forward)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(left, [b"a".to_vec(), b"b/1".to_vec()]);
+    }
+}
+
+#[test]
 fn a_panic_aborts_and_the_store_goes_on() {
     for (store, _dir) in backends() {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
