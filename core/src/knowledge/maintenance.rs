@@ -345,6 +345,9 @@ fn round(engine: &Weak<Engine>, signal: &Signal, compacting: &Mutex<()>, full: b
 fn merge_text(engine: &Weak<Engine>, signal: &Signal, full: bool) -> Option<()> {
     let corpora = {
         let e = engine.upgrade()?;
+        if e.store().is_read_only() {
+            return Some(());
+        }
         let mut owed = e.part::<TextUpkeep>().take();
         if full {
             match e.every_text_corpus() {
