@@ -206,6 +206,8 @@ impl KnowledgeMaintenance {
         let weak = Arc::downgrade(engine);
         let upkeep = engine.part::<Upkeep>();
         upkeep.report(|s| s.running = true);
+        // Counted before the thread can end (it uncounts itself as it does).
+        engine.part::<TextUpkeep>().thread(true);
         let compacting = upkeep.compacting.clone();
         let thread = std::thread::Builder::new()
             .name("one-knowledge-upkeep".into())
@@ -213,7 +215,10 @@ impl KnowledgeMaintenance {
                 let signal = signal.clone();
                 move || run(&weak, &signal, &compacting, interval)
             })
-            .map_err(|e| Error::internal(&format!("cannot start the upkeep thread: {e}")))?;
+            .map_err(|e| {
+                engine.part::<TextUpkeep>().thread(false);
+                Error::internal(&format!("cannot start the upkeep thread: {e}"))
+            })?;
         Ok(Self {
             signal,
             thread: Some(thread),
@@ -268,6 +273,7 @@ fn run(engine: &Weak<Engine>, signal: &Signal, compacting: &Mutex<()>, interval:
             s.running = false;
             s.building = None;
         });
+        e.part::<TextUpkeep>().thread(false);
     }
 }
 

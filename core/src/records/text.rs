@@ -155,8 +155,8 @@ pub(crate) struct TextDefCache(Option<std::sync::Arc<[IndexDef]>>);
 pub(crate) fn install(parts: &mut crate::kernel::Parts, hooks: &mut crate::kernel::Hooks) {
     parts.insert(text_index::TextUpkeep::default());
     hooks.settle.push(|tx| {
-        let owed = text_index::seal(tx.kv)?;
-        tx.engine.part::<text_index::TextUpkeep>().mark(owed);
+        let upkeep = tx.engine.part::<text_index::TextUpkeep>();
+        upkeep.mark(text_index::seal(tx.kv, upkeep.merges())?);
         Ok(())
     });
 }
@@ -280,7 +280,7 @@ pub(crate) fn reindex_type(
                 e.0 += d;
                 e.1 += w;
             }
-            text_index::seal(kv)?;
+            text_index::seal(kv, text_index::Merges::Writer)?;
             for (group, (docs, words)) in deltas {
                 add_to_counter(kv, keys.counter(group, Counter::ThingTexts), docs)?;
                 add_to_counter(kv, keys.counter(group, Counter::ThingWords), words)?;

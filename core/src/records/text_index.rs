@@ -27,14 +27,14 @@
 //! entry is rewritten about once per tier. A merge of adjacent segments keeps, for each
 //! word and document, the newest entry's liveness and the oldest entry's shadowing, and
 //! drops an entry that is dead and shadows nothing: a deletion is forgotten once a merge
-//! reaches the oldest segment. A writer does the merges of up to
-//! [`INLINE_MERGE_ENTRIES`] entries in its own transaction; larger ones are left to the
-//! upkeep thread (`knowledge/maintenance.rs`), which reads the segments from a snapshot
+//! reaches the oldest segment. With no upkeep thread, writers do every merge in their own
+//! transaction. While one runs, a writer does the merges of up to
+//! [`INLINE_MERGE_ENTRIES`] entries; larger ones are left to the upkeep thread (`knowledge/maintenance.rs`), which reads the segments from a snapshot
 //! ([`MergePlan`]), merges them with no lock, and stores the result unless a writer
 //! merged them meanwhile ([`BuiltMerge::store`]: sealed segments never change, so finding
 //! them still side by side in the directory is the whole check). A tier that reaches
-//! twice `FANOUT` segments (no thread runs, or it lags) is merged by the writer whatever
-//! its size, so a search never reads an unbounded number of segments.
+//! twice `FANOUT` segments (the thread lags) is merged by the writer whatever its size, so
+//! a search never reads an unbounded number of segments.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -631,11 +631,20 @@ pub(crate) fn write_doc(
 /// One corpus of one group of one tenant's environment: what has a segment directory.
 pub(crate) type Corpora = (TenantKeys, GroupId, Corpus);
 
+/// Who does the merges of the segments a writer seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merges {
+    /// The writer, all of them: no upkeep thread runs.
+    Writer,
+    /// The writer the small ones ([`INLINE_MERGE_ENTRIES`]), the upkeep thread the rest
+    /// (unless a tier is overdue: twice [`FANOUT`] segments).
+    Shared,
+}
+
 /// Folds the transaction's open segments into one value per word, lists each with its
-/// size, and merges segments where a tier is full and the merge is small (see
-/// [`INLINE_MERGE_ENTRIES`]). Returns the corpora left with a merge for the upkeep
-/// thread.
-pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<Vec<Corpora>> {
+/// size, and merges segments where a tier is full, as `merges` says. Returns the
+/// corpora left with a merge for the upkeep thread.
+pub(crate) fn seal(kv: &mut WriteTx<'_>, merges: Merges) -> Result<Vec<Corpora>> {
     let mut owed = Vec::new();
     let Some(writes) = kv.take_attached::<TextWrites>() else {
         return Ok(owed);
@@ -660,7 +669,7 @@ pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<Vec<Corpora>> {
             }
             s.id != seg.id || n > 0
         });
-        if merge_full_tiers(kv, &keys, group, corpus, &mut dir)? {
+        if merge_full_tiers(kv, &keys, group, corpus, &mut dir, merges)? {
             owed.push((keys.clone(), group, corpus));
         }
         store_directory(kv, dir_key, &dir)?;
@@ -668,15 +677,39 @@ pub(crate) fn seal(kv: &mut WriteTx<'_>) -> Result<Vec<Corpora>> {
     Ok(owed)
 }
 
-/// The text index's side of the upkeep thread: the corpora whose writers left a merge
-/// too large for them, and how many merges the thread stored.
+/// The text index's side of the upkeep thread: whether one runs, the corpora whose
+/// writers left a merge for it, and how many merges it stored.
 #[derive(Debug, Default)]
 pub(crate) struct TextUpkeep {
+    threads: std::sync::atomic::AtomicUsize,
     owed: std::sync::Mutex<std::collections::BTreeSet<Corpora>>,
     pub(crate) merges: std::sync::atomic::AtomicU64,
 }
 
 impl TextUpkeep {
+    /// Notes an upkeep thread starting (`true`) or ending.
+    pub(crate) fn thread(&self, started: bool) {
+        use std::sync::atomic::Ordering::AcqRel;
+        if started {
+            self.threads.fetch_add(1, AcqRel);
+        } else {
+            let _ = self
+                .threads
+                .fetch_update(AcqRel, std::sync::atomic::Ordering::Acquire, |n| {
+                    n.checked_sub(1)
+                });
+        }
+    }
+
+    /// Who does the merges writers seal: shared with a thread while one runs.
+    pub(crate) fn merges(&self) -> Merges {
+        if self.threads.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            Merges::Shared
+        } else {
+            Merges::Writer
+        }
+    }
+
     /// Notes corpora that owe a merge (committed or not: the thread reads the store).
     pub(crate) fn mark(&self, owed: Vec<Corpora>) {
         if !owed.is_empty() {
@@ -767,16 +800,19 @@ fn full_run(dir: &[Segment], take: impl Fn(usize, u64) -> bool) -> Option<(usize
     None
 }
 
-/// Merges, in the writing transaction, the full runs of `dir` small enough for a writer
-/// (or overdue); returns whether a full run is left for the upkeep thread.
+/// Merges, in the writing transaction, the full runs of `dir` that are the writer's
+/// (`merges`); returns whether a full run is left for the upkeep thread.
 fn merge_full_tiers(
     kv: &mut WriteTx<'_>,
     keys: &TenantKeys,
     group: GroupId,
     corpus: Corpus,
     dir: &mut Vec<Segment>,
+    merges: Merges,
 ) -> Result<bool> {
-    let inline = |len: usize, entries: u64| entries <= INLINE_MERGE_ENTRIES || len >= 2 * FANOUT;
+    let inline = |len: usize, entries: u64| {
+        merges == Merges::Writer || entries <= INLINE_MERGE_ENTRIES || len >= 2 * FANOUT
+    };
     while let Some((start, len)) = full_run(dir, inline) {
         let plan = MergePlan::read(&*kv, keys, group, corpus, &dir[start..start + len])?;
         let merged = plan.build()?.write(kv, dir)?;
@@ -1066,7 +1102,7 @@ mod tests {
         store
             .write(|kv| {
                 f(kv);
-                seal(kv)?;
+                seal(kv, Merges::Writer)?;
                 Ok::<_, Error>(())
             })
             .unwrap();
@@ -1108,13 +1144,11 @@ mod tests {
             });
         }
         let dir = directory(&store, &keys, g);
-        // With no upkeep thread, a tier holds fewer than twice FANOUT segments (small
-        // tiers fewer than FANOUT: their merges are the writer's).
+        // With no upkeep thread, the writer merges every full tier.
         for t in 0..8 {
-            let n = dir.iter().filter(|s| tier(s.entries) == t).count();
-            assert!(n < 2 * FANOUT, "{dir:?}");
+            assert!(dir.iter().filter(|s| tier(s.entries) == t).count() < FANOUT);
         }
-        assert!(dir.len() < 24, "{dir:?}");
+        assert!(dir.len() < 12, "{dir:?}");
         assert_eq!(holding(&store, &keys, g, "blue"), (200, (0..200).collect()));
         assert_eq!(holding(&store, &keys, g, "red").0, 67);
         // Merging adds no entry: one per word and document.
@@ -1160,7 +1194,7 @@ mod tests {
                     let text = format!("w{} common", i % 50);
                     write_doc(kv, keys, g, Corpus::Things, i, None, Some(&doc(&text)))?;
                 }
-                seal(kv)
+                seal(kv, Merges::Shared)
             })
             .unwrap()
     }

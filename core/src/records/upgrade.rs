@@ -101,7 +101,7 @@ fn index_documents(
         *counts.entry((group, docs)).or_default() += d;
         *counts.entry((group, words)).or_default() += w;
     }
-    text_index::seal(kv)?;
+    text_index::seal(kv, text_index::Merges::Writer)?;
     Ok(counts)
 }
 
