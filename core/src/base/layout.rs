@@ -59,8 +59,9 @@
 //!                                                 since the label's graph was built
 //! T <root:16> <env> z <group:16> <knowledge:16> -> ()    deleted since the graph was built
 //! T <root:16> <env> W <group:16> <corpus:1>    -> segment list        text index directory
-//! T <root:16> <env> W <group:16> <corpus:1> <segment:8> <word> -> the documents holding
-//!                                                 the word in that segment
+//! T <root:16> <env> W <group:16> <corpus:1> <segment:8> <word> -> a block of words from
+//!                                                 this one on, each with the documents
+//!                                                 holding it in that segment
 //! ```
 //!
 //! `<env>` is `0x01` for live and `0x02` for test; `0x00` is the env-independent structure
@@ -781,35 +782,6 @@ impl TenantKeys {
     pub(crate) fn text_segment(&self, group: GroupId, corpus: Corpus, segment: u64) -> Vec<u8> {
         KeyBuf::from_prefix(&self.text_segments(group, corpus))
             .u64(segment)
-            .finish()
-    }
-
-    /// `W <group> <corpus> <segment:8> <word>`: the documents of one segment that hold
-    /// one word.
-    pub(crate) fn text_segment_word(
-        &self,
-        group: GroupId,
-        corpus: Corpus,
-        segment: u64,
-        word: &str,
-    ) -> Vec<u8> {
-        KeyBuf::from_prefix(&self.text_segment(group, corpus, segment))
-            .str(word)
-            .finish()
-    }
-
-    /// `W <group> <corpus> <segment:8> <start…>`: the entries of one segment whose word
-    /// starts with `start` (words hold no NUL byte, so their escaped form is their
-    /// bytes).
-    pub(crate) fn text_segment_words_from(
-        &self,
-        group: GroupId,
-        corpus: Corpus,
-        segment: u64,
-        start: &str,
-    ) -> Vec<u8> {
-        KeyBuf::from_prefix(&self.text_segment(group, corpus, segment))
-            .raw(start.as_bytes())
             .finish()
     }
 

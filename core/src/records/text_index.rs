@@ -2,13 +2,15 @@
 //! own, segments merged in tiers, and a word's documents read back from them.
 //!
 //! **Layout.** Each corpus of each group has a directory, `W <group> <corpus>`, listing
-//! its segments oldest first. A segment, `W <group> <corpus> <segment>`, holds one value
-//! per word: the documents holding the word, in id order, each with the word's count in
-//! it and its length (25 bytes a document, after an 8-byte header). While a transaction
+//! its segments oldest first. A segment, `W <group> <corpus> <segment>`, holds for each
+//! word the documents holding it, in id order, each with the word's count in it and its
+//! length (25 bytes a document, after an 8-byte header); its words are packed in blocks
+//! of about 4 KiB, one key each (the segment and the block's first word), found by a
+//! backward seek. While a transaction
 //! runs, the documents it indexes are kept beside it in memory ([`TextWrites`], attached
 //! to the write transaction, so its own searches see them); when its closure succeeds
-//! they become one new segment, one value per word. A transaction's postings are thus
-//! one contiguous run of keys, where one key per posting in the range of each word made
+//! they become one new segment. A transaction's postings are thus one contiguous run of
+//! keys, where one key per posting in the range of each word made
 //! a bulk load touch a page of the tree per distinct word (BENCHMARKS.md, "What the text
 //! index costs a write"); and a word's documents are read as a few values, not one key
 //! each.
@@ -308,28 +310,134 @@ fn store_directory(kv: &mut WriteTx<'_>, key: Vec<u8>, dir: &[Segment]) -> Resul
     Ok(())
 }
 
-/// The runs under `prefix` in one segment (`prefix` is the segment's key followed by a
-/// word, or by the start of words), one per word, in word order, with each word's key
-/// suffix (its escaped form).
+/// A segment's words are stored in blocks of about this many bytes: one key per block
+/// (the segment's key and the block's first word), so writing or dropping a segment
+/// costs a key per block, not per word. A word whose list is larger has a block of its
+/// own.
+const BLOCK_BYTES: usize = 4096;
+
+/// Writes segment `segment_key`: `words` (escaped, in order) and their values, packed in
+/// blocks. Each word in a block is its escaped form and value, each after its length
+/// (`u16`, `u32`, big-endian).
+fn put_segment(
+    kv: &mut WriteTx<'_>,
+    segment_key: &[u8],
+    words: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    let mut block: Vec<u8> = Vec::new();
+    let mut first: Option<Vec<u8>> = None;
+    let flush = |kv: &mut WriteTx<'_>, first: &mut Option<Vec<u8>>, block: &mut Vec<u8>| match first
+        .take()
+    {
+        Some(w) => {
+            let mut key = segment_key.to_vec();
+            key.extend_from_slice(&w);
+            kv.put(key, std::mem::take(block))
+        }
+        None => Ok(()),
+    };
+    for (word, value) in words {
+        let (Ok(wl), Ok(vl)) = (u16::try_from(word.len()), u32::try_from(value.len())) else {
+            return Err(corrupt("a word or document list too long for a block"));
+        };
+        if first.is_some() && block.len() + word.len() + value.len() > BLOCK_BYTES {
+            flush(kv, &mut first, &mut block)?;
+        }
+        if first.is_none() {
+            first = Some(word.clone());
+        }
+        block.extend_from_slice(&wl.to_be_bytes());
+        block.extend_from_slice(&word);
+        block.extend_from_slice(&vl.to_be_bytes());
+        block.extend_from_slice(&value);
+    }
+    flush(kv, &mut first, &mut block)?;
+    Ok(())
+}
+
+/// The words of a block (escaped) and their values, in order.
+fn block_words(block: &[u8]) -> Result<Vec<(&[u8], &[u8])>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let take = |at: &mut usize, n: usize| -> Result<std::ops::Range<usize>> {
+        let end = at
+            .checked_add(n)
+            .filter(|end| *end <= block.len())
+            .ok_or_else(|| corrupt(format!("a block cut short at byte {at}")))?;
+        let r = *at..end;
+        *at = end;
+        Ok(r)
+    };
+    while at < block.len() {
+        let r = take(&mut at, 2)?;
+        let wl = usize::from(u16::from_be_bytes([block[r.start], block[r.start + 1]]));
+        let word = &block[take(&mut at, wl)?];
+        let r = take(&mut at, 4)?;
+        let vl = u32_at(block, r.start) as usize;
+        let value = &block[take(&mut at, vl)?];
+        if out
+            .last()
+            .is_some_and(|(prev, _): &(&[u8], &[u8])| *prev >= word)
+        {
+            return Err(corrupt("words out of order in a block"));
+        }
+        out.push((word, value));
+    }
+    Ok(out)
+}
+
+/// The runs of one segment whose word is `word` (escaped), or with `prefix`, begins with
+/// `word` (raw bytes); all of its words with `None`. One per word, in word order, with
+/// each word's escaped form.
 fn segment_runs(
     kv: &impl KvRead,
-    segment_key_len: usize,
-    prefix: &[u8],
+    segment_key: &[u8],
+    word: Option<(&[u8], bool)>,
 ) -> Result<Vec<(Vec<u8>, Run)>> {
-    let mut out: Vec<(Vec<u8>, Run)> = Vec::new();
-    kv.scan(&KeyRange::prefix(prefix), Direction::Forward, |k, v| {
-        let word = &k[segment_key_len..];
-        let mut reader = KeyReader::new(word);
-        reader.string()?;
-        if !reader.is_empty() {
-            return Err(corrupt(format!(
-                "a key with {} bytes after its word",
-                reader.rest().len()
-            )));
+    let Some(end) = one_storage::keys::prefix_successor(segment_key) else {
+        return Ok(Vec::new());
+    };
+    // The block holding the word is the last one whose first word is not after it.
+    let mut start = segment_key.to_vec();
+    if let Some((target, prefix)) = word {
+        let mut bound = segment_key.to_vec();
+        bound.extend_from_slice(target);
+        if !prefix {
+            bound.push(0);
         }
-        out.push((word.to_vec(), Run::from_value(v)?));
-        Ok::<_, Error>(ControlFlow::Continue(()))
-    })?;
+        kv.scan(
+            &KeyRange::between(segment_key.to_vec(), bound),
+            Direction::Reverse,
+            |k, _| {
+                start = k.to_vec();
+                Ok::<_, Error>(ControlFlow::Break(()))
+            },
+        )?;
+    }
+    let mut out: Vec<(Vec<u8>, Run)> = Vec::new();
+    kv.scan(
+        &KeyRange::between(start, end),
+        Direction::Forward,
+        |k, v| {
+            let words = block_words(v)?;
+            if words.first().map(|(w, _)| *w) != Some(&k[segment_key.len()..]) {
+                return Err(corrupt("a block whose key is not its first word"));
+            }
+            for (w, value) in words {
+                let wanted = match word {
+                    None => true,
+                    Some((target, false)) => w == target,
+                    Some((target, true)) => w.starts_with(target),
+                };
+                if wanted {
+                    out.push((w.to_vec(), Run::from_value(value)?));
+                } else if word.is_some_and(|(target, _)| w > target) {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(out)
 }
 
@@ -366,14 +474,15 @@ impl TermDocs {
         for &group in groups {
             let dir = load_directory(kv, &keys.text_segments(group, corpus))?;
             let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
+            let escaped = one_storage::keys::KeyBuf::new().str(word).finish();
+            let target = if prefix {
+                (word.as_bytes(), true)
+            } else {
+                (escaped.as_slice(), false)
+            };
             for seg in dir.iter().rev() {
                 let segment_key = keys.text_segment(group, corpus, seg.id);
-                let prefix_key = if prefix {
-                    keys.text_segment_words_from(group, corpus, seg.id, word)
-                } else {
-                    keys.text_segment_word(group, corpus, seg.id, word)
-                };
-                for (w, run) in segment_runs(kv, segment_key.len(), &prefix_key)? {
+                for (w, run) in segment_runs(kv, &segment_key, Some(target))? {
                     by_word.entry(w).or_default().push(run);
                 }
             }
@@ -641,7 +750,7 @@ pub(crate) enum Merges {
     Shared,
 }
 
-/// Folds the transaction's open segments into one value per word, lists each with its
+/// Folds the transaction's open segments into blocks of words, lists each with its
 /// size, and merges segments where a tier is full, as `merges` says. Returns the
 /// corpora left with a merge for the upkeep thread.
 pub(crate) fn seal(kv: &mut WriteTx<'_>, merges: Merges) -> Result<Vec<Corpora>> {
@@ -650,17 +759,16 @@ pub(crate) fn seal(kv: &mut WriteTx<'_>, merges: Merges) -> Result<Vec<Corpora>>
         return Ok(owed);
     };
     for ((keys, group, corpus), seg) in writes.open {
-        let mut n = 0u64;
-        for (word, entries) in &seg.words {
-            if entries.is_empty() {
-                continue;
-            }
-            n += entries.len() as u64;
-            kv.put(
-                keys.text_segment_word(group, corpus, seg.id, word),
-                encode_value(entries),
-            )?;
-        }
+        let n: u64 = seg.words.values().map(|e| e.len() as u64).sum();
+        let words = seg
+            .words
+            .iter()
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(word, entries)| {
+                let escaped = one_storage::keys::KeyBuf::new().str(word).finish();
+                (escaped, encode_value(entries))
+            });
+        put_segment(kv, &keys.text_segment(group, corpus, seg.id), words)?;
         let dir_key = keys.text_segments(group, corpus);
         let mut dir = load_directory(&*kv, &dir_key)?;
         dir.retain_mut(|s| {
@@ -867,7 +975,7 @@ impl MergePlan {
         let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
         for seg in segments.iter().rev() {
             let segment_key = keys.text_segment(group, corpus, seg.id);
-            for (w, run) in segment_runs(kv, segment_key.len(), &segment_key)? {
+            for (w, run) in segment_runs(kv, &segment_key, None)? {
                 by_word.entry(w).or_default().push(run);
             }
         }
@@ -953,12 +1061,7 @@ impl BuiltMerge {
             .max()
             .unwrap_or(0)
             .saturating_add(1);
-        let new_key = keys.text_segment(group, corpus, id);
-        for (w, value) in self.values {
-            let mut key = new_key.clone();
-            key.extend_from_slice(&w);
-            kv.put(key, value)?;
-        }
+        put_segment(kv, &keys.text_segment(group, corpus, id), self.values)?;
         let merged = (self.entries > 0).then_some(Segment {
             id,
             entries: self.entries,
@@ -998,12 +1101,22 @@ pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePosti
                 }
                 Err(e) => problems.push(format!("text index directory of {group}: {e}")),
             },
-            Ok((group, corpus, Some(seg), word)) => {
-                words
-                    .entry((group, corpus, seg))
-                    .or_default()
-                    .push((word, v.to_vec()));
-            }
+            Ok((group, corpus, Some(seg), first)) => match block_words(v) {
+                Ok(block) if block.first().map(|(w, _)| *w) == Some(first.as_slice()) => {
+                    let held = words.entry((group, corpus, seg)).or_default();
+                    for (w, value) in block {
+                        if held.last().is_some_and(|(prev, _)| prev.as_slice() >= w) {
+                            problems
+                                .push(format!("text segment {seg} of {group}: words out of order"));
+                        }
+                        held.push((w.to_vec(), value.to_vec()));
+                    }
+                }
+                Ok(_) => problems.push(format!(
+                    "text segment {seg} of {group}: a block whose key is not its first word"
+                )),
+                Err(e) => problems.push(format!("text segment {seg} of {group}: {e}")),
+            },
             Err(e) => problems.push(format!("text index key unreadable: {e}")),
         }
         Ok::<_, Error>(ControlFlow::Continue(()))
@@ -1264,6 +1377,58 @@ mod tests {
     }
 
     #[test]
+    fn words_are_found_in_any_block_of_a_segment_exactly_and_by_prefix() {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
+        let g = GroupId::from_u128(2);
+        // 3,000 documents: word `a<i>` in one each, `common` in all (a list far larger
+        // than a block), `ab` and `abc` as words of their own next to `ab<i>` prefixes.
+        tx(&store, |kv| {
+            for i in 0..3000u128 {
+                let text = format!("a{i} common ab abc");
+                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(&text))).unwrap();
+            }
+        });
+        let seg = directory(&store, &keys, g)[0].id;
+        let blocks = {
+            let read = store.read().unwrap();
+            let mut n = 0;
+            read.scan(
+                &KeyRange::prefix(&keys.text_segment(g, Corpus::Things, seg)),
+                Direction::Forward,
+                |_, _| {
+                    n += 1;
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                },
+            )
+            .unwrap();
+            n
+        };
+        assert!(blocks > 10, "{blocks} blocks");
+        for i in [0u128, 1, 17, 999, 1000, 2999] {
+            assert_eq!(holding(&store, &keys, g, &format!("a{i}")), (1, vec![i]));
+        }
+        assert_eq!(holding(&store, &keys, g, "a3000").0, 0);
+        assert_eq!(holding(&store, &keys, g, "common").0, 3000);
+        assert_eq!(holding(&store, &keys, g, "ab").0, 3000);
+        assert_eq!(holding(&store, &keys, g, "zzz").0, 0);
+        let prefixed = |start: &str| {
+            let read = store.read().unwrap();
+            let mut t = TermDocs::read(&read, &keys, Corpus::Things, &[g], start, true).unwrap();
+            t.all().unwrap().len()
+        };
+        // `a29` begins a29, a290…a299 and a2900…a2999: 111 documents.
+        assert_eq!(prefixed("a29"), 111);
+        assert_eq!(prefixed("a2999"), 1);
+        assert_eq!(prefixed("a"), 3000);
+        assert_eq!(prefixed("abc"), 3000);
+        assert_eq!(prefixed("b"), 0);
+        let (live, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(live.len(), 4 * 3000);
+    }
+
+    #[test]
     fn a_merge_keeps_the_newest_liveness_and_the_oldest_shadowing() {
         let e = |live, shadows| Entry {
             tf: u32::from(live),
@@ -1314,8 +1479,8 @@ mod tests {
             },
         )
         .unwrap();
-        // The directory and one value per word.
-        assert_eq!(keys_seen.len(), 3, "{keys_seen:?}");
+        // The directory and one block holding both words.
+        assert_eq!(keys_seen.len(), 2, "{keys_seen:?}");
         let (live, problems) = read_all(&read, &keys).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(live.len(), 2);
@@ -1330,15 +1495,29 @@ mod tests {
             write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea"))).unwrap();
         });
         let seg = directory(&store, &keys, g)[0].id;
-        let key = keys.text_segment_word(g, Corpus::Things, seg, "tea");
-        let good = store.read().unwrap().get(&key).unwrap().unwrap();
+        // One block, one word: its length fields come first.
+        let mut key = keys.text_segment(g, Corpus::Things, seg);
+        key.extend_from_slice(&one_storage::keys::KeyBuf::new().str("tea").finish());
+        let block = store.read().unwrap().get(&key).unwrap().unwrap();
+        let good = block_words(&block).unwrap()[0].1.to_vec();
+        let in_block = |value: &[u8]| {
+            let mut b = block[..block.len() - good.len() - 4].to_vec();
+            b.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            b.extend_from_slice(value);
+            b
+        };
         // The entry claims to shadow an older one that does not exist.
         let mut shadowing = good.clone();
         *shadowing.last_mut().unwrap() = 3;
         // The header counts a document the entries do not hold.
         let mut header = good.clone();
         header[3] = 2;
-        for bad in [shadowing, header, good[..good.len() - 1].to_vec()] {
+        for bad in [
+            in_block(&shadowing),
+            in_block(&header),
+            in_block(&good[..good.len() - 1]),
+            block[..block.len() - 1].to_vec(),
+        ] {
             store
                 .write(|kv| {
                     kv.put(key.clone(), bad.clone())?;
