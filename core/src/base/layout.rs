@@ -80,6 +80,7 @@
 
 use one_storage::keys::{KeyBuf, KeyReader};
 
+use crate::base::clock::Timestamp;
 use crate::base::context::{Env, Principal};
 use crate::base::id::{ConnectionId, EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
 use crate::base::resource::Resource;
@@ -592,6 +593,26 @@ impl TenantKeys {
         self.key(b'U').raw(&group.to_be_bytes()).finish()
     }
 
+    /// `Y <group> <thing>` and `U <group> <updated> <thing>`: a live thing's entries in
+    /// its group's two lists.
+    pub(crate) fn thing_listed(
+        &self,
+        group: GroupId,
+        thing: ThingId,
+        updated: Timestamp,
+    ) -> [Vec<u8>; 2] {
+        let id = thing.to_be_bytes();
+        [
+            KeyBuf::from_prefix(&self.things_of_group(group))
+                .raw(&id)
+                .finish(),
+            KeyBuf::from_prefix(&self.things_by_update(group))
+                .u64(updated.as_millis())
+                .raw(&id)
+                .finish(),
+        ]
+    }
+
     /// `Y`, then `U`: every entry of the two group lists.
     pub(crate) fn group_lists(&self) -> [Vec<u8>; 2] {
         [b'Y', b'U'].map(|tag| self.key(tag).finish())
@@ -625,6 +646,21 @@ impl TenantKeys {
     pub(crate) fn group_connections_of(&self, group: GroupId, kind: &str) -> Vec<u8> {
         KeyBuf::from_prefix(&self.group_connections(group))
             .str(kind)
+            .finish()
+    }
+
+    /// `C <group> <type> <created:8> <connection>`: a connection's entry in its group's
+    /// list.
+    pub(crate) fn group_connection(
+        &self,
+        group: GroupId,
+        kind: &str,
+        created: Timestamp,
+        id: ConnectionId,
+    ) -> Vec<u8> {
+        KeyBuf::from_prefix(&self.group_connections_of(group, kind))
+            .u64(created.as_millis())
+            .raw(&id.to_be_bytes())
             .finish()
     }
 
@@ -939,6 +975,53 @@ fn after<'k>(key: &'k [u8], prefix: &[u8], what: &'static str) -> Result<&'k [u8
         what,
         reason: "a key outside the range scanned".into(),
     })
+}
+
+/// A word as the text index's keys and blocks hold it: escaped and terminated, so words
+/// sort as strings and a word's form is never the beginning of another's.
+pub(crate) fn text_word(word: &str) -> Vec<u8> {
+    KeyBuf::new().str(word).finish()
+}
+
+/// A word of the text index back from its form ([`text_word`]).
+pub(crate) fn decode_text_word(form: &[u8]) -> Result<String> {
+    Ok(KeyReader::new(form).string()?)
+}
+
+/// What a key of the text index ([`TenantKeys::all_text`], given as `all`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextKey<'k> {
+    /// `W <group> <corpus>`: a directory of segments.
+    Directory(GroupId, Corpus),
+    /// `W <group> <corpus> <segment> <word>`: a block of a segment, from that word
+    /// (its form) on.
+    Block(GroupId, Corpus, u64, &'k [u8]),
+}
+
+/// Reads a key of the text index back.
+pub(crate) fn decode_text_key<'k>(key: &'k [u8], all: &[u8]) -> Result<TextKey<'k>> {
+    let mut r = KeyReader::new(after(key, all, "text index key")?);
+    let group = GroupId::from_u128(r.u128()?);
+    let corpus = match r.u8()? {
+        1 => Corpus::Things,
+        2 => Corpus::Knowledge,
+        n => {
+            return Err(Error::Corrupt {
+                what: "text index key",
+                reason: format!("a corpus numbered {n}"),
+            });
+        }
+    };
+    if r.is_empty() {
+        return Ok(TextKey::Directory(group, corpus));
+    }
+    let segment = r.u64()?;
+    Ok(TextKey::Block(group, corpus, segment, r.rest()))
+}
+
+/// The form of the first word of a block of segment `segment_key` from its key.
+pub(crate) fn decode_block_word<'k>(key: &'k [u8], segment_key: &[u8]) -> Result<&'k [u8]> {
+    after(key, segment_key, "text index block key")
 }
 
 /// `D g <group>` ([`group_root`]): the group a directory entry is for.

@@ -849,7 +849,7 @@ impl<K: KvRead> Checker<'_, K> {
 fn expect_text(into: &mut LivePostings, group: GroupId, corpus: Corpus, doc: u128, text: &TextDoc) {
     for (word, tf) in &text.counts {
         into.insert(
-            (group, corpus as u8, word.clone(), doc),
+            (group, corpus, word.clone(), doc),
             Occurrence {
                 tf: *tf,
                 len: text.len,

@@ -6,7 +6,6 @@
 pub use one_vocabulary::records::connection::*;
 
 use crate::base::codec::Record;
-use one_storage::keys::KeyBuf;
 
 use crate::base::layout::TenantKeys;
 
@@ -22,9 +21,6 @@ pub(crate) fn copy_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 3] {
     [
         keys.edge(true, c.from, &c.kind, c.to, c.id),
         keys.edge(false, c.to, &c.kind, c.from, c.id),
-        KeyBuf::from_prefix(&keys.group_connections_of(c.group, &c.kind))
-            .u64(c.created_at.as_millis())
-            .raw(&c.id.to_be_bytes())
-            .finish(),
+        keys.group_connection(c.group, &c.kind, c.created_at, c.id),
     ]
 }

@@ -251,16 +251,7 @@ pub(crate) fn index_keys(keys: &TenantKeys, defs: &[IndexDef], thing: &Thing) ->
 /// The entries of a live thing in its group's lists of every type: by id, and by the
 /// time of its last change. They hold nothing; a list reads the record.
 pub(crate) fn list_keys(keys: &TenantKeys, thing: &Thing) -> [Vec<u8>; 2] {
-    let id = thing.id.to_be_bytes();
-    [
-        KeyBuf::from_prefix(&keys.things_of_group(thing.group))
-            .raw(&id)
-            .finish(),
-        KeyBuf::from_prefix(&keys.things_by_update(thing.group))
-            .u64(thing.updated_at.as_millis())
-            .raw(&id)
-            .finish(),
-    ]
+    keys.thing_listed(thing.group, thing.id, thing.updated_at)
 }
 
 /// Every (tenant, environment) key set in the database.

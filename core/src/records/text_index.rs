@@ -41,11 +41,10 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use one_storage::keys::KeyReader;
 use one_storage::{Direction, KeyRange, KvRead, WriteTx};
 
 use crate::base::id::GroupId;
-use crate::base::layout::{Corpus, TenantKeys};
+use crate::base::layout::{self, Corpus, TenantKeys, TextKey};
 use crate::records::text::TextDoc;
 use crate::{Error, Result};
 
@@ -420,7 +419,7 @@ fn segment_runs(
         Direction::Forward,
         |k, v| {
             let words = block_words(v)?;
-            if words.first().map(|(w, _)| *w) != Some(&k[segment_key.len()..]) {
+            if words.first().map(|(w, _)| *w) != Some(layout::decode_block_word(k, segment_key)?) {
                 return Err(corrupt("a block whose key is not its first word"));
             }
             for (w, value) in words {
@@ -471,15 +470,15 @@ impl TermDocs {
         let mut out = TermDocs::default();
         let mut df = 0i64;
         let mut summed: Vec<(u128, Occurrence)> = Vec::new();
+        let form = layout::text_word(word);
+        let target = if prefix {
+            (word.as_bytes(), true)
+        } else {
+            (form.as_slice(), false)
+        };
         for &group in groups {
             let dir = load_directory(kv, &keys.text_segments(group, corpus))?;
             let mut by_word: BTreeMap<Vec<u8>, Vec<Run>> = BTreeMap::new();
-            let escaped = one_storage::keys::KeyBuf::new().str(word).finish();
-            let target = if prefix {
-                (word.as_bytes(), true)
-            } else {
-                (escaped.as_slice(), false)
-            };
             for seg in dir.iter().rev() {
                 let segment_key = keys.text_segment(group, corpus, seg.id);
                 for (w, run) in segment_runs(kv, &segment_key, Some(target))? {
@@ -502,9 +501,8 @@ impl TermDocs {
                         }
                     });
                 for (w, entries) in held {
-                    let escaped = one_storage::keys::KeyBuf::new().str(w).finish();
                     by_word
-                        .entry(escaped)
+                        .entry(layout::text_word(w))
                         .or_default()
                         .insert(0, Run::of(entries));
                 }
@@ -764,10 +762,7 @@ pub(crate) fn seal(kv: &mut WriteTx<'_>, merges: Merges) -> Result<Vec<Corpora>>
             .words
             .iter()
             .filter(|(_, entries)| !entries.is_empty())
-            .map(|(word, entries)| {
-                let escaped = one_storage::keys::KeyBuf::new().str(word).finish();
-                (escaped, encode_value(entries))
-            });
+            .map(|(word, entries)| (layout::text_word(word), encode_value(entries)));
         put_segment(kv, &keys.text_segment(group, corpus, seg.id), words)?;
         let dir_key = keys.text_segments(group, corpus);
         let mut dir = load_directory(&*kv, &dir_key)?;
@@ -868,13 +863,8 @@ pub(crate) fn every_corpus(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<Co
         let Some(k) = first else {
             return Ok(out);
         };
-        let mut r = KeyReader::new(&k[all.len()..]);
-        let group = GroupId::from_u128(r.u128()?);
-        let corpus = match r.u8()? {
-            1 => Corpus::Things,
-            2 => Corpus::Knowledge,
-            n => return Err(corrupt(format!("a text corpus numbered {n}"))),
-        };
+        let (TextKey::Directory(group, corpus) | TextKey::Block(group, corpus, ..)) =
+            layout::decode_text_key(&k, &all)?;
         out.push((keys.clone(), group, corpus));
         let Some(next) = one_storage::keys::prefix_successor(&keys.text_segments(group, corpus))
         else {
@@ -884,9 +874,9 @@ pub(crate) fn every_corpus(kv: &impl KvRead, keys: &TenantKeys) -> Result<Vec<Co
     }
 }
 
-/// The largest merge a writer does itself (entries in the segments merged); larger ones
-/// are the upkeep thread's, unless a tier has grown to twice [`FANOUT`] segments (no
-/// thread runs, or it lags), when the writer merges whatever the size.
+/// While an upkeep thread runs, the largest merge a writer does itself (entries in the
+/// segments merged); larger ones are the thread's, unless a tier has grown to twice
+/// [`FANOUT`] segments (the thread lags), when the writer merges whatever the size.
 pub(crate) const INLINE_MERGE_ENTRIES: u64 = 256;
 
 /// The first run of [`FANOUT`] or more adjacent segments of one tier in `dir` that
@@ -1072,7 +1062,7 @@ impl BuiltMerge {
 }
 
 /// One posting as the index resolves it: group, corpus, word, document → occurrence.
-pub(crate) type LivePostings = BTreeMap<(GroupId, u8, String, u128), Occurrence>;
+pub(crate) type LivePostings = BTreeMap<(GroupId, Corpus, String, u128), Occurrence>;
 
 /// Reads the whole text index of one tenant's environment, checking its structure: each
 /// key belongs to a listed segment, each segment's size and each value's header agree
@@ -1081,28 +1071,21 @@ pub(crate) type LivePostings = BTreeMap<(GroupId, u8, String, u128), Occurrence>
 pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePostings, Vec<String>)> {
     let mut problems = Vec::new();
     // Directory entries and segment contents, by (group, corpus).
-    let mut dirs: BTreeMap<(GroupId, u8), Vec<Segment>> = BTreeMap::new();
+    let mut dirs: BTreeMap<(GroupId, Corpus), Vec<Segment>> = BTreeMap::new();
     // Each segment's words (escaped) and values, by (group, corpus, segment).
     type Stored = Vec<(Vec<u8>, Vec<u8>)>;
-    let mut words: BTreeMap<(GroupId, u8, u64), Stored> = BTreeMap::new();
+    let mut words: BTreeMap<(GroupId, Corpus, u64), Stored> = BTreeMap::new();
     let all = keys.all_text();
     kv.scan(&KeyRange::prefix(&all), Direction::Forward, |k, v| {
-        let mut r = KeyReader::new(&k[all.len()..]);
-        let parsed = (|| -> std::result::Result<_, one_storage::keys::KeyError> {
-            let group = GroupId::from_u128(r.u128()?);
-            let corpus = r.u8()?;
-            let segment = if r.is_empty() { None } else { Some(r.u64()?) };
-            Ok((group, corpus, segment, r.rest().to_vec()))
-        })();
-        match parsed {
-            Ok((group, corpus, None, _)) => match decode_directory(v) {
+        match layout::decode_text_key(k, &all) {
+            Ok(TextKey::Directory(group, corpus)) => match decode_directory(v) {
                 Ok(dir) => {
                     dirs.insert((group, corpus), dir);
                 }
                 Err(e) => problems.push(format!("text index directory of {group}: {e}")),
             },
-            Ok((group, corpus, Some(seg), first)) => match block_words(v) {
-                Ok(block) if block.first().map(|(w, _)| *w) == Some(first.as_slice()) => {
+            Ok(TextKey::Block(group, corpus, seg, first)) => match block_words(v) {
+                Ok(block) if block.first().map(|(w, _)| *w) == Some(first) => {
                     let held = words.entry((group, corpus, seg)).or_default();
                     for (w, value) in block {
                         if held.last().is_some_and(|(prev, _)| prev.as_slice() >= w) {
@@ -1163,7 +1146,13 @@ pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePosti
             }
         }
         for (w, runs) in chains {
-            let word = KeyReader::new(&w).string().unwrap_or_default();
+            let word = match layout::decode_text_word(&w) {
+                Ok(word) => word,
+                Err(e) => {
+                    problems.push(format!("a word of the text index of {group}: {e}"));
+                    continue;
+                }
+            };
             // Walk each document's entries oldest first.
             let mut state: BTreeMap<u128, Option<Entry>> = BTreeMap::new();
             for run in runs {
@@ -1497,7 +1486,7 @@ mod tests {
         let seg = directory(&store, &keys, g)[0].id;
         // One block, one word: its length fields come first.
         let mut key = keys.text_segment(g, Corpus::Things, seg);
-        key.extend_from_slice(&one_storage::keys::KeyBuf::new().str("tea").finish());
+        key.extend_from_slice(&layout::text_word("tea"));
         let block = store.read().unwrap().get(&key).unwrap().unwrap();
         let good = block_words(&block).unwrap()[0].1.to_vec();
         let in_block = |value: &[u8]| {
