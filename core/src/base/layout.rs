@@ -192,11 +192,16 @@ pub(crate) fn later_indexes() -> Vec<u8> {
     vec![META, b'T']
 }
 
-/// `M W`: the text index is kept in segments (`records/text_index.rs`); files whose
-/// text index predates them have it rebuilt once, when opened (`records/upgrade.rs`).
-pub(crate) fn text_in_segments() -> Vec<u8> {
+/// `M W`: the layout of the text index's segments (`records/text_index.rs`), one byte:
+/// [`TEXT_LAYOUT`]. A file whose text index has another (or predates segments) has it
+/// rebuilt once, when opened for writing (`records/upgrade.rs`).
+pub(crate) fn text_layout() -> Vec<u8> {
     vec![META, b'W']
 }
+
+/// The layout of the text index this engine writes: 2, entries of one width per word's
+/// value ([`text_layout`]; 1 was 25 bytes an entry).
+pub(crate) const TEXT_LAYOUT: u8 = 2;
 
 /// `M u`: the running totals of usage were counted from the records (format 1 files
 /// written before usage existed get them counted once, when opened).

@@ -4,7 +4,9 @@
 //! **Layout.** Each corpus of each group has a directory, `W <group> <corpus>`, listing
 //! its segments oldest first. A segment, `W <group> <corpus> <segment>`, holds for each
 //! word the documents holding it, in id order, each with the word's count in it and its
-//! length (25 bytes a document, after an 8-byte header); its words are packed in blocks
+//! length ([`Shape`]: every entry of a value the same size, ids without the leading
+//! bytes they all share, counts as narrow as the largest needs — 13 to 15 bytes a
+//! document in the benchmarks, after a 10-byte header); its words are packed in blocks
 //! of about 4 KiB, one key each (the segment and the block's first word), found by a
 //! backward seek. While a transaction
 //! runs, the documents it indexes are kept beside it in memory ([`TextWrites`], attached
@@ -38,7 +40,7 @@
 //! twice `FANOUT` segments (the thread lags) is merged by the writer whatever its size, so
 //! a search never reads an unbounded number of segments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 
 use one_storage::{Direction, KeyRange, KvRead, WriteTx};
@@ -51,10 +53,9 @@ use crate::{Error, Result};
 /// How many segments of one tier are merged into one.
 pub(crate) const FANOUT: usize = 8;
 
-/// Bytes of one document's entry in a word's value: id, count, length, flags.
-const ENTRY_BYTES: usize = 25;
-/// Bytes of a word's value before its entries: the two counts of its header.
-const HEADER_BYTES: usize = 8;
+/// Bytes of a word's value before its shared id bytes and entries: the two counts of
+/// its header and its [`Shape`].
+const HEADER_BYTES: usize = 10;
 fn corrupt(reason: impl Into<String>) -> Error {
     Error::Corrupt {
         what: "text index",
@@ -108,19 +109,96 @@ impl Entry {
         }
     }
 
-    fn push(self, doc: u128, out: &mut Vec<u8>) {
-        out.extend_from_slice(&doc.to_be_bytes());
-        out.extend_from_slice(&self.tf.to_be_bytes());
-        out.extend_from_slice(&self.len.to_be_bytes());
-        out.push(self.flags());
+    /// The entry's count and flags in one number.
+    fn packed(self) -> u64 {
+        u64::from(self.tf) << 2 | u64::from(self.flags())
     }
+
+    fn unpack(packed: u64, len: u32) -> Result<Self> {
+        let tf = u32::try_from(packed >> 2)
+            .map_err(|_| corrupt(format!("a count of {}", packed >> 2)))?;
+        Self::from_parts(tf, len, (packed & 3) as u8)
+    }
+}
+
+/// How a word's value lays out its entries. Every entry has the same size, so a seek
+/// jumps to the i-th: the id's bytes after the `shared` leading ones all the value's ids
+/// have (stored once), then the count and flags in `packed` bytes, then the document's
+/// length in `len` bytes (1, 2, 4 or 8 and 1, 2 or 4: as many as the largest needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    shared: usize,
+    packed: usize,
+    len: usize,
+}
+
+impl Shape {
+    /// The narrowest shape that holds `entries` (in id order).
+    fn of(entries: &[(u128, Entry)]) -> Self {
+        let shared = match (entries.first(), entries.last()) {
+            (Some((first, _)), Some((last, _))) => ((first ^ last).leading_zeros() / 8) as usize,
+            _ => 16,
+        };
+        let packed = entries.iter().map(|(_, e)| e.packed()).max().unwrap_or(0);
+        let len = entries.iter().map(|(_, e)| e.len).max().unwrap_or(0);
+        Self {
+            shared,
+            packed: width(packed, &[1, 2, 4, 8]),
+            len: width(u64::from(len), &[1, 2, 4]),
+        }
+    }
+
+    /// The shape a value's header states, checked.
+    fn read(shared: u8, widths: u8) -> Result<Self> {
+        let shape = Self {
+            shared: usize::from(shared),
+            packed: usize::from(widths & 0x0f),
+            len: usize::from(widths >> 4),
+        };
+        if shape.shared > 16
+            || ![1, 2, 4, 8].contains(&shape.packed)
+            || ![1, 2, 4].contains(&shape.len)
+        {
+            return Err(corrupt(format!(
+                "a word's value shaped {shared} shared bytes, widths {widths:#04x}"
+            )));
+        }
+        Ok(shape)
+    }
+
+    fn widths(self) -> u8 {
+        // Both widths are at most 8: each fits a nibble.
+        (self.packed | self.len << 4) as u8
+    }
+
+    /// Bytes of one entry.
+    fn stride(self) -> usize {
+        16 - self.shared + self.packed + self.len
+    }
+}
+
+/// The first of `widths` (growing) whose bytes hold `n`.
+fn width(n: u64, widths: &[usize]) -> usize {
+    let needed = (64 - n.leading_zeros() as usize).div_ceil(8).max(1);
+    widths.iter().copied().find(|w| *w >= needed).unwrap_or(8)
+}
+
+/// `n` in its last `width` bytes, big-endian.
+fn push_uint(n: u64, width: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&n.to_be_bytes()[8 - width..]);
+}
+
+/// The big-endian number of `b` (at most 16 bytes).
+fn read_uint(b: &[u8]) -> u128 {
+    b.iter().fold(0u128, |n, byte| n << 8 | u128::from(*byte))
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// A word's value: its header counts and entries.
+/// A word's value: its header (counts and [`Shape`]), the ids' shared bytes, and its
+/// entries.
 fn encode_value(entries: &[(u128, Entry)]) -> Vec<u8> {
     let (mut fresh, mut removed) = (0u32, 0u32);
     for (_, e) in entries {
@@ -130,20 +208,31 @@ fn encode_value(entries: &[(u128, Entry)]) -> Vec<u8> {
             _ => {}
         }
     }
-    let mut out = Vec::with_capacity(HEADER_BYTES + entries.len() * ENTRY_BYTES);
+    let shape = Shape::of(entries);
+    let first = entries.first().map_or(0, |(doc, _)| *doc).to_be_bytes();
+    let mut out = Vec::with_capacity(HEADER_BYTES + shape.shared + entries.len() * shape.stride());
     out.extend_from_slice(&fresh.to_be_bytes());
     out.extend_from_slice(&removed.to_be_bytes());
+    // At most 16: fits a byte.
+    out.push(shape.shared as u8);
+    out.push(shape.widths());
+    out.extend_from_slice(&first[..shape.shared]);
     for (doc, e) in entries {
-        e.push(*doc, &mut out);
+        out.extend_from_slice(&doc.to_be_bytes()[shape.shared..]);
+        push_uint(e.packed(), shape.packed, &mut out);
+        push_uint(u64::from(e.len), shape.len, &mut out);
     }
     out
 }
 
 /// One segment's entries for one word, in id order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Run {
-    /// Entries of [`ENTRY_BYTES`] each.
+    /// Entries of `shape.stride()` bytes each.
     bytes: Vec<u8>,
+    shape: Shape,
+    /// The ids' shared leading bytes, in place (the rest zero).
+    prefix: u128,
     /// The entry the run is at.
     at: usize,
     /// What the run adds to the word's document count.
@@ -153,12 +242,24 @@ pub(crate) struct Run {
 impl Run {
     /// The run a word's stored value holds.
     fn from_value(v: &[u8]) -> Result<Self> {
-        if v.len() < HEADER_BYTES || !(v.len() - HEADER_BYTES).is_multiple_of(ENTRY_BYTES) {
-            return Err(corrupt(format!("a word's value of {} bytes", v.len())));
+        let bad = || corrupt(format!("a word's value of {} bytes", v.len()));
+        if v.len() < HEADER_BYTES {
+            return Err(bad());
         }
+        let shape = Shape::read(v[8], v[9])?;
+        let entries = v.get(HEADER_BYTES + shape.shared..).ok_or_else(bad)?;
+        if !entries.len().is_multiple_of(shape.stride()) {
+            return Err(bad());
+        }
+        let prefix = match shape.shared {
+            0 => 0,
+            n => read_uint(&v[HEADER_BYTES..HEADER_BYTES + n]) << (8 * (16 - n)),
+        };
         let df = i64::from(u32_at(v, 0)) - i64::from(u32_at(v, 4));
         Ok(Self {
-            bytes: v[HEADER_BYTES..].to_vec(),
+            bytes: entries.to_vec(),
+            shape,
+            prefix,
             at: 0,
             df,
         })
@@ -166,27 +267,16 @@ impl Run {
 
     /// The run of these entries (in id order).
     fn of(entries: &[(u128, Entry)]) -> Self {
-        let mut run = Self::default();
-        for (doc, e) in entries {
-            run.push(*doc, *e);
-        }
-        run
-    }
-
-    fn push(&mut self, doc: u128, e: Entry) {
-        e.push(doc, &mut self.bytes);
-        self.df += e.df_change();
+        Self::from_value(&encode_value(entries)).expect("a value just encoded reads back")
     }
 
     fn len(&self) -> usize {
-        self.bytes.len() / ENTRY_BYTES
+        self.bytes.len() / self.shape.stride()
     }
 
     fn doc_at(&self, i: usize) -> u128 {
-        let at = i * ENTRY_BYTES;
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&self.bytes[at..at + 16]);
-        u128::from_be_bytes(id)
+        let at = i * self.shape.stride();
+        self.prefix | read_uint(&self.bytes[at..at + 16 - self.shape.shared])
     }
 
     /// The document the run is at, if any is left.
@@ -196,8 +286,12 @@ impl Run {
 
     /// The entry the run is at (there is one).
     fn entry(&self) -> Result<Entry> {
-        let b = &self.bytes[self.at * ENTRY_BYTES..(self.at + 1) * ENTRY_BYTES];
-        Entry::from_parts(u32_at(b, 16), u32_at(b, 20), b[24])
+        let shape = self.shape;
+        let at = self.at * shape.stride() + 16 - shape.shared;
+        let packed = read_uint(&self.bytes[at..at + shape.packed]);
+        let len = read_uint(&self.bytes[at + shape.packed..at + shape.packed + shape.len]);
+        // Widths of at most 8 and 4 bytes.
+        Entry::unpack(packed as u64, len as u32)
     }
 
     /// Moves to the first entry whose document is `doc` or later (galloping: runs are
@@ -490,16 +584,12 @@ impl TermDocs {
                 .attached::<TextWrites>()
                 .and_then(|w| w.segment(keys, group, corpus))
             {
-                let held = open
-                    .words
-                    .range::<str, _>((std::ops::Bound::Included(word), std::ops::Bound::Unbounded))
-                    .take_while(|(w, _)| {
-                        if prefix {
-                            w.starts_with(word)
-                        } else {
-                            *w == word
-                        }
-                    });
+                let held: Vec<(&String, &Vec<(u128, Entry)>)> = if prefix {
+                    let starting = |(w, _): &(&String, _)| w.starts_with(word);
+                    open.words.iter().filter(starting).collect()
+                } else {
+                    open.words.get_key_value(word).into_iter().collect()
+                };
                 for (w, entries) in held {
                     by_word
                         .entry(layout::text_word(w))
@@ -599,7 +689,7 @@ impl TermDocs {
 #[derive(Debug)]
 struct OpenSegment {
     id: u64,
-    words: BTreeMap<String, Vec<(u128, Entry)>>,
+    words: HashMap<String, Vec<(u128, Entry)>>,
 }
 
 /// Where `doc` is, or would go, in a word's entries (documents mostly come in growing
@@ -625,6 +715,37 @@ impl TextWrites {
     /// The open segment of one corpus of one group, if the transaction has one.
     fn segment(&self, keys: &TenantKeys, group: GroupId, corpus: Corpus) -> Option<&OpenSegment> {
         self.open.get(&(keys.clone(), group, corpus))
+    }
+}
+
+/// What a document's change of one word does to the transaction's entry for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Nothing: an older segment's entry is still right.
+    Keep,
+    /// The entry becomes this one.
+    Put(Entry),
+    /// The entry goes: no older segment holds the word for the document.
+    Drop,
+}
+
+/// The step for one word of a document that held it `was` and holds it `now` (each:
+/// occurrences and the document's length), given the transaction's own entry for it,
+/// if it has one (`earlier`).
+fn step(earlier: Option<Entry>, was: Option<(u32, u32)>, now: Option<(u32, u32)>) -> Step {
+    if earlier.is_none() && was.is_some() && was == now {
+        return Step::Keep;
+    }
+    let shadows = earlier.map_or(was.is_some(), |e| e.shadows);
+    match now {
+        Some((tf, len)) => Step::Put(Entry {
+            tf,
+            len,
+            live: true,
+            shadows,
+        }),
+        None if shadows => Step::Put(Entry::DEAD),
+        None => Step::Drop,
     }
 }
 
@@ -671,7 +792,7 @@ pub(crate) fn write_doc(
             slot.clone(),
             OpenSegment {
                 id: seg,
-                words: BTreeMap::new(),
+                words: HashMap::new(),
             },
         );
     }
@@ -687,40 +808,28 @@ pub(crate) fn write_doc(
     words.sort_unstable();
     words.dedup();
     for word in words {
-        let was = old_counts.get(word);
-        let now = new_counts.get(word);
-        let (earlier, at) = match seg.words.get(word.as_str()).map(|e| place(e, id)) {
-            Some(Ok(at)) => (seg.words.get(word.as_str()).map(|e| e[at].1), Ok(at)),
-            Some(Err(at)) => (None, Err(at)),
-            None => (None, Err(0)),
-        };
-        if earlier.is_none() && was.is_some() && was == now && old_len == new_len {
-            // The older segment's entry is still right.
-            continue;
-        }
-        let shadows = earlier.map_or(was.is_some(), |e| e.shadows);
-        let entry = match now {
-            Some(&tf) => Entry {
-                tf,
-                len: new_len,
-                live: true,
-                shadows,
-            },
-            None if shadows => Entry::DEAD,
-            None => {
-                if let (Ok(at), Some(entries)) = (at, seg.words.get_mut(word.as_str())) {
-                    entries.remove(at);
+        let was = old_counts.get(word).map(|&tf| (tf, old_len));
+        let now = new_counts.get(word).map(|&tf| (tf, new_len));
+        match seg.words.get_mut(word.as_str()) {
+            Some(entries) => match place(entries, id) {
+                Ok(at) => match step(Some(entries[at].1), was, now) {
+                    Step::Keep => {}
+                    Step::Put(e) => entries[at].1 = e,
+                    Step::Drop => {
+                        entries.remove(at);
+                    }
+                },
+                Err(at) => {
+                    if let Step::Put(e) = step(None, was, now) {
+                        entries.insert(at, (id, e));
+                    }
                 }
-                continue;
+            },
+            None => {
+                if let Step::Put(e) = step(None, was, now) {
+                    seg.words.insert(word.clone(), vec![(id, e)]);
+                }
             }
-        };
-        let entries = match seg.words.get_mut(word.as_str()) {
-            Some(entries) => entries,
-            None => seg.words.entry(word.clone()).or_default(),
-        };
-        match at {
-            Ok(at) => entries[at].1 = entry,
-            Err(at) => entries.insert(at, (id, entry)),
         }
     }
     let (mut docs, mut total) = (0i64, 0i64);
@@ -758,10 +867,14 @@ pub(crate) fn seal(kv: &mut WriteTx<'_>, merges: Merges) -> Result<Vec<Corpora>>
     };
     for ((keys, group, corpus), seg) in writes.open {
         let n: u64 = seg.words.values().map(|e| e.len() as u64).sum();
-        let words = seg
+        let mut held: Vec<(&String, &Vec<(u128, Entry)>)> = seg
             .words
             .iter()
             .filter(|(_, entries)| !entries.is_empty())
+            .collect();
+        held.sort_unstable_by_key(|(word, _)| *word);
+        let words = held
+            .into_iter()
             .map(|(word, entries)| (layout::text_word(word), encode_value(entries)));
         put_segment(kv, &keys.text_segment(group, corpus, seg.id), words)?;
         let dir_key = keys.text_segments(group, corpus);
@@ -1116,17 +1229,18 @@ pub(crate) fn read_all(kv: &impl KvRead, keys: &TenantKeys) -> Result<(LivePosti
             let mut count = 0u64;
             for (w, v) in entries {
                 match Run::from_value(&v).and_then(|run| {
-                    let mut computed = Run::default();
+                    let mut df = 0i64;
+                    let mut last: Option<u128> = None;
                     let mut check = run.clone();
-                    while check.head().is_some() {
-                        let doc = check.doc_at(check.at);
-                        if computed.head().is_some() && computed.doc_at(computed.len() - 1) >= doc {
+                    while let Some(doc) = check.head() {
+                        if last.is_some_and(|l| l >= doc) {
                             return Err(corrupt("documents out of order"));
                         }
-                        computed.push(doc, check.entry()?);
+                        last = Some(doc);
+                        df += check.entry()?.df_change();
                         check.at += 1;
                     }
-                    if computed.df != run.df {
+                    if df != run.df {
                         return Err(corrupt("a header that disagrees with its entries"));
                     }
                     Ok(run)
@@ -1497,7 +1611,8 @@ mod tests {
         };
         // The entry claims to shadow an older one that does not exist.
         let mut shadowing = good.clone();
-        *shadowing.last_mut().unwrap() = 3;
+        let flags = good.len() - 2;
+        shadowing[flags] |= 2;
         // The header counts a document the entries do not hold.
         let mut header = good.clone();
         header[3] = 2;
@@ -1516,6 +1631,50 @@ mod tests {
             let (_, problems) = read_all(&store.read().unwrap(), &keys).unwrap();
             assert!(!problems.is_empty());
         }
+    }
+
+    #[test]
+    fn entries_of_every_width_read_back_and_a_bad_shape_is_refused() {
+        let e = |tf: u32, len: u32, live: bool, shadows: bool| Entry {
+            tf,
+            len,
+            live,
+            shadows,
+        };
+        let cases: Vec<Vec<(u128, Entry)>> = vec![
+            Vec::new(),
+            vec![(u128::MAX, e(1, 1, true, false))],
+            // Ids sharing their first bytes, narrow counts.
+            (0..50u128)
+                .map(|i| (0xabcd_u128 << 112 | i * 7, e(1, 5, true, i % 2 == 0)))
+                .collect(),
+            // Nothing shared, counts that need every width.
+            vec![
+                (1, e(0, 0, false, true)),
+                (1 << 127, e(u32::MAX, u32::MAX, true, true)),
+            ],
+            vec![(5, e(70_000, 300, true, false)), (6, Entry::DEAD)],
+        ];
+        for entries in cases {
+            let run = Run::from_value(&encode_value(&entries)).unwrap();
+            let mut read = Vec::new();
+            let mut walk = run.clone();
+            while let Some(doc) = walk.head() {
+                read.push((doc, walk.entry().unwrap()));
+                walk.at += 1;
+            }
+            assert_eq!(read, entries);
+            let df: i64 = entries.iter().map(|(_, e)| e.df_change()).sum();
+            assert_eq!(run.df, df);
+        }
+        let good = encode_value(&[(9, e(2, 3, true, false))]);
+        for (at, byte) in [(8, 17), (9, 0x13), (9, 0x81), (9, 0x00)] {
+            let mut bad = good.clone();
+            bad[at] = byte;
+            assert!(Run::from_value(&bad).is_err(), "byte {at} = {byte:#x}");
+        }
+        assert!(Run::from_value(&good[..good.len() - 1]).is_err());
+        assert!(Run::from_value(&good[..9]).is_err());
     }
 
     #[test]

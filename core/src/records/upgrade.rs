@@ -1,8 +1,8 @@
 //! Indexes added after the first file format, built once when an older file is opened:
 //! the text index, the groups' lists of things of every type, and the groups' lists of
 //! connections. `M T` marks a file that has them; every writer keeps them from then on.
-//! `M W` marks a text index kept in segments: a file whose text index has one key per
-//! posting (written before segments) has it rebuilt once.
+//! `M W` holds the layout of the text index's segments: a file whose text index has
+//! another (or one key per posting, written before segments) has it rebuilt once.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -34,14 +34,14 @@ fn build_once(engine: &crate::kernel::Engine) -> Result<()> {
     if store.is_read_only() {
         return Ok(());
     }
-    let (built, in_segments) = {
+    let (built, text_current) = {
         let read = store.read()?;
         (
             read.get(&layout::later_indexes())?.is_some(),
-            read.get(&layout::text_in_segments())?.is_some(),
+            read.get(&layout::text_layout())?.as_deref() == Some(&[layout::TEXT_LAYOUT][..]),
         )
     };
-    if built && in_segments {
+    if built && text_current {
         return Ok(());
     }
     engine.transact(|kv| {
@@ -57,14 +57,16 @@ fn build_once(engine: &crate::kernel::Engine) -> Result<()> {
             }
         }
         kv.put(layout::later_indexes(), [1])?;
-        kv.put(layout::text_in_segments(), [1])?;
+        kv.put(layout::text_layout(), [layout::TEXT_LAYOUT])?;
         Ok(())
     })
 }
 
-/// Replaces a text index of one key per posting by segments (its counts stay right).
+/// Rebuilds a text index of an earlier layout (one key per posting, or segments laid
+/// out otherwise) from the records; its counts stay right.
 fn rebuild_text(kv: &mut WriteTx<'_>, keys: &TenantKeys, defs: &[IndexDef]) -> Result<()> {
     kv.delete_prefix(&keys.old_text_postings())?;
+    kv.delete_prefix(&keys.all_text())?;
     index_documents(kv, keys, text_documents(kv, keys, defs)?)?;
     Ok(())
 }

@@ -473,22 +473,22 @@ fn declared_text_properties_are_indexed_for_every_tenant_and_dropped_cleanly() {
     ));
 }
 
-/// Deletes `doomed` and puts `put` in the file under `f`, which `check` must then find
+/// Deletes `doomed` and puts `puts` in the file under `f`, which `check` must then find
 /// damaged, and opens the file again: that open must mend it.
 fn reopened_after(
     f: Fixture,
     path: &std::path::Path,
     doomed: Vec<Vec<u8>>,
-    put: Option<(Vec<u8>, Vec<u8>)>,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Fixture {
-    assert!(!doomed.is_empty());
+    assert!(!doomed.is_empty() || !puts.is_empty());
     f.engine
         .store()
         .write(|kv| {
             for k in &doomed {
                 kv.delete(k)?;
             }
-            if let Some((k, v)) = &put {
+            for (k, v) in &puts {
                 kv.put(k.clone(), v.clone())?;
             }
             Ok::<_, one_storage::StorageError>(())
@@ -543,7 +543,7 @@ fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
         old_posting.extend_from_slice(b"mug\0\x01");
         old_posting.extend_from_slice(&[7; 16]);
         let old = (old_posting, vec![0, 0, 0, 1, 0, 0, 0, 2]);
-        (doomed, Some(old))
+        (doomed, vec![old])
     };
     let f = reopened_after(f, &path, doomed, old);
     assert!(
@@ -552,6 +552,39 @@ fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
             .any(|(k, _)| k.len() > 18 && k[0] == b'T' && k[18] == b'S'),
         "the old postings are gone"
     );
+    let after = f
+        .engine
+        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
+        .unwrap();
+    assert_eq!(
+        after.items.iter().map(|h| h.thing.id).collect::<Vec<_>>(),
+        before.items.iter().map(|h| h.thing.id).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_text_index_of_an_earlier_segment_layout_is_rebuilt_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.one");
+    let (f, ctx) = named_file(&path);
+    let before = f
+        .engine
+        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
+        .unwrap();
+    assert_eq!(before.items.len(), 1);
+    // The marker of layout 1, and a block of words this engine cannot read in place of
+    // one of its own (a directory key is 36 bytes; a block's key is longer).
+    let block = f
+        .dump()
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.len() > 36 && k[0] == b'T' && k[18] == b'W')
+        .expect("a block of the text index");
+    let earlier = vec![
+        (b"MW".to_vec(), vec![1]),
+        (block, vec![0, 0, 0, 9, 1, 2, 3]),
+    ];
+    let f = reopened_after(f, &path, Vec::new(), earlier);
     let after = f
         .engine
         .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
@@ -582,7 +615,7 @@ fn a_file_written_before_the_text_index_gets_it_when_opened() {
         assert!(!doomed.is_empty());
         doomed
     };
-    let f = reopened_after(f, &path, doomed, None);
+    let f = reopened_after(f, &path, doomed, Vec::new());
     let hits = f
         .engine
         .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
