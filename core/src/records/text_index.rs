@@ -1646,7 +1646,7 @@ mod tests {
             vec![(u128::MAX, e(1, 1, true, false))],
             // Ids sharing their first bytes, narrow counts.
             (0..50u128)
-                .map(|i| (0xabcd_u128 << 112 | i * 7, e(1, 5, true, i % 2 == 0)))
+                .map(|i| ((0xabcd_u128 << 112) | (i * 7), e(1, 5, true, i % 2 == 0)))
                 .collect(),
             // Nothing shared, counts that need every width.
             vec![
