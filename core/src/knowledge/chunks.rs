@@ -269,12 +269,12 @@ impl Tx<'_, '_> {
             .part::<crate::knowledge::maintenance::Upkeep>()
             .mark(self.scope.root, self.scope.ctx.env(), k.group);
         let doc = TextDoc::of([k.text.as_str()]);
-        let (old, new) = if add {
-            (None, Some(&doc))
+        let (group, id) = (k.group, k.id.to_u128());
+        if add {
+            self.index_text(Corpus::Knowledge, group, id, None, Some(doc))
         } else {
-            (Some(&doc), None)
-        };
-        self.index_text(Corpus::Knowledge, k.group, k.id.to_u128(), old, new)
+            self.index_text(Corpus::Knowledge, group, id, Some(&doc), None)
+        }
     }
 
     /// A source must be a thing or group of this tenant.

@@ -180,7 +180,7 @@ impl Tx<'_, '_> {
         group: GroupId,
         id: u128,
         old: Option<&TextDoc>,
-        new: Option<&TextDoc>,
+        new: Option<TextDoc>,
     ) -> Result<()> {
         let keys = self.scope.tenant.clone();
         let (docs, words) = text_index::write_doc(self.kv, &keys, group, corpus, id, old, new)?;
@@ -205,20 +205,14 @@ impl Tx<'_, '_> {
                 old_doc.as_ref(),
                 None,
             )?;
-            return self.index_text(
-                Corpus::Things,
-                new.group,
-                new.id.to_u128(),
-                None,
-                new_doc.as_ref(),
-            );
+            return self.index_text(Corpus::Things, new.group, new.id.to_u128(), None, new_doc);
         }
         self.index_text(
             Corpus::Things,
             new.group,
             new.id.to_u128(),
             old_doc.as_ref(),
-            new_doc.as_ref(),
+            new_doc,
         )
     }
 }
@@ -274,7 +268,7 @@ pub(crate) fn reindex_type(
                     Corpus::Things,
                     t.id.to_u128(),
                     old.as_ref(),
-                    new.as_ref(),
+                    new,
                 )?;
                 let e = deltas.entry(t.group).or_default();
                 e.0 += d;

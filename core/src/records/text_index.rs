@@ -190,7 +190,9 @@ fn push_uint(n: u64, width: usize, out: &mut Vec<u8>) {
 
 /// The big-endian number of `b` (at most 16 bytes).
 fn read_uint(b: &[u8]) -> u128 {
-    b.iter().fold(0u128, |n, byte| n << 8 | u128::from(*byte))
+    let mut full = [0u8; 16];
+    full[16 - b.len()..].copy_from_slice(b);
+    u128::from_be_bytes(full)
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -331,18 +333,21 @@ fn resolve(runs: &mut [Run], mut visit: impl FnMut(u128, Entry)) -> Result<()> {
         }
         return Ok(());
     }
+    // Each run's document, decoded once per step.
+    let mut heads: Vec<Option<u128>> = runs.iter().map(Run::head).collect();
     loop {
-        let Some(doc) = runs.iter().filter_map(Run::head).min() else {
+        let Some(doc) = heads.iter().flatten().min().copied() else {
             return Ok(());
         };
         let mut newest: Option<Entry> = None;
         let mut oldest_shadows = false;
-        for run in runs.iter_mut() {
-            if run.head() == Some(doc) {
+        for (run, head) in runs.iter_mut().zip(heads.iter_mut()) {
+            if *head == Some(doc) {
                 let e = run.entry()?;
                 newest.get_or_insert(e);
                 oldest_shadows = e.shadows;
                 run.at += 1;
+                *head = run.head();
             }
         }
         if let Some(e) = newest {
@@ -764,9 +769,9 @@ pub(crate) fn write_doc(
     corpus: Corpus,
     id: u128,
     old: Option<&TextDoc>,
-    new: Option<&TextDoc>,
+    new: Option<TextDoc>,
 ) -> Result<(i64, i64)> {
-    if old == new {
+    if old == new.as_ref() {
         return Ok((0, 0));
     }
     let slot = (keys.clone(), group, corpus);
@@ -799,17 +804,22 @@ pub(crate) fn write_doc(
     let Some(seg) = kv.attached_mut::<TextWrites>().open.get_mut(&slot) else {
         return Err(corrupt("a segment opened and gone"));
     };
-    let empty = BTreeMap::new();
-    let old_counts = old.map_or(&empty, |d| &d.counts);
-    let new_counts = new.map_or(&empty, |d| &d.counts);
     let old_len = old.map_or(0, |d| d.len);
-    let new_len = new.map_or(0, |d| d.len);
-    let mut words: Vec<&String> = old_counts.keys().chain(new_counts.keys()).collect();
-    words.sort_unstable();
-    words.dedup();
-    for word in words {
-        let was = old_counts.get(word).map(|&tf| (tf, old_len));
-        let now = new_counts.get(word).map(|&tf| (tf, new_len));
+    let present = new.is_some();
+    let (new_len, new_counts) = new.map_or((0, BTreeMap::new()), |d| (d.len, d.counts));
+    // Each word of either version once: the new one's (owned, so a word the segment
+    // has not seen is moved in), then those only the old one had.
+    let gone: Vec<_> = old
+        .into_iter()
+        .flat_map(|d| &d.counts)
+        .filter(|(word, _)| !new_counts.contains_key(*word))
+        .map(|(word, tf)| (word.clone(), Some((*tf, old_len)), None))
+        .collect();
+    let kept = new_counts.into_iter().map(|(word, tf)| {
+        let was = old.and_then(|d| d.counts.get(&word)).map(|&t| (t, old_len));
+        (word, was, Some((tf, new_len)))
+    });
+    for (word, was, now) in kept.chain(gone) {
         match seg.words.get_mut(word.as_str()) {
             Some(entries) => match place(entries, id) {
                 Ok(at) => match step(Some(entries[at].1), was, now) {
@@ -827,7 +837,7 @@ pub(crate) fn write_doc(
             },
             None => {
                 if let Step::Put(e) = step(None, was, now) {
-                    seg.words.insert(word.clone(), vec![(id, e)]);
+                    seg.words.insert(word, vec![(id, e)]);
                 }
             }
         }
@@ -837,7 +847,7 @@ pub(crate) fn write_doc(
         docs -= 1;
         total -= i64::from(old_len);
     }
-    if new.is_some() {
+    if present {
         docs += 1;
         total += i64::from(new_len);
     }
@@ -1356,7 +1366,7 @@ mod tests {
         for i in 0..200u128 {
             let text = first_text(i);
             tx(&store, |kv| {
-                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(text))).unwrap();
+                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(doc(text))).unwrap();
             });
         }
         let dir = directory(&store, &keys, g);
@@ -1375,16 +1385,7 @@ mod tests {
             let text = first_text(i);
             tx(&store, |kv| {
                 let new = (i % 2 == 1).then(|| doc("green mug"));
-                write_doc(
-                    kv,
-                    &keys,
-                    g,
-                    Corpus::Things,
-                    i,
-                    Some(&doc(text)),
-                    new.as_ref(),
-                )
-                .unwrap();
+                write_doc(kv, &keys, g, Corpus::Things, i, Some(&doc(text)), new).unwrap();
             });
         }
         assert_eq!(holding(&store, &keys, g, "blue"), (0, vec![]));
@@ -1408,7 +1409,7 @@ mod tests {
             .write(|kv| {
                 for i in ids {
                     let text = format!("w{} common", i % 50);
-                    write_doc(kv, keys, g, Corpus::Things, i, None, Some(&doc(&text)))?;
+                    write_doc(kv, keys, g, Corpus::Things, i, None, Some(doc(&text)))?;
                 }
                 seal(kv, Merges::Shared)
             })
@@ -1489,7 +1490,7 @@ mod tests {
         tx(&store, |kv| {
             for i in 0..3000u128 {
                 let text = format!("a{i} common ab abc");
-                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(&doc(&text))).unwrap();
+                write_doc(kv, &keys, g, Corpus::Things, i, None, Some(doc(&text))).unwrap();
             }
         });
         let seg = directory(&store, &keys, g)[0].id;
@@ -1563,8 +1564,8 @@ mod tests {
         let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
         let g = GroupId::from_u128(2);
         tx(&store, |kv| {
-            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea cup"))).unwrap();
-            write_doc(kv, &keys, g, Corpus::Things, 2, None, Some(&doc("tea"))).unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(doc("tea cup"))).unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 2, None, Some(doc("tea"))).unwrap();
             // Created and deleted in the same transaction: as if never written.
             write_doc(kv, &keys, g, Corpus::Things, 2, Some(&doc("tea")), None).unwrap();
             let mut t = TermDocs::read(&*kv, &keys, Corpus::Things, &[g], "tea", false).unwrap();
@@ -1595,7 +1596,7 @@ mod tests {
         let keys = TenantKeys::new(GroupId::from_u128(1), Env::Live);
         let g = GroupId::from_u128(2);
         tx(&store, |kv| {
-            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(&doc("tea"))).unwrap();
+            write_doc(kv, &keys, g, Corpus::Things, 1, None, Some(doc("tea"))).unwrap();
         });
         let seg = directory(&store, &keys, g)[0].id;
         // One block, one word: its length fields come first.

@@ -98,7 +98,7 @@ fn index_documents(
 ) -> Result<HashMap<(GroupId, Counter), i64>> {
     let mut counts: HashMap<(GroupId, Counter), i64> = HashMap::new();
     for (group, corpus, id, doc) in docs {
-        let (d, w) = text_index::write_doc(kv, keys, group, corpus, id, None, Some(&doc))?;
+        let (d, w) = text_index::write_doc(kv, keys, group, corpus, id, None, Some(doc))?;
         let (docs, words) = corpus.counters();
         *counts.entry((group, docs)).or_default() += d;
         *counts.entry((group, words)).or_default() += w;
