@@ -227,14 +227,20 @@ fn encode_value(entries: &[(u128, Entry)]) -> Vec<u8> {
     out
 }
 
+/// Zero bytes before a run's first entry, so that every field ends at least 16 bytes
+/// into the buffer and is read as one fixed-size load, masked.
+const PAD: usize = 16;
+
 /// One segment's entries for one word, in id order.
 #[derive(Debug, Clone)]
 pub(crate) struct Run {
-    /// Entries of `shape.stride()` bytes each.
+    /// [`PAD`] zero bytes, then entries of `shape.stride()` bytes each.
     bytes: Vec<u8>,
     shape: Shape,
     /// The ids' shared leading bytes, in place (the rest zero).
     prefix: u128,
+    /// The bits of an id an entry holds (its last `16 - shared` bytes).
+    suffix_mask: u128,
     /// The entry the run is at.
     at: usize,
     /// What the run adds to the word's document count.
@@ -258,10 +264,14 @@ impl Run {
             n => read_uint(&v[HEADER_BYTES..HEADER_BYTES + n]) << (8 * (16 - n)),
         };
         let df = i64::from(u32_at(v, 0)) - i64::from(u32_at(v, 4));
+        let mut bytes = Vec::with_capacity(PAD + entries.len());
+        bytes.resize(PAD, 0);
+        bytes.extend_from_slice(entries);
         Ok(Self {
-            bytes: entries.to_vec(),
+            bytes,
             shape,
             prefix,
+            suffix_mask: u128::MAX.checked_shr(8 * shape.shared as u32).unwrap_or(0),
             at: 0,
             df,
         })
@@ -273,12 +283,19 @@ impl Run {
     }
 
     fn len(&self) -> usize {
-        self.bytes.len() / self.shape.stride()
+        (self.bytes.len() - PAD) / self.shape.stride()
+    }
+
+    /// The 16 bytes of the buffer that end at `end` (after [`PAD`], so there are 16).
+    fn window(&self, end: usize) -> u128 {
+        let mut w = [0u8; 16];
+        w.copy_from_slice(&self.bytes[end - 16..end]);
+        u128::from_be_bytes(w)
     }
 
     fn doc_at(&self, i: usize) -> u128 {
-        let at = i * self.shape.stride();
-        self.prefix | read_uint(&self.bytes[at..at + 16 - self.shape.shared])
+        let end = PAD + i * self.shape.stride() + 16 - self.shape.shared;
+        self.prefix | (self.window(end) & self.suffix_mask)
     }
 
     /// The document the run is at, if any is left.
@@ -289,11 +306,12 @@ impl Run {
     /// The entry the run is at (there is one).
     fn entry(&self) -> Result<Entry> {
         let shape = self.shape;
-        let at = self.at * shape.stride() + 16 - shape.shared;
-        let packed = read_uint(&self.bytes[at..at + shape.packed]);
-        let len = read_uint(&self.bytes[at + shape.packed..at + shape.packed + shape.len]);
-        // Widths of at most 8 and 4 bytes.
-        Entry::unpack(packed as u64, len as u32)
+        let packed_end = PAD + self.at * shape.stride() + 16 - shape.shared + shape.packed;
+        let low = |n: u128, bytes: usize| n & (u128::MAX >> (128 - 8 * bytes));
+        // Widths of at most 8 and 4 bytes: the masks keep what fits.
+        let packed = low(self.window(packed_end), shape.packed) as u64;
+        let len = low(self.window(packed_end + shape.len), shape.len) as u32;
+        Entry::unpack(packed, len)
     }
 
     /// Moves to the first entry whose document is `doc` or later (galloping: runs are
