@@ -514,16 +514,22 @@ fn named_file(path: &std::path::Path) -> (Fixture, Context) {
     (f, Context::system(root.id))
 }
 
+/// The things whose names hold "mug", best first.
+fn mug_ids(f: &Fixture, ctx: &Context) -> Vec<ThingId> {
+    let hits = f
+        .engine
+        .read(ctx, |v| v.search_things(&TextQuery::new("mug")))
+        .unwrap();
+    hits.items.iter().map(|h| h.thing.id).collect()
+}
+
 #[test]
 fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.one");
     let (f, ctx) = named_file(&path);
-    let before = f
-        .engine
-        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
-        .unwrap();
-    assert_eq!(before.items.len(), 1);
+    let before = mug_ids(&f, &ctx);
+    assert_eq!(before.len(), 1);
     // Make the text index look like the one-key-per-posting format: its segments gone,
     // an old posting under `S` in their place, the marker of segments gone.
     let (doomed, old) = {
@@ -552,14 +558,7 @@ fn a_text_index_of_one_key_per_posting_is_rebuilt_in_segments_when_opened() {
             .any(|(k, _)| k.len() > 18 && k[0] == b'T' && k[18] == b'S'),
         "the old postings are gone"
     );
-    let after = f
-        .engine
-        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
-        .unwrap();
-    assert_eq!(
-        after.items.iter().map(|h| h.thing.id).collect::<Vec<_>>(),
-        before.items.iter().map(|h| h.thing.id).collect::<Vec<_>>()
-    );
+    assert_eq!(mug_ids(&f, &ctx), before);
 }
 
 #[test]
@@ -567,11 +566,8 @@ fn a_text_index_of_an_earlier_segment_layout_is_rebuilt_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.one");
     let (f, ctx) = named_file(&path);
-    let before = f
-        .engine
-        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
-        .unwrap();
-    assert_eq!(before.items.len(), 1);
+    let before = mug_ids(&f, &ctx);
+    assert_eq!(before.len(), 1);
     // The marker of layout 1, and a block of words this engine cannot read in place of
     // one of its own (a directory key is 36 bytes; a block's key is longer).
     let block = f
@@ -585,14 +581,7 @@ fn a_text_index_of_an_earlier_segment_layout_is_rebuilt_when_opened() {
         (block, vec![0, 0, 0, 9, 1, 2, 3]),
     ];
     let f = reopened_after(f, &path, Vec::new(), earlier);
-    let after = f
-        .engine
-        .read(&ctx, |v| v.search_things(&TextQuery::new("mug")))
-        .unwrap();
-    assert_eq!(
-        after.items.iter().map(|h| h.thing.id).collect::<Vec<_>>(),
-        before.items.iter().map(|h| h.thing.id).collect::<Vec<_>>()
-    );
+    assert_eq!(mug_ids(&f, &ctx), before);
 }
 
 #[test]
