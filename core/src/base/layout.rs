@@ -7,7 +7,7 @@
 //! M u                                         -> 1                          usage counted
 //! M d                                         -> 1                          domains indexed
 //! M T                                         -> 1                          later indexes built
-//! M W                                         -> 1                          text index in segments
+//! M W                                         -> 2 (TEXT_LAYOUT)            text index layout
 //! M a                                         -> u64 big-endian             access version
 //! M k                                         -> u64 big-endian             (older files; unread)
 //! M w <module:32>                             -> WASM bytes                 plugin modules
