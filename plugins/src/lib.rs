@@ -142,7 +142,7 @@ impl Runtime {
         let engine = sandbox::engine()?;
         let mut fp = Fingerprint(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut fp);
-        fp.write(b"one-plugins code v1");
+        fp.write(b"one-plugins code v2: winch");
         let digest = fp.0.finalize();
         let mut code_tag = [0u8; 20];
         code_tag[..4].copy_from_slice(b"ONEc");
