@@ -136,6 +136,32 @@ fn product_normalises_checks_and_reacts() {
 }
 
 #[test]
+fn a_call_larger_than_the_sdks_arena_grows_memory_and_answers_whole() {
+    // The SDK's allocator serves a call from a 1 MiB static arena and grows memory past
+    // it: here the request, the parsed properties and the answer each hold ~400 KB.
+    let f = Fixture::new();
+    f.engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    let notes: String = (0..400_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let t = f
+        .create(
+            "product",
+            serde_json::json!({"price": 2, "currency": "usd", "sku": "big-1", "stock": 1, "notes": notes}),
+        )
+        .unwrap();
+    assert_eq!(
+        t.properties.get_path("notes"),
+        Some(&Value::from(notes.as_str()))
+    );
+    assert_eq!(t.properties.get_path("currency"), Some(&Value::from("USD")));
+    // The reaction (stock 1 is low) ran on the same large record.
+    assert_eq!(f.events("low_stock").len(), 1);
+}
+
+#[test]
 fn tickets_compute_their_total() {
     let f = Fixture::new();
     f.engine
