@@ -103,17 +103,7 @@ fn main() {
                 _ if arg.ends_with(".wat") => wat::parse_file(&arg).unwrap(),
                 _ => std::fs::read(&arg).unwrap(),
             };
-            let started = Instant::now();
-            let result = runtime.compile(&module_hash(&wasm), &wasm);
-            println!(
-                "{kind} {arg}: {} bytes: {:.3} s, {}",
-                wasm.len(),
-                started.elapsed().as_secs_f64(),
-                match result {
-                    Ok(compiled) => format!("compiled, {} bytes of code", compiled.code.len()),
-                    Err(e) => format!("refused: {e}"),
-                }
-            );
+            timed_compile(&runtime, &format!("{kind} {arg}"), &wasm);
         }
         return;
     }
@@ -144,16 +134,23 @@ fn main() {
     ];
     for (name, functions, locals, body, nesting) in cases {
         let wasm = adversarial(functions, locals, body, nesting);
-        let started = Instant::now();
-        let result = runtime.compile(&module_hash(&wasm), &wasm);
-        println!(
-            "{name}: {} bytes, {functions} × ({locals} locals, ~{body} B body, nesting {nesting}): {:.2} s, {}",
-            wasm.len(),
-            started.elapsed().as_secs_f64(),
-            match result {
-                Ok(_) => "compiled".to_string(),
-                Err(e) => format!("refused: {e}"),
-            }
-        );
+        let label =
+            format!("{name}, {functions} × ({locals} locals, ~{body} B body, nesting {nesting})");
+        timed_compile(&runtime, &label, &wasm);
     }
+}
+
+/// Compiles `wasm` and prints `label`, its size, the time taken and the outcome.
+fn timed_compile(runtime: &Runtime, label: &str, wasm: &[u8]) {
+    let started = Instant::now();
+    let result = runtime.compile(&module_hash(wasm), wasm);
+    println!(
+        "{label}: {} bytes: {:.3} s, {}",
+        wasm.len(),
+        started.elapsed().as_secs_f64(),
+        match result {
+            Ok(compiled) => format!("compiled, {} bytes of code", compiled.code.len()),
+            Err(e) => format!("refused: {e}"),
+        }
+    );
 }
