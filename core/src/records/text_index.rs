@@ -278,8 +278,8 @@ impl Run {
     }
 
     /// The run of these entries (in id order).
-    fn of(entries: &[(u128, Entry)]) -> Self {
-        Self::from_value(&encode_value(entries)).expect("a value just encoded reads back")
+    fn of(entries: &[(u128, Entry)]) -> Result<Self> {
+        Self::from_value(&encode_value(entries))
     }
 
     fn len(&self) -> usize {
@@ -617,7 +617,7 @@ impl TermDocs {
                     by_word
                         .entry(layout::text_word(w))
                         .or_default()
-                        .insert(0, Run::of(entries));
+                        .insert(0, Run::of(entries)?);
                 }
             }
             if prefix {
@@ -657,7 +657,7 @@ impl TermDocs {
                 shadows: false,
             };
             let entries: Vec<(u128, Entry)> = summed.iter().map(|(d, o)| (*d, live(o))).collect();
-            out.groups = vec![vec![Run::of(&entries)]];
+            out.groups = vec![vec![Run::of(&entries)?]];
         }
         out.df = u64::try_from(df.max(0)).unwrap_or(0);
         Ok(out)
@@ -823,7 +823,10 @@ pub(crate) fn write_doc(
         return Err(corrupt("a segment opened and gone"));
     };
     let old_len = old.map_or(0, |d| d.len);
-    let present = new.is_some();
+    // The group's change of documents and words.
+    let size = |d: Option<&TextDoc>| d.map_or((0, 0), |d| (1i64, i64::from(d.len)));
+    let ((old_docs, old_words), (new_docs, new_words)) = (size(old), size(new.as_ref()));
+    let change = (new_docs - old_docs, new_words - old_words);
     let (new_len, new_counts) = new.map_or((0, BTreeMap::new()), |d| (d.len, d.counts));
     // Each word of either version once: the new one's (owned, so a word the segment
     // has not seen is moved in), then those only the old one had.
@@ -860,16 +863,7 @@ pub(crate) fn write_doc(
             }
         }
     }
-    let (mut docs, mut total) = (0i64, 0i64);
-    if old.is_some() {
-        docs -= 1;
-        total -= i64::from(old_len);
-    }
-    if present {
-        docs += 1;
-        total += i64::from(new_len);
-    }
-    Ok((docs, total))
+    Ok(change)
 }
 
 /// One corpus of one group of one tenant's environment: what has a segment directory.
@@ -1567,8 +1561,8 @@ mod tests {
         // merge: dead, shadowing nothing); doc 2 re-added over an older live entry;
         // doc 3 only in the newest, as a tombstone of something older still.
         let mut runs = [
-            Run::of(&[(1, e(false, true)), (2, e(true, true)), (3, e(false, true))]),
-            Run::of(&[(1, e(true, false)), (2, e(true, true))]),
+            Run::of(&[(1, e(false, true)), (2, e(true, true)), (3, e(false, true))]).unwrap(),
+            Run::of(&[(1, e(true, false)), (2, e(true, true))]).unwrap(),
         ];
         assert_eq!(
             resolved(&mut runs),
@@ -1711,7 +1705,7 @@ mod tests {
                 )
             })
             .collect();
-        let mut run = Run::of(&entries);
+        let mut run = Run::of(&entries).unwrap();
         for target in [0u128, 1, 3, 4, 50, 151, 297, 298] {
             run.seek(target);
             let want = entries.iter().map(|(d, _)| *d).find(|d| *d >= target);
