@@ -91,9 +91,9 @@ fn pool() -> PoolingAllocationConfig {
 /// blocks branch — no structural limit bounds that short of refusing ordinary code.
 /// Measured here (BENCHMARKS.md, "Plugins"): modules within every limit that took
 /// Cranelift 25 s compile in 0.02–0.03 s, the largest module allowed in 0.34 s; the
-/// example plugins' calls cost 2.5 µs (minimal) and 17.5 µs (`product`'s `prepare`)
-/// against Cranelift's 2.5 and 15.0 µs. Cranelift still compiles wasmtime's trampolines,
-/// hence its opt level.
+/// example plugins' calls cost 2.5 µs (minimal) and 17.5 µs (`product`'s `prepare`, the
+/// guest on std's allocator) against Cranelift's 2.5 and 15.0 µs. Cranelift still
+/// compiles wasmtime's trampolines, hence its opt level.
 fn config(strategy: InstanceAllocationStrategy) -> Config {
     // `table.grow` is charged no fuel per element asked for: the limiter caps a table at
     // `Limits::table_elements`, so the work is bounded already, and a growth past the
