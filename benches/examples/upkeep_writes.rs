@@ -47,7 +47,7 @@ fn main() {
                 .map(|_| (0..dims).map(|_| uniform()).collect())
                 .collect();
             db.write(&ctx, |tx| {
-                for (i, v) in vectors.into_iter().enumerate() {
+                for (i, v) in vectors.clone().into_iter().enumerate() {
                     tx.create_knowledge(
                         NewKnowledge::new(format!("chunk {}", start + i)).embedding(v),
                     )?;

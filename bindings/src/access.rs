@@ -23,7 +23,7 @@ pub unsafe extern "C" fn one_api_key_create(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let new: NewApiKey = raw.json(key, "key")?;
-        out.json(&db.write(&ctx, |tx| tx.create_api_key(new))?)
+        out.json(&db.write(&ctx, |tx| tx.create_api_key(new.clone()))?)
     })
 }
 

@@ -61,7 +61,7 @@ pub unsafe extern "C" fn one_group_create(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let parent: GroupId = raw.id(parent, "parent")?;
         let new: NewGroup = raw.json(group, "group")?;
-        out.json(&db.write(&ctx, |tx| tx.create_group(parent, new))?)
+        out.json(&db.write(&ctx, |tx| tx.create_group(parent, new.clone()))?)
     })
 }
 
@@ -101,7 +101,7 @@ pub unsafe extern "C" fn one_group_update(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let group: GroupId = raw.id(group, "group")?;
         let change: GroupUpdate = raw.json(update, "update")?;
-        out.json(&db.write(&ctx, |tx| tx.update_group(group, change))?)
+        out.json(&db.write(&ctx, |tx| tx.update_group(group, change.clone()))?)
     })
 }
 
@@ -161,7 +161,7 @@ pub unsafe extern "C" fn one_person_create(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let new: NewPerson = raw.json(person, "person")?;
-        out.json(&db.write(&ctx, |tx| tx.create_person(new))?)
+        out.json(&db.write(&ctx, |tx| tx.create_person(new.clone()))?)
     })
 }
 

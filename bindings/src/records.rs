@@ -24,7 +24,7 @@ pub unsafe extern "C" fn one_thing_create(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let new: NewThing = raw.json(thing, "thing")?;
-        out.json(&db.write(&ctx, |tx| tx.create_thing(new))?)
+        out.json(&db.write(&ctx, |tx| tx.create_thing(new.clone()))?)
     })
 }
 
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn one_thing_update(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let thing: ThingId = raw.id(thing, "thing")?;
         let change: ThingUpdate = raw.json(update, "update")?;
-        out.json(&db.write(&ctx, |tx| tx.update_thing(thing, change))?)
+        out.json(&db.write(&ctx, |tx| tx.update_thing(thing, change.clone()))?)
     })
 }
 
@@ -120,7 +120,7 @@ pub unsafe extern "C" fn one_connection_create(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let new: NewConnection = raw.json(connection, "connection")?;
-        out.json(&db.write(&ctx, |tx| tx.connect(new))?)
+        out.json(&db.write(&ctx, |tx| tx.connect(new.clone()))?)
     })
 }
 
@@ -197,7 +197,7 @@ pub unsafe extern "C" fn one_event_log(
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let event: NewEvent = raw.json(event, "event")?;
         out.json(&db.write(&ctx, |tx| {
-            tx.log_event(&event.kind, event.target, event.metadata)
+            tx.log_event(&event.kind, event.target, event.metadata.clone())
         })?)
     })
 }
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn one_knowledge_create(
     exported!(|raw| {
         let (db, ctx, out) = raw.call(db, ctx, out)?;
         let new: NewKnowledge = raw.json(knowledge, "knowledge")?;
-        out.json(&db.write(&ctx, |tx| tx.create_knowledge(new))?)
+        out.json(&db.write(&ctx, |tx| tx.create_knowledge(new.clone()))?)
     })
 }
 

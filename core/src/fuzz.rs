@@ -185,9 +185,9 @@ pub fn check_store(data: &[u8]) {
         rest = r;
     }
     let written = store.write(|kv| {
-        for (k, v) in entries {
+        for (k, v) in &entries {
             if !k.is_empty() {
-                kv.put(k, v)?;
+                kv.put(k.clone(), v.clone())?;
             }
         }
         Ok::<_, one_storage::StorageError>(())

@@ -449,6 +449,12 @@ impl Ontology {
     /// Runs `f` in one write transaction as `ctx`: everything it changes commits together,
     /// or, if it returns an error, nothing does.
     ///
+    /// `f` is `FnMut` because on PostgreSQL ([`Builder::postgres`]) a transaction that
+    /// conflicts with a concurrent one is rolled back and `f` runs again, on a fresh
+    /// snapshot (a bounded number of times, then [`Error::Conflict`]). Keep effects
+    /// outside the transaction (messages sent, counters in memory) out of `f`, or make
+    /// them safe to repeat. On the embedded file `f` runs once.
+    ///
     /// ```
     /// use one::*;
     /// let db = Ontology::in_memory()?;
@@ -465,7 +471,7 @@ impl Ontology {
     pub fn write<R>(
         &self,
         ctx: &Context,
-        f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
+        f: impl FnMut(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
         self.engine().write(ctx, f)
     }
@@ -494,7 +500,7 @@ impl Ontology {
     pub fn write_with<R, E: From<Error>>(
         &self,
         ctx: &Context,
-        f: impl FnOnce(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
+        f: impl FnMut(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
         self.engine().write_with(ctx, f)
     }

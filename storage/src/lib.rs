@@ -53,5 +53,5 @@ pub use kv::{Direction, Flow, KeyRange, KvRead};
 pub use log::path_of as log_path;
 #[cfg(feature = "postgres")]
 pub use store::test_server;
-pub use store::{CommitListener, Durability, ReadTx, Store, StoreOptions};
+pub use store::{CommitListener, Durability, ReadTx, Store, StoreOptions, WritePlan};
 pub use write::WriteTx;

@@ -3,39 +3,46 @@
 //!
 //! ```text
 //! one_kv   (part bytea, k bytea, v bytea, PRIMARY KEY (part, k))   every key
-//! one_meta (name text PRIMARY KEY, v bigint)                       commit_seq, storage_format
+//! one_seq  (part bytea PRIMARY KEY, v bigint)                      commit number per partition
+//! one_meta (name text PRIMARY KEY, v bigint)                       commit_seq (floor), storage_format
 //! ```
 //!
 //! `part` is the key's first [`StoreOptions::partition`] bytes, its tenant: a distributed
-//! PostgreSQL (Citus) shards the table by it, and a scan within one tenant is a range of
+//! PostgreSQL (Citus) shards the tables by it, and a scan within one tenant is a range of
 //! the primary key. `bytea` compares like memcmp, so `(part, k)` sorts as `k` does.
 //!
 //! **Reads** run in a `REPEATABLE READ READ ONLY` transaction on a pooled connection: one
 //! snapshot, taken when it begins, kept until the [`crate::ReadTx`] is dropped.
 //! Scans fetch pages of rows in key order, so a scan that stops early reads little.
 //!
-//! **Writes** run in a `SERIALIZABLE` transaction that first waits for its turn, a lock
-//! on `one_meta` that only writers take (`LOCK TABLE … IN EXCLUSIVE MODE`: readers are
-//! not held up), then takes the next commit number (`UPDATE one_meta SET v = v + 1 …
-//! RETURNING v`). The lock comes before the transaction's first query, so its snapshot
-//! holds every commit before it: writers of every instance take turns in the order they
-//! asked (PostgreSQL queues lock requests), commit numbers follow commit order with no
-//! gap and no duplicate, and no writer of ONE's can conflict with another. Were a
-//! serialization failure (40001, 40P01) to reach the start of a transaction anyway, it is
-//! begun again, before its closure has run. Within one process, writers also take turns
-//! on a mutex (as in the embedded backend), so the commit listener hears this process's
-//! commits in order and a process holds at most one connection waiting for the lock. The
-//! closure's writes are buffered and sent at commit (or when the buffer fills) as one
-//! multi-row upsert and one multi-row delete. A conflict after the closure ran (only a
-//! writer outside ONE's protocol can cause one) is [`StorageError::Conflict`]: nothing
-//! was committed, and the caller may retry.
+//! **Writes** run in `SERIALIZABLE` transactions, and the writers of each partition take
+//! turns. A transaction holds the turn of every partition it writes: a session-level
+//! advisory lock, taken for the partitions the caller names ([`crate::WritePlan`])
+//! *before* the transaction begins (so its snapshot holds every commit before its turn),
+//! and for any other partition when the transaction first writes there
+//! (`pg_try_advisory_lock`: never waiting while holding, so never a deadlock). Each turn
+//! takes the partition's next commit number (`one_seq`), so a partition's commit numbers
+//! follow its commit order with no gap and no duplicate, and its writers never conflict
+//! with each other. Writers of different partitions run at once.
+//!
+//! A transaction that cannot be committed as it ran begins again and runs its closure
+//! again, up to [`MAX_ATTEMPTS`] times: when PostgreSQL reports a serialization failure
+//! or deadlock (40001, 40P01: writers of different partitions that read each other's
+//! data), when a turn taken late finds that the partition changed after the snapshot, or
+//! when another writer holds it. The next attempt takes every partition the last one
+//! wrote before it begins. The closure must therefore have no effect outside the
+//! transaction. After the last attempt the caller gets [`StorageError::Conflict`].
+//! The closure's writes are buffered and sent at commit (or when the buffer fills) as one
+//! multi-row upsert and one multi-row delete, pipelined with `COMMIT` and the release of
+//! the turns.
 //!
 //! The engine is synchronous and may be called from inside an async runtime (the HTTP
 //! server's), where blocking on a runtime panics; so the backend owns a small tokio
 //! runtime, and each statement is sent to it and waited for on a channel. Every round
-//! trip has a time limit; a connection that fails is dropped, and the next transaction
-//! opens a fresh one, so the engine recovers from a server restart without being
-//! reopened. A server that cannot be reached is [`StorageError::Unavailable`].
+//! trip has a time limit; a connection that fails is dropped (the server then releases
+//! its turns), and the next transaction opens a fresh one, so the engine recovers from a
+//! server restart without being reopened. A server that cannot be reached is
+//! [`StorageError::Unavailable`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -49,14 +56,17 @@ use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage, Statement};
 
 use crate::StorageError;
 use crate::kv::{Direction, Flow, KeyRange};
-use crate::store::{self, CommitListener, Durability, Listener, ReadTx, StoreOptions};
+use crate::store::{self, CommitListener, Durability, Listener, ReadTx, StoreOptions, WritePlan};
 use crate::write::{Base, WriteGuard, WriteTx};
 
-/// The version of this backend's layout. Only grows.
-const STORAGE_FORMAT: i64 = 1;
+/// The version of this backend's layout. Only grows. Format 1 numbered every commit in
+/// one sequence (`one_meta.commit_seq`); format 2 numbers each partition's commits
+/// (`one_seq`), from where that sequence stopped. A format 1 database is upgraded when
+/// opened.
+const STORAGE_FORMAT: i64 = 2;
 
-/// Creates the tables if they do not exist, under a lock so two processes starting at
-/// once do not race.
+/// Creates the tables if they do not exist, and upgrades a database of format 1, under a
+/// lock so two processes starting at once do not race.
 const INSTALL: &str = "BEGIN;
 SELECT pg_advisory_xact_lock(7236110);
 CREATE TABLE IF NOT EXISTS one_kv (
@@ -65,9 +75,11 @@ CREATE TABLE IF NOT EXISTS one_kv (
     v bytea NOT NULL,
     PRIMARY KEY (part, k)
 );
+CREATE TABLE IF NOT EXISTS one_seq (part bytea PRIMARY KEY, v bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS one_meta (name text PRIMARY KEY, v bigint NOT NULL);
 INSERT INTO one_meta VALUES ('commit_seq', 0) ON CONFLICT DO NOTHING;
-INSERT INTO one_meta VALUES ('storage_format', 1) ON CONFLICT DO NOTHING;
+INSERT INTO one_meta VALUES ('storage_format', 2) ON CONFLICT DO NOTHING;
+UPDATE one_meta SET v = 2 WHERE name = 'storage_format' AND v = 1;
 COMMIT;";
 
 /// Opens a read transaction. Its snapshot is taken by the statement sent right behind
@@ -75,16 +87,28 @@ COMMIT;";
 /// [`Session::begin_with`]), so the snapshot is the store's state when
 /// [`crate::Store::read`] returns.
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-/// Opens a write transaction, waits for its turn and takes its commit number (see the
-/// module's notes). The lock comes before any query, so the snapshot is taken once the
-/// turn has come.
-const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE; \
-     LOCK TABLE one_meta IN EXCLUSIVE MODE; \
-     UPDATE one_meta SET v = v + 1 WHERE name = 'commit_seq' RETURNING v";
+/// Opens a write transaction. It is sent after the turns of the partitions named up
+/// front were taken, and the snapshot is taken by the statement behind it, which counts
+/// their commit numbers up.
+const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+/// The next commit number of each partition in `$1`, from the floor format 1 left.
+const NEXT_SEQ: &str = "INSERT INTO one_seq AS s (part, v) \
+     SELECT p, (SELECT v FROM one_meta WHERE name = 'commit_seq') + 1 FROM UNNEST($1::bytea[]) AS p \
+     ON CONFLICT (part) DO UPDATE SET v = s.v + 1 RETURNING part, v";
+/// The turn of partition `$1` (lock `$2`) taken inside a transaction, if no one holds
+/// it, and then its next commit number: no row if someone holds it. Under SERIALIZABLE,
+/// counting up a number another writer counted after this transaction's snapshot is a
+/// serialization failure, so a turn taken late is never taken on a stale snapshot.
+const TAKE_TURN: &str = "WITH turn AS (SELECT pg_try_advisory_lock($2) AS held) \
+     INSERT INTO one_seq AS s (part, v) \
+     SELECT $1, (SELECT v FROM one_meta WHERE name = 'commit_seq') + 1 FROM turn WHERE held \
+     ON CONFLICT (part) DO UPDATE SET v = s.v + 1 RETURNING v";
+/// Gives back the turns a session holds; sent after its `COMMIT` or `ROLLBACK`.
+const GIVE_BACK_TURNS: &str = "SELECT pg_advisory_unlock_all()";
 
-/// How many times a write transaction begins again after a conflict over its commit
-/// number before the caller is told [`StorageError::Conflict`].
-const MAX_ATTEMPTS: u32 = 64;
+/// How many times a write transaction is run before the caller is told
+/// [`StorageError::Conflict`].
+const MAX_ATTEMPTS: u32 = 32;
 /// The most connections one store keeps open.
 const MAX_CONNECTIONS: usize = 32;
 /// The time limit of one round trip to the server (and of waiting for a connection).
@@ -96,8 +120,6 @@ const MAX_PAGE: i64 = 1024;
 /// A store on a PostgreSQL database.
 pub(crate) struct Store {
     shared: Arc<Shared>,
-    /// Taken by each write transaction of this process, for its whole length.
-    write_lock: Mutex<()>,
     listener: Listener,
     write_buffer: usize,
     /// The schema this store made and drops when it ends ([`Store::scratch`]).
@@ -185,7 +207,12 @@ struct Statements {
     reverse_open: Statement,
     upsert: Statement,
     delete: Statement,
+    /// The highest commit number of any partition.
     seq: Statement,
+    /// [`NEXT_SEQ`].
+    next_seq: Statement,
+    /// [`TAKE_TURN`].
+    take_turn: Statement,
 }
 
 impl Statements {
@@ -223,8 +250,13 @@ impl Statements {
                 .prepare("DELETE FROM one_kv WHERE part = ANY($1) AND k = ANY($2)")
                 .await?,
             seq: client
-                .prepare("SELECT v FROM one_meta WHERE name = 'commit_seq'")
+                .prepare(
+                    "SELECT greatest((SELECT v FROM one_meta WHERE name = 'commit_seq'), \
+                     (SELECT max(v) FROM one_seq))",
+                )
                 .await?,
+            next_seq: client.prepare(NEXT_SEQ).await?,
+            take_turn: client.prepare(TAKE_TURN).await?,
         })
     }
 }
@@ -445,7 +477,6 @@ impl Store {
     fn on(shared: Arc<Shared>, write_buffer: usize, scratch: Option<String>) -> Self {
         Self {
             shared,
-            write_lock: Mutex::new(()),
             listener: Listener::default(),
             write_buffer,
             scratch,
@@ -492,11 +523,13 @@ impl Store {
         Ok(Arc::new(ReadTx::new(store::Snapshot::Postgres(session))))
     }
 
-    /// A write transaction, with `keys` read as it begins (in the same round trip).
+    /// A write transaction: the turns of the partitions of `plan.write` taken, `plan.read`
+    /// read as it begins (in the same round trip), and run again while it conflicts (see
+    /// the module's notes).
     pub(crate) fn write<R, E>(
         &self,
-        keys: &[Vec<u8>],
-        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
+        plan: &WritePlan<'_>,
+        mut f: impl FnMut(&mut WriteTx<'_>) -> Result<R, E>,
     ) -> Result<R, E>
     where
         E: From<StorageError>,
@@ -504,54 +537,56 @@ impl Store {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite.into());
         };
-        let _turn = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let (session, seq) = self.begin_write(keys)?;
-        let mut tx = WriteTx::new(Base::Postgres(&session), seq, self.write_buffer, false);
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
-        let (r, notes) = match ran {
-            Ok(Ok(r)) => {
+        let mut turns: Vec<Vec<u8>> = plan.write.iter().map(|k| self.part_of(k)).collect();
+        for attempt in 1..=MAX_ATTEMPTS {
+            if attempt > 1 {
+                // Jitter, so writers that met do not meet again at once.
+                let most = 200 * u64::from(attempt.min(10));
+                std::thread::sleep(Duration::from_micros(
+                    50 + crate::embedded::random_id() % most,
+                ));
+            }
+            let session = Session::begin(&self.shared)?;
+            session.begin_write(&turns, plan.read)?;
+            let mut tx = WriteTx::new(Base::Postgres(&session), 0, self.write_buffer, false);
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
+            let r = match ran {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            if !session.must_retry() {
+                let r = r?;
                 let notes = std::mem::take(&mut tx.notes);
                 let last = tx.take_pending();
-                drop(tx);
-                session.commit(last)?;
-                (r, notes)
-            }
-            // Dropping the session rolls the transaction back.
-            Ok(Err(e)) => return Err(session.conflict().map_or(e, E::from)),
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        self.listener.tell(seq, notes);
-        Ok(r)
-    }
-
-    /// Opens a write transaction and takes its commit number, beginning again while it
-    /// conflicts with another writer's.
-    fn begin_write(&self, keys: &[Vec<u8>]) -> Result<(Session, u64), StorageError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let session = Session::begin(&self.shared)?;
-            match session.begin_write(keys) {
-                Ok(seq) => return Ok((session, seq)),
-                Err(StorageError::Conflict { .. }) if attempts < MAX_ATTEMPTS => {
-                    drop(session);
-                    // Jitter, so writers that met do not meet again at once.
-                    let micros = 50 + crate::embedded::random_id() % (100 * u64::from(attempts));
-                    std::thread::sleep(Duration::from_micros(micros));
+                match session.commit(last) {
+                    Ok(()) => {
+                        self.listener.tell(session.first_seq(), notes);
+                        return Ok(r);
+                    }
+                    Err(StorageError::Conflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                Err(StorageError::Conflict { .. }) => {
-                    return Err(StorageError::Conflict { attempts });
-                }
-                Err(e) => return Err(e),
             }
+            turns = session.turns_wanted();
         }
+        Err(StorageError::Conflict {
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
     }
 
+    /// The partition of `key`.
+    fn part_of(&self, key: &[u8]) -> Vec<u8> {
+        key[..(self.shared.partition)(key).min(key.len())].to_vec()
+    }
+
+    /// Runs `f`. Commits of this process on this store are told to the listener as they
+    /// end, and the feed reads other processes' commits from the store: there is no
+    /// moment between all commits to wait for.
     pub(crate) fn between_commits<R>(&self, f: impl FnOnce() -> R) -> Result<R, StorageError> {
         let Some(_guard) = WriteGuard::enter() else {
             return Err(StorageError::NestedWrite);
         };
-        let _turn = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f())
     }
 
@@ -640,6 +675,19 @@ pub(crate) struct Session {
     /// Keys read as the transaction began ([`Session::begin_with`]), and their values
     /// (`None`: absent), until the transaction writes them.
     prefetched: Mutex<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// The partitions whose turns a write transaction holds.
+    turns: Mutex<Turns>,
+}
+
+/// The turns of a write transaction (see the module's notes).
+#[derive(Default)]
+struct Turns {
+    /// The partitions whose turns it holds, each with its commit number there, in the
+    /// order they were taken.
+    held: Vec<(Vec<u8>, u64)>,
+    /// Partitions whose turn it could not take: another writer held it, or it changed
+    /// after the snapshot.
+    missed: Vec<Vec<u8>>,
 }
 
 /// [`Session::state`]: in its transaction, finished (committed), failed.
@@ -655,7 +703,159 @@ impl Session {
             conn: shared.checkout()?,
             state: AtomicU8::new(OPEN),
             prefetched: Mutex::default(),
+            turns: Mutex::default(),
         })
+    }
+
+    fn turns(&self) -> MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The advisory lock that is the turn of partition `part` of this store: a hash of
+    /// the schema and the partition (two partitions that meet on a hash only take turns
+    /// they did not need to).
+    fn lock_of(&self, part: &[u8]) -> i64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let schema = self.shared.schema.as_deref().unwrap_or("").as_bytes();
+        for &b in schema.iter().chain(&[0xff]).chain(part) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        i64::from_be_bytes(hash.to_be_bytes())
+    }
+
+    /// Takes the turns of `parts` (waiting for them, in the order of their locks, so two
+    /// writers never wait for each other), then begins the write transaction, counts the
+    /// partitions' commit numbers up (which takes the snapshot) and reads `keys`: one
+    /// round trip.
+    fn begin_write(&self, parts: &[Vec<u8>], keys: &[Vec<u8>]) -> Result<(), StorageError> {
+        let mut parts: Vec<(i64, Vec<u8>)> =
+            parts.iter().map(|p| (self.lock_of(p), p.clone())).collect();
+        parts.sort();
+        parts.dedup_by(|a, b| a.1 == b.1);
+        let mut locks = String::new();
+        for (lock, _) in &parts {
+            locks.push_str(&format!("SELECT pg_advisory_lock({lock});"));
+        }
+        let parts: Vec<Vec<u8>> = parts.into_iter().map(|(_, p)| p).collect();
+        let key_parts: Vec<Vec<u8>> = keys.iter().map(|k| self.part_of(k)).collect();
+        let wanted = keys.to_vec();
+        let (numbered, rows) = self.run(move |c| {
+            Box::pin(async move {
+                // Polled together, the requests go out before any answer is read, and the
+                // server runs them in order: the turns, then the transaction.
+                let take = async {
+                    if locks.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    c.client.simple_query(&locks).await
+                };
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&key_parts, &wanted];
+                let number = async {
+                    if parts.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    c.client.query(&c.statements.next_seq, &[&parts]).await
+                };
+                let (taken, began, numbered, rows) = tokio::join!(
+                    take,
+                    c.client.simple_query(BEGIN_WRITE),
+                    number,
+                    c.client.query(&c.statements.get_many, &params)
+                );
+                taken?;
+                began?;
+                Ok((numbered?, rows?))
+            })
+        })?;
+        self.turns().held = numbered
+            .iter()
+            .map(|row| {
+                let seq = row.get::<_, i64>(1);
+                (row.get::<_, Vec<u8>>(0), u64::try_from(seq).unwrap_or(0))
+            })
+            .collect();
+        self.remember(keys, rows);
+        Ok(())
+    }
+
+    /// Notes the values of `keys` read as the transaction began.
+    fn remember(&self, keys: &[Vec<u8>], rows: Vec<tokio_postgres::Row>) {
+        let mut prefetched = self.prefetched();
+        prefetched.extend(keys.iter().map(|k| (k.clone(), None)));
+        for row in rows {
+            prefetched.insert(row.get::<_, Vec<u8>>(0), Some(row.get::<_, Vec<u8>>(1)));
+        }
+    }
+
+    /// The commit number of this write transaction in the partition of `key`, its turn
+    /// taken there first if it does not hold it: without waiting, so a turn another
+    /// writer holds, or one that changed after this transaction's snapshot, is
+    /// [`StorageError::Conflict`] and the transaction is run again (with that turn taken
+    /// before it begins).
+    pub(crate) fn turn(&self, key: &[u8]) -> Result<u64, StorageError> {
+        let len = (self.shared.partition)(key).min(key.len());
+        let part = &key[..len];
+        if let Some((_, seq)) = self.turns().held.iter().find(|(p, _)| p == part) {
+            return Ok(*seq);
+        }
+        let (part, lock) = (part.to_vec(), self.lock_of(part));
+        let taken = {
+            let part = part.clone();
+            self.run(move |c| {
+                Box::pin(async move {
+                    c.client
+                        .query_opt(&c.statements.take_turn, &[&part, &lock])
+                        .await
+                })
+            })
+        };
+        let mut turns = self.turns();
+        match taken {
+            Ok(Some(row)) => {
+                let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+                turns.held.push((part, seq));
+                Ok(seq)
+            }
+            Ok(None) => {
+                turns.missed.push(part);
+                self.state.store(CONFLICTED, Ordering::Release);
+                Err(StorageError::Conflict { attempts: 1 })
+            }
+            Err(e) => {
+                turns.missed.push(part);
+                Err(e)
+            }
+        }
+    }
+
+    /// The partitions whose turns this transaction holds.
+    pub(crate) fn held(&self) -> Vec<Vec<u8>> {
+        self.turns().held.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// Makes this transaction run again rather than commit.
+    pub(crate) fn mark_conflicted(&self) {
+        self.state.store(CONFLICTED, Ordering::Release);
+    }
+
+    /// Whether this transaction must be run again rather than committed: it met a
+    /// conflict, or a turn it could not take.
+    fn must_retry(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CONFLICTED
+    }
+
+    /// The partitions the next attempt takes before it begins: every one this attempt
+    /// held or wanted.
+    fn turns_wanted(&self) -> Vec<Vec<u8>> {
+        let turns = self.turns();
+        let held = turns.held.iter().map(|(p, _)| p.clone());
+        held.chain(turns.missed.iter().cloned()).collect()
+    }
+
+    /// The commit number in the first partition this transaction took, or 0 if it took
+    /// none (it wrote nothing).
+    fn first_seq(&self) -> u64 {
+        self.turns().held.first().map_or(0, |(_, seq)| *seq)
     }
 
     fn prefetched(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Option<Vec<u8>>>> {
@@ -683,11 +883,7 @@ impl Session {
                 Ok((began?, rows?))
             })
         })?;
-        let mut prefetched = self.prefetched();
-        prefetched.extend(keys.iter().map(|k| (k.clone(), None)));
-        for row in rows {
-            prefetched.insert(row.get::<_, Vec<u8>>(0), Some(row.get::<_, Vec<u8>>(1)));
-        }
+        self.remember(keys, rows);
         Ok(messages)
     }
 
@@ -701,7 +897,11 @@ impl Session {
             Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send>,
         >,
     ) -> Result<T, StorageError> {
-        if self.state.load(Ordering::Acquire) >= FAILED {
+        let state = self.state.load(Ordering::Acquire);
+        if state == CONFLICTED {
+            return Err(StorageError::Conflict { attempts: 1 });
+        }
+        if state == FAILED {
             return Err(StorageError::Unavailable {
                 reason: "the transaction failed earlier and was rolled back".into(),
             });
@@ -726,25 +926,9 @@ impl Session {
         self.run(move |c| Box::pin(async move { c.client.batch_execute(&sql).await }))
     }
 
-    /// Runs [`BEGIN_WRITE`], reads `keys`, and returns the commit number taken.
-    fn begin_write(&self, keys: &[Vec<u8>]) -> Result<u64, StorageError> {
-        let messages = self.begin_with(BEGIN_WRITE, keys)?;
-        let seq = messages.iter().find_map(|m| match m {
-            SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<u64>().ok()),
-            _ => None,
-        });
-        seq.ok_or_else(|| StorageError::Corrupt("the commit number row is missing".into()))
-    }
-
     /// Marks the transaction as ended: the connection goes back to the pool as it is.
     fn done(&self) {
         self.state.store(DONE, Ordering::Release);
-    }
-
-    /// [`StorageError::Conflict`] if a statement of this transaction failed with one.
-    fn conflict(&self) -> Option<StorageError> {
-        (self.state.load(Ordering::Acquire) == CONFLICTED)
-            .then_some(StorageError::Conflict { attempts: 1 })
     }
 
     /// The partition of `key` and the key, as parameters.
@@ -865,6 +1049,7 @@ impl Session {
         if keys.is_empty() && gone_keys.is_empty() && !commit {
             return Ok(());
         }
+        let turns = commit && !self.turns().held.is_empty();
         self.run(move |c| {
             Box::pin(async move {
                 let st = &c.statements;
@@ -891,10 +1076,20 @@ impl Session {
                         Ok(())
                     }
                 };
-                let (upserted, deleted, ended) = tokio::join!(upsert, delete, end);
+                // After the commit, whether it succeeded or not.
+                let give_back = async {
+                    if turns {
+                        c.client.batch_execute(GIVE_BACK_TURNS).await
+                    } else {
+                        Ok(())
+                    }
+                };
+                let (upserted, deleted, ended, given) =
+                    tokio::join!(upsert, delete, end, give_back);
                 upserted?;
                 deleted?;
-                ended
+                ended?;
+                given
             })
         })
     }
@@ -912,7 +1107,8 @@ impl Drop for Session {
         match self.shared.runtime() {
             Ok(runtime) if !conn.client.is_closed() => {
                 runtime.spawn(async move {
-                    match conn.client.batch_execute("ROLLBACK").await {
+                    let end = format!("ROLLBACK; {GIVE_BACK_TURNS}");
+                    match conn.client.batch_execute(&end).await {
                         Ok(()) => pool.put(conn),
                         Err(_) => pool.forget(),
                     }
@@ -1033,7 +1229,9 @@ mod tests {
         let store = named("one_restart_victim");
         let killer = named("one_restart_killer");
         store
-            .write(&[], |tx| tx.put(b"before".to_vec(), b"1".to_vec()))
+            .write(&WritePlan::default(), |tx| {
+                tx.put(b"before".to_vec(), b"1".to_vec())
+            })
             .unwrap();
         let held = store.read(&[]).unwrap();
         // What a server restart does to this store's connections.
@@ -1058,7 +1256,9 @@ mod tests {
         // The next transactions connect again: nothing lost, nothing half-written.
         let mut failures = 0;
         loop {
-            match store.write(&[], |tx| tx.put(b"after".to_vec(), b"2".to_vec())) {
+            match store.write(&WritePlan::default(), |tx| {
+                tx.put(b"after".to_vec(), b"2".to_vec())
+            }) {
                 Ok(()) => break,
                 Err(StorageError::Unavailable { .. }) if failures < 3 => failures += 1,
                 Err(e) => panic!("{e:?}"),

@@ -41,6 +41,15 @@ pub enum Durability {
     Deferred,
 }
 
+/// What a write transaction needs first ([`Store::write_planned`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WritePlan<'a> {
+    /// Keys it reads first.
+    pub read: &'a [Vec<u8>],
+    /// Keys in the partitions it writes (any key of a partition names it).
+    pub write: &'a [Vec<u8>],
+}
+
 /// Options for opening a [`Store`].
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -344,33 +353,38 @@ impl Store {
     /// aborts it too and then resumes unwinding; the store stays usable. The call returns
     /// once the commit is durable (with a durable [`Durability`]).
     ///
-    /// On PostgreSQL, writers of every process take turns: a write transaction waits for
-    /// its turn before its snapshot is taken, so `f` runs once and sees every commit
-    /// before it. A conflict in the transaction (only a writer outside ONE can cause
-    /// one) is [`StorageError::Conflict`], with nothing committed.
-    pub fn write<R, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>) -> Result<R, E>
+    /// In a file, writers take turns and `f` runs once. On PostgreSQL, the writers of
+    /// each partition take turns, writers of different partitions run at once, and a
+    /// transaction that conflicts with another (or writes a partition whose turn another
+    /// writer holds) is rolled back and **`f` runs again**, on a fresh snapshot, a bounded
+    /// number of times before [`StorageError::Conflict`]. So `f` must have no effect
+    /// outside the transaction (nothing sent, nothing counted in memory) that running it
+    /// twice would repeat. [`Store::write_planned`] names the partitions up front, which
+    /// spares a run.
+    pub fn write<R, E>(&self, f: impl FnMut(&mut WriteTx<'_>) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StorageError>,
     {
-        self.write_prefetching(&[], f)
+        self.write_planned(&WritePlan::default(), f)
     }
 
-    /// [`Store::write`], saying which keys the transaction reads first: on PostgreSQL
-    /// they are read as it begins, in the same round trip; a file ignores the hint.
-    pub fn write_prefetching<R, E>(
+    /// [`Store::write`], saying what the transaction needs first: on PostgreSQL, the
+    /// turns of the partitions of `plan.write` are taken before it begins and the keys of
+    /// `plan.read` are read as it begins, in the same round trip. A file ignores the plan.
+    pub fn write_planned<R, E>(
         &self,
-        keys: &[Vec<u8>],
-        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
+        plan: &WritePlan<'_>,
+        f: impl FnMut(&mut WriteTx<'_>) -> Result<R, E>,
     ) -> Result<R, E>
     where
         E: From<StorageError>,
     {
         #[cfg(not(feature = "postgres"))]
-        let _ = keys;
+        let _ = plan;
         match &self.backend {
             Backend::Embedded(store) => store.write(f),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(store) => store.write(keys, f),
+            Backend::Postgres(store) => store.write(plan, f),
         }
     }
 

@@ -74,9 +74,41 @@ impl<'t> WriteTx<'t> {
 }
 
 impl WriteTx<'_> {
-    /// The commit sequence number this transaction will have if it commits.
-    pub fn seq(&self) -> u64 {
-        self.seq
+    /// The commit sequence number this transaction will have, if it commits, in the
+    /// partition of `key` ([`crate::StoreOptions::partition`]). A file has one sequence,
+    /// the same for every key. On PostgreSQL, each partition numbers its own commits, and
+    /// asking takes the partition's turn, as a write there would; this can fail, like a
+    /// write (the transaction is then run again, see [`crate::Store::write`]).
+    pub fn seq_of(&self, key: &[u8]) -> Result<u64, StorageError> {
+        match &self.base {
+            Base::Embedded(_) => Ok(self.seq),
+            #[cfg(feature = "postgres")]
+            Base::Postgres(session) => session.turn(key),
+        }
+    }
+
+    /// The partitions this transaction holds the turns of, on PostgreSQL (those it wrote
+    /// in or asked [`WriteTx::seq_of`] of, and those its plan named): none in a file,
+    /// whose writers take one turn for the whole store.
+    pub fn partitions(&self) -> Vec<Vec<u8>> {
+        match &self.base {
+            Base::Embedded(_) => Vec::new(),
+            #[cfg(feature = "postgres")]
+            Base::Postgres(session) => session.held(),
+        }
+    }
+
+    /// Ends this run of the transaction as a conflict and returns the error for the
+    /// closure to return: nothing is committed. On PostgreSQL the transaction runs again
+    /// (see [`crate::Store::write`]), with the turns this run held taken before it
+    /// begins; a file, whose writers take turns on the whole store, has nothing another
+    /// run would see differently, so its caller gets the error.
+    pub fn conflict(&self) -> StorageError {
+        #[cfg(feature = "postgres")]
+        if let Base::Postgres(session) = &self.base {
+            session.mark_conflicted();
+        }
+        StorageError::Conflict { attempts: 1 }
     }
 
     /// Hands an entry to the store's commit listener, if this transaction commits
@@ -86,6 +118,10 @@ impl WriteTx<'_> {
     }
 
     fn buffer(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), StorageError> {
+        #[cfg(feature = "postgres")]
+        if let Base::Postgres(session) = &self.base {
+            session.turn(&key)?;
+        }
         self.pending_bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 48;
         self.pending.insert(key, value);
         if self.pending_bytes >= self.flush_at {

@@ -27,6 +27,7 @@
 //! T <root:16> 0x00 P <plugin>                 -> Plugin record              installed plugins
 //! T <root:16> 0x00 Q <type>                   -> plugin name                plugin-defined types
 //! T <root:16> 0x00 x <type> <path>            -> ()                         the tenant's own indexes
+//! T <root:16> 0x00 i                          -> highest id issued (u128 BE) shared stores only
 //! T <root:16> <env> t <thing:16>              -> Thing record
 //! T <root:16> <env> y <group:16> <type> <thing:16>            -> Thing record (copy)
 //! T <root:16> <env> p <group:16> <type> <path> <value> <thing:16> -> Thing record (copy)
@@ -144,6 +145,15 @@ pub(crate) fn last_id() -> Vec<u8> {
 /// shared store, so each instance knows when its caches are out of date.
 pub(crate) fn access_version() -> Vec<u8> {
     vec![META, b'a']
+}
+
+/// `T <root> 0x00 i`, for the partition `T <root>` of a tenant (`None` for any other):
+/// on a shared store, the highest id issued by a committed transaction that held the
+/// tenant's turn, so the tenant's ids grow with its commit order whichever instance made
+/// them.
+pub(crate) fn tenant_last_id(partition: &[u8]) -> Option<Vec<u8>> {
+    (partition.len() == 17 && partition[0] == TENANT)
+        .then(|| [partition, &[STRUCTURE, b'i']].concat())
 }
 
 /// How many leading bytes of `key` name its partition on a shared backend

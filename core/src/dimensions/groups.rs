@@ -630,7 +630,7 @@ impl Admin<'_> {
             let scope = Scope::new(Context::system(id), id);
             self.engine
                 .write_in(kv, scope, &mut AfterTx::default(), |tx| {
-                    let group = tx.new_group_record(id, None, new)?;
+                    let group = tx.new_group_record(id, None, new.clone())?;
                     tx.link_root(&group)?;
                     tx.insert_group(&group, id)?;
                     Ok(group)

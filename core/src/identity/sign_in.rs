@@ -589,7 +589,10 @@ impl Engine {
                     .in_group(group),
                 Op::SignUp,
             )?;
-            tx.put_record(&tx.scope.tenant.password(person.id), &Password { phc })?;
+            tx.put_record(
+                &tx.scope.tenant.password(person.id),
+                &Password { phc: phc.clone() },
+            )?;
             tx.insert_membership(person.id, group, "group_user", &[], MembershipState::Active)?;
             tx.log(
                 kinds::USER_JOINED_GROUP,
@@ -824,7 +827,7 @@ impl Engine {
                 return Err(Error::InvalidCredentials);
             }
             let key = keys.password;
-            tx.put_record(&key, &Password { phc })?;
+            tx.put_record(&key, &Password { phc: phc.clone() })?;
             let ended = tx.end_sessions(t.person, None)?;
             tx.credentials_changed(t.person, None)?;
             tx.mark_verified(t.person, t.group, "password_reset")?;
@@ -888,7 +891,7 @@ impl Engine {
                 return Err(Error::InvalidCredentials);
             }
             let key = tx.view().credential_keys(person)?.password;
-            tx.put_record(&key, &Password { phc })?;
+            tx.put_record(&key, &Password { phc: phc.clone() })?;
             let ended = tx.end_sessions(person, Some(current.id))?;
             tx.credentials_changed(person, Some(current.id))?;
             tx.log(
@@ -930,7 +933,7 @@ impl Engine {
         &self,
         token: &str,
         purposes: &[Purpose],
-        then: impl FnOnce(&mut Tx<'_, '_>, &OneTimeToken) -> Result<R>,
+        mut then: impl FnMut(&mut Tx<'_, '_>, &OneTimeToken) -> Result<R>,
     ) -> Result<R> {
         let (kind, digest) = secret::parse(token)?;
         if kind != SecretKind::OneTime {

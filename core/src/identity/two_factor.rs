@@ -588,7 +588,7 @@ impl Engine {
                 }
             };
             tf.confirmed = true;
-            tf.recovery = digests;
+            tf.recovery = digests.clone();
             tx.put_record(&key, &tf)?;
             tx.log(
                 kinds::TWO_FACTOR_ENABLED,
@@ -601,7 +601,7 @@ impl Engine {
                 None => None,
             };
             Ok(Ok(TwoFactorEnabled {
-                recovery_codes: codes,
+                recovery_codes: codes.clone(),
                 session,
             }))
         })?

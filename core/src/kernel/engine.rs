@@ -20,7 +20,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use one_storage::{KvRead, ReadTx, Store, WriteTx};
+use one_storage::{KvRead, ReadTx, Store, WritePlan, WriteTx};
 
 use super::parts::{Hooks, Locals, Parts};
 use crate::base::clock::{Clock, Timestamp};
@@ -217,11 +217,57 @@ impl Scope {
     }
 }
 
-/// The highest id stored (0 before the first). A high-water mark this close to the end
-/// of the id space can only come from a damaged store; refusing it keeps id generation
-/// from ever overflowing.
+/// A value a transaction's closure consumes. In a file the closure runs once, and the
+/// value is moved into that run; on a shared store, where it may run again
+/// ([`Store::write`]), each run gets a copy.
+pub(crate) struct Consumed<T> {
+    value: Option<T>,
+    copies: bool,
+}
+
+impl<T: Clone> Consumed<T> {
+    /// The value, for this run of the closure.
+    pub(crate) fn take(&mut self) -> Result<T> {
+        let value = if self.copies {
+            self.value.clone()
+        } else {
+            self.value.take()
+        };
+        value.ok_or_else(|| Error::Internal {
+            reason: "a transaction's closure ran twice on a store that runs it once".into(),
+        })
+    }
+}
+
+/// The ids a shared store's transaction made sure sort after every id stored in the
+/// tenants whose turns it held as it began.
+struct TenantIds {
+    /// Those tenants' partitions (and any other the transaction held).
+    held: Vec<Vec<u8>>,
+    /// The last id issued once they were observed: every id the transaction made is
+    /// above it.
+    floor: u128,
+}
+
+/// The highest id stored (`M i`; 0 before the first).
 fn stored_last_id(kv: &impl KvRead) -> Result<u128> {
-    let Some(b) = kv.get(&layout::last_id())? else {
+    stored_id_at(kv, &layout::last_id())
+}
+
+/// The highest id stored in the tenant `root` by a shared store's transactions (0
+/// before the first).
+fn stored_tenant_last_id(kv: &impl KvRead, root: GroupId) -> Result<u128> {
+    match layout::tenant_last_id(&layout::tenant(root)) {
+        Some(key) => stored_id_at(kv, &key),
+        None => Ok(0),
+    }
+}
+
+/// The id high-water mark stored under `key` (0 if none). One this close to the end of
+/// the id space can only come from a damaged store; refusing it keeps id generation from
+/// ever overflowing.
+fn stored_id_at(kv: &impl KvRead, key: &[u8]) -> Result<u128> {
+    let Some(b) = kv.get(key)? else {
         return Ok(0);
     };
     let last = u128::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
@@ -443,20 +489,54 @@ impl Engine {
     pub fn write<R>(
         &self,
         ctx: &Context,
-        f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
+        mut f: impl FnMut(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
         let mut after = AfterTx::default();
-        let r = self.transact(|kv| {
+        let r = self.transact_in(self.tenant_hint(ctx), |kv| {
+            // What an earlier run of the transaction left is gone with it.
+            after = AfterTx::default();
             let scope = self.resolve(&*kv, ctx)?;
-            // Read under the write lock, which every commit held: no change is in flight
-            // but those `caches_usable` counts.
+            // Checked after the snapshot was taken: a change counted later is not in it.
             if self.caches_usable() && self.caches_current(&*kv)? {
                 scope.use_caches(self.access_epoch(), self.groups.version());
             }
-            self.write_in(kv, scope, &mut after, f)
+            self.write_in(kv, scope, &mut after, &mut f)
         });
         self.finish(after, r.is_ok());
         r
+    }
+
+    /// `value`, for a transaction's closure to consume ([`Consumed`]).
+    pub(crate) fn consumed<T>(&self, value: T) -> Consumed<T> {
+        Consumed {
+            value: Some(value),
+            copies: self.shared,
+        }
+    }
+
+    /// The tenant a write as `ctx` will write in, when a shared store should take its
+    /// turn before the transaction begins: known from the cache, or read (one round
+    /// trip, once per group). `None` in a file, or if the group is not found (the
+    /// transaction then reports it).
+    fn tenant_hint(&self, ctx: &Context) -> Option<GroupId> {
+        if !self.shared {
+            return None;
+        }
+        let group = ctx.group();
+        let cached = self
+            .roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .copied();
+        if cached.is_some() {
+            return cached;
+        }
+        let snapshot = self
+            .store
+            .read_prefetching(&[layout::group_root(group)])
+            .ok()?;
+        self.root_of(&*snapshot, group).ok()
     }
 
     /// Like [`Engine::write`], for a closure that returns the application's own error type:
@@ -469,9 +549,15 @@ impl Engine {
     pub fn write_with<R, E: From<Error>>(
         &self,
         ctx: &Context,
-        f: impl FnOnce(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
+        mut f: impl FnMut(&mut Tx<'_, '_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        with_app_error(|failed| self.write(ctx, |tx| f(tx).map_err(|e| failed.park(e))))
+        with_app_error(|failed| {
+            self.write(ctx, |tx| {
+                // An error an earlier run of the transaction parked is not this run's.
+                failed.0 = None;
+                f(tx).map_err(|e| failed.park(e))
+            })
+        })
     }
 
     /// Like [`Engine::read`], for a closure that returns the application's own error
@@ -487,16 +573,34 @@ impl Engine {
     /// Runs `f` in one storage write transaction, committed if it returns `Ok`. Every
     /// write of the engine goes through here: a panic inside `f` rolls the transaction
     /// back and becomes [`Error::Internal`] for this caller alone, so one bad call never
-    /// stops the store from serving the others.
-    pub(crate) fn transact<R>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<R>) -> Result<R> {
-        // On a shared store, every transaction reads these two first: they come with its
-        // start, in the same round trip.
-        let first: &[Vec<u8>] = if self.shared {
-            &[layout::access_version(), layout::last_id()]
-        } else {
-            &[]
+    /// stops the store from serving the others. On a shared store `f` may run more than
+    /// once ([`Store::write`]).
+    pub(crate) fn transact<R>(&self, f: impl FnMut(&mut WriteTx<'_>) -> Result<R>) -> Result<R> {
+        self.transact_in(None, f)
+    }
+
+    /// [`Engine::transact`] for a transaction that writes in the tenant `root` (if
+    /// known): on a shared store, it takes the tenant's turn before it begins and reads
+    /// what every transaction reads first in the same round trip.
+    pub(crate) fn transact_in<R>(
+        &self,
+        root: Option<GroupId>,
+        mut f: impl FnMut(&mut WriteTx<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let (mut read, mut write) = (Vec::new(), Vec::new());
+        if self.shared {
+            read.push(layout::access_version());
+            if let Some(root) = root {
+                let tenant = layout::tenant(root);
+                read.extend(layout::tenant_last_id(&tenant));
+                write.push(tenant);
+            }
+        }
+        let plan = WritePlan {
+            read: &read,
+            write: &write,
         };
-        self.store.write_prefetching(first, |kv| {
+        self.store.write_planned(&plan, |kv| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kv)))
                 .unwrap_or_else(|panic| Err(Error::internal(&*panic)))
         })
@@ -563,11 +667,11 @@ impl Engine {
         after: &mut AfterTx,
         f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
     ) -> Result<R> {
-        if self.shared {
-            // Ids grow with commit order across instances too: writers take turns on a
-            // shared store, and each starts after the last id any of them stored.
-            self.observe_stored_ids(&*kv)?;
-        }
+        let tenant_ids = if self.shared {
+            Some(self.begin_tenant_ids(kv, scope.root)?)
+        } else {
+            None
+        };
         let mut tx = Tx {
             kv,
             scope,
@@ -593,19 +697,68 @@ impl Engine {
                 version.saturating_add(1).to_be_bytes(),
             )?;
         }
-        // Ids are only made inside write transactions, one at a time, so this covers every
-        // id this transaction stored.
-        let last = self.ids().last();
-        tx.put(layout::last_id(), last.to_be_bytes())?;
+        match tenant_ids {
+            Some(begun) => self.end_tenant_ids(tx.kv, &begun)?,
+            // One writer at a time: the last id issued covers every id this transaction
+            // stored.
+            None => {
+                let last = self.ids().last();
+                tx.put(layout::last_id(), last.to_be_bytes())?;
+            }
+        }
         Ok(r)
     }
 
-    /// Makes every later id sort after the last id stored in `kv` (on a shared store,
-    /// other instances issue ids too).
-    pub(crate) fn observe_stored_ids(&self, kv: &impl KvRead) -> Result<()> {
-        let stored = stored_last_id(kv)?;
-        self.ids().observe(stored);
+    /// On a shared store, where other instances make ids too, takes the turn of the
+    /// tenant `root` (if the transaction's plan did not) and makes every later id sort
+    /// after the last id stored in each tenant whose turn the transaction holds: a
+    /// tenant's ids grow with its commit order, whichever instance made them.
+    fn begin_tenant_ids(&self, kv: &mut WriteTx<'_>, root: GroupId) -> Result<TenantIds> {
+        kv.seq_of(&layout::tenant(root))?;
+        let held = kv.partitions();
+        for part in &held {
+            if let Some(key) = layout::tenant_last_id(part) {
+                let stored = stored_id_at(&*kv, &key)?;
+                self.ids().observe(stored);
+            }
+        }
+        let floor = self.ids().last();
+        Ok(TenantIds { held, floor })
+    }
+
+    /// Stores the last id issued in each tenant whose turn the transaction holds. A
+    /// tenant whose turn it took after it began (writing there) may hold ids made by
+    /// another instance above some this transaction made: then it runs again, with that
+    /// turn taken before it begins.
+    fn end_tenant_ids(&self, kv: &mut WriteTx<'_>, begun: &TenantIds) -> Result<()> {
+        let last = self.ids().last();
+        for part in kv.partitions() {
+            let Some(key) = layout::tenant_last_id(&part) else {
+                continue;
+            };
+            if !begun.held.contains(&part) {
+                let stored = stored_id_at(&*kv, &key)?;
+                if stored > begun.floor {
+                    self.ids().observe(stored);
+                    return Err(kv.conflict().into());
+                }
+            }
+            kv.put(key, last.to_be_bytes())?;
+        }
         Ok(())
+    }
+
+    /// Makes every later id sort after the last id stored in `kv` for the tenant `root`
+    /// (`M i`, and on a shared store the tenant's own), and returns that id: every
+    /// record of the tenant committed in `kv` has an id at most this one, and every
+    /// later commit's are above it.
+    pub(crate) fn observe_stored_ids(&self, kv: &impl KvRead, root: GroupId) -> Result<u128> {
+        let mut stored = stored_last_id(kv)?;
+        if self.shared {
+            stored = stored.max(stored_tenant_last_id(kv, root)?);
+        }
+        self.ids().observe(stored);
+        Ok(stored)
     }
 
     /// The last id issued (ids grow with commit order).
@@ -733,7 +886,7 @@ impl std::fmt::Debug for Tx<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tx")
             .field("context", &self.scope.ctx)
-            .field("seq", &self.kv.seq())
+            .field("root", &self.scope.root)
             .finish_non_exhaustive()
     }
 }
@@ -772,9 +925,11 @@ impl<'t> Tx<'_, 't> {
         &self.scope.ctx
     }
 
-    /// The commit sequence number this transaction will have; its events carry it.
-    pub fn seq(&self) -> u64 {
-        self.kv.seq()
+    /// The commit sequence number this transaction will have in its tenant; its events
+    /// carry it. In a file, commits are numbered in one sequence; on a shared store, each
+    /// tenant numbers its own.
+    pub fn seq(&self) -> Result<u64> {
+        Ok(self.kv.seq_of(&layout::tenant(self.scope.root))?)
     }
 
     pub(crate) fn now(&self) -> Timestamp {

@@ -398,7 +398,8 @@ fn merge_text(engine: &Weak<Engine>, signal: &Signal, full: bool) -> Option<()> 
                 return None;
             }
             let e = engine.upgrade()?;
-            match e.transact(|kv| built.store(kv)) {
+            let mut built = e.consumed(built);
+            match e.transact(|kv| built.take()?.store(kv)) {
                 Ok(stored) => {
                     merged += 1;
                     if stored {

@@ -49,6 +49,16 @@ use crate::records::text_index::{LivePostings, Occurrence, read_all as read_text
 use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
 
+/// The highest id issued as stored under `key` (`M i`, or a tenant's own on a shared
+/// store): 0 if none, and every id if it is damaged (the damage is not this check's to
+/// report twice).
+fn issued(kv: &impl KvRead, key: &[u8]) -> Result<u128> {
+    Ok(match kv.get(key)? {
+        Some(b) => u128::from_be_bytes(b.as_slice().try_into().unwrap_or([0xff; 16])),
+        None => 0,
+    })
+}
+
 /// The most problems a report lists; [`CheckReport::problem_count`] counts them all.
 pub const MAX_LISTED_PROBLEMS: usize = 1000;
 
@@ -61,10 +71,7 @@ impl Engine {
     pub fn check(&self) -> Result<CheckReport> {
         let snapshot = self.store().read()?;
         let kv = &*snapshot;
-        let last_id = match kv.get(&layout::last_id())? {
-            Some(b) => u128::from_be_bytes(b.as_slice().try_into().unwrap_or([0xff; 16])),
-            None => 0,
-        };
+        let last_id = issued(kv, &layout::last_id())?;
         let mut c = Checker {
             kv,
             report: CheckReport::default(),
@@ -90,11 +97,20 @@ impl Engine {
                 .collect::<Vec<_>>(),
         );
         c.report.tenants = roots.len();
+        let mut highest = last_id;
         for root in roots {
             c.tenant = Some(root);
+            // On a shared store, each tenant keeps the highest id issued in it.
+            let tenant = layout::tenant_last_id(&layout::tenant(root));
+            c.last_id = match tenant {
+                Some(key) => last_id.max(issued(kv, &key)?),
+                None => last_id,
+            };
+            highest = highest.max(c.last_id);
             c.tenant_structure(root)?;
         }
         c.tenant = None;
+        c.last_id = highest;
         c.directory()?;
         Ok(c.report)
     }

@@ -32,7 +32,10 @@ impl Engine {
         }
         match request.runs_in() {
             RunsIn::Read => self.read(ctx, |v| read(v, request)),
-            RunsIn::Write => self.write(ctx, |tx| write(tx, request)),
+            RunsIn::Write => {
+                let mut request = self.consumed(request);
+                self.write(ctx, |tx| write(tx, request.take()?))
+            }
             RunsIn::Engine => self.on_engine(ctx, request),
         }
     }

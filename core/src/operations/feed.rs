@@ -330,19 +330,27 @@ impl Engine {
             }
             Ok(v.scope.root)
         })?;
-        // Other instances issue ids too: start after the last one stored.
-        if self.store().is_shared() {
-            self.observe_stored_ids(&*self.store().read()?)?;
-        }
-        // Joined between commits: every later commit reaches the channel after `next`,
-        // and every earlier one is stored (for a replay) with an id at most the last id
-        // issued. Whatever the replay and the channel both hold, the cursor drops.
-        let (last_id, (channel, next)) = self.store().between_commits(|| {
+        let (last_id, (channel, next)) = if self.store().is_shared() {
+            // Other instances commit too, and the stored log is the stream (see
+            // `follow_stored_log`): the tenant's commits so far hold ids up to the last
+            // one stored in it, and every later one makes ids above that.
+            let snapshot = self.store().read()?;
             (
-                self.last_id(),
+                self.observe_stored_ids(&*snapshot, root)?,
                 self.part::<Arc<Feed>>().join(root, ctx.env()),
             )
-        })?;
+        } else {
+            // Joined between commits: every later commit reaches the channel after
+            // `next`, and every earlier one is stored (for a replay) with an id at most
+            // the last id issued. Whatever the replay and the channel both hold, the
+            // cursor drops.
+            self.store().between_commits(|| {
+                (
+                    self.last_id(),
+                    self.part::<Arc<Feed>>().join(root, ctx.env()),
+                )
+            })?
+        };
         if let Some(after) = after.filter(|a| replay && a.to_u128() > last_id) {
             return Err(Error::InvalidCursor {
                 reason: format!(

@@ -875,7 +875,7 @@ impl Tx<'_, '_> {
                     }
                     let event = Event {
                         id: e.id,
-                        seq: self.seq(),
+                        seq: self.seq()?,
                         kind: e.kind.clone(),
                         actor: e.actor,
                         group: e.group,

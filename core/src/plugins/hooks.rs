@@ -87,7 +87,7 @@ impl Engine {
                         kinds::PLUGIN_FAILED,
                         r.thing.group,
                         Some(Ref::from(r.thing.id)),
-                        meta,
+                        meta.clone(),
                     )
                     .map(drop)
                 });
@@ -111,7 +111,7 @@ impl Engine {
         let ctx = Context::system(r.thing.group).with_env(r.env);
         self.write(&ctx, |tx| {
             debug_assert_eq!(tx.scope.root, r.root);
-            for action in actions {
+            for action in actions.iter().cloned() {
                 match action {
                     Action::LogEvent { kind, data } => {
                         validate::type_name("kind", &kind)

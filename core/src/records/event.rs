@@ -32,7 +32,7 @@ impl Tx<'_, '_> {
     ) -> Result<Event> {
         let event = Event {
             id: EventId::from_u128(self.engine.next_id()),
-            seq: self.seq(),
+            seq: self.seq()?,
             kind: kind.to_string(),
             actor: self.scope.ctx.principal(),
             group,

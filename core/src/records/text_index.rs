@@ -1142,7 +1142,7 @@ impl MergePlan {
 }
 
 /// A merged segment ready to replace its inputs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct BuiltMerge {
     keys: TenantKeys,
     group: GroupId,
@@ -1336,7 +1336,7 @@ mod tests {
     }
 
     /// Runs `f` in its own transaction and seals what it wrote.
-    fn tx(store: &Store, f: impl FnOnce(&mut WriteTx<'_>)) {
+    fn tx(store: &Store, mut f: impl FnMut(&mut WriteTx<'_>)) {
         store
             .write(|kv| {
                 f(kv);
@@ -1419,7 +1419,7 @@ mod tests {
     ) -> Vec<Corpora> {
         store
             .write(|kv| {
-                for i in ids {
+                for i in ids.clone() {
                     let text = format!("w{} common", i % 50);
                     write_doc(kv, keys, g, Corpus::Things, i, None, Some(doc(&text)))?;
                 }
@@ -1457,7 +1457,7 @@ mod tests {
             .collect();
         let stored: Vec<bool> = plans
             .into_iter()
-            .map(|built| store.write(|kv| built.store(kv)).unwrap())
+            .map(|built| store.write(|kv| built.clone().store(kv)).unwrap())
             .collect();
         assert_eq!(stored, [true, false]);
         let dir = directory(&store, &keys, g);

@@ -631,7 +631,7 @@ fn key_inputs_are_checked_by_name_and_change_nothing() {
     ] {
         let err = f
             .engine
-            .write(&sys, |tx| tx.create_api_key(new))
+            .write(&sys, |tx| tx.create_api_key(new.clone()))
             .unwrap_err();
         assert!(err.to_string().contains(field), "{field}: {err}");
     }

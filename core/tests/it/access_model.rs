@@ -291,7 +291,7 @@ fn build(s: &Scenario) -> World {
         }
         let g = f
             .engine
-            .write(&sys, |tx| tx.create_group(groups[parent], new))
+            .write(&sys, |tx| tx.create_group(groups[parent], new.clone()))
             .unwrap();
         groups.push(g.id);
         model.parents.push(Some(parent));
@@ -654,7 +654,7 @@ fn thing_of(t: &Targets, target: Target) -> ThingId {
 fn rolled_back<R>(
     w: &World,
     ctx: &Context,
-    f: impl FnOnce(&mut Tx<'_, '_>) -> Result<R>,
+    mut f: impl FnMut(&mut Tx<'_, '_>) -> Result<R>,
 ) -> Result<()> {
     const ROLLBACK: &str = "model rollback";
     let r = w.f.engine.write(ctx, |tx| {

@@ -141,7 +141,7 @@ fn commit_sequence_numbers_are_carried_by_events() {
         .write(&ctx, |tx| {
             tx.create_thing(NewThing::new("a", "1"))?;
             tx.create_thing(NewThing::new("a", "2"))?;
-            Ok(tx.seq())
+            tx.seq()
         })
         .unwrap();
     let events = f
@@ -152,6 +152,6 @@ fn commit_sequence_numbers_are_carried_by_events() {
     let _ = f
         .engine
         .write(&ctx, |tx| tx.create_thing(NewThing::new("BAD", "x")));
-    let next = f.engine.write(&ctx, |tx| Ok(tx.seq())).unwrap();
+    let next = f.engine.write(&ctx, |tx| tx.seq()).unwrap();
     assert_eq!(next, seq + 1, "an aborted transaction takes no number");
 }

@@ -22,7 +22,7 @@ fn section(f: &Fixture, root: GroupId, env: u8, tag: u8) -> Vec<(Vec<u8>, Vec<u8
 fn put(f: &Fixture, key: Vec<u8>, value: Vec<u8>) {
     f.engine
         .store()
-        .write(|kv| kv.put(key, value).map(drop))
+        .write(|kv| kv.put(key.clone(), value.clone()).map(drop))
         .unwrap();
 }
 
@@ -143,7 +143,14 @@ fn every_kind_of_damage_is_reported() {
         ),
         (
             "id high-water mark lowered",
-            |f, _| put(f, b"Mi".to_vec(), vec![0; 16]),
+            |f, r| {
+                put(f, b"Mi".to_vec(), vec![0; 16]);
+                // On a shared store each tenant keeps its own (`T <root> 0x00 i`).
+                let mut tenant = vec![b'T'];
+                tenant.extend(r.to_be_bytes());
+                tenant.extend([0, b'i']);
+                put(f, tenant, vec![0; 16]);
+            },
             "above the highest issued",
         ),
         (

@@ -153,7 +153,9 @@ fn a_subscriber_on_one_instance_receives_the_other_instances_commits_in_order_an
     let mut live = b.engine.subscribe(&sys, ChangeFilter::new()).unwrap();
     let write = |f: &Fixture, name: String| {
         f.engine
-            .write(&sys, |tx| tx.create_thing(NewThing::new("doc", name)))
+            .write(&sys, |tx| {
+                tx.create_thing(NewThing::new("doc", name.clone()))
+            })
             .unwrap()
             .id
     };

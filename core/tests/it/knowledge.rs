@@ -6,7 +6,9 @@ use proptest::prelude::*;
 use crate::{Fixture, json};
 
 fn chunk(f: &Fixture, ctx: &Context, new: NewKnowledge) -> Knowledge {
-    f.engine.write(ctx, |tx| tx.create_knowledge(new)).unwrap()
+    f.engine
+        .write(ctx, |tx| tx.create_knowledge(new.clone()))
+        .unwrap()
 }
 
 #[test]
@@ -229,7 +231,7 @@ fn bad_vectors_and_inputs_are_refused_by_name_and_change_nothing() {
     ] {
         let err = f
             .engine
-            .write(&sys, |tx| tx.create_knowledge(new))
+            .write(&sys, |tx| tx.create_knowledge(new.clone()))
             .unwrap_err();
         assert!(err.to_string().contains(field), "{field}: {err}");
     }

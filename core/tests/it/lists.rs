@@ -85,7 +85,7 @@ proptest! {
                     if let Some(p) = p {
                         new = new.property("price", p);
                     }
-                    let t = f.engine.write(&sys, |tx| tx.create_thing(new)).unwrap();
+                    let t = f.engine.write(&sys, |tx| tx.create_thing(new.clone())).unwrap();
                     made.push(t.id);
                     live.insert(t.id, t);
                 }
@@ -94,7 +94,7 @@ proptest! {
                     if let Some(entry) = live.get_mut(&id) {
                         let patch = json!({"price": p});
                         *entry = f.engine.write(&sys, |tx| {
-                            tx.update_thing(id, ThingUpdate::default().properties(crate::json(patch)))
+                            tx.update_thing(id, ThingUpdate::default().properties(crate::json(patch.clone())))
                         }).unwrap();
                     }
                 }

@@ -14,7 +14,10 @@ fn set(f: &Fixture, group: GroupId, props: serde_json::Value) {
         .unwrap();
     f.engine
         .write(&Context::system(root), |tx| {
-            tx.update_group(group, GroupUpdate::default().properties(json(props)))
+            tx.update_group(
+                group,
+                GroupUpdate::default().properties(json(props.clone())),
+            )
         })
         .unwrap();
 }

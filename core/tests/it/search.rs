@@ -134,7 +134,7 @@ proptest! {
                 Step::Create(n, child) => {
                     let new = NewThing::new("product", n.clone());
                     let new = if child { new.in_group(team.id) } else { new };
-                    let t = f.engine.write(&ctx, |tx| tx.create_thing(new)).unwrap();
+                    let t = f.engine.write(&ctx, |tx| tx.create_thing(new.clone())).unwrap();
                     live.insert(t.id, (child, lower_words(&n)));
                     made.push(t.id);
                 }
@@ -198,7 +198,7 @@ proptest! {
                 }
                 Step::RolledBack(n) => {
                     let r: Result<()> = f.engine.write(&ctx, |tx| {
-                        tx.create_thing(NewThing::new("product", n))?;
+                        tx.create_thing(NewThing::new("product", n.clone()))?;
                         Err(Error::invalid("test", "roll back"))
                     });
                     prop_assert!(r.is_err());

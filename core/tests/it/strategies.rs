@@ -165,7 +165,7 @@ pub fn build_tenant(engine: &Engine, slug: &str, ops: &TenantOps) -> Group {
             Op::Group(i, g) => {
                 let g = NewGroup::new(g.0, g.1.clone(), format!("g{n}"));
                 engine
-                    .write(&live, |tx| tx.create_group(pick_group(i), g))
+                    .write(&live, |tx| tx.create_group(pick_group(i), g.clone()))
                     .map(|g| groups.push(g.id))
             }
             Op::Person(i, email) => engine

@@ -98,7 +98,7 @@ fn a_domain_belongs_to_one_tenant_and_moves_with_every_change() {
     let as_system = |g: GroupId| Context::system(g);
     let update = |g: GroupId, patch: GroupUpdate| {
         f.engine
-            .write(&as_system(g), |tx| tx.update_group(g, patch))
+            .write(&as_system(g), |tx| tx.update_group(g, patch.clone()))
     };
     assert!(matches!(
         update(globex.id, domain_patch("acme.example".into())),
@@ -289,7 +289,7 @@ fn check_reports_a_domain_entry_missing_or_astray() {
         .store()
         .write(|kv| {
             kv.put(entry.clone(), acme.id.to_be_bytes())?;
-            kv.put(astray, acme.id.to_be_bytes())
+            kv.put(astray.clone(), acme.id.to_be_bytes())
         })
         .unwrap();
     let report = f.engine.check().unwrap();

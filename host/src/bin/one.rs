@@ -925,7 +925,7 @@ fn key(args: &[String]) -> Result<(), KeyError> {
     let db = open_existing(path)?;
     let group = find_group(&db, &group)?;
     let made = db.write(&Context::system(group), |tx| {
-        tx.create_api_key(NewApiKey::new(name, &permissions).env(env))
+        tx.create_api_key(NewApiKey::new(name.clone(), &permissions).env(env))
     })?;
     println!(
         "{}",

@@ -1060,7 +1060,7 @@ mod tests {
             // It took no number; the next commit does.
             store
                 .write(|tx| {
-                    assert_eq!(tx.seq(), 2);
+                    assert_eq!(tx.seq_of(b"next").unwrap(), 2);
                     tx.put(b"next".to_vec(), b"2".to_vec())
                 })
                 .unwrap();

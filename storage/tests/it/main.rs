@@ -76,7 +76,7 @@ fn a_write_transaction_reads_its_own_writes() {
     for (store, _dir) in backends() {
         store
             .write(|tx| {
-                assert_eq!(tx.seq(), 1);
+                assert_eq!(tx.seq_of(b"x")?, 1);
                 tx.put(b"x", b"1")?;
                 assert_eq!(tx.get(b"x")?, Some(b"1".to_vec()));
                 assert_eq!(tx.replace(b"x", b"2")?, Some(b"1".to_vec()));

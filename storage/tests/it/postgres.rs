@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::sync::{Arc, Barrier, Mutex};
 
-use one_storage::{Direction, KeyRange, KvRead, StorageError, Store, StoreOptions};
+use one_storage::{Direction, KeyRange, KvRead, StorageError, Store, StoreOptions, WritePlan};
 
 /// A fresh database on the test server, in a schema of its own.
 pub fn scratch(options: &StoreOptions) -> Store {
@@ -107,7 +107,7 @@ fn scans_longer_than_a_page_see_every_key_once() {
 }
 
 #[test]
-fn two_instances_number_their_commits_as_one_sequence() {
+fn two_instances_number_the_commits_of_one_partition_as_one_sequence() {
     let a = scratch(&StoreOptions::default());
     let b = a.another_instance().unwrap().unwrap();
     let heard: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -115,8 +115,9 @@ fn two_instances_number_their_commits_as_one_sequence() {
         let heard = Arc::clone(&heard);
         store.set_commit_listener(Arc::new(move |seq, _| heard.lock().unwrap().push(seq)));
     }
-    // Writers on both instances at once: each instance's writers take turns, and the two
-    // instances take turns on the database.
+    // Writers on both instances at once, all in the one partition a store has by default,
+    // none saying so up front: a writer that finds the turn taken runs again, waiting for
+    // it before it begins.
     let start = Barrier::new(8);
     std::thread::scope(|s| {
         for w in 0..8u8 {
@@ -165,12 +166,17 @@ fn a_writer_that_meets_another_instances_open_transaction_waits_and_lands_once()
         inside.wait();
         let second = s.spawn(|| {
             let mut runs = 0;
-            b.write(|tx| {
+            // Named up front, the partition's turn is waited for before the snapshot.
+            let plan = WritePlan {
+                write: &[b"b".to_vec()],
+                ..WritePlan::default()
+            };
+            b.write_planned(&plan, |tx| {
                 runs += 1;
                 // Its turn came after the first committed: it sees the first's write.
                 let first = tx.get(b"a")?;
                 tx.put(b"b".to_vec(), first.unwrap_or_default())?;
-                Ok::<_, StorageError>(tx.seq())
+                tx.seq_of(b"b")
             })
             .map(|seq| (seq, runs))
         });
@@ -227,18 +233,170 @@ fn keys_read_as_a_transaction_begins_are_its_own_writes_once_written() {
         .unwrap();
     let keys = [b"a".to_vec(), b"b".to_vec()];
     store
-        .write_prefetching(&keys, |tx| {
-            assert_eq!(tx.get(b"a")?, None);
-            assert_eq!(tx.get(b"b")?, Some(b"old".to_vec()));
-            tx.put(b"a".to_vec(), b"new".to_vec())?;
-            tx.delete(b"b")?;
-            assert_eq!(tx.get(b"a")?, Some(b"new".to_vec()));
-            assert_eq!(tx.get(b"b")?, None);
-            Ok::<_, StorageError>(())
-        })
+        .write_planned(
+            &WritePlan {
+                read: &keys,
+                write: &[],
+            },
+            |tx| {
+                assert_eq!(tx.get(b"a")?, None);
+                assert_eq!(tx.get(b"b")?, Some(b"old".to_vec()));
+                tx.put(b"a".to_vec(), b"new".to_vec())?;
+                tx.delete(b"b")?;
+                assert_eq!(tx.get(b"a")?, Some(b"new".to_vec()));
+                assert_eq!(tx.get(b"b")?, None);
+                Ok::<_, StorageError>(())
+            },
+        )
         .unwrap();
     let read = store.read_prefetching(&keys).unwrap();
     assert_eq!(read.get(b"a").unwrap(), Some(b"new".to_vec()));
     assert_eq!(read.get(b"b").unwrap(), None);
     assert_eq!(read.seq().unwrap(), 2);
+}
+
+/// A store partitioned like tenants (`T` and two bytes), on a fresh schema, and a second
+/// instance of it.
+fn tenants() -> (Store, Store) {
+    let a = scratch(&StoreOptions {
+        partition: by_tenant,
+        ..StoreOptions::default()
+    });
+    let b = a.another_instance().unwrap().unwrap();
+    (a, b)
+}
+
+#[test]
+fn writers_of_different_partitions_commit_at_once_each_numbered_in_its_own() {
+    let (a, b) = tenants();
+    let (inside, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            let plan = WritePlan {
+                write: &[b"Tab".to_vec()],
+                ..WritePlan::default()
+            };
+            a.write_planned(&plan, |tx| {
+                tx.put(b"Tab/x".to_vec(), b"1".to_vec())?;
+                inside.wait();
+                release.wait();
+                tx.seq_of(b"Tab/x")
+            })
+            .unwrap()
+        });
+        inside.wait();
+        // While the first holds its partition, a writer of another partition (not named
+        // up front: its turn is taken at its first write) commits, twice.
+        for n in 1..=2u64 {
+            let mut runs = 0;
+            let seq = b
+                .write(|tx| {
+                    runs += 1;
+                    tx.put(format!("Tcd/{n}").into_bytes(), b"2".to_vec())?;
+                    tx.seq_of(b"Tcd")
+                })
+                .unwrap();
+            assert_eq!((seq, runs), (n, 1));
+        }
+        release.wait();
+        assert_eq!(first.join().unwrap(), 1, "its partition's first commit");
+    });
+    let read = a.read().unwrap();
+    assert_eq!(read.get(b"Tab/x").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(read.get(b"Tcd/2").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(read.seq().unwrap(), 2, "the highest of any partition");
+}
+
+#[test]
+fn a_write_in_a_partition_another_writer_holds_runs_again_after_its_turn() {
+    let (a, b) = tenants();
+    let (inside, ran_once) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let plan = WritePlan {
+                write: &[b"Tab".to_vec()],
+                ..WritePlan::default()
+            };
+            a.write_planned(&plan, |tx| {
+                tx.put(b"Tab/x".to_vec(), b"a".to_vec())?;
+                inside.wait();
+                // Commits once the other writer has met its turn taken.
+                ran_once.wait();
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        });
+        inside.wait();
+        let mut runs = 0;
+        let seen = b
+            .write(|tx| {
+                runs += 1;
+                tx.put(b"Tcd/y".to_vec(), b"b".to_vec())?;
+                let seen = tx.get(b"Tab/x")?;
+                let written = tx.put(b"Tab/z".to_vec(), b"b".to_vec());
+                if runs == 1 {
+                    ran_once.wait();
+                }
+                written?;
+                Ok::<_, StorageError>(seen)
+            })
+            .unwrap();
+        // The first run met the turn taken; the second waited for it, on a snapshot
+        // taken after, which holds the first writer's commit.
+        assert_eq!((runs, seen), (2, Some(b"a".to_vec())));
+    });
+    let read = a.read().unwrap();
+    for key in [&b"Tab/x"[..], b"Tab/z", b"Tcd/y"] {
+        assert!(read.get(key).unwrap().is_some(), "{key:?}");
+    }
+}
+
+#[test]
+fn a_serialization_failure_runs_the_transaction_again_and_both_commits_land_once() {
+    let (a, b) = tenants();
+    // Write skew across two partitions: each reads what the other writes. Serializable
+    // allows one of them to commit as it ran; the other runs again and sees it.
+    let both_read = Barrier::new(2);
+    let runs = [Mutex::new(0), Mutex::new(0)];
+    std::thread::scope(|s| {
+        let writers = [(&a, "Tab", "Tcd"), (&b, "Tcd", "Tab")].map(|(store, own, other)| {
+            let (both_read, runs) = (&both_read, &runs);
+            s.spawn(move || {
+                let i = usize::from(own == "Tcd");
+                let plan = WritePlan {
+                    write: &[own.as_bytes().to_vec()],
+                    ..WritePlan::default()
+                };
+                store
+                    .write_planned(&plan, |tx| {
+                        let run = {
+                            let mut r = runs[i].lock().unwrap();
+                            *r += 1;
+                            *r
+                        };
+                        let seen = tx.get(format!("{other}/v").as_bytes())?;
+                        if run == 1 {
+                            both_read.wait();
+                        }
+                        let value = seen.map_or(b"first".to_vec(), |_| b"second".to_vec());
+                        tx.put(format!("{own}/v").into_bytes(), value)?;
+                        Ok::<_, StorageError>(())
+                    })
+                    .unwrap();
+            })
+        });
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+    let runs = runs.map(|r| r.into_inner().unwrap());
+    assert_eq!(
+        runs.iter().sum::<u32>(),
+        3,
+        "one of them ran again: {runs:?}"
+    );
+    let read = a.read().unwrap();
+    let mut values = [b"Tab/v", b"Tcd/v"].map(|k| read.get(k).unwrap().unwrap());
+    values.sort();
+    assert_eq!(values, [b"first".to_vec(), b"second".to_vec()]);
 }
