@@ -1,7 +1,9 @@
 //! The records workload on PostgreSQL beside the embedded redb file, in one run: durable
 //! creates of things and connections, reads, event lists and permission checks, by one
 //! caller (p50/p99) and by 8 writer threads; then durable creates with 1, 2 and 4 engine
-//! instances on one PostgreSQL database (8 writer threads each); and bytes per record.
+//! instances on one PostgreSQL database (8 writer threads each), all in one tenant (whose
+//! writers take turns) and spread over 8 tenants (whose writers do not wait for each
+//! other); and bytes per record.
 //!
 //! ```sh
 //! .ci/postgres    # a local PostgreSQL server, role one/one, database one_test
@@ -25,13 +27,14 @@ const CALLS: usize = 1_000;
 const THREADS: usize = 8;
 const PER_THREAD: usize = 150;
 
-/// Durable creates by `THREADS` threads on each of `dbs` at once: creates per second.
-fn concurrent_creates(dbs: &[Arc<Ontology>], ctx: Context) -> f64 {
+/// Durable creates by `THREADS` threads on each of `dbs` at once, thread `t` writing as
+/// `ctxs[t % ctxs.len()]`: creates per second.
+fn concurrent_creates(dbs: &[Arc<Ontology>], ctxs: &[Context]) -> f64 {
     let started = Instant::now();
     std::thread::scope(|s| {
         for db in dbs {
             for t in 0..THREADS {
-                let db = Arc::clone(db);
+                let (db, ctx) = (Arc::clone(db), ctxs[t % ctxs.len()]);
                 s.spawn(move || {
                     for i in 0..PER_THREAD {
                         db.write(&ctx, |tx| {
@@ -117,7 +120,7 @@ fn main() {
     let ctx = workload("redb", &redb);
     println!(
         "redb      8 writers, durable creates        {:>8.0} ops/s",
-        concurrent_creates(&[Arc::clone(&redb)], ctx)
+        concurrent_creates(&[Arc::clone(&redb)], &[ctx])
     );
     let records = redb.admin().stats().unwrap();
     drop(redb);
@@ -137,13 +140,30 @@ fn main() {
     let open = || Arc::new(Ontology::builder().connect(&location).unwrap());
     let pg = open();
     let ctx = workload("postgres", &pg);
+    let tenants: Vec<Context> = (0..THREADS)
+        .map(|t| {
+            let g = pg
+                .admin()
+                .create_root_group(NewGroup::new(
+                    GroupType::Business,
+                    format!("Writers {t}"),
+                    format!("writers-{t}"),
+                ))
+                .unwrap();
+            Context::system(g.id)
+        })
+        .collect();
     for instances in [1, 2, 4] {
         let dbs: Vec<Arc<Ontology>> = (0..instances)
             .map(|i| if i == 0 { Arc::clone(&pg) } else { open() })
             .collect();
         println!(
-            "postgres  {instances} instance(s) x 8 writers          {:>8.0} ops/s",
-            concurrent_creates(&dbs, ctx)
+            "postgres  {instances} instance(s) x 8 writers, one tenant   {:>8.0} ops/s",
+            concurrent_creates(&dbs, &[ctx])
+        );
+        println!(
+            "postgres  {instances} instance(s) x 8 writers, 8 tenants    {:>8.0} ops/s",
+            concurrent_creates(&dbs, &tenants)
         );
     }
     let pg_records = pg.admin().stats().unwrap();

@@ -235,3 +235,64 @@ fn rate_limits_hold_per_instance_and_call_quotas_once_counts_are_written() {
     assert_eq!(accepted(&a, 5), 0);
     assert_eq!(accepted(&b, 5), 0);
 }
+
+#[test]
+fn writers_of_different_tenants_commit_at_once_and_one_tenants_take_turns() {
+    let (a, b) = two_instances();
+    let (acme, globex) = (a.tenant("acme"), a.tenant("globex"));
+    let (at_acme, at_globex) = (Context::system(acme.id), Context::system(globex.id));
+    let (inside, release) = (Barrier::new(2), Barrier::new(2));
+    let b = &b;
+    std::thread::scope(|s| {
+        let held = s.spawn(|| {
+            let mut runs = 0;
+            a.engine
+                .write(&at_acme, |tx| {
+                    runs += 1;
+                    let t = tx.create_thing(NewThing::new("note", "held"))?;
+                    // A run after the first (the transaction met a conflict at commit)
+                    // does not wait again.
+                    if runs == 1 {
+                        inside.wait();
+                        release.wait();
+                    }
+                    Ok((t.id, tx.seq()?))
+                })
+                .unwrap()
+        });
+        inside.wait();
+        // Acme's writer is inside its transaction. Another tenant's writer, on the other
+        // instance, does not wait for it ...
+        let (done, finished) = std::sync::mpsc::channel();
+        let other = s.spawn(move || {
+            let r = b.engine.write(&at_globex, |tx| {
+                tx.create_thing(NewThing::new("note", "beside"))
+                    .map(|t| t.id)
+            });
+            let _ = done.send(());
+            r
+        });
+        let waited = finished.recv_timeout(Duration::from_secs(120));
+        // ... while one of acme's does: it commits after the held one.
+        let (queued_tx, queued) = std::sync::mpsc::channel();
+        let same = s.spawn(move || {
+            let r = b.engine.write(&at_acme, |tx| {
+                let t = tx.create_thing(NewThing::new("note", "after"))?;
+                Ok((t.id, tx.seq()?))
+            });
+            let _ = queued_tx.send(());
+            r
+        });
+        let overtook = queued.recv_timeout(Duration::from_millis(300)).is_ok();
+        release.wait();
+        assert!(waited.is_ok(), "another tenant's commit waited for acme's");
+        other.join().unwrap().unwrap();
+        let (first, first_seq) = held.join().unwrap();
+        let (second, second_seq) = same.join().unwrap().unwrap();
+        assert!(!overtook, "acme's second writer committed inside the first's turn");
+        // Acme numbers its own commits, and its ids follow their order (the held
+        // transaction commits first unless it had to run again).
+        assert_eq!(first_seq.abs_diff(second_seq), 1);
+        assert_eq!(first < second, first_seq < second_seq);
+    });
+}
