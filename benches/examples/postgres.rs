@@ -28,8 +28,11 @@ const THREADS: usize = 8;
 const PER_THREAD: usize = 150;
 
 /// Durable creates by `THREADS` threads on each of `dbs` at once, thread `t` writing as
-/// `ctxs[t % ctxs.len()]`: creates per second.
-fn concurrent_creates(dbs: &[Arc<Ontology>], ctxs: &[Context]) -> f64 {
+/// `ctxs[t % ctxs.len()]`: creates per second, and how many transactions ran again after
+/// a conflict.
+fn concurrent_creates(dbs: &[Arc<Ontology>], ctxs: &[Context]) -> (f64, u64) {
+    let reruns = || -> u64 { dbs.iter().map(|db| db.engine().store().reruns()).sum() };
+    let before = reruns();
     let started = Instant::now();
     std::thread::scope(|s| {
         for db in dbs {
@@ -46,7 +49,8 @@ fn concurrent_creates(dbs: &[Arc<Ontology>], ctxs: &[Context]) -> f64 {
             }
         }
     });
-    (dbs.len() * THREADS * PER_THREAD) as f64 / started.elapsed().as_secs_f64()
+    let rate = (dbs.len() * THREADS * PER_THREAD) as f64 / started.elapsed().as_secs_f64();
+    (rate, reruns() - before)
 }
 
 /// The workload on `db`; returns the tenant's context.
@@ -120,7 +124,7 @@ fn main() {
     let ctx = workload("redb", &redb);
     println!(
         "redb      8 writers, durable creates        {:>8.0} ops/s",
-        concurrent_creates(&[Arc::clone(&redb)], &[ctx])
+        concurrent_creates(&[Arc::clone(&redb)], &[ctx]).0
     );
     let records = redb.admin().stats().unwrap();
     drop(redb);
@@ -157,14 +161,13 @@ fn main() {
         let dbs: Vec<Arc<Ontology>> = (0..instances)
             .map(|i| if i == 0 { Arc::clone(&pg) } else { open() })
             .collect();
-        println!(
-            "postgres  {instances} instance(s) x 8 writers, one tenant   {:>8.0} ops/s",
-            concurrent_creates(&dbs, &[ctx])
-        );
-        println!(
-            "postgres  {instances} instance(s) x 8 writers, 8 tenants    {:>8.0} ops/s",
-            concurrent_creates(&dbs, &tenants)
-        );
+        for (what, ctxs) in [("one tenant", &[ctx][..]), ("8 tenants", &tenants)] {
+            let (rate, reruns) = concurrent_creates(&dbs, ctxs);
+            println!(
+                "postgres  {instances} instance(s) x 8 writers, {what:<10} {rate:>8.0} ops/s  \
+                 ({reruns} transactions ran again)"
+            );
+        }
     }
     let pg_records = pg.admin().stats().unwrap();
     let per = |bytes: u64, s: &Stats| {

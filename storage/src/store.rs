@@ -388,6 +388,16 @@ impl Store {
         }
     }
 
+    /// How many times a write transaction on this handle was rolled back after a
+    /// conflict and its closure run again ([`Store::write`]): always 0 in a file.
+    pub fn reruns(&self) -> u64 {
+        match &self.backend {
+            Backend::Embedded(_) => 0,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => store.reruns(),
+        }
+    }
+
     /// Runs `f` while no write transaction of this handle is open: every commit before it
     /// has been told to the commit listener, and none after it has begun. Refused with
     /// [`StorageError::NestedWrite`] inside a write transaction on this thread.

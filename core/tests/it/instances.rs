@@ -289,7 +289,10 @@ fn writers_of_different_tenants_commit_at_once_and_one_tenants_take_turns() {
         other.join().unwrap().unwrap();
         let (first, first_seq) = held.join().unwrap();
         let (second, second_seq) = same.join().unwrap().unwrap();
-        assert!(!overtook, "acme's second writer committed inside the first's turn");
+        assert!(
+            !overtook,
+            "acme's second writer committed inside the first's turn"
+        );
         // Acme numbers its own commits, and its ids follow their order (the held
         // transaction commits first unless it had to run again).
         assert_eq!(first_seq.abs_diff(second_seq), 1);

@@ -390,11 +390,8 @@ fn a_serialization_failure_runs_the_transaction_again_and_both_commits_land_once
         }
     });
     let runs = runs.map(|r| r.into_inner().unwrap());
-    assert_eq!(
-        runs.iter().sum::<u32>(),
-        3,
-        "one of them ran again: {runs:?}"
-    );
+    // At least one ran again (PostgreSQL may also end both first runs).
+    assert!(runs.iter().sum::<u32>() >= 3, "none ran again: {runs:?}");
     let read = a.read().unwrap();
     let mut values = [b"Tab/v", b"Tcd/v"].map(|k| read.get(k).unwrap().unwrap());
     values.sort();
