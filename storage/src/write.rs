@@ -80,6 +80,8 @@ impl WriteTx<'_> {
     /// asking takes the partition's turn, as a write there would; this can fail, like a
     /// write (the transaction is then run again, see [`crate::Store::write`]).
     pub fn seq_of(&self, key: &[u8]) -> Result<u64, StorageError> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = key;
         match &self.base {
             Base::Embedded(_) => Ok(self.seq),
             #[cfg(feature = "postgres")]

@@ -494,7 +494,7 @@ impl Engine {
         let mut after = AfterTx::default();
         let r = self.transact_in(self.tenant_hint(ctx), |kv| {
             // What an earlier run of the transaction left is gone with it.
-            after = AfterTx::default();
+            self.abandon(std::mem::take(&mut after));
             let scope = self.resolve(&*kv, ctx)?;
             // Checked after the snapshot was taken: a change counted later is not in it.
             if self.caches_usable() && self.caches_current(&*kv)? {
@@ -616,6 +616,19 @@ impl Engine {
             end(self, &mut after, committed);
         }
         // Every cache is forgotten: calls may use them again.
+        drop(after.in_flight.take());
+    }
+
+    /// Ends what a run of a transaction that runs again left (see [`Store::write`]): as
+    /// at any rollback, caches that may hold what it changed are forgotten; its denials,
+    /// refusals and reactions are the next run's to leave, so they are dropped.
+    fn abandon(&self, mut after: AfterTx) {
+        if after.access_changed {
+            self.groups.invalidate();
+            for forget in &self.hooks.forget {
+                forget(self);
+            }
+        }
         drop(after.in_flight.take());
     }
 
