@@ -319,13 +319,7 @@ impl Engine {
     /// cached; `kv` must hold nothing uncommitted (a snapshot, or a transaction that has
     /// not written yet).
     pub(crate) fn root_of(&self, kv: &impl KvRead, group: GroupId) -> Result<GroupId> {
-        let cached = self
-            .roots
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&group)
-            .copied();
-        if let Some(root) = cached {
+        if let Some(root) = self.cached_root(group) {
             return Ok(root);
         }
         let bytes = kv
@@ -338,6 +332,15 @@ impl Engine {
         }
         roots.insert(group, root);
         Ok(root)
+    }
+
+    /// The tenant of `group`, if [`Engine::root_of`] remembers it.
+    fn cached_root(&self, group: GroupId) -> Option<GroupId> {
+        self.roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+            .copied()
     }
 
     /// Whether the principal of `ctx` belongs to the tenant rooted at `root`. The system
@@ -523,14 +526,8 @@ impl Engine {
             return None;
         }
         let group = ctx.group();
-        let cached = self
-            .roots
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&group)
-            .copied();
-        if cached.is_some() {
-            return cached;
+        if let Some(root) = self.cached_root(group) {
+            return Some(root);
         }
         let snapshot = self
             .store
