@@ -609,7 +609,17 @@ impl Store {
                 ));
             }
             let session = Session::begin(&self.shared)?;
-            session.begin_write(&turns, plan.read, failures >= ALONE_AFTER)?;
+            match session.begin_write(&turns, plan.read, failures >= ALONE_AFTER) {
+                Ok(()) => {}
+                // Met as it began (a deadlock with a writer outside ONE's turns, or a
+                // serialization failure on its commit numbers): nothing ran yet.
+                Err(StorageError::Conflict { .. }) => {
+                    failures += 1;
+                    self.shared.reruns.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
             let mut tx = WriteTx::new(Base::Postgres(&session), 0, self.write_buffer, false);
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
             let r = match ran {
