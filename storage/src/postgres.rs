@@ -31,10 +31,12 @@
 //! data), when a turn taken late finds that the partition changed after the snapshot, or
 //! when another writer holds it. The next attempt takes every partition the last one
 //! wrote before it begins. The closure must therefore have no effect outside the
-//! transaction. After the last attempt the caller gets [`StorageError::Conflict`].
-//! The closure's writes are buffered and sent at commit (or when the buffer fills) as one
-//! multi-row upsert and one multi-row delete, pipelined with `COMMIT` and the release of
-//! the turns.
+//! transaction. A transaction that met [`ALONE_AFTER`] serialization failures runs alone
+//! ([`BEGIN_ALONE`]: every writer holds `ROW SHARE` on `one_meta`, it takes `EXCLUSIVE`),
+//! where none can befall it; after the last attempt the caller gets
+//! [`StorageError::Conflict`]. The closure's writes are buffered and sent at commit (or
+//! when the buffer fills) as one multi-row upsert and one delete per partition, pipelined
+//! with `COMMIT` and the release of the turns.
 //!
 //! The engine is synchronous and may be called from inside an async runtime (the HTTP
 //! server's), where blocking on a runtime panics; so the backend owns a small tokio

@@ -579,7 +579,7 @@ impl Engine {
     /// [`Engine::transact`] for a transaction that writes in the tenant `root` (if
     /// known): on a shared store, it takes the tenant's turn before it begins and reads
     /// what every transaction reads first in the same round trip.
-    pub(crate) fn transact_in<R>(
+    fn transact_in<R>(
         &self,
         root: Option<GroupId>,
         mut f: impl FnMut(&mut WriteTx<'_>) -> Result<R>,
