@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use one::plugins::abi_types::Read;
 use one::plugins::abi_types::{Op, Prepare, Properties};
-use one::plugins::{PluginRuntime, module_hash};
+use one::plugins::{HostAnswer, HostReads, PluginRuntime, module_hash};
 use one::*;
 
 /// Builds the example plugins for wasm32 (as the plugin tests do) and reads one.
@@ -42,8 +43,23 @@ fn product_props() -> serde_json::Value {
     serde_json::json!({"price": 12.5, "currency": "eur", "sku": "ab-12", "stock": 40})
 }
 
+/// A ticket's properties as a caller sends them (its plugin computes `total_cents`).
 fn ticket_props() -> serde_json::Value {
+    serde_json::json!({"event": "RustConf", "price_cents": 1000, "quantity": 3, "tier": "student"})
+}
+
+/// What the built-in type stores for the same ticket: the same properties and the total.
+fn plain_ticket_props() -> serde_json::Value {
     serde_json::json!({"event": "RustConf", "price_cents": 1000, "quantity": 3, "tier": "student", "total_cents": 1500})
+}
+
+/// Answers no read: the direct calls below make none.
+struct NoReads;
+
+impl HostReads for NoReads {
+    fn read(&mut self, _: &Read, _: u64) -> Result<HostAnswer, String> {
+        Err("this benchmark answers no reads".into())
+    }
 }
 
 /// A fresh in-memory database with one tenant, running plugins in `runtime`.
@@ -71,11 +87,23 @@ fn benches(c: &mut Criterion) {
     // database: the built-in type stores them as given, the plugin type runs `prepare`
     // (and, for `product`, `react` after the commit).
     let cases = [
-        ("event_ticket", &tickets, ticket_props(), "total_cents"),
-        ("product", &product, product_props(), "price"),
+        (
+            "event_ticket",
+            &tickets,
+            plain_ticket_props(),
+            ticket_props(),
+            "total_cents",
+        ),
+        (
+            "product",
+            &product,
+            product_props(),
+            product_props(),
+            "price",
+        ),
     ];
-    for (kind, wasm, props, indexed) in cases {
-        let props = Value::from_json(&props);
+    for (kind, wasm, plain, sent, indexed) in cases {
+        let (props, sent) = (Value::from_json(&plain), Value::from_json(&sent));
         let (db, ctx) = fresh(&runtime);
         db.admin()
             .create_index(&format!("plain_{kind}"), &format!("properties.{indexed}"))
@@ -95,18 +123,39 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("create/{kind}/plugin_type"), |b| {
             b.iter(|| {
                 db.write(&ctx, |tx| {
-                    tx.create_thing(NewThing::new(kind, "t").properties(props.clone()))
+                    tx.create_thing(NewThing::new(kind, "t").properties(sent.clone()))
                 })
                 .unwrap()
             })
         });
     }
+    // The same ticket naming a show: `prepare` reads the show through the host.
+    let (db, ctx) = fresh(&runtime);
+    db.engine().install_plugin(&ctx, &tickets).unwrap();
+    let show = db
+        .write(&ctx, |tx| {
+            tx.create_thing(NewThing::new("show", "RustConf"))
+        })
+        .unwrap();
+    let mut with_show = ticket_props();
+    with_show["show"] = show.id.to_string().into();
+    let with_show = Value::from_json(&with_show);
+    g.bench_function("create/event_ticket/plugin_type_reading_its_show", |b| {
+        b.iter(|| {
+            db.write(&ctx, |tx| {
+                tx.create_thing(NewThing::new("event_ticket", "t").properties(with_show.clone()))
+            })
+            .unwrap()
+        })
+    });
     let (db, ctx) = fresh(&runtime);
     db.engine().install_plugin(&ctx, &product).unwrap();
     db.engine().install_plugin(&ctx, &minimal).unwrap();
 
     let input = |properties: &serde_json::Value| Prepare {
         op: Op::Create,
+        id: String::new(),
+        group: String::new(),
         kind: "product".into(),
         name: "p".into(),
         properties: match properties {
@@ -121,7 +170,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("call/minimal_module", |b| {
         b.iter(|| {
             runtime
-                .prepare(&minimal_hash, black_box(&tiny))
+                .prepare(&minimal_hash, black_box(&tiny), &mut NoReads)
                 .unwrap()
                 .unwrap()
         })
@@ -131,7 +180,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("call/product_prepare", |b| {
         b.iter(|| {
             runtime
-                .prepare(&product_hash, black_box(&real))
+                .prepare(&product_hash, black_box(&real), &mut NoReads)
                 .unwrap()
                 .unwrap()
         })

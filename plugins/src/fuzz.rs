@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 
 use one_core::fuzz::dump;
-use one_core::plugins::{Compiled, ModuleHash, PluginRuntime};
+use one_core::plugins::{Compiled, HostReads, ModuleHash, PluginRuntime};
 use one_core::{Context, Engine, GroupType, NewGroup, NewThing, SystemClock};
 use one_plugin_sdk::abi::{
     Action, Change, Manifest, Prepare, Prepared, Properties, Reaction, Rejection, Reply,
@@ -66,11 +66,17 @@ impl PluginRuntime for Scripted {
         &self,
         _: &ModuleHash,
         _: &Prepare,
+        _: &mut dyn HostReads,
     ) -> Result<Result<Properties, Rejection>, String> {
         self.prepared.clone()
     }
 
-    fn react(&self, _: &ModuleHash, _: &Change) -> Result<Vec<Action>, String> {
+    fn react(
+        &self,
+        _: &ModuleHash,
+        _: &Change,
+        _: &mut dyn HostReads,
+    ) -> Result<Vec<Action>, String> {
         self.reaction.clone()
     }
 }

@@ -41,7 +41,7 @@ use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use one_core::plugins::{Compiled, ModuleHash, PluginRuntime};
+use one_core::plugins::{Compiled, HostReads, ModuleHash, PluginRuntime};
 use one_plugin_sdk::abi::{
     self, ABI_VERSION, Action, Change, Manifest, Prepare, Prepared, Reaction, Rejection, Reply,
     Request,
@@ -50,6 +50,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::{ExternType, FuncType, Module, ValType};
 
 pub use limits::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES, ModuleLimits, check_module};
+pub use sandbox::{MAX_READ_BYTES, READ_FUEL, ROW_FUEL};
 
 /// The sandbox: compiled modules ready to instantiate, and the bounds of every call.
 pub struct Runtime {
@@ -224,16 +225,18 @@ impl Runtime {
         unsafe { Module::deserialize(engine, body) }.ok()
     }
 
-    /// Runs one request against module `hash` and decodes its answer.
+    /// Runs one request against module `hash` and decodes its answer; its reads are
+    /// answered by `reads`.
     fn request<T: serde::de::DeserializeOwned>(
         &self,
         hash: &ModuleHash,
         request: &Request,
+        reads: &mut dyn HostReads,
     ) -> Result<Reply<T>, String> {
         let ready = self.ready(hash)?;
         let input =
             serde_json::to_vec(request).map_err(|e| format!("encoding the request: {e}"))?;
-        decode(&sandbox::call(&ready, &self.limits, &input)?)
+        decode(&sandbox::call(&ready, &self.limits, &input, Some(reads))?)
     }
 }
 
@@ -246,7 +249,8 @@ impl PluginRuntime for Runtime {
         let (module, ready) = self.build(wasm)?;
         let input = serde_json::to_vec(&Request::Describe)
             .map_err(|e| format!("encoding the request: {e}"))?;
-        let manifest = match decode::<Manifest>(&sandbox::call(&ready, &self.limits, &input)?)? {
+        let answer = sandbox::call(&ready, &self.limits, &input, None)?;
+        let manifest = match decode::<Manifest>(&answer)? {
             Reply::Ok(m) => m,
             Reply::Error(r) => return Err(format!("refused to describe itself: {}", r.message)),
         };
@@ -302,17 +306,23 @@ impl PluginRuntime for Runtime {
         &self,
         hash: &ModuleHash,
         input: &Prepare,
+        reads: &mut dyn HostReads,
     ) -> Result<Result<abi::Properties, Rejection>, String> {
         Ok(
-            match self.request::<Prepared>(hash, &Request::Prepare(input.clone()))? {
+            match self.request::<Prepared>(hash, &Request::Prepare(input.clone()), reads)? {
                 Reply::Ok(p) => Ok(p.properties),
                 Reply::Error(r) => Err(r),
             },
         )
     }
 
-    fn react(&self, hash: &ModuleHash, change: &Change) -> Result<Vec<Action>, String> {
-        match self.request::<Reaction>(hash, &Request::React(change.clone()))? {
+    fn react(
+        &self,
+        hash: &ModuleHash,
+        change: &Change,
+        reads: &mut dyn HostReads,
+    ) -> Result<Vec<Action>, String> {
+        match self.request::<Reaction>(hash, &Request::React(change.clone()), reads)? {
             Reply::Ok(r) => Ok(r.actions),
             Reply::Error(r) => Err(format!("refused the change: {}", r.message)),
         }

@@ -120,11 +120,12 @@ impl Default for ModuleLimits {
     }
 }
 
-/// The imports a plugin may have: module `one`, with these names, each `(i32, i32) -> ()`.
-pub(crate) const HOST_IMPORTS: &[&str] = &["panic"];
-
-/// The signature of every host import.
-const HOST_SIGNATURE: &str = "(i32, i32) -> ()";
+/// The imports a plugin may have: module `one`, with these names and signatures (as
+/// [`signature`] writes them).
+pub(crate) const HOST_IMPORTS: &[(&str, &str)] = &[
+    ("panic", "(i32, i32) -> ()"),
+    ("read", "(i32, i32) -> (i64)"),
+];
 
 /// A function type as the ABI and error messages write it: `(i32, i32) -> ()`.
 fn signature(ty: &wasmparser::FuncType) -> String {
@@ -175,23 +176,25 @@ pub fn check_module(wasm: &[u8], all: &Limits) -> Result<(), String> {
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     let import = import.map_err(|e| format!("bad import section: {e}"))?;
-                    let known = import.module == "one"
-                        && HOST_IMPORTS.contains(&import.name)
-                        && matches!(import.ty, TypeRef::Func(_));
-                    if !known {
+                    let wanted = HOST_IMPORTS
+                        .iter()
+                        .find(|(name, _)| import.module == "one" && *name == import.name)
+                        .map(|(_, signature)| *signature);
+                    let Some(wanted) = wanted.filter(|_| matches!(import.ty, TypeRef::Func(_)))
+                    else {
                         return Err(format!(
                             "imports `{}.{}`, which the host does not provide",
                             import.module, import.name
                         ));
-                    }
+                    };
                     if let TypeRef::Func(index) = import.ty {
                         let declared = types
                             .get(index as usize)
                             .and_then(Option::as_ref)
                             .map_or_else(|| format!("type {index}"), signature);
-                        if declared != HOST_SIGNATURE {
+                        if declared != wanted {
                             return Err(format!(
-                                "the module declares `one.{}` as {declared}; the ABI requires {HOST_SIGNATURE}",
+                                "the module declares `one.{}` as {declared}; the ABI requires {wanted}",
                                 import.name
                             ));
                         }

@@ -16,6 +16,9 @@ use wasmtime::{
     Module, OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
+use one_core::plugins::HostReads;
+use one_plugin_sdk::abi::{Read, Rejection, Reply};
+
 use crate::limits::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES};
 
 /// The deepest WASM stack a call may use.
@@ -31,6 +34,13 @@ const MAX_CONCURRENT_CALLS: u32 = 256;
 const KEEP_RESIDENT: usize = 2 << 20;
 /// The most bytes of a panic message kept.
 const MAX_PANIC_MESSAGE: usize = 4 << 10;
+/// The largest read a plugin may send.
+pub const MAX_READ_BYTES: usize = 64 << 10;
+/// Fuel one read costs, besides its bytes (one each way) and the records it visits.
+pub const READ_FUEL: u64 = 10_000;
+/// Fuel each record a read visits costs (a count visits one per thing counted): about
+/// what the host spends on one, in instructions.
+pub const ROW_FUEL: u64 = 100;
 
 /// The process's one wasmtime engine (several engines in one process are what
 /// wasmtime's advisories warn about), and the thread that advances its epoch.
@@ -115,14 +125,63 @@ fn config(strategy: InstanceAllocationStrategy) -> Config {
     cfg
 }
 
-/// What one call's store holds: its limits and what the plugin told the host.
+/// What one call's store holds: its limits, who answers its reads, and what the plugin
+/// told the host.
 pub(crate) struct CallState {
     memory_cap: usize,
     table_cap: usize,
-    /// Set when the limiter refused a growth.
+    /// Who answers `one.read` during this call, if anyone does.
+    reads: Option<ReadsHandle>,
+    /// Set when the limiter refused a growth, or a read needed more fuel than was left.
     exceeded: Option<String>,
     /// The message the plugin passed to `one.panic`.
     panic: Option<String>,
+}
+
+/// The engine's answerer of this call's reads, borrowed for the call.
+///
+/// A wasmtime store's data must be `'static`, and the answerer borrows the transaction
+/// being prepared, so the borrow is kept as a pointer with its lifetime erased. That is
+/// sound because the pointer lives only in the [`Store`] that [`with_instance`] makes
+/// and drops before it returns, while the `&mut` it was made from is held: nothing else
+/// can reach the answerer meanwhile, and the pointer never outlives it.
+struct ReadsHandle(std::ptr::NonNull<dyn HostReads + 'static>);
+
+// SAFETY: wasmtime wants a store's data to be `Send`; this store is made, used and
+// dropped by `with_instance` on the one thread it runs on, so the answerer is never
+// reached from another thread.
+#[allow(
+    unsafe_code,
+    reason = "the store holding the handle never leaves its thread; see `ReadsHandle`"
+)]
+unsafe impl Send for ReadsHandle {}
+
+impl ReadsHandle {
+    #[allow(
+        unsafe_code,
+        reason = "erases the lifetime of the call's reads answerer; see `ReadsHandle`"
+    )]
+    fn new(reads: &mut (dyn HostReads + '_)) -> Self {
+        let ptr = std::ptr::NonNull::from(reads);
+        // SAFETY: only the lifetime changes (same fat pointer); the handle lives in one
+        // call's store, dropped before the borrow `reads` ends (see the type's note).
+        Self(unsafe {
+            std::mem::transmute::<
+                std::ptr::NonNull<dyn HostReads + '_>,
+                std::ptr::NonNull<dyn HostReads + 'static>,
+            >(ptr)
+        })
+    }
+
+    #[allow(
+        unsafe_code,
+        reason = "reaches the call's reads answerer; see `ReadsHandle`"
+    )]
+    fn get(&mut self) -> &mut dyn HostReads {
+        // SAFETY: the answerer outlives the store holding this handle, and the only way
+        // to it during the call is this handle, borrowed mutably here.
+        unsafe { self.0.as_mut() }
+    }
 }
 
 impl ResourceLimiter for CallState {
@@ -180,6 +239,9 @@ pub(crate) type Ready = InstancePre<CallState>;
 pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
     let mut linker: Linker<CallState> = Linker::new(module.engine());
     linker
+        .func_wrap("one", "read", host_read)
+        .map_err(|e| format!("linking: {e:#}"))?;
+    linker
         .func_wrap(
             "one",
             "panic",
@@ -205,6 +267,89 @@ pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
     linker
         .instantiate_pre(module)
         .map_err(|e| format!("linking: {e:#}"))
+}
+
+/// `one.read`: answers the plugin's read (JSON at `ptr..ptr+len`) with the engine's
+/// answerer, and writes the answer into a buffer the plugin's `one_alloc` gives; returns
+/// its address in the high 32 bits and its length in the low 32 bits.
+fn host_read(mut caller: Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > MAX_READ_BYTES {
+        return Err(wasmtime::Error::msg(format!(
+            "sent a read of {len} bytes; the limit is {MAX_READ_BYTES}"
+        )));
+    }
+    charge(&mut caller, READ_FUEL + len as u64)?;
+    let memory = caller
+        .get_export("memory")
+        .and_then(|e| e.into_memory())
+        .ok_or_else(|| wasmtime::Error::msg("exports no memory named `memory`"))?;
+    let mut request = vec![0u8; len];
+    memory
+        .read(&caller, ptr as u32 as usize, &mut request)
+        .map_err(|_| {
+            wasmtime::Error::msg(format!(
+                "sent a read at {ptr:#x} of {len} bytes, outside its memory"
+            ))
+        })?;
+    let reply = match serde_json::from_slice::<Read>(&request) {
+        Err(e) => Reply::Error(Rejection::new(format!(
+            "the host could not understand the read: {e}"
+        ))),
+        Ok(read) => {
+            let left = caller.get_fuel()?;
+            let max_rows = left / ROW_FUEL;
+            let Some(reads) = caller.data_mut().reads.as_mut() else {
+                return answer(
+                    &mut caller,
+                    memory,
+                    &Reply::<()>::Error(Rejection::new(
+                        "reads are answered during `prepare` and `react` only",
+                    )),
+                );
+            };
+            let found = reads
+                .get()
+                .read(&read, max_rows)
+                .map_err(wasmtime::Error::msg)?;
+            if found.rows > max_rows {
+                caller.data_mut().exceeded = Some(format!(
+                    "ran out of fuel: its read visited more records ({max_rows}) than the \
+                     fuel it had left ({left} units, {ROW_FUEL} a record) pays for"
+                ));
+                caller.set_fuel(0)?;
+                return Err(Trap::OutOfFuel.into());
+            }
+            charge(&mut caller, found.rows.saturating_mul(ROW_FUEL))?;
+            found.reply
+        }
+    };
+    answer(&mut caller, memory, &reply)
+}
+
+/// Writes `reply` into the plugin's memory, in a buffer its `one_alloc` gives.
+fn answer<T: serde::Serialize>(
+    caller: &mut Caller<'_, CallState>,
+    memory: wasmtime::Memory,
+    reply: &Reply<T>,
+) -> wasmtime::Result<i64> {
+    let out = serde_json::to_vec(reply)?;
+    charge(caller, out.len() as u64)?;
+    let alloc = caller
+        .get_export("one_alloc")
+        .and_then(|e| e.into_func())
+        .ok_or_else(|| wasmtime::Error::msg("exports no function `one_alloc`"))?
+        .typed::<i32, i32>(&*caller)?;
+    let len = i32::try_from(out.len())?;
+    let at = alloc.call(&mut *caller, len)?;
+    memory
+        .write(&mut *caller, at as u32 as usize, &out)
+        .map_err(|_| {
+            wasmtime::Error::msg(format!(
+                "`one_alloc({len})` returned {at:#x} for a read's answer, which is outside its memory"
+            ))
+        })?;
+    Ok((((at as u32 as u64) << 32) | out.len() as u64) as i64)
 }
 
 /// A panic message as people read it: the bytes up to the first NUL (a C string's end),
@@ -239,6 +384,7 @@ fn charge(caller: &mut Caller<'_, CallState>, cost: u64) -> wasmtime::Result<()>
 fn with_instance<T>(
     ready: &Ready,
     limits: &Limits,
+    reads: Option<&mut (dyn HostReads + '_)>,
     f: impl FnOnce(&mut Store<CallState>, Instance) -> Result<T, Failure>,
 ) -> Result<T, String> {
     stacker::maybe_grow(MAX_WASM_STACK + HOST_STACK, CALL_STACK, || {
@@ -247,6 +393,7 @@ fn with_instance<T>(
             CallState {
                 memory_cap: limits.memory_bytes,
                 table_cap: limits.table_elements,
+                reads: reads.map(ReadsHandle::new),
                 exceeded: None,
                 panic: None,
             },
@@ -265,16 +412,22 @@ fn with_instance<T>(
     })
 }
 
-/// Sends `input` to a fresh instance of `ready` and returns its answer, within `limits`.
-pub(crate) fn call(ready: &Ready, limits: &Limits, input: &[u8]) -> Result<Vec<u8>, String> {
-    with_instance(ready, limits, |store, instance| {
+/// Sends `input` to a fresh instance of `ready` and returns its answer, within `limits`;
+/// the plugin's reads are answered by `reads` (without one, they are refused).
+pub(crate) fn call(
+    ready: &Ready,
+    limits: &Limits,
+    input: &[u8],
+    reads: Option<&mut (dyn HostReads + '_)>,
+) -> Result<Vec<u8>, String> {
+    with_instance(ready, limits, reads, |store, instance| {
         exchange(store, instance, limits, input)
     })
 }
 
 /// Asks a fresh instance for the ABI version it speaks.
 pub(crate) fn abi_version(ready: &Ready, limits: &Limits) -> Result<i32, String> {
-    with_instance(ready, limits, |store, instance| {
+    with_instance(ready, limits, None, |store, instance| {
         let version = instance
             .get_typed_func::<(), i32>(&mut *store, "one_abi_version")
             .map_err(|e| Failure::Abi(format!("export `one_abi_version`: {e:#}")))?;
@@ -307,7 +460,9 @@ fn explain(e: Failure, state: &CallState, limits: &Limits) -> String {
                 (None, Some(message)) => format!("panicked: {message}"),
                 (None, None) => match e.downcast_ref::<Trap>() {
                     Some(trap) => format!("trapped: {trap}"),
-                    None => format!("{e:#}"),
+                    // A host function's error (a read outside its memory…): its own
+                    // words, without the WASM backtrace wasmtime wraps it in.
+                    None => e.root_cause().to_string(),
                 },
             }
         }

@@ -534,14 +534,16 @@ impl StructureKeys {
         self.key(b's').finish()
     }
 
-    /// `Q`: every plugin-defined thing type of the tenant.
-    pub(crate) fn plugin_types(&self) -> Vec<u8> {
-        self.key(b'Q').finish()
+    /// `Q` / `R` / `V`: every plugin-declared thing, connection or event type of the
+    /// tenant.
+    pub(crate) fn plugin_types(&self, of: Declared) -> Vec<u8> {
+        self.key(of.tag()).finish()
     }
 
-    /// `Q <type>`: which plugin defines a thing type in this tenant.
-    pub(crate) fn plugin_type(&self, kind: &str) -> Vec<u8> {
-        self.key(b'Q').str(kind).finish()
+    /// `Q <type>` / `R <type>` / `V <type>`: which plugin declares a thing, connection or
+    /// event type in this tenant.
+    pub(crate) fn plugin_type(&self, of: Declared, kind: &str) -> Vec<u8> {
+        self.key(of.tag()).str(kind).finish()
     }
 
     /// `x`: the property indexes declared for this tenant alone (by its plugins).
@@ -552,6 +554,30 @@ impl StructureKeys {
     /// `x <type> <path>`: one property index declared for this tenant alone.
     pub(crate) fn index_def(&self, kind: &str, path: &str) -> Vec<u8> {
         self.key(b'x').str(kind).str(path).finish()
+    }
+}
+
+/// What a plugin can declare a type of in its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Declared {
+    /// A thing type.
+    Thing,
+    /// A connection type.
+    Connection,
+    /// An event type.
+    Event,
+}
+
+impl Declared {
+    /// Every kind of declaration.
+    pub(crate) const ALL: [Declared; 3] = [Declared::Thing, Declared::Connection, Declared::Event];
+
+    fn tag(self) -> u8 {
+        match self {
+            Declared::Thing => b'Q',
+            Declared::Connection => b'R',
+            Declared::Event => b'V',
+        }
     }
 }
 
@@ -877,6 +903,15 @@ impl TenantKeys {
         }
     }
 
+    /// `o <near> <type> <far>` (or `i …`): the connections of one type between two nodes.
+    pub(crate) fn edges_between(&self, outgoing: bool, near: Ref, kind: &str, far: Ref) -> Vec<u8> {
+        push_ref(
+            KeyBuf::from_prefix(&self.edges(outgoing, near, Some(kind))),
+            far,
+        )
+        .finish()
+    }
+
     pub(crate) fn edge(
         &self,
         outgoing: bool,
@@ -885,12 +920,9 @@ impl TenantKeys {
         far: Ref,
         id: ConnectionId,
     ) -> Vec<u8> {
-        push_ref(
-            KeyBuf::from_prefix(&self.edges(outgoing, near, Some(kind))),
-            far,
-        )
-        .raw(&id.to_be_bytes())
-        .finish()
+        KeyBuf::from_prefix(&self.edges_between(outgoing, near, kind, far))
+            .raw(&id.to_be_bytes())
+            .finish()
     }
 
     pub(crate) fn events(&self, group: GroupId) -> Vec<u8> {

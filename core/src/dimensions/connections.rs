@@ -34,15 +34,7 @@ use crate::records::connection::MEMBER_OF;
 use crate::records::connection::SESSION;
 use crate::records::connection::copy_keys;
 use crate::records::event::kinds;
-use crate::records::thing::{Thing, ThingStatus};
 use crate::{Error, Result};
-/// An end of a connection, as found: the group it is in (itself, for a group), and
-/// whether it is a deleted thing.
-struct Node {
-    group: GroupId,
-    deleted: bool,
-}
-
 impl<K: KvRead> View<'_, K> {
     /// The connection `id`, if the context can see its group. Needs `connections:read`
     /// there.
@@ -146,38 +138,6 @@ impl<K: KvRead> View<'_, K> {
             },
         )
     }
-
-    /// Checks that a group or thing exists in this tenant; with `scoped`, that it is in
-    /// the context's scope too.
-    fn check_node(&self, node: Ref, scoped: bool) -> Result<Node> {
-        let group = |group| Node {
-            group,
-            deleted: false,
-        };
-        match node {
-            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| group(g)),
-            Ref::GroupId(g) => self.load_group(g).map(|_| group(g)),
-            Ref::ThingId(t) => {
-                let thing = self
-                    .get_record::<Thing>(&self.scope.tenant.thing(t))?
-                    .ok_or_else(|| Error::not_found(t))?;
-                if scoped && self.ensure_scope(thing.group).is_err() {
-                    return Err(Error::not_found(t));
-                }
-                Ok(Node {
-                    group: thing.group,
-                    deleted: thing.status == ThingStatus::Deleted,
-                })
-            }
-            other => Err(Error::invalid(
-                "node",
-                format!(
-                    "{other} is a {}; connections join groups and things",
-                    other.kind()
-                ),
-            )),
-        }
-    }
 }
 
 impl Tx<'_, '_> {
@@ -197,14 +157,18 @@ impl Tx<'_, '_> {
         }
         let metadata = validate::map_value("metadata", new.metadata)?;
         let group = new.group.unwrap_or(self.scope.ctx.group());
-        for (node, scoped) in [(new.from, true), (new.to, false)] {
-            if self.view().check_node(node, scoped)?.deleted {
+        let mut ends = [String::new(), String::new()];
+        for (end, (node, scoped)) in ends.iter_mut().zip([(new.from, true), (new.to, false)]) {
+            let found = self.view().check_node(node, scoped)?;
+            if found.deleted {
                 return Err(Error::ThingDeleted {
                     id: node.to_string(),
                 });
             }
+            *end = found.kind;
         }
         self.ensure_writable(group, Op::Connect)?;
+        self.check_connection_type(&new.kind, Some([&ends[0], &ends[1]]), &metadata)?;
         self.insert_connection(new.from, new.to, &new.kind, metadata, group)
     }
 
@@ -304,6 +268,7 @@ impl Tx<'_, '_> {
         let mut c = old.clone();
         c.metadata.merge(patch.clone());
         c.metadata = validate::map_value("metadata", c.metadata)?;
+        self.check_connection_type(&c.kind, None, &c.metadata)?;
         self.replace_connection(&c)?;
         let meta = Value::map()
             .with("type", c.kind.as_str())

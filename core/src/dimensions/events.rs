@@ -101,6 +101,7 @@ impl Tx<'_, '_> {
         let group = self.scope.ctx.group();
         self.view().authorize(Op::LogEvent, group)?;
         let metadata = validate::map_value("metadata", metadata)?;
+        self.check_event_type(kind, &metadata)?;
         self.log(kind, group, target, metadata)
     }
 }

@@ -316,7 +316,7 @@ impl Tx<'_, '_> {
             Some(Ref::from(id)),
             Value::map().with("type", thing.kind.as_str()),
         )?;
-        let plugin = self.plugin_of(&thing.kind)?;
+        let plugin = self.declared_by(crate::base::layout::Declared::Thing, &thing.kind)?;
         self.owe_reaction(&thing, kinds::THING_DELETED, plugin);
         Ok(thing)
     }

@@ -181,6 +181,15 @@ impl Scope {
         self.groups_epoch.set(None);
     }
 
+    /// Runs `f`, forgetting the permissions it was refused: a plugin's reads are not the
+    /// caller's doing to audit.
+    pub(crate) fn quietly<R>(&self, f: impl FnOnce() -> R) -> R {
+        let before = self.denials.borrow().len();
+        let r = f();
+        self.denials.borrow_mut().truncate(before);
+        r
+    }
+
     pub(crate) fn deny(&self, group: GroupId, needed: Permission) {
         self.denials.borrow_mut().push((group, needed));
     }
@@ -830,6 +839,14 @@ pub struct View<'a, K> {
     pub(crate) scope: &'a Scope,
     pub(crate) engine: &'a Engine,
 }
+
+impl<K> Clone for View<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for View<'_, K> {}
 
 impl<K> std::fmt::Debug for View<'_, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

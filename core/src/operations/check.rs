@@ -29,7 +29,9 @@ use one_storage::{Direction, KeyRange, KvRead};
 use crate::base::codec::{self, Record, hex};
 use crate::base::context::Env;
 use crate::base::id::{GroupId, KeyId, Ref};
-use crate::base::layout::{self, Corpus, Counter, SecretSection, StructureKeys, TenantKeys};
+use crate::base::layout::{
+    self, Corpus, Counter, Declared, SecretSection, StructureKeys, TenantKeys,
+};
 use crate::base::resource::Resource;
 use crate::base::value::Value;
 use crate::dimensions::groups::normalise_domain;
@@ -442,12 +444,15 @@ impl<K: KvRead> Checker<'_, K> {
             }
             names.insert(p.name.into_bytes());
         }
-        for (k, v) in self.entries(&structure.plugin_types())? {
-            if !names.contains(&v) {
-                self.problem(format!(
-                    "thing type entry {} names no installed plugin",
-                    hex(&k)
-                ));
+        for of in Declared::ALL {
+            for (k, v) in self.entries(&structure.plugin_types(of))? {
+                if !names.contains(&v) {
+                    self.problem(format!(
+                        "{} entry {} names no installed plugin",
+                        crate::plugins::noun(of),
+                        hex(&k)
+                    ));
+                }
             }
         }
         Ok(())

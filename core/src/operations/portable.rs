@@ -702,7 +702,7 @@ impl Tx<'_, '_> {
                     ),
                 ));
             }
-            self.store_plugin(&record, wasm, code, &[])?;
+            self.store_plugin(&record, wasm, code, None)?;
             report.plugins += 1;
         }
         let groups: HashSet<GroupId> = p.groups.iter().map(|g| g.id).collect();

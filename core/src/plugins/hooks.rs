@@ -8,14 +8,15 @@ use one_plugin_sdk::abi::{self, Action, Change, Manifest, Op, Prepare};
 use one_storage::KvRead;
 
 use super::lifecycle::PluginRecord;
+use super::reads::Reads;
 use super::runtime::ModuleHash;
 use super::runtime::PluginRuntime;
 use super::runtime::Plugins;
 use super::runtime::failed;
-use super::schema::check_properties;
+use super::schema::check_fields;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, Ref};
-use crate::base::layout;
+use crate::base::layout::{self, Declared};
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Engine, Tx};
@@ -25,8 +26,8 @@ use crate::{Error, Result};
 /// The plugin that defines a thing type, with its manifest.
 #[derive(Debug, Clone)]
 pub(crate) struct TypePlugin {
-    record: PluginRecord,
-    manifest: Arc<Manifest>,
+    pub(crate) record: PluginRecord,
+    pub(crate) manifest: Arc<Manifest>,
 }
 
 /// A reaction owed after commit: a change to a thing of a reacting plugin's type.
@@ -67,12 +68,19 @@ impl Engine {
     /// are logged as `plugin_failed` events; they cannot undo the commit.
     pub(crate) fn react(&self, reactions: Vec<Reaction>) {
         for r in reactions {
+            let ctx = Context::system(r.thing.group).with_env(r.env);
             let outcome = self
                 .part::<Plugins>()
                 .runtime(&r.plugin)
                 .and_then(|rt| {
-                    rt.react(&r.module, &change_of(&r))
-                        .map_err(|reason| failed(&r.plugin, reason))
+                    self.read(&ctx, |view| {
+                        let mut reads = Reads::new(*view, r.thing.group);
+                        let actions = rt.react(&r.module, &change_of(&r), &mut reads);
+                        match reads.failure {
+                            Some(e) => Err(e),
+                            None => actions.map_err(|reason| failed(&r.plugin, reason)),
+                        }
+                    })
                 })
                 .and_then(|actions| self.apply_actions(&r, actions));
             if let Err(e) = outcome {
@@ -126,6 +134,9 @@ impl Engine {
                             .with("plugin", r.plugin.as_str());
                         let meta = validate::map_value("metadata", meta)
                             .map_err(|e| failed(&r.plugin, e.to_string()))?;
+                        tx.check_event_type(&kind, &meta).map_err(|e| {
+                            failed(&r.plugin, format!("asked to log `{kind}`: {e}"))
+                        })?;
                         tx.log(&kind, r.thing.group, Some(Ref::from(r.thing.id)), meta)?;
                     }
                 }
@@ -136,9 +147,10 @@ impl Engine {
 }
 
 impl Tx<'_, '_> {
-    /// The plugin that defines `kind` in this tenant, if one does, enabled or not.
-    pub(crate) fn plugin_of(&self, kind: &str) -> Result<Option<TypePlugin>> {
-        let Some(name) = self.kv.get(&self.scope.structure.plugin_type(kind))? else {
+    /// The plugin that declares the thing, connection or event type `kind` in this
+    /// tenant, if one does, enabled or not.
+    pub(crate) fn declared_by(&self, of: Declared, kind: &str) -> Result<Option<TypePlugin>> {
+        let Some(name) = self.kv.get(&self.scope.structure.plugin_type(of, kind))? else {
             return Ok(None);
         };
         let name = String::from_utf8(name).map_err(|e| Error::Corrupt {
@@ -201,12 +213,22 @@ impl Tx<'_, '_> {
         thing: &mut Thing,
         previous: Option<&Thing>,
     ) -> Result<Option<TypePlugin>> {
-        let Some(plugin) = self.plugin_of(&thing.kind)? else {
+        let Some(plugin) = self.declared_by(Declared::Thing, &thing.kind)? else {
             return Ok(None);
         };
         let record = &plugin.record;
         if !record.enabled {
             return Err(failed(&record.name, "is disabled"));
+        }
+        let schema = plugin.manifest.types.iter().find(|t| t.name == thing.kind);
+        for field in schema.iter().flat_map(|t| &t.fields).filter(|f| f.computed) {
+            let before = previous.and_then(|p| p.properties.get_path(&field.name));
+            if thing.properties.get_path(&field.name) != before {
+                return Err(Error::invalid(
+                    format!("properties.{}", field.name),
+                    format!("is computed by plugin `{}`; it cannot be set", record.name),
+                ));
+            }
         }
         let input = Prepare {
             op: if previous.is_some() {
@@ -214,15 +236,20 @@ impl Tx<'_, '_> {
             } else {
                 Op::Create
             },
+            id: thing.id.to_string(),
+            group: thing.group.to_string(),
             kind: thing.kind.clone(),
             name: thing.name.clone(),
             properties: json_map(&thing.properties),
             previous: previous.map(|p| json_map(&p.properties)),
         };
-        let answer = self
-            .ensure_loaded(record)?
-            .prepare(&record.module, &input)
-            .map_err(|reason| failed(&record.name, reason))?;
+        let runtime = self.ensure_loaded(record)?;
+        let mut reads = Reads::new(self.view(), thing.group);
+        let answer = runtime.prepare(&record.module, &input, &mut reads);
+        if let Some(e) = reads.failure {
+            return Err(e);
+        }
+        let answer = answer.map_err(|reason| failed(&record.name, reason))?;
         let sent = thing.properties.clone();
         let properties = match answer {
             Ok(p) => Value::from(serde_json::Value::Object(p)),
@@ -241,8 +268,8 @@ impl Tx<'_, '_> {
                 format!("answered properties that cannot be stored: {e}"),
             )
         })?;
-        if let Some(schema) = plugin.manifest.types.iter().find(|t| t.name == thing.kind) {
-            check_properties(schema, &thing.properties)
+        if let Some(schema) = schema {
+            check_fields(&schema.fields, "properties", &thing.properties)
                 .map_err(|e| blame(e, &sent, &thing.properties, &record.name))?;
         }
         Ok(Some(plugin))

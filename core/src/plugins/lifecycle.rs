@@ -20,7 +20,9 @@ use super::runtime::Recompiling;
 use super::runtime::failed;
 use super::runtime::module_hash;
 use super::schema::check_manifest;
+use super::schema::declared;
 use super::schema::manifest_json;
+use super::schema::noun;
 use super::schema::type_names;
 use crate::base::clock::Timestamp;
 use crate::base::codec::Record;
@@ -57,6 +59,8 @@ pub(crate) fn info(record: &PluginRecord, manifest: &Manifest) -> Result<PluginI
         module: crate::base::codec::hex(&record.module),
         enabled: record.enabled,
         types: manifest.types.clone(),
+        connections: manifest.connections.clone(),
+        events: manifest.events.clone(),
         reacts: manifest.reacts,
         installed_at: record.installed_at,
         updated_at: record.updated_at,
@@ -218,7 +222,7 @@ impl Engine {
                 installed_at: now,
                 updated_at: now,
             };
-            tx.store_plugin(&record, wasm, &compiled, &[])?;
+            tx.store_plugin(&record, wasm, &compiled, None)?;
             let meta = Value::map()
                 .with("plugin", name.as_str())
                 .with("version", record.version.as_str())
@@ -255,7 +259,7 @@ impl Engine {
             };
             old_module = Some(old.module);
             tx.release_module(&old.module)?;
-            tx.store_plugin(&record, wasm, &compiled, &old_manifest.types)?;
+            tx.store_plugin(&record, wasm, &compiled, Some(&old_manifest))?;
             let meta = Value::map()
                 .with("plugin", name.as_str())
                 .with("from", old.version.as_str())
@@ -320,11 +324,7 @@ impl Engine {
                     plugin: name.to_string(),
                 })?;
             let manifest = self.part::<Plugins>().manifest(&record)?;
-            for t in &manifest.types {
-                let key = tx.scope.structure.plugin_type(&t.name);
-                tx.delete(&key)?;
-            }
-            tx.undeclare_indexes(&manifest.types)?;
+            tx.undeclare(&manifest)?;
             let key = tx.scope.structure.plugin(name);
             tx.delete(&key)?;
             module = Some(record.module);
@@ -433,36 +433,46 @@ impl Tx<'_, '_> {
         self.view().get_record(&self.scope.structure.plugin(name))
     }
 
+    /// Removes what `manifest` declared in this tenant: its type bindings and the
+    /// indexes of its indexed fields.
+    pub(crate) fn undeclare(&mut self, manifest: &Manifest) -> Result<()> {
+        for (of, name) in declared(manifest) {
+            let key = self.scope.structure.plugin_type(of, name);
+            self.delete(&key)?;
+        }
+        self.undeclare_indexes(&manifest.types)
+    }
+
     /// Writes a plugin's record, its module and code (if new), its tenant's use of the
-    /// module and its type bindings, replacing the bindings of `old_types`. Declared
-    /// indexes of its fields are created.
+    /// module and its type bindings, replacing what its `old` version declared.
+    /// Declared indexes of its fields are created.
     pub(crate) fn store_plugin(
         &mut self,
         record: &PluginRecord,
         wasm: &[u8],
         compiled: &Compiled,
-        old_types: &[TypeSchema],
+        old: Option<&Manifest>,
     ) -> Result<()> {
-        for t in old_types {
-            let key = self.scope.structure.plugin_type(&t.name);
-            self.delete(&key)?;
+        if let Some(old) = old {
+            self.undeclare(old)?;
         }
-        self.undeclare_indexes(old_types)?;
-        for t in &compiled.manifest.types {
-            let key = self.scope.structure.plugin_type(&t.name);
+        for (of, name) in declared(&compiled.manifest) {
+            let key = self.scope.structure.plugin_type(of, name);
             if let Some(owner) = self.kv.get(&key)?
                 && owner != record.name.as_bytes()
             {
                 return Err(Error::PluginConflict {
                     plugin: record.name.clone(),
                     reason: format!(
-                        "type `{}` is defined by plugin `{}`",
-                        t.name,
+                        "{} `{name}` is declared by plugin `{}`",
+                        noun(of),
                         String::from_utf8_lossy(&owner)
                     ),
                 });
             }
             self.put(key, record.name.as_bytes())?;
+        }
+        for t in &compiled.manifest.types {
             for f in t.fields.iter().filter(|f| f.indexed) {
                 let path = format!("properties.{}", f.name);
                 crate::records::index::declare_for_tenant(

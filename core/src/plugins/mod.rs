@@ -22,18 +22,24 @@
 //! the changes to their things and may log events about them (nothing else); their
 //! failures are logged as `plugin_failed` events.
 
+mod declared;
 mod hooks;
 mod lifecycle;
+mod reads;
 mod runtime;
 mod schema;
 
 pub use hooks::MAX_ACTIONS;
 pub use lifecycle::PluginInfo;
 pub(crate) use lifecycle::PluginRecord;
-pub use runtime::{Compiled, MAX_MODULE_BYTES, ModuleHash, PluginRuntime, module_hash};
-pub(crate) use schema::manifest_json;
+pub use runtime::{
+    Compiled, HostAnswer, HostReads, MAX_MODULE_BYTES, ModuleHash, PluginRuntime, module_hash,
+};
+pub(crate) use schema::{manifest_json, noun};
 
-pub use one_plugin_sdk::abi::{self as abi_types, Field, FieldType as FieldKind, TypeSchema};
+pub use one_plugin_sdk::abi::{
+    self as abi_types, ConnectionSchema, EventSchema, Field, FieldType as FieldKind, TypeSchema,
+};
 
 use crate::kernel::{Hooks, Parts};
 use hooks::Reaction;

@@ -70,15 +70,43 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     fn is_loaded(&self, hash: &ModuleHash) -> bool;
 
     /// Runs the module's `prepare` hook: the properties to store, or the plugin's refusal.
+    /// The plugin's reads (`one.read`) are answered by `reads`.
     fn prepare(
         &self,
         hash: &ModuleHash,
         input: &Prepare,
+        reads: &mut dyn HostReads,
     ) -> std::result::Result<std::result::Result<abi::Properties, Rejection>, String>;
 
-    /// Runs the module's `react` hook: the actions it asks for.
-    fn react(&self, hash: &ModuleHash, change: &Change)
-    -> std::result::Result<Vec<Action>, String>;
+    /// Runs the module's `react` hook: the actions it asks for. The plugin's reads are
+    /// answered by `reads`.
+    fn react(
+        &self,
+        hash: &ModuleHash,
+        change: &Change,
+        reads: &mut dyn HostReads,
+    ) -> std::result::Result<Vec<Action>, String>;
+}
+
+/// The engine's side of a plugin's reads (`one.read`, [`abi::Read`]): answers them inside
+/// the call's transaction, in the plugin's tenant, with the permissions of the context
+/// the plugin runs for.
+pub trait HostReads {
+    /// Answers `read`, visiting at most `max_rows` records for it (what the fuel the call
+    /// has left pays for): a read that needs more answers with `rows` above `max_rows`,
+    /// and the runtime stops the call as out of fuel. `Err` stops the call too: the host
+    /// could not read (the engine reports its own error for the operation).
+    fn read(&mut self, read: &abi::Read, max_rows: u64) -> std::result::Result<HostAnswer, String>;
+}
+
+/// The answer to one of a plugin's reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostAnswer {
+    /// What the plugin gets: `{"ok": …}`, or `{"error": …}` for a read it asked wrongly
+    /// (a malformed id, an invalid type name).
+    pub reply: abi::Reply<serde_json::Value>,
+    /// How many records the host visited to answer it.
+    pub rows: u64,
 }
 
 /// The SHA-256 of `wasm`.

@@ -1,18 +1,41 @@
-//! What a plugin declares and what its answers must respect: manifests (names, types,
-//! fields, bounds) and the check of a thing's properties against its type's fields.
+//! What a plugin declares and what its answers must respect: manifests (names, thing,
+//! connection and event types, fields, bounds) and the check of a record's map
+//! (properties, metadata) against declared fields.
 
-use one_plugin_sdk::abi::{FieldType, Manifest};
+use one_plugin_sdk::abi::{Field, FieldType, Manifest};
 
 use super::runtime::failed;
+use crate::base::layout::Declared;
 use crate::base::validate;
 use crate::base::value::Value;
+use crate::records::connection::{MEMBER_OF, SESSION};
+use crate::records::event::kinds;
 use crate::{Error, Result};
-use one_plugin_sdk::abi::TypeSchema;
 pub(crate) fn parse_manifest(plugin: &str, json: &str) -> Result<Manifest> {
     serde_json::from_str(json).map_err(|e| Error::Corrupt {
         what: "plugin manifest",
         reason: format!("{plugin}: {e}"),
     })
+}
+
+/// Every type a manifest declares, with what it is a type of.
+pub(crate) fn declared(m: &Manifest) -> impl Iterator<Item = (Declared, &str)> {
+    let things = m.types.iter().map(|t| (Declared::Thing, t.name.as_str()));
+    let connections = m
+        .connections
+        .iter()
+        .map(|c| (Declared::Connection, c.name.as_str()));
+    let events = m.events.iter().map(|e| (Declared::Event, e.name.as_str()));
+    things.chain(connections).chain(events)
+}
+
+/// What a declared type of `of` is called in messages.
+pub(crate) fn noun(of: Declared) -> &'static str {
+    match of {
+        Declared::Thing => "thing type",
+        Declared::Connection => "connection type",
+        Declared::Event => "event type",
+    }
 }
 
 /// Checks what a module declared: names, types and fields. The plugin is named by what
@@ -23,52 +46,76 @@ pub(crate) fn check_manifest(m: &Manifest) -> Result<()> {
     if m.version.trim().is_empty() || m.version.len() > 64 {
         return Err(bad("the version must be 1 to 64 bytes".into()));
     }
-    if m.types.is_empty() {
-        return Err(bad("it defines no thing type".into()));
+    if m.types.is_empty() && m.connections.is_empty() && m.events.is_empty() {
+        return Err(bad("it declares no thing, connection or event type".into()));
     }
     let mut seen = std::collections::HashSet::new();
+    for (of, name) in declared(m) {
+        validate::type_name("type", name).map_err(|e| bad(format!("{} {e}", noun(of))))?;
+        let reserved = match of {
+            Declared::Thing => name == crate::records::person::PERSON,
+            Declared::Connection => name == MEMBER_OF || name == SESSION,
+            Declared::Event => kinds::is_builtin(name),
+        };
+        if reserved {
+            return Err(bad(format!("{} `{name}` is the engine's own", noun(of))));
+        }
+        if !seen.insert((of, name)) {
+            return Err(bad(format!("{} `{name}` is declared twice", noun(of))));
+        }
+    }
     for t in &m.types {
-        validate::type_name("type", &t.name).map_err(|e| bad(e.to_string()))?;
-        if t.name == crate::records::person::PERSON {
-            return Err(bad("type `person` is the engine's own".into()));
+        check_declaration(m, &t.name, &t.description, &t.fields)?;
+    }
+    for c in &m.connections {
+        check_declaration(m, &c.name, &c.description, &c.fields)?;
+        for end in c.from.iter().chain(&c.to) {
+            validate::type_name("type", end)
+                .map_err(|e| bad(format!("an end of connection type `{}`: {e}", c.name)))?;
         }
-        if !seen.insert(t.name.as_str()) {
-            return Err(bad(format!("type `{}` is declared twice", t.name)));
+    }
+    for e in &m.events {
+        check_declaration(m, &e.name, &e.description, &e.fields)?;
+    }
+    Ok(())
+}
+
+/// Checks one declared type's description and fields.
+fn check_declaration(m: &Manifest, name: &str, description: &str, fields: &[Field]) -> Result<()> {
+    let bad = |reason: String| failed(&m.name, format!("invalid manifest: {reason}"));
+    if description.len() > validate::MAX_NAME_BYTES {
+        return Err(bad(format!("the description of `{name}` is too long")));
+    }
+    let mut names = std::collections::HashSet::new();
+    for f in fields {
+        let at = format!("`{name}.{}`", f.name);
+        if f.name.is_empty() || f.name.len() > validate::MAX_TYPE_BYTES || f.name.contains('.') {
+            return Err(bad(format!(
+                "field {at}: names are 1 to 64 bytes without `.`"
+            )));
         }
-        if t.description.len() > validate::MAX_NAME_BYTES {
-            return Err(bad(format!("the description of `{}` is too long", t.name)));
+        if !names.insert(f.name.as_str()) {
+            return Err(bad(format!("field {at} is declared twice")));
         }
-        let mut fields = std::collections::HashSet::new();
-        for f in &t.fields {
-            let at = format!("`{}.{}`", t.name, f.name);
-            if f.name.is_empty() || f.name.len() > validate::MAX_TYPE_BYTES || f.name.contains('.')
-            {
-                return Err(bad(format!(
-                    "field {at}: names are 1 to 64 bytes without `.`"
-                )));
-            }
-            if !fields.insert(f.name.as_str()) {
-                return Err(bad(format!("field {at} is declared twice")));
-            }
-            if f.min.is_some_and(|v| !v.is_finite()) || f.max.is_some_and(|v| !v.is_finite()) {
-                return Err(bad(format!("field {at}: bounds must be finite")));
-            }
-            if let (Some(min), Some(max)) = (f.min, f.max)
-                && min > max
-            {
-                return Err(bad(format!("field {at}: min is above max")));
-            }
+        if f.min.is_some_and(|v| !v.is_finite()) || f.max.is_some_and(|v| !v.is_finite()) {
+            return Err(bad(format!("field {at}: bounds must be finite")));
+        }
+        if let (Some(min), Some(max)) = (f.min, f.max)
+            && min > max
+        {
+            return Err(bad(format!("field {at}: min is above max")));
         }
     }
     Ok(())
 }
 
-/// Checks `properties` against the declared fields of `schema`: the last word on what a
-/// thing of a plugin's type may hold, whatever the plugin answered.
-pub(crate) fn check_properties(schema: &TypeSchema, properties: &Value) -> Result<()> {
-    for field in &schema.fields {
-        let at = || format!("properties.{}", field.name);
-        let Some(value) = properties.as_map().and_then(|m| m.get(&field.name)) else {
+/// Checks `map` (a record's `properties` or `metadata`, named `at`) against declared
+/// `fields`: the last word on what a record of a plugin's type may hold, whatever the
+/// plugin answered.
+pub(crate) fn check_fields(fields: &[Field], at: &str, map: &Value) -> Result<()> {
+    for field in fields {
+        let at = || format!("{at}.{}", field.name);
+        let Some(value) = map.as_map().and_then(|m| m.get(&field.name)) else {
             if field.required {
                 return Err(Error::invalid(at(), "is required"));
             }
@@ -147,7 +194,7 @@ pub(crate) fn type_names(m: &Manifest) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use one_plugin_sdk::abi::Field;
+    use one_plugin_sdk::abi::{ConnectionSchema, EventSchema, TypeSchema};
 
     fn schema() -> TypeSchema {
         TypeSchema::new("product", "")
@@ -168,8 +215,9 @@ mod tests {
     fn properties_are_checked_against_declared_fields() {
         let s = schema();
         assert!(
-            check_properties(
-                &s,
+            check_fields(
+                &s.fields,
+                "properties",
                 &props(
                     serde_json::json!({"price": 3.5, "currency": "EUR", "stock": 2, "extra": true})
                 )
@@ -205,7 +253,7 @@ mod tests {
             ),
         ];
         for (json, field, reason) in cases {
-            match check_properties(&s, &props(json.clone())) {
+            match check_fields(&s.fields, "properties", &props(json.clone())) {
                 Err(Error::InvalidField {
                     field: f,
                     reason: r,
@@ -224,7 +272,7 @@ mod tests {
             name: "shop".into(),
             version: "1".into(),
             types: vec![schema()],
-            reacts: false,
+            ..Manifest::default()
         };
         assert!(check_manifest(&ok).is_ok());
         let mut bad = Vec::new();
@@ -254,6 +302,31 @@ mod tests {
         });
         bad.push(Manifest {
             types: vec![TypeSchema::new("t", "").field(Field::number("a.b"))],
+            ..ok.clone()
+        });
+        bad.push(Manifest {
+            connections: vec![ConnectionSchema::new("member_of", "")],
+            ..ok.clone()
+        });
+        bad.push(Manifest {
+            connections: vec![ConnectionSchema::new("holds", "").to(["Not A Type"])],
+            ..ok.clone()
+        });
+        bad.push(Manifest {
+            events: vec![EventSchema::new("thing_created", "")],
+            ..ok.clone()
+        });
+        bad.push(Manifest {
+            events: vec![
+                EventSchema::new("scanned", ""),
+                EventSchema::new("scanned", ""),
+            ],
+            ..ok.clone()
+        });
+        bad.push(Manifest {
+            types: vec![],
+            connections: vec![],
+            events: vec![],
             ..ok.clone()
         });
         for m in bad {

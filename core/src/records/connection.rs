@@ -5,9 +5,14 @@
 
 pub use one_vocabulary::records::connection::*;
 
-use crate::base::codec::Record;
+use one_storage::KvRead;
 
+use crate::base::codec::Record;
+use crate::base::id::{GroupId, Ref};
 use crate::base::layout::TenantKeys;
+use crate::kernel::View;
+use crate::records::thing::{Thing, ThingStatus};
+use crate::{Error, Result};
 
 impl Record for Connection {
     const NAME: &'static str = "connection";
@@ -23,4 +28,51 @@ pub(crate) fn copy_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 3] {
         keys.edge(false, c.to, &c.kind, c.from, c.id),
         keys.group_connection(c.group, &c.kind, c.created_at, c.id),
     ]
+}
+
+/// An end of a connection, as found: the group it is in (itself, for a group), its type
+/// (`group`, or the thing's), and whether it is a deleted thing.
+pub(crate) struct Node {
+    pub(crate) group: GroupId,
+    pub(crate) kind: String,
+    pub(crate) deleted: bool,
+}
+
+/// The type name of a group end, as connection types declare their ends.
+pub(crate) const GROUP_END: &str = "group";
+
+impl<K: KvRead> View<'_, K> {
+    /// Checks that a group or thing exists in this tenant; with `scoped`, that it is in
+    /// the context's scope too.
+    pub(crate) fn check_node(&self, node: Ref, scoped: bool) -> Result<Node> {
+        let group = |group| Node {
+            group,
+            kind: GROUP_END.to_string(),
+            deleted: false,
+        };
+        match node {
+            Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| group(g)),
+            Ref::GroupId(g) => self.load_group(g).map(|_| group(g)),
+            Ref::ThingId(t) => {
+                let thing = self
+                    .get_record::<Thing>(&self.scope.tenant.thing(t))?
+                    .ok_or_else(|| Error::not_found(t))?;
+                if scoped && self.ensure_scope(thing.group).is_err() {
+                    return Err(Error::not_found(t));
+                }
+                Ok(Node {
+                    group: thing.group,
+                    deleted: thing.status == ThingStatus::Deleted,
+                    kind: thing.kind,
+                })
+            }
+            other => Err(Error::invalid(
+                "node",
+                format!(
+                    "{other} is a {}; connections join groups and things",
+                    other.kind()
+                ),
+            )),
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! Plugins as a caller sees them: what is installed, and the thing types each defines.
+//! Plugins as a caller sees them: what is installed, and the thing, connection and event
+//! types each declares.
 
 use crate::clock::Timestamp;
-pub use one_plugin_sdk::abi::TypeSchema;
+pub use one_plugin_sdk::abi::{ConnectionSchema, EventSchema, TypeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 /// An installed plugin, as the API shows it.
@@ -18,6 +19,14 @@ pub struct PluginInfo {
     /// The thing types it defines.
     #[schemars(with = "Vec<serde_json::Value>")]
     pub types: Vec<TypeSchema>,
+    /// The connection types it declares for its tenant.
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub connections: Vec<ConnectionSchema>,
+    /// The event types it declares for its tenant.
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub events: Vec<EventSchema>,
     /// Whether it reacts to committed changes.
     pub reacts: bool,
     /// When it was first installed.

@@ -34,7 +34,7 @@ pub const ROOMS: &[(&str, &str)] = &[
     ),
     (
         "plugins",
-        "custom thing types: lifecycle, schemas, validation and reactions",
+        "custom thing, connection and event types: lifecycle, schemas, validation, reads and reactions",
     ),
     (
         "dimensions",

@@ -14,8 +14,9 @@ pub const ABI_VERSION: u32 = 1;
 /// A JSON object: the properties of a thing.
 pub type Properties = Map<String, Value>;
 
-/// What a plugin defines: its identity and its thing types.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a plugin defines: its identity, its thing types, and the connection and event
+/// types it declares for its tenant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The plugin's name, `[a-z][a-z0-9_]*`. A new version of a plugin has the same name.
     pub name: String,
@@ -27,6 +28,96 @@ pub struct Manifest {
     /// (each call costs a fresh instance, so plugins that do not react say `false`).
     #[serde(default)]
     pub reacts: bool,
+    /// The connection types it declares: in its tenant, a connection of one of these
+    /// types must join the declared endpoint types and carry metadata that fits the
+    /// declared fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionSchema>,
+    /// The event types it declares: in its tenant, an event of one of these types must
+    /// carry metadata that fits the declared fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventSchema>,
+}
+
+/// A connection type a plugin declares: which records it may join, and its metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionSchema {
+    /// The connection type (`holds`); not one of the engine's own (`member_of`,
+    /// `session`).
+    pub name: String,
+    /// What it means, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The types its `from` end may have: thing types, `person`, or `group`. Empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<String>,
+    /// The types its `to` end may have, as for `from`. Empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// The declared metadata keys. Keys not declared here are kept as they are.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+}
+
+impl ConnectionSchema {
+    /// A connection type called `name`, joining anything to anything.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            from: Vec::new(),
+            to: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Allows only these types at the `from` end.
+    pub fn from<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.from = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Allows only these types at the `to` end.
+    pub fn to<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.to = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a declared metadata key.
+    pub fn field(mut self, field: Field) -> Self {
+        self.fields.push(field);
+        self
+    }
+}
+
+/// An event type a plugin declares: the metadata its events carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSchema {
+    /// The event type (`ticket_scanned`); not one of the engine's own.
+    pub name: String,
+    /// What it records, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The declared metadata keys. Keys not declared here are kept as they are.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+}
+
+impl EventSchema {
+    /// An event type called `name`.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a declared metadata key.
+    pub fn field(mut self, field: Field) -> Self {
+        self.fields.push(field);
+        self
+    }
 }
 
 /// One thing type: its name, what it is for, and the properties it has.
@@ -109,7 +200,9 @@ pub struct Field {
     /// Whether the host keeps a secondary index on it, for fast filtered lists.
     #[serde(default)]
     pub indexed: bool,
-    /// Whether the plugin computes it: shown read-only to users.
+    /// Whether the plugin computes it (from the thing's other properties, or from other
+    /// records it reads through the host): a caller may not set it — the host refuses a
+    /// create that sends it and an update that changes it — and `prepare` must.
     #[serde(default)]
     pub computed: bool,
 }
@@ -232,6 +325,12 @@ pub enum Op {
 pub struct Prepare {
     /// Create or update.
     pub op: Op,
+    /// The thing's id (`thg_…`), new on a create.
+    #[serde(default)]
+    pub id: String,
+    /// The id of its group (`grp_…`).
+    #[serde(default)]
+    pub group: String,
     /// The thing's type (one the plugin declared).
     #[serde(rename = "type")]
     pub kind: String,
@@ -290,6 +389,57 @@ pub enum Action {
         #[serde(default)]
         data: Properties,
     },
+}
+
+/// A read a plugin asks the host for during a call, through the import `one.read`. The
+/// host answers within the transaction being prepared, in the plugin's tenant only, and
+/// with the caller's permissions: what the caller may not read is answered as absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Read {
+    /// The thing `id`: answered with a [`Thing`], or `null` when there is no such thing
+    /// the caller may read.
+    GetThing {
+        /// A thing id (`thg_…`).
+        id: String,
+    },
+    /// Whether a connection of type `kind` joins `from` to `to` that the caller may
+    /// read: answered with `true` or `false`.
+    ConnectionExists {
+        /// A thing or group id.
+        from: String,
+        /// The connection type.
+        kind: String,
+        /// A thing or group id.
+        to: String,
+    },
+    /// How many live things of type `kind` a group holds (not counting its subgroups):
+    /// answered with a whole number. Each thing counted costs fuel.
+    CountThings {
+        /// The thing type.
+        kind: String,
+        /// A group id (`grp_…`); by default the group of the thing being prepared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+    },
+}
+
+/// A thing as a plugin reads it, answering [`Read::GetThing`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thing {
+    /// Its id (`thg_…`).
+    pub id: String,
+    /// Its group's id (`grp_…`).
+    pub group: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// `active`, `archived`, `draft` or `deleted`.
+    pub status: String,
+    /// Its properties.
+    pub properties: Properties,
 }
 
 /// A refusal: the input is not acceptable, and why.

@@ -17,6 +17,7 @@
 //!             types: vec![TypeSchema::new("ticket", "A seat at an event")
 //!                 .field(Field::integer("seat").required().min(1.0))],
 //!             reacts: false,
+//!             ..Manifest::default()
 //!         }
 //!     }
 //!
@@ -45,6 +46,7 @@ pub mod abi;
     reason = "an allocator hands out raw memory: the arena's bounds, in one module"
 )]
 mod arena;
+pub mod host;
 
 /// The plugin's allocator: a bump allocator over a static arena, so a call never grows
 /// its memory (see `arena.rs`; feature `arena`, on by default).
@@ -53,8 +55,8 @@ mod arena;
 static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 pub use abi::{
-    Action, Change, Field, FieldType, Manifest, Map, Op, Prepare, Properties, Rejection,
-    TypeSchema, Value,
+    Action, Change, ConnectionSchema, EventSchema, Field, FieldType, Manifest, Map, Op, Prepare,
+    Properties, Rejection, Thing, TypeSchema, Value,
 };
 
 /// What a plugin implements. Only [`Plugin::manifest`] is required.
@@ -158,6 +160,35 @@ pub mod __rt {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn install_panic_hook() {}
+
+    /// Sends a read (JSON) to the host through `one.read` and returns its answer, which
+    /// the host wrote into a buffer it asked `one_alloc` for.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn host_read(request: &[u8]) -> Result<Vec<u8>, crate::Rejection> {
+        #[link(wasm_import_module = "one")]
+        unsafe extern "C" {
+            #[link_name = "read"]
+            fn host_read(ptr: i32, len: i32) -> i64;
+        }
+        // SAFETY: the host reads `len` bytes at `ptr`, which `request` owns.
+        let packed =
+            unsafe { host_read(request.as_ptr() as usize as i32, request.len() as i32) } as u64;
+        let (at, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: the host wrote `len` bytes at `at`, a buffer `alloc(len)` made as a
+        // `Vec<u8>` of exactly that capacity and forgot; nothing else owns it.
+        Ok(unsafe { Vec::from_raw_parts(at as *mut u8, len, len) })
+    }
+
+    /// Outside the host there is nobody to read from.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn host_read(_request: &[u8]) -> Result<Vec<u8>, crate::Rejection> {
+        Err(crate::Rejection::new(
+            "host reads are answered by the ONE host; this plugin is not running in it",
+        ))
+    }
 }
 
 /// Writes the ABI exports (`one_abi_version`, `one_alloc`, `one_call`) for a type that

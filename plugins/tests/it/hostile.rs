@@ -539,6 +539,12 @@ fn the_limits_in_abi_md_are_the_limits_enforced() {
             thousands(l.table_elements as u64)
         ),
         format!("| answer | {} |", size(l.max_output_bytes)),
+        format!(
+            "| host read | {} fuel + 1 a byte each way + {} a record visited; {} sent |",
+            thousands(one_plugins::READ_FUEL),
+            one_plugins::ROW_FUEL,
+            size(one_plugins::MAX_READ_BYTES)
+        ),
     ];
     for row in rows {
         assert!(abi.contains(&row), "ABI.md lacks the row starting {row:?}");

@@ -40,7 +40,7 @@ fn install_upgrade_disable_uninstall() {
         Err(Error::PluginConflict { plugin, reason }) => {
             assert_eq!(plugin, "rival");
             assert!(
-                reason.contains("type `gadget` is defined by plugin `gadgets`"),
+                reason.contains("thing type `gadget` is declared by plugin `gadgets`"),
                 "{reason}"
             );
         }
@@ -323,19 +323,21 @@ impl PluginRuntime for Gated {
         &self,
         hash: &plugins::ModuleHash,
         input: &one_plugin_sdk::abi::Prepare,
+        reads: &mut dyn plugins::HostReads,
     ) -> std::result::Result<
         std::result::Result<one_plugin_sdk::abi::Properties, one_plugin_sdk::abi::Rejection>,
         String,
     > {
-        self.inner.prepare(hash, input)
+        self.inner.prepare(hash, input, reads)
     }
 
     fn react(
         &self,
         hash: &plugins::ModuleHash,
         change: &one_plugin_sdk::abi::Change,
+        reads: &mut dyn plugins::HostReads,
     ) -> std::result::Result<Vec<one_plugin_sdk::abi::Action>, String> {
-        self.inner.react(hash, change)
+        self.inner.react(hash, change, reads)
     }
 }
 

@@ -5,6 +5,7 @@ mod examples;
 mod fuzz_bodies;
 mod hostile;
 mod lifecycle;
+mod reads;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -77,6 +78,21 @@ impl Fixture {
         })
     }
 
+    /// Creates another tenant, with this slug.
+    pub fn base_tenant(&self, slug: &str) -> Group {
+        self.base.tenant(slug)
+    }
+
+    /// Creates a child group of `parent` with this slug, as the system.
+    pub fn group_under(&self, parent: GroupId, slug: &str) -> GroupId {
+        self.engine
+            .write(&Context::system(parent), |tx| {
+                tx.create_group(parent, NewGroup::new(GroupType::Business, slug, slug))
+            })
+            .unwrap()
+            .id
+    }
+
     /// The events of one type in the tenant, newest first.
     pub fn events(&self, kind: &str) -> Vec<Event> {
         self.engine
@@ -137,13 +153,28 @@ pub fn evil(prepare: &str, extra: &str) -> Vec<u8> {
 
 /// [`evil`] with `imports` (which WAT wants before any definition).
 pub fn evil_importing(imports: &str, prepare: &str, extra: &str) -> Vec<u8> {
-    wasm(&text("evil", "1", 1, imports, false, prepare, extra))
+    wasm(&text("evil", "1", 1, imports, false, prepare, extra, ""))
+}
+
+/// A well-behaved plugin `name` defining type `gadget` whose manifest also has
+/// `declares` (JSON members, such as `"connections":[…]`).
+pub fn declaring(name: &str, declares: &str) -> Vec<u8> {
+    wasm(&text(
+        name,
+        "1",
+        1,
+        "",
+        false,
+        BENIGN,
+        "",
+        &format!(",{declares}"),
+    ))
 }
 
 /// [`evil`] that declares `reacts`: `body` answers `react` as well as `prepare` (byte 9
 /// of the request is `r` for react, `p` for prepare).
 pub fn evil_reacting(body: &str, extra: &str) -> Vec<u8> {
-    wasm(&text("evil", "1", 1, "", true, body, extra))
+    wasm(&text("evil", "1", 1, "", true, body, extra, ""))
 }
 
 fn wasm(text: &str) -> Vec<u8> {
@@ -153,9 +184,10 @@ fn wasm(text: &str) -> Vec<u8> {
 /// A plugin module in WAT named `name` at `version`, speaking ABI version `abi`, defining
 /// type `gadget`.
 pub fn module(name: &str, version: &str, abi: u32, prepare: &str, extra: &str) -> Vec<u8> {
-    wasm(&text(name, version, abi, "", false, prepare, extra))
+    wasm(&text(name, version, abi, "", false, prepare, extra, ""))
 }
 
+#[allow(clippy::too_many_arguments, reason = "a test's module template")]
 fn text(
     name: &str,
     version: &str,
@@ -164,9 +196,10 @@ fn text(
     reacts: bool,
     prepare: &str,
     extra: &str,
+    declares: &str,
 ) -> String {
     let manifest = format!(
-        r#"{{"ok":{{"name":"{name}","version":"{version}","reacts":{reacts},"types":[{{"name":"gadget","fields":[{{"name":"size","type":"integer","min":0}}]}}]}}}}"#
+        r#"{{"ok":{{"name":"{name}","version":"{version}","reacts":{reacts},"types":[{{"name":"gadget","fields":[{{"name":"size","type":"integer","min":0}}]}}]{declares}}}}}"#
     );
     let ok = r#"{"ok":{"properties":{"size":1}}}"#;
     format!(

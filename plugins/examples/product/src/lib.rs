@@ -1,8 +1,10 @@
 //! Example plugin `product`: things of type `product` with a price, an ISO currency, a
-//! stock count and a SKU, normalised and checked; a `low_stock` event when stock runs low.
+//! stock count and a SKU, normalised and checked; a `low_stock` event (a type it declares)
+//! when stock runs low.
 
 use one_plugin_sdk::{
-    Action, Change, Field, Manifest, Plugin, Prepare, Properties, Rejection, TypeSchema, Value,
+    Action, Change, EventSchema, Field, Manifest, Plugin, Prepare, Properties, Rejection,
+    TypeSchema, Value,
 };
 
 /// Stock at or below this logs `low_stock`.
@@ -47,6 +49,15 @@ impl Plugin for Product {
                     ),
             ],
             reacts: true,
+            events: vec![
+                EventSchema::new("low_stock", "A product's stock fell to the low mark.").field(
+                    Field::integer("stock")
+                        .required()
+                        .min(0.0)
+                        .describe("The stock left."),
+                ),
+            ],
+            ..Manifest::default()
         }
     }
 

@@ -1,0 +1,210 @@
+//! What a plugin may read while it runs: the engine's answers to `one.read`
+//! ([`abi::Read`]), inside the call's transaction or snapshot, in the plugin's tenant only
+//! (every key read is under the tenant's prefix, so another tenant's id is simply absent)
+//! and with the permissions of the context the plugin runs for: what that context may not
+//! read is answered as absent, exactly as a missing record. A plugin's reads log no
+//! `access_denied` events in the caller's name.
+
+use std::ops::ControlFlow;
+
+use one_plugin_sdk::abi::{self, Read, Rejection, Reply};
+use one_storage::{Direction, KeyRange, KvRead};
+
+use super::runtime::{HostAnswer, HostReads};
+use crate::access::policy::Op;
+use crate::base::codec;
+use crate::base::id::{GroupId, Ref, ThingId};
+use crate::base::permission::Permission;
+use crate::base::validate;
+use crate::kernel::View;
+use crate::records::connection::Connection;
+use crate::records::thing::Thing;
+use crate::{Error, Result};
+
+/// Answers a plugin's reads from `view`.
+pub(crate) struct Reads<'v, K> {
+    view: View<'v, K>,
+    /// The group a count reads by default: the group of the thing being prepared.
+    group: GroupId,
+    /// The error a read met that is not the plugin's doing (the store failed): the
+    /// operation returns it instead of whatever the plugin answered.
+    pub(crate) failure: Option<Error>,
+}
+
+/// What a read found, before it is encoded for the plugin.
+enum Found {
+    /// A value for the plugin, and how many records were visited for it.
+    Value(serde_json::Value, u64),
+    /// Nothing the context may read.
+    Absent(serde_json::Value),
+}
+
+impl<'v, K: KvRead> Reads<'v, K> {
+    /// Reads from `view`; counts default to `group`.
+    pub(crate) fn new(view: View<'v, K>, group: GroupId) -> Self {
+        Self {
+            view,
+            group,
+            failure: None,
+        }
+    }
+
+    fn answer(&self, read: &Read, max_rows: u64) -> Result<Found> {
+        match read {
+            Read::GetThing { id } => {
+                let id: ThingId = parse("id", id)?;
+                let found = self.view.get_scoped(
+                    &self.view.scope.tenant.thing(id),
+                    id,
+                    Op::GetThing,
+                    |t: &Thing| t.group,
+                );
+                absent_if_hidden(found, serde_json::Value::Null, |t| {
+                    let value =
+                        serde_json::to_value(plugin_thing(&t)).map_err(|e| Error::Internal {
+                            reason: format!("encoding a thing for a plugin: {e}"),
+                        })?;
+                    Ok(Found::Value(value, 1))
+                })
+            }
+            Read::ConnectionExists { from, kind, to } => {
+                let (from, to): (Ref, Ref) = (parse("from", from)?, parse("to", to)?);
+                absent_if_hidden(self.connects(from, kind, to), false.into(), |found| {
+                    Ok(Found::Value(found.into(), 1))
+                })
+            }
+            Read::CountThings { kind, group } => {
+                let group = match group {
+                    Some(g) => parse("group", g)?,
+                    None => self.group,
+                };
+                match self.count_things(group, kind, max_rows) {
+                    Ok(n) => Ok(Found::Value(n.into(), n.max(1))),
+                    Err(Error::NotFound { .. } | Error::Forbidden { .. }) => Err(Error::invalid(
+                        "group",
+                        format!("no group {group} whose things the caller may read"),
+                    )),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Whether a connection of type `kind` joins `from` to `to` that the context may
+    /// read. Needs `connections:read` where `from` is, as listing its connections does.
+    fn connects(&self, from: Ref, kind: &str, to: Ref) -> Result<bool> {
+        validate::type_name("kind", kind)?;
+        let node = self.view.check_node(from, true)?;
+        self.view
+            .authorize_record(Op::ListConnections, node.group, from)?;
+        let prefix = self.view.scope.tenant.edges_between(true, from, kind, to);
+        let mut found = false;
+        self.view.kv.scan(
+            &KeyRange::prefix(&prefix),
+            Direction::Forward,
+            |_, record| {
+                let c: Connection = codec::decode(record)?;
+                found = self.view.permits(c.group, Permission::ConnectionsRead)?;
+                Ok::<_, Error>(if found {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// How many live things of type `kind` `group` holds (not its subgroups), counting at
+    /// most `max + 1`. Needs `things:read` in the group, as listing them does.
+    fn count_things(&self, group: GroupId, kind: &str, max: u64) -> Result<u64> {
+        validate::type_name("type", kind)?;
+        self.view.authorize(Op::ListThings, group)?;
+        let prefix = self.view.scope.tenant.things_by_type(group, kind);
+        let mut n = 0u64;
+        self.view
+            .kv
+            .scan(&KeyRange::prefix(&prefix), Direction::Forward, |_, _| {
+                n += 1;
+                Ok::<_, Error>(if n > max {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })?;
+        Ok(n)
+    }
+}
+
+impl<K: KvRead> HostReads for Reads<'_, K> {
+    fn read(&mut self, read: &Read, max_rows: u64) -> std::result::Result<HostAnswer, String> {
+        let answer = self.view.scope.quietly(|| self.answer(read, max_rows));
+        match answer {
+            Ok(Found::Value(value, rows)) => Ok(HostAnswer {
+                reply: Reply::Ok(value),
+                rows,
+            }),
+            Ok(Found::Absent(value)) => Ok(HostAnswer {
+                reply: Reply::Ok(value),
+                rows: 1,
+            }),
+            Err(e) if asked_wrongly(&e) => Ok(HostAnswer {
+                reply: Reply::Error(Rejection::new(e.to_string())),
+                rows: 1,
+            }),
+            Err(e) => {
+                let why = format!("the host could not answer its read: {e}");
+                self.failure = Some(e);
+                Err(why)
+            }
+        }
+    }
+}
+
+/// `found`'s value, or `absent` when the record does not exist or the context may not
+/// read it (the two are answered alike).
+fn absent_if_hidden<T>(
+    found: Result<T>,
+    absent: serde_json::Value,
+    value: impl FnOnce(T) -> Result<Found>,
+) -> Result<Found> {
+    match found {
+        Ok(t) => value(t),
+        Err(Error::NotFound { .. } | Error::Forbidden { .. }) => Ok(Found::Absent(absent)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `e` is the plugin's mistake in asking (answered to it as an error) rather than
+/// the host's failure (which stops the operation).
+fn asked_wrongly(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::MalformedId(_)
+            | Error::WrongIdKind { .. }
+            | Error::InvalidField { .. }
+            | Error::MissingField { .. }
+            | Error::TooLarge { .. }
+    )
+}
+
+/// The id in `text`, or an error naming the read's `field`.
+fn parse<T: std::str::FromStr<Err = crate::base::id::IdError>>(
+    field: &'static str,
+    text: &str,
+) -> Result<T> {
+    text.parse::<T>()
+        .map_err(|e| Error::invalid(field, format!("is not a valid id: {e}")))
+}
+
+/// A thing as a plugin reads it.
+pub(crate) fn plugin_thing(t: &Thing) -> abi::Thing {
+    abi::Thing {
+        id: t.id.to_string(),
+        group: t.group.to_string(),
+        kind: t.kind.clone(),
+        name: t.name.clone(),
+        status: t.status.as_str().to_string(),
+        properties: super::hooks::json_map(&t.properties),
+    }
+}

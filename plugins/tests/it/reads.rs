@@ -1,0 +1,287 @@
+//! A plugin's reads through the host (`one.read`): what it sees in its own tenant, that
+//! it never sees another tenant or what the caller may not read, and what reads cost.
+
+use super::*;
+
+/// `one.read`, as a module imports it.
+const IMPORT_READ: &str = r#"(import "one" "read" (func $read (param i32 i32) (result i64)))"#;
+
+/// The probe's answer around the host's: `{"ok":{"properties":{"seen":` … `}}}`.
+const PROBE_DATA: &str = r#"(data (i32.const 3000) "{\"ok\":{\"properties\":{\"seen\":")
+  (data (i32.const 3100) "}}}")"#;
+
+/// A hostile plugin (type `gadget`) that sends the thing's `properties`, exactly as the
+/// caller wrote them, to the host as a read, and stores the host's answer as `seen`: it
+/// finds `"properties":` in the request and takes what follows up to the trailing
+/// `,"previous":null}` of a create.
+fn probe() -> Vec<u8> {
+    let key = i64::from_le_bytes(*b"\"propert");
+    let body = format!(
+        r#"(local $i i32) (local $start i32) (local $n i32) (local $packed i64) (local $at i32) (local $out i32)
+    (local.set $i (local.get $ptr))
+    (block $found
+      (loop $scan
+        (br_if $found (i64.eq (i64.load (local.get $i)) (i64.const {key})))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $scan)))
+    (local.set $start (i32.add (local.get $i) (i32.const 13)))
+    (local.set $n (i32.sub (i32.sub (i32.add (local.get $ptr) (local.get $len)) (i32.const 17)) (local.get $start)))
+    (local.set $packed (call $read (local.get $start) (local.get $n)))
+    (local.set $at (i32.wrap_i64 (i64.shr_u (local.get $packed) (i64.const 32))))
+    (local.set $n (i32.wrap_i64 (local.get $packed)))
+    (local.set $out (global.get $next))
+    (global.set $next (i32.add (global.get $next) (i32.add (local.get $n) (i32.const 31))))
+    (memory.copy (local.get $out) (i32.const 3000) (i32.const 28))
+    (memory.copy (i32.add (local.get $out) (i32.const 28)) (local.get $at) (local.get $n))
+    (memory.copy (i32.add (i32.add (local.get $out) (i32.const 28)) (local.get $n)) (i32.const 3100) (i32.const 3))
+    (call $answer (local.get $out) (i32.add (local.get $n) (i32.const 31)))"#
+    );
+    evil_importing(IMPORT_READ, &body, PROBE_DATA)
+}
+
+/// A fixture with the probe installed in its tenant.
+fn probed() -> Fixture {
+    let f = Fixture::new();
+    f.engine.install_plugin(&f.ctx(), &probe()).unwrap();
+    f
+}
+
+/// What the probe was answered when `ctx` created a gadget in `group` asking `read`.
+fn seen(f: &Fixture, ctx: &Context, group: GroupId, read: serde_json::Value) -> serde_json::Value {
+    let t = f
+        .engine
+        .write(ctx, |tx| {
+            tx.create_thing(
+                NewThing::new("gadget", "probe")
+                    .in_group(group)
+                    .properties(Value::from_json(&read)),
+            )
+        })
+        .unwrap();
+    t.properties.get_path("seen").expect("an answer").to_json()
+}
+
+fn thing(f: &Fixture, ctx: &Context, group: GroupId, kind: &str) -> Thing {
+    f.engine
+        .write(ctx, |tx| {
+            tx.create_thing(NewThing::new(kind, format!("a {kind}")).in_group(group))
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_plugin_reads_things_connections_and_counts_of_its_tenant() {
+    let f = probed();
+    let (ctx, root) = (f.ctx(), f.tenant.id);
+    let (w, v) = (
+        thing(&f, &ctx, root, "widget"),
+        thing(&f, &ctx, root, "widget"),
+    );
+    f.engine
+        .write(&ctx, |tx| {
+            tx.connect(NewConnection::new(w.id, "likes", v.id))
+        })
+        .unwrap();
+
+    let got = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"get_thing": {"id": w.id}}),
+    );
+    assert_eq!(got["ok"]["id"], w.id.to_string());
+    assert_eq!(got["ok"]["type"], "widget");
+    assert_eq!(got["ok"]["group"], root.to_string());
+    assert_eq!(got["ok"]["status"], "active");
+
+    let exists = |from: ThingId, to: ThingId| {
+        seen(
+            &f,
+            &ctx,
+            root,
+            serde_json::json!({"connection_exists": {"from": from, "kind": "likes", "to": to}}),
+        )
+    };
+    assert_eq!(exists(w.id, v.id), serde_json::json!({"ok": true}));
+    assert_eq!(exists(v.id, w.id), serde_json::json!({"ok": false}));
+
+    let count = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"count_things": {"kind": "widget"}}),
+    );
+    assert_eq!(count, serde_json::json!({"ok": 2}));
+
+    // Reads asked wrongly are answered with an error naming the problem.
+    let bad = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"get_thing": {"id": "thg_nope"}}),
+    );
+    let message = bad["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("id") && message.contains("valid id"),
+        "{bad}"
+    );
+    let bad = seen(&f, &ctx, root, serde_json::json!({"launch_missiles": {}}));
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not understand the read"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn a_plugin_never_sees_another_tenant() {
+    let f = probed();
+    let (ctx, root) = (f.ctx(), f.tenant.id);
+    let rival = f.base_tenant("rival");
+    let rctx = Context::system(rival.id);
+    let (a, b) = (
+        thing(&f, &rctx, rival.id, "widget"),
+        thing(&f, &rctx, rival.id, "widget"),
+    );
+    f.engine
+        .write(&rctx, |tx| {
+            tx.connect(NewConnection::new(a.id, "likes", b.id))
+        })
+        .unwrap();
+    let rival_before = f.engine.read(&rctx, |v| v.get_thing(a.id)).unwrap();
+
+    for id in [a.id, b.id] {
+        let got = seen(&f, &ctx, root, serde_json::json!({"get_thing": {"id": id}}));
+        assert_eq!(got, serde_json::json!({"ok": null}), "{id}");
+    }
+    let got = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"connection_exists": {"from": a.id, "kind": "likes", "to": b.id}}),
+    );
+    assert_eq!(got, serde_json::json!({"ok": false}));
+    let got = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"count_things": {"kind": "widget", "group": rival.id}}),
+    );
+    assert!(
+        got["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no group"),
+        "{got}"
+    );
+    // The root group of the rival tenant, read as a thing, is not one.
+    let got = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"get_thing": {"id": rival.id}}),
+    );
+    assert!(got.get("error").is_some(), "{got}");
+    assert_eq!(
+        f.engine.read(&rctx, |v| v.get_thing(a.id)).unwrap(),
+        rival_before
+    );
+}
+
+#[test]
+fn a_plugin_reads_with_the_callers_permissions_and_logs_no_denial_for_them() {
+    let f = probed();
+    let root = f.tenant.id;
+    let sys = f.ctx();
+    let (mine, theirs) = (f.group_under(root, "mine"), f.group_under(root, "theirs"));
+    let person = f
+        .engine
+        .write(&sys, |tx| {
+            let p = tx.create_person(NewPerson::new("ann@example.com", "Ann"))?;
+            tx.add_member(p.id, mine, "editor", &["write"])?;
+            Ok(p)
+        })
+        .unwrap();
+    let ann = Context::person(person.id, mine);
+    let visible = thing(&f, &sys, mine, "widget");
+    let hidden = thing(&f, &sys, theirs, "widget");
+    let denials = f.events("access_denied").len();
+
+    let got = seen(
+        &f,
+        &ann,
+        mine,
+        serde_json::json!({"get_thing": {"id": visible.id}}),
+    );
+    assert_eq!(got["ok"]["id"], visible.id.to_string());
+    let got = seen(
+        &f,
+        &ann,
+        mine,
+        serde_json::json!({"get_thing": {"id": hidden.id}}),
+    );
+    assert_eq!(got, serde_json::json!({"ok": null}));
+    let got = seen(
+        &f,
+        &ann,
+        mine,
+        serde_json::json!({"count_things": {"kind": "widget", "group": theirs}}),
+    );
+    assert!(
+        got["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no group"),
+        "{got}"
+    );
+    // The system, creating the same probe, sees it.
+    let got = seen(
+        &f,
+        &sys,
+        mine,
+        serde_json::json!({"get_thing": {"id": hidden.id}}),
+    );
+    assert_eq!(got["ok"]["id"], hidden.id.to_string());
+    assert_eq!(f.events("access_denied").len(), denials);
+}
+
+#[test]
+fn reads_cost_fuel_and_a_plugin_that_reads_forever_runs_out() {
+    let f = Fixture::new();
+    let forever = r#"(loop $again
+      (global.set $next (i32.const 4096))
+      (drop (call $read (i32.const 3000) (i32.const 2)))
+      (br $again))
+    (unreachable)"#;
+    let extra = r#"(data (i32.const 3000) "{}")"#;
+    f.engine
+        .install_plugin(&f.ctx(), &evil_importing(IMPORT_READ, forever, extra))
+        .unwrap();
+    let before = f.dump();
+    match f.create("gadget", serde_json::json!({})) {
+        Err(Error::PluginFailed { plugin, reason }) => {
+            assert_eq!(plugin, "evil");
+            assert!(reason.contains("ran out of fuel"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.dump(), before);
+}
+
+#[test]
+fn a_read_outside_the_plugins_memory_is_reported_as_such() {
+    let f = Fixture::new();
+    let body = "(drop (call $read (i32.const 0x7fff0000) (i32.const 64))) (call $ok)";
+    f.engine
+        .install_plugin(&f.ctx(), &evil_importing(IMPORT_READ, body, ""))
+        .unwrap();
+    match f.create("gadget", serde_json::json!({})) {
+        Err(Error::PluginFailed { reason, .. }) => {
+            assert!(reason.starts_with("sent a read at 0x7fff0000"), "{reason}");
+            assert!(reason.contains("outside its memory"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
