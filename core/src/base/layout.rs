@@ -519,6 +519,16 @@ impl StructureKeys {
         self.key(b'P').str(name).finish()
     }
 
+    /// `G <name>`: what the tenant granted one of its plugins.
+    pub(crate) fn plugin_grants(&self, name: &str) -> Vec<u8> {
+        self.key(b'G').str(name).finish()
+    }
+
+    /// `G`: the grants of every plugin of the tenant.
+    pub(crate) fn all_plugin_grants(&self) -> Vec<u8> {
+        self.key(b'G').finish()
+    }
+
     /// `P`: every plugin the tenant installed.
     pub(crate) fn plugins(&self) -> Vec<u8> {
         self.key(b'P').finish()

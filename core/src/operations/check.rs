@@ -37,7 +37,7 @@ use crate::base::value::Value;
 use crate::dimensions::groups::normalise_domain;
 use crate::kernel::Engine;
 use crate::metering::usage::{own_usage, subtree_totals};
-use crate::plugins::PluginRecord;
+use crate::plugins::{PluginGrants, PluginRecord};
 use crate::records::connection::{Connection, copy_keys};
 use crate::records::event::Event;
 use crate::records::group::MAX_DEPTH;
@@ -443,6 +443,19 @@ impl<K: KvRead> Checker<'_, K> {
                 ));
             }
             names.insert(p.name.into_bytes());
+        }
+        let granted: HashSet<Vec<u8>> = names
+            .iter()
+            .map(|n| structure.plugin_grants(&String::from_utf8_lossy(n)))
+            .collect();
+        for (k, v) in self.entries(&structure.all_plugin_grants())? {
+            let _ = self.record::<PluginGrants>(&k, &v);
+            if !granted.contains(&k) {
+                self.problem(format!(
+                    "plugin grants entry {} names no installed plugin",
+                    hex(&k)
+                ));
+            }
         }
         for of in Declared::ALL {
             for (k, v) in self.entries(&structure.plugin_types(of))? {

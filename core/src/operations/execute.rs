@@ -160,6 +160,10 @@ impl Engine {
             Request::SetPluginEnabled { name, enabled } => {
                 Response::Plugin(self.set_plugin_enabled(ctx, &name, enabled)?)
             }
+            Request::GrantPlugin { name, permissions } => {
+                let permissions: Vec<&str> = permissions.iter().map(String::as_str).collect();
+                Response::Plugin(self.grant_plugin(ctx, &name, &permissions)?)
+            }
             Request::UninstallPlugin { name } => {
                 self.uninstall_plugin(ctx, &name)?;
                 Response::Done

@@ -127,6 +127,10 @@ struct PortablePlugin {
     updated_at: Timestamp,
     /// The WASM module, in hex.
     module: String,
+    /// What its tenant granted it (absent in exports from before grants: then what every
+    /// plugin could do, `events:write`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    granted: Option<Vec<String>>,
 }
 
 /// A knowledge chunk with its embedding (as `f64`s, which print and parse exactly).
@@ -290,7 +294,9 @@ impl<W: Write> Exporter<W> {
                         what: "plugin module",
                         reason: format!("plugin {:?} has no stored module", p.name),
                     })?;
+            let granted = Some(v.plugin_grants(&p.name)?.names());
             self.line(&Line::Plugin(PortablePlugin {
+                granted,
                 name: p.name,
                 version: p.version,
                 enabled: p.enabled,
@@ -703,6 +709,11 @@ impl Tx<'_, '_> {
                 ));
             }
             self.store_plugin(&record, wasm, code, None)?;
+            if let Some(granted) = &plugin.granted {
+                let granted = crate::base::permission::PermissionSet::parse(granted)?
+                    .intersection(crate::plugins::asked(&code.manifest)?);
+                self.store_grants(&record.name, granted)?;
+            }
             report.plugins += 1;
         }
         let groups: HashSet<GroupId> = p.groups.iter().map(|g| g.id).collect();

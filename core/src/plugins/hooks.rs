@@ -17,6 +17,7 @@ use super::schema::check_fields;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, Ref};
 use crate::base::layout::{self, Declared};
+use crate::base::permission::Permission;
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::{Engine, Tx};
@@ -74,7 +75,7 @@ impl Engine {
                 .runtime(&r.plugin)
                 .and_then(|rt| {
                     self.read(&ctx, |view| {
-                        let mut reads = Reads::new(*view, r.thing.group);
+                        let mut reads = Reads::new(*view, &r.plugin, r.thing.group);
                         let actions = rt.react(&r.module, &change_of(&r), &mut reads);
                         match reads.failure {
                             Some(e) => Err(e),
@@ -119,9 +120,19 @@ impl Engine {
         let ctx = Context::system(r.thing.group).with_env(r.env);
         self.write(&ctx, |tx| {
             debug_assert_eq!(tx.scope.root, r.root);
+            let granted = tx.view().plugin_grants(&r.plugin)?;
             for action in actions.iter().cloned() {
                 match action {
                     Action::LogEvent { kind, data } => {
+                        if !granted.contains(Permission::EventsWrite) {
+                            return Err(failed(
+                                &r.plugin,
+                                format!(
+                                    "asked to log `{kind}`, but its tenant has not granted it {}",
+                                    Permission::EventsWrite
+                                ),
+                            ));
+                        }
                         validate::type_name("kind", &kind)
                             .map_err(|e| failed(&r.plugin, e.to_string()))?;
                         if kinds::is_builtin(&kind) {
@@ -244,7 +255,7 @@ impl Tx<'_, '_> {
             previous: previous.map(|p| json_map(&p.properties)),
         };
         let runtime = self.ensure_loaded(record)?;
-        let mut reads = Reads::new(self.view(), thing.group);
+        let mut reads = Reads::new(self.view(), &record.name, thing.group);
         let answer = runtime.prepare(&record.module, &input, &mut reads);
         if let Some(e) = reads.failure {
             return Err(e);

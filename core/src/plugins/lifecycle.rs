@@ -19,6 +19,7 @@ use super::runtime::Plugins;
 use super::runtime::Recompiling;
 use super::runtime::failed;
 use super::runtime::module_hash;
+use super::schema::asked;
 use super::schema::check_manifest;
 use super::schema::declared;
 use super::schema::manifest_json;
@@ -28,6 +29,7 @@ use crate::base::clock::Timestamp;
 use crate::base::codec::Record;
 use crate::base::context::Context;
 use crate::base::layout::{self, StructureKeys};
+use crate::base::permission::{Permission, PermissionSet};
 use crate::base::value::Value;
 use crate::kernel::{Engine, Tx, View};
 use crate::records::event::kinds;
@@ -52,8 +54,29 @@ impl Record for PluginRecord {
     const VERSION: u8 = 1;
 }
 
-pub(crate) fn info(record: &PluginRecord, manifest: &Manifest) -> Result<PluginInfo> {
+/// What a tenant granted one of its plugins, stored beside its record (`G <name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PluginGrants {
+    pub(crate) granted: PermissionSet,
+}
+
+impl Record for PluginGrants {
+    const NAME: &'static str = "plugin grants";
+    const VERSION: u8 = 1;
+}
+
+/// What a plugin installed before tenants granted permissions may do: log events from
+/// its reactions, as every plugin could then.
+const BEFORE_GRANTS: [Permission; 1] = [Permission::EventsWrite];
+
+pub(crate) fn info(
+    record: &PluginRecord,
+    manifest: &Manifest,
+    granted: PermissionSet,
+) -> Result<PluginInfo> {
     Ok(PluginInfo {
+        asks: manifest.permissions.clone(),
+        granted: granted.names(),
         name: record.name.clone(),
         version: record.version.clone(),
         module: crate::base::codec::hex(&record.module),
@@ -223,13 +246,18 @@ impl Engine {
                 updated_at: now,
             };
             tx.store_plugin(&record, wasm, &compiled, None)?;
+            // The installer consents to what the plugin asks for, as far as it holds it.
+            let held = tx.view().permissions_in(tx.scope.root)?;
+            let granted = asked(&compiled.manifest)?.intersection(held);
+            tx.store_grants(&name, granted)?;
             let meta = Value::map()
                 .with("plugin", name.as_str())
                 .with("version", record.version.as_str())
                 .with("module", crate::base::codec::hex(&hash))
-                .with("types", type_names(&compiled.manifest));
+                .with("types", type_names(&compiled.manifest))
+                .with("granted", granted.names());
             tx.log(kinds::PLUGIN_INSTALLED, tx.scope.root, None, meta)?;
-            info(&record, &compiled.manifest)
+            info(&record, &compiled.manifest, granted)
         });
         self.forget_unused(&[hash]);
         r
@@ -260,6 +288,13 @@ impl Engine {
             old_module = Some(old.module);
             tx.release_module(&old.module)?;
             tx.store_plugin(&record, wasm, &compiled, Some(&old_manifest))?;
+            // A new version keeps what was granted and it still asks for; more is granted
+            // only by the tenant (`grant_plugin`).
+            let granted = tx
+                .view()
+                .plugin_grants(&name)?
+                .intersection(asked(&compiled.manifest)?);
+            tx.store_grants(&name, granted)?;
             let meta = Value::map()
                 .with("plugin", name.as_str())
                 .with("from", old.version.as_str())
@@ -267,7 +302,7 @@ impl Engine {
                 .with("module", crate::base::codec::hex(&hash))
                 .with("types", type_names(&compiled.manifest));
             tx.log(kinds::PLUGIN_UPGRADED, tx.scope.root, None, meta)?;
-            info(&record, &compiled.manifest)
+            info(&record, &compiled.manifest, granted)
         });
         self.forget_unused(
             &[Some(hash), old_module]
@@ -307,7 +342,55 @@ impl Engine {
                 };
                 tx.log(kind, tx.scope.root, None, Value::map().with("plugin", name))?;
             }
-            info(&record, &manifest)
+            info(&record, &manifest, tx.view().plugin_grants(name)?)
+        })
+    }
+
+    /// Sets what a plugin is granted: `permissions` (names, as `things:read`), each one
+    /// the plugin asks for and the context holds in the tenant's root group; what it asks
+    /// for and is not listed is withdrawn. Its reads and reactions can do nothing else.
+    /// Logs `plugin_granted`. Needs `groups:write` in the root group.
+    pub fn grant_plugin(
+        &self,
+        ctx: &Context,
+        name: &str,
+        permissions: &[&str],
+    ) -> Result<PluginInfo> {
+        self.write(ctx, |tx| {
+            tx.authorize_plugins()?;
+            let record = tx
+                .plugin_record(name)?
+                .ok_or_else(|| Error::PluginNotFound {
+                    plugin: name.to_string(),
+                })?;
+            let manifest = self.part::<Plugins>().manifest(&record)?;
+            let wanted = PermissionSet::parse(permissions)?;
+            let asks = asked(&manifest)?;
+            if !wanted.is_subset(asks) {
+                return Err(Error::invalid(
+                    "permissions",
+                    format!(
+                        "plugin `{name}` does not ask for {}",
+                        wanted.difference(asks).names().join(", ")
+                    ),
+                ));
+            }
+            let root = tx.scope.root;
+            let held = tx.view().permissions_in(root)?;
+            if let Some(needed) = wanted.difference(held).iter().next() {
+                // One cannot grant what one does not hold; refused as any permission is.
+                tx.scope.deny(root, needed);
+                return Err(Error::Forbidden {
+                    needed,
+                    group: root.to_string(),
+                });
+            }
+            tx.store_grants(name, wanted)?;
+            let meta = Value::map()
+                .with("plugin", name)
+                .with("granted", wanted.names());
+            tx.log(kinds::PLUGIN_GRANTED, root, None, meta)?;
+            info(&record, &manifest, wanted)
         })
     }
 
@@ -326,6 +409,8 @@ impl Engine {
             let manifest = self.part::<Plugins>().manifest(&record)?;
             tx.undeclare(&manifest)?;
             let key = tx.scope.structure.plugin(name);
+            tx.delete(&key)?;
+            let key = tx.scope.structure.plugin_grants(name);
             tx.delete(&key)?;
             module = Some(record.module);
             tx.release_module(&record.module)?;
@@ -407,8 +492,24 @@ impl<K: KvRead> View<'_, K> {
         )?;
         plugin_records(self.kv, &self.scope.structure)?
             .iter()
-            .map(|r| info(r, &*self.engine.part::<Plugins>().manifest(r)?))
+            .map(|r| {
+                info(
+                    r,
+                    &*self.engine.part::<Plugins>().manifest(r)?,
+                    self.plugin_grants(&r.name)?,
+                )
+            })
             .collect()
+    }
+
+    /// What the tenant granted its plugin `name` (see [`Engine::grant_plugin`]).
+    pub(crate) fn plugin_grants(&self, name: &str) -> Result<PermissionSet> {
+        Ok(
+            match self.get_record::<PluginGrants>(&self.scope.structure.plugin_grants(name))? {
+                Some(g) => g.granted,
+                None => PermissionSet::of(&BEFORE_GRANTS),
+            },
+        )
     }
 
     /// The thing types enabled plugins define in the context's tenant, with their declared
@@ -431,6 +532,12 @@ impl Tx<'_, '_> {
 
     pub(crate) fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {
         self.view().get_record(&self.scope.structure.plugin(name))
+    }
+
+    /// Stores what the tenant granted its plugin `name`.
+    pub(crate) fn store_grants(&mut self, name: &str, granted: PermissionSet) -> Result<()> {
+        let key = self.scope.structure.plugin_grants(name);
+        self.put_record(&key, &PluginGrants { granted })
     }
 
     /// Removes what `manifest` declared in this tenant: its type bindings and the

@@ -31,11 +31,11 @@ mod schema;
 
 pub use hooks::MAX_ACTIONS;
 pub use lifecycle::PluginInfo;
-pub(crate) use lifecycle::PluginRecord;
+pub(crate) use lifecycle::{PluginGrants, PluginRecord};
 pub use runtime::{
     Compiled, HostAnswer, HostReads, MAX_MODULE_BYTES, ModuleHash, PluginRuntime, module_hash,
 };
-pub(crate) use schema::{manifest_json, noun};
+pub(crate) use schema::{asked, manifest_json, noun};
 
 pub use one_plugin_sdk::abi::{
     self as abi_types, ConnectionSchema, EventSchema, Field, FieldType as FieldKind, TypeSchema,

@@ -3,7 +3,8 @@
 //! (every key read is under the tenant's prefix, so another tenant's id is simply absent)
 //! and with the permissions of the context the plugin runs for: what that context may not
 //! read is answered as absent, exactly as a missing record. A plugin's reads log no
-//! `access_denied` events in the caller's name.
+//! `access_denied` events in the caller's name. A plugin reads only what its tenant
+//! granted it (`things:read`, `connections:read`), whoever it runs for.
 
 use std::ops::ControlFlow;
 
@@ -14,7 +15,7 @@ use super::runtime::{HostAnswer, HostReads};
 use crate::access::policy::Op;
 use crate::base::codec;
 use crate::base::id::{GroupId, Ref, ThingId};
-use crate::base::permission::Permission;
+use crate::base::permission::{Permission, PermissionSet};
 use crate::base::validate;
 use crate::kernel::View;
 use crate::records::connection::Connection;
@@ -24,6 +25,10 @@ use crate::{Error, Result};
 /// Answers a plugin's reads from `view`.
 pub(crate) struct Reads<'v, K> {
     view: View<'v, K>,
+    /// The plugin reading.
+    plugin: &'v str,
+    /// What its tenant granted it, read at its first read.
+    granted: Option<PermissionSet>,
     /// The group a count reads by default: the group of the thing being prepared.
     group: GroupId,
     /// The error a read met that is not the plugin's doing (the store failed): the
@@ -40,16 +45,40 @@ enum Found {
 }
 
 impl<'v, K: KvRead> Reads<'v, K> {
-    /// Reads from `view`; counts default to `group`.
-    pub(crate) fn new(view: View<'v, K>, group: GroupId) -> Self {
+    /// Reads for `plugin` from `view`; counts default to `group`.
+    pub(crate) fn new(view: View<'v, K>, plugin: &'v str, group: GroupId) -> Self {
         Self {
             view,
+            plugin,
+            granted: None,
             group,
             failure: None,
         }
     }
 
-    fn answer(&self, read: &Read, max_rows: u64) -> Result<Found> {
+    /// Refuses a read that needs `needed` unless the tenant granted it to the plugin.
+    fn ensure_granted(&mut self, needed: Permission) -> Result<()> {
+        let granted = match self.granted {
+            Some(g) => g,
+            None => *self.granted.insert(self.view.plugin_grants(self.plugin)?),
+        };
+        if granted.contains(needed) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "permissions",
+            format!(
+                "plugin `{}` may not read this: its tenant has not granted it {needed}",
+                self.plugin
+            ),
+        ))
+    }
+
+    fn answer(&mut self, read: &Read, max_rows: u64) -> Result<Found> {
+        self.ensure_granted(match read {
+            Read::GetThing { .. } | Read::CountThings { .. } => Permission::ThingsRead,
+            Read::ConnectionExists { .. } => Permission::ConnectionsRead,
+        })?;
         match read {
             Read::GetThing { id } => {
                 let id: ThingId = parse("id", id)?;
@@ -138,7 +167,8 @@ impl<'v, K: KvRead> Reads<'v, K> {
 
 impl<K: KvRead> HostReads for Reads<'_, K> {
     fn read(&mut self, read: &Read, max_rows: u64) -> std::result::Result<HostAnswer, String> {
-        let answer = self.view.scope.quietly(|| self.answer(read, max_rows));
+        let scope = self.view.scope;
+        let answer = scope.quietly(|| self.answer(read, max_rows));
         match answer {
             Ok(Found::Value(value, rows)) => Ok(HostAnswer {
                 reply: Reply::Ok(value),

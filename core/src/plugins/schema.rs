@@ -6,6 +6,7 @@ use one_plugin_sdk::abi::{Field, FieldType, Manifest};
 
 use super::runtime::failed;
 use crate::base::layout::Declared;
+use crate::base::permission::{Permission, PermissionSet};
 use crate::base::validate;
 use crate::base::value::Value;
 use crate::records::connection::{MEMBER_OF, SESSION};
@@ -77,7 +78,31 @@ pub(crate) fn check_manifest(m: &Manifest) -> Result<()> {
     for e in &m.events {
         check_declaration(m, &e.name, &e.description, &e.fields)?;
     }
+    asked(m)?;
     Ok(())
+}
+
+/// The permissions a plugin may ask its tenant for: what its reads and reactions need.
+pub(crate) const ASKABLE: [Permission; 3] = [
+    Permission::ThingsRead,
+    Permission::ConnectionsRead,
+    Permission::EventsWrite,
+];
+
+/// The permissions `m` asks for; an unknown name, or one a plugin cannot ask for, is the
+/// manifest's fault.
+pub(crate) fn asked(m: &Manifest) -> Result<PermissionSet> {
+    let bad = |reason: String| failed(&m.name, format!("invalid manifest: {reason}"));
+    let set = PermissionSet::parse(&m.permissions).map_err(|e| bad(e.to_string()))?;
+    let askable = PermissionSet::of(&ASKABLE);
+    if !set.is_subset(askable) {
+        return Err(bad(format!(
+            "it asks for {}; a plugin may ask for {}",
+            set.difference(askable).names().join(", "),
+            askable.names().join(", ")
+        )));
+    }
+    Ok(set)
 }
 
 /// Checks one declared type's description and fields.

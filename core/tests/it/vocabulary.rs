@@ -952,6 +952,14 @@ fn scenario() -> Vec<Step> {
                 .map(Response::ConnectionPage)
             },
         ),
+        // 99
+        step(
+            json!({"grant_plugin": {"name": "nope", "permissions": ["things:read"]}}),
+            |e, c, _| {
+                e.grant_plugin(c, "nope", &["things:read"])
+                    .map(Response::Plugin)
+            },
+        ),
     ]
 }
 

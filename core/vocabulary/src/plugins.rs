@@ -29,6 +29,13 @@ pub struct PluginInfo {
     pub events: Vec<EventSchema>,
     /// Whether it reacts to committed changes.
     pub reacts: bool,
+    /// The permissions it asks its tenant for, for its reads and reactions.
+    #[serde(default)]
+    pub asks: Vec<String>,
+    /// The permissions its tenant granted it (some or all of those it asks for): its
+    /// reads and reactions may do nothing else.
+    #[serde(default)]
+    pub granted: Vec<String>,
     /// When it was first installed.
     pub installed_at: Timestamp,
     /// When it was last upgraded, enabled or disabled.

@@ -404,6 +404,8 @@ requests! {
     UpgradePlugin { /** The WASM module; hex text in JSON. */ #[serde(with = "crate::bytes")] #[schemars(with = "String")] wasm: Vec<u8> } => Engine;
     /// Enables or disables a plugin. → `plugin`
     SetPluginEnabled { /** The plugin's name. */ name: String, /** Enabled or not. */ enabled: bool } => Engine;
+    /// Sets what a plugin is granted, among the permissions it asks for. → `plugin`
+    GrantPlugin { /** The plugin's name. */ name: String, /** The permissions granted (`things:read`, …); the others it asks for are withdrawn. */ permissions: Vec<String> } => Engine;
     /// Uninstalls a plugin. → `done`
     UninstallPlugin { /** The plugin's name. */ name: String } => Engine;
     /// The tenant's plugins. → `plugins`

@@ -37,6 +37,12 @@ pub struct Manifest {
     /// carry metadata that fits the declared fields.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventSchema>,
+    /// The permissions it asks its tenant for: `things:read` and `connections:read` for
+    /// its reads, `events:write` for the events its reactions log. The tenant grants them
+    /// when it installs the plugin (as far as the installer holds them) and may withdraw
+    /// them; a read or an action needing one not granted is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
 }
 
 /// A connection type a plugin declares: which records it may join, and its metadata.

@@ -432,6 +432,59 @@ fn tickets_check_the_show_they_name_by_reading_it() {
 }
 
 #[test]
+fn a_reaction_logs_events_only_if_its_tenant_granted_it_events_write() {
+    let f = Fixture::new();
+    let info = f
+        .engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    assert_eq!(info.granted, ["events:write"]);
+    f.engine.grant_plugin(&f.ctx(), "product", &[]).unwrap();
+    f.create(
+        "product",
+        serde_json::json!({"price": 1, "currency": "eur", "sku": "ab-1", "stock": 1}),
+    )
+    .unwrap();
+    assert!(f.events("low_stock").is_empty());
+    let failed = f.events("plugin_failed");
+    let reason = failed[0]
+        .metadata
+        .get_path("reason")
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("its tenant has not granted it events:write"),
+        "{reason}"
+    );
+    f.engine
+        .grant_plugin(&f.ctx(), "product", &["events:write"])
+        .unwrap();
+    f.create(
+        "product",
+        serde_json::json!({"price": 1, "currency": "eur", "sku": "ab-2", "stock": 1}),
+    )
+    .unwrap();
+    assert_eq!(f.events("low_stock").len(), 1);
+}
+
+#[test]
+fn tickets_read_the_show_only_while_granted_things_read() {
+    let f = Fixture::new();
+    f.engine
+        .install_plugin(&f.ctx(), &example("tickets"))
+        .unwrap();
+    let show = f.create("show", serde_json::json!({})).unwrap();
+    f.engine.grant_plugin(&f.ctx(), "tickets", &[]).unwrap();
+    let (field, reason) = invalid_field(f.create(
+        "event_ticket",
+        serde_json::json!({"event": "E", "price_cents": 1, "tier": "vip", "show": show.id}),
+    ));
+    assert_eq!(field, "properties.show");
+    assert!(reason.contains("not granted it things:read"), "{reason}");
+}
+
+#[test]
 fn tickets_declare_who_holds_a_ticket_and_where_it_was_scanned() {
     let f = Fixture::new();
     let info = f

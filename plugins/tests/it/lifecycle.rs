@@ -429,3 +429,35 @@ fn opening_never_waits_for_a_module_compiled_again() {
     );
     assert!(engine.check().unwrap().is_ok());
 }
+
+#[test]
+fn an_export_carries_what_a_plugin_was_granted() {
+    let f = Fixture::new();
+    let expo = f.base_tenant("expo");
+    let ctx = Context::system(expo.id);
+    f.engine
+        .install_plugin(&ctx, &crate::example("tickets"))
+        .unwrap();
+    f.engine.grant_plugin(&ctx, "tickets", &[]).unwrap();
+    let mut out = Vec::new();
+    f.engine.export(&ctx, expo.id, &mut out).unwrap();
+    assert!(String::from_utf8_lossy(&out).contains(r#""granted":[]"#));
+
+    let other = Fixture::new();
+    let report = other
+        .engine
+        .admin()
+        .import(out.as_slice(), ImportInto::NewTenant)
+        .unwrap();
+    assert_eq!(report.plugins, 1);
+    let info = other
+        .engine
+        .read(&ctx, |v| v.plugins())
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "tickets")
+        .unwrap();
+    assert_eq!(info.asks, ["things:read"]);
+    assert!(info.granted.is_empty(), "{info:?}");
+    assert!(other.engine.check().unwrap().is_ok());
+}

@@ -153,7 +153,22 @@ pub fn evil(prepare: &str, extra: &str) -> Vec<u8> {
 
 /// [`evil`] with `imports` (which WAT wants before any definition).
 pub fn evil_importing(imports: &str, prepare: &str, extra: &str) -> Vec<u8> {
-    wasm(&text("evil", "1", 1, imports, false, prepare, extra, ""))
+    evil_asking(imports, prepare, extra, &[])
+}
+
+/// [`evil_importing`] whose manifest asks its tenant for `permissions`.
+pub fn evil_asking(imports: &str, prepare: &str, extra: &str, permissions: &[&str]) -> Vec<u8> {
+    let asks = serde_json::to_string(permissions).unwrap();
+    wasm(&text(
+        "evil",
+        "1",
+        1,
+        imports,
+        false,
+        prepare,
+        extra,
+        &format!(r#","permissions":{asks}"#),
+    ))
 }
 
 /// A well-behaved plugin `name` defining type `gadget` whose manifest also has
@@ -171,10 +186,19 @@ pub fn declaring(name: &str, declares: &str) -> Vec<u8> {
     ))
 }
 
-/// [`evil`] that declares `reacts`: `body` answers `react` as well as `prepare` (byte 9
-/// of the request is `r` for react, `p` for prepare).
+/// [`evil`] that declares `reacts` and asks for `events:write`: `body` answers `react` as
+/// well as `prepare` (byte 9 of the request is `r` for react, `p` for prepare).
 pub fn evil_reacting(body: &str, extra: &str) -> Vec<u8> {
-    wasm(&text("evil", "1", 1, "", true, body, extra, ""))
+    wasm(&text(
+        "evil",
+        "1",
+        1,
+        "",
+        true,
+        body,
+        extra,
+        r#","permissions":["events:write"]"#,
+    ))
 }
 
 fn wasm(text: &str) -> Vec<u8> {

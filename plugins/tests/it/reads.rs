@@ -36,7 +36,12 @@ fn probe() -> Vec<u8> {
     (memory.copy (i32.add (i32.add (local.get $out) (i32.const 28)) (local.get $n)) (i32.const 3100) (i32.const 3))
     (call $answer (local.get $out) (i32.add (local.get $n) (i32.const 31)))"#
     );
-    evil_importing(IMPORT_READ, &body, PROBE_DATA)
+    evil_asking(
+        IMPORT_READ,
+        &body,
+        PROBE_DATA,
+        &["things:read", "connections:read"],
+    )
 }
 
 /// A fixture with the probe installed in its tenant.
@@ -284,4 +289,93 @@ fn a_read_outside_the_plugins_memory_is_reported_as_such() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_plugin_reads_only_what_its_tenant_granted_it() {
+    let f = probed();
+    let (ctx, root) = (f.ctx(), f.tenant.id);
+    let w = thing(&f, &ctx, root, "widget");
+    let info = f.engine.read(&ctx, |v| v.plugins()).unwrap().remove(0);
+    assert_eq!(info.asks, ["things:read", "connections:read"]);
+    assert_eq!(info.granted, ["things:read", "connections:read"]);
+
+    let info = f
+        .engine
+        .grant_plugin(&ctx, "evil", &["connections:read"])
+        .unwrap();
+    assert_eq!(info.granted, ["connections:read"]);
+    assert_eq!(f.events("plugin_granted").len(), 1);
+    // Even the system, writing, cannot lend the plugin what its tenant withdrew.
+    let got = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"get_thing": {"id": w.id}}),
+    );
+    let message = got["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("its tenant has not granted it things:read"),
+        "{got}"
+    );
+    let got = seen(
+        &f,
+        &ctx,
+        root,
+        serde_json::json!({"connection_exists": {"from": w.id, "kind": "likes", "to": w.id}}),
+    );
+    assert_eq!(got, serde_json::json!({"ok": false}));
+
+    // Only what it asks for, and only what the granting context holds, can be granted.
+    let before = f.dump();
+    match f.engine.grant_plugin(&ctx, "evil", &["events:write"]) {
+        Err(Error::InvalidField { field, reason }) => {
+            assert_eq!(field, "permissions");
+            assert!(reason.contains("does not ask for events:write"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.dump(), before);
+    let admin = f
+        .engine
+        .write(&ctx, |tx| {
+            let p = tx.create_person(NewPerson::new("root@example.com", "Root"))?;
+            tx.add_member(p.id, root, "plugin_admin", &["groups:write"])?;
+            Ok(p)
+        })
+        .unwrap();
+    let admin = Context::person(admin.id, root);
+    match f.engine.grant_plugin(&admin, "evil", &["things:read"]) {
+        Err(Error::Forbidden { needed, .. }) => assert_eq!(needed, Permission::ThingsRead),
+        other => panic!("{other:?}"),
+    }
+    // Refused as any permission is (an `access_denied` event), and nothing granted.
+    let denied = f.events("access_denied");
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    let info = f.engine.read(&ctx, |v| v.plugins()).unwrap().remove(0);
+    assert_eq!(info.granted, ["connections:read"]);
+    assert_eq!(f.events("plugin_granted").len(), 1);
+    // The person holds `groups:write` only: installing grants nothing it asks for.
+    f.engine.uninstall_plugin(&ctx, "evil").unwrap();
+    let info = f.engine.install_plugin(&admin, &probe()).unwrap();
+    assert!(info.granted.is_empty(), "{info:?}");
+    assert!(f.engine.check().unwrap().is_ok());
+}
+
+#[test]
+fn a_manifest_asking_for_more_than_reads_and_events_is_refused() {
+    let f = Fixture::new();
+    let greedy = evil_asking("", BENIGN, "", &["members:manage"]);
+    match f.engine.install_plugin(&f.ctx(), &greedy) {
+        Err(Error::PluginFailed { reason, .. }) => {
+            assert!(reason.contains("it asks for members:manage"), "{reason}");
+            assert!(reason.contains("things:read"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let unknown = evil_asking("", BENIGN, "", &["things:fly"]);
+    assert!(matches!(
+        f.engine.install_plugin(&f.ctx(), &unknown),
+        Err(Error::PluginFailed { .. })
+    ));
 }

@@ -128,6 +128,8 @@ pub mod kinds {
         PLUGIN_ENABLED = "plugin_enabled";
         /// A plugin was disabled.
         PLUGIN_DISABLED = "plugin_disabled";
+        /// A tenant changed what a plugin is granted.
+        PLUGIN_GRANTED = "plugin_granted";
         /// A plugin failed after a commit (in `react`), so its follow-up did not happen.
         PLUGIN_FAILED = "plugin_failed";
     }

@@ -57,6 +57,8 @@ impl Plugin for Product {
                         .describe("The stock left."),
                 ),
             ],
+            // To log `low_stock` from its reaction.
+            permissions: vec!["events:write".into()],
             ..Manifest::default()
         }
     }

@@ -77,6 +77,8 @@ impl Plugin for Tickets {
                     .field(Field::string("gate").required().max_length(16)),
             ],
             reacts: false,
+            // To read the show a ticket names.
+            permissions: vec!["things:read".into()],
         }
     }
 
