@@ -8,7 +8,6 @@
 )]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -16,25 +15,6 @@ use one::plugins::abi_types::Read;
 use one::plugins::abi_types::{Op, Prepare, Properties};
 use one::plugins::{HostAnswer, HostReads, PluginRuntime, module_hash};
 use one::*;
-
-/// Builds the example plugins for wasm32 (as the plugin tests do) and reads one.
-fn example(name: &str) -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = root.join("target").join("plugin-examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
-        .args(["-p", &format!("one-plugin-{name}"), "--target-dir"])
-        .arg(&target)
-        .status()
-        .expect("running cargo");
-    assert!(status.success(), "building the example plugins failed");
-    std::fs::read(target.join(format!(
-        "wasm32-unknown-unknown/release/one_plugin_{name}.wasm"
-    )))
-    .unwrap()
-}
 
 /// The smallest plugin that follows the ABI: `prepare` answers `{"size":1}` at once.
 const MINIMAL: &str = include_str!("../../plugins/examples/minimal.wat");
@@ -78,8 +58,8 @@ fn fresh(runtime: &Arc<one::wasm::Runtime>) -> (Ontology, Context) {
 
 fn benches(c: &mut Criterion) {
     let runtime = Arc::new(one::wasm::Runtime::new(one::wasm::Limits::default()).unwrap());
-    let product = example("product");
-    let tickets = example("tickets");
+    let product = one_benches::plugin_example("product");
+    let tickets = one_benches::plugin_example("tickets");
     let minimal = wat_to_wasm(MINIMAL);
 
     let mut g = c.benchmark_group("plugins");

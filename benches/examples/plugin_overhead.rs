@@ -13,30 +13,10 @@
     reason = "a measuring tool reads the wall clock"
 )]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use one::*;
-
-/// The example plugin `name`, built for wasm32 as the plugin tests build it.
-fn example(name: &str) -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = root.join("target").join("plugin-examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
-        .args(["-p", &format!("one-plugin-{name}"), "--target-dir"])
-        .arg(&target)
-        .status()
-        .expect("running cargo");
-    assert!(status.success(), "building the example plugins failed");
-    std::fs::read(target.join(format!(
-        "wasm32-unknown-unknown/release/one_plugin_{name}.wasm"
-    )))
-    .expect("the built example")
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -56,7 +36,7 @@ fn main() {
         .id;
     let ctx = Context::system(root);
     db.engine()
-        .install_plugin(&ctx, &example("tickets"))
+        .install_plugin(&ctx, &one_benches::plugin_example("tickets"))
         .unwrap();
     let minimal = wat::parse_str(include_str!("../../plugins/examples/minimal.wat")).unwrap();
     db.engine().install_plugin(&ctx, &minimal).unwrap();

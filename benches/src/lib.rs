@@ -30,6 +30,31 @@ pub const SOURCES: usize = 20_000;
 /// Prices are uniform in `0..PRICE_RANGE` cents.
 pub const PRICE_RANGE: i64 = 10_000;
 
+/// The example plugin `name` (`product`, `tickets`), built for wasm32 from
+/// `plugins/examples` into `target/plugin-examples` as the plugin tests build it.
+///
+/// # Panics
+///
+/// When cargo cannot build it (no `wasm32-unknown-unknown` target, say): a benchmark has
+/// nothing to measure without it.
+pub fn plugin_example(name: &str) -> Vec<u8> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target").join("plugin-examples");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+        .args(["-p", &format!("one-plugin-{name}"), "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building the example plugins failed");
+    std::fs::read(target.join(format!(
+        "wasm32-unknown-unknown/release/one_plugin_{name}.wasm"
+    )))
+    .expect("the built example")
+}
+
 /// The divisor applied to every size (environment variable `ONE_BENCH_SCALE`).
 pub fn scale() -> usize {
     std::env::var("ONE_BENCH_SCALE")

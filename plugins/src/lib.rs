@@ -25,8 +25,9 @@
 //!   compiled code is handed to the engine to cache in the database.
 //! - Every call runs in a fresh instance (pooling allocator), with fuel, an epoch
 //!   deadline, a memory and table cap, a bounded stack and a bounded answer ([`Limits`]).
-//!   The only import a module may have is `one.panic`; there is no WASI, clock, random
-//!   source, file or network.
+//!   The only imports a module may have are `one.panic` and `one.read` (reads the engine
+//!   answers through [`one_core::plugins::HostReads`], charged in fuel); there is no
+//!   WASI, clock, random source, file or network.
 //! - Every failure is a reason in words (`ran out of fuel (20000000 units)`,
 //!   `exceeded its memory limit of 16777216 bytes`, `panicked: …`), which the engine
 //!   reports as `PluginFailed` naming the plugin.

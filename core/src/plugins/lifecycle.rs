@@ -271,13 +271,7 @@ impl Engine {
         let name = compiled.manifest.name.clone();
         let mut old_module = None;
         let r = self.write(ctx, |tx| {
-            tx.authorize_plugins()?;
-            let old = tx
-                .plugin_record(&name)?
-                .ok_or_else(|| Error::PluginNotFound {
-                    plugin: name.clone(),
-                })?;
-            let old_manifest = self.part::<Plugins>().manifest(&old)?;
+            let (old, old_manifest) = tx.managed_plugin(&name)?;
             let record = PluginRecord {
                 version: compiled.manifest.version.clone(),
                 module: hash,
@@ -323,13 +317,7 @@ impl Engine {
         enabled: bool,
     ) -> Result<PluginInfo> {
         self.write(ctx, |tx| {
-            tx.authorize_plugins()?;
-            let mut record = tx
-                .plugin_record(name)?
-                .ok_or_else(|| Error::PluginNotFound {
-                    plugin: name.to_string(),
-                })?;
-            let manifest = self.part::<Plugins>().manifest(&record)?;
+            let (mut record, manifest) = tx.managed_plugin(name)?;
             if record.enabled != enabled {
                 record.enabled = enabled;
                 record.updated_at = tx.now();
@@ -357,13 +345,7 @@ impl Engine {
         permissions: &[&str],
     ) -> Result<PluginInfo> {
         self.write(ctx, |tx| {
-            tx.authorize_plugins()?;
-            let record = tx
-                .plugin_record(name)?
-                .ok_or_else(|| Error::PluginNotFound {
-                    plugin: name.to_string(),
-                })?;
-            let manifest = self.part::<Plugins>().manifest(&record)?;
+            let (record, manifest) = tx.managed_plugin(name)?;
             let wanted = PermissionSet::parse(permissions)?;
             let asks = asked(&manifest)?;
             if !wanted.is_subset(asks) {
@@ -400,13 +382,7 @@ impl Engine {
     pub fn uninstall_plugin(&self, ctx: &Context, name: &str) -> Result<()> {
         let mut module = None;
         let r = self.write(ctx, |tx| {
-            tx.authorize_plugins()?;
-            let record = tx
-                .plugin_record(name)?
-                .ok_or_else(|| Error::PluginNotFound {
-                    plugin: name.to_string(),
-                })?;
-            let manifest = self.part::<Plugins>().manifest(&record)?;
+            let (record, manifest) = tx.managed_plugin(name)?;
             tx.undeclare(&manifest)?;
             let key = tx.scope.structure.plugin(name);
             tx.delete(&key)?;
@@ -528,6 +504,19 @@ impl Tx<'_, '_> {
     pub(crate) fn authorize_plugins(&self) -> Result<()> {
         self.view()
             .authorize(crate::access::policy::Op::ManagePlugins, self.scope.root)
+    }
+
+    /// The installed plugin `name` and its manifest, for a change to it: needs
+    /// `groups:write` in the root group ([`Error::PluginNotFound`] if there is none).
+    fn managed_plugin(&self, name: &str) -> Result<(PluginRecord, Arc<Manifest>)> {
+        self.authorize_plugins()?;
+        let record = self
+            .plugin_record(name)?
+            .ok_or_else(|| Error::PluginNotFound {
+                plugin: name.to_string(),
+            })?;
+        let manifest = self.engine.part::<Plugins>().manifest(&record)?;
+        Ok((record, manifest))
     }
 
     pub(crate) fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {

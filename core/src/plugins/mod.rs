@@ -16,8 +16,10 @@
 //! at the next flush.
 //!
 //! When a thing of a plugin's type is created or updated, the plugin's `prepare` runs in
-//! the same transaction; its answer is checked against the type's declared fields before
-//! anything is stored. Any failure of the plugin is [`crate::Error::PluginFailed`] and the whole
+//! the same transaction, where it may read the tenant's records (`reads.rs`: with the
+//! caller's permissions, within what the tenant granted the plugin); its answer is checked
+//! against the type's declared fields before anything is stored. Connections and events
+//! of the types a plugin declares are checked against their declarations (`declared.rs`). Any failure of the plugin is [`crate::Error::PluginFailed`] and the whole
 //! transaction is rolled back. After a commit, plugins that declared `reacts` hear about
 //! the changes to their things and may log events about them (nothing else); their
 //! failures are logged as `plugin_failed` events.
