@@ -189,15 +189,21 @@ pub fn declaring(name: &str, declares: &str) -> Vec<u8> {
 /// [`evil`] that declares `reacts` and asks for `events:write`: `body` answers `react` as
 /// well as `prepare` (byte 9 of the request is `r` for react, `p` for prepare).
 pub fn evil_reacting(body: &str, extra: &str) -> Vec<u8> {
+    evil_reacting_with("", body, extra, &["events:write"])
+}
+
+/// [`evil_reacting`] with `imports`, asking its tenant for `permissions`.
+pub fn evil_reacting_with(imports: &str, body: &str, extra: &str, permissions: &[&str]) -> Vec<u8> {
+    let asks = serde_json::to_string(permissions).unwrap();
     wasm(&text(
         "evil",
         "1",
         1,
-        "",
+        imports,
         true,
         body,
         extra,
-        r#","permissions":["events:write"]"#,
+        &format!(r#","permissions":{asks}"#),
     ))
 }
 

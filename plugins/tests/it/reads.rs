@@ -379,3 +379,68 @@ fn a_manifest_asking_for_more_than_reads_and_events_is_refused() {
         Err(Error::PluginFailed { .. })
     ));
 }
+
+#[test]
+fn a_reaction_reads_after_the_commit_within_its_grant() {
+    let f = Fixture::new();
+    let read = r#"{"count_things":{"kind":"gadget"}}"#;
+    let pre = r#"{"ok":{"actions":[{"log_event":{"kind":"counted","data":{"seen":"#;
+    let post = "}}}]}}";
+    let body = format!(
+        r#"(local $packed i64) (local $at i32) (local $n i32) (local $out i32)
+    (if (i32.eq (i32.load8_u offset=9 (local.get $ptr)) (i32.const 114))
+      (then
+        (local.set $packed (call $read (i32.const 3000) (i32.const {read_len})))
+        (local.set $at (i32.wrap_i64 (i64.shr_u (local.get $packed) (i64.const 32))))
+        (local.set $n (i32.wrap_i64 (local.get $packed)))
+        (local.set $out (global.get $next))
+        (global.set $next (i32.add (global.get $next) (i32.add (local.get $n) (i32.const 256))))
+        (memory.copy (local.get $out) (i32.const 3200) (i32.const {pre_len}))
+        (memory.copy (i32.add (local.get $out) (i32.const {pre_len})) (local.get $at) (local.get $n))
+        (memory.copy (i32.add (i32.add (local.get $out) (i32.const {pre_len})) (local.get $n)) (i32.const 3400) (i32.const {post_len}))
+        (return (call $answer (local.get $out) (i32.add (i32.add (local.get $n) (i32.const {pre_len})) (i32.const {post_len}))))))
+    (call $ok)"#,
+        read_len = read.len(),
+        pre_len = pre.len(),
+        post_len = post.len(),
+    );
+    let data = [(3000, read), (3200, pre), (3400, post)]
+        .iter()
+        .map(|(at, text)| format!(r#"(data (i32.const {at}) "{}")"#, text.replace('"', "\\\"")))
+        .collect::<String>();
+    let install = |permissions: &[&str]| {
+        f.engine
+            .install_plugin(
+                &f.ctx(),
+                &evil_reacting_with(IMPORT_READ, &body, &data, permissions),
+            )
+            .unwrap()
+    };
+    install(&["things:read", "events:write"]);
+    f.create("gadget", serde_json::json!({})).unwrap();
+    f.create("gadget", serde_json::json!({})).unwrap();
+    // Each reaction ran after its commit: it counted the gadget just made.
+    let counted = f.events("counted");
+    let seen: Vec<_> = counted
+        .iter()
+        .map(|e| e.metadata.get_path("seen").unwrap().to_json())
+        .collect();
+    assert_eq!(
+        seen,
+        [serde_json::json!({"ok": 2}), serde_json::json!({"ok": 1})]
+    );
+    // Without `things:read` granted, the reaction's read is refused (and it logs that).
+    f.engine
+        .grant_plugin(&f.ctx(), "evil", &["events:write"])
+        .unwrap();
+    f.create("gadget", serde_json::json!({})).unwrap();
+    let last = f.events("counted").remove(0);
+    let seen = last.metadata.get_path("seen").unwrap().to_json();
+    assert!(
+        seen["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not granted it things:read"),
+        "{seen}"
+    );
+}
