@@ -132,6 +132,15 @@ fn check_exports(module: &Module) -> Result<(), String> {
     Ok(())
 }
 
+/// A hook's request as the host sends it: [`Request`]'s JSON, written from borrowed input
+/// (a request is not cloned to be sent).
+#[derive(serde::Serialize)]
+#[serde(tag = "hook", rename_all = "snake_case")]
+enum Outgoing<'a> {
+    Prepare(&'a Prepare),
+    React(&'a Change),
+}
+
 fn decode<T: serde::de::DeserializeOwned>(answer: &[u8]) -> Result<Reply<T>, String> {
     serde_json::from_slice(answer)
         .map_err(|e| format!("answered something that is not the ABI: {e}"))
@@ -231,7 +240,7 @@ impl Runtime {
     fn request<T: serde::de::DeserializeOwned>(
         &self,
         hash: &ModuleHash,
-        request: &Request,
+        request: &Outgoing<'_>,
         reads: &mut dyn HostReads,
     ) -> Result<Reply<T>, String> {
         let ready = self.ready(hash)?;
@@ -310,7 +319,7 @@ impl PluginRuntime for Runtime {
         reads: &mut dyn HostReads,
     ) -> Result<Result<abi::Properties, Rejection>, String> {
         Ok(
-            match self.request::<Prepared>(hash, &Request::Prepare(input.clone()), reads)? {
+            match self.request::<Prepared>(hash, &Outgoing::Prepare(input), reads)? {
                 Reply::Ok(p) => Ok(p.properties),
                 Reply::Error(r) => Err(r),
             },
@@ -323,9 +332,49 @@ impl PluginRuntime for Runtime {
         change: &Change,
         reads: &mut dyn HostReads,
     ) -> Result<Vec<Action>, String> {
-        match self.request::<Reaction>(hash, &Request::React(change.clone()), reads)? {
+        match self.request::<Reaction>(hash, &Outgoing::React(change), reads)? {
             Reply::Ok(r) => Ok(r.actions),
             Reply::Error(r) => Err(format!("refused the change: {}", r.message)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_sent_from_borrowed_input_is_the_abis_request() {
+        let mut properties = abi::Properties::new();
+        properties.insert("price".into(), 12.5.into());
+        let prepare = Prepare {
+            op: abi::Op::Update,
+            id: "thg_1".into(),
+            group: "grp_1".into(),
+            kind: "product".into(),
+            name: "Mug".into(),
+            properties: properties.clone(),
+            previous: Some(properties.clone()),
+        };
+        let change = Change {
+            event: "thing_updated".into(),
+            thing: "thg_1".into(),
+            group: "grp_1".into(),
+            kind: "product".into(),
+            name: "Mug".into(),
+            properties,
+        };
+        for (sent, owned) in [
+            (
+                Outgoing::Prepare(&prepare),
+                Request::Prepare(prepare.clone()),
+            ),
+            (Outgoing::React(&change), Request::React(change.clone())),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&sent).unwrap(),
+                serde_json::to_string(&owned).unwrap()
+            );
         }
     }
 }

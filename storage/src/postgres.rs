@@ -776,6 +776,9 @@ struct Turns {
     /// The partitions whose turns it holds in this process ([`LocalTurns`]), given back
     /// when the session ends.
     local: Vec<Vec<u8>>,
+    /// The partitions it wrote in (a turn may be held without writing: taken up front
+    /// for a run that then went another way, or to read a commit number).
+    written: Vec<Vec<u8>>,
 }
 
 /// [`Session::state`]: in its transaction, finished (committed), failed.
@@ -930,6 +933,22 @@ impl Session {
     /// The partitions whose turns this transaction holds.
     pub(crate) fn held(&self) -> Vec<Vec<u8>> {
         self.turns().held.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// [`Session::turn`] for a write of `key`: the partition is noted as written.
+    pub(crate) fn turn_to_write(&self, key: &[u8]) -> Result<u64, StorageError> {
+        let seq = self.turn(key)?;
+        let len = (self.shared.partition)(key).min(key.len());
+        let mut turns = self.turns();
+        if !turns.written.iter().any(|p| p[..] == key[..len]) {
+            turns.written.push(key[..len].to_vec());
+        }
+        Ok(seq)
+    }
+
+    /// The partitions this transaction wrote in.
+    pub(crate) fn written(&self) -> Vec<Vec<u8>> {
+        self.turns().written.clone()
     }
 
     /// Makes this transaction run again rather than commit.

@@ -100,6 +100,16 @@ impl WriteTx<'_> {
         }
     }
 
+    /// The partitions this transaction wrote in, on PostgreSQL (a subset of
+    /// [`WriteTx::partitions`]); none in a file.
+    pub fn written_partitions(&self) -> Vec<Vec<u8>> {
+        match &self.base {
+            Base::Embedded(_) => Vec::new(),
+            #[cfg(feature = "postgres")]
+            Base::Postgres(session) => session.written(),
+        }
+    }
+
     /// Ends this run of the transaction as a conflict and returns the error for the
     /// closure to return: nothing is committed. On PostgreSQL the transaction runs again
     /// (see [`crate::Store::write`]), with the turns this run held taken before it
@@ -122,7 +132,7 @@ impl WriteTx<'_> {
     fn buffer(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), StorageError> {
         #[cfg(feature = "postgres")]
         if let Base::Postgres(session) = &self.base {
-            session.turn(&key)?;
+            session.turn_to_write(&key)?;
         }
         self.pending_bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 48;
         self.pending.insert(key, value);

@@ -745,13 +745,15 @@ impl Engine {
         Ok(TenantIds { held, floor })
     }
 
-    /// Stores the last id issued in each tenant whose turn the transaction holds. A
-    /// tenant whose turn it took after it began (writing there) may hold ids made by
-    /// another instance above some this transaction made: then it runs again, with that
-    /// turn taken before it begins.
+    /// Stores the last id issued in each tenant the transaction wrote in (never in one
+    /// whose turn it only holds: a run that is a re-run holds the turns an earlier run
+    /// learned it needed, perhaps for a tenant this run never makes). A tenant whose turn
+    /// it took after it began (writing there) may hold ids made by another instance above
+    /// some this transaction made: then it runs again, with that turn taken before it
+    /// begins.
     fn end_tenant_ids(&self, kv: &mut WriteTx<'_>, begun: &TenantIds) -> Result<()> {
         let last = self.ids().last();
-        for part in kv.partitions() {
+        for part in kv.written_partitions() {
             let Some(key) = layout::tenant_last_id(&part) else {
                 continue;
             };

@@ -261,7 +261,6 @@ impl Tx<'_, '_> {
             return Err(e);
         }
         let answer = answer.map_err(|reason| failed(&record.name, reason))?;
-        let sent = thing.properties.clone();
         let properties = match answer {
             Ok(p) => Value::from(serde_json::Value::Object(p)),
             Err(rejection) => {
@@ -273,12 +272,13 @@ impl Tx<'_, '_> {
         };
         // The input passed these checks before the plugin saw it: a failure now is the
         // plugin's answer.
-        thing.properties = validate::map_value("properties", properties).map_err(|e| {
+        let answered = validate::map_value("properties", properties).map_err(|e| {
             failed(
                 &record.name,
                 format!("answered properties that cannot be stored: {e}"),
             )
         })?;
+        let sent = std::mem::replace(&mut thing.properties, answered);
         if let Some(schema) = schema {
             check_fields(&schema.fields, "properties", &thing.properties)
                 .map_err(|e| blame(e, &sent, &thing.properties, &record.name))?;

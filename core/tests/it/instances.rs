@@ -299,3 +299,53 @@ fn writers_of_different_tenants_commit_at_once_and_one_tenants_take_turns() {
         assert_eq!(first < second, first_seq < second_seq);
     });
 }
+
+#[test]
+fn a_transaction_run_again_leaves_nothing_of_a_tenant_only_its_first_run_made() {
+    let (a, b) = two_instances();
+    let acme = a.tenant("acme");
+    let (inside, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        // The other instance holds the directory's turn (a domain is a directory entry).
+        let held = s.spawn(|| {
+            let mut runs = 0;
+            b.engine.write(&Context::system(acme.id), |tx| {
+                runs += 1;
+                let patch = GroupUpdate::default()
+                    .properties(json(serde_json::json!({"domain": "acme.example"})));
+                tx.update_group(acme.id, patch)?;
+                if runs == 1 {
+                    inside.wait();
+                    release.wait();
+                }
+                Ok(())
+            })
+        });
+        inside.wait();
+        // A new tenant's first run makes its id and meets the directory's turn held: it
+        // runs again, with a new id, once the turn is free.
+        let made = s.spawn(|| {
+            a.engine.admin().create_root_group(NewGroup::new(
+                GroupType::Business,
+                "Globex",
+                "globex",
+            ))
+        });
+        // Waits (at most about a minute) for that first run to have met the turn.
+        for _ in 0..12_000 {
+            if a.engine.store().reruns() > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        release.wait();
+        held.join().unwrap().unwrap();
+        made.join().unwrap().unwrap();
+    });
+    assert!(
+        a.engine.store().reruns() > 0,
+        "the new tenant's write never ran again"
+    );
+    let report = a.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+}
