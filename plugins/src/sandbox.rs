@@ -273,7 +273,11 @@ pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
 /// answerer, and writes the answer into a buffer the plugin's `one_alloc` gives; returns
 /// its address in the high 32 bits and its length in the low 32 bits.
 fn host_read(mut caller: Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
-    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let Ok(len) = usize::try_from(len) else {
+        return Err(wasmtime::Error::msg(format!(
+            "sent a read of negative length ({len})"
+        )));
+    };
     if len > MAX_READ_BYTES {
         return Err(wasmtime::Error::msg(format!(
             "sent a read of {len} bytes; the limit is {MAX_READ_BYTES}"

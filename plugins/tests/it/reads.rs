@@ -444,3 +444,23 @@ fn a_reaction_reads_after_the_commit_within_its_grant() {
         "{seen}"
     );
 }
+
+#[test]
+fn a_read_of_a_negative_or_oversize_length_is_refused_naming_it() {
+    for (len, expected) in [
+        ("-1", "sent a read of negative length (-1)"),
+        ("70000", "sent a read of 70000 bytes; the limit is 65536"),
+    ] {
+        let f = Fixture::new();
+        let body = format!("(drop (call $read (i32.const 0) (i32.const {len}))) (call $ok)");
+        f.engine
+            .install_plugin(&f.ctx(), &evil_importing(IMPORT_READ, &body, ""))
+            .unwrap();
+        let before = f.dump();
+        match f.create("gadget", serde_json::json!({})) {
+            Err(Error::PluginFailed { reason, .. }) => assert_eq!(reason, expected),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(f.dump(), before);
+    }
+}
