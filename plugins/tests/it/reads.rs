@@ -66,6 +66,13 @@ fn seen(f: &Fixture, ctx: &Context, group: GroupId, read: serde_json::Value) -> 
     t.properties.get_path("seen").expect("an answer").to_json()
 }
 
+/// The message of an error answer to a read (panics, showing it, if it is not one).
+fn refusal(answer: &serde_json::Value) -> &str {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error answer: {answer}"))
+}
+
 fn thing(f: &Fixture, ctx: &Context, group: GroupId, kind: &str) -> Thing {
     f.engine
         .write(ctx, |tx| {
@@ -125,17 +132,14 @@ fn a_plugin_reads_things_connections_and_counts_of_its_tenant() {
         root,
         serde_json::json!({"get_thing": {"id": "thg_nope"}}),
     );
-    let message = bad["error"]["message"].as_str().unwrap();
+    let message = refusal(&bad);
     assert!(
         message.contains("id") && message.contains("valid id"),
         "{bad}"
     );
     let bad = seen(&f, &ctx, root, serde_json::json!({"launch_missiles": {}}));
     assert!(
-        bad["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("could not understand the read"),
+        refusal(&bad).contains("could not understand the read"),
         "{bad}"
     );
 }
@@ -174,13 +178,7 @@ fn a_plugin_never_sees_another_tenant() {
         root,
         serde_json::json!({"count_things": {"kind": "widget", "group": rival.id}}),
     );
-    assert!(
-        got["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no group"),
-        "{got}"
-    );
+    assert!(refusal(&got).contains("no group"), "{got}");
     // The root group of the rival tenant, read as a thing, is not one.
     let got = seen(
         &f,
@@ -234,13 +232,7 @@ fn a_plugin_reads_with_the_callers_permissions_and_logs_no_denial_for_them() {
         mine,
         serde_json::json!({"count_things": {"kind": "widget", "group": theirs}}),
     );
-    assert!(
-        got["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no group"),
-        "{got}"
-    );
+    assert!(refusal(&got).contains("no group"), "{got}");
     // The system, creating the same probe, sees it.
     let got = seen(
         &f,
@@ -313,7 +305,7 @@ fn a_plugin_reads_only_what_its_tenant_granted_it() {
         root,
         serde_json::json!({"get_thing": {"id": w.id}}),
     );
-    let message = got["error"]["message"].as_str().unwrap();
+    let message = refusal(&got);
     assert!(
         message.contains("its tenant has not granted it things:read"),
         "{got}"
@@ -437,10 +429,7 @@ fn a_reaction_reads_after_the_commit_within_its_grant() {
     let last = f.events("counted").remove(0);
     let seen = last.metadata.get_path("seen").unwrap().to_json();
     assert!(
-        seen["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not granted it things:read"),
+        refusal(&seen).contains("not granted it things:read"),
         "{seen}"
     );
 }
