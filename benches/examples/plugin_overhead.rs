@@ -22,6 +22,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().map_or(21, |a| a.parse().expect("rounds"));
     let per_round: usize = args.next().map_or(1_000, |a| a.parse().expect("per_round"));
+    let only: Option<usize> = args.next().map(|a| a.parse().expect("kind"));
     let runtime = Arc::new(one::wasm::Runtime::new(one::wasm::Limits::default()).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let db = Ontology::builder()
@@ -70,6 +71,10 @@ fn main() {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     for round in 0..rounds {
         for (i, (_, kind, props)) in kinds.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                times[i].push(0.0);
+                continue;
+            }
             let start = Instant::now();
             for _ in 0..per_round {
                 db.write(&ctx, |tx| {

@@ -2,23 +2,24 @@
 //! test suite share them.
 //!
 //! [`module`] hands arbitrary bytes to the runtime as a module. [`answers`] makes
-//! arbitrary bytes a plugin's answer to each hook: decoded the way the runtime decodes
-//! what a module returns, then handed to the engine through a scripted runtime, so the
-//! host's checks of a plugin's answers run on them. A bad answer must fail its operation
+//! arbitrary bytes a plugin's answer to each hook (its first byte picks JSON or binary):
+//! decoded the way the runtime decodes what a module returns, then handed to the engine
+//! through a scripted runtime, so the host's checks of a plugin's answers run on them. A bad answer must fail its operation
 //! with a typed error and change nothing; a good one must leave a database that passes
 //! `Engine::check`.
 
 use std::sync::{Arc, OnceLock};
 
 use one_core::fuzz::dump;
-use one_core::plugins::{Compiled, HostReads, ModuleHash, PluginRuntime};
-use one_core::{Context, Engine, GroupType, NewGroup, NewThing, SystemClock};
-use one_plugin_sdk::abi::{
-    Action, Change, Manifest, Prepare, Prepared, Properties, Reaction, Rejection, Reply,
+use one_core::plugins::{
+    ChangeInput, Compiled, HostReads, ModuleHash, PluginRuntime, PrepareInput,
 };
+use one_core::{Context, Engine, GroupType, NewGroup, NewThing, SystemClock, Value};
+use one_plugin_sdk::abi::{Action, Manifest, Reaction, Rejection, Reply};
 use one_storage::{Store, StoreOptions};
 
-use crate::{Limits, Runtime, decode};
+use crate::encoding::Encoding;
+use crate::{Limits, Prepared, Runtime};
 
 /// Arbitrary bytes as a module: compiling never panics (limits are checked first).
 pub fn module(data: &[u8]) {
@@ -40,7 +41,7 @@ const MANIFEST: &str = r#"{"name":"scripted","version":"1","reacts":true,"types"
 #[derive(Debug)]
 struct Scripted {
     manifest: Manifest,
-    prepared: Result<Result<Properties, Rejection>, String>,
+    prepared: Result<Result<Value, Rejection>, String>,
     reaction: Result<Vec<Action>, String>,
 }
 
@@ -65,16 +66,16 @@ impl PluginRuntime for Scripted {
     fn prepare(
         &self,
         _: &ModuleHash,
-        _: &Prepare,
+        _: &PrepareInput<'_>,
         _: &mut dyn HostReads,
-    ) -> Result<Result<Properties, Rejection>, String> {
+    ) -> Result<Result<Value, Rejection>, String> {
         self.prepared.clone()
     }
 
     fn react(
         &self,
         _: &ModuleHash,
-        _: &Change,
+        _: &ChangeInput<'_>,
         _: &mut dyn HostReads,
     ) -> Result<Vec<Action>, String> {
         self.reaction.clone()
@@ -83,25 +84,35 @@ impl PluginRuntime for Scripted {
 
 /// What a hook answered, as the runtime sees it: a decoded reply, or the reason it is
 /// not one.
-fn reply<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<Result<T, Rejection>, String> {
-    decode::<T>(data).map(|r| match r {
-        Reply::Ok(t) => Ok(t),
-        Reply::Error(rejection) => Err(rejection),
-    })
+fn reply<T: serde::de::DeserializeOwned>(
+    encoding: Encoding,
+    data: &[u8],
+) -> Result<Result<T, Rejection>, String> {
+    encoding.answer::<T>(data).map(Result::from)
 }
 
-/// Arbitrary bytes as the answer of `describe`, `prepare` and `react`.
+/// Arbitrary bytes as the answer of `describe`, `prepare` and `react`: the first byte
+/// chooses the encoding (even: JSON, odd: binary), the rest is the answer.
 pub fn answers(data: &[u8]) {
+    let Some((&first, data)) = data.split_first() else {
+        return;
+    };
+    let encoding = if first % 2 == 0 {
+        Encoding::Json
+    } else {
+        Encoding::Binary
+    };
     let fixed: Manifest = serde_json::from_str(MANIFEST).expect("the scripted manifest");
-    let manifest = match reply::<Manifest>(data) {
-        Ok(Ok(m)) => m,
+    let manifest = match encoding.manifest(data) {
+        Ok(Reply::Ok(m)) => m,
         _ => fixed.clone(),
     };
     let describes_itself = manifest != fixed;
     let scripted = Scripted {
         manifest,
-        prepared: reply::<Prepared>(data).map(|r| r.map(|p| p.properties)),
-        reaction: reply::<Reaction>(data).and_then(|r| r.map(|r| r.actions).map_err(|r| r.message)),
+        prepared: reply::<Prepared>(encoding, data).map(|r| r.map(|p| p.properties)),
+        reaction: reply::<Reaction>(encoding, data)
+            .and_then(|r| r.map(|r| r.actions).map_err(|r| r.message)),
     };
     let store = Store::in_memory(&StoreOptions::default()).expect("a store");
     let engine = Engine::new(store, Arc::new(SystemClock))

@@ -32,6 +32,7 @@
 //!   `exceeded its memory limit of 16777216 bytes`, `panicked: …`), which the engine
 //!   reports as `PluginFailed` naming the plugin.
 
+mod encoding;
 #[cfg(feature = "internals")]
 pub mod fuzz;
 mod limits;
@@ -42,11 +43,11 @@ use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use one_core::plugins::{Compiled, HostReads, ModuleHash, PluginRuntime};
-use one_plugin_sdk::abi::{
-    self, ABI_VERSION, Action, Change, Manifest, Prepare, Prepared, Reaction, Rejection, Reply,
-    Request,
+use one_core::Value;
+use one_core::plugins::{
+    ChangeInput, Compiled, HostReads, ModuleHash, PluginRuntime, PrepareInput,
 };
+use one_plugin_sdk::abi::{Action, Reaction, Rejection, Reply, Request};
 use sha2::{Digest, Sha256};
 use wasmtime::{ExternType, FuncType, Module, ValType};
 
@@ -132,18 +133,15 @@ fn check_exports(module: &Module) -> Result<(), String> {
     Ok(())
 }
 
-/// A hook's request as the host sends it: [`Request`]'s JSON, written from borrowed input
-/// (a request is not cloned to be sent).
-#[derive(serde::Serialize)]
-#[serde(tag = "hook", rename_all = "snake_case")]
-enum Outgoing<'a> {
-    Prepare(&'a Prepare),
-    React(&'a Change),
-}
+/// A request as the host sends it: from the engine's borrowed input, encoded exactly as
+/// the SDK's [`Request`] (a request is not copied into the SDK's types to be sent).
+type Outgoing<'a> = Request<&'a PrepareInput<'a>, &'a ChangeInput<'a>>;
 
-fn decode<T: serde::de::DeserializeOwned>(answer: &[u8]) -> Result<Reply<T>, String> {
-    serde_json::from_slice(answer)
-        .map_err(|e| format!("answered something that is not the ABI: {e}"))
+/// `prepare`'s answer as the host reads it: the SDK's `Prepared`, straight into the
+/// engine's values.
+#[derive(serde::Deserialize)]
+pub(crate) struct Prepared {
+    pub(crate) properties: Value,
 }
 
 impl Runtime {
@@ -199,13 +197,7 @@ impl Runtime {
         let module = Module::new(sandbox::engine()?, wasm)
             .map_err(|e| format!("does not compile: {e:#}"))?;
         check_exports(&module)?;
-        let ready = sandbox::prepare(&module)?;
-        let version = sandbox::abi_version(&ready, &self.limits)?;
-        if version != ABI_VERSION as i32 {
-            return Err(format!(
-                "speaks plugin ABI version {version}; this host runs version {ABI_VERSION}"
-            ));
-        }
+        let ready = sandbox::prepare(&module, &self.limits)?;
         Ok((module, ready))
     }
 
@@ -244,9 +236,12 @@ impl Runtime {
         reads: &mut dyn HostReads,
     ) -> Result<Reply<T>, String> {
         let ready = self.ready(hash)?;
-        let input =
-            serde_json::to_vec(request).map_err(|e| format!("encoding the request: {e}"))?;
-        decode(&sandbox::call(&ready, &self.limits, &input, Some(reads))?)
+        let input = ready
+            .encoding
+            .encode(request)
+            .map_err(|e| format!("encoding the request: {e}"))?;
+        let answer = sandbox::call(&ready, &self.limits, &input, Some(reads))?;
+        ready.encoding.answer(&answer)
     }
 }
 
@@ -257,10 +252,12 @@ impl PluginRuntime for Runtime {
 
     fn compile(&self, hash: &ModuleHash, wasm: &[u8]) -> Result<Compiled, String> {
         let (module, ready) = self.build(wasm)?;
-        let input = serde_json::to_vec(&Request::Describe)
+        let input = ready
+            .encoding
+            .encode(&Outgoing::Describe)
             .map_err(|e| format!("encoding the request: {e}"))?;
         let answer = sandbox::call(&ready, &self.limits, &input, None)?;
-        let manifest = match decode::<Manifest>(&answer)? {
+        let manifest = match ready.encoding.manifest(&answer)? {
             Reply::Ok(m) => m,
             Reply::Error(r) => return Err(format!("refused to describe itself: {}", r.message)),
         };
@@ -276,7 +273,7 @@ impl PluginRuntime for Runtime {
         code: Option<&[u8]>,
     ) -> Result<Option<Vec<u8>>, String> {
         if let Some(module) = code.and_then(|c| self.load_code(c)) {
-            self.keep(hash, sandbox::prepare(&module)?);
+            self.keep(hash, sandbox::prepare(&module, &self.limits)?);
             return Ok(None);
         }
         let (module, ready) = self.build(wasm)?;
@@ -289,7 +286,7 @@ impl PluginRuntime for Runtime {
         let Some(module) = self.load_code(code) else {
             return false;
         };
-        match sandbox::prepare(&module) {
+        match sandbox::prepare(&module, &self.limits) {
             Ok(ready) => {
                 self.keep(hash, ready);
                 true
@@ -315,9 +312,9 @@ impl PluginRuntime for Runtime {
     fn prepare(
         &self,
         hash: &ModuleHash,
-        input: &Prepare,
+        input: &PrepareInput<'_>,
         reads: &mut dyn HostReads,
-    ) -> Result<Result<abi::Properties, Rejection>, String> {
+    ) -> Result<Result<Value, Rejection>, String> {
         Ok(
             match self.request::<Prepared>(hash, &Outgoing::Prepare(input), reads)? {
                 Reply::Ok(p) => Ok(p.properties),
@@ -329,7 +326,7 @@ impl PluginRuntime for Runtime {
     fn react(
         &self,
         hash: &ModuleHash,
-        change: &Change,
+        change: &ChangeInput<'_>,
         reads: &mut dyn HostReads,
     ) -> Result<Vec<Action>, String> {
         match self.request::<Reaction>(hash, &Outgoing::React(change), reads)? {
@@ -342,38 +339,132 @@ impl PluginRuntime for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use one_core::plugins::{ReadThing, ReadValue};
+    use crate::encoding::Encoding;
+    use one_plugin_sdk::abi::{self, Change, Op, Prepare, Thing};
+
+    /// The SDK's request.
+    type Sdk = Request<Prepare, Change>;
+
+    /// `host` and `sdk` encode to the same bytes in both encodings, and the SDK reads
+    /// the host's bytes back as `sdk`.
+    fn same<H, S>(host: &H, sdk: &S)
+    where
+        H: serde::Serialize,
+        S: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for encoding in [Encoding::Json, Encoding::Binary] {
+            let sent = encoding.encode(host).unwrap();
+            assert_eq!(sent, encoding.encode(sdk).unwrap(), "{encoding:?}");
+            assert_eq!(&encoding.decode::<S>(&sent).unwrap(), sdk, "{encoding:?}");
+        }
+    }
 
     #[test]
-    fn a_request_sent_from_borrowed_input_is_the_abis_request() {
-        let mut properties = abi::Properties::new();
-        properties.insert("price".into(), 12.5.into());
+    fn what_the_host_sends_is_the_abis_message_in_both_encodings() {
+        let properties = Value::map()
+            .with("price", 12.5)
+            .with("tags", vec!["a", "b"])
+            .with("stock", Value::map().with("count", -3).with("none", Value::Null));
+        let json = |v: &Value| match v.to_json() {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!("a map"),
+        };
+        let input = PrepareInput {
+            op: Op::Update,
+            id: "thg_1".into(),
+            group: "grp_1".into(),
+            kind: "product",
+            name: "Mug",
+            properties: &properties,
+            previous: Some(&properties),
+        };
         let prepare = Prepare {
-            op: abi::Op::Update,
+            op: Op::Update,
             id: "thg_1".into(),
             group: "grp_1".into(),
             kind: "product".into(),
             name: "Mug".into(),
-            properties: properties.clone(),
-            previous: Some(properties.clone()),
+            properties: json(&properties),
+            previous: Some(json(&properties)),
         };
-        let change = Change {
+        same(&Outgoing::Prepare(&input), &Sdk::Prepare(prepare.clone()));
+        let created = PrepareInput {
+            op: Op::Create,
+            previous: None,
+            ..input
+        };
+        same(
+            &Outgoing::Prepare(&created),
+            &Sdk::Prepare(Prepare {
+                op: Op::Create,
+                previous: None,
+                ..prepare
+            }),
+        );
+        let change = ChangeInput {
+            event: "thing_updated",
+            thing: "thg_1".into(),
+            group: "grp_1".into(),
+            kind: "product",
+            name: "Mug",
+            properties: &properties,
+        };
+        let sdk_change = Change {
             event: "thing_updated".into(),
             thing: "thg_1".into(),
             group: "grp_1".into(),
             kind: "product".into(),
             name: "Mug".into(),
-            properties,
+            properties: json(&properties),
         };
-        for (sent, owned) in [
-            (
-                Outgoing::Prepare(&prepare),
-                Request::Prepare(prepare.clone()),
-            ),
-            (Outgoing::React(&change), Request::React(change.clone())),
-        ] {
+        same(&Outgoing::React(&change), &Sdk::React(sdk_change));
+        same(&Outgoing::Describe, &Sdk::Describe);
+        let thing = ReadThing {
+            id: "thg_2".into(),
+            group: "grp_1".into(),
+            kind: "show".into(),
+            name: "RustConf".into(),
+            status: "active",
+            properties: properties.clone(),
+        };
+        let sdk_thing = Thing {
+            id: "thg_2".into(),
+            group: "grp_1".into(),
+            kind: "show".into(),
+            name: "RustConf".into(),
+            status: "active".into(),
+            properties: json(&properties),
+        };
+        same(
+            &Reply::Ok(ReadValue::Thing(Some(thing))),
+            &Reply::Ok(Some(sdk_thing)),
+        );
+        same(&Reply::Ok(ReadValue::Thing(None)), &Reply::<Option<Thing>>::Ok(None));
+        same(&Reply::Ok(ReadValue::Bool(true)), &Reply::Ok(true));
+        same(&Reply::Ok(ReadValue::Count(7)), &Reply::Ok(7u64));
+    }
+
+    #[test]
+    fn what_a_plugin_answers_is_read_as_the_engines_values_in_both_encodings() {
+        let serde_json::Value::Object(properties) =
+            serde_json::json!({"price": 12.5, "tags": ["a"], "n": 3, "deep": {"x": null}})
+        else {
+            unreachable!("an object")
+        };
+        for encoding in [Encoding::Json, Encoding::Binary] {
+            let sent = encoding
+                .encode(&Reply::Ok(abi::Prepared {
+                    properties: properties.clone(),
+                }))
+                .unwrap();
+            let Reply::Ok(got) = encoding.answer::<Prepared>(&sent).unwrap() else {
+                panic!("an ok answer")
+            };
             assert_eq!(
-                serde_json::to_string(&sent).unwrap(),
-                serde_json::to_string(&owned).unwrap()
+                got.properties,
+                Value::from(serde_json::Value::Object(properties.clone())),
+                "{encoding:?}"
             );
         }
     }

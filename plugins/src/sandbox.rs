@@ -19,6 +19,7 @@ use wasmtime::{
 use one_core::plugins::HostReads;
 use one_plugin_sdk::abi::{Read, Rejection, Reply};
 
+use crate::encoding::Encoding;
 use crate::limits::{EPOCH_TICK, Limits, MAX_MEMORY_BYTES};
 
 /// The deepest WASM stack a call may use.
@@ -128,6 +129,8 @@ fn config(strategy: InstanceAllocationStrategy) -> Config {
 /// What one call's store holds: its limits, who answers its reads, and what the plugin
 /// told the host.
 pub(crate) struct CallState {
+    /// How the module's messages are written.
+    encoding: Encoding,
     memory_cap: usize,
     table_cap: usize,
     /// Who answers `one.read` during this call, if anyone does.
@@ -232,11 +235,27 @@ impl ResourceLimiter for CallState {
     }
 }
 
-/// A compiled module with its imports resolved, ready to instantiate.
-pub(crate) type Ready = InstancePre<CallState>;
+/// A compiled module with its imports resolved, ready to instantiate, and the encoding
+/// of its messages.
+pub(crate) struct Ready {
+    pre: InstancePre<CallState>,
+    /// What its `one_abi_version` asked for.
+    pub(crate) encoding: Encoding,
+}
+
+/// Resolves `module`'s imports against the host's functions and asks it which ABI
+/// version it speaks (refused unless the host speaks it too).
+pub(crate) fn prepare(module: &Module, limits: &Limits) -> Result<Ready, String> {
+    let pre = link(module)?;
+    let version = abi_version(&pre, limits)?;
+    Ok(Ready {
+        pre,
+        encoding: Encoding::of_version(version)?,
+    })
+}
 
 /// Resolves `module`'s imports against the host's functions.
-pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
+fn link(module: &Module) -> Result<InstancePre<CallState>, String> {
     let mut linker: Linker<CallState> = Linker::new(module.engine());
     linker
         .func_wrap("one", "read", host_read)
@@ -269,7 +288,7 @@ pub(crate) fn prepare(module: &Module) -> Result<Ready, String> {
         .map_err(|e| format!("linking: {e:#}"))
 }
 
-/// `one.read`: answers the plugin's read (JSON at `ptr..ptr+len`) with the engine's
+/// `one.read`: answers the plugin's read (at `ptr..ptr+len`, in its ABI's encoding) with the engine's
 /// answerer, and writes the answer into a buffer the plugin's `one_alloc` gives; returns
 /// its address in the high 32 bits and its length in the low 32 bits.
 fn host_read(mut caller: Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
@@ -296,7 +315,8 @@ fn host_read(mut caller: Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime:
                 "sent a read at {ptr:#x} of {len} bytes, outside its memory"
             ))
         })?;
-    let reply = match serde_json::from_slice::<Read>(&request) {
+    let encoding = caller.data().encoding;
+    let reply = match encoding.decode::<Read>(&request) {
         Err(e) => Reply::Error(Rejection::new(format!(
             "the host could not understand the read: {e}"
         ))),
@@ -325,7 +345,7 @@ fn host_read(mut caller: Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime:
                 return Err(Trap::OutOfFuel.into());
             }
             charge(&mut caller, found.rows.saturating_mul(ROW_FUEL))?;
-            found.reply
+            Reply::from(found.reply)
         }
     };
     answer(&mut caller, memory, &reply)
@@ -337,7 +357,11 @@ fn answer<T: serde::Serialize>(
     memory: wasmtime::Memory,
     reply: &Reply<T>,
 ) -> wasmtime::Result<i64> {
-    let out = serde_json::to_vec(reply)?;
+    let out = caller
+        .data()
+        .encoding
+        .encode(reply)
+        .map_err(wasmtime::Error::msg)?;
     charge(caller, out.len() as u64)?;
     let alloc = caller
         .get_export("one_alloc")
@@ -386,15 +410,17 @@ fn charge(caller: &mut Caller<'_, CallState>, cost: u64) -> wasmtime::Result<()>
 /// Runs `f` on a fresh instance of `ready` in a new store bounded by `limits`, on a
 /// stack with room for it.
 fn with_instance<T>(
-    ready: &Ready,
+    pre: &InstancePre<CallState>,
+    encoding: Encoding,
     limits: &Limits,
     reads: Option<&mut (dyn HostReads + '_)>,
     f: impl FnOnce(&mut Store<CallState>, Instance) -> Result<T, Failure>,
 ) -> Result<T, String> {
     stacker::maybe_grow(MAX_WASM_STACK + HOST_STACK, CALL_STACK, || {
         let mut store = Store::new(
-            ready.module().engine(),
+            pre.module().engine(),
             CallState {
+                encoding,
                 memory_cap: limits.memory_bytes,
                 table_cap: limits.table_elements,
                 reads: reads.map(ReadsHandle::new),
@@ -408,7 +434,7 @@ fn with_instance<T>(
         store
             .set_fuel(limits.fuel)
             .map_err(|e| format!("setting fuel: {e:#}"))?;
-        let outcome = ready
+        let outcome = pre
             .instantiate(&mut store)
             .map_err(Failure::Wasm)
             .and_then(|instance| f(&mut store, instance));
@@ -424,14 +450,15 @@ pub(crate) fn call(
     input: &[u8],
     reads: Option<&mut (dyn HostReads + '_)>,
 ) -> Result<Vec<u8>, String> {
-    with_instance(ready, limits, reads, |store, instance| {
+    with_instance(&ready.pre, ready.encoding, limits, reads, |store, instance| {
         exchange(store, instance, limits, input)
     })
 }
 
 /// Asks a fresh instance for the ABI version it speaks.
-pub(crate) fn abi_version(ready: &Ready, limits: &Limits) -> Result<i32, String> {
-    with_instance(ready, limits, None, |store, instance| {
+fn abi_version(pre: &InstancePre<CallState>, limits: &Limits) -> Result<i32, String> {
+    // No message is exchanged: the encoding is not used.
+    with_instance(pre, Encoding::Json, limits, None, |store, instance| {
         let version = instance
             .get_typed_func::<(), i32>(&mut *store, "one_abi_version")
             .map_err(|e| Failure::Abi(format!("export `one_abi_version`: {e:#}")))?;

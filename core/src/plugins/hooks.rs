@@ -4,15 +4,12 @@
 
 use std::sync::Arc;
 
-use one_plugin_sdk::abi::{self, Action, Change, Manifest, Op, Prepare};
+use one_plugin_sdk::abi::{Action, Manifest, Op};
 use one_storage::KvRead;
 
 use super::lifecycle::PluginRecord;
 use super::reads::Reads;
-use super::runtime::ModuleHash;
-use super::runtime::PluginRuntime;
-use super::runtime::Plugins;
-use super::runtime::failed;
+use super::runtime::{ChangeInput, ModuleHash, PluginRuntime, Plugins, PrepareInput, failed};
 use super::schema::check_fields;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, Ref};
@@ -45,21 +42,15 @@ pub(crate) struct Reaction {
 /// The most follow-up actions one reaction may ask for.
 pub const MAX_ACTIONS: usize = 16;
 
-pub(crate) fn change_of(r: &Reaction) -> Change {
-    Change {
-        event: r.event.to_string(),
+/// What the plugin hears about the change `r` owes it.
+fn change_of(r: &Reaction) -> ChangeInput<'_> {
+    ChangeInput {
+        event: r.event,
         thing: r.thing.id.to_string(),
         group: r.thing.group.to_string(),
-        kind: r.thing.kind.clone(),
-        name: r.thing.name.clone(),
-        properties: json_map(&r.thing.properties),
-    }
-}
-
-pub(crate) fn json_map(v: &Value) -> abi::Properties {
-    match v.to_json() {
-        serde_json::Value::Object(m) => m,
-        _ => abi::Properties::new(),
+        kind: &r.thing.kind,
+        name: &r.thing.name,
+        properties: &r.thing.properties,
     }
 }
 
@@ -241,7 +232,7 @@ impl Tx<'_, '_> {
                 ));
             }
         }
-        let input = Prepare {
+        let input = PrepareInput {
             op: if previous.is_some() {
                 Op::Update
             } else {
@@ -249,10 +240,10 @@ impl Tx<'_, '_> {
             },
             id: thing.id.to_string(),
             group: thing.group.to_string(),
-            kind: thing.kind.clone(),
-            name: thing.name.clone(),
-            properties: json_map(&thing.properties),
-            previous: previous.map(|p| json_map(&p.properties)),
+            kind: &thing.kind,
+            name: &thing.name,
+            properties: &thing.properties,
+            previous: previous.map(|p| &p.properties),
         };
         let runtime = self.ensure_loaded(record)?;
         let mut reads = Reads::new(self.view(), &record.name, thing.group);
@@ -262,7 +253,7 @@ impl Tx<'_, '_> {
         }
         let answer = answer.map_err(|reason| failed(&record.name, reason))?;
         let properties = match answer {
-            Ok(p) => Value::from(serde_json::Value::Object(p)),
+            Ok(p) => p,
             Err(rejection) => {
                 let field = rejection
                     .field

@@ -35,7 +35,8 @@ pub use hooks::MAX_ACTIONS;
 pub use lifecycle::PluginInfo;
 pub(crate) use lifecycle::{PluginGrants, PluginRecord};
 pub use runtime::{
-    Compiled, HostAnswer, HostReads, MAX_MODULE_BYTES, ModuleHash, PluginRuntime, module_hash,
+    ChangeInput, Compiled, HostAnswer, HostReads, MAX_MODULE_BYTES, ModuleHash, PluginRuntime,
+    PrepareInput, ReadThing, ReadValue, module_hash,
 };
 pub(crate) use schema::{asked, manifest_json, noun};
 

@@ -8,10 +8,10 @@
 
 use std::ops::ControlFlow;
 
-use one_plugin_sdk::abi::{self, Read, Rejection, Reply};
+use one_plugin_sdk::abi::{Read, Rejection};
 use one_storage::{Direction, KeyRange, KvRead};
 
-use super::runtime::{HostAnswer, HostReads};
+use super::runtime::{HostAnswer, HostReads, ReadThing, ReadValue};
 use crate::access::policy::Op;
 use crate::base::codec;
 use crate::base::id::{GroupId, Ref, ThingId};
@@ -39,9 +39,9 @@ pub(crate) struct Reads<'v, K> {
 /// What a read found, before it is encoded for the plugin.
 enum Found {
     /// A value for the plugin, and how many records were visited for it.
-    Value(serde_json::Value, u64),
+    Value(ReadValue, u64),
     /// Nothing the context may read.
-    Absent(serde_json::Value),
+    Absent(ReadValue),
 }
 
 impl<'v, K: KvRead> Reads<'v, K> {
@@ -88,18 +88,14 @@ impl<'v, K: KvRead> Reads<'v, K> {
                     Op::GetThing,
                     |t: &Thing| t.group,
                 );
-                absent_if_hidden(found, serde_json::Value::Null, |t| {
-                    let value =
-                        serde_json::to_value(plugin_thing(&t)).map_err(|e| Error::Internal {
-                            reason: format!("encoding a thing for a plugin: {e}"),
-                        })?;
-                    Ok(Found::Value(value, 1))
+                absent_if_hidden(found, ReadValue::Thing(None), |t| {
+                    Ok(Found::Value(ReadValue::Thing(Some(plugin_thing(t))), 1))
                 })
             }
             Read::ConnectionExists { from, kind, to } => {
                 let (from, to): (Ref, Ref) = (parse("from", from)?, parse("to", to)?);
-                absent_if_hidden(self.connects(from, kind, to), false.into(), |found| {
-                    Ok(Found::Value(found.into(), 1))
+                absent_if_hidden(self.connects(from, kind, to), ReadValue::Bool(false), |found| {
+                    Ok(Found::Value(ReadValue::Bool(found), 1))
                 })
             }
             Read::CountThings { kind, group } => {
@@ -108,7 +104,7 @@ impl<'v, K: KvRead> Reads<'v, K> {
                     None => self.group,
                 };
                 match self.count_things(group, kind, max_rows) {
-                    Ok(n) => Ok(Found::Value(n.into(), n.max(1))),
+                    Ok(n) => Ok(Found::Value(ReadValue::Count(n), n.max(1))),
                     Err(Error::NotFound { .. } | Error::Forbidden { .. }) => Err(Error::invalid(
                         "group",
                         format!("no group {group} whose things the caller may read"),
@@ -171,15 +167,15 @@ impl<K: KvRead> HostReads for Reads<'_, K> {
         let answer = scope.quietly(|| self.answer(read, max_rows));
         match answer {
             Ok(Found::Value(value, rows)) => Ok(HostAnswer {
-                reply: Reply::Ok(value),
+                reply: Ok(value),
                 rows,
             }),
             Ok(Found::Absent(value)) => Ok(HostAnswer {
-                reply: Reply::Ok(value),
+                reply: Ok(value),
                 rows: 1,
             }),
             Err(e) if asked_wrongly(&e) => Ok(HostAnswer {
-                reply: Reply::Error(Rejection::new(e.to_string())),
+                reply: Err(Rejection::new(e.to_string())),
                 rows: 1,
             }),
             Err(e) => {
@@ -195,7 +191,7 @@ impl<K: KvRead> HostReads for Reads<'_, K> {
 /// read it (the two are answered alike).
 fn absent_if_hidden<T>(
     found: Result<T>,
-    absent: serde_json::Value,
+    absent: ReadValue,
     value: impl FnOnce(T) -> Result<Found>,
 ) -> Result<Found> {
     match found {
@@ -228,13 +224,13 @@ fn parse<T: std::str::FromStr<Err = crate::base::id::IdError>>(
 }
 
 /// A thing as a plugin reads it.
-pub(crate) fn plugin_thing(t: &Thing) -> abi::Thing {
-    abi::Thing {
+fn plugin_thing(t: Thing) -> ReadThing {
+    ReadThing {
         id: t.id.to_string(),
         group: t.group.to_string(),
-        kind: t.kind.clone(),
-        name: t.name.clone(),
-        status: t.status.as_str().to_string(),
-        properties: super::hooks::json_map(&t.properties),
+        status: t.status.as_str(),
+        kind: t.kind,
+        name: t.name,
+        properties: t.properties,
     }
 }

@@ -5,11 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use one_plugin_sdk::abi::{self, Action, Change, Manifest, Prepare, Rejection};
+use one_plugin_sdk::abi::{self, Action, Manifest, Op, Rejection};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::lifecycle::PluginRecord;
 use super::schema::parse_manifest;
+use crate::base::value::Value;
 use crate::{Error, Result};
 /// The SHA-256 of a module's WASM bytes: its identity.
 pub type ModuleHash = [u8; 32];
@@ -69,23 +71,63 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     /// Whether the module is ready to run.
     fn is_loaded(&self, hash: &ModuleHash) -> bool;
 
-    /// Runs the module's `prepare` hook: the properties to store, or the plugin's refusal.
-    /// The plugin's reads (`one.read`) are answered by `reads`.
+    /// Runs the module's `prepare` hook: the properties to store (not checked yet), or
+    /// the plugin's refusal. The plugin's reads (`one.read`) are answered by `reads`.
     fn prepare(
         &self,
         hash: &ModuleHash,
-        input: &Prepare,
+        input: &PrepareInput<'_>,
         reads: &mut dyn HostReads,
-    ) -> std::result::Result<std::result::Result<abi::Properties, Rejection>, String>;
+    ) -> std::result::Result<std::result::Result<Value, Rejection>, String>;
 
     /// Runs the module's `react` hook: the actions it asks for. The plugin's reads are
     /// answered by `reads`.
     fn react(
         &self,
         hash: &ModuleHash,
-        change: &Change,
+        change: &ChangeInput<'_>,
         reads: &mut dyn HostReads,
     ) -> std::result::Result<Vec<Action>, String>;
+}
+
+/// The input of a plugin's `prepare`, borrowed from the thing being written. It encodes
+/// (JSON and binary) exactly as the ABI's [`abi::Prepare`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareInput<'a> {
+    /// Create or update.
+    pub op: Op,
+    /// The thing's id.
+    pub id: String,
+    /// Its group's id.
+    pub group: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its properties as they would be stored.
+    pub properties: &'a Value,
+    /// For an update, the properties stored before it.
+    pub previous: Option<&'a Value>,
+}
+
+/// The input of a plugin's `react`, borrowed from the changed thing. It encodes exactly
+/// as the ABI's [`abi::Change`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeInput<'a> {
+    /// `thing_created`, `thing_updated` or `thing_deleted`.
+    pub event: &'a str,
+    /// The thing's id.
+    pub thing: String,
+    /// Its group's id.
+    pub group: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its properties after the change.
+    pub properties: &'a Value,
 }
 
 /// The engine's side of a plugin's reads (`one.read`, [`abi::Read`]): answers them inside
@@ -102,11 +144,50 @@ pub trait HostReads {
 /// The answer to one of a plugin's reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostAnswer {
-    /// What the plugin gets: `{"ok": …}`, or `{"error": …}` for a read it asked wrongly
-    /// (a malformed id, an invalid type name).
-    pub reply: abi::Reply<serde_json::Value>,
+    /// What the plugin gets: a value, or a refusal of a read it asked wrongly (a
+    /// malformed id, an invalid type name).
+    pub reply: std::result::Result<ReadValue, Rejection>,
     /// How many records the host visited to answer it.
     pub rows: u64,
+}
+
+/// What a read found, as the plugin receives it (encoded as the value alone).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadValue {
+    /// [`abi::Read::GetThing`]'s answer: the thing, or none the caller may read.
+    Thing(Option<ReadThing>),
+    /// [`abi::Read::ConnectionExists`]'s answer.
+    Bool(bool),
+    /// [`abi::Read::CountThings`]'s answer.
+    Count(u64),
+}
+
+impl Serialize for ReadValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ReadValue::Thing(t) => t.serialize(s),
+            ReadValue::Bool(b) => b.serialize(s),
+            ReadValue::Count(n) => n.serialize(s),
+        }
+    }
+}
+
+/// A thing as a plugin reads it; encodes exactly as the ABI's [`abi::Thing`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadThing {
+    /// Its id.
+    pub id: String,
+    /// Its group's id.
+    pub group: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// `active`, `archived`, `draft` or `deleted`.
+    pub status: &'static str,
+    /// Its properties.
+    pub properties: Value,
 }
 
 /// The SHA-256 of `wasm`.

@@ -1,15 +1,22 @@
-//! The messages of plugin ABI version 1, as JSON: what the host sends and what a plugin
-//! answers. `plugins/ABI.md` describes the same messages for authors in other languages.
+//! The messages of the plugin ABI: what the host sends and what a plugin answers.
+//! `plugins/ABI.md` describes the same messages for authors in other languages.
 //!
-//! These types are plain data (serde + `serde_json`), so the host decodes a plugin's
-//! answers with exactly the definitions the SDK encodes them with.
+//! Version 1 writes them as JSON, version 2 (what this SDK speaks) with postcard, a
+//! compact binary encoding (values as in [`crate::wire`]); the messages are the same.
+//! These types are plain data (serde), so the host decodes a plugin's answers with
+//! exactly the definitions the SDK encodes them with.
 
 use serde::{Deserialize, Serialize};
 
 pub use serde_json::{Map, Value};
 
-/// The ABI version this SDK speaks; a plugin exports it as `one_abi_version`.
-pub const ABI_VERSION: u32 = 1;
+/// The ABI version this SDK speaks (binary messages); a plugin exports it as
+/// `one_abi_version`.
+pub const ABI_VERSION: u32 = 2;
+
+/// The ABI version whose messages are JSON, which the host still speaks with modules
+/// that export it.
+pub const ABI_JSON: u32 = 1;
 
 /// A JSON object: the properties of a thing.
 pub type Properties = Map<String, Value>;
@@ -304,16 +311,70 @@ impl Field {
 }
 
 /// A call from the host: which hook, and its input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "hook", rename_all = "snake_case")]
-pub enum Request {
-    /// Asks for the [`Manifest`]; answered with `{"ok": Manifest}`.
+///
+/// In JSON (version 1) the hook is a field, `{"hook": "prepare", …the input's fields}`;
+/// in binary (version 2) it is the enum's tag (0 `describe`, 1 `prepare`, 2 `react`)
+/// followed by the input. The host writes requests from borrowed data of its own that
+/// encodes exactly as [`Prepare`] and [`Change`] do, hence the type parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request<P = Prepare, C = Change> {
+    /// Asks for the [`Manifest`]; answered with `{"ok": Manifest}` in JSON, and in binary
+    /// with [`Reply`]`<String>` holding the manifest's JSON (a manifest is read once, at
+    /// install, and kept as JSON).
     Describe,
     /// Asks to validate and normalise a thing's properties; answered with
     /// `{"ok": Prepared}` or `{"error": Rejection}`.
-    Prepare(Prepare),
+    Prepare(P),
     /// Tells the plugin about a committed change; answered with `{"ok": Reaction}`.
-    React(Change),
+    React(C),
+}
+
+/// [`Request`] as JSON: the hook named by a field.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "hook", rename_all = "snake_case")]
+enum Named<P, C> {
+    Describe,
+    Prepare(P),
+    React(C),
+}
+
+/// [`Request`] in binary: the hook as the enum's tag.
+#[derive(Serialize, Deserialize)]
+enum Tagged<P, C> {
+    Describe,
+    Prepare(P),
+    React(C),
+}
+
+impl<P: Serialize, C: Serialize> Serialize for Request<P, C> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self, s.is_human_readable()) {
+            (Request::Describe, true) => Named::<&P, &C>::Describe.serialize(s),
+            (Request::Prepare(p), true) => Named::<&P, &C>::Prepare(p).serialize(s),
+            (Request::React(c), true) => Named::<&P, &C>::React(c).serialize(s),
+            (Request::Describe, false) => Tagged::<&P, &C>::Describe.serialize(s),
+            (Request::Prepare(p), false) => Tagged::<&P, &C>::Prepare(p).serialize(s),
+            (Request::React(c), false) => Tagged::<&P, &C>::React(c).serialize(s),
+        }
+    }
+}
+
+impl<'de, P: Deserialize<'de>, C: Deserialize<'de>> Deserialize<'de> for Request<P, C> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(if d.is_human_readable() {
+            match Named::<P, C>::deserialize(d)? {
+                Named::Describe => Request::Describe,
+                Named::Prepare(p) => Request::Prepare(p),
+                Named::React(c) => Request::React(c),
+            }
+        } else {
+            match Tagged::<P, C>::deserialize(d)? {
+                Tagged::Describe => Request::Describe,
+                Tagged::Prepare(p) => Request::Prepare(p),
+                Tagged::React(c) => Request::React(c),
+            }
+        })
+    }
 }
 
 /// Whether a thing is being created or changed.
@@ -343,9 +404,10 @@ pub struct Prepare {
     /// The thing's name.
     pub name: String,
     /// Its properties as they would be stored (for an update: after merging the patch).
+    #[serde(with = "crate::wire::properties")]
     pub properties: Properties,
     /// For an update, the properties stored before it.
-    #[serde(default)]
+    #[serde(default, with = "crate::wire::optional_properties")]
     pub previous: Option<Properties>,
 }
 
@@ -353,6 +415,7 @@ pub struct Prepare {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prepared {
     /// The normalised properties, with computed ones filled in.
+    #[serde(with = "crate::wire::properties")]
     pub properties: Properties,
 }
 
@@ -371,6 +434,7 @@ pub struct Change {
     /// Its name.
     pub name: String,
     /// Its properties after the change.
+    #[serde(with = "crate::wire::properties")]
     pub properties: Properties,
 }
 
@@ -392,7 +456,7 @@ pub enum Action {
         /// The event type (not one of the engine's own).
         kind: String,
         /// Its metadata.
-        #[serde(default)]
+        #[serde(default, with = "crate::wire::properties")]
         data: Properties,
     },
 }
@@ -425,7 +489,7 @@ pub enum Read {
         /// The thing type.
         kind: String,
         /// A group id (`grp_…`); by default the group of the thing being prepared.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         group: Option<String>,
     },
 }
@@ -445,6 +509,7 @@ pub struct Thing {
     /// `active`, `archived`, `draft` or `deleted`.
     pub status: String,
     /// Its properties.
+    #[serde(with = "crate::wire::properties")]
     pub properties: Properties,
 }
 
@@ -491,6 +556,15 @@ impl<T> From<Result<T, Rejection>> for Reply<T> {
         match r {
             Ok(v) => Reply::Ok(v),
             Err(e) => Reply::Error(e),
+        }
+    }
+}
+
+impl<T> From<Reply<T>> for Result<T, Rejection> {
+    fn from(r: Reply<T>) -> Self {
+        match r {
+            Reply::Ok(v) => Ok(v),
+            Reply::Error(e) => Err(e),
         }
     }
 }

@@ -51,10 +51,10 @@ pub fn count_things(kind: &str, group: Option<&str>) -> Result<u64, Rejection> {
 
 /// Sends one read and decodes its answer.
 fn read<T: DeserializeOwned>(read: &Read) -> Result<T, Rejection> {
-    let request = serde_json::to_vec(read)
+    let request = postcard::to_allocvec(read)
         .map_err(|e| Rejection::new(format!("encoding a host read: {e}")))?;
     let answer = crate::__rt::host_read(&request)?;
-    match serde_json::from_slice::<Reply<T>>(&answer) {
+    match postcard::from_bytes::<Reply<T>>(&answer) {
         Ok(Reply::Ok(v)) => Ok(v),
         Ok(Reply::Error(r)) => Err(r),
         Err(e) => Err(Rejection::new(format!(

@@ -47,6 +47,7 @@ pub mod abi;
 )]
 mod arena;
 pub mod host;
+pub mod wire;
 
 /// The plugin's allocator: a bump allocator over a static arena, so a call never grows
 /// its memory (see `arena.rs`; feature `arena`, on by default).
@@ -81,29 +82,34 @@ pub trait Plugin {
     }
 }
 
-/// Answers one request: the whole plugin side of the ABI apart from memory handling.
-/// Safe, and usable from native tests of a plugin.
+/// Answers one request (binary, ABI version 2): the whole plugin side of the ABI apart
+/// from memory handling. Safe, and usable from native tests of a plugin.
 pub fn handle<P: Plugin>(request: &[u8]) -> Vec<u8> {
-    let reply = match serde_json::from_slice::<abi::Request>(request) {
-        Ok(abi::Request::Describe) => to_json(&abi::Reply::Ok(P::manifest())),
-        Ok(abi::Request::Prepare(input)) => to_json(&abi::Reply::from(
+    match postcard::from_bytes::<abi::Request>(request) {
+        Ok(abi::Request::Describe) => match serde_json::to_string(&P::manifest()) {
+            Ok(json) => encode(&abi::Reply::Ok(json)),
+            Err(e) => refuse(format!("the plugin could not encode its manifest: {e}")),
+        },
+        Ok(abi::Request::Prepare(input)) => encode(&abi::Reply::from(
             P::prepare(input).map(|properties| abi::Prepared { properties }),
         )),
-        Ok(abi::Request::React(change)) => to_json(&abi::Reply::Ok(abi::Reaction {
+        Ok(abi::Request::React(change)) => encode(&abi::Reply::Ok(abi::Reaction {
             actions: P::react(change),
         })),
-        Err(e) => to_json(&abi::Reply::<()>::Error(Rejection::new(format!(
-            "the plugin could not read the request: {e}"
-        )))),
-    };
-    reply.into_bytes()
+        Err(e) => refuse(format!("the plugin could not read the request: {e}")),
+    }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    // Serialising these plain types cannot fail: their maps have string keys.
-    serde_json::to_string(v).unwrap_or_else(|e| {
-        format!(r#"{{"error":{{"message":"the plugin could not encode its answer: {e}"}}}}"#)
-    })
+/// `v` in the ABI's binary encoding.
+fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // These plain types always encode: their maps have string keys.
+    postcard::to_allocvec(v)
+        .unwrap_or_else(|e| refuse(format!("the plugin could not encode its answer: {e}")))
+}
+
+/// A refusal naming `why`, encoded.
+fn refuse(why: String) -> Vec<u8> {
+    postcard::to_allocvec(&abi::Reply::<()>::Error(Rejection::new(why))).unwrap_or_default()
 }
 
 #[doc(hidden)]
@@ -161,7 +167,7 @@ pub mod __rt {
     #[cfg(not(target_arch = "wasm32"))]
     fn install_panic_hook() {}
 
-    /// Sends a read (JSON) to the host through `one.read` and returns its answer, which
+    /// Sends a read (binary) to the host through `one.read` and returns its answer, which
     /// the host wrote into a buffer it asked `one_alloc` for.
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn host_read(request: &[u8]) -> Result<Vec<u8>, crate::Rejection> {

@@ -242,10 +242,21 @@ fn bytes_that_are_not_wasm_are_refused_at_install() {
 #[test]
 fn another_abi_version_is_refused_at_install() {
     let f = Fixture::new();
+    for version in [0, 3] {
+        refused_at_install(
+            &f,
+            &module("evil", "1", version, BENIGN, ""),
+            &format!(
+                "speaks plugin ABI version {version}; this host runs versions 1 (JSON) and \
+                 2 (binary)"
+            ),
+        );
+    }
+    // A module that says version 2 (binary) but answers in JSON is told so.
     refused_at_install(
         &f,
         &module("evil", "1", 2, BENIGN, ""),
-        "speaks plugin ABI version 2; this host runs version 1",
+        "answered something that is not the ABI",
     );
 }
 

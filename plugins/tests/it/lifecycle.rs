@@ -322,10 +322,10 @@ impl PluginRuntime for Gated {
     fn prepare(
         &self,
         hash: &plugins::ModuleHash,
-        input: &one_plugin_sdk::abi::Prepare,
+        input: &plugins::PrepareInput<'_>,
         reads: &mut dyn plugins::HostReads,
     ) -> std::result::Result<
-        std::result::Result<one_plugin_sdk::abi::Properties, one_plugin_sdk::abi::Rejection>,
+        std::result::Result<one_core::Value, one_plugin_sdk::abi::Rejection>,
         String,
     > {
         self.inner.prepare(hash, input, reads)
@@ -334,7 +334,7 @@ impl PluginRuntime for Gated {
     fn react(
         &self,
         hash: &plugins::ModuleHash,
-        change: &one_plugin_sdk::abi::Change,
+        change: &plugins::ChangeInput<'_>,
         reads: &mut dyn plugins::HostReads,
     ) -> std::result::Result<Vec<one_plugin_sdk::abi::Action>, String> {
         self.inner.react(hash, change, reads)
