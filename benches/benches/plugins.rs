@@ -11,9 +11,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use one::plugins::abi_types::Op;
 use one::plugins::abi_types::Read;
-use one::plugins::abi_types::{Op, Prepare, Properties};
-use one::plugins::{HostAnswer, HostReads, PluginRuntime, module_hash};
+use one::plugins::{HostAnswer, HostReads, PluginRuntime, PrepareInput, module_hash};
 use one::*;
 
 /// The smallest plugin that follows the ABI: `prepare` answers `{"size":1}` at once.
@@ -132,20 +132,20 @@ fn benches(c: &mut Criterion) {
     db.engine().install_plugin(&ctx, &product).unwrap();
     db.engine().install_plugin(&ctx, &minimal).unwrap();
 
-    let input = |properties: &serde_json::Value| Prepare {
-        op: Op::Create,
-        id: String::new(),
-        group: String::new(),
-        kind: "product".into(),
-        name: "p".into(),
-        properties: match properties {
-            serde_json::Value::Object(m) => m.clone(),
-            _ => Properties::new(),
-        },
-        previous: None,
-    };
+    fn input(properties: &Value) -> PrepareInput<'_> {
+        PrepareInput {
+            op: Op::Create,
+            id: String::new(),
+            group: String::new(),
+            kind: "product",
+            name: "p",
+            properties,
+            previous: None,
+        }
+    }
     let minimal_hash = module_hash(&minimal);
-    let tiny = input(&serde_json::json!({}));
+    let empty = Value::map();
+    let tiny = input(&empty);
     g.throughput(Throughput::Elements(1));
     g.bench_function("call/minimal_module", |b| {
         b.iter(|| {
@@ -156,7 +156,8 @@ fn benches(c: &mut Criterion) {
         })
     });
     let product_hash = module_hash(&product);
-    let real = input(&product_props());
+    let product_value = Value::from_json(&product_props());
+    let real = input(&product_value);
     g.bench_function("call/product_prepare", |b| {
         b.iter(|| {
             runtime

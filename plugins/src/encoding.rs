@@ -42,9 +42,8 @@ impl Encoding {
     pub(crate) fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, String> {
         match self {
             Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Encoding::Binary => postcard::from_bytes(bytes).map_err(|e| {
-                format!("{e} (read as ABI version {ABI_VERSION}'s binary encoding)")
-            }),
+            Encoding::Binary => postcard::from_bytes(bytes)
+                .map_err(|e| format!("{e} (read as ABI version {ABI_VERSION}'s binary encoding)")),
         }
     }
 

@@ -309,6 +309,10 @@ impl PluginRuntime for Runtime {
             .contains_key(hash)
     }
 
+    fn reads(&self, hash: &ModuleHash) -> bool {
+        self.ready(hash).map_or(true, |r| r.reads)
+    }
+
     fn prepare(
         &self,
         hash: &ModuleHash,
@@ -339,8 +343,8 @@ impl PluginRuntime for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use one_core::plugins::{ReadThing, ReadValue};
     use crate::encoding::Encoding;
+    use one_core::plugins::{ReadThing, ReadValue};
     use one_plugin_sdk::abi::{self, Change, Op, Prepare, Thing};
 
     /// The SDK's request.
@@ -365,7 +369,10 @@ mod tests {
         let properties = Value::map()
             .with("price", 12.5)
             .with("tags", vec!["a", "b"])
-            .with("stock", Value::map().with("count", -3).with("none", Value::Null));
+            .with(
+                "stock",
+                Value::map().with("count", -3).with("none", Value::Null),
+            );
         let json = |v: &Value| match v.to_json() {
             serde_json::Value::Object(m) => m,
             _ => unreachable!("a map"),
@@ -440,7 +447,10 @@ mod tests {
             &Reply::Ok(ReadValue::Thing(Some(thing))),
             &Reply::Ok(Some(sdk_thing)),
         );
-        same(&Reply::Ok(ReadValue::Thing(None)), &Reply::<Option<Thing>>::Ok(None));
+        same(
+            &Reply::Ok(ReadValue::Thing(None)),
+            &Reply::<Option<Thing>>::Ok(None),
+        );
         same(&Reply::Ok(ReadValue::Bool(true)), &Reply::Ok(true));
         same(&Reply::Ok(ReadValue::Count(7)), &Reply::Ok(7u64));
     }

@@ -12,8 +12,8 @@
 use std::sync::OnceLock;
 
 use wasmtime::{
-    Caller, Config, Enabled, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker,
-    Module, OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    Caller, Config, Enabled, Engine, Extern, Instance, InstanceAllocationStrategy, InstancePre,
+    Linker, Module, ModuleExport, OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 use one_core::plugins::HostReads;
@@ -241,16 +241,35 @@ pub(crate) struct Ready {
     pre: InstancePre<CallState>,
     /// What its `one_abi_version` asked for.
     pub(crate) encoding: Encoding,
+    /// Whether it imports `one.read`.
+    pub(crate) reads: bool,
+    /// Its exports `memory`, `one_alloc` and `one_call`, found once rather than by name
+    /// in every call.
+    memory: ModuleExport,
+    alloc: ModuleExport,
+    call: ModuleExport,
 }
 
 /// Resolves `module`'s imports against the host's functions and asks it which ABI
 /// version it speaks (refused unless the host speaks it too).
 pub(crate) fn prepare(module: &Module, limits: &Limits) -> Result<Ready, String> {
+    let export = |name: &str| {
+        module
+            .get_export_index(name)
+            .ok_or_else(|| format!("exports nothing named `{name}`"))
+    };
+    let (memory, alloc, call) = (export("memory")?, export("one_alloc")?, export("one_call")?);
     let pre = link(module)?;
     let version = abi_version(&pre, limits)?;
     Ok(Ready {
         pre,
         encoding: Encoding::of_version(version)?,
+        reads: module
+            .imports()
+            .any(|i| i.module() == "one" && i.name() == "read"),
+        memory,
+        alloc,
+        call,
     })
 }
 
@@ -450,9 +469,13 @@ pub(crate) fn call(
     input: &[u8],
     reads: Option<&mut (dyn HostReads + '_)>,
 ) -> Result<Vec<u8>, String> {
-    with_instance(&ready.pre, ready.encoding, limits, reads, |store, instance| {
-        exchange(store, instance, limits, input)
-    })
+    with_instance(
+        &ready.pre,
+        ready.encoding,
+        limits,
+        reads,
+        |store, instance| exchange(ready, store, instance, limits, input),
+    )
 }
 
 /// Asks a fresh instance for the ABI version it speaks.
@@ -513,20 +536,27 @@ impl From<wasmtime::Error> for Failure {
     }
 }
 
+/// Sends `input` to `instance` (of `ready`) and reads its answer.
 fn exchange(
+    ready: &Ready,
     store: &mut Store<CallState>,
     instance: Instance,
     limits: &Limits,
     input: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    let memory = instance
-        .get_memory(&mut *store, "memory")
+    let mut export = |at: &ModuleExport| instance.get_module_export(&mut *store, at);
+    let memory = export(&ready.memory)
+        .and_then(Extern::into_memory)
         .ok_or_else(|| Failure::Abi("exports no memory named `memory`".into()))?;
-    let alloc = instance
-        .get_typed_func::<i32, i32>(&mut *store, "one_alloc")
+    let alloc = export(&ready.alloc).and_then(Extern::into_func);
+    let entry = export(&ready.call).and_then(Extern::into_func);
+    let alloc = alloc
+        .ok_or_else(|| Failure::Abi("exports no function `one_alloc`".into()))?
+        .typed::<i32, i32>(&*store)
         .map_err(|e| Failure::Abi(format!("export `one_alloc`: {e:#}")))?;
-    let entry = instance
-        .get_typed_func::<(i32, i32), i64>(&mut *store, "one_call")
+    let entry = entry
+        .ok_or_else(|| Failure::Abi("exports no function `one_call`".into()))?
+        .typed::<(i32, i32), i64>(&*store)
         .map_err(|e| Failure::Abi(format!("export `one_call`: {e:#}")))?;
     let len = i32::try_from(input.len())
         .map_err(|_| Failure::Abi(format!("a request of {} bytes is too large", input.len())))?;

@@ -9,7 +9,9 @@ use one_storage::KvRead;
 
 use super::lifecycle::PluginRecord;
 use super::reads::Reads;
-use super::runtime::{ChangeInput, ModuleHash, PluginRuntime, Plugins, PrepareInput, failed};
+use super::runtime::{
+    ChangeInput, ModuleHash, NoReads, PluginRuntime, Plugins, PrepareInput, failed,
+};
 use super::schema::check_fields;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, Ref};
@@ -65,6 +67,11 @@ impl Engine {
                 .part::<Plugins>()
                 .runtime(&r.plugin)
                 .and_then(|rt| {
+                    if !rt.reads(&r.module) {
+                        return rt
+                            .react(&r.module, &change_of(&r), &mut NoReads)
+                            .map_err(|reason| failed(&r.plugin, reason));
+                    }
                     self.read(&ctx, |view| {
                         let mut reads = Reads::new(*view, &r.plugin, r.thing.group);
                         let actions = rt.react(&r.module, &change_of(&r), &mut reads);

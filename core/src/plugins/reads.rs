@@ -94,9 +94,11 @@ impl<'v, K: KvRead> Reads<'v, K> {
             }
             Read::ConnectionExists { from, kind, to } => {
                 let (from, to): (Ref, Ref) = (parse("from", from)?, parse("to", to)?);
-                absent_if_hidden(self.connects(from, kind, to), ReadValue::Bool(false), |found| {
-                    Ok(Found::Value(ReadValue::Bool(found), 1))
-                })
+                absent_if_hidden(
+                    self.connects(from, kind, to),
+                    ReadValue::Bool(false),
+                    |found| Ok(Found::Value(ReadValue::Bool(found), 1)),
+                )
             }
             Read::CountThings { kind, group } => {
                 let group = match group {

@@ -71,6 +71,14 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     /// Whether the module is ready to run.
     fn is_loaded(&self, hash: &ModuleHash) -> bool;
 
+    /// Whether the module may read through the host (it imports `one.read`): a reaction
+    /// of a module that cannot is run without opening a snapshot to answer reads from.
+    /// The default assumes it may.
+    fn reads(&self, hash: &ModuleHash) -> bool {
+        let _ = hash;
+        true
+    }
+
     /// Runs the module's `prepare` hook: the properties to store (not checked yet), or
     /// the plugin's refusal. The plugin's reads (`one.read`) are answered by `reads`.
     fn prepare(
@@ -139,6 +147,16 @@ pub trait HostReads {
     /// and the runtime stops the call as out of fuel. `Err` stops the call too: the host
     /// could not read (the engine reports its own error for the operation).
     fn read(&mut self, read: &abi::Read, max_rows: u64) -> std::result::Result<HostAnswer, String>;
+}
+
+/// The answerer of a call that cannot read (its module does not import `one.read`).
+#[derive(Debug)]
+pub(crate) struct NoReads;
+
+impl HostReads for NoReads {
+    fn read(&mut self, _: &abi::Read, _: u64) -> std::result::Result<HostAnswer, String> {
+        Err("the module does not import `one.read`".into())
+    }
 }
 
 /// The answer to one of a plugin's reads.

@@ -72,7 +72,8 @@ struct Owned(Value);
 
 impl<'de> Deserialize<'de> for Owned {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_enum("Value", VARIANTS, EnumVisitor).map(Owned)
+        d.deserialize_enum("Value", VARIANTS, EnumVisitor)
+            .map(Owned)
     }
 }
 
@@ -180,10 +181,7 @@ pub mod optional_properties {
     use super::*;
 
     /// Writes `m`.
-    pub fn serialize<S: Serializer>(
-        m: &Option<Properties>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(m: &Option<Properties>, s: S) -> Result<S::Ok, S::Error> {
         match m {
             _ if s.is_human_readable() => m.serialize(s),
             Some(m) => s.serialize_some(&WireMap(m)),
@@ -192,9 +190,7 @@ pub mod optional_properties {
     }
 
     /// Reads optional properties.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Properties>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Properties>, D::Error> {
         if d.is_human_readable() {
             return Option::<Properties>::deserialize(d);
         }
@@ -236,7 +232,10 @@ mod tests {
         let bytes = postcard::to_allocvec(&holder).unwrap();
         let back: Holder = postcard::from_bytes(&bytes).unwrap();
         // The u64 past i64::MAX travels as a float, as the engine stores it.
-        assert_eq!(back.properties["big"], serde_json::json!(18446744073709551615.0));
+        assert_eq!(
+            back.properties["big"],
+            serde_json::json!(18446744073709551615.0)
+        );
         assert_eq!(back.properties["list"], properties["list"]);
         assert_eq!(back.previous.as_ref().unwrap()["map"], properties["map"]);
         let none = Holder {
