@@ -307,9 +307,9 @@ fn link(module: &Module) -> Result<InstancePre<CallState>, String> {
         .map_err(|e| format!("linking: {e:#}"))
 }
 
-/// `one.read`: answers the plugin's read (at `ptr..ptr+len`, in its ABI's encoding) with the engine's
-/// answerer, and writes the answer into a buffer the plugin's `one_alloc` gives; returns
-/// its address in the high 32 bits and its length in the low 32 bits.
+/// `one.read`: answers the plugin's read (at `ptr..ptr+len`, in its ABI's encoding) with
+/// the engine's answerer, and writes the answer into a buffer the plugin's `one_alloc`
+/// gives; returns its address in the high 32 bits and its length in the low 32 bits.
 fn host_read(mut caller: Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
     let Ok(len) = usize::try_from(len) else {
         return Err(wasmtime::Error::msg(format!(
