@@ -221,3 +221,78 @@ macro_rules! export_plugin {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{Op, Prepare, Prepared, Reply, Request};
+
+    struct Upper;
+
+    impl Plugin for Upper {
+        fn manifest() -> Manifest {
+            Manifest {
+                name: "upper".into(),
+                version: "1".into(),
+                types: vec![TypeSchema::new("word", "")],
+                ..Manifest::default()
+            }
+        }
+
+        fn prepare(mut input: Prepare) -> Result<Properties, Rejection> {
+            let text = input.properties["text"]
+                .as_str()
+                .ok_or_else(|| Rejection::field("text", "must be a string"))?
+                .to_uppercase();
+            input.properties.insert("text".into(), text.into());
+            Ok(input.properties)
+        }
+    }
+
+    fn ask(request: &Request) -> Vec<u8> {
+        handle::<Upper>(&postcard::to_allocvec(request).unwrap())
+    }
+
+    #[test]
+    fn a_plugin_answers_binary_requests_in_binary() {
+        let describe: Reply<String> = postcard::from_bytes(&ask(&Request::Describe)).unwrap();
+        let Reply::Ok(manifest) = describe else {
+            panic!("a manifest")
+        };
+        assert_eq!(
+            serde_json::from_str::<Manifest>(&manifest).unwrap(),
+            Upper::manifest()
+        );
+        let prepare = |text: Value| {
+            let mut properties = Properties::new();
+            properties.insert("text".into(), text);
+            Request::Prepare(Prepare {
+                op: Op::Create,
+                id: "thg_1".into(),
+                group: "grp_1".into(),
+                kind: "word".into(),
+                name: "w".into(),
+                properties,
+                previous: None,
+            })
+        };
+        let answer: Reply<Prepared> = postcard::from_bytes(&ask(&prepare("abc".into()))).unwrap();
+        let Reply::Ok(prepared) = answer else {
+            panic!("prepared properties")
+        };
+        assert_eq!(prepared.properties["text"], "ABC");
+        let refused: Reply<Prepared> = postcard::from_bytes(&ask(&prepare(1.into()))).unwrap();
+        assert_eq!(
+            refused,
+            Reply::Error(Rejection::field("text", "must be a string"))
+        );
+        let garbage: Reply<()> = postcard::from_bytes(&handle::<Upper>(b"{\"hook\"")).unwrap();
+        let Reply::Error(why) = garbage else {
+            panic!("a refusal")
+        };
+        assert!(
+            why.message
+                .starts_with("the plugin could not read the request")
+        );
+    }
+}
