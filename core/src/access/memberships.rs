@@ -181,6 +181,16 @@ impl Membership {
     }
 }
 
+/// Where a walk up the tree for a person's permissions ended.
+enum Walked {
+    /// At the root, having passed the group it had to (if any): the permissions held.
+    Met(PermissionSet),
+    /// Not walked: the person is not an active person of the tenant (holds nothing).
+    Inactive,
+    /// At the root without passing the group it had to: outside the context's scope.
+    Outside,
+}
+
 impl Held {
     /// What `m` gives.
     pub(crate) fn of(m: &Membership) -> Self {
@@ -213,17 +223,21 @@ impl<K: KvRead> View<'_, K> {
         {
             return Ok(grant.at(now));
         }
-        self.ensure_scope(group)?;
         let grant = match principal {
             Principal::System => Grant {
                 permissions: PermissionSet::all(),
                 until: None,
             },
+            // The walk up from `group` that gathers the person's memberships also checks
+            // the scope: the tree is walked once.
             Principal::Person(person) => Grant {
-                permissions: self.person_permissions(person, ctx.env(), group)?,
+                permissions: self.person_permissions_in_scope(person, ctx.env(), group)?,
                 until: None,
             },
-            Principal::ApiKey(k) => self.key_grant(k, ctx.env(), group)?,
+            Principal::ApiKey(k) => {
+                self.ensure_scope(group)?;
+                self.key_grant(k, ctx.env(), group)?
+            }
         };
         let grant = Grant {
             permissions: crate::access::policy::in_env(grant.permissions, ctx.env()),
@@ -237,6 +251,29 @@ impl<K: KvRead> View<'_, K> {
         Ok(grant.at(now))
     }
 
+    /// [`View::person_permissions`] at a `group` that must be in the context's scope
+    /// ([`Error::NotFound`] for `group` otherwise, as [`View::ensure_scope`] says): the
+    /// walk up from `group` checks that it passes the context's group.
+    fn person_permissions_in_scope(
+        &self,
+        person: ThingId,
+        env: Env,
+        group: GroupId,
+    ) -> Result<PermissionSet> {
+        let within = self.scope.ctx.group();
+        if group == within || self.scope.known_in_scope(group) {
+            return self.person_permissions(person, env, group);
+        }
+        match self.person_walk(person, env, group, Some(within))? {
+            Walked::Met(set) => {
+                self.scope.remember_in_scope(group);
+                Ok(set)
+            }
+            Walked::Inactive => self.ensure_scope(group).map(|()| PermissionSet::EMPTY),
+            Walked::Outside => Err(Error::not_found(group)),
+        }
+    }
+
     /// The union of the person's memberships that reach `group` (see the module docs).
     pub(crate) fn person_permissions(
         &self,
@@ -244,10 +281,25 @@ impl<K: KvRead> View<'_, K> {
         env: Env,
         group: GroupId,
     ) -> Result<PermissionSet> {
+        Ok(match self.person_walk(person, env, group, None)? {
+            Walked::Met(set) => set,
+            Walked::Inactive | Walked::Outside => PermissionSet::EMPTY,
+        })
+    }
+
+    /// Walks up from `group`, gathering the person's memberships that reach it; with
+    /// `within`, also whether the walk passed that group.
+    fn person_walk(
+        &self,
+        person: ThingId,
+        env: Env,
+        group: GroupId,
+        within: Option<GroupId>,
+    ) -> Result<Walked> {
         let tenant = TenantKeys::new(self.scope.root, env);
         let access = self.person_access(&tenant, person, env)?;
         if *access == PersonAccess::Inactive {
-            return Ok(PermissionSet::EMPTY);
+            return Ok(Walked::Inactive);
         }
         let held_at = |group: GroupId| -> Result<Option<Held>> {
             Ok(match &*access {
@@ -262,8 +314,10 @@ impl<K: KvRead> View<'_, K> {
         };
         let mut set = PermissionSet::EMPTY;
         let mut reach = ParentAccess::Members;
+        let mut met = within.is_none();
         let mut current = self.load_group(group)?;
         for _ in 0..=MAX_DEPTH {
+            met |= within == Some(current.id);
             if reach > ParentAccess::None
                 && let Some(m) = held_at(current.id)?
                 && m.active
@@ -274,7 +328,8 @@ impl<K: KvRead> View<'_, K> {
             reach = reach.min(ParentAccess::of(&current));
             match current.parent {
                 Some(p) => current = self.load_group(p)?,
-                None => return Ok(set),
+                None if met => return Ok(Walked::Met(set)),
+                None => return Ok(Walked::Outside),
             }
         }
         Err(Error::Corrupt {
