@@ -85,7 +85,6 @@ fn main() {
     for round in 0..rounds {
         for (i, (_, kind, props)) in kinds.iter().enumerate() {
             if only.is_some_and(|o| o != i) {
-                times[i].push(0.0);
                 continue;
             }
             let start = Instant::now();
@@ -107,16 +106,19 @@ fn main() {
          type's round just before it:",
         rounds - 1
     );
+    // The median, the least and the most, of rounds that ran.
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        (v[v.len() / 2], v[0], v[v.len() - 1])
+        Some((*v.get(v.len() / 2)?, v[0], v[v.len() - 1]))
     };
     for (i, (label, _, _)) in kinds.iter().enumerate() {
-        let (m, lo, hi) = median(times[i].clone());
-        let over = median(times[i].iter().zip(&times[0]).map(|(t, b)| t - b).collect());
-        println!(
-            "  {label:<40} {m:>7.1}  ({lo:.1}–{hi:.1})  +{:.1} ({:.1}–{:.1})",
-            over.0, over.1, over.2
-        );
+        let Some((m, lo, hi)) = median(times[i].clone()) else {
+            continue;
+        };
+        let over = median(times[i].iter().zip(&times[0]).map(|(t, b)| t - b).collect())
+            .map_or_else(String::new, |(d, lo, hi)| {
+                format!("+{d:.1} ({lo:.1}–{hi:.1})")
+            });
+        println!("  {label:<40} {m:>7.1}  ({lo:.1}–{hi:.1})  {over}");
     }
 }
