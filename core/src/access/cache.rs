@@ -67,13 +67,31 @@ pub(crate) type CacheKey = (Principal, Env, GroupId, GroupId);
 
 /// Answers of `View::grant` (`memberships.rs`), valid for one version of access data
 /// ([`Versioned`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AccessCache {
     answers: Versioned<CacheKey, Grant>,
     people: Versioned<PersonKey, Arc<PersonAccess>>,
 }
 
+impl Default for AccessCache {
+    fn default() -> Self {
+        let answers = Versioned::default();
+        let people = answers.alongside(PEOPLE_LIMIT);
+        Self { answers, people }
+    }
+}
+
+/// How many people's standings the cache holds before it starts over.
+const PEOPLE_LIMIT: usize = 100_000;
+
 impl AccessCache {
+    /// An empty cache of other answers derived from access data, holding at most
+    /// `limit`, whose version is this cache's [`AccessCache::epoch`]. Whoever makes one
+    /// invalidates it wherever this cache is forgotten.
+    pub(crate) fn alongside<K, V>(&self, limit: usize) -> Versioned<K, V> {
+        self.answers.alongside(limit)
+    }
+
     /// The current version of access data; read it before taking the snapshot an answer
     /// is computed from.
     pub(crate) fn epoch(&self) -> u64 {
@@ -101,9 +119,8 @@ impl AccessCache {
         self.people.get(key)
     }
 
-    /// Caches a person's standing, read from a snapshot taken at `epoch`. Both caches
-    /// are moved on together by [`AccessCache::invalidate`], so `epoch` (read from
-    /// [`AccessCache::epoch`]) is this one's version too.
+    /// Caches a person's standing, read from a snapshot taken at `epoch` (read from
+    /// [`AccessCache::epoch`]: both caches share one version).
     pub(crate) fn insert_person(&self, key: PersonKey, access: Arc<PersonAccess>, epoch: u64) {
         self.people.insert(key, access, epoch);
     }

@@ -131,7 +131,7 @@ pub(crate) struct Denial {
 pub(crate) struct AfterTx {
     /// Permissions refused during the transaction.
     pub(crate) denials: Vec<Denial>,
-    /// Whether the transaction changed memberships, groups, people or keys.
+    /// Whether the transaction changed memberships, groups, people, keys or plugins.
     pub(crate) access_changed: bool,
     /// Held from that change until the transaction has ended and the caches were
     /// forgotten: meanwhile no call uses them (see [`Engine::caches_usable`]).

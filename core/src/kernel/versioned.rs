@@ -4,12 +4,13 @@
 //! must never serve an answer older than the data: each answer is stored with the version
 //! read before the snapshot it was computed from, and only if no change has moved the
 //! version on since. A transaction that changes the data moves the version on and empties
-//! the cache when it ends.
+//! the cache when it ends. Caches derived from the same data share one version
+//! ([`Versioned::alongside`]): an answer read at that version is valid for all of them.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// How many answers a cache holds before it starts over, unless told otherwise.
 const LIMIT: usize = 100_000;
@@ -17,9 +18,12 @@ const LIMIT: usize = 100_000;
 /// Answers by key, valid for the current version.
 #[derive(Debug)]
 pub(crate) struct Versioned<K, V> {
-    /// Read without a lock; changed only with `answers` locked for writing, so an insert
-    /// (which checks it under the same lock) never stores a stale answer.
-    version: AtomicU64,
+    /// Read without a lock; moved on only with `answers` locked for writing, so an insert
+    /// (which checks it under the same lock) never stores a stale answer. Shared with the
+    /// caches made [`Versioned::alongside`] this one: an invalidation of any of them
+    /// refuses every insert computed before it, and each forgets its own answers when it
+    /// is invalidated in turn.
+    version: Arc<AtomicU64>,
     answers: RwLock<HashMap<K, V>>,
     /// How many answers it holds before it starts over.
     limit: usize,
@@ -35,7 +39,18 @@ impl<K, V> Versioned<K, V> {
     /// An empty cache that holds at most `limit` answers before it starts over.
     pub(crate) fn with_limit(limit: usize) -> Self {
         Self {
-            version: AtomicU64::new(0),
+            version: Arc::default(),
+            answers: RwLock::default(),
+            limit,
+        }
+    }
+
+    /// An empty cache of other answers derived from the same data, holding at most
+    /// `limit`: it shares this cache's version, so the version read for one is valid for
+    /// both. Both must be invalidated by every change of that data.
+    pub(crate) fn alongside<K2, V2>(&self, limit: usize) -> Versioned<K2, V2> {
+        Versioned {
+            version: Arc::clone(&self.version),
             answers: RwLock::default(),
             limit,
         }
@@ -97,5 +112,26 @@ mod tests {
         assert_eq!(cache.get(&1), Some("fresh"));
         cache.invalidate();
         assert_eq!(cache.get(&1), None);
+    }
+
+    #[test]
+    fn caches_alongside_share_one_version() {
+        let first = Versioned::<u8, &str>::default();
+        let second = first.alongside::<u16, u8>(10);
+        let before = first.version();
+        first.invalidate();
+        second.insert(1, 1, before);
+        assert_eq!(
+            second.get(&1),
+            None,
+            "an answer from before first's invalidation"
+        );
+        assert_eq!(second.version(), first.version());
+        second.insert(1, 2, first.version());
+        assert_eq!(second.get(&1), Some(2));
+        second.invalidate();
+        assert_eq!(second.get(&1), None);
+        first.insert(1, "stale", before);
+        assert_eq!(first.get(&1), None);
     }
 }

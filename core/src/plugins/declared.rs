@@ -3,7 +3,9 @@
 //! its ends may have, the metadata it must carry — before it is stored. Like a thing type,
 //! a declared type of a disabled plugin cannot be written.
 
-use super::hooks::TypePlugin;
+use std::sync::Arc;
+
+use super::bindings::TypePlugin;
 use super::runtime::failed;
 use super::schema::check_fields;
 use crate::base::layout::Declared;
@@ -14,12 +16,12 @@ use crate::{Error, Result};
 
 impl Tx<'_, '_> {
     /// The enabled plugin that declares `kind` of `of`, if any plugin does.
-    fn declaring(&self, of: Declared, kind: &str) -> Result<Option<TypePlugin>> {
+    fn declaring(&self, of: Declared, kind: &str) -> Result<Option<Arc<TypePlugin>>> {
         let Some(plugin) = self.declared_by(of, kind)? else {
             return Ok(None);
         };
-        if !plugin.record.enabled {
-            return Err(failed(&plugin.record.name, "is disabled"));
+        if !plugin.enabled {
+            return Err(failed(&plugin.name, "is disabled"));
         }
         Ok(Some(plugin))
     }
@@ -49,7 +51,7 @@ impl Tx<'_, '_> {
                         field,
                         format!(
                             "a `{kind}` connection (declared by plugin `{}`) {} {}, not a {end}",
-                            plugin.record.name,
+                            plugin.name,
                             if field == "from" {
                                 "starts at"
                             } else {

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use one_plugin_sdk::abi::{Action, Manifest, Op};
+use one_plugin_sdk::abi::{Action, Op};
 use one_storage::KvRead;
 
-use super::lifecycle::PluginRecord;
+use super::bindings::TypePlugin;
 use super::reads::Reads;
 use super::runtime::{
     ChangeInput, ModuleHash, NoReads, PluginRuntime, Plugins, PrepareInput, failed,
@@ -23,13 +23,6 @@ use crate::kernel::{Engine, Tx};
 use crate::records::event::kinds;
 use crate::records::thing::Thing;
 use crate::{Error, Result};
-/// The plugin that defines a thing type, with its manifest.
-#[derive(Debug, Clone)]
-pub(crate) struct TypePlugin {
-    pub(crate) record: PluginRecord,
-    pub(crate) manifest: Arc<Manifest>,
-}
-
 /// A reaction owed after commit: a change to a thing of a reacting plugin's type.
 #[derive(Debug, Clone)]
 pub(crate) struct Reaction {
@@ -156,28 +149,10 @@ impl Engine {
 }
 
 impl Tx<'_, '_> {
-    /// The plugin that declares the thing, connection or event type `kind` in this
-    /// tenant, if one does, enabled or not.
-    pub(crate) fn declared_by(&self, of: Declared, kind: &str) -> Result<Option<TypePlugin>> {
-        let Some(name) = self.kv.get(&self.scope.structure.plugin_type(of, kind))? else {
-            return Ok(None);
-        };
-        let name = String::from_utf8(name).map_err(|e| Error::Corrupt {
-            what: "plugin type binding",
-            reason: e.to_string(),
-        })?;
-        let record = self.plugin_record(&name)?.ok_or_else(|| Error::Corrupt {
-            what: "plugin type binding",
-            reason: format!("type `{kind}` names plugin `{name}`, which is not installed"),
-        })?;
-        let manifest = self.engine.part::<Plugins>().manifest(&record)?;
-        Ok(Some(TypePlugin { record, manifest }))
-    }
-
     /// Makes sure the runtime has `plugin`'s module: a module can be missing if it failed
     /// to load when the engine opened (an error saying why), or if it was unloaded while
     /// another tenant installed it (loaded again here, from the stored code).
-    pub(crate) fn ensure_loaded(&self, plugin: &PluginRecord) -> Result<&Arc<dyn PluginRuntime>> {
+    pub(crate) fn ensure_loaded(&self, plugin: &TypePlugin) -> Result<&Arc<dyn PluginRuntime>> {
         let plugins = self.engine.part::<Plugins>();
         let runtime = plugins.runtime(&plugin.name)?;
         if let Some(reason) = plugins
@@ -221,11 +196,11 @@ impl Tx<'_, '_> {
         &mut self,
         thing: &mut Thing,
         previous: Option<&Thing>,
-    ) -> Result<Option<TypePlugin>> {
+    ) -> Result<Option<Arc<TypePlugin>>> {
         let Some(plugin) = self.declared_by(Declared::Thing, &thing.kind)? else {
             return Ok(None);
         };
-        let record = &plugin.record;
+        let record = &*plugin;
         if !record.enabled {
             return Err(failed(&record.name, "is disabled"));
         }
@@ -290,16 +265,16 @@ impl Tx<'_, '_> {
         &mut self,
         thing: &Thing,
         event: &'static str,
-        plugin: Option<TypePlugin>,
+        plugin: Option<Arc<TypePlugin>>,
     ) {
-        let Some(TypePlugin { record, manifest }) = plugin else {
+        let Some(record) = plugin else {
             return;
         };
-        if record.enabled && manifest.reacts {
+        if record.enabled && record.manifest.reacts {
             self.locals.get::<Vec<Reaction>>().push(Reaction {
                 root: self.scope.root,
                 env: self.scope.ctx.env(),
-                plugin: record.name,
+                plugin: record.name.clone(),
                 module: record.module,
                 thing: thing.clone(),
                 event,

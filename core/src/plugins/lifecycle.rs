@@ -323,6 +323,7 @@ impl Engine {
                 record.updated_at = tx.now();
                 let key = tx.scope.structure.plugin(name);
                 tx.put_record(&key, &record)?;
+                tx.access_changed();
                 let kind = if enabled {
                     kinds::PLUGIN_ENABLED
                 } else {
@@ -526,12 +527,14 @@ impl Tx<'_, '_> {
     /// Stores what the tenant granted its plugin `name`.
     pub(crate) fn store_grants(&mut self, name: &str, granted: PermissionSet) -> Result<()> {
         let key = self.scope.structure.plugin_grants(name);
+        self.access_changed();
         self.put_record(&key, &PluginGrants { granted })
     }
 
     /// Removes what `manifest` declared in this tenant: its type bindings and the
     /// indexes of its indexed fields.
     pub(crate) fn undeclare(&mut self, manifest: &Manifest) -> Result<()> {
+        self.access_changed();
         for (of, name) in declared(manifest) {
             let key = self.scope.structure.plugin_type(of, name);
             self.delete(&key)?;
@@ -549,6 +552,9 @@ impl Tx<'_, '_> {
         compiled: &Compiled,
         old: Option<&Manifest>,
     ) -> Result<()> {
+        // What the tenant's plugins are is access data: the caches derived from it
+        // (`bindings.rs`) are forgotten.
+        self.access_changed();
         if let Some(old) = old {
             self.undeclare(old)?;
         }

@@ -24,6 +24,7 @@
 //! the changes to their things and may log events about them (nothing else); their
 //! failures are logged as `plugin_failed` events.
 
+mod bindings;
 mod declared;
 mod hooks;
 mod lifecycle;
@@ -52,6 +53,7 @@ use runtime::Plugins;
 /// a write heard by their plugins once it commits.
 pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
     parts.insert(Plugins::default());
+    bindings::install(parts, hooks);
     // A write's reactions are owed only if its closure succeeded...
     hooks.settle.push(|tx| {
         if let Some(mut owed) = tx.locals.take::<Vec<Reaction>>() {

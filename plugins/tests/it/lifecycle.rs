@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use one_core::plugins::PluginRuntime;
+use one_core::testkit;
 use one_core::*;
 use one_plugins::{Limits, Runtime};
 use one_storage::{KvRead, Store, StoreOptions};
@@ -17,6 +18,9 @@ fn gadget_v(version: &str) -> Vec<u8> {
 #[test]
 fn install_upgrade_disable_uninstall() {
     let f = Fixture::new();
+    // A plain type until a plugin declares it; from the next write on, the plugin's.
+    let plain = f.create("gadget", serde_json::json!({"size": 9})).unwrap();
+    assert_eq!(plain.properties.get_path("size"), Some(&Value::Int(9)));
     let v1 = f.engine.install_plugin(&f.ctx(), &gadget_v("1")).unwrap();
     assert!(v1.enabled);
     assert_eq!(f.events(kinds::PLUGIN_INSTALLED).len(), 1);
@@ -460,4 +464,45 @@ fn an_export_carries_what_a_plugin_was_granted() {
     assert_eq!(info.asks, ["things:read"]);
     assert!(info.granted.is_empty(), "{info:?}");
     assert!(other.engine.check().unwrap().is_ok());
+}
+
+/// Instances of one shared store each keep which plugin declares which type: a plugin
+/// installed, disabled or uninstalled through one applies on the other at its next write.
+#[test]
+fn a_plugin_changed_through_one_instance_applies_on_another_at_its_next_write() {
+    let a = testkit::Fixture::on(testkit::postgres_store());
+    let store = a.engine.store().another_instance().unwrap().unwrap();
+    let b = testkit::Fixture::on(store);
+    let [a, b] = [a, b].map(|f| {
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        f.map(|e| e.with_plugins(runtime))
+    });
+    let tenant = a.tenant("shop");
+    let ctx = Context::system(tenant.id);
+    let size = |f: &testkit::Fixture| -> Result<Option<Value>> {
+        let thing = f.engine.write(&ctx, |tx| {
+            tx.create_thing(
+                NewThing::new("gadget", "a gadget")
+                    .properties(Value::from_json(&serde_json::json!({"size": 9}))),
+            )
+        })?;
+        Ok(thing.properties.get_path("size").cloned())
+    };
+    // B writes the type while it is plain, and remembers that no plugin declares it.
+    assert_eq!(size(&b).unwrap(), Some(Value::Int(9)));
+    assert_eq!(size(&b).unwrap(), Some(Value::Int(9)));
+    a.engine.install_plugin(&ctx, &gadget_v("1")).unwrap();
+    assert_eq!(size(&b).unwrap(), Some(Value::Int(1)));
+    a.engine.set_plugin_enabled(&ctx, "gadgets", false).unwrap();
+    match size(&b) {
+        Err(Error::PluginFailed { plugin, reason }) => {
+            assert_eq!(
+                (plugin.as_str(), reason.as_str()),
+                ("gadgets", "is disabled")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    a.engine.uninstall_plugin(&ctx, "gadgets").unwrap();
+    assert_eq!(size(&b).unwrap(), Some(Value::Int(9)));
 }
