@@ -11,7 +11,9 @@
 //!
 //! `cargo run --release -p one-benches --example plugin_overhead -- [rounds] [per_round] [kind]`
 //!
-//! With `kind` (0–4) only that kind runs: a profile of one kind (`perf record`).
+//! With `kind` (0–4) only that kind runs: a profile of one kind (`perf record`). With
+//! `ONE_BENCH_IN_MEMORY=1` the database lives in memory: no page is written to a file,
+//! which takes the disk's noise out of the comparison (not its cache effects).
 
 #![allow(
     clippy::disallowed_methods,
@@ -30,11 +32,15 @@ fn main() {
     let only: Option<usize> = args.next().map(|a| a.parse().expect("kind"));
     let runtime = Arc::new(one::wasm::Runtime::new(one::wasm::Limits::default()).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let db = Ontology::builder()
+    let builder = Ontology::builder()
         .plugins(runtime)
-        .durability(Durability::Deferred)
-        .open(dir.path().join("one.redb"))
-        .unwrap();
+        .durability(Durability::Deferred);
+    let db = if std::env::var_os("ONE_BENCH_IN_MEMORY").is_some() {
+        builder.in_memory()
+    } else {
+        builder.open(dir.path().join("one.redb"))
+    }
+    .unwrap();
     let root = db
         .admin()
         .create_root_group(NewGroup::new(GroupType::Business, "Bench", "bench"))
