@@ -34,7 +34,7 @@ use crate::base::resource::Resource;
 use crate::{Error, Result};
 use one_vocabulary::records::group::Group;
 
-use super::Versioned;
+use super::versioned::{IdHasher, Versioned};
 
 /// The ONE engine over a [`Store`].
 ///
@@ -45,9 +45,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     ids: Mutex<IdGen>,
     /// Group to root tenant, for groups seen committed.
-    roots: RwLock<HashMap<GroupId, GroupId>>,
+    roots: RwLock<HashMap<GroupId, GroupId, IdHasher>>,
     /// Principals found to belong to a tenant, in an environment.
-    members: RwLock<HashSet<(Principal, Env, GroupId)>>,
+    members: RwLock<HashSet<(Principal, Env, GroupId), IdHasher>>,
     /// Committed groups by tenant and id, for the walks up the tree every call makes;
     /// forgotten whenever a transaction changes access data (every change to a group
     /// does).
@@ -83,7 +83,7 @@ pub(crate) struct Scope {
     pub(crate) structure: StructureKeys,
     pub(crate) tenant: TenantKeys,
     /// Groups found to be in scope during this transaction, so each is walked once.
-    in_scope: RefCell<HashSet<GroupId>>,
+    in_scope: RefCell<HashSet<GroupId, IdHasher>>,
     /// The access-cache epoch read before this call's snapshot was taken; `None` when
     /// the cache must not be used (the transaction changed access data itself).
     cache_epoch: Cell<Option<u64>>,
