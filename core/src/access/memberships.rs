@@ -492,9 +492,6 @@ fn forget(engine: &Engine) {
 }
 
 fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
-    if after.access_changed {
-        forget(engine);
-    }
     engine.log_denials(std::mem::take(&mut after.denials));
 }
 

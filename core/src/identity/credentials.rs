@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::base::clock::Timestamp;
 use crate::base::context::Context;
 use crate::base::secret::SecretDigest;
-use crate::kernel::{AfterTx, Engine, Hooks, Parts, Versioned};
+use crate::kernel::{Hooks, Parts, Versioned};
 use crate::metering::rate_limit::KeyQuota;
 use crate::records::key::IpRange;
 
@@ -50,20 +50,10 @@ impl Credentials {
     }
 }
 
-/// Installs the credential cache, forgotten after every transaction that changed access
-/// data.
+/// Installs the credential cache, forgotten whenever access data changes.
 pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
     parts.insert(Credentials::default());
-    hooks.end.push(after_transaction);
-    hooks.forget.push(forget);
-}
-
-fn forget(engine: &Engine) {
-    engine.part::<Credentials>().0.invalidate();
-}
-
-fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
-    if after.access_changed {
-        forget(engine);
-    }
+    hooks
+        .forget
+        .push(|engine| engine.part::<Credentials>().0.invalidate());
 }

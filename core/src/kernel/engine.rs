@@ -616,7 +616,7 @@ impl Engine {
     /// `committed` says whether its changes were committed.
     pub(crate) fn finish(&self, mut after: AfterTx, committed: bool) {
         if after.access_changed {
-            self.groups.invalidate();
+            self.forget_caches();
         }
         for end in &self.hooks.end {
             end(self, &mut after, committed);
@@ -630,12 +630,18 @@ impl Engine {
     /// refusals and reactions are the next run's to leave, so they are dropped.
     fn abandon(&self, mut after: AfterTx) {
         if after.access_changed {
-            self.groups.invalidate();
-            for forget in &self.hooks.forget {
-                forget(self);
-            }
+            self.forget_caches();
         }
         drop(after.in_flight.take());
+    }
+
+    /// Forgets every cache derived from access data: the kernel's groups and what the
+    /// features registered ([`Hooks::forget`]).
+    fn forget_caches(&self) {
+        self.groups.invalidate();
+        for forget in &self.hooks.forget {
+            forget(self);
+        }
     }
 
     /// Whether anyone listens to the changes of the tenant `root` in `env`.
@@ -664,10 +670,7 @@ impl Engine {
         }
         let stored = stored_access_version(kv)?;
         if stored > self.access_version.load(Ordering::Acquire) {
-            self.groups.invalidate();
-            for forget in &self.hooks.forget {
-                forget(self);
-            }
+            self.forget_caches();
             self.access_version.fetch_max(stored, Ordering::AcqRel);
         }
         Ok(stored == self.access_version.load(Ordering::Acquire))

@@ -155,7 +155,8 @@ pub(crate) type OnSettle = for<'a, 't> fn(&mut Tx<'a, 't>) -> Result<()>;
 /// changes were committed (a read is never committed).
 pub(crate) type OnEnd = fn(&Engine, &mut AfterTx, bool);
 
-/// A feature forgets what it cached from access data (another instance changed it).
+/// A feature forgets what it cached from access data: after a transaction that changed
+/// it has ended (before the end hooks run), and when another instance changed it.
 pub(crate) type OnForget = fn(&Engine);
 
 /// Work a feature does before the store syncs, copies or closes: state kept in memory is

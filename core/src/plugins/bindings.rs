@@ -16,7 +16,7 @@ use super::runtime::{ModuleHash, Plugins};
 use crate::access::cache::AccessCache;
 use crate::base::id::GroupId;
 use crate::base::layout::Declared;
-use crate::kernel::{AfterTx, Engine, Hooks, Parts, Tx, Versioned};
+use crate::kernel::{Hooks, Parts, Tx, Versioned};
 use crate::{Error, Result};
 
 /// The plugin that declares a type, as a write of that type needs it.
@@ -37,22 +37,13 @@ struct Bindings(Versioned<BindingKey, Option<Arc<TypePlugin>>>);
 /// How many answers are kept before the cache starts over.
 const LIMIT: usize = 10_000;
 
-/// Installs the cache, forgotten wherever the access cache is.
+/// Installs the cache, forgotten whenever access data changes.
 pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
     let cache = parts.get::<Arc<AccessCache>>().alongside(LIMIT);
     parts.insert(Bindings(cache));
-    hooks.end.push(after_transaction);
-    hooks.forget.push(forget);
-}
-
-fn forget(engine: &Engine) {
-    engine.part::<Bindings>().0.invalidate();
-}
-
-fn after_transaction(engine: &Engine, after: &mut AfterTx, _committed: bool) {
-    if after.access_changed {
-        forget(engine);
-    }
+    hooks
+        .forget
+        .push(|engine| engine.part::<Bindings>().0.invalidate());
 }
 
 impl Tx<'_, '_> {
