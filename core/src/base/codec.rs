@@ -49,6 +49,13 @@ pub(crate) fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
 
 /// Decodes a record written by [`encode`].
 pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
+    decode_prefix::<R, R>(bytes)
+}
+
+/// Decodes the leading fields of a record of type `R` written by [`encode`] as `P` (a
+/// struct of `R`'s first fields, in order, that is never stored), leaving the rest of the
+/// record unread: what a check of a large record needs of it.
+pub(crate) fn decode_prefix<R: Record, P: DeserializeOwned>(bytes: &[u8]) -> Result<P> {
     match bytes.split_first() {
         Some((&v, body)) if v == R::VERSION => {
             postcard::from_bytes(body).map_err(|e| Error::Corrupt {

@@ -55,8 +55,8 @@ impl<K: KvRead> View<'_, K> {
         if let Some(kind) = &query.kind {
             validate::type_name("kind", kind)?;
         }
-        let node = self.check_node(query.node, true)?;
-        self.authorize_record(Op::ListConnections, node.group, query.node)?;
+        let group = self.node_group(query.node)?;
+        self.authorize_record(Op::ListConnections, group, query.node)?;
         let outgoing = query.direction == EdgeDirection::Outgoing;
         let prefix = self
             .scope

@@ -7,11 +7,11 @@ pub use one_vocabulary::records::connection::*;
 
 use one_storage::KvRead;
 
-use crate::base::codec::Record;
+use crate::base::codec::{self, Record};
 use crate::base::id::{GroupId, Ref};
 use crate::base::layout::TenantKeys;
 use crate::kernel::View;
-use crate::records::thing::{Thing, ThingStatus};
+use crate::records::thing::{Thing, ThingPlace, ThingStatus};
 use crate::{Error, Result};
 
 impl Record for Connection {
@@ -42,6 +42,25 @@ pub(crate) struct Node {
 pub(crate) const GROUP_END: &str = "group";
 
 impl<K: KvRead> View<'_, K> {
+    /// The group of `node`, a group or a thing that must exist in the context's scope
+    /// ([`Error::NotFound`] for `node` otherwise, as [`View::check_node`] says): the
+    /// thing's properties are not read.
+    pub(crate) fn node_group(&self, node: Ref) -> Result<GroupId> {
+        let Ref::ThingId(t) = node else {
+            return self.check_node(node, true).map(|n| n.group);
+        };
+        let place: ThingPlace = self
+            .kv
+            .get(&self.scope.tenant.thing(t))?
+            .map(|bytes| codec::decode_prefix::<Thing, _>(&bytes))
+            .transpose()?
+            .ok_or_else(|| Error::not_found(t))?;
+        if self.ensure_scope(place.group).is_err() {
+            return Err(Error::not_found(t));
+        }
+        Ok(place.group)
+    }
+
     /// Checks that a group or thing exists in this tenant; with `scoped`, that it is in
     /// the context's scope too.
     pub(crate) fn check_node(&self, node: Ref, scoped: bool) -> Result<Node> {

@@ -5,9 +5,48 @@
 
 pub use one_vocabulary::records::thing::*;
 
+use serde::Deserialize;
+
 use crate::base::codec::Record;
+use crate::base::id::{GroupId, ThingId};
 
 impl Record for Thing {
     const NAME: &'static str = "thing";
     const VERSION: u8 = 1;
+}
+
+/// Where a stored thing lives: its first two fields, read without its properties
+/// ([`crate::base::codec::decode_prefix`] of a [`Thing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) struct ThingPlace {
+    pub(crate) id: ThingId,
+    pub(crate) group: GroupId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::clock::Timestamp;
+    use crate::base::codec;
+    use crate::base::value::Value;
+
+    #[test]
+    fn a_things_place_is_read_from_its_stored_bytes() {
+        let thing = Thing {
+            id: ThingId::from_u128(7 << 80 | 1),
+            group: GroupId::from_u128(9 << 80 | 2),
+            kind: "ticket".into(),
+            name: "A ticket".into(),
+            properties: Value::map().with("seat", "12A").with("price", 30),
+            status: ThingStatus::Active,
+            created_at: Timestamp::from_millis(1),
+            updated_at: Timestamp::from_millis(2),
+        };
+        let bytes = codec::encode(&thing).unwrap();
+        let place: ThingPlace = codec::decode_prefix::<Thing, _>(&bytes).unwrap();
+        assert_eq!((place.id, place.group), (thing.id, thing.group));
+        let mut other_version = bytes.clone();
+        other_version[0] = Thing::VERSION + 1;
+        assert!(codec::decode_prefix::<Thing, ThingPlace>(&other_version).is_err());
+    }
 }
