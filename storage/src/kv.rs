@@ -97,6 +97,17 @@ pub trait KvRead {
     /// The value stored under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// Calls `read` with the value stored under `key`, if any, lent by the store where
+    /// the backend can (a page of a file) rather than copied out of it as
+    /// [`KvRead::get`] does. `read` must not panic.
+    fn get_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StorageError> {
+        Ok(self.get(key)?.map(|value| read(&value)))
+    }
+
     /// Whether `key` is present.
     fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
         Ok(self.get(key)?.is_some())
@@ -120,6 +131,14 @@ pub trait KvRead {
 impl<T: KvRead> KvRead for Arc<T> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         (**self).get(key)
+    }
+
+    fn get_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StorageError> {
+        (**self).get_with(key, read)
     }
 
     fn scan<E: From<StorageError>>(

@@ -480,6 +480,18 @@ impl KvRead for ReadTx {
         }
     }
 
+    fn get_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StorageError> {
+        match &self.snapshot {
+            Snapshot::Embedded(s) => s.get_with(key, read),
+            #[cfg(feature = "postgres")]
+            Snapshot::Postgres(s) => Ok(s.get(key)?.map(|value| read(&value))),
+        }
+    }
+
     fn scan<E: From<StorageError>>(
         &self,
         range: &KeyRange,

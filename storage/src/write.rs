@@ -241,13 +241,21 @@ impl KvRead for WriteTx<'_> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_with(key, <[u8]>::to_vec)
+    }
+
+    fn get_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StorageError> {
         if let Some(buffered) = self.pending.get(key) {
-            return Ok(buffered.clone());
+            return Ok(buffered.as_deref().map(read));
         }
         match &self.base {
-            Base::Embedded(data) => embedded::table_get(data, key),
+            Base::Embedded(data) => embedded::table_get_with(data, key, read),
             #[cfg(feature = "postgres")]
-            Base::Postgres(session) => session.get(key),
+            Base::Postgres(session) => Ok(session.get(key)?.map(|value| read(&value))),
         }
     }
 

@@ -873,7 +873,7 @@ impl<K: KvRead> View<'_, K> {
     }
 
     pub(crate) fn get_record<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
-        self.kv.get(key)?.map(|b| codec::decode(&b)).transpose()
+        self.kv.get_with(key, codec::decode)?.transpose()
     }
 
     /// The group `id` of this tenant, without a scope check: from the engine's cache of

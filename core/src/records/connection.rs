@@ -51,8 +51,10 @@ impl<K: KvRead> View<'_, K> {
         };
         let place: ThingPlace = self
             .kv
-            .get(&self.scope.tenant.thing(t))?
-            .map(|bytes| codec::decode_prefix::<Thing, _>(&bytes))
+            .get_with(
+                &self.scope.tenant.thing(t),
+                codec::decode_prefix::<Thing, _>,
+            )?
             .transpose()?
             .ok_or_else(|| Error::not_found(t))?;
         if self.ensure_scope(place.group).is_err() {

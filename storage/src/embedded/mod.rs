@@ -107,7 +107,16 @@ pub(crate) fn table_get<T: ReadableTable<&'static [u8], &'static [u8]>>(
     t: &T,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StorageError> {
-    guarded("reading", || Ok(t.get(key)?.map(|g| g.value().to_vec())))
+    table_get_with(t, key, <[u8]>::to_vec)
+}
+
+/// [`KvRead::get_with`] on a redb table: `read` sees the value in redb's page.
+pub(crate) fn table_get_with<T: ReadableTable<&'static [u8], &'static [u8]>, R>(
+    t: &T,
+    key: &[u8],
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>, StorageError> {
+    guarded("reading", || Ok(t.get(key)?.map(|g| read(g.value()))))
 }
 
 /// One key-value pair as a redb range yields it.
@@ -984,6 +993,15 @@ impl Snapshot {
     /// The value stored under `key`, if any.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         table_get(&self.data, key)
+    }
+
+    /// [`KvRead::get_with`]: `read` sees the value in redb's page.
+    pub(crate) fn get_with<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StorageError> {
+        table_get_with(&self.data, key, read)
     }
 
     /// Visits the entries of `range` in `direction` until `visit` breaks or fails.
