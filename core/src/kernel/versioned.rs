@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 /// How the engine's in-memory maps keyed by ids hash them (the caches here, and the
 /// kernel's tenant roots and tenant members): foldhash, seeded at random per map, a
 /// fraction of std's SipHash on a 16-byte id (measured: checks of principals already met
-/// went from 0.95–1.08 µs to 0.75–0.86 µs, BENCHMARKS.md). Not a defence against an
+/// went from 0.96–1.06 µs to 0.70–0.79 µs, BENCHMARKS.md). Not a defence against an
 /// attacker who can time the maps and choose every key; these maps hold only records that
 /// exist (groups, verified principals) or names a writer was allowed to use, and each is
 /// bounded and starts over when full.

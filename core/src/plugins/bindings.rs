@@ -12,7 +12,7 @@ use std::sync::Arc;
 use one_plugin_sdk::abi::Manifest;
 use one_storage::KvRead;
 
-use super::runtime::{ModuleHash, Plugins};
+use super::runtime::{ModuleHash, Plugins, failed};
 use crate::access::cache::AccessCache;
 use crate::base::id::GroupId;
 use crate::base::layout::Declared;
@@ -63,6 +63,15 @@ impl Tx<'_, '_> {
             cache.insert(key, answer.clone(), epoch);
         }
         Ok(answer)
+    }
+
+    /// The plugin that declares `kind` of `of`, if any plugin does, for a write of that
+    /// type: [`crate::Error::PluginFailed`] if the plugin is disabled.
+    pub(crate) fn declaring(&self, of: Declared, kind: &str) -> Result<Option<Arc<TypePlugin>>> {
+        match self.declared_by(of, kind)? {
+            Some(plugin) if !plugin.enabled => Err(failed(&plugin.name, "is disabled")),
+            declared => Ok(declared),
+        }
     }
 
     fn read_binding(&self, of: Declared, kind: &str) -> Result<Option<TypePlugin>> {

@@ -3,10 +3,6 @@
 //! its ends may have, the metadata it must carry — before it is stored. Like a thing type,
 //! a declared type of a disabled plugin cannot be written.
 
-use std::sync::Arc;
-
-use super::bindings::TypePlugin;
-use super::runtime::failed;
 use super::schema::check_fields;
 use crate::base::layout::Declared;
 use crate::base::value::Value;
@@ -15,17 +11,6 @@ use crate::records::event::kinds;
 use crate::{Error, Result};
 
 impl Tx<'_, '_> {
-    /// The enabled plugin that declares `kind` of `of`, if any plugin does.
-    fn declaring(&self, of: Declared, kind: &str) -> Result<Option<Arc<TypePlugin>>> {
-        let Some(plugin) = self.declared_by(of, kind)? else {
-            return Ok(None);
-        };
-        if !plugin.enabled {
-            return Err(failed(&plugin.name, "is disabled"));
-        }
-        Ok(Some(plugin))
-    }
-
     /// Checks a connection of type `kind` against the plugin declaration of that type, if
     /// there is one: the types of its ends (`[from, to]`, for a new connection: a thing's
     /// type, `person`, or `group`) and its metadata.

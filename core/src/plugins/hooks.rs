@@ -197,20 +197,16 @@ impl Tx<'_, '_> {
         thing: &mut Thing,
         previous: Option<&Thing>,
     ) -> Result<Option<Arc<TypePlugin>>> {
-        let Some(plugin) = self.declared_by(Declared::Thing, &thing.kind)? else {
+        let Some(plugin) = self.declaring(Declared::Thing, &thing.kind)? else {
             return Ok(None);
         };
-        let record = &*plugin;
-        if !record.enabled {
-            return Err(failed(&record.name, "is disabled"));
-        }
         let schema = plugin.manifest.types.iter().find(|t| t.name == thing.kind);
         for field in schema.iter().flat_map(|t| &t.fields).filter(|f| f.computed) {
             let before = previous.and_then(|p| p.properties.get_path(&field.name));
             if thing.properties.get_path(&field.name) != before {
                 return Err(Error::invalid(
                     format!("properties.{}", field.name),
-                    format!("is computed by plugin `{}`; it cannot be set", record.name),
+                    format!("is computed by plugin `{}`; it cannot be set", plugin.name),
                 ));
             }
         }
@@ -227,13 +223,13 @@ impl Tx<'_, '_> {
             properties: &thing.properties,
             previous: previous.map(|p| &p.properties),
         };
-        let runtime = self.ensure_loaded(record)?;
-        let mut reads = Reads::new(self.view(), &record.name, thing.group);
-        let answer = runtime.prepare(&record.module, &input, &mut reads);
+        let runtime = self.ensure_loaded(&plugin)?;
+        let mut reads = Reads::new(self.view(), &plugin.name, thing.group);
+        let answer = runtime.prepare(&plugin.module, &input, &mut reads);
         if let Some(e) = reads.failure {
             return Err(e);
         }
-        let answer = answer.map_err(|reason| failed(&record.name, reason))?;
+        let answer = answer.map_err(|reason| failed(&plugin.name, reason))?;
         let properties = match answer {
             Ok(p) => p,
             Err(rejection) => {
@@ -247,14 +243,14 @@ impl Tx<'_, '_> {
         // plugin's answer.
         let answered = validate::map_value("properties", properties).map_err(|e| {
             failed(
-                &record.name,
+                &plugin.name,
                 format!("answered properties that cannot be stored: {e}"),
             )
         })?;
         let sent = std::mem::replace(&mut thing.properties, answered);
         if let Some(schema) = schema {
             check_fields(&schema.fields, "properties", &thing.properties)
-                .map_err(|e| blame(e, &sent, &thing.properties, &record.name))?;
+                .map_err(|e| blame(e, &sent, &thing.properties, &plugin.name))?;
         }
         Ok(Some(plugin))
     }
@@ -267,15 +263,15 @@ impl Tx<'_, '_> {
         event: &'static str,
         plugin: Option<Arc<TypePlugin>>,
     ) {
-        let Some(record) = plugin else {
+        let Some(plugin) = plugin else {
             return;
         };
-        if record.enabled && record.manifest.reacts {
+        if plugin.enabled && plugin.manifest.reacts {
             self.locals.get::<Vec<Reaction>>().push(Reaction {
                 root: self.scope.root,
                 env: self.scope.ctx.env(),
-                plugin: record.name.clone(),
-                module: record.module,
+                plugin: plugin.name.clone(),
+                module: plugin.module,
                 thing: thing.clone(),
                 event,
             });
