@@ -60,21 +60,23 @@ use std::sync::Arc;
 
 use one_storage::{Direction, KeyRange, KvRead};
 
-use crate::access::cache::{AccessCache, Grant, Held, LISTED_MEMBERSHIPS, PersonAccess};
+use crate::access::cache::{
+    AccessCache, Grant, Held, LISTED_MEMBERSHIPS, PersonAccess, PersonEntry,
+};
 use crate::base::codec;
 use crate::base::context::Context;
 use crate::base::context::{Env, Principal};
 use crate::base::id::{GroupId, KeyId, Ref, ThingId};
 use crate::base::layout::TenantKeys;
 use crate::base::permission::{Permission, PermissionSet, membership_permissions};
-use crate::base::value::Value;
+use crate::base::value::{Value, ValueRef};
 use crate::kernel::{AfterTx, Hooks, Parts};
 use crate::kernel::{Engine, View};
-use crate::records::connection::{Connection, MEMBER_OF};
+use crate::records::connection::{Connection, ConnectionHead, MEMBER_OF};
 use crate::records::group::Group;
 use crate::records::group::MAX_DEPTH;
 use crate::records::person::PERSON;
-use crate::records::thing::{Thing, ThingStatus};
+use crate::records::thing::{Thing, ThingHead, ThingStatus};
 use crate::{Error, Result};
 
 /// What a child group lets through from memberships of its parent groups
@@ -146,38 +148,66 @@ impl Membership {
     /// Reads a membership from its connection. Missing fields are the defaults: no
     /// explicit permissions, active.
     pub fn of(c: &Connection) -> Result<Self> {
-        let role = c
-            .metadata
-            .get_path("role")
-            .and_then(Value::as_str)
-            .unwrap_or("group_user")
-            .to_string();
-        let listed: Vec<&str> = match c.metadata.get_path("permissions") {
-            Some(Value::List(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
+        Self::of_terms(&Terms::of(&c.metadata))
+    }
+
+    /// Reads a membership from what its metadata says.
+    fn of_terms(terms: &Terms<'_>) -> Result<Self> {
+        let role = terms.role.unwrap_or("group_user");
         // Strings are checked when a membership is written; one stored by an older version
         // that this one does not know grants nothing rather than failing every check.
-        let known: Vec<&str> = listed
+        let known: Vec<&str> = terms
+            .listed
             .iter()
             .copied()
             .filter(|s| PermissionSet::parse(&[*s]).is_ok())
             .collect();
-        let permissions = if !listed.is_empty() && known.is_empty() {
+        let permissions = if !terms.listed.is_empty() && known.is_empty() {
             PermissionSet::EMPTY
         } else {
-            membership_permissions(&role, &known)?
+            membership_permissions(role, &known)?
         };
-        let active = c
-            .metadata
-            .get_path(MEMBERSHIP_STATUS)
-            .and_then(Value::as_str)
-            != Some("pending");
         Ok(Membership {
-            role,
+            role: role.to_string(),
             permissions,
-            active,
+            active: terms.status != Some("pending"),
         })
+    }
+}
+
+/// What a membership's metadata says of what it gives: its role, the permissions it
+/// lists, and its state — read from a connection in memory or in place from a stored one.
+struct Terms<'m> {
+    role: Option<&'m str>,
+    listed: Vec<&'m str>,
+    status: Option<&'m str>,
+}
+
+impl<'m> Terms<'m> {
+    /// From a connection's metadata.
+    fn of(metadata: &'m Value) -> Self {
+        let listed = match metadata.get_path("permissions") {
+            Some(Value::List(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        Terms {
+            role: metadata.get_path("role").and_then(Value::as_str),
+            listed,
+            status: metadata.get_path(MEMBERSHIP_STATUS).and_then(Value::as_str),
+        }
+    }
+
+    /// From a stored connection's metadata, read in place.
+    fn of_stored(metadata: &ValueRef<'m>) -> Self {
+        let listed = match metadata.get("permissions") {
+            Some(ValueRef::List(items)) => items.iter().filter_map(ValueRef::as_str).collect(),
+            _ => Vec::new(),
+        };
+        Terms {
+            role: metadata.get("role").and_then(ValueRef::as_str),
+            listed,
+            status: metadata.get(MEMBERSHIP_STATUS).and_then(ValueRef::as_str),
+        }
     }
 }
 
@@ -207,48 +237,56 @@ impl<K: KvRead> View<'_, K> {
     /// out of its scope.
     pub fn permissions_in(&self, group: GroupId) -> Result<PermissionSet> {
         let ctx = self.scope.ctx;
-        let principal = ctx.principal();
-        if principal == Principal::System {
-            self.ensure_scope(group)?;
-            return Ok(crate::access::policy::in_env(
-                PermissionSet::all(),
-                ctx.env(),
-            ));
-        }
+        let in_env = |set| crate::access::policy::in_env(set, ctx.env());
+        let key = match ctx.principal() {
+            Principal::System => {
+                self.ensure_scope(group)?;
+                return Ok(in_env(PermissionSet::all()));
+            }
+            Principal::Person(person) => return self.person_permissions_in(person, group),
+            Principal::ApiKey(key) => key,
+        };
         let now = self.engine.clock().now();
-        let key = (principal, ctx.env(), ctx.group(), group);
+        let cache = self.engine.part::<Arc<AccessCache>>();
+        let cache_key = (ctx.principal(), ctx.env(), ctx.group(), group);
         let epoch = self.scope.cache_epoch();
         if epoch.is_some()
-            && let Some(grant) = self.engine.part::<Arc<AccessCache>>().get(&key)
+            && let Some(grant) = cache.get(&cache_key)
         {
             return Ok(grant.at(now));
         }
-        let grant = match principal {
-            Principal::System => Grant {
-                permissions: PermissionSet::all(),
-                until: None,
-            },
-            // The walk up from `group` that gathers the person's memberships also checks
-            // the scope: the tree is walked once.
-            Principal::Person(person) => Grant {
-                permissions: self.person_permissions_in_scope(person, ctx.env(), group)?,
-                until: None,
-            },
-            Principal::ApiKey(k) => {
-                self.ensure_scope(group)?;
-                self.key_grant(k, ctx.env(), group)?
-            }
-        };
+        self.ensure_scope(group)?;
+        let grant = self.key_grant(key, ctx.env(), group)?;
         let grant = Grant {
-            permissions: crate::access::policy::in_env(grant.permissions, ctx.env()),
+            permissions: in_env(grant.permissions),
             ..grant
         };
         if let Some(epoch) = epoch {
-            self.engine
-                .part::<Arc<AccessCache>>()
-                .insert(key, grant, epoch);
+            cache.insert(cache_key, grant, epoch);
         }
         Ok(grant.at(now))
+    }
+
+    /// What the context's person may do in `group`: an answer kept with their standing,
+    /// or one walk up from `group` that gathers their memberships and checks the scope.
+    fn person_permissions_in(&self, person: ThingId, group: GroupId) -> Result<PermissionSet> {
+        let (env, within) = (self.scope.ctx.env(), self.scope.ctx.group());
+        let entry = self.person_entry(person, env)?;
+        let epoch = self.scope.cache_epoch();
+        if epoch.is_some()
+            && let Some(set) = entry.answer(within, group)
+        {
+            return Ok(set);
+        }
+        let set = crate::access::policy::in_env(
+            self.person_permissions_in_scope(&entry.access, person, env, group)?,
+            env,
+        );
+        if let Some(epoch) = epoch {
+            let cache = self.engine.part::<Arc<AccessCache>>();
+            cache.remember(&entry, within, group, set, epoch);
+        }
+        Ok(set)
     }
 
     /// [`View::person_permissions`] at a `group` that must be in the context's scope
@@ -256,20 +294,24 @@ impl<K: KvRead> View<'_, K> {
     /// walk up from `group` checks that it passes the context's group.
     fn person_permissions_in_scope(
         &self,
+        access: &PersonAccess,
         person: ThingId,
         env: Env,
         group: GroupId,
     ) -> Result<PermissionSet> {
         let within = self.scope.ctx.group();
-        if group == within || self.scope.known_in_scope(group) {
-            return self.person_permissions(person, env, group);
-        }
-        match self.person_walk(person, env, group, Some(within))? {
+        let check_scope = !(group == within || self.scope.known_in_scope(group));
+        match self.person_walk(access, person, env, group, check_scope.then_some(within))? {
             Walked::Met(set) => {
-                self.scope.remember_in_scope(group);
+                if check_scope {
+                    self.scope.remember_in_scope(group);
+                }
                 Ok(set)
             }
-            Walked::Inactive => self.ensure_scope(group).map(|()| PermissionSet::EMPTY),
+            Walked::Inactive if check_scope => {
+                self.ensure_scope(group).map(|()| PermissionSet::EMPTY)
+            }
+            Walked::Inactive => Ok(PermissionSet::EMPTY),
             Walked::Outside => Err(Error::not_found(group)),
         }
     }
@@ -281,28 +323,31 @@ impl<K: KvRead> View<'_, K> {
         env: Env,
         group: GroupId,
     ) -> Result<PermissionSet> {
-        Ok(match self.person_walk(person, env, group, None)? {
-            Walked::Met(set) => set,
-            Walked::Inactive | Walked::Outside => PermissionSet::EMPTY,
-        })
+        let entry = self.person_entry(person, env)?;
+        Ok(
+            match self.person_walk(&entry.access, person, env, group, None)? {
+                Walked::Met(set) => set,
+                Walked::Inactive | Walked::Outside => PermissionSet::EMPTY,
+            },
+        )
     }
 
     /// Walks up from `group`, gathering the person's memberships that reach it; with
     /// `within`, also whether the walk passed that group.
     fn person_walk(
         &self,
+        access: &PersonAccess,
         person: ThingId,
         env: Env,
         group: GroupId,
         within: Option<GroupId>,
     ) -> Result<Walked> {
-        let tenant = TenantKeys::new(self.scope.root, env);
-        let access = self.person_access(&tenant, person, env)?;
         if *access == PersonAccess::Inactive {
             return Ok(Walked::Inactive);
         }
+        let tenant = TenantKeys::new(self.scope.root, env);
         let held_at = |group: GroupId| -> Result<Option<Held>> {
-            Ok(match &*access {
+            Ok(match access {
                 PersonAccess::Listed(list) => list
                     .iter()
                     .find(|(g, _)| *g == group)
@@ -338,15 +383,11 @@ impl<K: KvRead> View<'_, K> {
         })
     }
 
-    /// The person's standing in the tenant of `tenant` (whether they are an active
+    /// The person's standing in this tenant and `env` (whether they are an active
     /// person, and their memberships when they have few), from the access cache when
     /// this call may use it.
-    fn person_access(
-        &self,
-        tenant: &TenantKeys,
-        person: ThingId,
-        env: Env,
-    ) -> Result<Arc<PersonAccess>> {
+    fn person_entry(&self, person: ThingId, env: Env) -> Result<Arc<PersonEntry>> {
+        let tenant = TenantKeys::new(self.scope.root, env);
         let key = (self.scope.root, env, person);
         let epoch = self.scope.cache_epoch();
         let cache = self.engine.part::<Arc<AccessCache>>();
@@ -355,11 +396,15 @@ impl<K: KvRead> View<'_, K> {
         {
             return Ok(access);
         }
-        let Some(record) = self.get_record::<Thing>(&tenant.thing(person))? else {
+        let active = self.kv.get_with(&tenant.thing(person), |bytes| {
+            codec::decode_in::<Thing, ThingHead>(bytes)
+                .map(|head| head.kind == PERSON && head.status != ThingStatus::Deleted)
+        })?;
+        let Some(active) = active.transpose()? else {
             // Nothing is remembered of an id that names nobody.
-            return Ok(Arc::new(PersonAccess::Inactive));
+            return Ok(Arc::new(PersonEntry::new(PersonAccess::Inactive)));
         };
-        let access = if record.kind != PERSON || record.status == ThingStatus::Deleted {
+        let access = if !active {
             PersonAccess::Inactive
         } else {
             let prefix = tenant.edges(true, Ref::from(person), Some(MEMBER_OF));
@@ -371,12 +416,13 @@ impl<K: KvRead> View<'_, K> {
                         many = true;
                         return Ok(std::ops::ControlFlow::Break(()));
                     }
-                    let c = codec::decode::<Connection>(v)?;
+                    let c = codec::decode_in::<Connection, ConnectionHead>(v)?;
                     let group = match c.to {
                         Ref::GroupId(g) => g,
                         _ => return Ok::<_, Error>(std::ops::ControlFlow::Continue(())),
                     };
-                    listed.push((group, Held::of(&Membership::of(&c)?)));
+                    let terms = Terms::of_stored(&c.metadata);
+                    listed.push((group, Held::of(&Membership::of_terms(&terms)?)));
                     Ok(std::ops::ControlFlow::Continue(()))
                 })?;
             if many {
@@ -385,11 +431,11 @@ impl<K: KvRead> View<'_, K> {
                 PersonAccess::Listed(listed)
             }
         };
-        let access = Arc::new(access);
+        let entry = Arc::new(PersonEntry::new(access));
         if let Some(epoch) = epoch {
-            cache.insert_person(key, Arc::clone(&access), epoch);
+            cache.insert_person(key, Arc::clone(&entry), epoch);
         }
-        Ok(access)
+        Ok(entry)
     }
 
     /// The person's membership in exactly `group`, if any.
@@ -527,5 +573,42 @@ mod tests {
         let m = Membership::of(&c(vec!["things:fly", "read"])).unwrap();
         assert_eq!(m.permissions, PermissionSet::parse(&["read"]).unwrap());
         assert!(m.active);
+    }
+
+    #[test]
+    fn a_membership_read_in_place_from_its_stored_record_is_the_same_membership() {
+        let c = |metadata: Value| Connection {
+            id: crate::base::id::ConnectionId::from_u128(1),
+            from: Ref::from(ThingId::from_u128(2)),
+            to: Ref::from(GroupId::from_u128(3)),
+            kind: MEMBER_OF.into(),
+            metadata,
+            group: GroupId::from_u128(3),
+            created_at: Timestamp::from_millis(0),
+        };
+        for metadata in [
+            Value::map(),
+            Value::map().with("role", "org_owner"),
+            Value::map()
+                .with("role", "group_admin")
+                .with("status", "pending"),
+            Value::map()
+                .with("role", "member")
+                .with("permissions", vec!["read", "things:fly", "write"])
+                .with("status", "active"),
+            Value::map().with("permissions", vec!["things:fly"]),
+            Value::map().with("role", 7).with("permissions", "read"),
+        ] {
+            let connection = c(metadata);
+            let bytes = codec::encode(&connection).unwrap();
+            let head: ConnectionHead = codec::decode_in::<Connection, _>(&bytes).unwrap();
+            assert_eq!(head.to, connection.to);
+            assert_eq!(
+                Membership::of_terms(&Terms::of_stored(&head.metadata)).unwrap(),
+                Membership::of(&connection).unwrap(),
+                "{:?}",
+                connection.metadata
+            );
+        }
     }
 }

@@ -50,7 +50,7 @@ use crate::kernel::{AfterTx, Denial, Engine, Get, Scope, View};
 use crate::records::connection::{Connection, MEMBER_OF};
 use crate::records::event::kinds;
 use crate::records::person::PERSON;
-use crate::records::thing::Thing;
+use crate::records::thing::{Thing, ThingHead};
 use crate::{Error, Result};
 
 use Permission as P;
@@ -336,14 +336,16 @@ pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) ->
         Principal::System => true,
         Principal::Person(person) => {
             let key = TenantKeys::new(root, env).thing(person);
-            match kv.get(&key)? {
-                Some(bytes) => codec::decode::<Thing>(&bytes)?.kind == PERSON,
-                None => false,
-            }
+            let mut is_person = Ok(false);
+            kv.read(&key, &mut |bytes| {
+                is_person = codec::decode_in::<Thing, ThingHead>(bytes).map(|t| t.kind == PERSON);
+            })?;
+            is_person?
         }
-        Principal::ApiKey(key) => kv
-            .get(&crate::base::layout::StructureKeys::new(root).api_key(key))?
-            .is_some(),
+        Principal::ApiKey(key) => kv.read(
+            &crate::base::layout::StructureKeys::new(root).api_key(key),
+            &mut |_| {},
+        )?,
     })
 }
 

@@ -7,8 +7,8 @@
 //! version, keep the old layout as a frozen struct, and migrate on read. `core/FORMAT.md`
 //! lists every version.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -56,6 +56,13 @@ pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
 /// struct of `R`'s first fields, in order, that is never stored), leaving the rest of the
 /// record unread: what a check of a large record needs of it.
 pub(crate) fn decode_prefix<R: Record, P: DeserializeOwned>(bytes: &[u8]) -> Result<P> {
+    decode_in::<R, P>(bytes)
+}
+
+/// [`decode_prefix`] into a `P` that borrows from `bytes` (its strings, and values as
+/// [`crate::base::value::ValueRef`]): nothing of the record is copied out that `P` does
+/// not keep.
+pub(crate) fn decode_in<'a, R: Record, P: Deserialize<'a>>(bytes: &'a [u8]) -> Result<P> {
     match bytes.split_first() {
         Some((&v, body)) if v == R::VERSION => {
             postcard::from_bytes(body).map_err(|e| Error::Corrupt {

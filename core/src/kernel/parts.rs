@@ -121,13 +121,14 @@ impl std::fmt::Debug for Locals {
 /// Reads by key: what the tenant-boundary check needs of a snapshot, whichever kind of
 /// transaction it is.
 pub(crate) trait Get {
-    /// The value stored under `key`, if any.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Lends the value stored under `key` to `read`, if there is one, without copying it
+    /// out; whether there was one.
+    fn read(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool>;
 }
 
 impl<K: KvRead> Get for K {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(KvRead::get(self, key)?)
+    fn read(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        Ok(KvRead::get_with(self, key, read)?.is_some())
     }
 }
 

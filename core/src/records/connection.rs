@@ -8,10 +8,11 @@ pub use one_vocabulary::records::connection::*;
 use one_storage::KvRead;
 
 use crate::base::codec::{self, Record};
-use crate::base::id::{GroupId, Ref};
+use crate::base::id::{ConnectionId, GroupId, Ref};
 use crate::base::layout::TenantKeys;
+use crate::base::value::ValueRef;
 use crate::kernel::View;
-use crate::records::thing::{Thing, ThingPlace, ThingStatus};
+use crate::records::thing::{Thing, ThingHead, ThingPlace, ThingStatus};
 use crate::{Error, Result};
 
 impl Record for Connection {
@@ -28,6 +29,19 @@ pub(crate) fn copy_keys(keys: &TenantKeys, c: &Connection) -> [Vec<u8>; 3] {
         keys.edge(false, c.to, &c.kind, c.from, c.id),
         keys.group_connection(c.group, &c.kind, c.created_at, c.id),
     ]
+}
+
+/// A stored connection's fields up to its metadata, read in place
+/// ([`codec::decode_in`] of a [`Connection`]): what a check of a membership needs,
+/// without copying its metadata out.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ConnectionHead<'a> {
+    _id: ConnectionId,
+    _from: Ref,
+    pub(crate) to: Ref,
+    _kind: &'a str,
+    #[serde(borrow)]
+    pub(crate) metadata: ValueRef<'a>,
 }
 
 /// An end of a connection, as found: the group it is in (itself, for a group), its type
@@ -75,17 +89,21 @@ impl<K: KvRead> View<'_, K> {
             Ref::GroupId(g) if scoped => self.check_scope(g).map(|_| group(g)),
             Ref::GroupId(g) => self.load_group(g).map(|_| group(g)),
             Ref::ThingId(t) => {
-                let thing = self
-                    .get_record::<Thing>(&self.scope.tenant.thing(t))?
+                let node = self
+                    .kv
+                    .get_with(&self.scope.tenant.thing(t), |bytes| {
+                        codec::decode_in::<Thing, ThingHead>(bytes).map(|head| Node {
+                            group: head.group,
+                            deleted: head.status == ThingStatus::Deleted,
+                            kind: head.kind.to_string(),
+                        })
+                    })?
+                    .transpose()?
                     .ok_or_else(|| Error::not_found(t))?;
-                if scoped && self.ensure_scope(thing.group).is_err() {
+                if scoped && self.ensure_scope(node.group).is_err() {
                     return Err(Error::not_found(t));
                 }
-                Ok(Node {
-                    group: thing.group,
-                    deleted: thing.status == ThingStatus::Deleted,
-                    kind: thing.kind,
-                })
+                Ok(node)
             }
             other => Err(Error::invalid(
                 "node",

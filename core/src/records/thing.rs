@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::base::codec::Record;
 use crate::base::id::{GroupId, ThingId};
+use crate::base::value::ValueRef;
 
 impl Record for Thing {
     const NAME: &'static str = "thing";
@@ -23,6 +24,20 @@ pub(crate) struct ThingPlace {
     pub(crate) group: GroupId,
 }
 
+/// A stored thing's fields up to its status, read in place
+/// ([`crate::base::codec::decode_in`] of a [`Thing`]): what a check of its type and state
+/// needs, without building its properties.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ThingHead<'a> {
+    _id: ThingId,
+    pub(crate) group: GroupId,
+    pub(crate) kind: &'a str,
+    _name: &'a str,
+    #[serde(borrow)]
+    _properties: ValueRef<'a>,
+    pub(crate) status: ThingStatus,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,7 +46,7 @@ mod tests {
     use crate::base::value::Value;
 
     #[test]
-    fn a_things_place_is_read_from_its_stored_bytes() {
+    fn a_things_place_and_head_are_read_from_its_stored_bytes() {
         let thing = Thing {
             id: ThingId::from_u128(7 << 80 | 1),
             group: GroupId::from_u128(9 << 80 | 2),
@@ -45,6 +60,11 @@ mod tests {
         let bytes = codec::encode(&thing).unwrap();
         let place: ThingPlace = codec::decode_prefix::<Thing, _>(&bytes).unwrap();
         assert_eq!((place.id, place.group), (thing.id, thing.group));
+        let head: ThingHead = codec::decode_in::<Thing, _>(&bytes).unwrap();
+        assert_eq!(
+            (head.group, head.kind, head.status),
+            (thing.group, "ticket", ThingStatus::Active)
+        );
         let mut other_version = bytes.clone();
         other_version[0] = Thing::VERSION + 1;
         assert!(codec::decode_prefix::<Thing, ThingPlace>(&other_version).is_err());

@@ -294,6 +294,89 @@ enum Stored {
     Map(BTreeMap<String, Value>),
 }
 
+/// A stored [`Value`] read in place: its strings borrowed from the stored bytes, its lists
+/// and maps as vectors. For a check that needs a few fields of a record (a membership's
+/// role, a thing's status) without building its whole value; only the stored (binary)
+/// form decodes to it. A map's entries keep their stored order (sorted by key).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueRef<'a> {
+    /// No value.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A string, borrowed.
+    String(&'a str),
+    /// A list.
+    List(Vec<ValueRef<'a>>),
+    /// A map's entries, in key order.
+    Map(Vec<(&'a str, ValueRef<'a>)>),
+}
+
+impl<'a> ValueRef<'a> {
+    /// The value under `key`, if this is a map that has it.
+    pub fn get(&self, key: &str) -> Option<&ValueRef<'a>> {
+        match self {
+            ValueRef::Map(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&'a str> {
+        match self {
+            ValueRef::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The items, if this is a list.
+    pub fn as_list(&self) -> Option<&[ValueRef<'a>]> {
+        match self {
+            ValueRef::List(items) => Some(items),
+            _ => None,
+        }
+    }
+}
+
+/// [`Stored`], borrowing its strings, for [`ValueRef`].
+#[derive(Deserialize)]
+#[serde(rename = "Value")]
+enum StoredIn<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(&'a str),
+    List(#[serde(borrow)] Vec<ValueRef<'a>>),
+    Map(#[serde(borrow)] Vec<(&'a str, ValueRef<'a>)>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ValueRef<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            return Err(serde::de::Error::custom(
+                "a ValueRef is read from a stored value only",
+            ));
+        }
+        let _depth = DecodeDepth::enter().map_err(serde::de::Error::custom)?;
+        // A map is stored as its length and then each key and value, exactly as a list of
+        // pairs is: the two decode the same bytes.
+        Ok(match StoredIn::deserialize(d)? {
+            StoredIn::Null => ValueRef::Null,
+            StoredIn::Bool(b) => ValueRef::Bool(b),
+            StoredIn::Int(i) => ValueRef::Int(i),
+            StoredIn::Float(f) => ValueRef::Float(f),
+            StoredIn::String(x) => ValueRef::String(x),
+            StoredIn::List(l) => ValueRef::List(l),
+            StoredIn::Map(m) => ValueRef::Map(m),
+        })
+    }
+}
+
 thread_local! {
     /// How deep the stored value being decoded on this thread is nested so far.
     static DECODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -552,6 +635,9 @@ mod tests {
         hostile.push(0);
         assert!(postcard::from_bytes::<Value>(&hostile).is_err());
         assert_eq!(DECODE_DEPTH.with(std::cell::Cell::get), 0);
+        assert!(postcard::from_bytes::<ValueRef>(&hostile).is_err());
+        assert!(postcard::from_bytes::<ValueRef>(&postcard::to_stdvec(&deep).unwrap()).is_err());
+        assert_eq!(DECODE_DEPTH.with(std::cell::Cell::get), 0);
         assert_eq!(
             Value::Int(2).compare(&Value::Float(2.5)),
             Some(Ordering::Less)
@@ -561,5 +647,43 @@ mod tests {
             Value::from_json(&serde_json::json!(u64::MAX)).type_name(),
             "float"
         );
+    }
+
+    #[test]
+    fn a_stored_value_reads_in_place_as_the_value_it_is() {
+        let v = Value::map()
+            .with("role", "member")
+            .with(
+                "permissions",
+                Value::List(vec!["read".into(), "write".into()]),
+            )
+            .with("n", 3)
+            .with("x", 2.5)
+            .with("b", true)
+            .with("none", Value::Null)
+            .with("inner", Value::map().with("k", "v"));
+        let bytes = postcard::to_stdvec(&v).unwrap();
+        let r: ValueRef = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(r.get("role").and_then(ValueRef::as_str), Some("member"));
+        let listed: Vec<&str> = r
+            .get("permissions")
+            .and_then(ValueRef::as_list)
+            .unwrap()
+            .iter()
+            .filter_map(ValueRef::as_str)
+            .collect();
+        assert_eq!(listed, ["read", "write"]);
+        assert_eq!(r.get("n"), Some(&ValueRef::Int(3)));
+        assert_eq!(r.get("x"), Some(&ValueRef::Float(2.5)));
+        assert_eq!(r.get("b"), Some(&ValueRef::Bool(true)));
+        assert_eq!(r.get("none"), Some(&ValueRef::Null));
+        assert_eq!(
+            r.get("inner"),
+            Some(&ValueRef::Map(vec![("k", ValueRef::String("v"))]))
+        );
+        assert_eq!(r.get("missing"), None);
+        assert_eq!(ValueRef::Int(1).get("role"), None);
+        // Only the stored form reads as a ValueRef.
+        assert!(serde_json::from_str::<ValueRef>("{}").is_err());
     }
 }
