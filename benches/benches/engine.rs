@@ -77,6 +77,20 @@ fn bulk(c: &mut Criterion) {
         b.iter_custom(|n| timed(n, setup, |db| db.bulk_connections(connections).unwrap()))
     });
     #[cfg(feature = "sqlite")]
+    g.bench_function(
+        BenchmarkId::new("create_connections", "sqlite_audited"),
+        |b| {
+            use one_benches::sqlite::SqliteDb;
+            let setup = || {
+                let mut db = SqliteDb::empty().unwrap();
+                db.bulk_things(things).unwrap();
+                db
+            };
+            let work = |db: &mut SqliteDb| db.bulk_connections_audited(connections).unwrap();
+            b.iter_custom(|n| timed(n, setup, work))
+        },
+    );
+    #[cfg(feature = "sqlite")]
     g.bench_function(BenchmarkId::new("create_connections", "sqlite"), |b| {
         use one_benches::sqlite::SqliteDb;
         let setup = || {

@@ -188,6 +188,16 @@ impl SqliteDb {
 
     /// Inserts `n` connections in one transaction.
     pub fn bulk_connections(&mut self, n: usize) -> rusqlite::Result<()> {
+        self.insert_connections(n, false)
+    }
+
+    /// Inserts `n` connections in one transaction and, as ONE does, an audit event for
+    /// each (`connection_created`, indexed by group, type, actor and target).
+    pub fn bulk_connections_audited(&mut self, n: usize) -> rusqlite::Result<()> {
+        self.insert_connections(n, true)
+    }
+
+    fn insert_connections(&mut self, n: usize, audited: bool) -> rusqlite::Result<()> {
         let mut rng = Rng::new(2);
         let sources = SOURCES.min(self.things);
         let tx = self.conn.transaction()?;
@@ -195,18 +205,20 @@ impl SqliteDb {
             let mut st = tx.prepare_cached(
                 "INSERT INTO connections (src, type, dst, grp, meta, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (grp, type, actor, target, time, meta) VALUES (0, 'connection_created', 0, ?1, ?2, ?3)",
+            )?;
             for i in 0..n {
                 let src = (i % sources) as i64 + 1;
                 let dst = rng.below(self.things) as i64 + 1;
+                let kind = LINKS[(i / sources) % LINKS.len()];
                 let meta = format!(r#"{{"weight":{}}}"#, i % 7);
-                st.execute(params![
-                    src,
-                    LINKS[(i / sources) % LINKS.len()],
-                    dst,
-                    0,
-                    meta,
-                    i as i64
-                ])?;
+                st.execute(params![src, kind, dst, 0, meta, i as i64])?;
+                if audited {
+                    let id = tx.last_insert_rowid();
+                    let meta = format!(r#"{{"from":{src},"to":{dst},"type":"{kind}"}}"#);
+                    insert_event.execute(params![id, i as i64, meta])?;
+                }
             }
         }
         tx.commit()
