@@ -10,4 +10,4 @@ pub use engine::Admin;
 pub(crate) use engine::{AfterTx, Denial, Scope};
 pub use engine::{Engine, Tx, View};
 pub(crate) use parts::{Get, Hooks, Parts};
-pub(crate) use versioned::Versioned;
+pub(crate) use versioned::{IdHasher, Versioned};

@@ -80,6 +80,12 @@ impl<K: Eq + Hash, V: Clone> Versioned<K, V> {
         answers.clear();
     }
 
+    /// Calls `f` with every answer held.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&V)) {
+        let answers = self.answers.read().unwrap_or_else(|p| p.into_inner());
+        answers.values().for_each(&mut f);
+    }
+
     /// The answer for `key`, if one is cached.
     pub(crate) fn get(&self, key: &K) -> Option<V> {
         let answers = self.answers.read().unwrap_or_else(|p| p.into_inner());
