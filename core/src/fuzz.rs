@@ -5,12 +5,12 @@
 
 use crate::base::codec;
 use crate::base::id::{GroupId, Ref, ThingId};
-use crate::base::value::Value;
-use crate::records::connection::Connection;
+use crate::base::value::{Value, ValueRef};
+use crate::records::connection::{Connection, ConnectionHead};
 use crate::records::event::Event;
 use crate::records::filter::Filter;
 use crate::records::group::Group;
-use crate::records::thing::Thing;
+use crate::records::thing::{Thing, ThingHead};
 
 /// Id text: parsing never panics, and a parsed id prints back to the same id.
 pub fn parse_id(data: &[u8]) {
@@ -63,6 +63,26 @@ pub fn decode_records(data: &[u8]) {
     if let Ok(v) = postcard::from_bytes::<Value>(data) {
         let _ = v.validate("fuzz");
         let _ = v.to_json();
+    }
+    // What the engine reads in place agrees with the whole record, whatever the bytes.
+    if let Ok(value) = postcard::from_bytes::<Value>(data) {
+        let read: ValueRef =
+            postcard::from_bytes(data).expect("a value that decodes reads in place");
+        assert!(read.is(&value), "{read:?} read in place, {value:?} decoded");
+    }
+    if let Ok(thing) = codec::decode::<Thing>(data) {
+        let head: ThingHead =
+            codec::decode_in::<Thing, _>(data).expect("a thing that decodes reads in place");
+        assert_eq!(
+            (head.group, head.kind, head.status),
+            (thing.group, thing.kind.as_str(), thing.status)
+        );
+    }
+    if let Ok(connection) = codec::decode::<Connection>(data) {
+        let head: ConnectionHead = codec::decode_in::<Connection, _>(data)
+            .expect("a connection that decodes reads in place");
+        assert_eq!(head.to, connection.to);
+        assert!(head.metadata.is(&connection.metadata));
     }
 }
 

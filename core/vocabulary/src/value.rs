@@ -317,11 +317,37 @@ pub enum ValueRef<'a> {
 }
 
 impl<'a> ValueRef<'a> {
-    /// The value under `key`, if this is a map that has it.
+    /// The value under `key`, if this is a map that has it. Of stored bytes that name a
+    /// key twice (only damaged ones do), the last, as [`Value`] decodes them.
     pub fn get(&self, key: &str) -> Option<&ValueRef<'a>> {
         match self {
-            ValueRef::Map(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
+            ValueRef::Map(entries) => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v),
             _ => None,
+        }
+    }
+
+    /// Whether this is `value` read in place: the same variant and contents (a map's
+    /// keys compared as [`ValueRef::get`] finds them).
+    pub fn is(&self, value: &Value) -> bool {
+        match (self, value) {
+            (ValueRef::Null, Value::Null) => true,
+            (ValueRef::Bool(a), Value::Bool(b)) => a == b,
+            (ValueRef::Int(a), Value::Int(b)) => a == b,
+            (ValueRef::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (ValueRef::String(a), Value::String(b)) => *a == b.as_str(),
+            (ValueRef::List(a), Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.is(b))
+            }
+            (ValueRef::Map(a), Value::Map(b)) => {
+                a.iter().all(|(k, _)| b.contains_key(*k))
+                    && b.iter()
+                        .all(|(k, v)| self.get(k).is_some_and(|mine| mine.is(v)))
+            }
+            _ => false,
         }
     }
 
@@ -683,6 +709,16 @@ mod tests {
         );
         assert_eq!(r.get("missing"), None);
         assert_eq!(ValueRef::Int(1).get("role"), None);
+        assert!(r.is(&v));
+        assert!(!r.is(&v.clone().with("n", 4)));
+        assert!(!r.is(&Value::map()));
+        // Damaged bytes that name a key twice: the last wins, as it does for `Value`.
+        let twice = [6, 2, 1, b'a', 2, 2, 1, b'a', 2, 4];
+        let value: Value = postcard::from_bytes(&twice).unwrap();
+        let read: ValueRef = postcard::from_bytes(&twice).unwrap();
+        assert_eq!(value, Value::map().with("a", 2));
+        assert_eq!(read.get("a"), Some(&ValueRef::Int(2)));
+        assert!(read.is(&value));
         // Only the stored form reads as a ValueRef.
         assert!(serde_json::from_str::<ValueRef>("{}").is_err());
     }
