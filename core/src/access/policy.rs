@@ -46,11 +46,11 @@ use crate::base::id::{GroupId, Ref, ThingId};
 use crate::base::layout::TenantKeys;
 use crate::base::permission::{Permission, PermissionSet};
 use crate::base::value::Value;
-use crate::kernel::{AfterTx, Denial, Engine, Get, Scope, View};
+use crate::kernel::{AfterTx, Belongs, Denial, Engine, Get, Scope, View};
 use crate::records::connection::{Connection, MEMBER_OF};
 use crate::records::event::kinds;
 use crate::records::person::PERSON;
-use crate::records::thing::{Thing, ThingHead};
+use crate::records::thing::{Thing, ThingHead, ThingStatus};
 use crate::{Error, Result};
 
 use Permission as P;
@@ -329,23 +329,29 @@ pub(crate) fn any_event_permissions() -> PermissionSet {
 /// there. Decided before anything else of a call (the kernel asks once per principal and
 /// tenant and remembers a yes), so a principal of one tenant pointed at another tenant's
 /// group meets that group as an unknown id.
-pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) -> Result<bool> {
+pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) -> Result<Belongs> {
     let (principal, env) = (ctx.principal(), ctx.env());
+    let yes = |yes: bool| if yes { Belongs::Yes } else { Belongs::No };
     Ok(match principal {
         // The system is the application itself, in whichever tenant it names.
-        Principal::System => true,
+        Principal::System => Belongs::Yes,
         Principal::Person(person) => {
             let key = TenantKeys::new(root, env).thing(person);
-            let mut is_person = Ok(false);
+            let mut found = Ok(Belongs::No);
             kv.read(&key, &mut |bytes| {
-                is_person = codec::decode_in::<Thing, ThingHead>(bytes).map(|t| t.kind == PERSON);
+                found = codec::decode_in::<Thing, ThingHead>(bytes).map(|t| match t.kind {
+                    PERSON => Belongs::Person {
+                        active: t.status != ThingStatus::Deleted,
+                    },
+                    _ => Belongs::No,
+                });
             })?;
-            is_person?
+            found?
         }
-        Principal::ApiKey(key) => kv.read(
+        Principal::ApiKey(key) => yes(kv.read(
             &crate::base::layout::StructureKeys::new(root).api_key(key),
             &mut |_| {},
-        )?,
+        )?),
     })
 }
 

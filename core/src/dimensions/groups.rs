@@ -256,10 +256,15 @@ impl<K: KvRead> View<'_, K> {
     }
 }
 
-/// The groups found writable (for an operation) in this transaction; forgotten when any
-/// group changes.
+/// The groups found writable (for an operation) in this transaction, while it has not
+/// changed access data since ([`Tx::access_changes`]): a group's update, a membership
+/// removed or a person deleted may take the right away within the transaction.
 #[derive(Debug, Default)]
-struct WritableGroups(std::collections::HashSet<(GroupId, Op)>);
+struct WritableGroups {
+    /// The transaction's count of access changes when these were decided.
+    at: u32,
+    checked: std::collections::HashSet<(GroupId, Op)>,
+}
 
 impl Tx<'_, '_> {
     /// Loads `group`, decides `op` there (see [`crate::access::policy`]), and checks that it
@@ -278,9 +283,20 @@ impl Tx<'_, '_> {
     /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction
     /// (until a group changes).
     pub(crate) fn ensure_writable(&mut self, group: GroupId, op: Op) -> Result<()> {
-        if !self.locals.get::<WritableGroups>().0.contains(&(group, op)) {
+        let at = self.access_changes();
+        let known = self.locals.get::<WritableGroups>();
+        if known.at != at {
+            *known = WritableGroups {
+                at,
+                checked: Default::default(),
+            };
+        }
+        if !known.checked.contains(&(group, op)) {
             self.writable_group(group, op)?;
-            self.locals.get::<WritableGroups>().0.insert((group, op));
+            self.locals
+                .get::<WritableGroups>()
+                .checked
+                .insert((group, op));
         }
         Ok(())
     }
@@ -431,8 +447,7 @@ impl Tx<'_, '_> {
         }
         let old = Arc::unwrap_or_clone(self.view().check_scope(id)?);
         // A move or a settings change can change scopes and permissions: forget what was
-        // checked.
-        self.locals.take::<WritableGroups>();
+        // checked (an access change forgets the groups found writable).
         self.scope.forget_scope_checks();
         self.access_changed();
         let mut group = old.clone();

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use one_storage::{KvRead, ReadTx, Store, WritePlan, WriteTx};
 
-use super::parts::{Hooks, Locals, Parts};
+use super::parts::{Belongs, Hooks, Locals, Parts};
 use crate::base::clock::{Clock, Timestamp};
 use crate::base::codec::{self, Record};
 use crate::base::context::{Context, Env, Principal};
@@ -91,6 +91,9 @@ pub(crate) struct Scope {
     groups_epoch: Cell<Option<u64>>,
     /// Permissions refused during the call, logged as `access_denied` when it ends.
     denials: RefCell<Vec<(GroupId, Permission)>>,
+    /// Whether the context's person is active, if the tenant boundary read it at the
+    /// start of this call.
+    principal_active: Cell<Option<bool>>,
 }
 
 /// The application's error from a closure, kept while the engine unwinds the call with
@@ -162,11 +165,19 @@ impl Scope {
             cache_epoch: Cell::new(None),
             groups_epoch: Cell::new(None),
             denials: RefCell::default(),
+            principal_active: Cell::new(None),
         }
     }
 
     pub(crate) fn cache_epoch(&self) -> Option<u64> {
         self.cache_epoch.get()
+    }
+
+    /// Whether the context's person is active, as the tenant boundary read it at the
+    /// start of this call, while nothing the call did since can have changed it (it may
+    /// use the caches, so it changed no access data).
+    pub(crate) fn principal_active(&self) -> Option<bool> {
+        self.cache_epoch.get().and(self.principal_active.get())
     }
 
     /// Lets this call use the caches, at the versions read before its snapshot.
@@ -317,10 +328,13 @@ impl Engine {
         let root = self.root_of(kv, group)?;
         // The tenant boundary, before anything else: a principal of another tenant meets
         // this group as an unknown id.
-        if !self.in_tenant(kv, root, ctx)? {
-            return Err(Error::not_found(group));
+        let scope = Scope::new(*ctx, root);
+        match self.in_tenant(kv, root, ctx)? {
+            Belongs::No => return Err(Error::not_found(group)),
+            Belongs::Yes => {}
+            Belongs::Person { active } => scope.principal_active.set(Some(active)),
         }
-        Ok(Scope::new(*ctx, root))
+        Ok(scope)
     }
 
     /// The tenant (root group) of `group`; [`Error::NotFound`] if there is no such group.
@@ -356,10 +370,10 @@ impl Engine {
     /// acts in whichever tenant it names; anyone else is asked of the boundary hook once,
     /// and a yes is remembered: a person's record and an API key never move to another
     /// tenant and are never removed.
-    fn in_tenant(&self, kv: &impl KvRead, root: GroupId, ctx: &Context) -> Result<bool> {
+    fn in_tenant(&self, kv: &impl KvRead, root: GroupId, ctx: &Context) -> Result<Belongs> {
         let (principal, env) = (ctx.principal(), ctx.env());
         if principal == Principal::System {
-            return Ok(true);
+            return Ok(Belongs::Yes);
         }
         let key = (principal, env, root);
         if self
@@ -368,10 +382,10 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .contains(&key)
         {
-            return Ok(true);
+            return Ok(Belongs::Yes);
         }
         let member = (self.hooks.boundary)(kv, root, ctx)?;
-        if member {
+        if member != Belongs::No {
             let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
             if members.len() >= MEMBER_CACHE_LIMIT {
                 members.clear();
@@ -701,6 +715,7 @@ impl Engine {
             counters: BTreeMap::new(),
             usage: BTreeMap::new(),
             locals: Locals::default(),
+            access_changes: 0,
             after,
         };
         let r = f(&mut tx).and_then(|r| {
@@ -910,6 +925,9 @@ pub struct Tx<'a, 't> {
     usage: BTreeMap<(GroupId, Resource), UsageDelta>,
     /// The features' state for this transaction.
     pub(crate) locals: Locals,
+    /// How many times this transaction changed access data so far
+    /// ([`Tx::access_changes`]).
+    access_changes: u32,
     /// What the whole storage transaction leaves for when it ends.
     pub(crate) after: &'a mut AfterTx,
 }
@@ -936,6 +954,7 @@ impl<'t> Tx<'_, 't> {
     /// Notes that this transaction changed what someone may do: cached answers are not
     /// used for the rest of it, and all are forgotten when it ends.
     pub(crate) fn access_changed(&mut self) {
+        self.access_changes += 1;
         self.after.access_changed = true;
         if self.after.in_flight.is_none() {
             let count = &self.engine.access_changes_in_flight;
@@ -943,6 +962,13 @@ impl<'t> Tx<'_, 't> {
             self.after.in_flight = Some(AccessChangeInFlight(Arc::clone(count)));
         }
         self.scope.stop_caching();
+    }
+
+    /// How many times this transaction changed what someone may do so far: a decision
+    /// a feature remembers for the rest of the transaction holds only while this stays
+    /// the same.
+    pub(crate) fn access_changes(&self) -> u32 {
+        self.access_changes
     }
 
     /// Notes that this transaction created a group: what it reads from now on may never

@@ -9,5 +9,5 @@ mod versioned;
 pub use engine::Admin;
 pub(crate) use engine::{AfterTx, Denial, Scope};
 pub use engine::{Engine, Tx, View};
-pub(crate) use parts::{Get, Hooks, Parts};
+pub(crate) use parts::{Belongs, Get, Hooks, Parts};
 pub(crate) use versioned::{IdHasher, Versioned};

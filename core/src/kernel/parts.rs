@@ -134,7 +134,23 @@ impl<K: KvRead> Get for K {
 
 /// Whether the principal of a context (a person or an API key) belongs to the tenant
 /// rooted at a group; asked once per principal and tenant, the kernel remembers a yes.
-pub(crate) type Boundary = fn(&dyn Get, GroupId, &Context) -> Result<bool>;
+pub(crate) type Boundary = fn(&dyn Get, GroupId, &Context) -> Result<Belongs>;
+
+/// What the tenant boundary found of a principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Belongs {
+    /// Not a principal of the tenant.
+    No,
+    /// A principal of the tenant.
+    Yes,
+    /// A person of the tenant, and whether they are active (not deleted), read with the
+    /// record that proved they belong: the call that asked may use it instead of reading
+    /// the record again ([`crate::kernel::Scope::principal_active`]).
+    Person {
+        /// Whether the person is active.
+        active: bool,
+    },
+}
 
 /// The version of the data permissions are derived from, read before a snapshot is
 /// taken: answers cached in that version may be used on the snapshot. A closure over the

@@ -981,3 +981,48 @@ fn a_person_in_more_groups_than_are_kept_in_memory_is_checked_exactly() {
     assert!(!f.engine.can(&ctx, Permission::ThingsRead, groups[68]));
     assert!(f.engine.can(&ctx, Permission::ThingsWrite, groups[66]));
 }
+
+#[test]
+fn a_person_who_deletes_themselves_holds_nothing_for_the_rest_of_that_call() {
+    let f = Fixture::new();
+    let g = f.tenant("acme");
+    let p = person(&f, g.id, "p@acme.io");
+    join(&f, g.id, p, g.id, "group_admin", &["admin"]);
+    let me = Context::person(p, g.id);
+    // The tenant boundary reads the person (active) at the start of the call; the
+    // permission checks after the deletion must not use that read.
+    let r = f.engine.write(&me, |tx| {
+        tx.create_thing(NewThing::new("note", "before"))?;
+        tx.delete_thing(p)?;
+        tx.create_thing(NewThing::new("note", "after"))
+    });
+    assert!(
+        matches!(r, Err(Error::Forbidden { .. } | Error::NotFound { .. })),
+        "{r:?}"
+    );
+    // The same for a person who leaves the group: nothing the transaction checked
+    // before is taken as still allowed.
+    let q = person(&f, g.id, "q@acme.io");
+    join(&f, g.id, q, g.id, "group_admin", &["admin"]);
+    let before = f.dump();
+    let r = f.engine.write(&Context::person(q, g.id), |tx| {
+        tx.create_thing(NewThing::new("note", "before"))?;
+        tx.remove_member(q, g.id)?;
+        tx.create_thing(NewThing::new("note", "after"))
+    });
+    assert!(
+        matches!(r, Err(Error::Forbidden { .. } | Error::NotFound { .. })),
+        "{r:?}"
+    );
+    assert_eq!(f.dump(), before, "a refused transaction writes nothing");
+    // Deleted, the person's next call holds nothing from its first check.
+    f.engine
+        .write(&Context::system(g.id), |tx| tx.delete_thing(p))
+        .unwrap();
+    assert!(!f.engine.can(&me, Permission::ThingsRead, g.id));
+    assert!(
+        f.engine
+            .read(&me, |v| v.things(&ThingQuery::all().group(g.id)))
+            .is_err()
+    );
+}
