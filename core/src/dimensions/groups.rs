@@ -281,7 +281,7 @@ impl Tx<'_, '_> {
     }
 
     /// Like [`Tx::writable_group`], remembering the answer for the rest of the transaction
-    /// (until a group changes).
+    /// while it changes no access data.
     pub(crate) fn ensure_writable(&mut self, group: GroupId, op: Op) -> Result<()> {
         let at = self.access_changes();
         let known = self.locals.get::<WritableGroups>();

@@ -954,7 +954,8 @@ impl<'t> Tx<'_, 't> {
     /// Notes that this transaction changed what someone may do: cached answers are not
     /// used for the rest of it, and all are forgotten when it ends.
     pub(crate) fn access_changed(&mut self) {
-        self.access_changes += 1;
+        // Only compared for equality: wrapping is harmless.
+        self.access_changes = self.access_changes.wrapping_add(1);
         self.after.access_changed = true;
         if self.after.in_flight.is_none() {
             let count = &self.engine.access_changes_in_flight;
