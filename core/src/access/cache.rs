@@ -60,6 +60,7 @@ const PERSON_ANSWERS: usize = LIMIT;
 pub(crate) struct PersonEntry {
     /// Whether they are active, and their memberships.
     pub(crate) access: PersonAccess,
+    /// What was decided from it so far, by the context's group and the group asked about.
     answers: Mutex<Answers>,
 }
 

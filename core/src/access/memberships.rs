@@ -392,9 +392,9 @@ impl<K: KvRead> View<'_, K> {
         let epoch = self.scope.cache_epoch();
         let cache = self.engine.part::<Arc<AccessCache>>();
         if epoch.is_some()
-            && let Some(access) = cache.person(&key)
+            && let Some(entry) = cache.person(&key)
         {
-            return Ok(access);
+            return Ok(entry);
         }
         // The tenant boundary read the context's own person at the start of this call.
         let own =
