@@ -52,7 +52,7 @@ pub use base::clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use base::context::{Context, Env, Principal};
 pub use base::error::{Error, Result};
 pub use base::id::{
-    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
+    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, PluginId, Ref, ThingId,
 };
 pub use base::layout::tenant_partition;
 pub use base::page::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page};

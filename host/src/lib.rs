@@ -70,7 +70,7 @@ pub use one_core::{Admin, Engine, Tx, View};
 pub use one_core::{Context, Env, Principal};
 // Ids and references.
 pub use one_core::{
-    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, Ref, ThingId,
+    ConnectionId, EventId, GroupId, IdError, IdKind, KeyId, KnowledgeId, PluginId, Ref, ThingId,
 };
 // Values, time, errors and paging.
 pub use one_core::{

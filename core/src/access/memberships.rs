@@ -244,6 +244,10 @@ impl<K: KvRead> View<'_, K> {
                 return Ok(in_env(PermissionSet::all()));
             }
             Principal::Person(person) => return self.person_permissions_in(person, group),
+            Principal::Plugin(plugin) => {
+                self.ensure_scope(group)?;
+                return Ok(in_env(self.plugin_principal_grants(plugin)?));
+            }
             Principal::ApiKey(key) => key,
         };
         let now = self.engine.clock().now();
@@ -503,7 +507,7 @@ impl<K: KvRead> View<'_, K> {
         let creator = match k.created_by {
             Principal::System => PermissionSet::all(),
             Principal::Person(p) => self.person_permissions(p, k.created_in, group)?,
-            Principal::ApiKey(_) => PermissionSet::EMPTY,
+            Principal::ApiKey(_) | Principal::Plugin(_) => PermissionSet::EMPTY,
         };
         Ok(Grant {
             permissions: k.permissions.intersection(creator),

@@ -26,7 +26,8 @@
 //!    someone whose rights they do not cover. Some such operations a person may do to
 //!    themselves without the permissions (leaving a group, ending their own sessions);
 //!    the table says which (`Needs::by_itself`), and which operations keys may never do
-//!    (`Needs::by_keys`: a key never makes keys).
+//!    (`Needs::by_keys`: a key never makes keys). A plugin, which holds only what its
+//!    tenant granted, is bound by the same rows as a key.
 //!
 //! What a read returns is filtered by the same rules: `View::permits` for groups, and
 //! [`event_permissions`] for events (billing events need `billing:manage`, key events
@@ -69,9 +70,11 @@ pub const LIVE_ONLY: &[Permission] = &[
 pub(crate) fn authorize_platform(ctx: &Context, operation: &str) -> Result<()> {
     match ctx.principal() {
         Principal::System => Ok(()),
-        Principal::Person(_) | Principal::ApiKey(_) => Err(Error::PlatformOnly {
-            operation: operation.to_string(),
-        }),
+        Principal::Person(_) | Principal::ApiKey(_) | Principal::Plugin(_) => {
+            Err(Error::PlatformOnly {
+                operation: operation.to_string(),
+            })
+        }
     }
 }
 
@@ -89,7 +92,8 @@ pub(crate) struct Needs {
     /// Whether a person may do it to themselves without the permissions (leave a group,
     /// end their own sessions).
     pub(crate) by_itself: bool,
-    /// Whether an API key may do it at all.
+    /// Whether an API key (or a plugin, which acts on grants as a key does) may do it
+    /// at all.
     pub(crate) by_keys: bool,
 }
 
@@ -326,7 +330,7 @@ pub(crate) fn any_event_permissions() -> PermissionSet {
 
 /// Whether the principal of `ctx` belongs to the tenant rooted at `root`: the system
 /// always does, a person if their record is in the tenant, an API key if it was issued
-/// there. Decided before anything else of a call (the kernel asks once per principal and
+/// there, a plugin if the tenant installed it. Decided before anything else of a call (the kernel asks once per principal and
 /// tenant and remembers a yes), so a principal of one tenant pointed at another tenant's
 /// group meets that group as an unknown id.
 pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) -> Result<Belongs> {
@@ -350,6 +354,10 @@ pub(crate) fn principal_in_tenant(kv: &dyn Get, root: GroupId, ctx: &Context) ->
         }
         Principal::ApiKey(key) => yes(kv.read(
             &crate::base::layout::StructureKeys::new(root).api_key(key),
+            &mut |_| {},
+        )?),
+        Principal::Plugin(plugin) => yes(kv.read(
+            &crate::base::layout::StructureKeys::new(root).plugin_principal(plugin),
             &mut |_| {},
         )?),
     })
@@ -412,7 +420,7 @@ impl<K: KvRead> View<'_, K> {
             return Ok(());
         }
         let usable = match principal {
-            Principal::ApiKey(_) if !needs.by_keys => PermissionSet::EMPTY,
+            Principal::ApiKey(_) | Principal::Plugin(_) if !needs.by_keys => PermissionSet::EMPTY,
             _ => held,
         };
         if let Some(missing) = needs.set().difference(usable).iter().next() {

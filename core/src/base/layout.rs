@@ -6,6 +6,7 @@
 //! M s <type> <path>                           -> ()                         declared text properties
 //! M u                                         -> 1                          usage counted
 //! M d                                         -> 1                          domains indexed
+//! M n                                         -> 1                          plugin principals indexed
 //! M T                                         -> 1                          later indexes built
 //! M W                                         -> 2 (TEXT_LAYOUT)            text index layout
 //! M a                                         -> u64 big-endian             access version
@@ -25,6 +26,8 @@
 //! T <root:16> 0x00 s <parent:16> <slug>       -> child group id             sibling slugs
 //! T <root:16> 0x00 k <key:16>                 -> ApiKey record              API keys
 //! T <root:16> 0x00 P <plugin>                 -> Plugin record              installed plugins
+//! T <root:16> 0x00 G <plugin>                 -> PluginGrants record        what a plugin may do
+//! T <root:16> 0x00 I <plugin id:16>           -> plugin name                plugin principals
 //! T <root:16> 0x00 Q <type>                   -> plugin name                plugin-defined types
 //! T <root:16> 0x00 x <type> <path>            -> ()                         the tenant's own indexes
 //! T <root:16> 0x00 i                          -> highest id issued (u128 BE) shared stores only
@@ -69,7 +72,8 @@
 //! of the tenant. A `<digest>` is the SHA-256 of a secret (API key, session token, one-time
 //! token): secrets themselves are never stored. A `<module>` is the SHA-256 of a plugin's WASM bytes. `<type>`, `<slug>` and `<email>` are escaped strings
 //! ([`one_storage::keys`]); a `:17` reference is a kind byte and 16 id bytes; an actor is
-//! `0x00` (system), `0x01` and a thing id, or `0x02` and an API key id. An indexed `<value>` is a type byte and an
+//! `0x00` (system), `0x01` and a thing id, `0x02` and an API key id, or `0x03` and a
+//! plugin id. An indexed `<value>` is a type byte and an
 //! order-preserving body: `0x10` + `0x00`/`0x01` for booleans, `0x20` + the ordered f64 for
 //! numbers (integers too), `0x30` + an escaped string. Ids are big-endian, so within any prefix,
 //! entries sort by creation time. A tenant (a root group and all of its descendants) is the
@@ -83,7 +87,7 @@ use one_storage::keys::{KeyBuf, KeyReader};
 
 use crate::base::clock::Timestamp;
 use crate::base::context::{Env, Principal};
-use crate::base::id::{ConnectionId, EventId, GroupId, KeyId, KnowledgeId, Ref, ThingId};
+use crate::base::id::{ConnectionId, EventId, GroupId, KeyId, KnowledgeId, PluginId, Ref, ThingId};
 use crate::base::resource::Resource;
 use crate::{Error, Result};
 
@@ -217,6 +221,12 @@ pub(crate) const TEXT_LAYOUT: u8 = 2;
 /// written before usage existed get them counted once, when opened).
 pub(crate) fn usage_counted() -> Vec<u8> {
     vec![META, b'u']
+}
+
+/// `M n`: the installed plugins' principals were indexed (files written before plugins
+/// had principals get the index once, when opened for writing).
+pub(crate) fn plugin_principals_indexed() -> Vec<u8> {
+    vec![META, b'n']
 }
 
 /// `M d`: the tenants' domains were indexed (files written before the index get it
@@ -519,6 +529,16 @@ impl StructureKeys {
         self.key(b'P').str(name).finish()
     }
 
+    /// `I <plugin:16>`: the name of the plugin whose principal this is.
+    pub(crate) fn plugin_principal(&self, id: PluginId) -> Vec<u8> {
+        self.key(b'I').raw(&id.to_be_bytes()).finish()
+    }
+
+    /// `I`: the principals of every plugin the tenant installed.
+    pub(crate) fn plugin_principals(&self) -> Vec<u8> {
+        self.key(b'I').finish()
+    }
+
     /// `G <name>`: what the tenant granted one of its plugins.
     pub(crate) fn plugin_grants(&self, name: &str) -> Vec<u8> {
         self.key(b'G').str(name).finish()
@@ -606,6 +626,7 @@ fn push_principal(k: KeyBuf, p: Principal) -> KeyBuf {
         Principal::System => k.u8(0),
         Principal::Person(id) => k.u8(1).raw(&id.to_be_bytes()),
         Principal::ApiKey(id) => k.u8(2).raw(&id.to_be_bytes()),
+        Principal::Plugin(id) => k.u8(3).raw(&id.to_be_bytes()),
     }
 }
 

@@ -89,19 +89,6 @@ impl Tx<'_, '_> {
     /// reserved: an application's event named like one is refused, so nobody can forge an
     /// audit entry. Needs `events:write`.
     pub fn log_event(&mut self, kind: &str, target: Option<Ref>, metadata: Value) -> Result<Event> {
-        validate::type_name("kind", kind)?;
-        if crate::records::event::kinds::is_builtin(kind) {
-            return Err(Error::invalid(
-                "kind",
-                format!(
-                    "{kind:?} is an event type the engine logs itself; name custom events otherwise"
-                ),
-            ));
-        }
-        let group = self.scope.ctx.group();
-        self.view().authorize(Op::LogEvent, group)?;
-        let metadata = validate::map_value("metadata", metadata)?;
-        self.check_event_type(kind, &metadata)?;
-        self.log(kind, group, target, metadata)
+        self.log_custom_event(kind, target, metadata)
     }
 }

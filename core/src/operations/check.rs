@@ -26,6 +26,7 @@ use std::ops::ControlFlow;
 use one_storage::keys::prefix_successor;
 use one_storage::{Direction, KeyRange, KvRead};
 
+use crate::access::plugins::{PluginGrants, principal_of};
 use crate::base::codec::{self, Record, hex};
 use crate::base::context::Env;
 use crate::base::id::{GroupId, KeyId, Ref};
@@ -37,7 +38,7 @@ use crate::base::value::Value;
 use crate::dimensions::groups::normalise_domain;
 use crate::kernel::Engine;
 use crate::metering::usage::{own_usage, subtree_totals};
-use crate::plugins::{PluginGrants, PluginRecord};
+use crate::plugins::PluginRecord;
 use crate::records::connection::{Connection, copy_keys};
 use crate::records::event::Event;
 use crate::records::group::MAX_DEPTH;
@@ -429,6 +430,8 @@ impl<K: KvRead> Checker<'_, K> {
 
     fn plugins(&mut self, root: GroupId, structure: &StructureKeys) -> Result<()> {
         let mut names = HashSet::new();
+        // The principal entries the enabled plugins need, and the name each must hold.
+        let mut principals = HashMap::new();
         for (k, v) in self.entries(&structure.plugins())? {
             let Some(p) = self.record::<PluginRecord>(&k, &v) else {
                 continue;
@@ -442,7 +445,25 @@ impl<K: KvRead> Checker<'_, K> {
                     p.name
                 ));
             }
+            if p.enabled {
+                let key = structure.plugin_principal(principal_of(root, &p.name));
+                principals.insert(key, p.name.clone().into_bytes());
+            }
             names.insert(p.name.into_bytes());
+        }
+        for (k, v) in self.entries(&structure.plugin_principals())? {
+            if principals.remove(&k).is_none_or(|name| name != v) {
+                self.problem(format!(
+                    "plugin principal entry {} names no enabled plugin of that id",
+                    hex(&k)
+                ));
+            }
+        }
+        for name in principals.into_values() {
+            self.problem(format!(
+                "enabled plugin {:?} has no principal entry",
+                String::from_utf8_lossy(&name)
+            ));
         }
         let granted: HashSet<Vec<u8>> = names
             .iter()

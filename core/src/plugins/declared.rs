@@ -1,16 +1,46 @@
 //! The connection and event types plugins declare for their tenant: every connection and
 //! every application event of such a type is checked against its declaration — the types
 //! its ends may have, the metadata it must carry — before it is stored. Like a thing type,
-//! a declared type of a disabled plugin cannot be written.
+//! a declared type of a disabled plugin cannot be written. Custom events, whether an
+//! application or a plugin's reaction logs them, are logged here, under one rule.
 
 use super::schema::check_fields;
+use crate::access::policy::Op;
+use crate::base::id::Ref;
 use crate::base::layout::Declared;
+use crate::base::validate;
 use crate::base::value::Value;
 use crate::kernel::Tx;
-use crate::records::event::kinds;
+use crate::records::event::{Event, kinds};
 use crate::{Error, Result};
 
 impl Tx<'_, '_> {
+    /// Logs a custom event of type `kind` in the context's group, as the context's
+    /// principal: `Tx::log_event`, and what a plugin's reaction asks for. Needs
+    /// `events:write`; the engine's own event types are refused, and a declared type's
+    /// metadata is checked.
+    pub(crate) fn log_custom_event(
+        &mut self,
+        kind: &str,
+        target: Option<Ref>,
+        metadata: Value,
+    ) -> Result<Event> {
+        validate::type_name("kind", kind)?;
+        if kinds::is_builtin(kind) {
+            return Err(Error::invalid(
+                "kind",
+                format!(
+                    "{kind:?} is an event type the engine logs itself; name custom events otherwise"
+                ),
+            ));
+        }
+        let group = self.scope.ctx.group();
+        self.view().authorize(Op::LogEvent, group)?;
+        let metadata = validate::map_value("metadata", metadata)?;
+        self.check_event_type(kind, &metadata)?;
+        self.log(kind, group, target, metadata)
+    }
+
     /// Checks a connection of type `kind` against the plugin declaration of that type, if
     /// there is one: the types of its ends (`[from, to]`, for a new connection: a thing's
     /// type, `person`, or `group`) and its metadata.

@@ -1,6 +1,7 @@
 //! What runs when a thing of a plugin's type is written: the plugin's `prepare` in the
 //! same transaction (its answer checked against the type's fields), and, after commit,
-//! its reaction, which may only log events.
+//! its reaction, which acts as the plugin's own principal (what its tenant granted it) and
+//! may only log events.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use super::runtime::{
     ChangeInput, ModuleHash, NoReads, PluginRuntime, Plugins, PrepareInput, failed,
 };
 use super::schema::check_fields;
+use crate::access::plugins::principal_of;
 use crate::base::context::{Context, Env};
 use crate::base::id::{GroupId, Ref};
 use crate::base::layout::{self, Declared};
@@ -37,6 +39,17 @@ pub(crate) struct Reaction {
 /// The most follow-up actions one reaction may ask for.
 pub const MAX_ACTIONS: usize = 16;
 
+impl Reaction {
+    /// What the reaction acts as: its plugin, in the changed thing's group.
+    fn principal(&self) -> Context {
+        Context::plugin(
+            principal_of(self.root, &self.plugin),
+            self.thing.group,
+            self.env,
+        )
+    }
+}
+
 /// What the plugin hears about the change `r` owes it.
 fn change_of(r: &Reaction) -> ChangeInput<'_> {
     ChangeInput {
@@ -55,7 +68,7 @@ impl Engine {
     /// are logged as `plugin_failed` events; they cannot undo the commit.
     pub(crate) fn react(&self, reactions: Vec<Reaction>) {
         for r in reactions {
-            let ctx = Context::system(r.thing.group).with_env(r.env);
+            let ctx = r.principal();
             let outcome = self
                 .part::<Plugins>()
                 .runtime(&r.plugin)
@@ -108,43 +121,37 @@ impl Engine {
                 ),
             ));
         }
-        let ctx = Context::system(r.thing.group).with_env(r.env);
-        self.write(&ctx, |tx| {
+        self.write(&r.principal(), |tx| {
             debug_assert_eq!(tx.scope.root, r.root);
-            let granted = tx.view().plugin_grants(&r.plugin)?;
             for action in actions.iter().cloned() {
                 match action {
                     Action::LogEvent { kind, data } => {
-                        if !granted.contains(Permission::EventsWrite) {
-                            return Err(failed(
-                                &r.plugin,
-                                format!(
-                                    "asked to log `{kind}`, but its tenant has not granted it {}",
-                                    Permission::EventsWrite
-                                ),
-                            ));
-                        }
-                        validate::type_name("kind", &kind)
-                            .map_err(|e| failed(&r.plugin, e.to_string()))?;
-                        if kinds::is_builtin(&kind) {
-                            return Err(failed(
-                                &r.plugin,
-                                format!("may not log the engine's own event type `{kind}`"),
-                            ));
-                        }
                         let meta = Value::from(serde_json::Value::Object(data))
                             .with("plugin", r.plugin.as_str());
-                        let meta = validate::map_value("metadata", meta)
-                            .map_err(|e| failed(&r.plugin, e.to_string()))?;
-                        tx.check_event_type(&kind, &meta).map_err(|e| {
-                            failed(&r.plugin, format!("asked to log `{kind}`: {e}"))
-                        })?;
-                        tx.log(&kind, r.thing.group, Some(Ref::from(r.thing.id)), meta)?;
+                        tx.log_custom_event(&kind, Some(Ref::from(r.thing.id)), meta)
+                            .map_err(|e| failed(&r.plugin, refused_action(&kind, e)))?;
                     }
                 }
             }
             Ok(())
         })
+    }
+}
+
+/// Why logging `kind` was refused, for a plugin's author: a refusal by the policy names
+/// what the tenant has not granted.
+fn refused_action(kind: &str, e: Error) -> String {
+    let needed = Permission::EventsWrite;
+    match e {
+        Error::Forbidden { needed, .. } => {
+            format!("asked to log `{kind}`, but its tenant has not granted it {needed}")
+        }
+        // A principal that holds nothing in the group meets it as unknown.
+        Error::NotFound { .. } => format!(
+            "asked to log `{kind}`, but its tenant has not granted it {needed} (it holds \
+             nothing there, or it is no longer enabled)"
+        ),
+        e => format!("asked to log `{kind}`: {e}"),
     }
 }
 

@@ -25,13 +25,15 @@ use super::schema::declared;
 use super::schema::manifest_json;
 use super::schema::noun;
 use super::schema::type_names;
+use crate::access::plugins::principal_of;
 use crate::base::clock::Timestamp;
 use crate::base::codec::Record;
 use crate::base::context::Context;
+use crate::base::id::GroupId;
 use crate::base::layout::{self, StructureKeys};
-use crate::base::permission::{Permission, PermissionSet};
+use crate::base::permission::PermissionSet;
 use crate::base::value::Value;
-use crate::kernel::{Engine, Tx, View};
+use crate::kernel::{AfterTx, Engine, Scope, Tx, View};
 use crate::records::event::kinds;
 use crate::{Error, Result};
 use one_plugin_sdk::abi::TypeSchema;
@@ -54,27 +56,15 @@ impl Record for PluginRecord {
     const VERSION: u8 = 1;
 }
 
-/// What a tenant granted one of its plugins, stored beside its record (`G <name>`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct PluginGrants {
-    pub(crate) granted: PermissionSet,
-}
-
-impl Record for PluginGrants {
-    const NAME: &'static str = "plugin grants";
-    const VERSION: u8 = 1;
-}
-
-/// What a plugin installed before tenants granted permissions may do: log events from
-/// its reactions, as every plugin could then.
-const BEFORE_GRANTS: [Permission; 1] = [Permission::EventsWrite];
-
+/// How the API shows `record`, a plugin of the tenant rooted at `root`.
 pub(crate) fn info(
+    root: GroupId,
     record: &PluginRecord,
     manifest: &Manifest,
     granted: PermissionSet,
 ) -> Result<PluginInfo> {
     Ok(PluginInfo {
+        principal: principal_of(root, &record.name),
         asks: manifest.permissions.clone(),
         granted: granted.names(),
         name: record.name.clone(),
@@ -115,6 +105,40 @@ pub(crate) fn plugin_records(kv: &impl KvRead, keys: &StructureKeys) -> Result<V
         },
     )?;
     Ok(out)
+}
+
+/// Installs the plugins' open hook: the index of plugin principals of files written
+/// before plugins had principals.
+pub(crate) fn install(hooks: &mut crate::kernel::Hooks) {
+    hooks.open.push(index_principals_once);
+}
+
+/// Indexes the principal of every enabled plugin once, for a database written before
+/// plugins had principals (`access/plugins.rs`).
+fn index_principals_once(engine: &Engine) -> Result<()> {
+    // A read-only store is never written; no reaction runs there either.
+    let store = engine.store();
+    if store.is_read_only()
+        || store
+            .read()?
+            .get(&layout::plugin_principals_indexed())?
+            .is_some()
+    {
+        return Ok(());
+    }
+    engine.transact(|kv| {
+        for root in crate::records::group::tenant_roots(&*kv)? {
+            let scope = Scope::new(Context::system(root), root);
+            engine.write_in(kv, scope, &mut AfterTx::default(), |tx| {
+                for record in plugin_records(&*tx.kv, &tx.scope.structure)? {
+                    tx.set_plugin_principal(&record.name, record.enabled)?;
+                }
+                Ok(())
+            })?;
+        }
+        kv.put(layout::plugin_principals_indexed(), [1])?;
+        Ok(())
+    })
 }
 
 impl Engine {
@@ -257,7 +281,7 @@ impl Engine {
                 .with("types", type_names(&compiled.manifest))
                 .with("granted", granted.names());
             tx.log(kinds::PLUGIN_INSTALLED, tx.scope.root, None, meta)?;
-            info(&record, &compiled.manifest, granted)
+            info(tx.scope.root, &record, &compiled.manifest, granted)
         });
         self.forget_unused(&[hash]);
         r
@@ -296,7 +320,7 @@ impl Engine {
                 .with("module", crate::base::codec::hex(&hash))
                 .with("types", type_names(&compiled.manifest));
             tx.log(kinds::PLUGIN_UPGRADED, tx.scope.root, None, meta)?;
-            info(&record, &compiled.manifest, granted)
+            info(tx.scope.root, &record, &compiled.manifest, granted)
         });
         self.forget_unused(
             &[Some(hash), old_module]
@@ -323,7 +347,7 @@ impl Engine {
                 record.updated_at = tx.now();
                 let key = tx.scope.structure.plugin(name);
                 tx.put_record(&key, &record)?;
-                tx.access_changed();
+                tx.set_plugin_principal(name, enabled)?;
                 let kind = if enabled {
                     kinds::PLUGIN_ENABLED
                 } else {
@@ -331,7 +355,12 @@ impl Engine {
                 };
                 tx.log(kind, tx.scope.root, None, Value::map().with("plugin", name))?;
             }
-            info(&record, &manifest, tx.view().plugin_grants(name)?)
+            info(
+                tx.scope.root,
+                &record,
+                &manifest,
+                tx.view().plugin_grants(name)?,
+            )
         })
     }
 
@@ -373,7 +402,7 @@ impl Engine {
                 .with("plugin", name)
                 .with("granted", wanted.names());
             tx.log(kinds::PLUGIN_GRANTED, root, None, meta)?;
-            info(&record, &manifest, wanted)
+            info(tx.scope.root, &record, &manifest, wanted)
         })
     }
 
@@ -389,6 +418,7 @@ impl Engine {
             tx.delete(&key)?;
             let key = tx.scope.structure.plugin_grants(name);
             tx.delete(&key)?;
+            tx.set_plugin_principal(name, false)?;
             module = Some(record.module);
             tx.release_module(&record.module)?;
             let meta = Value::map()
@@ -471,22 +501,13 @@ impl<K: KvRead> View<'_, K> {
             .iter()
             .map(|r| {
                 info(
+                    self.scope.root,
                     r,
                     &*self.engine.part::<Plugins>().manifest(r)?,
                     self.plugin_grants(&r.name)?,
                 )
             })
             .collect()
-    }
-
-    /// What the tenant granted its plugin `name` (see [`Engine::grant_plugin`]).
-    pub(crate) fn plugin_grants(&self, name: &str) -> Result<PermissionSet> {
-        Ok(
-            match self.get_record::<PluginGrants>(&self.scope.structure.plugin_grants(name))? {
-                Some(g) => g.granted,
-                None => PermissionSet::of(&BEFORE_GRANTS),
-            },
-        )
     }
 
     /// The thing types enabled plugins define in the context's tenant, with their declared
@@ -522,13 +543,6 @@ impl Tx<'_, '_> {
 
     pub(crate) fn plugin_record(&self, name: &str) -> Result<Option<PluginRecord>> {
         self.view().get_record(&self.scope.structure.plugin(name))
-    }
-
-    /// Stores what the tenant granted its plugin `name`.
-    pub(crate) fn store_grants(&mut self, name: &str, granted: PermissionSet) -> Result<()> {
-        let key = self.scope.structure.plugin_grants(name);
-        self.access_changed();
-        self.put_record(&key, &PluginGrants { granted })
     }
 
     /// Removes what `manifest` declared in this tenant: its type bindings and the
@@ -596,7 +610,8 @@ impl Tx<'_, '_> {
         }
         self.put(layout::module_user(&record.module, self.scope.root), [])?;
         let key = self.scope.structure.plugin(&record.name);
-        self.put_record(&key, record)
+        self.put_record(&key, record)?;
+        self.set_plugin_principal(&record.name, record.enabled)
     }
 
     /// Removes this tenant's indexes of the indexed fields of `types` (and their entries).

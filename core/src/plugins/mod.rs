@@ -34,7 +34,7 @@ mod schema;
 
 pub use hooks::MAX_ACTIONS;
 pub use lifecycle::PluginInfo;
-pub(crate) use lifecycle::{PluginGrants, PluginRecord};
+pub(crate) use lifecycle::PluginRecord;
 pub use runtime::{
     ChangeInput, Compiled, HostAnswer, HostReads, MAX_MODULE_BYTES, ModuleHash, PluginRuntime,
     PrepareInput, ReadThing, ReadValue, module_hash,
@@ -54,6 +54,7 @@ use runtime::Plugins;
 pub(crate) fn install(parts: &mut Parts, hooks: &mut Hooks) {
     parts.insert(Plugins::default());
     bindings::install(parts, hooks);
+    lifecycle::install(hooks);
     // A write's reactions are owed only if its closure succeeded...
     hooks.settle.push(|tx| {
         if let Some(mut owed) = tx.locals.take::<Vec<Reaction>>() {

@@ -15,11 +15,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::id::{GroupId, KeyId, Ref, ThingId};
+use crate::id::{GroupId, KeyId, PluginId, Ref, ThingId};
 use crate::{Error, Result};
 
 /// The acting principal, recorded as the actor of every event. In JSON, its text:
-/// `system`, a person's id (`thg_…`) or a key's id (`key_…`).
+/// `system`, a person's id (`thg_…`), a key's id (`key_…`) or a plugin's (`plg_…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Principal {
     /// The application itself, or an administrator: bootstrapping and maintenance.
@@ -28,6 +28,9 @@ pub enum Principal {
     Person(ThingId),
     /// An API key, acting with the permissions it was given.
     ApiKey(KeyId),
+    /// A plugin of the tenant, in its reactions: it holds what the tenant granted it, in
+    /// every group of the tenant, and nothing while it is disabled.
+    Plugin(PluginId),
 }
 
 /// The binary form of [`Principal`]: the derived one, fixed by stored records.
@@ -37,20 +40,21 @@ enum PrincipalShadow {
     System,
     Person(ThingId),
     ApiKey(KeyId),
+    Plugin(PluginId),
 }
 
 crate::text_form::text_in_json!(Principal, PrincipalShadow);
 crate::text_form::text_schema!(
     Principal,
     "Principal",
-    "Who acted: `system`, a person's id or an API key's id.",
-    pattern = "^(system|(thg|key)_[0-7][0-9a-hjkmnp-tv-z]{25})$"
+    "Who acted: `system`, a person's id, an API key's id or a plugin's id.",
+    pattern = "^(system|(thg|key|plg)_[0-7][0-9a-hjkmnp-tv-z]{25})$"
 );
 
 impl std::str::FromStr for Principal {
     type Err = Error;
 
-    /// `system`, a person's id or an API key's id.
+    /// `system`, a person's id, an API key's id or a plugin's id.
     fn from_str(s: &str) -> Result<Self> {
         if s == "system" {
             return Ok(Principal::System);
@@ -58,9 +62,10 @@ impl std::str::FromStr for Principal {
         match s.parse::<Ref>()? {
             Ref::ThingId(id) => Ok(Principal::Person(id)),
             Ref::KeyId(id) => Ok(Principal::ApiKey(id)),
+            Ref::PluginId(id) => Ok(Principal::Plugin(id)),
             _ => Err(Error::invalid(
                 "principal",
-                format!("{s:?} is not `system`, a person's id or an API key's id"),
+                format!("{s:?} is not `system`, a person's id, an API key's id or a plugin's id"),
             )),
         }
     }
@@ -72,6 +77,7 @@ impl std::fmt::Display for Principal {
             Principal::System => f.write_str("system"),
             Principal::Person(id) => id.fmt(f),
             Principal::ApiKey(id) => id.fmt(f),
+            Principal::Plugin(id) => id.fmt(f),
         }
     }
 }
@@ -152,6 +158,17 @@ impl Context {
     pub fn api_key(key: KeyId, group: GroupId, env: Env) -> Self {
         Self {
             principal: Principal::ApiKey(key),
+            group,
+            env,
+        }
+    }
+
+    /// `plugin` acting in `group` and `env`: what the engine runs a plugin's reactions as.
+    /// It holds what its tenant granted the plugin (`Engine::grant_plugin`), never more;
+    /// an application may act as one of its tenants' plugins the same way.
+    pub fn plugin(plugin: PluginId, group: GroupId, env: Env) -> Self {
+        Self {
+            principal: Principal::Plugin(plugin),
             group,
             env,
         }

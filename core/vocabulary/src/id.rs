@@ -34,7 +34,7 @@ pub enum IdError {
         text: String,
     },
     /// The prefix names no kind of id.
-    #[error("id {text:?} has unknown prefix {prefix:?} (known: grp, thg, con, evt, kno, key)")]
+    #[error("id {text:?} has unknown prefix {prefix:?} (known: grp, thg, con, evt, kno, key, plg)")]
     UnknownPrefix {
         /// The text given.
         text: String,
@@ -95,6 +95,8 @@ pub enum IdKind {
     Knowledge,
     /// An API key (`key_`).
     ApiKey,
+    /// A plugin installed in a tenant, acting as itself (`plg_`).
+    Plugin,
 }
 
 impl IdKind {
@@ -107,6 +109,7 @@ impl IdKind {
             IdKind::Event => "evt",
             IdKind::Knowledge => "kno",
             IdKind::ApiKey => "key",
+            IdKind::Plugin => "plg",
         }
     }
 
@@ -118,6 +121,7 @@ impl IdKind {
             "evt" => IdKind::Event,
             "kno" => IdKind::Knowledge,
             "key" => IdKind::ApiKey,
+            "plg" => IdKind::Plugin,
             _ => return None,
         })
     }
@@ -131,6 +135,7 @@ impl IdKind {
             IdKind::Event => 4,
             IdKind::Knowledge => 5,
             IdKind::ApiKey => 6,
+            IdKind::Plugin => 7,
         }
     }
 }
@@ -144,6 +149,7 @@ impl fmt::Display for IdKind {
             IdKind::Event => "event",
             IdKind::Knowledge => "knowledge",
             IdKind::ApiKey => "API key",
+            IdKind::Plugin => "plugin",
         })
     }
 }
@@ -325,6 +331,11 @@ id_type!(
 id_type!(
     /// The id of an API key (`key_…`). It names the key; the secret is never stored.
     KeyId, IdKind::ApiKey);
+id_type!(
+    /// The id of a plugin installed in a tenant (`plg_…`): the principal its reactions
+    /// act as. Derived from the tenant and the plugin's name, so it stays the same across
+    /// upgrades and a reinstall.
+    PluginId, IdKind::Plugin);
 
 /// An id of any kind: the endpoint of a connection, or the target of an event. In JSON,
 /// its text (`thg_…`).
@@ -346,6 +357,8 @@ pub enum Ref {
     KnowledgeId(KnowledgeId),
     /// An API key.
     KeyId(KeyId),
+    /// A plugin of a tenant.
+    PluginId(PluginId),
 }
 
 /// The binary form of [`Ref`]: the derived one, fixed by stored records.
@@ -362,6 +375,7 @@ enum RefShadow {
     EventId(EventId),
     KnowledgeId(KnowledgeId),
     KeyId(KeyId),
+    PluginId(PluginId),
 }
 
 crate::text_form::text_in_json!(Ref, RefShadow);
@@ -369,7 +383,7 @@ crate::text_form::text_schema!(
     Ref,
     "Ref",
     "The id of a record of any kind, in its text form.",
-    pattern = "^(grp|thg|con|evt|kno|key)_[0-7][0-9a-hjkmnp-tv-z]{25}$"
+    pattern = "^(grp|thg|con|evt|kno|key|plg)_[0-7][0-9a-hjkmnp-tv-z]{25}$"
 );
 
 impl Ref {
@@ -382,6 +396,7 @@ impl Ref {
             Ref::EventId(_) => IdKind::Event,
             Ref::KnowledgeId(_) => IdKind::Knowledge,
             Ref::KeyId(_) => IdKind::ApiKey,
+            Ref::PluginId(_) => IdKind::Plugin,
         }
     }
 
@@ -394,6 +409,7 @@ impl Ref {
             Ref::EventId(i) => i.0,
             Ref::KnowledgeId(i) => i.0,
             Ref::KeyId(i) => i.0,
+            Ref::PluginId(i) => i.0,
         }
     }
 
@@ -406,6 +422,7 @@ impl Ref {
             IdKind::Event => Ref::EventId(EventId(v)),
             IdKind::Knowledge => Ref::KnowledgeId(KnowledgeId(v)),
             IdKind::ApiKey => Ref::KeyId(KeyId(v)),
+            IdKind::Plugin => Ref::PluginId(PluginId(v)),
         }
     }
 }
@@ -419,6 +436,7 @@ impl fmt::Display for Ref {
             Ref::EventId(i) => i.fmt(f),
             Ref::KnowledgeId(i) => i.fmt(f),
             Ref::KeyId(i) => i.fmt(f),
+            Ref::PluginId(i) => i.fmt(f),
         }
     }
 }

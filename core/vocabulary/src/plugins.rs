@@ -2,6 +2,7 @@
 //! types each declares.
 
 use crate::clock::Timestamp;
+use crate::id::PluginId;
 pub use one_plugin_sdk::abi::{ConnectionSchema, EventSchema, TypeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct PluginInfo {
     /// Its name.
     pub name: String,
+    /// The principal its reactions act as, the actor of the events they log: holds what
+    /// its tenant granted it while it is enabled.
+    pub principal: PluginId,
     /// Its version text.
     pub version: String,
     /// The SHA-256 of its module, lower-case hex.

@@ -109,7 +109,8 @@ fn product_normalises_checks_and_reacts() {
         Some(&Value::from("product"))
     );
     assert_eq!(low[0].metadata.get_path("stock"), Some(&Value::Int(3)));
-    assert_eq!(low[0].actor, Principal::System);
+    // The reaction acted as the plugin's own principal.
+    assert_eq!(low[0].actor, Principal::Plugin(info.principal));
 
     // The declared index on `price` serves filtered lists.
     let cheap = f

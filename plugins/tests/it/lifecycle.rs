@@ -506,3 +506,197 @@ fn a_plugin_changed_through_one_instance_applies_on_another_at_its_next_write() 
     a.engine.uninstall_plugin(&ctx, "gadgets").unwrap();
     assert_eq!(size(&b).unwrap(), Some(Value::Int(9)));
 }
+
+/// The plugin principal's entries of `root` (`T <root> 0x00 I …`) and the engine's
+/// marker that they were indexed (`M n`): what a file written before plugins had
+/// principals lacks.
+fn principal_entries(engine: &Engine, root: GroupId) -> Vec<Vec<u8>> {
+    let mut found: Vec<Vec<u8>> = testkit::dump(engine)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.len() > 18
+                && k[0] == b'T'
+                && k[1..17] == root.to_be_bytes()
+                && k[17] == 0
+                && k[18] == b'I'
+        })
+        .collect();
+    if engine.store().read().unwrap().get(b"Mn").unwrap().is_some() {
+        found.push(b"Mn".to_vec());
+    }
+    found
+}
+
+#[test]
+fn a_plugin_acts_as_its_own_principal_holding_what_its_tenant_granted() {
+    let f = Fixture::new();
+    let info = f
+        .engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    let me = Principal::Plugin(info.principal);
+    assert!(info.principal.to_string().starts_with("plg_"));
+    assert_eq!(info.principal.to_string().parse::<Principal>().unwrap(), me);
+    // Its reactions' events name it as their actor, and are found by it.
+    f.create(
+        "product",
+        serde_json::json!({"price": 1, "currency": "eur", "sku": "ab-1", "stock": 1}),
+    )
+    .unwrap();
+    let by_it = f
+        .engine
+        .read(&f.ctx(), |v| v.events(&EventQuery::latest().actor(me)))
+        .unwrap()
+        .items;
+    assert_eq!(by_it.len(), 1);
+    assert_eq!(by_it[0].kind, "low_stock");
+
+    // Acting as it: what it was granted (`events:write`) in every group of its tenant,
+    // in both environments, and nothing else.
+    let team = f.group_under(f.tenant.id, "team");
+    let log = |ctx: Context| {
+        f.engine
+            .write(&ctx, |tx| tx.log_event("noted", None, Value::map()))
+    };
+    for env in Env::ALL {
+        let event = log(Context::plugin(info.principal, team, env)).unwrap();
+        assert_eq!(event.actor, me);
+    }
+    let as_it = Context::plugin(info.principal, f.tenant.id, Env::Live);
+    let denied = f
+        .engine
+        .write(&as_it, |tx| tx.create_thing(NewThing::new("note", "n")))
+        .unwrap_err();
+    assert!(
+        matches!(
+            denied,
+            Error::Forbidden {
+                needed: Permission::ThingsWrite,
+                ..
+            }
+        ),
+        "{denied:?}"
+    );
+    let hidden = f
+        .engine
+        .read(&as_it, |v| v.things(&ThingQuery::of_type("product")))
+        .unwrap_err();
+    assert!(
+        matches!(
+            hidden,
+            Error::Forbidden {
+                needed: Permission::ThingsRead,
+                ..
+            }
+        ),
+        "{hidden:?}"
+    );
+    let platform = f.engine.execute(&as_it, Request::Tenants).unwrap_err();
+    assert!(
+        matches!(platform, Error::PlatformOnly { .. }),
+        "{platform:?}"
+    );
+
+    // Granted nothing, disabled or uninstalled, it holds nothing.
+    f.engine.grant_plugin(&f.ctx(), "product", &[]).unwrap();
+    assert!(matches!(log(as_it), Err(Error::NotFound { .. })));
+    f.engine
+        .grant_plugin(&f.ctx(), "product", &["events:write"])
+        .unwrap();
+    log(as_it).unwrap();
+    f.engine
+        .set_plugin_enabled(&f.ctx(), "product", false)
+        .unwrap();
+    assert!(matches!(log(as_it), Err(Error::NotFound { .. })));
+    f.engine
+        .set_plugin_enabled(&f.ctx(), "product", true)
+        .unwrap();
+    log(as_it).unwrap();
+    f.engine.uninstall_plugin(&f.ctx(), "product").unwrap();
+    assert!(matches!(log(as_it), Err(Error::NotFound { .. })));
+
+    // Installed again, it is the same principal; in another tenant, another one, and
+    // neither acts in the other's tenant.
+    let again = f
+        .engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    assert_eq!(again.principal, info.principal);
+    let rival = f.base_tenant("rival");
+    let theirs = f
+        .engine
+        .install_plugin(&Context::system(rival.id), &example("product"))
+        .unwrap();
+    assert_ne!(theirs.principal, info.principal);
+    let across = log(Context::plugin(theirs.principal, f.tenant.id, Env::Live)).unwrap_err();
+    assert!(matches!(across, Error::NotFound { .. }), "{across:?}");
+    log(Context::plugin(theirs.principal, rival.id, Env::Live)).unwrap();
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+}
+
+#[test]
+fn a_file_written_before_plugin_principals_gets_them_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.redb");
+    let open = || {
+        let store = Store::open(&path, &StoreOptions::default()).unwrap();
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        Engine::new(store, clock())
+            .unwrap()
+            .with_plugins(runtime)
+            .unwrap()
+    };
+    let (tenant, principal);
+    {
+        let engine = open();
+        tenant = engine
+            .admin()
+            .create_root_group(NewGroup::new(GroupType::Business, "Shop", "shop"))
+            .unwrap();
+        let ctx = Context::system(tenant.id);
+        principal = engine
+            .install_plugin(&ctx, &example("product"))
+            .unwrap()
+            .principal;
+        engine.install_plugin(&ctx, &example("tickets")).unwrap();
+        engine.set_plugin_enabled(&ctx, "tickets", false).unwrap();
+        // Only the enabled plugin is a principal.
+        assert_eq!(principal_entries(&engine, tenant.id).len(), 2);
+        // As an older engine left the file: no principals, no marker.
+        let gone = principal_entries(&engine, tenant.id);
+        engine
+            .store()
+            .write(|kv| gone.iter().try_for_each(|k| kv.delete(k)))
+            .unwrap();
+        let report = engine.check().unwrap();
+        assert_eq!(report.problem_count, 1, "{:#?}", report.problems);
+        assert!(
+            report.problems[0]
+                .message
+                .contains("enabled plugin \"product\" has no principal entry"),
+            "{:#?}",
+            report.problems
+        );
+        engine.close().unwrap();
+    }
+    let engine = open();
+    assert_eq!(principal_entries(&engine, tenant.id).len(), 2);
+    let report = engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    let ctx = Context::system(tenant.id);
+    engine
+        .write(&ctx, |tx| {
+            tx.create_thing(NewThing::new("product", "p").properties(Value::from_json(
+                &serde_json::json!({"price": 1, "currency": "eur", "sku": "ab-1", "stock": 1}),
+            )))
+        })
+        .unwrap();
+    let low = engine
+        .read(&ctx, |v| v.events(&EventQuery::latest().kind("low_stock")))
+        .unwrap()
+        .items;
+    assert_eq!(low.len(), 1);
+    assert_eq!(low[0].actor, Principal::Plugin(principal));
+}
