@@ -369,7 +369,8 @@ impl Engine {
     /// Whether the principal of `ctx` belongs to the tenant rooted at `root`. The system
     /// acts in whichever tenant it names; anyone else is asked of the boundary hook once,
     /// and a yes is remembered: a person's record and an API key never move to another
-    /// tenant and are never removed.
+    /// tenant and are never removed, and a plugin's id is derived from its tenant (once
+    /// uninstalled, it is still of the tenant and holds nothing there).
     fn in_tenant(&self, kv: &impl KvRead, root: GroupId, ctx: &Context) -> Result<Belongs> {
         let (principal, env) = (ctx.principal(), ctx.env());
         if principal == Principal::System {
