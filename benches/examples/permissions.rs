@@ -3,8 +3,10 @@
 //! or one in ten an admin, whose rights reach the groups below as ONE's default
 //! `parentAccess` lets them), checked for `things:write` in a random team — the traffic
 //! of a server with many users, where a cache of one principal's answers helps little.
-//! Two phases, reported apart: each person's first check (all 10,000, in a shuffled
-//! order, so ONE has met no one before), then 100,000 checks of random people.
+//! Three phases, reported apart: each person's first check (all 10,000, in a shuffled
+//! order, so ONE has met no one before), then 100,000 checks of random people, then the
+//! first checks again after each engine's database was closed and opened again (a
+//! restart: nothing cached in either engine, the file in the system's cache).
 //!
 //! ```sh
 //! cargo run --release -p one-benches --features sqlite --example permissions
@@ -51,7 +53,15 @@ enum Kind {
 struct Plan {
     memberships: Vec<(usize, Kind)>,
     /// The checks, by phase: a person and a team (an index into `groups`).
-    phases: [(&'static str, Vec<(usize, usize)>); 2],
+    phases: [Phase; 2],
+}
+
+/// A phase's name and its checks.
+type Phase = (&'static str, Vec<(usize, usize)>);
+
+/// The phase run again after a restart: everyone's first check.
+fn restarted(plan: &Plan) -> [Phase; 1] {
+    [("restart", plan.phases[0].1.clone())]
 }
 
 /// Group 0 is the root; 1..=10 the departments; then each department's teams.
@@ -94,9 +104,9 @@ fn plan() -> Plan {
 
 /// Runs each phase's checks with `check`, reports the engine's rate per phase and how
 /// many it allowed, and returns every answer.
-fn run(engine: &str, plan: &Plan, mut check: impl FnMut(usize, usize) -> bool) -> Vec<bool> {
+fn run(engine: &str, phases: &[Phase], mut check: impl FnMut(usize, usize) -> bool) -> Vec<bool> {
     let mut all = Vec::new();
-    for (phase, checks) in &plan.phases {
+    for (phase, checks) in phases {
         let started = Instant::now();
         let answers: Vec<bool> = checks.iter().map(|&(p, g)| check(p, g)).collect();
         let took = started.elapsed();
@@ -146,28 +156,63 @@ fn one(plan: &Plan) -> Vec<bool> {
             Ok((groups, people))
         })
         .unwrap();
-    let engine = db.engine();
-    run("ONE", plan, |p, g| {
-        engine.can(
+    let check = |db: &Ontology, p: usize, g: usize| {
+        db.engine().can(
             &Context::person(people[p], root),
             Permission::ThingsWrite,
             groups[g],
         )
+    };
+    let mut answers = run("ONE", &plan.phases, |p, g| check(&db, p, g));
+    drop(db);
+    let db = Ontology::open(dir.path().join("perm.redb")).unwrap();
+    answers.extend(run("ONE", &restarted(plan), |p, g| check(&db, p, g)));
+    answers
+}
+
+/// The one prepared query of SQLite's check: is there a membership of person `?2` that
+/// gives `things:write` at group `?1` (there, or from an ancestor that reaches down)?
+#[cfg(feature = "sqlite")]
+const SQLITE_CHECK: &str = "WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL
+        SELECT g.parent, up.depth + 1 FROM groups g JOIN up ON g.id = up.id
+        WHERE g.parent IS NOT NULL)
+    SELECT EXISTS (SELECT 1 FROM up JOIN memberships m ON m.grp = up.id
+        WHERE m.person = ?2 AND m.can_write = 1 AND (up.depth = 0 OR m.reaches_down = 1))";
+
+/// The SQLite database at `path`, opened with the benchmark's settings.
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; {}",
+        one_benches::sqlite::CACHE_PRAGMA
+    ))
+    .unwrap();
+    conn
+}
+
+/// Runs `phases` on SQLite with its query prepared once.
+#[cfg(feature = "sqlite")]
+fn sqlite_checks(conn: &rusqlite::Connection, phases: &[Phase]) -> Vec<bool> {
+    let mut check = conn.prepare(SQLITE_CHECK).unwrap();
+    run("SQLite", phases, |p, g| {
+        check
+            .query_row(rusqlite::params![g as i64, p as i64], |r| r.get(0))
+            .unwrap()
     })
 }
 
 #[cfg(feature = "sqlite")]
 fn sqlite(plan: &Plan) -> Vec<bool> {
     let dir = tempfile::tempdir().unwrap();
-    let mut conn = rusqlite::Connection::open(dir.path().join("perm.sqlite")).unwrap();
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; {}
-         CREATE TABLE groups (id INTEGER PRIMARY KEY, parent INTEGER);
+    let path = dir.path().join("perm.sqlite");
+    let mut conn = open_sqlite(&path);
+    conn.execute_batch(
+        "CREATE TABLE groups (id INTEGER PRIMARY KEY, parent INTEGER);
          CREATE TABLE memberships (person INTEGER NOT NULL, grp INTEGER NOT NULL,
              can_write INTEGER NOT NULL, reaches_down INTEGER NOT NULL,
              PRIMARY KEY (person, grp)) WITHOUT ROWID;",
-        one_benches::sqlite::CACHE_PRAGMA
-    ))
+    )
     .unwrap();
     let tx = conn.transaction().unwrap();
     for g in 0..GROUPS {
@@ -185,20 +230,10 @@ fn sqlite(plan: &Plan) -> Vec<bool> {
         .unwrap();
     }
     tx.commit().unwrap();
-    let mut check = conn
-        .prepare(
-            "WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL
-                 SELECT g.parent, up.depth + 1 FROM groups g JOIN up ON g.id = up.id
-                 WHERE g.parent IS NOT NULL)
-             SELECT EXISTS (SELECT 1 FROM up JOIN memberships m ON m.grp = up.id
-                 WHERE m.person = ?2 AND m.can_write = 1 AND (up.depth = 0 OR m.reaches_down = 1))",
-        )
-        .unwrap();
-    run("SQLite", plan, |p, g| {
-        check
-            .query_row(rusqlite::params![g as i64, p as i64], |r| r.get(0))
-            .unwrap()
-    })
+    let mut answers = sqlite_checks(&conn, &plan.phases);
+    drop(conn);
+    answers.extend(sqlite_checks(&open_sqlite(&path), &restarted(plan)));
+    answers
 }
 
 fn main() {
