@@ -129,7 +129,7 @@ impl Engine {
                         let meta = Value::from(serde_json::Value::Object(data))
                             .with("plugin", r.plugin.as_str());
                         tx.log_custom_event(&kind, Some(Ref::from(r.thing.id)), meta)
-                            .map_err(|e| failed(&r.plugin, refused_action(&kind, e)))?;
+                            .map_err(|e| refused_action(&r.plugin, &kind, e))?;
                     }
                 }
             }
@@ -138,11 +138,12 @@ impl Engine {
     }
 }
 
-/// Why logging `kind` was refused, for a plugin's author: a refusal by the policy names
-/// what the tenant has not granted.
-fn refused_action(kind: &str, e: Error) -> String {
+/// The failure of `plugin`'s asking to log `kind`, refused with `e`: what the plugin
+/// asked wrongly is its failure, named for its author (a refusal by the policy names what
+/// the tenant has not granted); anything else (the store failing) is the engine's, as is.
+fn refused_action(plugin: &str, kind: &str, e: Error) -> Error {
     let needed = Permission::EventsWrite;
-    match e {
+    let why = match e {
         Error::Forbidden { needed, .. } => {
             format!("asked to log `{kind}`, but its tenant has not granted it {needed}")
         }
@@ -151,8 +152,12 @@ fn refused_action(kind: &str, e: Error) -> String {
             "asked to log `{kind}`, but its tenant has not granted it {needed} (it holds \
              nothing there, or it is no longer enabled)"
         ),
-        e => format!("asked to log `{kind}`: {e}"),
-    }
+        Error::InvalidField { .. } | Error::MissingField { .. } | Error::TooLarge { .. } => {
+            format!("asked to log `{kind}`: {e}")
+        }
+        e => return e,
+    };
+    failed(plugin, why)
 }
 
 impl Tx<'_, '_> {
