@@ -163,10 +163,19 @@ fn indexes_are_declared_listed_and_dropped() {
         got.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![things[0].id, things[1].id, things[2].id, things[3].id]
     );
-    // No index entry is left behind: key tag `p` right after the tenant prefix.
+    // No index entry is left behind: key tag `p` right after the tenant prefix, not even
+    // by the writes that follow (which read the definitions again).
+    f.engine
+        .write(&ctx, |tx| {
+            tx.update_thing(things[0].id, ThingUpdate::default().property("price", 1))?;
+            tx.create_thing(NewThing::new("product", "p").property("price", 2))
+        })
+        .unwrap();
     assert!(
         !f.dump()
             .iter()
             .any(|(k, _)| k.len() > 18 && k[0] == b'T' && k[17] == 1 && k[18] == b'p')
     );
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
 }

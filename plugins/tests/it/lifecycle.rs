@@ -700,3 +700,47 @@ fn a_file_written_before_plugin_principals_gets_them_when_opened() {
     assert_eq!(low.len(), 1);
     assert_eq!(low[0].actor, Principal::Plugin(principal));
 }
+
+#[test]
+fn writes_after_an_install_or_uninstall_keep_the_plugins_indexes() {
+    let f = Fixture::new();
+    let product = |sku: &str| {
+        f.create(
+            "product",
+            serde_json::json!({"price": 5, "currency": "eur", "sku": sku}),
+        )
+        .unwrap()
+    };
+    let cheap = || {
+        f.engine
+            .read(&f.ctx(), |v| {
+                v.things(&ThingQuery::of_type("product").filter(Filter::from_json(
+                    &serde_json::json!({"properties.price": {"$lt": 10}}),
+                )?))
+            })
+            .unwrap()
+            .items
+            .len()
+    };
+    // A write before the plugin declares `product` and its index on `price`...
+    let plain = product("ab-0");
+    f.engine
+        .install_plugin(&f.ctx(), &example("product"))
+        .unwrap();
+    // ...and writes after it: every one is in the index the install declared.
+    product("ab-1");
+    f.engine
+        .write(&f.ctx(), |tx| {
+            tx.update_thing(plain.id, ThingUpdate::default().property("price", 6))
+        })
+        .unwrap();
+    assert_eq!(cheap(), 2);
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    // Uninstalled, the index goes, and later writes leave none of its entries.
+    f.engine.uninstall_plugin(&f.ctx(), "product").unwrap();
+    product("ab-2");
+    assert_eq!(cheap(), 3);
+    let report = f.engine.check().unwrap();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+}
