@@ -578,6 +578,10 @@ fn a_plugin_acts_as_its_own_principal_holding_what_its_tenant_granted() {
         ),
         "{denied:?}"
     );
+    // Refused as any principal is: logged in its tenant, in its name.
+    let denials = f.events(kinds::ACCESS_DENIED);
+    assert_eq!(denials.len(), 1);
+    assert_eq!(denials[0].actor, me);
     let hidden = f
         .engine
         .read(&as_it, |v| v.things(&ThingQuery::of_type("product")))
