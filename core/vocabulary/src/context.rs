@@ -200,3 +200,47 @@ impl Context {
         self.env
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{IdKind, PluginId};
+
+    /// Every principal, with the variant index its stored form starts with: fixed by the
+    /// records and event index keys already written, so a new kind is only ever appended.
+    fn every_principal() -> [(Principal, u8); 4] {
+        let bits = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
+        [
+            (Principal::System, 0),
+            (Principal::Person(ThingId::from_u128(bits)), 1),
+            (Principal::ApiKey(KeyId::from_u128(bits)), 2),
+            (Principal::Plugin(PluginId::from_u128(bits)), 3),
+        ]
+    }
+
+    #[test]
+    fn principals_keep_their_text_and_stored_forms() {
+        for (principal, variant) in every_principal() {
+            let text = principal.to_string();
+            assert_eq!(text.parse::<Principal>().unwrap(), principal, "{text}");
+            let json = serde_json::to_string(&principal).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Principal>(&json).unwrap(), principal);
+            let bytes = postcard::to_stdvec(&principal).unwrap();
+            assert_eq!(bytes[0], variant, "{text}");
+            assert_eq!(bytes.len(), if variant == 0 { 1 } else { 17 }, "{text}");
+            assert_eq!(
+                postcard::from_bytes::<Principal>(&bytes).unwrap(),
+                principal
+            );
+        }
+        let plugin = PluginId::from_u128(7).to_string();
+        assert!(plugin.starts_with(IdKind::Plugin.prefix()));
+        // Ids of other kinds are not principals.
+        let group = GroupId::from_u128(7).to_string();
+        assert!(matches!(
+            group.parse::<Principal>(),
+            Err(Error::InvalidField { .. })
+        ));
+    }
+}
