@@ -58,14 +58,21 @@ impl<K: KvRead> View<'_, K> {
     }
 
     /// What the plugin whose principal is `plugin` holds in every group of its tenant:
-    /// its grants while it is enabled, nothing otherwise.
+    /// its grants while it is enabled, nothing otherwise — nor when its entry names no
+    /// installed plugin of that id (a damaged or stale entry grants nothing).
     pub(crate) fn plugin_principal_grants(&self, plugin: PluginId) -> Result<PermissionSet> {
-        match self
-            .kv
-            .get(&self.scope.structure.plugin_principal(plugin))?
-        {
-            Some(name) => self.plugin_grants(&String::from_utf8_lossy(&name)),
-            None => Ok(PermissionSet::EMPTY),
+        let structure = &self.scope.structure;
+        let Some(name) = self.kv.get(&structure.plugin_principal(plugin))? else {
+            return Ok(PermissionSet::EMPTY);
+        };
+        match String::from_utf8(name) {
+            Ok(name)
+                if principal_of(self.scope.root, &name) == plugin
+                    && self.kv.contains(&structure.plugin(&name))? =>
+            {
+                self.plugin_grants(&name)
+            }
+            _ => Ok(PermissionSet::EMPTY),
         }
     }
 }

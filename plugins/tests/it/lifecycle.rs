@@ -617,6 +617,21 @@ fn a_plugin_acts_as_its_own_principal_holding_what_its_tenant_granted() {
         .set_plugin_enabled(&f.ctx(), "product", true)
         .unwrap();
     log(as_it).unwrap();
+    // An entry that names another plugin than its id's (damaged) grants nothing.
+    let entry = principal_entries(&f.engine, f.tenant.id)
+        .into_iter()
+        .find(|k| k[0] == b'T')
+        .unwrap();
+    let put = |name: &[u8]| {
+        f.engine
+            .store()
+            .write(|kv| kv.put(entry.clone(), name.to_vec()).map(drop))
+            .unwrap()
+    };
+    put(b"someone-else");
+    assert!(matches!(log(as_it), Err(Error::NotFound { .. })));
+    put(b"product");
+    log(as_it).unwrap();
     f.engine.uninstall_plugin(&f.ctx(), "product").unwrap();
     assert!(matches!(log(as_it), Err(Error::NotFound { .. })));
 
