@@ -4,9 +4,10 @@
 //! commit is acknowledged once the record is synced and the commit is visible to readers
 //! (published). Concurrent writers share syncs (group commit): whoever finds no sync
 //! running, with its own record not yet durable, becomes the leader, writes every record
-//! appended so far and syncs them once, while the others wait. The writes themselves
-//! reach redb in batches committed without an fsync (see `store/batch.rs`); a commit is
-//! published once it is both durable here and committed to redb. The page file is
+//! appended so far and syncs them once, while the others wait; each is woken alone, when
+//! its commit is published or it is the one to lead the next sync. A commit is published
+//! as soon as it is durable here; its writes reach redb later, in batches committed
+//! without an fsync (see `embedded/batch.rs`). The page file is
 //! checkpointed behind the log with a durable redb commit, after which the log is
 //! written again from its start.
 //!
@@ -31,7 +32,8 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::Thread;
 
 use sha2::{Digest, Sha256};
 
@@ -228,6 +230,48 @@ struct State {
     allocated: u64,
     /// Set when a write or sync failed: nothing is acknowledged after it.
     failed: Option<String>,
+    /// The writers asleep in [`Log::wait`], each woken alone when it has something to do
+    /// (see [`State::wake`]).
+    waiters: Vec<Waiter>,
+}
+
+/// A writer asleep until its commit is published, or it may lead a sync.
+#[derive(Debug)]
+struct Waiter {
+    seq: u64,
+    thread: Thread,
+}
+
+impl State {
+    /// Whether commit `seq` is published.
+    fn reached(&self, seq: u64) -> bool {
+        self.published >= seq
+    }
+
+    /// Whether the writer of commit `seq` should lead a sync now: none is running, and
+    /// one would make its commit durable.
+    fn may_lead(&self, seq: u64) -> bool {
+        !self.syncing && seq <= self.appended && seq > self.durable
+    }
+
+    /// Wakes the waiters whose commits are published (all of them after a failure), and one more to lead a sync if none is running and a waiter's commit
+    /// needs one. The others sleep on: waking every writer at each step would cost a
+    /// context switch each, on the cores the writer holding the lock needs.
+    fn wake(&mut self) {
+        let mut leader = false;
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let w = &self.waiters[i];
+            let wake =
+                self.failed.is_some() || self.reached(w.seq) || (!leader && self.may_lead(w.seq));
+            if wake {
+                leader |= !self.reached(w.seq);
+                self.waiters.swap_remove(i).thread.unpark();
+            } else {
+                i += 1;
+            }
+        }
+    }
 }
 
 /// An open commit log.
@@ -240,7 +284,6 @@ pub struct Log {
     /// so never waited for.
     file: Mutex<File>,
     state: Mutex<State>,
-    synced: Condvar,
 }
 
 impl Log {
@@ -261,8 +304,8 @@ impl Log {
                 offset: 0,
                 allocated,
                 failed: None,
+                waiters: Vec::new(),
             }),
-            synced: Condvar::new(),
         }
     }
 
@@ -284,21 +327,7 @@ impl Log {
     pub fn fail(&self, why: String) {
         let mut state = self.state();
         state.failed.get_or_insert(why);
-        self.synced.notify_all();
-    }
-
-    /// The last commit every commit up to which is durable.
-    pub fn durable(&self) -> u64 {
-        self.state().durable
-    }
-
-    /// Notes that the commits up to `seq` are published: their writers may return.
-    pub fn mark_published(&self, seq: u64) {
-        let mut state = self.state();
-        if seq > state.published {
-            state.published = seq;
-            self.synced.notify_all();
-        }
+        state.wake();
     }
 
     /// Notes that every commit up to `seq` is durable, and published, without the log (a
@@ -308,7 +337,7 @@ impl Log {
         state.appended = state.appended.max(seq);
         state.durable = state.durable.max(seq);
         state.published = state.published.max(seq);
-        self.synced.notify_all();
+        state.wake();
     }
 
     /// The commit number of the last record appended.
@@ -321,39 +350,23 @@ impl Log {
         self.state().offset
     }
 
-    /// Waits until commit `seq` is durable, leading syncs while none is running. A
-    /// leader calls `publish` with the last commit its sync made durable; it returns
-    /// the last commit published.
-    pub fn wait_durable(&self, seq: u64, publish: impl Fn(u64) -> u64) -> Result<(), StorageError> {
-        self.wait(seq, |state| state.durable >= seq, publish)
-    }
-
     /// Waits until commit `seq` is published (durable, and visible to readers: see
-    /// [`Log::mark_published`]), leading syncs while none is running. A leader calls
+    /// the store's `publish`), leading syncs while none is running. A leader calls
     /// `publish` with the last commit its sync made durable, before anyone waiting is
     /// told that it is (so what a caller reads after this returns includes its commit);
     /// it returns the last commit published.
     ///
-    /// A commit is waited for whatever its state: appended or not yet (it is in a batch
-    /// another writer will append), durable but not yet published (its batch is not yet
-    /// committed to the page file). A failure ([`Log::fail`]) ends every wait.
+    /// A commit is waited for whatever its state: appended, being synced, durable but not
+    /// yet published (its sync's leader is publishing it). A failure ([`Log::fail`]) ends
+    /// every wait.
     pub fn wait_published(
         &self,
         seq: u64,
         publish: impl Fn(u64) -> u64,
     ) -> Result<(), StorageError> {
-        self.wait(seq, |state| state.published >= seq, publish)
-    }
-
-    fn wait(
-        &self,
-        seq: u64,
-        done: impl Fn(&State) -> bool,
-        publish: impl Fn(u64) -> u64,
-    ) -> Result<(), StorageError> {
         let mut state = self.state();
         loop {
-            if done(&state) {
+            if state.reached(seq) {
                 return Ok(());
             }
             if let Some(why) = &state.failed {
@@ -363,9 +376,18 @@ impl Log {
                     source: std::io::Error::other(why.clone()),
                 });
             }
-            // Lead only a sync that would make this commit durable.
-            if state.syncing || seq > state.appended || seq <= state.durable {
-                state = self.synced.wait(state).unwrap_or_else(|p| p.into_inner());
+            // Lead only a sync that would make this commit durable; otherwise sleep until
+            // woken (`State::wake`; a wake-up may also come early, so it is checked again).
+            if !state.may_lead(seq) {
+                state.waiters.push(Waiter {
+                    seq,
+                    thread: std::thread::current(),
+                });
+                drop(state);
+                std::thread::park();
+                state = self.state();
+                let me = std::thread::current().id();
+                state.waiters.retain(|w| w.thread.id() != me);
                 continue;
             }
             // Lead: write and sync everything appended so far.
@@ -390,7 +412,7 @@ impl Log {
                     state.failed = Some(e.to_string());
                 }
             }
-            self.synced.notify_all();
+            state.wake();
         }
     }
 

@@ -318,7 +318,7 @@ impl Stored for (Vec<u8>, Vec<u8>) {
 /// Visits the union of buffered and stored entries in scan order (both iterators walk
 /// `direction`). A buffered entry hides the stored one with the same key, and a buffered
 /// delete hides it without a visit.
-fn merge<'p, S: Stored, E: From<StorageError>>(
+pub(crate) fn merge<'p, S: Stored, E: From<StorageError>>(
     buffered: impl Iterator<Item = (&'p Vec<u8>, &'p Option<Vec<u8>>)>,
     mut stored: impl Iterator<Item = Result<S, StorageError>>,
     direction: Direction,

@@ -1,17 +1,19 @@
 //! The write path of a store with a commit log: transactions in batches that share one
-//! redb write transaction (see the notes of `store/mod.rs`). [`Turn`] is the write lock
-//! and the open [`Batch`] it guards, and its `Drop` decides when a batch is sealed.
+//! redb write transaction (see the notes of `embedded/mod.rs`). [`Turn`] is the write
+//! lock and the open [`Batch`] it guards; a batch is sealed when full, and by the last
+//! writer to leave ([`Store::write_logged`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 use super::{Commit, DATA, Notes, Outcome, Store, WriteTx, last_seq, set_last_seq};
 use crate::StorageError;
-use crate::log::{self, Log, Payload};
+use crate::log::{Log, Payload};
 
 /// Commits not yet committed to redb, with a commit log: each is whole (its closure
 /// returned `Ok`), and they share one redb write transaction, committed once for all of
-/// them when the batch is sealed.
+/// them when the batch is sealed; meanwhile readers find their writes in the store's
+/// [`super::Recent`] commits.
 pub(super) struct Batch {
     txn: redb::WriteTransaction,
     /// The commit number of the batch's last commit (or of the last one before it).
@@ -23,18 +25,17 @@ pub(super) struct Batch {
 
 /// The most commits, and bytes of log records, one batch holds before it is sealed.
 const BATCH_COMMITS: usize = 512;
-const BATCH_BYTES: usize = log::MAX_RECORD;
+const BATCH_BYTES: usize = 4 << 20;
 
-/// A commit in a batch: what the listener will hear and the log will hold.
+/// A commit in a batch: what the log holds of it.
 pub(super) struct Logged {
     seq: u64,
-    notes: Notes,
-    payload: Payload,
+    /// Shared with the store's [`super::Recent`] commits until the batch is sealed.
+    payload: Arc<Payload>,
 }
 
 /// The right to write: the write lock, and the batch it guards. Dropped, it seals the
-/// batch, unless none of the batch's commits is durable yet and another writer is queued
-/// to add to it.
+/// batch if the batch is full.
 pub(super) struct Turn<'s> {
     store: &'s Store,
     batch: MutexGuard<'s, Option<Batch>>,
@@ -50,16 +51,27 @@ impl Turn<'_> {
     }
 
     /// Adds a commit to the open batch, and its record to the log (unless it is too large
-    /// for one): the log may sync it while the batch is still open.
-    fn add(&mut self, commit: Logged) {
-        if let (Some(batch), Some(log)) = (self.batch.as_mut(), &self.store.log) {
-            if !commit.payload.overflowed() {
-                log.append(commit.seq, &commit.payload);
-            }
-            batch.last = commit.seq;
-            batch.bytes += commit.payload.len();
-            batch.commits.push(commit);
+    /// for one): the log may sync it, and publish it, while the batch is still open, so
+    /// its writes are first added to what published snapshots read.
+    fn add(&mut self, commit: Logged, notes: Notes) {
+        let store = self.store;
+        let (Some(batch), Some(log)) = (self.batch.as_mut(), &store.log) else {
+            return;
+        };
+        let overflowed = commit.payload.overflowed();
+        if !overflowed && let Some(recent) = store.recent() {
+            recent.add(commit.seq, Arc::clone(&commit.payload));
         }
+        store.unpublished_queue().push_back(Commit {
+            seq: commit.seq,
+            notes,
+        });
+        if !overflowed {
+            log.append(commit.seq, &commit.payload);
+        }
+        batch.last = commit.seq;
+        batch.bytes += commit.payload.len();
+        batch.commits.push(commit);
     }
 
     /// Seals the open batch now, if it holds a commit.
@@ -111,36 +123,24 @@ impl Turn<'_> {
     }
 
     /// Commits the open batch durably to the page file (a checkpoint of its own), once
-    /// every commit appended to the log before it is durable, and publishes it.
+    /// every commit appended to the log before it is published, and publishes its last.
     fn seal_durably(&mut self, log: &Log) -> Result<(), StorageError> {
         let store = self.store;
         let Some(batch) = self.batch.take() else {
             return Ok(());
         };
-        // The batch's other commits are in the log: durable, they wait only for this.
-        if let Err(e) = log.wait_durable(log.appended(), |to| store.publish(to)) {
+        // The batch's other commits are in the log: published, they wait only for this.
+        if let Err(e) = log.wait_published(log.appended(), |to| store.publish(to)) {
             store.abort(batch.txn);
             return store.poison_on(Err(e));
         }
-        let Batch {
-            mut txn,
-            last,
-            commits,
-            ..
-        } = batch;
+        let Batch { mut txn, last, .. } = batch;
         if let Err(e) = set_last_seq(&txn, last).and_then(|()| store.set_durable(&mut txn)) {
             store.abort(txn);
             return store.poison_on(Err(e));
         }
         store.commit(txn)?;
-        let snapshot = store.poison_on(store.snapshot())?;
-        store
-            .unpublished_queue()
-            .extend(commits.into_iter().map(|c| Commit {
-                seq: c.seq,
-                notes: c.notes,
-                snapshot: Arc::clone(&snapshot),
-            }));
+        store.poison_on(store.renew_view())?;
         // Published before the writers of the batch are told their commits are durable.
         store.publish(last);
         log.mark_durable(last);
@@ -151,24 +151,40 @@ impl Turn<'_> {
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        let Some(batch) = self.batch.as_ref() else {
-            return;
-        };
-        let Some(log) = &self.store.log else {
-            return;
-        };
-        // Left open while none of its commits is durable yet (they wait for a sync, not
-        // for it) and a queued writer will take the lock, and so this decision, next.
-        let leave_open = batch
-            .commits
-            .first()
-            .is_some_and(|first| log.durable() < first.seq)
-            && self.store.queued.load(Ordering::Acquire) > 0
-            && batch.commits.len() < BATCH_COMMITS
-            && batch.bytes < BATCH_BYTES;
-        if !leave_open {
+        let full = self
+            .batch
+            .as_ref()
+            .is_some_and(|b| b.commits.len() >= BATCH_COMMITS || b.bytes >= BATCH_BYTES);
+        if full && self.store.log.is_some() {
             // A failure poisons the store and tells the batch's waiting writers.
             let _ = self.seal();
+        }
+    }
+}
+
+/// A writer inside [`Store::write_logged`]: the last to leave seals the open batch, so a
+/// store nobody writes to has no open batch (its readers read redb alone).
+struct InFlight<'s>(&'s Store);
+
+impl<'s> InFlight<'s> {
+    fn enter(store: &'s Store) -> Self {
+        store.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(store)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let store = self.0;
+        if store.in_flight.fetch_sub(1, Ordering::AcqRel) != 1 || std::thread::panicking() {
+            return;
+        }
+        let mut turn = store.turn();
+        // A writer that came in meanwhile seals when it leaves.
+        if store.in_flight.load(Ordering::Acquire) == 0 {
+            // A failure poisons the store: the commits were acknowledged, and are in the
+            // log.
+            let _ = turn.seal();
         }
     }
 }
@@ -177,14 +193,15 @@ impl Store {
     /// A write transaction of a store with a commit log. Its closure runs in the batch's
     /// redb transaction, after the commits already in the batch (whose writes it sees);
     /// once it has returned `Ok`, it is a commit of the batch: its record is appended to
-    /// the log at once, and the call returns when the record is synced and the batch
-    /// committed to redb (published).
+    /// the log at once, and the call returns when the record is synced and the commit
+    /// published (readers find it in the batch's [`super::Recent`] commits until the
+    /// batch reaches redb).
     ///
     /// Batching: every redb transaction costs a copy of each B-tree page it dirties and a
-    /// commit, under the write lock. Commits that arrive while a sync runs share one redb
-    /// transaction instead: a writer leaves the batch open while none of its commits is
-    /// durable yet and another writer is queued for the lock, and seals it otherwise (see
-    /// [`Turn`]). A writer alone seals at once: one writer's latency does not change.
+    /// commit, under the write lock. Commits share one redb transaction instead, until
+    /// the batch is full ([`Turn`]) or the last writer leaves (`InFlight`): a writer
+    /// alone seals at once, so one writer's latency does not change, and a file nobody
+    /// writes to is read from redb alone.
     pub(super) fn write_logged<R, E>(
         &self,
         log: &Log,
@@ -193,6 +210,7 @@ impl Store {
     where
         E: From<StorageError>,
     {
+        let _in_flight = InFlight::enter(self);
         let mut turn = self.turn();
         let batch = turn.open()?;
         let seq = batch.last + 1;
@@ -210,11 +228,13 @@ impl Store {
             }
         };
         let overflowed = payload.overflowed();
-        turn.add(Logged {
-            seq,
+        turn.add(
+            Logged {
+                seq,
+                payload: Arc::new(payload),
+            },
             notes,
-            payload,
-        });
+        );
         if overflowed {
             // Too large for the log: the batch, with it, is committed durably to the
             // page file, a checkpoint of its own.
@@ -253,28 +273,20 @@ impl Store {
         })
     }
 
-    /// Commits a batch to redb (its commits' records are already in the log) and queues
-    /// its commits to be published once durable: those already durable at once.
+    /// Commits a batch to redb (its commits' records are already in the log), once all of
+    /// its commits are published: a snapshot of redb then never holds a commit that is
+    /// not durable. Published snapshots are made of redb alone from then on.
     fn seal(&self, log: &Log, batch: Batch) -> Result<(), StorageError> {
-        let Batch {
-            txn, last, commits, ..
-        } = batch;
-        if let Err(e) = set_last_seq(&txn, last) {
+        let Batch { txn, last, .. } = batch;
+        let sealed = log
+            .wait_published(last, |to| self.publish(to))
+            .and_then(|()| set_last_seq(&txn, last));
+        if let Err(e) = sealed {
             self.abort(txn);
             return self.poison_on(Err(e));
         }
         self.commit(txn)?;
-        let snapshot = self.poison_on(self.snapshot())?;
-        self.unpublished_queue()
-            .extend(commits.into_iter().map(|c| Commit {
-                seq: c.seq,
-                notes: c.notes,
-                snapshot: Arc::clone(&snapshot),
-            }));
-        // Those the log already made durable are published now; the others by the sync
-        // that makes them durable.
-        log.mark_published(self.publish(log.durable()));
-        Ok(())
+        self.poison_on(self.renew_view())
     }
 
     /// Aborts a batch still open when the store ends, before the database it writes to

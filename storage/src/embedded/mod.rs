@@ -16,18 +16,18 @@
 //! A database file with a durable [`Durability`] commits through its commit log
 //! ([`crate::log`]): once the transaction's closure has returned `Ok`, its writes are
 //! appended to the log, and the call returns once the log is synced, sharing each sync
-//! with the writers that committed meanwhile. In redb, transactions are batched: while
-//! none of a batch's commits is durable yet and another writer is queued for the lock,
-//! the next transaction runs in the same redb write transaction (seeing the commits
-//! before it), and the batch is committed to redb, without a sync, once for all of them
-//! (redb copies each page a transaction dirties, so commits that share a transaction
-//! share those copies). A transaction that fails after its writes reached the batch's
-//! tree (a large one flushes its buffer early) has the batch made again from the other
-//! commits' records. Readers and the commit listener see a commit only once it is
-//! durable and its batch is committed: each commit's snapshot waits in a queue until
-//! both, and is published in commit order. The page file is checkpointed (a durable
-//! redb commit) once the log has grown by [`StoreOptions::checkpoint_after`] bytes, at
-//! [`Store::sync`] and at close.
+//! with the writers that committed meanwhile. In redb, transactions are batched: each
+//! runs in the open batch's redb write transaction (seeing the commits before it), and
+//! the batch is committed to redb, without a sync, once for all of them, when it is full
+//! or no writer is left (redb copies each page a transaction dirties, so commits that
+//! share a transaction share those copies). A transaction that fails after its writes
+//! reached the batch's tree (a large one flushes its buffer early) has the batch made
+//! again from the other commits' records. Readers and the commit listener see a commit
+//! once it is durable, in commit order: until its batch reaches redb, readers find its
+//! writes in the batch's [`Recent`] commits, and a batch reaches redb only once all of
+//! its commits are durable, so no snapshot holds a commit that is not. The page file is
+//! checkpointed (a durable redb commit) once the log has grown by
+//! [`StoreOptions::checkpoint_after`] bytes, at [`Store::sync`] and at close.
 //!
 //! A commit whose call fails because the store failed under it (an I/O error that
 //! poisons the store) may have reached the log before the failure, and then is found
@@ -47,11 +47,13 @@ use crate::StorageError;
 use crate::kv::{Direction, Flow, KeyRange};
 use crate::log::{self, Log, Payload};
 use crate::store::{self, CommitListener, Durability, Listener, ReadTx, StoreOptions};
-use crate::write::{Base, Stored, WriteGuard, WriteTx};
+use crate::write::{Base, Stored, WriteGuard, WriteTx, merge};
 
 mod batch;
+mod recent;
 
 use batch::Batch;
+use recent::Recent;
 
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -316,6 +318,12 @@ pub struct Store {
     poisoned: AtomicBool,
     /// The snapshot reads share until the next commit is published.
     latest: Mutex<Option<Arc<ReadTx>>>,
+    /// With a commit log: redb's last commit, and the commits of the open batch
+    /// (published or about to be), from which every published snapshot is made.
+    view: Mutex<Option<View>>,
+    /// Writers inside [`Store::write`] with a commit log: the last to leave seals the
+    /// open batch.
+    in_flight: AtomicUsize,
     /// The write lock, held while a transaction's closure runs and until it is committed
     /// (without a log) or added to the batch it guards (with one): commits are made one
     /// at a time, in commit order.
@@ -331,11 +339,18 @@ pub struct Store {
     checkpoint_after: u64,
 }
 
-/// A commit waiting to be published: what readers will see, and what the listener hears.
+/// A commit waiting to be published (its writes already in [`View::recent`]): what the
+/// listener hears.
 struct Commit {
     seq: u64,
     notes: Vec<(Vec<u8>, Vec<u8>)>,
-    snapshot: Arc<ReadTx>,
+}
+
+/// What published snapshots are made of: redb's last commit, and the writes of the
+/// commits after it (those of the open batch).
+struct View {
+    sealed: Arc<Sealed>,
+    recent: Arc<Recent>,
 }
 
 /// Entries a transaction noted for the commit listener.
@@ -433,7 +448,7 @@ impl Store {
         });
         // Reads of a store with a log always find a published snapshot.
         if self.log.is_some() {
-            self.read()?;
+            self.renew_view()?;
         }
         compacted
     }
@@ -486,7 +501,7 @@ impl Store {
             self.log = Some(Log::new(file, log_path, id, durable));
             // From now on reads never start their own snapshot (it could hold commits not
             // yet durable): there is always a published one.
-            self.read()?;
+            self.renew_view()?;
         }
         Ok(())
     }
@@ -590,6 +605,8 @@ impl Store {
             write_buffer: options.write_buffer,
             poisoned: AtomicBool::new(false),
             latest: Mutex::new(None),
+            view: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
             commit_order: Mutex::new(None),
             queued: AtomicUsize::new(0),
             listener: Listener::default(),
@@ -631,13 +648,11 @@ impl Store {
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<u64, StorageError> {
         let published = self.read()?;
         let snapshot = own(&published)?;
-        let source = snapshot.data.iter()?;
         write_copy(path.as_ref(), snapshot.seq()?, |insert| {
-            for entry in source {
-                let (k, v) = entry?;
-                insert(k.value(), v.value())?;
-            }
-            Ok(())
+            snapshot.scan(&KeyRange::all(), Direction::Forward, |k, v| {
+                insert(k, v)?;
+                Ok::<_, StorageError>(Flow::Continue(()))
+            })
         })
     }
 
@@ -665,23 +680,45 @@ impl Store {
         Ok(snapshot)
     }
 
-    /// A new snapshot of the last commit made.
-    fn snapshot(&self) -> Result<Arc<ReadTx>, StorageError> {
+    /// A new snapshot of redb's last commit.
+    fn sealed(&self) -> Result<Arc<Sealed>, StorageError> {
         let (txn, data) = guarded("starting a read", || {
             let txn = self.db()?.begin_read()?;
             let data = txn.open_table(DATA)?;
             Ok((txn, data))
         })?;
-        Ok(Arc::new(ReadTx::new(store::Snapshot::Embedded(Snapshot {
-            txn,
-            data,
-        }))))
+        Ok(Arc::new(Sealed { txn, data }))
     }
 
-    /// Drops the shared snapshot, so the next read sees the newest commit and old pages
-    /// can be reused.
+    /// A new snapshot of the last commit made.
+    fn snapshot(&self) -> Result<Arc<ReadTx>, StorageError> {
+        Ok(Snapshot::of(self.sealed()?, None))
+    }
+
+    /// Drops the shared snapshot (and with a log, the view published ones are made of),
+    /// so the next read sees the newest commit and old pages can be reused.
     fn retire_snapshot(&self) {
         self.latest.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Starts the view afresh from redb's last commit, which holds every commit made
+    /// (and, with a log, every one published): called with the write lock held, or
+    /// before there is a writer. Reads see it at once.
+    fn renew_view(&self) -> Result<(), StorageError> {
+        let sealed = self.sealed()?;
+        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(View {
+            sealed: Arc::clone(&sealed),
+            recent: Arc::default(),
+        });
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Snapshot::of(sealed, None));
+        Ok(())
+    }
+
+    /// The writes of the open batch's commits, which published snapshots read.
+    fn recent(&self) -> Option<Arc<Recent>> {
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        view.as_ref().map(|v| Arc::clone(&v.recent))
     }
 
     /// Runs `f` in a write transaction and commits if it returns `Ok`.
@@ -824,14 +861,21 @@ impl Store {
         let mut newest = None;
         while queue.front().is_some_and(|c| c.seq <= seq) {
             if let Some(commit) = queue.pop_front() {
-                newest = Some((commit.seq, commit.snapshot));
+                newest = Some(commit.seq);
                 self.listener.tell(commit.seq, commit.notes);
             }
         }
-        if let Some((_, snapshot)) = &newest {
-            *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(snapshot));
+        if let Some(newest) = newest {
+            let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(view) = view.as_ref() {
+                let snapshot = Snapshot::of(
+                    Arc::clone(&view.sealed),
+                    Some((Arc::clone(&view.recent), newest)),
+                );
+                *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+            }
         }
-        newest.map_or(0, |(seq, _)| seq)
+        newest.unwrap_or(0)
     }
 
     /// Checkpoints the page file: a durable redb commit of every commit so far, after
@@ -898,10 +942,10 @@ impl Store {
 
     /// Makes every commit durable in the page file and closes it.
     pub fn close(mut self) -> Result<(), StorageError> {
-        self.retire_snapshot();
         if (self.durability == Durability::Deferred || self.log.is_some()) && !self.is_poisoned() {
             self.sync()?;
         }
+        self.retire_snapshot();
         self.abort_open_batch();
         match self.db.take() {
             Some(Db::Writable(db)) => db.close(),
@@ -914,12 +958,12 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.abort_open_batch();
         // A store dropped without `close` still leaves its log applied when it can, so
         // the file opens read-only without it.
         if self.db.is_some() && self.log.is_some() && !self.is_poisoned() {
             let _ = self.sync();
         }
+        self.abort_open_batch();
     }
 }
 
@@ -945,28 +989,47 @@ impl Db {
     }
 }
 
-/// A redb read transaction: a consistent snapshot of the store.
-pub(crate) struct Snapshot {
+/// A redb read transaction: a snapshot of redb's last commit.
+pub(crate) struct Sealed {
     txn: redb::ReadTransaction,
     data: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
-impl Snapshot {
-    /// The commit sequence number of the snapshot (0 before the first write).
-    pub(crate) fn seq(&self) -> Result<u64, StorageError> {
-        guarded("reading the commit number", || {
-            let meta = self.txn.open_table(META)?;
-            Ok(meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0))
-        })
-    }
+/// A consistent snapshot of the store: redb's last commit, and with a commit log the
+/// commits published after it, up to the snapshot's commit number.
+pub(crate) struct Snapshot {
+    sealed: Arc<Sealed>,
+    /// The open batch's commits and the last of them this snapshot sees; `None` when
+    /// redb holds every commit it sees.
+    recent: Option<(Arc<Recent>, u64)>,
 }
 
 impl Snapshot {
+    /// A read transaction over `sealed` and the `recent` commits up to a number.
+    fn of(sealed: Arc<Sealed>, recent: Option<(Arc<Recent>, u64)>) -> Arc<ReadTx> {
+        let recent = recent.filter(|(r, _)| !r.is_empty());
+        Arc::new(ReadTx::new(store::Snapshot::Embedded(Snapshot {
+            sealed,
+            recent,
+        })))
+    }
+
+    /// The commit sequence number of the snapshot (0 before the first write).
+    pub(crate) fn seq(&self) -> Result<u64, StorageError> {
+        if let Some((_, upto)) = &self.recent {
+            return Ok(*upto);
+        }
+        guarded("reading the commit number", || {
+            let meta = self.sealed.txn.open_table(META)?;
+            Ok(meta.get(META_SEQ)?.map(|g| g.value()).unwrap_or(0))
+        })
+    }
+
     /// The database's id (0 for a file written before ids existed and never opened for
     /// writing since).
     fn id(&self) -> Result<u64, StorageError> {
         guarded("reading the database id", || {
-            let meta = self.txn.open_table(META)?;
+            let meta = self.sealed.txn.open_table(META)?;
             Ok(meta.get(META_ID)?.map(|g| g.value()).unwrap_or(0))
         })
     }
@@ -992,16 +1055,28 @@ pub(crate) fn random_id() -> u64 {
 impl Snapshot {
     /// The value stored under `key`, if any.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        table_get(&self.data, key)
+        if let Some((recent, upto)) = &self.recent
+            && let Some(seen) = recent.get(key, *upto)?
+        {
+            return Ok(seen);
+        }
+        table_get(&self.sealed.data, key)
     }
 
-    /// [`KvRead::get_with`]: `read` sees the value in redb's page.
+    /// [`KvRead::get_with`]: `read` sees the value in redb's page (or in the open
+    /// batch's writes).
     pub(crate) fn get_with<R>(
         &self,
         key: &[u8],
         read: impl FnOnce(&[u8]) -> R,
     ) -> Result<Option<R>, StorageError> {
-        table_get_with(&self.data, key, read)
+        let Some((recent, upto)) = &self.recent else {
+            return table_get_with(&self.sealed.data, key, read);
+        };
+        match recent.get(key, *upto)? {
+            Some(seen) => Ok(seen.as_deref().map(read)),
+            None => table_get_with(&self.sealed.data, key, read),
+        }
     }
 
     /// Visits the entries of `range` in `direction` until `visit` breaks or fails.
@@ -1009,9 +1084,21 @@ impl Snapshot {
         &self,
         range: &KeyRange,
         direction: Direction,
-        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
     ) -> Result<(), E> {
-        table_scan(&self.data, range, direction, visit)
+        let seen = match &self.recent {
+            Some((recent, upto)) => recent.range(range, *upto)?,
+            None => Vec::new(),
+        };
+        if seen.is_empty() {
+            return table_scan(&self.sealed.data, range, direction, visit);
+        }
+        let seen = seen.iter().map(|(k, v)| (k, v));
+        let stored = table_range(&self.sealed.data, range)?;
+        match direction {
+            Direction::Forward => merge(seen, stored, direction, &mut visit),
+            Direction::Reverse => merge(seen.rev(), stored.rev(), direction, &mut visit),
+        }
     }
 }
 
@@ -1168,5 +1255,109 @@ mod tests {
         );
         let nested = store.write(|_| store.between_commits(|| ()));
         assert!(matches!(nested, Err(StorageError::NestedWrite)));
+    }
+
+    /// A key of a small alphabet, so that commits overwrite and delete each other's.
+    fn small_key() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(0xFF), 2..5u8], 0..3)
+    }
+
+    /// The entries a snapshot shows of `range`, walked both ways (the reverse walk given
+    /// back in ascending order).
+    fn both_ways(read: &crate::ReadTx, range: &crate::KeyRange) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+        use crate::{Direction, Flow, StorageError};
+        let walk = |direction| {
+            let mut out = Vec::new();
+            read.scan(range, direction, |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                Ok::<_, StorageError>(Flow::Continue(()))
+            })
+            .unwrap();
+            out
+        };
+        let forward = walk(Direction::Forward);
+        let mut reverse = walk(Direction::Reverse);
+        reverse.reverse();
+        [forward, reverse]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// While a batch stays open (a writer is in flight), each snapshot taken after a
+        /// commit sees exactly the commits up to it, through gets and scans both ways,
+        /// before and after the batch reaches redb; and the file holds the last state.
+        #[test]
+        fn snapshots_of_an_open_batch_see_exactly_the_commits_before_them(
+            commits in proptest::collection::vec(proptest::collection::vec(
+                (small_key(), proptest::option::of(proptest::prelude::any::<u8>())), 0..6), 1..8),
+            start in small_key(),
+            end in small_key(),
+        ) {
+            use super::*;
+            use std::collections::BTreeMap;
+
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.redb");
+            let store = Store::open(&path, &StoreOptions::default()).unwrap();
+            // A writer that never leaves: nobody seals the batch until `sync`.
+            store.in_flight.fetch_add(1, Ordering::AcqRel);
+            let range = KeyRange::between(start.clone(), end.clone());
+            type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+            let mut model = Model::new();
+            let mut taken = Vec::new();
+            for ops in &commits {
+                store.write(|tx| {
+                    for (k, v) in ops {
+                        match v {
+                            Some(v) => tx.put(k.clone(), vec![*v])?,
+                            None => tx.delete(k)?,
+                        }
+                    }
+                    Ok::<_, StorageError>(())
+                }).unwrap();
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => model.insert(k.clone(), vec![*v]),
+                        None => model.remove(k),
+                    };
+                }
+                let read = store.read().unwrap();
+                if !ops.is_empty() {
+                    proptest::prop_assert!(own(&read).unwrap().recent.is_some(), "read from the open batch");
+                }
+                taken.push((read, model.clone()));
+            }
+            let check = |taken: &[(Arc<ReadTx>, Model)]| {
+                for (read, model) in taken {
+                    let expected: Vec<_> = if start < end {
+                        model.range(start.clone()..end.clone()).map(|(k, v)| (k.clone(), v.clone())).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let [forward, reverse] = both_ways(read, &range);
+                    assert_eq!(forward, expected);
+                    assert_eq!(reverse, expected);
+                    let all: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    assert_eq!(both_ways(read, &KeyRange::all())[0], all);
+                    for (ops_key, _) in commits.iter().flatten() {
+                        assert_eq!(read.get(ops_key).unwrap().as_ref(), model.get(ops_key));
+                    }
+                }
+            };
+            check(&taken);
+            store.in_flight.fetch_sub(1, Ordering::AcqRel);
+            store.sync().unwrap();
+            // Sealed: older snapshots still see what they saw; new ones see redb alone.
+            check(&taken);
+            let last = store.read().unwrap();
+            proptest::prop_assert!(own(&last).unwrap().recent.is_none());
+            check(&[(last, model.clone())]);
+            drop(taken);
+            drop(store);
+            let store = Store::open(&path, &StoreOptions::default()).unwrap();
+            check(&[(store.read().unwrap(), model)]);
+        }
     }
 }
