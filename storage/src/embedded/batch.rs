@@ -251,11 +251,9 @@ impl Store {
         Ok(r)
     }
 
-    /// The right to write: waits for the write lock, counted as queued meanwhile.
+    /// The right to write: waits for the write lock.
     pub(super) fn turn(&self) -> Turn<'_> {
-        self.queued.fetch_add(1, Ordering::AcqRel);
         let batch = self.commit_order.lock().unwrap_or_else(|p| p.into_inner());
-        self.queued.fetch_sub(1, Ordering::AcqRel);
         Turn { store: self, batch }
     }
 
@@ -290,8 +288,8 @@ impl Store {
     }
 
     /// Aborts a batch still open when the store ends, before the database it writes to
-    /// does: only a store poisoned while a writer was queued leaves one (a sound store
-    /// seals every batch before it syncs).
+    /// does: only a store poisoned while a writer was in flight leaves one (a sound store
+    /// seals every batch when it syncs).
     pub(super) fn abort_open_batch(&mut self) {
         let open = self.commit_order.get_mut().map(Option::take);
         if let Ok(Some(batch)) = open {

@@ -328,8 +328,6 @@ pub struct Store {
     /// (without a log) or added to the batch it guards (with one): commits are made one
     /// at a time, in commit order.
     commit_order: Mutex<Option<Batch>>,
-    /// Threads waiting for the write lock.
-    queued: AtomicUsize,
     /// Told of every commit, with the entries its transaction noted.
     listener: Listener,
     /// The commit log, for a database file with a durable [`Durability`].
@@ -608,7 +606,6 @@ impl Store {
             view: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             commit_order: Mutex::new(None),
-            queued: AtomicUsize::new(0),
             listener: Listener::default(),
             log: None,
             unpublished: Mutex::new(VecDeque::new()),
@@ -1113,8 +1110,8 @@ mod tests {
         assert_send_sync::<std::sync::Arc<crate::ReadTx>>();
     }
 
-    /// A store whose first commit waits in an open batch (a writer counted as queued
-    /// kept it open) when `second` runs: `second`'s transaction then runs in that batch.
+    /// A store whose first commit waits in an open batch (a writer counted in flight
+    /// keeps it open) when `second` runs: `second`'s transaction then runs in that batch.
     fn with_a_commit_in_an_open_batch(
         options: super::StoreOptions,
         second: impl FnOnce(&super::Store),
@@ -1123,22 +1120,15 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("t.redb"), &options).unwrap();
-        store.queued.fetch_add(1, Ordering::AcqRel);
-        std::thread::scope(|s| {
-            let first = s.spawn(|| store.write(|tx| tx.put(b"first".to_vec(), b"1".to_vec())));
-            // Once the lock shows the batch with the first commit, its writer has left it.
-            loop {
-                let batch = store.commit_order.lock().unwrap();
-                if batch.as_ref().is_some_and(|b| b.commits.len() == 1) {
-                    break;
-                }
-                drop(batch);
-                std::thread::yield_now();
-            }
-            store.queued.fetch_sub(1, Ordering::AcqRel);
-            second(&store);
-            first.join().unwrap().unwrap();
-        });
+        store.in_flight.fetch_add(1, Ordering::AcqRel);
+        store
+            .write(|tx| tx.put(b"first".to_vec(), b"1".to_vec()))
+            .unwrap();
+        let open = store.commit_order.lock().unwrap();
+        assert!(open.as_ref().is_some_and(|b| b.commits.len() == 1));
+        drop(open);
+        second(&store);
+        store.in_flight.fetch_sub(1, Ordering::AcqRel);
         let read = store.read().unwrap();
         assert_eq!(read.get(b"first").unwrap(), Some(b"1".to_vec()));
         dir
