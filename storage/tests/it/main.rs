@@ -320,6 +320,42 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Transactions large enough to be applied in runs (new keys that share a gap between
+    /// stored keys spliced in together, a key alone in its gap or already stored written
+    /// on its own) leave the store equal to a `BTreeMap` given the same writes.
+    #[test]
+    fn large_transactions_match_a_btreemap(
+        rounds in proptest::collection::vec(proptest::collection::vec(
+            prop_oneof![4 => (key(), any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)), 1 => key().prop_map(Op::Delete)], 60..300), 1..4),
+    ) {
+        let store = Store::in_memory(&StoreOptions::default()).unwrap();
+        let mut model = BTreeMap::<Vec<u8>, Vec<u8>>::new();
+        for ops in rounds {
+            store.write(|tx| {
+                for op in &ops {
+                    match op {
+                        Op::Put(k, v) => tx.put(k.as_slice(), [*v])?,
+                        Op::Delete(k) => tx.delete(k)?,
+                    }
+                }
+                Ok::<_, StorageError>(())
+            }).unwrap();
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => { model.insert(k, vec![v]); }
+                    Op::Delete(k) => { model.remove(&k); }
+                }
+            }
+            let r = store.read().unwrap();
+            let all: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            prop_assert_eq!(collect(&r, &KeyRange::all(), Direction::Forward), all);
+        }
+    }
+}
+
 /// The entries of `model` in a range, or none if the range is empty.
 fn model_range(
     model: &BTreeMap<Vec<u8>, Vec<u8>>,
