@@ -13,6 +13,7 @@ use crate::StorageError;
 use crate::embedded;
 use crate::kv::{Direction, Flow, KeyRange, KvRead};
 use std::any::Any;
+use std::sync::Arc;
 
 use crate::log::Payload;
 #[cfg(feature = "postgres")]
@@ -29,6 +30,12 @@ pub struct WriteTx<'t> {
     flush_at: usize,
     /// Whether any write reached the backend (an abort must undo it).
     pub(crate) touched: bool,
+    /// The open batch's commits before this transaction, whose writes are not in the
+    /// backend's tree yet (a file with a commit log, see `embedded/batch.rs`): reads see
+    /// them under this transaction's own writes, and a transaction that ends with them
+    /// still here leaves its writes to the batch too. One that applies its writes before
+    /// it ends (its buffer is full, or it is too large for the log) applies these first.
+    unapplied: Option<Arc<embedded::Recent>>,
     /// Entries for the commit listener.
     pub(crate) notes: Vec<(Vec<u8>, Vec<u8>)>,
     /// The writes for the commit log, as they are applied (with a log).
@@ -66,6 +73,7 @@ impl<'t> WriteTx<'t> {
             pending_bytes: 0,
             flush_at,
             touched: false,
+            unapplied: None,
             notes: Vec::new(),
             payload: logged.then(Payload::default),
             attached: Vec::new(),
@@ -74,6 +82,18 @@ impl<'t> WriteTx<'t> {
 }
 
 impl WriteTx<'_> {
+    /// Makes this transaction read over the open batch's `unapplied` commits, and leave
+    /// its own writes to the batch (see the field).
+    pub(crate) fn over_batch(&mut self, unapplied: Arc<embedded::Recent>) {
+        self.unapplied = Some(unapplied);
+    }
+
+    /// Whether this transaction ended with its writes left to the open batch: only in
+    /// its log record, not in the backend's tree.
+    pub(crate) fn left_to_batch(&self) -> bool {
+        self.unapplied.is_some()
+    }
+
     /// The commit sequence number this transaction will have, if it commits, in the
     /// partition of `key` ([`crate::StoreOptions::partition`]). A file has one sequence,
     /// the same for every key. On PostgreSQL, each partition numbers its own commits, and
@@ -149,14 +169,46 @@ impl WriteTx<'_> {
         std::mem::take(&mut self.pending)
     }
 
-    /// Applies the buffered writes to the backend, in key order.
+    /// Applies the buffered writes to the backend, in key order (after the open batch's
+    /// writes not applied yet).
     pub(crate) fn flush(&mut self) -> Result<(), StorageError> {
-        self.touched |= !self.pending.is_empty();
+        self.record();
+        self.apply()
+    }
+
+    /// Ends the writes of a transaction whose closure returned `Ok`: records them for the
+    /// log and applies them, unless they can be left to the open batch (see
+    /// `unapplied`: they are then in the log record alone, which the batch's commits
+    /// are made of).
+    pub(crate) fn finish(&mut self) -> Result<(), StorageError> {
+        self.record();
+        let logged = self.payload.as_ref().is_some_and(|p| !p.overflowed());
+        if self.unapplied.is_some() && logged {
+            self.pending.clear();
+            self.pending_bytes = 0;
+            return Ok(());
+        }
+        self.apply()
+    }
+
+    /// Adds the buffered writes to the log record.
+    fn record(&mut self) {
         if let Some(payload) = &mut self.payload {
             for (key, value) in &self.pending {
                 payload.push(key, value.as_deref());
             }
         }
+    }
+
+    /// Applies the buffered writes to the backend, after the open batch's.
+    fn apply(&mut self) -> Result<(), StorageError> {
+        if let Some(unapplied) = self.unapplied.take()
+            && let Base::Embedded(data) = &mut self.base
+        {
+            self.touched = true;
+            embedded::apply(data, unapplied.latest()?)?;
+        }
+        self.touched |= !self.pending.is_empty();
         let entries = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         match &mut self.base {
@@ -252,6 +304,11 @@ impl KvRead for WriteTx<'_> {
         if let Some(buffered) = self.pending.get(key) {
             return Ok(buffered.as_deref().map(read));
         }
+        if let Some(unapplied) = &self.unapplied
+            && let Some(seen) = unapplied.get(key, u64::MAX)?
+        {
+            return Ok(seen.as_deref().map(read));
+        }
         match &self.base {
             Base::Embedded(data) => embedded::table_get_with(data, key, read),
             #[cfg(feature = "postgres")]
@@ -263,9 +320,13 @@ impl KvRead for WriteTx<'_> {
         &self,
         range: &KeyRange,
         direction: Direction,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
     ) -> Result<(), E> {
-        if self.pending.is_empty() {
+        let batch = match &self.unapplied {
+            Some(unapplied) => unapplied.range(range, u64::MAX)?,
+            None => Vec::new(),
+        };
+        if self.pending.is_empty() && batch.is_empty() {
             return match &self.base {
                 Base::Embedded(data) => embedded::table_scan(data, range, direction, visit),
                 #[cfg(feature = "postgres")]
@@ -275,7 +336,25 @@ impl KvRead for WriteTx<'_> {
         if range.is_empty() {
             return Ok(());
         }
-        let buffered = self.pending.range::<[u8], _>(range.as_refs());
+        let pending = self.pending.range::<[u8], _>(range.as_refs());
+        if batch.is_empty() {
+            return self.scan_over(pending, range, direction, visit);
+        }
+        let buffered = over(pending, batch.iter().map(|(k, v)| (k, v)));
+        self.scan_over(buffered.into_iter(), range, direction, visit)
+    }
+}
+
+impl WriteTx<'_> {
+    /// Visits the union of `buffered` writes (in key order) and the backend's entries of
+    /// `range`, a buffered write hiding the stored entry of its key.
+    fn scan_over<'p, E: From<StorageError>>(
+        &self,
+        buffered: impl DoubleEndedIterator<Item = Buffered<'p>>,
+        range: &KeyRange,
+        direction: Direction,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
+    ) -> Result<(), E> {
         match &self.base {
             Base::Embedded(data) => {
                 let stored = embedded::table_range(data, range)?;
@@ -296,6 +375,28 @@ impl KvRead for WriteTx<'_> {
             }
         }
     }
+}
+
+/// A buffered write: a key, and its value (`None`: deleted).
+type Buffered<'p> = (&'p Vec<u8>, &'p Option<Vec<u8>>);
+
+/// The union of two runs of writes in key order, the `top` run's write winning where
+/// both have a key.
+fn over<'p>(
+    top: impl Iterator<Item = Buffered<'p>>,
+    under: impl Iterator<Item = Buffered<'p>>,
+) -> Vec<Buffered<'p>> {
+    let mut out = Vec::new();
+    let mut under = under.peekable();
+    for write in top {
+        while let Some(below) = under.next_if(|below| below.0 < write.0) {
+            out.push(below);
+        }
+        under.next_if(|below| below.0 == write.0);
+        out.push(write);
+    }
+    out.extend(under);
+    out
 }
 
 /// A stored entry a backend's scan yields.

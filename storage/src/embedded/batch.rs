@@ -21,6 +21,10 @@ pub(super) struct Batch {
     pub(super) commits: Vec<Logged>,
     /// Bytes of the commits' log records.
     bytes: usize,
+    /// Whether some commits' writes are in the store's [`super::Recent`] commits alone,
+    /// not yet in `txn`'s tree: they reach it, in one sorted run, when the batch is
+    /// sealed.
+    unapplied: bool,
 }
 
 /// The most commits, and bytes of log records, one batch holds before it is sealed.
@@ -88,8 +92,9 @@ impl Turn<'_> {
         }
     }
 
-    /// Makes the open batch again from its commits' records, after a transaction that
-    /// failed had written into its tree. A failure poisons the store.
+    /// Makes the open batch again, after a transaction that failed had written into its
+    /// tree: a fresh redb transaction, its commits' writes left to the seal (they are
+    /// all in the store's [`super::Recent`] commits). A failure poisons the store.
     fn rebuild(&mut self) {
         let Some(old) = self.batch.take() else {
             return;
@@ -98,25 +103,12 @@ impl Turn<'_> {
         if old.commits.is_empty() || self.store.is_poisoned() {
             return;
         }
-        let fresh = self.store.begin_batch().and_then(|fresh| {
-            {
-                let mut data = fresh.txn.open_table(DATA)?;
-                for commit in &old.commits {
-                    for (key, value) in commit.payload.writes()? {
-                        match value {
-                            Some(v) => data.insert(key.as_slice(), v.as_slice())?,
-                            None => data.remove(key.as_slice())?,
-                        };
-                    }
-                }
-            }
-            Ok(fresh)
-        });
-        if let Ok(fresh) = self.store.poison_on(fresh) {
+        if let Ok(fresh) = self.store.poison_on(self.store.begin_batch()) {
             *self.batch = Some(Batch {
                 last: old.last,
                 commits: old.commits,
                 bytes: old.bytes,
+                unapplied: true,
                 ..fresh
             });
         }
@@ -134,8 +126,17 @@ impl Turn<'_> {
             store.abort(batch.txn);
             return store.poison_on(Err(e));
         }
-        let Batch { mut txn, last, .. } = batch;
-        if let Err(e) = set_last_seq(&txn, last).and_then(|()| store.set_durable(&mut txn)) {
+        let Batch {
+            mut txn,
+            last,
+            unapplied,
+            ..
+        } = batch;
+        let ready = store
+            .apply_unapplied(&txn, unapplied)
+            .and_then(|()| set_last_seq(&txn, last))
+            .and_then(|()| store.set_durable(&mut txn));
+        if let Err(e) = ready {
             store.abort(txn);
             return store.poison_on(Err(e));
         }
@@ -191,7 +192,9 @@ impl Drop for InFlight<'_> {
 
 impl Store {
     /// A write transaction of a store with a commit log. Its closure runs in the batch's
-    /// redb transaction, after the commits already in the batch (whose writes it sees);
+    /// redb transaction, after the commits already in the batch (whose writes it sees,
+    /// in redb's tree or still in the store's [`super::Recent`] commits, to which it
+    /// leaves its own too unless it is large: see [`WriteTx::finish`]);
     /// once it has returned `Ok`, it is a commit of the batch: its record is appended to
     /// the log at once, and the call returns when the record is synced and the commit
     /// published (readers find it in the batch's [`super::Recent`] commits until the
@@ -214,11 +217,28 @@ impl Store {
         let mut turn = self.turn();
         let batch = turn.open()?;
         let seq = batch.last + 1;
-        let (outcome, touched) = self.run(&batch.txn, seq, f);
-        let (r, notes, payload) = match outcome {
-            Outcome::Done(r, notes, payload) => (r, notes, payload.unwrap_or_default()),
+        // It reads through the batch's commits when some are not in its tree yet, and
+        // leaves its writes to the batch when other writers are in flight (the batch
+        // outlives it); a writer alone applies its own at once, as it seals next.
+        let over_batch = batch.unapplied || self.in_flight.load(Ordering::Acquire) > 1;
+        let ran = self.run(
+            &batch.txn,
+            seq,
+            over_batch.then(|| self.recent()).flatten(),
+            f,
+        );
+        let (r, notes, payload) = match ran.outcome {
+            Outcome::Done(r, notes, payload) => {
+                if ran.left_to_batch {
+                    batch.unapplied = true;
+                } else if ran.touched {
+                    // It applied the batch's writes before its own.
+                    batch.unapplied = false;
+                }
+                (r, notes, payload.unwrap_or_default())
+            }
             Outcome::Failed(failure) => {
-                if touched {
+                if ran.touched {
                     // Its writes reached the batch's tree: the batch is made again
                     // from the commits before it.
                     turn.rebuild();
@@ -268,16 +288,37 @@ impl Store {
             last,
             commits: Vec::new(),
             bytes: 0,
+            unapplied: false,
         })
+    }
+
+    /// Gives the batch's tree the writes its commits left to it (if `unapplied`): the
+    /// newest version of each key they wrote, in one sorted run.
+    fn apply_unapplied(
+        &self,
+        txn: &redb::WriteTransaction,
+        unapplied: bool,
+    ) -> Result<(), StorageError> {
+        let Some(recent) = self.recent().filter(|_| unapplied) else {
+            return Ok(());
+        };
+        let mut data = txn.open_table(DATA)?;
+        super::apply(&mut data, recent.latest()?)
     }
 
     /// Commits a batch to redb (its commits' records are already in the log), once all of
     /// its commits are published: a snapshot of redb then never holds a commit that is
     /// not durable. Published snapshots are made of redb alone from then on.
     fn seal(&self, log: &Log, batch: Batch) -> Result<(), StorageError> {
-        let Batch { txn, last, .. } = batch;
-        let sealed = log
-            .wait_published(last, |to| self.publish(to))
+        let Batch {
+            txn,
+            last,
+            unapplied,
+            ..
+        } = batch;
+        let sealed = self
+            .apply_unapplied(&txn, unapplied)
+            .and_then(|()| log.wait_published(last, |to| self.publish(to)))
             .and_then(|()| set_last_seq(&txn, last));
         if let Err(e) = sealed {
             self.abort(txn);

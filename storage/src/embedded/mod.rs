@@ -20,9 +20,15 @@
 //! runs in the open batch's redb write transaction (seeing the commits before it), and
 //! the batch is committed to redb, without a sync, once for all of them, when it is full
 //! or no writer is left (redb copies each page a transaction dirties, so commits that
-//! share a transaction share those copies). A transaction that fails after its writes
-//! reached the batch's tree (a large one flushes its buffer early) has the batch made
-//! again from the other commits' records. Readers and the commit listener see a commit
+//! share a transaction share those copies). While other writers are in flight, a
+//! commit's writes stay in its log record, kept in the batch's [`Recent`] commits, which
+//! later writers read through; the batch's tree gets them all in one sorted run when it
+//! is sealed (the newest version of each key once: a group's counters, rewritten by
+//! every commit, reach the tree once per batch). A writer alone, or one too large to
+//! wait (its buffer fills up, or its record is too large for the log), applies its
+//! writes to the tree itself, after the batch's. A transaction that fails after its
+//! writes reached the batch's tree has the batch made again: a fresh redb transaction,
+//! every commit's writes left to the seal. Readers and the commit listener see a commit
 //! once it is durable, in commit order: until its batch reaches redb, readers find its
 //! writes in the batch's [`Recent`] commits, and a batch reaches redb only once all of
 //! its commits are durable, so no snapshot holds a commit that is not. The page file is
@@ -53,7 +59,7 @@ mod batch;
 mod recent;
 
 use batch::Batch;
-use recent::Recent;
+pub(crate) use recent::Recent;
 
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -385,10 +391,20 @@ const SPLICE_FROM: usize = 64;
 
 /// How a transaction's closure ended.
 enum Outcome<R, E> {
-    /// It returned `Ok` and its writes are in the tree: the value, its notes and its log
-    /// record (with a log).
+    /// It returned `Ok` and its writes are in the tree, or left to the open batch: the
+    /// value, its notes and its log record (with a log).
     Done(R, Notes, Option<Payload>),
     Failed(Failure<E>),
+}
+
+/// A transaction's run: how its closure ended, and where its writes went.
+struct Ran<R, E> {
+    outcome: Outcome<R, E>,
+    /// Whether any of its writes reached redb's tree (a failure must undo them).
+    touched: bool,
+    /// Whether it left its writes to the open batch (they reach redb's tree when the
+    /// batch is sealed).
+    left_to_batch: bool,
 }
 
 /// A transaction that did not commit: the closure's error, or its panic.
@@ -786,7 +802,7 @@ impl Store {
             Durability::ImmediateOnePhase => {}
         }
         let seq = last_seq(&txn)? + 1;
-        let failure = match self.run(&txn, seq, f).0 {
+        let failure = match self.run(&txn, seq, None, f).outcome {
             Outcome::Done(r, notes, _) => match set_last_seq(&txn, seq) {
                 Ok(()) => {
                     self.commit(txn)?;
@@ -809,8 +825,9 @@ impl Store {
         &self,
         txn: &redb::WriteTransaction,
         seq: u64,
+        unapplied: Option<Arc<Recent>>,
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
-    ) -> (Outcome<R, E>, bool)
+    ) -> Ran<R, E>
     where
         E: From<StorageError>,
     {
@@ -818,7 +835,11 @@ impl Store {
             Ok(data) => data,
             Err(e) => {
                 let e = StorageError::from(e);
-                return (Outcome::Failed(Failure::Error(e.into())), false);
+                return Ran {
+                    outcome: Outcome::Failed(Failure::Error(e.into())),
+                    touched: false,
+                    left_to_batch: false,
+                };
             }
         };
         let mut tx = WriteTx::new(
@@ -827,8 +848,11 @@ impl Store {
             self.write_buffer,
             self.log.is_some(),
         );
+        if let Some(unapplied) = unapplied {
+            tx.over_batch(unapplied);
+        }
         let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
-            Ok(Ok(r)) => match tx.flush() {
+            Ok(Ok(r)) => match tx.finish() {
                 Ok(()) => Outcome::Done(r, std::mem::take(&mut tx.notes), tx.payload.take()),
                 Err(e) => Outcome::Failed(Failure::Error(e.into())),
             },
@@ -837,7 +861,11 @@ impl Store {
             // discards it cleanly and the store goes on serving other writers.
             Err(panic) => Outcome::Failed(Failure::Panic(panic)),
         };
-        (outcome, tx.touched)
+        Ran {
+            outcome,
+            touched: tx.touched,
+            left_to_batch: tx.left_to_batch(),
+        }
     }
 
     /// Aborts a redb transaction, which only discards pages: if even that fails, the
@@ -1300,6 +1328,69 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// While a batch stays open, each writer sees exactly the commits before it,
+        /// whether they left their writes to the batch or applied them to its tree
+        /// (those whose buffer filled up), through gets and scans both ways; one that
+        /// fails after applying leaves the others whole; and the file holds the last
+        /// state once the batch is sealed.
+        #[test]
+        fn writers_in_an_open_batch_see_exactly_the_commits_before_them(
+            commits in proptest::collection::vec((proptest::collection::vec(
+                (small_key(), proptest::option::of(proptest::prelude::any::<u8>())), 0..6),
+                proptest::prelude::any::<bool>()), 1..10),
+        ) {
+            use super::*;
+            use std::collections::BTreeMap;
+
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.redb");
+            // A buffer of about three writes: larger transactions apply theirs early.
+            let options = StoreOptions { write_buffer: 160, ..StoreOptions::default() };
+            let store = Store::open(&path, &options).unwrap();
+            store.in_flight.fetch_add(1, Ordering::AcqRel);
+            let mut model = BTreeMap::<Vec<u8>, Vec<u8>>::new();
+            let all = |model: &BTreeMap<Vec<u8>, Vec<u8>>| -> Vec<(Vec<u8>, Vec<u8>)> {
+                model.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            };
+            let seen = |tx: &WriteTx<'_>, direction| {
+                let mut out = Vec::new();
+                crate::KvRead::scan(tx, &KeyRange::all(), direction, |k, v| {
+                    out.push((k.to_vec(), v.to_vec()));
+                    Ok::<_, StorageError>(Flow::Continue(()))
+                }).unwrap();
+                out
+            };
+            for (ops, fails) in &commits {
+                let mut staged = model.clone();
+                let result = store.write(|tx| {
+                    assert_eq!(seen(tx, Direction::Forward), all(&model));
+                    let mut reverse = seen(tx, Direction::Reverse);
+                    reverse.reverse();
+                    assert_eq!(reverse, all(&model));
+                    for (k, v) in ops {
+                        assert_eq!(crate::KvRead::get(tx, k).unwrap().as_ref(), staged.get(k));
+                        match v {
+                            Some(v) => { tx.put(k.clone(), vec![*v])?; staged.insert(k.clone(), vec![*v]); }
+                            None => { tx.delete(k)?; staged.remove(k); }
+                        }
+                    }
+                    assert_eq!(seen(tx, Direction::Forward), all(&staged));
+                    if *fails { Err(StorageError::Corrupt("fails".into())) } else { Ok(()) }
+                });
+                proptest::prop_assert_eq!(result.is_err(), *fails);
+                if !fails {
+                    model = staged;
+                }
+                proptest::prop_assert_eq!(both_ways(&store.read().unwrap(), &KeyRange::all())[0].clone(), all(&model));
+            }
+            store.in_flight.fetch_sub(1, Ordering::AcqRel);
+            store.sync().unwrap();
+            proptest::prop_assert_eq!(both_ways(&store.read().unwrap(), &KeyRange::all())[1].clone(), all(&model));
+            drop(store);
+            let store = Store::open(&path, &options).unwrap();
+            proptest::prop_assert_eq!(both_ways(&store.read().unwrap(), &KeyRange::all())[0].clone(), all(&model));
+        }
 
         /// While a batch stays open (a writer is in flight), each snapshot taken after a
         /// commit sees exactly the commits up to it, through gets and scans both ways,

@@ -8,6 +8,10 @@
 //! number) sees exactly the commits published before it, and none after. A seal starts a
 //! new, empty `Recent`; snapshots taken before it keep the old one alive.
 //!
+//! Writers read here too: a commit's writes reach the batch's redb transaction only when
+//! the batch is sealed ([`Recent::latest`], one sorted run for all of them), or when a
+//! transaction too large to wait applies them before its own.
+//!
 //! Sealing seldom is the point: every redb write transaction copies and checksums each
 //! page it dirties, and writers in different groups dirty different pages, so the fewer
 //! the transactions, the fewer the copies.
@@ -109,6 +113,18 @@ impl Recent {
     }
 }
 
+impl Recent {
+    /// The newest version of every key here: what the writer after all of these commits
+    /// sees, and what their batch's tree is given when it is sealed.
+    pub(crate) fn latest(&self) -> Result<BTreeMap<Vec<u8>, Option<Vec<u8>>>, StorageError> {
+        Ok(self
+            .entries()?
+            .iter()
+            .filter_map(|(key, versions)| Some((key.clone(), versions.last()?.1.clone())))
+            .collect())
+    }
+}
+
 /// The newest of `versions` written by a commit up to `upto`.
 fn visible(versions: &[Version], upto: u64) -> Option<&Option<Vec<u8>>> {
     versions
@@ -153,5 +169,7 @@ mod tests {
         let seen = recent.range(&KeyRange::prefix(b"b"), 6).unwrap();
         assert_eq!(seen, vec![(b"b".to_vec(), None)]);
         assert!(recent.range(&KeyRange::all(), 4).unwrap().is_empty());
+        let latest: Vec<Seen> = recent.latest().unwrap().into_iter().collect();
+        assert_eq!(latest, vec![put("a", "2"), (b"b".to_vec(), None)]);
     }
 }
