@@ -13,7 +13,6 @@ use crate::StorageError;
 use crate::embedded;
 use crate::kv::{Direction, Flow, KeyRange, KvRead};
 use std::any::Any;
-use std::sync::Arc;
 
 use crate::log::Payload;
 #[cfg(feature = "postgres")]
@@ -24,18 +23,21 @@ use crate::postgres;
 pub struct WriteTx<'t> {
     pub(crate) base: Base<'t>,
     seq: u64,
-    /// Buffered writes: `Some(value)` to store, `None` to delete.
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Buffered writes.
+    pending: Writes,
     pending_bytes: usize,
     flush_at: usize,
     /// Whether any write reached the backend (an abort must undo it).
     pub(crate) touched: bool,
-    /// The open batch's commits before this transaction, whose writes are not in the
-    /// backend's tree yet (a file with a commit log, see `embedded/batch.rs`): reads see
-    /// them under this transaction's own writes, and a transaction that ends with them
-    /// still here leaves its writes to the batch too. One that applies its writes before
-    /// it ends (its buffer is full, or it is too large for the log) applies these first.
-    unapplied: Option<Arc<embedded::Recent>>,
+    /// The writes the open batch's commits before this transaction left to the batch,
+    /// not in the backend's tree yet (a file with a commit log, see `embedded/batch.rs`):
+    /// reads see them under this transaction's own writes, and a transaction that ends
+    /// with them still here leaves its writes to the batch too (`left`). One that applies
+    /// its writes before it ends (its buffer is full, or it is too large for the log)
+    /// applies these first.
+    batch: Option<&'t Writes>,
+    /// This transaction's writes, once it has left them to the batch.
+    left: Option<Writes>,
     /// Entries for the commit listener.
     pub(crate) notes: Vec<(Vec<u8>, Vec<u8>)>,
     /// The writes for the commit log, as they are applied (with a log).
@@ -43,6 +45,9 @@ pub struct WriteTx<'t> {
     /// What the layer above keeps beside the writes, one value per type.
     attached: Vec<Box<dyn Any + Send>>,
 }
+
+/// Writes in key order: `Some(value)` to store, `None` to delete.
+pub(crate) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// The backend's transaction under the buffer.
 pub(crate) enum Base<'t> {
@@ -73,7 +78,8 @@ impl<'t> WriteTx<'t> {
             pending_bytes: 0,
             flush_at,
             touched: false,
-            unapplied: None,
+            batch: None,
+            left: None,
             notes: Vec::new(),
             payload: logged.then(Payload::default),
             attached: Vec::new(),
@@ -81,17 +87,19 @@ impl<'t> WriteTx<'t> {
     }
 }
 
-impl WriteTx<'_> {
-    /// Makes this transaction read over the open batch's `unapplied` commits, and leave
-    /// its own writes to the batch (see the field).
-    pub(crate) fn over_batch(&mut self, unapplied: Arc<embedded::Recent>) {
-        self.unapplied = Some(unapplied);
+impl<'t> WriteTx<'t> {
+    /// Makes this transaction read over the writes the open batch's commits left to it,
+    /// and leave its own to the batch too (see the field).
+    pub(crate) fn over_batch(&mut self, batch: &'t Writes) {
+        self.batch = Some(batch);
     }
+}
 
-    /// Whether this transaction ended with its writes left to the open batch: only in
-    /// its log record, not in the backend's tree.
-    pub(crate) fn left_to_batch(&self) -> bool {
-        self.unapplied.is_some()
+impl WriteTx<'_> {
+    /// This transaction's writes, if it ended by leaving them to the open batch (they
+    /// are in its log record, not in the backend's tree).
+    pub(crate) fn take_left(&mut self) -> Option<Writes> {
+        self.left.take()
     }
 
     /// The commit sequence number this transaction will have, if it commits, in the
@@ -177,15 +185,14 @@ impl WriteTx<'_> {
     }
 
     /// Ends the writes of a transaction whose closure returned `Ok`: records them for the
-    /// log and applies them, unless they can be left to the open batch (see
-    /// `unapplied`: they are then in the log record alone, which the batch's commits
-    /// are made of).
+    /// log and applies them, unless they can be left to the open batch (see `batch`;
+    /// [`WriteTx::take_left`] then has them).
     pub(crate) fn finish(&mut self) -> Result<(), StorageError> {
         self.record();
         let logged = self.payload.as_ref().is_some_and(|p| !p.overflowed());
-        if self.unapplied.is_some() && logged {
-            self.pending.clear();
+        if self.batch.is_some() && logged {
             self.pending_bytes = 0;
+            self.left = Some(std::mem::take(&mut self.pending));
             return Ok(());
         }
         self.apply()
@@ -202,11 +209,11 @@ impl WriteTx<'_> {
 
     /// Applies the buffered writes to the backend, after the open batch's.
     fn apply(&mut self) -> Result<(), StorageError> {
-        if let Some(unapplied) = self.unapplied.take()
+        if let Some(batch) = self.batch.take()
             && let Base::Embedded(data) = &mut self.base
         {
             self.touched = true;
-            embedded::apply(data, unapplied.latest()?)?;
+            embedded::apply(data, batch.clone())?;
         }
         self.touched |= !self.pending.is_empty();
         let entries = std::mem::take(&mut self.pending);
@@ -304,10 +311,8 @@ impl KvRead for WriteTx<'_> {
         if let Some(buffered) = self.pending.get(key) {
             return Ok(buffered.as_deref().map(read));
         }
-        if let Some(unapplied) = &self.unapplied
-            && let Some(seen) = unapplied.get(key, u64::MAX)?
-        {
-            return Ok(seen.as_deref().map(read));
+        if let Some(left) = self.batch.and_then(|batch| batch.get(key)) {
+            return Ok(left.as_deref().map(read));
         }
         match &self.base {
             Base::Embedded(data) => embedded::table_get_with(data, key, read),
@@ -322,11 +327,8 @@ impl KvRead for WriteTx<'_> {
         direction: Direction,
         visit: impl FnMut(&[u8], &[u8]) -> Result<Flow, E>,
     ) -> Result<(), E> {
-        let batch = match &self.unapplied {
-            Some(unapplied) => unapplied.range(range, u64::MAX)?,
-            None => Vec::new(),
-        };
-        if self.pending.is_empty() && batch.is_empty() {
+        let batch = self.batch.filter(|batch| !batch.is_empty());
+        if self.pending.is_empty() && batch.is_none() {
             return match &self.base {
                 Base::Embedded(data) => embedded::table_scan(data, range, direction, visit),
                 #[cfg(feature = "postgres")]
@@ -337,10 +339,10 @@ impl KvRead for WriteTx<'_> {
             return Ok(());
         }
         let pending = self.pending.range::<[u8], _>(range.as_refs());
-        if batch.is_empty() {
+        let Some(batch) = batch else {
             return self.scan_over(pending, range, direction, visit);
-        }
-        let buffered = over(pending, batch.iter().map(|(k, v)| (k, v)));
+        };
+        let buffered = over(pending, batch.range::<[u8], _>(range.as_refs()));
         self.scan_over(buffered.into_iter(), range, direction, visit)
     }
 }

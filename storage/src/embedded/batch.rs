@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
-use super::{Commit, DATA, Notes, Outcome, Store, WriteTx, last_seq, set_last_seq};
+use super::{Commit, DATA, Notes, Outcome, Store, WriteTx, Writes, last_seq, set_last_seq};
 use crate::StorageError;
 use crate::log::{Log, Payload};
 
@@ -21,10 +21,9 @@ pub(super) struct Batch {
     pub(super) commits: Vec<Logged>,
     /// Bytes of the commits' log records.
     bytes: usize,
-    /// Whether some commits' writes are in the store's [`super::Recent`] commits alone,
-    /// not yet in `txn`'s tree: they reach it, in one sorted run, when the batch is
-    /// sealed.
-    unapplied: bool,
+    /// The newest version of each key the commits left to the batch, not yet in `txn`'s
+    /// tree: it gets them in one sorted run when the batch is sealed.
+    left: Writes,
 }
 
 /// The most commits, and bytes of log records, one batch holds before it is sealed.
@@ -93,8 +92,9 @@ impl Turn<'_> {
     }
 
     /// Makes the open batch again, after a transaction that failed had written into its
-    /// tree: a fresh redb transaction, its commits' writes left to the seal (they are
-    /// all in the store's [`super::Recent`] commits). A failure poisons the store.
+    /// tree: a fresh redb transaction, every commit's writes left to the seal (taken from
+    /// the store's [`super::Recent`] commits, which hold them all). A failure poisons
+    /// the store.
     fn rebuild(&mut self) {
         let Some(old) = self.batch.take() else {
             return;
@@ -103,12 +103,14 @@ impl Turn<'_> {
         if old.commits.is_empty() || self.store.is_poisoned() {
             return;
         }
-        if let Ok(fresh) = self.store.poison_on(self.store.begin_batch()) {
+        let recent = self.store.recent().ok_or(StorageError::Poisoned);
+        let fresh = recent.and_then(|recent| Ok((self.store.begin_batch()?, recent.latest()?)));
+        if let Ok((fresh, left)) = self.store.poison_on(fresh) {
             *self.batch = Some(Batch {
                 last: old.last,
                 commits: old.commits,
                 bytes: old.bytes,
-                unapplied: true,
+                left,
                 ..fresh
             });
         }
@@ -129,11 +131,10 @@ impl Turn<'_> {
         let Batch {
             mut txn,
             last,
-            unapplied,
+            left,
             ..
         } = batch;
-        let ready = store
-            .apply_unapplied(&txn, unapplied)
+        let ready = apply_left(&txn, left)
             .and_then(|()| set_last_seq(&txn, last))
             .and_then(|()| store.set_durable(&mut txn));
         if let Err(e) = ready {
@@ -193,8 +194,8 @@ impl Drop for InFlight<'_> {
 impl Store {
     /// A write transaction of a store with a commit log. Its closure runs in the batch's
     /// redb transaction, after the commits already in the batch (whose writes it sees,
-    /// in redb's tree or still in the store's [`super::Recent`] commits, to which it
-    /// leaves its own too unless it is large: see [`WriteTx::finish`]);
+    /// in redb's tree or still in the writes they left to the batch, to which it leaves
+    /// its own too unless it is alone or large: see [`WriteTx::finish`]);
     /// once it has returned `Ok`, it is a commit of the batch: its record is appended to
     /// the log at once, and the call returns when the record is synced and the commit
     /// published (readers find it in the batch's [`super::Recent`] commits until the
@@ -220,20 +221,15 @@ impl Store {
         // It reads through the batch's commits when some are not in its tree yet, and
         // leaves its writes to the batch when other writers are in flight (the batch
         // outlives it); a writer alone applies its own at once, as it seals next.
-        let over_batch = batch.unapplied || self.in_flight.load(Ordering::Acquire) > 1;
-        let ran = self.run(
-            &batch.txn,
-            seq,
-            over_batch.then(|| self.recent()).flatten(),
-            f,
-        );
+        let over_batch = !batch.left.is_empty() || self.in_flight.load(Ordering::Acquire) > 1;
+        let ran = self.run(&batch.txn, seq, over_batch.then_some(&batch.left), f);
         let (r, notes, payload) = match ran.outcome {
             Outcome::Done(r, notes, payload) => {
-                if ran.left_to_batch {
-                    batch.unapplied = true;
+                if let Some(left) = ran.left {
+                    batch.left.extend(left);
                 } else if ran.touched {
                     // It applied the batch's writes before its own.
-                    batch.unapplied = false;
+                    batch.left.clear();
                 }
                 (r, notes, payload.unwrap_or_default())
             }
@@ -288,22 +284,8 @@ impl Store {
             last,
             commits: Vec::new(),
             bytes: 0,
-            unapplied: false,
+            left: Writes::new(),
         })
-    }
-
-    /// Gives the batch's tree the writes its commits left to it (if `unapplied`): the
-    /// newest version of each key they wrote, in one sorted run.
-    fn apply_unapplied(
-        &self,
-        txn: &redb::WriteTransaction,
-        unapplied: bool,
-    ) -> Result<(), StorageError> {
-        let Some(recent) = self.recent().filter(|_| unapplied) else {
-            return Ok(());
-        };
-        let mut data = txn.open_table(DATA)?;
-        super::apply(&mut data, recent.latest()?)
     }
 
     /// Commits a batch to redb (its commits' records are already in the log), once all of
@@ -311,13 +293,9 @@ impl Store {
     /// not durable. Published snapshots are made of redb alone from then on.
     fn seal(&self, log: &Log, batch: Batch) -> Result<(), StorageError> {
         let Batch {
-            txn,
-            last,
-            unapplied,
-            ..
+            txn, last, left, ..
         } = batch;
-        let sealed = self
-            .apply_unapplied(&txn, unapplied)
+        let sealed = apply_left(&txn, left)
             .and_then(|()| log.wait_published(last, |to| self.publish(to)))
             .and_then(|()| set_last_seq(&txn, last));
         if let Err(e) = sealed {
@@ -337,4 +315,13 @@ impl Store {
             self.abort(batch.txn);
         }
     }
+}
+
+/// Gives a batch's tree the writes its commits left to it, in one sorted run.
+fn apply_left(txn: &redb::WriteTransaction, left: Writes) -> Result<(), StorageError> {
+    if left.is_empty() {
+        return Ok(());
+    }
+    let mut data = txn.open_table(DATA)?;
+    super::apply(&mut data, left)
 }

@@ -21,10 +21,10 @@
 //! the batch is committed to redb, without a sync, once for all of them, when it is full
 //! or no writer is left (redb copies each page a transaction dirties, so commits that
 //! share a transaction share those copies). While other writers are in flight, a
-//! commit's writes stay in its log record, kept in the batch's [`Recent`] commits, which
-//! later writers read through; the batch's tree gets them all in one sorted run when it
-//! is sealed (the newest version of each key once: a group's counters, rewritten by
-//! every commit, reach the tree once per batch). A writer alone, or one too large to
+//! commit leaves its writes to the batch, which keeps the newest version of each key its
+//! commits wrote and which later writers read through; the batch's tree gets them in one
+//! sorted run when it is sealed (a group's counters, rewritten by every commit, reach
+//! the tree once per batch). A writer alone, or one too large to
 //! wait (its buffer fills up, or its record is too large for the log), applies its
 //! writes to the tree itself, after the batch's. A transaction that fails after its
 //! writes reached the batch's tree has the batch made again: a fresh redb transaction,
@@ -53,7 +53,7 @@ use crate::StorageError;
 use crate::kv::{Direction, Flow, KeyRange};
 use crate::log::{self, Log, Payload};
 use crate::store::{self, CommitListener, Durability, Listener, ReadTx, StoreOptions};
-use crate::write::{Base, Stored, WriteGuard, WriteTx, merge};
+use crate::write::{Base, Stored, WriteGuard, WriteTx, Writes, merge};
 
 mod batch;
 mod recent;
@@ -402,9 +402,9 @@ struct Ran<R, E> {
     outcome: Outcome<R, E>,
     /// Whether any of its writes reached redb's tree (a failure must undo them).
     touched: bool,
-    /// Whether it left its writes to the open batch (they reach redb's tree when the
+    /// Its writes, if it left them to the open batch (they reach redb's tree when the
     /// batch is sealed).
-    left_to_batch: bool,
+    left: Option<Writes>,
 }
 
 /// A transaction that did not commit: the closure's error, or its panic.
@@ -825,7 +825,7 @@ impl Store {
         &self,
         txn: &redb::WriteTransaction,
         seq: u64,
-        unapplied: Option<Arc<Recent>>,
+        batch: Option<&Writes>,
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
     ) -> Ran<R, E>
     where
@@ -838,7 +838,7 @@ impl Store {
                 return Ran {
                     outcome: Outcome::Failed(Failure::Error(e.into())),
                     touched: false,
-                    left_to_batch: false,
+                    left: None,
                 };
             }
         };
@@ -848,8 +848,8 @@ impl Store {
             self.write_buffer,
             self.log.is_some(),
         );
-        if let Some(unapplied) = unapplied {
-            tx.over_batch(unapplied);
+        if let Some(batch) = batch {
+            tx.over_batch(batch);
         }
         let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
             Ok(Ok(r)) => match tx.finish() {
@@ -864,7 +864,7 @@ impl Store {
         Ran {
             outcome,
             touched: tx.touched,
-            left_to_batch: tx.left_to_batch(),
+            left: tx.take_left(),
         }
     }
 

@@ -8,10 +8,6 @@
 //! number) sees exactly the commits published before it, and none after. A seal starts a
 //! new, empty `Recent`; snapshots taken before it keep the old one alive.
 //!
-//! Writers read here too: a commit's writes reach the batch's redb transaction only when
-//! the batch is sealed ([`Recent::latest`], one sorted run for all of them), or when a
-//! transaction too large to wait applies them before its own.
-//!
 //! Sealing seldom is the point: every redb write transaction copies and checksums each
 //! page it dirties, and writers in different groups dirty different pages, so the fewer
 //! the transactions, the fewer the copies.
@@ -115,7 +111,7 @@ impl Recent {
 
 impl Recent {
     /// The newest version of every key here: what the writer after all of these commits
-    /// sees, and what their batch's tree is given when it is sealed.
+    /// sees (a batch made again from its commits starts from it).
     pub(crate) fn latest(&self) -> Result<BTreeMap<Vec<u8>, Option<Vec<u8>>>, StorageError> {
         Ok(self
             .entries()?
