@@ -92,9 +92,8 @@ impl Turn<'_> {
     }
 
     /// Makes the open batch again, after a transaction that failed had written into its
-    /// tree: a fresh redb transaction, every commit's writes left to the seal (taken from
-    /// the store's [`super::Recent`] commits, which hold them all). A failure poisons
-    /// the store.
+    /// tree: a fresh redb transaction, every commit's writes (from their records) left
+    /// to the seal. A failure poisons the store.
     fn rebuild(&mut self) {
         let Some(old) = self.batch.take() else {
             return;
@@ -103,8 +102,13 @@ impl Turn<'_> {
         if old.commits.is_empty() || self.store.is_poisoned() {
             return;
         }
-        let recent = self.store.recent().ok_or(StorageError::Poisoned);
-        let fresh = recent.and_then(|recent| Ok((self.store.begin_batch()?, recent.latest()?)));
+        let fresh = self.store.begin_batch().and_then(|fresh| {
+            let mut left = Writes::new();
+            for commit in &old.commits {
+                left.extend(commit.payload.writes()?);
+            }
+            Ok((fresh, left))
+        });
         if let Ok((fresh, left)) = self.store.poison_on(fresh) {
             *self.batch = Some(Batch {
                 last: old.last,

@@ -59,7 +59,7 @@ mod batch;
 mod recent;
 
 use batch::Batch;
-pub(crate) use recent::Recent;
+use recent::Recent;
 
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");

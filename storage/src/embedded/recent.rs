@@ -109,18 +109,6 @@ impl Recent {
     }
 }
 
-impl Recent {
-    /// The newest version of every key here: what the writer after all of these commits
-    /// sees (a batch made again from its commits starts from it).
-    pub(crate) fn latest(&self) -> Result<BTreeMap<Vec<u8>, Option<Vec<u8>>>, StorageError> {
-        Ok(self
-            .entries()?
-            .iter()
-            .filter_map(|(key, versions)| Some((key.clone(), versions.last()?.1.clone())))
-            .collect())
-    }
-}
-
 /// The newest of `versions` written by a commit up to `upto`.
 fn visible(versions: &[Version], upto: u64) -> Option<&Option<Vec<u8>>> {
     versions
@@ -165,7 +153,5 @@ mod tests {
         let seen = recent.range(&KeyRange::prefix(b"b"), 6).unwrap();
         assert_eq!(seen, vec![(b"b".to_vec(), None)]);
         assert!(recent.range(&KeyRange::all(), 4).unwrap().is_empty());
-        let latest: Vec<Seen> = recent.latest().unwrap().into_iter().collect();
-        assert_eq!(latest, vec![put("a", "2"), (b"b".to_vec(), None)]);
     }
 }
