@@ -24,6 +24,7 @@ impl Engine {
         crate::metering::usage::install(&mut hooks);
         crate::dimensions::groups::install(&mut hooks);
         crate::records::upgrade::install(&mut hooks);
+        crate::records::index::install(&mut parts);
         crate::records::text::install(&mut parts, &mut hooks);
         crate::metering::rate_limit::install(&mut parts, &mut hooks);
         crate::knowledge::index::install(&mut parts);

@@ -4,6 +4,7 @@
 //! M i                                         -> highest id issued (u128 BE) engine meta
 //! M x <type> <path>                           -> ()                         declared indexes
 //! M s <type> <path>                           -> ()                         declared text properties
+//! M X                                         -> u64 big-endian             version of those two
 //! M u                                         -> 1                          usage counted
 //! M d                                         -> 1                          domains indexed
 //! M n                                         -> 1                          plugin principals indexed
@@ -184,6 +185,12 @@ pub(crate) fn index_defs_of(kind: &str) -> Vec<u8> {
 /// `M x <type> <path>`: one declared property index.
 pub(crate) fn index_def(kind: &str, path: &str) -> Vec<u8> {
     KeyBuf::from_prefix(&index_defs_of(kind)).str(path).finish()
+}
+
+/// `M X`: the version of the declared property indexes and text properties (`M x`,
+/// `M s`, and the tenants' `x`), counted up by every transaction that changes them.
+pub(crate) fn declarations_version() -> Vec<u8> {
+    vec![META, b'X']
 }
 
 /// `M s`: every declared text property.

@@ -167,7 +167,10 @@ impl Tx<'_, '_> {
         if let Some(defs) = &self.locals.get::<TextDefCache>().0 {
             return Ok(defs.clone());
         }
-        let defs: std::sync::Arc<[IndexDef]> = load_text_defs(&*self.kv)?.into();
+        let defs = self
+            .engine
+            .part::<crate::records::index::DeclaredIndexes>()
+            .text(&*self.kv)?;
         self.locals.get::<TextDefCache>().0 = Some(defs.clone());
         Ok(defs)
     }
@@ -314,6 +317,7 @@ impl Admin<'_> {
             }
             let before = load_text_defs(&*kv)?;
             kv.put(key, [])?;
+            crate::records::index::declarations_changed(kv)?;
             let after = load_text_defs(&*kv)?;
             reindex_type(kv, &def.kind, &before, &after)
         })?;
@@ -332,6 +336,7 @@ impl Admin<'_> {
             {
                 return Ok(false);
             }
+            crate::records::index::declarations_changed(kv)?;
             let after = load_text_defs(&*kv)?;
             reindex_type(kv, &def.kind, &before, &after)?;
             Ok(true)

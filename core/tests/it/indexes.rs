@@ -179,3 +179,72 @@ fn indexes_are_declared_listed_and_dropped() {
     let report = f.engine.check().unwrap();
     assert!(report.is_ok(), "{:#?}", report.problems);
 }
+
+/// A step of [`writes_follow_every_change_of_the_declarations`].
+#[derive(Debug, Clone)]
+enum Step {
+    Create(i64),
+    Update(usize, i64),
+    Declare,
+    Drop,
+    DeclareText,
+    DropText,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0i64..20).prop_map(Step::Create),
+        2 => (any::<usize>(), 0i64..20).prop_map(|(i, p)| Step::Update(i, p)),
+        1 => Just(Step::Declare),
+        1 => Just(Step::Drop),
+        1 => Just(Step::DeclareText),
+        1 => Just(Step::DropText),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The engine keeps the declarations (property indexes, text properties) between
+    /// transactions, yet every write after a declaration changes follows the new ones:
+    /// the integrity check, which recomputes every index entry and posting from the
+    /// records and the stored declarations, finds nothing wrong after any step.
+    #[test]
+    fn writes_follow_every_change_of_the_declarations(steps in proptest::collection::vec(step(), 1..16)) {
+        let f = Fixture::new();
+        let g = f.tenant("shop");
+        let ctx = Context::system(g.id);
+        let mut ids = Vec::new();
+        for step in steps {
+            match step {
+                Step::Create(p) => ids.push(
+                    f.engine
+                        .write(&ctx, |tx| tx.create_thing(NewThing::new("product", "mug").property("price", p)))
+                        .unwrap()
+                        .id,
+                ),
+                Step::Update(i, p) if !ids.is_empty() => {
+                    let id = ids[i % ids.len()];
+                    f.engine
+                        .write(&ctx, |tx| tx.update_thing(id, ThingUpdate::default().property("price", p)))
+                        .unwrap();
+                }
+                Step::Update(..) => {}
+                Step::Declare => {
+                    f.engine.admin().create_index("product", "properties.price").unwrap();
+                }
+                Step::Drop => {
+                    f.engine.admin().drop_index("product", "properties.price").unwrap();
+                }
+                Step::DeclareText => {
+                    f.engine.admin().create_text_index("product", "name").unwrap();
+                }
+                Step::DropText => {
+                    f.engine.admin().drop_text_index("product", "name").unwrap();
+                }
+            }
+            let report = f.engine.check().unwrap();
+            prop_assert!(report.is_ok(), "after {:?}: {:#?}", step, report.problems);
+        }
+    }
+}
