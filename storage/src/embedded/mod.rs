@@ -1309,7 +1309,10 @@ mod tests {
 
     /// The entries a snapshot shows of `range`, walked both ways (the reverse walk given
     /// back in ascending order).
-    fn both_ways(read: &crate::ReadTx, range: &crate::KeyRange) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+    fn both_ways(
+        read: &impl crate::KvRead,
+        range: &crate::KeyRange,
+    ) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
         use crate::{Direction, Flow, StorageError};
         let walk = |direction| {
             let mut out = Vec::new();
@@ -1353,21 +1356,10 @@ mod tests {
             let all = |model: &BTreeMap<Vec<u8>, Vec<u8>>| -> Vec<(Vec<u8>, Vec<u8>)> {
                 model.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
             };
-            let seen = |tx: &WriteTx<'_>, direction| {
-                let mut out = Vec::new();
-                crate::KvRead::scan(tx, &KeyRange::all(), direction, |k, v| {
-                    out.push((k.to_vec(), v.to_vec()));
-                    Ok::<_, StorageError>(Flow::Continue(()))
-                }).unwrap();
-                out
-            };
             for (ops, fails) in &commits {
                 let mut staged = model.clone();
                 let result = store.write(|tx| {
-                    assert_eq!(seen(tx, Direction::Forward), all(&model));
-                    let mut reverse = seen(tx, Direction::Reverse);
-                    reverse.reverse();
-                    assert_eq!(reverse, all(&model));
+                    assert_eq!(both_ways(&*tx, &KeyRange::all()), [all(&model), all(&model)]);
                     for (k, v) in ops {
                         assert_eq!(crate::KvRead::get(tx, k).unwrap().as_ref(), staged.get(k));
                         match v {
@@ -1375,7 +1367,7 @@ mod tests {
                             None => { tx.delete(k)?; staged.remove(k); }
                         }
                     }
-                    assert_eq!(seen(tx, Direction::Forward), all(&staged));
+                    assert_eq!(both_ways(&*tx, &KeyRange::all()), [all(&staged), all(&staged)]);
                     if *fails { Err(StorageError::Corrupt("fails".into())) } else { Ok(()) }
                 });
                 proptest::prop_assert_eq!(result.is_err(), *fails);
