@@ -15,11 +15,10 @@
 //! misses an index that a concurrent `create_index` committed before it began: a writer
 //! reads their version (`M X`, counted up by every transaction that changes them) and
 //! takes the definitions the engine keeps for that version ([`DeclaredIndexes`]), or
-//! reads them and keeps them. An index
-//! declared by [`Admin::create_index`] (`M x <type> <path>`) serves every tenant; one
-//! declared by a tenant's plugin (`T <root> 0x00 x <type> <path>`) serves that tenant
-//! alone, and goes with the plugin: what one tenant installs never indexes, or costs,
-//! another tenant's writes.
+//! reads them and keeps them. An index declared by [`Admin::create_index`]
+//! (`M x <type> <path>`) serves every tenant; one declared by a tenant's plugin
+//! (`T <root> 0x00 x <type> <path>`) serves that tenant alone, and goes with the plugin:
+//! what one tenant installs never indexes, or costs, another tenant's writes.
 
 pub use one_vocabulary::records::index::IndexDef;
 

@@ -24,11 +24,11 @@
 //! commit leaves its writes to the batch, which keeps the newest version of each key its
 //! commits wrote and which later writers read through; the batch's tree gets them in one
 //! sorted run when it is sealed (a group's counters, rewritten by every commit, reach
-//! the tree once per batch). A writer alone, or one too large to
-//! wait (its buffer fills up, or its record is too large for the log), applies its
-//! writes to the tree itself, after the batch's. A transaction that fails after its
-//! writes reached the batch's tree has the batch made again: a fresh redb transaction,
-//! every commit's writes left to the seal. Readers and the commit listener see a commit
+//! the tree once per batch). A writer alone, or one too large to wait (its buffer fills
+//! up, or its record is too large for the log), applies its writes to the tree itself,
+//! after the batch's. A transaction that fails after its writes reached the batch's tree
+//! has the batch made again: a fresh redb transaction, every commit's writes left to the
+//! seal. Readers and the commit listener see a commit
 //! once it is durable, in commit order: until its batch reaches redb, readers find its
 //! writes in the batch's [`Recent`] commits, and a batch reaches redb only once all of
 //! its commits are durable, so no snapshot holds a commit that is not. The page file is
@@ -40,7 +40,7 @@
 //! after the file is reopened: as with any database, the outcome of a commit whose
 //! acknowledgement failed is unknown.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
@@ -245,7 +245,7 @@ where
 /// [`SPLICE_FROM`] writes are plain inserts.
 pub(crate) fn apply(
     data: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
-    entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    entries: Writes,
 ) -> Result<(), StorageError> {
     let mut entries = entries.into_iter().peekable();
     if entries.len() <= SPLICE_FROM {
@@ -270,16 +270,10 @@ pub(crate) fn apply(
             data.insert(key.as_slice(), value.as_slice())?;
             continue;
         }
-        match cursor.insert_before(key.as_slice(), value.as_slice()) {
-            Ok(()) => {}
-            Err(redb::CursorError::UnorderedKey) => {
-                // The key exists: overwrite it in place.
-                cursor.close()?;
-                data.insert(key.as_slice(), value.as_slice())?;
-                continue;
-            }
-            Err(e) => return Err(StorageError::Backend(e.into())),
-        }
+        // New, and strictly inside the gap the cursor stands in: never unordered.
+        cursor
+            .insert_before(key.as_slice(), value.as_slice())
+            .map_err(|e| StorageError::Backend(e.into()))?;
         while let Some((next_key, Some(next_value))) = entries.peek() {
             match cursor.insert_before(next_key.as_slice(), next_value.as_slice()) {
                 Ok(()) => {
