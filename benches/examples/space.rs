@@ -9,8 +9,9 @@
 //!
 //! ONE: default options (durable commits through the commit log), each phase one
 //! transaction; its size is the database file plus the commit log. SQLite: the same rows
-//! with ONE's audit events for the things (`bulk_things_audited`), WAL checkpointed into
-//! the file before measuring.
+//! with the audit events ONE writes for each thing and connection (`bulk_things_audited`,
+//! `bulk_connections_audited`), and the rows alone; WAL checkpointed into the file before
+//! measuring.
 
 use one::{Durability, Ontology};
 use one_benches::{OneDb, sizes};
@@ -38,10 +39,9 @@ fn main() -> one::Result<()> {
     reopened.close()?;
     let compacted = on_disk(&path) + on_disk(&log);
 
-    let sqlite = sqlite_bytes(things, connections, events).map(|b| ("SQLite (audited things)", b));
     let sizes = [("ONE, as loaded", loaded), ("ONE, compacted", compacted)]
         .into_iter()
-        .chain(sqlite);
+        .chain(sqlite_bytes(things, connections, events));
     for (name, bytes) in sizes {
         println!(
             "{name:<24} {:>10}  {:>6.0} bytes/record",
@@ -99,18 +99,30 @@ fn print_sections(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// SQLite's bytes for the same rows (with the `sqlite` feature).
+/// SQLite's bytes for the same rows (with the `sqlite` feature): with the audit events ONE
+/// writes for each thing and connection (the same data), and without them.
 #[cfg(feature = "sqlite")]
-fn sqlite_bytes(things: usize, connections: usize, events: usize) -> Option<u64> {
-    let mut lite = one_benches::sqlite::SqliteDb::empty().expect("sqlite");
-    lite.bulk_things_audited(things).expect("sqlite things");
-    lite.bulk_connections(connections)
-        .expect("sqlite connections");
-    lite.bulk_events(events).expect("sqlite events");
-    Some(lite.bytes_on_disk().expect("sqlite size"))
+fn sqlite_bytes(things: usize, connections: usize, events: usize) -> Vec<(&'static str, u64)> {
+    [("SQLite (audited)", true), ("SQLite (rows alone)", false)]
+        .into_iter()
+        .map(|(name, audited)| {
+            let mut lite = one_benches::sqlite::SqliteDb::empty().expect("sqlite");
+            if audited {
+                lite.bulk_things_audited(things).expect("sqlite things");
+                lite.bulk_connections_audited(connections)
+                    .expect("sqlite connections");
+            } else {
+                lite.bulk_things(things).expect("sqlite things");
+                lite.bulk_connections(connections)
+                    .expect("sqlite connections");
+            }
+            lite.bulk_events(events).expect("sqlite events");
+            (name, lite.bytes_on_disk().expect("sqlite size"))
+        })
+        .collect()
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn sqlite_bytes(_: usize, _: usize, _: usize) -> Option<u64> {
-    None
+fn sqlite_bytes(_: usize, _: usize, _: usize) -> Vec<(&'static str, u64)> {
+    Vec::new()
 }
