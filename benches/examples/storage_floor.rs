@@ -17,13 +17,15 @@
 //! the default options (1 GiB cache, durable commits); its size is measured as loaded and
 //! after `Store::compact`.
 //!
-//! Two what-ifs replay the same entries in a format that does not exist: every 16-byte
+//! What-ifs replay the same entries in formats that do not exist: every 16-byte
 //! id in a key (tenant, group, record, reference) replaced by a tenant-local number (4
 //! bytes for the tenant and groups, 6 for records; numbered in id order, so keys sort as
 //! before), values unchanged, plus one entry per record (`N <id:16>` -> its number) to
 //! find a record from its public id ("short keys"); and the same with the index copies (`y`,
-//! `p`, `o`, `i`, `C`) holding no value ("no copies"). They bound what a format change
-//! could buy; the stored bytes and the files' sizes are printed beside ONE's file and
+//! `p`, `o`, `i`, `C`) holding no value ("no copies"); and, on short keys, the audit trail
+//! stored in blocks (a group's events 64 to an entry, each event index's postings 128 to
+//! an entry: [`events_in_blocks`]), with the copies and without. They bound what a format
+//! change could buy; the stored bytes and the files' sizes are printed beside ONE's file and
 //! SQLite's for the same rows.
 
 #![allow(
@@ -102,16 +104,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Each variant loads the three phases into one store, one transaction each.
     let mut rows = Vec::new();
-    for variant in [Variant::Today, Variant::ShortKeys, Variant::NoCopies] {
+    for variant in [
+        Variant::Today,
+        Variant::ShortKeys,
+        Variant::NoCopies,
+        Variant::EventBlocks,
+        Variant::EventBlocksNoCopies,
+    ] {
         let path = folder.path().join("floor.one");
         let mut store = Store::open(&path, &StoreOptions::default())?;
         let mut times = Vec::new();
         let mut stored = 0;
         for phase in &in_order {
-            let load: Vec<Entry> = phase
+            let mut load: Vec<Entry> = phase
                 .iter()
                 .flat_map(|(k, v)| variant.apply(&numbers, k, v))
                 .collect();
+            if matches!(variant, Variant::EventBlocks | Variant::EventBlocksNoCopies) {
+                load = events_in_blocks(load);
+            }
             stored += load
                 .iter()
                 .map(|(k, v)| (k.len() + v.len()) as u64)
@@ -273,6 +284,8 @@ enum Variant {
     Today,
     ShortKeys,
     NoCopies,
+    EventBlocks,
+    EventBlocksNoCopies,
 }
 
 impl Variant {
@@ -281,6 +294,8 @@ impl Variant {
             Variant::Today => "one-storage, the same entries",
             Variant::ShortKeys => "one-storage, short keys",
             Variant::NoCopies => "one-storage, short keys, no copies",
+            Variant::EventBlocks => "short keys, events in blocks",
+            Variant::EventBlocksNoCopies => "… and no copies",
         }
     }
 
@@ -306,7 +321,7 @@ impl Variant {
             }
         }
         let copy = b"ypoiC".contains(&parts.section);
-        let value = if copy && matches!(self, Variant::NoCopies) {
+        let value = if copy && matches!(self, Variant::NoCopies | Variant::EventBlocksNoCopies) {
             Vec::new()
         } else {
             v.to_vec()
@@ -321,6 +336,56 @@ impl Variant {
         }
         out
     }
+}
+
+/// The what-if of events in blocks, over entries in the short format (`T <tenant:4> <env>
+/// <section> …`, a record number of 6 bytes at the end): a group's events, in order, 64
+/// to an entry (keyed by the first; each event its number's difference from the one
+/// before and its value, both lengths as varints), and each event index's postings 128 to
+/// an entry (keyed by the first number; the rest as varint differences). Everything else
+/// is kept as it is, the entries finding events by public id included.
+fn events_in_blocks(load: Vec<Entry>) -> Vec<Entry> {
+    use std::collections::BTreeMap;
+    let (mut events, mut out): (Vec<Entry>, Vec<Entry>) =
+        load.into_iter().partition(|(k, _)| b"EAGK".contains(&k[6]));
+    events.sort();
+    // Runs of entries that share everything but the trailing number.
+    let mut runs: BTreeMap<Vec<u8>, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+    for (k, v) in events {
+        let (prefix, number) = k.split_at(k.len() - 6);
+        let mut n = [0u8; 8];
+        n[2..].copy_from_slice(number);
+        runs.entry(prefix.to_vec())
+            .or_default()
+            .push((u64::from_be_bytes(n), v));
+    }
+    for (prefix, run) in runs {
+        let per_entry = if prefix[6] == b'E' { 64 } else { 128 };
+        for chunk in run.chunks(per_entry) {
+            let mut key = prefix.clone();
+            key.extend_from_slice(&chunk[0].0.to_be_bytes()[2..]);
+            let mut value = Vec::new();
+            let mut previous = chunk[0].0;
+            for (number, v) in chunk {
+                varint(&mut value, number - previous);
+                previous = *number;
+                if prefix[6] == b'E' {
+                    varint(&mut value, v.len() as u64);
+                    value.extend_from_slice(v);
+                }
+            }
+            out.push((key, value));
+        }
+    }
+    out
+}
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 /// SQLite loading the same rows with the same audit events and indexes, per phase.
