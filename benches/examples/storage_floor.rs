@@ -44,6 +44,8 @@ const RECORD_SECTIONS: &[u8] = b"tyYUpcoiCEKAG";
 
 type Entry = (Vec<u8>, Vec<u8>);
 
+/// The wall clock's millisecond, with a few milliseconds' margin on each side, so no id
+/// issued before the call and none issued after share it.
 fn now_ms() -> u128 {
     std::thread::sleep(Duration::from_millis(3));
     let ms = SystemTime::now()
