@@ -50,32 +50,14 @@ fn main() -> one::Result<()> {
         db.db.read(&tenant, |v| v.get_thing(id)).map(|_| 1).unwrap()
     });
     run("list_price_range", &mut |rng| {
-        let g = rng.below(db.groups.len());
-        let kind = TYPES[rng.below(TYPES.len())];
-        let lo = (rng.next_u64() % (PRICE_RANGE as u64 * 9 / 10)) as i64;
-        let filter = Filter::from_json(
-            &json!({"properties.price": {"$gte": lo, "$lt": lo + PRICE_RANGE / 10}}),
-        )
-        .unwrap();
-        let q = ThingQuery::of_type(kind).filter(filter).limit(1000);
-        db.db
-            .read(&Context::system(db.groups[g]), |v| v.things(&q))
-            .unwrap()
-            .items
-            .len()
+        let (ctx, q) = price_list(&db, rng);
+        db.db.read(&ctx, |v| v.things(&q)).unwrap().items.len()
     });
     // The same for a list: each thing read again by its id.
     run("list_price_range_gets", &mut |rng| {
-        let g = rng.below(db.groups.len());
-        let kind = TYPES[rng.below(TYPES.len())];
-        let lo = (rng.next_u64() % (PRICE_RANGE as u64 * 9 / 10)) as i64;
-        let filter = Filter::from_json(
-            &json!({"properties.price": {"$gte": lo, "$lt": lo + PRICE_RANGE / 10}}),
-        )
-        .unwrap();
-        let q = ThingQuery::of_type(kind).filter(filter).limit(1000);
+        let (ctx, q) = price_list(&db, rng);
         db.db
-            .read(&Context::system(db.groups[g]), |v| {
+            .read(&ctx, |v| {
                 let page = v.things(&q)?;
                 for t in &page.items {
                     v.get_thing(t.id)?;
@@ -85,22 +67,16 @@ fn main() -> one::Result<()> {
             .unwrap()
     });
     run("neighbours_1hop", &mut |rng| {
-        let (id, g) = db.things[rng.below(SOURCES.min(db.things.len()))];
-        let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
-        db.db
-            .read(&Context::system(db.groups[g]), |v| v.connections(&q))
-            .unwrap()
-            .items
-            .len()
+        let (ctx, q) = hop(&db, rng);
+        db.db.read(&ctx, |v| v.connections(&q)).unwrap().items.len()
     });
     // What a hop would cost if the edge index held no copy of each connection: the same
     // hop, then each connection read again by its id in the same snapshot (an upper
     // bound: the hop still decodes its copies).
     run("neighbours_1hop_gets", &mut |rng| {
-        let (id, g) = db.things[rng.below(SOURCES.min(db.things.len()))];
-        let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
+        let (ctx, q) = hop(&db, rng);
         db.db
-            .read(&Context::system(db.groups[g]), |v| {
+            .read(&ctx, |v| {
                 let page = v.connections(&q)?;
                 for c in &page.items {
                     v.get_connection(c.id)?;
@@ -110,8 +86,7 @@ fn main() -> one::Result<()> {
             .unwrap()
     });
     run("neighbours_1hop_root", &mut |rng| {
-        let (id, _) = db.things[rng.below(SOURCES.min(db.things.len()))];
-        let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
+        let (_, q) = hop(&db, rng);
         db.db
             .read(&tenant, |v| v.connections(&q))
             .unwrap()
@@ -126,4 +101,25 @@ fn main() -> one::Result<()> {
             .len()
     });
     Ok(())
+}
+
+/// A list of the benchmark: things of a random type in a random group, in a random tenth
+/// of the price range; with the context at that group.
+fn price_list(db: &OneDb, rng: &mut Rng) -> (Context, ThingQuery) {
+    let g = rng.below(db.groups.len());
+    let kind = TYPES[rng.below(TYPES.len())];
+    let lo = (rng.next_u64() % (PRICE_RANGE as u64 * 9 / 10)) as i64;
+    let filter =
+        Filter::from_json(&json!({"properties.price": {"$gte": lo, "$lt": lo + PRICE_RANGE / 10}}))
+            .unwrap();
+    let q = ThingQuery::of_type(kind).filter(filter).limit(1000);
+    (Context::system(db.groups[g]), q)
+}
+
+/// A hop of the benchmark: a random source's outgoing connections of a random type; with
+/// the context at the source's group.
+fn hop(db: &OneDb, rng: &mut Rng) -> (Context, ConnectionQuery) {
+    let (id, g) = db.things[rng.below(SOURCES.min(db.things.len()))];
+    let q = ConnectionQuery::outgoing(id).kind(LINKS[rng.below(LINKS.len())]);
+    (Context::system(db.groups[g]), q)
 }
