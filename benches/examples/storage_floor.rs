@@ -198,11 +198,9 @@ struct Numbers(Vec<u128>);
 
 impl Numbers {
     fn of<'a>(keys: impl Iterator<Item = &'a Vec<u8>>) -> Self {
-        let mut ids = Vec::new();
-        for k in keys {
-            let mut parts = Parts::of(k);
-            ids.append(&mut parts.ids);
-        }
+        let mut ids: Vec<u128> = keys
+            .flat_map(|k| Parts::of(k).ids().collect::<Vec<_>>())
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         Self(ids)
@@ -219,7 +217,6 @@ struct Parts {
     section: u8,
     env: u8,
     pieces: Vec<Piece>,
-    ids: Vec<u128>,
 }
 
 enum Piece {
@@ -265,19 +262,19 @@ impl Parts {
             None => pieces.push(Piece::Bytes(k[at..end].to_vec())),
         }
         pieces.push(Piece::Record(id_at(k, end)));
-        let ids = pieces
-            .iter()
-            .filter_map(|p| match p {
-                Piece::Tenant(id) | Piece::Group(id) | Piece::Record(id) => Some(*id),
-                Piece::Bytes(_) => None,
-            })
-            .collect();
         Self {
             section,
             env,
             pieces,
-            ids,
         }
+    }
+
+    /// The ids the key holds, in key order (its record's last).
+    fn ids(&self) -> impl Iterator<Item = u128> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Tenant(id) | Piece::Group(id) | Piece::Record(id) => Some(*id),
+            Piece::Bytes(_) => None,
+        })
     }
 }
 
@@ -330,7 +327,7 @@ impl Variant {
         };
         let mut out = vec![(key, value)];
         if b"tcE".contains(&parts.section) {
-            let id = *parts.ids.last().expect("a record key ends with its id");
+            let id = parts.ids().last().expect("a record key ends with its id");
             let mut by_id = out[0].0[..7].to_vec();
             by_id[6] = b'N';
             by_id.extend_from_slice(&id.to_be_bytes());
